@@ -1,0 +1,68 @@
+import { ProtocolError } from '../core/errors.js';
+import type { Message } from '../core/message.js';
+import { decodeMessage, encodeMessage } from './message-codec.js';
+import { Reader } from './reader.js';
+import { Writer } from './writer.js';
+
+/** First byte of every group frame: bumped when the layout changes. */
+export const FRAME_KIND_BATCH = 0x48; // 'H'
+export const MAX_GROUP_NAME_BYTES = 200;
+/** Most messages one frame may claim to hold: bounds allocation on hostile input. */
+export const MAX_MESSAGES_PER_FRAME = 65536;
+
+/**
+ * Group frame: kind u8 | group name | count | (length, message)*. COM batches messages for one
+ * destination into one frame; the node reads the group name to pick the stack.
+ */
+export class FrameBuilder {
+  readonly w = new Writer(64 * 1024);
+  count = 0;
+  private countAt = 0;
+  constructor(private readonly group: string) {
+    this.reset();
+  }
+  reset(): void {
+    this.w.reset();
+    this.w.u8(FRAME_KIND_BATCH);
+    this.w.str(this.group);
+    this.countAt = this.w.reserveU32();
+    this.count = 0;
+  }
+  get bytes(): number {
+    return this.w.pos;
+  }
+  add(msg: Message): void {
+    const at = this.w.reserveU32();
+    encodeMessage(this.w, msg);
+    this.w.patchU32(at, this.w.pos - at - 4);
+    this.count++;
+  }
+  /** The finished frame (a view into the builder's buffer: send or copy it before the next reset). */
+  finish(): Buffer {
+    this.w.patchU32(this.countAt, this.count);
+    return this.w.buf.subarray(0, this.w.pos);
+  }
+}
+
+/** Read the group name of a frame; returns the offset of what follows it. */
+export function readFrameGroup(frame: Buffer): { group: string; offset: number } {
+  const r = new Reader(frame);
+  const kind = r.u8();
+  if (kind !== FRAME_KIND_BATCH) throw new ProtocolError('ERR_MALFORMED', `unknown frame kind 0x${kind.toString(16)}`);
+  const group = r.str(MAX_GROUP_NAME_BYTES);
+  return { group, offset: r.pos };
+}
+
+/** Decode the messages of a frame body; calls `each` per message. Throws ProtocolError on the first malformed one. */
+export function readFrameMessages(frame: Buffer, offset: number, each: (msg: Message) => void): void {
+  const r = new Reader(frame, offset);
+  const count = r.u32();
+  if (count > MAX_MESSAGES_PER_FRAME) throw new ProtocolError('ERR_MALFORMED', `frame claims ${count} messages`);
+  for (let i = 0; i < count; i++) {
+    const len = r.u32();
+    const end = r.pos + len;
+    if (end > r.end) throw new ProtocolError('ERR_MALFORMED', `message ${i} length ${len} overruns the frame`);
+    each(decodeMessage(r, end));
+  }
+  if (r.remaining !== 0) throw new ProtocolError('ERR_MALFORMED', `${r.remaining} trailing bytes after ${count} messages`);
+}

@@ -1,0 +1,41 @@
+import { HorusError, ProtocolError } from '../core/errors.js';
+import type { HeaderType } from '../core/message.js';
+import type { Reader } from './reader.js';
+import type { Writer } from './writer.js';
+
+const byId = new Map<number, HeaderType<unknown>>();
+
+/**
+ * Declare a header type. Ids are global and stable (they are on the wire): keep the table in
+ * header-ids.ts so two layers never collide.
+ */
+export function defineHeader<T>(id: number, name: string, encode: (w: Writer, h: T) => void, decode: (r: Reader) => T): HeaderType<T> {
+  if (!Number.isInteger(id) || id < 1 || id > 255) throw new HorusError('ERR_STACK', `header id ${id} out of range 1..255`);
+  const existing = byId.get(id);
+  if (existing) throw new HorusError('ERR_STACK', `header id ${id} used by both ${existing.name} and ${name}`);
+  const type: HeaderType<T> = { id, name, encode, decode };
+  byId.set(id, type as HeaderType<unknown>);
+  return type;
+}
+
+export function headerTypeOf(id: number): HeaderType<unknown> {
+  const t = byId.get(id);
+  if (!t) throw new ProtocolError('ERR_MALFORMED', `unknown header id ${id}`);
+  return t;
+}
+
+/** Header ids on the wire. One line per layer; never reuse a number. */
+export const HeaderIds = {
+  APP: 1,
+  COM: 2,
+  NAK: 3,
+  FRAG: 4,
+  STABLE: 5,
+  FC: 6,
+  FD: 7,
+  GMS: 8,
+  CAUSAL: 9,
+  TOTAL: 10,
+  CRYPT: 11,
+  DISCARD: 12,
+} as const;

@@ -1,0 +1,55 @@
+import { ProtocolError } from '../core/errors.js';
+import { Message, MsgFlag, type HeaderEntry } from '../core/message.js';
+import { headerTypeOf } from './header-registry.js';
+import { Reader } from './reader.js';
+import { Writer } from './writer.js';
+
+/** Most headers a message may carry: bounds what a hostile frame can make us allocate. */
+export const MAX_HEADERS = 32;
+
+/**
+ * Message layout: flags u8 | dest (string, only for unicast) | header count | (id u8, body)* in push order | payload (rest).
+ * The caller frames it (a length prefix), so the payload needs no length of its own.
+ */
+export function encodeMessage(w: Writer, msg: Message): void {
+  w.u8(msg.flags);
+  if (!(msg.flags & MsgFlag.Multicast)) w.str(msg.dest ?? '');
+  const hs = msg.headers;
+  w.u8(hs.length);
+  for (let i = 0; i < hs.length; i++) {
+    const h = hs[i]!;
+    w.u8(h.type.id);
+    h.type.encode(w, h.value);
+  }
+  w.bytes(msg.payload);
+}
+
+/** Decode one message that spans r.pos..end. Throws ProtocolError on malformed input. */
+export function decodeMessage(r: Reader, end: number): Message {
+  const flags = r.u8();
+  if (flags & ~(MsgFlag.Multicast | MsgFlag.Unreliable)) throw new ProtocolError('ERR_MALFORMED', `unknown message flags 0x${flags.toString(16)}`);
+  const dest = flags & MsgFlag.Multicast ? null : r.str(1024);
+  const n = r.u8();
+  if (n > MAX_HEADERS) throw new ProtocolError('ERR_MALFORMED', `${n} headers, limit ${MAX_HEADERS}`);
+  const headers: HeaderEntry[] = new Array<HeaderEntry>(n);
+  for (let i = 0; i < n; i++) {
+    const type = headerTypeOf(r.u8());
+    headers[i] = { type, value: type.decode(r) };
+  }
+  if (r.pos > end) throw new ProtocolError('ERR_MALFORMED', 'headers overrun the message');
+  const payload = r.buf.subarray(r.pos, end);
+  r.pos = end;
+  return new Message(dest, payload, flags, headers);
+}
+
+/** Whole message to standalone bytes (FRAG serialises what it splits). */
+export function messageToBytes(msg: Message): Buffer {
+  const w = new Writer(msg.payload.length + 64);
+  encodeMessage(w, msg);
+  return w.toBytes();
+}
+
+export function messageFromBytes(b: Buffer): Message {
+  const r = new Reader(b);
+  return decodeMessage(r, b.length);
+}

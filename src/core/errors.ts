@@ -1,0 +1,60 @@
+/** Stable error codes: callers branch on `code`, never on message text. */
+export type HorusErrorCode =
+  | 'ERR_PROTOCOL'
+  | 'ERR_FRAME_TOO_LARGE'
+  | 'ERR_MALFORMED'
+  | 'ERR_CONFIG'
+  | 'ERR_STACK'
+  | 'ERR_NOT_MEMBER'
+  | 'ERR_UNKNOWN_GROUP'
+  | 'ERR_JOIN_REJECTED'
+  | 'ERR_TIMEOUT'
+  | 'ERR_BLOCKED'
+  | 'ERR_AUTH'
+  | 'ERR_CLOSED'
+  | 'ERR_INVALID_ARGUMENT'
+  | 'ERR_STATE_TRANSFER'
+  | 'ERR_ASSERTION';
+
+export class HorusError extends Error {
+  readonly code: HorusErrorCode;
+  constructor(code: HorusErrorCode, message: string, options?: { cause?: unknown }) {
+    super(message, { cause: options?.cause ?? null });
+    this.code = code;
+    this.name = 'HorusError';
+  }
+}
+
+/** Bytes from the network that do not parse. Never thrown past the transport/COM boundary. */
+export class ProtocolError extends HorusError {
+  constructor(code: 'ERR_PROTOCOL' | 'ERR_MALFORMED' | 'ERR_FRAME_TOO_LARGE', message: string, options?: { cause?: unknown }) {
+    super(code, message, options);
+    this.name = 'ProtocolError';
+  }
+}
+
+export class ConfigError extends HorusError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('ERR_CONFIG', message, options);
+    this.name = 'ConfigError';
+  }
+}
+
+export class ClosedError extends HorusError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('ERR_CLOSED', message, options);
+    this.name = 'ClosedError';
+  }
+}
+
+/** An invariant broke: a bug. The simulator turns it into a failing seed. */
+export class AssertionFailure extends HorusError {
+  constructor(message: string) {
+    super('ERR_ASSERTION', message);
+    this.name = 'AssertionFailure';
+  }
+}
+
+export function invariant(cond: unknown, message: string | (() => string)): asserts cond {
+  if (!cond) throw new AssertionFailure(typeof message === 'string' ? message : message());
+}

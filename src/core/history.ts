@@ -1,0 +1,25 @@
+import type { NodeId } from './node-id.js';
+
+/** Records what the application sees: the checker reads only this. */
+export type HistoryEvent =
+  | { k: 'send'; at: number; node: NodeId; group: string; msg: string; order: number; view: number }
+  | { k: 'deliver'; at: number; node: NodeId; group: string; msg: string; sender: NodeId; order: number; view: number }
+  | { k: 'view'; at: number; node: NodeId; group: string; view: number; members: readonly NodeId[] }
+  | { k: 'crash'; at: number; node: NodeId };
+
+export interface HistoryRecorder {
+  record(ev: HistoryEvent): void;
+}
+
+/** Keeps every event in memory (simulator and tests). */
+export class MemoryHistory implements HistoryRecorder {
+  readonly events: HistoryEvent[] = [];
+  record(ev: HistoryEvent): void {
+    this.events.push(ev);
+  }
+}
+
+/** A message's name in histories: sender and its per-sender number. */
+export function messageName(sender: NodeId, id: number): string {
+  return `${sender}#${id}`;
+}

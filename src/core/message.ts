@@ -1,0 +1,84 @@
+import type { NodeId } from './node-id.js';
+import type { Reader } from '../codec/reader.js';
+import type { Writer } from '../codec/writer.js';
+import { invariant } from './errors.js';
+
+/** How one layer's header is written and read. Ids are unique per stack; see header-registry.ts. */
+export interface HeaderType<T> {
+  readonly id: number;
+  readonly name: string;
+  encode(w: Writer, h: T): void;
+  decode(r: Reader): T;
+}
+
+export interface HeaderEntry {
+  readonly type: HeaderType<unknown>;
+  readonly value: unknown;
+}
+
+/** Message flags carried on the wire. */
+export const enum MsgFlag {
+  /** Sent to the whole view rather than one member. */
+  Multicast = 1,
+  /** Not sequenced by NAK: may be lost (gossip, credits, heartbeats). */
+  Unreliable = 2,
+}
+
+/**
+ * A message travelling through a stack: a payload plus a stack of headers, one per layer that
+ * added one. Going down, layers push; going up, each layer pops its own (if the top is its own).
+ */
+export class Message {
+  src: NodeId = '';
+  headers: HeaderEntry[];
+  constructor(
+    /** null means the whole current view. */
+    public dest: NodeId | null,
+    public payload: Buffer,
+    public flags = dest === null ? MsgFlag.Multicast : 0,
+    headers?: HeaderEntry[],
+  ) {
+    this.headers = headers ?? [];
+  }
+
+  get isMulticast(): boolean {
+    return (this.flags & MsgFlag.Multicast) !== 0;
+  }
+
+  push<T>(type: HeaderType<T>, value: T): void {
+    this.headers.push({ type: type as HeaderType<unknown>, value });
+  }
+
+  /** The top header if it is of this type, else undefined. */
+  peek<T>(type: HeaderType<T>): T | undefined {
+    const top = this.headers[this.headers.length - 1];
+    return top !== undefined && top.type === type ? (top.value as T) : undefined;
+  }
+
+  /** Remove and return the top header if it is of this type, else undefined (nothing removed). */
+  pop<T>(type: HeaderType<T>): T | undefined {
+    const top = this.headers[this.headers.length - 1];
+    if (top === undefined || top.type !== type) return undefined;
+    this.headers.pop();
+    return top.value as T;
+  }
+
+  /** Pop a header that must be there. */
+  take<T>(type: HeaderType<T>): T {
+    const v = this.pop(type);
+    invariant(v !== undefined, () => `expected header ${type.name} on top, found ${this.headers.at(-1)?.type.name ?? 'none'}`);
+    return v;
+  }
+
+  /** A copy that shares the payload and header values (both are immutable once pushed). */
+  clone(): Message {
+    const m = new Message(this.dest, this.payload, this.flags, this.headers.slice());
+    m.src = this.src;
+    return m;
+  }
+
+  /** Approximate bytes on the wire: for flow control and buffer accounting. */
+  get size(): number {
+    return this.payload.length + 8 + this.headers.length * 6;
+  }
+}

@@ -1,0 +1,138 @@
+import { z } from 'zod';
+import { ProtocolError } from '../core/errors.js';
+import type { DownEvent } from '../core/events.js';
+import { RateLimitedLog } from '../core/logger.js';
+import { MsgFlag, type Message } from '../core/message.js';
+import type { NodeId } from '../core/node-id.js';
+import type { View } from '../core/view.js';
+import { FrameBuilder, readFrameMessages } from '../codec/frame.js';
+import { Layer, type LayerContext } from '../stack/layer.js';
+import { registerLayer } from '../stack/registry.js';
+import type { FrameReceiver } from '../stack/stack.js';
+import type { Counter } from '../obs/metrics.js';
+
+const options = z.object({
+  /** Flush a batch once it holds this many bytes, even before the end of the current burst. */
+  batchBytes: z.number().int().min(1024).max(16 * 1024 * 1024).default(60 * 1024),
+});
+export type ComOptions = z.infer<typeof options>;
+
+/**
+ * Binds a stack to the node's transport. Messages for one destination are batched into one frame
+ * until the current burst of work ends (env.defer) or the batch is full. A multicast is encoded
+ * once and the same frame goes to every other member; the sender's own copy loops back locally.
+ */
+export class COM extends Layer implements FrameReceiver {
+  readonly name = 'COM';
+  private members: readonly NodeId[] = [];
+  private readonly mcast: FrameBuilder;
+  private readonly unicast = new Map<string, FrameBuilder>();
+  private loopback: Message[] = [];
+  private flushScheduled = false;
+  private readonly badInput: RateLimitedLog;
+  private readonly framesIn: Counter;
+  private readonly framesOut: Counter;
+  private readonly malformed: Counter;
+  private stopped = false;
+
+  constructor(
+    ctx: LayerContext,
+    private readonly opts: ComOptions,
+  ) {
+    super(ctx);
+    this.mcast = new FrameBuilder(ctx.group);
+    this.badInput = new RateLimitedLog(ctx.log, () => ctx.env.now());
+    this.framesIn = ctx.metrics.counter('horus_com_frames_in_total', 'frames received');
+    this.framesOut = ctx.metrics.counter('horus_com_frames_out_total', 'frames sent');
+    this.malformed = ctx.metrics.counter('horus_com_malformed_total', 'malformed frames dropped');
+  }
+
+  override down(msg: Message): void {
+    if (this.stopped) return;
+    msg.src = this.ctx.localId;
+    if (msg.dest === null) {
+      this.mcast.add(msg);
+      // Layers' own unreliable multicasts (gossip, announcements) need no local copy.
+      if (!(msg.flags & MsgFlag.Unreliable)) this.loopback.push(msg.clone());
+      if (this.mcast.bytes >= this.opts.batchBytes) this.flushMulticast();
+    } else if (msg.dest === this.ctx.localId) {
+      this.loopback.push(msg.clone());
+    } else {
+      let b = this.unicast.get(msg.dest);
+      if (!b) this.unicast.set(msg.dest, (b = new FrameBuilder(this.ctx.group)));
+      b.add(msg);
+      if (b.bytes >= this.opts.batchBytes) this.flushUnicast(msg.dest, b);
+    }
+    this.scheduleFlush();
+  }
+
+  override downEvent(ev: DownEvent): void {
+    if (ev.type === 'VIEW') this.members = (ev.view satisfies View).members;
+    else if (ev.type === 'STOP') this.stopped = true;
+    // COM is the bottom: nothing to pass on.
+  }
+
+  private scheduleFlush(): void {
+    if (this.flushScheduled) return;
+    this.flushScheduled = true;
+    this.env.defer(() => this.flush());
+  }
+
+  /** Send everything batched so far, then deliver local copies. */
+  flush(): void {
+    this.flushScheduled = false;
+    if (this.stopped) return;
+    if (this.mcast.count > 0) this.flushMulticast();
+    for (const [dest, b] of this.unicast) if (b.count > 0) this.flushUnicast(dest, b);
+    if (this.loopback.length > 0) {
+      const local = this.loopback;
+      this.loopback = [];
+      for (const m of local) this.above.up(m);
+    }
+  }
+
+  private flushMulticast(): void {
+    const frame = this.mcast.finish();
+    const t = this.env.transport;
+    for (const m of this.members) {
+      if (m === this.ctx.localId) continue;
+      t.send(m, frame);
+      this.framesOut.inc();
+    }
+    this.mcast.reset();
+  }
+
+  private flushUnicast(dest: string, b: FrameBuilder): void {
+    this.env.transport.send(dest, b.finish());
+    this.framesOut.inc();
+    b.reset();
+  }
+
+  /** A frame for this group arrived; `offset` is just past the group name. */
+  receiveFrame(from: string, frame: Buffer, offset: number): void {
+    if (this.stopped) return;
+    this.framesIn.inc();
+    try {
+      const src = this.ctx.memberIdOf(from);
+      readFrameMessages(frame, offset, (msg) => {
+        msg.src = src;
+        if (msg.dest !== null && msg.dest !== this.ctx.localId) {
+          throw new ProtocolError('ERR_PROTOCOL', `message for ${msg.dest} arrived at ${this.ctx.localId}`);
+        }
+        this.above.up(msg);
+      });
+    } catch (err) {
+      if (!(err instanceof ProtocolError)) throw err;
+      this.malformed.inc();
+      this.badInput.warn('dropped malformed frame', { from, code: err.code, error: err.message });
+    }
+  }
+}
+
+registerLayer({
+  name: 'COM',
+  provides: ['transport'],
+  requires: [],
+  options,
+  create: (ctx, o) => new COM(ctx, o),
+});

@@ -1,0 +1,199 @@
+import { z } from 'zod';
+import { every, type Timer } from '../core/env.js';
+import type { DownEvent } from '../core/events.js';
+import { Message, MsgFlag } from '../core/message.js';
+import type { NodeId } from '../core/node-id.js';
+import { defineHeader, HeaderIds } from '../codec/header-registry.js';
+import { ProtocolError } from '../core/errors.js';
+import { Layer, type LayerContext } from '../stack/layer.js';
+import { registerLayer } from '../stack/registry.js';
+import type { Counter } from '../obs/metrics.js';
+
+const enum FcType {
+  /** Receiver to sender: "I have consumed `total` bytes of yours". Cumulative, so a lost one is repaired by the next. */
+  Credit = 1,
+  /** Blocked sender to receiver: "tell me your total again". */
+  Ask = 2,
+}
+
+interface FcHeader {
+  t: FcType;
+  total: number;
+}
+
+export const FC_HEADER = defineHeader<FcHeader>(
+  HeaderIds.FC,
+  'FC',
+  (w, h) => {
+    w.u8(h.t);
+    w.uvar(h.total);
+  },
+  (r) => {
+    const t = r.u8();
+    if (t !== FcType.Credit && t !== FcType.Ask) throw new ProtocolError('ERR_MALFORMED', `unknown FC header type ${t}`);
+    return { t, total: r.uvar() };
+  },
+);
+
+const options = z.object({
+  /** Bytes a sender may have in flight beyond what its slowest receiver has consumed. */
+  maxCredits: z
+    .number()
+    .int()
+    .positive()
+    .default(4 * 1024 * 1024),
+  /** A receiver grants more credit after consuming this fraction of maxCredits. */
+  replenishFraction: z.number().gt(0).lte(1).default(0.25),
+  /** How often a blocked sender asks again. */
+  askIntervalMs: z.number().positive().default(50),
+});
+export type FcOptions = z.infer<typeof options>;
+
+/**
+ * Credit-based flow control for multicast: a sender may run at most `maxCredits` bytes ahead of
+ * the member that has consumed least. When out of credit it holds messages and raises BLOCK_SEND
+ * so the application waits, and a slow member cannot make the sender's memory grow without bound.
+ */
+export class FC extends Layer {
+  readonly name = 'FC';
+  private members: readonly NodeId[] = [];
+  /** Cumulative multicast bytes this member sent in the current view. */
+  private sentTotal = 0;
+  /** Cumulative bytes each receiver said it consumed from us. */
+  private readonly granted = new Map<NodeId, number>();
+  /** Cumulative bytes consumed from each sender, and what we last told them. */
+  private readonly consumed = new Map<NodeId, number>();
+  private readonly told = new Map<NodeId, number>();
+  private readonly held: Message[] = [];
+  private blocked = false;
+  private timer: Timer | null = null;
+  private readonly mBlocked: Counter;
+
+  constructor(
+    ctx: LayerContext,
+    private readonly opts: FcOptions,
+  ) {
+    super(ctx);
+    this.mBlocked = ctx.metrics.counter('horus_fc_blocked_total', 'times a sender ran out of credit');
+  }
+
+  override start(): void {
+    this.timer = every(this.env, this.opts.askIntervalMs, () => {
+      if (this.blocked) this.askLagging();
+    });
+  }
+
+  override stop(): void {
+    this.timer?.cancel();
+  }
+
+  private static sizeOf(msg: Message): number {
+    return msg.payload.length + 16;
+  }
+
+  /** Least credit over the other members. */
+  private minCredit(): number {
+    let min = Infinity;
+    for (const m of this.members) {
+      if (m === this.ctx.localId) continue;
+      const c = this.opts.maxCredits + (this.granted.get(m) ?? 0) - this.sentTotal;
+      if (c < min) min = c;
+    }
+    return min;
+  }
+
+  override down(msg: Message): void {
+    if (msg.dest !== null || msg.flags & MsgFlag.Unreliable) {
+      this.below.down(msg);
+      return;
+    }
+    if (this.held.length > 0 || !this.trySend(msg)) {
+      this.held.push(msg);
+      if (!this.blocked) {
+        this.blocked = true;
+        this.mBlocked.inc();
+        this.above.upEvent({ type: 'BLOCK_SEND' });
+        this.askLagging();
+      }
+    }
+  }
+
+  private trySend(msg: Message): boolean {
+    const size = FC.sizeOf(msg);
+    const credit = this.minCredit();
+    // A message bigger than the whole window goes once nothing else is outstanding.
+    if (credit < size && credit < this.opts.maxCredits) return false;
+    this.sentTotal += size;
+    this.below.down(msg);
+    return true;
+  }
+
+  private drain(): void {
+    while (this.held.length > 0) {
+      if (!this.trySend(this.held[0]!)) return;
+      this.held.shift();
+    }
+    if (this.blocked) {
+      this.blocked = false;
+      this.above.upEvent({ type: 'UNBLOCK_SEND' });
+    }
+  }
+
+  private askLagging(): void {
+    for (const m of this.members) {
+      if (m === this.ctx.localId) continue;
+      const c = this.opts.maxCredits + (this.granted.get(m) ?? 0) - this.sentTotal;
+      if (c < this.opts.maxCredits) this.sendFc(m, FcType.Ask, 0);
+    }
+  }
+
+  private sendFc(to: NodeId, t: FcType, total: number): void {
+    const m = new Message(to, Buffer.alloc(0), MsgFlag.Unreliable);
+    m.push(FC_HEADER, { t, total });
+    this.below.down(m);
+  }
+
+  override up(msg: Message): void {
+    const h = msg.pop(FC_HEADER);
+    if (h !== undefined) {
+      if (h.t === FcType.Credit) {
+        if (h.total > (this.granted.get(msg.src) ?? 0)) {
+          this.granted.set(msg.src, h.total);
+          if (this.held.length > 0 || this.blocked) this.drain();
+        }
+      } else {
+        this.sendFc(msg.src, FcType.Credit, this.consumed.get(msg.src) ?? 0);
+      }
+      return;
+    }
+    if (msg.isMulticast && !(msg.flags & MsgFlag.Unreliable) && msg.src !== this.ctx.localId) {
+      const total = (this.consumed.get(msg.src) ?? 0) + FC.sizeOf(msg);
+      this.consumed.set(msg.src, total);
+      this.above.up(msg);
+      // Granted after delivery: credit reflects what the application above has taken.
+      if (total - (this.told.get(msg.src) ?? 0) >= this.opts.maxCredits * this.opts.replenishFraction) {
+        this.told.set(msg.src, total);
+        this.sendFc(msg.src, FcType.Credit, total);
+      }
+      return;
+    }
+    this.above.up(msg);
+  }
+
+  override downEvent(ev: DownEvent): void {
+    if (ev.type === 'VIEW') {
+      this.members = ev.view.members;
+      for (const m of [...this.granted.keys()]) if (!this.members.includes(m)) this.granted.delete(m);
+      if (this.held.length > 0) this.drain();
+    }
+    this.below.downEvent(ev);
+  }
+}
+
+registerLayer({
+  name: 'FC',
+  provides: ['flow-control'],
+  requires: ['reliable'],
+  options,
+  create: (ctx, o) => new FC(ctx, o),
+});

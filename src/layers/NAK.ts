@@ -1,0 +1,318 @@
+import { z } from 'zod';
+import { every, type Timer } from '../core/env.js';
+import type { Digest, DownEvent } from '../core/events.js';
+import { ProtocolError } from '../core/errors.js';
+import { Message, MsgFlag } from '../core/message.js';
+import type { NodeId } from '../core/node-id.js';
+import { SeqBuffer } from '../core/seq-buffer.js';
+import { defineHeader, HeaderIds } from '../codec/header-registry.js';
+import { Layer, type LayerContext } from '../stack/layer.js';
+import { registerLayer } from '../stack/registry.js';
+import type { Counter, Gauge } from '../obs/metrics.js';
+
+const enum NakType {
+  Data = 1,
+  /** Retransmitted data, unicast to whoever asked; carries the original sender. */
+  Xmit = 2,
+  /** "Send me origin's messages from..to". */
+  Req = 3,
+  /** Unreliable announcement of a sender's highest sequence number: reveals lost tails. */
+  High = 4,
+}
+
+type NakHeader =
+  | { t: NakType.Data; seq: number }
+  | { t: NakType.Xmit; origin: NodeId; seq: number }
+  | { t: NakType.Req; origin: NodeId; from: number; to: number }
+  | { t: NakType.High; seq: number };
+
+export const NAK_HEADER = defineHeader<NakHeader>(
+  HeaderIds.NAK,
+  'NAK',
+  (w, h) => {
+    w.u8(h.t);
+    switch (h.t) {
+      case NakType.Data:
+      case NakType.High:
+        w.uvar(h.seq);
+        break;
+      case NakType.Xmit:
+        w.str(h.origin);
+        w.uvar(h.seq);
+        break;
+      case NakType.Req:
+        w.str(h.origin);
+        w.uvar(h.from);
+        w.uvar(h.to);
+        break;
+    }
+  },
+  (r) => {
+    const t = r.u8();
+    switch (t) {
+      case NakType.Data:
+        return { t, seq: r.uvar() };
+      case NakType.High:
+        return { t, seq: r.uvar() };
+      case NakType.Xmit:
+        return { t, origin: r.str(1024), seq: r.uvar() };
+      case NakType.Req:
+        return { t, origin: r.str(1024), from: r.uvar(), to: r.uvar() };
+      default:
+        throw new ProtocolError('ERR_MALFORMED', `unknown NAK header type ${t}`);
+    }
+  },
+);
+
+const options = z.object({
+  /** How often gaps are re-requested and the highest sequence number is announced. */
+  xmitIntervalMs: z.number().positive().default(20),
+  /** Most messages one retransmission request asks for. */
+  maxXmitBatch: z.number().int().positive().default(1024),
+  /** After this many unanswered requests to the original sender, ask other members. */
+  askOthersAfter: z.number().int().positive().default(3),
+});
+export type NakOptions = z.infer<typeof options>;
+
+/** Receive state for one sender. */
+class SenderWindow {
+  /** Next sequence number to deliver. */
+  next = 1;
+  /** Arrived ahead of a gap. */
+  readonly early = new Map<number, Message>();
+  /** Highest sequence number known to exist. */
+  high = 0;
+  /** Delivered, kept until stable so any member can retransmit for this sender. */
+  readonly store = new SeqBuffer<Message>(1, (m) => m.size);
+  lastReqAt = -Infinity;
+  reqTries = 0;
+  constructor(readonly origin: NodeId) {}
+  get missing(): boolean {
+    return this.high >= this.next;
+  }
+}
+
+/**
+ * Reliable per-sender FIFO multicast by negative acknowledgement: every multicast gets a per-sender
+ * sequence number; a receiver that sees a gap (or learns of a higher number through HIGH) asks for
+ * the missing range, first from the sender, then from other members. Messages are kept until
+ * STABLE says every member holds them.
+ */
+export class NAK extends Layer {
+  readonly name = 'NAK';
+  private members: readonly NodeId[] = [];
+  private readonly sent: SeqBuffer<Message> = new SeqBuffer<Message>(1, (m) => m.size);
+  private lastSent = 0;
+  private stableSelf = 0;
+  private readonly windows = new Map<NodeId, SenderWindow>();
+  private timer: Timer | null = null;
+  private readonly mRetransmitted: Counter;
+  private readonly mRequests: Counter;
+  private readonly mDuplicates: Counter;
+  private readonly mBuffered: Gauge;
+
+  constructor(
+    ctx: LayerContext,
+    private readonly opts: NakOptions,
+  ) {
+    super(ctx);
+    this.mRetransmitted = ctx.metrics.counter('horus_nak_retransmissions_total', 'messages retransmitted');
+    this.mRequests = ctx.metrics.counter('horus_nak_requests_total', 'retransmission requests sent');
+    this.mDuplicates = ctx.metrics.counter('horus_nak_duplicates_total', 'duplicate messages dropped');
+    this.mBuffered = ctx.metrics.gauge('horus_nak_buffered_bytes', 'bytes held for retransmission');
+  }
+
+  override start(): void {
+    this.timer = every(this.env, this.opts.xmitIntervalMs, () => this.tick());
+  }
+
+  override stop(): void {
+    this.timer?.cancel();
+  }
+
+  override down(msg: Message): void {
+    if (msg.dest !== null || msg.flags & MsgFlag.Unreliable) {
+      this.below.down(msg);
+      return;
+    }
+    const seq = ++this.lastSent;
+    msg.push(NAK_HEADER, { t: NakType.Data, seq });
+    this.sent.append(seq, msg);
+    this.below.down(msg);
+  }
+
+  override up(msg: Message): void {
+    const h = msg.peek(NAK_HEADER);
+    if (h === undefined) {
+      this.above.up(msg);
+      return;
+    }
+    msg.headers.pop();
+    switch (h.t) {
+      case NakType.Data:
+        if (msg.src === this.ctx.localId) this.above.up(msg); // own loopback: already in order
+        else this.receive(msg.src, h.seq, msg);
+        return;
+      case NakType.Xmit:
+        msg.src = h.origin;
+        msg.dest = null;
+        msg.flags = MsgFlag.Multicast;
+        if (h.origin !== this.ctx.localId) this.receive(h.origin, h.seq, msg);
+        return;
+      case NakType.Req:
+        this.answer(msg.src, h.origin, h.from, h.to);
+        return;
+      case NakType.High: {
+        const w = this.window(msg.src);
+        if (w && h.seq > w.high) {
+          w.high = h.seq;
+          this.request(w, false);
+        }
+        return;
+      }
+    }
+  }
+
+  override downEvent(ev: DownEvent): void {
+    switch (ev.type) {
+      case 'VIEW':
+        this.members = ev.view.members;
+        for (const m of this.members) if (m !== this.ctx.localId && !this.windows.has(m)) this.windows.set(m, new SenderWindow(m));
+        break;
+      case 'GET_DIGEST':
+        ev.digest = this.digest();
+        return; // answered here
+      case 'STABLE':
+        this.free(ev.stable);
+        break;
+      case 'STOP':
+        break;
+    }
+    this.below.downEvent(ev);
+  }
+
+  private window(sender: NodeId): SenderWindow | undefined {
+    return this.windows.get(sender);
+  }
+
+  private receive(sender: NodeId, seq: number, msg: Message): void {
+    const w = this.window(sender);
+    if (!w) return; // not a member of this group's view
+    if (seq < w.next || w.early.has(seq)) {
+      this.mDuplicates.inc();
+      return;
+    }
+    if (seq > w.high) w.high = seq;
+    if (seq !== w.next) {
+      w.early.set(seq, msg);
+      this.request(w, false);
+      return;
+    }
+    this.deliver(w, msg);
+    let more: Message | undefined;
+    while ((more = w.early.get(w.next)) !== undefined) {
+      w.early.delete(w.next);
+      this.deliver(w, more);
+    }
+    if (!w.missing) w.reqTries = 0;
+  }
+
+  private deliver(w: SenderWindow, msg: Message): void {
+    w.store.append(w.next, msg.clone());
+    w.next++;
+    this.above.up(msg);
+  }
+
+  /** Ask for what `w` lacks, unless asked very recently (the timer retries). */
+  private request(w: SenderWindow, fromTimer: boolean): void {
+    if (!w.missing) return;
+    const now = this.env.now();
+    if (!fromTimer && now - w.lastReqAt < this.opts.xmitIntervalMs / 2) return;
+    w.lastReqAt = now;
+    let from = w.next;
+    // Skip what already arrived early: ask for the first hole only.
+    while (w.early.has(from)) from++;
+    let to = from;
+    while (to < w.high && !w.early.has(to + 1) && to - from + 1 < this.opts.maxXmitBatch) to++;
+    const target = this.pickSource(w);
+    const req = new Message(target, Buffer.alloc(0), MsgFlag.Unreliable);
+    req.push(NAK_HEADER, { t: NakType.Req, origin: w.origin, from, to });
+    this.mRequests.inc();
+    w.reqTries++;
+    this.below.down(req);
+  }
+
+  /** The original sender first; after repeated silence, another member (round robin). */
+  private pickSource(w: SenderWindow): NodeId {
+    if (w.reqTries < this.opts.askOthersAfter || this.members.length <= 2) return w.origin;
+    const others = this.members.filter((m) => m !== this.ctx.localId);
+    return others[w.reqTries % others.length] ?? w.origin;
+  }
+
+  private answer(requester: NodeId, origin: NodeId, from: number, to: number): void {
+    const last = Math.min(to, from + this.opts.maxXmitBatch - 1);
+    const store = origin === this.ctx.localId ? this.sent : this.windows.get(origin)?.store;
+    if (!store) return;
+    for (let seq = from; seq <= last; seq++) {
+      const orig = store.get(seq);
+      if (orig === undefined) continue;
+      const copy = orig.clone();
+      // The sender's own copies still carry their DATA header; stored copies of others' do not.
+      if (origin === this.ctx.localId) copy.headers.pop();
+      copy.dest = requester;
+      copy.flags = MsgFlag.Unreliable;
+      copy.push(NAK_HEADER, { t: NakType.Xmit, origin, seq });
+      this.mRetransmitted.inc();
+      this.below.down(copy);
+    }
+  }
+
+  private tick(): void {
+    for (const w of this.windows.values()) if (w.missing) this.request(w, true);
+    if (this.lastSent > this.stableSelf) {
+      const hi = new Message(null, Buffer.alloc(0), MsgFlag.Multicast | MsgFlag.Unreliable);
+      hi.push(NAK_HEADER, { t: NakType.High, seq: this.lastSent });
+      this.below.down(hi);
+    }
+    let bytes = this.sent.bytes;
+    for (const w of this.windows.values()) bytes += w.store.bytes;
+    this.mBuffered.set(bytes);
+  }
+
+  private digest(): Digest {
+    const d: Digest = new Map();
+    for (const m of this.members) {
+      if (m === this.ctx.localId) d.set(m, this.lastSent);
+      else d.set(m, (this.windows.get(m)?.next ?? 1) - 1);
+    }
+    return d;
+  }
+
+  private free(stable: Digest): void {
+    for (const [sender, seq] of stable) {
+      if (sender === this.ctx.localId) {
+        if (seq > this.stableSelf) {
+          this.stableSelf = seq;
+          this.sent.truncate(seq);
+        }
+      } else {
+        this.windows.get(sender)?.store.truncate(seq);
+      }
+    }
+  }
+
+  /** Bytes held for retransmission (tests check this stays bounded). */
+  get bufferedBytes(): number {
+    let bytes = this.sent.bytes;
+    for (const w of this.windows.values()) bytes += w.store.bytes;
+    return bytes;
+  }
+}
+
+registerLayer({
+  name: 'NAK',
+  provides: ['reliable', 'fifo', 'digest'],
+  requires: ['transport'],
+  options,
+  create: (ctx, o) => new NAK(ctx, o),
+});

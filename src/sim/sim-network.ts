@@ -1,0 +1,334 @@
+import type { FrameHandler, PeerEvent } from '../core/env.js';
+import { HorusError } from '../core/errors.js';
+import { endpointOf, type NodeId } from '../core/node-id.js';
+import type { Rng } from '../core/rng.js';
+import type { Scheduler } from './scheduler.js';
+
+/** Link behaviour. The live object is read on every frame, so changing a field takes effect at once. */
+export interface NetworkOptions {
+  /** Base one-way latency in ms. */
+  delayMs: number;
+  /** Extra latency, uniform in [0, jitterMs). */
+  jitterMs: number;
+  /** Probability that a frame is dropped. */
+  loss: number;
+  /** Probability that a frame is delivered twice. */
+  duplicate: number;
+  /** Frames on one directed link never overtake each other (like TCP). When false, jitter may reorder. */
+  fifo: boolean;
+  /** Per frame probability that the directed link resets: frames in flight on it are lost. */
+  breakProbability: number;
+}
+
+export const DEFAULT_NETWORK_OPTIONS: Readonly<NetworkOptions> = Object.freeze({
+  delayMs: 1,
+  jitterMs: 0.5,
+  loss: 0,
+  duplicate: 0,
+  fifo: true,
+  breakProbability: 0,
+});
+
+export function validateNetworkOptions(o: NetworkOptions): void {
+  const bad = (what: string): never => {
+    throw new HorusError('ERR_INVALID_ARGUMENT', `network options: ${what}`);
+  };
+  const nonNegative = (v: number): boolean => Number.isFinite(v) && v >= 0;
+  const probability = (v: number): boolean => v >= 0 && v <= 1;
+  if (!nonNegative(o.delayMs)) bad(`delayMs must be >= 0, got ${o.delayMs}`);
+  if (!nonNegative(o.jitterMs)) bad(`jitterMs must be >= 0, got ${o.jitterMs}`);
+  if (!probability(o.loss)) bad(`loss must be in [0, 1], got ${o.loss}`);
+  if (!probability(o.duplicate)) bad(`duplicate must be in [0, 1], got ${o.duplicate}`);
+  if (!probability(o.breakProbability)) bad(`breakProbability must be in [0, 1], got ${o.breakProbability}`);
+  if (typeof o.fifo !== 'boolean') bad('fifo must be a boolean');
+}
+
+export type NodeStatus = 'up' | 'paused' | 'crashed';
+
+export type DropReason =
+  | 'loss' // random loss
+  | 'partition' // sender and receiver on different sides of a cut
+  | 'reset' // in flight when its link broke or a partition cut it
+  | 'stale' // addressed to an incarnation that is not the current one at that endpoint
+  | 'unreachable' // nothing up at that endpoint
+  | 'dead' // receiver crashed before the frame was delivered
+  | 'sender-dead' // sent by a crashed node or on a closed transport
+  | 'no-handler'; // receiver has no frame handler (or closed its transport)
+
+export interface NetworkStats {
+  sent: number;
+  delivered: number;
+  dropped: number;
+  duplicated: number;
+  /** Frames that arrived while the receiver was paused (delivered later, or dropped if it crashes). */
+  held: number;
+  dropReasons: Record<DropReason, number>;
+}
+
+/** What the network needs from a simulated node. */
+export interface NetEndpoint {
+  readonly id: NodeId;
+  readonly endpoint: string;
+  readonly status: NodeStatus;
+  /** False once the node's transport is closed. */
+  readonly open: boolean;
+  /** The frame handler, or null if none is set or the transport is closed. */
+  receiver(): FrameHandler | null;
+  /** Keep `fn` until the node resumes (it is paused). */
+  hold(fn: () => void): void;
+  /** Report a peer event to the node's onPeer handler, asynchronously. */
+  peerEvent(ev: PeerEvent): void;
+}
+
+/** One directed connection. Its epoch changes when it resets, which loses every frame still in flight. */
+class Link {
+  epoch = 0;
+  /** Latest scheduled arrival on this link, for FIFO. */
+  lastArrival = -Infinity;
+  constructor(
+    readonly from: NetEndpoint,
+    readonly to: NetEndpoint,
+    readonly rng: Rng,
+  ) {}
+}
+
+interface InFlight {
+  readonly link: Link;
+  readonly epoch: number;
+  readonly bytes: Uint8Array;
+  readonly sum: string;
+}
+
+/** FNV-1a over the bytes: a cheap content fingerprint for the trace, not a security checksum. */
+function checksum(bytes: Uint8Array): string {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < bytes.length; i++) {
+    h ^= bytes[i]!;
+    h = Math.imul(h, 0x01000193);
+  }
+  return (h >>> 0).toString(16).padStart(8, '0');
+}
+
+/**
+ * Moves frames between simulated nodes through the scheduler: latency, jitter, loss, duplication,
+ * FIFO links, link resets and partitions. Every random draw comes from the per-link stream, so a link's
+ * behaviour does not depend on traffic elsewhere.
+ */
+export class SimNetwork {
+  readonly stats: NetworkStats = {
+    sent: 0,
+    delivered: 0,
+    dropped: 0,
+    duplicated: 0,
+    held: 0,
+    dropReasons: {
+      loss: 0,
+      partition: 0,
+      reset: 0,
+      stale: 0,
+      unreachable: 0,
+      dead: 0,
+      'sender-dead': 0,
+      'no-handler': 0,
+    },
+  };
+  /** The current incarnation at each endpoint, in the order endpoints first appeared. */
+  private readonly byEndpoint = new Map<string, NetEndpoint>();
+  private readonly links = new Map<string, Link>();
+  /** endpoint -> side of the partition; endpoints not listed are on side 0. Empty when healed. */
+  private readonly sideOf = new Map<string, number>();
+  private nextSide = 1;
+
+  constructor(
+    private readonly scheduler: Scheduler,
+    readonly options: NetworkOptions,
+    private readonly forkRng: (label: string) => Rng,
+    private readonly trace: (kind: string, data: string) => void,
+  ) {
+    validateNetworkOptions(options);
+  }
+
+  /** A new node takes over its endpoint. */
+  register(node: NetEndpoint): void {
+    this.byEndpoint.set(node.endpoint, node);
+  }
+
+  /** The current incarnation at `endpoint` (possibly crashed), if any. */
+  nodeAt(endpoint: string): NetEndpoint | undefined {
+    return this.byEndpoint.get(endpoint);
+  }
+
+  /** Forget a crashed node's links. Frames it already sent stay in flight, like packets on the wire. */
+  nodeCrashed(node: NetEndpoint): void {
+    for (const [key, link] of this.links) {
+      if (link.from === node || link.to === node) this.links.delete(key);
+    }
+  }
+
+  send(from: NetEndpoint, to: string, frame: Uint8Array): void {
+    // Copy now: the sender may reuse its buffer as soon as send returns.
+    const bytes = new Uint8Array(frame);
+    const sum = checksum(bytes);
+    this.stats.sent++;
+    if (from.status === 'crashed' || !from.open) return this.dropAtSend('sender-dead', from.id, to, bytes, sum);
+    const toEndpoint = endpointOf(to);
+    const target = this.byEndpoint.get(toEndpoint);
+    if (target === undefined || target.status === 'crashed') {
+      return this.dropAtSend('unreachable', from.id, to, bytes, sum);
+    }
+    if (to !== toEndpoint && to !== target.id) return this.dropAtSend('stale', from.id, to, bytes, sum);
+    if (this.isCut(from.endpoint, toEndpoint)) return this.dropAtSend('partition', from.id, to, bytes, sum);
+
+    const link = this.linkFor(from, target);
+    const o = this.options;
+    if (link.rng.chance(o.breakProbability)) this.breakLink(link);
+    if (link.rng.chance(o.loss)) return this.dropAtSend('loss', from.id, target.id, bytes, sum);
+    this.launch(link, bytes, sum);
+    if (link.rng.chance(o.duplicate)) {
+      this.stats.duplicated++;
+      this.launch(link, new Uint8Array(bytes), sum);
+    }
+  }
+
+  /**
+   * Only nodes in the same group can exchange frames; frames in flight across the new cut are lost.
+   * Entries are ids or endpoints; endpoints not listed form one more group together. Replaces any
+   * earlier partition.
+   */
+  partition(groups: readonly (readonly string[])[]): void {
+    const sides = new Map<string, number>();
+    let side = 1;
+    for (const group of groups) {
+      for (const member of group) {
+        const ep = endpointOf(member);
+        const prev = sides.get(ep);
+        if (prev !== undefined && prev !== side) {
+          throw new HorusError('ERR_INVALID_ARGUMENT', `partition: ${ep} is listed in two groups`);
+        }
+        sides.set(ep, side);
+      }
+      side++;
+    }
+    this.applySides(sides, side);
+  }
+
+  /** Cut one node off from everyone else, keeping any other cut as it is. */
+  isolate(idOrEndpoint: string): void {
+    const sides = new Map(this.sideOf);
+    sides.set(endpointOf(idOrEndpoint), this.nextSide);
+    this.applySides(sides, this.nextSide + 1);
+  }
+
+  heal(): void {
+    this.applySides(new Map(), 1);
+  }
+
+  get partitioned(): boolean {
+    return this.sideOf.size > 0;
+  }
+
+  isCut(a: string, b: string): boolean {
+    if (this.sideOf.size === 0 || a === b) return false;
+    return (this.sideOf.get(a) ?? 0) !== (this.sideOf.get(b) ?? 0);
+  }
+
+  private applySides(sides: Map<string, number>, nextSide: number): void {
+    const live = [...this.byEndpoint.values()].filter((n) => n.status !== 'crashed');
+    const before: boolean[] = [];
+    for (let i = 0; i < live.length; i++) {
+      for (let j = i + 1; j < live.length; j++) before.push(this.isCut(live[i]!.endpoint, live[j]!.endpoint));
+    }
+    this.sideOf.clear();
+    for (const [ep, side] of sides) this.sideOf.set(ep, side);
+    this.nextSide = nextSide;
+    // Whatever is in flight across the cut is lost, even if the cut heals before it would arrive.
+    for (const link of this.links.values()) {
+      if (this.isCut(link.from.endpoint, link.to.endpoint)) this.resetLink(link);
+    }
+    let k = 0;
+    for (let i = 0; i < live.length; i++) {
+      for (let j = i + 1; j < live.length; j++) {
+        const a = live[i]!;
+        const b = live[j]!;
+        const now = this.isCut(a.endpoint, b.endpoint);
+        if (now !== before[k++]) {
+          const type = now ? 'disconnected' : 'connected';
+          a.peerEvent({ type, peer: b.id });
+          b.peerEvent({ type, peer: a.id });
+        }
+      }
+    }
+  }
+
+  private linkFor(from: NetEndpoint, to: NetEndpoint): Link {
+    const key = `${from.id}>${to.id}`;
+    let link = this.links.get(key);
+    if (link === undefined) {
+      link = new Link(from, to, this.forkRng(`link:${key}`));
+      this.links.set(key, link);
+    }
+    return link;
+  }
+
+  /** A TCP-like reset: frames in flight are lost; the next frame goes over a fresh connection. */
+  private breakLink(link: Link): void {
+    this.resetLink(link);
+    this.trace('break', `${link.from.id}>${link.to.id}`);
+    link.from.peerEvent({ type: 'disconnected', peer: link.to.id });
+    link.to.peerEvent({ type: 'disconnected', peer: link.from.id });
+    link.from.peerEvent({ type: 'connected', peer: link.to.id });
+    link.to.peerEvent({ type: 'connected', peer: link.from.id });
+  }
+
+  private resetLink(link: Link): void {
+    link.epoch++;
+    link.lastArrival = -Infinity;
+  }
+
+  private launch(link: Link, bytes: Uint8Array, sum: string): void {
+    const o = this.options;
+    let at = this.scheduler.now() + o.delayMs + (o.jitterMs > 0 ? link.rng.float() * o.jitterMs : 0);
+    // Equal arrival times keep send order because the scheduler breaks ties by insertion.
+    if (o.fifo && at < link.lastArrival) at = link.lastArrival;
+    if (at > link.lastArrival) link.lastArrival = at;
+    const f: InFlight = { link, epoch: link.epoch, bytes, sum };
+    this.scheduler.scheduleAt(at, () => this.arrive(f));
+  }
+
+  private arrive(f: InFlight): void {
+    if (f.epoch !== f.link.epoch) return this.dropInFlight('reset', f);
+    if (this.isCut(f.link.from.endpoint, f.link.to.endpoint)) return this.dropInFlight('partition', f);
+    this.land(f);
+  }
+
+  /** The frame reached the receiving host: deliver it, or hold it while the process is stopped. */
+  private land(f: InFlight): void {
+    const node = f.link.to;
+    if (node.status === 'crashed') return this.dropInFlight('dead', f);
+    if (node.status === 'paused') {
+      this.stats.held++;
+      node.hold(() => this.land(f));
+      return;
+    }
+    const handler = node.receiver();
+    if (handler === null) return this.dropInFlight('no-handler', f);
+    this.stats.delivered++;
+    this.trace('deliver', `${f.link.from.id}>${node.id} ${f.bytes.length} ${f.sum}`);
+    handler(f.link.from.id, f.bytes);
+  }
+
+  private dropInFlight(reason: DropReason, f: InFlight): void {
+    this.countDrop(reason);
+    this.trace('drop', `${reason} ${f.link.from.id}>${f.link.to.id} ${f.bytes.length} ${f.sum}`);
+  }
+
+  private dropAtSend(reason: DropReason, from: string, to: string, bytes: Uint8Array, sum: string): void {
+    this.countDrop(reason);
+    this.trace('drop', `${reason} ${from}>${to} ${bytes.length} ${sum}`);
+  }
+
+  private countDrop(reason: DropReason): void {
+    this.stats.dropped++;
+    this.stats.dropReasons[reason]++;
+  }
+}

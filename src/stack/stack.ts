@@ -1,0 +1,137 @@
+import { z } from 'zod';
+import { ConfigError, HorusError } from '../core/errors.js';
+import type { DownEvent, UpEvent } from '../core/events.js';
+import type { Message } from '../core/message.js';
+import type { Layer, LayerContext, LayerLink } from './layer.js';
+import { layerDefinition } from './registry.js';
+
+/** One entry of a stack spec: a layer name and its options. */
+export interface LayerSpec {
+  name: string;
+  options?: Record<string, unknown>;
+}
+
+/** `'STABLE:FC:FRAG:NAK:COM'` (top first), or a JSON list of `{ name, options }`. */
+export type StackSpec = string | readonly (string | LayerSpec)[];
+
+const layerSpecSchema = z.union([z.string().min(1), z.object({ name: z.string().min(1), options: z.record(z.string(), z.unknown()).optional() })]);
+
+export function parseStackSpec(spec: StackSpec): LayerSpec[] {
+  if (typeof spec === 'string') {
+    const trimmed = spec.trim();
+    if (trimmed.startsWith('[')) {
+      let parsed: unknown;
+      try {
+        parsed = JSON.parse(trimmed);
+      } catch (cause) {
+        throw new ConfigError(`stack spec is not valid JSON: ${(cause as Error).message}`, { cause });
+      }
+      return parseStackSpec(z.array(layerSpecSchema).parse(parsed));
+    }
+    const names = trimmed.split(':').map((s) => s.trim());
+    if (names.some((n) => n === '')) throw new ConfigError(`stack spec "${spec}" has an empty layer name`);
+    return names.map((name) => ({ name }));
+  }
+  return spec.map((e) => (typeof e === 'string' ? { name: e } : { name: e.name, ...(e.options ? { options: e.options } : {}) }));
+}
+
+/** The application end of a stack. */
+export interface StackTop {
+  up(msg: Message): void;
+  upEvent(ev: UpEvent): void;
+}
+
+/** Receives frames for this group from the node's transport. */
+export interface FrameReceiver {
+  receiveFrame(from: string, frame: Buffer, offset: number): void;
+}
+
+/**
+ * A built stack: layers linked top to bottom. The bottom layer must be COM (it binds to the
+ * transport), and every layer's `requires` must be provided by some layer below it.
+ */
+export class Stack {
+  readonly layers: Layer[];
+  private stopped = false;
+  constructor(
+    spec: StackSpec,
+    ctx: LayerContext,
+    private readonly top: StackTop,
+  ) {
+    const specs = parseStackSpec(spec);
+    if (specs.length === 0) throw new ConfigError('a stack needs at least one layer');
+    const defs = specs.map((s) => layerDefinition(s.name));
+    const seen = new Set<string>();
+    for (const s of specs) {
+      if (seen.has(s.name)) throw new HorusError('ERR_STACK', `layer ${s.name} appears twice in the stack`);
+      seen.add(s.name);
+    }
+    if (specs.at(-1)!.name !== 'COM') throw new HorusError('ERR_STACK', `the bottom layer must be COM, found ${specs.at(-1)!.name}`);
+    for (let i = 0; i < defs.length; i++) {
+      const below = new Set(defs.slice(i + 1).flatMap((d) => d.provides));
+      for (const req of defs[i]!.requires) {
+        if (!below.has(req)) {
+          throw new HorusError('ERR_STACK', `layer ${defs[i]!.name} requires "${req}" below it, which no layer under it provides (stack ${specs.map((s) => s.name).join(':')})`);
+        }
+      }
+    }
+    this.layers = defs.map((def, i) => {
+      const parsed = def.options.safeParse(specs[i]!.options ?? {});
+      if (!parsed.success) throw new ConfigError(`options of layer ${def.name}: ${z.prettifyError(parsed.error)}`);
+      return def.create({ ...ctx, log: ctx.log.child({ layer: def.name }) }, parsed.data);
+    });
+    const topLink: LayerLink = {
+      up: (m) => top.up(m),
+      upEvent: (e) => top.upEvent(e),
+      down: () => {
+        throw new HorusError('ERR_STACK', 'nothing is above the top of the stack');
+      },
+      downEvent: () => {
+        throw new HorusError('ERR_STACK', 'nothing is above the top of the stack');
+      },
+    };
+    const bottomLink: LayerLink = {
+      down: () => {
+        throw new HorusError('ERR_STACK', 'nothing is below COM');
+      },
+      downEvent: () => {},
+      up: () => {
+        throw new HorusError('ERR_STACK', 'nothing is below COM');
+      },
+      upEvent: () => {
+        throw new HorusError('ERR_STACK', 'nothing is below COM');
+      },
+    };
+    for (let i = 0; i < this.layers.length; i++) {
+      const l = this.layers[i]!;
+      l.above = i === 0 ? topLink : this.layers[i - 1]!;
+      l.below = i === this.layers.length - 1 ? bottomLink : this.layers[i + 1]!;
+    }
+  }
+
+  get topLayer(): Layer {
+    return this.layers[0]!;
+  }
+
+  get bottom(): Layer & FrameReceiver {
+    return this.layers.at(-1) as Layer & FrameReceiver;
+  }
+
+  start(): void {
+    for (let i = this.layers.length - 1; i >= 0; i--) this.layers[i]!.start();
+  }
+
+  down(msg: Message): void {
+    this.layers[0]!.down(msg);
+  }
+
+  downEvent(ev: DownEvent): void {
+    this.layers[0]!.downEvent(ev);
+  }
+
+  stop(): void {
+    if (this.stopped) return;
+    this.stopped = true;
+    for (const l of this.layers) l.stop();
+  }
+}

@@ -1,0 +1,144 @@
+import { ProtocolError } from '../core/errors.js';
+
+/** Bytes of the big-endian u32 length in front of every frame on a stream. */
+export const FRAME_HEADER_BYTES = 4;
+export const DEFAULT_MAX_FRAME_SIZE = 16 * 1024 * 1024;
+/** The u32 length field cannot say more than this. */
+export const MAX_ENCODABLE_FRAME_SIZE = 0xffff_ffff;
+
+export type FrameCallback = (frame: Buffer) => void;
+
+/**
+ * Incremental decoder for a stream of `u32be length | bytes` frames.
+ *
+ * Frames that lie wholly inside one pushed chunk are delivered as zero-copy views of that chunk (the
+ * chunk must not be reused by the caller, which holds for socket reads). Only a frame that straddles
+ * chunks is copied, once, when its last byte arrives: the pieces are kept as views until then, so a
+ * peer that announces a large length without sending it costs no allocation.
+ *
+ * Any throw from `push` (an oversized length, or an exception from the callback) leaves the decoder
+ * failed: the stream position is lost, so later pushes throw `ProtocolError('ERR_PROTOCOL')`.
+ */
+export class FrameDecoder {
+  /** Mutable so a connection can use a small limit until its handshake is done. */
+  maxFrameSize: number;
+  private readonly header = Buffer.alloc(FRAME_HEADER_BYTES);
+  private headerFill = 0;
+  /** Body length of the frame being assembled, or -1 while reading a header. */
+  private need = -1;
+  private parts: Buffer[] = [];
+  private partsBytes = 0;
+  private closed = false;
+  private failure: unknown = null;
+
+  constructor(
+    private readonly onFrame: FrameCallback,
+    maxFrameSize: number = DEFAULT_MAX_FRAME_SIZE,
+  ) {
+    this.maxFrameSize = maxFrameSize;
+  }
+
+  /** Bytes received but not yet delivered (a partial header or body). */
+  get bufferedBytes(): number {
+    return this.need < 0 ? this.headerFill : FRAME_HEADER_BYTES + this.partsBytes;
+  }
+
+  get failed(): boolean {
+    return this.failure !== null;
+  }
+
+  /** Stop for good: drops buffered bytes; a push in progress delivers no further frame. */
+  close(): void {
+    this.closed = true;
+    this.parts = [];
+    this.partsBytes = 0;
+  }
+
+  push(chunk: Buffer): void {
+    if (this.failure !== null) {
+      throw new ProtocolError('ERR_PROTOCOL', 'frame decoder used after a failure', { cause: this.failure });
+    }
+    if (this.closed) return;
+    try {
+      this.decode(chunk);
+    } catch (err) {
+      this.failure = err;
+      this.close();
+      throw err;
+    }
+  }
+
+  private decode(chunk: Buffer): void {
+    const len = chunk.length;
+    let off = 0;
+
+    // Finish a header split across chunks.
+    if (this.headerFill > 0) {
+      while (this.headerFill < FRAME_HEADER_BYTES && off < len) this.header[this.headerFill++] = chunk[off++]!;
+      if (this.headerFill < FRAME_HEADER_BYTES) return;
+      this.headerFill = 0;
+      this.need = this.checkLength(this.header.readUInt32BE(0));
+    }
+
+    // Finish a body split across chunks.
+    if (this.need >= 0) {
+      const want = this.need - this.partsBytes;
+      const take = want < len - off ? want : len - off;
+      if (this.partsBytes === 0 && take === this.need) {
+        this.need = -1;
+        this.onFrame(chunk.subarray(off, off + take));
+      } else {
+        if (take > 0) this.parts.push(chunk.subarray(off, off + take));
+        this.partsBytes += take;
+        if (this.partsBytes < this.need) return;
+        const frame = Buffer.concat(this.parts, this.need);
+        this.parts = [];
+        this.partsBytes = 0;
+        this.need = -1;
+        this.onFrame(frame);
+      }
+      off += take;
+    }
+
+    // Hot loop: whole frames inside this chunk are delivered as views.
+    while (off + FRAME_HEADER_BYTES <= len) {
+      if (this.closed) return;
+      const n = this.checkLength(((chunk[off]! << 24) | (chunk[off + 1]! << 16) | (chunk[off + 2]! << 8) | chunk[off + 3]!) >>> 0);
+      const start = off + FRAME_HEADER_BYTES;
+      const end = start + n;
+      if (end > len) {
+        this.need = n;
+        this.partsBytes = len - start;
+        if (this.partsBytes > 0) this.parts.push(chunk.subarray(start));
+        return;
+      }
+      off = end;
+      this.onFrame(chunk.subarray(start, end));
+    }
+    if (this.closed) return;
+
+    // A header cut short by the end of the chunk.
+    while (off < len) this.header[this.headerFill++] = chunk[off++]!;
+  }
+
+  private checkLength(n: number): number {
+    if (n > this.maxFrameSize) {
+      throw new ProtocolError('ERR_FRAME_TOO_LARGE', `frame length ${n} exceeds the limit of ${this.maxFrameSize} bytes`);
+    }
+    return n;
+  }
+}
+
+/** Length-prefix `frames` into one buffer (tests and tools; the transport batches in place). */
+export function encodeFrames(frames: readonly Uint8Array[]): Buffer {
+  let total = 0;
+  for (const f of frames) total += FRAME_HEADER_BYTES + f.length;
+  const out = Buffer.allocUnsafe(total);
+  let off = 0;
+  for (const f of frames) {
+    out.writeUInt32BE(f.length, off);
+    out.set(f, off + FRAME_HEADER_BYTES);
+    off += FRAME_HEADER_BYTES + f.length;
+  }
+  return out;
+}

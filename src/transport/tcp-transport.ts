@@ -1,0 +1,779 @@
+import net from 'node:net';
+import { performance } from 'node:perf_hooks';
+import { z } from 'zod';
+import type { FrameHandler, PeerEvent, Transport } from '../core/env.js';
+import { ConfigError, HorusError, ProtocolError } from '../core/errors.js';
+import { RateLimitedLog, silentLogger, type Logger } from '../core/logger.js';
+import { endpointOf, makeNodeId, parseEndpoint, type NodeId } from '../core/node-id.js';
+import { Reader } from '../codec/reader.js';
+import { Writer } from '../codec/writer.js';
+import { DEFAULT_MAX_FRAME_SIZE, FRAME_HEADER_BYTES, FrameDecoder, MAX_ENCODABLE_FRAME_SIZE, encodeFrames } from './frame-decoder.js';
+
+// ---------------------------------------------------------------------------------------------------
+// HELLO: the first frame on every connection, in both directions.
+//   magic 'HRUS' | version u8 | kind u8 | node id (uvar length + UTF-8, printable ASCII)
+// The connecting side sends HELLO_CONNECT; the accepting side answers HELLO_ACCEPT with its own id, so
+// the connecting side learns which incarnation it reached before it writes any data.
+// ---------------------------------------------------------------------------------------------------
+
+export const HELLO_MAGIC: Uint8Array = Uint8Array.of(0x48, 0x52, 0x55, 0x53); // 'HRUS'
+export const PROTOCOL_VERSION = 1;
+export const HELLO_CONNECT = 1;
+export const HELLO_ACCEPT = 2;
+export type HelloKind = typeof HELLO_CONNECT | typeof HELLO_ACCEPT;
+export const MAX_NODE_ID_BYTES = 512;
+/** Frame limit before the handshake: a stranger cannot make us buffer more than this. */
+export const MAX_HELLO_FRAME = 1024;
+
+const PRINTABLE_ASCII = /^[\x21-\x7e]+$/;
+const INCARNATION = /^[\x21-\x2e\x30-\x7e]+$/; // printable ASCII without '/'
+
+/** `host:port/incarnation` with a connectable port and printable ASCII only. */
+export function isValidNodeId(id: string): boolean {
+  if (id.length > MAX_NODE_ID_BYTES || !PRINTABLE_ASCII.test(id)) return false;
+  const slash = id.lastIndexOf('/');
+  if (slash <= 0 || slash === id.length - 1) return false;
+  try {
+    return parseEndpoint(id.slice(0, slash)).port > 0;
+  } catch {
+    return false;
+  }
+}
+
+/** The body of a HELLO frame (without the stream's length prefix). */
+export function encodeHello(kind: HelloKind, id: NodeId): Buffer {
+  const w = new Writer(16 + id.length);
+  w.bytes(HELLO_MAGIC);
+  w.u8(PROTOCOL_VERSION);
+  w.u8(kind);
+  w.str(id);
+  return w.toBytes();
+}
+
+/** Parses a HELLO body of the expected kind; any deviation is a `ProtocolError`. */
+export function decodeHello(frame: Buffer, kind: HelloKind): NodeId {
+  if (frame.length < HELLO_MAGIC.length + 2 || HELLO_MAGIC.some((b, i) => frame[i] !== b)) {
+    throw new ProtocolError('ERR_PROTOCOL', 'first frame is not a Horus HELLO (bad magic)');
+  }
+  const r = new Reader(frame, HELLO_MAGIC.length);
+  const version = r.u8();
+  if (version !== PROTOCOL_VERSION) throw new ProtocolError('ERR_PROTOCOL', `unsupported protocol version ${version}`);
+  const k = r.u8();
+  if (k !== kind) throw new ProtocolError('ERR_PROTOCOL', `expected HELLO kind ${kind}, got ${k}`);
+  const id = r.str(MAX_NODE_ID_BYTES);
+  if (r.remaining !== 0) throw new ProtocolError('ERR_MALFORMED', `${r.remaining} trailing bytes after HELLO`);
+  if (!isValidNodeId(id)) throw new ProtocolError('ERR_MALFORMED', `HELLO carries an invalid node id ${JSON.stringify(id.slice(0, 80))}`);
+  return id;
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Options
+// ---------------------------------------------------------------------------------------------------
+
+const int = (min: number, max = Number.MAX_SAFE_INTEGER) => z.number().int().min(min).max(max);
+
+const optionsSchema = z
+  .object({
+    /** `host:port` to bind; port 0 picks an ephemeral port. */
+    listen: z.string().min(1),
+    /** Distinguishes restarts of the process on the same endpoint. */
+    incarnation: z.string().min(1).max(128).regex(INCARNATION, 'printable ASCII without "/"'),
+    /** Host written into `localId` when the bind host is not what peers should dial (e.g. 0.0.0.0). */
+    advertiseHost: z.string().min(1).optional(),
+    maxFrameSize: int(1, MAX_ENCODABLE_FRAME_SIZE).default(DEFAULT_MAX_FRAME_SIZE),
+    /** Socket write buffer level at which we stop writing until 'drain'. */
+    highWaterBytes: int(1024).default(1024 * 1024),
+    /** Per-peer bytes queued in the transport beyond which new frames are dropped. */
+    maxQueuedBytes: int(1024).default(64 * 1024 * 1024),
+    /** A batch of small frames is written once it reaches this size, else at the end of the tick. */
+    batchBytes: int(256, 16 * 1024 * 1024).default(64 * 1024),
+    /** TCP connect plus HELLO exchange, on both sides. */
+    connectTimeoutMs: int(1).default(5000),
+    reconnectMinMs: int(1).default(50),
+    reconnectMaxMs: int(1).default(5000),
+    /** A peer unreachable for this long loses its queued frames and we stop dialing it until the next send. */
+    dropQueuedAfterMs: int(0).default(30_000),
+    /** How long `close()` lets open connections flush queued frames before destroying them. */
+    closeGraceMs: int(0).default(200),
+  })
+  .refine((o) => o.reconnectMinMs <= o.reconnectMaxMs, { message: 'reconnectMinMs must be <= reconnectMaxMs' })
+  .refine((o) => o.maxQueuedBytes >= o.maxFrameSize + FRAME_HEADER_BYTES, { message: 'maxQueuedBytes must hold one frame of maxFrameSize' });
+
+export type TcpTransportOptions = z.input<typeof optionsSchema> & { log?: Logger };
+type ResolvedOptions = z.output<typeof optionsSchema>;
+
+export interface TcpTransportStats {
+  /** Data frames delivered to the frame handler / handed to sockets. */
+  framesIn: number;
+  framesOut: number;
+  /** Wire bytes of those frames, length prefixes included (HELLOs excluded). */
+  bytesIn: number;
+  bytesOut: number;
+  /** All frames this transport dropped on purpose (sum of the `dropped*` counts). */
+  dropped: number;
+  droppedQueueFull: number;
+  /** Queued for an incarnation other than the one the peer's HELLO announced. */
+  droppedStale: number;
+  droppedUnreachable: number;
+  /** Oversized, or addressed to something that is not `host:port[/incarnation]`. */
+  droppedInvalid: number;
+  droppedNoHandler: number;
+  /** Connections closed because of bad input (bad HELLO, oversized or unexpected frame). */
+  malformed: number;
+  handlerErrors: number;
+  connectionsIn: number;
+  connectionsOut: number;
+  connectFailures: number;
+  openInbound: number;
+  openOutbound: number;
+  queuedBytes: number;
+}
+
+type Counters = Omit<TcpTransportStats, 'dropped' | 'openInbound' | 'openOutbound' | 'queuedBytes'>;
+
+// ---------------------------------------------------------------------------------------------------
+// Outbound side: one connection per peer endpoint, used only for sending.
+// ---------------------------------------------------------------------------------------------------
+
+interface QueuedChunk {
+  buf: Buffer;
+  frames: number;
+  /** The node id these frames were addressed to, or null for a bare endpoint. */
+  target: NodeId | null;
+}
+
+const EMPTY = Buffer.alloc(0);
+const KEEPALIVE_MS = 15_000;
+/** Cap on the send-address cache (one entry per distinct `to` string). */
+const MAX_ROUTES = 100_000;
+
+/**
+ * Frames for one endpoint, length-prefixed and copied at `send` time into a slab shared by successive
+ * batches: each flush hands the socket a view of the bytes added since the last one, so small frames
+ * cost no allocation and one write carries many of them. Runs of frames with the same target stay in
+ * one chunk so frames for a stale incarnation can be dropped once the peer's HELLO is known.
+ */
+class OutboundPeer {
+  socket: net.Socket | null = null;
+  state: 'idle' | 'connecting' | 'open' | 'backoff' = 'idle';
+  /** The id the last successful HELLO exchange announced. */
+  knownId: NodeId | null = null;
+  /** What `send` last named this peer, for events before any HELLO. */
+  lastTarget: string;
+  /** Last connectivity we reported: null until the first report. */
+  up: boolean | null = null;
+  failures = 0;
+  timer: NodeJS.Timeout | null = null;
+  blocked = false;
+  dirty = false;
+
+  chunks: QueuedChunk[] = [];
+  head = 0;
+  slab: Buffer = EMPTY;
+  start = 0;
+  pos = 0;
+  curFrames = 0;
+  curTarget: NodeId | null = null;
+  queuedBytes = 0;
+  queuedSince = 0;
+
+  constructor(
+    readonly endpoint: string,
+    readonly host: string,
+    readonly port: number,
+  ) {
+    this.lastTarget = endpoint;
+  }
+
+  /** Copies one frame in; returns true when a full batch was sealed and should be written now. */
+  append(target: NodeId | null, frame: Uint8Array, batchBytes: number): boolean {
+    const len = frame.length;
+    const need = FRAME_HEADER_BYTES + len;
+    let full = false;
+    if (target !== this.curTarget) {
+      this.seal();
+      this.curTarget = target;
+    }
+    if (this.pos + need > this.slab.length) {
+      full = this.pos > this.start;
+      this.seal();
+      this.slab = Buffer.allocUnsafe(need > batchBytes ? need : batchBytes);
+      this.start = this.pos = 0;
+    }
+    if (this.queuedBytes === 0) this.queuedSince = performance.now();
+    const s = this.slab;
+    let p = this.pos;
+    s[p] = len >>> 24;
+    s[p + 1] = len >>> 16;
+    s[p + 2] = len >>> 8;
+    s[p + 3] = len;
+    p += FRAME_HEADER_BYTES;
+    if (len > 0) s.set(frame, p);
+    this.pos = p + len;
+    this.curFrames++;
+    this.queuedBytes += need;
+    return full;
+  }
+
+  seal(): void {
+    if (this.pos === this.start) return;
+    this.chunks.push({ buf: this.slab.subarray(this.start, this.pos), frames: this.curFrames, target: this.curTarget });
+    this.start = this.pos;
+    this.curFrames = 0;
+  }
+
+  /** Keeps only frames for `id` or a bare endpoint; returns how many frames were dropped. */
+  retainFor(id: NodeId): number {
+    this.seal();
+    let dropped = 0;
+    const kept: QueuedChunk[] = [];
+    for (let i = this.head; i < this.chunks.length; i++) {
+      const c = this.chunks[i]!;
+      if (c.target === null || c.target === id) kept.push(c);
+      else {
+        dropped += c.frames;
+        this.queuedBytes -= c.buf.length;
+      }
+    }
+    if (dropped > 0) {
+      this.chunks = kept;
+      this.head = 0;
+    }
+    return dropped;
+  }
+
+  /** Drops everything queued; returns the number of frames. */
+  clear(): number {
+    this.seal();
+    let frames = 0;
+    for (let i = this.head; i < this.chunks.length; i++) frames += this.chunks[i]!.frames;
+    this.chunks = [];
+    this.head = 0;
+    this.queuedBytes = 0;
+    return frames;
+  }
+}
+
+interface Route {
+  peer: OutboundPeer;
+  target: NodeId | null;
+}
+
+function stripBrackets(host: string): string {
+  return host.startsWith('[') && host.endsWith(']') ? host.slice(1, -1) : host;
+}
+
+function errorFields(err: unknown): { code: string; error: string } {
+  if (err instanceof HorusError) return { code: err.code, error: err.message };
+  if (err instanceof Error) return { code: (err as NodeJS.ErrnoException).code ?? err.name, error: err.message };
+  return { code: 'ERR_UNKNOWN', error: String(err) };
+}
+
+/**
+ * The real transport: length-prefixed frames over TCP.
+ *
+ * Each node dials one outbound connection per peer endpoint and only sends on it; it receives on the
+ * connections peers dial to it. Both sides open with a HELLO; the accepting side answers with its own,
+ * so a sender addressing `host:port/inc` learns whether it reached that incarnation and drops queued
+ * frames for an older one. Frames are batched per peer and written once per tick or per ~64 KiB.
+ * `onPeer` reports the outbound connections: `connected` once the HELLO exchange is done (peer = the id
+ * it announced), `disconnected` when one breaks or a dial fails (peer = the last known id, else the
+ * address `send` used, which may be a bare `host:port`); repeated failures report once.
+ * Bad input closes only the offending connection, counted and logged at a rate limit.
+ */
+export class TcpTransport implements Transport {
+  readonly localId: NodeId;
+  readonly maxFrameSize: number;
+  private readonly opts: ResolvedOptions;
+  private readonly log: Logger;
+  private readonly badInput: RateLimitedLog;
+  private readonly peerLog: RateLimitedLog;
+  private readonly helloConnectFrame: Buffer;
+  private readonly helloAcceptFrame: Buffer;
+  private readonly peers = new Map<string, OutboundPeer>();
+  private readonly routes = new Map<string, Route>();
+  private readonly inbound = new Set<net.Socket>();
+  private readonly dirty: OutboundPeer[] = [];
+  private flushImmediate: NodeJS.Immediate | null = null;
+  private frameHandler: FrameHandler | null = null;
+  private peerHandler: ((ev: PeerEvent) => void) | null = null;
+  private closed = false;
+  private closing: Promise<void> | null = null;
+  private readonly c: Counters = {
+    framesIn: 0,
+    framesOut: 0,
+    bytesIn: 0,
+    bytesOut: 0,
+    droppedQueueFull: 0,
+    droppedStale: 0,
+    droppedUnreachable: 0,
+    droppedInvalid: 0,
+    droppedNoHandler: 0,
+    malformed: 0,
+    handlerErrors: 0,
+    connectionsIn: 0,
+    connectionsOut: 0,
+    connectFailures: 0,
+  };
+
+  private constructor(
+    private readonly server: net.Server,
+    opts: ResolvedOptions,
+    localId: NodeId,
+    log: Logger,
+  ) {
+    this.opts = opts;
+    this.localId = localId;
+    this.maxFrameSize = opts.maxFrameSize;
+    this.log = log;
+    const now = (): number => performance.now();
+    this.badInput = new RateLimitedLog(log, now);
+    this.peerLog = new RateLimitedLog(log, now);
+    this.helloConnectFrame = encodeFrames([encodeHello(HELLO_CONNECT, localId)]);
+    this.helloAcceptFrame = encodeFrames([encodeHello(HELLO_ACCEPT, localId)]);
+    server.on('connection', (socket: net.Socket) => this.onConnection(socket));
+    server.on('error', (err: Error) => this.log.error('tcp server error', errorFields(err)));
+  }
+
+  static async listen(options: TcpTransportOptions): Promise<TcpTransport> {
+    const { log: givenLog, ...rest } = options;
+    const parsed = optionsSchema.safeParse(rest);
+    if (!parsed.success) throw new ConfigError(`invalid TcpTransport options: ${parsed.error.message}`, { cause: parsed.error });
+    const opts = parsed.data;
+    let bind: { host: string; port: number };
+    try {
+      bind = parseEndpoint(opts.listen);
+    } catch (err) {
+      throw new ConfigError(`invalid listen address ${JSON.stringify(opts.listen)}`, { cause: err });
+    }
+    const server = net.createServer({ noDelay: true });
+    await new Promise<void>((resolve, reject) => {
+      const onError = (err: Error): void => reject(new ConfigError(`cannot listen on ${opts.listen}: ${err.message}`, { cause: err }));
+      server.once('error', onError);
+      server.listen(bind.port, stripBrackets(bind.host), () => {
+        server.off('error', onError);
+        resolve();
+      });
+    });
+    const addr = server.address();
+    if (addr === null || typeof addr === 'string') {
+      server.close();
+      throw new ConfigError(`listening on ${opts.listen} gave no TCP address`);
+    }
+    const host = opts.advertiseHost ?? bind.host;
+    const localId = makeNodeId(`${host}:${addr.port}`, opts.incarnation);
+    const log = (givenLog ?? silentLogger).child({ component: 'tcp-transport', localId });
+    if (!isValidNodeId(localId)) {
+      server.close();
+      throw new ConfigError(`local node id ${JSON.stringify(localId)} is not a valid node id`);
+    }
+    if (host === '0.0.0.0' || host === '::' || host === '[::]') {
+      log.warn('listening on a wildcard address without advertiseHost: peers cannot dial this node id', { listen: opts.listen });
+    }
+    return new TcpTransport(server, opts, localId, log);
+  }
+
+  onFrame(handler: FrameHandler): void {
+    this.frameHandler = handler;
+  }
+
+  onPeer(handler: (ev: PeerEvent) => void): void {
+    this.peerHandler = handler;
+  }
+
+  // -------------------------------------------------------------------------------------------------
+  // Sending
+  // -------------------------------------------------------------------------------------------------
+
+  send(to: string, frame: Uint8Array): void {
+    if (this.closed) return;
+    const route = this.routes.get(to) ?? this.addRoute(to);
+    if (route === null) {
+      this.c.droppedInvalid++;
+      this.badInput.warn('send to an invalid address dropped', { code: 'ERR_INVALID_ARGUMENT', to: to.slice(0, 80) });
+      return;
+    }
+    const len = frame.length;
+    if (len > this.opts.maxFrameSize) {
+      this.c.droppedInvalid++;
+      this.badInput.warn('oversized frame dropped', { code: 'ERR_FRAME_TOO_LARGE', to, bytes: len, max: this.opts.maxFrameSize });
+      return;
+    }
+    const peer = route.peer;
+    let target = route.target;
+    if (peer.state === 'open') {
+      // The connection already names the incarnation it reached: anything else is for a dead one.
+      if (target !== null && target !== peer.knownId) {
+        this.c.droppedStale++;
+        return;
+      }
+      target = peer.knownId;
+    }
+    if (peer.queuedBytes + FRAME_HEADER_BYTES + len > this.opts.maxQueuedBytes) {
+      this.c.droppedQueueFull++;
+      this.badInput.warn('send queue full, frame dropped', { code: 'ERR_BLOCKED', to, queuedBytes: peer.queuedBytes });
+      return;
+    }
+    if (peer.append(target, frame, this.opts.batchBytes) && peer.state === 'open' && !peer.blocked) this.writeQueued(peer);
+    if (!peer.dirty) {
+      peer.dirty = true;
+      this.dirty.push(peer);
+      if (this.flushImmediate === null) this.flushImmediate = setImmediate(this.flush);
+    }
+    if (peer.state === 'idle') {
+      peer.lastTarget = to;
+      this.dial(peer);
+    }
+  }
+
+  /** Bytes queued for the peer at `to` (in the transport and in the socket's write buffer). */
+  bufferedBytes(to: string): number {
+    const route = this.routes.get(to);
+    const peer = route !== undefined ? route.peer : this.peers.get(endpointOf(to));
+    if (peer === undefined) return 0;
+    return peer.queuedBytes + (peer.socket?.writableLength ?? 0);
+  }
+
+  stats(): TcpTransportStats {
+    let queuedBytes = 0;
+    let openOutbound = 0;
+    for (const p of this.peers.values()) {
+      queuedBytes += p.queuedBytes;
+      if (p.state === 'open') openOutbound++;
+    }
+    const c = this.c;
+    return {
+      ...c,
+      dropped: c.droppedQueueFull + c.droppedStale + c.droppedUnreachable + c.droppedInvalid + c.droppedNoHandler,
+      openInbound: this.inbound.size,
+      openOutbound,
+      queuedBytes,
+    };
+  }
+
+  private addRoute(to: string): Route | null {
+    const slash = to.lastIndexOf('/');
+    let target: NodeId | null = null;
+    let endpoint = to;
+    if (slash >= 0) {
+      if (!isValidNodeId(to)) return null;
+      target = to;
+      endpoint = to.slice(0, slash);
+    }
+    let peer = this.peers.get(endpoint);
+    if (peer === undefined) {
+      if (endpoint.length > MAX_NODE_ID_BYTES || !PRINTABLE_ASCII.test(endpoint)) return null;
+      let hp: { host: string; port: number };
+      try {
+        hp = parseEndpoint(endpoint);
+      } catch {
+        return null;
+      }
+      if (hp.port === 0) return null;
+      peer = new OutboundPeer(endpoint, stripBrackets(hp.host), hp.port);
+      this.peers.set(endpoint, peer);
+    }
+    if (this.routes.size >= MAX_ROUTES) this.routes.clear();
+    const route: Route = { peer, target };
+    this.routes.set(to, route);
+    return route;
+  }
+
+  /** End of tick: hand every peer's new batch to its socket. */
+  private readonly flush = (): void => {
+    this.flushImmediate = null;
+    const list = this.dirty;
+    for (let i = 0; i < list.length; i++) {
+      const p = list[i]!;
+      p.dirty = false;
+      p.seal();
+      if (p.state === 'open' && !p.blocked) this.writeQueued(p);
+    }
+    list.length = 0;
+  };
+
+  private writeQueued(p: OutboundPeer): void {
+    const s = p.socket;
+    if (s === null || p.head === p.chunks.length) return;
+    const many = p.chunks.length - p.head > 1;
+    if (many) s.cork();
+    while (p.head < p.chunks.length) {
+      const chunk = p.chunks[p.head++]!;
+      p.queuedBytes -= chunk.buf.length;
+      this.c.framesOut += chunk.frames;
+      this.c.bytesOut += chunk.buf.length;
+      if (!s.write(chunk.buf)) {
+        p.blocked = true;
+        break;
+      }
+    }
+    if (many) s.uncork();
+    if (p.head === p.chunks.length) {
+      p.chunks.length = 0;
+      p.head = 0;
+    } else if (p.head >= 1024) {
+      p.chunks.splice(0, p.head);
+      p.head = 0;
+    }
+  }
+
+  // -------------------------------------------------------------------------------------------------
+  // Dialing and reconnecting
+  // -------------------------------------------------------------------------------------------------
+
+  private dial(p: OutboundPeer): void {
+    if (p.failures > 0) this.scheduleReconnect(p);
+    else this.connect(p);
+  }
+
+  private scheduleReconnect(p: OutboundPeer): void {
+    const o = this.opts;
+    const base = Math.min(o.reconnectMaxMs, o.reconnectMinMs * 2 ** Math.min(p.failures - 1, 30));
+    // Equal jitter: spread peers that lost the same node so they do not redial in lockstep.
+    const delay = base / 2 + (Math.random() * base) / 2;
+    p.state = 'backoff';
+    p.timer = setTimeout(() => {
+      p.timer = null;
+      if (this.closed) return;
+      if (p.queuedBytes > 0) this.connect(p);
+      else p.state = 'idle';
+    }, delay);
+  }
+
+  private connect(p: OutboundPeer): void {
+    p.state = 'connecting';
+    // Node passes stream options through to the socket; @types/node 20 does not list this one.
+    const connectOpts: net.TcpNetConnectOpts & { writableHighWaterMark: number } = {
+      host: p.host,
+      port: p.port,
+      noDelay: true,
+      timeout: this.opts.connectTimeoutMs,
+      writableHighWaterMark: this.opts.highWaterBytes,
+    };
+    const socket = net.connect(connectOpts);
+    p.socket = socket;
+    // The only frame an outbound connection may receive is the peer's HELLO_ACCEPT.
+    const decoder = new FrameDecoder((frame) => {
+      if (p.socket !== socket || p.state !== 'connecting') {
+        throw new ProtocolError('ERR_PROTOCOL', 'unexpected frame on an outbound connection');
+      }
+      const id = decodeHello(frame, HELLO_ACCEPT);
+      socket.setTimeout(0);
+      this.opened(p, id);
+    }, MAX_HELLO_FRAME);
+    socket.on('connect', () => {
+      socket.setKeepAlive(true, KEEPALIVE_MS);
+      socket.write(this.helloConnectFrame);
+    });
+    socket.on('data', (chunk: Buffer) => {
+      try {
+        decoder.push(chunk);
+      } catch (err) {
+        this.c.malformed++;
+        this.badInput.warn('closing outbound connection: bad input from peer', { ...errorFields(err), peer: p.endpoint });
+        socket.destroy();
+      }
+    });
+    socket.on('timeout', () => {
+      socket.destroy(new HorusError('ERR_TIMEOUT', `connecting to ${p.endpoint} timed out after ${this.opts.connectTimeoutMs} ms`));
+    });
+    socket.on('error', (err: Error) => {
+      this.log.debug('outbound connection error', { ...errorFields(err), peer: p.endpoint });
+    });
+    socket.on('drain', () => {
+      if (this.closed || p.socket !== socket || p.state !== 'open') return;
+      p.blocked = false;
+      this.writeQueued(p);
+    });
+    socket.on('close', () => this.outboundClosed(p, socket));
+  }
+
+  private opened(p: OutboundPeer, id: NodeId): void {
+    const previous = p.knownId;
+    p.knownId = id;
+    p.state = 'open';
+    p.failures = 0;
+    p.blocked = false;
+    this.c.connectionsOut++;
+    const stale = p.retainFor(id);
+    if (stale > 0) this.c.droppedStale += stale;
+    if (previous !== null && previous !== id) {
+      this.log.info('peer has a new incarnation', { peer: id, previous, droppedFrames: stale });
+    }
+    this.log.debug('connected', { peer: id });
+    this.writeQueued(p);
+    p.up = true;
+    this.emitPeer({ type: 'connected', peer: id });
+  }
+
+  private outboundClosed(p: OutboundPeer, socket: net.Socket): void {
+    if (p.socket !== socket) return;
+    p.socket = null;
+    p.blocked = false;
+    if (this.closed) {
+      p.state = 'idle';
+      return;
+    }
+    const wasOpen = p.state === 'open';
+    if (wasOpen) {
+      // Redial after a short pause, not at once: a peer that accepts and drops us must not spin us.
+      p.failures = 1;
+    } else {
+      p.failures++;
+      this.c.connectFailures++;
+    }
+    if (p.queuedBytes === 0) {
+      p.state = 'idle';
+    } else if (!wasOpen && performance.now() - p.queuedSince > this.opts.dropQueuedAfterMs) {
+      const n = p.clear();
+      this.c.droppedUnreachable += n;
+      this.peerLog.warn('peer unreachable, queued frames dropped', { peer: p.knownId ?? p.lastTarget, frames: n });
+      p.state = 'idle';
+    } else {
+      this.scheduleReconnect(p);
+    }
+    if (p.up !== false) {
+      p.up = false;
+      this.emitPeer({ type: 'disconnected', peer: p.knownId ?? p.lastTarget });
+    }
+  }
+
+  private emitPeer(ev: PeerEvent): void {
+    const h = this.peerHandler;
+    if (h === null) return;
+    try {
+      h(ev);
+    } catch (err) {
+      this.c.handlerErrors++;
+      this.peerLog.warn('onPeer handler threw', errorFields(err));
+    }
+  }
+
+  // -------------------------------------------------------------------------------------------------
+  // Inbound side
+  // -------------------------------------------------------------------------------------------------
+
+  private onConnection(socket: net.Socket): void {
+    if (this.closed) {
+      socket.destroy();
+      return;
+    }
+    this.inbound.add(socket);
+    socket.setNoDelay(true);
+    socket.setTimeout(this.opts.connectTimeoutMs); // until the HELLO arrives
+    let from: NodeId | null = null;
+    const decoder = new FrameDecoder((frame) => {
+      if (from !== null) {
+        if (this.closed) {
+          decoder.close();
+          return;
+        }
+        this.c.framesIn++;
+        this.c.bytesIn += FRAME_HEADER_BYTES + frame.length;
+        const h = this.frameHandler;
+        if (h === null) {
+          this.c.droppedNoHandler++;
+          return;
+        }
+        try {
+          h(from, frame);
+        } catch (err) {
+          // The handler's bug, not the peer's: keep the connection.
+          this.c.handlerErrors++;
+          this.peerLog.warn('onFrame handler threw', { ...errorFields(err), from });
+        }
+        return;
+      }
+      from = decodeHello(frame, HELLO_CONNECT);
+      decoder.maxFrameSize = this.opts.maxFrameSize;
+      socket.setTimeout(0);
+      socket.setKeepAlive(true, KEEPALIVE_MS);
+      socket.write(this.helloAcceptFrame);
+      this.c.connectionsIn++;
+      this.log.debug('accepted', { from });
+    }, MAX_HELLO_FRAME);
+    socket.on('data', (chunk: Buffer) => {
+      try {
+        decoder.push(chunk);
+      } catch (err) {
+        this.c.malformed++;
+        this.badInput.warn('closing inbound connection: bad input', {
+          ...errorFields(err),
+          from,
+          remote: `${socket.remoteAddress ?? '?'}:${socket.remotePort ?? '?'}`,
+        });
+        socket.destroy();
+      }
+    });
+    socket.on('end', () => {
+      if (decoder.bufferedBytes > 0) {
+        this.log.debug('inbound connection ended inside a frame', { from, bytes: decoder.bufferedBytes });
+      }
+    });
+    socket.on('timeout', () => {
+      this.badInput.warn('closing inbound connection: no HELLO in time', {
+        code: 'ERR_TIMEOUT',
+        remote: `${socket.remoteAddress ?? '?'}:${socket.remotePort ?? '?'}`,
+      });
+      socket.destroy();
+    });
+    socket.on('error', (err: Error) => {
+      this.log.debug('inbound connection error', { ...errorFields(err), from });
+    });
+    socket.on('close', () => {
+      decoder.close();
+      this.inbound.delete(socket);
+    });
+  }
+
+  // -------------------------------------------------------------------------------------------------
+  // Shutdown
+  // -------------------------------------------------------------------------------------------------
+
+  close(): Promise<void> {
+    if (this.closing === null) {
+      this.closed = true;
+      this.closing = this.shutdown();
+    }
+    return this.closing;
+  }
+
+  private async shutdown(): Promise<void> {
+    if (this.flushImmediate !== null) {
+      clearImmediate(this.flushImmediate);
+      this.flushImmediate = null;
+    }
+    const pending: Promise<void>[] = [];
+    const outbound: net.Socket[] = [];
+    for (const p of this.peers.values()) {
+      if (p.timer !== null) {
+        clearTimeout(p.timer);
+        p.timer = null;
+      }
+      p.dirty = false;
+      const s = p.socket;
+      if (s === null) continue;
+      pending.push(new Promise<void>((resolve) => s.once('close', () => resolve())));
+      outbound.push(s);
+      // Best effort: what an open, unblocked connection holds still goes out before the FIN.
+      if (p.state === 'open' && !p.blocked) {
+        p.seal();
+        this.writeQueued(p);
+        s.end();
+      } else {
+        s.destroy();
+      }
+    }
+    this.dirty.length = 0;
+    for (const s of this.inbound) s.destroy();
+    pending.push(new Promise<void>((resolve) => this.server.close(() => resolve())));
+    const grace = setTimeout(() => {
+      for (const s of outbound) s.destroy();
+    }, this.opts.closeGraceMs);
+    await Promise.all(pending);
+    clearTimeout(grace);
+    for (const p of this.peers.values()) p.clear();
+    this.peers.clear();
+    this.routes.clear();
+  }
+}

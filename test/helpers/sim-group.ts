@@ -1,0 +1,32 @@
+import { HorusNode } from '../../src/api/node.js';
+import type { Group } from '../../src/api/group.js';
+import type { Delivery } from '../../src/api/delivery.js';
+import { MemoryHistory } from '../../src/core/history.js';
+import type { StackSpec } from '../../src/stack/stack.js';
+import { SimWorld, type SimWorldOptions } from '../../src/sim/sim-world.js';
+
+export interface SimGroup {
+  world: SimWorld;
+  endpoints: string[];
+  nodes: HorusNode[];
+  groups: Group[];
+  history: MemoryHistory;
+  /** Per member, the deliveries in order. */
+  delivered: Delivery[][];
+}
+
+/** `n` simulated members of one fixed-membership group, recording every delivery. */
+export function simGroup(n: number, stack: StackSpec, opts: SimWorldOptions & { seed?: number } = {}): SimGroup {
+  const { seed, ...worldOpts } = opts;
+  const world = new SimWorld(seed ?? 1, worldOpts);
+  const history = new MemoryHistory();
+  const endpoints = Array.from({ length: n }, (_, i) => `m${i + 1}:1`);
+  const nodes = endpoints.map((e) => new HorusNode(world.addNode(e, '1').env, history));
+  const groups = nodes.map((node) => node.join('g', { stack, members: endpoints }));
+  const delivered = groups.map((g) => {
+    const list: Delivery[] = [];
+    g.on('message', (d: Delivery) => list.push(d));
+    return list;
+  });
+  return { world, endpoints, nodes, groups, history, delivered };
+}

@@ -1,0 +1,79 @@
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import fc from 'fast-check';
+import { Message, MsgFlag } from '../../../src/core/message.js';
+import { ProtocolError } from '../../../src/core/errors.js';
+import { messageFromBytes, messageToBytes } from '../../../src/codec/message-codec.js';
+import { FrameBuilder, readFrameGroup, readFrameMessages } from '../../../src/codec/frame.js';
+import { NAK_HEADER } from '../../../src/layers/NAK.js';
+import { FRAG_HEADER } from '../../../src/layers/FRAG.js';
+import { APP_HEADER } from '../../../src/api/app-header.js';
+import '../../../src/layers/index.js';
+
+function sample(payload: Buffer, seq: number, dest: string | null): Message {
+  const m = new Message(dest, payload);
+  m.push(APP_HEADER, { order: 0, encoding: 0, id: seq + 1 });
+  m.push(FRAG_HEADER, { id: seq, index: 0, count: 1 });
+  m.push(NAK_HEADER, { t: 1, seq });
+  return m;
+}
+
+describe('message codec', () => {
+  it('round-trips payload, flags, destination and the header stack', () => {
+    fc.assert(
+      fc.property(fc.uint8Array({ maxLength: 2000 }), fc.nat({ max: 2 ** 40 }), fc.option(fc.string({ minLength: 1, maxLength: 40 }), { nil: null }), (bytes, seq, dest) => {
+        const m = sample(Buffer.from(bytes), seq, dest);
+        const back = messageFromBytes(messageToBytes(m));
+        assert.equal(back.dest, dest);
+        assert.equal(back.flags, dest === null ? MsgFlag.Multicast : 0);
+        assert.deepEqual(Buffer.from(back.payload), Buffer.from(bytes));
+        assert.deepEqual(back.pop(NAK_HEADER), { t: 1, seq });
+        assert.deepEqual(back.pop(FRAG_HEADER), { id: seq, index: 0, count: 1 });
+        assert.deepEqual(back.pop(APP_HEADER), { order: 0, encoding: 0, id: seq + 1 });
+        assert.equal(back.headers.length, 0);
+      }),
+    );
+  });
+
+  it('reports truncated messages as ProtocolError, never anything else', () => {
+    const whole = messageToBytes(sample(Buffer.alloc(10, 7), 12345, 'x:1/2'));
+    for (let cut = 0; cut < whole.length - 10; cut++) {
+      assert.throws(() => messageFromBytes(whole.subarray(0, cut)), ProtocolError, `cut at ${cut}`);
+    }
+  });
+
+  it('batches messages into a frame that names its group', () => {
+    const b = new FrameBuilder('trading');
+    for (let i = 1; i <= 100; i++) b.add(sample(Buffer.from(`m${i}`), i, null));
+    const frame = Buffer.from(b.finish());
+    const { group, offset } = readFrameGroup(frame);
+    assert.equal(group, 'trading');
+    const seqs: number[] = [];
+    readFrameMessages(frame, offset, (m) => seqs.push(m.take(NAK_HEADER).t === 1 ? Number(m.payload.toString().slice(1)) : -1));
+    assert.deepEqual(
+      seqs,
+      Array.from({ length: 100 }, (_, i) => i + 1),
+    );
+  });
+
+  it('throws only ProtocolError on random or mutated frames (fuzz)', () => {
+    const b = new FrameBuilder('g');
+    for (let i = 0; i < 5; i++) b.add(sample(Buffer.from('payload'), i, i % 2 ? null : 'a:1/x'));
+    const good = Buffer.from(b.finish());
+    fc.assert(
+      fc.property(fc.oneof(fc.uint8Array({ maxLength: 300 }).map((a) => Buffer.from(a)), fc.tuple(fc.nat({ max: good.length - 1 }), fc.nat({ max: 255 })).map(([i, v]) => {
+        const c = Buffer.from(good);
+        c[i] = v;
+        return c;
+      }), fc.nat({ max: good.length }).map((n) => good.subarray(0, n))), (frame) => {
+        try {
+          const { offset } = readFrameGroup(frame);
+          readFrameMessages(frame, offset, () => {});
+        } catch (err) {
+          assert.ok(err instanceof ProtocolError, `unexpected ${(err as Error).name}: ${(err as Error).message}`);
+        }
+      }),
+      { numRuns: 3000 },
+    );
+  });
+});

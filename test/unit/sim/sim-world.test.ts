@@ -1,0 +1,318 @@
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { every } from '../../../src/core/env.js';
+import type { PeerEvent } from '../../../src/core/env.js';
+import { SimWorld, type SimNode, type SimWorldOptions } from '../../../src/sim/sim-world.js';
+
+const enc = (s: string): Uint8Array => new TextEncoder().encode(s);
+const dec = (b: Uint8Array): string => new TextDecoder().decode(b);
+
+/** Collects every frame a node receives as `from: text`. */
+function recorder(node: SimNode): string[] {
+  const got: string[] = [];
+  node.env.transport.onFrame((from, frame) => got.push(`${from}: ${dec(frame)}`));
+  return got;
+}
+
+/** A chatty workload under every kind of fault, driven only by the seed. */
+function chaosRun(seed: number): { hash: string; world: SimWorld } {
+  const world = new SimWorld(seed, { loss: 0.05, duplicate: 0.05, jitterMs: 3, breakProbability: 0.01 });
+  const endpoints = ['n1:7000', 'n2:7000', 'n3:7000', 'n4:7000', 'n5:7000'];
+  const start = (node: SimNode): void => {
+    const { env } = node;
+    let n = 0;
+    env.transport.onFrame((from, frame) => {
+      world.trace('app-recv', `${node.id} ${from} ${dec(frame)}`);
+      if (env.rng.chance(0.3)) env.transport.send(from, enc(`re:${dec(frame)}`));
+    });
+    env.transport.onPeer((ev) => world.trace('app-peer', `${node.id} ${ev.type} ${ev.peer}`));
+    every(env, 5 + env.rng.int(0, 5), () => {
+      const to = endpoints[env.rng.int(0, endpoints.length - 1)]!;
+      env.transport.send(to, enc(`${node.id}#${n++}`));
+      env.defer(() => world.trace('app-defer', `${node.id} ${env.now()}`));
+    });
+  };
+  for (const ep of endpoints) start(world.addNode(ep, 'a'));
+  const nemesis = world.rng;
+  let inc = 0;
+  for (let round = 0; round < 30; round++) {
+    world.runFor(50);
+    const live = world.liveNodes();
+    const victim = live[nemesis.int(0, live.length - 1)]!;
+    switch (nemesis.int(0, 4)) {
+      case 0:
+        world.partition([endpoints.slice(0, nemesis.int(1, 4))]);
+        break;
+      case 1:
+        world.heal();
+        break;
+      case 2:
+        world.pause(victim.id);
+        world.scheduler.schedule(nemesis.int(1, 80), () => world.resume(victim.id));
+        break;
+      case 3:
+        world.crash(victim.id);
+        start(world.restart(victim.endpoint, `r${inc++}`));
+        break;
+      default:
+        world.isolate(victim.endpoint);
+    }
+  }
+  world.heal();
+  world.runFor(200);
+  return { hash: world.traceHash(), world };
+}
+
+describe('SimWorld determinism', () => {
+  it('same seed -> identical trace hash under loss, dup, jitter, breaks, partitions, pause, crash', () => {
+    const a = chaosRun(42);
+    const b = chaosRun(42);
+    assert.equal(a.hash, b.hash);
+    assert.deepEqual(a.world.stats, b.world.stats);
+    // The run really exercised the faults.
+    const s = a.world.stats;
+    assert.ok(s.delivered > 500, `delivered ${s.delivered}`);
+    assert.ok(s.duplicated > 0 && s.dropReasons.loss > 0 && s.dropReasons.partition > 0 && s.held > 0);
+    assert.ok(s.dropReasons.reset > 0, 'link breaks lost in-flight frames');
+  });
+
+  it('different seeds -> different trace hashes', () => {
+    const hashes = new Set([1, 2, 3, 4].map((seed) => chaosRun(seed).hash));
+    assert.equal(hashes.size, 4);
+  });
+
+  it('copies frames at send: the sender may reuse its buffer', () => {
+    const world = new SimWorld(1);
+    const a = world.addNode('a:1', 'x');
+    const b = world.addNode('b:1', 'x');
+    const got = recorder(b);
+    const buf = enc('hello');
+    a.env.transport.send(b.id, buf);
+    buf.fill(0);
+    world.runUntilIdle();
+    assert.deepEqual(got, ['a:1/x: hello']);
+  });
+});
+
+describe('SimWorld network', () => {
+  it('FIFO links never reorder, even with large jitter', () => {
+    const world = new SimWorld(7, { delayMs: 1, jitterMs: 50, fifo: true });
+    const a = world.addNode('a:1', 'x');
+    const b = world.addNode('b:1', 'x');
+    const got = recorder(b);
+    for (let i = 0; i < 500; i++) world.scheduler.schedule(i * 0.1, () => a.env.transport.send(b.id, enc(String(i))));
+    world.runUntilIdle();
+    assert.deepEqual(
+      got.map((l) => Number(l.split(': ')[1])),
+      Array.from({ length: 500 }, (_, i) => i),
+    );
+  });
+
+  it('non-FIFO links may reorder under jitter', () => {
+    const world = new SimWorld(7, { delayMs: 1, jitterMs: 50, fifo: false });
+    const a = world.addNode('a:1', 'x');
+    const b = world.addNode('b:1', 'x');
+    const got = recorder(b);
+    for (let i = 0; i < 100; i++) a.env.transport.send(b.id, enc(String(i)));
+    world.runUntilIdle();
+    assert.equal(got.length, 100);
+    const nums = got.map((l) => Number(l.split(': ')[1]));
+    assert.notDeepEqual(nums, [...nums].sort((x, y) => x - y));
+  });
+
+  it('loss and duplication are counted', () => {
+    const world = new SimWorld(3, { loss: 0.2, duplicate: 0.2 });
+    const a = world.addNode('a:1', 'x');
+    const b = world.addNode('b:1', 'x');
+    const got = recorder(b);
+    for (let i = 0; i < 1000; i++) a.env.transport.send(b.id, enc(String(i)));
+    world.runUntilIdle();
+    const s = world.stats;
+    assert.equal(s.sent, 1000);
+    assert.ok(s.dropReasons.loss > 100 && s.dropReasons.loss < 300);
+    assert.ok(s.duplicated > 100 && s.duplicated < 300);
+    assert.equal(got.length, s.delivered);
+    assert.equal(s.delivered, 1000 - s.dropped + s.duplicated);
+  });
+
+  it('setNetwork validates; world.net is live', () => {
+    const world = new SimWorld(1);
+    assert.throws(() => world.setNetwork({ loss: 2 }), { code: 'ERR_INVALID_ARGUMENT' });
+    assert.throws(() => new SimWorld(1, { delayMs: -1 }), { code: 'ERR_INVALID_ARGUMENT' });
+    const a = world.addNode('a:1', 'x');
+    const b = world.addNode('b:1', 'x');
+    const got = recorder(b);
+    world.net.loss = 1;
+    a.env.transport.send(b.id, enc('lost'));
+    world.setNetwork({ loss: 0, delayMs: 10, jitterMs: 0 });
+    a.env.transport.send(b.id, enc('kept'));
+    world.runUntilIdle();
+    assert.deepEqual(got, ['a:1/x: kept']);
+    assert.equal(world.now(), 10);
+  });
+
+  it('rejects frames larger than maxFrameSize', () => {
+    const world = new SimWorld(1);
+    const a = world.addNode('a:1', 'x');
+    assert.equal(a.env.transport.maxFrameSize, 16 * 1024 * 1024);
+    assert.throws(() => a.env.transport.send('b:1', new Uint8Array(16 * 1024 * 1024 + 1)), {
+      code: 'ERR_FRAME_TOO_LARGE',
+    });
+  });
+
+  it('a bare endpoint reaches the current incarnation; a stale full id is dropped', () => {
+    const world = new SimWorld(1);
+    const a = world.addNode('a:1', 'x');
+    const old = world.addNode('b:1', 'old');
+    recorder(old);
+    const fresh = world.restart('b:1', 'new');
+    assert.equal(old.status, 'crashed');
+    const got = recorder(fresh);
+    a.env.transport.send('b:1/old', enc('to-old'));
+    a.env.transport.send('b:1/new', enc('to-new'));
+    a.env.transport.send('b:1', enc('to-endpoint'));
+    a.env.transport.send('c:1', enc('nobody'));
+    world.runUntilIdle();
+    assert.deepEqual(got, ['a:1/x: to-new', 'a:1/x: to-endpoint']);
+    assert.equal(world.stats.dropReasons.stale, 1);
+    assert.equal(world.stats.dropReasons.unreachable, 1);
+    assert.throws(() => world.addNode('b:1', 'new2'), { code: 'ERR_INVALID_ARGUMENT' });
+    assert.throws(() => world.addNode('b:1', 'old'), { code: 'ERR_INVALID_ARGUMENT' });
+  });
+});
+
+describe('SimWorld faults', () => {
+  it('pause holds timers and frames; resume runs them in order and the clock has jumped', () => {
+    const world = new SimWorld(1, { jitterMs: 0, delayMs: 1 });
+    const a = world.addNode('a:1', 'x');
+    const b = world.addNode('b:1', 'x');
+    const events: string[] = [];
+    b.env.transport.onFrame((_from, f) => events.push(`frame ${dec(f)} @${b.env.now()}`));
+    b.env.setTimer(5, () => events.push(`timer5 @${b.env.now()}`));
+    b.env.setTimer(50, () => events.push(`timer50 @${b.env.now()}`));
+    const cancelled = b.env.setTimer(6, () => events.push('cancelled timer ran'));
+    world.runUntil(2);
+    world.pause(b.id);
+    assert.equal(b.status, 'paused');
+    a.env.transport.send(b.id, enc('f1')); // arrives at 3, held
+    world.scheduler.schedule(5, () => a.env.transport.send(b.id, enc('f2'))); // arrives at 8, held
+    world.runUntil(7);
+    cancelled.cancel(); // cancelled while held: must not run on resume
+    world.runUntil(20);
+    assert.deepEqual(events, []);
+    assert.ok(world.stats.held >= 2);
+    world.resume(b.id);
+    world.runUntil(30);
+    assert.deepEqual(events, ['frame f1 @20', 'timer5 @20', 'frame f2 @20']);
+    world.runUntilIdle();
+    assert.deepEqual(events.at(-1), 'timer50 @50');
+    assert.equal(world.stats.dropped, 0);
+  });
+
+  it('work held by a pause is discarded if the node crashes', () => {
+    const world = new SimWorld(1);
+    const a = world.addNode('a:1', 'x');
+    const b = world.addNode('b:1', 'x');
+    const got = recorder(b);
+    let fired = false;
+    b.env.setTimer(1, () => (fired = true));
+    world.pause(b.id);
+    a.env.transport.send(b.id, enc('x'));
+    world.runFor(10);
+    world.crash(b.id);
+    world.resume(b.id); // no-op on a crashed node
+    world.runUntilIdle();
+    assert.deepEqual(got, []);
+    assert.equal(fired, false);
+  });
+
+  it('crash discards timers and frames in flight to the node, and its sends stop', () => {
+    const world = new SimWorld(1, { delayMs: 5, jitterMs: 0 });
+    const a = world.addNode('a:1', 'x');
+    const b = world.addNode('b:1', 'x');
+    const gotA = recorder(a);
+    const gotB = recorder(b);
+    let ticks = 0;
+    every(b.env, 1, () => {
+      ticks++;
+      b.env.transport.send(a.id, enc(`tick${ticks}`));
+    });
+    a.env.transport.send(b.id, enc('in flight'));
+    world.runUntil(2.5); // b ticked at 1 and 2; a's frame is in flight until 5
+    world.crash(b.id);
+    assert.equal(b.status, 'crashed');
+    world.runUntilIdle();
+    assert.equal(ticks, 2);
+    assert.deepEqual(gotB, []);
+    assert.equal(world.stats.dropReasons.dead, 1);
+    // Frames b sent before it died were already on the wire.
+    assert.deepEqual(gotA, ['b:1/x: tick1', 'b:1/x: tick2']);
+    b.env.transport.send(a.id, enc('zombie'));
+    world.runUntilIdle();
+    assert.equal(gotA.length, 2);
+    assert.equal(world.stats.dropReasons['sender-dead'], 1);
+  });
+
+  it('partitions drop across the cut (including frames in flight) and heal restores', () => {
+    const world = new SimWorld(1, { delayMs: 5, jitterMs: 0 });
+    const a = world.addNode('a:1', 'x');
+    const b = world.addNode('b:1', 'x');
+    const c = world.addNode('c:1', 'x');
+    const gotB = recorder(b);
+    const gotC = recorder(c);
+    const peersA: PeerEvent[] = [];
+    a.env.transport.onPeer((ev) => peersA.push(ev));
+    a.env.transport.send(c.id, enc('in flight across the cut'));
+    world.runFor(1);
+    world.partition([[a.id, 'b:1'], ['c:1']]);
+    assert.equal(world.isCut('a:1', 'c:1/x'), true);
+    assert.equal(world.isCut('a:1', 'b:1'), false);
+    a.env.transport.send(b.id, enc('same side'));
+    a.env.transport.send(c.id, enc('across'));
+    world.heal(); // frames already lost stay lost
+    world.runUntilIdle();
+    assert.deepEqual(gotB, ['a:1/x: same side']);
+    assert.deepEqual(gotC, []);
+    assert.equal(world.stats.dropReasons.reset, 1);
+    assert.equal(world.stats.dropReasons.partition, 1);
+    a.env.transport.send(c.id, enc('healed'));
+    world.runUntilIdle();
+    assert.deepEqual(gotC, ['a:1/x: healed']);
+    assert.deepEqual(peersA, [
+      { type: 'disconnected', peer: c.id },
+      { type: 'connected', peer: c.id },
+    ]);
+  });
+
+  it('isolate cuts one node off from everyone, unlisted nodes stay together', () => {
+    const world = new SimWorld(1);
+    world.addNode('a:1', 'x');
+    world.addNode('b:1', 'x');
+    world.addNode('c:1', 'x');
+    world.isolate('b:1/x');
+    assert.equal(world.isCut('a:1', 'b:1'), true);
+    assert.equal(world.isCut('c:1', 'b:1'), true);
+    assert.equal(world.isCut('a:1', 'c:1'), false);
+    world.isolate('c:1');
+    assert.equal(world.isCut('a:1', 'c:1'), true);
+    assert.equal(world.isCut('b:1', 'c:1'), true);
+    world.heal();
+    assert.equal(world.isCut('a:1', 'c:1'), false);
+  });
+
+  it('verbose nodes log into the world buffer with virtual time', () => {
+    const opts: SimWorldOptions = { verbose: true, logLimit: 3 };
+    const world = new SimWorld(1, opts);
+    const a = world.addNode('a:1', 'x');
+    for (let i = 0; i < 5; i++) a.env.setTimer(i, () => a.env.log.child({ layer: 'NAK' }).info('tick', { i, big: 1n }));
+    world.runUntilIdle();
+    assert.deepEqual(world.logLines(), [
+      '2 INFO tick {"node":"a:1/x","layer":"NAK","i":2,"big":"1n"}',
+      '3 INFO tick {"node":"a:1/x","layer":"NAK","i":3,"big":"1n"}',
+      '4 INFO tick {"node":"a:1/x","layer":"NAK","i":4,"big":"1n"}',
+    ]);
+    const quiet = new SimWorld(1);
+    quiet.addNode('a:1', 'x').env.log.info('nothing');
+    assert.deepEqual(quiet.logLines(), []);
+  });
+});
