@@ -30,5 +30,5 @@ export async function createNode(opts: NodeOptions): Promise<HorusNode> {
     log: log.child({ component: 'tcp' }),
     ...(opts.maxFrameSize !== undefined ? { maxFrameSize: opts.maxFrameSize } : {}),
   });
-  return new HorusNode(new RealEnv(transport, log.child({ node: transport.localId })), opts.recorder);
+  return new HorusNode(new RealEnv(transport, log.child({ node: transport.localId })), opts.recorder, opts.seeds ?? []);
 }

@@ -6,9 +6,9 @@ import { messageName } from '../core/history.js';
 import { Message } from '../core/message.js';
 import type { NodeId } from '../core/node-id.js';
 import type { View } from '../core/view.js';
-import { encodePayload } from '../codec/payload.js';
+import { decodePayload, encodePayload } from '../codec/payload.js';
 import type { Stack, StackTop } from '../stack/stack.js';
-import { APP_HEADER, ORDERS, type Order } from './app-header.js';
+import { APP_HEADER, ORDERS, PayloadEncoding, type Order } from './app-header.js';
 import { Delivery } from './delivery.js';
 
 export interface SendOptions {
@@ -17,6 +17,25 @@ export interface SendOptions {
 }
 
 export type GroupEvent = { type: 'message'; message: Delivery } | { type: 'view'; view: View };
+
+/** Why sends are being held. */
+export type BlockReason = 'flow-control' | 'flush' | 'minority' | 'joining';
+
+/** What the group asks of the application to bring joiners up to date. */
+export interface StateHandlers {
+  /** A snapshot of the state reflecting every message delivered so far (bytes or a packable value). */
+  get(): unknown;
+  /** Replace the state with a snapshot taken by another member. */
+  set(snapshot: unknown): void;
+}
+
+/** Lifecycle hooks the node gives its groups. */
+export interface GroupHooks {
+  leave(g: Group): Promise<void>;
+  /** The stack reported that this member was excluded, left, or could not join. */
+  ended(g: Group, ev: { type: 'LEFT' } | { type: 'EXCLUDED'; viewId: number } | { type: 'JOIN_FAILED'; error: HorusError }): void;
+  viewInstalled(g: Group, v: View): void;
+}
 
 interface Pending {
   msg: Message;
@@ -37,24 +56,46 @@ export class Group extends EventEmitter implements StackTop {
   private currentView: View;
   private nextId = 1;
   private flowBlocked = false;
+  /** Messages delivered to the application so far. */
+  delivered = 0;
+  private readonly blockedBy = new Set<BlockReason>();
   private readonly pending: Pending[] = [];
   private closed = false;
+  private readyResolve!: (g: Group) => void;
+  private readyReject!: (e: Error) => void;
+  private isReady = false;
+  /** Resolves with the group once its first view is installed (with state, for a joiner). */
+  readonly ready: Promise<Group>;
 
   constructor(
     readonly name: string,
-    readonly localId: NodeId,
-    initialView: View,
+    /** This member's id in the group (it changes when an excluded member rejoins as a new member). */
+    public localId: NodeId,
+    initialView: View | null,
     private readonly recorder: HistoryRecorder | undefined,
     private readonly now: () => number,
-    private readonly onLeave: (g: Group) => Promise<void>,
+    private readonly hooks: GroupHooks,
+    private readonly stateHandlers: StateHandlers | null = null,
   ) {
     super();
-    this.currentView = initialView;
+    this.currentView = initialView ?? { group: name, id: 0, members: [] };
+    this.ready = new Promise<Group>((resolve, reject) => {
+      this.readyResolve = resolve;
+      this.readyReject = reject;
+    });
+    // A join nobody awaits must not become an unhandled rejection.
+    this.ready.catch(() => {});
   }
 
-  /** @internal wired by the node once the stack exists. */
-  attach(stack: Stack): void {
+  /** @internal wired by the node once the stack exists (again after a rejoin). */
+  attach(stack: Stack, localId: NodeId): void {
     this.stack = stack;
+    this.localId = localId;
+  }
+
+  /** Why sends are held right now (empty when they flow). */
+  get blockedReasons(): BlockReason[] {
+    return [...this.blockedBy];
   }
 
   get view(): View {
@@ -95,7 +136,7 @@ export class Group extends EventEmitter implements StackTop {
     const id = this.nextId++;
     const msg = new Message(null, enc.bytes);
     msg.push(APP_HEADER, { order: ORDERS.indexOf(order), encoding: enc.encoding, id });
-    if (this.flowBlocked || this.pending.length > 0) {
+    if (this.flowBlocked || this.blockedBy.size > 0 || this.pending.length > 0) {
       return new Promise<void>((resolve) => this.pending.push({ msg, resolve }));
     }
     this.send(msg, id, order);
@@ -112,6 +153,7 @@ export class Group extends EventEmitter implements StackTop {
     const h = msg.pop(APP_HEADER);
     if (h === undefined) return; // control traffic that no layer claimed
     this.recorder?.record({ k: 'deliver', at: this.now(), node: this.localId, group: this.name, msg: messageName(msg.src, h.id), sender: msg.src, order: h.order, view: this.currentView.id });
+    this.delivered++;
     const d = new Delivery(this.name, msg.src, h.id, h.order, msg.payload, h.encoding);
     try {
       this.emit('message', d);
@@ -125,7 +167,22 @@ export class Group extends EventEmitter implements StackTop {
   upEvent(ev: UpEvent): void {
     switch (ev.type) {
       case 'VIEW':
+        if (ev.state !== undefined && ev.state !== null) {
+          if (!this.applyState(ev.state)) return;
+        }
         this.installView(ev.view);
+        break;
+      case 'STATE_GET':
+        if (this.stateHandlers) {
+          try {
+            const enc = encodePayload(this.stateHandlers.get());
+            // One byte says how to read the snapshot back.
+            ev.state = Buffer.concat([Buffer.of(enc.encoding), enc.bytes]);
+          } catch (err) {
+            ev.error = err as Error;
+            this.emitError(new HorusError('ERR_STATE_TRANSFER', `state.get() threw: ${(err as Error).message}`, { cause: err }));
+          }
+        }
         break;
       case 'BLOCK_SEND':
         this.flowBlocked = true;
@@ -133,13 +190,54 @@ export class Group extends EventEmitter implements StackTop {
         break;
       case 'UNBLOCK_SEND':
         this.flowBlocked = false;
-        this.emit('unblocked');
+        if (this.blockedBy.size === 0) this.emit('unblocked');
         this.drainPending();
+        break;
+      case 'BLOCKED':
+        if (!this.blockedBy.has(ev.reason)) {
+          this.blockedBy.add(ev.reason);
+          const err = ev.reason === 'minority' ? new HorusError('ERR_BLOCKED', `group ${this.name}: this member is in a minority partition and cannot make progress`) : null;
+          this.emit('blocked', { reason: ev.reason, ...(err ? { error: err } : {}) });
+        }
+        break;
+      case 'UNBLOCKED':
+        if (this.blockedBy.size > 0) {
+          this.blockedBy.clear();
+          if (!this.flowBlocked) this.emit('unblocked');
+        }
+        this.drainPending();
+        break;
+      case 'LEFT':
+        this.hooks.ended(this, { type: 'LEFT' });
+        break;
+      case 'EXCLUDED':
+        this.hooks.ended(this, { type: 'EXCLUDED', viewId: ev.viewId });
+        break;
+      case 'JOIN_FAILED':
+        this.hooks.ended(this, { type: 'JOIN_FAILED', error: new HorusError(ev.code, ev.message) });
         break;
       case 'STABLE':
       case 'PEER_UP':
       case 'PEER_DOWN':
+      case 'SUSPECT':
+      case 'UNSUSPECT':
+      case 'STRANGER':
+      case 'FLUSH_REACHED':
         break;
+    }
+  }
+
+  /** Hand a joiner's snapshot to the application; false if it refused it. */
+  private applyState(state: Buffer): boolean {
+    if (!this.stateHandlers) return true;
+    try {
+      if (state.length === 0) return true; // the provider keeps no state
+      const encoding = state[0] === PayloadEncoding.Bytes ? PayloadEncoding.Bytes : PayloadEncoding.Packed;
+      this.stateHandlers.set(decodePayload(state.subarray(1), encoding));
+      return true;
+    } catch (err) {
+      this.hooks.ended(this, { type: 'JOIN_FAILED', error: new HorusError('ERR_STATE_TRANSFER', `state.set() threw: ${(err as Error).message}`, { cause: err }) });
+      return false;
     }
   }
 
@@ -147,11 +245,26 @@ export class Group extends EventEmitter implements StackTop {
   installView(view: View): void {
     this.currentView = view;
     this.recorder?.record({ k: 'view', at: this.now(), node: this.localId, group: this.name, view: view.id, members: view.members });
+    this.hooks.viewInstalled(this, view);
     this.emit('view', view);
+    if (!this.isReady) {
+      this.isReady = true;
+      this.readyResolve(this);
+    }
+  }
+
+  /** @internal the join failed for good. */
+  failReady(err: Error): void {
+    if (!this.isReady) {
+      this.isReady = true;
+      this.readyReject(err);
+    } else {
+      this.emitError(err instanceof HorusError ? err : new HorusError('ERR_JOIN_REJECTED', err.message, { cause: err }));
+    }
   }
 
   private drainPending(): void {
-    while (this.pending.length > 0 && !this.flowBlocked) {
+    while (this.pending.length > 0 && !this.flowBlocked && this.blockedBy.size === 0) {
       const p = this.pending.shift()!;
       const h = p.msg.peek(APP_HEADER)!;
       this.send(p.msg, h.id, ORDERS[h.order] ?? 'fifo');
@@ -165,8 +278,13 @@ export class Group extends EventEmitter implements StackTop {
 
   async leave(): Promise<void> {
     if (this.closed) return;
+    await this.hooks.leave(this);
     this.closed = true;
-    await this.onLeave(this);
+  }
+
+  /** True once left (or the node closed). */
+  get isClosed(): boolean {
+    return this.closed;
   }
 
   /** Events as an async iterator: `for await (const ev of group)`. Ends when the group is left. */

@@ -1,27 +1,35 @@
 import { z } from 'zod';
 import { ConfigError, HorusError, ProtocolError } from '../core/errors.js';
-import type { Env } from '../core/env.js';
+import type { Env, Timer } from '../core/env.js';
 import type { HistoryRecorder } from '../core/history.js';
 import { RateLimitedLog } from '../core/logger.js';
+import { nodeOfMember, rejoinMemberId } from '../core/member-id.js';
 import { endpointOf, type NodeId } from '../core/node-id.js';
 import type { View } from '../core/view.js';
 import { MAX_GROUP_NAME_BYTES, readFrameGroup } from '../codec/frame.js';
-import { DEFAULT_STACK } from '../layers/index.js';
+import { DEFAULT_STACK, DYNAMIC_STACK } from '../layers/index.js';
 import { MemoryMetrics } from '../obs/metrics.js';
 import { Stack, type StackSpec } from '../stack/stack.js';
-import { Group } from './group.js';
+import { decodeDirectory, encodeDirectory, FRAME_KIND_DIRECTORY, type DirectoryMessage, type GroupInfo } from './directory.js';
+import { Group, type StateHandlers } from './group.js';
 
 export interface JoinOptions {
-  /** Layers top first, e.g. 'STABLE:FC:FRAG:NAK:COM', or a JSON list of { name, options }. */
+  /** Layers top first, e.g. 'GMS:STABLE:FC:FRAG:NAK:FD:COM', or a JSON list of { name, options }. */
   stack?: StackSpec;
   /**
    * A fixed membership: every member's `host:port`, in seniority order, this node included.
-   * Members are then named by endpoint.
+   * Members are then named by endpoint and the group has no membership layer.
    */
   members?: readonly string[];
+  /** Create the group if no node we can reach knows it (default true). */
+  create?: boolean;
+  /** State transfer: a joiner's first view comes with a snapshot from an existing member. */
+  state?: StateHandlers;
+  /** How long to ask seeds about the group before deciding it does not exist (ms). */
+  lookupTimeoutMs?: number;
 }
 
-const groupNameSchema = z
+export const groupNameSchema = z
   .string()
   .min(1, 'a group name cannot be empty')
   .refine((s) => Buffer.byteLength(s) <= MAX_GROUP_NAME_BYTES, `a group name is at most ${MAX_GROUP_NAME_BYTES} bytes`)
@@ -30,21 +38,36 @@ const groupNameSchema = z
 interface GroupEntry {
   group: Group;
   stack: Stack;
+  fixed: boolean;
+  spec: StackSpec;
+  joins: number;
+  /** Node id -> member id in the current view (ids differ after a rejoin). */
+  memberByNode: Map<NodeId, NodeId>;
+  lastView: View | null;
+  leaving: ((v: void) => void) | null;
 }
 
 /**
- * One Horus endpoint: owns the transport and hands each incoming frame to the stack of the group
- * it names. Runs the same on the real Env and the simulator's.
+ * One Horus endpoint: owns the transport, hands each incoming frame to the stack of the group it
+ * names, answers directory lookups (the name service), and rebuilds a group's stack when its
+ * member was excluded so that it rejoins as a new member. Runs the same on the real Env and the
+ * simulator's.
  */
 export class HorusNode {
   readonly metrics = new MemoryMetrics();
   private readonly groupsByName = new Map<string, GroupEntry>();
+  /** What this node has heard of groups it is not in. */
+  private readonly directory = new Map<string, GroupInfo>();
+  private readonly lookups = new Map<number, (info: GroupInfo | null, from: string) => void>();
+  private nextReq = 1;
   private readonly badInput: RateLimitedLog;
   private closed = false;
 
   constructor(
     readonly env: Env,
     private readonly recorder?: HistoryRecorder,
+    /** Nodes to ask about groups (`host:port`). */
+    readonly seeds: readonly string[] = [],
   ) {
     this.badInput = new RateLimitedLog(env.log, () => env.now());
     env.transport.onFrame((from, frame) => this.onFrame(from, Buffer.isBuffer(frame) ? frame : Buffer.from(frame.buffer, frame.byteOffset, frame.byteLength)));
@@ -59,6 +82,12 @@ export class HorusNode {
   }
 
   private onFrame(from: string, frame: Buffer): void {
+    if (frame.length > 0 && frame[0] === FRAME_KIND_DIRECTORY) {
+      const m = decodeDirectory(frame);
+      if (m) this.onDirectory(from, m);
+      else this.badInput.warn('dropped malformed directory frame', { from });
+      return;
+    }
     let parsed;
     try {
       parsed = readFrameGroup(frame);
@@ -77,48 +106,251 @@ export class HorusNode {
     entry.stack.bottom.receiveFrame(from, frame, parsed.offset);
   }
 
-  /** Groups this node is a member of. */
-  groups(): { name: string; view: View }[] {
-    return [...this.groupsByName.values()].map((e) => ({ name: e.group.name, view: e.group.view }));
+  // ---- name service ----
+
+  private infoOf(name: string): GroupInfo | null {
+    const e = this.groupsByName.get(name);
+    if (e && !e.fixed && e.group.view.id > 0) return { group: name, viewId: e.group.view.id, members: [...e.group.view.members] };
+    return this.directory.get(name) ?? null;
+  }
+
+  private onDirectory(from: string, m: DirectoryMessage): void {
+    switch (m.t) {
+      case 'lookup':
+        this.env.transport.send(from, encodeDirectory({ t: 'info', req: m.req, group: m.group, info: this.infoOf(m.group) }));
+        return;
+      case 'info':
+        if (m.info) this.learn(m.info);
+        this.lookups.get(m.req)?.(m.info, from);
+        return;
+      case 'list': {
+        const names = new Set([...this.groupsByName.keys(), ...this.directory.keys()]);
+        const groups = [...names].map((n) => this.infoOf(n)).filter((i): i is GroupInfo => i !== null);
+        this.env.transport.send(from, encodeDirectory({ t: 'listing', req: m.req, groups }));
+        return;
+      }
+      case 'listing':
+        for (const g of m.groups) this.learn(g);
+        return;
+    }
+  }
+
+  private learn(info: GroupInfo): void {
+    const known = this.directory.get(info.group);
+    if (!known || known.viewId <= info.viewId) this.directory.set(info.group, info);
+  }
+
+  /** Ask the seeds what they know of a group; resolves with the first positive answer, or null. */
+  lookup(name: string, timeoutMs = 500): Promise<GroupInfo | null> {
+    const seeds = this.seeds.filter((s) => endpointOf(s) !== this.endpoint);
+    if (seeds.length === 0) return Promise.resolve(this.infoOf(name));
+    return new Promise((resolve) => {
+      const req = this.nextReq++;
+      let answered = 0;
+      let timer: Timer | null = null;
+      const finish = (info: GroupInfo | null): void => {
+        this.lookups.delete(req);
+        timer?.cancel();
+        resolve(info);
+      };
+      this.lookups.set(req, (info) => {
+        answered++;
+        if (info) finish(info);
+        else if (answered >= seeds.length) finish(this.infoOf(name));
+      });
+      timer = this.env.setTimer(timeoutMs, () => finish(this.infoOf(name)));
+      for (const s of seeds) this.env.transport.send(s, encodeDirectory({ t: 'lookup', group: name, req }));
+    });
+  }
+
+  /** Groups this node is a member of, and those it has heard of. */
+  groups(): { name: string; view: View; member: boolean }[] {
+    const out: { name: string; view: View; member: boolean }[] = [...this.groupsByName.values()].map((e) => ({ name: e.group.name, view: e.group.view, member: true }));
+    for (const [name, info] of this.directory) {
+      if (!this.groupsByName.has(name)) out.push({ name, view: { group: name, id: info.viewId, members: info.members }, member: false });
+    }
+    return out;
   }
 
   group(name: string): Group | undefined {
     return this.groupsByName.get(name)?.group;
   }
 
-  join(name: string, opts: JoinOptions = {}): Group {
+  // ---- joining ----
+
+  /**
+   * Join a group by name. With `members`, the membership is fixed; otherwise the seeds are asked
+   * who is in the group and the join goes through them (or the group is created, unless
+   * `create: false`). Resolves once the first view (and state) is installed.
+   */
+  async join(name: string, opts: JoinOptions = {}): Promise<Group> {
+    this.checkJoin(name);
+    if (opts.members) return this.joinNow(name, opts);
+    const info = await this.lookup(name, opts.lookupTimeoutMs ?? 500);
+    const contacts = info ? info.members.filter((m) => nodeOfMember(m) !== this.id) : [];
+    if (contacts.length === 0 && opts.create === false) {
+      throw new HorusError('ERR_UNKNOWN_GROUP', `no reachable node knows a group named ${JSON.stringify(name)} (asked ${this.seeds.length} seed(s)); pass create: true to found it`);
+    }
+    const g = this.joinNow(name, { ...opts, contacts });
+    return g.ready;
+  }
+
+  private checkJoin(name: string): void {
     if (this.closed) throw new HorusError('ERR_CLOSED', 'node is closed');
     const parsedName = groupNameSchema.safeParse(name);
     if (!parsedName.success) throw new HorusError('ERR_INVALID_ARGUMENT', `bad group name: ${parsedName.error.issues.map((i) => i.message).join('; ')}`);
     if (this.groupsByName.has(name)) throw new HorusError('ERR_INVALID_ARGUMENT', `already a member of group ${name}`);
-    if (!opts.members) throw new ConfigError('joining without a fixed member list needs the membership layer (GMS), which this build does not have yet');
-    const members = opts.members.map((m) => endpointOf(m));
+  }
+
+  /**
+   * Join without waiting: the group is returned at once and `group.ready` settles when its first
+   * view is in. `contacts` are members to ask (none: found the group). The simulator uses this.
+   */
+  joinNow(name: string, opts: JoinOptions & { contacts?: readonly string[] } = {}): Group {
+    this.checkJoin(name);
+    if (opts.members) return this.joinFixed(name, opts, opts.members);
+    const entry: GroupEntry = {
+      group: null as unknown as Group,
+      stack: null as unknown as Stack,
+      fixed: false,
+      spec: opts.stack ?? DYNAMIC_STACK,
+      joins: 1,
+      memberByNode: new Map(),
+      lastView: null,
+      leaving: null,
+    };
+    const localId = rejoinMemberId(this.id, 1);
+    entry.group = new Group(name, localId, null, this.recorder, () => this.env.now(), this.hooksFor(entry), opts.state ?? null);
+    this.groupsByName.set(name, entry);
+    this.buildStack(entry, localId);
+    const contacts = opts.contacts ?? [];
+    if (contacts.length === 0) entry.stack.downEvent({ type: 'CREATE' });
+    else entry.stack.downEvent({ type: 'JOIN', contacts });
+    return entry.group;
+  }
+
+  private buildStack(entry: GroupEntry, localId: NodeId): void {
+    const name = entry.group.name;
+    entry.memberByNode = new Map();
+    const stack = new Stack(
+      entry.spec,
+      {
+        env: this.env,
+        group: name,
+        localId,
+        log: this.env.log.child({ group: name, member: localId }),
+        metrics: this.metrics,
+        memberIdOf: (from) => entry.memberByNode.get(from) ?? from,
+      },
+      entry.group,
+    );
+    entry.stack = stack;
+    entry.group.attach(stack, localId);
+    stack.start();
+  }
+
+  private hooksFor(entry: GroupEntry): import('./group.js').GroupHooks {
+    return {
+      leave: (g) => this.leaveGroup(g),
+      viewInstalled: (_g, v) => {
+        entry.lastView = v;
+        entry.memberByNode = new Map(v.members.map((m) => [nodeOfMember(m), m]));
+      },
+      ended: (g, ev) => {
+        if (ev.type === 'LEFT') {
+          this.teardown(entry);
+          entry.leaving?.();
+          return;
+        }
+        if (ev.type === 'JOIN_FAILED' && !entry.lastView) {
+          this.teardown(entry);
+          this.groupsByName.delete(g.name);
+          g.failReady(ev.error);
+          return;
+        }
+        if (entry.leaving || this.closed) {
+          this.teardown(entry);
+          entry.leaving?.();
+          return;
+        }
+        // Excluded (or a rejoin failed): come back as a new member, with state.
+        this.env.log.warn('rejoining group as a new member', { group: g.name, reason: ev.type, member: g.localId });
+        g.emit('excluded', ev);
+        this.rejoin(entry);
+      },
+    };
+  }
+
+  private rejoin(entry: GroupEntry): void {
+    this.teardown(entry);
+    entry.joins++;
+    const localId = rejoinMemberId(this.id, entry.joins);
+    this.buildStack(entry, localId);
+    const last = entry.lastView?.members ?? [];
+    const contacts = [...new Set([...last.filter((m) => nodeOfMember(m) !== this.id).map((m) => endpointOf(nodeOfMember(m))), ...this.seeds.filter((s) => endpointOf(s) !== this.endpoint)])];
+    entry.group.upEvent({ type: 'BLOCKED', reason: 'joining' });
+    if (contacts.length === 0) entry.stack.downEvent({ type: 'CREATE' });
+    else entry.stack.downEvent({ type: 'JOIN', contacts });
+  }
+
+  private teardown(entry: GroupEntry): void {
+    entry.stack.downEvent({ type: 'STOP' });
+    entry.stack.stop();
+  }
+
+  private joinFixed(name: string, opts: JoinOptions, list: readonly string[]): Group {
+    const members = list.map((m) => endpointOf(m));
     if (new Set(members).size !== members.length) throw new ConfigError(`member list of ${name} repeats a member`);
     const localId = this.endpoint;
     if (!members.includes(localId)) throw new HorusError('ERR_NOT_MEMBER', `${localId} is not in the fixed member list of ${name}`);
     const view: View = { group: name, id: 1, members };
-    const group = new Group(name, localId, view, this.recorder, () => this.env.now(), (g) => this.leaveGroup(g));
+    const entry: GroupEntry = {
+      group: null as unknown as Group,
+      stack: null as unknown as Stack,
+      fixed: true,
+      spec: opts.stack ?? DEFAULT_STACK,
+      joins: 1,
+      memberByNode: new Map(),
+      lastView: null,
+      leaving: null,
+    };
+    entry.group = new Group(name, localId, view, this.recorder, () => this.env.now(), this.hooksFor(entry), opts.state ?? null);
     const stack = new Stack(
-      opts.stack ?? DEFAULT_STACK,
+      entry.spec,
       { env: this.env, group: name, localId, log: this.env.log.child({ group: name }), metrics: this.metrics, memberIdOf: endpointOf },
-      group,
+      entry.group,
     );
-    group.attach(stack);
-    this.groupsByName.set(name, { group, stack });
+    entry.stack = stack;
+    entry.group.attach(stack, localId);
+    this.groupsByName.set(name, entry);
     stack.start();
     stack.downEvent({ type: 'VIEW', view });
-    group.installView(view);
-    return group;
+    entry.group.installView(view);
+    return entry.group;
   }
 
   private async leaveGroup(g: Group): Promise<void> {
     const entry = this.groupsByName.get(g.name);
-    if (!entry) return;
-    entry.stack.downEvent({ type: 'STOP' });
-    entry.stack.stop();
+    if (!entry || entry.group !== g) return;
+    if (entry.fixed) {
+      this.teardown(entry);
+    } else {
+      await new Promise<void>((resolve) => {
+        let timer: Timer | null = null;
+        entry.leaving = () => {
+          timer?.cancel();
+          resolve();
+        };
+        // A leave must end even if the rest of the group is unreachable.
+        timer = this.env.setTimer(5000, () => {
+          this.teardown(entry);
+          resolve();
+        });
+        entry.stack.downEvent({ type: 'LEAVE' });
+      });
+    }
     this.groupsByName.delete(g.name);
     g.markLeft();
-    await Promise.resolve();
   }
 
   async close(): Promise<void> {
@@ -127,4 +359,12 @@ export class HorusNode {
     this.closed = true;
     await this.env.transport.close();
   }
+
+  /** Stop at once without leaving anything cleanly (the simulator's crash, tests). */
+  halt(): void {
+    this.closed = true;
+    for (const e of this.groupsByName.values()) this.teardown(e);
+  }
 }
+
+

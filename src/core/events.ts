@@ -11,14 +11,39 @@ export type DownEvent =
   | { type: 'GET_DIGEST'; digest: Digest | null }
   /** Everything up to these sequence numbers is held by every member: free it. */
   | { type: 'STABLE'; stable: Digest }
+  /** Flush: stop delivering messages of the current view; answer with what is held. */
+  | { type: 'FLUSH_FREEZE'; digest: Digest | null }
+  /** Flush: deliver exactly up to `cut` per sender, fetching what is missing from `holders`. */
+  | { type: 'FLUSH_CUT'; cut: Digest; holders: Map<NodeId, NodeId> }
+  /** Start membership: found the group alone, or ask these contacts to let us in. */
+  | { type: 'CREATE' }
+  | { type: 'JOIN'; contacts: readonly string[] }
+  | { type: 'LEAVE' }
   | { type: 'STOP' };
 
 /** Control events travelling up the stack. */
 export type UpEvent =
-  | { type: 'VIEW'; view: View }
+  /** A new view; for a joiner, `state` is the snapshot that comes with its first view. */
+  | { type: 'VIEW'; view: View; state?: Buffer | null }
+  /** Query answered by the application end: a snapshot of its state for joiners. */
+  | { type: 'STATE_GET'; state: Buffer | null; error: Error | null }
+  /** This member left cleanly, was excluded, or could not join. */
+  | { type: 'LEFT' }
+  | { type: 'EXCLUDED'; viewId: number }
+  | { type: 'JOIN_FAILED'; code: 'ERR_STATE_TRANSFER' | 'ERR_JOIN_REJECTED'; message: string }
   /** Flow control has no credit left: the application should wait. */
   | { type: 'BLOCK_SEND' }
   | { type: 'UNBLOCK_SEND' }
   | { type: 'STABLE'; stable: Digest }
   | { type: 'PEER_UP'; peer: NodeId }
-  | { type: 'PEER_DOWN'; peer: NodeId };
+  | { type: 'PEER_DOWN'; peer: NodeId }
+  /** Failure detector: a member has been silent too long / was heard again. */
+  | { type: 'SUSPECT'; member: NodeId }
+  | { type: 'UNSUSPECT'; member: NodeId }
+  /** A node that is not in this view is still talking to it, as a member of view `viewId`. */
+  | { type: 'STRANGER'; member: NodeId; viewId: number }
+  /** The reliability layer delivered everything up to the flush cut. */
+  | { type: 'FLUSH_REACHED' }
+  /** Sends are held while a view change runs, or because this member is in a minority. */
+  | { type: 'BLOCKED'; reason: 'flush' | 'minority' | 'joining' }
+  | { type: 'UNBLOCKED' };

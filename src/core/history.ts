@@ -5,7 +5,9 @@ export type HistoryEvent =
   | { k: 'send'; at: number; node: NodeId; group: string; msg: string; order: number; view: number }
   | { k: 'deliver'; at: number; node: NodeId; group: string; msg: string; sender: NodeId; order: number; view: number }
   | { k: 'view'; at: number; node: NodeId; group: string; view: number; members: readonly NodeId[] }
-  | { k: 'crash'; at: number; node: NodeId };
+  | { k: 'crash'; at: number; node: NodeId }
+  /** The application's state right after a view install (the sim app: the set of messages it holds). */
+  | { k: 'state'; at: number; node: NodeId; group: string; view: number; count: number; digest: number };
 
 export interface HistoryRecorder {
   record(ev: HistoryEvent): void;

@@ -4,6 +4,8 @@ import type { DownEvent } from '../core/events.js';
 import { RateLimitedLog } from '../core/logger.js';
 import { MsgFlag, type Message } from '../core/message.js';
 import type { NodeId } from '../core/node-id.js';
+import { nodeOfMember } from '../core/member-id.js';
+import { endpointOf } from '../core/node-id.js';
 import type { View } from '../core/view.js';
 import { FrameBuilder, readFrameMessages } from '../codec/frame.js';
 import { Layer, type LayerContext } from '../stack/layer.js';
@@ -96,16 +98,23 @@ export class COM extends Layer implements FrameReceiver {
     const t = this.env.transport;
     for (const m of this.members) {
       if (m === this.ctx.localId) continue;
-      t.send(m, frame);
+      t.send(nodeOfMember(m), frame);
       this.framesOut.inc();
     }
     this.mcast.reset();
   }
 
   private flushUnicast(dest: string, b: FrameBuilder): void {
-    this.env.transport.send(dest, b.finish());
+    this.env.transport.send(nodeOfMember(dest), b.finish());
     this.framesOut.inc();
     b.reset();
+  }
+
+  /** A unicast names this member, its node, or (when sent to a bare `host:port`) its endpoint. */
+  private isForMe(dest: string): boolean {
+    const mine = nodeOfMember(this.ctx.localId);
+    const node = nodeOfMember(dest);
+    return node === mine || (!node.includes('/') && endpointOf(mine) === node);
   }
 
   /** A frame for this group arrived; `offset` is just past the group name. */
@@ -116,7 +125,7 @@ export class COM extends Layer implements FrameReceiver {
       const src = this.ctx.memberIdOf(from);
       readFrameMessages(frame, offset, (msg) => {
         msg.src = src;
-        if (msg.dest !== null && msg.dest !== this.ctx.localId) {
+        if (msg.dest !== null && !this.isForMe(msg.dest)) {
           throw new ProtocolError('ERR_PROTOCOL', `message for ${msg.dest} arrived at ${this.ctx.localId}`);
         }
         this.above.up(msg);

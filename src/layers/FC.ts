@@ -18,6 +18,8 @@ const enum FcType {
 
 interface FcHeader {
   t: FcType;
+  /** Credit is counted per view: totals restart at every view change. */
+  view: number;
   total: number;
 }
 
@@ -26,12 +28,13 @@ export const FC_HEADER = defineHeader<FcHeader>(
   'FC',
   (w, h) => {
     w.u8(h.t);
+    w.uvar(h.view);
     w.uvar(h.total);
   },
   (r) => {
     const t = r.u8();
     if (t !== FcType.Credit && t !== FcType.Ask) throw new ProtocolError('ERR_MALFORMED', `unknown FC header type ${t}`);
-    return { t, total: r.uvar() };
+    return { t, view: r.uvar(), total: r.uvar() };
   },
 );
 
@@ -51,20 +54,21 @@ export type FcOptions = z.infer<typeof options>;
 
 /**
  * Credit-based flow control for multicast: a sender may run at most `maxCredits` bytes ahead of
- * the member that has consumed least. When out of credit it holds messages and raises BLOCK_SEND
- * so the application waits, and a slow member cannot make the sender's memory grow without bound.
+ * the member that has consumed least. It never holds a message itself (so nothing it took can slip
+ * into the next view): when credit runs out it raises BLOCK_SEND and the application waits until
+ * UNBLOCK_SEND, so a slow member cannot make the sender's memory grow without bound.
  */
 export class FC extends Layer {
   readonly name = 'FC';
   private members: readonly NodeId[] = [];
+  private viewId = 0;
   /** Cumulative multicast bytes this member sent in the current view. */
   private sentTotal = 0;
   /** Cumulative bytes each receiver said it consumed from us. */
-  private readonly granted = new Map<NodeId, number>();
+  private granted = new Map<NodeId, number>();
   /** Cumulative bytes consumed from each sender, and what we last told them. */
-  private readonly consumed = new Map<NodeId, number>();
-  private readonly told = new Map<NodeId, number>();
-  private readonly held: Message[] = [];
+  private consumed = new Map<NodeId, number>();
+  private told = new Map<NodeId, number>();
   private blocked = false;
   private timer: Timer | null = null;
   private readonly mBlocked: Counter;
@@ -91,12 +95,16 @@ export class FC extends Layer {
     return msg.payload.length + 16;
   }
 
+  private creditOf(m: NodeId): number {
+    return this.opts.maxCredits + (this.granted.get(m) ?? 0) - this.sentTotal;
+  }
+
   /** Least credit over the other members. */
   private minCredit(): number {
     let min = Infinity;
     for (const m of this.members) {
       if (m === this.ctx.localId) continue;
-      const c = this.opts.maxCredits + (this.granted.get(m) ?? 0) - this.sentTotal;
+      const c = this.creditOf(m);
       if (c < min) min = c;
     }
     return min;
@@ -107,33 +115,18 @@ export class FC extends Layer {
       this.below.down(msg);
       return;
     }
-    if (this.held.length > 0 || !this.trySend(msg)) {
-      this.held.push(msg);
-      if (!this.blocked) {
-        this.blocked = true;
-        this.mBlocked.inc();
-        this.above.upEvent({ type: 'BLOCK_SEND' });
-        this.askLagging();
-      }
-    }
-  }
-
-  private trySend(msg: Message): boolean {
-    const size = FC.sizeOf(msg);
-    const credit = this.minCredit();
-    // A message bigger than the whole window goes once nothing else is outstanding.
-    if (credit < size && credit < this.opts.maxCredits) return false;
-    this.sentTotal += size;
+    this.sentTotal += FC.sizeOf(msg);
     this.below.down(msg);
-    return true;
+    if (!this.blocked && this.minCredit() <= 0) {
+      this.blocked = true;
+      this.mBlocked.inc();
+      this.above.upEvent({ type: 'BLOCK_SEND' });
+      this.askLagging();
+    }
   }
 
-  private drain(): void {
-    while (this.held.length > 0) {
-      if (!this.trySend(this.held[0]!)) return;
-      this.held.shift();
-    }
-    if (this.blocked) {
+  private maybeUnblock(): void {
+    if (this.blocked && this.minCredit() > 0) {
       this.blocked = false;
       this.above.upEvent({ type: 'UNBLOCK_SEND' });
     }
@@ -141,25 +134,24 @@ export class FC extends Layer {
 
   private askLagging(): void {
     for (const m of this.members) {
-      if (m === this.ctx.localId) continue;
-      const c = this.opts.maxCredits + (this.granted.get(m) ?? 0) - this.sentTotal;
-      if (c < this.opts.maxCredits) this.sendFc(m, FcType.Ask, 0);
+      if (m !== this.ctx.localId && this.creditOf(m) <= 0) this.sendFc(m, FcType.Ask, 0);
     }
   }
 
   private sendFc(to: NodeId, t: FcType, total: number): void {
     const m = new Message(to, Buffer.alloc(0), MsgFlag.Unreliable);
-    m.push(FC_HEADER, { t, total });
+    m.push(FC_HEADER, { t, view: this.viewId, total });
     this.below.down(m);
   }
 
   override up(msg: Message): void {
     const h = msg.pop(FC_HEADER);
     if (h !== undefined) {
+      if (h.view !== this.viewId) return;
       if (h.t === FcType.Credit) {
         if (h.total > (this.granted.get(msg.src) ?? 0)) {
           this.granted.set(msg.src, h.total);
-          if (this.held.length > 0 || this.blocked) this.drain();
+          this.maybeUnblock();
         }
       } else {
         this.sendFc(msg.src, FcType.Credit, this.consumed.get(msg.src) ?? 0);
@@ -183,8 +175,16 @@ export class FC extends Layer {
   override downEvent(ev: DownEvent): void {
     if (ev.type === 'VIEW') {
       this.members = ev.view.members;
-      for (const m of [...this.granted.keys()]) if (!this.members.includes(m)) this.granted.delete(m);
-      if (this.held.length > 0) this.drain();
+      if (ev.view.id !== this.viewId) {
+        this.viewId = ev.view.id;
+        this.sentTotal = 0;
+        this.granted = new Map();
+        this.consumed = new Map();
+        this.told = new Map();
+      }
+      this.below.downEvent(ev);
+      this.maybeUnblock();
+      return;
     }
     this.below.downEvent(ev);
   }

@@ -20,17 +20,19 @@ const enum NakType {
   High = 4,
 }
 
+/** Every NAK header names the view its sequence numbers belong to: numbering restarts per view. */
 type NakHeader =
-  | { t: NakType.Data; seq: number }
-  | { t: NakType.Xmit; origin: NodeId; seq: number }
-  | { t: NakType.Req; origin: NodeId; from: number; to: number }
-  | { t: NakType.High; seq: number };
+  | { t: NakType.Data; view: number; seq: number }
+  | { t: NakType.Xmit; view: number; origin: NodeId; seq: number }
+  | { t: NakType.Req; view: number; origin: NodeId; from: number; to: number }
+  | { t: NakType.High; view: number; seq: number };
 
 export const NAK_HEADER = defineHeader<NakHeader>(
   HeaderIds.NAK,
   'NAK',
   (w, h) => {
     w.u8(h.t);
+    w.uvar(h.view);
     switch (h.t) {
       case NakType.Data:
       case NakType.High:
@@ -49,15 +51,16 @@ export const NAK_HEADER = defineHeader<NakHeader>(
   },
   (r) => {
     const t = r.u8();
+    const view = r.uvar();
     switch (t) {
       case NakType.Data:
-        return { t, seq: r.uvar() };
+        return { t, view, seq: r.uvar() };
       case NakType.High:
-        return { t, seq: r.uvar() };
+        return { t, view, seq: r.uvar() };
       case NakType.Xmit:
-        return { t, origin: r.str(1024), seq: r.uvar() };
+        return { t, view, origin: r.str(1024), seq: r.uvar() };
       case NakType.Req:
-        return { t, origin: r.str(1024), from: r.uvar(), to: r.uvar() };
+        return { t, view, origin: r.str(1024), from: r.uvar(), to: r.uvar() };
       default:
         throw new ProtocolError('ERR_MALFORMED', `unknown NAK header type ${t}`);
     }
@@ -78,33 +81,45 @@ export type NakOptions = z.infer<typeof options>;
 class SenderWindow {
   /** Next sequence number to deliver. */
   next = 1;
-  /** Arrived ahead of a gap. */
+  /** Arrived ahead of a gap (or beyond a flush freeze). */
   readonly early = new Map<number, Message>();
   /** Highest sequence number known to exist. */
   high = 0;
+  /** Deliver nothing above this (a flush freezes or cuts the view). */
+  limit = Infinity;
   /** Delivered, kept until stable so any member can retransmit for this sender. */
   readonly store = new SeqBuffer<Message>(1, (m) => m.size);
   lastReqAt = -Infinity;
   reqTries = 0;
+  /** During a flush: a member known to hold everything up to the cut. */
+  holder: NodeId | null = null;
   constructor(readonly origin: NodeId) {}
   get missing(): boolean {
-    return this.high >= this.next;
+    return Math.min(this.high, this.limit) >= this.next;
   }
 }
 
+/** Messages stamped with a view this member has not installed yet: kept for when it does. */
+const MAX_FUTURE = 100_000;
+
 /**
  * Reliable per-sender FIFO multicast by negative acknowledgement: every multicast gets a per-sender
- * sequence number; a receiver that sees a gap (or learns of a higher number through HIGH) asks for
- * the missing range, first from the sender, then from other members. Messages are kept until
- * STABLE says every member holds them.
+ * sequence number within its view; a receiver that sees a gap (or learns of a higher number through
+ * HIGH) asks for the missing range, first from the sender, then from other members. Messages are
+ * kept until STABLE says every member holds them. For the flush, it freezes delivery and then
+ * delivers exactly up to a cut, fetching what it lacks from members that hold it.
  */
 export class NAK extends Layer {
   readonly name = 'NAK';
+  private viewId = 0;
   private members: readonly NodeId[] = [];
-  private readonly sent: SeqBuffer<Message> = new SeqBuffer<Message>(1, (m) => m.size);
+  private sent: SeqBuffer<Message> = new SeqBuffer<Message>(1, (m) => m.size);
   private lastSent = 0;
   private stableSelf = 0;
-  private readonly windows = new Map<NodeId, SenderWindow>();
+  private windows = new Map<NodeId, SenderWindow>();
+  private future: Message[] = [];
+  private cut: Digest | null = null;
+  private cutReported = false;
   private timer: Timer | null = null;
   private readonly mRetransmitted: Counter;
   private readonly mRequests: Counter;
@@ -136,7 +151,7 @@ export class NAK extends Layer {
       return;
     }
     const seq = ++this.lastSent;
-    msg.push(NAK_HEADER, { t: NakType.Data, seq });
+    msg.push(NAK_HEADER, { t: NakType.Data, view: this.viewId, seq });
     this.sent.append(seq, msg);
     this.below.down(msg);
   }
@@ -145,6 +160,11 @@ export class NAK extends Layer {
     const h = msg.peek(NAK_HEADER);
     if (h === undefined) {
       this.above.up(msg);
+      return;
+    }
+    if (h.view !== this.viewId) {
+      // A member that installed the next view before us: keep its messages for when we do.
+      if (h.view > this.viewId && (h.t === NakType.Data || h.t === NakType.Xmit) && this.future.length < MAX_FUTURE) this.future.push(msg);
       return;
     }
     msg.headers.pop();
@@ -176,8 +196,7 @@ export class NAK extends Layer {
   override downEvent(ev: DownEvent): void {
     switch (ev.type) {
       case 'VIEW':
-        this.members = ev.view.members;
-        for (const m of this.members) if (m !== this.ctx.localId && !this.windows.has(m)) this.windows.set(m, new SenderWindow(m));
+        this.installView(ev.view.id, ev.view.members);
         break;
       case 'GET_DIGEST':
         ev.digest = this.digest();
@@ -185,10 +204,60 @@ export class NAK extends Layer {
       case 'STABLE':
         this.free(ev.stable);
         break;
+      case 'FLUSH_FREEZE':
+        for (const w of this.windows.values()) w.limit = w.next - 1;
+        ev.digest = this.digest();
+        return;
+      case 'FLUSH_CUT':
+        this.applyCut(ev.cut, ev.holders);
+        return;
       case 'STOP':
         break;
     }
     this.below.downEvent(ev);
+  }
+
+  private installView(id: number, members: readonly NodeId[]): void {
+    const fresh = id !== this.viewId;
+    this.members = members;
+    if (fresh) {
+      this.viewId = id;
+      this.sent = new SeqBuffer<Message>(1, (m) => m.size);
+      this.lastSent = 0;
+      this.stableSelf = 0;
+      this.windows = new Map();
+      this.cut = null;
+      this.cutReported = false;
+    }
+    for (const m of members) if (m !== this.ctx.localId && !this.windows.has(m)) this.windows.set(m, new SenderWindow(m));
+    if (fresh && this.future.length > 0) {
+      const held = this.future;
+      this.future = [];
+      for (const m of held) this.up(m);
+    }
+  }
+
+  private applyCut(cut: Digest, holders: Map<NodeId, NodeId>): void {
+    this.cut = cut;
+    this.cutReported = false;
+    for (const [sender, w] of this.windows) {
+      const c = cut.get(sender) ?? w.next - 1;
+      w.limit = c;
+      if (c > w.high) w.high = c;
+      w.holder = holders.get(sender) ?? null;
+      w.reqTries = 0;
+      for (const seq of [...w.early.keys()]) if (seq > c) w.early.delete(seq);
+      this.drainEarly(w);
+      this.request(w, true);
+    }
+    this.checkCut();
+  }
+
+  private checkCut(): void {
+    if (this.cut === null || this.cutReported) return;
+    for (const [sender, w] of this.windows) if (w.next - 1 < (this.cut.get(sender) ?? 0)) return;
+    this.cutReported = true;
+    this.above.upEvent({ type: 'FLUSH_REACHED' });
   }
 
   private window(sender: NodeId): SenderWindow | undefined {
@@ -197,9 +266,10 @@ export class NAK extends Layer {
 
   private receive(sender: NodeId, seq: number, msg: Message): void {
     const w = this.window(sender);
-    if (!w) return; // not a member of this group's view
-    if (seq < w.next || w.early.has(seq)) {
-      this.mDuplicates.inc();
+    if (!w) return; // not a member of this view
+    if (seq < w.next || w.early.has(seq) || seq > w.limit) {
+      if (seq < w.next || w.early.has(seq)) this.mDuplicates.inc();
+      else if (this.cut === null) w.early.set(seq, msg); // frozen: hold it in case the cut includes it
       return;
     }
     if (seq > w.high) w.high = seq;
@@ -209,12 +279,17 @@ export class NAK extends Layer {
       return;
     }
     this.deliver(w, msg);
+    this.drainEarly(w);
+    if (!w.missing) w.reqTries = 0;
+    if (this.cut !== null) this.checkCut();
+  }
+
+  private drainEarly(w: SenderWindow): void {
     let more: Message | undefined;
-    while ((more = w.early.get(w.next)) !== undefined) {
+    while (w.next <= w.limit && (more = w.early.get(w.next)) !== undefined) {
       w.early.delete(w.next);
       this.deliver(w, more);
     }
-    if (!w.missing) w.reqTries = 0;
   }
 
   private deliver(w: SenderWindow, msg: Message): void {
@@ -232,18 +307,21 @@ export class NAK extends Layer {
     let from = w.next;
     // Skip what already arrived early: ask for the first hole only.
     while (w.early.has(from)) from++;
+    const top = Math.min(w.high, w.limit);
+    if (from > top) return;
     let to = from;
-    while (to < w.high && !w.early.has(to + 1) && to - from + 1 < this.opts.maxXmitBatch) to++;
+    while (to < top && !w.early.has(to + 1) && to - from + 1 < this.opts.maxXmitBatch) to++;
     const target = this.pickSource(w);
     const req = new Message(target, Buffer.alloc(0), MsgFlag.Unreliable);
-    req.push(NAK_HEADER, { t: NakType.Req, origin: w.origin, from, to });
+    req.push(NAK_HEADER, { t: NakType.Req, view: this.viewId, origin: w.origin, from, to });
     this.mRequests.inc();
     w.reqTries++;
     this.below.down(req);
   }
 
-  /** The original sender first; after repeated silence, another member (round robin). */
+  /** The flush's holder if there is one; else the original sender first, then other members in turn. */
   private pickSource(w: SenderWindow): NodeId {
+    if (w.holder !== null && w.holder !== this.ctx.localId && (w.reqTries % 4 !== 3 || w.holder === w.origin)) return w.holder;
     if (w.reqTries < this.opts.askOthersAfter || this.members.length <= 2) return w.origin;
     const others = this.members.filter((m) => m !== this.ctx.localId);
     return others[w.reqTries % others.length] ?? w.origin;
@@ -253,15 +331,15 @@ export class NAK extends Layer {
     const last = Math.min(to, from + this.opts.maxXmitBatch - 1);
     const store = origin === this.ctx.localId ? this.sent : this.windows.get(origin)?.store;
     if (!store) return;
-    for (let seq = from; seq <= last; seq++) {
+    for (let seq = Math.max(from, store.firstSeq); seq <= last; seq++) {
       const orig = store.get(seq);
-      if (orig === undefined) continue;
+      if (orig === undefined) break;
       const copy = orig.clone();
       // The sender's own copies still carry their DATA header; stored copies of others' do not.
       if (origin === this.ctx.localId) copy.headers.pop();
       copy.dest = requester;
       copy.flags = MsgFlag.Unreliable;
-      copy.push(NAK_HEADER, { t: NakType.Xmit, origin, seq });
+      copy.push(NAK_HEADER, { t: NakType.Xmit, view: this.viewId, origin, seq });
       this.mRetransmitted.inc();
       this.below.down(copy);
     }
@@ -269,14 +347,12 @@ export class NAK extends Layer {
 
   private tick(): void {
     for (const w of this.windows.values()) if (w.missing) this.request(w, true);
-    if (this.lastSent > this.stableSelf) {
+    if (this.lastSent > this.stableSelf && this.viewId > 0) {
       const hi = new Message(null, Buffer.alloc(0), MsgFlag.Multicast | MsgFlag.Unreliable);
-      hi.push(NAK_HEADER, { t: NakType.High, seq: this.lastSent });
+      hi.push(NAK_HEADER, { t: NakType.High, view: this.viewId, seq: this.lastSent });
       this.below.down(hi);
     }
-    let bytes = this.sent.bytes;
-    for (const w of this.windows.values()) bytes += w.store.bytes;
-    this.mBuffered.set(bytes);
+    this.mBuffered.set(this.bufferedBytes);
   }
 
   private digest(): Digest {

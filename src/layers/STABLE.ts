@@ -9,6 +9,7 @@ import { registerLayer } from '../stack/registry.js';
 
 /** A member's digest: what it holds from each sender. */
 interface StableHeader {
+  view: number;
   entries: [NodeId, number][];
 }
 
@@ -16,6 +17,7 @@ export const STABLE_HEADER = defineHeader<StableHeader>(
   HeaderIds.STABLE,
   'STABLE',
   (w, h) => {
+    w.uvar(h.view);
     w.uvar(h.entries.length);
     for (const [id, seq] of h.entries) {
       w.str(id);
@@ -23,10 +25,11 @@ export const STABLE_HEADER = defineHeader<StableHeader>(
     }
   },
   (r) => {
+    const view = r.uvar();
     const n = r.uvar();
     const entries: [NodeId, number][] = [];
     for (let i = 0; i < n && i < 4096; i++) entries.push([r.str(1024), r.uvar()]);
-    return { entries };
+    return { view, entries };
   },
 );
 
@@ -50,6 +53,7 @@ export type StableOptions = z.infer<typeof options>;
 export class STABLE extends Layer {
   readonly name = 'STABLE';
   private members: readonly NodeId[] = [];
+  private viewId = 0;
   private readonly digests = new Map<NodeId, Digest>();
   private stable: Digest = new Map();
   private bytesSinceGossip = 0;
@@ -73,8 +77,12 @@ export class STABLE extends Layer {
   override downEvent(ev: DownEvent): void {
     if (ev.type === 'VIEW') {
       this.members = ev.view.members;
-      for (const id of [...this.digests.keys()]) if (!this.members.includes(id)) this.digests.delete(id);
-      this.stable = new Map();
+      if (ev.view.id !== this.viewId) {
+        // Sequence numbers restart with each view: so does what we know.
+        this.viewId = ev.view.id;
+        this.digests.clear();
+        this.stable = new Map();
+      }
     }
     this.below.downEvent(ev);
   }
@@ -87,7 +95,7 @@ export class STABLE extends Layer {
       this.above.up(msg);
       return;
     }
-    if (!this.members.includes(msg.src)) return;
+    if (h.view !== this.viewId || !this.members.includes(msg.src)) return;
     this.digests.set(msg.src, new Map(h.entries));
     this.recompute();
   }
@@ -99,7 +107,7 @@ export class STABLE extends Layer {
     if (!q.digest) return;
     this.digests.set(this.ctx.localId, q.digest);
     const m = new Message(null, Buffer.alloc(0), MsgFlag.Multicast | MsgFlag.Unreliable);
-    m.push(STABLE_HEADER, { entries: [...q.digest] });
+    m.push(STABLE_HEADER, { view: this.viewId, entries: [...q.digest] });
     this.below.down(m);
     this.recompute();
   }

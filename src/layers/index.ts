@@ -4,6 +4,10 @@ import './NAK.js';
 import './FRAG.js';
 import './STABLE.js';
 import './FC.js';
+import './FD.js';
+import './GMS.js';
 
-/** The stack a group gets when none is given. */
+/** The stack of a group with a fixed member list. */
 export const DEFAULT_STACK = 'STABLE:FC:FRAG:NAK:COM';
+/** The stack of a group whose members join, leave and fail: virtual synchrony. */
+export const DYNAMIC_STACK = 'GMS:STABLE:FC:FRAG:NAK:FD:COM';

@@ -1,7 +1,8 @@
 import { parseArgs } from 'node:util';
 import { runScenario } from './scenario.js';
+import { runVsyncScenario } from './scenario-vsync.js';
 
-const USAGE = 'usage: npm run sim -- --seeds N [--loss P] [--nodes K] [--messages M] [--no-faults] [--first S]\n       npm run sim -- --seed S [--verbose]   (replay one seed; prints its history hash)';
+const USAGE = 'usage: npm run sim -- --seeds N [--faults all] [--loss P] [--nodes K] [--messages M] [--no-faults] [--first S]\n  --faults all: dynamic membership under crashes, restarts, pauses, partitions, leaves (virtual synchrony checks)\n  default: fixed membership fbcast under loss, pauses and partitions\n       npm run sim -- --seed S [--verbose]   (replay one seed; prints its history hash)';
 
 function fail(msg: string): never {
   process.stderr.write(`sim: ${msg}\n${USAGE}\n`);
@@ -26,6 +27,7 @@ try {
       nodes: { type: 'string' },
       messages: { type: 'string' },
       'no-faults': { type: 'boolean' },
+      faults: { type: 'string' },
       verbose: { type: 'boolean' },
       help: { type: 'boolean', short: 'h' },
     },
@@ -41,11 +43,19 @@ if (args.help) {
 const loss = num('loss', args.loss, 0, 0.5);
 const nodes = num('nodes', args.nodes, 2, 64);
 const messages = num('messages', args.messages, 1, 1_000_000);
+if (args.faults !== undefined && args.faults !== 'all') fail(`--faults takes "all", got ${JSON.stringify(args.faults)}`);
+const vsync = args.faults === 'all';
+type Run = { nodes: number; sent: number; delivered: number; virtualMs: number; violationCount: number; violations: { property: string; detail: string }[]; historyHash: string; traceHash: string; faults?: string[] };
+function run(seed: number, verbose = false): Run {
+  if (vsync) return runVsyncScenario({ seed, ...(loss !== undefined ? { loss } : {}), ...(nodes !== undefined ? { nodes } : {}), verbose });
+  return runScenario({ seed, ...common, verbose });
+}
 const common = { ...(loss !== undefined ? { loss } : {}), ...(nodes !== undefined ? { nodes } : {}), ...(messages !== undefined ? { messages } : {}), faults: !args['no-faults'] };
 
 if (args.seed !== undefined) {
   const seed = num('seed', args.seed, 0, 2 ** 31 - 1)!;
-  const r = runScenario({ seed, ...common, verbose: args.verbose ?? false });
+  const r = run(seed, args.verbose ?? false);
+  for (const f of r.faults ?? []) process.stdout.write(`  fault: ${f}\n`);
   for (const v of r.violations) process.stdout.write(`  ${v.property}: ${v.detail}\n`);
   process.stdout.write(`seed ${seed}: ${r.nodes} nodes, ${r.sent} sent, ${r.delivered} delivered, ${Math.round(r.virtualMs)} virtual ms, ${r.violationCount} violations\n`);
   process.stdout.write(`history hash ${r.historyHash}\ntrace hash ${r.traceHash}\n`);
@@ -60,7 +70,7 @@ const started = Date.now();
 for (let s = first; s < first + count; s++) {
   let r;
   try {
-    r = runScenario({ seed: s, ...common });
+    r = run(s);
   } catch (err) {
     violations++;
     failing.push(s);
@@ -70,7 +80,7 @@ for (let s = first; s < first + count; s++) {
   if (r.violationCount > 0) {
     violations += r.violationCount;
     failing.push(s);
-    process.stdout.write(`seed ${s}: ${r.violationCount} violations, first: ${r.violations[0]?.property}: ${r.violations[0]?.detail}\n  replay: npm run sim -- --seed ${s}${loss !== undefined ? ` --loss ${loss}` : ''}${nodes !== undefined ? ` --nodes ${nodes}` : ''}\n`);
+    process.stdout.write(`seed ${s}: ${r.violationCount} violations, first: ${r.violations[0]?.property}: ${r.violations[0]?.detail}\n  replay: npm run sim -- --seed ${s}${vsync ? ' --faults all' : ''}${loss !== undefined ? ` --loss ${loss}` : ''}${nodes !== undefined ? ` --nodes ${nodes}` : ''}\n`);
   }
   if (process.stderr.isTTY && (s - first) % 10 === 0) process.stderr.write(`\rseed ${s - first + 1}/${count} ${failing.length} failing`);
 }

@@ -62,7 +62,7 @@ export function runScenario(opts: ScenarioOptions): ScenarioResult {
     { name: 'NAK', options: { xmitIntervalMs: 5 + rng.int(0, 40) } },
     'COM',
   ];
-  const groups: Group[] = nodes.map((node) => node.join(GROUP, { stack, members: endpoints }));
+  const groups: Group[] = nodes.map((node) => node.joinNow(GROUP, { stack, members: endpoints }));
 
   const perSender = opts.messages ?? rng.int(20, 200);
   const sendWindowMs = 2000;

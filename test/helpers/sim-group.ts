@@ -22,7 +22,7 @@ export function simGroup(n: number, stack: StackSpec, opts: SimWorldOptions & { 
   const history = new MemoryHistory();
   const endpoints = Array.from({ length: n }, (_, i) => `m${i + 1}:1`);
   const nodes = endpoints.map((e) => new HorusNode(world.addNode(e, '1').env, history));
-  const groups = nodes.map((node) => node.join('g', { stack, members: endpoints }));
+  const groups = nodes.map((node) => node.joinNow('g', { stack, members: endpoints }));
   const delivered = groups.map((g) => {
     const list: Delivery[] = [];
     g.on('message', (d: Delivery) => list.push(d));

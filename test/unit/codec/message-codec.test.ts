@@ -14,7 +14,7 @@ function sample(payload: Buffer, seq: number, dest: string | null): Message {
   const m = new Message(dest, payload);
   m.push(APP_HEADER, { order: 0, encoding: 0, id: seq + 1 });
   m.push(FRAG_HEADER, { id: seq, index: 0, count: 1 });
-  m.push(NAK_HEADER, { t: 1, seq });
+  m.push(NAK_HEADER, { t: 1, view: 3, seq });
   return m;
 }
 
@@ -27,7 +27,7 @@ describe('message codec', () => {
         assert.equal(back.dest, dest);
         assert.equal(back.flags, dest === null ? MsgFlag.Multicast : 0);
         assert.deepEqual(Buffer.from(back.payload), Buffer.from(bytes));
-        assert.deepEqual(back.pop(NAK_HEADER), { t: 1, seq });
+        assert.deepEqual(back.pop(NAK_HEADER), { t: 1, view: 3, seq });
         assert.deepEqual(back.pop(FRAG_HEADER), { id: seq, index: 0, count: 1 });
         assert.deepEqual(back.pop(APP_HEADER), { order: 0, encoding: 0, id: seq + 1 });
         assert.equal(back.headers.length, 0);

@@ -64,7 +64,10 @@ describe('FrameDecoder', () => {
     d.push(chunk);
     assert.equal(got.length, frames.length);
     assert.deepEqual(hex(got), hex(frames));
-    assert.ok(got.every((f) => f.buffer === chunk.buffer), 'zero copy');
+    assert.ok(
+      got.every((f) => f.buffer === chunk.buffer),
+      'zero copy',
+    );
   });
 
   it('allows zero-length frames', () => {
@@ -111,20 +114,19 @@ describe('FrameDecoder', () => {
     const d = new FrameDecoder(() => {
       throw boom;
     });
-    assert.throws(() => d.push(encodeFrames(sample)), (e: unknown) => e === boom);
+    assert.throws(
+      () => d.push(encodeFrames(sample)),
+      (e: unknown) => e === boom,
+    );
     assert.throws(() => d.push(encodeFrames(sample)), ProtocolError);
   });
 
   it('property: random frames chunked at random points decode to the same frames', () => {
     fc.assert(
-      fc.property(
-        fc.array(fc.uint8Array({ maxLength: 300 }), { maxLength: 40 }),
-        fc.array(fc.nat(), { maxLength: 30 }),
-        (frames, points) => {
-          const stream = encodeFrames(frames);
-          assert.deepEqual(hex(decodeAll(splitAt(stream, points))), hex(frames));
-        },
-      ),
+      fc.property(fc.array(fc.uint8Array({ maxLength: 300 }), { maxLength: 40 }), fc.array(fc.nat(), { maxLength: 30 }), (frames, points) => {
+        const stream = encodeFrames(frames);
+        assert.deepEqual(hex(decodeAll(splitAt(stream, points))), hex(frames));
+      }),
       { numRuns: 500 },
     );
   });

@@ -7,13 +7,7 @@ import type { PeerEvent } from '../../../src/core/env.js';
 import type { LogFields, Logger } from '../../../src/core/logger.js';
 import { endpointOf, parseEndpoint, type NodeId } from '../../../src/core/node-id.js';
 import { FrameDecoder, encodeFrames } from '../../../src/transport/frame-decoder.js';
-import {
-  HELLO_ACCEPT,
-  HELLO_CONNECT,
-  TcpTransport,
-  encodeHello,
-  type TcpTransportOptions,
-} from '../../../src/transport/tcp-transport.js';
+import { HELLO_ACCEPT, HELLO_CONNECT, TcpTransport, encodeHello, type TcpTransportOptions } from '../../../src/transport/tcp-transport.js';
 
 // --- helpers -----------------------------------------------------------------------------------------
 
@@ -473,7 +467,10 @@ describe('TcpTransport', () => {
     );
     await assertHealthy(h, v, got);
     // Only the fuzz HELLO's id and the healthy peer ever appear as senders.
-    assert.deepEqual([...got.keys()].filter((k) => k !== h.localId && k !== rawId), []);
+    assert.deepEqual(
+      [...got.keys()].filter((k) => k !== h.localId && k !== rawId),
+      [],
+    );
     await waitFor(() => v.stats().openInbound === 1, 'raw connections gone');
   });
 

@@ -1,0 +1,129 @@
+import type { HistoryEvent } from '../../core/history.js';
+import type { NodeId } from '../../core/node-id.js';
+import { ViolationList } from './violation.js';
+
+/** Order-insensitive digest of a set of message names: what the sim app keeps as its state. */
+export function setDigest(names: Iterable<string>): { count: number; digest: number } {
+  let count = 0;
+  let digest = 0;
+  for (const n of names) {
+    count++;
+    digest = (digest + nameHash(n)) | 0;
+  }
+  return { count, digest };
+}
+
+export function nameHash(s: string): number {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < s.length; i++) {
+    h ^= s.charCodeAt(i);
+    h = Math.imul(h, 0x01000193);
+  }
+  return h | 0;
+}
+
+/**
+ * Virtual synchrony over one group's history:
+ * - view agreement: all members that install view id v see the same member list, so primary
+ *   views form one linear sequence; each member installs increasing view ids;
+ * - same-set delivery: members that install both v and the next view w delivered the same set
+ *   of messages in v;
+ * - sending-view delivery: a message is delivered in the view it was sent in;
+ * - integrity and FIFO: no duplicates, no invention, per sender strictly increasing and gap-free
+ *   within a view;
+ * - self-delivery: a member that sent m in v and installed the next view delivered m;
+ * - state transfer: a joiner's state at its first view equals everything delivered in earlier views.
+ */
+export function checkVirtualSynchrony(events: readonly HistoryEvent[], group: string, out = new ViolationList()): ViolationList {
+  const viewMembers = new Map<number, string>();
+  const installs = new Map<NodeId, number[]>(); // member -> view ids in order
+  const sentIn = new Map<string, { sender: NodeId; view: number }>();
+  const deliveredIn = new Map<string, Set<string>>(); // `${member}|${view}` -> msgs
+  const seen = new Map<NodeId, Set<string>>();
+  const lastFrom = new Map<string, { id: number; view: number }>();
+  for (const ev of events) {
+    if (!('group' in ev) || ev.group !== group) continue;
+    switch (ev.k) {
+      case 'view': {
+        const key = ev.members.join(',');
+        const prev = viewMembers.get(ev.view);
+        if (prev === undefined) viewMembers.set(ev.view, key);
+        else if (prev !== key) out.add('view-agreement', `view ${ev.view} is [${prev}] at some members and [${key}] at ${ev.node}`);
+        if (!ev.members.includes(ev.node)) out.add('view-agreement', `${ev.node} installed view ${ev.view} that does not include it`);
+        let l = installs.get(ev.node);
+        if (!l) installs.set(ev.node, (l = []));
+        const last = l.at(-1);
+        if (last !== undefined && ev.view <= last) out.add('view-order', `${ev.node} installed view ${ev.view} after ${last}`);
+        l.push(ev.view);
+        break;
+      }
+      case 'send':
+        sentIn.set(ev.msg, { sender: ev.node, view: ev.view });
+        break;
+      case 'deliver': {
+        const s = sentIn.get(ev.msg);
+        if (!s || s.sender !== ev.sender) {
+          out.add('integrity', `${ev.node} delivered ${ev.msg}, which ${ev.sender} never sent`);
+          break;
+        }
+        if (s.view !== ev.view) out.add('sending-view', `${ev.node} delivered ${ev.msg} in view ${ev.view}; it was sent in view ${s.view}`);
+        let d = seen.get(ev.node);
+        if (!d) seen.set(ev.node, (d = new Set()));
+        if (d.has(ev.msg)) out.add('integrity', `${ev.node} delivered ${ev.msg} twice`);
+        d.add(ev.msg);
+        const key = `${ev.node}|${ev.view}`;
+        let set = deliveredIn.get(key);
+        if (!set) deliveredIn.set(key, (set = new Set()));
+        set.add(ev.msg);
+        const id = Number(ev.msg.slice(ev.msg.lastIndexOf('#') + 1));
+        const lk = `${ev.node}|${ev.sender}`;
+        const prev = lastFrom.get(lk);
+        if (prev && (id <= prev.id || (prev.view === ev.view && id !== prev.id + 1))) out.add('fifo', `${ev.node} delivered ${ev.msg} after #${prev.id} from ${ev.sender}`);
+        lastFrom.set(lk, { id, view: ev.view });
+        break;
+      }
+      default:
+        break;
+    }
+  }
+  // Same-set delivery between consecutive views of each member, and the agreed set per view.
+  const agreed = new Map<number, { set: Set<string>; by: NodeId }>();
+  for (const [member, views] of installs) {
+    for (let i = 0; i + 1 < views.length; i++) {
+      const v = views[i]!;
+      const got = deliveredIn.get(`${member}|${v}`) ?? new Set<string>();
+      const a = agreed.get(v);
+      if (!a) agreed.set(v, { set: got, by: member });
+      else if (!sameSet(a.set, got)) {
+        const extra = [...got].filter((m) => !a.set.has(m)).slice(0, 3);
+        const missing = [...a.set].filter((m) => !got.has(m)).slice(0, 3);
+        out.add('same-set', `${member} and ${a.by} both went from view ${v} to a next view but delivered different sets in ${v} (${member} extra [${extra}], missing [${missing}])`);
+      }
+    }
+  }
+  // Self-delivery for senders that survived into a next view.
+  for (const [msg, s] of sentIn) {
+    const views = installs.get(s.sender) ?? [];
+    const i = views.indexOf(s.view);
+    if (i >= 0 && i + 1 < views.length && !seen.get(s.sender)?.has(msg)) out.add('self-delivery', `${s.sender} sent ${msg} in view ${s.view}, installed ${views[i + 1]} and never delivered it`);
+  }
+  // State transfer: a joiner's first state is everything agreed before its first view.
+  const sortedViews = [...agreed.keys()].sort((a, b) => a - b);
+  for (const ev of events) {
+    if (ev.k !== 'state' || ev.group !== group) continue;
+    const expected = new Set<string>();
+    for (const v of sortedViews) {
+      if (v >= ev.view) break;
+      for (const m of agreed.get(v)!.set) expected.add(m);
+    }
+    const { count, digest } = setDigest(expected);
+    if (count !== ev.count || digest !== ev.digest) out.add('state-transfer', `${ev.node} joined view ${ev.view} with a state of ${ev.count} messages; ${count} were delivered before that view`);
+  }
+  return out;
+}
+
+function sameSet(a: Set<string>, b: Set<string>): boolean {
+  if (a.size !== b.size) return false;
+  for (const x of a) if (!b.has(x)) return false;
+  return true;
+}

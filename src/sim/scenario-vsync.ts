@@ -1,0 +1,283 @@
+import { createHash } from 'node:crypto';
+import { HorusNode } from '../api/node.js';
+import type { Group } from '../api/group.js';
+import { MemoryHistory, messageName } from '../core/history.js';
+import type { Rng } from '../core/rng.js';
+import { checkVirtualSynchrony, nameHash } from './checkers/vsync.js';
+import { ViolationList, type Violation } from './checkers/violation.js';
+import { SimWorld } from './sim-world.js';
+import type { StackSpec } from '../stack/stack.js';
+import type { SimNode } from './sim-world.js';
+
+export interface VsyncScenarioOptions {
+  seed: number;
+  /** Frame loss probability (default: drawn per seed, 1–5%). */
+  loss?: number;
+  /** Nodes taking part (default: drawn per seed, 3..7). */
+  nodes?: number;
+  verbose?: boolean;
+}
+
+export interface VsyncScenarioResult {
+  seed: number;
+  nodes: number;
+  views: number;
+  sent: number;
+  delivered: number;
+  faults: string[];
+  violations: Violation[];
+  violationCount: number;
+  historyHash: string;
+  traceHash: string;
+  virtualMs: number;
+}
+
+const GROUP = 'vs';
+
+/** The sim's application: the set of message names it holds, as its replicated state. */
+class Member {
+  node: HorusNode;
+  group: Group;
+  state = new Set<string>();
+  digest = 0;
+  alive = true;
+  constructor(
+    readonly sim: SimNode,
+    history: MemoryHistory,
+    contacts: string[],
+    stack: StackSpec,
+  ) {
+    this.node = new HorusNode(sim.env, history);
+    this.group = this.node.joinNow(GROUP, {
+      contacts,
+      stack,
+      state: {
+        get: () => [...this.state],
+        set: (s) => {
+          this.state = new Set(s as string[]);
+          this.digest = 0;
+          for (const n of this.state) this.digest = (this.digest + nameHash(n)) | 0;
+        },
+      },
+    });
+    this.group.on('message', (d) => {
+      const name = messageName(d.src, d.id);
+      this.state.add(name);
+      this.digest = (this.digest + nameHash(name)) | 0;
+    });
+    let first = true;
+    this.group.on('view', (v) => {
+      if (first && contacts.length > 0) history.record({ k: 'state', at: sim.env.now(), node: this.group.localId, group: GROUP, view: v.id, count: this.state.size, digest: this.digest });
+      first = false;
+    });
+    this.group.on('excluded', () => {
+      first = true;
+      this.state = new Set();
+      this.digest = 0;
+    });
+  }
+}
+
+/**
+ * One seeded run of dynamic membership under faults: nodes join one by one, all send fbcasts
+ * concurrently, and a nemesis crashes (then restarts as a new incarnation), pauses past the failure
+ * timeout, partitions off a minority, crashes the coordinator in the middle of a view change, and
+ * has members leave and rejoin — never taking down a majority at once, so that progress stays
+ * possible. After the faults stop, every live node must end in one view and every message a
+ * survivor sent must be delivered. The checker reads the recorded history.
+ */
+export function runVsyncScenario(opts: VsyncScenarioOptions): VsyncScenarioResult {
+  const world = new SimWorld(opts.seed, { verbose: opts.verbose ?? false });
+  const rng = world.rng;
+  const n = opts.nodes ?? rng.int(3, 7);
+  const loss = opts.loss ?? 0.01 + rng.float() * 0.04;
+  world.setNetwork({ loss, duplicate: rng.float() * 0.01, jitterMs: rng.float() * 2, delayMs: 0.3 + rng.float() * 2 });
+  const history = new MemoryHistory();
+  const suspectMs = 300 + rng.int(0, 300);
+  const stack: StackSpec = [
+    { name: 'GMS', options: { retryMs: 40, flushTimeoutMs: suspectMs * 2, foldMs: rng.int(0, 30), joinTimeoutMs: 20_000 } },
+    { name: 'STABLE', options: { gossipIntervalMs: 50 } },
+    { name: 'FC', options: { maxCredits: 64 * 1024 + rng.int(0, 512 * 1024) } },
+    { name: 'FRAG', options: { fragSize: 2048 + rng.int(0, 8192) } },
+    { name: 'NAK', options: { xmitIntervalMs: 10 + rng.int(0, 20) } },
+    { name: 'FD', options: { heartbeatIntervalMs: 50, suspectTimeoutMs: suspectMs } },
+    'COM',
+  ];
+  const endpoints = Array.from({ length: n }, (_, i) => `n${i + 1}:7000`);
+  const incarnation = new Map<string, number>();
+  const members = new Map<string, Member>(); // endpoint -> current process
+  const faults: string[] = [];
+
+  const start = (endpoint: string, contacts: string[]): void => {
+    const inc = (incarnation.get(endpoint) ?? 0) + 1;
+    incarnation.set(endpoint, inc);
+    const sim = world.addNode(endpoint, String(inc));
+    members.set(endpoint, new Member(sim, history, contacts, stack));
+  };
+  const liveEndpoints = (): string[] => endpoints.filter((e) => members.get(e)?.alive);
+  const contactsFor = (self: string): string[] => liveEndpoints().filter((e) => e !== self);
+
+  // The first node founds the group; the others join over the first second.
+  start(endpoints[0]!, []);
+  for (let i = 1; i < n; i++) {
+    const e = endpoints[i]!;
+    world.scheduler.schedule(50 + rng.float() * 1000, () => start(e, contactsFor(e)));
+  }
+
+  // Every live member sends at random times throughout the run.
+  const sendUntil = 14_000;
+  const traffic = (r: Rng): void => {
+    const tick = (): void => {
+      if (world.now() > sendUntil) return;
+      for (const m of members.values()) {
+        if (!m.alive || m.sim.status !== 'up' || m.group.view.id === 0) continue;
+        if (r.chance(0.5)) {
+          const big = r.chance(0.03);
+          void m.group.fbcast(Buffer.alloc(big ? r.int(3000, 30000) : r.int(1, 100), 1));
+        }
+      }
+      world.scheduler.schedule(5 + r.float() * 20, tick);
+    };
+    world.scheduler.schedule(1200, tick);
+  };
+  traffic(rng.fork('traffic'));
+
+  // The nemesis: one fault at a time, spaced so that each can be resolved before the next.
+  const nem = rng.fork('nemesis');
+  let t = 1800;
+  while (t < 11_000) {
+    const at = t;
+    const kind = nem.int(0, 6);
+    world.scheduler.schedule(at, () => {
+      const live = liveEndpoints();
+      if (live.length === 0) return;
+      const victim = live[nem.int(0, live.length - 1)]!;
+      const coordinator = (() => {
+        for (const e of live) {
+          const m = members.get(e)!;
+          const v = m.group.view;
+          if (v.id > 0 && v.members[0] === m.group.localId) return e;
+        }
+        return live[0]!;
+      })();
+      switch (kind) {
+        case 0: // crash, and come back later as a new incarnation
+        case 1: {
+          const target = kind === 1 ? coordinator : victim;
+          const viewSize = members.get(coordinator)!.group.view.members.length;
+          if ((live.length - 1) * 2 <= viewSize) return; // never take away the majority
+          faults.push(`${Math.round(at)} crash ${target}${kind === 1 ? ' (coordinator)' : ''}`);
+          members.get(target)!.alive = false;
+          history.record({ k: 'crash', at: world.now(), node: members.get(target)!.group.localId });
+          world.crash(target);
+          world.scheduler.schedule(1500 + nem.float() * 2000, () => start(target, contactsFor(target)));
+          // Sometimes the next coordinator fails too, in the middle of the change.
+          if (kind === 1 && nem.chance(0.5) && (live.length - 2) * 2 > viewSize) {
+            const next = live.find((e) => e !== target);
+            if (next) {
+              world.scheduler.schedule(suspectMs + 20 + nem.float() * 60, () => {
+                if (!members.get(next)?.alive) return;
+                faults.push(`${Math.round(world.now())} crash ${next} (next coordinator)`);
+                members.get(next)!.alive = false;
+                history.record({ k: 'crash', at: world.now(), node: members.get(next)!.group.localId });
+                world.crash(next);
+                world.scheduler.schedule(2000 + nem.float() * 1000, () => start(next, contactsFor(next)));
+              });
+            }
+          }
+          return;
+        }
+        case 2: {
+          const dur = suspectMs * 2 + nem.float() * 1500;
+          faults.push(`${Math.round(at)} pause ${victim} ${Math.round(dur)}ms`);
+          world.pause(victim);
+          world.scheduler.schedule(dur, () => world.resume(victim));
+          return;
+        }
+        case 3: {
+          // Cut a minority off; it must block, then rejoin after the heal.
+          const shuffled = live.slice();
+          for (let i = shuffled.length - 1; i > 0; i--) {
+            const j = nem.int(0, i);
+            [shuffled[i], shuffled[j]] = [shuffled[j]!, shuffled[i]!];
+          }
+          const minority = shuffled.slice(0, Math.max(1, Math.floor((shuffled.length - 1) / 2)));
+          const dur = suspectMs * 2 + nem.float() * 2000;
+          faults.push(`${Math.round(at)} partition [${minority}] ${Math.round(dur)}ms`);
+          world.partition([minority, endpoints.filter((e) => !minority.includes(e))]);
+          world.scheduler.schedule(dur, () => world.heal());
+          return;
+        }
+        case 4: {
+          // Split into halves with no majority anywhere, e.g. 2/2: nobody may install a view.
+          if (live.length % 2 !== 0 || live.length < 4) return;
+          const half = live.slice(0, live.length / 2);
+          const dur = suspectMs * 2 + nem.float() * 1000;
+          faults.push(`${Math.round(at)} split [${half}] ${Math.round(dur)}ms`);
+          world.partition([half, endpoints.filter((e) => !half.includes(e))]);
+          world.scheduler.schedule(dur, () => world.heal());
+          return;
+        }
+        case 5: {
+          // A clean leave, then a rejoin.
+          const m = members.get(victim)!;
+          if (m.group.view.id === 0) return;
+          faults.push(`${Math.round(at)} leave ${victim}`);
+          m.alive = false;
+          void m.group.leave().then(() => {});
+          world.scheduler.schedule(1500, () => {
+            world.crash(victim);
+            start(victim, contactsFor(victim));
+          });
+          return;
+        }
+        default: {
+          const dur = 200 + nem.float() * 400;
+          faults.push(`${Math.round(at)} isolate ${victim} ${Math.round(dur)}ms`);
+          world.isolate(victim);
+          world.scheduler.schedule(dur, () => world.heal());
+        }
+      }
+    });
+    t += 2200 + nem.float() * 1200;
+  }
+
+  world.runUntil(sendUntil);
+  world.setNetwork({ loss: 0, duplicate: 0 });
+  world.heal();
+  world.runUntil(sendUntil + 12_000);
+
+  const violations = new ViolationList();
+  checkVirtualSynchrony(history.events, GROUP, violations);
+  // Liveness: after the faults, every live member is in one view with all the others, unblocked.
+  const live = [...members.values()].filter((m) => m.alive && m.sim.status === 'up');
+  const views = new Set(live.map((m) => `${m.group.view.id}:${m.group.view.members.join(',')}`));
+  if (views.size !== 1) violations.add('liveness', `live members ended in different views: ${[...views].join(' | ')}`);
+  const finalView = live[0]?.group.view;
+  for (const m of live) {
+    if (finalView && !finalView.members.includes(m.group.localId)) violations.add('liveness', `${m.group.localId} is alive but not in the final view ${finalView.id}`);
+    if (m.group.blockedReasons.length > 0 || m.group.pendingSends > 0) violations.add('liveness', `${m.group.localId} is still blocked (${m.group.blockedReasons.join(',')}) with ${m.group.pendingSends} pending sends`);
+  }
+  if (finalView && finalView.members.length !== live.length) violations.add('liveness', `final view ${finalView.id} has ${finalView.members.length} members, ${live.length} are alive`);
+  // Every message sent in the final view by a live member reached every live member.
+  if (finalView) {
+    const sentFinal = history.events.filter((e) => e.k === 'send' && e.group === GROUP && e.view === finalView.id).map((e) => (e as { msg: string }).msg);
+    for (const m of live) for (const msg of sentFinal) if (!m.state.has(msg)) violations.add('liveness', `${m.group.localId} never delivered ${msg} of the final view`);
+  }
+
+  const h = createHash('sha256');
+  for (const ev of history.events) h.update(JSON.stringify(ev)).update('\n');
+  return {
+    seed: opts.seed,
+    nodes: n,
+    views: new Set(history.events.filter((e) => e.k === 'view').map((e) => (e as { view: number }).view)).size,
+    sent: history.events.filter((e) => e.k === 'send').length,
+    delivered: history.events.filter((e) => e.k === 'deliver').length,
+    faults,
+    violations: violations.items,
+    violationCount: violations.total,
+    historyHash: h.digest('hex'),
+    traceHash: world.traceHash(),
+    virtualMs: world.now(),
+  };
+}
