@@ -41,9 +41,9 @@ interface GroupEntry {
   fixed: boolean;
   spec: StackSpec;
   joins: number;
-  /** Node id -> member id in the current view (ids differ after a rejoin). */
-  memberByNode: Map<NodeId, NodeId>;
   lastView: View | null;
+  /** Whom we first asked to let us in: asked again on a rejoin. */
+  contacts: readonly string[];
   leaving: ((v: void) => void) | null;
 }
 
@@ -215,8 +215,8 @@ export class HorusNode {
       fixed: false,
       spec: opts.stack ?? DYNAMIC_STACK,
       joins: 1,
-      memberByNode: new Map(),
       lastView: null,
+      contacts: opts.contacts ?? [],
       leaving: null,
     };
     const localId = rejoinMemberId(this.id, 1);
@@ -231,7 +231,6 @@ export class HorusNode {
 
   private buildStack(entry: GroupEntry, localId: NodeId): void {
     const name = entry.group.name;
-    entry.memberByNode = new Map();
     const stack = new Stack(
       entry.spec,
       {
@@ -240,7 +239,6 @@ export class HorusNode {
         localId,
         log: this.env.log.child({ group: name, member: localId }),
         metrics: this.metrics,
-        memberIdOf: (from) => entry.memberByNode.get(from) ?? from,
       },
       entry.group,
     );
@@ -254,7 +252,6 @@ export class HorusNode {
       leave: (g) => this.leaveGroup(g),
       viewInstalled: (_g, v) => {
         entry.lastView = v;
-        entry.memberByNode = new Map(v.members.map((m) => [nodeOfMember(m), m]));
       },
       ended: (g, ev) => {
         if (ev.type === 'LEFT') {
@@ -287,7 +284,8 @@ export class HorusNode {
     const localId = rejoinMemberId(this.id, entry.joins);
     this.buildStack(entry, localId);
     const last = entry.lastView?.members ?? [];
-    const contacts = [...new Set([...last.filter((m) => nodeOfMember(m) !== this.id).map((m) => endpointOf(nodeOfMember(m))), ...this.seeds.filter((s) => endpointOf(s) !== this.endpoint)])];
+    const others = [...last.map((m) => nodeOfMember(m)), ...entry.contacts, ...this.seeds].map((m) => endpointOf(m)).filter((e) => e !== this.endpoint);
+    const contacts = [...new Set(others)];
     entry.group.upEvent({ type: 'BLOCKED', reason: 'joining' });
     if (contacts.length === 0) entry.stack.downEvent({ type: 'CREATE' });
     else entry.stack.downEvent({ type: 'JOIN', contacts });
@@ -310,14 +308,14 @@ export class HorusNode {
       fixed: true,
       spec: opts.stack ?? DEFAULT_STACK,
       joins: 1,
-      memberByNode: new Map(),
       lastView: null,
+      contacts: [],
       leaving: null,
     };
     entry.group = new Group(name, localId, view, this.recorder, () => this.env.now(), this.hooksFor(entry), opts.state ?? null);
     const stack = new Stack(
       entry.spec,
-      { env: this.env, group: name, localId, log: this.env.log.child({ group: name }), metrics: this.metrics, memberIdOf: endpointOf },
+      { env: this.env, group: name, localId, log: this.env.log.child({ group: name }), metrics: this.metrics },
       entry.group,
     );
     entry.stack = stack;

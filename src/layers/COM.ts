@@ -27,6 +27,8 @@ export type ComOptions = z.infer<typeof options>;
 export class COM extends Layer implements FrameReceiver {
   readonly name = 'COM';
   private members: readonly NodeId[] = [];
+  /** Transport sender -> member id in this view (ids differ from node ids after a rejoin). */
+  private memberByNode = new Map<string, NodeId>();
   private readonly mcast: FrameBuilder;
   private readonly unicast = new Map<string, FrameBuilder>();
   private loopback: Message[] = [];
@@ -69,7 +71,10 @@ export class COM extends Layer implements FrameReceiver {
   }
 
   override downEvent(ev: DownEvent): void {
-    if (ev.type === 'VIEW') this.members = (ev.view satisfies View).members;
+    if (ev.type === 'VIEW') {
+      this.members = (ev.view satisfies View).members;
+      this.memberByNode = new Map(this.members.map((m) => [nodeOfMember(m), m]));
+    }
     else if (ev.type === 'STOP') this.stopped = true;
     // COM is the bottom: nothing to pass on.
   }
@@ -122,7 +127,8 @@ export class COM extends Layer implements FrameReceiver {
     if (this.stopped) return;
     this.framesIn.inc();
     try {
-      const src = this.ctx.memberIdOf(from);
+      // Members of a fixed group are named by endpoint: the incarnation is dropped for them only.
+      const src = this.memberByNode.get(from) ?? this.memberByNode.get(endpointOf(from)) ?? from;
       readFrameMessages(frame, offset, (msg) => {
         msg.src = src;
         if (msg.dest !== null && !this.isForMe(msg.dest)) {

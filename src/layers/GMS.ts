@@ -57,6 +57,8 @@ interface FlushOkBody {
   a: Attempt;
   digest: [NodeId, number][];
   accepted: { a: Attempt; p: Proposal } | null;
+  /** False while this member still waits for its own state: it cannot give state to others. */
+  hasState: boolean;
 }
 
 interface InstallBody {
@@ -115,6 +117,7 @@ interface IncomingState {
   next: number;
   lastAck: number;
   progressAt: number;
+  firstView: View;
 }
 
 function cmpAttempt(a: Attempt, b: Attempt, seniority: readonly NodeId[]): number {
@@ -161,8 +164,8 @@ export class GMS extends Layer {
   private installing: { body: InstallBody; unacked: Set<NodeId>; lastSend: number; tries: number } | null = null;
   private readonly outgoing = new Map<NodeId, OutgoingState>();
   private incoming: IncomingState | null = null;
-  private pendingInstall: InstallBody | null = null;
-  private heldUp: Message[] | null = null;
+  /** While a joiner waits for its state (or a view is being installed): messages, and later views, in order. */
+  private heldUp: (Message | View)[] | null = null;
   private timer: Timer | null = null;
   private readonly mViews: Counter;
   private readonly mFlushMs: Gauge;
@@ -398,6 +401,7 @@ export class GMS extends Layer {
 
   private startFlush(): void {
     const v = this.view!;
+    this.log.debug('flush started', { viewId: v.id, suspects: [...this.suspects].join(' '), joins: this.pendingJoins.join(' '), leaves: [...this.pendingLeaves].join(' ') });
     this.maxN = Math.max(this.maxN, this.promised?.n ?? 0) + 1;
     const a: Attempt = { n: this.maxN, coord: this.me };
     const participants = v.members.filter((m) => !this.suspects.has(m));
@@ -430,7 +434,7 @@ export class GMS extends Layer {
     // A more senior coordinator took over: stop running our own attempt.
     if (this.flush && a.coord !== this.me) this.flush = null;
     const digest = this.freeze();
-    this.send(from, G.FlushOk, { view: viewId, a, digest: [...digest], accepted: this.accepted });
+    this.send(from, G.FlushOk, { view: viewId, a, digest: [...digest], accepted: this.accepted, hasState: this.incoming === null });
   }
 
   /** Stop sending and delivering in this view; returns what we hold. */
@@ -521,15 +525,17 @@ export class GMS extends Layer {
     if (needed.every((m) => f.dones.has(m)) && f.dones.size * 2 > v.members.length) {
       const next: View = { group: this.ctx.group, id: v.id + 1, members: f.proposal!.members };
       this.flush = null;
-      this.beginInstall(next, [...f.oks.keys()]);
+      // The state provider: the most senior survivor that holds the state itself.
+      const provider = v.members.find((m) => next.members.includes(m) && f.oks.get(m)?.hasState === true) ?? this.me;
+      this.beginInstall(next, [...f.oks.keys()], provider);
     }
   }
 
   /** Coordinator: install `next` here and deliver it to its members (and tell those left out). */
-  private beginInstall(next: View, alsoTell: NodeId[] = []): void {
+  private beginInstall(next: View, alsoTell: NodeId[] = [], provider: NodeId = this.me): void {
     const old = this.view!;
     const joiners = next.members.filter((m) => !old.members.includes(m));
-    const body: InstallBody = { view: { id: next.id, members: [...next.members] }, stateFrom: joiners.length > 0 ? this.me : null };
+    const body: InstallBody = { view: { id: next.id, members: [...next.members] }, stateFrom: joiners.length > 0 ? provider : null };
     const targets = new Set<NodeId>([...next.members, ...alsoTell, ...old.members.filter((m) => !this.suspects.has(m))]);
     targets.delete(this.me);
     this.installing = { body, unacked: new Set(next.members.filter((m) => m !== this.me)), lastSend: this.env.now(), tries: 0 };
@@ -546,8 +552,7 @@ export class GMS extends Layer {
       if (!next.members.includes(this.me)) return;
       this.status = 'member';
       if (body.stateFrom) {
-        this.pendingInstall = body;
-        this.incoming = { viewId: next.id, from: body.stateFrom, chunks: [], total: -1, next: 0, lastAck: this.env.now(), progressAt: this.env.now() };
+        this.incoming = { viewId: next.id, from: body.stateFrom, chunks: [], total: -1, next: 0, lastAck: this.env.now(), progressAt: this.env.now(), firstView: next };
         this.heldUp = [];
         // Installing the view below now lets the new view's traffic reach us while state streams in.
         this.below.downEvent({ type: 'VIEW', view: next });
@@ -613,15 +618,29 @@ export class GMS extends Layer {
     if (this.hasWork()) this.noteWork();
     this.mViews.inc();
     if (old) this.mFlushMs.set(this.env.now() - this.flushBeganAt);
+    this.log.info('view installed', { viewId: v.id, members: v.members.join(' ') });
+    if (this.incoming !== null && this.heldUp !== null) {
+      // Still waiting for the state of an earlier view: the application sees this view after it.
+      this.heldUp.push(v);
+      this.below.downEvent({ type: 'VIEW', view: v });
+      return;
+    }
     // Hold messages of the new view that lower layers replay while we tell the application.
-    const held: Message[] = this.heldUp ?? [];
+    const held: (Message | View)[] = this.heldUp ?? [];
     this.heldUp = held;
     this.below.downEvent({ type: 'VIEW', view: v });
     this.above.upEvent(state === null ? { type: 'VIEW', view: v } : { type: 'VIEW', view: v, state });
     this.heldUp = null;
     this.setMinority(false);
     this.above.upEvent({ type: 'UNBLOCKED' });
-    for (const m of held) this.above.up(m);
+    this.release(held);
+  }
+
+  private release(held: (Message | View)[]): void {
+    for (const item of held) {
+      if (item instanceof Message) this.above.up(item);
+      else this.above.upEvent({ type: 'VIEW', view: item });
+    }
   }
 
   // ---- state transfer ----
@@ -664,25 +683,24 @@ export class GMS extends Layer {
     if (inc.next >= inc.total) {
       const state = Buffer.concat(inc.chunks);
       this.incoming = null;
-      const v = this.view!;
-      this.view = null; // installLocal sets it (lower layers already have it)
-      this.installWithState(v, state);
+      this.log.info('state received', { viewId: inc.firstView.id, bytes: state.length });
+      this.installWithState(inc.firstView, state);
     }
   }
 
-  private installWithState(v: View, state: Buffer): void {
-    this.view = v;
-    this.pendingInstall = null;
+  /** The joiner's state arrived: its first view goes up with it, then whatever followed. */
+  private installWithState(first: View, state: Buffer): void {
     this.mViews.inc();
     const held = this.heldUp ?? [];
     this.heldUp = held;
-    this.above.upEvent({ type: 'VIEW', view: v, state });
+    this.above.upEvent({ type: 'VIEW', view: first, state });
     this.heldUp = null;
-    this.above.upEvent({ type: 'UNBLOCKED' });
-    if (this.status === 'member') for (const m of held) this.above.up(m);
+    if (!this.frozen) this.above.upEvent({ type: 'UNBLOCKED' });
+    if (this.status === 'member' || this.status === 'leaving') this.release(held);
   }
 
   private failJoin(code: 'ERR_STATE_TRANSFER' | 'ERR_JOIN_REJECTED', message: string): void {
+    this.log.warn('join failed', { code, message });
     this.incoming = null;
     this.heldUp = null;
     this.status = 'gone';
@@ -698,6 +716,7 @@ export class GMS extends Layer {
 
   private excluded(viewId: number): void {
     if (this.status === 'gone') return;
+    this.log.info('excluded from the group', { viewId, myView: this.view?.id ?? 0 });
     this.status = 'gone';
     this.above.upEvent({ type: 'EXCLUDED', viewId });
   }
@@ -731,8 +750,12 @@ export class GMS extends Layer {
     }
     this.retryInstall(now);
     if (this.status === 'gone' || !this.view) return;
-    if (this.incoming && now - this.incoming.progressAt > this.opts.joinTimeoutMs / 2) {
-      this.failJoin('ERR_STATE_TRANSFER', `state provider ${this.incoming.from} went silent`);
+    if (this.incoming && (now - this.incoming.progressAt > this.opts.flushTimeoutMs * 2 || !this.view.members.includes(this.incoming.from))) {
+      // The provider failed before we had our state: start over as a new member.
+      this.log.warn('state provider went silent; rejoining', { provider: this.incoming.from });
+      this.incoming = null;
+      this.heldUp = null;
+      this.excluded(this.view.id);
       return;
     }
     if (this.incoming && now - this.incoming.lastAck > this.opts.retryMs * 2) {
@@ -769,7 +792,8 @@ export class GMS extends Layer {
       // Whoever did not answer in time is suspected; the flush starts over without them.
       const silent = f.phase === 'start' ? f.participants.filter((p) => !f.oks.has(p)) : [...f.oks.keys()].filter((p) => !f.dones.has(p));
       for (const s of silent) if (s !== this.me) this.suspects.add(s);
-      if (f.phase === 'start' && silent.length === 0) this.proceed();
+      // A minority retries with whoever it can hear now: a healed partition brings the majority back.
+      if (f.phase === 'start' && silent.length === 0 && !this.minority) this.proceed();
       else this.restartFlush();
     }
   }

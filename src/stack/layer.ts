@@ -12,11 +12,6 @@ export interface LayerContext {
   readonly localId: NodeId;
   readonly log: Logger;
   readonly metrics: Metrics;
-  /**
-   * Maps the sender id a transport reports to the id members have in this group's views.
-   * Identity for dynamic groups; groups with a fixed endpoint list map `host:port/inc` to `host:port`.
-   */
-  readonly memberIdOf: (transportFrom: string) => NodeId;
 }
 
 /** Anything that can sit above or below a layer. */
