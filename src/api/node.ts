@@ -35,6 +35,9 @@ export const groupNameSchema = z
   .refine((s) => Buffer.byteLength(s) <= MAX_GROUP_NAME_BYTES, `a group name is at most ${MAX_GROUP_NAME_BYTES} bytes`)
   .refine((s) => !/[\u0000-\u001f]/.test(s), 'a group name cannot hold control characters');
 
+/** How long a member that left keeps its stack running to finish the handover. */
+const LEAVE_GRACE_MS = 1000;
+
 interface GroupEntry {
   group: Group;
   stack: Stack;
@@ -255,7 +258,12 @@ export class HorusNode {
       },
       ended: (g, ev) => {
         if (ev.type === 'LEFT') {
-          this.teardown(entry);
+          // Keep the stack a moment so the leaver can finish handing over (its INSTALL, retransmissions).
+          const stack = entry.stack;
+          this.env.setTimer(LEAVE_GRACE_MS, () => {
+            stack.downEvent({ type: 'STOP' });
+            stack.stop();
+          });
           entry.leaving?.();
           return;
         }

@@ -75,7 +75,11 @@ export class COM extends Layer implements FrameReceiver {
       this.members = (ev.view satisfies View).members;
       this.memberByNode = new Map(this.members.map((m) => [nodeOfMember(m), m]));
     }
-    else if (ev.type === 'STOP') this.stopped = true;
+    else if (ev.type === 'STOP') {
+      // Whatever is batched still goes out: a leaver's last words (its INSTALL) matter.
+      if (!this.stopped) this.flush();
+      this.stopped = true;
+    }
     // COM is the bottom: nothing to pass on.
   }
 

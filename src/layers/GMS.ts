@@ -26,6 +26,8 @@ const enum G {
   StateChunk = 11,
   StateAck = 12,
   StateFail = 13,
+  /** A frozen member asks the coordinator to finish a view change that nobody is driving. */
+  FlushReq = 14,
 }
 
 export const GMS_HEADER = defineHeader<number>(
@@ -34,7 +36,7 @@ export const GMS_HEADER = defineHeader<number>(
   (w, t) => w.u8(t),
   (r) => {
     const t = r.u8();
-    if (t < G.JoinReq || t > G.StateFail) throw new ProtocolError('ERR_MALFORMED', `unknown GMS message ${t}`);
+    if (t < G.JoinReq || t > G.FlushReq) throw new ProtocolError('ERR_MALFORMED', `unknown GMS message ${t}`);
     return t;
   },
 );
@@ -157,6 +159,10 @@ export class GMS extends Layer {
   private promised: Attempt | null = null;
   private accepted: { a: Attempt; p: Proposal } | null = null;
   private frozen = false;
+  private frozenAt = 0;
+  private lastFlushReq = 0;
+  /** Some member is frozen by an attempt that died with its coordinator: a view change must finish it. */
+  private needFlush = false;
   private awaitingCut: Attempt | null = null;
   private flush: CoordFlush | null = null;
   private minority = false;
@@ -254,6 +260,7 @@ export class GMS extends Layer {
         if (this.view && this.status === 'member' && ev.viewId < this.view.id) this.send(ev.member, G.NotMember, { view: this.view.id });
         return;
       case 'FLUSH_REACHED':
+        this.log.trace('reached', { awaiting: JSON.stringify(this.awaitingCut) });
         if (this.awaitingCut) {
           const a = this.awaitingCut;
           this.awaitingCut = null;
@@ -301,6 +308,7 @@ export class GMS extends Layer {
   }
 
   private onControl(t: G, from: NodeId, b: unknown): void {
+    this.log.trace("gms in", { t, from, body: JSON.stringify(b).slice(0, 200) });
     const body = b as Record<string, unknown>;
     switch (t) {
       case G.JoinReq:
@@ -340,6 +348,12 @@ export class GMS extends Layer {
         }
         return;
       }
+      case G.FlushReq:
+        if (this.view && body['view'] === this.view.id && this.isCoordinator) {
+          this.needFlush = true;
+          this.noteWork();
+        }
+        return;
       case G.StateFail:
         if (this.incoming && this.incoming.viewId === body['view']) this.failJoin('ERR_STATE_TRANSFER', String(body['message']));
         return;
@@ -392,7 +406,8 @@ export class GMS extends Layer {
 
   private hasWork(): boolean {
     if (!this.view) return false;
-    if (this.pendingJoins.length > 0 || this.pendingLeaves.size > 0) return true;
+    if (this.pendingJoins.length > 0 || this.pendingLeaves.size > 0 || this.needFlush) return true;
+    if (this.frozen && this.flush === null) return true;
     for (const m of this.view.members) if (this.suspects.has(m)) return true;
     return false;
   }
@@ -441,6 +456,7 @@ export class GMS extends Layer {
   private freeze(): Digest {
     if (!this.frozen) {
       this.frozen = true;
+      this.frozenAt = this.env.now();
       this.flushBeganAt = this.env.now();
       this.above.upEvent({ type: 'BLOCKED', reason: 'flush' });
     }
@@ -518,6 +534,7 @@ export class GMS extends Layer {
 
   private onDone(from: NodeId, a: Attempt): void {
     const f = this.flush;
+    this.log.trace('done', { from, a: JSON.stringify(a), f: f ? `${f.phase} ${f.a.n} ${[...f.dones]}` : 'none' });
     if (!f || f.phase !== 'cut' || a.n !== f.a.n || a.coord !== f.a.coord) return;
     f.dones.add(from);
     const v = this.view!;
@@ -610,6 +627,7 @@ export class GMS extends Layer {
     this.accepted = null;
     this.awaitingCut = null;
     this.frozen = false;
+    this.needFlush = false;
     this.flush = null;
     this.workSince = null;
     for (const s of [...this.suspects]) if (!v.members.includes(s)) this.suspects.delete(s);
@@ -769,6 +787,12 @@ export class GMS extends Layer {
     if (this.status === 'leaving' && !this.isCoordinator) this.sendLeaveReq();
     if (!this.isCoordinator) {
       this.flush = null;
+      if (this.frozen && now - this.frozenAt > this.opts.flushTimeoutMs * 2 && now - this.lastFlushReq > this.opts.flushTimeoutMs) {
+        // Frozen by an attempt nobody finishes (its coordinator gave way or died): ask for a view change.
+        this.lastFlushReq = now;
+        const c = this.coordinator();
+        if (c) this.send(c, G.FlushReq, { view: this.view.id });
+      }
       // A member cut off from most of its view stops and says so.
       const reachable = this.view.members.filter((m) => !this.suspects.has(m)).length;
       this.setMinority(reachable * 2 <= this.view.members.length);

@@ -164,15 +164,18 @@ export function runVsyncScenario(opts: VsyncScenarioOptions): VsyncScenarioResul
         case 0: // crash, and come back later as a new incarnation
         case 1: {
           const target = kind === 1 ? coordinator : victim;
-          const viewSize = members.get(coordinator)!.group.view.members.length;
-          if ((live.length - 1) * 2 <= viewSize) return; // never take away the majority
+          // Never take away the majority of the current view for good: count its live members.
+          const view = members.get(coordinator)!.group.view;
+          const viewSize = view.members.length;
+          const aliveInView = [...members.values()].filter((m) => m.alive && view.members.includes(m.group.localId)).length;
+          if ((aliveInView - 1) * 2 <= viewSize) return;
           faults.push(`${Math.round(at)} crash ${target}${kind === 1 ? ' (coordinator)' : ''}`);
           members.get(target)!.alive = false;
           history.record({ k: 'crash', at: world.now(), node: members.get(target)!.group.localId });
           world.crash(target);
           world.scheduler.schedule(1500 + nem.float() * 2000, () => start(target, contactsFor(target)));
           // Sometimes the next coordinator fails too, in the middle of the change.
-          if (kind === 1 && nem.chance(0.5) && (live.length - 2) * 2 > viewSize) {
+          if (kind === 1 && nem.chance(0.5) && (aliveInView - 2) * 2 > viewSize) {
             const next = live.find((e) => e !== target);
             if (next) {
               world.scheduler.schedule(suspectMs + 20 + nem.float() * 60, () => {

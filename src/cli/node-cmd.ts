@@ -1,0 +1,168 @@
+import { createNode } from '../api/create-node.js';
+import type { HorusNode } from '../api/node.js';
+import { ConfigError } from '../core/errors.js';
+import type { Logger, LogLevel } from '../core/logger.js';
+import { parseEndpoint } from '../core/node-id.js';
+import { AdminServer } from '../dashboard/admin-server.js';
+import { NodeObserver } from '../obs/node-observer.js';
+import { pinoLogger } from '../obs/pino-logger.js';
+import type { StackSpec } from '../stack/stack.js';
+import { canonicalMembers, readNodeConfig, type GroupConfig, type NodeConfig } from './config.js';
+import { joinKv, kvRoutes, kvSummary, startLoad, type KvApplied, type Membership, type ReplicatedKv } from './demo-member.js';
+
+export const DEFAULT_ADMIN = '127.0.0.1:7070';
+
+/** Flags of `horus node`; each overrides the config file's field. */
+export interface NodeFlags {
+  listen?: string;
+  seeds?: string[];
+  config?: string;
+  admin?: string | false;
+  join?: string[];
+  stack?: string;
+  logLevel?: LogLevel;
+  membership?: Membership;
+  kv?: string;
+  load?: number;
+}
+
+/** Messages a node started by `horus demo` sends its controller over the IPC channel. */
+export type MemberMessage = { type: 'ready'; id: string; endpoint: string; admin: string | null; pid: number } | { type: 'applied'; applied: KvApplied };
+
+export interface ResolvedNodeConfig {
+  listen: string;
+  seeds: string[];
+  admin: string | false;
+  logLevel: LogLevel;
+  membership: Membership;
+  groups: GroupConfig[];
+  kv: { group: string; load: number } | null;
+}
+
+/** Config file first, then flags on top; checks what only makes sense in combination. */
+export function resolveNodeConfig(file: NodeConfig, flags: NodeFlags): ResolvedNodeConfig {
+  const listen = flags.listen ?? file.listen;
+  if (listen === undefined) throw new ConfigError('a node needs --listen HOST:PORT (or "listen" in its config file)');
+  const groups: GroupConfig[] = [...(file.groups ?? [])];
+  const stack: StackSpec | undefined = flags.stack;
+  for (const name of flags.join ?? []) {
+    if (groups.some((g) => g.name === name)) throw new ConfigError(`group ${JSON.stringify(name)} is both in the config file and in --join`);
+    groups.push({ name, ...(stack !== undefined ? { stack } : {}) });
+  }
+  const names = new Set<string>();
+  for (const g of groups) {
+    if (names.has(g.name)) throw new ConfigError(`group ${JSON.stringify(g.name)} is listed twice`);
+    names.add(g.name);
+  }
+  const kvGroup = flags.kv ?? file.kv?.group;
+  if (kvGroup !== undefined && names.has(kvGroup)) throw new ConfigError(`group ${JSON.stringify(kvGroup)} cannot be both a plain group and the key-value group`);
+  const membership = flags.membership ?? file.membership ?? 'fixed';
+  if (membership === 'fixed' && parseEndpoint(listen).port === 0 && (groups.some((g) => !g.members) || kvGroup !== undefined)) {
+    throw new ConfigError('with fixed membership a node needs a concrete --listen port: other members name it in their member lists');
+  }
+  return {
+    listen,
+    seeds: flags.seeds ?? file.seeds ?? [],
+    admin: flags.admin ?? file.admin ?? DEFAULT_ADMIN,
+    logLevel: flags.logLevel ?? file.logLevel ?? 'info',
+    membership,
+    groups,
+    kv: kvGroup !== undefined ? { group: kvGroup, load: flags.load ?? file.kv?.load ?? 0 } : null,
+  };
+}
+
+/** A running `horus node`: the node, its observer and admin endpoint, and the optional KV service. */
+export interface RunningNode {
+  node: HorusNode;
+  admin: AdminServer | null;
+  kv: ReplicatedKv | null;
+  close(): Promise<void>;
+}
+
+export async function startNode(cfg: ResolvedNodeConfig, log: Logger, onApplied?: (a: KvApplied) => void): Promise<RunningNode> {
+  const observer = new NodeObserver();
+  const node = await createNode({ listen: cfg.listen, seeds: cfg.seeds, logger: log, recorder: observer.recorder });
+  observer.attach(node);
+  let admin: AdminServer | null = null;
+  let kv: ReplicatedKv | null = null;
+  let stopLoad = (): void => {};
+  try {
+    // Fixed membership: this node plus its seeds, in one order that every member computes alike.
+    const fixed = canonicalMembers([node.endpoint, ...cfg.seeds]);
+    for (const g of cfg.groups) {
+      const members = g.members ?? fixed;
+      await node.join(g.name, { ...(g.stack !== undefined ? { stack: g.stack } : {}), ...(cfg.membership === 'fixed' ? { members } : {}) });
+    }
+    if (cfg.kv) {
+      const joined = await joinKv(node, cfg.kv.group, cfg.membership, fixed, undefined, { ...(onApplied ? { onApplied } : {}), log }, (fn) => observer.onGroup(fn));
+      kv = joined.kv;
+      stopLoad = startLoad(joined.kv, joined.group, cfg.kv.load);
+    }
+    if (cfg.admin !== false) {
+      const store = kv;
+      admin = await AdminServer.start({
+        node,
+        observer,
+        listen: cfg.admin,
+        log,
+        ...(store ? { routes: kvRoutes(store), info: () => ({ kv: { group: cfg.kv!.group, ...kvSummary(store) } }) } : {}),
+      });
+    }
+  } catch (err) {
+    stopLoad();
+    observer.detach();
+    await node.close();
+    throw err;
+  }
+  let closing: Promise<void> | null = null;
+  return {
+    node,
+    admin,
+    kv,
+    close: () =>
+      (closing ??= (async () => {
+        stopLoad();
+        kv?.close();
+        await admin?.close();
+        observer.detach();
+        await node.close();
+      })()),
+  };
+}
+
+/** `horus node`: runs until SIGINT/SIGTERM (or, under `horus demo`, until the controller goes away). */
+export async function runNodeCommand(flags: NodeFlags): Promise<void> {
+  const file = flags.config !== undefined ? await readNodeConfig(flags.config) : {};
+  const cfg = resolveNodeConfig(file, flags);
+  const log = pinoLogger({ level: cfg.logLevel });
+  const ipc = typeof process.send === 'function' ? (m: MemberMessage) => process.send!(m) : null;
+  const running = await startNode(cfg, log, ipc ? (applied) => ipc({ type: 'applied', applied }) : undefined);
+  const adminUrl = running.admin?.url ?? null;
+  // One write, so a reader of the first line has the group lines too.
+  const lines = [`horus node ${running.node.id} listening on ${running.node.endpoint}${adminUrl ? `, admin and dashboard ${adminUrl}` : ''}`];
+  for (const g of running.node.groups()) lines.push(`  group ${g.name}: view ${g.view.id} [${g.view.members.join(' ')}]`);
+  process.stdout.write(lines.join('\n') + '\n');
+  log.info('node started', { id: running.node.id, admin: adminUrl, groups: running.node.groups().map((g) => g.name) });
+  ipc?.({ type: 'ready', id: running.node.id, endpoint: running.node.endpoint, admin: adminUrl, pid: process.pid });
+
+  await new Promise<void>((resolve) => {
+    let stopping = false;
+    const stop = (why: string): void => {
+      if (stopping) return;
+      stopping = true;
+      log.info('node stopping', { why });
+      // A node that cannot close in time must still go: its controller waits for it.
+      const force = setTimeout(() => process.exit(0), 3000);
+      force.unref();
+      running.close().finally(() => {
+        clearTimeout(force);
+        resolve();
+      });
+    };
+    process.once('SIGINT', () => stop('SIGINT'));
+    process.once('SIGTERM', () => stop('SIGTERM'));
+    // Under `horus demo`: the controller is gone (even by kill -9), so no orphan stays behind.
+    if (ipc) process.once('disconnect', () => stop('controller gone'));
+  });
+  process.disconnect?.();
+}

@@ -1,0 +1,206 @@
+/**
+ * The `horus` command line (entry point: main.ts). Exit codes: 0 success, 1 the operation failed (nothing running, unknown
+ * group, missing key, violations), 2 bad usage (bad argument or config). Command modules are loaded
+ * only when their command runs, so `--help` and argument errors answer fast.
+ */
+import { readFileSync } from 'node:fs';
+import { Command, CommanderError, Option } from 'commander';
+import { HorusError } from '../core/errors.js';
+import type { LogLevel } from '../core/logger.js';
+import { baseUrlArg, collect, endpointArg, endpointList, intIn, numberIn } from './args.js';
+
+const LOG_LEVELS: LogLevel[] = ['trace', 'debug', 'info', 'warn', 'error', 'silent'];
+const DEFAULT_ADMIN_URL = 'http://127.0.0.1:7070/';
+
+function version(): string {
+  try {
+    return (JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
+  } catch {
+    return '0.0.0';
+  }
+}
+
+const print = (line: string): void => {
+  process.stdout.write(line + '\n');
+};
+
+export function buildProgram(): Command {
+  const program = new Command('horus')
+    .description('Horus group communication: run nodes and the demo, query nodes, simulate, benchmark.')
+    .version(version(), '-V, --version')
+    .enablePositionalOptions()
+    .showHelpAfterError('(add --help for usage)')
+    .exitOverride();
+
+  program
+    .command('node')
+    .description('run a long-lived node, with its admin endpoint and dashboard on loopback')
+    .option('--listen <host:port>', 'TCP endpoint of this node (port 0: any free port)', endpointArg({ portZero: true }))
+    .option('--seeds <host:port,...>', 'other nodes; with fixed membership, the other members (repeatable)', endpointList)
+    .option('--config <file>', 'JSON config file (flags override it); see conf/node.example.json')
+    .option('--admin <host:port>', `admin API and dashboard, loopback only (default ${DEFAULT_ADMIN_URL.slice(7, -1)})`, endpointArg({ portZero: true, loopback: true }))
+    .option('--no-admin', 'no admin endpoint')
+    .option('--join <group>', 'join a group: fixed membership is this node plus its seeds (repeatable)', collect)
+    .option('--stack <spec>', "stack for --join groups, top first, e.g. 'STABLE:FC:FRAG:NAK:COM'")
+    .addOption(new Option('--log-level <level>', 'JSON log level on stderr').choices(LOG_LEVELS))
+    .addOption(new Option('--membership <kind>', 'fixed member lists, or dynamic joins through GMS').choices(['fixed', 'dynamic']))
+    .option('--kv <group>', "host the demo's replicated key-value service on this group")
+    .option('--load <ops-per-sec>', 'with --kv: background operations per second', numberIn(0, 1000))
+    .action(async (opts: Record<string, unknown>) => {
+      const { runNodeCommand } = await import('./node-cmd.js');
+      await runNodeCommand({
+        ...(opts.listen !== undefined ? { listen: opts.listen as string } : {}),
+        ...(opts.seeds !== undefined ? { seeds: opts.seeds as string[] } : {}),
+        ...(opts.config !== undefined ? { config: opts.config as string } : {}),
+        ...(opts.admin !== undefined && opts.admin !== true ? { admin: opts.admin as string | false } : {}),
+        ...(opts.join !== undefined ? { join: opts.join as string[] } : {}),
+        ...(opts.stack !== undefined ? { stack: opts.stack as string } : {}),
+        ...(opts.logLevel !== undefined ? { logLevel: opts.logLevel as LogLevel } : {}),
+        ...(opts.membership !== undefined ? { membership: opts.membership as 'fixed' | 'dynamic' } : {}),
+        ...(opts.kv !== undefined ? { kv: opts.kv as string } : {}),
+        ...(opts.load !== undefined ? { load: opts.load as number } : {}),
+      });
+      process.exit(0);
+    });
+
+  const adminOption = (): Option =>
+    new Option('--admin <address>', 'admin endpoint of the node (HOST:PORT or URL)').env('HORUS_ADMIN').default(DEFAULT_ADMIN_URL, DEFAULT_ADMIN_URL.slice(7, -1)).argParser(baseUrlArg);
+
+  program
+    .command('status')
+    .description("show a running node's identity and groups (or a demo's members)")
+    .addOption(adminOption())
+    .option('--json', 'print the raw JSON')
+    .action(async (opts: { admin: string; json?: boolean }) => {
+      const { statusCommand } = await import('./query-cmds.js');
+      await statusCommand(opts, print);
+    });
+
+  program
+    .command('groups')
+    .description('list the groups of a running node')
+    .addOption(adminOption())
+    .option('--json', 'print the raw JSON')
+    .action(async (opts: { admin: string; json?: boolean }) => {
+      const { groupsCommand } = await import('./query-cmds.js');
+      await groupsCommand(opts, print);
+    });
+
+  program
+    .command('view')
+    .description("show a group's current view and view history as a running node sees it")
+    .argument('<group>', 'group name')
+    .addOption(adminOption())
+    .option('--json', 'print the raw JSON')
+    .action(async (group: string, opts: { admin: string; json?: boolean }) => {
+      const { viewCommand } = await import('./query-cmds.js');
+      await viewCommand(group, opts, print);
+    });
+
+  program
+    .command('demo')
+    .description('run N member processes on loopback with a replicated key-value service and the dashboard')
+    .addOption(new Option('--nodes <n>', 'members to start').default(3).argParser(intIn(1, 16)))
+    .addOption(new Option('--port <port>', 'dashboard port (default 7080, or a free one if taken; 0: any free port)').argParser(intIn(0, 65535)))
+    .option('--group <name>', 'group the members form', 'kv')
+    .addOption(new Option('--load <ops-per-sec>', 'background operations per second per member').default(2).argParser(numberIn(0, 100)))
+    .addOption(new Option('--membership <kind>', 'fixed member list, or dynamic joins through GMS').choices(['fixed', 'dynamic']).default('fixed'))
+    .addOption(new Option('--log-level <level>', "members' JSON log level (on this terminal's stderr)").choices(LOG_LEVELS).default('warn'))
+    .option('--no-state-file', 'do not write .horus/demo.json (which lets `horus kv` find the demo)')
+    .action(async (opts: { nodes: number; port?: number; group: string; load: number; membership: 'fixed' | 'dynamic'; logLevel: LogLevel; stateFile: boolean }) => {
+      const { runDemoCommand } = await import('./demo.js');
+      await runDemoCommand({
+        nodes: opts.nodes,
+        ...(opts.port !== undefined ? { port: opts.port } : {}),
+        group: opts.group,
+        load: opts.load,
+        membership: opts.membership,
+        logLevel: opts.logLevel,
+        stateFile: opts.stateFile,
+      });
+      process.exit(0);
+    });
+
+  const kv = program.command('kv').description("read and write the demo's replicated key-value service");
+  const kvOptions = (c: Command): Command =>
+    c
+      .addOption(new Option('--url <address>', 'the demo (default: .horus/demo.json, else 127.0.0.1:7080), or a member admin endpoint').env('HORUS_URL').argParser(baseUrlArg))
+      .option('--member <name>', 'ask this member (m1, m2, ...) rather than any live one')
+      .option('--json', 'print the raw JSON');
+  type KvOpts = { url?: string; member?: string; json?: boolean };
+  kvOptions(kv.command('get').description('print the value of KEY').argument('<key>')).action(async (key: string, opts: KvOpts) => {
+    const { kvGet } = await import('./kv-cmd.js');
+    await kvGet(key, opts, print);
+  });
+  kvOptions(kv.command('put').description('set KEY to VALUE at every member').argument('<key>').argument('<value>')).action(async (key: string, value: string, opts: KvOpts) => {
+    const { kvPut } = await import('./kv-cmd.js');
+    await kvPut(key, value, opts, print);
+  });
+  kvOptions(kv.command('del').description('delete KEY at every member').argument('<key>')).action(async (key: string, opts: KvOpts) => {
+    const { kvDel } = await import('./kv-cmd.js');
+    await kvDel(key, opts, print);
+  });
+  kvOptions(kv.command('list').description('print every key and value')).action(async (opts: KvOpts) => {
+    const { kvList } = await import('./kv-cmd.js');
+    await kvList(opts, print);
+  });
+
+  program
+    .command('sim')
+    .description('run seeded fault scenarios in the simulator and check them; last line "sim: N seeds, V violations"')
+    .addOption(new Option('--seeds <n>', 'how many seeds to run').default(100).argParser(intIn(1, 10_000_000)).conflicts('seed'))
+    .addOption(new Option('--seed <s>', 'replay one seed; prints its history hash').argParser(intIn(0, 2 ** 31 - 1)))
+    .addOption(new Option('--first <s>', 'first seed').default(1).argParser(intIn(0, 2 ** 31 - 1)))
+    .addOption(new Option('--loss <p>', 'frame loss probability (default: drawn per seed)').argParser(numberIn(0, 0.5)))
+    .addOption(new Option('--nodes <k>', 'group size (default: drawn per seed)').argParser(intIn(2, 64)))
+    .addOption(new Option('--messages <m>', 'messages per sender (default: drawn per seed)').argParser(intIn(1, 1_000_000)))
+    .option('--no-faults', 'no pauses, partitions or broken links')
+    .option('--verbose', 'with --seed: trace the run')
+    .option('--progress', 'draw a progress bar on stderr (default: when stderr is a terminal)')
+    .option('--no-progress', 'never draw the progress bar')
+    .action(async (opts: { seeds: number; seed?: number; first: number; loss?: number; nodes?: number; messages?: number; faults: boolean; verbose?: boolean; progress?: boolean }) => {
+      const { simCommand } = await import('./sim-cmd.js');
+      process.exitCode = simCommand(opts, process.stdout, process.stderr);
+    });
+
+  program
+    .command('bench')
+    .description('run the benchmarks (bench/run.ts); arguments after the options go to it')
+    .argument('[args...]', 'arguments for the benchmark script')
+    .option('--script <file>', 'benchmark entry point (default bench/run.ts)')
+    .option('--progress', 'draw a progress bar on stderr (default: when stderr is a terminal)')
+    .option('--no-progress', 'never draw the progress bar')
+    // Options bench/run.ts knows (--filter, --scale, --list) are not ours: hand them over as they are.
+    .allowUnknownOption()
+    .passThroughOptions()
+    .action(async (args: string[], opts: { script?: string; progress?: boolean }) => {
+      const { benchCommand, DEFAULT_BENCH_SCRIPT } = await import('./bench-cmd.js');
+      process.exitCode = await benchCommand(opts.script ?? DEFAULT_BENCH_SCRIPT, args, opts.progress !== undefined ? { progress: opts.progress } : {});
+    });
+
+  return program;
+}
+
+/** Bad usage (exit 2) vs a failed operation (exit 1). */
+export function exitCodeOf(err: unknown): number {
+  if (err instanceof CommanderError) return err.exitCode === 0 ? 0 : 2;
+  if (err instanceof HorusError && err.name !== 'RemoteError' && (err.code === 'ERR_INVALID_ARGUMENT' || err.code === 'ERR_CONFIG')) return 2;
+  return 1;
+}
+
+export async function main(argv: readonly string[]): Promise<void> {
+  const program = buildProgram();
+  try {
+    await program.parseAsync(argv as string[]);
+  } catch (err) {
+    const code = exitCodeOf(err);
+    // Commander has already printed its own message (and help hint).
+    if (!(err instanceof CommanderError)) {
+      const cmd = program.args[0];
+      const prefix = `horus${cmd && program.commands.some((c) => c.name() === cmd) ? ` ${cmd}` : ''}: `;
+      process.stderr.write(err instanceof HorusError ? `${prefix}${err.message}\n` : `${prefix}${(err as Error)?.stack ?? String(err)}\n`);
+    }
+    process.exit(code);
+  }
+}
+

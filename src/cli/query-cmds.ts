@@ -1,0 +1,86 @@
+import { HorusError } from '../core/errors.js';
+import type { GroupStatus } from '../obs/node-observer.js';
+import { requestJson, throwIfError } from './http-client.js';
+
+export interface QueryFlags {
+  /** Base URL of the admin endpoint, ending in '/'. */
+  admin: string;
+  json?: boolean;
+}
+
+type Out = (line: string) => void;
+
+function isObject(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null;
+}
+
+async function get(flags: QueryFlags, path: string): Promise<unknown> {
+  const r = await requestJson(flags.admin, path, { what: 'Horus node' });
+  throwIfError(r, flags.admin);
+  return r.body;
+}
+
+function notHorus(base: string): HorusError {
+  return new HorusError('ERR_PROTOCOL', `the service at ${base} does not look like a Horus admin endpoint`);
+}
+
+const rate = (x: unknown): string => (typeof x === 'number' ? `${x.toFixed(1)}/s` : '-');
+
+function table(rows: string[][], out: Out): void {
+  const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => (r[i] ?? '').length)));
+  for (const r of rows) out(r.map((c, i) => (i === r.length - 1 ? c : c.padEnd(widths[i]!))).join('  '));
+}
+
+export async function statusCommand(flags: QueryFlags, out: Out): Promise<void> {
+  const s = await get(flags, '/api/status');
+  if (flags.json) return out(JSON.stringify(s, null, 2));
+  if (!isObject(s)) throw notHorus(flags.admin);
+  if (s.mode === 'demo' && Array.isArray(s.members)) {
+    out(`demo at ${flags.admin}: group ${String(s.group)}, ${s.members.length} members`);
+    const rows = [['MEMBER', 'ENDPOINT', 'STATE', 'PID', 'VIEW', 'KV KEYS']];
+    for (const m of s.members as Record<string, unknown>[]) {
+      const st = isObject(m.status) ? m.status : null;
+      const g = st && Array.isArray(st.groups) ? (st.groups[0] as GroupStatus | undefined) : undefined;
+      const kv = st && isObject(st.kv) ? st.kv : null;
+      rows.push([String(m.name), String(m.endpoint), String(m.state), String(m.pid ?? '-'), g ? `${g.view.id} (${g.view.members.length})` : '-', kv ? String(kv.size) : '-']);
+    }
+    return table(rows, out);
+  }
+  if (typeof s.node !== 'string' || !Array.isArray(s.groups)) throw notHorus(flags.admin);
+  out(`node ${s.node}  pid ${String(s.pid)}  up ${Math.round(Number(s.uptimeMs) / 1000)} s`);
+  const groups = s.groups as GroupStatus[];
+  if (groups.length === 0) out('no groups');
+  for (const g of groups) {
+    out(`group ${g.name}: view ${g.view.id} with ${g.view.members.length} members${g.blocked ? ', BLOCKED' : ''}; sent ${g.sent} (${rate(g.sentPerSec)}), delivered ${g.delivered} (${rate(g.deliveredPerSec)})`);
+  }
+}
+
+export async function groupsCommand(flags: QueryFlags, out: Out): Promise<void> {
+  const gs = await get(flags, '/api/groups');
+  if (flags.json) return out(JSON.stringify(gs, null, 2));
+  if (!Array.isArray(gs)) throw notHorus(flags.admin);
+  if (gs.length === 0) return out('no groups');
+  const rows = [['GROUP', 'VIEW', 'MEMBERS', 'BLOCKED', 'SENT', 'DELIVERED']];
+  for (const g of gs as Pick<GroupStatus, 'name' | 'view' | 'blocked' | 'sentPerSec' | 'deliveredPerSec'>[]) {
+    rows.push([g.name, String(g.view.id), String(g.view.members.length), g.blocked ? 'yes' : 'no', rate(g.sentPerSec), rate(g.deliveredPerSec)]);
+  }
+  table(rows, out);
+}
+
+export async function viewCommand(group: string, flags: QueryFlags, out: Out): Promise<void> {
+  const g = await get(flags, `/api/groups/${encodeURIComponent(group)}`);
+  if (flags.json) return out(JSON.stringify(g, null, 2));
+  if (!isObject(g) || !isObject(g.view) || !Array.isArray(g.members)) throw notHorus(flags.admin);
+  const st = g as unknown as GroupStatus & { views?: { id: number; members: string[]; at: number }[] };
+  out(`group ${st.name}: view ${st.view.id}, ${st.view.members.length} members${st.blocked ? ', BLOCKED' : ''} (seen from ${st.localId})`);
+  const rows = [['#', 'MEMBER', 'ROLE', 'DELIVERED HERE', 'RATE']];
+  st.view.members.forEach((m, i) => {
+    const c = st.members.find((x) => x.id === m);
+    rows.push([String(i + 1), m, i === 0 ? 'coordinator' : m === st.localId ? 'this node' : '', String(c?.delivered ?? 0), rate(c?.deliveredPerSec)]);
+  });
+  table(rows, out);
+  if (st.views && st.views.length > 1) {
+    out('history:');
+    for (const v of st.views) out(`  view ${v.id} at ${new Date(v.at).toISOString()}: ${v.members.join(' ')}`);
+  }
+}

@@ -1,0 +1,126 @@
+import type http from 'node:http';
+import type { HorusNode } from '../api/node.js';
+import type { Logger } from '../core/logger.js';
+import { silentLogger } from '../core/logger.js';
+import type { NodeObserver, NodeStatus } from '../obs/node-observer.js';
+import { PrometheusExporter } from '../obs/prometheus.js';
+import { checkLocalRequest, closeHttp, HttpError, listenHttp, loopbackEndpoint, Router, sendJson, serveStatic, SseHub } from './http-util.js';
+
+export interface AdminServerOptions {
+  node: HorusNode;
+  observer: NodeObserver;
+  /** Loopback `host:port`; port 0 picks a free one. */
+  listen?: string;
+  /** Extra routes, e.g. the demo's key-value service. They run after the built-in ones. */
+  routes?: (router: Router) => void;
+  /** Extra fields merged into /api/status (e.g. `{ kv: {...} }`). */
+  info?: () => Record<string, unknown>;
+  /** How often streamed `status` events go out. */
+  statusIntervalMs?: number;
+  log?: Logger;
+}
+
+/** What /api/status answers for a node. */
+export type AdminStatus = NodeStatus & { mode: 'node' } & Record<string, unknown>;
+
+/**
+ * A node's admin endpoint on loopback: JSON status and views, Prometheus metrics, a Server-Sent
+ * Events stream of views and sampled messages, and the dashboard's static files.
+ */
+export class AdminServer {
+  private readonly sse = new SseHub();
+  private readonly unsubscribe: () => void;
+  private readonly statusTimer: NodeJS.Timeout;
+  private closed = false;
+
+  private constructor(
+    private readonly server: http.Server,
+    /** Base URL, ending in '/'. */
+    readonly url: string,
+    readonly port: number,
+    private readonly opts: AdminServerOptions,
+  ) {
+    this.unsubscribe = opts.observer.onEvent((ev) => this.sse.send('obs', ev));
+    this.statusTimer = setInterval(() => {
+      if (this.sse.size > 0) this.sse.send('status', this.status());
+    }, opts.statusIntervalMs ?? 1000);
+    this.statusTimer.unref();
+  }
+
+  static async start(opts: AdminServerOptions): Promise<AdminServer> {
+    const { host, port } = loopbackEndpoint(opts.listen ?? '127.0.0.1:0', 'the admin address');
+    const router = buildRouter(opts, () => self);
+    opts.routes?.(router);
+    const log = opts.log ?? silentLogger;
+    let self: AdminServer;
+    const { server, url, port: bound } = await listenHttp(host, port, async (req, res, u) => {
+      checkLocalRequest(req);
+      if (u.pathname === '/api/events' && req.method === 'GET') {
+        self.openEvents(req, res);
+        return;
+      }
+      if (await router.handle(req, res, u)) return;
+      if (req.method === 'GET' && (await serveStatic(u.pathname, res))) return;
+      throw new HttpError(404, 'ERR_INVALID_ARGUMENT', `no such resource: ${u.pathname}`);
+    });
+    self = new AdminServer(server, url, bound, opts);
+    log.info('admin endpoint listening', { url });
+    return self;
+  }
+
+  status(): AdminStatus {
+    return { mode: 'node', ...this.opts.observer.status(), ...(this.opts.info?.() ?? {}) };
+  }
+
+  private openEvents(req: http.IncomingMessage, res: http.ServerResponse): void {
+    const obs = this.opts.observer;
+    const views: Record<string, unknown> = {};
+    for (const g of obs.groupNames()) views[g] = obs.viewHistory(g);
+    this.sse.open(req, res, [{ event: 'snapshot', data: { mode: 'node', status: this.status(), views, recent: obs.recentEvents() } }]);
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    clearInterval(this.statusTimer);
+    this.unsubscribe();
+    this.sse.close();
+    await closeHttp(this.server);
+  }
+}
+
+function buildRouter(opts: AdminServerOptions, self: () => AdminServer): Router {
+  const { node, observer } = opts;
+  const prom = new PrometheusExporter(observer, () => ({ memory: node.metrics, labels: { node: node.endpoint } }));
+  const groupOr404 = (name: string) => {
+    const st = observer.groupStatus(name);
+    if (!st || st.left) throw new HttpError(404, 'ERR_UNKNOWN_GROUP', `this node is not a member of group ${JSON.stringify(name)}`);
+    return st;
+  };
+  return new Router()
+    .add('GET', '/api/info', ({ res }) => sendJson(res, 200, { mode: 'node', node: node.id, endpoint: node.endpoint }))
+    .add('GET', '/api/status', ({ res }) => sendJson(res, 200, self().status()))
+    .add('GET', '/api/groups', ({ res }) =>
+      sendJson(
+        res,
+        200,
+        observer.status().groups.map((g) => ({ name: g.name, view: g.view, blocked: g.blocked, sentPerSec: g.sentPerSec, deliveredPerSec: g.deliveredPerSec })),
+      ),
+    )
+    .add('GET', '/api/groups/:name', ({ res, params }) => sendJson(res, 200, { ...groupOr404(params.name!), views: observer.viewHistory(params.name!) }))
+    .add('GET', '/api/groups/:name/view', ({ res, params }) => {
+      const g = groupOr404(params.name!);
+      sendJson(res, 200, { group: g.name, id: g.view.id, members: g.view.members, blocked: g.blocked });
+    })
+    .add('GET', '/api/groups/:name/views', ({ res, params }) => {
+      groupOr404(params.name!);
+      sendJson(res, 200, observer.viewHistory(params.name!));
+    })
+    .add('GET', '/api/groups/:name/members', ({ res, params }) => sendJson(res, 200, groupOr404(params.name!).members))
+    .add('GET', '/metrics', async ({ res }) => {
+      const text = await prom.text();
+      res.writeHead(200, { 'content-type': prom.contentType, 'cache-control': 'no-store' });
+      res.end(text);
+    })
+    .add('GET', '/healthz', ({ res }) => sendJson(res, 200, { ok: true }));
+}
