@@ -237,6 +237,8 @@ export class Group extends EventEmitter implements StackTop {
       return true;
     } catch (err) {
       this.hooks.ended(this, { type: 'JOIN_FAILED', error: new HorusError('ERR_STATE_TRANSFER', `state.set() threw: ${(err as Error).message}`, { cause: err }) });
+      // We are in the view below the application: leave it cleanly.
+      this.stack?.downEvent({ type: 'LEAVE' });
       return false;
     }
   }

@@ -45,6 +45,8 @@ interface GroupEntry {
   spec: StackSpec;
   joins: number;
   lastView: View | null;
+  /** The join failed; the stack only finishes leaving. */
+  failed?: boolean;
   /** Whom we first asked to let us in: asked again on a rejoin. */
   contacts: readonly string[];
   leaving: ((v: void) => void) | null;
@@ -59,6 +61,8 @@ interface GroupEntry {
 export class HorusNode {
   readonly metrics = new MemoryMetrics();
   private readonly groupsByName = new Map<string, GroupEntry>();
+  /** Groups whose join failed but whose stack is still leaving the view. */
+  private readonly zombies = new Map<string, GroupEntry>();
   /** What this node has heard of groups it is not in. */
   private readonly directory = new Map<string, GroupInfo>();
   private readonly lookups = new Map<number, (info: GroupInfo | null, from: string) => void>();
@@ -100,7 +104,7 @@ export class HorusNode {
       this.badInput.warn('dropped frame with no readable group', { from, error: err.message });
       return;
     }
-    const entry = this.groupsByName.get(parsed.group);
+    const entry = this.groupsByName.get(parsed.group) ?? this.zombies.get(parsed.group);
     if (!entry) {
       this.metrics.counter('horus_node_unknown_group_frames_total', 'frames for groups this node is not in').inc();
       this.badInput.warn('dropped frame for a group this node is not in', { from, group: parsed.group });
@@ -257,6 +261,11 @@ export class HorusNode {
         entry.lastView = v;
       },
       ended: (g, ev) => {
+        if (ev.type === 'LEFT' && entry.failed) {
+          this.teardown(entry);
+          this.zombies.delete(g.name);
+          return;
+        }
         if (ev.type === 'LEFT') {
           // Keep the stack a moment so the leaver can finish handing over (its INSTALL, retransmissions).
           const stack = entry.stack;
@@ -268,8 +277,16 @@ export class HorusNode {
           return;
         }
         if (ev.type === 'JOIN_FAILED' && !entry.lastView) {
-          this.teardown(entry);
+          // The stack may still have to leave the view cleanly: keep it reachable until it says LEFT.
+          entry.failed = true;
           this.groupsByName.delete(g.name);
+          this.zombies.set(g.name, entry);
+          this.env.setTimer(10_000, () => {
+            if (this.zombies.get(g.name) === entry) {
+              this.teardown(entry);
+              this.zombies.delete(g.name);
+            }
+          });
           g.failReady(ev.error);
           return;
         }

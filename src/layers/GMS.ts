@@ -721,8 +721,18 @@ export class GMS extends Layer {
     this.log.warn('join failed', { code, message });
     this.incoming = null;
     this.heldUp = null;
-    this.status = 'gone';
+    const inView = this.status === 'member' && this.view !== null;
     this.above.upEvent({ type: 'JOIN_FAILED', code, message });
+    if (inView) {
+      // Already a member below the application: leave cleanly, or a small group would lose its majority.
+      this.status = 'leaving';
+      this.pendingLeaves.add(this.me);
+      this.noteWork();
+      if (!this.isCoordinator) this.sendLeaveReq();
+    } else {
+      this.status = 'gone';
+      this.above.upEvent({ type: 'LEFT' });
+    }
   }
 
   // ---- leaving, exclusion, minority ----

@@ -1,0 +1,55 @@
+import { HorusNode } from '../../src/api/node.js';
+import type { Group, StateHandlers } from '../../src/api/group.js';
+import { MemoryHistory } from '../../src/core/history.js';
+import type { StackSpec } from '../../src/stack/stack.js';
+import { SimWorld, type SimWorldOptions } from '../../src/sim/sim-world.js';
+
+/** Fast timeouts for simulated dynamic groups (same protocol, scaled down). */
+export const FAST_STACK: StackSpec = [
+  { name: 'GMS', options: { retryMs: 40, flushTimeoutMs: 600 } },
+  'STABLE',
+  'FC',
+  'FRAG',
+  { name: 'NAK', options: { xmitIntervalMs: 10 } },
+  { name: 'FD', options: { heartbeatIntervalMs: 50, suspectTimeoutMs: 300 } },
+  'COM',
+];
+
+/** A simulated world of dynamic-membership nodes sharing one history. */
+export class SimCluster {
+  readonly world: SimWorld;
+  readonly history = new MemoryHistory();
+  readonly nodes = new Map<string, HorusNode>();
+  private incarnations = new Map<string, number>();
+  constructor(seed = 1, opts: SimWorldOptions = {}) {
+    this.world = new SimWorld(seed, opts);
+  }
+  /** Start a node at `endpoint` (a new incarnation if one ran there before). */
+  start(endpoint: string, seeds: string[] = []): HorusNode {
+    const inc = (this.incarnations.get(endpoint) ?? 0) + 1;
+    this.incarnations.set(endpoint, inc);
+    const node = new HorusNode(this.world.addNode(endpoint, String(inc)).env, this.history, seeds);
+    this.nodes.set(endpoint, node);
+    return node;
+  }
+  /** Join `group` on `endpoint` through `contacts` (none: found it). */
+  join(endpoint: string, group: string, contacts: string[], state?: StateHandlers): Group {
+    return this.nodes.get(endpoint)!.joinNow(group, { contacts, stack: FAST_STACK, ...(state ? { state } : {}) });
+  }
+  run(ms: number): void {
+    this.world.runFor(ms);
+  }
+  /** Step virtual time until `p` settles (promises need real microtask turns between steps). */
+  async settle<T>(p: Promise<T>, maxMs = 30_000): Promise<T> {
+    let done = false;
+    const tracked = p.finally(() => {
+      done = true;
+    });
+    tracked.catch(() => {});
+    for (let t = 0; t < maxMs && !done; t += 10) {
+      this.world.runFor(10);
+      await new Promise((r) => setImmediate(r));
+    }
+    return tracked;
+  }
+}
