@@ -94,7 +94,11 @@ export class COM extends Layer implements FrameReceiver {
     this.flushScheduled = false;
     if (this.stopped) return;
     if (this.mcast.count > 0) this.flushMulticast();
-    for (const [dest, b] of this.unicast) if (b.count > 0) this.flushUnicast(dest, b);
+    for (const [dest, b] of this.unicast) {
+      if (b.count > 0) this.flushUnicast(dest, b);
+      // Keep batch buffers only for members: strangers must not make us hold memory.
+      if (!this.memberByNode.has(nodeOfMember(dest))) this.unicast.delete(dest);
+    }
     if (this.loopback.length > 0) {
       const local = this.loopback;
       this.loopback = [];

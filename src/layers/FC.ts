@@ -147,7 +147,7 @@ export class FC extends Layer {
   override up(msg: Message): void {
     const h = msg.pop(FC_HEADER);
     if (h !== undefined) {
-      if (h.view !== this.viewId) return;
+      if (h.view !== this.viewId || !this.members.includes(msg.src)) return;
       if (h.t === FcType.Credit) {
         if (h.total > (this.granted.get(msg.src) ?? 0)) {
           this.granted.set(msg.src, h.total);

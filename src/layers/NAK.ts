@@ -174,13 +174,14 @@ export class NAK extends Layer {
         else this.receive(msg.src, h.seq, msg);
         return;
       case NakType.Xmit:
+        if (!this.members.includes(msg.src)) return; // only members may vouch for others' messages
         msg.src = h.origin;
         msg.dest = null;
         msg.flags = MsgFlag.Multicast;
         if (h.origin !== this.ctx.localId) this.receive(h.origin, h.seq, msg);
         return;
       case NakType.Req:
-        this.answer(msg.src, h.origin, h.from, h.to);
+        if (this.members.includes(msg.src)) this.answer(msg.src, h.origin, h.from, h.to);
         return;
       case NakType.High: {
         const w = this.window(msg.src);
