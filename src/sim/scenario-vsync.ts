@@ -164,18 +164,24 @@ export function runVsyncScenario(opts: VsyncScenarioOptions): VsyncScenarioResul
         case 0: // crash, and come back later as a new incarnation
         case 1: {
           const target = kind === 1 ? coordinator : victim;
-          // Never take away the majority of the current view for good: count its live members.
-          const view = members.get(coordinator)!.group.view;
-          const viewSize = view.members.length;
-          const aliveInView = [...members.values()].filter((m) => m.alive && view.members.includes(m.group.localId)).length;
-          if ((aliveInView - 1) * 2 <= viewSize) return;
+          // Never take away the majority of any view a live member is in (a view change may be half
+          // installed): count each view's live members.
+          const aliveIds = new Set([...members.values()].filter((m) => m.alive).map((m) => m.group.localId));
+          let spare = Infinity;
+          for (const m of members.values()) {
+            if (!m.alive || m.group.view.id === 0) continue;
+            const v = m.group.view;
+            const alive = v.members.filter((x) => aliveIds.has(x)).length;
+            spare = Math.min(spare, alive - (Math.floor(v.members.length / 2) + 1));
+          }
+          if (spare < 1) return;
           faults.push(`${Math.round(at)} crash ${target}${kind === 1 ? ' (coordinator)' : ''}`);
           members.get(target)!.alive = false;
           history.record({ k: 'crash', at: world.now(), node: members.get(target)!.group.localId });
           world.crash(target);
           world.scheduler.schedule(1500 + nem.float() * 2000, () => start(target, contactsFor(target)));
           // Sometimes the next coordinator fails too, in the middle of the change.
-          if (kind === 1 && nem.chance(0.5) && (aliveInView - 2) * 2 > viewSize) {
+          if (kind === 1 && nem.chance(0.5) && spare >= 2) {
             const next = live.find((e) => e !== target);
             if (next) {
               world.scheduler.schedule(suspectMs + 20 + nem.float() * 60, () => {
