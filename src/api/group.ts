@@ -44,6 +44,9 @@ interface Pending {
 
 const RESOLVED: Promise<void> = Promise.resolve();
 
+/** The capability each order needs from the stack. */
+const REQUIRED_LAYER: Record<Order, string | null> = { fifo: null, causal: 'causal', total: 'total', group: 'gbcast' };
+
 /** Largest payload a group message may carry. */
 export const MAX_PAYLOAD_BYTES = 64 * 1024 * 1024;
 
@@ -112,8 +115,19 @@ export class Group extends EventEmitter implements StackTop {
     return this.flowBlocked;
   }
 
+  /** FIFO multicast: each sender's messages arrive in the order sent. */
   fbcast(payload: unknown, opts?: SendOptions): Promise<void> {
     return this.cast('fifo', payload, opts);
+  }
+
+  /** Causal multicast: a message arrives after everything its sender had delivered when sending it. */
+  cbcast(payload: unknown, opts?: SendOptions): Promise<void> {
+    return this.cast('causal', payload, opts);
+  }
+
+  /** Totally ordered multicast: every member delivers abcasts in the same order (consistent with causality). */
+  abcast(payload: unknown, opts?: SendOptions): Promise<void> {
+    return this.cast('total', payload, opts);
   }
 
   /**
@@ -122,8 +136,11 @@ export class Group extends EventEmitter implements StackTop {
    */
   cast(order: Order, payload: unknown, opts?: SendOptions): Promise<void> {
     if (this.closed) return Promise.reject(new ClosedError(`group ${this.name} was left`));
-    if (opts?.safe) return Promise.reject(new HorusError('ERR_INVALID_ARGUMENT', 'safe delivery is not available in this stack'));
-    if (order !== 'fifo') return Promise.reject(new HorusError('ERR_INVALID_ARGUMENT', `${order} order is not available in this stack`));
+    const need = REQUIRED_LAYER[order];
+    if (need && !this.stack?.provides.has(need)) {
+      return Promise.reject(new HorusError('ERR_INVALID_ARGUMENT', `${order} order needs a layer that provides "${need}" in this group's stack`));
+    }
+    if (opts?.safe && !this.stack?.provides.has('safe')) return Promise.reject(new HorusError('ERR_INVALID_ARGUMENT', 'safe delivery needs the SAFE layer in this stack'));
     let enc;
     try {
       enc = encodePayload(payload);
@@ -135,7 +152,9 @@ export class Group extends EventEmitter implements StackTop {
     }
     const id = this.nextId++;
     const msg = new Message(null, enc.bytes);
-    msg.push(APP_HEADER, { order: ORDERS.indexOf(order), encoding: enc.encoding, id });
+    msg.order = ORDERS.indexOf(order);
+    msg.safe = opts?.safe === true;
+    msg.push(APP_HEADER, { order: msg.order, encoding: enc.encoding, id });
     if (this.flowBlocked || this.blockedBy.size > 0 || this.pending.length > 0) {
       return new Promise<void>((resolve) => this.pending.push({ msg, resolve }));
     }
@@ -170,19 +189,8 @@ export class Group extends EventEmitter implements StackTop {
         if (ev.state !== undefined && ev.state !== null) {
           if (!this.applyState(ev.state)) return;
         }
+        if (ev.provide) this.snapshot(ev);
         this.installView(ev.view);
-        break;
-      case 'STATE_GET':
-        if (this.stateHandlers) {
-          try {
-            const enc = encodePayload(this.stateHandlers.get());
-            // One byte says how to read the snapshot back.
-            ev.state = Buffer.concat([Buffer.of(enc.encoding), enc.bytes]);
-          } catch (err) {
-            ev.error = err as Error;
-            this.emitError(new HorusError('ERR_STATE_TRANSFER', `state.get() threw: ${(err as Error).message}`, { cause: err }));
-          }
-        }
         break;
       case 'BLOCK_SEND':
         this.flowBlocked = true;
@@ -224,6 +232,19 @@ export class Group extends EventEmitter implements StackTop {
       case 'STRANGER':
       case 'FLUSH_REACHED':
         break;
+    }
+  }
+
+  /** The state as of this view, for joiners. */
+  private snapshot(ev: { snapshot?: Buffer | null; snapshotError?: Error | null }): void {
+    if (!this.stateHandlers) return;
+    try {
+      const enc = encodePayload(this.stateHandlers.get());
+      // One byte says how to read the snapshot back.
+      ev.snapshot = Buffer.concat([Buffer.of(enc.encoding), enc.bytes]);
+    } catch (err) {
+      ev.snapshotError = err as Error;
+      this.emitError(new HorusError('ERR_STATE_TRANSFER', `state.get() threw: ${(err as Error).message}`, { cause: err }));
     }
   }
 

@@ -23,10 +23,12 @@ export type DownEvent =
 
 /** Control events travelling up the stack. */
 export type UpEvent =
-  /** A new view; for a joiner, `state` is the snapshot that comes with its first view. */
-  | { type: 'VIEW'; view: View; state?: Buffer | null }
-  /** Query answered by the application end: a snapshot of its state for joiners. */
-  | { type: 'STATE_GET'; state: Buffer | null; error: Error | null }
+  /**
+   * A new view. For a joiner, `state` is the snapshot that comes with its first view. With
+   * `provide`, the application end answers in `snapshot` (or `snapshotError`) with its state as of
+   * this view, for the joiners.
+   */
+  | { type: 'VIEW'; view: View; state?: Buffer | null; provide?: boolean; snapshot?: Buffer | null; snapshotError?: Error | null }
   /** This member left cleanly, was excluded, or could not join. */
   | { type: 'LEFT' }
   | { type: 'EXCLUDED'; viewId: number }

@@ -28,9 +28,23 @@ export const enum MsgFlag {
  * A message travelling through a stack: a payload plus a stack of headers, one per layer that
  * added one. Going down, layers push; going up, each layer pops its own (if the top is its own).
  */
+/** Delivery order a message asks for, as the ordering layers read it (in memory, not on the wire). */
+export const enum OrderCode {
+  Fifo = 0,
+  Causal = 1,
+  Total = 2,
+  Group = 3,
+}
+
 export class Message {
   src: NodeId = '';
   headers: HeaderEntry[];
+  /** Set by the sender's group for the ordering layers; never sent (those layers push their own headers). */
+  order: OrderCode = OrderCode.Fifo;
+  /** Deliver only once every member holds it (the SAFE layer holds it until STABLE says so). */
+  safe = false;
+  /** The reliability layer's sequence number for this message in its view (set on delivery). */
+  seq = 0;
   constructor(
     /** null means the whole current view. */
     public dest: NodeId | null,
@@ -74,6 +88,9 @@ export class Message {
   clone(): Message {
     const m = new Message(this.dest, this.payload, this.flags, this.headers.slice());
     m.src = this.src;
+    m.order = this.order;
+    m.safe = this.safe;
+    m.seq = this.seq;
     return m;
   }
 

@@ -209,14 +209,21 @@ export class GMS extends Layer {
     return this.coordinator() === this.me;
   }
 
-  // ---- events from above ----
+  // ---- messages and events from above ----
+
+  override down(msg: Message): void {
+    // Frozen: nothing more may enter this view (the flush fixed its contents). The application is
+    // blocked already; this stops layers above, e.g. TOTAL announcing an order the cut leaves out.
+    if (this.frozen && msg.dest === null) return;
+    this.below.down(msg);
+  }
 
   override downEvent(ev: DownEvent): void {
     switch (ev.type) {
       case 'CREATE': {
         this.status = 'member';
         const v: View = { group: this.ctx.group, id: 1, members: [this.me] };
-        this.installLocal(v, null, null);
+        this.installLocal(v);
         return;
       }
       case 'JOIN':
@@ -496,7 +503,12 @@ export class GMS extends Layer {
     for (const ok of f.oks.values()) if (ok.accepted && (!best || cmpAttempt(ok.accepted.a, best.a, v.members) > 0)) best = ok.accepted;
     let proposal: Proposal;
     if (best) {
-      proposal = best.p;
+      // Finish what may have been decided: same members, same cut; fetch from members alive now.
+      const holders = best.p.cut.map(([sender, seq]): [NodeId, NodeId] => {
+        const holder = [...f.oks].find(([, ok]) => (ok.digest.find(([s]) => s === sender)?.[1] ?? -1) >= seq)?.[0];
+        return [sender, holder ?? sender];
+      });
+      proposal = { ...best.p, holders };
     } else {
       const cut = new Map<NodeId, number>();
       const holders = new Map<NodeId, NodeId>();
@@ -576,7 +588,7 @@ export class GMS extends Layer {
         this.view = next;
         return;
       }
-      this.installLocal(next, null, null);
+      this.installLocal(next);
       return;
     }
     if (!this.view || next.id <= this.view.id) return;
@@ -596,16 +608,9 @@ export class GMS extends Layer {
       return;
     }
     const joiners = next.members.filter((m) => !this.view!.members.includes(m));
-    let snapshot: Buffer | null = null;
-    let snapshotError: Error | null = null;
-    if (body.stateFrom === this.me && joiners.length > 0) {
-      const q: UpEvent = { type: 'STATE_GET', state: null, error: null };
-      this.above.upEvent(q);
-      snapshot = q.state;
-      snapshotError = q.error;
-    }
-    this.installLocal(next, null, null);
-    if (body.stateFrom === this.me) {
+    const provide = body.stateFrom === this.me && joiners.length > 0;
+    const { snapshot, snapshotError } = this.installLocal(next, provide);
+    if (provide) {
       for (const j of joiners) {
         if (snapshotError) {
           this.send(j, G.StateFail, { view: next.id, message: snapshotError.message });
@@ -619,8 +624,12 @@ export class GMS extends Layer {
     }
   }
 
-  /** Install `v` at this member: lower layers first, then the application. */
-  private installLocal(v: View, state: Buffer | null, _unused: null): void {
+  /**
+   * Install `v` at this member: lower layers first, then the application. A state provider gets
+   * the snapshot from the application as the view reaches it — after the layers above have
+   * delivered the rest of the old view (TOTAL's leftovers), before anything of the new one.
+   */
+  private installLocal(v: View, provide = false): { snapshot: Buffer | null; snapshotError: Error | null } {
     const old = this.view;
     this.view = v;
     this.promised = null;
@@ -641,17 +650,19 @@ export class GMS extends Layer {
       // Still waiting for the state of an earlier view: the application sees this view after it.
       this.heldUp.push(v);
       this.below.downEvent({ type: 'VIEW', view: v });
-      return;
+      return { snapshot: null, snapshotError: provide ? new Error('this member is still receiving its own state') : null };
     }
     // Hold messages of the new view that lower layers replay while we tell the application.
     const held: (Message | View)[] = this.heldUp ?? [];
     this.heldUp = held;
     this.below.downEvent({ type: 'VIEW', view: v });
-    this.above.upEvent(state === null ? { type: 'VIEW', view: v } : { type: 'VIEW', view: v, state });
+    const ev: UpEvent = { type: 'VIEW', view: v, provide, snapshot: null, snapshotError: null };
+    this.above.upEvent(ev);
     this.heldUp = null;
     this.setMinority(false);
     this.above.upEvent({ type: 'UNBLOCKED' });
     this.release(held);
+    return { snapshot: ev.snapshot ?? null, snapshotError: ev.snapshotError ?? null };
   }
 
   private release(held: (Message | View)[]): void {
@@ -753,6 +764,8 @@ export class GMS extends Layer {
     if (on === this.minority) return;
     this.minority = on;
     if (on) this.above.upEvent({ type: 'BLOCKED', reason: 'minority' });
+    // Heard from a majority again without a view change: sends may flow (unless a flush holds them).
+    else if (!this.frozen && this.status === 'member' && this.incoming === null) this.above.upEvent({ type: 'UNBLOCKED' });
   }
 
   // ---- the clock ----

@@ -322,8 +322,10 @@ export class NAK extends Layer {
 
   /** The flush's holder if there is one; else the original sender first, then other members in turn. */
   private pickSource(w: SenderWindow): NodeId {
-    if (w.holder !== null && w.holder !== this.ctx.localId && (w.reqTries % 4 !== 3 || w.holder === w.origin)) return w.holder;
-    if (w.reqTries < this.opts.askOthersAfter || this.members.length <= 2) return w.origin;
+    // Every fourth try goes elsewhere: a holder or an origin may have died since it was named.
+    const elsewhere = w.reqTries % 4 === 3;
+    if (w.holder !== null && w.holder !== this.ctx.localId && !elsewhere) return w.holder;
+    if ((w.reqTries < this.opts.askOthersAfter && !elsewhere) || this.members.length <= 2) return w.origin;
     const others = this.members.filter((m) => m !== this.ctx.localId);
     return others[w.reqTries % others.length] ?? w.origin;
   }

@@ -6,8 +6,10 @@ import './STABLE.js';
 import './FC.js';
 import './FD.js';
 import './GMS.js';
+import './CAUSAL.js';
+import './TOTAL.js';
 
 /** The stack of a group with a fixed member list. */
-export const DEFAULT_STACK = 'STABLE:FC:FRAG:NAK:COM';
+export const DEFAULT_STACK = 'TOTAL:CAUSAL:STABLE:FC:FRAG:NAK:COM';
 /** The stack of a group whose members join, leave and fail: virtual synchrony. */
-export const DYNAMIC_STACK = 'GMS:STABLE:FC:FRAG:NAK:FD:COM';
+export const DYNAMIC_STACK = 'TOTAL:CAUSAL:GMS:STABLE:FC:FRAG:NAK:FD:COM';

@@ -4,6 +4,7 @@ import type { Group } from '../api/group.js';
 import { MemoryHistory, messageName } from '../core/history.js';
 import type { Rng } from '../core/rng.js';
 import { checkVirtualSynchrony, nameHash } from './checkers/vsync.js';
+import { checkOrder } from './checkers/order.js';
 import { ViolationList, type Violation } from './checkers/violation.js';
 import { SimWorld } from './sim-world.js';
 import type { StackSpec } from '../stack/stack.js';
@@ -33,6 +34,8 @@ export interface VsyncScenarioResult {
 }
 
 const GROUP = 'vs';
+/** Every ordering in the workload: FIFO, causal and total. */
+const ORDER_MIX = ['fifo', 'causal', 'total'] as const;
 
 /** The sim's application: the set of message names it holds, as its replicated state. */
 class Member {
@@ -95,6 +98,8 @@ export function runVsyncScenario(opts: VsyncScenarioOptions): VsyncScenarioResul
   const history = new MemoryHistory();
   const suspectMs = 300 + rng.int(0, 300);
   const stack: StackSpec = [
+    'TOTAL',
+    'CAUSAL',
     { name: 'GMS', options: { retryMs: 40, flushTimeoutMs: suspectMs * 2, foldMs: rng.int(0, 30), joinTimeoutMs: 20_000 } },
     { name: 'STABLE', options: { gossipIntervalMs: 50 } },
     { name: 'FC', options: { maxCredits: 64 * 1024 + rng.int(0, 512 * 1024) } },
@@ -133,7 +138,8 @@ export function runVsyncScenario(opts: VsyncScenarioOptions): VsyncScenarioResul
         if (!m.alive || m.sim.status !== 'up' || m.group.view.id === 0) continue;
         if (r.chance(0.5)) {
           const big = r.chance(0.03);
-          void m.group.fbcast(Buffer.alloc(big ? r.int(3000, 30000) : r.int(1, 100), 1));
+          const order = ORDER_MIX[r.int(0, ORDER_MIX.length - 1)]!;
+          void m.group.cast(order, Buffer.alloc(big ? r.int(3000, 30000) : r.int(1, 100), 1));
         }
       }
       world.scheduler.schedule(5 + r.float() * 20, tick);
@@ -258,6 +264,7 @@ export function runVsyncScenario(opts: VsyncScenarioOptions): VsyncScenarioResul
 
   const violations = new ViolationList();
   checkVirtualSynchrony(history.events, GROUP, violations);
+  checkOrder(history.events, GROUP, violations);
   // Liveness: after the faults, every live member is in one view with all the others, unblocked.
   const live = [...members.values()].filter((m) => m.alive && m.sim.status === 'up');
   const views = new Set(live.map((m) => `${m.group.view.id}:${m.group.view.members.join(',')}`));

@@ -52,6 +52,8 @@ export interface FrameReceiver {
  */
 export class Stack {
   readonly layers: Layer[];
+  /** Everything the layers provide ("reliable", "causal", "total", ...). */
+  readonly provides: ReadonlySet<string>;
   private stopped = false;
   constructor(
     spec: StackSpec,
@@ -75,6 +77,7 @@ export class Stack {
         }
       }
     }
+    this.provides = new Set(defs.flatMap((d) => d.provides));
     this.layers = defs.map((def, i) => {
       const parsed = def.options.safeParse(specs[i]!.options ?? {});
       if (!parsed.success) throw new ConfigError(`options of layer ${def.name}: ${z.prettifyError(parsed.error)}`);

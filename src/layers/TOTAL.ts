@@ -1,0 +1,176 @@
+import { z } from 'zod';
+import type { DownEvent, UpEvent } from '../core/events.js';
+import { ProtocolError } from '../core/errors.js';
+import { Message, OrderCode } from '../core/message.js';
+import type { NodeId } from '../core/node-id.js';
+import type { View } from '../core/view.js';
+import { defineHeader, HeaderIds } from '../codec/header-registry.js';
+import { Layer, type LayerContext } from '../stack/layer.js';
+import { registerLayer } from '../stack/registry.js';
+import type { Counter } from '../obs/metrics.js';
+
+const enum TotalType {
+  Data = 1,
+  /** From the sequencer: deliver the next `count` messages of member `index`, run after run. */
+  Order = 2,
+}
+
+type TotalHeader = { t: TotalType.Data } | { t: TotalType.Order; view: number; runs: [number, number][] };
+
+export const TOTAL_HEADER = defineHeader<TotalHeader>(
+  HeaderIds.TOTAL,
+  'TOTAL',
+  (w, h) => {
+    w.u8(h.t);
+    if (h.t === TotalType.Order) {
+      w.uvar(h.view);
+      w.uvar(h.runs.length);
+      for (const [i, n] of h.runs) {
+        w.uvar(i);
+        w.uvar(n);
+      }
+    }
+  },
+  (r) => {
+    const t = r.u8();
+    if (t === TotalType.Data) return { t };
+    if (t !== TotalType.Order) throw new ProtocolError('ERR_MALFORMED', `unknown TOTAL header type ${t}`);
+    const view = r.uvar();
+    const n = r.uvar();
+    if (n > 1_000_000) throw new ProtocolError('ERR_MALFORMED', `TOTAL order with ${n} runs`);
+    const runs: [number, number][] = [];
+    for (let i = 0; i < n; i++) runs.push([r.uvar(), r.uvar()]);
+    return { t, view, runs };
+  },
+);
+
+const options = z.object({});
+
+/**
+ * Total order (abcast) by a sequencer: the most senior member of the view. Messages travel as
+ * ordinary reliable multicasts and wait at every member; the sequencer announces the order in
+ * batches of runs ("3 from member 0, then 5 from member 2"), one small multicast per burst, so
+ * throughput holds up under many senders. Sitting above CAUSAL, the sequencer sees messages in
+ * causal order, so the total order is causal too. When the view changes, the flush has given every
+ * survivor the same messages and the same announcements: each delivers what was announced, then
+ * the rest in one deterministic order (by member seniority, then per-sender FIFO). The new view's
+ * most senior member orders from then on, so survivors agree and lose none of their own messages.
+ */
+export class TOTAL extends Layer {
+  readonly name = 'TOTAL';
+  private members: readonly NodeId[] = [];
+  private viewId = -1;
+  private waiting = new Map<NodeId, Message[]>();
+  private runs: [number, number][] = [];
+  private toAnnounce: [number, number][] = [];
+  private announceScheduled = false;
+  private readonly mOrdered: Counter;
+
+  constructor(ctx: LayerContext, _opts: z.infer<typeof options>) {
+    super(ctx);
+    this.mOrdered = ctx.metrics.counter('horus_total_ordered_total', 'messages delivered in total order');
+  }
+
+  private get isSequencer(): boolean {
+    return this.members[0] === this.ctx.localId;
+  }
+
+  override down(msg: Message): void {
+    if (msg.order === OrderCode.Total && msg.dest === null) msg.push(TOTAL_HEADER, { t: TotalType.Data });
+    this.below.down(msg);
+  }
+
+  override up(msg: Message): void {
+    const h = msg.pop(TOTAL_HEADER);
+    if (h === undefined) {
+      this.above.up(msg);
+      return;
+    }
+    if (h.t === TotalType.Order) {
+      if (h.view !== this.viewId || msg.src !== this.members[0]) return;
+      for (const r of h.runs) this.runs.push([r[0], r[1]]); // copies: header values are shared and immutable
+      this.deliverOrdered();
+      return;
+    }
+    const from = this.members.indexOf(msg.src);
+    if (from < 0) return;
+    let q = this.waiting.get(msg.src);
+    if (!q) this.waiting.set(msg.src, (q = []));
+    q.push(msg);
+    if (this.isSequencer) this.noteForOrder(from);
+    this.deliverOrdered();
+  }
+
+  private noteForOrder(from: number): void {
+    const last = this.toAnnounce.at(-1);
+    if (last && last[0] === from) last[1]++;
+    else this.toAnnounce.push([from, 1]);
+    if (!this.announceScheduled) {
+      this.announceScheduled = true;
+      this.env.defer(() => this.announce());
+    }
+  }
+
+  private announce(): void {
+    this.announceScheduled = false;
+    if (this.toAnnounce.length === 0 || !this.isSequencer) return;
+    const runs = this.toAnnounce;
+    this.toAnnounce = [];
+    const m = new Message(null, Buffer.alloc(0));
+    m.push(TOTAL_HEADER, { t: TotalType.Order, view: this.viewId, runs });
+    this.below.down(m);
+  }
+
+  private deliverOrdered(): void {
+    while (this.runs.length > 0) {
+      const run = this.runs[0]!;
+      const q = this.waiting.get(this.members[run[0]] ?? '');
+      while (run[1] > 0 && q && q.length > 0) {
+        run[1]--;
+        this.mOrdered.inc();
+        this.above.up(q.shift()!);
+      }
+      if (run[1] > 0) return;
+      this.runs.shift();
+    }
+  }
+
+  private newView(v: View): void {
+    if (v.id === this.viewId) return;
+    if (this.viewId >= 0) {
+      // End of a view: what was announced, then the rest in seniority order (the same everywhere).
+      this.deliverOrdered();
+      for (const m of this.members) {
+        const q = this.waiting.get(m);
+        if (!q) continue;
+        for (const msg of q) {
+          this.mOrdered.inc();
+          this.above.up(msg);
+        }
+      }
+    }
+    this.waiting = new Map();
+    this.runs = [];
+    this.toAnnounce = [];
+    this.viewId = v.id;
+    this.members = v.members;
+  }
+
+  override upEvent(ev: UpEvent): void {
+    if (ev.type === 'VIEW') this.newView(ev.view);
+    this.above.upEvent(ev);
+  }
+
+  override downEvent(ev: DownEvent): void {
+    if (ev.type === 'VIEW') this.newView(ev.view); // groups with a fixed membership
+    this.below.downEvent(ev);
+  }
+}
+
+registerLayer({
+  name: 'TOTAL',
+  provides: ['total'],
+  requires: ['reliable'],
+  options,
+  create: (ctx, o) => new TOTAL(ctx, o),
+});
