@@ -11,26 +11,46 @@ export const enum PayloadEncoding {
   Packed = 1,
 }
 
-/** Pushed by the group for every application message: order, encoding and a per-sender id. */
+/** What an application message is: an ordinary message, a query that asks for replies, or a reply. */
+export const enum AppKind {
+  Plain = 0,
+  Query = 1,
+  Reply = 2,
+}
+
+/** Pushed by the group for every application message: order, encoding, kind and a per-sender id. */
 export interface AppHeader {
   order: number;
   encoding: PayloadEncoding;
   /** Per-sender message number, for histories and replies. */
   id: number;
+  kind?: AppKind;
+  /** For a reply: the query's id (the querier is named in `to`). */
+  re?: number;
+  to?: string;
 }
 
 export const APP_HEADER = defineHeader<AppHeader>(
   HeaderIds.APP,
   'APP',
   (w, h) => {
-    w.u8(h.order | (h.encoding << 4));
+    const kind = h.kind ?? AppKind.Plain;
+    // order: 2 bits, encoding: 1 bit, kind: 2 bits.
+    w.u8(h.order | (h.encoding << 2) | (kind << 3));
     w.uvar(h.id);
+    if (kind === AppKind.Reply) {
+      w.uvar(h.re ?? 0);
+      w.str(h.to ?? '');
+    }
   },
   (r) => {
     const b = r.u8();
-    const order = b & 0x0f;
-    const encoding = b >> 4;
-    if (order >= ORDERS.length || encoding > 1) throw new ProtocolError('ERR_MALFORMED', `bad APP header byte 0x${b.toString(16)}`);
-    return { order, encoding, id: r.uvar() };
+    const order = b & 0x03;
+    const encoding = (b >> 2) & 1;
+    const kind = (b >> 3) as AppKind;
+    if (kind > AppKind.Reply) throw new ProtocolError('ERR_MALFORMED', `bad APP header byte 0x${b.toString(16)}`);
+    const id = r.uvar();
+    if (kind === AppKind.Reply) return { order, encoding, id, kind, re: r.uvar(), to: r.str(1024) };
+    return kind === AppKind.Plain ? { order, encoding, id } : { order, encoding, id, kind };
   },
 );

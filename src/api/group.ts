@@ -8,7 +8,8 @@ import type { NodeId } from '../core/node-id.js';
 import type { View } from '../core/view.js';
 import { decodePayload, encodePayload } from '../codec/payload.js';
 import type { Stack, StackTop } from '../stack/stack.js';
-import { APP_HEADER, ORDERS, PayloadEncoding, type Order } from './app-header.js';
+import { APP_HEADER, AppKind, ORDERS, PayloadEncoding, type Order } from './app-header.js';
+import { PendingQuery, type QueryHandler, type QueryOptions, type QueryResult, type QueryTimers } from './query.js';
 import { Delivery } from './delivery.js';
 
 export interface SendOptions {
@@ -59,6 +60,10 @@ export class Group extends EventEmitter implements StackTop {
   private currentView: View;
   private nextId = 1;
   private flowBlocked = false;
+  private queryHandler: QueryHandler | null = null;
+  private readonly queries = new Map<number, PendingQuery>();
+  /** Timers for query deadlines: the node's env (virtual in the simulator). */
+  timers: QueryTimers = { setTimer: (ms, fn) => { const t = setTimeout(fn, ms); return { cancel: () => clearTimeout(t) }; } };
   /** Messages delivered to the application so far. */
   delivered = 0;
   private readonly blockedBy = new Set<BlockReason>();
@@ -105,6 +110,49 @@ export class Group extends EventEmitter implements StackTop {
     return this.currentView;
   }
 
+  /** Answer queries: the handler's value (or the value its promise resolves to) goes back to the querier. */
+  onQuery(handler: QueryHandler): void {
+    this.queryHandler = handler;
+  }
+
+  /**
+   * Send `payload` to the group with the given order and collect replies. Collection ends when
+   * `want` replies arrived, when every member that has not replied has left the view (as in Isis),
+   * or at `timeoutMs`. The result says who replied, who failed (left the view) and who timed out.
+   */
+  query(payload: unknown, opts: QueryOptions = {}): Promise<QueryResult> {
+    if (this.closed) return Promise.reject(new HorusError('ERR_NOT_MEMBER', `not a member of group ${this.name} any more`));
+    const timeoutMs = opts.timeoutMs ?? 5000;
+    if (!Number.isFinite(timeoutMs) || timeoutMs < 0) return Promise.reject(new HorusError('ERR_INVALID_ARGUMENT', `timeoutMs must be a non-negative number, got ${timeoutMs}`));
+    const n = this.currentView.members.length;
+    const want = opts.want ?? 'all';
+    const count = want === 'one' ? 1 : want === 'majority' ? Math.floor(n / 2) + 1 : want === 'all' ? n : want;
+    if (!Number.isInteger(count) || count < 1 || count > n) {
+      return Promise.reject(new HorusError('ERR_INVALID_ARGUMENT', `want ${JSON.stringify(want)} is not between 1 and the view's ${n} member(s)`));
+    }
+    const id = this.nextId; // the query's own message id
+    const q = new PendingQuery(id, count, this.currentView.members, timeoutMs, this.timers, () => this.queries.delete(id));
+    this.queries.set(id, q);
+    this.castKind(opts.order ?? 'fifo', payload, undefined, AppKind.Query).catch((err: Error) => q.fail(err));
+    return q.promise;
+  }
+
+  private answer(d: Delivery): void {
+    const handler = this.queryHandler;
+    if (!handler) return;
+    const sendReply = (value: unknown): void => {
+      if (this.closed) return;
+      this.castKind('fifo', value, undefined, AppKind.Reply, { id: d.id, to: d.src }).catch((err: Error) => this.emitError(new HorusError('ERR_INVALID_ARGUMENT', `reply failed: ${err.message}`, { cause: err })));
+    };
+    try {
+      const r = handler(d);
+      if (r instanceof Promise) r.then(sendReply, (err: unknown) => this.emitError(new HorusError('ERR_INVALID_ARGUMENT', `query handler failed: ${(err as Error).message}`, { cause: err })));
+      else sendReply(r);
+    } catch (err) {
+      this.emitError(new HorusError('ERR_INVALID_ARGUMENT', `query handler threw: ${(err as Error).message}`, { cause: err }));
+    }
+  }
+
   /** Sends accepted but held back by flow control. */
   get pendingSends(): number {
     return this.pending.length;
@@ -135,6 +183,10 @@ export class Group extends EventEmitter implements StackTop {
    * normally, later while flow control is holding this member back.
    */
   cast(order: Order, payload: unknown, opts?: SendOptions): Promise<void> {
+    return this.castKind(order, payload, opts, AppKind.Plain);
+  }
+
+  private castKind(order: Order, payload: unknown, opts: SendOptions | undefined, kind: AppKind, re?: { id: number; to: NodeId }): Promise<void> {
     if (this.closed) return Promise.reject(new ClosedError(`group ${this.name} was left`));
     const need = REQUIRED_LAYER[order];
     if (need && !this.stack?.provides.has(need)) {
@@ -154,7 +206,7 @@ export class Group extends EventEmitter implements StackTop {
     const msg = new Message(null, enc.bytes);
     msg.order = ORDERS.indexOf(order);
     msg.safe = opts?.safe === true;
-    msg.push(APP_HEADER, { order: msg.order, encoding: enc.encoding, id });
+    msg.push(APP_HEADER, { order: msg.order, encoding: enc.encoding, id, ...(kind !== AppKind.Plain ? { kind } : {}), ...(re ? { re: re.id, to: re.to } : {}) });
     if (this.flowBlocked || this.blockedBy.size > 0 || this.pending.length > 0) {
       return new Promise<void>((resolve) => this.pending.push({ msg, resolve }));
     }
@@ -163,7 +215,10 @@ export class Group extends EventEmitter implements StackTop {
   }
 
   private send(msg: Message, id: number, order: Order): void {
-    this.recorder?.record({ k: 'send', at: this.now(), node: this.localId, group: this.name, msg: messageName(this.localId, id), order: ORDERS.indexOf(order), view: this.currentView.id });
+    const kind = msg.peek(APP_HEADER)?.kind ?? AppKind.Plain;
+    this.emit('send', { id, order, view: this.currentView.id, kind });
+    // Replies are the query machinery's, not application messages: they stay out of histories.
+    if (kind !== AppKind.Reply) this.recorder?.record({ k: 'send', at: this.now(), node: this.localId, group: this.name, msg: messageName(this.localId, id), order: ORDERS.indexOf(order), view: this.currentView.id });
     this.stack!.down(msg);
   }
 
@@ -171,9 +226,17 @@ export class Group extends EventEmitter implements StackTop {
   up(msg: Message): void {
     const h = msg.pop(APP_HEADER);
     if (h === undefined) return; // control traffic that no layer claimed
+    if (h.kind === AppKind.Reply) {
+      if (h.to === this.localId) this.queries.get(h.re ?? 0)?.reply(msg.src, new Delivery(this.name, msg.src, h.id, h.order, msg.payload, h.encoding));
+      return;
+    }
     this.recorder?.record({ k: 'deliver', at: this.now(), node: this.localId, group: this.name, msg: messageName(msg.src, h.id), sender: msg.src, order: h.order, view: this.currentView.id });
     this.delivered++;
     const d = new Delivery(this.name, msg.src, h.id, h.order, msg.payload, h.encoding);
+    if (h.kind === AppKind.Query) {
+      this.answer(d);
+      return;
+    }
     try {
       this.emit('message', d);
     } catch (err) {
@@ -267,6 +330,7 @@ export class Group extends EventEmitter implements StackTop {
   /** @internal */
   installView(view: View): void {
     this.currentView = view;
+    for (const q of this.queries.values()) q.viewChanged(view);
     this.recorder?.record({ k: 'view', at: this.now(), node: this.localId, group: this.name, view: view.id, members: view.members });
     this.hooks.viewInstalled(this, view);
     this.emit('view', view);

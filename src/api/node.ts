@@ -228,6 +228,7 @@ export class HorusNode {
     };
     const localId = rejoinMemberId(this.id, 1);
     entry.group = new Group(name, localId, null, this.recorder, () => this.env.now(), this.hooksFor(entry), opts.state ?? null);
+    entry.group.timers = this.env;
     this.groupsByName.set(name, entry);
     this.buildStack(entry, localId);
     const contacts = opts.contacts ?? [];
@@ -338,6 +339,7 @@ export class HorusNode {
       leaving: null,
     };
     entry.group = new Group(name, localId, view, this.recorder, () => this.env.now(), this.hooksFor(entry), opts.state ?? null);
+    entry.group.timers = this.env;
     const stack = new Stack(
       entry.spec,
       { env: this.env, group: name, localId, log: this.env.log.child({ group: name }), metrics: this.metrics },

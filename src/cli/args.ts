@@ -58,7 +58,8 @@ export function baseUrlArg(v: string): string {
   } catch {
     throw new InvalidArgumentError('expected HOST:PORT or http://HOST:PORT.');
   }
-  if (u.protocol !== 'http:' || u.port === '' || u.pathname.replace(/\/+$/, '') !== '' || u.search !== '') throw new InvalidArgumentError('expected HOST:PORT or http://HOST:PORT.');
+  if (u.protocol !== 'http:' || u.port === '' || u.pathname.replace(/\/+$/, '') !== '' || u.search !== '')
+    throw new InvalidArgumentError('expected HOST:PORT or http://HOST:PORT.');
   if (!isLoopbackHost(u.hostname)) throw new InvalidArgumentError('must be a loopback address (127.0.0.1, ::1 or localhost).');
   return `http://${u.host}/`;
 }

@@ -28,7 +28,11 @@ const groupSchema = z
     name: z.string().min(1, 'a group name cannot be empty'),
     /** Fixed membership. Without it the node joins through the membership layer (GMS). */
     members: z.array(endpoint).min(1).optional(),
-    stack: z.union([z.string().min(1), z.array(layerSpec).min(1)], { error: 'expected a stack: a string of layers top first such as "STABLE:FC:FRAG:NAK:COM", or a list of names and { "name", "options" }' }).optional(),
+    stack: z
+      .union([z.string().min(1), z.array(layerSpec).min(1)], {
+        error: 'expected a stack: a string of layers top first such as "STABLE:FC:FRAG:NAK:COM", or a list of names and { "name", "options" }',
+      })
+      .optional(),
   })
   .strict();
 
@@ -38,7 +42,9 @@ export const nodeConfigSchema = z
     listen: listenEndpoint.optional(),
     seeds: z.array(endpoint).optional(),
     /** Admin/dashboard endpoint on loopback, or false for none. */
-    admin: z.union([adminEndpoint, z.literal(false)], { error: 'expected a loopback HOST:PORT such as 127.0.0.1:7070, or false for no admin endpoint' }).optional(),
+    admin: z
+      .union([adminEndpoint, z.literal(false)], { error: 'expected a loopback HOST:PORT such as 127.0.0.1:7070, or false for no admin endpoint' })
+      .optional(),
     logLevel: z.enum(LOG_LEVELS).optional(),
     membership: z.enum(['fixed', 'dynamic']).optional(),
     groups: z.array(groupSchema).optional(),
@@ -67,7 +73,8 @@ function pathOf(path: readonly PropertyKey[]): string {
 export function formatIssues(issues: readonly z.core.$ZodIssue[]): string {
   return issues
     .map((i) => {
-      if (i.code === 'unrecognized_keys') return `  - ${pathOf(i.path)}: unknown field${i.keys.length > 1 ? 's' : ''} ${i.keys.map((k) => JSON.stringify(k)).join(', ')}`;
+      if (i.code === 'unrecognized_keys')
+        return `  - ${pathOf(i.path)}: unknown field${i.keys.length > 1 ? 's' : ''} ${i.keys.map((k) => JSON.stringify(k)).join(', ')}`;
       return `  - ${pathOf(i.path)}: ${i.message}`;
     })
     .join('\n');

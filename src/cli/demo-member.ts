@@ -40,7 +40,8 @@ function parseSnapshot(v: unknown): [string, string][] {
 function parseOp(v: unknown): KvOp | null {
   if (typeof v !== 'object' || v === null) return null;
   const o = v as Record<string, unknown>;
-  if (o.op === 'put' && typeof o.key === 'string' && typeof o.value === 'string' && typeof o.rid === 'string') return { op: 'put', key: o.key, value: o.value, rid: o.rid };
+  if (o.op === 'put' && typeof o.key === 'string' && typeof o.value === 'string' && typeof o.rid === 'string')
+    return { op: 'put', key: o.key, value: o.value, rid: o.rid };
   if (o.op === 'del' && typeof o.key === 'string' && typeof o.rid === 'string') return { op: 'del', key: o.key, rid: o.rid };
   if (o.op === 'tick' && typeof o.n === 'number') return { op: 'tick', n: o.n };
   return null;
@@ -85,14 +86,15 @@ export class ReplicatedKv implements KvStore {
     return { get: () => this.snapshot(), set: (s) => this.restore(parseSnapshot(s)) };
   }
 
-  // SWAP: abcast, so that concurrent writes to one key end the same at every member.
+  // abcast: concurrent writes to one key end the same at every member (fixed groups have TOTAL too).
   private cast(op: KvOp): Promise<void> {
-    return this.group.fbcast(op);
+    return this.group.abcast(op);
   }
 
   put(key: string, value: string): Promise<void> {
     checkKey(key);
-    if (Buffer.byteLength(value) > MAX_VALUE_BYTES) return Promise.reject(new HorusError('ERR_INVALID_ARGUMENT', `a value is at most ${MAX_VALUE_BYTES} bytes`));
+    if (Buffer.byteLength(value) > MAX_VALUE_BYTES)
+      return Promise.reject(new HorusError('ERR_INVALID_ARGUMENT', `a value is at most ${MAX_VALUE_BYTES} bytes`));
     const rid = this.rid();
     return this.submit(rid, { op: 'put', key, value, rid }).then(() => undefined);
   }
@@ -186,16 +188,25 @@ export type Membership = 'fixed' | 'dynamic';
 /**
  * How a demo member joins. Fixed: every member's endpoint is known up front, and a restarted member
  * comes back empty. Dynamic (GMS): join through the seeds; the joiner's first view comes with a copy
- * of the map (state transfer).
+ * of the map (state transfer). Only a member without seeds founds the group: a joiner that could not
+ * reach anyone must not start a second group of the same name.
  */
-export function kvJoinOptions(membership: Membership, members: readonly string[], stack: StackSpec | undefined, kv: ReplicatedKv): JoinOptions {
+export function kvJoinOptions(
+  membership: Membership,
+  members: readonly string[],
+  stack: StackSpec | undefined,
+  kv: ReplicatedKv,
+  hasSeeds: boolean,
+): JoinOptions {
   const base: JoinOptions = stack !== undefined ? { stack } : {};
-  return membership === 'fixed' ? { ...base, members } : { ...base, state: kv.stateHandlers() };
+  if (membership === 'fixed') return { ...base, members };
+  return { ...base, state: kv.stateHandlers(), create: !hasSeeds, lookupTimeoutMs: 2000 };
 }
 
 /**
  * Joins the group and attaches a new map to it. `onGroup` (NodeObserver.onGroup) lets the map
- * listen from the first view on; without it, it listens once join() resolves.
+ * listen from the first view on; without it, it listens once join() resolves. A dynamic joiner
+ * retries while its seeds do not know the group yet (they may still be starting).
  */
 export async function joinKv(
   node: HorusNode,
@@ -203,16 +214,25 @@ export async function joinKv(
   membership: Membership,
   members: readonly string[],
   stack: StackSpec | undefined,
-  opts: ConstructorParameters<typeof ReplicatedKv>[0] = {},
+  opts: ConstructorParameters<typeof ReplicatedKv>[0] & { hasSeeds?: boolean; retryForMs?: number } = {},
   onGroup?: (fn: (g: Group) => void) => () => void,
 ): Promise<{ group: Group; kv: ReplicatedKv }> {
   const kv = new ReplicatedKv(opts);
   const off = onGroup?.((g) => {
     if (g.name === group) kv.attach(g);
   });
+  const deadline = Date.now() + (opts.retryForMs ?? 15_000);
   try {
-    const g = await node.join(group, kvJoinOptions(membership, members, stack, kv));
-    return { group: g, kv: kv.attach(g) };
+    for (;;) {
+      try {
+        const g = await node.join(group, kvJoinOptions(membership, members, stack, kv, opts.hasSeeds ?? false));
+        return { group: g, kv: kv.attach(g) };
+      } catch (err) {
+        if (!(err instanceof HorusError) || err.code !== 'ERR_UNKNOWN_GROUP' || Date.now() > deadline) throw err;
+        opts.log?.info('group not found through the seeds yet; retrying', { group });
+        await new Promise((r) => setTimeout(r, 500));
+      }
+    }
   } finally {
     off?.();
   }

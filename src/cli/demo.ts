@@ -85,7 +85,17 @@ class Member {
     return this.child !== null && this.child.exitCode === null && this.child.signalCode === null;
   }
   info(): MemberInfo {
-    return { name: this.name, endpoint: this.endpoint, state: this.state, pid: this.pid, id: this.id, admin: this.admin, restarts: this.restarts, since: this.since, status: this.status };
+    return {
+      name: this.name,
+      endpoint: this.endpoint,
+      state: this.state,
+      pid: this.pid,
+      id: this.id,
+      admin: this.admin,
+      restarts: this.restarts,
+      since: this.since,
+      status: this.status,
+    };
   }
 }
 
@@ -99,6 +109,8 @@ export class DemoController {
   private server: http.Server | null = null;
   private tick: NodeJS.Timeout | null = null;
   private stopping: Promise<void> | null = null;
+  /** Lifecycle changes are printed once the start-up summary is out. */
+  private started = false;
   url = '';
 
   constructor(
@@ -111,9 +123,11 @@ export class DemoController {
     return this.opts.membership === 'dynamic';
   }
 
-  /** Starts the members, then the dashboard; on any failure everything started is stopped. */
+  /** Starts the dashboard server, then the members; on any failure everything started is stopped. */
   async start(): Promise<void> {
     try {
+      // The dashboard port first: if it is taken, fail before any member starts.
+      await this.listen();
       const ports = await pickFreePorts(this.opts.nodes);
       ports.forEach((p, i) => this.members.push(new Member(`m${i + 1}`, `127.0.0.1:${p}`)));
       if (this.opts.membership === 'fixed') {
@@ -124,10 +138,10 @@ export class DemoController {
         await this.spawnMember(first!);
         await Promise.all(rest.map((m) => this.spawnMember(m)));
       }
-      await this.listen();
       this.tick = setInterval(() => this.broadcastMembers(), 1000);
       this.tick.unref();
       if (this.opts.stateFile) this.writeStateFile();
+      this.started = true;
     } catch (err) {
       await this.stop();
       throw err;
@@ -150,8 +164,8 @@ export class DemoController {
     if (this.opts.port === undefined) {
       try {
         bound = await listenHttp('127.0.0.1', DEFAULT_DEMO_PORT, handle);
-      } catch (err) {
-        this.err(`horus demo: port ${DEFAULT_DEMO_PORT} is taken (${(err as Error).message}); using a free port`);
+      } catch {
+        this.err(`horus demo: port ${DEFAULT_DEMO_PORT} is taken; using a free port`);
         bound = await listenHttp('127.0.0.1', 0, handle);
       }
     } else {
@@ -191,7 +205,21 @@ export class DemoController {
   private spawnMember(m: Member): Promise<void> {
     // Fixed: the whole member list. Dynamic: seeds to join through, the members running now.
     const others = this.members.filter((x) => x !== m && (this.opts.membership === 'fixed' || x.state === 'running')).map((x) => x.endpoint);
-    const args = ['node', '--listen', m.endpoint, '--kv', this.opts.group, '--admin', '127.0.0.1:0', '--log-level', this.opts.logLevel, '--load', String(this.opts.load), '--membership', this.opts.membership];
+    const args = [
+      'node',
+      '--listen',
+      m.endpoint,
+      '--kv',
+      this.opts.group,
+      '--admin',
+      '127.0.0.1:0',
+      '--log-level',
+      this.opts.logLevel,
+      '--load',
+      String(this.opts.load),
+      '--membership',
+      this.opts.membership,
+    ];
     if (others.length > 0) args.push('--seeds', others.join(','));
     const { command, args: argv } = horusCommand(args);
     const child = spawn(command, argv, { stdio: ['ignore', 'ignore', 'pipe', 'ipc'], env: { ...process.env, HORUS_DEMO_MEMBER: m.name } });
@@ -252,7 +280,12 @@ export class DemoController {
       });
       child.once('exit', (code, signal) => {
         clearTimeout(timer);
-        reject(new HorusError('ERR_CLOSED', `member ${m.name} (${m.endpoint}) stopped before it was ready (${signal ?? `exit code ${code}`})${m.stderrTail.length ? `:\n${m.stderrTail.join('\n')}` : ''}`));
+        reject(
+          new HorusError(
+            'ERR_CLOSED',
+            `member ${m.name} (${m.endpoint}) stopped before it was ready (${signal ?? `exit code ${code}`})${m.stderrTail.length ? `:\n${m.stderrTail.join('\n')}` : ''}`,
+          ),
+        );
       });
       child.once('error', (err) => {
         clearTimeout(timer);
@@ -308,7 +341,11 @@ export class DemoController {
     if (this.seen.has(key)) return;
     this.seen.add(key);
     const from = this.members.find((x) => x.endpoint === a.from.split('/')[0])?.name ?? a.from;
-    this.out(a.op === 'put' ? `kv: put ${a.key} = ${JSON.stringify(a.value)}  (from ${from}, first applied at ${m.name})` : `kv: del ${a.key}  (from ${from}, first applied at ${m.name})`);
+    this.out(
+      a.op === 'put'
+        ? `kv: put ${a.key} = ${JSON.stringify(a.value)}  (from ${from}, first applied at ${m.name})`
+        : `kv: del ${a.key}  (from ${from}, first applied at ${m.name})`,
+    );
   }
 
   private transition(m: Member, state: MemberState, detail?: string): void {
@@ -317,7 +354,7 @@ export class DemoController {
     const ev: LifecycleEvent = { member: m.name, endpoint: m.endpoint, state, at: Date.now(), ...(detail ? { detail } : {}) };
     this.lifecycle.push(ev);
     if (this.lifecycle.length > 500) this.lifecycle.shift();
-    if (this.stopping === null && this.server !== null && state !== 'starting') this.out(`${m.name}: ${state}${detail ? ` (${detail})` : ''}`);
+    if (this.stopping === null && this.started && state !== 'starting') this.out(`${m.name}: ${state}${detail ? ` (${detail})` : ''}`);
     this.sse.send('lifecycle', ev);
     this.broadcastMembers();
   }
@@ -363,7 +400,11 @@ export class DemoController {
 
   async add(): Promise<MemberInfo> {
     if (!this.canAdd) {
-      throw new HttpError(409, 'ERR_CONFIG', 'adding a member needs dynamic membership (the GMS layer); this demo runs a fixed member list (--membership fixed)');
+      throw new HttpError(
+        409,
+        'ERR_CONFIG',
+        'adding a member needs dynamic membership (the GMS layer); this demo runs a fixed member list (--membership fixed)',
+      );
     }
     const [port] = await pickFreePorts(1);
     const m = new Member(`m${this.members.length + 1}`, `127.0.0.1:${port}`);
@@ -382,7 +423,8 @@ export class DemoController {
       .add('POST', '/api/demo/members', async ({ res }) => sendJson(res, 200, await this.add()))
       .add('POST', '/api/demo/members/:name/:action', async ({ res, params }) => {
         const action = params.action as Action;
-        if (!ACTIONS.includes(action)) throw new HttpError(404, 'ERR_INVALID_ARGUMENT', `unknown action ${JSON.stringify(params.action)}; one of ${ACTIONS.join(', ')}`);
+        if (!ACTIONS.includes(action))
+          throw new HttpError(404, 'ERR_INVALID_ARGUMENT', `unknown action ${JSON.stringify(params.action)}; one of ${ACTIONS.join(', ')}`);
         sendJson(res, 200, await this.act(params.name!, action));
       });
     // Node-level endpoints and the key-value service answer from a live member.
@@ -420,7 +462,11 @@ export class DemoController {
         continue;
       }
       const bytes = Buffer.from(await answer.arrayBuffer());
-      res.writeHead(answer.status, { 'content-type': answer.headers.get('content-type') ?? 'application/json', 'x-horus-member': m.name, 'cache-control': 'no-store' });
+      res.writeHead(answer.status, {
+        'content-type': answer.headers.get('content-type') ?? 'application/json',
+        'x-horus-member': m.name,
+        'cache-control': 'no-store',
+      });
       res.end(bytes);
       return;
     }
@@ -431,7 +477,14 @@ export class DemoController {
     const file = join(process.cwd(), DEMO_STATE_FILE);
     try {
       mkdirSync(dirname(file), { recursive: true });
-      writeFileSync(file, JSON.stringify({ url: this.url, pid: process.pid, members: this.members.map((m) => ({ name: m.name, endpoint: m.endpoint, admin: m.admin })) }, null, 2) + '\n');
+      writeFileSync(
+        file,
+        JSON.stringify(
+          { url: this.url, pid: process.pid, members: this.members.map((m) => ({ name: m.name, endpoint: m.endpoint, admin: m.admin })) },
+          null,
+          2,
+        ) + '\n',
+      );
     } catch (err) {
       this.err(`horus demo: cannot write ${file}: ${(err as Error).message}`);
     }
@@ -526,7 +579,7 @@ export async function runDemoCommand(opts: DemoOptions): Promise<void> {
   }
   for (const m of demo.memberInfos()) out(`  ${m.name}  ${m.endpoint}  pid ${m.pid}  admin ${m.admin}`);
   out(`dashboard: ${demo.url}`);
-  out(`try: horus kv put color blue   |   horus kv get color   |   Ctrl-C stops every member`);
+  out(`try: npx horus kv put color blue   |   npx horus kv get color   |   Ctrl-C stops every member`);
   const sig = await stopped;
   out(`horus demo: ${sig}, stopping members...`);
   await demo.stop();

@@ -10,7 +10,11 @@ export interface JsonResponse {
  * JSON over HTTP to an admin or demo endpoint, with the failures a person can act on turned into
  * HorusErrors: nothing listening (ERR_CLOSED), no answer in time (ERR_TIMEOUT), not Horus (ERR_PROTOCOL).
  */
-export async function requestJson(base: string, path: string, opts: { method?: string; body?: unknown; timeoutMs?: number; what?: string } = {}): Promise<JsonResponse> {
+export async function requestJson(
+  base: string,
+  path: string,
+  opts: { method?: string; body?: unknown; timeoutMs?: number; what?: string } = {},
+): Promise<JsonResponse> {
   const url = new URL(path.replace(/^\//, ''), base);
   const what = opts.what ?? 'Horus node';
   const timeoutMs = opts.timeoutMs ?? 5000;
@@ -23,7 +27,8 @@ export async function requestJson(base: string, path: string, opts: { method?: s
     });
   } catch (err) {
     const e = err as Error & { cause?: { code?: string } };
-    if (e.name === 'TimeoutError' || e.name === 'AbortError') throw new HorusError('ERR_TIMEOUT', `the ${what} at ${base} did not answer within ${timeoutMs} ms`, { cause: err });
+    if (e.name === 'TimeoutError' || e.name === 'AbortError')
+      throw new HorusError('ERR_TIMEOUT', `the ${what} at ${base} did not answer within ${timeoutMs} ms`, { cause: err });
     const code = e.cause?.code;
     if (code === 'ECONNREFUSED' || code === 'ECONNRESET' || code === 'EHOSTUNREACH' || code === 'UND_ERR_SOCKET') {
       throw new HorusError('ERR_CLOSED', `no ${what} is running at ${base} (connection refused)`, { cause: err });
@@ -49,7 +54,18 @@ export function errorOf(body: unknown): { code: string; message: string } | null
   return typeof code === 'string' && typeof message === 'string' ? { code, message } : null;
 }
 
-const KNOWN_CODES: ReadonlySet<string> = new Set<HorusErrorCode>(['ERR_PROTOCOL', 'ERR_CONFIG', 'ERR_NOT_MEMBER', 'ERR_UNKNOWN_GROUP', 'ERR_TIMEOUT', 'ERR_BLOCKED', 'ERR_AUTH', 'ERR_CLOSED', 'ERR_INVALID_ARGUMENT', 'ERR_STATE_TRANSFER']);
+const KNOWN_CODES: ReadonlySet<string> = new Set<HorusErrorCode>([
+  'ERR_PROTOCOL',
+  'ERR_CONFIG',
+  'ERR_NOT_MEMBER',
+  'ERR_UNKNOWN_GROUP',
+  'ERR_TIMEOUT',
+  'ERR_BLOCKED',
+  'ERR_AUTH',
+  'ERR_CLOSED',
+  'ERR_INVALID_ARGUMENT',
+  'ERR_STATE_TRANSFER',
+]);
 
 /** An error the remote side answered with: the operation failed (exit 1), whatever its code. */
 export class RemoteError extends HorusError {

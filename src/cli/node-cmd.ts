@@ -55,7 +55,8 @@ export function resolveNodeConfig(file: NodeConfig, flags: NodeFlags): ResolvedN
     names.add(g.name);
   }
   const kvGroup = flags.kv ?? file.kv?.group;
-  if (kvGroup !== undefined && names.has(kvGroup)) throw new ConfigError(`group ${JSON.stringify(kvGroup)} cannot be both a plain group and the key-value group`);
+  if (kvGroup !== undefined && names.has(kvGroup))
+    throw new ConfigError(`group ${JSON.stringify(kvGroup)} cannot be both a plain group and the key-value group`);
   const membership = flags.membership ?? file.membership ?? 'fixed';
   if (membership === 'fixed' && parseEndpoint(listen).port === 0 && (groups.some((g) => !g.members) || kvGroup !== undefined)) {
     throw new ConfigError('with fixed membership a node needs a concrete --listen port: other members name it in their member lists');
@@ -94,7 +95,8 @@ export async function startNode(cfg: ResolvedNodeConfig, log: Logger, onApplied?
       await node.join(g.name, { ...(g.stack !== undefined ? { stack: g.stack } : {}), ...(cfg.membership === 'fixed' ? { members } : {}) });
     }
     if (cfg.kv) {
-      const joined = await joinKv(node, cfg.kv.group, cfg.membership, fixed, undefined, { ...(onApplied ? { onApplied } : {}), log }, (fn) => observer.onGroup(fn));
+      const kvOpts = { ...(onApplied ? { onApplied } : {}), log, hasSeeds: cfg.seeds.length > 0 };
+      const joined = await joinKv(node, cfg.kv.group, cfg.membership, fixed, undefined, kvOpts, (fn) => observer.onGroup(fn));
       kv = joined.kv;
       stopLoad = startLoad(joined.kv, joined.group, cfg.kv.load);
     }

@@ -38,7 +38,11 @@ export function buildProgram(): Command {
     .option('--listen <host:port>', 'TCP endpoint of this node (port 0: any free port)', endpointArg({ portZero: true }))
     .option('--seeds <host:port,...>', 'other nodes; with fixed membership, the other members (repeatable)', endpointList)
     .option('--config <file>', 'JSON config file (flags override it); see conf/node.example.json')
-    .option('--admin <host:port>', `admin API and dashboard, loopback only (default ${DEFAULT_ADMIN_URL.slice(7, -1)})`, endpointArg({ portZero: true, loopback: true }))
+    .option(
+      '--admin <host:port>',
+      `admin API and dashboard, loopback only (default ${DEFAULT_ADMIN_URL.slice(7, -1)})`,
+      endpointArg({ portZero: true, loopback: true }),
+    )
     .option('--no-admin', 'no admin endpoint')
     .option('--join <group>', 'join a group: fixed membership is this node plus its seeds (repeatable)', collect)
     .option('--stack <spec>', "stack for --join groups, top first, e.g. 'STABLE:FC:FRAG:NAK:COM'")
@@ -64,7 +68,10 @@ export function buildProgram(): Command {
     });
 
   const adminOption = (): Option =>
-    new Option('--admin <address>', 'admin endpoint of the node (HOST:PORT or URL)').env('HORUS_ADMIN').default(DEFAULT_ADMIN_URL, DEFAULT_ADMIN_URL.slice(7, -1)).argParser(baseUrlArg);
+    new Option('--admin <address>', 'admin endpoint of the node (HOST:PORT or URL)')
+      .env('HORUS_ADMIN')
+      .default(DEFAULT_ADMIN_URL, DEFAULT_ADMIN_URL.slice(7, -1))
+      .argParser(baseUrlArg);
 
   program
     .command('status')
@@ -104,27 +111,33 @@ export function buildProgram(): Command {
     .addOption(new Option('--port <port>', 'dashboard port (default 7080, or a free one if taken; 0: any free port)').argParser(intIn(0, 65535)))
     .option('--group <name>', 'group the members form', 'kv')
     .addOption(new Option('--load <ops-per-sec>', 'background operations per second per member').default(2).argParser(numberIn(0, 100)))
-    .addOption(new Option('--membership <kind>', 'fixed member list, or dynamic joins through GMS').choices(['fixed', 'dynamic']).default('fixed'))
+    .addOption(new Option('--membership <kind>', 'fixed member list, or dynamic joins through GMS').choices(['fixed', 'dynamic']).default('dynamic'))
     .addOption(new Option('--log-level <level>', "members' JSON log level (on this terminal's stderr)").choices(LOG_LEVELS).default('warn'))
     .option('--no-state-file', 'do not write .horus/demo.json (which lets `horus kv` find the demo)')
-    .action(async (opts: { nodes: number; port?: number; group: string; load: number; membership: 'fixed' | 'dynamic'; logLevel: LogLevel; stateFile: boolean }) => {
-      const { runDemoCommand } = await import('./demo.js');
-      await runDemoCommand({
-        nodes: opts.nodes,
-        ...(opts.port !== undefined ? { port: opts.port } : {}),
-        group: opts.group,
-        load: opts.load,
-        membership: opts.membership,
-        logLevel: opts.logLevel,
-        stateFile: opts.stateFile,
-      });
-      process.exit(0);
-    });
+    .action(
+      async (opts: { nodes: number; port?: number; group: string; load: number; membership: 'fixed' | 'dynamic'; logLevel: LogLevel; stateFile: boolean }) => {
+        const { runDemoCommand } = await import('./demo.js');
+        await runDemoCommand({
+          nodes: opts.nodes,
+          ...(opts.port !== undefined ? { port: opts.port } : {}),
+          group: opts.group,
+          load: opts.load,
+          membership: opts.membership,
+          logLevel: opts.logLevel,
+          stateFile: opts.stateFile,
+        });
+        process.exit(0);
+      },
+    );
 
   const kv = program.command('kv').description("read and write the demo's replicated key-value service");
   const kvOptions = (c: Command): Command =>
     c
-      .addOption(new Option('--url <address>', 'the demo (default: .horus/demo.json, else 127.0.0.1:7080), or a member admin endpoint').env('HORUS_URL').argParser(baseUrlArg))
+      .addOption(
+        new Option('--url <address>', 'the demo (default: .horus/demo.json, else 127.0.0.1:7080), or a member admin endpoint')
+          .env('HORUS_URL')
+          .argParser(baseUrlArg),
+      )
       .option('--member <name>', 'ask this member (m1, m2, ...) rather than any live one')
       .option('--json', 'print the raw JSON');
   type KvOpts = { url?: string; member?: string; json?: boolean };
@@ -132,10 +145,12 @@ export function buildProgram(): Command {
     const { kvGet } = await import('./kv-cmd.js');
     await kvGet(key, opts, print);
   });
-  kvOptions(kv.command('put').description('set KEY to VALUE at every member').argument('<key>').argument('<value>')).action(async (key: string, value: string, opts: KvOpts) => {
-    const { kvPut } = await import('./kv-cmd.js');
-    await kvPut(key, value, opts, print);
-  });
+  kvOptions(kv.command('put').description('set KEY to VALUE at every member').argument('<key>').argument('<value>')).action(
+    async (key: string, value: string, opts: KvOpts) => {
+      const { kvPut } = await import('./kv-cmd.js');
+      await kvPut(key, value, opts, print);
+    },
+  );
   kvOptions(kv.command('del').description('delete KEY at every member').argument('<key>')).action(async (key: string, opts: KvOpts) => {
     const { kvDel } = await import('./kv-cmd.js');
     await kvDel(key, opts, print);
@@ -158,10 +173,22 @@ export function buildProgram(): Command {
     .option('--verbose', 'with --seed: trace the run')
     .option('--progress', 'draw a progress bar on stderr (default: when stderr is a terminal)')
     .option('--no-progress', 'never draw the progress bar')
-    .action(async (opts: { seeds: number; seed?: number; first: number; loss?: number; nodes?: number; messages?: number; faults: boolean; verbose?: boolean; progress?: boolean }) => {
-      const { simCommand } = await import('./sim-cmd.js');
-      process.exitCode = simCommand(opts, process.stdout, process.stderr);
-    });
+    .action(
+      async (opts: {
+        seeds: number;
+        seed?: number;
+        first: number;
+        loss?: number;
+        nodes?: number;
+        messages?: number;
+        faults: boolean;
+        verbose?: boolean;
+        progress?: boolean;
+      }) => {
+        const { simCommand } = await import('./sim-cmd.js');
+        process.exitCode = simCommand(opts, process.stdout, process.stderr);
+      },
+    );
 
   program
     .command('bench')
@@ -203,4 +230,3 @@ export async function main(argv: readonly string[]): Promise<void> {
     process.exit(code);
   }
 }
-

@@ -42,7 +42,14 @@ export async function statusCommand(flags: QueryFlags, out: Out): Promise<void> 
       const st = isObject(m.status) ? m.status : null;
       const g = st && Array.isArray(st.groups) ? (st.groups[0] as GroupStatus | undefined) : undefined;
       const kv = st && isObject(st.kv) ? st.kv : null;
-      rows.push([String(m.name), String(m.endpoint), String(m.state), String(m.pid ?? '-'), g ? `${g.view.id} (${g.view.members.length})` : '-', kv ? String(kv.size) : '-']);
+      rows.push([
+        String(m.name),
+        String(m.endpoint),
+        String(m.state),
+        String(m.pid ?? '-'),
+        g ? `${g.view.id} (${g.view.members.length})` : '-',
+        kv ? String(kv.size) : '-',
+      ]);
     }
     return table(rows, out);
   }
@@ -51,7 +58,9 @@ export async function statusCommand(flags: QueryFlags, out: Out): Promise<void> 
   const groups = s.groups as GroupStatus[];
   if (groups.length === 0) out('no groups');
   for (const g of groups) {
-    out(`group ${g.name}: view ${g.view.id} with ${g.view.members.length} members${g.blocked ? ', BLOCKED' : ''}; sent ${g.sent} (${rate(g.sentPerSec)}), delivered ${g.delivered} (${rate(g.deliveredPerSec)})`);
+    out(
+      `group ${g.name}: view ${g.view.id} with ${g.view.members.length} members${g.blocked ? ', BLOCKED' : ''}; sent ${g.sent} (${rate(g.sentPerSec)}), delivered ${g.delivered} (${rate(g.deliveredPerSec)})`,
+    );
   }
 }
 
@@ -76,7 +85,8 @@ export async function viewCommand(group: string, flags: QueryFlags, out: Out): P
   const rows = [['#', 'MEMBER', 'ROLE', 'DELIVERED HERE', 'RATE']];
   st.view.members.forEach((m, i) => {
     const c = st.members.find((x) => x.id === m);
-    rows.push([String(i + 1), m, i === 0 ? 'coordinator' : m === st.localId ? 'this node' : '', String(c?.delivered ?? 0), rate(c?.deliveredPerSec)]);
+    const role = [i === 0 ? 'coordinator' : '', m === st.localId ? 'this node' : ''].filter(Boolean).join(', ');
+    rows.push([String(i + 1), m, role, String(c?.delivered ?? 0), rate(c?.deliveredPerSec)]);
   });
   table(rows, out);
   if (st.views && st.views.length > 1) {

@@ -29,7 +29,9 @@ export function simCommand(flags: SimFlags, stdout: NodeJS.WritableStream, stder
   if (flags.seed !== undefined) {
     const r = runScenario({ seed: flags.seed, ...common, verbose: flags.verbose ?? false });
     for (const v of r.violations) out(`  ${v.property}: ${v.detail}\n`);
-    out(`seed ${flags.seed}: ${r.nodes} nodes, ${r.sent} sent, ${r.delivered} delivered, ${Math.round(r.virtualMs)} virtual ms, ${r.violationCount} violations\n`);
+    out(
+      `seed ${flags.seed}: ${r.nodes} nodes, ${r.sent} sent, ${r.delivered} delivered, ${Math.round(r.virtualMs)} virtual ms, ${r.violationCount} violations\n`,
+    );
     out(`history hash ${r.historyHash}\ntrace hash ${r.traceHash}\n`);
     return r.violationCount > 0 ? 1 : 0;
   }

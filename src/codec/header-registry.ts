@@ -38,4 +38,5 @@ export const HeaderIds = {
   TOTAL: 10,
   CRYPT: 11,
   DISCARD: 12,
+  SAFE: 13,
 } as const;

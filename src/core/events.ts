@@ -19,6 +19,8 @@ export type DownEvent =
   | { type: 'CREATE' }
   | { type: 'JOIN'; contacts: readonly string[] }
   | { type: 'LEAVE' }
+  /** Someone waits on stability (safe delivery): gossip digests now rather than at the next tick. */
+  | { type: 'STABILIZE' }
   | { type: 'STOP' };
 
 /** Control events travelling up the stack. */

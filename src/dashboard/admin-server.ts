@@ -39,6 +39,7 @@ export class AdminServer {
     readonly url: string,
     readonly port: number,
     private readonly opts: AdminServerOptions,
+    private readonly prom: PrometheusExporter,
   ) {
     this.unsubscribe = opts.observer.onEvent((ev) => this.sse.send('obs', ev));
     this.statusTimer = setInterval(() => {
@@ -49,21 +50,28 @@ export class AdminServer {
 
   static async start(opts: AdminServerOptions): Promise<AdminServer> {
     const { host, port } = loopbackEndpoint(opts.listen ?? '127.0.0.1:0', 'the admin address');
-    const router = buildRouter(opts, () => self);
+    // The handler needs the server object, which exists only once listening succeeded.
+    const ref: { self?: AdminServer } = {};
+    const prom = new PrometheusExporter(opts.observer, () => ({ memory: opts.node.metrics, labels: { node: opts.node.endpoint } }));
+    const router = buildRouter(opts, prom, () => ref.self!);
     opts.routes?.(router);
     const log = opts.log ?? silentLogger;
-    let self: AdminServer;
-    const { server, url, port: bound } = await listenHttp(host, port, async (req, res, u) => {
+    const {
+      server,
+      url,
+      port: bound,
+    } = await listenHttp(host, port, async (req, res, u) => {
       checkLocalRequest(req);
       if (u.pathname === '/api/events' && req.method === 'GET') {
-        self.openEvents(req, res);
+        ref.self!.openEvents(req, res);
         return;
       }
       if (await router.handle(req, res, u)) return;
       if (req.method === 'GET' && (await serveStatic(u.pathname, res))) return;
       throw new HttpError(404, 'ERR_INVALID_ARGUMENT', `no such resource: ${u.pathname}`);
     });
-    self = new AdminServer(server, url, bound, opts);
+    const self = new AdminServer(server, url, bound, opts, prom);
+    ref.self = self;
     log.info('admin endpoint listening', { url });
     return self;
   }
@@ -84,14 +92,14 @@ export class AdminServer {
     this.closed = true;
     clearInterval(this.statusTimer);
     this.unsubscribe();
+    this.prom.close();
     this.sse.close();
     await closeHttp(this.server);
   }
 }
 
-function buildRouter(opts: AdminServerOptions, self: () => AdminServer): Router {
+function buildRouter(opts: AdminServerOptions, prom: PrometheusExporter, self: () => AdminServer): Router {
   const { node, observer } = opts;
-  const prom = new PrometheusExporter(observer, () => ({ memory: node.metrics, labels: { node: node.endpoint } }));
   const groupOr404 = (name: string) => {
     const st = observer.groupStatus(name);
     if (!st || st.left) throw new HttpError(404, 'ERR_UNKNOWN_GROUP', `this node is not a member of group ${JSON.stringify(name)}`);

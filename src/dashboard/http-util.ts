@@ -140,7 +140,10 @@ export function loopbackEndpoint(s: string, what: string): { host: string; port:
   } catch (cause) {
     throw new ConfigError(`${what} must be HOST:PORT on loopback, e.g. 127.0.0.1:7070; got ${JSON.stringify(s)}`, { cause });
   }
-  if (!isLoopbackHost(ep.host)) throw new ConfigError(`${what} must be on loopback (127.0.0.1, ::1 or localhost): the dashboard and admin API have no authentication; got ${JSON.stringify(s)}`);
+  if (!isLoopbackHost(ep.host))
+    throw new ConfigError(
+      `${what} must be on loopback (127.0.0.1, ::1 or localhost): the dashboard and admin API have no authentication; got ${JSON.stringify(s)}`,
+    );
   return { host: ep.host.replace(/^\[|\]$/g, ''), port: ep.port };
 }
 
@@ -180,7 +183,12 @@ export class SseHub {
 
   /** Starts a stream; `first` events go to this client only (a snapshot). */
   open(req: IncomingMessage, res: ServerResponse, first: { event: string; data: unknown }[] = []): void {
-    res.writeHead(200, { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-store', connection: 'keep-alive', 'x-accel-buffering': 'no' });
+    res.writeHead(200, {
+      'content-type': 'text/event-stream; charset=utf-8',
+      'cache-control': 'no-store',
+      connection: 'keep-alive',
+      'x-accel-buffering': 'no',
+    });
     res.write('retry: 1000\n\n');
     for (const e of first) res.write(frame(e.event, e.data));
     this.clients.add(res);
@@ -217,7 +225,13 @@ function frame(event: string, data: unknown): string {
 
 /** The dashboard's files: plain HTML, JS and CSS served as they are (no build step). */
 export const PUBLIC_DIR = fileURLToPath(new URL('./public/', import.meta.url));
-const STATIC_FILES: Record<string, string> = { '/': 'index.html', '/index.html': 'index.html', '/app.js': 'app.js', '/style.css': 'style.css', '/favicon.svg': 'favicon.svg' };
+const STATIC_FILES: Record<string, string> = {
+  '/': 'index.html',
+  '/index.html': 'index.html',
+  '/app.js': 'app.js',
+  '/style.css': 'style.css',
+  '/favicon.svg': 'favicon.svg',
+};
 const TYPES: Record<string, string> = {
   '.html': 'text/html; charset=utf-8',
   '.js': 'text/javascript; charset=utf-8',
@@ -236,7 +250,11 @@ export async function serveStatic(pathname: string, res: ServerResponse, dir = P
 }
 
 /** An HTTP server whose every request goes through `handle`, with errors answered as JSON. */
-export async function listenHttp(host: string, port: number, handle: (req: IncomingMessage, res: ServerResponse, url: URL) => Promise<void>): Promise<{ server: http.Server; url: string; port: number }> {
+export async function listenHttp(
+  host: string,
+  port: number,
+  handle: (req: IncomingMessage, res: ServerResponse, url: URL) => Promise<void>,
+): Promise<{ server: http.Server; url: string; port: number }> {
   const server = http.createServer((req, res) => {
     let url: URL;
     try {

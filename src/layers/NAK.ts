@@ -170,7 +170,10 @@ export class NAK extends Layer {
     msg.headers.pop();
     switch (h.t) {
       case NakType.Data:
-        if (msg.src === this.ctx.localId) this.above.up(msg); // own loopback: already in order
+        if (msg.src === this.ctx.localId) {
+          msg.seq = h.seq;
+          this.above.up(msg); // own loopback: already in order
+        }
         else this.receive(msg.src, h.seq, msg);
         return;
       case NakType.Xmit:
@@ -294,6 +297,7 @@ export class NAK extends Layer {
   }
 
   private deliver(w: SenderWindow, msg: Message): void {
+    msg.seq = w.next;
     w.store.append(w.next, msg.clone());
     w.next++;
     this.above.up(msg);

@@ -57,6 +57,7 @@ export class STABLE extends Layer {
   private readonly digests = new Map<NodeId, Digest>();
   private stable: Digest = new Map();
   private bytesSinceGossip = 0;
+  private gossipSoon = false;
   private timer: Timer | null = null;
 
   constructor(
@@ -75,6 +76,16 @@ export class STABLE extends Layer {
   }
 
   override downEvent(ev: DownEvent): void {
+    if (ev.type === 'STABILIZE') {
+      if (!this.gossipSoon) {
+        this.gossipSoon = true;
+        this.env.defer(() => {
+          this.gossipSoon = false;
+          this.gossip();
+        });
+      }
+      return;
+    }
     if (ev.type === 'VIEW') {
       this.members = ev.view.members;
       if (ev.view.id !== this.viewId) {

@@ -1,4 +1,4 @@
-import { collectDefaultMetrics, Counter, Gauge, Registry } from 'prom-client';
+import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { MemoryMetrics } from './metrics.js';
 import type { NodeObserver } from './node-observer.js';
 
@@ -9,6 +9,7 @@ import type { NodeObserver } from './node-observer.js';
  */
 export class PrometheusExporter {
   private readonly registry = new Registry();
+  private readonly unsubscribe: () => void;
 
   constructor(
     private readonly observer: NodeObserver,
@@ -16,7 +17,11 @@ export class PrometheusExporter {
   ) {
     collectDefaultMetrics({ register: this.registry });
     const obs = observer;
-    const groups = () => obs.groupNames().map((n) => obs.groupStatus(n)!).filter((g) => !g.left);
+    const groups = () =>
+      obs
+        .groupNames()
+        .map((n) => obs.groupStatus(n)!)
+        .filter((g) => !g.left);
     const registers = [this.registry];
 
     // Values live in the observer; each collect() copies them in at scrape time.
@@ -100,6 +105,31 @@ export class PrometheusExporter {
         for (const g of groups()) this.set({ group: g.name }, g.pendingSends);
       },
     });
+
+    // A flush, as the application sees it: from 'blocked (flush)' to the next view or unblock.
+    const flush = new Histogram({
+      name: 'horus_group_flush_seconds',
+      help: 'time sends were held for a view change (flush) at this member',
+      labelNames: ['group'],
+      buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+      registers,
+    });
+    const flushStart = new Map<string, number>();
+    this.unsubscribe = observer.onEvent((ev) => {
+      if (ev.type === 'blocked' && ev.reason === 'flush') {
+        if (!flushStart.has(ev.group)) flushStart.set(ev.group, ev.at);
+      } else if (ev.type === 'view' || ev.type === 'unblocked') {
+        const t0 = flushStart.get(ev.group);
+        if (t0 !== undefined) {
+          flushStart.delete(ev.group);
+          flush.observe({ group: ev.group }, (ev.at - t0) / 1000);
+        }
+      }
+    });
+  }
+
+  close(): void {
+    this.unsubscribe();
   }
 
   get contentType(): string {

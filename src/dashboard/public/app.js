@@ -64,7 +64,17 @@ function setConnected(yes) {
 }
 
 function nodeMember(st) {
-  return { name: 'this node', endpoint: st.endpoint, state: 'running', pid: st.pid, id: st.node, admin: location.origin + '/', restarts: 0, since: st.startedAt, status: st };
+  return {
+    name: 'this node',
+    endpoint: st.endpoint,
+    state: 'running',
+    pid: st.pid,
+    id: st.node,
+    admin: location.origin + '/',
+    restarts: 0,
+    since: st.startedAt,
+    status: st,
+  };
 }
 
 function onSnapshot(d) {
@@ -173,6 +183,7 @@ function logObserved(ev) {
   if (ev.type === 'view') addLog(ev.at, `${who} installed view ${ev.view.id} of ${ev.group}: ${ev.view.members.map(nameOf).join(', ')}`);
   else if (ev.type === 'blocked') addLog(ev.at, `${who} blocked in ${ev.group} (${ev.reason})`);
   else if (ev.type === 'unblocked') addLog(ev.at, `${who} unblocked in ${ev.group}`);
+  else if (ev.type === 'excluded') addLog(ev.at, `${who} was excluded from ${ev.group}; rejoining as a new member`);
 }
 
 function toast(text) {
@@ -184,7 +195,11 @@ function toast(text) {
 }
 
 async function api(method, path, body) {
-  const res = await fetch(path, { method, headers: body === undefined ? {} : { 'content-type': 'application/json' }, body: body === undefined ? undefined : JSON.stringify(body) });
+  const res = await fetch(path, {
+    method,
+    headers: body === undefined ? {} : { 'content-type': 'application/json' },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
   const data = await res.json().catch(() => null);
   if (!res.ok) throw new Error(data?.error?.message ?? `HTTP ${res.status}`);
   return { data, member: res.headers.get('x-horus-member') };
@@ -305,7 +320,9 @@ function updateCard(card, m) {
   badge.dataset.state = m.state;
   badge.textContent = m.state;
   const g = groupOf(m);
-  card.querySelector('.badge.blocked').hidden = !g?.blocked;
+  const blocked = card.querySelector('.badge.blocked');
+  blocked.hidden = !g?.blocked;
+  blocked.title = g?.blockedReasons?.join(', ') ?? '';
   card.querySelector('.endpoint').textContent = `${m.endpoint}${m.pid ? ` · pid ${m.pid}` : ''}${m.restarts ? ` · restarts ${m.restarts}` : ''}`;
   card.querySelector('.endpoint').title = m.id ?? m.endpoint;
   const view = card.querySelector('.view');
@@ -349,6 +366,11 @@ async function act(name, action) {
 
 // --- space-time diagram ----------------------------------------------------------------------------
 
+/** Room for the lane labels on the left of a diagram. */
+function labelWidth(ls) {
+  return Math.min(230, Math.max(70, 7 * Math.max(0, ...ls.map((l) => l.label.length)) + 18));
+}
+
 function svgSize(svg, height) {
   const width = Math.max(320, Math.round(svg.getBoundingClientRect().width || 900));
   svg.setAttribute('viewBox', `0 0 ${width} ${height}`);
@@ -357,7 +379,8 @@ function svgSize(svg, height) {
 }
 
 const MARKERS = `<defs>${ORDERS.map(
-  (o) => `<marker id="ah-${o}" viewBox="0 0 10 10" refX="9" refY="5" markerWidth="7" markerHeight="7" orient="auto-start-reverse"><path d="M0 0 10 5 0 10z" class="${o}"/></marker>`,
+  (o) =>
+    `<marker id="ah-${o}" viewBox="0 0 10 10" refX="9" refY="5" markerWidth="7" markerHeight="7" orient="auto-start-reverse"><path d="M0 0 10 5 0 10z" class="${o}"/></marker>`,
 ).join('')}</defs>`;
 
 function renderDiagram() {
@@ -367,7 +390,7 @@ function renderDiagram() {
   const top = 22;
   const height = top + Math.max(1, ls.length) * laneH;
   const width = svgSize(svg, height);
-  const left = 120;
+  const left = labelWidth(ls) + 10;
   const right = 14;
   const span = width - left - right;
   const y = new Map(ls.map((l, i) => [l.key, top + i * laneH + laneH / 2]));
@@ -424,7 +447,9 @@ function renderDiagram() {
     const ly = y.get(endpointOf(v.node));
     if (ly === undefined) continue;
     const x = xOf(v).toFixed(1);
-    parts.push(`<line class="viewmark" x1="${x}" x2="${x}" y1="${ly - 13}" y2="${ly + 13}"><title>view ${v.view.id}: ${esc(v.view.members.map(nameOf).join(', '))}</title></line>`);
+    parts.push(
+      `<line class="viewmark" x1="${x}" x2="${x}" y1="${ly - 13}" y2="${ly + 13}"><title>view ${v.view.id}: ${esc(v.view.members.map(nameOf).join(', '))}</title></line>`,
+    );
     parts.push(`<text class="viewlabel" x="${x}" y="${ly - 15}" text-anchor="middle">v${v.view.id}</text>`);
   }
   if (msgs.length === 0) parts.push(`<text x="${left + 8}" y="${top - 6}">no messages ${S.axis === 'time' ? 'in the last 5 s' : 'yet'}</text>`);
@@ -442,7 +467,7 @@ function renderTimeline() {
   const top = 16;
   const height = top + Math.max(1, ls.length) * laneH + 18;
   const width = svgSize(svg, height);
-  const left = 90;
+  const left = labelWidth(ls);
   const right = 30;
   const now = Date.now();
   const earliest = Math.min(now - 30_000, ...S.views.map((v) => v.at), ...S.lifecycle.map((l) => l.at));
@@ -461,14 +486,20 @@ function renderTimeline() {
       if (s.to < t0) continue;
       const x1 = xOf(s.from);
       const x2 = Math.max(x1 + 1, xOf(s.to));
-      parts.push(`<rect x="${x1.toFixed(1)}" y="${ly + 4}" width="${(x2 - x1).toFixed(1)}" height="16" rx="3" fill="${STATE_FILL[s.state] ?? '#eee'}"><title>${esc(l.label)} ${s.state} from ${clock(s.from)}</title></rect>`);
+      parts.push(
+        `<rect x="${x1.toFixed(1)}" y="${ly + 4}" width="${(x2 - x1).toFixed(1)}" height="16" rx="3" fill="${STATE_FILL[s.state] ?? '#eee'}"><title>${esc(l.label)} ${s.state} from ${clock(s.from)}</title></rect>`,
+      );
     }
-    for (const v of S.views) {
-      if (v.type !== 'view' || v.group !== S.group || endpointOf(v.node) !== l.key || v.at < t0) continue;
-      const x = xOf(v.at).toFixed(1);
-      parts.push(`<line class="viewmark" x1="${x}" x2="${x}" y1="${ly + 1}" y2="${ly + 23}"/>`);
-      parts.push(`<text class="viewlabel" x="${(+x + 3).toFixed(1)}" y="${ly + 16}">v${v.view.id}·${v.view.members.length}<title>view ${v.view.id} at ${clock(v.at)}: ${esc(v.view.members.map(nameOf).join(', '))}</title></text>`);
-    }
+    const installs = S.views.filter((v) => v.type === 'view' && v.group === S.group && endpointOf(v.node) === l.key && v.at >= t0);
+    installs.forEach((v, k) => {
+      const x = xOf(v.at);
+      const title = `<title>view ${v.view.id} at ${clock(v.at)}: ${esc(v.view.members.map(nameOf).join(', '))}</title>`;
+      parts.push(`<line class="viewmark" x1="${x.toFixed(1)}" x2="${x.toFixed(1)}" y1="${ly + 1}" y2="${ly + 23}">${title}</line>`);
+      // Views in quick succession: label only the last of a cluster, so labels stay readable.
+      const next = installs[k + 1];
+      if (next && xOf(next.at) - x < 34) return;
+      parts.push(`<text class="viewlabel" x="${(x + 3).toFixed(1)}" y="${ly + 16}">v${v.view.id}·${v.view.members.length}${title}</text>`);
+    });
   });
   const axisY = top + ls.length * laneH + 12;
   for (let k = 0; k <= 4; k++) {
