@@ -218,7 +218,9 @@ export class Group extends EventEmitter implements StackTop {
     const kind = msg.peek(APP_HEADER)?.kind ?? AppKind.Plain;
     this.emit('send', { id, order, view: this.currentView.id, kind });
     // Replies are the query machinery's, not application messages: they stay out of histories.
-    if (kind !== AppKind.Reply) this.recorder?.record({ k: 'send', at: this.now(), node: this.localId, group: this.name, msg: messageName(this.localId, id), order: ORDERS.indexOf(order), view: this.currentView.id });
+    if (kind !== AppKind.Reply) {
+      this.recorder?.record({ k: 'send', at: this.now(), node: this.localId, group: this.name, msg: messageName(this.localId, id), order: ORDERS.indexOf(order), view: this.currentView.id, ...(msg.safe ? { safe: true } : {}) });
+    }
     this.stack!.down(msg);
   }
 

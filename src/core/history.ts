@@ -2,7 +2,7 @@ import type { NodeId } from './node-id.js';
 
 /** Records what the application sees: the checker reads only this. */
 export type HistoryEvent =
-  | { k: 'send'; at: number; node: NodeId; group: string; msg: string; order: number; view: number }
+  | { k: 'send'; at: number; node: NodeId; group: string; msg: string; order: number; view: number; safe?: boolean }
   | { k: 'deliver'; at: number; node: NodeId; group: string; msg: string; sender: NodeId; order: number; view: number }
   | { k: 'view'; at: number; node: NodeId; group: string; view: number; members: readonly NodeId[] }
   | { k: 'crash'; at: number; node: NodeId }

@@ -119,6 +119,8 @@ export class FRAG extends Layer {
       return;
     }
     whole.src = msg.src;
+    // The last fragment's sequence number: once it is stable, so are the ones before it (FIFO).
+    whole.seq = msg.seq;
     this.above.up(whole);
   }
 }

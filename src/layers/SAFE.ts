@@ -1,7 +1,6 @@
 import { z } from 'zod';
 import type { Digest, DownEvent, UpEvent } from '../core/events.js';
 import type { Message } from '../core/message.js';
-import type { NodeId } from '../core/node-id.js';
 import { defineHeader, HeaderIds } from '../codec/header-registry.js';
 import { Layer, type LayerContext } from '../stack/layer.js';
 import { registerLayer } from '../stack/registry.js';
@@ -19,14 +18,15 @@ const options = z.object({});
 
 /**
  * Safe (uniform) delivery: a message sent with `{ safe: true }` is held at every member until
- * STABLE reports that every member of the view holds it. Per sender, held messages leave in FIFO
- * order. At a view change the flush has given every survivor the same messages, so what is still
+ * STABLE reports that every member of the view holds it. While one is held, everything that
+ * arrives after it waits behind it, so holding never reorders deliveries (causal order above stays
+ * intact). At a view change the flush has given every survivor the same messages, so what is still
  * held is held by all of them and is delivered before the view.
  */
 export class SAFE extends Layer {
   readonly name = 'SAFE';
-  /** Per sender, in arrival order; `safe` false for a plain message queued behind a safe one. */
-  private readonly held = new Map<NodeId, { msg: Message; safe: boolean }[]>();
+  /** In arrival order; `safe` false for a plain message queued behind a safe one. */
+  private held: { msg: Message; safe: boolean }[] = [];
   private stable: Digest = new Map();
   private readonly mHeld: Counter;
 
@@ -42,27 +42,21 @@ export class SAFE extends Layer {
 
   override up(msg: Message): void {
     const safe = msg.pop(SAFE_HEADER) !== undefined;
-    let q = this.held.get(msg.src);
-    if (!safe && (!q || q.length === 0)) {
+    if (!safe && this.held.length === 0) {
       this.above.up(msg);
       return;
     }
-    // A plain message behind a held safe one from the same sender waits too: FIFO per sender.
-    if (!q) this.held.set(msg.src, (q = []));
-    q.push({ msg, safe });
+    this.held.push({ msg, safe });
     if (safe) this.mHeld.inc();
-    this.release(msg.src);
-    if (q.length > 0) this.below.downEvent({ type: 'STABILIZE' });
+    this.release();
+    if (this.held.length > 0) this.below.downEvent({ type: 'STABILIZE' });
   }
 
-  private release(sender: NodeId): void {
-    const q = this.held.get(sender);
-    if (!q) return;
-    const stableUpTo = this.stable.get(sender) ?? 0;
-    while (q.length > 0) {
-      const h = q[0]!;
-      if (h.safe && h.msg.seq > stableUpTo) return;
-      q.shift();
+  private release(): void {
+    while (this.held.length > 0) {
+      const h = this.held[0]!;
+      if (h.safe && h.msg.seq > (this.stable.get(h.msg.src) ?? 0)) return;
+      this.held.shift();
       this.above.up(h.msg);
     }
   }
@@ -70,11 +64,12 @@ export class SAFE extends Layer {
   override upEvent(ev: UpEvent): void {
     if (ev.type === 'STABLE') {
       this.stable = ev.stable;
-      for (const sender of this.held.keys()) this.release(sender);
+      this.release();
     } else if (ev.type === 'VIEW') {
       // Every survivor holds what is still here (the flush saw to it): deliver it in this view.
-      for (const q of this.held.values()) for (const h of q) this.above.up(h.msg);
-      this.held.clear();
+      const rest = this.held;
+      this.held = [];
+      for (const h of rest) this.above.up(h.msg);
       this.stable = new Map();
     }
     this.above.upEvent(ev);

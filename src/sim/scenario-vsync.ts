@@ -100,6 +100,7 @@ export function runVsyncScenario(opts: VsyncScenarioOptions): VsyncScenarioResul
   const stack: StackSpec = [
     'TOTAL',
     'CAUSAL',
+    'SAFE',
     { name: 'GMS', options: { retryMs: 40, flushTimeoutMs: suspectMs * 2, foldMs: rng.int(0, 30), joinTimeoutMs: 20_000 } },
     { name: 'STABLE', options: { gossipIntervalMs: 50 } },
     { name: 'FC', options: { maxCredits: 64 * 1024 + rng.int(0, 512 * 1024) } },
@@ -139,7 +140,7 @@ export function runVsyncScenario(opts: VsyncScenarioOptions): VsyncScenarioResul
         if (r.chance(0.5)) {
           const big = r.chance(0.03);
           const order = ORDER_MIX[r.int(0, ORDER_MIX.length - 1)]!;
-          void m.group.cast(order, Buffer.alloc(big ? r.int(3000, 30000) : r.int(1, 100), 1));
+          void m.group.cast(order, Buffer.alloc(big ? r.int(3000, 30000) : r.int(1, 100), 1), { safe: r.chance(0.1) });
         }
       }
       world.scheduler.schedule(5 + r.float() * 20, tick);

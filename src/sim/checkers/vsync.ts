@@ -32,7 +32,8 @@ export function nameHash(s: string): number {
  * - integrity and FIFO: no duplicates, no invention; per sender and order, what a member delivers
  *   in a view is a prefix of what was sent in it, in send order;
  * - self-delivery: a member that sent m in v and installed the next view delivered m;
- * - state transfer: a joiner's state at its first view equals everything delivered in earlier views.
+ * - state transfer: a joiner's state at its first view equals everything delivered in earlier views;
+ * - safe delivery is uniform: a safe message delivered by anyone is delivered by every survivor.
  */
 export function checkVirtualSynchrony(events: readonly HistoryEvent[], group: string, out = new ViolationList()): ViolationList {
   const viewMembers = new Map<number, string>();
@@ -113,6 +114,15 @@ export function checkVirtualSynchrony(events: readonly HistoryEvent[], group: st
     const views = installs.get(s.sender) ?? [];
     const i = views.indexOf(s.view);
     if (i >= 0 && i + 1 < views.length && !seen.get(s.sender)?.has(msg)) out.add('self-delivery', `${s.sender} sent ${msg} in view ${s.view}, installed ${views[i + 1]} and never delivered it`);
+  }
+  // Safe delivery is uniform: once anyone (even a member about to fail) delivered a safe message,
+  // every member that survives that view delivers it too.
+  const safeMsgs = new Set<string>();
+  for (const ev of events) if (ev.k === 'send' && ev.group === group && ev.safe) safeMsgs.add(ev.msg);
+  for (const ev of events) {
+    if (ev.k !== 'deliver' || ev.group !== group || !safeMsgs.has(ev.msg)) continue;
+    const a = agreed.get(ev.view);
+    if (a && !a.set.has(ev.msg)) out.add('safe', `${ev.node} delivered safe message ${ev.msg} in view ${ev.view}, which the survivors of that view did not deliver`);
   }
   // State transfer: a joiner's first state is everything agreed before its first view.
   const sortedViews = [...agreed.keys()].sort((a, b) => a - b);
