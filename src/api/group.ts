@@ -173,6 +173,15 @@ export class Group extends EventEmitter implements StackTop {
     return this.cast('causal', payload, opts);
   }
 
+  /**
+   * Ordered against everything: delivered by every member at the same point relative to all other
+   * messages and to view changes (it is carried by a view change, as in Isis). Expensive: use it
+   * for rare, global events.
+   */
+  gbcast(payload: unknown, opts?: SendOptions): Promise<void> {
+    return this.cast('group', payload, opts);
+  }
+
   /** Totally ordered multicast: every member delivers abcasts in the same order (consistent with causality). */
   abcast(payload: unknown, opts?: SendOptions): Promise<void> {
     return this.cast('total', payload, opts);
@@ -228,6 +237,8 @@ export class Group extends EventEmitter implements StackTop {
   up(msg: Message): void {
     const h = msg.pop(APP_HEADER);
     if (h === undefined) return; // control traffic that no layer claimed
+    // Only members speak in a group: anything else is a stranger's forgery.
+    if (!this.currentView.members.includes(msg.src)) return;
     if (h.kind === AppKind.Reply) {
       if (h.to === this.localId) this.queries.get(h.re ?? 0)?.reply(msg.src, new Delivery(this.name, msg.src, h.id, h.order, msg.payload, h.encoding));
       return;

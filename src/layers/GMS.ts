@@ -2,7 +2,8 @@ import { z } from 'zod';
 import { every, type Timer } from '../core/env.js';
 import type { Digest, DownEvent, UpEvent } from '../core/events.js';
 import { ProtocolError } from '../core/errors.js';
-import { Message, MsgFlag } from '../core/message.js';
+import { Message, MsgFlag, OrderCode } from '../core/message.js';
+import { messageFromBytes, messageToBytes } from '../codec/message-codec.js';
 import type { NodeId } from '../core/node-id.js';
 import type { View } from '../core/view.js';
 import { defineHeader, HeaderIds } from '../codec/header-registry.js';
@@ -28,6 +29,8 @@ const enum G {
   StateFail = 13,
   /** A frozen member asks the coordinator to finish a view change that nobody is driving. */
   FlushReq = 14,
+  /** A member hands a gbcast to the coordinator, to be delivered at the next view change. */
+  Gbcast = 15,
 }
 
 export const GMS_HEADER = defineHeader<number>(
@@ -36,7 +39,7 @@ export const GMS_HEADER = defineHeader<number>(
   (w, t) => w.u8(t),
   (r) => {
     const t = r.u8();
-    if (t < G.JoinReq || t > G.FlushReq) throw new ProtocolError('ERR_MALFORMED', `unknown GMS message ${t}`);
+    if (t < G.JoinReq || t > G.Gbcast) throw new ProtocolError('ERR_MALFORMED', `unknown GMS message ${t}`);
     return t;
   },
 );
@@ -52,6 +55,8 @@ interface Proposal {
   members: NodeId[];
   cut: [NodeId, number][];
   holders: [NodeId, NodeId][];
+  /** gbcasts delivered at the end of the view, after the cut and before the next view: [key, message bytes]. */
+  gb?: [string, Buffer][];
 }
 
 interface FlushOkBody {
@@ -163,6 +168,15 @@ export class GMS extends Layer {
   private lastFlushReq = 0;
   /** Some member is frozen by an attempt that died with its coordinator: a view change must finish it. */
   private needFlush = false;
+  /** Coordinator: gbcasts handed in and not yet delivered, in arrival order. */
+  private readonly pendingGb = new Map<string, Buffer>();
+  /** Our own gbcasts, resent to the coordinator until they are delivered. */
+  private readonly myGb = new Map<string, Buffer>();
+  private gbCounter = 0;
+  private lastGbSend = 0;
+  /** Keys of gbcasts already delivered (bounded): a late resend must not deliver one twice. */
+  private readonly deliveredGb = new Set<string>();
+  private lastProposalGb: [string, Buffer][] = [];
   private awaitingCut: Attempt | null = null;
   private flush: CoordFlush | null = null;
   private minority = false;
@@ -212,6 +226,10 @@ export class GMS extends Layer {
   // ---- messages and events from above ----
 
   override down(msg: Message): void {
+    if (msg.order === OrderCode.Group && msg.dest === null) {
+      this.gbcast(msg);
+      return;
+    }
     // Frozen: nothing more may enter this view (the flush fixed its contents). The application is
     // blocked already; this stops layers above, e.g. TOTAL announcing an order the cut leaves out.
     if (this.frozen && msg.dest === null) return;
@@ -361,6 +379,16 @@ export class GMS extends Layer {
           this.noteWork();
         }
         return;
+      case G.Gbcast: {
+        const key = String(body['key']);
+        const bytes = body['bytes'];
+        if (!this.isCoordinator || this.deliveredGb.has(key) || !Buffer.isBuffer(bytes) && !(bytes instanceof Uint8Array)) return;
+        if (!this.pendingGb.has(key)) {
+          this.pendingGb.set(key, Buffer.from(bytes as Uint8Array));
+          this.noteWork();
+        }
+        return;
+      }
       case G.StateFail:
         if (this.incoming && this.incoming.viewId === body['view']) this.failJoin('ERR_STATE_TRANSFER', String(body['message']));
         return;
@@ -413,7 +441,7 @@ export class GMS extends Layer {
 
   private hasWork(): boolean {
     if (!this.view) return false;
-    if (this.pendingJoins.length > 0 || this.pendingLeaves.size > 0 || this.needFlush) return true;
+    if (this.pendingJoins.length > 0 || this.pendingLeaves.size > 0 || this.needFlush || this.pendingGb.size > 0) return true;
     if (this.frozen && this.flush === null) return true;
     for (const m of this.view.members) if (this.suspects.has(m)) return true;
     return false;
@@ -522,7 +550,7 @@ export class GMS extends Layer {
       }
       const stay = responders.filter((m) => !this.pendingLeaves.has(m));
       const joiners = this.pendingJoins.filter((j) => !v.members.includes(j));
-      proposal = { members: [...stay, ...joiners], cut: [...cut], holders: [...holders] };
+      proposal = { members: [...stay, ...joiners], cut: [...cut], holders: [...holders], gb: [...this.pendingGb].filter(([k]) => !this.deliveredGb.has(k)) };
     }
     f.phase = 'cut';
     f.proposal = proposal;
@@ -553,6 +581,7 @@ export class GMS extends Layer {
     const needed = f.proposal!.members.filter((m) => v.members.includes(m) && f.oks.has(m));
     if (needed.every((m) => f.dones.has(m)) && f.dones.size * 2 > v.members.length) {
       const next: View = { group: this.ctx.group, id: v.id + 1, members: f.proposal!.members };
+      this.lastProposalGb = f.proposal!.gb ?? [];
       this.flush = null;
       // The state provider: the most senior survivor that holds the state itself.
       const provider = v.members.find((m) => next.members.includes(m) && f.oks.get(m)?.hasState === true) ?? this.me;
@@ -608,6 +637,8 @@ export class GMS extends Layer {
       return;
     }
     const joiners = next.members.filter((m) => !this.view!.members.includes(m));
+    // gbcasts go last in the old view: after the cut, before the view change, in proposal order.
+    this.deliverGbcasts(from === this.me ? (this.accepted?.p.gb ?? this.lastProposalGb) : (this.accepted?.p.gb ?? []));
     const provide = body.stateFrom === this.me && joiners.length > 0;
     const { snapshot, snapshotError } = this.installLocal(next, provide);
     if (provide) {
@@ -670,6 +701,43 @@ export class GMS extends Layer {
       if (item instanceof Message) this.above.up(item);
       else this.above.upEvent({ type: 'VIEW', view: item });
     }
+  }
+
+  // ---- gbcast: ordered against every message and every view change ----
+
+  private gbcast(msg: Message): void {
+    const key = `${this.me}:${++this.gbCounter}`;
+    msg.src = this.me;
+    const bytes = messageToBytes(msg);
+    this.myGb.set(key, bytes);
+    this.sendGbcasts();
+  }
+
+  private sendGbcasts(): void {
+    const c = this.coordinator();
+    if (!c || this.myGb.size === 0) return;
+    for (const [key, bytes] of this.myGb) this.send(c, G.Gbcast, { key, bytes });
+  }
+
+  private deliverGbcasts(list: readonly [string, Buffer | Uint8Array][]): void {
+    for (const [key, bytes] of list) {
+      this.pendingGb.delete(key);
+      this.myGb.delete(key);
+      if (this.deliveredGb.has(key)) continue;
+      this.deliveredGb.add(key);
+      if (this.deliveredGb.size > 10_000) this.deliveredGb.delete(this.deliveredGb.values().next().value!);
+      let msg: Message;
+      try {
+        msg = messageFromBytes(Buffer.from(bytes));
+      } catch {
+        continue;
+      }
+      msg.src = key.slice(0, key.lastIndexOf(':'));
+      msg.dest = null;
+      if (this.heldUp) this.heldUp.push(msg);
+      else this.above.up(msg);
+    }
+    this.lastProposalGb = [];
   }
 
   // ---- state transfer ----
@@ -808,6 +876,10 @@ export class GMS extends Layer {
       else if (now - o.lastSend > this.opts.retryMs * 3) this.pumpState(o);
     }
     if (this.status === 'leaving' && !this.isCoordinator) this.sendLeaveReq();
+    if (this.myGb.size > 0 && now - this.lastGbSend >= this.opts.retryMs * 2) {
+      this.lastGbSend = now;
+      this.sendGbcasts();
+    }
     if (!this.isCoordinator) {
       this.flush = null;
       if (this.frozen && now - this.frozenAt > this.opts.flushTimeoutMs * 2 && now - this.lastFlushReq > this.opts.flushTimeoutMs) {
@@ -852,7 +924,7 @@ function sameMembers(a: readonly NodeId[], b: readonly NodeId[]): boolean {
 
 registerLayer({
   name: 'GMS',
-  provides: ['membership', 'virtual-synchrony'],
+  provides: ['membership', 'virtual-synchrony', 'gbcast'],
   requires: ['reliable', 'digest', 'failure-detection'],
   options,
   create: (ctx, o) => new GMS(ctx, o),

@@ -159,6 +159,8 @@ export class NAK extends Layer {
   override up(msg: Message): void {
     const h = msg.peek(NAK_HEADER);
     if (h === undefined) {
+      // A reliable multicast always carries our header: one without it is forged or broken.
+      if (msg.isMulticast && !(msg.flags & MsgFlag.Unreliable)) return;
       this.above.up(msg);
       return;
     }

@@ -139,7 +139,8 @@ export function runVsyncScenario(opts: VsyncScenarioOptions): VsyncScenarioResul
         if (!m.alive || m.sim.status !== 'up' || m.group.view.id === 0) continue;
         if (r.chance(0.5)) {
           const big = r.chance(0.03);
-          const order = ORDER_MIX[r.int(0, ORDER_MIX.length - 1)]!;
+          // Now and then a gbcast: each one rides a view change, so they are rare.
+          const order = r.chance(0.01) ? 'group' : ORDER_MIX[r.int(0, ORDER_MIX.length - 1)]!;
           void m.group.cast(order, Buffer.alloc(big ? r.int(3000, 30000) : r.int(1, 100), 1), { safe: r.chance(0.1) });
         }
       }

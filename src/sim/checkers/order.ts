@@ -94,5 +94,43 @@ export function checkOrder(events: readonly HistoryEvent[], group: string, out =
       }
     }
   }
+  checkGbcast(events, group, out);
   return out;
+}
+
+/**
+ * gbcast is ordered against everything: every member that survives a view delivered, before each
+ * gbcast of that view, exactly the same set of messages (so the same gbcasts, in the same order,
+ * at the same point relative to every other message and to the view change).
+ */
+function checkGbcast(events: readonly HistoryEvent[], group: string, out: ViolationList): void {
+  const lastView = new Map<NodeId, number>();
+  const perMemberView = new Map<string, string[]>();
+  for (const ev of events) {
+    if (!('group' in ev) || ev.group !== group) continue;
+    if (ev.k === 'view') lastView.set(ev.node, Math.max(lastView.get(ev.node) ?? 0, ev.view));
+    if (ev.k === 'deliver') {
+      const key = `${ev.node}|${ev.view}`;
+      let l = perMemberView.get(key);
+      if (!l) perMemberView.set(key, (l = []));
+      l.push(ev.order === 3 ? `G:${ev.msg}` : ev.msg);
+    }
+  }
+  const seen = new Map<string, { by: NodeId; before: string }>(); // `${view}|${gbcast}` -> digest of what preceded it
+  for (const [key, list] of perMemberView) {
+    const [member, viewS] = [key.slice(0, key.lastIndexOf('|')), key.slice(key.lastIndexOf('|') + 1)];
+    const view = Number(viewS);
+    if ((lastView.get(member) ?? 0) <= view) continue; // only members that survived the view
+    const before: string[] = [];
+    for (const m of list) {
+      if (m.startsWith('G:')) {
+        const digest = before.slice().sort().join(',');
+        const k = `${view}|${m}`;
+        const prev = seen.get(k);
+        if (!prev) seen.set(k, { by: member, before: digest });
+        else if (prev.before !== digest) out.add('gbcast-order', `${member} and ${prev.by} delivered different messages before gbcast ${m.slice(2)} in view ${view}`);
+      }
+      before.push(m);
+    }
+  }
 }
