@@ -177,6 +177,8 @@ export class GMS extends Layer {
   /** Keys of gbcasts already delivered (bounded): a late resend must not deliver one twice. */
   private readonly deliveredGb = new Set<string>();
   private lastProposalGb: [string, Buffer][] = [];
+  /** Leaving only to come back as a new member (our state never arrived). */
+  private rejoinAfterLeave = false;
   private awaitingCut: Attempt | null = null;
   private flush: CoordFlush | null = null;
   private minority = false;
@@ -818,7 +820,8 @@ export class GMS extends Layer {
 
   private left(): void {
     this.status = 'gone';
-    this.above.upEvent({ type: 'LEFT' });
+    if (this.rejoinAfterLeave) this.above.upEvent({ type: 'EXCLUDED', viewId: this.view?.id ?? 0 });
+    else this.above.upEvent({ type: 'LEFT' });
   }
 
   private excluded(viewId: number): void {
@@ -860,11 +863,16 @@ export class GMS extends Layer {
     this.retryInstall(now);
     if (this.status === 'gone' || !this.view) return;
     if (this.incoming && (now - this.incoming.progressAt > this.opts.flushTimeoutMs * 2 || !this.view.members.includes(this.incoming.from))) {
-      // The provider failed before we had our state: start over as a new member.
-      this.log.warn('state provider went silent; rejoining', { provider: this.incoming.from });
+      // The provider failed before we had our state: leave cleanly (a silent exit would cost a
+      // small view its majority), then start over as a new member.
+      this.log.warn('state provider went silent; leaving to rejoin', { provider: this.incoming.from });
       this.incoming = null;
       this.heldUp = null;
-      this.excluded(this.view.id);
+      this.rejoinAfterLeave = true;
+      this.status = 'leaving';
+      this.pendingLeaves.add(this.me);
+      this.noteWork();
+      if (!this.isCoordinator) this.sendLeaveReq();
       return;
     }
     if (this.incoming && now - this.incoming.lastAck > this.opts.retryMs * 2) {
