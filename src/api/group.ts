@@ -61,6 +61,8 @@ export class Group extends EventEmitter implements StackTop {
   private nextId = 1;
   private flowBlocked = false;
   private queryHandler: QueryHandler | null = null;
+  /** Application events held for one turn after the first view (see installView). */
+  private queued: ['message' | 'view', unknown][] | null = null;
   private readonly queries = new Map<number, PendingQuery>();
   /** Timers for query deadlines: the node's env (virtual in the simulator). */
   timers: QueryTimers = { setTimer: (ms, fn) => { const t = setTimeout(fn, ms); return { cancel: () => clearTimeout(t) }; } };
@@ -250,6 +252,10 @@ export class Group extends EventEmitter implements StackTop {
       this.answer(d);
       return;
     }
+    if (this.queued) {
+      this.queued.push(['message', d]);
+      return;
+    }
     try {
       this.emit('message', d);
     } catch (err) {
@@ -314,6 +320,7 @@ export class Group extends EventEmitter implements StackTop {
   /** The state as of this view, for joiners. */
   private snapshot(ev: { snapshot?: Buffer | null; snapshotError?: Error | null }): void {
     if (!this.stateHandlers) return;
+    if (this.queued) this.releaseQueued(); // the state must include what is still queued
     try {
       const enc = encodePayload(this.stateHandlers.get());
       // One byte says how to read the snapshot back.
@@ -346,10 +353,27 @@ export class Group extends EventEmitter implements StackTop {
     for (const q of this.queries.values()) q.viewChanged(view);
     this.recorder?.record({ k: 'view', at: this.now(), node: this.localId, group: this.name, view: view.id, members: view.members });
     this.hooks.viewInstalled(this, view);
-    this.emit('view', view);
+    if (this.queued) this.queued.push(['view', view]);
+    else this.emit('view', view);
     if (!this.isReady) {
       this.isReady = true;
+      // `await join()` resumes in a microtask; what arrives with the first view waits for the next
+      // turn, so that listeners attached right after the await see every message.
+      this.queued = [];
+      this.timers.setTimer(0, () => this.releaseQueued());
       this.readyResolve(this);
+    }
+  }
+
+  private releaseQueued(): void {
+    const q = this.queued ?? [];
+    this.queued = null;
+    for (const [ev, arg] of q) {
+      try {
+        this.emit(ev, arg);
+      } catch (err) {
+        this.emitError(new HorusError('ERR_INVALID_ARGUMENT', `${ev} handler threw: ${(err as Error).message}`, { cause: err }));
+      }
     }
   }
 

@@ -1,5 +1,5 @@
 import { ProtocolError } from '../core/errors.js';
-import { Message, MsgFlag, type HeaderEntry } from '../core/message.js';
+import { Message, MsgFlag, type HeaderType } from '../core/message.js';
 import { headerTypeOf } from './header-registry.js';
 import { Reader } from './reader.js';
 import { Writer } from './writer.js';
@@ -14,12 +14,13 @@ export const MAX_HEADERS = 32;
 export function encodeMessage(w: Writer, msg: Message): void {
   w.u8(msg.flags);
   if (!(msg.flags & MsgFlag.Multicast)) w.str(msg.dest ?? '');
-  const hs = msg.headers;
-  w.u8(hs.length);
-  for (let i = 0; i < hs.length; i++) {
-    const h = hs[i]!;
-    w.u8(h.type.id);
-    h.type.encode(w, h.value);
+  const types = msg.htypes;
+  const values = msg.hvalues;
+  w.u8(types.length);
+  for (let i = 0; i < types.length; i++) {
+    const t = types[i]!;
+    w.u8(t.id);
+    t.encode(w, values[i]);
   }
   w.bytes(msg.payload);
 }
@@ -31,15 +32,17 @@ export function decodeMessage(r: Reader, end: number): Message {
   const dest = flags & MsgFlag.Multicast ? null : r.str(1024);
   const n = r.u8();
   if (n > MAX_HEADERS) throw new ProtocolError('ERR_MALFORMED', `${n} headers, limit ${MAX_HEADERS}`);
-  const headers: HeaderEntry[] = new Array<HeaderEntry>(n);
+  const types = new Array<HeaderType<unknown>>(n);
+  const values = new Array<unknown>(n);
   for (let i = 0; i < n; i++) {
     const type = headerTypeOf(r.u8());
-    headers[i] = { type, value: type.decode(r) };
+    types[i] = type;
+    values[i] = type.decode(r);
   }
   if (r.pos > end) throw new ProtocolError('ERR_MALFORMED', 'headers overrun the message');
   const payload = r.buf.subarray(r.pos, end);
   r.pos = end;
-  return new Message(dest, payload, flags, headers);
+  return new Message(dest, payload, flags, types, values);
 }
 
 /** Whole message to standalone bytes (FRAG serialises what it splits). */

@@ -28,6 +28,16 @@ export class Writer {
   /** Unsigned varint, up to 2^53. */
   uvar(v: number): void {
     this.ensure(8);
+    // Fast paths for the common small values (sequence numbers, lengths).
+    if (v < 0x80) {
+      this.buf[this.pos++] = v;
+      return;
+    }
+    if (v < 0x4000) {
+      this.buf[this.pos++] = (v & 0x7f) | 0x80;
+      this.buf[this.pos++] = v >>> 7;
+      return;
+    }
     while (v >= 0x80) {
       this.buf[this.pos++] = (v % 0x80) | 0x80;
       v = Math.floor(v / 0x80);

@@ -11,11 +11,6 @@ export interface HeaderType<T> {
   decode(r: Reader): T;
 }
 
-export interface HeaderEntry {
-  readonly type: HeaderType<unknown>;
-  readonly value: unknown;
-}
-
 /** Message flags carried on the wire. */
 export const enum MsgFlag {
   /** Sent to the whole view rather than one member. */
@@ -38,7 +33,9 @@ export const enum OrderCode {
 
 export class Message {
   src: NodeId = '';
-  headers: HeaderEntry[];
+  /** The header stack as two parallel arrays (type, value): no object per header on the hot path. */
+  htypes: HeaderType<unknown>[];
+  hvalues: unknown[];
   /** Set by the sender's group for the ordering layers; never sent (those layers push their own headers). */
   order: OrderCode = OrderCode.Fifo;
   /** Deliver only once every member holds it (the SAFE layer holds it until STABLE says so). */
@@ -50,43 +47,56 @@ export class Message {
     public dest: NodeId | null,
     public payload: Buffer,
     public flags = dest === null ? MsgFlag.Multicast : 0,
-    headers?: HeaderEntry[],
+    htypes?: HeaderType<unknown>[],
+    hvalues?: unknown[],
   ) {
-    this.headers = headers ?? [];
+    this.htypes = htypes ?? [];
+    this.hvalues = hvalues ?? [];
   }
 
   get isMulticast(): boolean {
     return (this.flags & MsgFlag.Multicast) !== 0;
   }
 
+  get headerCount(): number {
+    return this.htypes.length;
+  }
+
   push<T>(type: HeaderType<T>, value: T): void {
-    this.headers.push({ type: type as HeaderType<unknown>, value });
+    this.htypes.push(type as HeaderType<unknown>);
+    this.hvalues.push(value);
   }
 
   /** The top header if it is of this type, else undefined. */
   peek<T>(type: HeaderType<T>): T | undefined {
-    const top = this.headers[this.headers.length - 1];
-    return top !== undefined && top.type === type ? (top.value as T) : undefined;
+    const n = this.htypes.length;
+    return n > 0 && this.htypes[n - 1] === type ? (this.hvalues[n - 1] as T) : undefined;
   }
 
   /** Remove and return the top header if it is of this type, else undefined (nothing removed). */
   pop<T>(type: HeaderType<T>): T | undefined {
-    const top = this.headers[this.headers.length - 1];
-    if (top === undefined || top.type !== type) return undefined;
-    this.headers.pop();
-    return top.value as T;
+    const n = this.htypes.length;
+    if (n === 0 || this.htypes[n - 1] !== type) return undefined;
+    this.htypes.pop();
+    return this.hvalues.pop() as T;
+  }
+
+  /** Drop the top header, whatever it is. */
+  dropTop(): void {
+    this.htypes.pop();
+    this.hvalues.pop();
   }
 
   /** Pop a header that must be there. */
   take<T>(type: HeaderType<T>): T {
     const v = this.pop(type);
-    invariant(v !== undefined, () => `expected header ${type.name} on top, found ${this.headers.at(-1)?.type.name ?? 'none'}`);
+    invariant(v !== undefined, () => `expected header ${type.name} on top, found ${this.htypes.at(-1)?.name ?? 'none'}`);
     return v;
   }
 
   /** A copy that shares the payload and header values (both are immutable once pushed). */
   clone(): Message {
-    const m = new Message(this.dest, this.payload, this.flags, this.headers.slice());
+    const m = new Message(this.dest, this.payload, this.flags, this.htypes.slice(), this.hvalues.slice());
     m.src = this.src;
     m.order = this.order;
     m.safe = this.safe;
@@ -96,6 +106,6 @@ export class Message {
 
   /** Approximate bytes on the wire: for flow control and buffer accounting. */
   get size(): number {
-    return this.payload.length + 8 + this.headers.length * 6;
+    return this.payload.length + 8 + this.htypes.length * 6;
   }
 }

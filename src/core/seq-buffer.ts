@@ -27,7 +27,7 @@ export class SeqBuffer<T> {
     return this.first;
   }
   append(seq: number, item: T): void {
-    invariant(seq === this.nextSeq, () => `SeqBuffer append ${seq}, expected ${this.nextSeq}`);
+    if (seq !== this.nextSeq) invariant(false, `SeqBuffer append ${seq}, expected ${this.nextSeq}`);
     this.items.push(item);
     this.bytes += this.sizeOf(item);
   }

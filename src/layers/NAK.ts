@@ -115,6 +115,8 @@ export class NAK extends Layer {
   private members: readonly NodeId[] = [];
   private sent: SeqBuffer<Message> = new SeqBuffer<Message>(1, (m) => m.size);
   private lastSent = 0;
+  /** Our own messages come back up through COM's loopback a moment after sending: the highest seen. */
+  private ownDelivered = 0;
   private stableSelf = 0;
   private windows = new Map<NodeId, SenderWindow>();
   private future: Message[] = [];
@@ -169,12 +171,14 @@ export class NAK extends Layer {
       if (h.view > this.viewId && (h.t === NakType.Data || h.t === NakType.Xmit) && this.future.length < MAX_FUTURE) this.future.push(msg);
       return;
     }
-    msg.headers.pop();
+    msg.dropTop();
     switch (h.t) {
       case NakType.Data:
         if (msg.src === this.ctx.localId) {
           msg.seq = h.seq;
+          if (h.seq > this.ownDelivered) this.ownDelivered = h.seq;
           this.above.up(msg); // own loopback: already in order
+          if (this.cut !== null) this.checkCut();
         }
         else this.receive(msg.src, h.seq, msg);
         return;
@@ -230,6 +234,7 @@ export class NAK extends Layer {
       this.viewId = id;
       this.sent = new SeqBuffer<Message>(1, (m) => m.size);
       this.lastSent = 0;
+      this.ownDelivered = 0;
       this.stableSelf = 0;
       this.windows = new Map();
       this.cut = null;
@@ -261,6 +266,8 @@ export class NAK extends Layer {
 
   private checkCut(): void {
     if (this.cut === null || this.cutReported) return;
+    // Our own messages count too: their local copies may still be on their way back up.
+    if (this.ownDelivered < this.lastSent) return;
     for (const [sender, w] of this.windows) if (w.next - 1 < (this.cut.get(sender) ?? 0)) return;
     this.cutReported = true;
     this.above.upEvent({ type: 'FLUSH_REACHED' });
@@ -345,7 +352,7 @@ export class NAK extends Layer {
       if (orig === undefined) break;
       const copy = orig.clone();
       // The sender's own copies still carry their DATA header; stored copies of others' do not.
-      if (origin === this.ctx.localId) copy.headers.pop();
+      if (origin === this.ctx.localId) copy.dropTop();
       copy.dest = requester;
       copy.flags = MsgFlag.Unreliable;
       copy.push(NAK_HEADER, { t: NakType.Xmit, view: this.viewId, origin, seq });

@@ -3,7 +3,7 @@
 import { fork, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import type { LogLevel } from '../../src/core/logger.js';
-import type { ChildMessage, Command, CommandResults, Reply, StatsEvent, Summary } from './member-process.js';
+import type { ChildMessage, Command, CommandResults, Reply, StatsEvent, Summary, ViewEvent } from './member-process.js';
 
 const MEMBER_SCRIPT = fileURLToPath(new URL('./member-process.ts', import.meta.url));
 // Absolute, so the children find tsx whatever the working directory.
@@ -36,6 +36,13 @@ function installExitHook(): void {
   process.once('exit', () => {
     for (const c of live) c.kill('SIGKILL');
   });
+  // Interrupted: 'exit' does not run on a signal, and a SIGSTOPped child would not see the IPC close.
+  for (const sig of ['SIGINT', 'SIGTERM'] as const) {
+    process.once(sig, () => {
+      for (const c of live) c.kill('SIGKILL');
+      process.exit(128 + (sig === 'SIGINT' ? 2 : 15));
+    });
+  }
 }
 
 /** One child process and its request/reply channel. */
@@ -46,6 +53,12 @@ export class Member {
   pid = 0;
   readonly stats: StatsEvent[] = [];
   readonly fatal: string[] = [];
+  /** Views it installed in a dynamic group, as it reported them (wall-clock `t`). */
+  readonly views: ViewEvent[] = [];
+  /** When it learnt it was excluded (wall clock, ms), and under which member id. */
+  readonly exclusions: { t: number; memberId: string }[] = [];
+  /** Sent SIGSTOP and not SIGCONT since. */
+  stopped = false;
   exitCode: number | null = null;
   exitSignal: NodeJS.Signals | null = null;
   private nextRid = 1;
@@ -76,8 +89,20 @@ export class Member {
 
   private onMessage(m: ChildMessage): void {
     if ('ev' in m) {
-      if (m.ev === 'stats') this.stats.push(m);
-      else this.fatal.push(m.error);
+      switch (m.ev) {
+        case 'stats':
+          this.stats.push(m);
+          break;
+        case 'view':
+          this.views.push(m);
+          break;
+        case 'excluded':
+          this.exclusions.push({ t: m.t, memberId: m.memberId });
+          break;
+        case 'fatal':
+          this.fatal.push(m.error);
+          break;
+      }
       return;
     }
     const w = this.waiting.get(m.rid);
@@ -102,12 +127,77 @@ export class Member {
     return this.request<'summary'>({ cmd: 'summary' });
   }
 
+  /** Binds a port (0: any free one) and starts the node. */
+  async listen(
+    opts: { host?: string; port?: number; logLevel?: LogLevel; statsIntervalMs?: number; seeds?: string[]; historyFile?: string } = {},
+  ): Promise<void> {
+    const l = await this.request<'listen'>({
+      cmd: 'listen',
+      host: opts.host ?? '127.0.0.1',
+      port: opts.port ?? 0,
+      logLevel: opts.logLevel ?? 'warn',
+      statsIntervalMs: opts.statsIntervalMs ?? 250,
+      ...(opts.seeds !== undefined ? { seeds: opts.seeds } : {}),
+      ...(opts.historyFile !== undefined ? { historyFile: opts.historyFile } : {}),
+    });
+    this.endpoint = l.endpoint;
+    this.pid = l.pid;
+  }
+
   kill(): void {
     if (this.alive) this.child.kill('SIGKILL');
   }
+
+  /** SIGSTOP / SIGCONT (a paused process, as a long GC or a stopped VM would look). */
+  signal(sig: 'SIGSTOP' | 'SIGCONT'): void {
+    if (!this.alive) return;
+    this.child.kill(sig);
+    this.stopped = sig === 'SIGSTOP';
+  }
+
+  /** Graceful close (so --cpu-prof can write its profile), then SIGKILL whatever is left. */
+  async close(graceMs = 3000): Promise<void> {
+    if (this.alive && !this.stopped && graceMs > 0) {
+      try {
+        await withTimeout(this.request<'close'>({ cmd: 'close' }), graceMs, 'close');
+        await withTimeout(this.exited, graceMs, 'exit');
+      } catch {
+        // Fall through to the kill.
+      }
+    }
+    this.kill();
+    await this.exited;
+  }
 }
 
-function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
+/** Forks one member process (not listening yet: see Member.listen). Killed if this process exits. */
+export function forkMember(index: number, execArgv: readonly string[] = []): Member {
+  installExitHook();
+  const child = fork(MEMBER_SCRIPT, [], {
+    execArgv: ['--import', TSX, ...execArgv],
+    // Children's stdout goes to our stderr: a bench prints its JSON on stdout, the test runner its report.
+    stdio: ['ignore', 2, 2, 'ipc'],
+  });
+  return new Member(index, child);
+}
+
+/** Polls `cond` every `pollMs` until it holds; rejects after `timeoutMs` with `what` (and `detail()`). */
+export async function waitUntil(
+  cond: () => boolean | Promise<boolean>,
+  opts: { timeoutMs: number; what: string; pollMs?: number; detail?: () => string | Promise<string> },
+): Promise<number> {
+  const t0 = performance.now();
+  for (;;) {
+    if (await cond()) return performance.now() - t0;
+    if (performance.now() - t0 > opts.timeoutMs) {
+      const detail = opts.detail ? `: ${await opts.detail()}` : '';
+      throw new Error(`timed out after ${opts.timeoutMs} ms waiting for ${opts.what}${detail}`);
+    }
+    await new Promise((r) => setTimeout(r, opts.pollMs ?? 50));
+  }
+}
+
+export function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
   let timer: NodeJS.Timeout | undefined;
   const t = new Promise<never>((_, reject) => {
     timer = setTimeout(() => reject(new Error(`${what} timed out after ${ms} ms`)), ms);
@@ -131,14 +221,7 @@ export class Cluster {
     const host = opts.host ?? '127.0.0.1';
     const groupName = opts.group ?? 'g';
     const members: Member[] = [];
-    for (let i = 0; i < opts.size; i++) {
-      const child = fork(MEMBER_SCRIPT, [], {
-        execArgv: ['--import', TSX, ...(opts.execArgv ?? [])],
-        // Children's stdout goes to our stderr: a bench prints its JSON on stdout, the test runner its report.
-        stdio: ['ignore', 2, 2, 'ipc'],
-      });
-      members.push(new Member(i, child));
-    }
+    for (let i = 0; i < opts.size; i++) members.push(forkMember(i, opts.execArgv));
     const cluster = new Cluster(members, [], groupName);
     try {
       const ready = (async () => {
@@ -211,19 +294,7 @@ export class Cluster {
   async close(graceMs = 3000): Promise<void> {
     if (this.closed) return;
     this.closed = true;
-    await Promise.all(
-      this.members.map(async (m) => {
-        if (!m.alive) return;
-        try {
-          await withTimeout(m.request<'close'>({ cmd: 'close' }), graceMs, 'close');
-          await withTimeout(m.exited, graceMs, 'exit');
-        } catch {
-          // Fall through to the kill.
-        }
-        m.kill();
-        await m.exited;
-      }),
-    );
+    await Promise.all(this.members.map((m) => m.close(graceMs)));
   }
 }
 

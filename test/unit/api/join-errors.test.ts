@@ -45,7 +45,7 @@ describe('joining: bad input gives typed errors and harms nobody', () => {
     const errors: HorusError[] = [];
     ga.on('error', (e: HorusError) => errors.push(e));
     c.run(100);
-    const b = c.start('b:1');
+    c.start('b:1');
     const gb = c.join('b:1', 'g', ['a:1'], { get: () => null, set: () => {} });
     await assert.rejects(c.settle(gb.ready), { code: 'ERR_STATE_TRANSFER' });
     assert.equal(errors[0]?.code, 'ERR_STATE_TRANSFER');

@@ -30,7 +30,7 @@ describe('message codec', () => {
         assert.deepEqual(back.pop(NAK_HEADER), { t: 1, view: 3, seq });
         assert.deepEqual(back.pop(FRAG_HEADER), { id: seq, index: 0, count: 1 });
         assert.deepEqual(back.pop(APP_HEADER), { order: 0, encoding: 0, id: seq + 1 });
-        assert.equal(back.headers.length, 0);
+        assert.equal(back.headerCount, 0);
       }),
     );
   });
