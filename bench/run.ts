@@ -26,7 +26,7 @@ interface CaseBase {
 /** Every member multicasts `count` messages of `size` bytes as fast as flow control allows. */
 interface ThroughputCase extends CaseBase {
   kind: 'throughput';
-  op: 'fbcast';
+  op: 'fbcast' | 'cbcast' | 'abcast' | 'safe abcast';
   size: number;
   count: number;
   /** Messages per member sent (and delivered everywhere) before measuring. */
@@ -69,11 +69,22 @@ type OwnProcessesCase = CrashToViewCase | StateTransferCase;
 const ownProcesses = (c: BenchCase): c is OwnProcessesCase => c.kind === 'crash-to-view' || c.kind === 'state-transfer';
 
 const CASES: BenchCase[] = [
-  { id: 'fbcast-3-100B', kind: 'throughput', op: 'fbcast', members: 3, size: 100, count: 400_000, warmup: 40_000 },
+  { id: 'fbcast-3-100B', kind: 'throughput', op: 'fbcast', members: 3, size: 100, count: 300_000, warmup: 30_000 },
   { id: 'fbcast-3-1KiB', kind: 'throughput', op: 'fbcast', members: 3, size: 1024, count: 200_000, warmup: 20_000 },
   { id: 'fbcast-3-rtt', kind: 'round-trip', op: 'fbcast', members: 3, size: 100, rounds: 3_000 },
-  { id: 'crash-to-view-5', kind: 'crash-to-view', op: 'kill -9', members: 5, victims: ['member', 'coordinator'], kills: 3 },
-  { id: 'state-transfer-100MB', kind: 'state-transfer', op: 'join with state', members: 2, stateBytes: 100 * 1024 * 1024, joins: 3 },
+  { id: 'cbcast-3-100B', kind: 'throughput', op: 'cbcast', members: 3, size: 100, count: 100_000, warmup: 10_000 },
+  { id: 'cbcast-3-1KiB', kind: 'throughput', op: 'cbcast', members: 3, size: 1024, count: 50_000, warmup: 5_000 },
+  { id: 'abcast-3-100B', kind: 'throughput', op: 'abcast', members: 3, size: 100, count: 100_000, warmup: 10_000 },
+  { id: 'abcast-3-1KiB', kind: 'throughput', op: 'abcast', members: 3, size: 1024, count: 50_000, warmup: 5_000 },
+  { id: 'safe-abcast-3-100B', kind: 'throughput', op: 'safe abcast', members: 3, size: 100, count: 50_000, warmup: 5_000 },
+  { id: 'safe-abcast-3-1KiB', kind: 'throughput', op: 'safe abcast', members: 3, size: 1024, count: 25_000, warmup: 2_500 },
+  { id: 'fbcast-5-100B', kind: 'throughput', op: 'fbcast', members: 5, size: 100, count: 40_000, warmup: 4_000, freshCluster: true },
+  { id: 'cbcast-5-100B', kind: 'throughput', op: 'cbcast', members: 5, size: 100, count: 30_000, warmup: 3_000 },
+  { id: 'abcast-5-100B', kind: 'throughput', op: 'abcast', members: 5, size: 100, count: 30_000, warmup: 3_000 },
+  { id: 'abcast-5-1KiB', kind: 'throughput', op: 'abcast', members: 5, size: 1024, count: 15_000, warmup: 1_500 },
+  { id: 'safe-abcast-5-100B', kind: 'throughput', op: 'safe abcast', members: 5, size: 100, count: 15_000, warmup: 1_500 },
+  { id: 'crash-to-view-5', kind: 'crash-to-view', op: 'kill -9', members: 5, victims: ['member', 'coordinator'], kills: 2 },
+  { id: 'state-transfer-100MB', kind: 'state-transfer', op: 'join with state', members: 2, stateBytes: 100 * 1024 * 1024, joins: 2 },
 ];
 
 // --- results ---------------------------------------------------------------------------------------
@@ -175,11 +186,13 @@ async function runThroughput(cluster: Cluster, c: ThroughputCase, scale: number)
   const warmup = Math.max(1, Math.round(c.warmup * scale));
   const timeoutMs = 120_000;
   log(`${c.id}: warm-up ${warmup} per member`);
-  await cluster.phase({ count: warmup, size: c.size, timeoutMs });
+  const order = c.op === 'cbcast' ? 'causal' : c.op === 'fbcast' ? 'fifo' : 'total';
+  const safe = c.op === 'safe abcast';
+  await cluster.phase({ count: warmup, size: c.size, timeoutMs, order, safe });
   const before = await cluster.summaries();
   const statsFrom = cluster.members.map((m) => m.stats.length);
   log(`${c.id}: ${count} per member`);
-  const run = await cluster.phase({ count, size: c.size, timeoutMs });
+  const run = await cluster.phase({ count, size: c.size, timeoutMs, order, safe });
   const after = await cluster.summaries();
 
   const n = c.members;

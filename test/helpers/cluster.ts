@@ -271,7 +271,7 @@ export class Cluster {
    * One data phase: every member sends `count` messages of `size` bytes and waits until it has
    * delivered all members' messages. Resolves with per-member results.
    */
-  async phase(p: { count: number; size: number; timeoutMs: number; burst?: number; intervalMs?: number }): Promise<{
+  async phase(p: { count: number; size: number; timeoutMs: number; burst?: number; intervalMs?: number; order?: 'fifo' | 'causal' | 'total'; safe?: boolean }): Promise<{
     sends: CommandResults['send'][];
     reached: CommandResults['expect'][];
     wallMs: number;
@@ -285,6 +285,8 @@ export class Cluster {
       count: p.count,
       size: p.size,
       ...(p.burst !== undefined ? { burst: p.burst, intervalMs: p.intervalMs ?? 1 } : {}),
+      ...(p.order !== undefined ? { order: p.order } : {}),
+      ...(p.safe ? { safe: true } : {}),
     });
     const [s, r] = await Promise.all([sends, reached]);
     return { sends: s, reached: r, wallMs: performance.now() - t0 };

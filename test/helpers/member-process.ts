@@ -35,7 +35,7 @@ export type Command =
     }
   | { cmd: 'join'; group: string; members: string[]; stack?: string; sampleEvery: number; verify: boolean }
   /** Send `count` data messages of `size` bytes; with `burst`, pause `intervalMs` after each burst. */
-  | { cmd: 'send'; count: number; size: number; burst?: number; intervalMs?: number; yieldEvery?: number }
+  | { cmd: 'send'; count: number; size: number; burst?: number; intervalMs?: number; yieldEvery?: number; order?: 'fifo' | 'causal' | 'total'; safe?: boolean }
   /** Answer once this phase has delivered `total` data messages (from all senders, own included). */
   | { cmd: 'expect'; total: number; timeoutMs: number }
   /** Start a new measurement phase: zero the phase counters and latency samples. */
@@ -314,14 +314,21 @@ function makePayload(kind: number, size: number): Buffer {
   return b;
 }
 
+/** The order and safety of the current 'send' command (benchmarks of cbcast, abcast, safe). */
+let sendOrder: 'fifo' | 'causal' | 'total' = 'fifo';
+let sendSafe = false;
+
 function cast(payload: Buffer): Promise<void> {
   sent++;
   if (verify) sentHash = fnv1a(sentHash, payload);
-  return group!.fbcast(payload);
+  if (sendOrder === 'fifo' && !sendSafe) return group!.fbcast(payload);
+  return group!.cast(sendOrder, payload, sendSafe ? { safe: true } : undefined);
 }
 
 async function sendMany(c: Extract<Command, { cmd: 'send' }>): Promise<SendResult> {
   if (sending) throw new Error('a send is already running');
+  sendOrder = c.order ?? 'fifo';
+  sendSafe = c.safe === true;
   if (c.size < MIN_PAYLOAD_BYTES) throw new Error(`size must be at least ${MIN_PAYLOAD_BYTES}`);
   sending = true;
   const t0 = performance.now();
