@@ -61,6 +61,7 @@ export class Group extends EventEmitter implements StackTop {
   private nextId = 1;
   private flowBlocked = false;
   private queryHandler: QueryHandler | null = null;
+  private memberSet: Set<NodeId>;
   /** Application events held for one turn after the first view (see installView). */
   private queued: ['message' | 'view', unknown][] | null = null;
   private readonly queries = new Map<number, PendingQuery>();
@@ -89,6 +90,7 @@ export class Group extends EventEmitter implements StackTop {
   ) {
     super();
     this.currentView = initialView ?? { group: name, id: 0, members: [] };
+    this.memberSet = new Set(this.currentView.members);
     this.ready = new Promise<Group>((resolve, reject) => {
       this.readyResolve = resolve;
       this.readyReject = reject;
@@ -240,7 +242,7 @@ export class Group extends EventEmitter implements StackTop {
     const h = msg.pop(APP_HEADER);
     if (h === undefined) return; // control traffic that no layer claimed
     // Only members speak in a group: anything else is a stranger's forgery.
-    if (!this.currentView.members.includes(msg.src)) return;
+    if (!this.memberSet.has(msg.src)) return;
     if (h.kind === AppKind.Reply) {
       if (h.to === this.localId) this.queries.get(h.re ?? 0)?.reply(msg.src, new Delivery(this.name, msg.src, h.id, h.order, msg.payload, h.encoding));
       return;
@@ -350,6 +352,7 @@ export class Group extends EventEmitter implements StackTop {
   /** @internal */
   installView(view: View): void {
     this.currentView = view;
+    this.memberSet = new Set(view.members);
     for (const q of this.queries.values()) q.viewChanged(view);
     this.recorder?.record({ k: 'view', at: this.now(), node: this.localId, group: this.name, view: view.id, members: view.members });
     this.hooks.viewInstalled(this, view);

@@ -16,8 +16,9 @@ export function encodeMessage(w: Writer, msg: Message): void {
   if (!(msg.flags & MsgFlag.Multicast)) w.str(msg.dest ?? '');
   const types = msg.htypes;
   const values = msg.hvalues;
-  w.u8(types.length);
-  for (let i = 0; i < types.length; i++) {
+  const top = msg.htop;
+  w.u8(top);
+  for (let i = 0; i < top; i++) {
     const t = types[i]!;
     w.u8(t.id);
     t.encode(w, values[i]);

@@ -33,9 +33,16 @@ export const enum OrderCode {
 
 export class Message {
   src: NodeId = '';
-  /** The header stack as two parallel arrays (type, value): no object per header on the hot path. */
+  /**
+   * The header stack as two parallel arrays (type, value) and a top index: no object per header,
+   * and popping leaves the entries in place, so a layer that keeps a message (NAK, for
+   * retransmission) can remember its top and rebuild the message later without copying it now.
+   */
   htypes: HeaderType<unknown>[];
   hvalues: unknown[];
+  htop: number;
+  /** The top a keeping layer saw when it kept this message (see cloneAt); -1 when not kept. */
+  keptTop = -1;
   /** Set by the sender's group for the ordering layers; never sent (those layers push their own headers). */
   order: OrderCode = OrderCode.Fifo;
   /** Deliver only once every member holds it (the SAFE layer holds it until STABLE says so). */
@@ -52,6 +59,7 @@ export class Message {
   ) {
     this.htypes = htypes ?? [];
     this.hvalues = hvalues ?? [];
+    this.htop = this.htypes.length;
   }
 
   get isMulticast(): boolean {
@@ -59,44 +67,49 @@ export class Message {
   }
 
   get headerCount(): number {
-    return this.htypes.length;
+    return this.htop;
   }
 
   push<T>(type: HeaderType<T>, value: T): void {
-    this.htypes.push(type as HeaderType<unknown>);
-    this.hvalues.push(value);
+    const i = this.htop++;
+    this.htypes[i] = type as HeaderType<unknown>;
+    this.hvalues[i] = value;
   }
 
   /** The top header if it is of this type, else undefined. */
   peek<T>(type: HeaderType<T>): T | undefined {
-    const n = this.htypes.length;
+    const n = this.htop;
     return n > 0 && this.htypes[n - 1] === type ? (this.hvalues[n - 1] as T) : undefined;
   }
 
   /** Remove and return the top header if it is of this type, else undefined (nothing removed). */
   pop<T>(type: HeaderType<T>): T | undefined {
-    const n = this.htypes.length;
+    const n = this.htop;
     if (n === 0 || this.htypes[n - 1] !== type) return undefined;
-    this.htypes.pop();
-    return this.hvalues.pop() as T;
+    this.htop = n - 1;
+    return this.hvalues[n - 1] as T;
   }
 
   /** Drop the top header, whatever it is. */
   dropTop(): void {
-    this.htypes.pop();
-    this.hvalues.pop();
+    if (this.htop > 0) this.htop--;
   }
 
   /** Pop a header that must be there. */
   take<T>(type: HeaderType<T>): T {
     const v = this.pop(type);
-    invariant(v !== undefined, () => `expected header ${type.name} on top, found ${this.htypes.at(-1)?.name ?? 'none'}`);
+    invariant(v !== undefined, () => `expected header ${type.name} on top, found ${this.htypes[this.htop - 1]?.name ?? 'none'}`);
     return v;
   }
 
   /** A copy that shares the payload and header values (both are immutable once pushed). */
   clone(): Message {
-    const m = new Message(this.dest, this.payload, this.flags, this.htypes.slice(), this.hvalues.slice());
+    return this.cloneAt(this.htop);
+  }
+
+  /** A copy with the header stack as it was when its top was `top` (entries below stay in place). */
+  cloneAt(top: number): Message {
+    const m = new Message(this.dest, this.payload, this.flags, this.htypes.slice(0, top), this.hvalues.slice(0, top));
     m.src = this.src;
     m.order = this.order;
     m.safe = this.safe;
@@ -106,6 +119,6 @@ export class Message {
 
   /** Approximate bytes on the wire: for flow control and buffer accounting. */
   get size(): number {
-    return this.payload.length + 8 + this.htypes.length * 6;
+    return this.payload.length + 8 + this.htop * 6;
   }
 }

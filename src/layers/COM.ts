@@ -57,7 +57,8 @@ export class COM extends Layer implements FrameReceiver {
     if (msg.dest === null) {
       this.mcast.add(msg);
       // Layers' own unreliable multicasts (gossip, announcements) need no local copy.
-      if (!(msg.flags & MsgFlag.Unreliable)) this.loopback.push(msg.clone());
+      // Our own copy goes up as the same object: layers only pop on the way up (see Message.htop).
+      if (!(msg.flags & MsgFlag.Unreliable)) this.loopback.push(msg);
       if (this.mcast.bytes >= this.opts.batchBytes) this.flushMulticast();
     } else if (msg.dest === this.ctx.localId) {
       this.loopback.push(msg.clone());

@@ -66,9 +66,8 @@ export class FC extends Layer {
   private sentTotal = 0;
   /** Cumulative bytes each receiver said it consumed from us. */
   private granted = new Map<NodeId, number>();
-  /** Cumulative bytes consumed from each sender, and what we last told them. */
-  private consumed = new Map<NodeId, number>();
-  private told = new Map<NodeId, number>();
+  /** Per sender: cumulative bytes consumed from it, and what we last told it. */
+  private fromSender = new Map<NodeId, { consumed: number; told: number }>();
   private blocked = false;
   private timer: Timer | null = null;
   private readonly mBlocked: Counter;
@@ -154,18 +153,20 @@ export class FC extends Layer {
           this.maybeUnblock();
         }
       } else {
-        this.sendFc(msg.src, FcType.Credit, this.consumed.get(msg.src) ?? 0);
+        this.sendFc(msg.src, FcType.Credit, this.fromSender.get(msg.src)?.consumed ?? 0);
       }
       return;
     }
     if (msg.isMulticast && !(msg.flags & MsgFlag.Unreliable) && msg.src !== this.ctx.localId) {
-      const total = (this.consumed.get(msg.src) ?? 0) + FC.sizeOf(msg);
-      this.consumed.set(msg.src, total);
+      let acc = this.fromSender.get(msg.src);
+      if (!acc) this.fromSender.set(msg.src, (acc = { consumed: 0, told: 0 }));
+      acc.consumed += FC.sizeOf(msg);
+      const src = msg.src;
       this.above.up(msg);
       // Granted after delivery: credit reflects what the application above has taken.
-      if (total - (this.told.get(msg.src) ?? 0) >= this.opts.maxCredits * this.opts.replenishFraction) {
-        this.told.set(msg.src, total);
-        this.sendFc(msg.src, FcType.Credit, total);
+      if (acc.consumed - acc.told >= this.opts.maxCredits * this.opts.replenishFraction) {
+        acc.told = acc.consumed;
+        this.sendFc(src, FcType.Credit, acc.consumed);
       }
       return;
     }
@@ -179,8 +180,7 @@ export class FC extends Layer {
         this.viewId = ev.view.id;
         this.sentTotal = 0;
         this.granted = new Map();
-        this.consumed = new Map();
-        this.told = new Map();
+        this.fromSender = new Map();
       }
       this.below.downEvent(ev);
       this.maybeUnblock();

@@ -77,6 +77,9 @@ const options = z.object({
 });
 export type NakOptions = z.infer<typeof options>;
 
+/** Bytes a kept message accounts for (fixed at keeping time: its header top moves afterwards). */
+const keptBytes = (m: Message): number => m.payload.length + 32;
+
 /** Receive state for one sender. */
 class SenderWindow {
   /** Next sequence number to deliver. */
@@ -88,7 +91,7 @@ class SenderWindow {
   /** Deliver nothing above this (a flush freezes or cuts the view). */
   limit = Infinity;
   /** Delivered, kept until stable so any member can retransmit for this sender. */
-  readonly store = new SeqBuffer<Message>(1, (m) => m.size);
+  readonly store = new SeqBuffer<Message>(1, keptBytes);
   lastReqAt = -Infinity;
   reqTries = 0;
   /** During a flush: a member known to hold everything up to the cut. */
@@ -113,7 +116,7 @@ export class NAK extends Layer {
   readonly name = 'NAK';
   private viewId = 0;
   private members: readonly NodeId[] = [];
-  private sent: SeqBuffer<Message> = new SeqBuffer<Message>(1, (m) => m.size);
+  private sent: SeqBuffer<Message> = new SeqBuffer<Message>(1, keptBytes);
   private lastSent = 0;
   /** Our own messages come back up through COM's loopback a moment after sending: the highest seen. */
   private ownDelivered = 0;
@@ -154,6 +157,7 @@ export class NAK extends Layer {
     }
     const seq = ++this.lastSent;
     msg.push(NAK_HEADER, { t: NakType.Data, view: this.viewId, seq });
+    msg.keptTop = msg.htop; // the same object also goes up as our own copy: remember its headers' top
     this.sent.append(seq, msg);
     this.below.down(msg);
   }
@@ -232,7 +236,7 @@ export class NAK extends Layer {
     this.members = members;
     if (fresh) {
       this.viewId = id;
-      this.sent = new SeqBuffer<Message>(1, (m) => m.size);
+      this.sent = new SeqBuffer<Message>(1, keptBytes);
       this.lastSent = 0;
       this.ownDelivered = 0;
       this.stableSelf = 0;
@@ -307,7 +311,9 @@ export class NAK extends Layer {
 
   private deliver(w: SenderWindow, msg: Message): void {
     msg.seq = w.next;
-    w.store.append(w.next, msg.clone());
+    // Kept without a copy: layers above only pop (entries stay), so cloneAt(keptTop) rebuilds it.
+    msg.keptTop = msg.htop;
+    w.store.append(w.next, msg);
     w.next++;
     this.above.up(msg);
   }
@@ -350,7 +356,7 @@ export class NAK extends Layer {
     for (let seq = Math.max(from, store.firstSeq); seq <= last; seq++) {
       const orig = store.get(seq);
       if (orig === undefined) break;
-      const copy = orig.clone();
+      const copy = orig.cloneAt(orig.keptTop);
       // The sender's own copies still carry their DATA header; stored copies of others' do not.
       if (origin === this.ctx.localId) copy.dropTop();
       copy.dest = requester;
