@@ -340,16 +340,9 @@ export class HorusNode {
     };
     entry.group = new Group(name, localId, view, this.recorder, () => this.env.now(), this.hooksFor(entry), opts.state ?? null);
     entry.group.timers = this.env;
-    const stack = new Stack(
-      entry.spec,
-      { env: this.env, group: name, localId, log: this.env.log.child({ group: name }), metrics: this.metrics },
-      entry.group,
-    );
-    entry.stack = stack;
-    entry.group.attach(stack, localId);
+    this.buildStack(entry, localId);
     this.groupsByName.set(name, entry);
-    stack.start();
-    stack.downEvent({ type: 'VIEW', view });
+    entry.stack.downEvent({ type: 'VIEW', view });
     entry.group.installView(view);
     return entry.group;
   }
