@@ -794,8 +794,10 @@ export class GMS extends Layer {
     this.heldUp = held;
     this.above.upEvent({ type: 'VIEW', view: first, state });
     this.heldUp = null;
-    if (!this.frozen) this.above.upEvent({ type: 'UNBLOCKED' });
+    // Catch the application up (messages, later views) before it may send: what it sends must be
+    // stamped with the view it sees.
     if (this.status === 'member' || this.status === 'leaving') this.release(held);
+    if (!this.frozen) this.above.upEvent({ type: 'UNBLOCKED' });
   }
 
   private failJoin(code: 'ERR_STATE_TRANSFER' | 'ERR_JOIN_REJECTED', message: string): void {
