@@ -31,6 +31,8 @@ const enum G {
   FlushReq = 14,
   /** A member hands a gbcast to the coordinator, to be delivered at the next view change. */
   Gbcast = 15,
+  /** "I am still in view v": a member of v+1 resends the install it missed. */
+  InstallReq = 16,
 }
 
 export const GMS_HEADER = defineHeader<number>(
@@ -39,7 +41,7 @@ export const GMS_HEADER = defineHeader<number>(
   (w, t) => w.u8(t),
   (r) => {
     const t = r.u8();
-    if (t < G.JoinReq || t > G.Gbcast) throw new ProtocolError('ERR_MALFORMED', `unknown GMS message ${t}`);
+    if (t < G.JoinReq || t > G.InstallReq) throw new ProtocolError('ERR_MALFORMED', `unknown GMS message ${t}`);
     return t;
   },
 );
@@ -362,7 +364,11 @@ export class GMS extends Layer {
         if (this.installing && this.installing.body.view.id === body['view']) this.installing.unacked.delete(from);
         return;
       case G.NotMember:
-        if (this.view && (body['view'] as number) > this.view.id && this.status === 'member') this.excluded((body['view'] as number) ?? 0);
+        if (this.view && (body['view'] as number) > this.view.id) {
+          // A member that was leaving is gone either way; one that was not has been excluded.
+          if (this.status === 'leaving') this.left();
+          else if (this.status === 'member') this.excluded((body['view'] as number) ?? 0);
+        }
         return;
       case G.StateChunk:
         return; // handled before unpacking
@@ -379,6 +385,11 @@ export class GMS extends Layer {
         if (this.view && body['view'] === this.view.id && this.isCoordinator) {
           this.needFlush = true;
           this.noteWork();
+        }
+        return;
+      case G.InstallReq:
+        if (this.view && (this.status === 'member' || this.status === 'leaving') && body['view'] === this.view.id - 1 && this.view.members.includes(from)) {
+          this.send(from, G.Install, { view: { id: this.view.id, members: [...this.view.members] }, stateFrom: null });
         }
         return;
       case G.Gbcast: {
@@ -476,7 +487,11 @@ export class GMS extends Layer {
       this.send(from, G.FlushOk, { view: viewId, a, digest: [], accepted: null, installed: { id: this.view.id, members: [...this.view.members] } });
       return;
     }
-    if (viewId > this.view.id) return;
+    if (viewId > this.view.id) {
+      // The group moved on while our INSTALL was lost (its coordinator died): ask for it.
+      this.send(from, G.InstallReq, { view: this.view.id });
+      return;
+    }
     if (this.promised && cmpAttempt(a, this.promised, this.view.members) < 0) {
       this.send(from, G.FlushNack, { n: this.promised.n });
       return;
