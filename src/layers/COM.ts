@@ -110,8 +110,9 @@ export class COM extends Layer implements FrameReceiver {
   private flushMulticast(): void {
     const frame = this.mcast.finish();
     const t = this.env.transport;
+    const self = nodeOfMember(this.ctx.localId);
     for (const m of this.members) {
-      if (m === this.ctx.localId) continue;
+      if (nodeOfMember(m) === self) continue; // ourselves, under this or an older member id
       t.send(nodeOfMember(m), frame);
       this.framesOut.inc();
     }

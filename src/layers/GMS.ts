@@ -4,6 +4,7 @@ import type { Digest, DownEvent, UpEvent } from '../core/events.js';
 import { ProtocolError } from '../core/errors.js';
 import { Message, MsgFlag, OrderCode } from '../core/message.js';
 import { messageFromBytes, messageToBytes } from '../codec/message-codec.js';
+import { nodeOfMember } from '../core/member-id.js';
 import type { NodeId } from '../core/node-id.js';
 import type { View } from '../core/view.js';
 import { defineHeader, HeaderIds } from '../codec/header-registry.js';
@@ -306,6 +307,8 @@ export class GMS extends Layer {
     const t = msg.pop(GMS_HEADER);
     if (t === undefined) {
       if (this.heldUp) this.heldUp.push(msg);
+      // Leaving only to rejoin: the application never saw this membership, so it sees none of it.
+      else if (this.rejoinAfterLeave) return;
       else if (this.status === 'member' || this.status === 'leaving') this.above.up(msg);
       return;
     }
@@ -433,6 +436,8 @@ export class GMS extends Layer {
     }
     if (!this.pendingJoins.includes(member)) {
       this.pendingJoins.push(member);
+      // Its old membership, if any, is over (it does not answer as that member any more).
+      for (const m of this.view!.members) if (m !== member && nodeOfMember(m) === nodeOfMember(member) && m !== this.me) this.suspects.add(m);
       this.noteWork();
     }
   }
@@ -565,8 +570,10 @@ export class GMS extends Layer {
           }
         }
       }
-      const stay = responders.filter((m) => !this.pendingLeaves.has(m));
       const joiners = this.pendingJoins.filter((j) => !v.members.includes(j));
+      // A process that rejoins under a new id replaces its old membership: one member per node.
+      const rejoining = new Set(joiners.map((j) => nodeOfMember(j)));
+      const stay = responders.filter((m) => !this.pendingLeaves.has(m) && !rejoining.has(nodeOfMember(m)));
       proposal = { members: [...stay, ...joiners], cut: [...cut], holders: [...holders], gb: [...this.pendingGb].filter(([k]) => !this.deliveredGb.has(k)) };
     }
     f.phase = 'cut';
@@ -694,6 +701,11 @@ export class GMS extends Layer {
     this.mViews.inc();
     if (old) this.mFlushMs.set(this.env.now() - this.flushBeganAt);
     this.log.info('view installed', { viewId: v.id, members: v.members.join(' ') });
+    if (this.rejoinAfterLeave) {
+      // On our way out to rejoin: lower layers follow the group, the application sees nothing.
+      this.below.downEvent({ type: 'VIEW', view: v });
+      return { snapshot: null, snapshotError: provide ? new Error('this member is leaving to rejoin') : null };
+    }
     if (this.incoming !== null && this.heldUp !== null) {
       // Still waiting for the state of an earlier view: the application sees this view after it.
       this.heldUp.push(v);
@@ -897,7 +909,8 @@ export class GMS extends Layer {
       this.send(this.incoming.from, G.StateAck, { view: this.incoming.viewId, next: this.incoming.next });
     }
     for (const o of this.outgoing.values()) {
-      if (!this.view.members.includes(o.joiner) || o.viewId < this.view.id - 1) this.outgoing.delete(o.joiner);
+      // Keep streaming through later view changes: the joiner waits for exactly this snapshot.
+      if (!this.view.members.includes(o.joiner)) this.outgoing.delete(o.joiner);
       else if (now - o.lastSend > this.opts.retryMs * 3) this.pumpState(o);
     }
     if (this.status === 'leaving' && !this.isCoordinator) this.sendLeaveReq();
