@@ -294,8 +294,9 @@ export class Group extends EventEmitter implements StackTop {
         break;
       case 'UNBLOCKED':
         if (this.blockedBy.size > 0) {
-          this.blockedBy.clear();
-          if (!this.flowBlocked) this.emit('unblocked');
+          if (ev.reason) this.blockedBy.delete(ev.reason);
+          else this.blockedBy.clear();
+          if (this.blockedBy.size === 0 && !this.flowBlocked) this.emit('unblocked');
         }
         this.drainPending();
         break;

@@ -50,4 +50,5 @@ export type UpEvent =
   | { type: 'FLUSH_REACHED' }
   /** Sends are held while a view change runs, or because this member is in a minority. */
   | { type: 'BLOCKED'; reason: 'flush' | 'minority' | 'joining' }
-  | { type: 'UNBLOCKED' };
+  /** Without a reason: everything that held sends is over (a view is in). With one: only that. */
+  | { type: 'UNBLOCKED'; reason?: 'minority' };

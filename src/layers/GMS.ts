@@ -694,7 +694,8 @@ export class GMS extends Layer {
     this.needFlush = false;
     this.flush = null;
     this.workSince = null;
-    for (const s of [...this.suspects]) if (!v.members.includes(s)) this.suspects.delete(s);
+    // FD starts its suspicions afresh with each view (and repeats any that still hold): so do we.
+    this.suspects.clear();
     this.pendingJoins = this.pendingJoins.filter((j) => !v.members.includes(j));
     for (const m of [...this.pendingLeaves]) if (!v.members.includes(m)) this.pendingLeaves.delete(m);
     if (this.hasWork()) this.noteWork();
@@ -865,7 +866,7 @@ export class GMS extends Layer {
     this.minority = on;
     if (on) this.above.upEvent({ type: 'BLOCKED', reason: 'minority' });
     // Heard from a majority again without a view change: sends may flow (unless a flush holds them).
-    else if (!this.frozen && this.status === 'member' && this.incoming === null) this.above.upEvent({ type: 'UNBLOCKED' });
+    else this.above.upEvent({ type: 'UNBLOCKED', reason: 'minority' });
   }
 
   // ---- the clock ----
@@ -949,9 +950,13 @@ export class GMS extends Layer {
       // Whoever did not answer in time is suspected; the flush starts over without them.
       const silent = f.phase === 'start' ? f.participants.filter((p) => !f.oks.has(p)) : [...f.oks.keys()].filter((p) => !f.dones.has(p));
       for (const s of silent) if (s !== this.me) this.suspects.add(s);
-      // A minority retries with whoever it can hear now: a healed partition brings the majority back.
+      // A minority retries with everyone: a healed partition brings the majority back (and the
+      // members it suspected itself, which no failure detector will clear, get asked again).
       if (f.phase === 'start' && silent.length === 0 && !this.minority) this.proceed();
-      else this.restartFlush();
+      else {
+        if (this.minority && silent.length === 0) this.suspects.clear();
+        this.restartFlush();
+      }
     }
   }
 }
