@@ -6,6 +6,7 @@ import type { View } from '../core/view.js';
 import { defineHeader, HeaderIds } from '../codec/header-registry.js';
 import { Layer, type LayerContext } from '../stack/layer.js';
 import { registerLayer } from '../stack/registry.js';
+import { FifoQueue } from '../core/fifo-queue.js';
 
 /** A vector timestamp with one entry per member of the current view, in view order. */
 interface CausalHeader {
@@ -47,7 +48,9 @@ export class CAUSAL extends Layer {
   private viewId = -1;
   private me = -1;
   private vt: number[] = [];
-  private held: Held[] = [];
+  /** Per sender, in arrival (= that sender's FIFO) order: only each queue's head can be next. */
+  private held = new Map<number, FifoQueue<Held>>();
+  private heldCount = 0;
 
   constructor(ctx: LayerContext, _opts: z.infer<typeof options>) {
     super(ctx);
@@ -73,11 +76,14 @@ export class CAUSAL extends Layer {
       this.above.up(msg); // our own: counted when sent
       return;
     }
-    if (this.ready(from, h.vt)) {
+    const q = this.held.get(from);
+    if ((!q || q.length === 0) && this.ready(from, h.vt)) {
       this.deliver(from, h.vt, msg);
-      this.drain();
+      if (this.heldCount > 0) this.drain();
     } else {
-      this.held.push({ msg, from, vt: h.vt });
+      if (q) q.push({ msg, from, vt: h.vt });
+      else this.held.set(from, FifoQueue.of({ msg, from, vt: h.vt }));
+      this.heldCount++;
     }
   }
 
@@ -92,17 +98,18 @@ export class CAUSAL extends Layer {
     this.above.up(msg);
   }
 
+  /** Deliver queue heads that became ready, until none is: O(senders) per delivery. */
   private drain(): void {
     let progress = true;
-    while (progress && this.held.length > 0) {
+    while (progress && this.heldCount > 0) {
       progress = false;
-      for (let i = 0; i < this.held.length; i++) {
-        const h = this.held[i]!;
-        if (this.ready(h.from, h.vt)) {
-          this.held.splice(i, 1);
+      for (const q of this.held.values()) {
+        let h: Held | undefined;
+        while ((h = q.peek()) !== undefined && this.ready(h.from, h.vt)) {
+          q.shift();
+          this.heldCount--;
           this.deliver(h.from, h.vt, h.msg);
           progress = true;
-          break;
         }
       }
     }
@@ -112,8 +119,9 @@ export class CAUSAL extends Layer {
     if (v.id === this.viewId) return;
     // Whatever is still held waits for a message no survivor has (the flush delivered the same set
     // everywhere), so every survivor drops the same ones.
-    if (this.held.length > 0) this.log.debug('dropping causally orphaned messages at view change', { count: this.held.length });
-    this.held = [];
+    if (this.heldCount > 0) this.log.debug('dropping causally orphaned messages at view change', { count: this.heldCount });
+    this.held = new Map();
+    this.heldCount = 0;
     this.viewId = v.id;
     this.members = v.members;
     this.me = v.members.indexOf(this.ctx.localId);

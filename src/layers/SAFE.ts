@@ -4,6 +4,7 @@ import type { Message } from '../core/message.js';
 import { defineHeader, HeaderIds } from '../codec/header-registry.js';
 import { Layer, type LayerContext } from '../stack/layer.js';
 import { registerLayer } from '../stack/registry.js';
+import { FifoQueue } from '../core/fifo-queue.js';
 import type { Counter } from '../obs/metrics.js';
 
 /** A marker: this message is to be delivered only once every member holds it. */
@@ -26,7 +27,7 @@ const options = z.object({});
 export class SAFE extends Layer {
   readonly name = 'SAFE';
   /** In arrival order; `safe` false for a plain message queued behind a safe one. */
-  private held: { msg: Message; safe: boolean }[] = [];
+  private held = new FifoQueue<{ msg: Message; safe: boolean }>();
   private stable: Digest = new Map();
   private readonly mHeld: Counter;
 
@@ -53,8 +54,8 @@ export class SAFE extends Layer {
   }
 
   private release(): void {
-    while (this.held.length > 0) {
-      const h = this.held[0]!;
+    let h: { msg: Message; safe: boolean } | undefined;
+    while ((h = this.held.peek()) !== undefined) {
       if (h.safe && h.msg.seq > (this.stable.get(h.msg.src) ?? 0)) return;
       this.held.shift();
       this.above.up(h.msg);
@@ -68,7 +69,7 @@ export class SAFE extends Layer {
     } else if (ev.type === 'VIEW') {
       // Every survivor holds what is still here (the flush saw to it): deliver it in this view.
       const rest = this.held;
-      this.held = [];
+      this.held = new FifoQueue();
       for (const h of rest) this.above.up(h.msg);
       this.stable = new Map();
     }

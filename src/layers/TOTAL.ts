@@ -7,6 +7,7 @@ import type { View } from '../core/view.js';
 import { defineHeader, HeaderIds } from '../codec/header-registry.js';
 import { Layer, type LayerContext } from '../stack/layer.js';
 import { registerLayer } from '../stack/registry.js';
+import { FifoQueue } from '../core/fifo-queue.js';
 import type { Counter } from '../obs/metrics.js';
 
 const enum TotalType {
@@ -60,8 +61,8 @@ export class TOTAL extends Layer {
   readonly name = 'TOTAL';
   private members: readonly NodeId[] = [];
   private viewId = -1;
-  private waiting = new Map<NodeId, Message[]>();
-  private runs: [number, number][] = [];
+  private waiting = new Map<NodeId, FifoQueue<Message>>();
+  private runs = new FifoQueue<[number, number]>();
   private toAnnounce: [number, number][] = [];
   private announceScheduled = false;
   private readonly mOrdered: Counter;
@@ -95,7 +96,7 @@ export class TOTAL extends Layer {
     const from = this.members.indexOf(msg.src);
     if (from < 0) return;
     let q = this.waiting.get(msg.src);
-    if (!q) this.waiting.set(msg.src, (q = []));
+    if (!q) this.waiting.set(msg.src, (q = new FifoQueue<Message>()));
     q.push(msg);
     if (this.isSequencer) this.noteForOrder(from);
     this.deliverOrdered();
@@ -122,8 +123,8 @@ export class TOTAL extends Layer {
   }
 
   private deliverOrdered(): void {
-    while (this.runs.length > 0) {
-      const run = this.runs[0]!;
+    let run: [number, number] | undefined;
+    while ((run = this.runs.peek()) !== undefined) {
       const q = this.waiting.get(this.members[run[0]] ?? '');
       while (run[1] > 0 && q && q.length > 0) {
         run[1]--;
@@ -150,7 +151,7 @@ export class TOTAL extends Layer {
       }
     }
     this.waiting = new Map();
-    this.runs = [];
+    this.runs = new FifoQueue<[number, number]>();
     this.toAnnounce = [];
     this.viewId = v.id;
     this.members = v.members;
