@@ -193,7 +193,13 @@ export class HorusNode {
   async join(name: string, opts: JoinOptions = {}): Promise<Group> {
     this.checkJoin(name);
     if (opts.members) return this.joinNow(name, opts);
-    const info = await this.lookup(name, opts.lookupTimeoutMs ?? 500);
+    let info = await this.lookup(name, opts.lookupTimeoutMs ?? 500);
+    if (!info && this.seeds.some((s) => endpointOf(s) !== this.endpoint) && opts.create !== false) {
+      // Nobody knew it: before founding it, ask once more after a random pause, so that two nodes
+      // started together do not both found a group of the same name.
+      await new Promise<void>((r) => this.env.setTimer(200 + this.env.rng.int(0, 400), r));
+      info = await this.lookup(name, opts.lookupTimeoutMs ?? 500);
+    }
     const contacts = info ? info.members.filter((m) => nodeOfMember(m) !== this.id) : [];
     if (contacts.length === 0 && opts.create === false) {
       throw new HorusError('ERR_UNKNOWN_GROUP', `no reachable node knows a group named ${JSON.stringify(name)} (asked ${this.seeds.length} seed(s)); pass create: true to found it`);
