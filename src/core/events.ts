@@ -38,7 +38,7 @@ export type UpEvent =
   /** Flow control has no credit left: the application should wait. */
   | { type: 'BLOCK_SEND' }
   | { type: 'UNBLOCK_SEND' }
-  | { type: 'STABLE'; stable: Digest }
+  | { type: 'STABLE'; stable: Digest; viewId: number }
   | { type: 'PEER_UP'; peer: NodeId }
   | { type: 'PEER_DOWN'; peer: NodeId }
   /** Failure detector: a member has been silent too long / was heard again. */

@@ -5,6 +5,7 @@ import { ProtocolError } from '../core/errors.js';
 import { Message, MsgFlag } from '../core/message.js';
 import type { NodeId } from '../core/node-id.js';
 import { SeqBuffer } from '../core/seq-buffer.js';
+import { nodeOfMember } from '../core/member-id.js';
 import { defineHeader, HeaderIds } from '../codec/header-registry.js';
 import { Layer, type LayerContext } from '../stack/layer.js';
 import { registerLayer } from '../stack/registry.js';
@@ -248,7 +249,12 @@ export class NAK extends Layer {
     if (fresh && this.future.length > 0) {
       const held = this.future;
       this.future = [];
-      for (const m of held) this.up(m);
+      // They arrived before this view told COM who is who: name their senders as members now.
+      const byNode = new Map(members.map((m) => [nodeOfMember(m), m]));
+      for (const m of held) {
+        if (!members.includes(m.src)) m.src = byNode.get(nodeOfMember(m.src)) ?? m.src;
+        this.up(m);
+      }
     }
   }
 

@@ -29,6 +29,7 @@ export class SAFE extends Layer {
   /** In arrival order; `safe` false for a plain message queued behind a safe one. */
   private held = new FifoQueue<{ msg: Message; safe: boolean }>();
   private stable: Digest = new Map();
+  private stableView = -1;
   private readonly mHeld: Counter;
 
   constructor(ctx: LayerContext, _opts: z.infer<typeof options>) {
@@ -65,13 +66,15 @@ export class SAFE extends Layer {
   override upEvent(ev: UpEvent): void {
     if (ev.type === 'STABLE') {
       this.stable = ev.stable;
+      this.stableView = ev.viewId;
       this.release();
     } else if (ev.type === 'VIEW') {
       // Every survivor holds what is still here (the flush saw to it): deliver it in this view.
       const rest = this.held;
       this.held = new FifoQueue();
       for (const h of rest) this.above.up(h.msg);
-      this.stable = new Map();
+      // Stability is per view; a joiner may have learned this view's already, before its state came.
+      if (ev.view.id !== this.stableView) this.stable = new Map();
     }
     this.above.upEvent(ev);
   }

@@ -144,7 +144,7 @@ export class STABLE extends Layer {
     if (!changed) return;
     this.stable = next;
     this.below.downEvent({ type: 'STABLE', stable: next });
-    this.above.upEvent({ type: 'STABLE', stable: next });
+    this.above.upEvent({ type: 'STABLE', stable: next, viewId: this.viewId });
   }
 }
 

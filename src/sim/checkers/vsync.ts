@@ -45,6 +45,7 @@ export function checkVirtualSynchrony(events: readonly HistoryEvent[], group: st
   const seen = new Map<NodeId, Set<string>>();
   const lastFrom = new Map<string, number>();
   const sentSeq = new Map<string, string[]>(); // `${sender}|${view}|${order}` -> msgs in send order
+  const gbcasts = new Set<string>();
   for (const ev of events) {
     if (!('group' in ev) || ev.group !== group) continue;
     switch (ev.k) {
@@ -63,6 +64,7 @@ export function checkVirtualSynchrony(events: readonly HistoryEvent[], group: st
       }
       case 'send': {
         sentIn.set(ev.msg, { sender: ev.node, view: ev.view });
+        if (ev.order === GBCAST) gbcasts.add(ev.msg);
         const sk = `${ev.node}|${ev.view}|${ev.order}`;
         let l = sentSeq.get(sk);
         if (!l) sentSeq.set(sk, (l = []));
@@ -115,6 +117,8 @@ export function checkVirtualSynchrony(events: readonly HistoryEvent[], group: st
   }
   // Self-delivery for senders that survived into a next view.
   for (const [msg, s] of sentIn) {
+    // A gbcast rides the next view change after the coordinator has it, not necessarily the next view.
+    if (gbcasts.has(msg)) continue;
     const views = installs.get(s.sender) ?? [];
     const i = views.indexOf(s.view);
     if (i >= 0 && i + 1 < views.length && !seen.get(s.sender)?.has(msg)) out.add('self-delivery', `${s.sender} sent ${msg} in view ${s.view}, installed ${views[i + 1]} and never delivered it`);
