@@ -103,6 +103,8 @@ export class Group extends EventEmitter implements StackTop {
   attach(stack: Stack, localId: NodeId): void {
     this.stack = stack;
     this.localId = localId;
+    // A fresh stack owes us nothing: credit held back by the old one's flow control is void.
+    this.flowBlocked = false;
   }
 
   /** Why sends are held right now (empty when they flow). */
