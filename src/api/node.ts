@@ -222,25 +222,31 @@ export class HorusNode {
   joinNow(name: string, opts: JoinOptions & { contacts?: readonly string[] } = {}): Group {
     this.checkJoin(name);
     if (opts.members) return this.joinFixed(name, opts, opts.members);
-    const entry: GroupEntry = {
-      group: null as unknown as Group,
-      stack: null as unknown as Stack,
-      fixed: false,
-      spec: opts.stack ?? DYNAMIC_STACK,
-      joins: 1,
-      lastView: null,
-      contacts: opts.contacts ?? [],
-      leaving: null,
-    };
     const localId = rejoinMemberId(this.id, 1);
-    entry.group = new Group(name, localId, null, this.recorder, () => this.env.now(), this.hooksFor(entry), opts.state ?? null);
-    entry.group.timers = this.env;
+    const entry = this.newEntry(name, localId, null, opts, false, opts.contacts ?? []);
     this.groupsByName.set(name, entry);
     this.buildStack(entry, localId);
     const contacts = opts.contacts ?? [];
     if (contacts.length === 0) entry.stack.downEvent({ type: 'CREATE' });
     else entry.stack.downEvent({ type: 'JOIN', contacts });
     return entry.group;
+  }
+
+  /** A group and its bookkeeping, before any stack exists. */
+  private newEntry(name: string, localId: NodeId, view: View | null, opts: JoinOptions, fixed: boolean, contacts: readonly string[]): GroupEntry {
+    const entry: GroupEntry = {
+      group: null as unknown as Group,
+      stack: null as unknown as Stack,
+      fixed,
+      spec: opts.stack ?? (fixed ? DEFAULT_STACK : DYNAMIC_STACK),
+      joins: 1,
+      lastView: null,
+      contacts,
+      leaving: null,
+    };
+    entry.group = new Group(name, localId, view, this.recorder, () => this.env.now(), this.hooksFor(entry), opts.state ?? null);
+    entry.group.timers = this.env;
+    return entry;
   }
 
   private buildStack(entry: GroupEntry, localId: NodeId): void {
@@ -334,18 +340,7 @@ export class HorusNode {
     const localId = this.endpoint;
     if (!members.includes(localId)) throw new HorusError('ERR_NOT_MEMBER', `${localId} is not in the fixed member list of ${name}`);
     const view: View = { group: name, id: 1, members };
-    const entry: GroupEntry = {
-      group: null as unknown as Group,
-      stack: null as unknown as Stack,
-      fixed: true,
-      spec: opts.stack ?? DEFAULT_STACK,
-      joins: 1,
-      lastView: null,
-      contacts: [],
-      leaving: null,
-    };
-    entry.group = new Group(name, localId, view, this.recorder, () => this.env.now(), this.hooksFor(entry), opts.state ?? null);
-    entry.group.timers = this.env;
+    const entry = this.newEntry(name, localId, view, opts, true, []);
     this.buildStack(entry, localId);
     this.groupsByName.set(name, entry);
     entry.stack.downEvent({ type: 'VIEW', view });

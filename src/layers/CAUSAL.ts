@@ -1,10 +1,9 @@
 import { z } from 'zod';
-import type { DownEvent, UpEvent } from '../core/events.js';
 import { OrderCode, type Message } from '../core/message.js';
 import type { NodeId } from '../core/node-id.js';
 import type { View } from '../core/view.js';
 import { defineHeader, HeaderIds } from '../codec/header-registry.js';
-import { Layer, type LayerContext } from '../stack/layer.js';
+import { ViewAwareLayer, type LayerContext } from '../stack/layer.js';
 import { registerLayer } from '../stack/registry.js';
 import { FifoQueue } from '../core/fifo-queue.js';
 
@@ -42,7 +41,7 @@ interface Held {
  * delivered everything of the old view by then, so old entries carry no information. Total-order
  * messages pass through too, so that the orderer sees them in causal order.
  */
-export class CAUSAL extends Layer {
+export class CAUSAL extends ViewAwareLayer {
   readonly name = 'CAUSAL';
   private members: readonly NodeId[] = [];
   private viewId = -1;
@@ -115,7 +114,7 @@ export class CAUSAL extends Layer {
     }
   }
 
-  private newView(v: View): void {
+  protected newView(v: View): void {
     if (v.id === this.viewId) return;
     // Whatever is still held waits for a message no survivor has (the flush delivered the same set
     // everywhere), so every survivor drops the same ones.
@@ -126,16 +125,6 @@ export class CAUSAL extends Layer {
     this.members = v.members;
     this.me = v.members.indexOf(this.ctx.localId);
     this.vt = new Array<number>(v.members.length).fill(0);
-  }
-
-  override upEvent(ev: UpEvent): void {
-    if (ev.type === 'VIEW') this.newView(ev.view);
-    this.above.upEvent(ev);
-  }
-
-  override downEvent(ev: DownEvent): void {
-    if (ev.type === 'VIEW') this.newView(ev.view); // groups with a fixed membership
-    this.below.downEvent(ev);
   }
 }
 

@@ -1,11 +1,10 @@
 import { z } from 'zod';
-import type { DownEvent, UpEvent } from '../core/events.js';
 import { ProtocolError } from '../core/errors.js';
 import { Message, OrderCode } from '../core/message.js';
 import type { NodeId } from '../core/node-id.js';
 import type { View } from '../core/view.js';
 import { defineHeader, HeaderIds } from '../codec/header-registry.js';
-import { Layer, type LayerContext } from '../stack/layer.js';
+import { ViewAwareLayer, type LayerContext } from '../stack/layer.js';
 import { registerLayer } from '../stack/registry.js';
 import { FifoQueue } from '../core/fifo-queue.js';
 import type { Counter } from '../obs/metrics.js';
@@ -57,7 +56,7 @@ const options = z.object({});
  * the rest in one deterministic order (by member seniority, then per-sender FIFO). The new view's
  * most senior member orders from then on, so survivors agree and lose none of their own messages.
  */
-export class TOTAL extends Layer {
+export class TOTAL extends ViewAwareLayer {
   readonly name = 'TOTAL';
   private members: readonly NodeId[] = [];
   private viewId = -1;
@@ -136,7 +135,7 @@ export class TOTAL extends Layer {
     }
   }
 
-  private newView(v: View): void {
+  protected newView(v: View): void {
     if (v.id === this.viewId) return;
     if (this.viewId >= 0) {
       // End of a view: what was announced, then the rest in seniority order (the same everywhere).
@@ -155,16 +154,6 @@ export class TOTAL extends Layer {
     this.toAnnounce = [];
     this.viewId = v.id;
     this.members = v.members;
-  }
-
-  override upEvent(ev: UpEvent): void {
-    if (ev.type === 'VIEW') this.newView(ev.view);
-    this.above.upEvent(ev);
-  }
-
-  override downEvent(ev: DownEvent): void {
-    if (ev.type === 'VIEW') this.newView(ev.view); // groups with a fixed membership
-    this.below.downEvent(ev);
   }
 }
 

@@ -3,6 +3,7 @@ import type { DownEvent, UpEvent } from '../core/events.js';
 import type { Message } from '../core/message.js';
 import type { NodeId } from '../core/node-id.js';
 import type { Logger } from '../core/logger.js';
+import type { View } from '../core/view.js';
 import type { Metrics } from '../obs/metrics.js';
 
 /** What a layer receives from the stack it lives in. */
@@ -53,4 +54,20 @@ export abstract class Layer implements LayerLink {
   start(): void {}
   /** Called top-down when the stack is torn down: cancel timers here. */
   stop(): void {}
+}
+
+/**
+ * A layer above GMS that must learn each view: from GMS going up, or, in a group with a fixed
+ * membership (no GMS), from the view sent down at start.
+ */
+export abstract class ViewAwareLayer extends Layer {
+  protected abstract newView(view: View): void;
+  override upEvent(ev: UpEvent): void {
+    if (ev.type === 'VIEW') this.newView(ev.view);
+    this.above.upEvent(ev);
+  }
+  override downEvent(ev: DownEvent): void {
+    if (ev.type === 'VIEW') this.newView(ev.view);
+    this.below.downEvent(ev);
+  }
 }
