@@ -6,6 +6,11 @@ export type HistoryEvent =
   | { k: 'deliver'; at: number; node: NodeId; group: string; msg: string; sender: NodeId; order: number; view: number }
   | { k: 'view'; at: number; node: NodeId; group: string; view: number; members: readonly NodeId[] }
   | { k: 'crash'; at: number; node: NodeId }
+  /**
+   * A group's stack threw (in a timer, a handler or a layer) and was contained: the node kept
+   * serving. A real node survives it; in the simulator it is a bug, and the checker fails the seed.
+   */
+  | { k: 'fault'; at: number; node: NodeId; group: string; error: string }
   /** The application's state right after a view install (the sim app: the set of messages it holds). */
   | { k: 'state'; at: number; node: NodeId; group: string; view: number; count: number; digest: number };
 
