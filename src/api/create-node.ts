@@ -4,7 +4,7 @@ import type { Logger } from '../core/logger.js';
 import { parseEndpoint } from '../core/node-id.js';
 import { pinoLogger } from '../obs/pino-logger.js';
 import { RealEnv } from '../transport/real-env.js';
-import { TcpTransport } from '../transport/tcp-transport.js';
+import { TcpTransport, type TransportLimits } from '../transport/tcp-transport.js';
 import { HorusNode } from './node.js';
 
 export interface NodeOptions {
@@ -17,6 +17,8 @@ export interface NodeOptions {
   recorder?: HistoryRecorder;
   /** Largest frame accepted from the network. */
   maxFrameSize?: number;
+  /** The transport's limits on connections, handshakes, slow frames and send queues (defaults otherwise). */
+  transport?: TransportLimits;
 }
 
 /** Start a node on real TCP. */
@@ -28,6 +30,7 @@ export async function createNode(opts: NodeOptions): Promise<HorusNode> {
     listen: opts.listen,
     incarnation,
     log: log.child({ component: 'tcp' }),
+    ...opts.transport,
     ...(opts.maxFrameSize !== undefined ? { maxFrameSize: opts.maxFrameSize } : {}),
   });
   return new HorusNode(new RealEnv(transport, log.child({ node: transport.localId })), opts.recorder, opts.seeds ?? []);

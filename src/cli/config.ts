@@ -3,6 +3,7 @@ import { z } from 'zod';
 import { ConfigError } from '../core/errors.js';
 import { parseEndpoint } from '../core/node-id.js';
 import { isLoopbackHost } from '../dashboard/http-util.js';
+import { transportLimitsSchema } from '../transport/tcp-transport.js';
 
 /** `host:port` with a concrete port (fixed member lists name real endpoints). */
 function isEndpoint(s: string, allowPortZero: boolean): boolean {
@@ -46,6 +47,8 @@ export const nodeConfigSchema = z
       .union([adminEndpoint, z.literal(false)], { error: 'expected a loopback HOST:PORT such as 127.0.0.1:7070, or false for no admin endpoint' })
       .optional(),
     logLevel: z.enum(LOG_LEVELS).optional(),
+    /** Transport limits (connections, handshake, slow frames, send queues); each has a default. */
+    transport: transportLimitsSchema.optional(),
     membership: z.enum(['fixed', 'dynamic']).optional(),
     groups: z.array(groupSchema).optional(),
     /** Host the demo's replicated key-value service on this group. */

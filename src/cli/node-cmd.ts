@@ -7,6 +7,7 @@ import { AdminServer } from '../dashboard/admin-server.js';
 import { NodeObserver } from '../obs/node-observer.js';
 import { pinoLogger } from '../obs/pino-logger.js';
 import type { StackSpec } from '../stack/stack.js';
+import type { TransportLimits } from '../transport/tcp-transport.js';
 import { canonicalMembers, readNodeConfig, type GroupConfig, type NodeConfig } from './config.js';
 import { joinKv, kvRoutes, kvSummary, startLoad, type KvApplied, type Membership, type ReplicatedKv } from './demo-member.js';
 
@@ -37,6 +38,8 @@ export interface ResolvedNodeConfig {
   membership: Membership;
   groups: GroupConfig[];
   kv: { group: string; load: number } | null;
+  /** Transport limits from the config file (defaults for the rest). */
+  transport: TransportLimits;
 }
 
 /** Config file first, then flags on top; checks what only makes sense in combination. */
@@ -69,6 +72,7 @@ export function resolveNodeConfig(file: NodeConfig, flags: NodeFlags): ResolvedN
     membership,
     groups,
     kv: kvGroup !== undefined ? { group: kvGroup, load: flags.load ?? file.kv?.load ?? 0 } : null,
+    transport: file.transport ?? {},
   };
 }
 
@@ -82,7 +86,7 @@ export interface RunningNode {
 
 export async function startNode(cfg: ResolvedNodeConfig, log: Logger, onApplied?: (a: KvApplied) => void): Promise<RunningNode> {
   const observer = new NodeObserver();
-  const node = await createNode({ listen: cfg.listen, seeds: cfg.seeds, logger: log, recorder: observer.recorder });
+  const node = await createNode({ listen: cfg.listen, seeds: cfg.seeds, logger: log, recorder: observer.recorder, transport: cfg.transport });
   observer.attach(node);
   let admin: AdminServer | null = null;
   let kv: ReplicatedKv | null = null;

@@ -22,8 +22,10 @@ export const HELLO_CONNECT = 1;
 export const HELLO_ACCEPT = 2;
 export type HelloKind = typeof HELLO_CONNECT | typeof HELLO_ACCEPT;
 export const MAX_NODE_ID_BYTES = 512;
-/** Frame limit before the handshake: a stranger cannot make us buffer more than this. */
+/** Default frame limit before the handshake: a stranger cannot make us buffer more than this. */
 export const MAX_HELLO_FRAME = 1024;
+/** A HELLO with the longest node id must fit under the pre-handshake limit. */
+const MIN_HELLO_FRAME = 16 + MAX_NODE_ID_BYTES;
 
 const PRINTABLE_ASCII = /^[\x21-\x7e]+$/;
 const INCARNATION = /^[\x21-\x2e\x30-\x7e]+$/; // printable ASCII without '/'
@@ -87,8 +89,28 @@ const optionsSchema = z
     maxQueuedBytes: int(1024).default(64 * 1024 * 1024),
     /** A batch of small frames is written once it reaches this size, else at the end of the tick. */
     batchBytes: int(256, 16 * 1024 * 1024).default(64 * 1024),
+    /** Bytes queued in the transport for all peers together beyond which new frames are dropped. */
+    maxTotalQueuedBytes: int(1024).default(256 * 1024 * 1024),
     /** TCP connect plus HELLO exchange, on both sides. */
     connectTimeoutMs: int(1).default(5000),
+    /** An accepted connection must complete its HELLO within this (absolute, not idle); default connectTimeoutMs. */
+    handshakeTimeoutMs: int(1).optional(),
+    /** Frame limit until the HELLO is done: a stranger cannot make us buffer more than this. */
+    maxHelloFrameSize: int(MIN_HELLO_FRAME, 64 * 1024).default(MAX_HELLO_FRAME),
+    /** Inbound connections open at once (handshake done or not); more are refused. */
+    maxConnections: int(1).default(1024),
+    /** Inbound connections open at once from one remote address; more are refused. */
+    maxConnectionsPerAddress: int(1).default(256),
+    /** Inbound connections still in their handshake; over this the oldest is closed to make room. */
+    maxUnauthenticated: int(1).default(128),
+    /** Inbound connections still in their handshake from one remote address; more are refused. */
+    maxUnauthenticatedPerAddress: int(1).default(16),
+    /** A frame started and not finished is checked once per this interval (0 disables the check). */
+    frameProgressIntervalMs: int(0).default(3000),
+    /** ...and the connection is closed unless this many of its bytes arrived in the interval. */
+    minFrameProgressBytes: int(0).default(4096),
+    /** ...or once one frame has been arriving for longer than this, whatever its pace. */
+    maxFrameReadMs: int(1).default(60_000),
     reconnectMinMs: int(1).default(50),
     reconnectMaxMs: int(1).default(5000),
     /** A peer unreachable for this long loses its queued frames and we stop dialing it until the next send. */
@@ -97,7 +119,30 @@ const optionsSchema = z
     closeGraceMs: int(0).default(200),
   })
   .refine((o) => o.reconnectMinMs <= o.reconnectMaxMs, { message: 'reconnectMinMs must be <= reconnectMaxMs' })
-  .refine((o) => o.maxQueuedBytes >= o.maxFrameSize + FRAME_HEADER_BYTES, { message: 'maxQueuedBytes must hold one frame of maxFrameSize' });
+  .refine((o) => o.maxQueuedBytes >= o.maxFrameSize + FRAME_HEADER_BYTES, { message: 'maxQueuedBytes must hold one frame of maxFrameSize' })
+  .refine((o) => o.maxTotalQueuedBytes >= o.maxQueuedBytes, { message: 'maxTotalQueuedBytes must be >= maxQueuedBytes' })
+  .refine((o) => o.maxConnectionsPerAddress <= o.maxConnections, { message: 'maxConnectionsPerAddress must be <= maxConnections' })
+  .refine((o) => o.maxUnauthenticatedPerAddress <= o.maxUnauthenticated, { message: 'maxUnauthenticatedPerAddress must be <= maxUnauthenticated' });
+
+/** The transport's limits on what peers can make it hold: the options a node config may set. */
+export const transportLimitsSchema = z
+  .object({
+    maxFrameSize: int(1, MAX_ENCODABLE_FRAME_SIZE),
+    maxQueuedBytes: int(1024),
+    maxTotalQueuedBytes: int(1024),
+    handshakeTimeoutMs: int(1),
+    maxHelloFrameSize: int(MIN_HELLO_FRAME, 64 * 1024),
+    maxConnections: int(1),
+    maxConnectionsPerAddress: int(1),
+    maxUnauthenticated: int(1),
+    maxUnauthenticatedPerAddress: int(1),
+    frameProgressIntervalMs: int(0),
+    minFrameProgressBytes: int(0),
+    maxFrameReadMs: int(1),
+  })
+  .partial()
+  .strict();
+export type TransportLimits = z.infer<typeof transportLimitsSchema>;
 
 export type TcpTransportOptions = z.input<typeof optionsSchema> & { log?: Logger };
 type ResolvedOptions = z.output<typeof optionsSchema>;
@@ -118,22 +163,42 @@ export interface TcpTransportStats {
   /** Oversized, or addressed to something that is not `host:port[/incarnation]`. */
   droppedInvalid: number;
   droppedNoHandler: number;
+  /** Frames not queued because all peers' queues together hold maxTotalQueuedBytes. */
+  droppedTotalQueueFull: number;
   /** Connections closed because of bad input (bad HELLO, oversized or unexpected frame). */
   malformed: number;
+  /** Inbound connections refused: maxConnections open already. */
+  refusedTotal: number;
+  /** Inbound connections refused: maxConnectionsPerAddress open from that address. */
+  refusedPerAddress: number;
+  /** Inbound connections refused: maxUnauthenticatedPerAddress in their handshake from that address. */
+  refusedUnauthenticated: number;
+  /** Connections in their handshake closed to make room for a new one (maxUnauthenticated). */
+  evictedUnauthenticated: number;
+  /** Inbound connections closed for not completing the HELLO within handshakeTimeoutMs. */
+  handshakeTimeouts: number;
+  /** Inbound connections closed for a frame that stalled (too slow, or arriving for too long). */
+  slowFrames: number;
   handlerErrors: number;
   connectionsIn: number;
   connectionsOut: number;
   connectFailures: number;
   openInbound: number;
+  /** Inbound connections still in their handshake. */
+  openUnauthenticated: number;
   openOutbound: number;
   queuedBytes: number;
 }
 
-type Counters = Omit<TcpTransportStats, 'dropped' | 'openInbound' | 'openOutbound' | 'queuedBytes'>;
+type Counters = Omit<TcpTransportStats, 'dropped' | 'openInbound' | 'openUnauthenticated' | 'openOutbound' | 'queuedBytes'>;
 
 // ---------------------------------------------------------------------------------------------------
 // Outbound side: one connection per peer endpoint, used only for sending.
 // ---------------------------------------------------------------------------------------------------
+
+interface QueueTotal {
+  bytes: number;
+}
 
 interface QueuedChunk {
   buf: Buffer;
@@ -181,8 +246,16 @@ class OutboundPeer {
     readonly endpoint: string,
     readonly host: string,
     readonly port: number,
+    /** Bytes queued for all peers together, kept in step with `queuedBytes`. */
+    private readonly total: QueueTotal,
   ) {
     this.lastTarget = endpoint;
+  }
+
+  /** Queued bytes left this peer's queue (written, or dropped). */
+  release(n: number): void {
+    this.queuedBytes -= n;
+    this.total.bytes -= n;
   }
 
   /** Copies one frame in; returns true when a full batch was sealed and should be written now. */
@@ -212,6 +285,7 @@ class OutboundPeer {
     this.pos = p + len;
     this.curFrames++;
     this.queuedBytes += need;
+    this.total.bytes += need;
     return full;
   }
 
@@ -232,7 +306,7 @@ class OutboundPeer {
       if (c.target === null || c.target === id) kept.push(c);
       else {
         dropped += c.frames;
-        this.queuedBytes -= c.buf.length;
+        this.release(c.buf.length);
       }
     }
     if (dropped > 0) {
@@ -249,9 +323,29 @@ class OutboundPeer {
     for (let i = this.head; i < this.chunks.length; i++) frames += this.chunks[i]!.frames;
     this.chunks = [];
     this.head = 0;
-    this.queuedBytes = 0;
+    this.release(this.queuedBytes);
     return frames;
   }
+}
+
+/** One accepted connection: receive-only. */
+interface Inbound {
+  socket: net.Socket;
+  /** Remote IP address: the key of the per-address limits. */
+  address: string;
+  remote: string;
+  /** The id its HELLO announced; null during the handshake. */
+  from: NodeId | null;
+  inHandshake: boolean;
+  handshakeTimer: NodeJS.Timeout | null;
+  decoder: FrameDecoder;
+  /** Bytes received and frames delivered, and their values at the last progress check. */
+  bytes: number;
+  frames: number;
+  checkedBytes: number;
+  checkedFrames: number;
+  /** When the frame in progress at the last check was first seen in progress; -1 for none. */
+  partialSince: number;
 }
 
 interface Route {
@@ -292,7 +386,14 @@ export class TcpTransport implements Transport {
   private readonly helloAcceptFrame: Buffer;
   private readonly peers = new Map<string, OutboundPeer>();
   private readonly routes = new Map<string, Route>();
-  private readonly inbound = new Set<net.Socket>();
+  private readonly inbound = new Map<net.Socket, Inbound>();
+  /** Inbound connections still in their handshake, oldest first. */
+  private readonly unauthenticated = new Set<Inbound>();
+  private readonly byAddress = new Map<string, { open: number; pending: number }>();
+  private readonly queued: QueueTotal = { bytes: 0 };
+  private readonly handshakeTimeoutMs: number;
+  private readonly limitLog: RateLimitedLog;
+  private readonly progressTimer: NodeJS.Timeout | null = null;
   private readonly dirty: OutboundPeer[] = [];
   private flushImmediate: NodeJS.Immediate | null = null;
   private frameHandler: FrameHandler | null = null;
@@ -309,7 +410,14 @@ export class TcpTransport implements Transport {
     droppedUnreachable: 0,
     droppedInvalid: 0,
     droppedNoHandler: 0,
+    droppedTotalQueueFull: 0,
     malformed: 0,
+    refusedTotal: 0,
+    refusedPerAddress: 0,
+    refusedUnauthenticated: 0,
+    evictedUnauthenticated: 0,
+    handshakeTimeouts: 0,
+    slowFrames: 0,
     handlerErrors: 0,
     connectionsIn: 0,
     connectionsOut: 0,
@@ -329,6 +437,12 @@ export class TcpTransport implements Transport {
     const now = (): number => performance.now();
     this.badInput = new RateLimitedLog(log, now);
     this.peerLog = new RateLimitedLog(log, now);
+    this.limitLog = new RateLimitedLog(log, now);
+    this.handshakeTimeoutMs = opts.handshakeTimeoutMs ?? opts.connectTimeoutMs;
+    if (opts.frameProgressIntervalMs > 0) {
+      this.progressTimer = setInterval(() => this.checkPartialFrames(), opts.frameProgressIntervalMs);
+      this.progressTimer.unref();
+    }
     this.helloConnectFrame = encodeFrames([encodeHello(HELLO_CONNECT, localId)]);
     this.helloAcceptFrame = encodeFrames([encodeHello(HELLO_ACCEPT, localId)]);
     server.on('connection', (socket: net.Socket) => this.onConnection(socket));
@@ -414,6 +528,11 @@ export class TcpTransport implements Transport {
       this.badInput.warn('send queue full, frame dropped', { code: 'ERR_BLOCKED', to, queuedBytes: peer.queuedBytes });
       return;
     }
+    if (this.queued.bytes + FRAME_HEADER_BYTES + len > this.opts.maxTotalQueuedBytes) {
+      this.c.droppedTotalQueueFull++;
+      this.badInput.warn('send queues full (all peers), frame dropped', { code: 'ERR_BLOCKED', to, queuedBytes: this.queued.bytes });
+      return;
+    }
     if (peer.append(target, frame, this.opts.batchBytes) && peer.state === 'open' && !peer.blocked) this.writeQueued(peer);
     if (!peer.dirty) {
       peer.dirty = true;
@@ -435,19 +554,16 @@ export class TcpTransport implements Transport {
   }
 
   stats(): TcpTransportStats {
-    let queuedBytes = 0;
     let openOutbound = 0;
-    for (const p of this.peers.values()) {
-      queuedBytes += p.queuedBytes;
-      if (p.state === 'open') openOutbound++;
-    }
+    for (const p of this.peers.values()) if (p.state === 'open') openOutbound++;
     const c = this.c;
     return {
       ...c,
-      dropped: c.droppedQueueFull + c.droppedStale + c.droppedUnreachable + c.droppedInvalid + c.droppedNoHandler,
+      dropped: c.droppedQueueFull + c.droppedTotalQueueFull + c.droppedStale + c.droppedUnreachable + c.droppedInvalid + c.droppedNoHandler,
       openInbound: this.inbound.size,
+      openUnauthenticated: this.unauthenticated.size,
       openOutbound,
-      queuedBytes,
+      queuedBytes: this.queued.bytes,
     };
   }
 
@@ -470,7 +586,7 @@ export class TcpTransport implements Transport {
         return null;
       }
       if (hp.port === 0) return null;
-      peer = new OutboundPeer(endpoint, stripBrackets(hp.host), hp.port);
+      peer = new OutboundPeer(endpoint, stripBrackets(hp.host), hp.port, this.queued);
       this.peers.set(endpoint, peer);
     }
     if (this.routes.size >= MAX_ROUTES) this.routes.clear();
@@ -499,7 +615,7 @@ export class TcpTransport implements Transport {
     if (many) s.cork();
     while (p.head < p.chunks.length) {
       const chunk = p.chunks[p.head++]!;
-      p.queuedBytes -= chunk.buf.length;
+      p.release(chunk.buf.length);
       this.c.framesOut += chunk.frames;
       this.c.bytesOut += chunk.buf.length;
       if (!s.write(chunk.buf)) {
@@ -558,9 +674,16 @@ export class TcpTransport implements Transport {
         throw new ProtocolError('ERR_PROTOCOL', 'unexpected frame on an outbound connection');
       }
       const id = decodeHello(frame, HELLO_ACCEPT);
+      clearTimeout(deadline);
       socket.setTimeout(0);
       this.opened(p, id);
-    }, MAX_HELLO_FRAME);
+    }, this.opts.maxHelloFrameSize);
+    // Absolute, unlike the idle timeout below: a peer trickling its HELLO must not hold us.
+    const deadline = setTimeout(() => {
+      if (p.socket === socket && p.state === 'connecting') {
+        socket.destroy(new HorusError('ERR_TIMEOUT', `no HELLO from ${p.endpoint} within ${this.opts.connectTimeoutMs} ms`));
+      }
+    }, this.opts.connectTimeoutMs);
     socket.on('connect', () => {
       socket.setKeepAlive(true, KEEPALIVE_MS);
       socket.write(this.helloConnectFrame);
@@ -585,7 +708,10 @@ export class TcpTransport implements Transport {
       p.blocked = false;
       this.writeQueued(p);
     });
-    socket.on('close', () => this.outboundClosed(p, socket));
+    socket.on('close', () => {
+      clearTimeout(deadline);
+      this.outboundClosed(p, socket);
+    });
   }
 
   private opened(p: OutboundPeer, id: NodeId): void {
@@ -654,20 +780,52 @@ export class TcpTransport implements Transport {
   // -------------------------------------------------------------------------------------------------
 
   private onConnection(socket: net.Socket): void {
+    socket.on('error', (err: Error) => {
+      this.log.debug('inbound connection error', { ...errorFields(err), remote: `${socket.remoteAddress ?? '?'}:${socket.remotePort ?? '?'}` });
+    });
     if (this.closed) {
       socket.destroy();
       return;
     }
-    this.inbound.add(socket);
+    const o = this.opts;
+    const address = socket.remoteAddress ?? '?';
+    const remote = `${address}:${socket.remotePort ?? '?'}`;
+    let perAddress = this.byAddress.get(address);
+    const refused: keyof Counters | null =
+      this.inbound.size >= o.maxConnections
+        ? 'refusedTotal'
+        : (perAddress?.open ?? 0) >= o.maxConnectionsPerAddress
+          ? 'refusedPerAddress'
+          : (perAddress?.pending ?? 0) >= o.maxUnauthenticatedPerAddress
+            ? 'refusedUnauthenticated'
+            : null;
+    if (refused !== null) {
+      this.c[refused]++;
+      this.limitLog.warn('inbound connection refused: over a connection limit', { code: 'ERR_BLOCKED', limit: refused, remote });
+      socket.destroy();
+      return;
+    }
+    if (this.unauthenticated.size >= o.maxUnauthenticated) {
+      // Make room by closing the oldest handshake: a real peer finishes its HELLO in a round trip,
+      // so under a flood of silent connections it still gets in.
+      const oldest = this.unauthenticated.values().next().value!;
+      this.c.evictedUnauthenticated++;
+      this.limitLog.warn('connection still in its handshake closed to make room', { code: 'ERR_BLOCKED', remote: oldest.remote });
+      this.leaveHandshake(oldest);
+      oldest.socket.destroy();
+    }
+    if (perAddress === undefined) this.byAddress.set(address, (perAddress = { open: 0, pending: 0 }));
+    perAddress.open++;
+    perAddress.pending++;
     socket.setNoDelay(true);
-    socket.setTimeout(this.opts.connectTimeoutMs); // until the HELLO arrives
-    let from: NodeId | null = null;
     const decoder = new FrameDecoder((frame) => {
+      const from = conn.from;
       if (from !== null) {
         if (this.closed) {
           decoder.close();
           return;
         }
+        conn.frames++;
         this.c.framesIn++;
         this.c.bytesIn += FRAME_HEADER_BYTES + frame.length;
         const h = this.frameHandler;
@@ -684,46 +842,114 @@ export class TcpTransport implements Transport {
         }
         return;
       }
-      from = decodeHello(frame, HELLO_CONNECT);
-      decoder.maxFrameSize = this.opts.maxFrameSize;
-      socket.setTimeout(0);
+      conn.from = decodeHello(frame, HELLO_CONNECT);
+      this.leaveHandshake(conn);
+      decoder.maxFrameSize = o.maxFrameSize;
       socket.setKeepAlive(true, KEEPALIVE_MS);
       socket.write(this.helloAcceptFrame);
       this.c.connectionsIn++;
-      this.log.debug('accepted', { from });
-    }, MAX_HELLO_FRAME);
+      this.log.debug('accepted', { from: conn.from });
+    }, o.maxHelloFrameSize);
+    const conn: Inbound = {
+      socket,
+      address,
+      remote,
+      from: null,
+      inHandshake: true,
+      handshakeTimer: null,
+      decoder,
+      bytes: 0,
+      frames: 0,
+      checkedBytes: 0,
+      checkedFrames: 0,
+      partialSince: -1,
+    };
+    this.inbound.set(socket, conn);
+    this.unauthenticated.add(conn);
+    // Absolute, unlike a socket idle timeout: a HELLO sent a byte at a time must not keep it open.
+    conn.handshakeTimer = setTimeout(() => {
+      conn.handshakeTimer = null;
+      if (!conn.inHandshake) return;
+      this.c.handshakeTimeouts++;
+      this.badInput.warn('closing inbound connection: no HELLO in time', { code: 'ERR_TIMEOUT', remote, timeoutMs: this.handshakeTimeoutMs });
+      socket.destroy();
+    }, this.handshakeTimeoutMs);
     socket.on('data', (chunk: Buffer) => {
+      conn.bytes += chunk.length;
       try {
         decoder.push(chunk);
       } catch (err) {
         this.c.malformed++;
-        this.badInput.warn('closing inbound connection: bad input', {
-          ...errorFields(err),
-          from,
-          remote: `${socket.remoteAddress ?? '?'}:${socket.remotePort ?? '?'}`,
-        });
+        this.badInput.warn('closing inbound connection: bad input', { ...errorFields(err), from: conn.from, remote });
         socket.destroy();
       }
     });
     socket.on('end', () => {
       if (decoder.bufferedBytes > 0) {
-        this.log.debug('inbound connection ended inside a frame', { from, bytes: decoder.bufferedBytes });
+        this.log.debug('inbound connection ended inside a frame', { from: conn.from, bytes: decoder.bufferedBytes });
       }
-    });
-    socket.on('timeout', () => {
-      this.badInput.warn('closing inbound connection: no HELLO in time', {
-        code: 'ERR_TIMEOUT',
-        remote: `${socket.remoteAddress ?? '?'}:${socket.remotePort ?? '?'}`,
-      });
-      socket.destroy();
-    });
-    socket.on('error', (err: Error) => {
-      this.log.debug('inbound connection error', { ...errorFields(err), from });
     });
     socket.on('close', () => {
       decoder.close();
-      this.inbound.delete(socket);
+      this.forget(conn);
     });
+  }
+
+  /** The connection finished its handshake, or is going: it no longer counts as unauthenticated. */
+  private leaveHandshake(conn: Inbound): void {
+    if (!conn.inHandshake) return;
+    conn.inHandshake = false;
+    this.unauthenticated.delete(conn);
+    if (conn.handshakeTimer !== null) {
+      clearTimeout(conn.handshakeTimer);
+      conn.handshakeTimer = null;
+    }
+    const a = this.byAddress.get(conn.address);
+    if (a !== undefined) a.pending--;
+  }
+
+  private forget(conn: Inbound): void {
+    this.leaveHandshake(conn);
+    if (!this.inbound.delete(conn.socket)) return;
+    const a = this.byAddress.get(conn.address);
+    if (a !== undefined && --a.open <= 0) this.byAddress.delete(conn.address);
+  }
+
+  /**
+   * Periodic check of frames in progress: a frame that was started must keep arriving at
+   * minFrameProgressBytes per interval and be complete within maxFrameReadMs, or its connection
+   * is closed. Socket idleness alone would let a peer trickle a byte a second and hold the buffer.
+   */
+  private checkPartialFrames(): void {
+    const o = this.opts;
+    const now = performance.now();
+    for (const conn of this.inbound.values()) {
+      if (conn.from === null) continue; // the handshake has its own deadline
+      const buffered = conn.decoder.bufferedBytes;
+      if (buffered === 0 || conn.partialSince < 0 || conn.frames !== conn.checkedFrames) {
+        // Nothing in progress, or a new frame began since the last check: start timing it now.
+        conn.partialSince = buffered === 0 ? -1 : now;
+      } else {
+        const progress = conn.bytes - conn.checkedBytes;
+        const age = now - conn.partialSince;
+        if (progress < o.minFrameProgressBytes || age > o.maxFrameReadMs) {
+          this.c.slowFrames++;
+          this.badInput.warn('closing inbound connection: a frame stalled', {
+            code: 'ERR_TIMEOUT',
+            from: conn.from,
+            remote: conn.remote,
+            bufferedBytes: buffered,
+            bytesInInterval: progress,
+            frameAgeMs: Math.round(age),
+          });
+          conn.socket.destroy();
+          conn.decoder.close();
+          continue;
+        }
+      }
+      conn.checkedFrames = conn.frames;
+      conn.checkedBytes = conn.bytes;
+    }
   }
 
   // -------------------------------------------------------------------------------------------------
@@ -765,7 +991,8 @@ export class TcpTransport implements Transport {
       }
     }
     this.dirty.length = 0;
-    for (const s of this.inbound) s.destroy();
+    if (this.progressTimer !== null) clearInterval(this.progressTimer);
+    for (const s of this.inbound.keys()) s.destroy();
     pending.push(new Promise<void>((resolve) => this.server.close(() => resolve())));
     const grace = setTimeout(() => {
       for (const s of outbound) s.destroy();
