@@ -111,6 +111,8 @@ const optionsSchema = z
     minFrameProgressBytes: int(0).default(4096),
     /** ...or once one frame has been arriving for longer than this, whatever its pace. */
     maxFrameReadMs: int(1).default(60_000),
+    /** Bytes of frames in progress on all inbound connections together; over it the biggest holder is closed. */
+    maxBufferedBytes: int(1).default(256 * 1024 * 1024),
     reconnectMinMs: int(1).default(50),
     reconnectMaxMs: int(1).default(5000),
     /** A peer unreachable for this long loses its queued frames and we stop dialing it until the next send. */
@@ -121,6 +123,7 @@ const optionsSchema = z
   .refine((o) => o.reconnectMinMs <= o.reconnectMaxMs, { message: 'reconnectMinMs must be <= reconnectMaxMs' })
   .refine((o) => o.maxQueuedBytes >= o.maxFrameSize + FRAME_HEADER_BYTES, { message: 'maxQueuedBytes must hold one frame of maxFrameSize' })
   .refine((o) => o.maxTotalQueuedBytes >= o.maxQueuedBytes, { message: 'maxTotalQueuedBytes must be >= maxQueuedBytes' })
+  .refine((o) => o.maxBufferedBytes >= o.maxFrameSize + FRAME_HEADER_BYTES, { message: 'maxBufferedBytes must hold one frame of maxFrameSize' })
   .refine((o) => o.maxConnectionsPerAddress <= o.maxConnections, { message: 'maxConnectionsPerAddress must be <= maxConnections' })
   .refine((o) => o.maxUnauthenticatedPerAddress <= o.maxUnauthenticated, { message: 'maxUnauthenticatedPerAddress must be <= maxUnauthenticated' });
 
@@ -139,6 +142,7 @@ export const transportLimitsSchema = z
     frameProgressIntervalMs: int(0),
     minFrameProgressBytes: int(0),
     maxFrameReadMs: int(1),
+    maxBufferedBytes: int(1),
   })
   .partial()
   .strict();
@@ -167,8 +171,12 @@ export interface TcpTransportStats {
   droppedTotalQueueFull: number;
   /** Connections closed because of bad input (bad HELLO, oversized or unexpected frame). */
   malformed: number;
-  /** Inbound connections refused: maxConnections open already. */
+  /** Inbound connections refused: maxConnections open already, none to close for fairness. */
   refusedTotal: number;
+  /** At maxConnections, connections of the address holding the most closed to let another in. */
+  evictedOverTotal: number;
+  /** Connections closed because frames in progress on all connections exceeded maxBufferedBytes. */
+  closedOverBuffer: number;
   /** Inbound connections refused: maxConnectionsPerAddress open from that address. */
   refusedPerAddress: number;
   /** Inbound connections refused: maxUnauthenticatedPerAddress in their handshake from that address. */
@@ -186,11 +194,13 @@ export interface TcpTransportStats {
   openInbound: number;
   /** Inbound connections still in their handshake. */
   openUnauthenticated: number;
+  /** Bytes of frames in progress on all inbound connections. */
+  partialBytes: number;
   openOutbound: number;
   queuedBytes: number;
 }
 
-type Counters = Omit<TcpTransportStats, 'dropped' | 'openInbound' | 'openUnauthenticated' | 'openOutbound' | 'queuedBytes'>;
+type Counters = Omit<TcpTransportStats, 'dropped' | 'openInbound' | 'openUnauthenticated' | 'partialBytes' | 'openOutbound' | 'queuedBytes'>;
 
 // ---------------------------------------------------------------------------------------------------
 // Outbound side: one connection per peer endpoint, used only for sending.
@@ -346,6 +356,8 @@ interface Inbound {
   checkedFrames: number;
   /** When the frame in progress at the last check was first seen in progress; -1 for none. */
   partialSince: number;
+  /** Bytes of the frame in progress counted in the transport's partialBytes. */
+  held: number;
 }
 
 interface Route {
@@ -391,6 +403,8 @@ export class TcpTransport implements Transport {
   private readonly unauthenticated = new Set<Inbound>();
   private readonly byAddress = new Map<string, { open: number; pending: number }>();
   private readonly queued: QueueTotal = { bytes: 0 };
+  /** Bytes of frames in progress on all inbound connections. */
+  private partialBytes = 0;
   private readonly handshakeTimeoutMs: number;
   private readonly limitLog: RateLimitedLog;
   private readonly progressTimer: NodeJS.Timeout | null = null;
@@ -413,6 +427,8 @@ export class TcpTransport implements Transport {
     droppedTotalQueueFull: 0,
     malformed: 0,
     refusedTotal: 0,
+    evictedOverTotal: 0,
+    closedOverBuffer: 0,
     refusedPerAddress: 0,
     refusedUnauthenticated: 0,
     evictedUnauthenticated: 0,
@@ -562,6 +578,7 @@ export class TcpTransport implements Transport {
       dropped: c.droppedQueueFull + c.droppedTotalQueueFull + c.droppedStale + c.droppedUnreachable + c.droppedInvalid + c.droppedNoHandler,
       openInbound: this.inbound.size,
       openUnauthenticated: this.unauthenticated.size,
+      partialBytes: this.partialBytes,
       openOutbound,
       queuedBytes: this.queued.bytes,
     };
@@ -791,6 +808,7 @@ export class TcpTransport implements Transport {
     const address = socket.remoteAddress ?? '?';
     const remote = `${address}:${socket.remotePort ?? '?'}`;
     let perAddress = this.byAddress.get(address);
+    if (this.inbound.size >= o.maxConnections) this.makeRoomFor(perAddress?.open ?? 0);
     const refused: keyof Counters | null =
       this.inbound.size >= o.maxConnections
         ? 'refusedTotal'
@@ -863,6 +881,7 @@ export class TcpTransport implements Transport {
       checkedBytes: 0,
       checkedFrames: 0,
       partialSince: -1,
+      held: 0,
     };
     this.inbound.set(socket, conn);
     this.unauthenticated.add(conn);
@@ -881,7 +900,15 @@ export class TcpTransport implements Transport {
       } catch (err) {
         this.c.malformed++;
         this.badInput.warn('closing inbound connection: bad input', { ...errorFields(err), from: conn.from, remote });
+        this.forget(conn);
         socket.destroy();
+        return;
+      }
+      const held = decoder.bufferedBytes;
+      if (held !== conn.held) {
+        this.partialBytes += held - conn.held;
+        conn.held = held;
+        if (this.partialBytes > o.maxBufferedBytes) this.shedPartialFrames();
       }
     });
     socket.on('end', () => {
@@ -908,8 +935,53 @@ export class TcpTransport implements Transport {
     if (a !== undefined) a.pending--;
   }
 
+  /**
+   * At maxConnections: if one address holds clearly more connections than the newcomer's, close its
+   * oldest, so an attacker with a few addresses cannot lock real peers out by filling the table.
+   */
+  private makeRoomFor(newcomerCount: number): void {
+    let top: string | null = null;
+    let most = 0;
+    for (const [address, a] of this.byAddress) {
+      if (a.open > most) {
+        most = a.open;
+        top = address;
+      }
+    }
+    if (top === null || most <= newcomerCount + 1) return;
+    for (const conn of this.inbound.values()) {
+      if (conn.address !== top) continue;
+      this.c.evictedOverTotal++;
+      this.limitLog.warn('connection closed to make room: its address holds the most', { code: 'ERR_BLOCKED', remote: conn.remote, connections: most });
+      this.forget(conn);
+      conn.socket.destroy();
+      return;
+    }
+  }
+
+  /** Frames in progress on all connections hold more than maxBufferedBytes: close the biggest holder. */
+  private shedPartialFrames(): void {
+    while (this.partialBytes > this.opts.maxBufferedBytes) {
+      let biggest: Inbound | null = null;
+      for (const conn of this.inbound.values()) if (biggest === null || conn.held > biggest.held) biggest = conn;
+      if (biggest === null || biggest.held === 0) return;
+      this.c.closedOverBuffer++;
+      this.limitLog.warn('connection closed: frames in progress over maxBufferedBytes', {
+        code: 'ERR_BLOCKED',
+        from: biggest.from,
+        remote: biggest.remote,
+        bufferedBytes: biggest.held,
+      });
+      this.forget(biggest);
+      biggest.decoder.close();
+      biggest.socket.destroy();
+    }
+  }
+
   private forget(conn: Inbound): void {
     this.leaveHandshake(conn);
+    this.partialBytes -= conn.held;
+    conn.held = 0;
     if (!this.inbound.delete(conn.socket)) return;
     const a = this.byAddress.get(conn.address);
     if (a !== undefined && --a.open <= 0) this.byAddress.delete(conn.address);
@@ -942,8 +1014,9 @@ export class TcpTransport implements Transport {
             bytesInInterval: progress,
             frameAgeMs: Math.round(age),
           });
-          conn.socket.destroy();
+          this.forget(conn);
           conn.decoder.close();
+          conn.socket.destroy();
           continue;
         }
       }

@@ -95,8 +95,9 @@ describe('TcpTransport limits', () => {
       open.push(s);
     }
     await waitFor(() => v.stats().connectionsIn === 5, 'five handshakes');
+    // More from the same address: nobody holds more than it, so nothing is closed to make room.
     const extra: net.Socket[] = [];
-    for (let i = 0; i < 5; i++) extra.push(await rawConnect(port, '127.0.0.3'));
+    for (let i = 0; i < 5; i++) extra.push(await rawConnect(port));
     for (const s of extra) assert.ok(await closedWithin(s, 2000), 'a connection over the cap is closed');
     assert.equal(v.stats().refusedTotal, 5);
     assert.equal(v.stats().openInbound, 5);
@@ -104,9 +105,53 @@ describe('TcpTransport limits', () => {
     // One goes: room for one more.
     open[0]!.destroy();
     await waitFor(() => v.stats().openInbound === 4, 'the closed one forgotten');
-    const again = await rawConnect(port, '127.0.0.3');
+    const again = await rawConnect(port);
     assert.equal(await closedWithin(again, 300), false, 'a connection under the cap is kept');
     assert.equal(v.stats().refusedTotal, 5);
+    assert.equal(v.stats().evictedOverTotal, 0);
+  });
+
+  it('at maxConnections, a new address gets in by closing a connection of the address that holds the most', async () => {
+    const v = await start('victim', { maxConnections: 6, maxConnectionsPerAddress: 6, maxUnauthenticated: 6, maxUnauthenticatedPerAddress: 6 });
+    const real = await start('real');
+    const port = portOf(v.localId);
+    const attacker: net.Socket[] = [];
+    for (let i = 0; i < 6; i++) {
+      const s = await rawConnect(port);
+      s.write(hello(`127.0.0.2:${100 + i}/x`));
+      attacker.push(s);
+    }
+    await waitFor(() => v.stats().connectionsIn === 6, 'six handshakes');
+    await assertPeerGetsThrough(real, v);
+    assert.equal(v.stats().evictedOverTotal, 1);
+    assert.ok(await closedWithin(attacker[0]!, 1000), "the attacker's oldest connection made room");
+    // A third address: 127.0.0.2 still holds the most (5), so it gives up another.
+    const third = await rawConnect(port, '127.0.0.3');
+    assert.equal(await closedWithin(third, 300), false);
+    assert.equal(v.stats().evictedOverTotal, 2);
+    // Balanced enough (4, 1, 1): one more from 127.0.0.2 is refused, not let in at another's cost.
+    const more = await rawConnect(port);
+    assert.ok(await closedWithin(more, 1000));
+    assert.equal(v.stats().refusedTotal, 1);
+    await assertPeerGetsThrough(real, v);
+  });
+
+  it('closes the connection holding the most when frames in progress exceed maxBufferedBytes', async () => {
+    const v = await start('victim', { maxFrameSize: 100_000, maxBufferedBytes: 200_000, frameProgressIntervalMs: 0 });
+    const real = await start('real');
+    const port = portOf(v.localId);
+    const holders: net.Socket[] = [];
+    for (let i = 0; i < 3; i++) {
+      const s = await rawConnect(port);
+      s.write(Buffer.concat([hello(`127.0.0.2:${100 + i}/x`), lengthPrefix(100_000), Buffer.alloc(i < 2 ? 60_000 : 99_000)]));
+      holders.push(s);
+      await sleep(50);
+    }
+    assert.ok(await closedWithin(holders[2]!, 1000), 'the biggest holder is closed');
+    assert.equal(v.stats().closedOverBuffer, 1);
+    assert.ok(v.stats().partialBytes <= 200_000, `${v.stats().partialBytes} bytes in progress`);
+    assert.equal(holders[0]!.closed, false);
+    await assertPeerGetsThrough(real, v);
   });
 
   it('refuses connections over maxConnectionsPerAddress from one address; other addresses still get in', async () => {
@@ -298,6 +343,7 @@ describe('TcpTransport limits', () => {
     });
     await assert.rejects(TcpTransport.listen({ listen: '127.0.0.1:0', incarnation: 'a', maxHelloFrameSize: 100 }), { code: 'ERR_CONFIG' });
     await assert.rejects(TcpTransport.listen({ listen: '127.0.0.1:0', incarnation: 'a', maxTotalQueuedBytes: 1024 }), { code: 'ERR_CONFIG' });
+    await assert.rejects(TcpTransport.listen({ listen: '127.0.0.1:0', incarnation: 'a', maxBufferedBytes: 1024 }), { code: 'ERR_CONFIG' });
   });
 
   it('limits come from the node config file and createNode', async () => {
