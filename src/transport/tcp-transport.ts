@@ -405,6 +405,7 @@ export class TcpTransport implements Transport {
   private readonly queued: QueueTotal = { bytes: 0 };
   /** Bytes of frames in progress on all inbound connections. */
   private partialBytes = 0;
+  private lastProgressCheck = performance.now();
   private readonly handshakeTimeoutMs: number;
   private readonly limitLog: RateLimitedLog;
   private readonly progressTimer: NodeJS.Timeout | null = null;
@@ -995,10 +996,14 @@ export class TcpTransport implements Transport {
   private checkPartialFrames(): void {
     const o = this.opts;
     const now = performance.now();
+    // This process was stopped or busy (a long GC, SIGSTOP): the bytes peers sent meanwhile are still
+    // unread in the kernel, so this interval says nothing about their pace. Only start counting afresh.
+    const late = now - this.lastProgressCheck > o.frameProgressIntervalMs * 1.5;
+    this.lastProgressCheck = now;
     for (const conn of this.inbound.values()) {
       if (conn.from === null) continue; // the handshake has its own deadline
       const buffered = conn.decoder.bufferedBytes;
-      if (buffered === 0 || conn.partialSince < 0 || conn.frames !== conn.checkedFrames) {
+      if (late || buffered === 0 || conn.partialSince < 0 || conn.frames !== conn.checkedFrames) {
         // Nothing in progress, or a new frame began since the last check: start timing it now.
         conn.partialSince = buffered === 0 ? -1 : now;
       } else {
