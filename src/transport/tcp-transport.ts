@@ -830,7 +830,7 @@ export class TcpTransport implements Transport {
       const oldest = this.unauthenticated.values().next().value!;
       this.c.evictedUnauthenticated++;
       this.limitLog.warn('connection still in its handshake closed to make room', { code: 'ERR_BLOCKED', remote: oldest.remote });
-      this.leaveHandshake(oldest);
+      this.forget(oldest);
       oldest.socket.destroy();
     }
     if (perAddress === undefined) this.byAddress.set(address, (perAddress = { open: 0, pending: 0 }));
