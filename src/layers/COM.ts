@@ -26,9 +26,10 @@ export type ComOptions = z.infer<typeof options>;
 
 /**
  * Room kept in a frame for the headers every layer pushes onto a message (NAK's XMIT with an origin
- * id, a unicast's destination, CAUSAL's vector, GMS, APP ...): far more than any stack uses today.
+ * id, a unicast's destination, APP's reply address, CAUSAL's vector of 5 bytes per member ...):
+ * a few hundred bytes in today's stacks, a few KiB for a CAUSAL group of a thousand members.
  */
-export const HEADER_ALLOWANCE_BYTES = 64 * 1024;
+export const HEADER_ALLOWANCE_BYTES = 16 * 1024;
 
 /** Largest payload one frame of `maxFrameSize` can carry for `group` with its headers. */
 export function comMaxPayloadBytes(maxFrameSize: number, group: string): number {

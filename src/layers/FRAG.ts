@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { HorusError } from '../core/errors.js';
+import { HorusError, invariant } from '../core/errors.js';
 import type { DownEvent } from '../core/events.js';
 import { InputGuard } from '../core/input-guard.js';
 import { Message, MsgFlag } from '../core/message.js';
@@ -14,8 +14,9 @@ import type { Gauge } from '../obs/metrics.js';
 
 /** Largest message a stack carries (the header stack included). */
 export const MAX_MESSAGE_BYTES = 64 * 1024 * 1024 + 64 * 1024;
-/** Largest payload FRAG carries: the message limit less room for the headers (64 MiB). */
-export const FRAG_MAX_PAYLOAD_BYTES = MAX_MESSAGE_BYTES - HEADER_ALLOWANCE_BYTES;
+/** Largest payload FRAG carries: 64 MiB, which leaves the message limit room for the headers. */
+export const FRAG_MAX_PAYLOAD_BYTES = 64 * 1024 * 1024;
+invariant(FRAG_MAX_PAYLOAD_BYTES + HEADER_ALLOWANCE_BYTES <= MAX_MESSAGE_BYTES, 'FRAG payload limit leaves no room for headers');
 const MIN_FRAG_SIZE = 256;
 const MAX_FRAG_SIZE = 8 * 1024 * 1024;
 /** Most fragments one message can have, at the smallest fragment size. */

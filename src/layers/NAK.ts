@@ -404,13 +404,13 @@ export class NAK extends Layer {
 
   /** `from` is who sent it (the origin itself, or a member retransmitting for it). */
   private receive(w: SenderWindow, seq: number, msg: Message, from: NodeId): void {
-    if (seq < w.next || w.early.has(seq)) {
-      this.mDuplicates.inc();
-      return;
-    }
     // Sequence numbers start at 1; none is held further ahead than maxEarlyAhead.
     if (seq === 0 || seq - w.next >= this.opts.maxEarlyAhead) {
       this.guard.drop(from, 'sequence number out of range', { seq, next: w.next });
+      return;
+    }
+    if (seq < w.next || w.early.has(seq)) {
+      this.mDuplicates.inc();
       return;
     }
     if (seq > w.limit) {
