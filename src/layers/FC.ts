@@ -149,12 +149,12 @@ export class FC extends Layer {
   override up(msg: Message): void {
     const h = msg.pop(FC_HEADER);
     if (h !== undefined) {
+      if (h.view !== this.viewId) return; // another view's: totals restart per view
       // A member speaks for its own consumption only, and cannot have consumed more than we sent.
       if (!this.members.includes(msg.src) || msg.src === this.ctx.localId) {
         this.guard.drop(msg.src, 'flow control from a non-member');
         return;
       }
-      if (h.view !== this.viewId) return; // another view's: totals restart per view
       if (h.t === FcType.Credit) {
         if (h.total > this.sentTotal) {
           this.guard.drop(msg.src, 'credit for more than was sent', { total: h.total, sent: this.sentTotal });

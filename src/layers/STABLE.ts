@@ -117,11 +117,12 @@ export class STABLE extends Layer {
       return;
     }
     const src = msg.src;
+    // Another view's (a member that installed the next one first, or one excluded from this one): sequence numbers restart per view.
+    if (h.view !== this.viewId) return;
     if (!this.memberSet.has(src) || src === this.ctx.localId) {
       this.guard.drop(src, 'digest from a non-member');
       return;
     }
-    if (h.view !== this.viewId) return; // another view's: sequence numbers restart per view
     const digest = this.validDigest(h.entries, src);
     if (digest === null) return;
     // A report is the reporter's own holdings; the minimum over every member (us included) is
