@@ -76,7 +76,7 @@ const options = z.object({
   maxXmitBatch: z.number().int().positive().default(1024),
   /** After this many unanswered requests to the original sender, ask other members. */
   askOthersAfter: z.number().int().positive().default(3),
-  /** Most bytes one answer to a retransmission request sends (the requester asks again for the rest). */
+  /** Most bytes retransmitted to one member per xmitIntervalMs (it asks again for the rest): what a member's small requests can make us send. */
   maxXmitBytes: z
     .number()
     .int()
@@ -166,6 +166,9 @@ export class NAK extends Layer {
   private futureBytes = 0;
   private futureByPeer = new Map<NodeId, number>();
   private readonly guard: InputGuard;
+  /** Per requester (members only; reset with each view): bytes retransmitted to it since `since`. */
+  private xmitBudget = new Map<NodeId, { since: number; bytes: number }>();
+  private readonly mXmitThrottled: Counter;
   private cut: Digest | null = null;
   private cutReported = false;
   private timer: Timer | null = null;
@@ -184,6 +187,7 @@ export class NAK extends Layer {
     this.mDuplicates = ctx.metrics.counter('horus_nak_duplicates_total', 'duplicate messages dropped');
     this.mBuffered = ctx.metrics.gauge('horus_nak_buffered_bytes', 'bytes held for retransmission');
     this.guard = new InputGuard(ctx, 'NAK');
+    this.mXmitThrottled = ctx.metrics.counter('horus_nak_xmit_throttled_total', 'retransmission requests cut short by the per-member byte budget');
   }
 
   override start(): void {
@@ -343,6 +347,7 @@ export class NAK extends Layer {
   private installView(id: number, members: readonly NodeId[]): void {
     const fresh = id !== this.viewId;
     this.members = members;
+    this.xmitBudget = new Map();
     if (fresh) {
       this.viewId = id;
       this.sent = new SeqBuffer<Message>(1, keptBytes);
@@ -498,11 +503,18 @@ export class NAK extends Layer {
       this.guard.drop(requester, 'retransmission request for a non-member', { origin: origin.slice(0, 64) });
       return;
     }
-    let bytes = 0;
-    for (let seq = Math.max(from, store.firstSeq); seq <= last && bytes < this.opts.maxXmitBytes; seq++) {
+    const now = this.env.now();
+    let budget = this.xmitBudget.get(requester);
+    if (budget === undefined || now - budget.since >= this.opts.xmitIntervalMs) this.xmitBudget.set(requester, (budget = { since: now, bytes: 0 }));
+    const cap = this.opts.maxXmitBytes;
+    for (let seq = Math.max(from, store.firstSeq); seq <= last; seq++) {
+      if (budget.bytes >= cap) {
+        this.mXmitThrottled.inc();
+        return;
+      }
       const orig = store.get(seq);
       if (orig === undefined) break;
-      bytes += keptBytes(orig);
+      budget.bytes += keptBytes(orig);
       const copy = orig.cloneAt(orig.keptTop);
       // The sender's own copies still carry their DATA header; stored copies of others' do not.
       if (origin === this.ctx.localId) copy.dropTop();

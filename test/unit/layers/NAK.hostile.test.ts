@@ -99,6 +99,27 @@ describe('NAK with hostile input', () => {
     assert.ok(nak.futureHeldBytes > 0 && nak.futureHeldBytes < 1024, `only m3's message is left (${nak.futureHeldBytes})`);
   });
 
+  it("bounds what a member's flood of retransmission requests makes it send, per interval", () => {
+    const s = simGroup(2, [{ name: 'NAK', options: { maxXmitBytes: 1 * MiB } }, 'COM']);
+    const [m1, m2] = s.nodes as [(typeof s.nodes)[0], (typeof s.nodes)[0]];
+    for (let i = 0; i < 1000; i++) void s.groups[0]!.fbcast(Buffer.alloc(10 * KiB));
+    s.world.runFor(500);
+    const before = counter(m1, 'horus_nak_retransmissions_total');
+    // 100 requests for all 1000 messages (10 MiB each time), in one frame: 1 GB if each were answered in full.
+    sendAs(
+      m2,
+      m1,
+      frameOf(
+        'g',
+        Array.from({ length: 100 }, () => ucast('m1:1', { t: Req, view: 1, origin: 'm1:1', from: 1, to: 1000 })),
+      ),
+    );
+    s.world.runFor(5);
+    const sent = counter(m1, 'horus_nak_retransmissions_total') - before;
+    assert.ok(sent > 0 && sent <= Math.ceil(MiB / (10 * KiB)) + 1, `${sent} messages retransmitted`);
+    assert.ok(counter(m1, 'horus_nak_xmit_throttled_total') >= 99);
+  });
+
   it('holds out-of-order messages from one sender only up to its byte cap', () => {
     const s = simGroup(2, [{ name: 'NAK', options: { maxEarlyBytesPerSender: 4 * MiB } }, 'COM']);
     const [m1, m2] = s.nodes as [(typeof s.nodes)[0], (typeof s.nodes)[0]];
