@@ -54,6 +54,7 @@ export class COM extends Layer implements FrameReceiver {
   private readonly framesIn: Counter;
   private readonly framesOut: Counter;
   private readonly malformed: Counter;
+  private readonly oversized: Counter;
   private stopped = false;
 
   constructor(
@@ -65,7 +66,8 @@ export class COM extends Layer implements FrameReceiver {
     this.guard = new InputGuard(ctx, 'COM');
     this.framesIn = ctx.metrics.counter('horus_com_frames_in_total', 'frames received');
     this.framesOut = ctx.metrics.counter('horus_com_frames_out_total', 'frames sent');
-    this.malformed = ctx.metrics.counter('horus_com_malformed_total', 'malformed frames dropped');
+    this.malformed = ctx.metrics.counter('horus_com_malformed_total', 'malformed frames or messages dropped');
+    this.oversized = ctx.metrics.counter('horus_com_oversize_dropped_total', 'outgoing frames over the transport limit, dropped');
   }
 
   /**
@@ -134,8 +136,21 @@ export class COM extends Layer implements FrameReceiver {
     }
   }
 
+  /** A frame the transport would refuse: dropped here, counted and logged, instead of failing inside the transport. */
+  private oversize(frame: Buffer, to: string): boolean {
+    const max = this.env.transport.maxFrameSize;
+    if (frame.length <= max) return false;
+    this.oversized.inc();
+    this.log.warn('frame over the transport limit dropped (the message was larger than maxPayloadBytes)', { to, bytes: frame.length, max });
+    return true;
+  }
+
   private flushMulticast(): void {
     const frame = this.mcast.finish();
+    if (this.oversize(frame, 'the view')) {
+      this.mcast.reset();
+      return;
+    }
     const t = this.env.transport;
     const self = nodeOfMember(this.ctx.localId);
     for (const m of this.members) {
@@ -147,8 +162,11 @@ export class COM extends Layer implements FrameReceiver {
   }
 
   private flushUnicast(dest: string, b: FrameBuilder): void {
-    this.env.transport.send(nodeOfMember(dest), b.finish());
-    this.framesOut.inc();
+    const frame = b.finish();
+    if (!this.oversize(frame, dest)) {
+      this.env.transport.send(nodeOfMember(dest), frame);
+      this.framesOut.inc();
+    }
     b.reset();
   }
 

@@ -43,6 +43,12 @@ describe('COM', () => {
     plain.world.runFor(2000);
     assert.equal(plain.delivered[1]!.length, 1, 'a payload of exactly the limit arrives');
     assert.equal(plain.delivered[1]![0]!.raw.length, max);
+    // A payload of a whole frame does not fit with its headers: COM drops it (and each retransmission), counted, rather than
+    // fail inside the transport. The API is to refuse such a send before it gets here.
+    void plain.groups[0]!.fbcast(Buffer.alloc(16 * 1024 * 1024, 1));
+    plain.world.runFor(2000);
+    assert.equal(plain.delivered[1]!.length, 1);
+    assert.ok(counter(plain.nodes[0]!, 'horus_com_oversize_dropped_total') >= 1);
     const fragmented = simGroup(2, 'FRAG:NAK:COM');
     assert.equal(maxPayloadBytes(stackOf(fragmented.groups[0]!).layers), FRAG_MAX_PAYLOAD_BYTES);
     assert.equal(FRAG_MAX_PAYLOAD_BYTES, 64 * 1024 * 1024);
