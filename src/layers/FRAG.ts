@@ -91,6 +91,8 @@ const assemblyCharge = (count: number): number => count * 8 + 1024;
 /**
  * Splits messages larger than `fragSize` into fragments and reassembles them. Small messages pass
  * with no header at all. Placed above NAK, fragments are sequenced and repaired one by one.
+ * Unfinished reassemblies are capped per sender, for non-members and in total, and pruned when their
+ * sender leaves the view or they go idle; over a cap, the reassembly is dropped and counted.
  */
 export class FRAG extends Layer {
   readonly name = 'FRAG';

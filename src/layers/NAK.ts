@@ -149,7 +149,10 @@ class SenderWindow {
  * sequence number within its view; a receiver that sees a gap (or learns of a higher number through
  * HIGH) asks for the missing range, first from the sender, then from other members. Messages are
  * kept until STABLE says every member holds them. For the flush, it freezes delivery and then
- * delivers exactly up to a cut, fetching what it lacks from members that hold it.
+ * delivers exactly up to a cut, fetching what it lacks from members that hold it. Only members are
+ * heard, and what a peer can make it hold or send is capped (out-of-order and future-view bytes,
+ * retransmitted bytes per member and interval): over a cap, input is dropped and counted, and a
+ * dropped message is a gap like any other, fetched again once there is room.
  */
 export class NAK extends Layer {
   readonly name = 'NAK';
