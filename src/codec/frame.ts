@@ -4,6 +4,12 @@ import { decodeMessage, encodeMessage } from './message-codec.js';
 import { Reader } from './reader.js';
 import { Writer } from './writer.js';
 
+/** Bytes a frame spends around its messages: kind, group name, count, and one message's length. */
+export function frameOverheadBytes(group: string): number {
+  const n = Buffer.byteLength(group);
+  return 1 + (n < 0x80 ? 1 : 2) + n + 4 + 4;
+}
+
 /** First byte of every group frame: bumped when the layout changes. */
 export const FRAME_KIND_BATCH = 0x48; // 'H'
 export const MAX_GROUP_NAME_BYTES = 200;
@@ -53,8 +59,14 @@ export function readFrameGroup(frame: Buffer): { group: string; offset: number }
   return { group, offset: r.pos };
 }
 
-/** Decode the messages of a frame body; calls `each` per message. Throws ProtocolError on the first malformed one. */
-export function readFrameMessages(frame: Buffer, offset: number, each: (msg: Message) => void): void {
+/**
+ * Decode the messages of a frame body; calls `each` per message. A frame whose layout is broken
+ * (count, a length that overruns it, trailing bytes) throws ProtocolError: nothing after the break
+ * can be trusted to start where it claims. With `onBad`, one malformed message inside an intact
+ * layout is reported there and skipped (its length prefix says where the next one starts), so it
+ * does not cost the good ones; without it, it throws too.
+ */
+export function readFrameMessages(frame: Buffer, offset: number, each: (msg: Message) => void, onBad?: (err: ProtocolError, index: number) => void): void {
   const r = new Reader(frame, offset);
   const count = r.u32();
   if (count > MAX_MESSAGES_PER_FRAME) throw new ProtocolError('ERR_MALFORMED', `frame claims ${count} messages`);
@@ -62,7 +74,16 @@ export function readFrameMessages(frame: Buffer, offset: number, each: (msg: Mes
     const len = r.u32();
     const end = r.pos + len;
     if (end > r.end) throw new ProtocolError('ERR_MALFORMED', `message ${i} length ${len} overruns the frame`);
-    each(decodeMessage(r, end));
+    let msg: Message;
+    try {
+      msg = decodeMessage(r, end);
+    } catch (err) {
+      if (onBad === undefined || !(err instanceof ProtocolError)) throw err;
+      onBad(err, i);
+      r.pos = end;
+      continue;
+    }
+    each(msg);
   }
   if (r.remaining !== 0) throw new ProtocolError('ERR_MALFORMED', `${r.remaining} trailing bytes after ${count} messages`);
 }

@@ -1,4 +1,5 @@
 import { ProtocolError } from '../core/errors.js';
+import { MAX_ID_BYTES } from '../core/input-guard.js';
 import { Message, MsgFlag, type HeaderType } from '../core/message.js';
 import { headerTypeOf } from './header-registry.js';
 import { Reader } from './reader.js';
@@ -26,11 +27,25 @@ export function encodeMessage(w: Writer, msg: Message): void {
   w.bytes(msg.payload);
 }
 
-/** Decode one message that spans r.pos..end. Throws ProtocolError on malformed input. */
+/**
+ * Decode one message that spans r.pos..end. Throws ProtocolError on malformed input; the reader
+ * is bounded by `end` meanwhile, so a header decoder cannot read into the next message.
+ */
 export function decodeMessage(r: Reader, end: number): Message {
+  if (end > r.end) throw new ProtocolError('ERR_MALFORMED', 'message overruns its buffer');
+  const outer = r.end;
+  r.end = end;
+  try {
+    return decodeBounded(r, end);
+  } finally {
+    r.end = outer;
+  }
+}
+
+function decodeBounded(r: Reader, end: number): Message {
   const flags = r.u8();
   if (flags & ~(MsgFlag.Multicast | MsgFlag.Unreliable)) throw new ProtocolError('ERR_MALFORMED', `unknown message flags 0x${flags.toString(16)}`);
-  const dest = flags & MsgFlag.Multicast ? null : r.str(1024);
+  const dest = flags & MsgFlag.Multicast ? null : r.str(MAX_ID_BYTES);
   const n = r.u8();
   if (n > MAX_HEADERS) throw new ProtocolError('ERR_MALFORMED', `${n} headers, limit ${MAX_HEADERS}`);
   const types = new Array<HeaderType<unknown>>(n);

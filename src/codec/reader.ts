@@ -3,7 +3,8 @@ import { ProtocolError } from '../core/errors.js';
 /** Bounds-checked reader: every overrun is a typed ProtocolError, never a RangeError. */
 export class Reader {
   pos: number;
-  readonly end: number;
+  /** Where reading stops; narrowed while one message of a frame is decoded, so it cannot read into the next. */
+  end: number;
   constructor(
     readonly buf: Buffer,
     start = 0,

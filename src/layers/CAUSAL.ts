@@ -1,11 +1,16 @@
 import { z } from 'zod';
-import { OrderCode, type Message } from '../core/message.js';
+import { MsgFlag, OrderCode, type Message } from '../core/message.js';
 import type { NodeId } from '../core/node-id.js';
 import type { View } from '../core/view.js';
 import { defineHeader, HeaderIds } from '../codec/header-registry.js';
 import { ViewAwareLayer, type LayerContext } from '../stack/layer.js';
 import { registerLayer } from '../stack/registry.js';
 import { FifoQueue } from '../core/fifo-queue.js';
+import { ProtocolError } from '../core/errors.js';
+import { InputGuard, MAX_WIRE_INT } from '../core/input-guard.js';
+
+/** Most entries a vector timestamp may have: one per member, and no view is this large. */
+export const MAX_VT_ENTRIES = 4096;
 
 /** A vector timestamp with one entry per member of the current view, in view order. */
 interface CausalHeader {
@@ -21,13 +26,25 @@ export const CAUSAL_HEADER = defineHeader<CausalHeader>(
   },
   (r) => {
     const n = r.uvar();
+    if (n > MAX_VT_ENTRIES) throw new ProtocolError('ERR_MALFORMED', `CAUSAL vector with ${n} entries`);
     const vt: number[] = [];
-    for (let i = 0; i < n && i < 4096; i++) vt.push(r.uvar());
+    for (let i = 0; i < n; i++) vt.push(r.uvar());
     return { vt };
   },
 );
 
-const options = z.object({});
+const options = z.object({
+  /** Bytes held per sender while waiting for what they depend on; more are dropped. */
+  maxHeldBytesPerSender: z
+    .number()
+    .int()
+    .positive()
+    .default(32 * 1024 * 1024),
+});
+export type CausalOptions = z.infer<typeof options>;
+
+/** What a held message costs: its payload and its vector. */
+const heldCost = (msg: Message, vt: readonly number[]): number => msg.payload.length + 8 * vt.length + 64;
 
 interface Held {
   msg: Message;
@@ -50,9 +67,17 @@ export class CAUSAL extends ViewAwareLayer {
   /** Per sender, in arrival (= that sender's FIFO) order: only each queue's head can be next. */
   private held = new Map<number, FifoQueue<Held>>();
   private heldCount = 0;
+  /** Per member index: bytes held, and its own entry of the last vector seen from it (delivered or held). */
+  private heldBytes: number[] = [];
+  private seen: number[] = [];
+  private readonly guard: InputGuard;
 
-  constructor(ctx: LayerContext, _opts: z.infer<typeof options>) {
+  constructor(
+    ctx: LayerContext,
+    private readonly opts: CausalOptions,
+  ) {
     super(ctx);
+    this.guard = new InputGuard(ctx, 'CAUSAL');
   }
 
   override down(msg: Message): void {
@@ -69,21 +94,55 @@ export class CAUSAL extends ViewAwareLayer {
       this.above.up(msg);
       return;
     }
+    if (!msg.isMulticast || msg.flags & MsgFlag.Unreliable) {
+      this.guard.drop(msg.src, 'causal header on a message that is not a reliable multicast');
+      return;
+    }
     const from = this.members.indexOf(msg.src);
-    if (from < 0 || h.vt.length !== this.members.length) return; // not of this view
+    const vt = h.vt;
+    if (from < 0 || vt.length !== this.members.length) {
+      this.guard.drop(msg.src, from < 0 ? 'causal message from a non-member' : 'vector timestamp not of this view', { entries: vt.length });
+      return;
+    }
     if (from === this.me) {
       this.above.up(msg); // our own: counted when sent
       return;
     }
+    if (!this.validVector(from, vt, msg.src)) return;
+    this.seen[from] = vt[from]!;
     const q = this.held.get(from);
-    if ((!q || q.length === 0) && this.ready(from, h.vt)) {
-      this.deliver(from, h.vt, msg);
+    if ((!q || q.length === 0) && this.ready(from, vt)) {
+      this.deliver(from, vt, msg);
       if (this.heldCount > 0) this.drain();
     } else {
-      if (q) q.push({ msg, from, vt: h.vt });
-      else this.held.set(from, FifoQueue.of({ msg, from, vt: h.vt }));
+      const bytes = heldCost(msg, vt);
+      if ((this.heldBytes[from] ?? 0) + bytes > this.opts.maxHeldBytesPerSender) {
+        this.guard.drop(msg.src, 'over the cap for messages waiting on causal dependencies', { held: this.heldBytes[from] });
+        return;
+      }
+      this.heldBytes[from] = (this.heldBytes[from] ?? 0) + bytes;
+      if (q) q.push({ msg, from, vt });
+      else this.held.set(from, FifoQueue.of({ msg, from, vt }));
       this.heldCount++;
     }
+  }
+
+  /**
+   * A sender's own entry counts its causal messages one by one (they come FIFO from below), and no
+   * entry is beyond a u32: a vector that breaks either is forged or broken, and would only ever wait.
+   */
+  private validVector(from: number, vt: readonly number[], src: NodeId): boolean {
+    if (vt[from] !== (this.seen[from] ?? 0) + 1) {
+      this.guard.drop(src, "sender's own vector entry out of sequence", { got: vt[from], expected: (this.seen[from] ?? 0) + 1 });
+      return false;
+    }
+    for (let k = 0; k < vt.length; k++) {
+      if (vt[k]! > MAX_WIRE_INT) {
+        this.guard.drop(src, 'vector entry out of range', { entry: vt[k] });
+        return false;
+      }
+    }
+    return true;
   }
 
   private ready(from: number, vt: number[]): boolean {
@@ -107,6 +166,7 @@ export class CAUSAL extends ViewAwareLayer {
         while ((h = q.peek()) !== undefined && this.ready(h.from, h.vt)) {
           q.shift();
           this.heldCount--;
+          this.heldBytes[h.from] = (this.heldBytes[h.from] ?? 0) - heldCost(h.msg, h.vt);
           this.deliver(h.from, h.vt, h.msg);
           progress = true;
         }
@@ -121,6 +181,8 @@ export class CAUSAL extends ViewAwareLayer {
     if (this.heldCount > 0) this.log.debug('dropping causally orphaned messages at view change', { count: this.heldCount });
     this.held = new Map();
     this.heldCount = 0;
+    this.heldBytes = [];
+    this.seen = [];
     this.viewId = v.id;
     this.members = v.members;
     this.me = v.members.indexOf(this.ctx.localId);

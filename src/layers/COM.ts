@@ -1,13 +1,13 @@
 import { z } from 'zod';
 import { ProtocolError } from '../core/errors.js';
 import type { DownEvent } from '../core/events.js';
-import { RateLimitedLog } from '../core/logger.js';
+import { InputGuard } from '../core/input-guard.js';
 import { MsgFlag, type Message } from '../core/message.js';
 import type { NodeId } from '../core/node-id.js';
 import { nodeOfMember } from '../core/member-id.js';
 import { endpointOf } from '../core/node-id.js';
 import type { View } from '../core/view.js';
-import { FrameBuilder, readFrameMessages } from '../codec/frame.js';
+import { FrameBuilder, frameOverheadBytes, readFrameMessages } from '../codec/frame.js';
 import { Layer, type LayerContext } from '../stack/layer.js';
 import { registerLayer } from '../stack/registry.js';
 import type { FrameReceiver } from '../stack/stack.js';
@@ -15,9 +15,26 @@ import type { Counter } from '../obs/metrics.js';
 
 const options = z.object({
   /** Flush a batch once it holds this many bytes, even before the end of the current burst. */
-  batchBytes: z.number().int().min(1024).max(16 * 1024 * 1024).default(60 * 1024),
+  batchBytes: z
+    .number()
+    .int()
+    .min(1024)
+    .max(16 * 1024 * 1024)
+    .default(60 * 1024),
 });
 export type ComOptions = z.infer<typeof options>;
+
+/**
+ * Room kept in a frame for the headers every layer pushes onto a message (NAK's XMIT with an origin
+ * id, a unicast's destination, APP's reply address, CAUSAL's vector of 5 bytes per member ...):
+ * a few hundred bytes in today's stacks, a few KiB for a CAUSAL group of a thousand members.
+ */
+export const HEADER_ALLOWANCE_BYTES = 16 * 1024;
+
+/** Largest payload one frame of `maxFrameSize` can carry for `group` with its headers. */
+export function comMaxPayloadBytes(maxFrameSize: number, group: string): number {
+  return Math.max(0, maxFrameSize - frameOverheadBytes(group) - HEADER_ALLOWANCE_BYTES);
+}
 
 /**
  * Binds a stack to the node's transport. Messages for one destination are batched into one frame
@@ -33,10 +50,11 @@ export class COM extends Layer implements FrameReceiver {
   private readonly unicast = new Map<string, FrameBuilder>();
   private loopback: Message[] = [];
   private flushScheduled = false;
-  private readonly badInput: RateLimitedLog;
+  private readonly guard: InputGuard;
   private readonly framesIn: Counter;
   private readonly framesOut: Counter;
   private readonly malformed: Counter;
+  private readonly oversized: Counter;
   private stopped = false;
 
   constructor(
@@ -45,16 +63,27 @@ export class COM extends Layer implements FrameReceiver {
   ) {
     super(ctx);
     this.mcast = new FrameBuilder(ctx.group);
-    this.badInput = new RateLimitedLog(ctx.log, () => ctx.env.now());
+    this.guard = new InputGuard(ctx, 'COM');
     this.framesIn = ctx.metrics.counter('horus_com_frames_in_total', 'frames received');
     this.framesOut = ctx.metrics.counter('horus_com_frames_out_total', 'frames sent');
-    this.malformed = ctx.metrics.counter('horus_com_malformed_total', 'malformed frames dropped');
+    this.malformed = ctx.metrics.counter('horus_com_malformed_total', 'malformed frames or messages dropped');
+    this.oversized = ctx.metrics.counter('horus_com_oversize_dropped_total', 'outgoing frames over the transport limit, dropped');
+  }
+
+  /**
+   * Largest payload a message may have for this stack to carry it without FRAG: one transport
+   * frame minus the frame's own bytes and room for the headers. Larger ones the transport drops.
+   */
+  get maxPayloadBytes(): number {
+    return comMaxPayloadBytes(this.env.transport.maxFrameSize, this.ctx.group);
   }
 
   override down(msg: Message): void {
     if (this.stopped) return;
     msg.src = this.ctx.localId;
     if (msg.dest === null) {
+      // A large message goes in a frame of its own, so the batch before it cannot push the frame over the transport's limit.
+      if (this.mcast.count > 0 && this.mcast.bytes + msg.payload.length > this.opts.batchBytes) this.flushMulticast();
       this.mcast.add(msg);
       // Layers' own unreliable multicasts (gossip, announcements) need no local copy.
       // Our own copy goes up as the same object: layers only pop on the way up (see Message.htop).
@@ -65,6 +94,7 @@ export class COM extends Layer implements FrameReceiver {
     } else {
       let b = this.unicast.get(msg.dest);
       if (!b) this.unicast.set(msg.dest, (b = new FrameBuilder(this.ctx.group)));
+      else if (b.count > 0 && b.bytes + msg.payload.length > this.opts.batchBytes) this.flushUnicast(msg.dest, b);
       b.add(msg);
       if (b.bytes >= this.opts.batchBytes) this.flushUnicast(msg.dest, b);
     }
@@ -75,8 +105,7 @@ export class COM extends Layer implements FrameReceiver {
     if (ev.type === 'VIEW') {
       this.members = (ev.view satisfies View).members;
       this.memberByNode = new Map(this.members.map((m) => [nodeOfMember(m), m]));
-    }
-    else if (ev.type === 'STOP') {
+    } else if (ev.type === 'STOP') {
       // Whatever is batched still goes out: a leaver's last words (its INSTALL) matter.
       if (!this.stopped) this.flush();
       this.stopped = true;
@@ -107,8 +136,21 @@ export class COM extends Layer implements FrameReceiver {
     }
   }
 
+  /** A frame the transport would refuse: dropped here, counted and logged, instead of failing inside the transport. */
+  private oversize(frame: Buffer, to: string): boolean {
+    const max = this.env.transport.maxFrameSize;
+    if (frame.length <= max) return false;
+    this.oversized.inc();
+    this.log.warn('frame over the transport limit dropped (the message was larger than maxPayloadBytes)', { to, bytes: frame.length, max });
+    return true;
+  }
+
   private flushMulticast(): void {
     const frame = this.mcast.finish();
+    if (this.oversize(frame, 'the view')) {
+      this.mcast.reset();
+      return;
+    }
     const t = this.env.transport;
     const self = nodeOfMember(this.ctx.localId);
     for (const m of this.members) {
@@ -120,8 +162,11 @@ export class COM extends Layer implements FrameReceiver {
   }
 
   private flushUnicast(dest: string, b: FrameBuilder): void {
-    this.env.transport.send(nodeOfMember(dest), b.finish());
-    this.framesOut.inc();
+    const frame = b.finish();
+    if (!this.oversize(frame, dest)) {
+      this.env.transport.send(nodeOfMember(dest), frame);
+      this.framesOut.inc();
+    }
     b.reset();
   }
 
@@ -132,24 +177,38 @@ export class COM extends Layer implements FrameReceiver {
     return node === mine || (!node.includes('/') && endpointOf(mine) === node);
   }
 
-  /** A frame for this group arrived; `offset` is just past the group name. */
+  /**
+   * A frame for this group arrived; `offset` is just past the group name. The source of every
+   * message is the transport's sender, never anything the frame says. A malformed message or one
+   * addressed to someone else is dropped alone; a frame whose layout is broken is dropped from the
+   * break on (the messages before it were well-formed and are delivered).
+   */
   receiveFrame(from: string, frame: Buffer, offset: number): void {
     if (this.stopped) return;
     this.framesIn.inc();
+    // Members of a fixed group are named by endpoint: the incarnation is dropped for them only.
+    const src = this.memberByNode.get(from) ?? this.memberByNode.get(endpointOf(from)) ?? from;
     try {
-      // Members of a fixed group are named by endpoint: the incarnation is dropped for them only.
-      const src = this.memberByNode.get(from) ?? this.memberByNode.get(endpointOf(from)) ?? from;
-      readFrameMessages(frame, offset, (msg) => {
-        msg.src = src;
-        if (msg.dest !== null && !this.isForMe(msg.dest)) {
-          throw new ProtocolError('ERR_PROTOCOL', `message for ${msg.dest} arrived at ${this.ctx.localId}`);
-        }
-        this.above.up(msg);
-      });
+      readFrameMessages(
+        frame,
+        offset,
+        (msg) => {
+          msg.src = src;
+          if (msg.dest !== null && !this.isForMe(msg.dest)) {
+            this.guard.drop(from, 'message for another member', { dest: msg.dest.slice(0, 64) });
+            return;
+          }
+          this.above.up(msg);
+        },
+        (err) => {
+          this.malformed.inc();
+          this.guard.drop(from, 'malformed message', { code: err.code, error: err.message });
+        },
+      );
     } catch (err) {
       if (!(err instanceof ProtocolError)) throw err;
       this.malformed.inc();
-      this.badInput.warn('dropped malformed frame', { from, code: err.code, error: err.message });
+      this.guard.drop(from, 'malformed frame', { code: err.code, error: err.message });
     }
   }
 }

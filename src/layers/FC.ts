@@ -8,6 +8,7 @@ import { ProtocolError } from '../core/errors.js';
 import { Layer, type LayerContext } from '../stack/layer.js';
 import { registerLayer } from '../stack/registry.js';
 import type { Counter } from '../obs/metrics.js';
+import { InputGuard } from '../core/input-guard.js';
 
 const enum FcType {
   /** Receiver to sender: "I have consumed `total` bytes of yours". Cumulative, so a lost one is repaired by the next. */
@@ -71,6 +72,7 @@ export class FC extends Layer {
   private blocked = false;
   private timer: Timer | null = null;
   private readonly mBlocked: Counter;
+  private readonly guard: InputGuard;
 
   constructor(
     ctx: LayerContext,
@@ -78,6 +80,7 @@ export class FC extends Layer {
   ) {
     super(ctx);
     this.mBlocked = ctx.metrics.counter('horus_fc_blocked_total', 'times a sender ran out of credit');
+    this.guard = new InputGuard(ctx, 'FC');
   }
 
   override start(): void {
@@ -146,8 +149,17 @@ export class FC extends Layer {
   override up(msg: Message): void {
     const h = msg.pop(FC_HEADER);
     if (h !== undefined) {
-      if (h.view !== this.viewId || !this.members.includes(msg.src)) return;
+      if (h.view !== this.viewId) return; // another view's: totals restart per view
+      // A member speaks for its own consumption only, and cannot have consumed more than we sent.
+      if (!this.members.includes(msg.src) || msg.src === this.ctx.localId) {
+        this.guard.drop(msg.src, 'flow control from a non-member');
+        return;
+      }
       if (h.t === FcType.Credit) {
+        if (h.total > this.sentTotal) {
+          this.guard.drop(msg.src, 'credit for more than was sent', { total: h.total, sent: this.sentTotal });
+          return;
+        }
         if (h.total > (this.granted.get(msg.src) ?? 0)) {
           this.granted.set(msg.src, h.total);
           this.maybeUnblock();

@@ -6,6 +6,10 @@ import type { NodeId } from '../core/node-id.js';
 import { defineHeader, HeaderIds } from '../codec/header-registry.js';
 import { Layer, type LayerContext } from '../stack/layer.js';
 import { registerLayer } from '../stack/registry.js';
+import { InputGuard, MAX_WIRE_INT } from '../core/input-guard.js';
+
+/** Strangers whose last report is remembered; bounded so a flood of forged sources cannot grow it. */
+const MAX_STRANGERS_REMEMBERED = 1024;
 
 interface FdHeader {
   /** The sender's view id: lets members spot a node that was excluded without knowing it. */
@@ -23,6 +27,8 @@ const options = z.object({
   heartbeatIntervalMs: z.number().positive().default(100),
   /** Silence after which a member is suspected. */
   suspectTimeoutMs: z.number().positive().default(1000),
+  /** A node not in the view that keeps sending heartbeats is reported up (GMS tells it) at most this often. */
+  strangerReportIntervalMs: z.number().nonnegative().default(500),
 });
 export type FdOptions = z.infer<typeof options>;
 
@@ -40,12 +46,16 @@ export class FD extends Layer {
   private readonly suspected = new Set<NodeId>();
   private timer: Timer | null = null;
   private lastTick = 0;
+  /** When each stranger was last reported up: each report makes GMS answer it, so it is rate-limited. */
+  private readonly strangerReported = new Map<NodeId, number>();
+  private readonly guard: InputGuard;
 
   constructor(
     ctx: LayerContext,
     private readonly opts: FdOptions,
   ) {
     super(ctx);
+    this.guard = new InputGuard(ctx, 'FD');
   }
 
   override start(): void {
@@ -65,6 +75,7 @@ export class FD extends Layer {
       for (const m of [...this.lastHeard.keys()]) if (!this.members.includes(m)) this.lastHeard.delete(m);
       for (const m of this.members) if (!this.lastHeard.has(m)) this.lastHeard.set(m, now);
       this.suspected.clear();
+      this.strangerReported.clear();
     }
     this.below.downEvent(ev);
   }
@@ -72,13 +83,28 @@ export class FD extends Layer {
   override up(msg: Message): void {
     const h = msg.pop(FD_HEADER);
     const src = msg.src;
+    if (h !== undefined && h.viewId > MAX_WIRE_INT) {
+      this.guard.drop(src, 'heartbeat with a view id out of range', { viewId: h.viewId });
+      return;
+    }
+    // Only a member's traffic is a sign of its life; a stranger cannot unsuspect anyone (COM names the sender).
     if (this.lastHeard.has(src)) {
       this.lastHeard.set(src, this.env.now());
       if (this.suspected.delete(src)) this.above.upEvent({ type: 'UNSUSPECT', member: src });
-    } else if (h !== undefined && this.viewId > 0) {
-      this.above.upEvent({ type: 'STRANGER', member: src, viewId: h.viewId });
+    } else if (h !== undefined && this.viewId > 0 && h.viewId < this.viewId) {
+      this.reportStranger(src, h.viewId);
     }
     if (h === undefined) this.above.up(msg);
+  }
+
+  /** A node of an older view still talking to this one: report it (GMS tells it), at most once per interval. */
+  private reportStranger(src: NodeId, viewId: number): void {
+    const now = this.env.now();
+    const last = this.strangerReported.get(src);
+    if (last !== undefined && now - last < this.opts.strangerReportIntervalMs) return;
+    if (last === undefined && this.strangerReported.size >= MAX_STRANGERS_REMEMBERED) this.strangerReported.clear();
+    this.strangerReported.set(src, now);
+    this.above.upEvent({ type: 'STRANGER', member: src, viewId });
   }
 
   private tick(): void {

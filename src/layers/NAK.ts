@@ -10,6 +10,7 @@ import { defineHeader, HeaderIds } from '../codec/header-registry.js';
 import { Layer, type LayerContext } from '../stack/layer.js';
 import { registerLayer } from '../stack/registry.js';
 import type { Counter, Gauge } from '../obs/metrics.js';
+import { InputGuard, MAX_ID_BYTES, MAX_WIRE_INT } from '../core/input-guard.js';
 
 const enum NakType {
   Data = 1,
@@ -59,9 +60,9 @@ export const NAK_HEADER = defineHeader<NakHeader>(
       case NakType.High:
         return { t, view, seq: r.uvar() };
       case NakType.Xmit:
-        return { t, view, origin: r.str(1024), seq: r.uvar() };
+        return { t, view, origin: r.str(MAX_ID_BYTES), seq: r.uvar() };
       case NakType.Req:
-        return { t, view, origin: r.str(1024), from: r.uvar(), to: r.uvar() };
+        return { t, view, origin: r.str(MAX_ID_BYTES), from: r.uvar(), to: r.uvar() };
       default:
         throw new ProtocolError('ERR_MALFORMED', `unknown NAK header type ${t}`);
     }
@@ -75,11 +76,49 @@ const options = z.object({
   maxXmitBatch: z.number().int().positive().default(1024),
   /** After this many unanswered requests to the original sender, ask other members. */
   askOthersAfter: z.number().int().positive().default(3),
+  /** Most bytes retransmitted to one member per xmitIntervalMs (it asks again for the rest): what a member's small requests can make us send. */
+  maxXmitBytes: z
+    .number()
+    .int()
+    .positive()
+    .default(8 * 1024 * 1024),
+  /** Out-of-order messages held per sender, in bytes; more are dropped (and fetched again later). */
+  maxEarlyBytesPerSender: z
+    .number()
+    .int()
+    .positive()
+    .default(16 * 1024 * 1024),
+  /** How far ahead of the next expected sequence number a message (or an announced HIGH) may be. */
+  maxEarlyAhead: z.number().int().positive().default(65_536),
+  /** Messages for a view not installed yet, in bytes, from all peers together. */
+  maxFutureBytes: z
+    .number()
+    .int()
+    .positive()
+    .default(32 * 1024 * 1024),
+  /** ...and from any one peer. */
+  maxFutureBytesPerPeer: z
+    .number()
+    .int()
+    .positive()
+    .default(8 * 1024 * 1024),
+  /** ...and how many messages in all. */
+  maxFutureMessages: z.number().int().positive().default(100_000),
 });
 export type NakOptions = z.infer<typeof options>;
 
 /** Bytes a kept message accounts for (fixed at keeping time: its header top moves afterwards). */
 const keptBytes = (m: Message): number => m.payload.length + 32;
+
+/**
+ * A payload is a view into the frame it came in. Keep one that would pin a buffer far larger than
+ * itself (a hostile peer's huge frame around one tiny message) as a copy; ordinary batched frames
+ * stay shared, so the in-order path allocates nothing.
+ */
+function unpin(msg: Message): void {
+  const p = msg.payload;
+  if (p.buffer.byteLength > p.length * 16 + 256 * 1024) msg.payload = Buffer.from(p);
+}
 
 /** Receive state for one sender. */
 class SenderWindow {
@@ -87,6 +126,8 @@ class SenderWindow {
   next = 1;
   /** Arrived ahead of a gap (or beyond a flush freeze). */
   readonly early = new Map<number, Message>();
+  /** Bytes held in `early` (payloads are copies: see keepEarly). */
+  earlyBytes = 0;
   /** Highest sequence number known to exist. */
   high = 0;
   /** Deliver nothing above this (a flush freezes or cuts the view). */
@@ -103,15 +144,15 @@ class SenderWindow {
   }
 }
 
-/** Messages stamped with a view this member has not installed yet: kept for when it does. */
-const MAX_FUTURE = 100_000;
-
 /**
  * Reliable per-sender FIFO multicast by negative acknowledgement: every multicast gets a per-sender
  * sequence number within its view; a receiver that sees a gap (or learns of a higher number through
  * HIGH) asks for the missing range, first from the sender, then from other members. Messages are
  * kept until STABLE says every member holds them. For the flush, it freezes delivery and then
- * delivers exactly up to a cut, fetching what it lacks from members that hold it.
+ * delivers exactly up to a cut, fetching what it lacks from members that hold it. Only members are
+ * heard, and what a peer can make it hold or send is capped (out-of-order and future-view bytes,
+ * retransmitted bytes per member and interval): over a cap, input is dropped and counted, and a
+ * dropped message is a gap like any other, fetched again once there is room.
  */
 export class NAK extends Layer {
   readonly name = 'NAK';
@@ -123,7 +164,14 @@ export class NAK extends Layer {
   private ownDelivered = 0;
   private stableSelf = 0;
   private windows = new Map<NodeId, SenderWindow>();
+  /** Messages stamped with a view this member has not installed yet: kept for when it does, within caps. */
   private future: Message[] = [];
+  private futureBytes = 0;
+  private futureByPeer = new Map<NodeId, number>();
+  private readonly guard: InputGuard;
+  /** Per requester (members only; reset with each view): bytes retransmitted to it since `since`. */
+  private xmitBudget = new Map<NodeId, { since: number; bytes: number }>();
+  private readonly mXmitThrottled: Counter;
   private cut: Digest | null = null;
   private cutReported = false;
   private timer: Timer | null = null;
@@ -141,6 +189,8 @@ export class NAK extends Layer {
     this.mRequests = ctx.metrics.counter('horus_nak_requests_total', 'retransmission requests sent');
     this.mDuplicates = ctx.metrics.counter('horus_nak_duplicates_total', 'duplicate messages dropped');
     this.mBuffered = ctx.metrics.gauge('horus_nak_buffered_bytes', 'bytes held for retransmission');
+    this.guard = new InputGuard(ctx, 'NAK');
+    this.mXmitThrottled = ctx.metrics.counter('horus_nak_xmit_throttled_total', 'retransmission requests cut short by the per-member byte budget');
   }
 
   override start(): void {
@@ -167,45 +217,110 @@ export class NAK extends Layer {
     const h = msg.peek(NAK_HEADER);
     if (h === undefined) {
       // A reliable multicast always carries our header: one without it is forged or broken.
-      if (msg.isMulticast && !(msg.flags & MsgFlag.Unreliable)) return;
+      if (msg.isMulticast && !(msg.flags & MsgFlag.Unreliable)) {
+        this.guard.drop(msg.src, 'reliable multicast without a NAK header');
+        return;
+      }
       this.above.up(msg);
       return;
     }
     if (h.view !== this.viewId) {
       // A member that installed the next view before us: keep its messages for when we do.
-      if (h.view > this.viewId && (h.t === NakType.Data || h.t === NakType.Xmit) && this.future.length < MAX_FUTURE) this.future.push(msg);
-      return;
+      if (h.view > this.viewId && (h.t === NakType.Data || h.t === NakType.Xmit)) this.keepForLater(msg, h.view);
+      return; // an older view's straggler
     }
     msg.dropTop();
+    const src = msg.src;
     switch (h.t) {
-      case NakType.Data:
-        if (msg.src === this.ctx.localId) {
+      case NakType.Data: {
+        if (src === this.ctx.localId) {
           msg.seq = h.seq;
           if (h.seq > this.ownDelivered) this.ownDelivered = h.seq;
           this.above.up(msg); // own loopback: already in order
           if (this.cut !== null) this.checkCut();
+          return;
         }
-        else this.receive(msg.src, h.seq, msg);
+        const w = this.windows.get(src);
+        if (w === undefined) this.guard.drop(src, 'data from a non-member');
+        else this.receive(w, h.seq, msg, src);
         return;
-      case NakType.Xmit:
-        if (!this.members.includes(msg.src)) return; // only members may vouch for others' messages
+      }
+      case NakType.Xmit: {
+        // Only a member may vouch for another's message, only for a member of this view, and only
+        // for what we know exists (we ask up to `high`): nothing unasked-for is kept.
+        if (h.origin === this.ctx.localId) return;
+        const w = this.windows.get(h.origin);
+        if (w === undefined || !this.members.includes(src)) {
+          this.guard.drop(src, w === undefined ? 'retransmission for a non-member' : 'retransmission from a non-member');
+          return;
+        }
+        if (h.seq > w.high) {
+          this.guard.drop(src, 'retransmission nobody asked for', { seq: h.seq, high: w.high });
+          return;
+        }
         msg.src = h.origin;
         msg.dest = null;
         msg.flags = MsgFlag.Multicast;
-        if (h.origin !== this.ctx.localId) this.receive(h.origin, h.seq, msg);
+        this.receive(w, h.seq, msg, src);
         return;
+      }
       case NakType.Req:
-        if (this.members.includes(msg.src)) this.answer(msg.src, h.origin, h.from, h.to);
+        // Strangers get nothing: no retransmission, no reply of any size.
+        if (!this.members.includes(src)) this.guard.drop(src, 'retransmission request from a non-member');
+        else if (h.from === 0 || h.from > h.to || h.to > MAX_WIRE_INT)
+          this.guard.drop(src, 'retransmission request with a bad range', { from: h.from, to: h.to });
+        else this.answer(src, h.origin, h.from, h.to);
         return;
       case NakType.High: {
-        const w = this.window(msg.src);
-        if (w && h.seq > w.high) {
-          w.high = h.seq;
+        const w = this.windows.get(src);
+        if (w === undefined) {
+          this.guard.drop(src, 'announcement from a non-member');
+          return;
+        }
+        // An announcement far ahead is believed only as far as we would hold messages: more comes with the next one.
+        const seq = Math.min(h.seq, w.next - 1 + this.opts.maxEarlyAhead);
+        if (seq > w.high) {
+          w.high = seq;
           this.request(w, false);
         }
         return;
       }
     }
+  }
+
+  /** Keep a message of a view not installed yet, within the per-peer and total byte caps. */
+  private keepForLater(msg: Message, view: number): void {
+    const src = msg.src;
+    if (view > MAX_WIRE_INT) {
+      this.guard.drop(src, 'view id out of range', { view });
+      return;
+    }
+    const bytes = futureBytesOf(msg);
+    const peer = this.futureByPeer.get(src) ?? 0;
+    if (
+      this.future.length >= this.opts.maxFutureMessages ||
+      this.futureBytes + bytes > this.opts.maxFutureBytes ||
+      peer + bytes > this.opts.maxFutureBytesPerPeer
+    ) {
+      this.guard.drop(src, 'over the cap for messages of future views', { view, peerBytes: peer, totalBytes: this.futureBytes });
+      return;
+    }
+    msg.payload = Buffer.from(msg.payload); // its own bytes: held a while, it must not pin the frame
+    this.future.push(msg);
+    this.futureBytes += bytes;
+    this.futureByPeer.set(src, peer + bytes);
+  }
+
+  /** Bytes held for views not installed yet (tests check this stays under its cap). */
+  get futureHeldBytes(): number {
+    return this.futureBytes;
+  }
+
+  /** Bytes held out of order, all senders together. */
+  get earlyHeldBytes(): number {
+    let bytes = 0;
+    for (const w of this.windows.values()) bytes += w.earlyBytes;
+    return bytes;
   }
 
   override downEvent(ev: DownEvent): void {
@@ -235,6 +350,7 @@ export class NAK extends Layer {
   private installView(id: number, members: readonly NodeId[]): void {
     const fresh = id !== this.viewId;
     this.members = members;
+    this.xmitBudget = new Map();
     if (fresh) {
       this.viewId = id;
       this.sent = new SeqBuffer<Message>(1, keptBytes);
@@ -249,10 +365,16 @@ export class NAK extends Layer {
     if (fresh && this.future.length > 0) {
       const held = this.future;
       this.future = [];
+      this.futureBytes = 0;
+      this.futureByPeer = new Map();
       // They arrived before this view told COM who is who: name their senders as members now.
+      // What came from a node that is not in this view is dropped: if it is in a later one, NAK
+      // fetches it again there (a dropped message is a gap like any other).
       const byNode = new Map(members.map((m) => [nodeOfMember(m), m]));
       for (const m of held) {
-        if (!members.includes(m.src)) m.src = byNode.get(nodeOfMember(m.src)) ?? m.src;
+        const member = members.includes(m.src) ? m.src : byNode.get(nodeOfMember(m.src));
+        if (member === undefined) continue;
+        m.src = member;
         this.up(m);
       }
     }
@@ -267,7 +389,12 @@ export class NAK extends Layer {
       if (c > w.high) w.high = c;
       w.holder = holders.get(sender) ?? null;
       w.reqTries = 0;
-      for (const seq of [...w.early.keys()]) if (seq > c) w.early.delete(seq);
+      for (const [seq, m] of [...w.early]) {
+        if (seq > c) {
+          w.early.delete(seq);
+          w.earlyBytes -= keptBytes(m);
+        }
+      }
       this.drainEarly(w);
       this.request(w, true);
     }
@@ -283,21 +410,24 @@ export class NAK extends Layer {
     this.above.upEvent({ type: 'FLUSH_REACHED' });
   }
 
-  private window(sender: NodeId): SenderWindow | undefined {
-    return this.windows.get(sender);
-  }
-
-  private receive(sender: NodeId, seq: number, msg: Message): void {
-    const w = this.window(sender);
-    if (!w) return; // not a member of this view
-    if (seq < w.next || w.early.has(seq) || seq > w.limit) {
-      if (seq < w.next || w.early.has(seq)) this.mDuplicates.inc();
-      else if (this.cut === null) w.early.set(seq, msg); // frozen: hold it in case the cut includes it
+  /** `from` is who sent it (the origin itself, or a member retransmitting for it). */
+  private receive(w: SenderWindow, seq: number, msg: Message, from: NodeId): void {
+    // Sequence numbers start at 1; none is held further ahead than maxEarlyAhead.
+    if (seq === 0 || seq - w.next >= this.opts.maxEarlyAhead) {
+      this.guard.drop(from, 'sequence number out of range', { seq, next: w.next });
+      return;
+    }
+    if (seq < w.next || w.early.has(seq)) {
+      this.mDuplicates.inc();
+      return;
+    }
+    if (seq > w.limit) {
+      if (this.cut === null) this.keepEarly(w, seq, msg, from); // frozen: hold it in case the cut includes it
       return;
     }
     if (seq > w.high) w.high = seq;
     if (seq !== w.next) {
-      w.early.set(seq, msg);
+      this.keepEarly(w, seq, msg, from);
       this.request(w, false);
       return;
     }
@@ -307,15 +437,29 @@ export class NAK extends Layer {
     if (this.cut !== null) this.checkCut();
   }
 
+  /** Hold an out-of-order message within the sender's byte cap; over it, drop it (it is asked for again once the gap before it fills). */
+  private keepEarly(w: SenderWindow, seq: number, msg: Message, from: NodeId): void {
+    const bytes = keptBytes(msg);
+    if (w.earlyBytes + bytes > this.opts.maxEarlyBytesPerSender) {
+      this.guard.drop(from, 'over the cap for out-of-order messages', { origin: w.origin, bytes: w.earlyBytes });
+      return;
+    }
+    msg.payload = Buffer.from(msg.payload); // held a while: its own bytes, not a pin on the frame
+    w.early.set(seq, msg);
+    w.earlyBytes += bytes;
+  }
+
   private drainEarly(w: SenderWindow): void {
     let more: Message | undefined;
     while (w.next <= w.limit && (more = w.early.get(w.next)) !== undefined) {
       w.early.delete(w.next);
+      w.earlyBytes -= keptBytes(more);
       this.deliver(w, more);
     }
   }
 
   private deliver(w: SenderWindow, msg: Message): void {
+    unpin(msg);
     msg.seq = w.next;
     // Kept without a copy: layers above only pop (entries stay), so cloneAt(keptTop) rebuilds it.
     msg.keptTop = msg.htop;
@@ -358,10 +502,22 @@ export class NAK extends Layer {
   private answer(requester: NodeId, origin: NodeId, from: number, to: number): void {
     const last = Math.min(to, from + this.opts.maxXmitBatch - 1);
     const store = origin === this.ctx.localId ? this.sent : this.windows.get(origin)?.store;
-    if (!store) return;
+    if (!store) {
+      this.guard.drop(requester, 'retransmission request for a non-member', { origin: origin.slice(0, 64) });
+      return;
+    }
+    const now = this.env.now();
+    let budget = this.xmitBudget.get(requester);
+    if (budget === undefined || now - budget.since >= this.opts.xmitIntervalMs) this.xmitBudget.set(requester, (budget = { since: now, bytes: 0 }));
+    const cap = this.opts.maxXmitBytes;
     for (let seq = Math.max(from, store.firstSeq); seq <= last; seq++) {
+      if (budget.bytes >= cap) {
+        this.mXmitThrottled.inc();
+        return;
+      }
       const orig = store.get(seq);
       if (orig === undefined) break;
+      budget.bytes += keptBytes(orig);
       const copy = orig.cloneAt(orig.keptTop);
       // The sender's own copies still carry their DATA header; stored copies of others' do not.
       if (origin === this.ctx.localId) copy.dropTop();
@@ -411,6 +567,11 @@ export class NAK extends Layer {
     for (const w of this.windows.values()) bytes += w.store.bytes;
     return bytes;
   }
+}
+
+/** What a message held for a future view costs: its payload, its sender's id and the objects around them. */
+function futureBytesOf(msg: Message): number {
+  return msg.payload.length + msg.src.length + 128;
 }
 
 registerLayer({

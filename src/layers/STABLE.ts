@@ -6,6 +6,11 @@ import type { NodeId } from '../core/node-id.js';
 import { defineHeader, HeaderIds } from '../codec/header-registry.js';
 import { Layer, type LayerContext } from '../stack/layer.js';
 import { registerLayer } from '../stack/registry.js';
+import { ProtocolError } from '../core/errors.js';
+import { InputGuard, MAX_ID_BYTES, MAX_WIRE_INT } from '../core/input-guard.js';
+
+/** Most entries a digest may carry: one per member, and no view is this large. */
+export const MAX_DIGEST_ENTRIES = 4096;
 
 /** A member's digest: what it holds from each sender. */
 interface StableHeader {
@@ -27,8 +32,9 @@ export const STABLE_HEADER = defineHeader<StableHeader>(
   (r) => {
     const view = r.uvar();
     const n = r.uvar();
+    if (n > MAX_DIGEST_ENTRIES) throw new ProtocolError('ERR_MALFORMED', `STABLE digest with ${n} entries`);
     const entries: [NodeId, number][] = [];
-    for (let i = 0; i < n && i < 4096; i++) entries.push([r.str(1024), r.uvar()]);
+    for (let i = 0; i < n; i++) entries.push([r.str(MAX_ID_BYTES), r.uvar()]);
     return { view, entries };
   },
 );
@@ -53,7 +59,9 @@ export type StableOptions = z.infer<typeof options>;
 export class STABLE extends Layer {
   readonly name = 'STABLE';
   private members: readonly NodeId[] = [];
+  private memberSet = new Set<NodeId>();
   private viewId = 0;
+  private readonly guard: InputGuard;
   private readonly digests = new Map<NodeId, Digest>();
   private stable: Digest = new Map();
   private bytesSinceGossip = 0;
@@ -65,6 +73,7 @@ export class STABLE extends Layer {
     private readonly opts: StableOptions,
   ) {
     super(ctx);
+    this.guard = new InputGuard(ctx, 'STABLE');
   }
 
   override start(): void {
@@ -88,6 +97,7 @@ export class STABLE extends Layer {
     }
     if (ev.type === 'VIEW') {
       this.members = ev.view.members;
+      this.memberSet = new Set(ev.view.members);
       if (ev.view.id !== this.viewId) {
         // Sequence numbers restart with each view: so does what we know.
         this.viewId = ev.view.id;
@@ -106,9 +116,36 @@ export class STABLE extends Layer {
       this.above.up(msg);
       return;
     }
-    if (h.view !== this.viewId || !this.members.includes(msg.src)) return;
-    this.digests.set(msg.src, new Map(h.entries));
+    const src = msg.src;
+    // Another view's (a member that installed the next one first, or one excluded from this one): sequence numbers restart per view.
+    if (h.view !== this.viewId) return;
+    if (!this.memberSet.has(src) || src === this.ctx.localId) {
+      this.guard.drop(src, 'digest from a non-member');
+      return;
+    }
+    const digest = this.validDigest(h.entries, src);
+    if (digest === null) return;
+    // A report is the reporter's own holdings; the minimum over every member (us included) is
+    // stable, so a report can never make stable what we do not hold ourselves.
+    this.digests.set(src, digest);
     this.recompute();
+  }
+
+  /** A digest names only members of this view, each once, with sequence numbers in range; else null after a drop. */
+  private validDigest(entries: readonly [NodeId, number][], from: NodeId): Digest | null {
+    if (entries.length > this.members.length) {
+      this.guard.drop(from, 'digest with more entries than the view has members', { entries: entries.length });
+      return null;
+    }
+    const d: Digest = new Map();
+    for (const [id, seq] of entries) {
+      if (!this.memberSet.has(id) || d.has(id) || seq > MAX_WIRE_INT) {
+        this.guard.drop(from, 'digest entry for a non-member, repeated, or out of range', { member: id.slice(0, 64), seq });
+        return null;
+      }
+      d.set(id, seq);
+    }
+    return d;
   }
 
   private gossip(): void {

@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { ProtocolError } from '../core/errors.js';
-import { Message, OrderCode } from '../core/message.js';
+import { Message, MsgFlag, OrderCode } from '../core/message.js';
 import type { NodeId } from '../core/node-id.js';
 import type { View } from '../core/view.js';
 import { defineHeader, HeaderIds } from '../codec/header-registry.js';
@@ -8,6 +8,10 @@ import { ViewAwareLayer, type LayerContext } from '../stack/layer.js';
 import { registerLayer } from '../stack/registry.js';
 import { FifoQueue } from '../core/fifo-queue.js';
 import type { Counter } from '../obs/metrics.js';
+import { InputGuard, MAX_WIRE_INT } from '../core/input-guard.js';
+
+/** Most runs one order announcement carries (the sequencer splits longer ones): bounds what a header makes us allocate. */
+export const MAX_RUNS_PER_ORDER = 65_536;
 
 const enum TotalType {
   Data = 1,
@@ -37,7 +41,7 @@ export const TOTAL_HEADER = defineHeader<TotalHeader>(
     if (t !== TotalType.Order) throw new ProtocolError('ERR_MALFORMED', `unknown TOTAL header type ${t}`);
     const view = r.uvar();
     const n = r.uvar();
-    if (n > 1_000_000) throw new ProtocolError('ERR_MALFORMED', `TOTAL order with ${n} runs`);
+    if (n > MAX_RUNS_PER_ORDER) throw new ProtocolError('ERR_MALFORMED', `TOTAL order with ${n} runs`);
     const runs: [number, number][] = [];
     for (let i = 0; i < n; i++) runs.push([r.uvar(), r.uvar()]);
     return { t, view, runs };
@@ -65,10 +69,12 @@ export class TOTAL extends ViewAwareLayer {
   private toAnnounce: [number, number][] = [];
   private announceScheduled = false;
   private readonly mOrdered: Counter;
+  private readonly guard: InputGuard;
 
   constructor(ctx: LayerContext, _opts: z.infer<typeof options>) {
     super(ctx);
     this.mOrdered = ctx.metrics.counter('horus_total_ordered_total', 'messages delivered in total order');
+    this.guard = new InputGuard(ctx, 'TOTAL');
   }
 
   private get isSequencer(): boolean {
@@ -86,19 +92,44 @@ export class TOTAL extends ViewAwareLayer {
       this.above.up(msg);
       return;
     }
+    // Only what every member gets (reliable multicast) can take part in the order.
+    if (!msg.isMulticast || msg.flags & MsgFlag.Unreliable) {
+      this.guard.drop(msg.src, 'total-order header on a message that is not a reliable multicast');
+      return;
+    }
     if (h.t === TotalType.Order) {
-      if (h.view !== this.viewId || msg.src !== this.members[0]) return;
+      if (h.view !== this.viewId) return; // another view's sequencer
+      if (msg.src !== this.members[0]) {
+        this.guard.drop(msg.src, 'order from a member that is not the sequencer');
+        return;
+      }
+      if (!this.validRuns(h.runs, msg.src)) return;
       for (const r of h.runs) this.runs.push([r[0], r[1]]); // copies: header values are shared and immutable
       this.deliverOrdered();
       return;
     }
     const from = this.members.indexOf(msg.src);
-    if (from < 0) return;
+    if (from < 0) {
+      this.guard.drop(msg.src, 'total-order message from a non-member');
+      return;
+    }
     let q = this.waiting.get(msg.src);
     if (!q) this.waiting.set(msg.src, (q = new FifoQueue<Message>()));
     q.push(msg);
     if (this.isSequencer) this.noteForOrder(from);
     this.deliverOrdered();
+  }
+
+  /** Every run names a member of the view and orders at least one message; else the whole order is dropped. */
+  private validRuns(runs: readonly [number, number][], src: NodeId): boolean {
+    const n = this.members.length;
+    for (const [index, count] of runs) {
+      if (index >= n || count === 0 || count > MAX_WIRE_INT) {
+        this.guard.drop(src, 'order run out of range', { index, count, members: n });
+        return false;
+      }
+    }
+    return true;
   }
 
   private noteForOrder(from: number): void {
@@ -114,11 +145,14 @@ export class TOTAL extends ViewAwareLayer {
   private announce(): void {
     this.announceScheduled = false;
     if (this.toAnnounce.length === 0 || !this.isSequencer) return;
-    const runs = this.toAnnounce;
+    const all = this.toAnnounce;
     this.toAnnounce = [];
-    const m = new Message(null, Buffer.alloc(0));
-    m.push(TOTAL_HEADER, { t: TotalType.Order, view: this.viewId, runs });
-    this.below.down(m);
+    for (let i = 0; i < all.length; i += MAX_RUNS_PER_ORDER) {
+      const runs = all.length <= MAX_RUNS_PER_ORDER ? all : all.slice(i, i + MAX_RUNS_PER_ORDER);
+      const m = new Message(null, Buffer.alloc(0));
+      m.push(TOTAL_HEADER, { t: TotalType.Order, view: this.viewId, runs });
+      this.below.down(m);
+    }
   }
 
   private deliverOrdered(): void {

@@ -21,17 +21,22 @@ function sample(payload: Buffer, seq: number, dest: string | null): Message {
 describe('message codec', () => {
   it('round-trips payload, flags, destination and the header stack', () => {
     fc.assert(
-      fc.property(fc.uint8Array({ maxLength: 2000 }), fc.nat({ max: 2 ** 40 }), fc.option(fc.string({ minLength: 1, maxLength: 40 }), { nil: null }), (bytes, seq, dest) => {
-        const m = sample(Buffer.from(bytes), seq, dest);
-        const back = messageFromBytes(messageToBytes(m));
-        assert.equal(back.dest, dest);
-        assert.equal(back.flags, dest === null ? MsgFlag.Multicast : 0);
-        assert.deepEqual(Buffer.from(back.payload), Buffer.from(bytes));
-        assert.deepEqual(back.pop(NAK_HEADER), { t: 1, view: 3, seq });
-        assert.deepEqual(back.pop(FRAG_HEADER), { id: seq, index: 0, count: 1 });
-        assert.deepEqual(back.pop(APP_HEADER), { order: 0, encoding: 0, id: seq + 1 });
-        assert.equal(back.headerCount, 0);
-      }),
+      fc.property(
+        fc.uint8Array({ maxLength: 2000 }),
+        fc.nat({ max: 2 ** 40 }),
+        fc.option(fc.string({ minLength: 1, maxLength: 40 }), { nil: null }),
+        (bytes, seq, dest) => {
+          const m = sample(Buffer.from(bytes), seq, dest);
+          const back = messageFromBytes(messageToBytes(m));
+          assert.equal(back.dest, dest);
+          assert.equal(back.flags, dest === null ? MsgFlag.Multicast : 0);
+          assert.deepEqual(Buffer.from(back.payload), Buffer.from(bytes));
+          assert.deepEqual(back.pop(NAK_HEADER), { t: 1, view: 3, seq });
+          assert.deepEqual(back.pop(FRAG_HEADER), { id: seq, index: 0, count: 1 });
+          assert.deepEqual(back.pop(APP_HEADER), { order: 0, encoding: 0, id: seq + 1 });
+          assert.equal(back.headerCount, 0);
+        },
+      ),
     );
   });
 
@@ -56,23 +61,65 @@ describe('message codec', () => {
     );
   });
 
+  it('skips a malformed message inside an intact frame, reading none of its neighbours, when asked to', () => {
+    const b = new FrameBuilder('g');
+    b.add(sample(Buffer.from('first'), 1, null));
+    // A message whose NAK header claims a 40-byte origin id but is 2 bytes long: its decoder must
+    // stop at the message's end, not read on into the next message.
+    const at = b.w.reserveU32();
+    b.w.u8(MsgFlag.Multicast);
+    b.w.u8(1);
+    b.w.u8(NAK_HEADER.id);
+    b.w.u8(2);
+    b.w.uvar(1);
+    b.w.uvar(40);
+    b.w.bytes(Buffer.from('ab'));
+    b.w.patchU32(at, b.w.pos - at - 4);
+    b.count++;
+    b.add(sample(Buffer.from('third'), 3, null));
+    const frame = Buffer.from(b.finish());
+    const { offset } = readFrameGroup(frame);
+    const good: string[] = [];
+    const bad: number[] = [];
+    readFrameMessages(
+      frame,
+      offset,
+      (m) => good.push(m.payload.toString()),
+      (err, i) => {
+        assert.ok(err instanceof ProtocolError);
+        assert.match(err.message, /truncated/);
+        bad.push(i);
+      },
+    );
+    assert.deepEqual(good, ['first', 'third']);
+    assert.deepEqual(bad, [1]);
+    assert.throws(() => readFrameMessages(frame, offset, () => {}), ProtocolError, 'without onBad the first bad message still throws');
+  });
+
   it('throws only ProtocolError on random or mutated frames (fuzz)', () => {
     const b = new FrameBuilder('g');
     for (let i = 0; i < 5; i++) b.add(sample(Buffer.from('payload'), i, i % 2 ? null : 'a:1/x'));
     const good = Buffer.from(b.finish());
     fc.assert(
-      fc.property(fc.oneof(fc.uint8Array({ maxLength: 300 }).map((a) => Buffer.from(a)), fc.tuple(fc.nat({ max: good.length - 1 }), fc.nat({ max: 255 })).map(([i, v]) => {
-        const c = Buffer.from(good);
-        c[i] = v;
-        return c;
-      }), fc.nat({ max: good.length }).map((n) => good.subarray(0, n))), (frame) => {
-        try {
-          const { offset } = readFrameGroup(frame);
-          readFrameMessages(frame, offset, () => {});
-        } catch (err) {
-          assert.ok(err instanceof ProtocolError, `unexpected ${(err as Error).name}: ${(err as Error).message}`);
-        }
-      }),
+      fc.property(
+        fc.oneof(
+          fc.uint8Array({ maxLength: 300 }).map((a) => Buffer.from(a)),
+          fc.tuple(fc.nat({ max: good.length - 1 }), fc.nat({ max: 255 })).map(([i, v]) => {
+            const c = Buffer.from(good);
+            c[i] = v;
+            return c;
+          }),
+          fc.nat({ max: good.length }).map((n) => good.subarray(0, n)),
+        ),
+        (frame) => {
+          try {
+            const { offset } = readFrameGroup(frame);
+            readFrameMessages(frame, offset, () => {});
+          } catch (err) {
+            assert.ok(err instanceof ProtocolError, `unexpected ${(err as Error).name}: ${(err as Error).message}`);
+          }
+        },
+      ),
       { numRuns: 3000 },
     );
   });
