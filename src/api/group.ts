@@ -206,6 +206,11 @@ export class Group extends EventEmitter implements StackTop {
     return this.pending.length + this.waiting.length;
   }
 
+  /** Largest payload this group's stack can carry (larger sends fail with ERR_TOO_LARGE). */
+  get maxPayloadBytes(): number {
+    return Math.min(MAX_PAYLOAD_BYTES, this.stack?.maxPayloadBytes ?? MAX_PAYLOAD_BYTES);
+  }
+
   /** Payload bytes of the sends held back. */
   get pendingSendBytes(): number {
     return this.pendingBytes + this.waitingBytes;
@@ -266,7 +271,7 @@ export class Group extends EventEmitter implements StackTop {
         err instanceof HorusError ? err : new HorusError('ERR_INVALID_ARGUMENT', `payload cannot be encoded: ${(err as Error).message}`, { cause: err }),
       );
     }
-    const limit = Math.min(MAX_PAYLOAD_BYTES, this.stack?.maxPayloadBytes ?? MAX_PAYLOAD_BYTES);
+    const limit = this.maxPayloadBytes;
     if (enc.bytes.length > limit) {
       return Promise.reject(
         new HorusError(
