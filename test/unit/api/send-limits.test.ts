@@ -67,7 +67,7 @@ describe('sends that cannot succeed fail at the API', () => {
       ['a symbol', { s: Symbol('x') }],
       ['a cycle', cyclic],
       ['an integer beyond 64 bits', [2n ** 70n]],
-      ['a promise', { p: Promise.resolve(1) }],
+      ['a Promise', { p: Promise.resolve(1) }],
       ['nesting deeper than', root],
       ['a function', new Map([['k', () => 1]])],
     ];
