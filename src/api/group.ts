@@ -3,6 +3,7 @@ import { ClosedError, HorusError } from '../core/errors.js';
 import type { UpEvent } from '../core/events.js';
 import type { HistoryRecorder } from '../core/history.js';
 import { messageName } from '../core/history.js';
+import type { InputGuard } from '../core/input-guard.js';
 import { silentLogger, type Logger } from '../core/logger.js';
 import { Message } from '../core/message.js';
 import type { NodeId } from '../core/node-id.js';
@@ -105,6 +106,8 @@ export class Group extends EventEmitter implements StackTop {
   private readonly sendLimits: SendLimits;
   /** Where errors go when the application listens for none (set by the node). */
   log: Logger = silentLogger;
+  /** Counts application messages dropped on the way up (horus_app_dropped_total; set by the node). */
+  guard: InputGuard | null = null;
   private closed = false;
   private readyResolve!: (g: Group) => void;
   private readyReject!: (e: Error) => void;
@@ -341,7 +344,14 @@ export class Group extends EventEmitter implements StackTop {
     const h = msg.pop(APP_HEADER);
     if (h === undefined) return; // control traffic that no layer claimed
     // Only members speak in a group: anything else is a stranger's forgery.
-    if (!this.memberSet.has(msg.src)) return;
+    if (!this.memberSet.has(msg.src)) return this.guard?.drop(msg.src, 'application message from a non-member', { group: this.name });
+    // Every application message is a multicast: one addressed to some members only would be
+    // delivered by them alone, against virtual synchrony.
+    if (!msg.isMulticast) return this.guard?.drop(msg.src, 'application message sent to one member', { group: this.name });
+    // An order this stack does not provide cannot have been kept: the label would be a lie.
+    const need = REQUIRED_LAYER[ORDERS[h.order] ?? 'fifo'];
+    if (need && !this.stack?.provides.has(need))
+      return this.guard?.drop(msg.src, `message claims ${ORDERS[h.order]} order, which this stack does not provide`, { group: this.name });
     if (h.kind === AppKind.Reply) {
       if (h.to === this.localId) this.queries.get(h.re ?? 0)?.reply(msg.src, new Delivery(this.name, msg.src, h.id, h.order, msg.payload, h.encoding));
       return;

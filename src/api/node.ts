@@ -103,6 +103,8 @@ export class HorusNode {
   private readonly badInput: RateLimitedLog;
   /** Directory input dropped (malformed, unsolicited, over a limit): horus_directory_dropped_total. */
   readonly directoryGuard: InputGuard;
+  /** Application messages dropped on the way up (non-members, unicasts, false orders): horus_app_dropped_total. */
+  readonly appGuard: InputGuard;
   private readonly directoryLimits: DirectoryLimits;
   private readonly answers: AnswerBudget;
   private readonly stackFaults: Counter;
@@ -119,6 +121,7 @@ export class HorusNode {
     this.badInput = new RateLimitedLog(env.log, () => env.now());
     this.directoryLimits = { ...DEFAULT_DIRECTORY_LIMITS, ...limits.directory };
     this.directoryGuard = new InputGuard({ log: env.log, metrics: this.metrics, env }, 'DIRECTORY');
+    this.appGuard = new InputGuard({ log: env.log, metrics: this.metrics, env }, 'APP');
     this.answers = new AnswerBudget(this.directoryLimits.answersPerSecond, () => env.now());
     this.stackFaults = this.metrics.counter('horus_node_stack_faults_total', 'group stacks that threw and were torn down (the member rejoined)');
     this.nodeFaults = this.metrics.counter('horus_node_faults_total', 'errors thrown while the node routed a frame, contained');
@@ -369,6 +372,7 @@ export class HorusNode {
     entry.group = new Group(name, localId, view, this.recorder, () => this.env.now(), this.hooksFor(entry), opts.state ?? null, opts.sendLimits);
     entry.group.timers = this.env;
     entry.group.log = this.env.log.child({ group: name });
+    entry.group.guard = this.appGuard;
     return entry;
   }
 
