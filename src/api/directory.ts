@@ -34,6 +34,8 @@ export interface DirectoryLimits {
   maxOutstanding: number;
   /** Answers (info, listing) sent to one peer per second; more requests are dropped. */
   answersPerSecond: number;
+  /** Answers sent to all peers together per second (many peers cannot add up to a flood either). */
+  answersPerSecondTotal: number;
 }
 
 export const DEFAULT_DIRECTORY_LIMITS: DirectoryLimits = {
@@ -43,6 +45,7 @@ export const DEFAULT_DIRECTORY_LIMITS: DirectoryLimits = {
   maxFrameBytes: 256 * 1024,
   maxOutstanding: 256,
   answersPerSecond: 20,
+  answersPerSecondTotal: 1000,
 };
 
 const groupName = z

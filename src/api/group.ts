@@ -442,7 +442,9 @@ export class Group extends EventEmitter implements StackTop {
     if (!this.stateHandlers) return;
     if (this.queued) this.releaseQueued(); // the state must include what is still queued
     try {
-      const enc = encodePayload(this.stateHandlers.get());
+      const state = this.stateHandlers.get();
+      if (!(state instanceof Uint8Array)) checkPayload(state);
+      const enc = encodePayload(state);
       // One byte says how to read the snapshot back.
       ev.snapshot = Buffer.concat([Buffer.of(enc.encoding), enc.bytes]);
     } catch (err) {

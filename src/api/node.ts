@@ -107,6 +107,7 @@ export class HorusNode {
   readonly appGuard: InputGuard;
   private readonly directoryLimits: DirectoryLimits;
   private readonly answers: AnswerBudget;
+  private readonly allAnswers: AnswerBudget;
   private readonly stackFaults: Counter;
   private readonly nodeFaults: Counter;
   private closed = false;
@@ -123,6 +124,7 @@ export class HorusNode {
     this.directoryGuard = new InputGuard({ log: env.log, metrics: this.metrics, env }, 'DIRECTORY');
     this.appGuard = new InputGuard({ log: env.log, metrics: this.metrics, env }, 'APP');
     this.answers = new AnswerBudget(this.directoryLimits.answersPerSecond, () => env.now());
+    this.allAnswers = new AnswerBudget(this.directoryLimits.answersPerSecondTotal, () => env.now());
     this.stackFaults = this.metrics.counter('horus_node_stack_faults_total', 'group stacks that threw and were torn down (the member rejoined)');
     this.nodeFaults = this.metrics.counter('horus_node_faults_total', 'errors thrown while the node routed a frame, contained');
     env.transport.onFrame((from, frame) =>
@@ -195,7 +197,7 @@ export class HorusNode {
   private onDirectory(from: string, m: DirectoryMessage): void {
     switch (m.t) {
       case 'lookup':
-        if (!this.answers.take(from)) return this.directoryGuard.drop(from, 'over the answer budget');
+        if (!this.mayAnswer(from)) return this.directoryGuard.drop(from, 'over the answer budget');
         this.env.transport.send(from, encodeDirectory({ t: 'info', req: m.req, group: m.group, info: this.infoOf(m.group) }));
         return;
       case 'info': {
@@ -208,7 +210,7 @@ export class HorusNode {
         return;
       }
       case 'list': {
-        if (!this.answers.take(from)) return this.directoryGuard.drop(from, 'over the answer budget');
+        if (!this.mayAnswer(from)) return this.directoryGuard.drop(from, 'over the answer budget');
         this.env.transport.send(from, this.listing(m.req));
         return;
       }
@@ -217,6 +219,10 @@ export class HorusNode {
         this.directoryGuard.drop(from, 'unsolicited directory listing', { groups: m.groups.length });
         return;
     }
+  }
+
+  private mayAnswer(peer: string): boolean {
+    return this.answers.take(peer) && this.allAnswers.take('');
   }
 
   /** What we know of groups, within the listing limits (count and bytes). */
