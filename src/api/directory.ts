@@ -48,6 +48,20 @@ export const DEFAULT_DIRECTORY_LIMITS: DirectoryLimits = {
   answersPerSecondTotal: 1000,
 };
 
+/** Checks limits given to a node (positive integers, known names only). */
+export const directoryLimitsSchema = z
+  .object({
+    maxEntries: z.number().int().positive(),
+    maxMembers: z.number().int().positive(),
+    maxListed: z.number().int().positive(),
+    maxFrameBytes: z.number().int().min(1024),
+    maxOutstanding: z.number().int().positive(),
+    answersPerSecond: z.number().positive(),
+    answersPerSecondTotal: z.number().positive(),
+  })
+  .partial()
+  .strict();
+
 const groupName = z
   .string()
   .min(1)

@@ -1,5 +1,6 @@
 import { EventEmitter } from 'node:events';
-import { ClosedError, HorusError } from '../core/errors.js';
+import { z } from 'zod';
+import { ClosedError, ConfigError, HorusError } from '../core/errors.js';
 import type { UpEvent } from '../core/events.js';
 import type { HistoryRecorder } from '../core/history.js';
 import { messageName } from '../core/history.js';
@@ -60,6 +61,15 @@ export interface SendLimits {
 }
 
 export const DEFAULT_SEND_LIMITS: SendLimits = { maxPendingSends: 10_000, maxPendingBytes: 64 * 1024 * 1024, whenFull: 'reject' };
+
+const sendLimitsSchema = z
+  .object({
+    maxPendingSends: z.number().int().positive(),
+    maxPendingBytes: z.number().int().positive(),
+    whenFull: z.enum(['reject', 'wait']),
+  })
+  .partial()
+  .strict();
 
 interface Pending {
   msg: Message;
@@ -127,7 +137,9 @@ export class Group extends EventEmitter implements StackTop {
     sendLimits: Partial<SendLimits> = {},
   ) {
     super();
-    this.sendLimits = { ...DEFAULT_SEND_LIMITS, ...sendLimits };
+    const parsed = sendLimitsSchema.safeParse(sendLimits);
+    if (!parsed.success) throw new ConfigError(`sendLimits of group ${name}: ${z.prettifyError(parsed.error)}`);
+    this.sendLimits = { ...DEFAULT_SEND_LIMITS, ...parsed.data };
     this.currentView = initialView ?? { group: name, id: 0, members: [] };
     this.memberSet = new Set(this.currentView.members);
     this.ready = new Promise<Group>((resolve, reject) => {

@@ -14,6 +14,7 @@ import { Stack, type FaultSite, type StackSpec } from '../stack/stack.js';
 import { AnswerBudget } from './answer-budget.js';
 import {
   DEFAULT_DIRECTORY_LIMITS,
+  directoryLimitsSchema,
   directorySchema,
   encodeDirectory,
   FRAME_KIND_DIRECTORY,
@@ -120,7 +121,9 @@ export class HorusNode {
     limits: NodeLimits = {},
   ) {
     this.badInput = new RateLimitedLog(env.log, () => env.now());
-    this.directoryLimits = { ...DEFAULT_DIRECTORY_LIMITS, ...limits.directory };
+    const dl = directoryLimitsSchema.safeParse(limits.directory ?? {});
+    if (!dl.success) throw new ConfigError(`directory limits: ${z.prettifyError(dl.error)}`);
+    this.directoryLimits = { ...DEFAULT_DIRECTORY_LIMITS, ...dl.data };
     this.directoryGuard = new InputGuard({ log: env.log, metrics: this.metrics, env }, 'DIRECTORY');
     this.appGuard = new InputGuard({ log: env.log, metrics: this.metrics, env }, 'APP');
     this.answers = new AnswerBudget(this.directoryLimits.answersPerSecond, () => env.now());

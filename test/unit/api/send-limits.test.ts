@@ -130,6 +130,13 @@ describe('held sends are bounded', () => {
     await assert.rejects(g2.fbcast(Buffer.alloc(1)), { code: 'ERR_BACKPRESSURE' });
   });
 
+  it('refuses nonsense limits with ERR_CONFIG', () => {
+    assert.throws(() => pair('NAK:COM', { maxPendingSends: 0 }), { code: 'ERR_CONFIG' });
+    assert.throws(() => pair('NAK:COM', { whenFull: 'drop' as 'wait' }), { code: 'ERR_CONFIG' });
+    const world = new SimWorld(2);
+    assert.throws(() => new HorusNode(world.addNode('z:1', '1').env, undefined, [], { directory: { maxEntries: -1 } }), { code: 'ERR_CONFIG' });
+  });
+
   it("whenFull: 'wait' parks sends beyond the limit and sends them in order once room is made", async () => {
     const { world, g, got } = pair('NAK:COM', { maxPendingSends: 2, whenFull: 'wait' });
     g.upEvent({ type: 'BLOCKED', reason: 'flush' });
