@@ -13,7 +13,7 @@ const MAX_U64 = 2n ** 64n - 1n;
  * walked: the caller skips this check for them.
  */
 export function checkPayload(value: unknown): void {
-  walk(value, 0, new Set<object>(), []);
+  walk(value, 0, [], []);
 }
 
 /** `path` holds the keys from the top; the name is only built for an error. */
@@ -22,7 +22,8 @@ function bad(path: readonly (string | number)[], what: string): never {
   throw new HorusError('ERR_INVALID_ARGUMENT', `payload cannot be sent: ${what} at ${at}`);
 }
 
-function walk(v: unknown, depth: number, ancestors: Set<object>, path: (string | number)[]): void {
+/** `ancestors` is the chain of objects above `v` (short in practice: an array beats a Set here). */
+function walk(v: unknown, depth: number, ancestors: object[], path: (string | number)[]): void {
   switch (typeof v) {
     case 'string':
     case 'number':
@@ -43,8 +44,8 @@ function walk(v: unknown, depth: number, ancestors: Set<object>, path: (string |
   const o = v as object;
   if (o instanceof Promise || o instanceof WeakMap || o instanceof WeakSet) bad(path, `a ${o.constructor.name}`);
   if (depth >= MAX_PAYLOAD_DEPTH) bad(path, `nesting deeper than ${MAX_PAYLOAD_DEPTH}`);
-  if (ancestors.has(o)) bad(path, 'a cycle');
-  ancestors.add(o);
+  if (ancestors.includes(o)) bad(path, 'a cycle');
+  ancestors.push(o);
   const d = depth + 1;
   if (Array.isArray(o)) {
     for (let i = 0; i < o.length; i++) {
@@ -71,10 +72,12 @@ function walk(v: unknown, depth: number, ancestors: Set<object>, path: (string |
     }
   } else {
     for (const k of Object.keys(o)) {
+      const x = (o as Record<string, unknown>)[k];
+      if (typeof x === 'number' || typeof x === 'string' || typeof x === 'boolean') continue;
       path.push(k);
-      walk((o as Record<string, unknown>)[k], d, ancestors, path);
+      walk(x, d, ancestors, path);
       path.pop();
     }
   }
-  ancestors.delete(o);
+  ancestors.pop();
 }
