@@ -5,6 +5,7 @@ import type { UpEvent } from '../core/events.js';
 import type { HistoryRecorder } from '../core/history.js';
 import { messageName } from '../core/history.js';
 import type { InputGuard } from '../core/input-guard.js';
+import type { Counter } from '../obs/metrics.js';
 import { silentLogger, type Logger } from '../core/logger.js';
 import { Message } from '../core/message.js';
 import type { NodeId } from '../core/node-id.js';
@@ -118,6 +119,8 @@ export class Group extends EventEmitter implements StackTop {
   log: Logger = silentLogger;
   /** Counts application messages dropped on the way up (horus_app_dropped_total; set by the node). */
   guard: InputGuard | null = null;
+  /** Counts sends refused because the held sends were at a limit (horus_app_backpressure_total; set by the node). */
+  backpressure: Counter | null = null;
   private closed = false;
   private readyResolve!: (g: Group) => void;
   private readyReject!: (e: Error) => void;
@@ -324,6 +327,7 @@ export class Group extends EventEmitter implements StackTop {
       this.waitingBytes += bytes;
       return new Promise<void>((resolve, reject) => this.waiting.push({ msg, resolve, reject }));
     }
+    this.backpressure?.inc();
     return Promise.reject(
       new HorusError(
         'ERR_BACKPRESSURE',

@@ -110,6 +110,7 @@ export class HorusNode {
   private readonly answers: AnswerBudget;
   private readonly allAnswers: AnswerBudget;
   private readonly stackFaults: Counter;
+  private readonly backpressure: Counter;
   private readonly nodeFaults: Counter;
   private closed = false;
 
@@ -129,6 +130,10 @@ export class HorusNode {
     this.answers = new AnswerBudget(this.directoryLimits.answersPerSecond, () => env.now());
     this.allAnswers = new AnswerBudget(this.directoryLimits.answersPerSecondTotal, () => env.now());
     this.stackFaults = this.metrics.counter('horus_node_stack_faults_total', 'group stacks that threw and were torn down (the member rejoined)');
+    this.backpressure = this.metrics.counter(
+      'horus_app_backpressure_total',
+      'sends refused with ERR_BACKPRESSURE: the sends held while blocked were at a limit',
+    );
     this.nodeFaults = this.metrics.counter('horus_node_faults_total', 'errors thrown while the node routed a frame, contained');
     env.transport.onFrame((from, frame) =>
       this.onFrameContained(from, Buffer.isBuffer(frame) ? frame : Buffer.from(frame.buffer, frame.byteOffset, frame.byteLength)),
@@ -382,6 +387,7 @@ export class HorusNode {
     entry.group.timers = this.env;
     entry.group.log = this.env.log.child({ group: name });
     entry.group.guard = this.appGuard;
+    entry.group.backpressure = this.backpressure;
     return entry;
   }
 

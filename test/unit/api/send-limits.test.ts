@@ -13,7 +13,7 @@ import '../../../src/layers/index.js';
 const MiB = 1024 * 1024;
 
 /** Two fixed members; the first one's group is returned with the given send limits. */
-function pair(stack: StackSpec, sendLimits: Partial<SendLimits> = {}): { world: SimWorld; g: Group; got: unknown[] } {
+function pair(stack: StackSpec, sendLimits: Partial<SendLimits> = {}): { world: SimWorld; g: Group; got: unknown[]; node: HorusNode } {
   const world = new SimWorld(1);
   const history = new MemoryHistory();
   const endpoints = ['m1:1', 'm2:1'];
@@ -22,7 +22,7 @@ function pair(stack: StackSpec, sendLimits: Partial<SendLimits> = {}): { world: 
   const other = nodes[1]!.joinNow('g', { stack, members: endpoints });
   const got: unknown[] = [];
   other.on('message', (d: Delivery) => got.push(d.payload));
-  return { world, g, got };
+  return { world, g, got, node: nodes[0]! };
 }
 
 describe('sends that cannot succeed fail at the API', () => {
@@ -97,7 +97,7 @@ describe('sends that cannot succeed fail at the API', () => {
 
 describe('held sends are bounded', () => {
   it('rejects with ERR_BACKPRESSURE past maxPendingSends while blocked; memory stays flat for a sender that never awaits', async () => {
-    const { world, g, got } = pair('NAK:COM', { maxPendingSends: 100 });
+    const { world, g, got, node } = pair('NAK:COM', { maxPendingSends: 100 });
     g.upEvent({ type: 'BLOCKED', reason: 'flush' });
     let rejected = 0;
     for (let i = 0; i < 20_000; i++) {
@@ -109,6 +109,7 @@ describe('held sends are bounded', () => {
     await new Promise((r) => setImmediate(r));
     assert.equal(g.pendingSends, 100);
     assert.equal(rejected, 19_900);
+    assert.equal(node.metrics.snapshot().counters['horus_app_backpressure_total'], 19_900);
     g.upEvent({ type: 'UNBLOCKED' });
     world.runFor(500);
     assert.equal(got.length, 100);
