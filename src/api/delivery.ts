@@ -1,3 +1,4 @@
+import { ProtocolError } from '../core/errors.js';
 import type { NodeId } from '../core/node-id.js';
 import { decodePayload } from '../codec/payload.js';
 import { ORDERS, type Order, type PayloadEncoding } from './app-header.js';
@@ -20,9 +21,14 @@ export class Delivery {
   get order(): Order {
     return ORDERS[this.orderCode] ?? 'fifo';
   }
+  /** The payload, decoded; throws ERR_MALFORMED if the sender's bytes do not decode. */
   get payload(): unknown {
     if (!this.isDecoded) {
-      this.decoded = decodePayload(this.raw, this.encoding);
+      try {
+        this.decoded = decodePayload(this.raw, this.encoding);
+      } catch (cause) {
+        throw new ProtocolError('ERR_MALFORMED', `payload of message ${this.id} from ${this.src} does not decode: ${(cause as Error).message}`, { cause });
+      }
       this.isDecoded = true;
     }
     return this.decoded;

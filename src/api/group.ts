@@ -1,8 +1,12 @@
 import { EventEmitter } from 'node:events';
-import { ClosedError, HorusError } from '../core/errors.js';
+import { z } from 'zod';
+import { ClosedError, ConfigError, HorusError } from '../core/errors.js';
 import type { UpEvent } from '../core/events.js';
 import type { HistoryRecorder } from '../core/history.js';
 import { messageName } from '../core/history.js';
+import type { InputGuard } from '../core/input-guard.js';
+import type { Counter } from '../obs/metrics.js';
+import { silentLogger, type Logger } from '../core/logger.js';
 import { Message } from '../core/message.js';
 import type { NodeId } from '../core/node-id.js';
 import type { View } from '../core/view.js';
@@ -11,6 +15,8 @@ import type { Stack, StackTop } from '../stack/stack.js';
 import { APP_HEADER, AppKind, ORDERS, PayloadEncoding, type Order } from './app-header.js';
 import { PendingQuery, type QueryHandler, type QueryOptions, type QueryResult, type QueryTimers } from './query.js';
 import { Delivery } from './delivery.js';
+import { checkPayload } from './payload-check.js';
+import { MAX_PAYLOAD_BYTES } from '../stack/message-limit.js';
 
 export interface SendOptions {
   /** Deliver only once every member holds the message (needs the ordering issue's SAFE support). */
@@ -38,9 +44,38 @@ export interface GroupHooks {
   viewInstalled(g: Group, v: View): void;
 }
 
+/**
+ * Bounds on sends held back while the group is blocked (flow control, a flush, a minority, a
+ * rejoin), so that an application that never awaits its sends keeps memory flat.
+ */
+export interface SendLimits {
+  /** Sends held at most (default 10,000). */
+  maxPendingSends: number;
+  /** Payload bytes held at most (default 64 MiB). */
+  maxPendingBytes: number;
+  /**
+   * When the held sends are at a limit: 'reject' (default) fails the send with ERR_BACKPRESSURE;
+   * 'wait' parks it until there is room, in a waiting line bounded by the same limits (beyond
+   * which it fails with ERR_BACKPRESSURE too).
+   */
+  whenFull: 'reject' | 'wait';
+}
+
+export const DEFAULT_SEND_LIMITS: SendLimits = { maxPendingSends: 10_000, maxPendingBytes: 64 * 1024 * 1024, whenFull: 'reject' };
+
+const sendLimitsSchema = z
+  .object({
+    maxPendingSends: z.number().int().positive(),
+    maxPendingBytes: z.number().int().positive(),
+    whenFull: z.enum(['reject', 'wait']),
+  })
+  .partial()
+  .strict();
+
 interface Pending {
   msg: Message;
   resolve: () => void;
+  reject: (err: Error) => void;
 }
 
 const RESOLVED: Promise<void> = Promise.resolve();
@@ -48,8 +83,7 @@ const RESOLVED: Promise<void> = Promise.resolve();
 /** The capability each order needs from the stack. */
 const REQUIRED_LAYER: Record<Order, string | null> = { fifo: null, causal: 'causal', total: 'total', group: 'gbcast' };
 
-/** Largest payload a group message may carry. */
-export const MAX_PAYLOAD_BYTES = 64 * 1024 * 1024;
+export { MAX_PAYLOAD_BYTES };
 
 /**
  * A member's handle on a group: send with a chosen order, receive messages and views.
@@ -66,11 +100,27 @@ export class Group extends EventEmitter implements StackTop {
   private queued: ['message' | 'view', unknown][] | null = null;
   private readonly queries = new Map<number, PendingQuery>();
   /** Timers for query deadlines: the node's env (virtual in the simulator). */
-  timers: QueryTimers = { setTimer: (ms, fn) => { const t = setTimeout(fn, ms); return { cancel: () => clearTimeout(t) }; } };
+  timers: QueryTimers = {
+    setTimer: (ms, fn) => {
+      const t = setTimeout(fn, ms);
+      return { cancel: () => clearTimeout(t) };
+    },
+  };
   /** Messages delivered to the application so far. */
   delivered = 0;
   private readonly blockedBy = new Set<BlockReason>();
   private readonly pending: Pending[] = [];
+  private pendingBytes = 0;
+  /** Sends waiting for room in `pending` (whenFull: 'wait'). */
+  private readonly waiting: Pending[] = [];
+  private waitingBytes = 0;
+  private readonly sendLimits: SendLimits;
+  /** Where errors go when the application listens for none (set by the node). */
+  log: Logger = silentLogger;
+  /** Counts application messages dropped on the way up (horus_app_dropped_total; set by the node). */
+  guard: InputGuard | null = null;
+  /** Counts sends refused because the held sends were at a limit (horus_app_backpressure_total; set by the node). */
+  backpressure: Counter | null = null;
   private closed = false;
   private readyResolve!: (g: Group) => void;
   private readyReject!: (e: Error) => void;
@@ -87,8 +137,12 @@ export class Group extends EventEmitter implements StackTop {
     private readonly now: () => number,
     private readonly hooks: GroupHooks,
     private readonly stateHandlers: StateHandlers | null = null,
+    sendLimits: Partial<SendLimits> = {},
   ) {
     super();
+    const parsed = sendLimitsSchema.safeParse(sendLimits);
+    if (!parsed.success) throw new ConfigError(`sendLimits of group ${name}: ${z.prettifyError(parsed.error)}`);
+    this.sendLimits = { ...DEFAULT_SEND_LIMITS, ...parsed.data };
     this.currentView = initialView ?? { group: name, id: 0, members: [] };
     this.memberSet = new Set(this.currentView.members);
     this.ready = new Promise<Group>((resolve, reject) => {
@@ -129,7 +183,8 @@ export class Group extends EventEmitter implements StackTop {
   query(payload: unknown, opts: QueryOptions = {}): Promise<QueryResult> {
     if (this.closed) return Promise.reject(new HorusError('ERR_NOT_MEMBER', `not a member of group ${this.name} any more`));
     const timeoutMs = opts.timeoutMs ?? 5000;
-    if (!Number.isFinite(timeoutMs) || timeoutMs < 0) return Promise.reject(new HorusError('ERR_INVALID_ARGUMENT', `timeoutMs must be a non-negative number, got ${timeoutMs}`));
+    if (!Number.isFinite(timeoutMs) || timeoutMs < 0)
+      return Promise.reject(new HorusError('ERR_INVALID_ARGUMENT', `timeoutMs must be a non-negative number, got ${timeoutMs}`));
     const n = this.currentView.members.length;
     const want = opts.want ?? 'all';
     const count = want === 'one' ? 1 : want === 'majority' ? Math.floor(n / 2) + 1 : want === 'all' ? n : want;
@@ -148,20 +203,35 @@ export class Group extends EventEmitter implements StackTop {
     if (!handler) return;
     const sendReply = (value: unknown): void => {
       if (this.closed) return;
-      this.castKind('fifo', value, undefined, AppKind.Reply, { id: d.id, to: d.src }).catch((err: Error) => this.emitError(new HorusError('ERR_INVALID_ARGUMENT', `reply failed: ${err.message}`, { cause: err })));
+      this.castKind('fifo', value, undefined, AppKind.Reply, { id: d.id, to: d.src }).catch((err: Error) =>
+        this.reportError(new HorusError('ERR_INVALID_ARGUMENT', `reply failed: ${err.message}`, { cause: err })),
+      );
     };
     try {
       const r = handler(d);
-      if (r instanceof Promise) r.then(sendReply, (err: unknown) => this.emitError(new HorusError('ERR_INVALID_ARGUMENT', `query handler failed: ${(err as Error).message}`, { cause: err })));
+      if (r instanceof Promise)
+        r.then(sendReply, (err: unknown) =>
+          this.reportError(new HorusError('ERR_INVALID_ARGUMENT', `query handler failed: ${(err as Error).message}`, { cause: err })),
+        );
       else sendReply(r);
     } catch (err) {
-      this.emitError(new HorusError('ERR_INVALID_ARGUMENT', `query handler threw: ${(err as Error).message}`, { cause: err }));
+      this.reportError(new HorusError('ERR_INVALID_ARGUMENT', `query handler threw: ${(err as Error).message}`, { cause: err }));
     }
   }
 
-  /** Sends accepted but held back by flow control. */
+  /** Sends accepted but held back (flow control, a flush, a rejoin), waiting ones included. */
   get pendingSends(): number {
-    return this.pending.length;
+    return this.pending.length + this.waiting.length;
+  }
+
+  /** Largest payload this group's stack can carry (larger sends fail with ERR_TOO_LARGE). */
+  get maxPayloadBytes(): number {
+    return Math.min(MAX_PAYLOAD_BYTES, this.stack?.maxPayloadBytes ?? MAX_PAYLOAD_BYTES);
+  }
+
+  /** Payload bytes of the sends held back. */
+  get pendingSendBytes(): number {
+    return this.pendingBytes + this.waitingBytes;
   }
 
   /** True while flow control is holding this member's sends. */
@@ -207,34 +277,80 @@ export class Group extends EventEmitter implements StackTop {
     if (need && !this.stack?.provides.has(need)) {
       return Promise.reject(new HorusError('ERR_INVALID_ARGUMENT', `${order} order needs a layer that provides "${need}" in this group's stack`));
     }
-    if (opts?.safe && !this.stack?.provides.has('safe')) return Promise.reject(new HorusError('ERR_INVALID_ARGUMENT', 'safe delivery needs the SAFE layer in this stack'));
+    if (opts?.safe && !this.stack?.provides.has('safe'))
+      return Promise.reject(new HorusError('ERR_INVALID_ARGUMENT', 'safe delivery needs the SAFE layer in this stack'));
     let enc;
     try {
+      // Bytes go as they are; a structured value is walked first, since the packer silently drops what it cannot carry.
+      if (!(payload instanceof Uint8Array)) checkPayload(payload);
       enc = encodePayload(payload);
     } catch (err) {
-      return Promise.reject(err as Error);
+      return Promise.reject(
+        err instanceof HorusError ? err : new HorusError('ERR_INVALID_ARGUMENT', `payload cannot be encoded: ${(err as Error).message}`, { cause: err }),
+      );
     }
-    if (enc.bytes.length > MAX_PAYLOAD_BYTES) {
-      return Promise.reject(new HorusError('ERR_INVALID_ARGUMENT', `payload of ${enc.bytes.length} bytes is over the ${MAX_PAYLOAD_BYTES}-byte limit`));
+    const limit = this.maxPayloadBytes;
+    if (enc.bytes.length > limit) {
+      return Promise.reject(
+        new HorusError(
+          'ERR_TOO_LARGE',
+          `payload of ${enc.bytes.length} bytes is over the ${limit}-byte limit of group ${this.name}'s stack${this.stack?.layers.some((l) => l.name === 'FRAG') ? '' : ' (add FRAG to carry larger messages)'}`,
+        ),
+      );
     }
     const id = this.nextId++;
     const msg = new Message(null, enc.bytes);
     msg.order = ORDERS.indexOf(order);
     msg.safe = opts?.safe === true;
-    msg.push(APP_HEADER, { order: msg.order, encoding: enc.encoding, id, ...(kind !== AppKind.Plain ? { kind } : {}), ...(re ? { re: re.id, to: re.to } : {}) });
-    if (this.flowBlocked || this.blockedBy.size > 0 || this.pending.length > 0) {
-      return new Promise<void>((resolve) => this.pending.push({ msg, resolve }));
-    }
+    msg.push(APP_HEADER, {
+      order: msg.order,
+      encoding: enc.encoding,
+      id,
+      ...(kind !== AppKind.Plain ? { kind } : {}),
+      ...(re ? { re: re.id, to: re.to } : {}),
+    });
+    if (this.flowBlocked || this.blockedBy.size > 0 || this.pending.length > 0 || this.waiting.length > 0) return this.hold(msg);
     this.send(msg, id, order);
     return RESOLVED;
   }
 
+  /** Keep a send until the group unblocks, within the send limits. */
+  private hold(msg: Message): Promise<void> {
+    const bytes = msg.payload.length;
+    const lim = this.sendLimits;
+    const fits = (count: number, held: number): boolean => count < lim.maxPendingSends && (count === 0 || held + bytes <= lim.maxPendingBytes);
+    if (this.waiting.length === 0 && fits(this.pending.length, this.pendingBytes)) {
+      this.pendingBytes += bytes;
+      return new Promise<void>((resolve, reject) => this.pending.push({ msg, resolve, reject }));
+    }
+    if (lim.whenFull === 'wait' && fits(this.waiting.length, this.waitingBytes)) {
+      this.waitingBytes += bytes;
+      return new Promise<void>((resolve, reject) => this.waiting.push({ msg, resolve, reject }));
+    }
+    this.backpressure?.inc();
+    return Promise.reject(
+      new HorusError(
+        'ERR_BACKPRESSURE',
+        `group ${this.name}: ${this.pendingSends} sends (${this.pendingSendBytes} bytes) are already held while the group is blocked (${[...this.blockedBy, ...(this.flowBlocked ? ['flow-control'] : [])].join(', ')}); await sends, or raise sendLimits`,
+      ),
+    );
+  }
+
   private send(msg: Message, id: number, order: Order): void {
     const kind = msg.peek(APP_HEADER)?.kind ?? AppKind.Plain;
-    this.emit('send', { id, order, view: this.currentView.id, kind });
+    this.notify('send', { id, order, view: this.currentView.id, kind });
     // Replies are the query machinery's, not application messages: they stay out of histories.
     if (kind !== AppKind.Reply) {
-      this.recorder?.record({ k: 'send', at: this.now(), node: this.localId, group: this.name, msg: messageName(this.localId, id), order: ORDERS.indexOf(order), view: this.currentView.id, ...(msg.safe ? { safe: true } : {}) });
+      this.recorder?.record({
+        k: 'send',
+        at: this.now(),
+        node: this.localId,
+        group: this.name,
+        msg: messageName(this.localId, id),
+        order: ORDERS.indexOf(order),
+        view: this.currentView.id,
+        ...(msg.safe ? { safe: true } : {}),
+      });
     }
     this.stack!.down(msg);
   }
@@ -244,12 +360,28 @@ export class Group extends EventEmitter implements StackTop {
     const h = msg.pop(APP_HEADER);
     if (h === undefined) return; // control traffic that no layer claimed
     // Only members speak in a group: anything else is a stranger's forgery.
-    if (!this.memberSet.has(msg.src)) return;
+    if (!this.memberSet.has(msg.src)) return this.guard?.drop(msg.src, 'application message from a non-member', { group: this.name });
+    // Every application message is a multicast: one addressed to some members only would be
+    // delivered by them alone, against virtual synchrony.
+    if (!msg.isMulticast) return this.guard?.drop(msg.src, 'application message sent to one member', { group: this.name });
+    // An order this stack does not provide cannot have been kept: the label would be a lie.
+    const need = REQUIRED_LAYER[ORDERS[h.order] ?? 'fifo'];
+    if (need && !this.stack?.provides.has(need))
+      return this.guard?.drop(msg.src, `message claims ${ORDERS[h.order]} order, which this stack does not provide`, { group: this.name });
     if (h.kind === AppKind.Reply) {
       if (h.to === this.localId) this.queries.get(h.re ?? 0)?.reply(msg.src, new Delivery(this.name, msg.src, h.id, h.order, msg.payload, h.encoding));
       return;
     }
-    this.recorder?.record({ k: 'deliver', at: this.now(), node: this.localId, group: this.name, msg: messageName(msg.src, h.id), sender: msg.src, order: h.order, view: this.currentView.id });
+    this.recorder?.record({
+      k: 'deliver',
+      at: this.now(),
+      node: this.localId,
+      group: this.name,
+      msg: messageName(msg.src, h.id),
+      sender: msg.src,
+      order: h.order,
+      view: this.currentView.id,
+    });
     this.delivered++;
     const d = new Delivery(this.name, msg.src, h.id, h.order, msg.payload, h.encoding);
     if (h.kind === AppKind.Query) {
@@ -260,12 +392,8 @@ export class Group extends EventEmitter implements StackTop {
       this.queued.push(['message', d]);
       return;
     }
-    try {
-      this.emit('message', d);
-    } catch (err) {
-      // An application handler that throws must not break the protocol.
-      this.emitError(new HorusError('ERR_INVALID_ARGUMENT', `message handler threw: ${(err as Error).message}`, { cause: err }));
-    }
+    // An application handler that throws must not break the protocol.
+    this.notify('message', d);
   }
 
   /** @internal from the stack */
@@ -280,25 +408,28 @@ export class Group extends EventEmitter implements StackTop {
         break;
       case 'BLOCK_SEND':
         this.flowBlocked = true;
-        this.emit('blocked', { reason: 'flow-control' });
+        this.notify('blocked', { reason: 'flow-control' });
         break;
       case 'UNBLOCK_SEND':
         this.flowBlocked = false;
-        if (this.blockedBy.size === 0) this.emit('unblocked');
+        if (this.blockedBy.size === 0) this.notify('unblocked');
         this.drainPending();
         break;
       case 'BLOCKED':
         if (!this.blockedBy.has(ev.reason)) {
           this.blockedBy.add(ev.reason);
-          const err = ev.reason === 'minority' ? new HorusError('ERR_BLOCKED', `group ${this.name}: this member is in a minority partition and cannot make progress`) : null;
-          this.emit('blocked', { reason: ev.reason, ...(err ? { error: err } : {}) });
+          const err =
+            ev.reason === 'minority'
+              ? new HorusError('ERR_BLOCKED', `group ${this.name}: this member is in a minority partition and cannot make progress`)
+              : null;
+          this.notify('blocked', { reason: ev.reason, ...(err ? { error: err } : {}) });
         }
         break;
       case 'UNBLOCKED':
         if (this.blockedBy.size > 0) {
           if (ev.reason) this.blockedBy.delete(ev.reason);
           else this.blockedBy.clear();
-          if (this.blockedBy.size === 0 && !this.flowBlocked) this.emit('unblocked');
+          if (this.blockedBy.size === 0 && !this.flowBlocked) this.notify('unblocked');
         }
         this.drainPending();
         break;
@@ -327,12 +458,14 @@ export class Group extends EventEmitter implements StackTop {
     if (!this.stateHandlers) return;
     if (this.queued) this.releaseQueued(); // the state must include what is still queued
     try {
-      const enc = encodePayload(this.stateHandlers.get());
+      const state = this.stateHandlers.get();
+      if (!(state instanceof Uint8Array)) checkPayload(state);
+      const enc = encodePayload(state);
       // One byte says how to read the snapshot back.
       ev.snapshot = Buffer.concat([Buffer.of(enc.encoding), enc.bytes]);
     } catch (err) {
       ev.snapshotError = err as Error;
-      this.emitError(new HorusError('ERR_STATE_TRANSFER', `state.get() threw: ${(err as Error).message}`, { cause: err }));
+      this.reportError(new HorusError('ERR_STATE_TRANSFER', `state.get() threw: ${(err as Error).message}`, { cause: err }));
     }
   }
 
@@ -341,11 +474,23 @@ export class Group extends EventEmitter implements StackTop {
     if (!this.stateHandlers) return true;
     try {
       if (state.length === 0) return true; // the provider keeps no state
-      const encoding = state[0] === PayloadEncoding.Bytes ? PayloadEncoding.Bytes : PayloadEncoding.Packed;
-      this.stateHandlers.set(decodePayload(state.subarray(1), encoding));
+      const encoding = state[0];
+      if (encoding !== PayloadEncoding.Bytes && encoding !== PayloadEncoding.Packed) throw new Error(`snapshot encoding ${encoding} is unknown`);
+      let snapshot: unknown;
+      try {
+        snapshot = decodePayload(state.subarray(1), encoding);
+      } catch (err) {
+        throw new Error(`the snapshot does not decode: ${(err as Error).message}`, { cause: err });
+      }
+      this.stateHandlers.set(snapshot);
       return true;
     } catch (err) {
-      this.hooks.ended(this, { type: 'JOIN_FAILED', error: new HorusError('ERR_STATE_TRANSFER', `state.set() threw: ${(err as Error).message}`, { cause: err }) });
+      this.hooks.ended(this, {
+        type: 'JOIN_FAILED',
+        error: new HorusError('ERR_STATE_TRANSFER', `the state could not be restored (state.set() or decoding threw): ${(err as Error).message}`, {
+          cause: err,
+        }),
+      });
       // We are in the view below the application: leave it cleanly.
       this.stack?.downEvent({ type: 'LEAVE' });
       return false;
@@ -360,7 +505,7 @@ export class Group extends EventEmitter implements StackTop {
     this.recorder?.record({ k: 'view', at: this.now(), node: this.localId, group: this.name, view: view.id, members: view.members });
     this.hooks.viewInstalled(this, view);
     if (this.queued) this.queued.push(['view', view]);
-    else this.emit('view', view);
+    else this.notify('view', view);
     if (!this.isReady) {
       this.isReady = true;
       // `await join()` resumes in a microtask; what arrives with the first view waits for the next
@@ -374,13 +519,7 @@ export class Group extends EventEmitter implements StackTop {
   private releaseQueued(): void {
     const q = this.queued ?? [];
     this.queued = null;
-    for (const [ev, arg] of q) {
-      try {
-        this.emit(ev, arg);
-      } catch (err) {
-        this.emitError(new HorusError('ERR_INVALID_ARGUMENT', `${ev} handler threw: ${(err as Error).message}`, { cause: err }));
-      }
-    }
+    for (const [ev, arg] of q) this.notify(ev, arg);
   }
 
   /** @internal the join failed for good. */
@@ -389,21 +528,76 @@ export class Group extends EventEmitter implements StackTop {
       this.isReady = true;
       this.readyReject(err);
     } else {
-      this.emitError(err instanceof HorusError ? err : new HorusError('ERR_JOIN_REJECTED', err.message, { cause: err }));
+      this.reportError(err instanceof HorusError ? err : new HorusError('ERR_JOIN_REJECTED', err.message, { cause: err }));
     }
   }
 
   private drainPending(): void {
     while (this.pending.length > 0 && !this.flowBlocked && this.blockedBy.size === 0) {
       const p = this.pending.shift()!;
+      this.pendingBytes -= p.msg.payload.length;
+      this.admitWaiting();
       const h = p.msg.peek(APP_HEADER)!;
       this.send(p.msg, h.id, ORDERS[h.order] ?? 'fifo');
       p.resolve();
     }
   }
 
-  private emitError(err: HorusError): void {
-    if (this.listenerCount('error') > 0) this.emit('error', err);
+  /** Room was made in `pending`: the oldest waiting sends take it. */
+  private admitWaiting(): void {
+    while (this.waiting.length > 0) {
+      const w = this.waiting[0]!;
+      const bytes = w.msg.payload.length;
+      if (this.pending.length >= this.sendLimits.maxPendingSends || (this.pending.length > 0 && this.pendingBytes + bytes > this.sendLimits.maxPendingBytes))
+        return;
+      this.waiting.shift();
+      this.waitingBytes -= bytes;
+      this.pendingBytes += bytes;
+      this.pending.push(w);
+    }
+  }
+
+  /**
+   * Tell the application: an 'error' event when it listens for one (an EventEmitter throws an
+   * 'error' nobody listens to), else the log. A listener that throws is contained too.
+   */
+  reportError(err: HorusError): void {
+    if (this.listenerCount('error') === 0) {
+      this.log.warn('group error (no error listener)', { group: this.name, code: err.code, error: err.message });
+      return;
+    }
+    try {
+      this.emit('error', err);
+    } catch (thrown) {
+      this.log.warn('an error listener threw', { group: this.name, error: (thrown as Error)?.message ?? String(thrown) });
+    }
+  }
+
+  /**
+   * @internal Hand an event to the application's listeners; a listener that throws harms neither
+   * the stack nor the other events (it is reported as an error).
+   */
+  notify(event: string, arg?: unknown): void {
+    try {
+      if (arg === undefined) this.emit(event);
+      else this.emit(event, arg);
+    } catch (err) {
+      this.reportError(new HorusError('ERR_INVALID_ARGUMENT', `${event} listener threw: ${(err as Error)?.message ?? String(err)}`, { cause: err }));
+    }
+  }
+
+  /** @internal the stack failed for good (a fixed group): no more sends, held ones fail. */
+  fail(err: HorusError): void {
+    if (this.closed) return;
+    this.closed = true;
+    for (const p of [...this.pending.splice(0), ...this.waiting.splice(0)]) p.reject(err);
+    this.pendingBytes = this.waitingBytes = 0;
+    for (const q of this.queries.values()) q.fail(err);
+    if (!this.isReady) {
+      this.isReady = true;
+      this.readyReject(err);
+    }
+    this.notify('left');
   }
 
   async leave(): Promise<void> {
@@ -450,6 +644,6 @@ export class Group extends EventEmitter implements StackTop {
   /** @internal */
   markLeft(): void {
     this.closed = true;
-    this.emit('left');
+    this.notify('left');
   }
 }

@@ -2,16 +2,28 @@ import { z } from 'zod';
 import { ConfigError, HorusError, ProtocolError } from '../core/errors.js';
 import type { Env, Timer } from '../core/env.js';
 import type { HistoryRecorder } from '../core/history.js';
+import { InputGuard } from '../core/input-guard.js';
 import { RateLimitedLog } from '../core/logger.js';
 import { nodeOfMember, rejoinMemberId } from '../core/member-id.js';
 import { endpointOf, type NodeId } from '../core/node-id.js';
 import type { View } from '../core/view.js';
 import { MAX_GROUP_NAME_BYTES, readFrameGroup } from '../codec/frame.js';
 import { DEFAULT_STACK, DYNAMIC_STACK } from '../layers/index.js';
-import { MemoryMetrics } from '../obs/metrics.js';
-import { Stack, type StackSpec } from '../stack/stack.js';
-import { decodeDirectory, encodeDirectory, FRAME_KIND_DIRECTORY, type DirectoryMessage, type GroupInfo } from './directory.js';
-import { Group, type StateHandlers } from './group.js';
+import { MemoryMetrics, type Counter } from '../obs/metrics.js';
+import { Stack, type FaultSite, type StackSpec } from '../stack/stack.js';
+import { AnswerBudget } from './answer-budget.js';
+import {
+  DEFAULT_DIRECTORY_LIMITS,
+  directoryLimitsSchema,
+  directorySchema,
+  encodeDirectory,
+  FRAME_KIND_DIRECTORY,
+  unpackDirectory,
+  type DirectoryLimits,
+  type DirectoryMessage,
+  type GroupInfo,
+} from './directory.js';
+import { Group, type SendLimits, type StateHandlers } from './group.js';
 
 export interface JoinOptions {
   /** Layers top first, e.g. 'GMS:STABLE:FC:FRAG:NAK:FD:COM', or a JSON list of { name, options }. */
@@ -27,6 +39,14 @@ export interface JoinOptions {
   state?: StateHandlers;
   /** How long to ask seeds about the group before deciding it does not exist (ms). */
   lookupTimeoutMs?: number;
+  /** Bounds on sends held back while the group is blocked (see SendLimits). */
+  sendLimits?: Partial<SendLimits>;
+}
+
+/** What a node is told when it starts, beyond its Env. */
+export interface NodeLimits {
+  /** Name service limits (what a peer can make this node hold or send). */
+  directory?: Partial<DirectoryLimits>;
 }
 
 export const groupNameSchema = z
@@ -50,7 +70,21 @@ interface GroupEntry {
   /** Whom we first asked to let us in: asked again on a rejoin. */
   contacts: readonly string[];
   leaving: ((v: void) => void) | null;
+  /** Times this group's stack threw and was rebuilt: the next rejoin waits longer. */
+  faults: number;
 }
+
+/** A lookup of this node waiting for answers. */
+interface PendingLookup {
+  group: string;
+  /** Endpoints asked: only they may answer. */
+  asked: ReadonlySet<string>;
+  answer: (info: GroupInfo | null, from: string) => void;
+}
+
+/** First wait before a group whose stack threw is rejoined; doubles with each fault, to this cap. */
+const FAULT_REJOIN_MS = 50;
+const FAULT_REJOIN_MAX_MS = 10_000;
 
 /**
  * One Horus endpoint: owns the transport, hands each incoming frame to the stack of the group it
@@ -65,9 +99,19 @@ export class HorusNode {
   private readonly zombies = new Map<string, GroupEntry>();
   /** What this node has heard of groups it is not in. */
   private readonly directory = new Map<string, GroupInfo>();
-  private readonly lookups = new Map<number, (info: GroupInfo | null, from: string) => void>();
+  private readonly lookups = new Map<number, PendingLookup>();
   private nextReq = 1;
   private readonly badInput: RateLimitedLog;
+  /** Directory input dropped (malformed, unsolicited, over a limit): horus_directory_dropped_total. */
+  readonly directoryGuard: InputGuard;
+  /** Application messages dropped on the way up (non-members, unicasts, false orders): horus_app_dropped_total. */
+  readonly appGuard: InputGuard;
+  private readonly directoryLimits: DirectoryLimits;
+  private readonly answers: AnswerBudget;
+  private readonly allAnswers: AnswerBudget;
+  private readonly stackFaults: Counter;
+  private readonly backpressure: Counter;
+  private readonly nodeFaults: Counter;
   private closed = false;
 
   constructor(
@@ -75,9 +119,25 @@ export class HorusNode {
     private readonly recorder?: HistoryRecorder,
     /** Nodes to ask about groups (`host:port`). */
     readonly seeds: readonly string[] = [],
+    limits: NodeLimits = {},
   ) {
     this.badInput = new RateLimitedLog(env.log, () => env.now());
-    env.transport.onFrame((from, frame) => this.onFrame(from, Buffer.isBuffer(frame) ? frame : Buffer.from(frame.buffer, frame.byteOffset, frame.byteLength)));
+    const dl = directoryLimitsSchema.safeParse(limits.directory ?? {});
+    if (!dl.success) throw new ConfigError(`directory limits: ${z.prettifyError(dl.error)}`);
+    this.directoryLimits = { ...DEFAULT_DIRECTORY_LIMITS, ...dl.data };
+    this.directoryGuard = new InputGuard({ log: env.log, metrics: this.metrics, env }, 'DIRECTORY');
+    this.appGuard = new InputGuard({ log: env.log, metrics: this.metrics, env }, 'APP');
+    this.answers = new AnswerBudget(this.directoryLimits.answersPerSecond, () => env.now());
+    this.allAnswers = new AnswerBudget(this.directoryLimits.answersPerSecondTotal, () => env.now());
+    this.stackFaults = this.metrics.counter('horus_node_stack_faults_total', 'group stacks that threw and were torn down (the member rejoined)');
+    this.backpressure = this.metrics.counter(
+      'horus_app_backpressure_total',
+      'sends refused with ERR_BACKPRESSURE: the sends held while blocked were at a limit',
+    );
+    this.nodeFaults = this.metrics.counter('horus_node_faults_total', 'errors thrown while the node routed a frame, contained');
+    env.transport.onFrame((from, frame) =>
+      this.onFrameContained(from, Buffer.isBuffer(frame) ? frame : Buffer.from(frame.buffer, frame.byteOffset, frame.byteLength)),
+    );
   }
 
   get id(): NodeId {
@@ -88,11 +148,27 @@ export class HorusNode {
     return endpointOf(this.id);
   }
 
+  /** Nothing a frame does may kill the node: a group's stack contains its own faults, this the rest. */
+  private onFrameContained(from: string, frame: Buffer): void {
+    try {
+      this.onFrame(from, frame);
+    } catch (err) {
+      this.nodeFaults.inc();
+      const error = err instanceof Error ? err.message : String(err);
+      this.recorder?.record({ k: 'fault', at: this.env.now(), node: this.id, group: '', error: `node frame routing: ${error}` });
+      this.badInput.warn('contained an error while routing a frame', { from: String(from).slice(0, 256), error });
+    }
+  }
+
   private onFrame(from: string, frame: Buffer): void {
     if (frame.length > 0 && frame[0] === FRAME_KIND_DIRECTORY) {
-      const m = decodeDirectory(frame);
+      const raw = unpackDirectory(frame, this.directoryLimits.maxFrameBytes);
+      if ('error' in raw) {
+        this.directoryGuard.drop(from, raw.error);
+        return;
+      }
+      const m = this.directoryGuard.check(directorySchema(this.directoryLimits), raw.value, from, 'directory message');
       if (m) this.onDirectory(from, m);
-      else this.badInput.warn('dropped malformed directory frame', { from });
       return;
     }
     let parsed;
@@ -110,7 +186,7 @@ export class HorusNode {
       this.badInput.warn('dropped frame for a group this node is not in', { from, group: parsed.group });
       return;
     }
-    entry.stack.bottom.receiveFrame(from, frame, parsed.offset);
+    entry.stack.receiveFrame(from, frame, parsed.offset);
   }
 
   // ---- name service ----
@@ -121,36 +197,82 @@ export class HorusNode {
     return this.directory.get(name) ?? null;
   }
 
+  /**
+   * Requests are answered within a per-peer budget, with bounded answers; answers are taken only
+   * for a lookup of ours that is still waiting, from a node we asked, about the group we asked
+   * for. What we learn is what we asked: nothing a peer volunteers is kept or passed on.
+   */
   private onDirectory(from: string, m: DirectoryMessage): void {
     switch (m.t) {
       case 'lookup':
+        if (!this.mayAnswer(from)) return this.directoryGuard.drop(from, 'over the answer budget');
         this.env.transport.send(from, encodeDirectory({ t: 'info', req: m.req, group: m.group, info: this.infoOf(m.group) }));
         return;
-      case 'info':
-        if (m.info) this.learn(m.info);
-        this.lookups.get(m.req)?.(m.info, from);
+      case 'info': {
+        const pending = this.lookups.get(m.req);
+        if (!pending || !pending.asked.has(endpointOf(from)) || pending.group !== m.group || (m.info !== null && m.info.group !== m.group)) {
+          return this.directoryGuard.drop(from, 'unsolicited directory answer', { req: m.req });
+        }
+        if (m.info) this.learn(from, m.info);
+        pending.answer(m.info, from);
         return;
+      }
       case 'list': {
-        const names = new Set([...this.groupsByName.keys(), ...this.directory.keys()]);
-        const groups = [...names].map((n) => this.infoOf(n)).filter((i): i is GroupInfo => i !== null);
-        this.env.transport.send(from, encodeDirectory({ t: 'listing', req: m.req, groups }));
+        if (!this.mayAnswer(from)) return this.directoryGuard.drop(from, 'over the answer budget');
+        this.env.transport.send(from, this.listing(m.req));
         return;
       }
       case 'listing':
-        for (const g of m.groups) this.learn(g);
+        // This node asks for no listings: any that comes is unsolicited, and is not kept.
+        this.directoryGuard.drop(from, 'unsolicited directory listing', { groups: m.groups.length });
         return;
     }
   }
 
-  private learn(info: GroupInfo): void {
+  private mayAnswer(peer: string): boolean {
+    return this.answers.take(peer) && this.allAnswers.take('');
+  }
+
+  /** What we know of groups, within the listing limits (count and bytes). */
+  private listing(req: number): Buffer {
+    const names = new Set([...this.groupsByName.keys(), ...this.directory.keys()]);
+    let groups: GroupInfo[] = [];
+    for (const n of names) {
+      if (groups.length >= this.directoryLimits.maxListed) break;
+      const info = this.infoOf(n);
+      if (info) groups.push(info);
+    }
+    let frame = encodeDirectory({ t: 'listing', req, groups });
+    while (frame.length > this.directoryLimits.maxFrameBytes && groups.length > 0) {
+      groups = groups.slice(0, Math.floor(groups.length / 2));
+      frame = encodeDirectory({ t: 'listing', req, groups });
+    }
+    return frame;
+  }
+
+  private learn(from: string, info: GroupInfo): void {
+    // Of a group we are in, we know better than any peer.
+    if (this.groupsByName.has(info.group)) return;
     const known = this.directory.get(info.group);
-    if (!known || known.viewId <= info.viewId) this.directory.set(info.group, info);
+    if (!known && this.directory.size >= this.directoryLimits.maxEntries) {
+      this.directoryGuard.drop(from, 'directory full', { max: this.directoryLimits.maxEntries });
+      return;
+    }
+    if (!known || known.viewId <= info.viewId) this.directory.set(info.group, { group: info.group, viewId: info.viewId, members: [...info.members] });
   }
 
   /** Ask the seeds what they know of a group; resolves with the first positive answer, or null. */
   lookup(name: string, timeoutMs = 500): Promise<GroupInfo | null> {
-    const seeds = this.seeds.filter((s) => endpointOf(s) !== this.endpoint);
+    const seeds = [...new Set(this.seeds.map((s) => endpointOf(s)))].filter((s) => s !== this.endpoint);
     if (seeds.length === 0) return Promise.resolve(this.infoOf(name));
+    if (this.lookups.size >= this.directoryLimits.maxOutstanding) {
+      return Promise.reject(
+        new HorusError(
+          'ERR_BACKPRESSURE',
+          `${this.lookups.size} directory lookups are already waiting for answers (limit ${this.directoryLimits.maxOutstanding})`,
+        ),
+      );
+    }
     return new Promise((resolve) => {
       const req = this.nextReq++;
       let answered = 0;
@@ -160,10 +282,19 @@ export class HorusNode {
         timer?.cancel();
         resolve(info);
       };
-      this.lookups.set(req, (info) => {
-        answered++;
-        if (info) finish(info);
-        else if (answered >= seeds.length) finish(this.infoOf(name));
+      const asked = new Set(seeds);
+      const heard = new Set<string>();
+      this.lookups.set(req, {
+        group: name,
+        asked,
+        answer: (info, from) => {
+          // One answer per seed: a seed repeating itself must not end the lookup early.
+          if (heard.has(endpointOf(from))) return;
+          heard.add(endpointOf(from));
+          answered++;
+          if (info) finish(info);
+          else if (answered >= seeds.length) finish(this.infoOf(name));
+        },
       });
       timer = this.env.setTimer(timeoutMs, () => finish(this.infoOf(name)));
       for (const s of seeds) this.env.transport.send(s, encodeDirectory({ t: 'lookup', group: name, req }));
@@ -172,7 +303,11 @@ export class HorusNode {
 
   /** Groups this node is a member of, and those it has heard of. */
   groups(): { name: string; view: View; member: boolean }[] {
-    const out: { name: string; view: View; member: boolean }[] = [...this.groupsByName.values()].map((e) => ({ name: e.group.name, view: e.group.view, member: true }));
+    const out: { name: string; view: View; member: boolean }[] = [...this.groupsByName.values()].map((e) => ({
+      name: e.group.name,
+      view: e.group.view,
+      member: true,
+    }));
     for (const [name, info] of this.directory) {
       if (!this.groupsByName.has(name)) out.push({ name, view: { group: name, id: info.viewId, members: info.members }, member: false });
     }
@@ -202,7 +337,10 @@ export class HorusNode {
     }
     const contacts = info ? info.members.filter((m) => nodeOfMember(m) !== this.id) : [];
     if (contacts.length === 0 && opts.create === false) {
-      throw new HorusError('ERR_UNKNOWN_GROUP', `no reachable node knows a group named ${JSON.stringify(name)} (asked ${this.seeds.length} seed(s)); pass create: true to found it`);
+      throw new HorusError(
+        'ERR_UNKNOWN_GROUP',
+        `no reachable node knows a group named ${JSON.stringify(name)} (asked ${this.seeds.length} seed(s)); pass create: true to found it`,
+      );
     }
     const g = this.joinNow(name, { ...opts, contacts });
     return g.ready;
@@ -243,15 +381,19 @@ export class HorusNode {
       lastView: null,
       contacts,
       leaving: null,
+      faults: 0,
     };
-    entry.group = new Group(name, localId, view, this.recorder, () => this.env.now(), this.hooksFor(entry), opts.state ?? null);
+    entry.group = new Group(name, localId, view, this.recorder, () => this.env.now(), this.hooksFor(entry), opts.state ?? null, opts.sendLimits);
     entry.group.timers = this.env;
+    entry.group.log = this.env.log.child({ group: name });
+    entry.group.guard = this.appGuard;
+    entry.group.backpressure = this.backpressure;
     return entry;
   }
 
   private buildStack(entry: GroupEntry, localId: NodeId): void {
     const name = entry.group.name;
-    const stack = new Stack(
+    const stack: Stack = new Stack(
       entry.spec,
       {
         env: this.env,
@@ -261,10 +403,52 @@ export class HorusNode {
         metrics: this.metrics,
       },
       entry.group,
+      (err, site) => this.onStackFault(entry, stack, localId, err, site),
     );
     entry.stack = stack;
     entry.group.attach(stack, localId);
     stack.start();
+  }
+
+  /**
+   * A group's stack threw and is dead (it runs and sends nothing more). The fault is recorded (the
+   * simulator fails such a seed), the application hears of it, and the member comes back as a new
+   * member of a dynamic group, after a pause that grows with each fault; a fixed group is closed.
+   * The node's other groups are not touched.
+   */
+  private onStackFault(entry: GroupEntry, stack: Stack, member: NodeId, err: unknown, site: FaultSite): void {
+    const name = entry.group.name;
+    const message = err instanceof Error ? err.message : String(err);
+    this.stackFaults.inc();
+    this.recorder?.record({ k: 'fault', at: this.env.now(), node: member, group: name, error: `${site}: ${message}` });
+    this.env.log.error('group stack failed; contained', { group: name, member, site, error: message, stack: err instanceof Error ? err.stack : undefined });
+    stack.stop();
+    if (this.zombies.get(name) === entry) {
+      this.zombies.delete(name);
+      return;
+    }
+    if (this.closed || entry.stack !== stack || this.groupsByName.get(name) !== entry) return;
+    const error = new HorusError('ERR_INTERNAL', `group ${name}: its protocol stack failed (${site}: ${message}); the stack was torn down`, { cause: err });
+    if (entry.leaving) {
+      entry.group.reportError(error);
+      entry.leaving();
+      return;
+    }
+    if (entry.fixed) {
+      this.groupsByName.delete(name);
+      entry.group.reportError(error);
+      entry.group.fail(error);
+      return;
+    }
+    entry.faults++;
+    entry.group.upEvent({ type: 'BLOCKED', reason: 'joining' });
+    entry.group.reportError(error);
+    const delay = Math.min(FAULT_REJOIN_MAX_MS, FAULT_REJOIN_MS * 2 ** Math.min(entry.faults - 1, 16));
+    this.env.setTimer(delay, () => {
+      if (this.closed || entry.leaving || entry.stack !== stack || this.groupsByName.get(name) !== entry) return;
+      this.env.log.warn('rejoining group as a new member after a stack fault', { group: name, faults: entry.faults });
+      this.rejoin(entry);
+    });
   }
 
   private hooksFor(entry: GroupEntry): import('./group.js').GroupHooks {
@@ -310,7 +494,7 @@ export class HorusNode {
         }
         // Excluded (or a rejoin failed): come back as a new member, with state.
         this.env.log.warn('rejoining group as a new member', { group: g.name, reason: ev.type, member: g.localId });
-        g.emit('excluded', ev);
+        g.notify('excluded', ev);
         this.rejoin(entry);
       },
     };
@@ -351,7 +535,8 @@ export class HorusNode {
   private async leaveGroup(g: Group): Promise<void> {
     const entry = this.groupsByName.get(g.name);
     if (!entry || entry.group !== g) return;
-    if (entry.fixed) {
+    if (entry.fixed || entry.stack.faulted) {
+      // A dead stack cannot say goodbye: the others will find it gone.
       this.teardown(entry);
     } else {
       await new Promise<void>((resolve) => {
@@ -385,5 +570,3 @@ export class HorusNode {
     for (const e of this.groupsByName.values()) this.teardown(e);
   }
 }
-
-

@@ -14,6 +14,12 @@ export type HorusErrorCode =
   | 'ERR_CLOSED'
   | 'ERR_INVALID_ARGUMENT'
   | 'ERR_STATE_TRANSFER'
+  /** A message is larger than the group's stack can carry. */
+  | 'ERR_TOO_LARGE'
+  /** Too many sends (or lookups) are already waiting: try again once they drain. */
+  | 'ERR_BACKPRESSURE'
+  /** A group's protocol stack threw: it was torn down (the member rejoins); see `cause`. */
+  | 'ERR_INTERNAL'
   | 'ERR_ASSERTION';
 
 export class HorusError extends Error {

@@ -4,6 +4,8 @@ import type { DownEvent, UpEvent } from '../core/events.js';
 import type { Message } from '../core/message.js';
 import type { Layer, LayerContext, LayerLink } from './layer.js';
 import { layerDefinition } from './registry.js';
+import { ContainedEnv } from './contained-env.js';
+import { maxPayloadBytesOf } from './message-limit.js';
 
 /** One entry of a stack spec: a layer name and its options. */
 export interface LayerSpec {
@@ -46,19 +48,33 @@ export interface FrameReceiver {
   receiveFrame(from: string, frame: Buffer, offset: number): void;
 }
 
+/** Where a stack was entered when it threw. */
+export type FaultSite = 'start' | 'down' | 'event' | 'frame' | 'timer' | 'stop';
+
+/** Told once when a stack throws: the stack is dead by then (it runs and sends nothing more). */
+export type FaultHandler = (err: unknown, site: FaultSite) => void;
+
 /**
  * A built stack: layers linked top to bottom. The bottom layer must be COM (it binds to the
  * transport), and every layer's `requires` must be provided by some layer below it.
+ *
+ * Every way into the stack (start, down, downEvent, frames, the layers' timers and deferred work)
+ * is contained: what a layer throws there kills this stack only and is handed to `onFault`, so the
+ * node keeps serving its other groups. Without `onFault` the error is rethrown, as before.
  */
 export class Stack {
   readonly layers: Layer[];
   /** Everything the layers provide ("reliable", "causal", "total", ...). */
   readonly provides: ReadonlySet<string>;
+  /** Largest application payload this stack can carry, in bytes (larger sends fail with ERR_TOO_LARGE). */
+  readonly maxPayloadBytes: number;
   private stopped = false;
+  private readonly env: ContainedEnv;
   constructor(
     spec: StackSpec,
     ctx: LayerContext,
     private readonly top: StackTop,
+    private readonly onFault?: FaultHandler,
   ) {
     const specs = parseStackSpec(spec);
     if (specs.length === 0) throw new ConfigError('a stack needs at least one layer');
@@ -73,19 +89,33 @@ export class Stack {
       const below = new Set(defs.slice(i + 1).flatMap((d) => d.provides));
       for (const req of defs[i]!.requires) {
         if (!below.has(req)) {
-          throw new HorusError('ERR_STACK', `layer ${defs[i]!.name} requires "${req}" below it, which no layer under it provides (stack ${specs.map((s) => s.name).join(':')})`);
+          throw new HorusError(
+            'ERR_STACK',
+            `layer ${defs[i]!.name} requires "${req}" below it, which no layer under it provides (stack ${specs.map((s) => s.name).join(':')})`,
+          );
         }
       }
     }
     this.provides = new Set(defs.flatMap((d) => d.provides));
-    this.layers = defs.map((def, i) => {
+    this.env = new ContainedEnv(ctx.env, (err) => this.fault(err, 'timer'));
+    const options = defs.map((def, i) => {
       const parsed = def.options.safeParse(specs[i]!.options ?? {});
       if (!parsed.success) throw new ConfigError(`options of layer ${def.name}: ${z.prettifyError(parsed.error)}`);
-      return def.create({ ...ctx, log: ctx.log.child({ layer: def.name }) }, parsed.data);
+      return parsed.data;
     });
+    this.maxPayloadBytes = maxPayloadBytesOf(
+      defs.map((def, i) => ({ def, options: options[i] })),
+      ctx.env.transport.maxFrameSize,
+    );
+    this.layers = defs.map((def, i) => def.create({ ...ctx, env: this.env, log: ctx.log.child({ layer: def.name }) }, options[i]));
+    // A dead stack's layers may still be unwinding: nothing of theirs reaches the application.
     const topLink: LayerLink = {
-      up: (m) => top.up(m),
-      upEvent: (e) => top.upEvent(e),
+      up: (m) => {
+        if (!this.env.isDead) top.up(m);
+      },
+      upEvent: (e) => {
+        if (!this.env.isDead) top.upEvent(e);
+      },
       down: () => {
         throw new HorusError('ERR_STACK', 'nothing is above the top of the stack');
       },
@@ -120,21 +150,66 @@ export class Stack {
     return this.layers.at(-1) as Layer & FrameReceiver;
   }
 
+  /** True once a layer threw: the stack runs and sends nothing more. */
+  get faulted(): boolean {
+    return this.env.isDead;
+  }
+
   start(): void {
-    for (let i = this.layers.length - 1; i >= 0; i--) this.layers[i]!.start();
+    if (this.env.isDead) return;
+    try {
+      for (let i = this.layers.length - 1; i >= 0; i--) this.layers[i]!.start();
+    } catch (err) {
+      this.fault(err, 'start');
+    }
   }
 
   down(msg: Message): void {
-    this.layers[0]!.down(msg);
+    if (this.env.isDead) return;
+    try {
+      this.layers[0]!.down(msg);
+    } catch (err) {
+      this.fault(err, 'down');
+    }
   }
 
   downEvent(ev: DownEvent): void {
-    this.layers[0]!.downEvent(ev);
+    if (this.env.isDead) return;
+    try {
+      this.layers[0]!.downEvent(ev);
+    } catch (err) {
+      this.fault(err, 'event');
+    }
   }
 
+  /** A frame for this group from the node; `offset` is just past the group name. */
+  receiveFrame(from: string, frame: Buffer, offset: number): void {
+    if (this.env.isDead) return;
+    try {
+      this.bottom.receiveFrame(from, frame, offset);
+    } catch (err) {
+      this.fault(err, 'frame');
+    }
+  }
+
+  /** Cancel every layer's timers. Each layer stops even if another one throws. */
   stop(): void {
     if (this.stopped) return;
     this.stopped = true;
-    for (const l of this.layers) l.stop();
+    for (const l of this.layers) {
+      try {
+        l.stop();
+      } catch (err) {
+        this.fault(err, 'stop');
+      }
+    }
+  }
+
+  /** A layer threw: the stack dies here (once) and its owner is told. */
+  private fault(err: unknown, site: FaultSite): void {
+    if (this.env.isDead) return;
+    if (!this.onFault) throw err;
+    this.env.kill();
+    this.onFault(err, site);
   }
 }

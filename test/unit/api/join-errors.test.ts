@@ -8,7 +8,10 @@ describe('joining: bad input gives typed errors and harms nobody', () => {
     const c = new SimCluster(1);
     c.start('a:1');
     const b = c.start('b:1', ['a:1']);
-    await assert.rejects(c.settle(b.join('nobody-has-this', { create: false, stack: FAST_STACK })), (e: unknown) => e instanceof HorusError && e.code === 'ERR_UNKNOWN_GROUP');
+    await assert.rejects(
+      c.settle(b.join('nobody-has-this', { create: false, stack: FAST_STACK })),
+      (e: unknown) => e instanceof HorusError && e.code === 'ERR_UNKNOWN_GROUP',
+    );
   });
 
   it('finds a group by name through a seed that is a member, and joins it', async () => {

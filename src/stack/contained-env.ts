@@ -1,0 +1,75 @@
+import type { Env, FrameHandler, PeerEvent, Timer, Transport } from '../core/env.js';
+import type { NodeId } from '../core/node-id.js';
+
+/**
+ * The Env one stack's layers see. Timer and deferred callbacks run inside a try/catch that hands
+ * what they throw to `onFault` (a timer is an entry point into the stack, like a frame), so one
+ * group's bug cannot kill the process. Once `kill()`ed, the stack is dead: its pending callbacks
+ * do nothing and it can no longer send, even from code still unwinding on the JS stack.
+ */
+export class ContainedEnv implements Env {
+  private dead = false;
+  readonly transport: Transport;
+
+  constructor(
+    private readonly inner: Env,
+    private readonly onFault: (err: unknown) => void,
+  ) {
+    const t = inner.transport;
+    // eslint-disable-next-line @typescript-eslint/no-this-alias
+    const self = this;
+    this.transport = {
+      get localId(): NodeId {
+        return t.localId;
+      },
+      get maxFrameSize(): number {
+        return t.maxFrameSize;
+      },
+      send(to: string, frame: Uint8Array): void {
+        if (!self.dead) t.send(to, frame);
+      },
+      // The node owns the transport's handlers: a layer must not replace them.
+      onFrame(_handler: FrameHandler): void {},
+      onPeer(_handler: (ev: PeerEvent) => void): void {},
+      close: () => Promise.resolve(),
+    };
+  }
+
+  get rng(): Env['rng'] {
+    return this.inner.rng;
+  }
+
+  get log(): Env['log'] {
+    return this.inner.log;
+  }
+
+  get isDead(): boolean {
+    return this.dead;
+  }
+
+  /** From now on nothing of this stack runs or sends. */
+  kill(): void {
+    this.dead = true;
+  }
+
+  now(): number {
+    return this.inner.now();
+  }
+
+  setTimer(ms: number, fn: () => void): Timer {
+    return this.inner.setTimer(ms, () => this.run(fn));
+  }
+
+  defer(fn: () => void): void {
+    this.inner.defer(() => this.run(fn));
+  }
+
+  private run(fn: () => void): void {
+    if (this.dead) return;
+    try {
+      fn();
+    } catch (err) {
+      this.onFault(err);
+    }
+  }
+}
