@@ -5,7 +5,7 @@ import { parseEndpoint } from '../core/node-id.js';
 import { pinoLogger } from '../obs/pino-logger.js';
 import { RealEnv } from '../transport/real-env.js';
 import { TcpTransport, type TransportLimits } from '../transport/tcp-transport.js';
-import { HorusNode } from './node.js';
+import { HorusNode, type NodeLimits } from './node.js';
 
 export interface NodeOptions {
   /** `host:port` to listen on; port 0 picks a free one. */
@@ -19,6 +19,8 @@ export interface NodeOptions {
   maxFrameSize?: number;
   /** The transport's limits on connections, handshakes, slow frames and send queues (defaults otherwise). */
   transport?: TransportLimits;
+  /** What a peer can make the node hold or send (the name service's limits). */
+  limits?: NodeLimits;
 }
 
 /** Start a node on real TCP. */
@@ -33,5 +35,5 @@ export async function createNode(opts: NodeOptions): Promise<HorusNode> {
     ...opts.transport,
     ...(opts.maxFrameSize !== undefined ? { maxFrameSize: opts.maxFrameSize } : {}),
   });
-  return new HorusNode(new RealEnv(transport, log.child({ node: transport.localId })), opts.recorder, opts.seeds ?? []);
+  return new HorusNode(new RealEnv(transport, log.child({ node: transport.localId })), opts.recorder, opts.seeds ?? [], opts.limits ?? {});
 }

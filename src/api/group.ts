@@ -16,7 +16,7 @@ import { APP_HEADER, AppKind, ORDERS, PayloadEncoding, type Order } from './app-
 import { PendingQuery, type QueryHandler, type QueryOptions, type QueryResult, type QueryTimers } from './query.js';
 import { Delivery } from './delivery.js';
 import { checkPayload } from './payload-check.js';
-import { MAX_PAYLOAD_BYTES } from '../stack/message-limit.js';
+import { MAX_PAYLOAD_BYTES } from '../stack/stack.js';
 
 export interface SendOptions {
   /** Deliver only once every member holds the message (needs the ordering issue's SAFE support). */

@@ -78,6 +78,10 @@ export class COM extends Layer implements FrameReceiver {
     return comMaxPayloadBytes(this.env.transport.maxFrameSize, this.ctx.group);
   }
 
+  override payloadLimit(): number {
+    return this.maxPayloadBytes;
+  }
+
   override down(msg: Message): void {
     if (this.stopped) return;
     msg.src = this.ctx.localId;

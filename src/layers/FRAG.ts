@@ -122,6 +122,11 @@ export class FRAG extends Layer {
     return FRAG_MAX_PAYLOAD_BYTES;
   }
 
+  /** FRAG's limit, provided each fragment fits what the layers below carry (else theirs). */
+  override payloadLimit(below: number): number {
+    return this.opts.fragSize <= below ? this.maxPayloadBytes : below;
+  }
+
   /** Payload bytes per fragment. */
   get fragSize(): number {
     return this.opts.fragSize;
@@ -166,7 +171,7 @@ export class FRAG extends Layer {
     }
     const whole = messageToBytes(msg);
     if (whole.length > MAX_MESSAGE_BYTES) {
-      throw new HorusError('ERR_INVALID_ARGUMENT', `message of ${whole.length} bytes is over the ${MAX_MESSAGE_BYTES}-byte limit`);
+      throw new HorusError('ERR_TOO_LARGE', `message of ${whole.length} bytes is over the ${MAX_MESSAGE_BYTES}-byte limit`);
     }
     const size = this.opts.fragSize;
     const count = Math.ceil(whole.length / size);

@@ -50,6 +50,14 @@ export abstract class Layer implements LayerLink {
   upEvent(ev: UpEvent): void {
     this.above.upEvent(ev);
   }
+  /**
+   * The largest application payload this layer lets through, given what the layers below carry
+   * (`below`; Infinity under the bottom layer). The stack asks bottom-up and rejects larger sends
+   * at the API with ERR_TOO_LARGE. Most layers pass the limit on; COM and FRAG set it.
+   */
+  payloadLimit(below: number): number {
+    return below;
+  }
   /** Called bottom-up once the stack is linked. */
   start(): void {}
   /** Called top-down when the stack is torn down: cancel timers here. */

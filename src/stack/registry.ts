@@ -11,17 +11,6 @@ export interface LayerDefinition<O = unknown> {
   readonly requires: readonly string[];
   readonly options: z.ZodType<O>;
   create(ctx: LayerContext, options: O): Layer;
-  /**
-   * Largest application payload this layer lets through, in bytes (a fragmenting layer says how
-   * large a message it reassembles). The stack rejects larger sends at the API with ERR_TOO_LARGE.
-   */
-  readonly maxPayloadBytes?: (options: O) => number;
-  /**
-   * Bytes a frame may hold besides one message's payload at this layer (batching, framing,
-   * headers): the bottom layer says it, and without a fragmenting layer a payload must fit in
-   * the transport's largest frame minus this.
-   */
-  readonly frameOverheadBytes?: (options: O) => number;
 }
 
 const layers = new Map<string, LayerDefinition<never>>();

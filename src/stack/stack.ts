@@ -4,8 +4,10 @@ import type { DownEvent, UpEvent } from '../core/events.js';
 import type { Message } from '../core/message.js';
 import type { Layer, LayerContext, LayerLink } from './layer.js';
 import { layerDefinition } from './registry.js';
+
+/** Largest payload a group message may carry whatever the stack (FRAG's limit). */
+export const MAX_PAYLOAD_BYTES = 64 * 1024 * 1024;
 import { ContainedEnv } from './contained-env.js';
-import { maxPayloadBytesOf } from './message-limit.js';
 
 /** One entry of a stack spec: a layer name and its options. */
 export interface LayerSpec {
@@ -103,11 +105,10 @@ export class Stack {
       if (!parsed.success) throw new ConfigError(`options of layer ${def.name}: ${z.prettifyError(parsed.error)}`);
       return parsed.data;
     });
-    this.maxPayloadBytes = maxPayloadBytesOf(
-      defs.map((def, i) => ({ def, options: options[i] })),
-      ctx.env.transport.maxFrameSize,
-    );
     this.layers = defs.map((def, i) => def.create({ ...ctx, env: this.env, log: ctx.log.child({ layer: def.name }) }, options[i]));
+    let limit = Infinity;
+    for (let i = this.layers.length - 1; i >= 0; i--) limit = this.layers[i]!.payloadLimit(limit);
+    this.maxPayloadBytes = Math.min(limit, MAX_PAYLOAD_BYTES);
     // A dead stack's layers may still be unwinding: nothing of theirs reaches the application.
     const topLink: LayerLink = {
       up: (m) => {

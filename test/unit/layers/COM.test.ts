@@ -3,9 +3,8 @@ import assert from 'node:assert/strict';
 import { simGroup } from '../../helpers/sim-group.js';
 import { NAK_HEADER } from '../../../src/layers/NAK.js';
 import { APP_HEADER } from '../../../src/api/app-header.js';
-import { maxPayloadBytes } from '../../../src/layers/max-payload.js';
 import { FRAG_MAX_PAYLOAD_BYTES } from '../../../src/layers/FRAG.js';
-import type { HeaderType } from '../../../src/core/message.js';
+import { Message, type HeaderType } from '../../../src/core/message.js';
 import type { Stack } from '../../../src/stack/stack.js';
 import type { Group } from '../../../src/api/group.js';
 import { counter, dropped, forged, frameOf, sendAs } from './hostile-peer.js';
@@ -35,22 +34,23 @@ describe('COM', () => {
     assert.equal(dropped(m1, 'COM'), 2);
   });
 
-  it('says what a stack carries: one frame without FRAG, 64 MiB with it, and such a message arrives', () => {
+  it('says what a stack carries: one frame without FRAG, 64 MiB with it, and such a message arrives', async () => {
     const plain = simGroup(2, 'NAK:COM');
-    const max = maxPayloadBytes(stackOf(plain.groups[0]!).layers);
+    const max = stackOf(plain.groups[0]!).maxPayloadBytes;
     assert.ok(max > 16 * 1024 * 1024 - 20 * 1024 && max < 16 * 1024 * 1024 - 16 * 1024, `${max}`);
     void plain.groups[0]!.fbcast(Buffer.alloc(max, 1));
     plain.world.runFor(2000);
     assert.equal(plain.delivered[1]!.length, 1, 'a payload of exactly the limit arrives');
     assert.equal(plain.delivered[1]![0]!.raw.length, max);
-    // A payload of a whole frame does not fit with its headers: COM drops it (and each retransmission), counted, rather than
-    // fail inside the transport. The API is to refuse such a send before it gets here.
-    void plain.groups[0]!.fbcast(Buffer.alloc(16 * 1024 * 1024, 1));
+    // A payload of a whole frame does not fit with its headers: the API refuses it, and should one reach COM anyway, COM
+    // drops it (and each retransmission), counted, rather than fail inside the transport.
+    await assert.rejects(plain.groups[0]!.fbcast(Buffer.alloc(16 * 1024 * 1024, 1)), { code: 'ERR_TOO_LARGE' });
+    stackOf(plain.groups[0]!).down(new Message(null, Buffer.alloc(16 * 1024 * 1024, 1)));
     plain.world.runFor(2000);
     assert.equal(plain.delivered[1]!.length, 1);
     assert.ok(counter(plain.nodes[0]!, 'horus_com_oversize_dropped_total') >= 1);
     const fragmented = simGroup(2, 'FRAG:NAK:COM');
-    assert.equal(maxPayloadBytes(stackOf(fragmented.groups[0]!).layers), FRAG_MAX_PAYLOAD_BYTES);
+    assert.equal(stackOf(fragmented.groups[0]!).maxPayloadBytes, FRAG_MAX_PAYLOAD_BYTES);
     assert.equal(FRAG_MAX_PAYLOAD_BYTES, 64 * 1024 * 1024);
   });
 });

@@ -43,7 +43,7 @@ describe('FRAG', () => {
       async () => {
         await s.groups[0]!.fbcast(Buffer.alloc(64 * 1024 * 1024 + 128 * 1024));
       },
-      { code: 'ERR_INVALID_ARGUMENT' },
+      { code: 'ERR_TOO_LARGE' },
     );
   });
 });
