@@ -1,5 +1,6 @@
 import { ProtocolError } from '../core/errors.js';
 import { defineHeader, HeaderIds } from '../codec/header-registry.js';
+import { MAX_ID_BYTES } from '../core/input-guard.js';
 
 /** Delivery order a message asks for. */
 export type Order = 'fifo' | 'causal' | 'total' | 'group';
@@ -50,7 +51,7 @@ export const APP_HEADER = defineHeader<AppHeader>(
     const kind = (b >> 3) as AppKind;
     if (kind > AppKind.Reply) throw new ProtocolError('ERR_MALFORMED', `bad APP header byte 0x${b.toString(16)}`);
     const id = r.uvar();
-    if (kind === AppKind.Reply) return { order, encoding, id, kind, re: r.uvar(), to: r.str(1024) };
+    if (kind === AppKind.Reply) return { order, encoding, id, kind, re: r.uvar(), to: r.str(MAX_ID_BYTES) };
     return kind === AppKind.Plain ? { order, encoding, id } : { order, encoding, id, kind };
   },
 );
