@@ -546,6 +546,16 @@ function encodeFrame(f: FrameT, s: Scope, seen: readonly Uint8Array[]): Uint8Arr
   }
 }
 
+/** What a frame carries, for the per-node tally: each message's innermost header, or the frame kind. */
+function kindsOf(f: FrameT): string[] {
+  if (f.f !== 'group') return [f.f];
+  return f.msgs.map((m) => {
+    const h = m.headers.at(0);
+    if (h === undefined) return 'no-header';
+    return h.h === 'GMS' ? `GMS:${h.t}` : h.h === 'NAK' ? `NAK:${h.t}` : h.h === 'FC' ? `FC:${h.t}` : h.h === 'RAW' ? 'RAW' : h.h;
+  });
+}
+
 /** A resolved body as short JSON (bytes shown by length). */
 function show(v: unknown, s: Scope): string {
   const json = JSON.stringify(
@@ -594,7 +604,9 @@ const SEEN_FRAMES = 32;
 class Fuzzer implements Adversary {
   /** Recent forged frames that landed, per receiving node: explains a failure there. */
   private readonly landed = new Map<NodeId, string[]>();
-  private readonly inFlight = new Map<string, string>();
+  private readonly inFlight = new Map<string, { what: string; kinds: string[] }>();
+  /** Per receiving node: how many forged messages of each kind landed (GMS:10, NAK:3, directory...). */
+  private readonly tally = new Map<NodeId, Map<string, number>>();
   private readonly seen: Uint8Array[] = [];
   private seenCount = 0;
   private captured = 0;
@@ -620,12 +632,15 @@ class Fuzzer implements Adversary {
       if (from !== adversaryNode && this.seenCount++ % 53 === 0) this.seen[this.captured++ % SEEN_FRAMES] = new Uint8Array(bytes);
       if (from !== adversaryNode || this.inFlight.size === 0) return;
       const key = fingerprint(bytes);
-      const what = this.inFlight.get(key);
-      if (what === undefined) return;
+      const sent = this.inFlight.get(key);
+      if (sent === undefined) return;
       this.inFlight.delete(key);
       let l = this.landed.get(to);
       if (!l) this.landed.set(to, (l = []));
-      l.push(`${what} at ${world.now().toFixed(1)}`);
+      l.push(`${sent.what} at ${world.now().toFixed(1)}`);
+      let t = this.tally.get(to);
+      if (!t) this.tally.set(to, (t = new Map()));
+      for (const k of sent.kinds) t.set(k, (t.get(k) ?? 0) + 1);
       if (l.length > 3) l.shift();
     };
 
@@ -655,7 +670,7 @@ class Fuzzer implements Adversary {
         group: ctx.group,
       };
       const bytes = encodeFrame(a.frame, scope, this.seen);
-      this.inFlight.set(fingerprint(bytes), describe(a, bytes, scope));
+      this.inFlight.set(fingerprint(bytes), { what: describe(a, bytes, scope), kinds: kindsOf(a.frame) });
       if (this.inFlight.size > 256) this.inFlight.delete(this.inFlight.keys().next().value!);
       sender.env.transport.send(target.node.id, bytes);
     };
@@ -663,7 +678,10 @@ class Fuzzer implements Adversary {
   }
 
   explain(node: NodeId): string[] {
-    return this.landed.get(node) ?? [];
+    const t = this.tally.get(node);
+    if (t === undefined) return [];
+    const counts = [...t].sort((a, b) => b[1] - a[1]).map(([k, n]) => `${k} x${n}`);
+    return [`in all: ${counts.join(', ')}`, ...(this.landed.get(node) ?? [])];
   }
 }
 

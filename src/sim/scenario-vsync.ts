@@ -337,6 +337,14 @@ export function runVsyncScenario(opts: VsyncScenarioOptions): VsyncScenarioResul
     if (m.group.blockedReasons.length > 0 || m.group.pendingSends > 0)
       violations.add('liveness', `${m.group.localId} is still blocked (${m.group.blockedReasons.join(',')}) with ${m.group.pendingSends} pending sends`);
   }
+  // Explain a member left behind by what the adversary sent its process.
+  if (opts.adversary && notes.length === 0) {
+    for (const m of live) {
+      if (finalView?.members.includes(m.group.localId) && m.group.blockedReasons.length === 0) continue;
+      for (const n of opts.adversary.explain(m.sim.id)) notes.push(`${m.sim.id} (left behind) got from the adversary: ${n}`);
+      break;
+    }
+  }
   if (finalView && finalView.members.length !== live.length)
     violations.add('liveness', `final view ${finalView.id} has ${finalView.members.length} members, ${live.length} are alive`);
   // Every message sent in the final view by a live member reached every live member.
