@@ -4,7 +4,8 @@ import { pack } from '../codec/payload.js';
 import { FRAME_KIND_BATCH } from '../codec/frame.js';
 import { HeaderIds } from '../codec/header-registry.js';
 import { FRAME_KIND_DIRECTORY } from '../api/directory.js';
-import type { NodeId } from '../core/node-id.js';
+import { nodeOfMember } from '../core/member-id.js';
+import { endpointOf, type NodeId } from '../core/node-id.js';
 import type { Rng } from '../core/rng.js';
 import type { Adversary, AdversaryContext } from './scenario-vsync.js';
 import type { SimNode } from './sim-world.js';
@@ -610,6 +611,8 @@ class Fuzzer implements Adversary {
   private readonly seen: Uint8Array[] = [];
   private seenCount = 0;
   private captured = 0;
+  /** The member adversary's endpoint (each incarnation there is the same adversary). */
+  private insider: string | null = null;
 
   constructor(
     private readonly kind: AdversaryKind,
@@ -625,6 +628,7 @@ class Fuzzer implements Adversary {
     // The stranger reads nothing; it may be answered (directory info, "not a member"), which is fine.
     if (stranger) stranger.env.transport.onFrame(() => {});
     const insider = ctx.endpoints[rng.int(0, ctx.endpoints.length - 1)]!;
+    if (this.kind === 'member') this.insider = insider;
     let adversaryNode: NodeId | null = stranger?.id ?? null;
 
     world.onDeliver = (from, to, bytes) => {
@@ -675,6 +679,10 @@ class Fuzzer implements Adversary {
       sender.env.transport.send(target.node.id, bytes);
     };
     world.scheduler.schedule(first, next);
+  }
+
+  speaksAs(member: NodeId): boolean {
+    return this.insider !== null && endpointOf(nodeOfMember(member)) === this.insider;
   }
 
   explain(node: NodeId): string[] {
