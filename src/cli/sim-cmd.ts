@@ -12,7 +12,7 @@ export interface SimFlags {
   nodes?: number;
   messages?: number;
   /** false: `--no-faults`; 'all': `--faults all` (dynamic membership, virtual synchrony checks). */
-  faults: boolean | string;
+  faults?: boolean | string;
   /** With `--faults all`: a stranger or one member also sends forged frames. */
   adversary?: AdversaryKind;
   /** With `--faults all`: virtual ms of traffic and faults per seed. */
@@ -46,6 +46,12 @@ export async function simCommand(
   stderr: NodeJS.WritableStream & { isTTY?: boolean; columns?: number },
 ): Promise<number> {
   const out = (s: string): boolean => stdout.write(s);
+  const usage = (msg: string): number => {
+    stderr.write(`horus sim: ${msg}\n`);
+    return 2;
+  };
+  if (typeof flags.faults === 'string' && flags.faults !== 'all') return usage(`--faults takes "all", got ${JSON.stringify(flags.faults)}`);
+  if (flags.faults !== 'all' && (flags.adversary !== undefined || flags.duration !== undefined)) return usage('--adversary and --duration need --faults all');
   const spec = simSpecOf(flags);
 
   if (flags.seed !== undefined) {
