@@ -209,6 +209,8 @@ async function runInWorkers(spec: SimSpec, opts: RunSeedsOptions, record: (o: Se
         if (finished) return;
         finished = true;
         running--;
+        // A worker that cannot even start takes the next seed down with it: respawns stay bounded.
+        if (current === null && next < end) current = next++;
         if (current !== null)
           emit({ seed: current, violationCount: 1, violations: [{ property: 'crash', detail: `worker died: ${why}` }], crashed: `worker died: ${why}` });
         current = null;
