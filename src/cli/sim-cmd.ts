@@ -1,4 +1,6 @@
+import { describeFailure, failed, replayCommand, runSeeds, type AdversaryKind, type SimSpec } from '../sim/seed-runner.js';
 import { runScenario } from '../sim/scenario.js';
+import { runVsyncScenario, type VsyncScenarioOptions } from '../sim/scenario-vsync.js';
 import { ProgressBar } from './progress.js';
 
 /** Flags of `horus sim`, as in `npm run sim` (src/sim/cli.ts). */
@@ -9,25 +11,74 @@ export interface SimFlags {
   loss?: number;
   nodes?: number;
   messages?: number;
-  faults: boolean;
+  /** false: `--no-faults`; 'all': `--faults all` (dynamic membership, virtual synchrony checks). */
+  faults?: boolean | string;
+  /** With `--faults all`: a stranger or one member also sends forged frames. */
+  adversary?: AdversaryKind;
+  /** With `--faults all`: virtual ms of traffic and faults per seed. */
+  duration?: number;
+  /** Worker threads to spread the seeds over (default 1: this thread). */
+  workers?: number;
   verbose?: boolean;
   /** Draw a progress bar on stderr (default: when stderr is a terminal). */
   progress?: boolean;
 }
 
-/** Runs the seeded scenarios; the last line is `sim: N seeds, V violations`. Returns the exit code. */
-export function simCommand(flags: SimFlags, stdout: NodeJS.WritableStream, stderr: NodeJS.WritableStream & { isTTY?: boolean; columns?: number }): number {
+const REPLAY = 'horus sim';
+
+/** What `flags` ask to run for each seed. */
+export function simSpecOf(flags: SimFlags): SimSpec {
+  const vsync = flags.faults === 'all';
+  const spec: SimSpec = { scenario: vsync ? 'vsync' : 'fbcast' };
+  if (flags.loss !== undefined) spec.loss = flags.loss;
+  if (flags.nodes !== undefined) spec.nodes = flags.nodes;
+  if (!vsync && flags.messages !== undefined) spec.messages = flags.messages;
+  if (!vsync && flags.faults === false) spec.faults = false;
+  if (vsync && flags.duration !== undefined) spec.durationMs = flags.duration;
+  if (vsync && flags.adversary !== undefined) spec.adversary = flags.adversary;
+  return spec;
+}
+
+/** Runs the seeded scenarios; the last line is `sim: N seeds, V violations`. Resolves to the exit code. */
+export async function simCommand(
+  flags: SimFlags,
+  stdout: NodeJS.WritableStream,
+  stderr: NodeJS.WritableStream & { isTTY?: boolean; columns?: number },
+): Promise<number> {
   const out = (s: string): boolean => stdout.write(s);
-  const common = {
-    ...(flags.loss !== undefined ? { loss: flags.loss } : {}),
-    ...(flags.nodes !== undefined ? { nodes: flags.nodes } : {}),
-    ...(flags.messages !== undefined ? { messages: flags.messages } : {}),
-    faults: flags.faults,
+  const usage = (msg: string): number => {
+    stderr.write(`horus sim: ${msg}\n`);
+    return 2;
   };
-  const replayFlags = `${flags.loss !== undefined ? ` --loss ${flags.loss}` : ''}${flags.nodes !== undefined ? ` --nodes ${flags.nodes}` : ''}${flags.messages !== undefined ? ` --messages ${flags.messages}` : ''}${flags.faults ? '' : ' --no-faults'}`;
+  if (typeof flags.faults === 'string' && flags.faults !== 'all') return usage(`--faults takes "all", got ${JSON.stringify(flags.faults)}`);
+  if (flags.faults !== 'all' && (flags.adversary !== undefined || flags.duration !== undefined)) return usage('--adversary and --duration need --faults all');
+  const spec = simSpecOf(flags);
 
   if (flags.seed !== undefined) {
-    const r = runScenario({ seed: flags.seed, ...common, verbose: flags.verbose ?? false });
+    const verbose = flags.verbose ?? false;
+    if (spec.scenario === 'vsync') {
+      const opts: VsyncScenarioOptions = { seed: flags.seed, verbose };
+      if (spec.loss !== undefined) opts.loss = spec.loss;
+      if (spec.nodes !== undefined) opts.nodes = spec.nodes;
+      if (spec.durationMs !== undefined) opts.durationMs = spec.durationMs;
+      if (spec.adversary !== undefined) opts.adversary = (await import('../sim/adversary.js')).makeAdversary(spec.adversary, flags.seed);
+      const r = runVsyncScenario(opts);
+      for (const f of r.faults) out(`  fault: ${f}\n`);
+      for (const v of r.violations) out(`  ${v.property}: ${v.detail}\n`);
+      for (const n of r.notes) out(`  ${n}\n`);
+      const total = r.violationCount;
+      out(`seed ${flags.seed}: ${r.nodes} nodes, ${r.sent} sent, ${r.delivered} delivered, ${Math.round(r.virtualMs)} virtual ms, ${total} violations\n`);
+      out(`history hash ${r.historyHash}\ntrace hash ${r.traceHash}\n`);
+      return total > 0 ? 1 : 0;
+    }
+    const r = runScenario({
+      seed: flags.seed,
+      verbose,
+      ...(spec.loss !== undefined ? { loss: spec.loss } : {}),
+      ...(spec.nodes !== undefined ? { nodes: spec.nodes } : {}),
+      ...(spec.messages !== undefined ? { messages: spec.messages } : {}),
+      faults: spec.faults ?? true,
+    });
     for (const v of r.violations) out(`  ${v.property}: ${v.detail}\n`);
     out(
       `seed ${flags.seed}: ${r.nodes} nodes, ${r.sent} sent, ${r.delivered} delivered, ${Math.round(r.virtualMs)} virtual ms, ${r.violationCount} violations\n`,
@@ -37,34 +88,31 @@ export function simCommand(flags: SimFlags, stdout: NodeJS.WritableStream, stder
   }
 
   const count = flags.seeds;
-  const first = flags.first;
+  const workers = flags.workers ?? 1;
   const bar = new ProgressBar(stderr, count, 'sim', flags.progress ?? stderr.isTTY === true);
-  const failing: number[] = [];
-  let violations = 0;
+  let done = 0;
+  let failingSoFar = 0;
   const started = Date.now();
-  for (let s = first; s < first + count; s++) {
-    let line: string | null = null;
-    try {
-      const r = runScenario({ seed: s, ...common });
-      if (r.violationCount > 0) {
-        violations += r.violationCount;
-        failing.push(s);
-        line = `seed ${s}: ${r.violationCount} violations, first: ${r.violations[0]?.property}: ${r.violations[0]?.detail}\n  replay: horus sim --seed ${s}${replayFlags}\n`;
+  const { violations, failing } = await runSeeds(spec, {
+    first: flags.first,
+    count,
+    workers,
+    onOutcome: (o) => {
+      done++;
+      if (failed(o)) {
+        failingSoFar++;
+        bar.clear();
+        out(describeFailure(o, spec, REPLAY));
       }
-    } catch (err) {
-      violations++;
-      failing.push(s);
-      line = `seed ${s}: crashed: ${(err as Error).stack ?? String(err)}\n  replay: horus sim --seed ${s}${replayFlags}\n`;
-    }
-    if (line) {
-      bar.clear();
-      out(line);
-    }
-    bar.update(s - first + 1, `seeds, ${failing.length} failing`);
-  }
+      bar.update(done, `seeds, ${failingSoFar} failing`);
+    },
+  });
   bar.done();
-  if (failing.length > 0) out(`failing seeds: ${failing.join(' ')}\n`);
-  out(`(${((Date.now() - started) / 1000).toFixed(1)} s)\n`);
+  if (failing.length > 0) {
+    out(`failing seeds: ${failing.join(' ')}\n`);
+    for (const s of failing) out(`  ${replayCommand(REPLAY, spec, s)}\n`);
+  }
+  out(`(${((Date.now() - started) / 1000).toFixed(1)} s${workers > 1 ? `, ${workers} workers` : ''})\n`);
   out(`sim: ${count} seeds, ${violations} violations\n`);
   return violations > 0 ? 1 : 0;
 }

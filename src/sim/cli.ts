@@ -1,8 +1,17 @@
+import { availableParallelism } from 'node:os';
 import { parseArgs } from 'node:util';
 import { runScenario } from './scenario.js';
-import { runVsyncScenario } from './scenario-vsync.js';
+import { runVsyncScenario, type VsyncScenarioOptions } from './scenario-vsync.js';
+import { describeFailure, failed, replayCommand, runSeeds, type AdversaryKind, type SeedOutcome, type SimSpec } from './seed-runner.js';
 
-const USAGE = 'usage: npm run sim -- --seeds N [--faults all] [--loss P] [--nodes K] [--messages M] [--no-faults] [--first S]\n  --faults all: dynamic membership under crashes, restarts, pauses, partitions, leaves (virtual synchrony checks)\n  default: fixed membership fbcast under loss, pauses and partitions\n       npm run sim -- --seed S [--verbose]   (replay one seed; prints its history hash)';
+const USAGE = `usage: npm run sim -- --seeds N [--faults all] [--loss P] [--nodes K] [--messages M] [--no-faults] [--first S] [--workers W]
+  --faults all: dynamic membership under crashes, restarts, pauses, partitions, leaves (virtual synchrony checks)
+  default: fixed membership fbcast under loss, pauses and partitions
+  --workers W: spread the seeds over W worker threads (default 1; "auto": one per core)
+  --adversary stranger|member (with --faults all): a non-member, or one member, also sends forged frames
+  --duration MS (with --faults all): virtual ms of traffic and faults per seed (default 14000)
+       npm run sim -- --seed S [--verbose]   (replay one seed; prints its history hash)`;
+const REPLAY = 'npm run sim --';
 
 function fail(msg: string): never {
   process.stderr.write(`sim: ${msg}\n${USAGE}\n`);
@@ -28,6 +37,9 @@ try {
       messages: { type: 'string' },
       'no-faults': { type: 'boolean' },
       faults: { type: 'string' },
+      workers: { type: 'string' },
+      adversary: { type: 'string' },
+      duration: { type: 'string' },
       verbose: { type: 'boolean' },
       help: { type: 'boolean', short: 'h' },
     },
@@ -40,52 +52,84 @@ if (args.help) {
   process.stdout.write(USAGE + '\n');
   process.exit(0);
 }
+if (args.faults !== undefined && args.faults !== 'all') fail(`--faults takes "all", got ${JSON.stringify(args.faults)}`);
+const vsync = args.faults === 'all';
+if (args.adversary !== undefined && args.adversary !== 'stranger' && args.adversary !== 'member')
+  fail(`--adversary takes "stranger" or "member", got ${JSON.stringify(args.adversary)}`);
+if (args.adversary !== undefined && !vsync) fail('--adversary needs --faults all');
+if (args.duration !== undefined && !vsync) fail('--duration needs --faults all');
+const spec: SimSpec = { scenario: vsync ? 'vsync' : 'fbcast' };
 const loss = num('loss', args.loss, 0, 0.5);
 const nodes = num('nodes', args.nodes, 2, 64);
 const messages = num('messages', args.messages, 1, 1_000_000);
-if (args.faults !== undefined && args.faults !== 'all') fail(`--faults takes "all", got ${JSON.stringify(args.faults)}`);
-const vsync = args.faults === 'all';
-type Run = { nodes: number; sent: number; delivered: number; virtualMs: number; violationCount: number; violations: { property: string; detail: string }[]; historyHash: string; traceHash: string; faults?: string[] };
-function run(seed: number, verbose = false): Run {
-  if (vsync) return runVsyncScenario({ seed, ...(loss !== undefined ? { loss } : {}), ...(nodes !== undefined ? { nodes } : {}), verbose });
-  return runScenario({ seed, ...common, verbose });
-}
-const common = { ...(loss !== undefined ? { loss } : {}), ...(nodes !== undefined ? { nodes } : {}), ...(messages !== undefined ? { messages } : {}), faults: !args['no-faults'] };
+const duration = num('duration', args.duration, 4000, 1_000_000);
+if (loss !== undefined) spec.loss = loss;
+if (nodes !== undefined) spec.nodes = nodes;
+if (messages !== undefined && !vsync) spec.messages = messages;
+if (!vsync && args['no-faults']) spec.faults = false;
+if (duration !== undefined) spec.durationMs = duration;
+if (args.adversary !== undefined) spec.adversary = args.adversary as AdversaryKind;
+const workers = args.workers === 'auto' ? availableParallelism() : num('workers', args.workers ?? '1', 1, 256)!;
 
 if (args.seed !== undefined) {
   const seed = num('seed', args.seed, 0, 2 ** 31 - 1)!;
-  const r = run(seed, args.verbose ?? false);
-  for (const f of r.faults ?? []) process.stdout.write(`  fault: ${f}\n`);
+  const verbose = args.verbose ?? false;
+  if (vsync) {
+    const opts: VsyncScenarioOptions = { seed, verbose };
+    if (spec.loss !== undefined) opts.loss = spec.loss;
+    if (spec.nodes !== undefined) opts.nodes = spec.nodes;
+    if (spec.durationMs !== undefined) opts.durationMs = spec.durationMs;
+    if (spec.adversary !== undefined) opts.adversary = (await import('./adversary.js')).makeAdversary(spec.adversary, seed);
+    const r = runVsyncScenario(opts);
+    for (const f of r.faults) process.stdout.write(`  fault: ${f}\n`);
+    for (const v of r.violations) process.stdout.write(`  ${v.property}: ${v.detail}\n`);
+    for (const n of r.notes) process.stdout.write(`  ${n}\n`);
+    const total = r.violationCount;
+    process.stdout.write(
+      `seed ${seed}: ${r.nodes} nodes, ${r.sent} sent, ${r.delivered} delivered, ${Math.round(r.virtualMs)} virtual ms, ${total} violations\n`,
+    );
+    process.stdout.write(`history hash ${r.historyHash}\ntrace hash ${r.traceHash}\n`);
+    process.exit(total > 0 ? 1 : 0);
+  }
+  const r = runScenario({
+    seed,
+    verbose,
+    ...(loss !== undefined ? { loss } : {}),
+    ...(nodes !== undefined ? { nodes } : {}),
+    ...(messages !== undefined ? { messages } : {}),
+    faults: !args['no-faults'],
+  });
   for (const v of r.violations) process.stdout.write(`  ${v.property}: ${v.detail}\n`);
-  process.stdout.write(`seed ${seed}: ${r.nodes} nodes, ${r.sent} sent, ${r.delivered} delivered, ${Math.round(r.virtualMs)} virtual ms, ${r.violationCount} violations\n`);
+  process.stdout.write(
+    `seed ${seed}: ${r.nodes} nodes, ${r.sent} sent, ${r.delivered} delivered, ${Math.round(r.virtualMs)} virtual ms, ${r.violationCount} violations\n`,
+  );
   process.stdout.write(`history hash ${r.historyHash}\ntrace hash ${r.traceHash}\n`);
   process.exit(r.violationCount > 0 ? 1 : 0);
 }
 
 const count = num('seeds', args.seeds ?? '100', 1, 10_000_000)!;
 const first = num('first', args.first ?? '1', 0, 2 ** 31 - 1)!;
-const failing: number[] = [];
-let violations = 0;
 const started = Date.now();
-for (let s = first; s < first + count; s++) {
-  let r;
-  try {
-    r = run(s);
-  } catch (err) {
-    violations++;
-    failing.push(s);
-    process.stdout.write(`seed ${s}: crashed: ${(err as Error).stack ?? String(err)}\n`);
-    continue;
-  }
-  if (r.violationCount > 0) {
-    violations += r.violationCount;
-    failing.push(s);
-    process.stdout.write(`seed ${s}: ${r.violationCount} violations, first: ${r.violations[0]?.property}: ${r.violations[0]?.detail}\n  replay: npm run sim -- --seed ${s}${vsync ? ' --faults all' : ''}${loss !== undefined ? ` --loss ${loss}` : ''}${nodes !== undefined ? ` --nodes ${nodes}` : ''}\n`);
-  }
-  if (process.stderr.isTTY && (s - first) % 10 === 0) process.stderr.write(`\rseed ${s - first + 1}/${count} ${failing.length} failing`);
-}
+let doneCount = 0;
+let failingCount = 0;
+const { violations, failing } = await runSeeds(spec, {
+  first,
+  count,
+  workers,
+  onOutcome: (o: SeedOutcome) => {
+    doneCount++;
+    if (failed(o)) {
+      failingCount++;
+      process.stdout.write(describeFailure(o, spec, REPLAY));
+    }
+    if (process.stderr.isTTY && doneCount % 10 === 0) process.stderr.write(`\rseed ${doneCount}/${count} ${failingCount} failing`);
+  },
+});
 if (process.stderr.isTTY) process.stderr.write('\n');
-if (failing.length > 0) process.stdout.write(`failing seeds: ${failing.join(' ')}\n`);
-process.stdout.write(`(${((Date.now() - started) / 1000).toFixed(1)} s)\n`);
+if (failing.length > 0) {
+  process.stdout.write(`failing seeds: ${failing.join(' ')}\n`);
+  for (const s of failing) process.stdout.write(`  ${replayCommand(REPLAY, spec, s)}\n`);
+}
+process.stdout.write(`(${((Date.now() - started) / 1000).toFixed(1)} s${workers > 1 ? `, ${workers} workers` : ''})\n`);
 process.stdout.write(`sim: ${count} seeds, ${violations} violations\n`);
 process.exit(violations > 0 ? 1 : 0);

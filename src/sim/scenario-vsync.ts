@@ -9,6 +9,29 @@ import { ViolationList, type Violation } from './checkers/violation.js';
 import { SimWorld } from './sim-world.js';
 import type { StackSpec } from '../stack/stack.js';
 import type { SimNode } from './sim-world.js';
+import type { NodeId } from '../core/node-id.js';
+import type { View } from '../core/view.js';
+
+/** What an adversary sees of the run: the world, and the members as the harness knows them. */
+export interface AdversaryContext {
+  readonly world: SimWorld;
+  readonly group: string;
+  readonly endpoints: readonly string[];
+  /** The members alive now: endpoint, member id, simulated process and its current view. */
+  members(): { endpoint: string; id: NodeId; node: SimNode; view: View }[];
+  /** Workload and faults stop at this virtual time; so must the adversary. */
+  readonly until: number;
+}
+
+/** Forged traffic interleaved with the workload (see adversary.ts). */
+export interface Adversary {
+  /** Schedule its traffic on the world. Called once, before the run. */
+  start(ctx: AdversaryContext): void;
+  /** What it lately sent to `node`: explains a failure at that node. */
+  explain(node: NodeId): string[];
+  /** True for a member id the adversary speaks as (its own): the checker does not vouch for what it "sent". */
+  speaksAs(member: NodeId): boolean;
+}
 
 export interface VsyncScenarioOptions {
   seed: number;
@@ -16,6 +39,10 @@ export interface VsyncScenarioOptions {
   loss?: number;
   /** Nodes taking part (default: drawn per seed, 3..7). */
   nodes?: number;
+  /** Virtual ms of traffic and faults before the system must settle (default 14,000). */
+  durationMs?: number;
+  /** Forged traffic alongside the workload. */
+  adversary?: Adversary;
   verbose?: boolean;
 }
 
@@ -31,6 +58,10 @@ export interface VsyncScenarioResult {
   historyHash: string;
   traceHash: string;
   virtualMs: number;
+  /** The exception that stopped the run (with the node that threw), if one did. */
+  crashed?: string;
+  /** Adversary runs: what it sent lately to the node that threw or contained a fault. */
+  notes: string[];
 }
 
 const GROUP = 'vs';
@@ -49,6 +80,8 @@ class Member {
     history: MemoryHistory,
     contacts: string[],
     stack: StackSpec,
+    /** Messages from these senders are not part of the state (the adversary's own member). */
+    ignored: (sender: NodeId) => boolean = () => false,
   ) {
     this.node = new HorusNode(sim.env, history);
     this.group = this.node.joinNow(GROUP, {
@@ -64,13 +97,15 @@ class Member {
       },
     });
     this.group.on('message', (d) => {
+      if (ignored(d.src)) return;
       const name = messageName(d.src, d.id);
       this.state.add(name);
       this.digest = (this.digest + nameHash(name)) | 0;
     });
     let first = true;
     this.group.on('view', (v) => {
-      if (first && contacts.length > 0) history.record({ k: 'state', at: sim.env.now(), node: this.group.localId, group: GROUP, view: v.id, count: this.state.size, digest: this.digest });
+      if (first && contacts.length > 0)
+        history.record({ k: 'state', at: sim.env.now(), node: this.group.localId, group: GROUP, view: v.id, count: this.state.size, digest: this.digest });
       first = false;
     });
     this.group.on('excluded', () => {
@@ -118,7 +153,8 @@ export function runVsyncScenario(opts: VsyncScenarioOptions): VsyncScenarioResul
     const inc = (incarnation.get(endpoint) ?? 0) + 1;
     incarnation.set(endpoint, inc);
     const sim = world.addNode(endpoint, String(inc));
-    members.set(endpoint, new Member(sim, history, contacts, stack));
+    const adversary = opts.adversary;
+    members.set(endpoint, new Member(sim, history, contacts, stack, adversary ? (src) => adversary.speaksAs(src) : undefined));
   };
   const liveEndpoints = (): string[] => endpoints.filter((e) => members.get(e)?.alive);
   const contactsFor = (self: string): string[] => liveEndpoints().filter((e) => e !== self);
@@ -131,7 +167,7 @@ export function runVsyncScenario(opts: VsyncScenarioOptions): VsyncScenarioResul
   }
 
   // Every live member sends at random times throughout the run.
-  const sendUntil = 14_000;
+  const sendUntil = opts.durationMs ?? 14_000;
   const traffic = (r: Rng): void => {
     const tick = (): void => {
       if (world.now() > sendUntil) return;
@@ -153,7 +189,7 @@ export function runVsyncScenario(opts: VsyncScenarioOptions): VsyncScenarioResul
   // The nemesis: one fault at a time, spaced so that each can be resolved before the next.
   const nem = rng.fork('nemesis');
   let t = 1800;
-  while (t < 11_000) {
+  while (t < sendUntil - 3000) {
     const at = t;
     const kind = nem.int(0, 6);
     world.scheduler.schedule(at, () => {
@@ -259,43 +295,99 @@ export function runVsyncScenario(opts: VsyncScenarioOptions): VsyncScenarioResul
     t += 2200 + nem.float() * 1200;
   }
 
-  world.runUntil(sendUntil);
-  world.setNetwork({ loss: 0, duplicate: 0 });
-  world.heal();
-  world.runUntil(sendUntil + 12_000);
+  opts.adversary?.start({
+    world,
+    group: GROUP,
+    endpoints,
+    until: sendUntil,
+    members: () =>
+      [...members.entries()]
+        .filter(([, m]) => m.alive && m.sim.status !== 'crashed')
+        .map(([endpoint, m]) => ({ endpoint, id: m.group.localId, node: m.sim, view: m.group.view })),
+  });
+
+  let crashed: string | undefined;
+  const notes: string[] = [];
+  try {
+    world.runUntil(sendUntil);
+    world.setNetwork({ loss: 0, duplicate: 0 });
+    world.heal();
+    world.runUntil(sendUntil + 12_000);
+  } catch (err) {
+    // A thrown exception anywhere fails the seed; say which process threw and what it last received.
+    const at = world.running;
+    crashed = `${at !== null ? `${at} threw` : 'the harness threw'} at ${world.now()}: ${(err as Error).stack ?? String(err)}`;
+    if (at !== null && opts.adversary) for (const n of opts.adversary.explain(at)) notes.push(`${at} last got from the adversary: ${n}`);
+  }
 
   const violations = new ViolationList();
-  checkVirtualSynchrony(history.events, GROUP, violations);
-  checkOrder(history.events, GROUP, violations);
+  // A crash is a violation like any other, so that whoever counts violations sees it.
+  if (crashed !== undefined) violations.add('crash', crashed);
+  // The adversary's member may equivocate (say different things to different members under one
+  // sequence number): nobody can agree on what it "sent", so the checkers judge the honest traffic.
+  const adversary = opts.adversary;
+  const judged = adversary
+    ? history.events.filter((e) => !((e.k === 'deliver' && adversary.speaksAs(e.sender)) || (e.k === 'send' && adversary.speaksAs(e.node))))
+    : history.events;
+  checkVirtualSynchrony(judged, GROUP, violations);
+  checkOrder(judged, GROUP, violations);
+  if (opts.adversary) {
+    for (const ev of history.events) {
+      if (ev.k !== 'fault' || notes.length > 20) continue;
+      for (const n of opts.adversary.explain(ev.node)) notes.push(`${ev.node} (fault at ${ev.at}) last got from the adversary: ${n}`);
+    }
+  }
+  if (crashed !== undefined) return finish();
   // Liveness: after the faults, every live member is in one view with all the others, unblocked.
   const live = [...members.values()].filter((m) => m.alive && m.sim.status === 'up');
   const views = new Set(live.map((m) => `${m.group.view.id}:${m.group.view.members.join(',')}`));
   if (views.size !== 1) violations.add('liveness', `live members ended in different views: ${[...views].join(' | ')}`);
   const finalView = live[0]?.group.view;
   for (const m of live) {
-    if (finalView && !finalView.members.includes(m.group.localId)) violations.add('liveness', `${m.group.localId} is alive but not in the final view ${finalView.id}`);
-    if (m.group.blockedReasons.length > 0 || m.group.pendingSends > 0) violations.add('liveness', `${m.group.localId} is still blocked (${m.group.blockedReasons.join(',')}) with ${m.group.pendingSends} pending sends`);
+    if (finalView && !finalView.members.includes(m.group.localId))
+      violations.add('liveness', `${m.group.localId} is alive but not in the final view ${finalView.id}`);
+    if (m.group.blockedReasons.length > 0 || m.group.pendingSends > 0)
+      violations.add('liveness', `${m.group.localId} is still blocked (${m.group.blockedReasons.join(',')}) with ${m.group.pendingSends} pending sends`);
   }
-  if (finalView && finalView.members.length !== live.length) violations.add('liveness', `final view ${finalView.id} has ${finalView.members.length} members, ${live.length} are alive`);
+  // Explain a member left behind by what the adversary sent its process.
+  if (opts.adversary && notes.length === 0) {
+    for (const m of live) {
+      if (finalView?.members.includes(m.group.localId) && m.group.blockedReasons.length === 0) continue;
+      for (const n of opts.adversary.explain(m.sim.id)) notes.push(`${m.sim.id} (left behind) got from the adversary: ${n}`);
+      break;
+    }
+  }
+  if (finalView && finalView.members.length !== live.length)
+    violations.add('liveness', `final view ${finalView.id} has ${finalView.members.length} members, ${live.length} are alive`);
   // Every message sent in the final view by a live member reached every live member.
   if (finalView) {
-    const sentFinal = history.events.filter((e) => e.k === 'send' && e.group === GROUP && e.view === finalView.id).map((e) => (e as { msg: string }).msg);
-    for (const m of live) for (const msg of sentFinal) if (!m.state.has(msg)) violations.add('liveness', `${m.group.localId} never delivered ${msg} of the final view`);
+    // What the adversary's member "sent" is its own business: it may have forged over its real messages.
+    const sentFinal = history.events
+      .filter((e) => e.k === 'send' && e.group === GROUP && e.view === finalView.id && !(opts.adversary?.speaksAs(e.node) ?? false))
+      .map((e) => (e as { msg: string }).msg);
+    for (const m of live)
+      for (const msg of sentFinal) if (!m.state.has(msg)) violations.add('liveness', `${m.group.localId} never delivered ${msg} of the final view`);
   }
 
-  const h = createHash('sha256');
-  for (const ev of history.events) h.update(JSON.stringify(ev)).update('\n');
-  return {
-    seed: opts.seed,
-    nodes: n,
-    views: new Set(history.events.filter((e) => e.k === 'view').map((e) => (e as { view: number }).view)).size,
-    sent: history.events.filter((e) => e.k === 'send').length,
-    delivered: history.events.filter((e) => e.k === 'deliver').length,
-    faults,
-    violations: violations.items,
-    violationCount: violations.total,
-    historyHash: h.digest('hex'),
-    traceHash: world.traceHash(),
-    virtualMs: world.now(),
-  };
+  return finish();
+
+  function finish(): VsyncScenarioResult {
+    const h = createHash('sha256');
+    for (const ev of history.events) h.update(JSON.stringify(ev)).update('\n');
+    return {
+      ...(crashed !== undefined ? { crashed } : {}),
+      notes,
+      seed: opts.seed,
+      nodes: n,
+      views: new Set(history.events.filter((e) => e.k === 'view').map((e) => (e as { view: number }).view)).size,
+      sent: history.events.filter((e) => e.k === 'send').length,
+      delivered: history.events.filter((e) => e.k === 'deliver').length,
+      faults,
+      violations: violations.items,
+      violationCount: violations.total,
+      historyHash: h.digest('hex'),
+      traceHash: world.traceHash(),
+      virtualMs: world.now(),
+    };
+  }
 }

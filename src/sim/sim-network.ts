@@ -144,6 +144,8 @@ export class SimNetwork {
     readonly options: NetworkOptions,
     private readonly forkRng: (label: string) => Rng,
     private readonly trace: (kind: string, data: string) => void,
+    /** Called as a frame is handed to its receiver (before it runs), then with from = null once it returned. */
+    private readonly landing: (from: NodeId | null, to: NodeId, bytes: Uint8Array) => void = () => {},
   ) {
     validateNetworkOptions(options);
   }
@@ -314,7 +316,9 @@ export class SimNetwork {
     if (handler === null) return this.dropInFlight('no-handler', f);
     this.stats.delivered++;
     this.trace('deliver', `${f.link.from.id}>${node.id} ${f.bytes.length} ${f.sum}`);
+    this.landing(f.link.from.id, node.id, f.bytes);
     handler(f.link.from.id, f.bytes);
+    this.landing(null, node.id, f.bytes);
   }
 
   private dropInFlight(reason: DropReason, f: InFlight): void {

@@ -184,7 +184,9 @@ export class SimNode implements NetEndpoint {
       this.held.push(() => this.run(fn));
       return;
     }
+    this.world.running = this.id;
     fn();
+    this.world.running = null;
   }
 
   /** @internal use SimWorld.pause */
@@ -215,7 +217,9 @@ export class SimNode implements NetEndpoint {
       this.held.push(() => this.fireTimer(t));
       return;
     }
+    this.world.running = this.id;
     t.fn();
+    this.world.running = null;
   }
 }
 
@@ -241,6 +245,13 @@ export class SimWorld {
   private readonly hash: Hash = createHash('sha256');
   private readonly traceLines: string[] | null;
   traceCount = 0;
+  /**
+   * The node whose code is running (a timer, a peer event or a frame it receives), null between
+   * nodes. If a callback throws, this still names the node that threw.
+   */
+  running: NodeId | null = null;
+  /** Sees every frame just before a node receives it (the adversary uses it to explain failures). */
+  onDeliver: ((from: NodeId, to: NodeId, bytes: Uint8Array) => void) | null = null;
 
   constructor(
     readonly seed: number,
@@ -254,7 +265,20 @@ export class SimWorld {
     this.rng = this.forkRng('world');
     const netOptions: NetworkOptions = { ...DEFAULT_NETWORK_OPTIONS };
     for (const [k, v] of Object.entries(net)) if (v !== undefined) Object.assign(netOptions, { [k]: v });
-    this.network = new SimNetwork(this.scheduler, netOptions, (label) => this.forkRng(label), (k, d) => this.trace(k, d));
+    this.network = new SimNetwork(
+      this.scheduler,
+      netOptions,
+      (label) => this.forkRng(label),
+      (k, d) => this.trace(k, d),
+      (from, to, bytes) => {
+        if (from === null) {
+          this.running = null;
+          return;
+        }
+        this.running = to;
+        this.onDeliver?.(from, to, bytes);
+      },
+    );
   }
 
   /** The live network options: assign fields at run time to change link behaviour. */

@@ -35,7 +35,8 @@ export function nameHash(s: string): number {
  *   in a view is a prefix of what was sent in it, in send order;
  * - self-delivery: a member that sent m in v and installed the next view delivered m;
  * - state transfer: a joiner's state at its first view equals everything delivered in earlier views;
- * - safe delivery is uniform: a safe message delivered by anyone is delivered by every survivor.
+ * - safe delivery is uniform: a safe message delivered by anyone is delivered by every survivor;
+ * - no faults: every 'fault' event (a stack threw and was contained) is a violation.
  */
 export function checkVirtualSynchrony(events: readonly HistoryEvent[], group: string, out = new ViolationList()): ViolationList {
   const viewMembers = new Map<number, string>();
@@ -96,6 +97,10 @@ export function checkVirtualSynchrony(events: readonly HistoryEvent[], group: st
         lastFrom.set(lk, k + 1);
         break;
       }
+      case 'fault':
+        // A contained stack failure keeps a real node up, but in the simulator it is always a bug.
+        out.add('fault', `${ev.node} contained a failure of its ${ev.group} stack at ${ev.at}: ${ev.error}`);
+        break;
       default:
         break;
     }
