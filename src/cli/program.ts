@@ -169,7 +169,11 @@ export function buildProgram(): Command {
     .addOption(new Option('--loss <p>', 'frame loss probability (default: drawn per seed)').argParser(numberIn(0, 0.5)))
     .addOption(new Option('--nodes <k>', 'group size (default: drawn per seed)').argParser(intIn(2, 64)))
     .addOption(new Option('--messages <m>', 'messages per sender (default: drawn per seed)').argParser(intIn(1, 1_000_000)))
+    .option('--faults <kind>', '"all": dynamic membership under crashes, restarts, pauses, partitions and leaves, with virtual synchrony checks')
     .option('--no-faults', 'no pauses, partitions or broken links')
+    .addOption(new Option('--adversary <kind>', 'with --faults all: a stranger, or one member, also sends forged frames').choices(['stranger', 'member']))
+    .addOption(new Option('--duration <ms>', 'with --faults all: virtual ms of traffic and faults per seed (default 14000)').argParser(intIn(4000, 1_000_000)))
+    .addOption(new Option('--workers <n>', 'spread the seeds over this many worker threads').default(1).argParser(intIn(1, 256)))
     .option('--verbose', 'with --seed: trace the run')
     .option('--progress', 'draw a progress bar on stderr (default: when stderr is a terminal)')
     .option('--no-progress', 'never draw the progress bar')
@@ -181,12 +185,15 @@ export function buildProgram(): Command {
         loss?: number;
         nodes?: number;
         messages?: number;
-        faults: boolean;
+        faults?: boolean | string;
+        adversary?: 'stranger' | 'member';
+        duration?: number;
+        workers: number;
         verbose?: boolean;
         progress?: boolean;
       }) => {
         const { simCommand } = await import('./sim-cmd.js');
-        process.exitCode = simCommand(opts, process.stdout, process.stderr);
+        process.exitCode = await simCommand(opts, process.stdout, process.stderr);
       },
     );
 

@@ -33,11 +33,11 @@ describe('horus sim', { concurrency: true }, () => {
     assert.match(errors.join(''), /cannot be used with/);
   });
 
-  it('prints no progress bar when stderr is not a terminal', () => {
+  it('prints no progress bar when stderr is not a terminal', async () => {
     const out: string[] = [];
     const err: string[] = [];
     const sink = (a: string[]) => ({ write: (s: string) => a.push(s) > 0 }) as unknown as NodeJS.WritableStream;
-    const code = simCommand({ seeds: 2, first: 1, nodes: 2, messages: 10, faults: false }, sink(out), Object.assign(sink(err), { isTTY: false }));
+    const code = await simCommand({ seeds: 2, first: 1, nodes: 2, messages: 10, faults: false }, sink(out), Object.assign(sink(err), { isTTY: false }));
     assert.equal(code, 0);
     assert.deepEqual(err, []);
     assert.equal(out.join('').trimEnd().split('\n').at(-1), 'sim: 2 seeds, 0 violations');
