@@ -52,7 +52,12 @@ export class AdminServer {
     const { host, port } = loopbackEndpoint(opts.listen ?? '127.0.0.1:0', 'the admin address');
     // The handler needs the server object, which exists only once listening succeeded.
     const ref: { self?: AdminServer } = {};
-    const prom = new PrometheusExporter(opts.observer, () => ({ memory: opts.node.metrics, labels: { node: opts.node.endpoint } }));
+    const transport = opts.node.env.transport as { stats?: () => object };
+    const prom = new PrometheusExporter(opts.observer, () => ({
+      memory: opts.node.metrics,
+      labels: { node: opts.node.endpoint },
+      ...(typeof transport.stats === 'function' ? { transport: transport.stats() as Record<string, number> } : {}),
+    }));
     const router = buildRouter(opts, prom, () => ref.self!);
     opts.routes?.(router);
     const log = opts.log ?? silentLogger;

@@ -13,7 +13,7 @@ export class PrometheusExporter {
 
   constructor(
     private readonly observer: NodeObserver,
-    private readonly metrics: () => { memory: MemoryMetrics; labels: Record<string, string> } | null,
+    private readonly metrics: () => { memory: MemoryMetrics; labels: Record<string, string>; transport?: Record<string, number> } | null,
   ) {
     collectDefaultMetrics({ register: this.registry });
     const obs = observer;
@@ -139,6 +139,25 @@ export class PrometheusExporter {
   async text(): Promise<string> {
     const own = await this.registry.metrics();
     const m = this.metrics();
-    return m ? own + m.memory.toPrometheus(m.labels) : own;
+    return m ? own + m.memory.toPrometheus(m.labels) + (m.transport ? transportText(m.transport, m.labels) : '') : own;
   }
+}
+
+/**
+ * The transport's counters (connections refused, slow frames, drops, ...) as `horus_tcp_<name>`:
+ * gauges for what is open or queued now, counters for the rest.
+ */
+function transportText(stats: Record<string, number>, labels: Record<string, string>): string {
+  const lbl = Object.entries(labels)
+    .map(([k, v]) => `${k}="${v.replace(/["\\\n]/g, '_')}"`)
+    .join(',');
+  const out: string[] = [];
+  for (const [key, value] of Object.entries(stats)) {
+    if (typeof value !== 'number') continue;
+    const snake = key.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`);
+    const gauge = /^(open|queued|partial)/.test(key);
+    const name = gauge || snake.endsWith('_total') ? `horus_tcp_${snake}` : `horus_tcp_${snake}_total`;
+    out.push(`# TYPE ${name} ${gauge ? 'gauge' : 'counter'}`, `${name}${lbl ? `{${lbl}}` : ''} ${value}`);
+  }
+  return out.join('\n') + '\n';
 }

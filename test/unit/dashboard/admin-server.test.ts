@@ -117,6 +117,10 @@ describe('admin server on a one-member group', () => {
     assert.match(r.text, /^horus_nak_retransmissions_total\{node="127\.0\.0\.1:\d+"\} \d+$/m);
     assert.match(r.text, /^horus_nak_buffered_bytes\{node="127\.0\.0\.1:\d+"\} \d+$/m);
     assert.match(r.text, /^process_cpu_user_seconds_total \d/m);
+    // The transport's limits count what they refused (see docs/security.md).
+    assert.match(r.text, /^horus_tcp_refused_total\{node="127\.0\.0\.1:\d+"\} \d+$/m);
+    assert.match(r.text, /^horus_tcp_slow_frames_total\{node="127\.0\.0\.1:\d+"\} \d+$/m);
+    assert.match(r.text, /^horus_tcp_open_inbound\{node="127\.0\.0\.1:\d+"\} \d+$/m);
   });
 
   it('GET /api/events: a snapshot, then views and sampled sends and deliveries', async () => {
