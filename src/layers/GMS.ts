@@ -9,9 +9,24 @@ import { pack, unpack } from '../codec/payload.js';
 import { Layer, type LayerContext } from '../stack/layer.js';
 import { registerLayer } from '../stack/registry.js';
 import type { Counter, Gauge } from '../obs/metrics.js';
+import { InputGuard } from '../core/input-guard.js';
 import { chooseProposal, silentParticipants, type CoordFlush } from './gms/flush.js';
-import { Gbcasts } from './gms/gbcast.js';
-import { cmpAttempt, G, GMS_HEADER, sameMembers, type Attempt, type FlushOkBody, type InstallBody, type Proposal } from './gms/messages.js';
+import { Gbcasts, senderOfKey } from './gms/gbcast.js';
+import { JoinAdmission, nonceFrom } from './gms/joins.js';
+import {
+  bodySchemas,
+  cmpAttempt,
+  G,
+  GMS_HEADER,
+  saneMembers,
+  sameMembers,
+  type Attempt,
+  type Body,
+  type BodySchemas,
+  type FlushOkBody,
+  type InstallBody,
+  type Proposal,
+} from './gms/messages.js';
 import { StateTransfer } from './gms/state-transfer.js';
 
 export { GMS_HEADER } from './gms/messages.js';
@@ -32,10 +47,39 @@ const options = z.object({
     .default(48 * 1024),
   /** State chunks in flight per joiner. */
   stateWindow: z.number().int().positive().default(64),
+  /** Largest state a joiner accepts; a bigger one fails the join with ERR_STATE_TRANSFER. */
+  maxStateBytes: z
+    .number()
+    .int()
+    .positive()
+    .default(1024 * 1024 * 1024),
+  /** Largest state chunk a joiner accepts (the provider's stateChunkBytes must not exceed it). */
+  maxStateChunkBytes: z
+    .number()
+    .int()
+    .min(1024)
+    .default(1024 * 1024),
+  /** Most members a view, proposal or digest from a peer may name. */
+  maxMembers: z.number().int().min(2).max(65_536).default(1024),
+  /** Most gbcasts the coordinator holds for the next view change (and a proposal may carry). */
+  maxPendingGbcasts: z.number().int().positive().default(1024),
+  /** Most join requests waiting for the joiner's answer to its challenge. */
+  maxPendingJoinChallenges: z.number().int().positive().default(64),
+  /** A join challenge not answered within this is forgotten. */
+  joinChallengeTimeoutMs: z.number().positive().default(3000),
+  /** Largest step a flush attempt number may take past the highest one seen (an attempt near 2^32 would wedge the group). */
+  maxAttemptStep: z
+    .number()
+    .int()
+    .positive()
+    .default(1 << 20),
 });
 export type GmsOptions = z.infer<typeof options>;
 
 type Status = 'idle' | 'joining' | 'member' | 'leaving' | 'gone';
+
+/** A refusal that is not counted: a late message about an earlier view. */
+const STALE = '';
 
 /**
  * Group membership with virtual synchrony. The coordinator (most senior unsuspected member)
@@ -78,6 +122,12 @@ export class GMS extends Layer {
   /** Views this coordinator installed and is still delivering to members that have not acked. */
   private installing: { body: InstallBody; unacked: Set<NodeId>; lastSend: number; tries: number } | null = null;
   private readonly state: StateTransfer;
+  private readonly guard: InputGuard;
+  private readonly schemas: BodySchemas;
+  /** Coordinator: joins waiting for the joiner's answer. */
+  private readonly admission: JoinAdmission;
+  /** Joiner: who challenged us (the coordinators that may install our first view). */
+  private readonly challengers = new Set<string>();
   /** While a joiner waits for its state (or a view is being installed): messages, and later views, in order. */
   private heldUp: (Message | View)[] | null = null;
   private timer: Timer | null = null;
@@ -94,6 +144,12 @@ export class GMS extends Layer {
     this.mViews = ctx.metrics.counter('horus_gms_views_total', 'views installed');
     this.mFlushes = ctx.metrics.counter('horus_gms_flushes_total', 'flush attempts started as coordinator');
     this.mFlushMs = ctx.metrics.gauge('horus_gms_last_flush_ms', 'duration of the last view change seen by this member');
+    this.guard = new InputGuard(ctx, 'GMS');
+    this.schemas = bodySchemas(opts);
+    this.admission = new JoinAdmission(
+      { maxPendingChallenges: opts.maxPendingJoinChallenges, challengeTimeoutMs: opts.joinChallengeTimeoutMs },
+      nonceFrom(ctx.env.rng),
+    );
     this.state = new StateTransfer(
       {
         env: ctx.env,
@@ -101,6 +157,9 @@ export class GMS extends Layer {
         send: (to, t, body) => this.send(to, t, body),
         down: (m) => this.below.down(m),
         complete: (first, state) => this.installWithState(first, state),
+        drop: (from, reason) => this.guard.drop(from, reason),
+        isMember: (from) => this.inView(from),
+        tooLarge: (message) => this.failJoin('ERR_STATE_TRANSFER', message),
       },
       opts,
     );
@@ -212,17 +271,18 @@ export class GMS extends Layer {
       return;
     }
     if (t === G.StateChunk) {
-      this.state.onChunk(msg.src, msg.payload);
+      // A chunk for an earlier membership of this process (another member id) is not ours.
+      if (msg.dest === this.me) this.state.onChunk(msg.src, msg.payload);
       return;
     }
     let body: unknown;
     try {
       body = unpack(msg.payload);
     } catch {
-      this.log.warn('dropped GMS message with unreadable body', { from: msg.src, t });
+      this.guard.drop(msg.src, 'unreadable GMS body', { t });
       return;
     }
-    this.onControl(t, msg.src, body);
+    this.onControl(t, msg.src, body, false);
   }
 
   // ---- control messages ----
@@ -232,73 +292,195 @@ export class GMS extends Layer {
     m.push(GMS_HEADER, t);
     if (to === this.me) {
       m.src = this.me;
-      this.onControl(t, this.me, body);
+      this.onControl(t, this.me, body, true);
       return;
     }
     this.below.down(m);
   }
 
-  private onControl(t: G, from: NodeId, b: unknown): void {
-    this.log.trace('gms in', { t, from, body: JSON.stringify(b).slice(0, 200) });
-    const body = b as Record<string, unknown>;
+  /** The checked body of a control message, or null after counting the drop. */
+  private checked<T extends G>(t: T, b: unknown, from: NodeId): Body<T> | null {
+    return this.guard.check(this.schemas[t] as unknown as z.ZodType<Body<T>>, b, from, `GMS ${G[t]}`);
+  }
+
+  /** Is `from` a member of our current view? */
+  private inView(from: NodeId): boolean {
+    return this.view !== null && this.view.members.includes(from);
+  }
+
+  /** An attempt number within reach of what we have seen (one near 2^32 would leave no room above it). */
+  private plausible(a: Attempt): boolean {
+    return a.n <= Math.max(this.maxN, this.promised?.n ?? 0) + this.opts.maxAttemptStep;
+  }
+
+  /**
+   * Every body is checked against its schema before anything changes, and each kind is honoured
+   * only from whom the protocol expects it: a member speaks only for itself. Our own messages
+   * (`local`) were built here and skip the checks.
+   */
+  private onControl(t: G, from: NodeId, b: unknown, local: boolean): void {
+    this.log.trace('gms in', { t, from, body: JSON.stringify(b)?.slice(0, 200) });
+    if (t === G.StateChunk) return; // binary: handled before unpacking
+    if (local) return this.dispatch(t, from, b as never);
+    const body = this.checked(t, b, from);
+    if (body === null) return;
+    const refused = this.refusal(t, from, body);
+    if (refused !== null) {
+      if (refused !== STALE) this.guard.drop(from, refused, { t, viewId: this.view?.id ?? 0 });
+      return;
+    }
+    this.dispatch(t, from, body as never);
+  }
+
+  /** Why a checked remote message is not honoured from `from` (STALE: ignored, not counted), or null if it is. */
+  private refusal<T extends G>(t: T, from: NodeId, body: Body<T>): string | null {
+    // Not yet (or no longer) in a view: only what a joiner needs matters; the rest is for an old membership.
+    if (!this.view && t !== G.JoinChallenge && t !== G.Install && t !== G.StateFail) return STALE;
+    switch (t) {
+      case G.LeaveReq:
+        return (body as Body<G.LeaveReq>).member === from ? null : 'leave request for another member';
+      case G.FlushStart: {
+        const x = body as Body<G.FlushStart>;
+        if (x.a.coord !== from || !this.plausible(x.a)) return 'flush start not from the coordinator of its attempt';
+        return x.view === this.view?.id && !this.inView(from) ? 'flush start from a non-member' : null;
+      }
+      case G.FlushOk: {
+        const x = body as Body<G.FlushOk>;
+        if (x.installed)
+          return this.inView(from) && saneMembers(x.installed.members, this.opts.maxMembers) ? null : 'flush reply with an impossible installed view';
+        if (x.accepted && (!this.saneProposal(x.accepted.p) || !this.plausible(x.accepted.a))) return 'flush reply with an impossible proposal';
+        return this.inView(from) ? null : this.staleOr(x.view, 'flush reply from a non-member');
+      }
+      case G.FlushNack: {
+        const n = (body as Body<G.FlushNack>).n;
+        if (!this.inView(from) || (this.flush !== null && !this.flush.participants.includes(from))) return 'flush nack from a non-participant';
+        return this.plausible({ n, coord: from }) ? null : 'flush nack with an implausible attempt';
+      }
+      case G.Cut: {
+        const x = body as Body<G.Cut>;
+        if (x.a.coord !== from || !this.inView(from) || !this.plausible(x.a)) return 'cut not from the coordinator of its attempt';
+        return this.saneProposal(x.p) ? null : 'cut with an impossible proposal';
+      }
+      case G.Done:
+        return this.inView(from) ? null : this.staleOr((body as Body<G.Done>).view, 'flush done from a non-member');
+      case G.Install: {
+        const x = body as Body<G.Install>;
+        if (!saneMembers(x.view.members, this.opts.maxMembers)) return 'install with an impossible member list';
+        if (this.status === 'joining') {
+          // Our first view: from the coordinator that challenged us, or a member of that view other than us.
+          const node = nodeOfMember(from);
+          const ok = this.challengers.has(from) || (node !== nodeOfMember(this.me) && x.view.members.some((m) => nodeOfMember(m) === node));
+          return ok ? null : 'install for a joiner from outside its view';
+        }
+        return this.view && !this.inView(from) ? 'install from a non-member of the view it replaces' : null;
+      }
+      case G.NotMember:
+        // Only a member of our view may tell us a later view left us out.
+        return this.inView(from) ? null : '"not a member" from a non-member';
+      case G.FlushReq:
+        return this.inView(from) ? null : this.staleOr((body as Body<G.FlushReq>).view, 'flush request from a non-member');
+      case G.Gbcast:
+        // The key names its sender: only that member may hand it in.
+        return this.inView(from) && senderOfKey((body as Body<G.Gbcast>).key) === from ? null : 'gbcast not from the member its key names';
+      case G.StateFail:
+        return this.state.awaits((body as Body<G.StateFail>).view) && from !== this.state.provider ? 'state failure not from the state provider' : null;
+      default:
+        return null;
+    }
+  }
+
+  /** A message about an earlier view from a member it had (excluded since) is stale, not hostile. */
+  private staleOr(viewId: number, reason: string): string {
+    return this.view !== null && viewId < this.view.id ? STALE : reason;
+  }
+
+  private dispatch<T extends G>(t: T, from: NodeId, body: Body<T>): void {
     switch (t) {
       case G.JoinReq:
-        return this.onJoinReq(String(body['member'] ?? from));
+        return this.onJoinReq(from, (body as Body<G.JoinReq>).member);
+      case G.JoinChallenge:
+        return this.onJoinChallenge(from, (body as Body<G.JoinChallenge>).nonce);
+      case G.JoinAnswer: {
+        const x = body as Body<G.JoinAnswer>;
+        return this.onJoinAnswer(from, x.member, x.nonce);
+      }
       case G.LeaveReq:
-        return this.onLeaveReq(String(body['member'] ?? from));
-      case G.FlushStart:
-        return this.onFlushStart(from, body['view'] as number, body['a'] as Attempt);
+        return this.onLeaveReq((body as Body<G.LeaveReq>).member);
+      case G.FlushStart: {
+        const x = body as Body<G.FlushStart>;
+        return this.onFlushStart(from, x.view, x.a);
+      }
       case G.FlushOk:
-        return this.onFlushOk(from, body as unknown as FlushOkBody);
+        return this.onFlushOk(from, body as Body<G.FlushOk>);
       case G.FlushNack: {
-        const n = (body['n'] as number) ?? 0;
+        const n = (body as Body<G.FlushNack>).n;
         if (n > this.maxN) this.maxN = n;
         if (this.flush && this.flush.a.n <= n) this.restartFlush();
         return;
       }
-      case G.Cut:
-        return this.onCut(from, body['view'] as number, body['a'] as Attempt, body['p'] as Proposal);
+      case G.Cut: {
+        const x = body as Body<G.Cut>;
+        return this.onCut(from, x.view, x.a, x.p);
+      }
       case G.Done:
-        return this.onDone(from, body['a'] as Attempt);
+        return this.onDone(from, (body as Body<G.Done>).a);
       case G.Install:
-        return this.onInstall(from, body as unknown as InstallBody);
+        return this.onInstall(from, body as Body<G.Install>);
       case G.InstallAck:
-        if (this.installing && this.installing.body.view.id === body['view']) this.installing.unacked.delete(from);
+        if (this.installing && this.installing.body.view.id === (body as Body<G.InstallAck>).view) this.installing.unacked.delete(from);
         return;
-      case G.NotMember:
-        if (this.view && (body['view'] as number) > this.view.id) {
+      case G.NotMember: {
+        const v = (body as Body<G.NotMember>).view;
+        if (this.view && v > this.view.id) {
           // A member that was leaving is gone either way; one that was not has been excluded.
           if (this.status === 'leaving') this.left();
-          else if (this.status === 'member') this.excluded((body['view'] as number) ?? 0);
+          else if (this.status === 'member') this.excluded(v);
         }
         return;
+      }
       case G.StateChunk:
         return; // handled before unpacking
-      case G.StateAck:
-        this.state.onAck(from, body['view'], body['next'] as number);
+      case G.StateAck: {
+        const x = body as Body<G.StateAck>;
+        this.state.onAck(from, x.view, x.next);
         return;
+      }
       case G.FlushReq:
-        if (this.view && body['view'] === this.view.id && this.isCoordinator) {
+        if (this.view && (body as Body<G.FlushReq>).view === this.view.id && this.isCoordinator) {
           this.needFlush = true;
           this.noteWork();
         }
         return;
       case G.InstallReq:
-        if (this.view && (this.status === 'member' || this.status === 'leaving') && body['view'] === this.view.id - 1 && this.view.members.includes(from)) {
+        if (
+          this.view &&
+          (this.status === 'member' || this.status === 'leaving') &&
+          (body as Body<G.InstallReq>).view === this.view.id - 1 &&
+          this.view.members.includes(from)
+        ) {
           this.send(from, G.Install, { view: { id: this.view.id, members: [...this.view.members] }, stateFrom: null });
         }
         return;
       case G.Gbcast: {
-        const key = String(body['key']);
-        const bytes = body['bytes'];
-        if (!this.isCoordinator || this.gb.wasDelivered(key) || (!Buffer.isBuffer(bytes) && !(bytes instanceof Uint8Array))) return;
-        if (this.gb.accept(key, bytes as Uint8Array)) this.noteWork();
+        const x = body as Body<G.Gbcast>;
+        if (!this.isCoordinator || this.gb.wasDelivered(x.key)) return;
+        if (this.gb.pendingCount >= this.opts.maxPendingGbcasts) return this.guard.drop(from, 'too many gbcasts waiting for a view change');
+        if (this.gb.accept(x.key, x.bytes)) this.noteWork();
         return;
       }
-      case G.StateFail:
-        if (this.state.awaits(body['view'])) this.failJoin('ERR_STATE_TRANSFER', String(body['message']));
+      case G.StateFail: {
+        const x = body as Body<G.StateFail>;
+        if (this.state.awaits(x.view)) this.failJoin('ERR_STATE_TRANSFER', x.message);
         return;
+      }
     }
+  }
+
+  /** A proposal that can be a view of this group: sane members, gbcasts only from members of the view. */
+  private saneProposal(p: Proposal): boolean {
+    if (!saneMembers(p.members, this.opts.maxMembers)) return false;
+    const members = this.view?.members ?? [];
+    return (p.gb ?? []).every(([key]) => members.includes(senderOfKey(key)));
   }
 
   // ---- joining ----
@@ -313,32 +495,47 @@ export class GMS extends Layer {
     if (c && c !== this.me) this.send(c, G.LeaveReq, { member: this.me });
   }
 
-  private onJoinReq(member: NodeId): void {
+  /** Anyone may ask for a process to join (a joiner knows only its seeds): the coordinator challenges the joiner itself. */
+  private onJoinReq(from: NodeId, member: NodeId): void {
     if (this.status !== 'member' && this.status !== 'leaving') return;
     const coord = this.coordinator();
     if (coord !== this.me) {
       if (coord) this.send(coord, G.JoinReq, { member });
       return;
     }
-    if (this.view!.members.includes(member)) {
+    if (this.view!.members.includes(member) || this.pendingJoins.includes(member)) {
       // Its INSTALL was lost: the install retry covers it.
       return;
     }
-    if (!this.pendingJoins.includes(member)) {
-      this.pendingJoins.push(member);
-      // Its old membership, if any, is over (it does not answer as that member any more).
-      for (const m of this.view!.members) if (m !== member && nodeOfMember(m) === nodeOfMember(member) && m !== this.me) this.suspects.add(m);
-      this.noteWork();
-    }
+    const nonce = this.admission.challenge(member, this.env.now());
+    if (nonce === null) return this.guard.drop(from, 'too many joins waiting for their answer', { member });
+    this.send(member, G.JoinChallenge, { nonce });
   }
 
+  /** Joiner: a coordinator asks us to prove we are here. */
+  private onJoinChallenge(from: NodeId, nonce: number): void {
+    if (this.status !== 'joining') return;
+    if (!this.challengers.has(from) && this.challengers.size >= 16) this.challengers.clear();
+    this.challengers.add(from);
+    this.send(from, G.JoinAnswer, { member: this.me, nonce });
+  }
+
+  /** Coordinator: the joiner answered from its own connection: now it may join. */
+  private onJoinAnswer(from: NodeId, member: NodeId, nonce: number): void {
+    if ((this.status !== 'member' && this.status !== 'leaving') || !this.isCoordinator) return;
+    if (this.view!.members.includes(member) || this.pendingJoins.includes(member)) return; // an answer to a resent challenge
+    if (!this.admission.answer(from, member, nonce)) return this.guard.drop(from, 'join answer without its challenge', { member });
+    // One member per node: a newer join of the same process replaces an older one still pending.
+    this.pendingJoins = this.pendingJoins.filter((j) => nodeOfMember(j) !== nodeOfMember(member));
+    this.pendingJoins.push(member);
+    // Its old membership, if any, is over (it does not answer as that member any more).
+    for (const m of this.view!.members) if (m !== member && nodeOfMember(m) === nodeOfMember(member) && m !== this.me) this.suspects.add(m);
+    this.noteWork();
+  }
+
+  /** Only the leaving member itself may ask to leave (checked before): it resends to the current coordinator each tick, so nobody forwards. */
   private onLeaveReq(member: NodeId): void {
-    if (!this.view?.members.includes(member)) return;
-    const coord = this.coordinator();
-    if (coord !== this.me) {
-      if (coord) this.send(coord, G.LeaveReq, { member });
-      return;
-    }
+    if (!this.view?.members.includes(member) || this.coordinator() !== this.me) return;
     this.pendingLeaves.add(member);
     this.noteWork();
   }
@@ -417,7 +614,7 @@ export class GMS extends Layer {
     return q.digest ?? new Map();
   }
 
-  private onFlushOk(from: NodeId, body: FlushOkBody & { installed?: { id: number; members: NodeId[] } }): void {
+  private onFlushOk(from: NodeId, body: FlushOkBody): void {
     const f = this.flush;
     if (body.installed && this.view && body.installed.id > this.view.id) {
       // Someone already installed the next view: the view was decided; adopt it.
@@ -435,7 +632,7 @@ export class GMS extends Layer {
       }
       return;
     }
-    if (!f || f.phase !== 'start' || body.view !== this.view?.id || body.a.n !== f.a.n || body.a.coord !== f.a.coord) return;
+    if (!f || f.phase !== 'start' || body.view !== this.view?.id || body.a.n !== f.a.n || body.a.coord !== f.a.coord || !f.participants.includes(from)) return;
     f.oks.set(from, body);
     if (f.participants.every((p) => f.oks.has(p))) this.proceed();
   }
@@ -473,7 +670,8 @@ export class GMS extends Layer {
   private onDone(from: NodeId, a: Attempt): void {
     const f = this.flush;
     this.log.trace('done', { from, a: JSON.stringify(a), f: f ? `${f.phase} ${f.a.n} ${[...f.dones]}` : 'none' });
-    if (!f || f.phase !== 'cut' || a.n !== f.a.n || a.coord !== f.a.coord) return;
+    // Only participants that answered this attempt count toward its end.
+    if (!f || f.phase !== 'cut' || a.n !== f.a.n || a.coord !== f.a.coord || !f.oks.has(from)) return;
     f.dones.add(from);
     const v = this.view!;
     const needed = f.proposal!.members.filter((m) => v.members.includes(m) && f.oks.has(m));
@@ -507,6 +705,7 @@ export class GMS extends Layer {
     if (this.status === 'joining') {
       if (!next.members.includes(this.me)) return;
       this.status = 'member';
+      this.challengers.clear();
       if (body.stateFrom) {
         this.state.expect(next, body.stateFrom);
         this.heldUp = [];
@@ -688,6 +887,7 @@ export class GMS extends Layer {
 
   private tick(): void {
     const now = this.env.now();
+    this.admission.expire(now);
     if (this.status === 'joining') {
       if (now - this.joinStarted > this.opts.joinTimeoutMs)
         this.failJoin('ERR_JOIN_REJECTED', `no member of ${this.ctx.group} let us in within ${this.opts.joinTimeoutMs} ms`);

@@ -22,7 +22,7 @@ export class Gbcasts {
   /** Keys of gbcasts already delivered (bounded): a late resend must not deliver one twice. */
   private readonly delivered = new Set<string>();
   /** The gbcasts of the proposal this coordinator installs. */
-  lastProposal: [string, Buffer][] = [];
+  lastProposal: [string, Uint8Array][] = [];
 
   /** Ours, to hand to the coordinator: stamped with our id. */
   submit(me: NodeId, msg: Message): void {
@@ -49,6 +49,10 @@ export class Gbcasts {
 
   get hasPending(): boolean {
     return this.pending.size > 0;
+  }
+
+  get pendingCount(): number {
+    return this.pending.size;
   }
 
   /** Coordinator: what the next proposal delivers. */

@@ -1,5 +1,6 @@
 import type { Env } from '../../core/env.js';
 import type { Logger } from '../../core/logger.js';
+import { nodeOfMember } from '../../core/member-id.js';
 import { Message, MsgFlag } from '../../core/message.js';
 import type { NodeId } from '../../core/node-id.js';
 import type { View } from '../../core/view.js';
@@ -15,12 +16,22 @@ export interface StateTransferHost {
   down(msg: Message): void;
   /** The joiner's whole state arrived: install its first view with it. */
   complete(first: View, state: Buffer): void;
+  /** Count and log input we will not act on. */
+  drop(from: NodeId, reason: string): void;
+  /** Is `from` a member of our current view? */
+  isMember(from: NodeId): boolean;
+  /** The state is larger than we accept: the join fails. */
+  tooLarge(message: string): void;
 }
 
 export interface StateTransferOptions {
   retryMs: number;
   stateChunkBytes: number;
   stateWindow: number;
+  /** Largest state a joiner accepts. */
+  maxStateBytes: number;
+  /** Largest chunk a joiner accepts. */
+  maxStateChunkBytes: number;
 }
 
 interface OutgoingState {
@@ -39,6 +50,8 @@ interface IncomingState {
   chunks: Buffer[];
   total: number;
   next: number;
+  /** Bytes received so far. */
+  bytes: number;
   lastAck: number;
   progressAt: number;
   firstView: View;
@@ -71,7 +84,7 @@ export class StateTransfer {
   /** Joiner: expect `firstView`'s state from `from`. */
   expect(firstView: View, from: NodeId): void {
     const now = this.host.env.now();
-    this.incoming = { viewId: firstView.id, from, chunks: [], total: -1, next: 0, lastAck: now, progressAt: now, firstView };
+    this.incoming = { viewId: firstView.id, from, chunks: [], total: -1, next: 0, bytes: 0, lastAck: now, progressAt: now, firstView };
   }
 
   /** Stop waiting for our state (the join failed or we leave to rejoin). */
@@ -107,24 +120,49 @@ export class StateTransfer {
   }
 
   /** Provider: the joiner acked up to chunk `next` of view `viewId`. */
-  onAck(from: NodeId, viewId: unknown, next: number): void {
+  onAck(from: NodeId, viewId: number, next: number): void {
     const o = this.outgoing.get(from);
     if (o && o.viewId === viewId) {
+      if (next > o.total) {
+        this.host.drop(from, 'state ack past the last chunk');
+        return;
+      }
       o.acked = Math.max(o.acked, next);
       if (o.acked >= o.total) this.outgoing.delete(from);
       else this.pump(o);
     }
   }
 
-  /** Joiner: a chunk `[view u32][index u32][total u32][bytes]`. */
+  /**
+   * Joiner: a chunk `[view u32][index u32][total u32][bytes]`, only from our provider. Its fields are
+   * checked before use: the total never changes, the index is within it, every chunk but a lone one
+   * carries bytes (so the chunk count is bounded by the byte cap), and the state stays under the cap.
+   */
   onChunk(from: NodeId, payload: Buffer): void {
     const inc = this.incoming;
-    if (!inc || payload.length < 12 || from !== inc.from || payload.readUInt32BE(0) !== inc.viewId) return;
+    if (!inc) return; // late chunks after the state arrived
+    if (from !== inc.from) {
+      // A provider of an earlier attempt, or ours after it left the view, may still be streaming: only a stranger is counted.
+      if (!this.host.isMember(from) && nodeOfMember(from) !== nodeOfMember(inc.from)) this.host.drop(from, 'state chunk not from the state provider');
+      return;
+    }
+    if (payload.length < 12) return this.host.drop(from, 'state chunk shorter than its header');
+    if (payload.readUInt32BE(0) !== inc.viewId) return;
     const index = payload.readUInt32BE(4);
     const total = payload.readUInt32BE(8);
+    const len = payload.length - 12;
+    if (total < 1 || index >= total || (inc.total >= 0 && total !== inc.total) || len > this.opts.maxStateChunkBytes || (len === 0 && total > 1)) {
+      return this.host.drop(from, 'malformed state chunk');
+    }
     if (inc.total < 0) inc.total = total;
     if (index === inc.next) {
+      if (inc.bytes + len > this.opts.maxStateBytes) {
+        this.incoming = null;
+        this.host.tooLarge(`the state is larger than maxStateBytes (${this.opts.maxStateBytes})`);
+        return;
+      }
       inc.chunks.push(Buffer.from(payload.subarray(12)));
+      inc.bytes += len;
       inc.next++;
       inc.progressAt = this.host.env.now();
     }
