@@ -887,7 +887,7 @@ export class GMS extends Layer {
 
   private tick(): void {
     const now = this.env.now();
-    this.admission.expire(now);
+    for (const m of this.admission.expire(now)) this.guard.drop(m, 'join request never answered its challenge');
     if (this.status === 'joining') {
       if (now - this.joinStarted > this.opts.joinTimeoutMs)
         this.failJoin('ERR_JOIN_REJECTED', `no member of ${this.ctx.group} let us in within ${this.opts.joinTimeoutMs} ms`);

@@ -52,9 +52,16 @@ export class JoinAdmission {
     return true;
   }
 
-  /** Forget challenges older than the timeout. */
-  expire(now: number): void {
-    for (const [m, c] of this.open) if (now - c.at > this.opts.challengeTimeoutMs) this.open.delete(m);
+  /** Forget challenges older than the timeout; returns the members that never answered. */
+  expire(now: number): NodeId[] {
+    const gone: NodeId[] = [];
+    for (const [m, c] of this.open) {
+      if (now - c.at > this.opts.challengeTimeoutMs) {
+        this.open.delete(m);
+        gone.push(m);
+      }
+    }
+    return gone;
   }
 }
 
