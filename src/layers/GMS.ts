@@ -338,7 +338,7 @@ export class GMS extends Layer {
     if (!this.view && t !== G.JoinChallenge && t !== G.Install && t !== G.StateFail) return STALE;
     switch (t) {
       case G.LeaveReq:
-        return (body as Body<G.LeaveReq>).member === from ? null : 'leave request for another member';
+        return this.speaksFor(from, (body as Body<G.LeaveReq>).member, 'leave request for another member');
       case G.FlushStart: {
         const x = body as Body<G.FlushStart>;
         if (x.a.coord !== from || !this.plausible(x.a)) return 'flush start not from the coordinator of its attempt';
@@ -372,6 +372,10 @@ export class GMS extends Layer {
           const ok = this.challengers.has(from) || (node !== nodeOfMember(this.me) && x.view.members.some((m) => nodeOfMember(m) === node));
           return ok ? null : 'install for a joiner from outside its view';
         }
+        if (this.view && x.view.id <= this.view.id) {
+          // A resend of the view we have: acknowledge it (its installer keeps resending until we do); older ones are stale.
+          return x.view.id === this.view.id && sameMembers(x.view.members, this.view.members) ? null : STALE;
+        }
         return this.view && !this.inView(from) ? 'install from a non-member of the view it replaces' : null;
       }
       case G.NotMember:
@@ -379,14 +383,25 @@ export class GMS extends Layer {
         return this.inView(from) ? null : '"not a member" from a non-member';
       case G.FlushReq:
         return this.inView(from) ? null : this.staleOr((body as Body<G.FlushReq>).view, 'flush request from a non-member');
-      case G.Gbcast:
+      case G.Gbcast: {
         // The key names its sender: only that member may hand it in.
-        return this.inView(from) && senderOfKey((body as Body<G.Gbcast>).key) === from ? null : 'gbcast not from the member its key names';
+        const named = this.speaksFor(from, senderOfKey((body as Body<G.Gbcast>).key), 'gbcast not from the member its key names');
+        return named !== null || this.inView(from) ? named : 'gbcast from a non-member';
+      }
       case G.StateFail:
         return this.state.awaits((body as Body<G.StateFail>).view) && from !== this.state.provider ? 'state failure not from the state provider' : null;
       default:
         return null;
     }
+  }
+
+  /**
+   * Does `from` speak for `member`? Only for itself. The same process under another member id
+   * (one we do not know it by: a rejoin we have not seen) is ignored, not counted.
+   */
+  private speaksFor(from: NodeId, member: NodeId, reason: string): string | null {
+    if (member === from) return null;
+    return nodeOfMember(member) === nodeOfMember(from) ? STALE : reason;
   }
 
   /** A message about an earlier view from a member it had (excluded since) is stale, not hostile. */
