@@ -53,7 +53,7 @@ const options = z.object({
     .int()
     .positive()
     .default(1024 * 1024 * 1024),
-  /** Largest state chunk a joiner accepts (the provider's stateChunkBytes must not exceed it). */
+  /** Largest state chunk a joiner accepts (at least our own stateChunkBytes: providers must not send bigger ones). */
   maxStateChunkBytes: z
     .number()
     .int()

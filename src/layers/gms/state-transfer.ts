@@ -151,7 +151,13 @@ export class StateTransfer {
     const index = payload.readUInt32BE(4);
     const total = payload.readUInt32BE(8);
     const len = payload.length - 12;
-    if (total < 1 || index >= total || (inc.total >= 0 && total !== inc.total) || len > this.opts.maxStateChunkBytes || (len === 0 && total > 1)) {
+    if (
+      total < 1 ||
+      index >= total ||
+      (inc.total >= 0 && total !== inc.total) ||
+      len > Math.max(this.opts.maxStateChunkBytes, this.opts.stateChunkBytes) ||
+      (len === 0 && total > 1)
+    ) {
       return this.host.drop(from, 'malformed state chunk');
     }
     if (inc.total < 0) inc.total = total;
