@@ -11,14 +11,13 @@ import { registerLayer } from '../stack/registry.js';
 import type { Counter, Gauge } from '../obs/metrics.js';
 import { InputGuard } from '../core/input-guard.js';
 import { chooseProposal, silentParticipants, type CoordFlush } from './gms/flush.js';
-import { Gbcasts, senderOfKey } from './gms/gbcast.js';
+import { Gbcasts } from './gms/gbcast.js';
 import { JoinAdmission, nonceFrom } from './gms/joins.js';
 import {
   bodySchemas,
   cmpAttempt,
   G,
   GMS_HEADER,
-  saneMembers,
   sameMembers,
   type Attempt,
   type Body,
@@ -27,6 +26,7 @@ import {
   type InstallBody,
   type Proposal,
 } from './gms/messages.js';
+import { refusal, STALE, type Hearing } from './gms/sender-rules.js';
 import { StateTransfer } from './gms/state-transfer.js';
 
 export { GMS_HEADER } from './gms/messages.js';
@@ -77,9 +77,6 @@ const options = z.object({
 export type GmsOptions = z.infer<typeof options>;
 
 type Status = 'idle' | 'joining' | 'member' | 'leaving' | 'gone';
-
-/** A refusal that is not counted: a late message about an earlier view. */
-const STALE = '';
 
 /**
  * Group membership with virtual synchrony. The coordinator (most senior unsuspected member)
@@ -308,9 +305,20 @@ export class GMS extends Layer {
     return this.view !== null && this.view.members.includes(from);
   }
 
-  /** An attempt number within reach of what we have seen (one near 2^32 would leave no room above it). */
-  private plausible(a: Attempt): boolean {
-    return a.n <= Math.max(this.maxN, this.promised?.n ?? 0) + this.opts.maxAttemptStep;
+  /** What the sender rules (gms/sender-rules.ts) read of our state. */
+  private hearing(): Hearing {
+    return {
+      me: this.me,
+      view: this.view,
+      joining: this.status === 'joining',
+      flushParticipants: this.flush?.participants ?? null,
+      highestAttempt: Math.max(this.maxN, this.promised?.n ?? 0),
+      challengers: this.challengers,
+      stateProvider: this.state.provider,
+      awaitsState: (viewId) => this.state.awaits(viewId),
+      maxMembers: this.opts.maxMembers,
+      maxAttemptStep: this.opts.maxAttemptStep,
+    };
   }
 
   /**
@@ -324,89 +332,12 @@ export class GMS extends Layer {
     if (local) return this.dispatch(t, from, b as never);
     const body = this.checked(t, b, from);
     if (body === null) return;
-    const refused = this.refusal(t, from, body);
+    const refused = refusal(this.hearing(), t, from, body);
     if (refused !== null) {
       if (refused !== STALE) this.guard.drop(from, refused, { t, viewId: this.view?.id ?? 0 });
       return;
     }
     this.dispatch(t, from, body as never);
-  }
-
-  /** Why a checked remote message is not honoured from `from` (STALE: ignored, not counted), or null if it is. */
-  private refusal<T extends G>(t: T, from: NodeId, body: Body<T>): string | null {
-    // Not yet (or no longer) in a view: only what a joiner needs matters; the rest is for an old membership.
-    if (!this.view && t !== G.JoinChallenge && t !== G.Install && t !== G.StateFail) return STALE;
-    switch (t) {
-      case G.LeaveReq:
-        return this.speaksFor(from, (body as Body<G.LeaveReq>).member, 'leave request for another member');
-      case G.FlushStart: {
-        const x = body as Body<G.FlushStart>;
-        if (x.a.coord !== from || !this.plausible(x.a)) return 'flush start not from the coordinator of its attempt';
-        return x.view === this.view?.id && !this.inView(from) ? 'flush start from a non-member' : null;
-      }
-      case G.FlushOk: {
-        const x = body as Body<G.FlushOk>;
-        if (x.installed)
-          return this.inView(from) && saneMembers(x.installed.members, this.opts.maxMembers) ? null : 'flush reply with an impossible installed view';
-        if (x.accepted && (!this.saneProposal(x.accepted.p) || !this.plausible(x.accepted.a))) return 'flush reply with an impossible proposal';
-        return this.inView(from) ? null : this.staleOr(x.view, 'flush reply from a non-member');
-      }
-      case G.FlushNack: {
-        const n = (body as Body<G.FlushNack>).n;
-        if (!this.inView(from) || (this.flush !== null && !this.flush.participants.includes(from))) return 'flush nack from a non-participant';
-        return this.plausible({ n, coord: from }) ? null : 'flush nack with an implausible attempt';
-      }
-      case G.Cut: {
-        const x = body as Body<G.Cut>;
-        if (x.a.coord !== from || !this.inView(from) || !this.plausible(x.a)) return 'cut not from the coordinator of its attempt';
-        return this.saneProposal(x.p) ? null : 'cut with an impossible proposal';
-      }
-      case G.Done:
-        return this.inView(from) ? null : this.staleOr((body as Body<G.Done>).view, 'flush done from a non-member');
-      case G.Install: {
-        const x = body as Body<G.Install>;
-        if (!saneMembers(x.view.members, this.opts.maxMembers)) return 'install with an impossible member list';
-        if (this.status === 'joining') {
-          // Our first view: from the coordinator that challenged us, or a member of that view other than us.
-          const node = nodeOfMember(from);
-          const ok = this.challengers.has(from) || (node !== nodeOfMember(this.me) && x.view.members.some((m) => nodeOfMember(m) === node));
-          return ok ? null : 'install for a joiner from outside its view';
-        }
-        if (this.view && x.view.id <= this.view.id) {
-          // A resend of the view we have: acknowledge it (its installer keeps resending until we do); older ones are stale.
-          return x.view.id === this.view.id && sameMembers(x.view.members, this.view.members) ? null : STALE;
-        }
-        return this.view && !this.inView(from) ? 'install from a non-member of the view it replaces' : null;
-      }
-      case G.NotMember:
-        // Only a member of our view may tell us a later view left us out.
-        return this.inView(from) ? null : '"not a member" from a non-member';
-      case G.FlushReq:
-        return this.inView(from) ? null : this.staleOr((body as Body<G.FlushReq>).view, 'flush request from a non-member');
-      case G.Gbcast: {
-        // The key names its sender: only that member may hand it in.
-        const named = this.speaksFor(from, senderOfKey((body as Body<G.Gbcast>).key), 'gbcast not from the member its key names');
-        return named !== null || this.inView(from) ? named : 'gbcast from a non-member';
-      }
-      case G.StateFail:
-        return this.state.awaits((body as Body<G.StateFail>).view) && from !== this.state.provider ? 'state failure not from the state provider' : null;
-      default:
-        return null;
-    }
-  }
-
-  /**
-   * Does `from` speak for `member`? Only for itself. The same process under another member id
-   * (one we do not know it by: a rejoin we have not seen) is ignored, not counted.
-   */
-  private speaksFor(from: NodeId, member: NodeId, reason: string): string | null {
-    if (member === from) return null;
-    return nodeOfMember(member) === nodeOfMember(from) ? STALE : reason;
-  }
-
-  /** A message about an earlier view from a member it had (excluded since) is stale, not hostile. */
-  private staleOr(viewId: number, reason: string): string {
-    return this.view !== null && viewId < this.view.id ? STALE : reason;
   }
 
   private dispatch<T extends G>(t: T, from: NodeId, body: Body<T>): void {
@@ -489,13 +420,6 @@ export class GMS extends Layer {
         return;
       }
     }
-  }
-
-  /** A proposal that can be a view of this group: sane members, gbcasts only from members of the view. */
-  private saneProposal(p: Proposal): boolean {
-    if (!saneMembers(p.members, this.opts.maxMembers)) return false;
-    const members = this.view?.members ?? [];
-    return (p.gb ?? []).every(([key]) => members.includes(senderOfKey(key)));
   }
 
   // ---- joining ----
