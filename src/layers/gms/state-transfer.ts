@@ -163,6 +163,7 @@ export class StateTransfer {
     if (inc.total < 0) inc.total = total;
     if (index === inc.next) {
       if (inc.bytes + len > this.opts.maxStateBytes) {
+        this.host.drop(from, 'state over maxStateBytes');
         this.incoming = null;
         this.host.tooLarge(`the state is larger than maxStateBytes (${this.opts.maxStateBytes})`);
         return;
