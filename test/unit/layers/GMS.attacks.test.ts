@@ -1,12 +1,13 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { SimCluster } from '../../helpers/sim-cluster.js';
+import { FAST_STACK, SimCluster } from '../../helpers/sim-cluster.js';
 import { forgeGms, gbcastBytes, gmsDrops, G, type ForgedGms } from '../../helpers/gms-forge.js';
 import type { Group } from '../../../src/api/group.js';
 import type { Delivery } from '../../../src/api/delivery.js';
 import type { HorusNode } from '../../../src/api/node.js';
 import { checkVirtualSynchrony } from '../../../src/sim/checkers/vsync.js';
 import type { SimNode } from '../../../src/sim/sim-world.js';
+import type { LayerSpec } from '../../../src/stack/stack.js';
 
 interface Setup {
   c: SimCluster;
@@ -287,5 +288,21 @@ describe('GMS: every control body is checked before it is used', () => {
     assert.deepEqual(g2.view, g1.view);
     assert.ok(Buffer.isBuffer(state) && (state as Buffer).length === 10_000_000 && (state as Buffer).every((b) => b === 7), 'the real state arrived whole');
     assert.ok(gmsDrops(c.nodes.get('n2:1')!) > 0, `counted (${gmsDrops(c.nodes.get('n2:1')!)})`);
+  });
+
+  it('a state larger than the joiner accepts fails its join with ERR_STATE_TRANSFER, counted; the group carries on', async () => {
+    const c = new SimCluster(6);
+    c.start('n1:1');
+    const g1 = c.join('n1:1', 'g', [], { get: () => Buffer.alloc(3 * 1024 * 1024, 1), set: () => {} });
+    c.run(100);
+    const n2 = c.start('n2:1');
+    const small = (FAST_STACK as readonly (string | LayerSpec)[]).map((l) =>
+      typeof l !== 'string' && l.name === 'GMS' ? { ...l, options: { ...l.options, maxStateBytes: 1024 * 1024 } } : l,
+    );
+    const g2 = n2.joinNow('g', { contacts: ['n1:1'], stack: small, state: { get: () => null, set: () => {} } });
+    await assert.rejects(c.settle(g2.ready, 8000), (e: { code?: string }) => e.code === 'ERR_STATE_TRANSFER');
+    c.run(3000);
+    assert.ok(gmsDrops(n2) >= 1, `the oversized state was counted (${gmsDrops(n2)})`);
+    assert.deepEqual(g1.view.members, [g1.localId], `the joiner left again: ${g1.view.members.join(' ')}`);
   });
 });
