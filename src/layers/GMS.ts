@@ -1,81 +1,35 @@
 import { z } from 'zod';
 import { every, type Timer } from '../core/env.js';
 import type { Digest, DownEvent, UpEvent } from '../core/events.js';
-import { ProtocolError } from '../core/errors.js';
 import { Message, MsgFlag, OrderCode } from '../core/message.js';
-import { messageFromBytes, messageToBytes } from '../codec/message-codec.js';
 import { nodeOfMember } from '../core/member-id.js';
 import type { NodeId } from '../core/node-id.js';
 import type { View } from '../core/view.js';
-import { defineHeader, HeaderIds } from '../codec/header-registry.js';
 import { pack, unpack } from '../codec/payload.js';
 import { Layer, type LayerContext } from '../stack/layer.js';
 import { registerLayer } from '../stack/registry.js';
 import type { Counter, Gauge } from '../obs/metrics.js';
+import { InputGuard } from '../core/input-guard.js';
+import { chooseProposal, silentParticipants, type CoordFlush } from './gms/flush.js';
+import { Gbcasts } from './gms/gbcast.js';
+import { JoinAdmission, nonceFrom } from './gms/joins.js';
+import {
+  bodySchemas,
+  cmpAttempt,
+  G,
+  GMS_HEADER,
+  sameMembers,
+  type Attempt,
+  type Body,
+  type BodySchemas,
+  type FlushOkBody,
+  type InstallBody,
+  type Proposal,
+} from './gms/messages.js';
+import { refusal, STALE, type Hearing } from './gms/sender-rules.js';
+import { StateTransfer } from './gms/state-transfer.js';
 
-/** GMS message kinds; bodies travel as MessagePack in the payload. */
-const enum G {
-  JoinReq = 1,
-  LeaveReq = 2,
-  FlushStart = 3,
-  FlushOk = 4,
-  FlushNack = 5,
-  Cut = 6,
-  Done = 7,
-  Install = 8,
-  InstallAck = 9,
-  NotMember = 10,
-  StateChunk = 11,
-  StateAck = 12,
-  StateFail = 13,
-  /** A frozen member asks the coordinator to finish a view change that nobody is driving. */
-  FlushReq = 14,
-  /** A member hands a gbcast to the coordinator, to be delivered at the next view change. */
-  Gbcast = 15,
-  /** "I am still in view v": a member of v+1 resends the install it missed. */
-  InstallReq = 16,
-}
-
-export const GMS_HEADER = defineHeader<number>(
-  HeaderIds.GMS,
-  'GMS',
-  (w, t) => w.u8(t),
-  (r) => {
-    const t = r.u8();
-    if (t < G.JoinReq || t > G.InstallReq) throw new ProtocolError('ERR_MALFORMED', `unknown GMS message ${t}`);
-    return t;
-  },
-);
-
-/** A flush attempt: higher `n` wins; on a tie, the more senior coordinator. */
-interface Attempt {
-  n: number;
-  coord: NodeId;
-}
-
-/** What a flush proposes: the next view's members and the cut every survivor delivers up to. */
-interface Proposal {
-  members: NodeId[];
-  cut: [NodeId, number][];
-  holders: [NodeId, NodeId][];
-  /** gbcasts delivered at the end of the view, after the cut and before the next view: [key, message bytes]. */
-  gb?: [string, Buffer][];
-}
-
-interface FlushOkBody {
-  view: number;
-  a: Attempt;
-  digest: [NodeId, number][];
-  accepted: { a: Attempt; p: Proposal } | null;
-  /** False while this member still waits for its own state: it cannot give state to others. */
-  hasState: boolean;
-}
-
-interface InstallBody {
-  view: { id: number; members: NodeId[] };
-  /** The member that streams state to joiners, if any. */
-  stateFrom: NodeId | null;
-}
+export { GMS_HEADER } from './gms/messages.js';
 
 const options = z.object({
   /** How often joins, flush steps and installs are retried while unanswered. */
@@ -93,51 +47,36 @@ const options = z.object({
     .default(48 * 1024),
   /** State chunks in flight per joiner. */
   stateWindow: z.number().int().positive().default(64),
+  /** Largest state a joiner accepts; a bigger one fails the join with ERR_STATE_TRANSFER. */
+  maxStateBytes: z
+    .number()
+    .int()
+    .positive()
+    .default(1024 * 1024 * 1024),
+  /** Largest state chunk a joiner accepts (at least our own stateChunkBytes: providers must not send bigger ones). */
+  maxStateChunkBytes: z
+    .number()
+    .int()
+    .min(1024)
+    .default(1024 * 1024),
+  /** Most members a view, proposal or digest from a peer may name. */
+  maxMembers: z.number().int().min(2).max(65_536).default(1024),
+  /** Most gbcasts the coordinator holds for the next view change (and a proposal may carry). */
+  maxPendingGbcasts: z.number().int().positive().default(1024),
+  /** Most join requests waiting for the joiner's answer to its challenge. */
+  maxPendingJoinChallenges: z.number().int().positive().default(64),
+  /** A join challenge not answered within this is forgotten. */
+  joinChallengeTimeoutMs: z.number().positive().default(3000),
+  /** Largest step a flush attempt number may take past the highest one seen (an attempt near 2^32 would wedge the group). */
+  maxAttemptStep: z
+    .number()
+    .int()
+    .positive()
+    .default(1 << 20),
 });
 export type GmsOptions = z.infer<typeof options>;
 
 type Status = 'idle' | 'joining' | 'member' | 'leaving' | 'gone';
-
-interface CoordFlush {
-  a: Attempt;
-  participants: NodeId[];
-  oks: Map<NodeId, FlushOkBody>;
-  phase: 'start' | 'cut';
-  startedAt: number;
-  lastSend: number;
-  proposal: Proposal | null;
-  dones: Set<NodeId>;
-}
-
-interface OutgoingState {
-  joiner: NodeId;
-  viewId: number;
-  bytes: Buffer;
-  total: number;
-  acked: number;
-  sentUpTo: number;
-  lastSend: number;
-}
-
-interface IncomingState {
-  viewId: number;
-  from: NodeId;
-  chunks: Buffer[];
-  total: number;
-  next: number;
-  lastAck: number;
-  progressAt: number;
-  firstView: View;
-}
-
-function cmpAttempt(a: Attempt, b: Attempt, seniority: readonly NodeId[]): number {
-  if (a.n !== b.n) return a.n - b.n;
-  if (a.coord === b.coord) return 0;
-  const ra = seniority.indexOf(a.coord);
-  const rb = seniority.indexOf(b.coord);
-  // More senior (lower rank) wins ties; unknown coordinators lose.
-  return (rb < 0 ? Infinity : rb) - (ra < 0 ? Infinity : ra) > 0 ? 1 : -1;
-}
 
 /**
  * Group membership with virtual synchrony. The coordinator (most senior unsuspected member)
@@ -171,15 +110,7 @@ export class GMS extends Layer {
   private lastFlushReq = 0;
   /** Some member is frozen by an attempt that died with its coordinator: a view change must finish it. */
   private needFlush = false;
-  /** Coordinator: gbcasts handed in and not yet delivered, in arrival order. */
-  private readonly pendingGb = new Map<string, Buffer>();
-  /** Our own gbcasts, resent to the coordinator until they are delivered. */
-  private readonly myGb = new Map<string, Buffer>();
-  private gbCounter = 0;
-  private lastGbSend = 0;
-  /** Keys of gbcasts already delivered (bounded): a late resend must not deliver one twice. */
-  private readonly deliveredGb = new Set<string>();
-  private lastProposalGb: [string, Buffer][] = [];
+  private readonly gb = new Gbcasts();
   /** Leaving only to come back as a new member (our state never arrived). */
   private rejoinAfterLeave = false;
   private awaitingCut: Attempt | null = null;
@@ -187,8 +118,13 @@ export class GMS extends Layer {
   private minority = false;
   /** Views this coordinator installed and is still delivering to members that have not acked. */
   private installing: { body: InstallBody; unacked: Set<NodeId>; lastSend: number; tries: number } | null = null;
-  private readonly outgoing = new Map<NodeId, OutgoingState>();
-  private incoming: IncomingState | null = null;
+  private readonly state: StateTransfer;
+  private readonly guard: InputGuard;
+  private readonly schemas: BodySchemas;
+  /** Coordinator: joins waiting for the joiner's answer. */
+  private readonly admission: JoinAdmission;
+  /** Joiner: who challenged us (the coordinators that may install our first view). */
+  private readonly challengers = new Set<string>();
   /** While a joiner waits for its state (or a view is being installed): messages, and later views, in order. */
   private heldUp: (Message | View)[] | null = null;
   private timer: Timer | null = null;
@@ -205,6 +141,25 @@ export class GMS extends Layer {
     this.mViews = ctx.metrics.counter('horus_gms_views_total', 'views installed');
     this.mFlushes = ctx.metrics.counter('horus_gms_flushes_total', 'flush attempts started as coordinator');
     this.mFlushMs = ctx.metrics.gauge('horus_gms_last_flush_ms', 'duration of the last view change seen by this member');
+    this.guard = new InputGuard(ctx, 'GMS');
+    this.schemas = bodySchemas(opts);
+    this.admission = new JoinAdmission(
+      { maxPendingChallenges: opts.maxPendingJoinChallenges, challengeTimeoutMs: opts.joinChallengeTimeoutMs },
+      nonceFrom(ctx.env.rng),
+    );
+    this.state = new StateTransfer(
+      {
+        env: ctx.env,
+        log: ctx.log,
+        send: (to, t, body) => this.send(to, t, body),
+        down: (m) => this.below.down(m),
+        complete: (first, state) => this.installWithState(first, state),
+        drop: (from, reason) => this.guard.drop(from, reason),
+        isMember: (from) => this.inView(from),
+        tooLarge: (message) => this.failJoin('ERR_STATE_TRANSFER', message),
+      },
+      opts,
+    );
   }
 
   override start(): void {
@@ -313,17 +268,18 @@ export class GMS extends Layer {
       return;
     }
     if (t === G.StateChunk) {
-      this.onStateChunk(msg.src, msg);
+      // A chunk for an earlier membership of this process (another member id) is not ours.
+      if (msg.dest === this.me) this.state.onChunk(msg.src, msg.payload);
       return;
     }
     let body: unknown;
     try {
       body = unpack(msg.payload);
     } catch {
-      this.log.warn('dropped GMS message with unreadable body', { from: msg.src, t });
+      this.guard.drop(msg.src, 'unreadable GMS body', { t });
       return;
     }
-    this.onControl(t, msg.src, body);
+    this.onControl(t, msg.src, body, false);
   }
 
   // ---- control messages ----
@@ -333,81 +289,136 @@ export class GMS extends Layer {
     m.push(GMS_HEADER, t);
     if (to === this.me) {
       m.src = this.me;
-      this.onControl(t, this.me, body);
+      this.onControl(t, this.me, body, true);
       return;
     }
     this.below.down(m);
   }
 
-  private onControl(t: G, from: NodeId, b: unknown): void {
-    this.log.trace("gms in", { t, from, body: JSON.stringify(b).slice(0, 200) });
-    const body = b as Record<string, unknown>;
+  /** The checked body of a control message, or null after counting the drop. */
+  private checked<T extends G>(t: T, b: unknown, from: NodeId): Body<T> | null {
+    return this.guard.check(this.schemas[t] as unknown as z.ZodType<Body<T>>, b, from, `GMS ${G[t]}`);
+  }
+
+  /** Is `from` a member of our current view? */
+  private inView(from: NodeId): boolean {
+    return this.view !== null && this.view.members.includes(from);
+  }
+
+  /** What the sender rules (gms/sender-rules.ts) read of our state. */
+  private hearing(): Hearing {
+    return {
+      me: this.me,
+      view: this.view,
+      joining: this.status === 'joining',
+      flushParticipants: this.flush?.participants ?? null,
+      highestAttempt: Math.max(this.maxN, this.promised?.n ?? 0),
+      challengers: this.challengers,
+      stateProvider: this.state.provider,
+      awaitsState: (viewId) => this.state.awaits(viewId),
+      maxMembers: this.opts.maxMembers,
+      maxAttemptStep: this.opts.maxAttemptStep,
+    };
+  }
+
+  /**
+   * Every body is checked against its schema before anything changes, and each kind is honoured
+   * only from whom the protocol expects it: a member speaks only for itself. Our own messages
+   * (`local`) were built here and skip the checks.
+   */
+  private onControl(t: G, from: NodeId, b: unknown, local: boolean): void {
+    this.log.trace('gms in', { t, from, body: JSON.stringify(b)?.slice(0, 200) });
+    if (t === G.StateChunk) return; // binary: handled before unpacking
+    if (local) return this.dispatch(t, from, b as never);
+    const body = this.checked(t, b, from);
+    if (body === null) return;
+    const refused = refusal(this.hearing(), t, from, body);
+    if (refused !== null) {
+      if (refused !== STALE) this.guard.drop(from, refused, { t, viewId: this.view?.id ?? 0 });
+      return;
+    }
+    this.dispatch(t, from, body as never);
+  }
+
+  private dispatch<T extends G>(t: T, from: NodeId, body: Body<T>): void {
     switch (t) {
       case G.JoinReq:
-        return this.onJoinReq(String(body['member'] ?? from));
+        return this.onJoinReq(from, (body as Body<G.JoinReq>).member);
+      case G.JoinChallenge:
+        return this.onJoinChallenge(from, (body as Body<G.JoinChallenge>).nonce);
+      case G.JoinAnswer: {
+        const x = body as Body<G.JoinAnswer>;
+        return this.onJoinAnswer(from, x.member, x.nonce);
+      }
       case G.LeaveReq:
-        return this.onLeaveReq(String(body['member'] ?? from));
-      case G.FlushStart:
-        return this.onFlushStart(from, body['view'] as number, body['a'] as Attempt);
+        return this.onLeaveReq((body as Body<G.LeaveReq>).member);
+      case G.FlushStart: {
+        const x = body as Body<G.FlushStart>;
+        return this.onFlushStart(from, x.view, x.a);
+      }
       case G.FlushOk:
-        return this.onFlushOk(from, body as unknown as FlushOkBody);
+        return this.onFlushOk(from, body as Body<G.FlushOk>);
       case G.FlushNack: {
-        const n = (body['n'] as number) ?? 0;
+        const n = (body as Body<G.FlushNack>).n;
         if (n > this.maxN) this.maxN = n;
         if (this.flush && this.flush.a.n <= n) this.restartFlush();
         return;
       }
-      case G.Cut:
-        return this.onCut(from, body['view'] as number, body['a'] as Attempt, body['p'] as Proposal);
+      case G.Cut: {
+        const x = body as Body<G.Cut>;
+        return this.onCut(from, x.view, x.a, x.p);
+      }
       case G.Done:
-        return this.onDone(from, body['a'] as Attempt);
+        return this.onDone(from, (body as Body<G.Done>).a);
       case G.Install:
-        return this.onInstall(from, body as unknown as InstallBody);
+        return this.onInstall(from, body as Body<G.Install>);
       case G.InstallAck:
-        if (this.installing && this.installing.body.view.id === body['view']) this.installing.unacked.delete(from);
+        if (this.installing && this.installing.body.view.id === (body as Body<G.InstallAck>).view) this.installing.unacked.delete(from);
         return;
-      case G.NotMember:
-        if (this.view && (body['view'] as number) > this.view.id) {
+      case G.NotMember: {
+        const v = (body as Body<G.NotMember>).view;
+        if (this.view && v > this.view.id) {
           // A member that was leaving is gone either way; one that was not has been excluded.
           if (this.status === 'leaving') this.left();
-          else if (this.status === 'member') this.excluded((body['view'] as number) ?? 0);
-        }
-        return;
-      case G.StateChunk:
-        return; // handled before unpacking
-      case G.StateAck: {
-        const o = this.outgoing.get(from);
-        if (o && o.viewId === body['view']) {
-          o.acked = Math.max(o.acked, body['next'] as number);
-          if (o.acked >= o.total) this.outgoing.delete(from);
-          else this.pumpState(o);
+          else if (this.status === 'member') this.excluded(v);
         }
         return;
       }
+      case G.StateChunk:
+        return; // handled before unpacking
+      case G.StateAck: {
+        const x = body as Body<G.StateAck>;
+        this.state.onAck(from, x.view, x.next);
+        return;
+      }
       case G.FlushReq:
-        if (this.view && body['view'] === this.view.id && this.isCoordinator) {
+        if (this.view && (body as Body<G.FlushReq>).view === this.view.id && this.isCoordinator) {
           this.needFlush = true;
           this.noteWork();
         }
         return;
       case G.InstallReq:
-        if (this.view && (this.status === 'member' || this.status === 'leaving') && body['view'] === this.view.id - 1 && this.view.members.includes(from)) {
+        if (
+          this.view &&
+          (this.status === 'member' || this.status === 'leaving') &&
+          (body as Body<G.InstallReq>).view === this.view.id - 1 &&
+          this.view.members.includes(from)
+        ) {
           this.send(from, G.Install, { view: { id: this.view.id, members: [...this.view.members] }, stateFrom: null });
         }
         return;
       case G.Gbcast: {
-        const key = String(body['key']);
-        const bytes = body['bytes'];
-        if (!this.isCoordinator || this.deliveredGb.has(key) || !Buffer.isBuffer(bytes) && !(bytes instanceof Uint8Array)) return;
-        if (!this.pendingGb.has(key)) {
-          this.pendingGb.set(key, Buffer.from(bytes as Uint8Array));
-          this.noteWork();
-        }
+        const x = body as Body<G.Gbcast>;
+        if (!this.isCoordinator || this.gb.wasDelivered(x.key)) return;
+        if (this.gb.pendingCount >= this.opts.maxPendingGbcasts) return this.guard.drop(from, 'too many gbcasts waiting for a view change');
+        if (this.gb.accept(x.key, x.bytes)) this.noteWork();
         return;
       }
-      case G.StateFail:
-        if (this.incoming && this.incoming.viewId === body['view']) this.failJoin('ERR_STATE_TRANSFER', String(body['message']));
+      case G.StateFail: {
+        const x = body as Body<G.StateFail>;
+        if (this.state.awaits(x.view)) this.failJoin('ERR_STATE_TRANSFER', x.message);
         return;
+      }
     }
   }
 
@@ -423,32 +434,47 @@ export class GMS extends Layer {
     if (c && c !== this.me) this.send(c, G.LeaveReq, { member: this.me });
   }
 
-  private onJoinReq(member: NodeId): void {
+  /** Anyone may ask for a process to join (a joiner knows only its seeds): the coordinator challenges the joiner itself. */
+  private onJoinReq(from: NodeId, member: NodeId): void {
     if (this.status !== 'member' && this.status !== 'leaving') return;
     const coord = this.coordinator();
     if (coord !== this.me) {
       if (coord) this.send(coord, G.JoinReq, { member });
       return;
     }
-    if (this.view!.members.includes(member)) {
+    if (this.view!.members.includes(member) || this.pendingJoins.includes(member)) {
       // Its INSTALL was lost: the install retry covers it.
       return;
     }
-    if (!this.pendingJoins.includes(member)) {
-      this.pendingJoins.push(member);
-      // Its old membership, if any, is over (it does not answer as that member any more).
-      for (const m of this.view!.members) if (m !== member && nodeOfMember(m) === nodeOfMember(member) && m !== this.me) this.suspects.add(m);
-      this.noteWork();
-    }
+    const nonce = this.admission.challenge(member, this.env.now());
+    if (nonce === null) return this.guard.drop(from, 'too many joins waiting for their answer', { member });
+    this.send(member, G.JoinChallenge, { nonce });
   }
 
+  /** Joiner: a coordinator asks us to prove we are here. */
+  private onJoinChallenge(from: NodeId, nonce: number): void {
+    if (this.status !== 'joining') return;
+    if (!this.challengers.has(from) && this.challengers.size >= 16) this.challengers.clear();
+    this.challengers.add(from);
+    this.send(from, G.JoinAnswer, { member: this.me, nonce });
+  }
+
+  /** Coordinator: the joiner answered from its own connection: now it may join. */
+  private onJoinAnswer(from: NodeId, member: NodeId, nonce: number): void {
+    if ((this.status !== 'member' && this.status !== 'leaving') || !this.isCoordinator) return;
+    if (this.view!.members.includes(member) || this.pendingJoins.includes(member)) return; // an answer to a resent challenge
+    if (!this.admission.answer(from, member, nonce)) return this.guard.drop(from, 'join answer without its challenge', { member });
+    // One member per node: a newer join of the same process replaces an older one still pending.
+    this.pendingJoins = this.pendingJoins.filter((j) => nodeOfMember(j) !== nodeOfMember(member));
+    this.pendingJoins.push(member);
+    // Its old membership, if any, is over (it does not answer as that member any more).
+    for (const m of this.view!.members) if (m !== member && nodeOfMember(m) === nodeOfMember(member) && m !== this.me) this.suspects.add(m);
+    this.noteWork();
+  }
+
+  /** Only the leaving member itself may ask to leave (checked before): it resends to the current coordinator each tick, so nobody forwards. */
   private onLeaveReq(member: NodeId): void {
-    if (!this.view?.members.includes(member)) return;
-    const coord = this.coordinator();
-    if (coord !== this.me) {
-      if (coord) this.send(coord, G.LeaveReq, { member });
-      return;
-    }
+    if (!this.view?.members.includes(member) || this.coordinator() !== this.me) return;
     this.pendingLeaves.add(member);
     this.noteWork();
   }
@@ -459,7 +485,7 @@ export class GMS extends Layer {
 
   private hasWork(): boolean {
     if (!this.view) return false;
-    if (this.pendingJoins.length > 0 || this.pendingLeaves.size > 0 || this.needFlush || this.pendingGb.size > 0) return true;
+    if (this.pendingJoins.length > 0 || this.pendingLeaves.size > 0 || this.needFlush || this.gb.hasPending) return true;
     if (this.frozen && this.flush === null) return true;
     for (const m of this.view.members) if (this.suspects.has(m)) return true;
     return false;
@@ -469,7 +495,12 @@ export class GMS extends Layer {
 
   private startFlush(): void {
     const v = this.view!;
-    this.log.debug('flush started', { viewId: v.id, suspects: [...this.suspects].join(' '), joins: this.pendingJoins.join(' '), leaves: [...this.pendingLeaves].join(' ') });
+    this.log.debug('flush started', {
+      viewId: v.id,
+      suspects: [...this.suspects].join(' '),
+      joins: this.pendingJoins.join(' '),
+      leaves: [...this.pendingLeaves].join(' '),
+    });
     this.maxN = Math.max(this.maxN, this.promised?.n ?? 0) + 1;
     const a: Attempt = { n: this.maxN, coord: this.me };
     const participants = v.members.filter((m) => !this.suspects.has(m));
@@ -506,7 +537,7 @@ export class GMS extends Layer {
     // A more senior coordinator took over: stop running our own attempt.
     if (this.flush && a.coord !== this.me) this.flush = null;
     const digest = this.freeze();
-    this.send(from, G.FlushOk, { view: viewId, a, digest: [...digest], accepted: this.accepted, hasState: this.incoming === null });
+    this.send(from, G.FlushOk, { view: viewId, a, digest: [...digest], accepted: this.accepted, hasState: !this.state.receiving });
   }
 
   /** Stop sending and delivering in this view; returns what we hold. */
@@ -522,11 +553,16 @@ export class GMS extends Layer {
     return q.digest ?? new Map();
   }
 
-  private onFlushOk(from: NodeId, body: FlushOkBody & { installed?: { id: number; members: NodeId[] } }): void {
+  private onFlushOk(from: NodeId, body: FlushOkBody): void {
     const f = this.flush;
     if (body.installed && this.view && body.installed.id > this.view.id) {
       // Someone already installed the next view: the view was decided; adopt it.
-      if (body.installed.members.includes(this.me) && this.accepted && sameMembers(this.accepted.p.members, body.installed.members) && this.awaitingCut === null) {
+      if (
+        body.installed.members.includes(this.me) &&
+        this.accepted &&
+        sameMembers(this.accepted.p.members, body.installed.members) &&
+        this.awaitingCut === null
+      ) {
         this.flush = null;
         const v: View = { group: this.ctx.group, id: body.installed.id, members: body.installed.members };
         this.beginInstall(v);
@@ -535,7 +571,7 @@ export class GMS extends Layer {
       }
       return;
     }
-    if (!f || f.phase !== 'start' || body.view !== this.view?.id || body.a.n !== f.a.n || body.a.coord !== f.a.coord) return;
+    if (!f || f.phase !== 'start' || body.view !== this.view?.id || body.a.n !== f.a.n || body.a.coord !== f.a.coord || !f.participants.includes(from)) return;
     f.oks.set(from, body);
     if (f.participants.every((p) => f.oks.has(p))) this.proceed();
   }
@@ -549,33 +585,7 @@ export class GMS extends Layer {
       return;
     }
     this.setMinority(false);
-    let best: { a: Attempt; p: Proposal } | null = null;
-    for (const ok of f.oks.values()) if (ok.accepted && (!best || cmpAttempt(ok.accepted.a, best.a, v.members) > 0)) best = ok.accepted;
-    let proposal: Proposal;
-    if (best) {
-      // Finish what may have been decided: same members, same cut; fetch from members alive now.
-      const holders = best.p.cut.map(([sender, seq]): [NodeId, NodeId] => {
-        const holder = [...f.oks].find(([, ok]) => (ok.digest.find(([s]) => s === sender)?.[1] ?? -1) >= seq)?.[0];
-        return [sender, holder ?? sender];
-      });
-      proposal = { ...best.p, holders };
-    } else {
-      const cut = new Map<NodeId, number>();
-      const holders = new Map<NodeId, NodeId>();
-      for (const [member, ok] of f.oks) {
-        for (const [sender, seq] of ok.digest) {
-          if (seq > (cut.get(sender) ?? -1)) {
-            cut.set(sender, seq);
-            holders.set(sender, member);
-          }
-        }
-      }
-      const joiners = this.pendingJoins.filter((j) => !v.members.includes(j));
-      // A process that rejoins under a new id replaces its old membership: one member per node.
-      const rejoining = new Set(joiners.map((j) => nodeOfMember(j)));
-      const stay = responders.filter((m) => !this.pendingLeaves.has(m) && !rejoining.has(nodeOfMember(m)));
-      proposal = { members: [...stay, ...joiners], cut: [...cut], holders: [...holders], gb: [...this.pendingGb].filter(([k]) => !this.deliveredGb.has(k)) };
-    }
+    const proposal = chooseProposal(v, f, responders, { joins: this.pendingJoins, leaves: this.pendingLeaves, gb: this.gb.undelivered() });
     f.phase = 'cut';
     f.proposal = proposal;
     f.lastSend = this.env.now();
@@ -599,13 +609,14 @@ export class GMS extends Layer {
   private onDone(from: NodeId, a: Attempt): void {
     const f = this.flush;
     this.log.trace('done', { from, a: JSON.stringify(a), f: f ? `${f.phase} ${f.a.n} ${[...f.dones]}` : 'none' });
-    if (!f || f.phase !== 'cut' || a.n !== f.a.n || a.coord !== f.a.coord) return;
+    // Only participants that answered this attempt count toward its end.
+    if (!f || f.phase !== 'cut' || a.n !== f.a.n || a.coord !== f.a.coord || !f.oks.has(from)) return;
     f.dones.add(from);
     const v = this.view!;
     const needed = f.proposal!.members.filter((m) => v.members.includes(m) && f.oks.has(m));
     if (needed.every((m) => f.dones.has(m)) && f.dones.size * 2 > v.members.length) {
       const next: View = { group: this.ctx.group, id: v.id + 1, members: f.proposal!.members };
-      this.lastProposalGb = f.proposal!.gb ?? [];
+      this.gb.lastProposal = f.proposal!.gb ?? [];
       this.flush = null;
       // The state provider: the most senior survivor that holds the state itself.
       const provider = v.members.find((m) => next.members.includes(m) && f.oks.get(m)?.hasState === true) ?? this.me;
@@ -633,8 +644,9 @@ export class GMS extends Layer {
     if (this.status === 'joining') {
       if (!next.members.includes(this.me)) return;
       this.status = 'member';
+      this.challengers.clear();
       if (body.stateFrom) {
-        this.incoming = { viewId: next.id, from: body.stateFrom, chunks: [], total: -1, next: 0, lastAck: this.env.now(), progressAt: this.env.now(), firstView: next };
+        this.state.expect(next, body.stateFrom);
         this.heldUp = [];
         // Installing the view below now lets the new view's traffic reach us while state streams in.
         this.below.downEvent({ type: 'VIEW', view: next });
@@ -662,21 +674,10 @@ export class GMS extends Layer {
     }
     const joiners = next.members.filter((m) => !this.view!.members.includes(m));
     // gbcasts go last in the old view: after the cut, before the view change, in proposal order.
-    this.deliverGbcasts(from === this.me ? (this.accepted?.p.gb ?? this.lastProposalGb) : (this.accepted?.p.gb ?? []));
+    this.deliverGbcasts(from === this.me ? (this.accepted?.p.gb ?? this.gb.lastProposal) : (this.accepted?.p.gb ?? []));
     const provide = body.stateFrom === this.me && joiners.length > 0;
     const { snapshot, snapshotError } = this.installLocal(next, provide);
-    if (provide) {
-      for (const j of joiners) {
-        if (snapshotError) {
-          this.send(j, G.StateFail, { view: next.id, message: snapshotError.message });
-          continue;
-        }
-        const bytes = snapshot ?? Buffer.alloc(0);
-        const o: OutgoingState = { joiner: j, viewId: next.id, bytes, total: Math.max(1, Math.ceil(bytes.length / this.opts.stateChunkBytes)), acked: 0, sentUpTo: 0, lastSend: 0 };
-        this.outgoing.set(j, o);
-        this.pumpState(o);
-      }
-    }
+    if (provide) this.state.provide(joiners, next.id, snapshot, snapshotError);
   }
 
   /**
@@ -707,7 +708,7 @@ export class GMS extends Layer {
       this.below.downEvent({ type: 'VIEW', view: v });
       return { snapshot: null, snapshotError: provide ? new Error('this member is leaving to rejoin') : null };
     }
-    if (this.incoming !== null && this.heldUp !== null) {
+    if (this.state.receiving && this.heldUp !== null) {
       // Still waiting for the state of an earlier view: the application sees this view after it.
       this.heldUp.push(v);
       this.below.downEvent({ type: 'VIEW', view: v });
@@ -736,84 +737,24 @@ export class GMS extends Layer {
   // ---- gbcast: ordered against every message and every view change ----
 
   private gbcast(msg: Message): void {
-    const key = `${this.me}:${++this.gbCounter}`;
-    msg.src = this.me;
-    const bytes = messageToBytes(msg);
-    this.myGb.set(key, bytes);
+    this.gb.submit(this.me, msg);
     this.sendGbcasts();
   }
 
   private sendGbcasts(): void {
     const c = this.coordinator();
-    if (!c || this.myGb.size === 0) return;
-    for (const [key, bytes] of this.myGb) this.send(c, G.Gbcast, { key, bytes });
+    if (!c || this.gb.own.size === 0) return;
+    for (const [key, bytes] of this.gb.own) this.send(c, G.Gbcast, { key, bytes });
   }
 
   private deliverGbcasts(list: readonly [string, Buffer | Uint8Array][]): void {
-    for (const [key, bytes] of list) {
-      this.pendingGb.delete(key);
-      this.myGb.delete(key);
-      if (this.deliveredGb.has(key)) continue;
-      this.deliveredGb.add(key);
-      if (this.deliveredGb.size > 10_000) this.deliveredGb.delete(this.deliveredGb.values().next().value!);
-      let msg: Message;
-      try {
-        msg = messageFromBytes(Buffer.from(bytes));
-      } catch {
-        continue;
-      }
-      msg.src = key.slice(0, key.lastIndexOf(':'));
-      msg.dest = null;
+    this.gb.deliver(list, (msg) => {
       if (this.heldUp) this.heldUp.push(msg);
       else this.above.up(msg);
-    }
-    this.lastProposalGb = [];
+    });
   }
 
-  // ---- state transfer ----
-
-  private pumpState(o: OutgoingState): void {
-    const now = this.env.now();
-    if (o.sentUpTo > o.acked && now - o.lastSend > this.opts.retryMs * 3) o.sentUpTo = o.acked; // resend the window
-    while (o.sentUpTo < o.total && o.sentUpTo < o.acked + this.opts.stateWindow) {
-      const i = o.sentUpTo++;
-      const chunk = o.bytes.subarray(i * this.opts.stateChunkBytes, Math.min(o.bytes.length, (i + 1) * this.opts.stateChunkBytes));
-      // [view u32][index u32][total u32][bytes]: binary, so 100 MB of state costs no re-encoding.
-      const payload = Buffer.allocUnsafe(12 + chunk.length);
-      payload.writeUInt32BE(o.viewId, 0);
-      payload.writeUInt32BE(i, 4);
-      payload.writeUInt32BE(o.total, 8);
-      chunk.copy(payload, 12);
-      const m = new Message(o.joiner, payload, MsgFlag.Unreliable);
-      m.push(GMS_HEADER, G.StateChunk);
-      this.below.down(m);
-    }
-    o.lastSend = now;
-  }
-
-  private onStateChunk(from: NodeId, msg: Message): void {
-    const inc = this.incoming;
-    if (!inc || msg.payload.length < 12 || from !== inc.from || msg.payload.readUInt32BE(0) !== inc.viewId) return;
-    const index = msg.payload.readUInt32BE(4);
-    const total = msg.payload.readUInt32BE(8);
-    if (inc.total < 0) inc.total = total;
-    if (index === inc.next) {
-      inc.chunks.push(Buffer.from(msg.payload.subarray(12)));
-      inc.next++;
-      inc.progressAt = this.env.now();
-    }
-    const now = this.env.now();
-    if (inc.next >= inc.total || inc.next % 16 === 0 || index !== inc.next - 1 || now - inc.lastAck > this.opts.retryMs) {
-      inc.lastAck = now;
-      this.send(from, G.StateAck, { view: inc.viewId, next: inc.next });
-    }
-    if (inc.next >= inc.total) {
-      const state = Buffer.concat(inc.chunks);
-      this.incoming = null;
-      this.log.info('state received', { viewId: inc.firstView.id, bytes: state.length });
-      this.installWithState(inc.firstView, state);
-    }
-  }
+  // ---- state transfer (streaming lives in gms/state-transfer.ts) ----
 
   /** The joiner's state arrived: its first view goes up with it, then whatever followed. */
   private installWithState(first: View, state: Buffer): void {
@@ -830,7 +771,7 @@ export class GMS extends Layer {
 
   private failJoin(code: 'ERR_STATE_TRANSFER' | 'ERR_JOIN_REJECTED', message: string): void {
     this.log.warn('join failed', { code, message });
-    this.incoming = null;
+    this.state.abandon();
     this.heldUp = null;
     const inView = this.status === 'member' && this.view !== null;
     this.above.upEvent({ type: 'JOIN_FAILED', code, message });
@@ -885,18 +826,20 @@ export class GMS extends Layer {
 
   private tick(): void {
     const now = this.env.now();
+    for (const m of this.admission.expire(now)) this.guard.drop(m, 'join request never answered its challenge');
     if (this.status === 'joining') {
-      if (now - this.joinStarted > this.opts.joinTimeoutMs) this.failJoin('ERR_JOIN_REJECTED', `no member of ${this.ctx.group} let us in within ${this.opts.joinTimeoutMs} ms`);
+      if (now - this.joinStarted > this.opts.joinTimeoutMs)
+        this.failJoin('ERR_JOIN_REJECTED', `no member of ${this.ctx.group} let us in within ${this.opts.joinTimeoutMs} ms`);
       else if (now - this.lastJoinReq >= this.opts.retryMs * 2) this.sendJoinReq();
       return;
     }
     this.retryInstall(now);
     if (this.status === 'gone' || !this.view) return;
-    if (this.incoming && (now - this.incoming.progressAt > this.opts.flushTimeoutMs * 2 || !this.view.members.includes(this.incoming.from))) {
+    if (this.state.providerLost(now, this.view.members, this.opts.flushTimeoutMs * 2)) {
       // The provider failed before we had our state: leave cleanly (a silent exit would cost a
       // small view its majority), then start over as a new member.
-      this.log.warn('state provider went silent; leaving to rejoin', { provider: this.incoming.from });
-      this.incoming = null;
+      this.log.warn('state provider went silent; leaving to rejoin', { provider: this.state.provider });
+      this.state.abandon();
       this.heldUp = null;
       this.rejoinAfterLeave = true;
       this.status = 'leaving';
@@ -905,18 +848,10 @@ export class GMS extends Layer {
       if (!this.isCoordinator) this.sendLeaveReq();
       return;
     }
-    if (this.incoming && now - this.incoming.lastAck > this.opts.retryMs * 2) {
-      this.incoming.lastAck = now;
-      this.send(this.incoming.from, G.StateAck, { view: this.incoming.viewId, next: this.incoming.next });
-    }
-    for (const o of this.outgoing.values()) {
-      // Keep streaming through later view changes: the joiner waits for exactly this snapshot.
-      if (!this.view.members.includes(o.joiner)) this.outgoing.delete(o.joiner);
-      else if (now - o.lastSend > this.opts.retryMs * 3) this.pumpState(o);
-    }
+    this.state.tick(now, this.view.members);
     if (this.status === 'leaving' && !this.isCoordinator) this.sendLeaveReq();
-    if (this.myGb.size > 0 && now - this.lastGbSend >= this.opts.retryMs * 2) {
-      this.lastGbSend = now;
+    if (this.gb.own.size > 0 && now - this.gb.lastSend >= this.opts.retryMs * 2) {
+      this.gb.lastSend = now;
       this.sendGbcasts();
     }
     if (!this.isCoordinator) {
@@ -948,7 +883,7 @@ export class GMS extends Layer {
     }
     if (now - f.startedAt > this.opts.flushTimeoutMs) {
       // Whoever did not answer in time is suspected; the flush starts over without them.
-      const silent = f.phase === 'start' ? f.participants.filter((p) => !f.oks.has(p)) : [...f.oks.keys()].filter((p) => !f.dones.has(p));
+      const silent = silentParticipants(f);
       for (const s of silent) if (s !== this.me) this.suspects.add(s);
       // A minority retries with everyone: a healed partition brings the majority back (and the
       // members it suspected itself, which no failure detector will clear, get asked again).
@@ -959,10 +894,6 @@ export class GMS extends Layer {
       }
     }
   }
-}
-
-function sameMembers(a: readonly NodeId[], b: readonly NodeId[]): boolean {
-  return a.length === b.length && a.every((m, i) => m === b[i]);
 }
 
 registerLayer({

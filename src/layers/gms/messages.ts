@@ -1,0 +1,165 @@
+import { z } from 'zod';
+import { ProtocolError } from '../../core/errors.js';
+import { wire, MAX_ID_BYTES } from '../../core/input-guard.js';
+import { nodeOfMember } from '../../core/member-id.js';
+import type { NodeId } from '../../core/node-id.js';
+import { defineHeader, HeaderIds } from '../../codec/header-registry.js';
+
+/** GMS message kinds; bodies travel as MessagePack in the payload (StateChunk: binary). */
+export enum G {
+  JoinReq = 1,
+  LeaveReq = 2,
+  FlushStart = 3,
+  FlushOk = 4,
+  FlushNack = 5,
+  Cut = 6,
+  Done = 7,
+  Install = 8,
+  InstallAck = 9,
+  NotMember = 10,
+  StateChunk = 11,
+  StateAck = 12,
+  StateFail = 13,
+  /** A frozen member asks the coordinator to finish a view change that nobody is driving. */
+  FlushReq = 14,
+  /** A member hands a gbcast to the coordinator, to be delivered at the next view change. */
+  Gbcast = 15,
+  /** "I am still in view v": a member of v+1 resends the install it missed. */
+  InstallReq = 16,
+  /** Coordinator to a process that asked to join, on its own id: prove you are there. */
+  JoinChallenge = 17,
+  /** The joiner's answer to a challenge, from its own connection: only then is it admitted. */
+  JoinAnswer = 18,
+}
+
+export const GMS_HEADER = defineHeader<number>(
+  HeaderIds.GMS,
+  'GMS',
+  (w, t) => w.u8(t),
+  (r) => {
+    const t = r.u8();
+    if (t < G.JoinReq || t > G.JoinAnswer) throw new ProtocolError('ERR_MALFORMED', `unknown GMS message ${t}`);
+    return t;
+  },
+);
+
+/** A flush attempt: higher `n` wins; on a tie, the more senior coordinator. */
+export interface Attempt {
+  n: number;
+  coord: NodeId;
+}
+
+/** What a flush proposes: the next view's members and the cut every survivor delivers up to. */
+export interface Proposal {
+  members: NodeId[];
+  cut: [NodeId, number][];
+  holders: [NodeId, NodeId][];
+  /** gbcasts delivered at the end of the view, after the cut and before the next view: [key, message bytes]. */
+  gb?: [string, Uint8Array][];
+}
+
+export interface FlushOkBody {
+  view: number;
+  a: Attempt;
+  digest: [NodeId, number][];
+  accepted: { a: Attempt; p: Proposal } | null;
+  /** False while this member still waits for its own state: it cannot give state to others. */
+  hasState?: boolean | undefined;
+  /** Instead of a digest: "I already installed this later view" (the coordinator is behind). */
+  installed?: { id: number; members: NodeId[] } | undefined;
+}
+
+export interface InstallBody {
+  view: { id: number; members: NodeId[] };
+  /** The member that streams state to joiners, if any. */
+  stateFrom: NodeId | null;
+}
+
+export function cmpAttempt(a: Attempt, b: Attempt, seniority: readonly NodeId[]): number {
+  if (a.n !== b.n) return a.n - b.n;
+  if (a.coord === b.coord) return 0;
+  const ra = seniority.indexOf(a.coord);
+  const rb = seniority.indexOf(b.coord);
+  // More senior (lower rank) wins ties; unknown coordinators lose.
+  return (rb < 0 ? Infinity : rb) - (ra < 0 ? Infinity : ra) > 0 ? 1 : -1;
+}
+
+export function sameMembers(a: readonly NodeId[], b: readonly NodeId[]): boolean {
+  return a.length === b.length && a.every((m, i) => m === b[i]);
+}
+
+/** A member list that makes sense: no duplicates, one member per node, at most `max`. */
+export function saneMembers(members: readonly NodeId[], max: number): boolean {
+  if (members.length === 0 || members.length > max) return false;
+  const nodes = new Set<string>();
+  for (const m of members) {
+    const n = nodeOfMember(m);
+    if (nodes.has(n)) return false;
+    nodes.add(n);
+  }
+  return true;
+}
+
+/** Longest gbcast key: a member id, ':' and a counter. */
+export const MAX_GBCAST_KEY = MAX_ID_BYTES + 11;
+
+/** Limits the body schemas enforce (from the layer's options). */
+export interface BodyLimits {
+  /** Most members a view, a proposal or a digest may name. */
+  maxMembers: number;
+  /** Most gbcasts one proposal may carry. */
+  maxPendingGbcasts: number;
+}
+
+/**
+ * One schema per control body: every field a peer sends is checked before GMS acts on it (a
+ * wrong type once reached a timer callback and killed the coordinator). Arrays are bounded.
+ */
+export function bodySchemas(lim: BodyLimits) {
+  const id = wire.id;
+  const int = wire.int;
+  const view = z.object({ view: int });
+  const members = z.array(id).max(lim.maxMembers);
+  const attempt = z.object({ n: int, coord: id });
+  const pairs = z.array(z.tuple([id, int])).max(lim.maxMembers);
+  const proposal = z.object({
+    members,
+    cut: pairs,
+    holders: z.array(z.tuple([id, id])).max(lim.maxMembers),
+    gb: z
+      .array(z.tuple([z.string().min(3).max(MAX_GBCAST_KEY), wire.bytes]))
+      .max(lim.maxPendingGbcasts)
+      .optional(),
+  });
+  const viewBody = z.object({ id: int, members });
+  return {
+    [G.JoinReq]: z.object({ member: id }),
+    [G.LeaveReq]: z.object({ member: id }),
+    [G.FlushStart]: z.object({ view: int, a: attempt }),
+    [G.FlushOk]: z.object({
+      view: int,
+      a: attempt,
+      digest: pairs,
+      accepted: z.object({ a: attempt, p: proposal }).nullable(),
+      hasState: z.boolean().optional(),
+      installed: viewBody.optional(),
+    }),
+    [G.FlushNack]: z.object({ n: int }),
+    [G.Cut]: z.object({ view: int, a: attempt, p: proposal }),
+    [G.Done]: z.object({ view: int, a: attempt }),
+    [G.Install]: z.object({ view: viewBody, stateFrom: id.nullable() }),
+    [G.InstallAck]: view,
+    [G.NotMember]: view,
+    [G.StateChunk]: z.never(),
+    [G.StateAck]: z.object({ view: int, next: int }),
+    [G.StateFail]: z.object({ view: int, message: z.string().max(1024) }),
+    [G.FlushReq]: view,
+    [G.Gbcast]: z.object({ key: z.string().min(3).max(MAX_GBCAST_KEY), bytes: wire.bytes }),
+    [G.InstallReq]: view,
+    [G.JoinChallenge]: z.object({ nonce: int }),
+    [G.JoinAnswer]: z.object({ member: id, nonce: int }),
+  } satisfies Record<G, z.ZodType>;
+}
+export type BodySchemas = ReturnType<typeof bodySchemas>;
+/** The checked body of control message `t`. */
+export type Body<T extends G> = z.infer<BodySchemas[T]>;

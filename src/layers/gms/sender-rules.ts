@@ -1,0 +1,124 @@
+import { nodeOfMember } from '../../core/member-id.js';
+import type { NodeId } from '../../core/node-id.js';
+import type { View } from '../../core/view.js';
+import { senderOfKey } from './gbcast.js';
+import { G, saneMembers, sameMembers, type Attempt, type Body, type Proposal } from './messages.js';
+
+/** A refusal that is not counted: a late message about an earlier membership or view. */
+export const STALE = '';
+
+/** What the sender rules read of the membership layer's state. */
+export interface Hearing {
+  readonly me: NodeId;
+  readonly view: View | null;
+  readonly joining: boolean;
+  /** Participants of the flush this member runs as coordinator, if any. */
+  readonly flushParticipants: readonly NodeId[] | null;
+  /** The highest flush attempt number seen or promised. */
+  readonly highestAttempt: number;
+  /** Joiner: who challenged us. */
+  readonly challengers: ReadonlySet<string>;
+  /** Joiner: the member streaming our state, if any. */
+  readonly stateProvider: NodeId | null;
+  awaitsState(viewId: number): boolean;
+  readonly maxMembers: number;
+  readonly maxAttemptStep: number;
+}
+
+/**
+ * Who may say what: a member speaks only for itself. Each control message, once its body passed
+ * its schema, is honoured only from whom the protocol expects it (the leaver itself, the
+ * coordinator of an attempt, a participant, a member of the view being replaced, the state
+ * provider), and a proposal or view must be one this group can have.
+ * Why a checked remote message is not honoured from `from` (STALE: ignored, not counted), or null if it is.
+ */
+export function refusal<T extends G>(h: Hearing, t: T, from: NodeId, body: Body<T>): string | null {
+  // Not yet (or no longer) in a view: only what a joiner needs matters; the rest is for an old membership.
+  if (!h.view && t !== G.JoinChallenge && t !== G.Install && t !== G.StateFail) return STALE;
+  switch (t) {
+    case G.LeaveReq:
+      return speaksFor(from, (body as Body<G.LeaveReq>).member, 'leave request for another member');
+    case G.FlushStart: {
+      const x = body as Body<G.FlushStart>;
+      if (x.a.coord !== from || !plausible(h, x.a)) return 'flush start not from the coordinator of its attempt';
+      return x.view === h.view?.id && !inView(h, from) ? 'flush start from a non-member' : null;
+    }
+    case G.FlushOk: {
+      const x = body as Body<G.FlushOk>;
+      if (x.installed) return inView(h, from) && saneMembers(x.installed.members, h.maxMembers) ? null : 'flush reply with an impossible installed view';
+      if (x.accepted && (!saneProposal(h, x.accepted.p) || !plausible(h, x.accepted.a))) return 'flush reply with an impossible proposal';
+      return inView(h, from) ? null : staleOr(h, x.view, 'flush reply from a non-member');
+    }
+    case G.FlushNack: {
+      const n = (body as Body<G.FlushNack>).n;
+      if (!inView(h, from) || (h.flushParticipants !== null && !h.flushParticipants.includes(from))) return 'flush nack from a non-participant';
+      return plausible(h, { n, coord: from }) ? null : 'flush nack with an implausible attempt';
+    }
+    case G.Cut: {
+      const x = body as Body<G.Cut>;
+      if (x.a.coord !== from || !inView(h, from) || !plausible(h, x.a)) return 'cut not from the coordinator of its attempt';
+      return saneProposal(h, x.p) ? null : 'cut with an impossible proposal';
+    }
+    case G.Done:
+      return inView(h, from) ? null : staleOr(h, (body as Body<G.Done>).view, 'flush done from a non-member');
+    case G.Install: {
+      const x = body as Body<G.Install>;
+      if (!saneMembers(x.view.members, h.maxMembers)) return 'install with an impossible member list';
+      if (h.joining) {
+        // Our first view: from the coordinator that challenged us, or a member of that view other than us.
+        const node = nodeOfMember(from);
+        const ok = h.challengers.has(from) || (node !== nodeOfMember(h.me) && x.view.members.some((m) => nodeOfMember(m) === node));
+        return ok ? null : 'install for a joiner from outside its view';
+      }
+      if (h.view && x.view.id <= h.view.id) {
+        // A resend of the view we have: acknowledge it (its installer keeps resending until we do); older ones are stale.
+        return x.view.id === h.view.id && sameMembers(x.view.members, h.view.members) ? null : STALE;
+      }
+      return h.view && !inView(h, from) ? 'install from a non-member of the view it replaces' : null;
+    }
+    case G.NotMember:
+      // Only a member of our view may tell us a later view left us out.
+      return inView(h, from) ? null : '"not a member" from a non-member';
+    case G.FlushReq:
+      return inView(h, from) ? null : staleOr(h, (body as Body<G.FlushReq>).view, 'flush request from a non-member');
+    case G.Gbcast: {
+      // The key names its sender: only that member may hand it in.
+      const named = speaksFor(from, senderOfKey((body as Body<G.Gbcast>).key), 'gbcast not from the member its key names');
+      return named !== null || inView(h, from) ? named : 'gbcast from a non-member';
+    }
+    case G.StateFail:
+      return h.awaitsState((body as Body<G.StateFail>).view) && from !== h.stateProvider ? 'state failure not from the state provider' : null;
+    default:
+      return null;
+  }
+}
+
+/**
+ * Does `from` speak for `member`? Only for itself. The same process under another member id
+ * (one we do not know it by: a rejoin we have not seen) is ignored, not counted.
+ */
+function speaksFor(from: NodeId, member: NodeId, reason: string): string | null {
+  if (member === from) return null;
+  return nodeOfMember(member) === nodeOfMember(from) ? STALE : reason;
+}
+
+/** A message about an earlier view from a member it had (excluded since) is stale, not hostile. */
+function staleOr(h: Hearing, viewId: number, reason: string): string {
+  return h.view !== null && viewId < h.view.id ? STALE : reason;
+}
+
+function inView(h: Hearing, from: NodeId): boolean {
+  return h.view !== null && h.view.members.includes(from);
+}
+
+/** An attempt number within reach of what we have seen (one near 2^32 would leave no room above it). */
+function plausible(h: Hearing, a: Attempt): boolean {
+  return a.n <= h.highestAttempt + h.maxAttemptStep;
+}
+
+/** A proposal that can be a view of this group: sane members, gbcasts only from members of the view. */
+export function saneProposal(h: Hearing, p: Proposal): boolean {
+  if (!saneMembers(p.members, h.maxMembers)) return false;
+  const members = h.view?.members ?? [];
+  return (p.gb ?? []).every(([key]) => members.includes(senderOfKey(key)));
+}

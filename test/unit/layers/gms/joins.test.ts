@@ -1,0 +1,36 @@
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { JoinAdmission } from '../../../../src/layers/gms/joins.js';
+
+function admission(max = 2, timeout = 100): JoinAdmission {
+  let n = 1000;
+  return new JoinAdmission({ maxPendingChallenges: max, challengeTimeoutMs: timeout }, () => n++);
+}
+
+describe('JoinAdmission', () => {
+  it('admits only an answer with the nonce, from the joiner’s own node (under any of its member ids)', () => {
+    const a = admission();
+    const nonce = a.challenge('j:1/1~2', 0)!;
+    assert.equal(a.answer('evil:1/1', 'j:1/1~2', nonce), false, 'another node');
+    assert.equal(a.answer('j:1/1', 'j:1/1~2', nonce + 1), false, 'a wrong nonce');
+    assert.equal(a.answer('j:1/1', 'j:1/1~2', nonce), true, 'its old member id names the same node');
+    assert.equal(a.answer('j:1/1', 'j:1/1~2', nonce), false, 'a challenge is spent once answered');
+  });
+
+  it('repeats the same challenge to a joiner that asks again', () => {
+    const a = admission();
+    assert.equal(a.challenge('j:1/1', 0), a.challenge('j:1/1', 50));
+    assert.equal(a.size, 1);
+  });
+
+  it('holds at most the cap of open challenges, and forgets them after the timeout, naming them', () => {
+    const a = admission(2, 100);
+    assert.notEqual(a.challenge('g1:1/1', 0), null);
+    assert.notEqual(a.challenge('g2:1/1', 10), null);
+    assert.equal(a.challenge('g3:1/1', 20), null, 'over the cap');
+    assert.deepEqual(a.expire(105), ['g1:1/1']);
+    assert.notEqual(a.challenge('g3:1/1', 106), null, 'room again');
+    assert.deepEqual(a.expire(1000), ['g2:1/1', 'g3:1/1']);
+    assert.equal(a.size, 0);
+  });
+});
