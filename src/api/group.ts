@@ -418,6 +418,7 @@ export class Group extends EventEmitter implements StackTop {
       case 'BLOCKED':
         if (!this.blockedBy.has(ev.reason)) {
           this.blockedBy.add(ev.reason);
+          this.recorder?.record({ k: 'blocked', at: this.now(), node: this.localId, group: this.name, reason: ev.reason });
           const err =
             ev.reason === 'minority'
               ? new HorusError('ERR_BLOCKED', `group ${this.name}: this member is in a minority partition and cannot make progress`)
@@ -427,6 +428,7 @@ export class Group extends EventEmitter implements StackTop {
         break;
       case 'UNBLOCKED':
         if (this.blockedBy.size > 0) {
+          this.recorder?.record({ k: 'unblocked', at: this.now(), node: this.localId, group: this.name, ...(ev.reason ? { reason: ev.reason } : {}) });
           if (ev.reason) this.blockedBy.delete(ev.reason);
           else this.blockedBy.clear();
           if (this.blockedBy.size === 0 && !this.flowBlocked) this.notify('unblocked');
@@ -434,12 +436,15 @@ export class Group extends EventEmitter implements StackTop {
         this.drainPending();
         break;
       case 'LEFT':
+        this.recorder?.record({ k: 'ended', at: this.now(), node: this.localId, group: this.name, how: 'left' });
         this.hooks.ended(this, { type: 'LEFT' });
         break;
       case 'EXCLUDED':
+        this.recorder?.record({ k: 'ended', at: this.now(), node: this.localId, group: this.name, how: 'excluded' });
         this.hooks.ended(this, { type: 'EXCLUDED', viewId: ev.viewId });
         break;
       case 'JOIN_FAILED':
+        this.recorder?.record({ k: 'ended', at: this.now(), node: this.localId, group: this.name, how: 'join-failed' });
         this.hooks.ended(this, { type: 'JOIN_FAILED', error: new HorusError(ev.code, ev.message) });
         break;
       case 'STABLE':
@@ -449,6 +454,8 @@ export class Group extends EventEmitter implements StackTop {
       case 'UNSUSPECT':
       case 'STRANGER':
       case 'FLUSH_REACHED':
+      case 'LEASE_LOST':
+      case 'LEASE_OK':
         break;
     }
   }

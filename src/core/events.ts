@@ -21,6 +21,11 @@ export type DownEvent =
   | { type: 'LEAVE' }
   /** Someone waits on stability (safe delivery): gossip digests now rather than at the next tick. */
   | { type: 'STABILIZE' }
+  /**
+   * Membership is about to leave these members out: the failure detector stops renewing their
+   * leases and answers in `until` when the last lease it gave them ends (its clock; null: none).
+   */
+  | { type: 'LEASE_REVOKE'; members: readonly NodeId[]; until: number | null }
   | { type: 'STOP' };
 
 /** Control events travelling up the stack. */
@@ -44,6 +49,9 @@ export type UpEvent =
   /** Failure detector: a member has been silent too long / was heard again. */
   | { type: 'SUSPECT'; member: NodeId }
   | { type: 'UNSUSPECT'; member: NodeId }
+  /** Failure detector: this member no longer holds leases from a majority of its view / holds them again. */
+  | { type: 'LEASE_LOST' }
+  | { type: 'LEASE_OK' }
   /** A node that is not in this view is still talking to it, as a member of view `viewId`. */
   | { type: 'STRANGER'; member: NodeId; viewId: number }
   /** The reliability layer delivered everything up to the flush cut. */

@@ -6,6 +6,14 @@ export type HistoryEvent =
   | { k: 'deliver'; at: number; node: NodeId; group: string; msg: string; sender: NodeId; order: number; view: number }
   | { k: 'view'; at: number; node: NodeId; group: string; view: number; members: readonly NodeId[] }
   | { k: 'crash'; at: number; node: NodeId }
+  /** The process was stopped (SIGSTOP) / continued: while stopped it runs nothing (harness-recorded). */
+  | { k: 'pause'; at: number; node: NodeId }
+  | { k: 'resume'; at: number; node: NodeId }
+  /** Sends (and, for 'minority', deliveries) held for `reason`; 'unblocked' without one: every reason is over. */
+  | { k: 'blocked'; at: number; node: NodeId; group: string; reason: string }
+  | { k: 'unblocked'; at: number; node: NodeId; group: string; reason?: string }
+  /** This member's membership ended: it left, was excluded, or its join failed. */
+  | { k: 'ended'; at: number; node: NodeId; group: string; how: 'left' | 'excluded' | 'join-failed' }
   /**
    * A group's stack threw (in a timer, a handler or a layer) and was contained: the node kept
    * serving. A real node survives it; in the simulator it is a bug, and the checker fails the seed.

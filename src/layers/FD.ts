@@ -1,12 +1,15 @@
 import { z } from 'zod';
 import { every, type Timer } from '../core/env.js';
 import type { DownEvent } from '../core/events.js';
+import { ConfigError } from '../core/errors.js';
 import { Message, MsgFlag } from '../core/message.js';
 import type { NodeId } from '../core/node-id.js';
 import { defineHeader, HeaderIds } from '../codec/header-registry.js';
+import { Reader } from '../codec/reader.js';
+import { Writer } from '../codec/writer.js';
 import { Layer, type LayerContext } from '../stack/layer.js';
 import { registerLayer } from '../stack/registry.js';
-import { InputGuard, MAX_WIRE_INT } from '../core/input-guard.js';
+import { InputGuard, MAX_ID_BYTES, MAX_WIRE_INT } from '../core/input-guard.js';
 
 /** Strangers whose last report is remembered; bounded so a flood of forged sources cannot grow it. */
 const MAX_STRANGERS_REMEMBERED = 1024;
@@ -23,20 +26,83 @@ export const FD_HEADER = defineHeader<FdHeader>(
   (r) => ({ viewId: r.uvar() }),
 );
 
+/**
+ * A heartbeat's payload: the sender's clock `t` (whole ms) and, per member it hears, the latest `t`
+ * it received from that member (the echo that renews that member's lease). An empty payload (a
+ * ping, or an older peer) carries neither.
+ */
+export interface LeaseBeat {
+  t: number;
+  echoes: [NodeId, number][];
+}
+
+export function encodeLeaseBeat(b: LeaseBeat): Buffer {
+  const w = new Writer(16 + b.echoes.length * 48);
+  w.uvar(b.t);
+  w.uvar(b.echoes.length);
+  for (const [id, t] of b.echoes) {
+    w.str(id);
+    w.uvar(t);
+  }
+  return w.toBytes();
+}
+
+/** Throws ProtocolError on malformed bytes; `maxEchoes` bounds what a hostile peer makes us read. */
+export function decodeLeaseBeat(bytes: Buffer, maxEchoes: number): LeaseBeat | 'too-many' {
+  const r = new Reader(bytes);
+  const t = r.uvar();
+  const n = r.uvar();
+  if (n > maxEchoes) return 'too-many';
+  const echoes: [NodeId, number][] = [];
+  for (let i = 0; i < n; i++) echoes.push([r.str(MAX_ID_BYTES), r.uvar()]);
+  return { t, echoes };
+}
+
 const options = z.object({
   heartbeatIntervalMs: z.number().positive().default(100),
   /** Silence after which a member is suspected. */
   suspectTimeoutMs: z.number().positive().default(1000),
+  /**
+   * T_block: a member that holds no lease from a majority of its view for this long stops (blocked,
+   * 'minority'). Default: suspectTimeoutMs − 2 × heartbeatIntervalMs − 100, the most the rule
+   * allows (suspectTimeoutMs ≥ leaseMs + 2 × heartbeatIntervalMs + 100, so a member blocks before
+   * the others may suspect it, with a margin for clock-rate drift and scheduling).
+   */
+  leaseMs: z.number().positive().optional(),
+  /** Bound on the clock-rate difference between two members (0.02 = 2%): stretches the grants we wait out. */
+  clockDriftBound: z.number().min(0).max(0.5).default(0.02),
+  /** Most echo entries a heartbeat may carry (one per member of the sender's view). */
+  maxEchoes: z.number().int().min(1).max(65_536).default(1024),
   /** A node not in the view that keeps sending heartbeats is reported up (GMS tells it) at most this often. */
   strangerReportIntervalMs: z.number().nonnegative().default(500),
 });
 export type FdOptions = z.infer<typeof options>;
 
+/** The lease time the options give, checked against the rule; ConfigError if it breaks it. */
+export function leaseMsOf(o: Pick<FdOptions, 'heartbeatIntervalMs' | 'suspectTimeoutMs' | 'leaseMs'>): number {
+  const most = o.suspectTimeoutMs - 2 * o.heartbeatIntervalMs - 100;
+  const lease = o.leaseMs ?? most;
+  if (lease <= 0 || lease > most) {
+    throw new ConfigError(
+      `FD: leaseMs (${lease}) must be positive and at most suspectTimeoutMs (${o.suspectTimeoutMs}) − 2 × heartbeatIntervalMs (${o.heartbeatIntervalMs}) − 100 = ${most}: a member must block before the others may suspect it`,
+    );
+  }
+  return lease;
+}
+
 /**
- * Heartbeat failure detector. Any message from a member counts as a sign of life; heartbeats fill
- * the silence. A member silent for `suspectTimeoutMs` is suspected (SUSPECT goes up to GMS) and
- * unsuspected if heard again before a new view excludes it. When this process itself was stopped
- * (its own ticks arrive late), it does not blame the others for its own silence.
+ * Heartbeat failure detector and lease keeper. Any message from a member counts as a sign of life;
+ * heartbeats fill the silence. A member silent for `suspectTimeoutMs` is suspected (SUSPECT goes
+ * up to GMS) and unsuspected if heard again before a new view excludes it. When this process itself
+ * was stopped (its own ticks arrive late), it does not blame the others for its own silence.
+ *
+ * Leases: each heartbeat carries our clock `t` and echoes the latest `t` heard from each member.
+ * Member p echoing our t gives us a lease from p until t + leaseMs (our clock); we count ourselves.
+ * Without leases from a majority of the view we are out of lease: LEASE_LOST goes up (GMS stops
+ * sending and delivering) until echoes bring a majority back (LEASE_OK). Only echoes renew a lease,
+ * so after a cut or a pause it ends at most leaseMs after the last heartbeat the others heard. In
+ * turn, we do not help exclude a member until the lease our echoes gave it has run out (GMS asks
+ * with LEASE_REVOKE before it completes a view change that leaves that member out).
  */
 export class FD extends Layer {
   readonly name = 'FD';
@@ -49,6 +115,16 @@ export class FD extends Layer {
   /** When each stranger was last reported up: each report makes GMS answer it, so it is rate-limited. */
   private readonly strangerReported = new Map<NodeId, number>();
   private readonly guard: InputGuard;
+  private readonly leaseMs: number;
+  /** Per member: the latest t it sent us (its clock) and when we received it (ours): what we echo, and our grant. */
+  private readonly heardT = new Map<NodeId, { t: number; at: number }>();
+  /** Per member: the latest of our own t it echoed. */
+  private readonly echoed = new Map<NodeId, number>();
+  /** Members we stopped granting leases to (a view change leaving them out is under way). */
+  private readonly revoked = new Set<NodeId>();
+  /** What we last reported up. */
+  private leaseOk = true;
+  private expiryTimer: Timer | null = null;
 
   constructor(
     ctx: LayerContext,
@@ -56,6 +132,7 @@ export class FD extends Layer {
   ) {
     super(ctx);
     this.guard = new InputGuard(ctx, 'FD');
+    this.leaseMs = leaseMsOf(opts);
   }
 
   override start(): void {
@@ -65,17 +142,40 @@ export class FD extends Layer {
 
   override stop(): void {
     this.timer?.cancel();
+    this.expiryTimer?.cancel();
   }
 
   override downEvent(ev: DownEvent): void {
     if (ev.type === 'VIEW') {
+      const fresh = ev.view.members.some((m) => m !== this.ctx.localId && !this.members.includes(m));
       this.members = ev.view.members;
       this.viewId = ev.view.id;
       const now = this.env.now();
       for (const m of [...this.lastHeard.keys()]) if (!this.members.includes(m)) this.lastHeard.delete(m);
       for (const m of this.members) if (!this.lastHeard.has(m)) this.lastHeard.set(m, now);
+      for (const map of [this.heardT, this.echoed]) for (const m of [...map.keys()]) if (!this.members.includes(m)) map.delete(m);
       this.suspected.clear();
+      this.revoked.clear();
       this.strangerReported.clear();
+      // New members need our t (and we theirs) before they can hold a lease: start the exchange now.
+      if (fresh) this.heartbeat();
+      this.below.downEvent(ev);
+      return;
+    }
+    if (ev.type === 'LEASE_REVOKE') {
+      // No more echoes to them; answer when the lease our last echo gave them runs out (our clock).
+      let until: number | null = null;
+      for (const m of ev.members) {
+        if (m === this.ctx.localId) continue;
+        this.revoked.add(m);
+        const h = this.heardT.get(m);
+        if (h !== undefined) {
+          const end = h.at + this.leaseMs * (1 + this.opts.clockDriftBound);
+          if (until === null || end > until) until = end;
+        }
+      }
+      ev.until = until;
+      return;
     }
     this.below.downEvent(ev);
   }
@@ -87,14 +187,81 @@ export class FD extends Layer {
       this.guard.drop(src, 'heartbeat with a view id out of range', { viewId: h.viewId });
       return;
     }
+    const now = this.env.now();
     // Only a member's traffic is a sign of its life; a stranger cannot unsuspect anyone (COM names the sender).
     if (this.lastHeard.has(src)) {
-      this.lastHeard.set(src, this.env.now());
+      this.lastHeard.set(src, now);
       if (this.suspected.delete(src)) this.above.upEvent({ type: 'UNSUSPECT', member: src });
+      if (h !== undefined && msg.payload.length > 0) this.onLeaseBeat(src, msg.payload, now);
     } else if (h !== undefined && this.viewId > 0 && h.viewId < this.viewId) {
       this.reportStranger(src, h.viewId);
     }
+    // Before anything goes up: a lease that ran out while we were stopped is out now.
+    this.checkLease();
     if (h === undefined) this.above.up(msg);
+  }
+
+  private onLeaseBeat(src: NodeId, payload: Buffer, now: number): void {
+    let beat: LeaseBeat | 'too-many';
+    try {
+      beat = decodeLeaseBeat(payload, this.opts.maxEchoes);
+    } catch {
+      this.guard.drop(src, 'unreadable heartbeat lease');
+      return;
+    }
+    if (beat === 'too-many') {
+      this.guard.drop(src, 'heartbeat with more echoes than maxEchoes', { max: this.opts.maxEchoes });
+      return;
+    }
+    if (!Number.isSafeInteger(beat.t)) {
+      this.guard.drop(src, 'heartbeat with a clock out of range');
+      return;
+    }
+    const prev = this.heardT.get(src);
+    const firstFromIt = prev === undefined;
+    if (!this.revoked.has(src) && (prev === undefined || beat.t >= prev.t)) this.heardT.set(src, { t: beat.t, at: now });
+    const me = this.ctx.localId;
+    let mine: number | null = null;
+    for (const [id, t] of beat.echoes) if (id === me && (mine === null || t > mine)) mine = t;
+    if (mine !== null) {
+      // Nobody can echo a time we have not reached yet.
+      if (!Number.isSafeInteger(mine) || mine > Math.floor(now)) this.guard.drop(src, 'heartbeat echoing a time we never sent', { t: mine });
+      else if (mine > (this.echoed.get(src) ?? -Infinity)) this.echoed.set(src, mine);
+    }
+    // A member we had not heard before waits for our echo to hold its lease: answer it now.
+    if (firstFromIt && !this.revoked.has(src)) this.heartbeat(src);
+  }
+
+  /** When our lease from a majority ends (our clock): +Infinity alone in the view, -Infinity without one. */
+  private leaseExpiry(): number {
+    const n = this.members.length;
+    if (n === 0 || !this.members.includes(this.ctx.localId)) return Infinity;
+    const needOthers = Math.floor(n / 2); // a majority counts us too
+    if (needOthers === 0) return Infinity;
+    const ends: number[] = [];
+    for (const m of this.members) {
+      if (m === this.ctx.localId) continue;
+      const t = this.echoed.get(m);
+      if (t !== undefined) ends.push(t + this.leaseMs);
+    }
+    if (ends.length < needOthers) return -Infinity;
+    ends.sort((a, b) => b - a);
+    return ends[needOthers - 1]!;
+  }
+
+  /** Report a change of lease up, and wake up when the current one runs out. */
+  private checkLease(): void {
+    if (this.viewId === 0) return;
+    const expiry = this.leaseExpiry();
+    const now = this.env.now();
+    const ok = now < expiry;
+    if (ok !== this.leaseOk) {
+      this.leaseOk = ok;
+      this.above.upEvent({ type: ok ? 'LEASE_OK' : 'LEASE_LOST' });
+    }
+    this.expiryTimer?.cancel();
+    this.expiryTimer = null;
+    if (ok && Number.isFinite(expiry)) this.expiryTimer = this.env.setTimer(expiry - now, () => this.checkLease());
   }
 
   /** A node of an older view still talking to this one: report it (GMS tells it), at most once per interval. */
@@ -107,6 +274,16 @@ export class FD extends Layer {
     this.above.upEvent({ type: 'STRANGER', member: src, viewId });
   }
 
+  /** A heartbeat to the view (or to one member): our clock, and the echoes that renew the others' leases. */
+  private heartbeat(to: NodeId | null = null): void {
+    const echoes: [NodeId, number][] = [];
+    for (const [m, h] of this.heardT) if (!this.revoked.has(m) && m !== this.ctx.localId) echoes.push([m, h.t]);
+    const payload = encodeLeaseBeat({ t: Math.floor(this.env.now()), echoes });
+    const hb = new Message(to, payload, to === null ? MsgFlag.Multicast | MsgFlag.Unreliable : MsgFlag.Unreliable);
+    hb.push(FD_HEADER, { viewId: this.viewId });
+    this.below.down(hb);
+  }
+
   private tick(): void {
     const now = this.env.now();
     const late = now - this.lastTick > this.opts.suspectTimeoutMs / 2;
@@ -114,11 +291,11 @@ export class FD extends Layer {
     if (this.viewId === 0) return;
     if (late) {
       // We were stopped (SIGSTOP, a long GC): our silence, not theirs. Start counting afresh.
+      // Leases are not renewed here: only the others' echoes do that.
       for (const m of this.lastHeard.keys()) this.lastHeard.set(m, now);
     }
-    const hb = new Message(null, Buffer.alloc(0), MsgFlag.Multicast | MsgFlag.Unreliable);
-    hb.push(FD_HEADER, { viewId: this.viewId });
-    this.below.down(hb);
+    this.checkLease();
+    this.heartbeat();
     for (const [m, t] of this.lastHeard) {
       if (m === this.ctx.localId || this.suspected.has(m)) continue;
       if (now - t > this.opts.suspectTimeoutMs) {
@@ -133,6 +310,11 @@ export class FD extends Layer {
     const hb = new Message(to, Buffer.alloc(0), MsgFlag.Unreliable);
     hb.push(FD_HEADER, { viewId: this.viewId });
     this.below.down(hb);
+  }
+
+  /** True while this member holds leases from a majority of its view (tests and the dashboard). */
+  get holdsLease(): boolean {
+    return this.leaseOk;
   }
 }
 

@@ -116,6 +116,15 @@ export class GMS extends Layer {
   private awaitingCut: Attempt | null = null;
   private flush: CoordFlush | null = null;
   private minority = false;
+  /** FD says we hold no lease from a majority of the view: we stop sending and delivering. */
+  private outOfLease = false;
+  /** Whether the application was told we are in a minority (suspicions or no lease). */
+  private minorityShown = false;
+  /** Out of lease: what came from below for the application, in order, until the lease returns (dropped if excluded). */
+  private leaseHeld: (Message | View)[] | null = null;
+  /** Leases we gave members a pending view leaves out run until then (our clock): our Done waits for it. */
+  private doneNotBefore = 0;
+  private doneTimer: Timer | null = null;
   /** Views this coordinator installed and is still delivering to members that have not acked. */
   private installing: { body: InstallBody; unacked: Set<NodeId>; lastSend: number; tries: number } | null = null;
   private readonly state: StateTransfer;
@@ -168,6 +177,7 @@ export class GMS extends Layer {
 
   override stop(): void {
     this.timer?.cancel();
+    this.doneTimer?.cancel();
   }
 
   private get me(): NodeId {
@@ -249,9 +259,12 @@ export class GMS extends Layer {
         if (this.awaitingCut) {
           const a = this.awaitingCut;
           this.awaitingCut = null;
-          if (a.coord === this.me) this.onDone(this.me, a);
-          else this.send(a.coord, G.Done, { view: this.view?.id ?? 0, a });
+          this.sendDone(a);
         }
+        return;
+      case 'LEASE_LOST':
+      case 'LEASE_OK':
+        this.onLease(ev.type === 'LEASE_OK');
         return;
       default:
         this.above.upEvent(ev);
@@ -264,7 +277,7 @@ export class GMS extends Layer {
       if (this.heldUp) this.heldUp.push(msg);
       // Leaving only to rejoin: the application never saw this membership, so it sees none of it.
       else if (this.rejoinAfterLeave) return;
-      else if (this.status === 'member' || this.status === 'leaving') this.above.up(msg);
+      else if (this.status === 'member' || this.status === 'leaving') this.deliverUp(msg);
       return;
     }
     if (t === G.StateChunk) {
@@ -366,7 +379,7 @@ export class GMS extends Layer {
       }
       case G.Cut: {
         const x = body as Body<G.Cut>;
-        return this.onCut(from, x.view, x.a, x.p);
+        return this.onCut(from, x.view, x.a, x.p, x.frozen);
       }
       case G.Done:
         return this.onDone(from, (body as Body<G.Done>).a);
@@ -590,10 +603,10 @@ export class GMS extends Layer {
     f.proposal = proposal;
     f.lastSend = this.env.now();
     f.startedAt = this.env.now();
-    for (const r of responders) this.send(r, G.Cut, { view: v.id, a: f.a, p: proposal });
+    for (const r of responders) this.send(r, G.Cut, { view: v.id, a: f.a, p: proposal, frozen: responders });
   }
 
-  private onCut(from: NodeId, viewId: number, a: Attempt, p: Proposal): void {
+  private onCut(from: NodeId, viewId: number, a: Attempt, p: Proposal, frozen?: readonly NodeId[]): void {
     if (!this.view || viewId !== this.view.id || (this.status !== 'member' && this.status !== 'leaving')) return;
     if (this.promised && cmpAttempt(a, this.promised, this.view.members) < 0) {
       this.send(from, G.FlushNack, { n: this.promised.n });
@@ -602,6 +615,7 @@ export class GMS extends Layer {
     this.promised = a;
     this.accepted = { a, p };
     this.freeze();
+    this.revokeLeases(p, frozen);
     this.awaitingCut = a;
     this.below.downEvent({ type: 'FLUSH_CUT', cut: new Map(p.cut), holders: new Map(p.holders) });
   }
@@ -673,6 +687,8 @@ export class GMS extends Layer {
       return;
     }
     const joiners = next.members.filter((m) => !this.view!.members.includes(m));
+    // What we held out of lease is inside the cut everyone delivers: it goes first.
+    this.releaseLeaseHeld();
     // gbcasts go last in the old view: after the cut, before the view change, in proposal order.
     this.deliverGbcasts(from === this.me ? (this.accepted?.p.gb ?? this.gb.lastProposal) : (this.accepted?.p.gb ?? []));
     const provide = body.stateFrom === this.me && joiners.length > 0;
@@ -686,6 +702,8 @@ export class GMS extends Layer {
    * delivered the rest of the old view (TOTAL's leftovers), before anything of the new one.
    */
   private installLocal(v: View, provide = false): { snapshot: Buffer | null; snapshotError: Error | null } {
+    if (this.rejoinAfterLeave) this.leaseHeld = this.outOfLease ? [] : null;
+    else this.releaseLeaseHeld();
     const old = this.view;
     this.view = v;
     this.promised = null;
@@ -723,13 +741,15 @@ export class GMS extends Layer {
     this.heldUp = null;
     this.setMinority(false);
     this.above.upEvent({ type: 'UNBLOCKED' });
+    this.reshowMinority();
     this.release(held);
     return { snapshot: ev.snapshot ?? null, snapshotError: ev.snapshotError ?? null };
   }
 
   private release(held: (Message | View)[]): void {
     for (const item of held) {
-      if (item instanceof Message) this.above.up(item);
+      if (this.leaseHeld !== null) this.leaseHeld.push(item);
+      else if (item instanceof Message) this.above.up(item);
       else this.above.upEvent({ type: 'VIEW', view: item });
     }
   }
@@ -766,7 +786,10 @@ export class GMS extends Layer {
     // Catch the application up (messages, later views) before it may send: what it sends must be
     // stamped with the view it sees.
     if (this.status === 'member' || this.status === 'leaving') this.release(held);
-    if (!this.frozen) this.above.upEvent({ type: 'UNBLOCKED' });
+    if (!this.frozen) {
+      this.above.upEvent({ type: 'UNBLOCKED' });
+      this.reshowMinority();
+    }
   }
 
   private failJoin(code: 'ERR_STATE_TRANSFER' | 'ERR_JOIN_REJECTED', message: string): void {
@@ -791,6 +814,7 @@ export class GMS extends Layer {
 
   private left(): void {
     this.status = 'gone';
+    this.leaseHeld = null;
     if (this.rejoinAfterLeave) this.above.upEvent({ type: 'EXCLUDED', viewId: this.view?.id ?? 0 });
     else this.above.upEvent({ type: 'LEFT' });
   }
@@ -799,15 +823,88 @@ export class GMS extends Layer {
     if (this.status === 'gone') return;
     this.log.info('excluded from the group', { viewId, myView: this.view?.id ?? 0 });
     this.status = 'gone';
+    // What we held out of lease was never delivered by the group: it is discarded with our membership.
+    this.leaseHeld = null;
     this.above.upEvent({ type: 'EXCLUDED', viewId });
   }
 
   private setMinority(on: boolean): void {
-    if (on === this.minority) return;
     this.minority = on;
+    this.showMinority();
+  }
+
+  /** Tell the application whether we are in a minority: by suspicions, or out of lease. */
+  private showMinority(): void {
+    const on = this.minority || this.outOfLease;
+    if (on === this.minorityShown) return;
+    this.minorityShown = on;
     if (on) this.above.upEvent({ type: 'BLOCKED', reason: 'minority' });
     // Heard from a majority again without a view change: sends may flow (unless a flush holds them).
     else this.above.upEvent({ type: 'UNBLOCKED', reason: 'minority' });
+  }
+
+  /** After an UNBLOCKED that cleared every reason: say again that we are out of lease, if we are. */
+  private reshowMinority(): void {
+    this.minorityShown = false;
+    this.showMinority();
+  }
+
+  // ---- leases (FD): a member without a majority's lease neither sends nor delivers ----
+
+  private onLease(ok: boolean): void {
+    this.outOfLease = !ok;
+    if (!ok) this.leaseHeld ??= [];
+    else {
+      const held = this.leaseHeld;
+      this.leaseHeld = null;
+      if (held !== null && (this.status === 'member' || this.status === 'leaving')) this.release(held);
+    }
+    this.showMinority();
+  }
+
+  private deliverUp(msg: Message): void {
+    if (this.leaseHeld !== null) this.leaseHeld.push(msg);
+    else this.above.up(msg);
+  }
+
+  /** A view is being installed: what we held is inside its cut, so it goes up now; later traffic waits while out of lease. */
+  private releaseLeaseHeld(): void {
+    const held = this.leaseHeld;
+    if (held === null) return;
+    this.leaseHeld = null;
+    this.release(held);
+    if (this.outOfLease) this.leaseHeld = [];
+  }
+
+  /**
+   * The accepted proposal leaves out members that did not freeze for it: our echoes may still give
+   * them a lease, so FD stops them, and our Done waits until the last such lease has run out (else
+   * an excluded member could still deliver while the others install the next view).
+   */
+  private revokeLeases(p: Proposal, frozen: readonly NodeId[] | undefined): void {
+    if (!this.view) return;
+    const out = this.view.members.filter((m) => m !== this.me && !p.members.includes(m) && !(frozen?.includes(m) ?? false));
+    if (out.length === 0) return;
+    const q: DownEvent = { type: 'LEASE_REVOKE', members: out, until: null };
+    this.below.downEvent(q);
+    if (q.until !== null && q.until > this.doneNotBefore) this.doneNotBefore = q.until;
+  }
+
+  /** Tell the coordinator we reached the cut of attempt `a`, once the leases we revoked for it have run out. */
+  private sendDone(a: Attempt): void {
+    const wait = this.doneNotBefore - this.env.now();
+    if (wait > 0) {
+      const viewId = this.view?.id ?? 0;
+      this.doneTimer?.cancel();
+      this.doneTimer = this.env.setTimer(wait, () => {
+        this.doneTimer = null;
+        const acc = this.accepted;
+        if (this.view?.id === viewId && acc !== null && acc.a.n === a.n && acc.a.coord === a.coord && this.awaitingCut === null) this.sendDone(a);
+      });
+      return;
+    }
+    if (a.coord === this.me) this.onDone(this.me, a);
+    else this.send(a.coord, G.Done, { view: this.view?.id ?? 0, a });
   }
 
   // ---- the clock ----
@@ -878,7 +975,7 @@ export class GMS extends Layer {
       if (f.phase === 'start') {
         for (const p of f.participants) if (!f.oks.has(p)) this.send(p, G.FlushStart, { view: this.view.id, a: f.a });
       } else {
-        for (const p of f.oks.keys()) if (!f.dones.has(p)) this.send(p, G.Cut, { view: this.view.id, a: f.a, p: f.proposal });
+        for (const p of f.oks.keys()) if (!f.dones.has(p)) this.send(p, G.Cut, { view: this.view.id, a: f.a, p: f.proposal, frozen: [...f.oks.keys()] });
       }
     }
     if (now - f.startedAt > this.opts.flushTimeoutMs) {

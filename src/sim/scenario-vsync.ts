@@ -1,10 +1,12 @@
 import { createHash } from 'node:crypto';
 import { HorusNode } from '../api/node.js';
 import type { Group } from '../api/group.js';
-import { MemoryHistory, messageName } from '../core/history.js';
+import { messageName, type MemoryHistory } from '../core/history.js';
 import type { Rng } from '../core/rng.js';
 import { checkVirtualSynchrony, nameHash } from './checkers/vsync.js';
 import { checkOrder } from './checkers/order.js';
+import { checkNoTwoPrimaries } from './checkers/primaries.js';
+import { WorldHistory } from './world-history.js';
 import { ViolationList, type Violation } from './checkers/violation.js';
 import { SimWorld } from './sim-world.js';
 import type { StackSpec } from '../stack/stack.js';
@@ -125,12 +127,14 @@ class Member {
  * survivor sent must be delivered. The checker reads the recorded history.
  */
 export function runVsyncScenario(opts: VsyncScenarioOptions): VsyncScenarioResult {
-  const world = new SimWorld(opts.seed, { verbose: opts.verbose ?? false });
+  // Clocks run up to 1% fast or slow: the lease margin (promise 7b) must cover it.
+  const world = new SimWorld(opts.seed, { verbose: opts.verbose ?? false, clockDrift: 0.01 });
   const rng = world.rng;
   const n = opts.nodes ?? rng.int(3, 7);
   const loss = opts.loss ?? 0.01 + rng.float() * 0.04;
   world.setNetwork({ loss, duplicate: rng.float() * 0.01, jitterMs: rng.float() * 2, delayMs: 0.3 + rng.float() * 2 });
-  const history = new MemoryHistory();
+  // Stamped with real (world) time: the two-primaries check compares instants across nodes.
+  const history = new WorldHistory(world);
   const suspectMs = 300 + rng.int(0, 300);
   const stack: StackSpec = [
     'TOTAL',
@@ -141,7 +145,7 @@ export function runVsyncScenario(opts: VsyncScenarioOptions): VsyncScenarioResul
     { name: 'FC', options: { maxCredits: 64 * 1024 + rng.int(0, 512 * 1024) } },
     { name: 'FRAG', options: { fragSize: 2048 + rng.int(0, 8192) } },
     { name: 'NAK', options: { xmitIntervalMs: 10 + rng.int(0, 20) } },
-    { name: 'FD', options: { heartbeatIntervalMs: 50, suspectTimeoutMs: suspectMs } },
+    { name: 'FD', options: { heartbeatIntervalMs: 25, suspectTimeoutMs: suspectMs } },
     'COM',
   ];
   const endpoints = Array.from({ length: n }, (_, i) => `n${i + 1}:7000`);
@@ -243,8 +247,13 @@ export function runVsyncScenario(opts: VsyncScenarioOptions): VsyncScenarioResul
         case 2: {
           const dur = suspectMs * 2 + nem.float() * 1500;
           faults.push(`${Math.round(at)} pause ${victim} ${Math.round(dur)}ms`);
+          const paused = members.get(victim)!.group.localId;
+          history.record({ k: 'pause', at: world.now(), node: paused });
           world.pause(victim);
-          world.scheduler.schedule(dur, () => world.resume(victim));
+          world.scheduler.schedule(dur, () => {
+            history.record({ k: 'resume', at: world.now(), node: paused });
+            world.resume(victim);
+          });
           return;
         }
         case 3: {
@@ -331,6 +340,7 @@ export function runVsyncScenario(opts: VsyncScenarioOptions): VsyncScenarioResul
     : history.events;
   checkVirtualSynchrony(judged, GROUP, violations);
   checkOrder(judged, GROUP, violations);
+  checkNoTwoPrimaries(judged, GROUP, violations, adversary ? (m) => adversary.speaksAs(m) : undefined);
   if (opts.adversary) {
     for (const ev of history.events) {
       if (ev.k !== 'fault' || notes.length > 20) continue;

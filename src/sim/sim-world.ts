@@ -24,6 +24,12 @@ export interface SimWorldOptions extends Partial<NetworkOptions> {
   keepTrace?: boolean;
   /** Fail the run after this many events (livelock guard). */
   maxEvents?: number;
+  /**
+   * Clock-rate drift: each process's clock runs at a rate drawn (from the seed and its id) in
+   * [1 − clockDrift, 1 + clockDrift] of real (simulated) time; its now() and timers follow it.
+   * Default 0: every clock is the world's.
+   */
+  clockDrift?: number;
 }
 
 const MAX_FRAME_SIZE = 16 * 1024 * 1024;
@@ -131,6 +137,8 @@ export class SimNode implements NetEndpoint {
   peerHandler: ((ev: PeerEvent) => void) | null = null;
   /** @internal false once the transport is closed */
   open = true;
+  /** How fast this process's clock runs against the world's (1: exactly). */
+  readonly clockRate: number;
 
   constructor(
     readonly endpoint: string,
@@ -140,17 +148,23 @@ export class SimNode implements NetEndpoint {
     net: SimNetwork,
     rng: Rng,
     log: Logger,
+    clockRate = 1,
   ) {
     this.id = makeNodeId(endpoint, incarnation);
+    this.clockRate = clockRate;
     const transport = new SimTransport(this, net);
+    // The clock reads the world's time when the process starts, then runs at its own rate.
+    const born = scheduler.now();
+    const now = clockRate === 1 ? (): number => scheduler.now() : (): number => born + (scheduler.now() - born) * clockRate;
     const setTimer = (ms: number, fn: () => void): Timer => {
       const t = new NodeTimer(fn);
       // A negative delay from protocol arithmetic means "now"; NaN still fails loudly in the scheduler.
-      t.inner = scheduler.schedule(ms < 0 ? 0 : ms, () => this.fireTimer(t));
+      const local = ms < 0 ? 0 : ms;
+      t.inner = scheduler.schedule(clockRate === 1 ? local : local / clockRate, () => this.fireTimer(t));
       return t;
     };
     this.env = {
-      now: () => scheduler.now(),
+      now,
       setTimer,
       defer: (fn) => {
         setTimer(0, fn);
@@ -239,6 +253,7 @@ export class SimWorld {
   private readonly network: SimNetwork;
   private readonly nodesById = new Map<NodeId, SimNode>();
   private readonly verbose: boolean;
+  private readonly clockDrift: number;
   private readonly logLimit: number;
   private readonly logBuf: string[] = [];
   private logStart = 0;
@@ -257,8 +272,10 @@ export class SimWorld {
     readonly seed: number,
     options: SimWorldOptions = {},
   ) {
-    const { verbose, logLimit, keepTrace, maxEvents, ...net } = options;
+    const { verbose, logLimit, keepTrace, maxEvents, clockDrift, ...net } = options;
     this.verbose = verbose ?? false;
+    this.clockDrift = clockDrift ?? 0;
+    if (!(this.clockDrift >= 0 && this.clockDrift < 0.5)) throw new HorusError('ERR_INVALID_ARGUMENT', `clockDrift must be in [0, 0.5), got ${clockDrift}`);
     this.logLimit = logLimit ?? 100_000;
     this.traceLines = keepTrace === true ? [] : null;
     this.scheduler = new Scheduler(maxEvents === undefined ? {} : { maxEvents });
@@ -320,10 +337,12 @@ export class SimWorld {
       throw new HorusError('ERR_INVALID_ARGUMENT', `addNode: ${current.id} is still running at ${endpoint}`);
     }
     const log = this.verbose ? new SimLogger(this, { node: id }) : silentLogger;
-    const node = new SimNode(endpoint, incarnation, this, this.scheduler, this.network, this.forkRng(`node:${id}`), log);
+    // Its own stream, so that drawing a rate shifts nothing else.
+    const rate = this.clockDrift === 0 ? 1 : 1 + (this.forkRng(`clock:${id}`).float() * 2 - 1) * this.clockDrift;
+    const node = new SimNode(endpoint, incarnation, this, this.scheduler, this.network, this.forkRng(`node:${id}`), log, rate);
     this.nodesById.set(id, node);
     this.network.register(node);
-    this.trace('node', `add ${id}`);
+    this.trace('node', rate === 1 ? `add ${id}` : `add ${id} clock rate ${rate}`);
     return node;
   }
 

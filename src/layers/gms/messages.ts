@@ -145,7 +145,8 @@ export function bodySchemas(lim: BodyLimits) {
       installed: viewBody.optional(),
     }),
     [G.FlushNack]: z.object({ n: int }),
-    [G.Cut]: z.object({ view: int, a: attempt, p: proposal }),
+    /** `frozen`: the members that answered this attempt (they stopped in it; no lease of theirs needs waiting out). */
+    [G.Cut]: z.object({ view: int, a: attempt, p: proposal, frozen: members.optional() }),
     [G.Done]: z.object({ view: int, a: attempt }),
     [G.Install]: z.object({ view: viewBody, stateFrom: id.nullable() }),
     [G.InstallAck]: view,
