@@ -237,6 +237,12 @@ export class SimNode implements NetEndpoint {
   }
 }
 
+/** A float from `rng` past its first few draws, which differ little from seed to seed. */
+function warmFloat(rng: Rng): number {
+  for (let i = 0; i < 4; i++) rng.float();
+  return rng.float();
+}
+
 /** Independent streams keyed by label: adding a node or a link does not shift anyone else's stream. */
 function forkStable(seed: number, label: string): Rng {
   return new SeededRng(seed).fork(label);
@@ -337,8 +343,9 @@ export class SimWorld {
       throw new HorusError('ERR_INVALID_ARGUMENT', `addNode: ${current.id} is still running at ${endpoint}`);
     }
     const log = this.verbose ? new SimLogger(this, { node: id }) : silentLogger;
-    // Its own stream, so that drawing a rate shifts nothing else.
-    const rate = this.clockDrift === 0 ? 1 : 1 + (this.forkRng(`clock:${id}`).float() * 2 - 1) * this.clockDrift;
+    // Its own stream, so that drawing a rate shifts nothing else. The first draws of a forked
+    // stream barely depend on the seed (xoroshiro128+ warms up slowly): skip them.
+    const rate = this.clockDrift === 0 ? 1 : 1 + (warmFloat(this.forkRng(`clock:${id}`)) * 2 - 1) * this.clockDrift;
     const node = new SimNode(endpoint, incarnation, this, this.scheduler, this.network, this.forkRng(`node:${id}`), log, rate);
     this.nodesById.set(id, node);
     this.network.register(node);
