@@ -6,7 +6,11 @@ export type Digest = Map<NodeId, number>;
 
 /** Control events travelling down the stack (data goes through `down(msg)`). */
 export type DownEvent =
-  | { type: 'VIEW'; view: View }
+  /**
+   * `leaseSince`: a time (this member's clock) before which no member of `view` had installed it;
+   * each grants this member a lease from then as it installs the view (see FD).
+   */
+  | { type: 'VIEW'; view: View; leaseSince?: number | undefined }
   /** Query answered by the reliability layer: what this member holds. */
   | { type: 'GET_DIGEST'; digest: Digest | null }
   /** Everything up to these sequence numbers is held by every member: free it. */

@@ -124,6 +124,8 @@ export class FD extends Layer {
   private readonly revoked = new Set<NodeId>();
   /** What we last reported up. */
   private leaseOk = true;
+  /** When we installed the current view: it grants every member a lease from then, as if we had just echoed it. */
+  private viewGrantAt = -Infinity;
   private expiryTimer: Timer | null = null;
 
   constructor(
@@ -156,6 +158,11 @@ export class FD extends Layer {
       for (const map of [this.heardT, this.echoed]) for (const m of [...map.keys()]) if (!this.members.includes(m)) map.delete(m);
       this.suspected.clear();
       this.revoked.clear();
+      this.viewGrantAt = now;
+      // Every member installed this view after `leaseSince`: each grants us a lease from then.
+      if (ev.leaseSince !== undefined) {
+        for (const m of this.members) if (m !== this.ctx.localId && ev.leaseSince > (this.echoed.get(m) ?? -Infinity)) this.echoed.set(m, ev.leaseSince);
+      }
       this.strangerReported.clear();
       // New members need our t (and we theirs) before they can hold a lease: start the exchange now.
       if (fresh) this.heartbeat();
@@ -168,9 +175,10 @@ export class FD extends Layer {
       for (const m of ev.members) {
         if (m === this.ctx.localId) continue;
         this.revoked.add(m);
-        const h = this.heardT.get(m);
-        if (h !== undefined) {
-          const end = h.at + this.leaseMs * (1 + this.opts.clockDriftBound);
+        // Our last echo to it, or our install of this view (a grant too), whichever is later.
+        const since = Math.max(this.heardT.get(m)?.at ?? -Infinity, this.viewGrantAt);
+        if (Number.isFinite(since)) {
+          const end = since + this.leaseMs * (1 + this.opts.clockDriftBound);
           if (until === null || end > until) until = end;
         }
       }

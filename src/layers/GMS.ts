@@ -125,6 +125,8 @@ export class GMS extends Layer {
   /** Leases we gave members a pending view leaves out run until then (our clock): our Done waits for it. */
   private doneNotBefore = 0;
   private doneTimer: Timer | null = null;
+  /** Joiner: when we first answered a challenge in this join (every member installs our first view after it). */
+  private joinAnsweredAt: number | null = null;
   /** Views this coordinator installed and is still delivering to members that have not acked. */
   private installing: { body: InstallBody; unacked: Set<NodeId>; lastSend: number; tries: number } | null = null;
   private readonly state: StateTransfer;
@@ -218,6 +220,7 @@ export class GMS extends Layer {
         this.status = 'joining';
         this.contacts = ev.contacts;
         this.joinStarted = this.env.now();
+        this.joinAnsweredAt = null;
         this.above.upEvent({ type: 'BLOCKED', reason: 'joining' });
         this.sendJoinReq();
         return;
@@ -469,6 +472,7 @@ export class GMS extends Layer {
     if (this.status !== 'joining') return;
     if (!this.challengers.has(from) && this.challengers.size >= 16) this.challengers.clear();
     this.challengers.add(from);
+    this.joinAnsweredAt ??= this.env.now();
     this.send(from, G.JoinAnswer, { member: this.me, nonce });
   }
 
@@ -663,7 +667,7 @@ export class GMS extends Layer {
         this.state.expect(next, body.stateFrom);
         this.heldUp = [];
         // Installing the view below now lets the new view's traffic reach us while state streams in.
-        this.below.downEvent({ type: 'VIEW', view: next });
+        this.viewDown(next);
         this.view = next;
         return;
       }
@@ -704,6 +708,7 @@ export class GMS extends Layer {
   private installLocal(v: View, provide = false): { snapshot: Buffer | null; snapshotError: Error | null } {
     if (this.rejoinAfterLeave) this.leaseHeld = this.outOfLease ? [] : null;
     else this.releaseLeaseHeld();
+    const leaseSince = this.leaseSince();
     const old = this.view;
     this.view = v;
     this.promised = null;
@@ -723,19 +728,19 @@ export class GMS extends Layer {
     this.log.info('view installed', { viewId: v.id, members: v.members.join(' ') });
     if (this.rejoinAfterLeave) {
       // On our way out to rejoin: lower layers follow the group, the application sees nothing.
-      this.below.downEvent({ type: 'VIEW', view: v });
+      this.below.downEvent({ type: 'VIEW', view: v, leaseSince });
       return { snapshot: null, snapshotError: provide ? new Error('this member is leaving to rejoin') : null };
     }
     if (this.state.receiving && this.heldUp !== null) {
       // Still waiting for the state of an earlier view: the application sees this view after it.
       this.heldUp.push(v);
-      this.below.downEvent({ type: 'VIEW', view: v });
+      this.below.downEvent({ type: 'VIEW', view: v, leaseSince });
       return { snapshot: null, snapshotError: provide ? new Error('this member is still receiving its own state') : null };
     }
     // Hold messages of the new view that lower layers replay while we tell the application.
     const held: (Message | View)[] = this.heldUp ?? [];
     this.heldUp = held;
-    this.below.downEvent({ type: 'VIEW', view: v });
+    this.below.downEvent({ type: 'VIEW', view: v, leaseSince });
     const ev: UpEvent = { type: 'VIEW', view: v, provide, snapshot: null, snapshotError: null };
     this.above.upEvent(ev);
     this.heldUp = null;
@@ -860,6 +865,24 @@ export class GMS extends Layer {
       if (held !== null && (this.status === 'member' || this.status === 'leaving')) this.release(held);
     }
     this.showMinority();
+  }
+
+  /**
+   * A time (our clock) before which no member of the view we are installing had installed it: a
+   * joiner's first answer to a challenge, or when we froze for the flush that led to it. Each
+   * member grants us a lease from then as it installs the view (FD), so a view change does not
+   * leave us without a lease until the first echoes.
+   */
+  private leaseSince(): number | undefined {
+    const joined = this.joinAnsweredAt;
+    this.joinAnsweredAt = null;
+    if (joined !== null) return joined;
+    return this.frozen ? this.frozenAt : undefined;
+  }
+
+  private viewDown(v: View): void {
+    const leaseSince = this.leaseSince();
+    this.below.downEvent(leaseSince === undefined ? { type: 'VIEW', view: v } : { type: 'VIEW', view: v, leaseSince });
   }
 
   private deliverUp(msg: Message): void {
