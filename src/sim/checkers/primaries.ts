@@ -1,24 +1,30 @@
 import type { HistoryEvent } from '../../core/history.js';
+import { nodeOfMember } from '../../core/member-id.js';
 import type { NodeId } from '../../core/node-id.js';
 import type { ViolationList } from './violation.js';
 
 /** What the checker knows of one member at an instant. */
 interface MemberState {
   view: { id: number; members: readonly NodeId[] } | null;
+  /** Shared by the successive members of one process: a group keeps its block reasons across a rejoin. */
   blocked: Set<string>;
   gone: boolean;
   paused: boolean;
 }
 
+/** Reasons that stop a member from delivering on its own: a minority, a flush, a join still under way. */
+const STOPPED = ['minority', 'flush', 'joining'];
+
 /** Live: in an installed view, running, neither stopped in a flush nor blocked as a minority. */
 function isLive(s: MemberState): boolean {
-  return s.view !== null && !s.gone && !s.paused && !s.blocked.has('minority') && !s.blocked.has('flush');
+  return s.view !== null && !s.gone && !s.paused && !STOPPED.some((r) => s.blocked.has(r));
 }
 
 /**
  * "No two primaries" (promise 7b) over one group's history, stamped with real time: at no instant
  * are two members live in views whose member lists differ. A member is live from its view install
- * until it blocks for 'minority' or 'flush' (a frozen member delivers nothing past the agreed cut),
+ * until it blocks for 'minority', 'flush' (a frozen member delivers nothing past the agreed cut) or
+ * 'joining' (its state has not arrived),
  * is paused, crashes, leaves or is excluded. Events at one instant are applied together before the
  * check, so a member that installs a view and blocks in the same instant was never live in it.
  * `ignore` names members whose views are not vouched for (the adversary's own member).
@@ -30,10 +36,17 @@ export function checkNoTwoPrimaries(
   ignore: (member: NodeId) => boolean = () => false,
 ): void {
   const states = new Map<NodeId, MemberState>();
+  const blockedOf = new Map<string, Set<string>>();
   const state = (m: NodeId): MemberState => {
     let s = states.get(m);
     if (s === undefined) {
-      s = { view: null, blocked: new Set(), gone: false, paused: false };
+      const node = nodeOfMember(m);
+      let blocked = blockedOf.get(node);
+      if (blocked === undefined) {
+        blocked = new Set();
+        blockedOf.set(node, blocked);
+      }
+      s = { view: null, blocked, gone: false, paused: false };
       states.set(m, s);
     }
     return s;
