@@ -102,7 +102,11 @@ export function leaseMsOf(o: Pick<FdOptions, 'heartbeatIntervalMs' | 'suspectTim
  * sending and delivering) until echoes bring a majority back (LEASE_OK). Only echoes renew a lease,
  * so after a cut or a pause it ends at most leaseMs after the last heartbeat the others heard. In
  * turn, we do not help exclude a member until the lease our echoes gave it has run out (GMS asks
- * with LEASE_REVOKE before it completes a view change that leaves that member out).
+ * with LEASE_REVOKE before it completes a view change that leaves that member out). Installing a
+ * view counts as a grant to each of its members, and the member installing it takes a lease from
+ * `leaseSince` (VIEW event): a view change leaves nobody without a lease until the first echoes.
+ * Safe because suspectTimeoutMs ≥ leaseMs + 2 × heartbeatIntervalMs + 100 (ConfigError otherwise):
+ * whoever echoed our t heard us at or after t, so it suspects us no earlier than t + suspectTimeoutMs.
  */
 export class FD extends Layer {
   readonly name = 'FD';
