@@ -437,6 +437,11 @@ export class GMS extends Layer {
   /** Anyone may ask for a process to join (a joiner knows only its seeds): the coordinator challenges the joiner itself. */
   private onJoinReq(from: NodeId, member: NodeId): void {
     if (this.status !== 'member' && this.status !== 'leaving') return;
+    // A process asking, from its own connection, to join under a new id has left its old membership
+    // (told it was excluded, or restarted): stop counting on that one, so that a coordinator among
+    // them does not keep being asked for a join it will never run.
+    if (nodeOfMember(from) === nodeOfMember(member))
+      for (const m of this.view!.members) if (m !== member && m !== this.me && nodeOfMember(m) === nodeOfMember(member)) this.suspects.add(m);
     const coord = this.coordinator();
     if (coord !== this.me) {
       if (coord) this.send(coord, G.JoinReq, { member });
