@@ -113,6 +113,8 @@ export class GMS extends Layer {
   private readonly gb = new Gbcasts();
   /** Leaving only to come back as a new member (our state never arrived). */
   private rejoinAfterLeave = false;
+  /** Who first told us a later view left us out, and when (see toldExcluded). */
+  private excludedBy: { by: NodeId; at: number } | null = null;
   private awaitingCut: Attempt | null = null;
   private flush: CoordFlush | null = null;
   private minority = false;
@@ -377,11 +379,12 @@ export class GMS extends Layer {
         return;
       case G.NotMember: {
         const v = (body as Body<G.NotMember>).view;
-        if (this.view && v > this.view.id) {
-          // A member that was leaving is gone either way; one that was not has been excluded.
-          if (this.status === 'leaving') this.left();
-          else if (this.status === 'member') this.excluded(v);
-        }
+        if (!this.view || v <= this.view.id) return;
+        if (this.status === 'member') return this.toldExcluded(from);
+        // A member that was leaving is gone either way; one told so by one member alone leaves
+        // cleanly, and goes at once only when another member says so too, or the leave takes too long.
+        const told = this.excludedBy;
+        if (this.status === 'leaving' && (told === null || told.by !== from || this.env.now() - told.at > this.opts.flushTimeoutMs * 2)) this.left();
         return;
       }
       case G.StateChunk:
@@ -798,6 +801,24 @@ export class GMS extends Layer {
     this.status = 'gone';
     if (this.rejoinAfterLeave) this.above.upEvent({ type: 'EXCLUDED', viewId: this.view?.id ?? 0 });
     else this.above.upEvent({ type: 'LEFT' });
+  }
+
+  /**
+   * A member says a later view left us out. It may be right (we were cut off and are the last to
+   * know), or wrong: a member's word is not a view, and leaving silently on it alone could cost a
+   * small view the majority it needs to move on. So leave cleanly to rejoin: if the view exists,
+   * the next such notice ends the leave at once; if not, our leave is an ordinary view change.
+   */
+  private toldExcluded(by: NodeId): void {
+    this.log.info('told by a member that a later view left us out: leaving to rejoin', { by, myView: this.view?.id ?? 0 });
+    this.excludedBy = { by, at: this.env.now() };
+    this.state.abandon();
+    this.heldUp = null;
+    this.rejoinAfterLeave = true;
+    this.status = 'leaving';
+    this.pendingLeaves.add(this.me);
+    this.noteWork();
+    if (!this.isCoordinator) this.sendLeaveReq();
   }
 
   private excluded(viewId: number): void {

@@ -168,6 +168,23 @@ describe('GMS: a member speaks only for itself', () => {
     stillDelivers(s);
   });
 
+  it('a member of a two-member view told by the other that it was left out leaves cleanly: the pair does not lose its majority', () => {
+    const s = cluster(2);
+    const [coord, told] = s.ids as [string, string];
+    // No later view can leave `told` out without it (it is half of its view), but it cannot know
+    // the claim is false. Leaving silently would leave the coordinator alone in a view of two, a
+    // minority for ever; leaving through a view change keeps the group going.
+    forgeGms(simNode(s, 0), 'g', told, [{ kind: G.NotMember, body: { view: s.groups[0]!.view.id + 1 } }]);
+    s.c.run(5000);
+    const rejoined = s.groups[1]!.localId;
+    assert.notEqual(rejoined, told, 'the told member rejoined under a new id');
+    const view = s.groups[0]!.view;
+    assert.deepEqual([...view.members].sort(), [coord, rejoined].sort(), `both are members again: ${view.members.join(' ')}`);
+    assert.deepEqual(s.groups[1]!.view, view);
+    assert.deepEqual(checkVirtualSynchrony(s.c.history.events, 'g').items, []);
+    stillDelivers(s);
+  });
+
   it('installs, flush steps and state failures from a stranger change nothing', () => {
     const s = cluster(3);
     const evil = stranger(s);
