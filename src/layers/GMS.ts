@@ -593,6 +593,7 @@ export class GMS extends Layer {
       return;
     }
     this.setMinority(false);
+    this.gb.forgetAllBut(v.members);
     const proposal = chooseProposal(v, f, responders, { joins: this.pendingJoins, leaves: this.pendingLeaves, gb: this.gb.undelivered() });
     f.phase = 'cut';
     f.proposal = proposal;
