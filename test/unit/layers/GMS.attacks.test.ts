@@ -187,6 +187,17 @@ describe('GMS: a member speaks only for itself', () => {
     stillDelivers(s);
   });
 
+  it('an install from a member of a view that cannot follow ours (far ahead, leaving us out) is dropped and counted', () => {
+    const s = cluster(3);
+    const v = s.groups[2]!.view.id;
+    forgeGms(simNode(s, 1), 'g', s.ids[2]!, [{ kind: G.Install, body: { view: { id: v + 5, members: [s.ids[1]!] }, stateFrom: null } }]);
+    forgeGms(simNode(s, 1), 'g', s.ids[2]!, [{ kind: G.Install, body: { view: { id: 2 ** 31 - 1, members: [s.ids[1]!, s.ids[2]!] }, stateFrom: s.ids[1]! } }]);
+    s.c.run(2000);
+    keepsRealMembers(s);
+    assert.equal(gmsDrops(s.nodes[2]!), 2, 'both counted');
+    stillDelivers(s);
+  });
+
   it('installs, flush steps and state failures from a stranger change nothing', () => {
     const s = cluster(3);
     const evil = stranger(s);
