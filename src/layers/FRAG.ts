@@ -75,6 +75,8 @@ export type FragOptions = z.infer<typeof options>;
 interface Assembly {
   readonly sender: NodeId;
   readonly id: number;
+  /** Its key among the sender's: reliable multicasts and the rest (unicasts, unreliable) apart. */
+  readonly key: number;
   readonly parts: (Buffer | undefined)[];
   received: number;
   /** What it holds: its parts plus a fixed charge for its part table (a flood of tiny ones costs too). */
@@ -84,6 +86,9 @@ interface Assembly {
   readonly stranger: boolean;
   lastAt: number;
 }
+
+/** Reassemblies of a sender's reliable multicasts and of its other messages are kept apart (ids are at most 2^53 - 1). */
+const assemblyKey = (id: number, reliable: boolean): number => (reliable ? id : -1 - id);
 
 /** What an assembly costs before any part arrives. */
 const assemblyCharge = (count: number): number => count * 8 + 1024;
@@ -195,9 +200,12 @@ export class FRAG extends Layer {
       this.guard.drop(src, 'fragment with an impossible id, index, count or size', { id: h.id, index: h.index, count: h.count, bytes: len });
       return;
     }
-    let a = this.pending.get(src)?.get(h.id);
+    // A fragment completes only a message sent the same way: one unicast to us must not take the
+    // place of a part of a multicast that every other member reassembles from the real parts.
+    const reliable = msg.isMulticast && !(msg.flags & MsgFlag.Unreliable) && this.members.has(src);
+    let a = this.pending.get(src)?.get(assemblyKey(h.id, reliable));
     if (a === undefined) {
-      a = this.begin(src, h.id, h.count, msg.isMulticast && !(msg.flags & MsgFlag.Unreliable) && this.members.has(src));
+      a = this.begin(src, h.id, h.count, reliable);
       if (a === undefined) return;
     }
     if (a.parts.length !== h.count) {
@@ -248,6 +256,7 @@ export class FRAG extends Layer {
     const a: Assembly = {
       sender: src,
       id,
+      key: assemblyKey(id, reliable),
       parts: [],
       received: 0,
       bytes: 0,
@@ -260,7 +269,7 @@ export class FRAG extends Layer {
     a.parts.length = count;
     let map = this.pending.get(src);
     if (map === undefined) this.pending.set(src, (map = new Map()));
-    map.set(id, a);
+    map.set(a.key, a);
     this.charge(a, charge);
     return a;
   }
@@ -289,8 +298,8 @@ export class FRAG extends Layer {
   /** Forget an assembly (finished, dropped or pruned) and what it held. */
   private discard(a: Assembly): void {
     const map = this.pending.get(a.sender);
-    if (map?.get(a.id) !== a) return;
-    map.delete(a.id);
+    if (map?.get(a.key) !== a) return;
+    map.delete(a.key);
     if (map.size === 0) this.pending.delete(a.sender);
     this.totalBytes -= a.bytes;
     if (a.stranger) this.strangerBytes -= a.bytes;

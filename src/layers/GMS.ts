@@ -113,6 +113,8 @@ export class GMS extends Layer {
   private readonly gb = new Gbcasts();
   /** Leaving only to come back as a new member (our state never arrived). */
   private rejoinAfterLeave = false;
+  /** Who first told us a later view left us out, and when (see toldExcluded). */
+  private excludedBy: { by: NodeId; at: number } | null = null;
   private awaitingCut: Attempt | null = null;
   private flush: CoordFlush | null = null;
   private minority = false;
@@ -393,11 +395,12 @@ export class GMS extends Layer {
         return;
       case G.NotMember: {
         const v = (body as Body<G.NotMember>).view;
-        if (this.view && v > this.view.id) {
-          // A member that was leaving is gone either way; one that was not has been excluded.
-          if (this.status === 'leaving') this.left();
-          else if (this.status === 'member') this.excluded(v);
-        }
+        if (!this.view || v <= this.view.id) return;
+        if (this.status === 'member') return this.toldExcluded(from);
+        // A member that was leaving is gone either way; one told so by one member alone leaves
+        // cleanly, and goes at once only when another member says so too, or the leave takes too long.
+        const told = this.excludedBy;
+        if (this.status === 'leaving' && (told === null || told.by !== from || this.env.now() - told.at > this.opts.flushTimeoutMs * 2)) this.left();
         return;
       }
       case G.StateChunk:
@@ -453,6 +456,11 @@ export class GMS extends Layer {
   /** Anyone may ask for a process to join (a joiner knows only its seeds): the coordinator challenges the joiner itself. */
   private onJoinReq(from: NodeId, member: NodeId): void {
     if (this.status !== 'member' && this.status !== 'leaving') return;
+    // A process asking, from its own connection, to join under a new id has left its old membership
+    // (told it was excluded, or restarted): stop counting on that one, so that a coordinator among
+    // them does not keep being asked for a join it will never run.
+    if (nodeOfMember(from) === nodeOfMember(member))
+      for (const m of this.view!.members) if (m !== member && m !== this.me && nodeOfMember(m) === nodeOfMember(member)) this.suspects.add(m);
     const coord = this.coordinator();
     if (coord !== this.me) {
       if (coord) this.send(coord, G.JoinReq, { member });
@@ -602,6 +610,7 @@ export class GMS extends Layer {
       return;
     }
     this.setMinority(false);
+    this.gb.forgetAllBut(v.members);
     const proposal = chooseProposal(v, f, responders, { joins: this.pendingJoins, leaves: this.pendingLeaves, gb: this.gb.undelivered() });
     f.phase = 'cut';
     f.proposal = proposal;
@@ -822,6 +831,24 @@ export class GMS extends Layer {
     this.leaseHeld = null;
     if (this.rejoinAfterLeave) this.above.upEvent({ type: 'EXCLUDED', viewId: this.view?.id ?? 0 });
     else this.above.upEvent({ type: 'LEFT' });
+  }
+
+  /**
+   * A member says a later view left us out. It may be right (we were cut off and are the last to
+   * know), or wrong: a member's word is not a view, and leaving silently on it alone could cost a
+   * small view the majority it needs to move on. So leave cleanly to rejoin: if the view exists,
+   * the next such notice ends the leave at once; if not, our leave is an ordinary view change.
+   */
+  private toldExcluded(by: NodeId): void {
+    this.log.info('told by a member that a later view left us out: leaving to rejoin', { by, myView: this.view?.id ?? 0 });
+    this.excludedBy = { by, at: this.env.now() };
+    this.state.abandon();
+    this.heldUp = null;
+    this.rejoinAfterLeave = true;
+    this.status = 'leaving';
+    this.pendingLeaves.add(this.me);
+    this.noteWork();
+    if (!this.isCoordinator) this.sendLeaveReq();
   }
 
   private excluded(viewId: number): void {

@@ -23,6 +23,20 @@ import type { AdversaryKind } from './seed-runner.js';
  * COM framing, the node's directory (name service) frames, replays of real frames with bytes
  * flipped, and raw garbage. Encoders here are written by hand from the wire layouts, so that shapes
  * can also be wrong.
+ *
+ * What the member adversary does not forge, and why. Virtual synchrony (Isis/Horus) tolerates
+ * crashes, not lies: a member that says different things to different members under one name in
+ * a role it really holds cannot be caught without Byzantine agreement (issue #9 and beyond), so
+ * these are left out; everything a correct member could check and refuse stays in.
+ * - Data in its own stream (NAK DATA, or a NAK XMIT of its own message) under a sequence number
+ *   it also uses, in the target's view or a later one: a unicast to one member is different data
+ *   under one of its live numbers, which others fetch from it or from the target. Such frames
+ *   are sent with the number moved out of range (OWN_STREAM_FLOOR up); older views, huge
+ *   numbers, and data under other members' names are still sent.
+ * - Replays of other members' frames: from the member's connection they arrive as its own
+ *   stream, under numbers it also uses. A member replays its own frames instead.
+ * - Replays with changed bytes: a changed byte in its own data frame is other data under a live
+ *   number of its own. A member's replays are sent as they were.
  */
 
 // ---- symbolic values ----
@@ -337,7 +351,12 @@ interface Scope {
   members: readonly NodeId[];
   endpoints: readonly string[];
   group: string;
+  /** The adversary is a member: `self` is a real member id, with a real stream of its own. */
+  insider: boolean;
 }
+
+/** Own-stream sequence numbers are moved up to here (out of any receiver's window): see the top. */
+const OWN_STREAM_FLOOR = 2 ** 20;
 
 function resolveId(r: IdRef, s: Scope): string {
   switch (r.k) {
@@ -428,16 +447,25 @@ function writeHeader(w: Writer, h: HeaderT, s: Scope): void {
       n(h.index);
       n(h.count);
       return;
-    case 'NAK':
+    case 'NAK': {
       w.u8(HeaderIds.NAK);
       w.u8(h.t);
-      n(h.view);
-      if (h.t === 2 || h.t === 3) w.str(resolveId(h.origin, s));
+      const view = resolveNum(h.view, s);
+      uvar(w, view);
+      const origin = h.t === 2 || h.t === 3 ? resolveId(h.origin, s) : null;
+      if (origin !== null) w.str(origin);
       if (h.t === 3) {
         n(h.from);
         n(h.to);
-      } else n(h.seq);
+        return;
+      }
+      // Our own stream (data, or a retransmission of our own message) in a view the target has or
+      // will have: a sequence number we also use for our real messages would be equivocation.
+      const seq = resolveNum(h.seq, s);
+      const ownStream = s.insider && (h.t === 1 || (h.t === 2 && origin === s.self)) && view >= s.targetView;
+      uvar(w, ownStream && seq < OWN_STREAM_FLOOR ? OWN_STREAM_FLOOR + seq : seq);
       return;
+    }
     case 'FC':
       w.u8(HeaderIds.FC);
       w.u8(h.t);
@@ -526,7 +554,8 @@ function encodeFrame(f: FrameT, s: Scope, seen: readonly Uint8Array[]): Uint8Arr
       const orig = seen[f.index % Math.max(1, seen.length)];
       if (orig === undefined) return Buffer.of(FRAME_KIND_BATCH);
       const b = Buffer.from(orig);
-      for (const [at, v] of f.flips) if (b.length > 0) b[at % b.length] = v;
+      // A member replays its own frames as they were (see the top): changed, they would carry other data under its live sequence numbers.
+      if (!s.insider) for (const [at, v] of f.flips) if (b.length > 0) b[at % b.length] = v;
       return b;
     }
     case 'group': {
@@ -633,7 +662,10 @@ class Fuzzer implements Adversary {
 
     world.onDeliver = (from, to, bytes) => {
       // Keep a sample of genuine traffic to replay with bytes changed.
-      if (from !== adversaryNode && this.seenCount++ % 53 === 0) this.seen[this.captured++ % SEEN_FRAMES] = new Uint8Array(bytes);
+      // A stranger replays others' frames; a member only its own (see the top: others' streams
+      // would arrive as its own, under sequence numbers it also uses).
+      const replayable = this.kind === 'member' ? from === adversaryNode && !this.inFlight.has(fingerprint(bytes)) : from !== adversaryNode;
+      if (replayable && this.seenCount++ % 53 === 0) this.seen[this.captured++ % SEEN_FRAMES] = new Uint8Array(bytes);
       if (from !== adversaryNode || this.inFlight.size === 0) return;
       const key = fingerprint(bytes);
       const sent = this.inFlight.get(key);
@@ -663,7 +695,7 @@ class Fuzzer implements Adversary {
       const ids = members.map((m) => m.id);
       const viewed = members.find((m) => m.view.id > 0)?.view;
       const self = inside?.id ?? sender.id;
-      const pick = resolveId(a.to, { self, target: others[0]!.id, targetView: 0, members: ids, endpoints: ctx.endpoints, group: ctx.group });
+      const pick = resolveId(a.to, { self, target: others[0]!.id, targetView: 0, members: ids, endpoints: ctx.endpoints, group: ctx.group, insider: false });
       const target = others.find((m) => m.id === pick) ?? others[(pick.length + i) % others.length]!;
       const scope: Scope = {
         self,
@@ -672,6 +704,7 @@ class Fuzzer implements Adversary {
         members: viewed?.members ?? ids,
         endpoints: ctx.endpoints,
         group: ctx.group,
+        insider: inside !== undefined,
       };
       const bytes = encodeFrame(a.frame, scope, this.seen);
       this.inFlight.set(fingerprint(bytes), { what: describe(a, bytes, scope), kinds: kindsOf(a.frame) });

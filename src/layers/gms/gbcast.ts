@@ -55,6 +55,14 @@ export class Gbcasts {
     return this.pending.size;
   }
 
+  /**
+   * Coordinator: forget the gbcasts of senders no longer in the view. None was delivered (no view
+   * carried it), and members refuse a proposal with a gbcast from outside their view.
+   */
+  forgetAllBut(members: readonly NodeId[]): void {
+    for (const key of [...this.pending.keys()]) if (!members.includes(senderOfKey(key))) this.pending.delete(key);
+  }
+
   /** Coordinator: what the next proposal delivers. */
   undelivered(): [string, Buffer][] {
     return [...this.pending].filter(([k]) => !this.delivered.has(k));

@@ -74,7 +74,10 @@ export function refusal<T extends G>(h: Hearing, t: T, from: NodeId, body: Body<
         // A resend of the view we have: acknowledge it (its installer keeps resending until we do); older ones are stale.
         return x.view.id === h.view.id && sameMembers(x.view.members, h.view.members) ? null : STALE;
       }
-      return h.view && !inView(h, from) ? 'install from a non-member of the view it replaces' : null;
+      if (h.view && !inView(h, from)) return 'install from a non-member of the view it replaces';
+      // Views are numbered one by one, and a member takes part in each change of its view: the next
+      // one it can be told of is its own plus one (a member left behind learns so by a notice).
+      return h.view && x.view.id !== h.view.id + 1 ? 'install of a view that cannot follow ours' : null;
     }
     case G.NotMember:
       // Only a member of our view may tell us a later view left us out.

@@ -95,4 +95,21 @@ describe('FRAG with hostile input', () => {
     assert.equal(s.delivered[0]!.length, 1);
     assert.equal(s.delivered[0]![0]!.raw.length, 5000);
   });
+  it("a member's unicast fragment does not take the place of a part of its multicast: the multicast is delivered as sent", () => {
+    const s = simGroup(2, 'FRAG:NAK:COM');
+    const [m1, m2] = s.nodes as [(typeof s.nodes)[0], (typeof s.nodes)[0]];
+    const whole = messageToBytes(forged(null, Buffer.alloc(5000, 9), [[APP_H, { order: 0, encoding: 0, id: 1 }]]));
+    const half = Math.ceil(whole.length / 2);
+    const fragment = (index: number) =>
+      forged(null, whole.subarray(index * half, (index + 1) * half), [
+        [FRAG_H, { id: 1, index, count: 2 }],
+        [NAK_H, { t: 1, view: 1, seq: index + 1 }],
+      ]);
+    // To m1 alone, under the id of the multicast the others get whole: it must stay apart.
+    sendAs(m2, m1, frameOf('g', [part(1, 0, 2)]));
+    sendAs(m2, m1, frameOf('g', [fragment(0), fragment(1)]));
+    s.world.runFor(100);
+    assert.equal(s.delivered[0]!.length, 1);
+    assert.deepEqual(s.delivered[0]![0]!.raw, Buffer.alloc(5000, 9));
+  });
 });

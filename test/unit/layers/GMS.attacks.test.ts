@@ -151,6 +151,53 @@ describe('GMS: a member speaks only for itself', () => {
     stillDelivers(s);
   });
 
+  it('a coordinator told by two members that a later view left it out rejoins, and the others let it in: nobody waits on its old id', () => {
+    const s = cluster(4);
+    const oldCoord = s.ids[0]!;
+    // Members may say this (it is how an excluded member learns it); told by two, the coordinator
+    // goes at once and asks to join again, from its own connection, under a new id. The others
+    // must stop counting on its old id as their coordinator, or its join is forwarded to it forever.
+    const later = { view: s.groups[1]!.view.id + 3 };
+    forgeGms(simNode(s, 1), 'g', oldCoord, [{ kind: G.NotMember, body: later }]);
+    forgeGms(simNode(s, 2), 'g', oldCoord, [{ kind: G.NotMember, body: later }]);
+    s.c.run(5000);
+    const rejoined = s.groups[0]!.localId;
+    assert.notEqual(rejoined, oldCoord, 'the told coordinator rejoined under a new id');
+    const view = s.groups[1]!.view;
+    assert.deepEqual([...view.members].sort(), [rejoined, ...s.ids.slice(1)].sort(), `all four are members again: ${view.members.join(' ')}`);
+    for (const g of s.groups) assert.deepEqual(g.view, view);
+    assert.deepEqual(checkVirtualSynchrony(s.c.history.events, 'g').items, []);
+    stillDelivers(s);
+  });
+
+  it('a member of a two-member view told by the other that it was left out leaves cleanly: the pair does not lose its majority', () => {
+    const s = cluster(2);
+    const [coord, told] = s.ids as [string, string];
+    // No later view can leave `told` out without it (it is half of its view), but it cannot know
+    // the claim is false. Leaving silently would leave the coordinator alone in a view of two, a
+    // minority for ever; leaving through a view change keeps the group going.
+    forgeGms(simNode(s, 0), 'g', told, [{ kind: G.NotMember, body: { view: s.groups[0]!.view.id + 1 } }]);
+    s.c.run(5000);
+    const rejoined = s.groups[1]!.localId;
+    assert.notEqual(rejoined, told, 'the told member rejoined under a new id');
+    const view = s.groups[0]!.view;
+    assert.deepEqual([...view.members].sort(), [coord, rejoined].sort(), `both are members again: ${view.members.join(' ')}`);
+    assert.deepEqual(s.groups[1]!.view, view);
+    assert.deepEqual(checkVirtualSynchrony(s.c.history.events, 'g').items, []);
+    stillDelivers(s);
+  });
+
+  it('an install from a member of a view that cannot follow ours (far ahead, leaving us out) is dropped and counted', () => {
+    const s = cluster(3);
+    const v = s.groups[2]!.view.id;
+    forgeGms(simNode(s, 1), 'g', s.ids[2]!, [{ kind: G.Install, body: { view: { id: v + 5, members: [s.ids[1]!] }, stateFrom: null } }]);
+    forgeGms(simNode(s, 1), 'g', s.ids[2]!, [{ kind: G.Install, body: { view: { id: 2 ** 31 - 1, members: [s.ids[1]!, s.ids[2]!] }, stateFrom: s.ids[1]! } }]);
+    s.c.run(2000);
+    keepsRealMembers(s);
+    assert.equal(gmsDrops(s.nodes[2]!), 2, 'both counted');
+    stillDelivers(s);
+  });
+
   it('installs, flush steps and state failures from a stranger change nothing', () => {
     const s = cluster(3);
     const evil = stranger(s);
