@@ -580,6 +580,13 @@ export class GMS extends Layer {
 
   private onFlushOk(from: NodeId, body: FlushOkBody): void {
     const f = this.flush;
+    // "Already in a later view" answers our own flush start only: from anyone else (or for another
+    // attempt) it is a claim we cannot check, and acting on it would exclude us.
+    const answersOurs = f !== null && body.a.n === f.a.n && body.a.coord === f.a.coord && f.participants.includes(from);
+    if (body.installed && !answersOurs) {
+      this.guard.drop(from, 'flush reply with an installed view that answers no attempt of ours');
+      return;
+    }
     if (body.installed && this.view && body.installed.id > this.view.id) {
       // Someone already installed the next view: the view was decided; adopt it.
       if (

@@ -198,6 +198,19 @@ describe('GMS: a member speaks only for itself', () => {
     stillDelivers(s);
   });
 
+  it('a flush reply claiming a later view, sent by a member to one that runs no flush, excludes nobody', () => {
+    const s = cluster(3);
+    const v = s.groups[2]!.view.id;
+    const later = { id: v + 1, members: [s.ids[0]!, s.ids[1]!] };
+    forgeGms(simNode(s, 0), 'g', s.ids[2]!, [
+      { kind: G.FlushOk, body: { view: v, a: { n: 1, coord: s.ids[0]! }, digest: [], accepted: null, installed: later } },
+    ]);
+    s.c.run(2000);
+    keepsRealMembers(s);
+    assert.equal(gmsDrops(s.nodes[2]!), 1, 'counted');
+    stillDelivers(s);
+  });
+
   it('installs, flush steps and state failures from a stranger change nothing', () => {
     const s = cluster(3);
     const evil = stranger(s);
