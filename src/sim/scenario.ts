@@ -48,7 +48,13 @@ export function runScenario(opts: ScenarioOptions): ScenarioResult {
   const n = opts.nodes ?? rng.int(2, 6);
   const loss = opts.loss ?? rng.float() * 0.05;
   const faults = opts.faults ?? true;
-  world.setNetwork({ loss, duplicate: rng.float() * 0.02, jitterMs: rng.float() * 2, delayMs: 0.2 + rng.float() * 2, breakProbability: faults ? rng.float() * 0.002 : 0 });
+  world.setNetwork({
+    loss,
+    duplicate: rng.float() * 0.02,
+    jitterMs: rng.float() * 2,
+    delayMs: 0.2 + rng.float() * 2,
+    breakProbability: faults ? rng.float() * 0.002 : 0,
+  });
 
   const history = new MemoryHistory();
   const endpoints = Array.from({ length: n }, (_, i) => `n${i + 1}:7000`);
@@ -117,7 +123,8 @@ export function runScenario(opts: ScenarioOptions): ScenarioResult {
   const live = new Set(endpoints);
   checkFifoIntegrity(history.events, GROUP, live, violations);
   // A stack failure contained by the node is still a bug in the simulator.
-  for (const ev of history.events) if (ev.k === 'fault') violations.add('fault', `${ev.node} contained a failure of its ${ev.group} stack at ${ev.at}: ${ev.error}`);
+  for (const ev of history.events)
+    if (ev.k === 'fault') violations.add('fault', `${ev.node} contained a failure of its ${ev.group} stack at ${ev.at}: ${ev.error}`);
   groups.forEach((g, i) => {
     if (g.pendingSends > 0) violations.add('liveness', `${endpoints[i]} still holds ${g.pendingSends} unsent messages after the faults stopped`);
   });

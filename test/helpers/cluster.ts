@@ -271,7 +271,15 @@ export class Cluster {
    * One data phase: every member sends `count` messages of `size` bytes and waits until it has
    * delivered all members' messages. Resolves with per-member results.
    */
-  async phase(p: { count: number; size: number; timeoutMs: number; burst?: number; intervalMs?: number; order?: 'fifo' | 'causal' | 'total'; safe?: boolean }): Promise<{
+  async phase(p: {
+    count: number;
+    size: number;
+    timeoutMs: number;
+    burst?: number;
+    intervalMs?: number;
+    order?: 'fifo' | 'causal' | 'total';
+    safe?: boolean;
+  }): Promise<{
     sends: CommandResults['send'][];
     reached: CommandResults['expect'][];
     wallMs: number;

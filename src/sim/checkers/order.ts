@@ -128,7 +128,8 @@ function checkGbcast(events: readonly HistoryEvent[], group: string, out: Violat
         const k = `${view}|${m}`;
         const prev = seen.get(k);
         if (!prev) seen.set(k, { by: member, before: digest });
-        else if (prev.before !== digest) out.add('gbcast-order', `${member} and ${prev.by} delivered different messages before gbcast ${m.slice(2)} in view ${view}`);
+        else if (prev.before !== digest)
+          out.add('gbcast-order', `${member} and ${prev.by} delivered different messages before gbcast ${m.slice(2)} in view ${view}`);
       }
       before.push(m);
     }

@@ -79,7 +79,8 @@ export function checkVirtualSynchrony(events: readonly HistoryEvent[], group: st
           break;
         }
         // A gbcast is carried by the next view change, whichever view that happens in.
-        if (s.view !== ev.view && ev.order !== GBCAST) out.add('sending-view', `${ev.node} delivered ${ev.msg} in view ${ev.view}; it was sent in view ${s.view}`);
+        if (s.view !== ev.view && ev.order !== GBCAST)
+          out.add('sending-view', `${ev.node} delivered ${ev.msg} in view ${ev.view}; it was sent in view ${s.view}`);
         let d = seen.get(ev.node);
         if (!d) seen.set(ev.node, (d = new Set()));
         if (d.has(ev.msg)) out.add('integrity', `${ev.node} delivered ${ev.msg} twice`);
@@ -93,7 +94,8 @@ export function checkVirtualSynchrony(events: readonly HistoryEvent[], group: st
         const lk = `${ev.node}|${ev.sender}|${ev.view}|${ev.order}`;
         const k = lastFrom.get(lk) ?? 0;
         const expected = sentSeq.get(`${ev.sender}|${ev.view}|${ev.order}`)?.[k];
-        if (expected !== ev.msg) out.add('fifo', `${ev.node} delivered ${ev.msg} from ${ev.sender} where ${expected ?? 'nothing more'} was next (order ${ev.order}, view ${ev.view})`);
+        if (expected !== ev.msg)
+          out.add('fifo', `${ev.node} delivered ${ev.msg} from ${ev.sender} where ${expected ?? 'nothing more'} was next (order ${ev.order}, view ${ev.view})`);
         lastFrom.set(lk, k + 1);
         break;
       }
@@ -116,7 +118,10 @@ export function checkVirtualSynchrony(events: readonly HistoryEvent[], group: st
       else if (!sameSet(a.set, got)) {
         const extra = [...got].filter((m) => !a.set.has(m)).slice(0, 3);
         const missing = [...a.set].filter((m) => !got.has(m)).slice(0, 3);
-        out.add('same-set', `${member} and ${a.by} both went from view ${v} to a next view but delivered different sets in ${v} (${member} extra [${extra}], missing [${missing}])`);
+        out.add(
+          'same-set',
+          `${member} and ${a.by} both went from view ${v} to a next view but delivered different sets in ${v} (${member} extra [${extra}], missing [${missing}])`,
+        );
       }
     }
   }
@@ -126,7 +131,8 @@ export function checkVirtualSynchrony(events: readonly HistoryEvent[], group: st
     if (gbcasts.has(msg)) continue;
     const views = installs.get(s.sender) ?? [];
     const i = views.indexOf(s.view);
-    if (i >= 0 && i + 1 < views.length && !seen.get(s.sender)?.has(msg)) out.add('self-delivery', `${s.sender} sent ${msg} in view ${s.view}, installed ${views[i + 1]} and never delivered it`);
+    if (i >= 0 && i + 1 < views.length && !seen.get(s.sender)?.has(msg))
+      out.add('self-delivery', `${s.sender} sent ${msg} in view ${s.view}, installed ${views[i + 1]} and never delivered it`);
   }
   // Safe delivery is uniform: once anyone (even a member about to fail) delivered a safe message,
   // every member that survives that view delivers it too.
@@ -135,7 +141,8 @@ export function checkVirtualSynchrony(events: readonly HistoryEvent[], group: st
   for (const ev of events) {
     if (ev.k !== 'deliver' || ev.group !== group || !safeMsgs.has(ev.msg)) continue;
     const a = agreed.get(ev.view);
-    if (a && !a.set.has(ev.msg)) out.add('safe', `${ev.node} delivered safe message ${ev.msg} in view ${ev.view}, which the survivors of that view did not deliver`);
+    if (a && !a.set.has(ev.msg))
+      out.add('safe', `${ev.node} delivered safe message ${ev.msg} in view ${ev.view}, which the survivors of that view did not deliver`);
   }
   // State transfer: a joiner's first state is everything agreed before its first view.
   const sortedViews = [...agreed.keys()].sort((a, b) => a - b);
@@ -147,7 +154,8 @@ export function checkVirtualSynchrony(events: readonly HistoryEvent[], group: st
       for (const m of agreed.get(v)!.set) expected.add(m);
     }
     const { count, digest } = setDigest(expected);
-    if (count !== ev.count || digest !== ev.digest) out.add('state-transfer', `${ev.node} joined view ${ev.view} with a state of ${ev.count} messages; ${count} were delivered before that view`);
+    if (count !== ev.count || digest !== ev.digest)
+      out.add('state-transfer', `${ev.node} joined view ${ev.view} with a state of ${ev.count} messages; ${count} were delivered before that view`);
   }
   return out;
 }

@@ -6,7 +6,7 @@ import { checkOrder } from '../../../src/sim/checkers/order.js';
 describe('CAUSAL', () => {
   it("the seed's case: A sends m; B delivers m and sends m'; C delivers m before m' although the network hands it m' first", () => {
     const s = simGroup(3, 'CAUSAL:NAK:COM', { jitterMs: 0, delayMs: 1 });
-    const [a, b, c] = s.groups as [typeof s.groups[0], typeof s.groups[0], typeof s.groups[0]];
+    const [a, b, c] = s.groups as [(typeof s.groups)[0], (typeof s.groups)[0], (typeof s.groups)[0]];
     // A -> C is slow: m reaches C long after m' does.
     s.world.partition([['m1:1', 'm2:1'], ['m3:1']]);
     b!.on('message', (d) => {
@@ -43,6 +43,9 @@ describe('CAUSAL', () => {
     s.world.runFor(10_000);
     assert.deepEqual(checkOrder(s.history.events, 'g').items, []);
     const counts = s.delivered.map((d) => d.length);
-    assert.ok(counts.every((c) => c === counts[0] && c > 20), `all deliver the same number (${counts})`);
+    assert.ok(
+      counts.every((c) => c === counts[0] && c > 20),
+      `all deliver the same number (${counts})`,
+    );
   });
 });

@@ -15,7 +15,10 @@ describe('NAK', () => {
     assert.deepEqual(v.items, []);
     for (const d of s.delivered) assert.equal(d.length, 800);
     const m = s.nodes[0]!.metrics.snapshot().counters;
-    assert.ok((m['horus_nak_retransmissions_total'] ?? 0) > 0 || (s.nodes[1]!.metrics.snapshot().counters['horus_nak_retransmissions_total'] ?? 0) > 0, 'loss was repaired by retransmission');
+    assert.ok(
+      (m['horus_nak_retransmissions_total'] ?? 0) > 0 || (s.nodes[1]!.metrics.snapshot().counters['horus_nak_retransmissions_total'] ?? 0) > 0,
+      'loss was repaired by retransmission',
+    );
   });
 
   it('recovers a lost last message through the HIGH announcement', () => {

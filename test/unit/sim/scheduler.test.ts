@@ -82,7 +82,10 @@ describe('Scheduler', () => {
       throw boom;
     });
     s.schedule(2, () => ran.push(2));
-    assert.throws(() => s.runUntilIdle(), (e) => e === boom);
+    assert.throws(
+      () => s.runUntilIdle(),
+      (e) => e === boom,
+    );
     assert.equal(s.failed, true);
     assert.equal(s.now(), 1);
     assert.throws(() => s.runUntilIdle(), { code: 'ERR_CLOSED' });

@@ -117,7 +117,10 @@ describe('SimWorld network', () => {
     world.runUntilIdle();
     assert.equal(got.length, 100);
     const nums = got.map((l) => Number(l.split(': ')[1]));
-    assert.notDeepEqual(nums, [...nums].sort((x, y) => x - y));
+    assert.notDeepEqual(
+      nums,
+      [...nums].sort((x, y) => x - y),
+    );
   });
 
   it('loss and duplication are counted', () => {

@@ -18,14 +18,17 @@ function stackError(spec: string): HorusError {
 describe('stack builder', () => {
   it('parses colon specs top first and JSON specs with options', () => {
     assert.deepEqual(parseStackSpec('NAK:FRAG:COM'), [{ name: 'NAK' }, { name: 'FRAG' }, { name: 'COM' }]);
-    assert.deepEqual(parseStackSpec('[{"name":"NAK","options":{"xmitIntervalMs":5}},"COM"]'), [{ name: 'NAK', options: { xmitIntervalMs: 5 } }, { name: 'COM' }]);
+    assert.deepEqual(parseStackSpec('[{"name":"NAK","options":{"xmitIntervalMs":5}},"COM"]'), [
+      { name: 'NAK', options: { xmitIntervalMs: 5 } },
+      { name: 'COM' },
+    ]);
   });
 
   it('names the unknown layer and lists the known ones', () => {
     const e = stackError('NAK:BOGUS:COM');
     assert.equal(e.code, 'ERR_STACK');
     assert.match(e.message, /unknown layer "BOGUS"; known layers: /);
-    for (const l of ["CAUSAL", "COM", "FC", "FD", "FRAG", "GMS", "NAK", "SAFE", "STABLE", "TOTAL"]) assert.ok(e.message.includes(l), l);
+    for (const l of ['CAUSAL', 'COM', 'FC', 'FD', 'FRAG', 'GMS', 'NAK', 'SAFE', 'STABLE', 'TOTAL']) assert.ok(e.message.includes(l), l);
   });
 
   it('names the missing layer when a requirement is not met below', () => {
