@@ -232,10 +232,7 @@ export class GMS extends Layer {
           this.above.upEvent({ type: 'LEFT' });
           return;
         }
-        this.status = 'leaving';
-        this.pendingLeaves.add(this.me);
-        this.noteWork();
-        if (!this.isCoordinator) this.sendLeaveReq();
+        this.beginLeave();
         return;
       default:
         this.below.downEvent(ev);
@@ -821,10 +818,7 @@ export class GMS extends Layer {
     this.above.upEvent({ type: 'JOIN_FAILED', code, message });
     if (inView) {
       // Already a member below the application: leave cleanly, or a small group would lose its majority.
-      this.status = 'leaving';
-      this.pendingLeaves.add(this.me);
-      this.noteWork();
-      if (!this.isCoordinator) this.sendLeaveReq();
+      this.beginLeave();
     } else {
       this.status = 'gone';
       this.above.upEvent({ type: 'LEFT' });
@@ -849,9 +843,19 @@ export class GMS extends Layer {
   private toldExcluded(by: NodeId): void {
     this.log.info('told by a member that a later view left us out: leaving to rejoin', { by, myView: this.view?.id ?? 0 });
     this.excludedBy = { by, at: this.env.now() };
+    this.leaveToRejoin();
+  }
+
+  /** Leave only to come back as a new member: the application sees nothing of this membership's end. */
+  private leaveToRejoin(): void {
     this.state.abandon();
     this.heldUp = null;
     this.rejoinAfterLeave = true;
+    this.beginLeave();
+  }
+
+  /** Ask for a view without us: the coordinator folds it into its next change, others ask it. */
+  private beginLeave(): void {
     this.status = 'leaving';
     this.pendingLeaves.add(this.me);
     this.noteWork();
@@ -993,13 +997,7 @@ export class GMS extends Layer {
       // The provider failed before we had our state: leave cleanly (a silent exit would cost a
       // small view its majority), then start over as a new member.
       this.log.warn('state provider went silent; leaving to rejoin', { provider: this.state.provider });
-      this.state.abandon();
-      this.heldUp = null;
-      this.rejoinAfterLeave = true;
-      this.status = 'leaving';
-      this.pendingLeaves.add(this.me);
-      this.noteWork();
-      if (!this.isCoordinator) this.sendLeaveReq();
+      this.leaveToRejoin();
       return;
     }
     this.state.tick(now, this.view.members);
