@@ -14,6 +14,7 @@ import { silentLogger } from '../../../src/core/logger.js';
 import { endpointOf, parseEndpoint, type NodeId } from '../../../src/core/node-id.js';
 import { FRAME_HEADER_BYTES, encodeFrames } from '../../../src/transport/frame-decoder.js';
 import { HELLO_ACCEPT, HELLO_CONNECT, TcpTransport, encodeHello, type TcpTransportOptions } from '../../../src/transport/tcp-transport.js';
+import { closedWithin } from '../../helpers/attacker.js';
 
 const transports: TcpTransport[] = [];
 const sockets: net.Socket[] = [];
@@ -52,18 +53,6 @@ async function rawConnect(port: number, localAddress = '127.0.0.2'): Promise<net
     s.once('error', reject);
   });
   return s;
-}
-
-/** Resolves true if the transport closed `s` within `ms`, false if it is still open then. */
-function closedWithin(s: net.Socket, ms: number): Promise<boolean> {
-  if (s.closed) return Promise.resolve(true);
-  return new Promise<boolean>((resolve) => {
-    const timer = setTimeout(() => resolve(false), ms);
-    s.once('close', () => {
-      clearTimeout(timer);
-      resolve(true);
-    });
-  });
 }
 
 const hello = (id: string): Buffer => encodeFrames([encodeHello(HELLO_CONNECT, id)]);
