@@ -44,6 +44,7 @@ export function buildProgram(): Command {
       endpointArg({ portZero: true, loopback: true }),
     )
     .option('--no-admin', 'no admin endpoint')
+    .option('--health <host:port>', 'probe endpoint for orchestrators, any interface: GET /livez and /readyz only', endpointArg({ portZero: true }))
     .option('--join <group>', 'join a group: fixed membership is this node plus its seeds (repeatable)', collect)
     .option('--stack <spec>', "stack for --join groups, top first, e.g. 'STABLE:FC:FRAG:NAK:COM'")
     .addOption(new Option('--log-level <level>', 'JSON log level on stderr').choices(LOG_LEVELS))
@@ -57,6 +58,7 @@ export function buildProgram(): Command {
         ...(opts.seeds !== undefined ? { seeds: opts.seeds as string[] } : {}),
         ...(opts.config !== undefined ? { config: opts.config as string } : {}),
         ...(opts.admin !== undefined && opts.admin !== true ? { admin: opts.admin as string | false } : {}),
+        ...(opts.health !== undefined ? { health: opts.health as string } : {}),
         ...(opts.join !== undefined ? { join: opts.join as string[] } : {}),
         ...(opts.stack !== undefined ? { stack: opts.stack as string } : {}),
         ...(opts.logLevel !== undefined ? { logLevel: opts.logLevel as LogLevel } : {}),
