@@ -8,9 +8,9 @@ import { Command, CommanderError, Option } from 'commander';
 import { HorusError } from '../core/errors.js';
 import type { LogLevel } from '../core/logger.js';
 import { baseUrlArg, collect, endpointArg, endpointList, intIn, numberIn } from './args.js';
+import { DEFAULT_ADMIN_URL } from './query-cmds.js';
 
 const LOG_LEVELS: LogLevel[] = ['trace', 'debug', 'info', 'warn', 'error', 'silent'];
-const DEFAULT_ADMIN_URL = 'http://127.0.0.1:7070/';
 
 function version(): string {
   try {
@@ -70,9 +70,11 @@ export function buildProgram(): Command {
     });
 
   const adminOption = (): Option =>
-    new Option('--admin <address>', 'admin endpoint of the node (HOST:PORT or URL)')
+    new Option(
+      '--admin <address>',
+      `admin endpoint of the node (HOST:PORT or URL; default: a demo started in this directory, else ${DEFAULT_ADMIN_URL.slice(7, -1)})`,
+    )
       .env('HORUS_ADMIN')
-      .default(DEFAULT_ADMIN_URL, DEFAULT_ADMIN_URL.slice(7, -1))
       .argParser(baseUrlArg);
 
   program
@@ -80,7 +82,7 @@ export function buildProgram(): Command {
     .description("show a running node's identity and groups (or a demo's members)")
     .addOption(adminOption())
     .option('--json', 'print the raw JSON')
-    .action(async (opts: { admin: string; json?: boolean }) => {
+    .action(async (opts: { admin?: string; json?: boolean }) => {
       const { statusCommand } = await import('./query-cmds.js');
       await statusCommand(opts, print);
     });
@@ -90,7 +92,7 @@ export function buildProgram(): Command {
     .description('list the groups of a running node')
     .addOption(adminOption())
     .option('--json', 'print the raw JSON')
-    .action(async (opts: { admin: string; json?: boolean }) => {
+    .action(async (opts: { admin?: string; json?: boolean }) => {
       const { groupsCommand } = await import('./query-cmds.js');
       await groupsCommand(opts, print);
     });
@@ -101,7 +103,7 @@ export function buildProgram(): Command {
     .argument('<group>', 'group name')
     .addOption(adminOption())
     .option('--json', 'print the raw JSON')
-    .action(async (group: string, opts: { admin: string; json?: boolean }) => {
+    .action(async (group: string, opts: { admin?: string; json?: boolean }) => {
       const { viewCommand } = await import('./query-cmds.js');
       await viewCommand(group, opts, print);
     });
