@@ -44,8 +44,11 @@ export class NamesWorld {
     this.world = new SimWorld(seed, opts);
   }
 
-  /** Start the node at `ep` (seeds: every other endpoint) and have it join `group`. */
-  start(ep: string, group = 'g', opts: JoinOptions = {}): void {
+  /**
+   * Start the node at `ep` (seeds: every other endpoint) and have it join `group`: through join()
+   * (the name service), or with `contacts` straight through joinNow (none: found it).
+   */
+  start(ep: string, group = 'g', opts: JoinOptions & { contacts?: string[] } = {}): void {
     const node = new HorusNode(
       this.world.addNode(ep, '1').env,
       this.history,
@@ -54,8 +57,8 @@ export class NamesWorld {
     this.nodes.set(ep, node);
     const state = new LogState();
     this.states.set(ep, state);
-    node
-      .join(group, { stack: FAST_STACK, state: state.handlers(), ...opts })
+    const all = { stack: FAST_STACK, state: state.handlers(), ...opts };
+    (opts.contacts ? node.joinNow(group, all).ready : node.join(group, all))
       .then((g) => {
         this.groups.set(ep, g);
         state.attach(g);
