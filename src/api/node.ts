@@ -46,7 +46,7 @@ export interface JoinOptions {
   /** While looking, the seeds are asked again this often (ms, default 150): a first ask may reach a seed not up yet. */
   lookupRetryMs?: number;
   /**
-   * A member asks its seeds (and nodes it was told of) about its group about this often (ms,
+   * A member with seeds asks them (and nodes a merge hint names) about its group about this often (ms,
    * jittered to 0.5–1.5×; default 3000; 0: never), to find a second group of the same name and
    * merge the junior one into the senior one.
    */
@@ -64,7 +64,7 @@ export interface JoinOptions {
 export interface RejoinBackoff {
   /** Wait before the second rejoin in a row (ms, default 250). */
   baseMs: number;
-  /** Longest wait (ms, default 10,000). */
+  /** Longest wait (ms, default 5000). */
   maxMs: number;
   /** An exclusion longer than this after the previous one starts a new count (ms, default 60,000). */
   windowMs: number;
@@ -72,7 +72,7 @@ export interface RejoinBackoff {
   stableMs: number;
 }
 
-export const DEFAULT_REJOIN_BACKOFF: RejoinBackoff = { baseMs: 250, maxMs: 10_000, windowMs: 60_000, stableMs: 10_000 };
+export const DEFAULT_REJOIN_BACKOFF: RejoinBackoff = { baseMs: 250, maxMs: 5000, windowMs: 60_000, stableMs: 10_000 };
 
 const rejoinBackoffSchema = z
   .object({
@@ -663,7 +663,8 @@ export class HorusNode {
           this.env.log.warn('merged into the senior group of the same name', { group: g.name, was: merged.was.members.length, joined: v.members.length });
           g.notify('merged', merged);
         }
-        if (entry.probeTimer === null && !entry.fixed && entry.mergeProbeMs > 0) this.scheduleProbe(entry);
+        // Only a node with seeds probes (a node without seeds is told by hints): none else pays for it.
+        if (entry.probeTimer === null && !entry.fixed && entry.mergeProbeMs > 0 && this.otherSeeds().length > 0) this.scheduleProbe(entry);
       },
       ended: (g, ev) => {
         if (ev.type === 'LEFT' && entry.failed) {
@@ -765,7 +766,7 @@ export class HorusNode {
         entry.probeTimer = null;
         return;
       }
-      this.probe(entry, [...this.seeds, ...entry.contacts]);
+      this.probe(entry, this.seeds);
       this.scheduleProbe(entry);
     });
   }
