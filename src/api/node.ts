@@ -785,16 +785,18 @@ export class HorusNode {
     this.lookups.set(req, {
       group: name,
       asked: new Set(ask),
-      answer: (info) => {
-        if (info && this.groupsByName.get(name) === entry) this.onProbeAnswer(entry, info);
+      answer: (info, from) => {
+        if (info && this.groupsByName.get(name) === entry) this.onProbeAnswer(entry, info, from);
       },
     });
     this.env.setTimer(PROBE_ANSWER_MS, () => this.lookups.delete(req));
     for (const e of ask) this.env.transport.send(e, encodeDirectory({ t: 'lookup', group: name, req }));
   }
 
-  private onProbeAnswer(entry: GroupEntry, theirs: GroupInfo): void {
+  private onProbeAnswer(entry: GroupEntry, theirs: GroupInfo, from: string): void {
     if (theirs.live !== true || !this.isLive(entry)) return;
+    // First-hand only: a member answering for its own group (a node cannot vouch for others' groups).
+    if (!theirs.members.some((m) => nodeOfMember(m) === from)) return;
     const mine = entry.group.view;
     const ours = new Set(mine.members.map((m) => endpointOf(nodeOfMember(m))));
     // A node in both: the same group seen at two moments (a partition, a view change): nothing to merge.
@@ -822,6 +824,9 @@ export class HorusNode {
   private onMergeHint(from: string, name: string, members: readonly NodeId[]): void {
     const entry = this.groupsByName.get(name);
     if (!entry || entry.fixed) return this.directoryGuard.drop(from, 'merge hint for a group this node is not in');
+    // Hints are taken from our seeds and the members of our view only: a stranger cannot send us probing.
+    const trusted = this.seeds.some((s) => endpointOf(s) === endpointOf(from)) || entry.group.view.members.some((m) => nodeOfMember(m) === from);
+    if (!trusted) return this.directoryGuard.drop(from, 'merge hint from a node that is neither a seed nor a member');
     const now = this.env.now();
     if (now - entry.lastHintAt < MERGE_HINT_MIN_INTERVAL_MS || !this.mayAnswer(from)) return this.directoryGuard.drop(from, 'merge hints too often');
     entry.lastHintAt = now;
