@@ -20,13 +20,18 @@ export interface GroupInfo {
 }
 
 export type DirectoryMessage =
-  /** `founding`: the asker is looking for the group too and would found it (its id is the sender's). */
-  | { t: 'lookup'; group: string; req: number; founding?: boolean }
+  /**
+   * `founding`: the asker is looking for the group too and would found it (its id is the sender's).
+   * `view`: the asker is a member of a group of this name with these members (a merge probe).
+   */
+  | { t: 'lookup'; group: string; req: number; founding?: boolean; view?: NodeId[] }
   /**
    * `founding`: the answerer knows no view of the group but is looking for it too; this is the id
    * of the node it expects to found it (the smallest id among those looking that it knows of).
+   * `senior`: an answer to a merge probe: the answerer's live group is senior to the asker's (by
+   * the seniority rule, on its own current view), and the answerer stays in it for a while.
    */
-  | { t: 'info'; req: number; group: string; info: GroupInfo | null; founding?: NodeId }
+  | { t: 'info'; req: number; group: string; info: GroupInfo | null; founding?: NodeId; senior?: boolean }
   | { t: 'list'; req: number }
   | { t: 'listing'; req: number; groups: GroupInfo[] }
   /**
@@ -86,8 +91,8 @@ function schemas(limits: DirectoryLimits): z.ZodType<DirectoryMessage> {
   const members = z.array(wire.id).min(1).max(limits.maxMembers);
   const info = z.object({ group: groupName, viewId: wire.int, members, live: z.boolean().optional() });
   return z.discriminatedUnion('t', [
-    z.object({ t: z.literal('lookup'), group: groupName, req: wire.int, founding: z.boolean().optional() }),
-    z.object({ t: z.literal('info'), req: wire.int, group: groupName, info: info.nullable(), founding: wire.id.optional() }),
+    z.object({ t: z.literal('lookup'), group: groupName, req: wire.int, founding: z.boolean().optional(), view: members.optional() }),
+    z.object({ t: z.literal('info'), req: wire.int, group: groupName, info: info.nullable(), founding: wire.id.optional(), senior: z.boolean().optional() }),
     z.object({ t: z.literal('list'), req: wire.int }),
     z.object({ t: z.literal('listing'), req: wire.int, groups: z.array(info).max(limits.maxListed) }),
     z.object({ t: z.literal('merge'), group: groupName, members }),

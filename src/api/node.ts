@@ -93,6 +93,8 @@ const MAX_PROBE_TARGETS = 16;
 const PROBE_ANSWER_MS = 1000;
 /** Merge hints act at most this often per group. */
 const MERGE_HINT_MIN_INTERVAL_MS = 250;
+/** A member that told a junior group's member that its group is senior stays in it this long (its join must find us). */
+const MERGE_SENIOR_HOLD_MS = 10_000;
 /** Other nodes looking for the same group that one lookup remembers. */
 const MAX_CO_FOUNDERS = 64;
 
@@ -138,6 +140,8 @@ interface GroupEntry {
   lastHintAt: number;
   /** Leaving a junior group of this name for a senior one: what we were, whom we join. */
   merging: { was: View; into: readonly NodeId[]; tries: number } | null;
+  /** We told a junior group's member that ours is senior: we do not merge away before this (our clock). */
+  seniorUntil: number;
 }
 
 /** A join looking for its group: what the seeds said, and who else is looking for it. */
@@ -155,7 +159,7 @@ interface PendingLookup {
   group: string;
   /** Endpoints asked: only they may answer. */
   asked: ReadonlySet<string>;
-  answer: (info: GroupInfo | null, from: string, founding: NodeId | null) => void;
+  answer: (info: GroupInfo | null, from: string, founding: NodeId | null, senior: boolean) => void;
 }
 
 /** First wait before a group whose stack threw is rejoined; doubles with each fault, to this cap. */
@@ -306,7 +310,11 @@ export class HorusNode {
         if (seeking && m.founding === true && (seeking.askers.has(from) || seeking.askers.size < MAX_CO_FOUNDERS)) seeking.askers.set(from, this.env.now());
         const info = this.infoOf(m.group);
         const founder = info === null && seeking ? this.founderOf(seeking) : null;
-        this.env.transport.send(from, encodeDirectory({ t: 'info', req: m.req, group: m.group, info, ...(founder !== null ? { founding: founder } : {}) }));
+        const senior = m.view !== undefined && this.confirmSenior(m.group, from, m.view);
+        this.env.transport.send(
+          from,
+          encodeDirectory({ t: 'info', req: m.req, group: m.group, info, ...(founder !== null ? { founding: founder } : {}), ...(senior ? { senior } : {}) }),
+        );
         return;
       }
       case 'info': {
@@ -315,7 +323,7 @@ export class HorusNode {
           return this.directoryGuard.drop(from, 'unsolicited directory answer', { req: m.req });
         }
         if (m.info) this.learn(from, m.info);
-        pending.answer(m.info, from, m.founding ?? null);
+        pending.answer(m.info, from, m.founding ?? null, m.senior === true);
         return;
       }
       case 'merge':
@@ -582,6 +590,7 @@ export class HorusNode {
       probeTimer: null,
       lastHintAt: -Infinity,
       merging: null,
+      seniorUntil: -Infinity,
     };
     entry.group = new Group(name, localId, view, this.recorder, () => this.env.now(), this.hooksFor(entry), opts.state ?? null, opts.sendLimits);
     entry.group.timers = this.env;
@@ -785,15 +794,33 @@ export class HorusNode {
     this.lookups.set(req, {
       group: name,
       asked: new Set(ask),
-      answer: (info, from) => {
-        if (info && this.groupsByName.get(name) === entry) this.onProbeAnswer(entry, info, from);
+      answer: (info, from, _founding, senior) => {
+        if (info && this.groupsByName.get(name) === entry) this.onProbeAnswer(entry, info, from, senior);
       },
     });
     this.env.setTimer(PROBE_ANSWER_MS, () => this.lookups.delete(req));
-    for (const e of ask) this.env.transport.send(e, encodeDirectory({ t: 'lookup', group: name, req }));
+    const view = [...entry.group.view.members];
+    for (const e of ask) this.env.transport.send(e, encodeDirectory({ t: 'lookup', group: name, req, view }));
   }
 
-  private onProbeAnswer(entry: GroupEntry, theirs: GroupInfo, from: string): void {
+  /**
+   * A member of a group of our name asks about ours, showing its view. If ours is live, shares no
+   * node with its group and is senior by the rule, we say so — and stay in ours for a while, so
+   * that the junior one, which moves only on such a word, always finds us there; two groups whose
+   * views changed between the two probes can then never move into each other at once.
+   */
+  private confirmSenior(name: string, from: string, theirs: readonly NodeId[]): boolean {
+    const entry = this.groupsByName.get(name);
+    if (!entry || !this.isLive(entry)) return false;
+    const mine = entry.group.view.members;
+    if (!theirs.some((m) => nodeOfMember(m) === from)) return false; // it speaks for its own group only
+    const ours = new Set(mine.map((m) => endpointOf(nodeOfMember(m))));
+    if (theirs.some((m) => ours.has(endpointOf(nodeOfMember(m)))) || !isSeniorGroup(mine, theirs)) return false;
+    entry.seniorUntil = this.env.now() + MERGE_SENIOR_HOLD_MS;
+    return true;
+  }
+
+  private onProbeAnswer(entry: GroupEntry, theirs: GroupInfo, from: string, senior: boolean): void {
     if (theirs.live !== true || !this.isLive(entry)) return;
     // First-hand only: a member answering for its own group (a node cannot vouch for others' groups).
     if (!theirs.members.some((m) => nodeOfMember(m) === from)) return;
@@ -802,7 +829,8 @@ export class HorusNode {
     // A node in both: the same group seen at two moments (a partition, a view change): nothing to merge.
     if (theirs.members.some((m) => ours.has(endpointOf(nodeOfMember(m))))) return;
     if (isSeniorGroup(theirs.members, mine.members)) {
-      this.mergeInto(entry, theirs.members);
+      // Only on the senior member's own word (see confirmSenior), and not while we vouched for ours.
+      if (senior && this.env.now() >= entry.seniorUntil) this.mergeInto(entry, theirs.members);
     } else {
       // We are the senior one: tell the junior members, who check it themselves.
       for (const n of juniorNodes(theirs.members)) this.env.transport.send(n, encodeDirectory({ t: 'merge', group: mine.group, members: [...mine.members] }));

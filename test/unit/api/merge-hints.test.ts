@@ -54,7 +54,7 @@ describe('merge hints and probe answers are checked', () => {
     assert.equal(s.inbox.get('y:1')!.filter((m) => m.t === 'lookup').length, 2);
   });
 
-  it('merges only on a first-hand answer: a node describing a group it is not in is not believed', () => {
+  it('merges only on a first-hand answer that says the senior stays: a node describing a group it is not in is not believed', () => {
     const s = setup();
     s.world.runFor(100);
     const seed = s.raw('x:1');
@@ -65,12 +65,16 @@ describe('merge hints and probe answers are checked', () => {
     s.world.runFor(50);
     const ask = s.inbox.get('y:1')!.find((m) => m.t === 'lookup');
     assert.ok(ask && ask.t === 'lookup');
-    y({ t: 'info', req: ask.req, group: 'g', info: { group: 'g', viewId: 9, members: ['p:1/1', 'q:1/1', 'r:1/1'], live: true } });
+    y({ t: 'info', req: ask.req, group: 'g', info: { group: 'g', viewId: 9, members: ['p:1/1', 'q:1/1', 'r:1/1'], live: true }, senior: true });
     s.world.runFor(100);
     assert.deepEqual(s.group.view.members, ['a:1/1'], 'still in its own group');
     assert.deepEqual(s.group.blockedReasons, []);
-    // The same claim first-hand (y is in it): the node leaves its one-member group to join y's.
+    // First-hand, but without y's word that it stays in its senior group: no move either.
     y({ t: 'info', req: ask.req, group: 'g', info: { group: 'g', viewId: 9, members: ['y:1/1', 'q:1/1'], live: true } });
+    s.world.runFor(10);
+    assert.equal(s.group.localId, 'a:1/1');
+    // The same claim first-hand with that word: the node leaves its one-member group to join y's.
+    y({ t: 'info', req: ask.req, group: 'g', info: { group: 'g', viewId: 9, members: ['y:1/1', 'q:1/1'], live: true }, senior: true });
     s.world.runFor(10);
     assert.deepEqual(s.group.blockedReasons, ['joining']);
     assert.equal(s.group.localId, 'a:1/1~2');
@@ -85,10 +89,39 @@ describe('merge hints and probe answers are checked', () => {
     s.world.runFor(50);
     const ask = s.inbox.get('y:1')!.find((m) => m.t === 'lookup');
     assert.ok(ask && ask.t === 'lookup');
-    y({ t: 'info', req: ask.req, group: 'g', info: { group: 'g', viewId: 9, members: ['y:1/1', 'q:1/1'], live: false } });
-    y({ t: 'info', req: ask.req, group: 'g', info: { group: 'g', viewId: 9, members: ['y:1/1', 'a:1/1'], live: true } });
+    y({ t: 'info', req: ask.req, group: 'g', info: { group: 'g', viewId: 9, members: ['y:1/1', 'q:1/1'], live: false }, senior: true });
+    y({ t: 'info', req: ask.req, group: 'g', info: { group: 'g', viewId: 9, members: ['y:1/1', 'a:1/1'], live: true }, senior: true });
     s.world.runFor(100);
     assert.equal(s.group.localId, 'a:1/1');
     assert.deepEqual(s.group.blockedReasons, []);
+  });
+
+  it('a member that told a junior member its group is senior stays in it: it does not merge away meanwhile', () => {
+    const s = setup();
+    s.world.runFor(100);
+    const seed = s.raw('x:1');
+    const y = s.raw('y:1');
+    // y:1/1, alone in its group of the same name, probes a: a (also alone, smaller coordinator id) is senior.
+    y({ t: 'lookup', group: 'g', req: 5, view: ['y:1/1'] });
+    s.world.runFor(20);
+    const told = s.inbox.get('y:1')!.find((m) => m.t === 'info');
+    assert.ok(told && told.t === 'info' && told.senior === true);
+    // Now a hears of a bigger group (its view changed meanwhile, say) that claims seniority: a stays.
+    seed({ t: 'merge', group: 'g', members: ['y:1/1'] });
+    s.world.runFor(20);
+    const ask = s.inbox.get('y:1')!.find((m) => m.t === 'lookup');
+    assert.ok(ask && ask.t === 'lookup');
+    assert.deepEqual(ask.view, ['a:1/1'], 'a probe shows the asker’s view');
+    y({ t: 'info', req: ask.req, group: 'g', info: { group: 'g', viewId: 9, members: ['y:1/1', 'q:1/1'], live: true }, senior: true });
+    s.world.runFor(20);
+    assert.equal(s.group.localId, 'a:1/1');
+    // A probe from a node that is not in the view it shows gets no word of seniority.
+    y({ t: 'lookup', group: 'g', req: 6, view: ['z:1/1'] });
+    s.world.runFor(20);
+    const second = s.inbox
+      .get('y:1')!
+      .filter((m) => m.t === 'info')
+      .find((m) => m.t === 'info' && m.req === 6);
+    assert.ok(second && second.t === 'info' && second.senior === undefined);
   });
 });
