@@ -56,6 +56,23 @@ describe('one group per name: merging', () => {
     }
   });
 
+  it('five nodes split 2 | 3 from the start: the pair merges into the trio, both of its members, with the trio’s state', async () => {
+    const { w, merged } = await splitThenHeal(
+      8,
+      [
+        ['n1:1', 'n2:1'],
+        ['n3:1', 'n4:1', 'n5:1'],
+      ],
+      { 'n1:1': ['p1', 'p2'], 'n2:1': ['p3'], 'n4:1': ['t1', 't2'] },
+      true,
+    );
+    for (const e of ['n1:1', 'n2:1', 'n3:1', 'n4:1', 'n5:1']) assert.deepEqual(w.states.get(e)!.entries, ['t1', 't2'], `state of ${e}`);
+    assert.deepEqual(
+      ['n1:1', 'n2:1', 'n3:1', 'n4:1', 'n5:1'].map((e) => merged.get(e)!.length),
+      [1, 1, 0, 0, 0],
+    );
+  });
+
   it('two groups of equal size: the one with the smaller coordinator id is senior; every member of the other moves', async () => {
     const { w, merged } = await splitThenHeal(
       4,
