@@ -845,6 +845,8 @@ export class HorusNode {
     for (const n of juniorNodes(was.members))
       if (n !== this.id) this.env.transport.send(n, encodeDirectory({ t: 'merge', group: was.group, members: [...into] }));
     entry.merging = { was, into: [...into], tries: 0 };
+    // This member leaves the junior group (its stack goes quiet now): the history says so.
+    this.recorder?.record({ k: 'ended', at: this.env.now(), node: entry.group.localId, group: was.group, how: 'left' });
     this.rejoin(entry);
   }
 
