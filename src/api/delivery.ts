@@ -7,6 +7,7 @@ import { ORDERS, type Order, type PayloadEncoding } from './app-header.js';
 export class Delivery {
   private decoded: unknown = undefined;
   private isDecoded = false;
+  /** @internal Deliveries come from the group's 'message' event. */
   constructor(
     readonly group: string,
     /** The sending member. */

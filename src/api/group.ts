@@ -139,7 +139,7 @@ export class Group extends EventEmitter implements StackTop {
   /** Application events held for one turn after the first view (see installView). */
   private queued: ['message' | 'view', unknown][] | null = null;
   private readonly queries = new Map<number, PendingQuery>();
-  /** Timers for query deadlines: the node's env (virtual in the simulator). */
+  /** Timers for query deadlines: the node's env (virtual in the simulator). @internal */
   timers: QueryTimers = {
     setTimer: (ms, fn) => {
       const t = setTimeout(fn, ms);
@@ -155,11 +155,11 @@ export class Group extends EventEmitter implements StackTop {
   private readonly waiting: Pending[] = [];
   private waitingBytes = 0;
   private readonly sendLimits: SendLimits;
-  /** Where errors go when the application listens for none (set by the node). */
+  /** Where errors go when the application listens for none (set by the node). @internal */
   log: Logger = silentLogger;
-  /** Counts application messages dropped on the way up (horus_app_dropped_total; set by the node). */
+  /** Counts application messages dropped on the way up (horus_app_dropped_total; set by the node). @internal */
   guard: InputGuard | null = null;
-  /** Counts sends refused because the held sends were at a limit (horus_app_backpressure_total; set by the node). */
+  /** Counts sends refused because the held sends were at a limit (horus_app_backpressure_total; set by the node). @internal */
   backpressure: Counter | null = null;
   private closed = false;
   private readyResolve!: (g: Group) => void;
@@ -168,6 +168,7 @@ export class Group extends EventEmitter implements StackTop {
   /** Resolves with the group once its first view is installed (with state, for a joiner). */
   readonly ready: Promise<Group>;
 
+  /** @internal Groups come from `node.join()`. */
   constructor(
     readonly name: string,
     /** This member's id in the group (it changes when an excluded member rejoins as a new member). */

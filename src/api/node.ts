@@ -173,6 +173,7 @@ const FAULT_REJOIN_MAX_MS = 10_000;
  * simulator's.
  */
 export class HorusNode {
+  /** @internal Layer and node metrics, read by the admin endpoint's /metrics. */
   readonly metrics = new MemoryMetrics();
   private readonly groupsByName = new Map<string, GroupEntry>();
   /** Groups whose join failed but whose stack is still leaving the view. */
@@ -184,9 +185,9 @@ export class HorusNode {
   private readonly seeking = new Map<string, Seeking>();
   private nextReq = 1;
   private readonly badInput: RateLimitedLog;
-  /** Directory input dropped (malformed, unsolicited, over a limit): horus_directory_dropped_total. */
+  /** Directory input dropped (malformed, unsolicited, over a limit): horus_directory_dropped_total. @internal */
   readonly directoryGuard: InputGuard;
-  /** Application messages dropped on the way up (non-members, unicasts, false orders): horus_app_dropped_total. */
+  /** Application messages dropped on the way up (non-members, unicasts, false orders): horus_app_dropped_total. @internal */
   readonly appGuard: InputGuard;
   private readonly directoryLimits: DirectoryLimits;
   private readonly answers: AnswerBudget;
@@ -196,7 +197,9 @@ export class HorusNode {
   private readonly nodeFaults: Counter;
   private closed = false;
 
+  /** @internal Nodes come from `createNode()`. */
   constructor(
+    /** @internal The clock, timers, randomness and transport this node runs on. */
     readonly env: Env,
     private readonly recorder?: HistoryRecorder,
     /** Nodes to ask about groups (`host:port`). */

@@ -39,7 +39,7 @@ export function parseStackSpec(spec: StackSpec): LayerSpec[] {
   return spec.map((e) => (typeof e === 'string' ? { name: e } : { name: e.name, ...(e.options ? { options: e.options } : {}) }));
 }
 
-/** The application end of a stack. */
+/** The application end of a stack. @internal */
 export interface StackTop {
   up(msg: Message): void;
   upEvent(ev: UpEvent): void;

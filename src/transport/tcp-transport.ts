@@ -127,7 +127,7 @@ const optionsSchema = z
   .refine((o) => o.maxConnectionsPerAddress <= o.maxConnections, { message: 'maxConnectionsPerAddress must be <= maxConnections' })
   .refine((o) => o.maxUnauthenticatedPerAddress <= o.maxUnauthenticated, { message: 'maxUnauthenticatedPerAddress must be <= maxUnauthenticated' });
 
-/** The transport's limits on what peers can make it hold: the options a node config may set. */
+/** The transport's limits on what peers can make it hold: the options a node config may set. @internal */
 export const transportLimitsSchema = z
   .object({
     maxFrameSize: int(1, MAX_ENCODABLE_FRAME_SIZE),
