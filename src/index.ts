@@ -23,3 +23,8 @@ export { HorusError, ProtocolError, ConfigError, ClosedError, type HorusErrorCod
 export type { Logger, LogFields } from './core/logger.js';
 export { MemoryHistory, type HistoryEvent, type HistoryRecorder } from './core/history.js';
 export type { StackSpec, LayerSpec } from './stack/stack.js';
+export type { BootstrapOptions } from './api/contact-points.js';
+export { StaticDiscovery, type Discovery } from './discovery/discovery.js';
+export { DnsDiscovery, type DnsDiscoveryOptions } from './discovery/dns-discovery.js';
+export { FileDiscovery } from './discovery/file-discovery.js';
+export { KubernetesDiscovery, type KubernetesDiscoveryOptions } from './discovery/kubernetes-discovery.js';

@@ -5,6 +5,9 @@ import { parseEndpoint } from '../core/node-id.js';
 import { pinoLogger } from '../obs/pino-logger.js';
 import { RealEnv } from '../transport/real-env.js';
 import { TcpTransport, type TransportLimits } from '../transport/tcp-transport.js';
+import { ConfigError } from '../core/errors.js';
+import { StaticDiscovery, type Discovery } from '../discovery/discovery.js';
+import type { BootstrapOptions } from './contact-points.js';
 import { HorusNode, type NodeLimits } from './node.js';
 
 export interface NodeOptions {
@@ -21,6 +24,15 @@ export interface NodeOptions {
   transport?: TransportLimits;
   /** What a peer can make the node hold or send (the name service's limits). */
   limits?: NodeLimits;
+  /** Where to find other nodes besides `seeds`: DNS, a shared file, Kubernetes (see src/discovery). Re-read every `discoveryIntervalMs`. */
+  discovery?: Discovery;
+  /** How often the discovery source is read again (ms, default 5000). */
+  discoveryIntervalMs?: number;
+  /**
+   * Safe bootstrap: found a group only once `expectedContacts` contact points (this node included)
+   * are known and have not changed for `stableMs`; the smallest id among them founds it.
+   */
+  bootstrap?: BootstrapOptions;
 }
 
 /** Start a node on real TCP. */
@@ -35,5 +47,15 @@ export async function createNode(opts: NodeOptions): Promise<HorusNode> {
     ...opts.transport,
     ...(opts.maxFrameSize !== undefined ? { maxFrameSize: opts.maxFrameSize } : {}),
   });
-  return new HorusNode(new RealEnv(transport, log.child({ node: transport.localId })), opts.recorder, opts.seeds ?? [], opts.limits ?? {});
+  const node = new HorusNode(new RealEnv(transport, log.child({ node: transport.localId })), opts.recorder, opts.seeds ?? [], opts.limits ?? {});
+  const fixedContacts = new Set([...(opts.seeds ?? []), opts.listen]).size;
+  if (opts.bootstrap && !opts.discovery && fixedContacts < opts.bootstrap.expectedContacts) {
+    await node.close();
+    throw new ConfigError(
+      `bootstrap expects ${opts.bootstrap.expectedContacts} contact points, but the seeds and this node make ${fixedContacts} and no discovery source can add more`,
+    );
+  }
+  if (opts.discovery) await node.useDiscovery(opts.discovery, opts.discoveryIntervalMs ?? 5000, opts.bootstrap ?? null);
+  else if (opts.bootstrap) await node.useDiscovery(new StaticDiscovery([]), 60_000, opts.bootstrap);
+  return node;
 }

@@ -1,3 +1,5 @@
+import { ContactPoints, type BootstrapOptions } from './contact-points.js';
+import type { Discovery } from '../discovery/discovery.js';
 import { z } from 'zod';
 import { ConfigError, HorusError, ProtocolError } from '../core/errors.js';
 import type { Env, Timer } from '../core/env.js';
@@ -196,16 +198,20 @@ export class HorusNode {
   private readonly backpressure: Counter;
   private readonly nodeFaults: Counter;
   private closed = false;
+  private readonly contactPoints: ContactPoints;
+  /** Founding waits for this many stable contact points (safe bootstrap), if set. */
+  private bootstrap: BootstrapOptions | null = null;
 
   /** @internal Nodes come from `createNode()`. */
   constructor(
     /** @internal The clock, timers, randomness and transport this node runs on. */
     readonly env: Env,
     private readonly recorder?: HistoryRecorder,
-    /** Nodes to ask about groups (`host:port`). */
-    readonly seeds: readonly string[] = [],
+    /** Nodes to ask about groups (`host:port`); a discovery source may add more (see `seeds`). */
+    seeds: readonly string[] = [],
     limits: NodeLimits = {},
   ) {
+    this.contactPoints = new ContactPoints(env, seeds, endpointOf(env.transport.localId));
     this.badInput = new RateLimitedLog(env.log, () => env.now());
     const dl = directoryLimitsSchema.safeParse(limits.directory ?? {});
     if (!dl.success) throw new ConfigError(`directory limits: ${z.prettifyError(dl.error)}`);
@@ -223,6 +229,20 @@ export class HorusNode {
     env.transport.onFrame((from, frame) =>
       this.onFrameContained(from, Buffer.isBuffer(frame) ? frame : Buffer.from(frame.buffer, frame.byteOffset, frame.byteLength)),
     );
+  }
+
+  /** Nodes asked about groups: the static seeds plus what the discovery source says now. */
+  get seeds(): readonly string[] {
+    return this.contactPoints.list;
+  }
+
+  /**
+   * @internal Follow a discovery source (createNode's `discovery`): read now, then every
+   * `intervalMs`; with `bootstrap`, a group is founded only once enough contact points are stable.
+   */
+  async useDiscovery(source: Discovery, intervalMs: number, bootstrap: BootstrapOptions | null): Promise<void> {
+    this.bootstrap = bootstrap;
+    await this.contactPoints.follow(source, intervalMs);
   }
 
   get id(): NodeId {
@@ -530,8 +550,15 @@ export class HorusNode {
     const waitMs = opts.lookupTimeoutMs ?? DEFAULT_LOOKUP_MS;
     const retryMs = opts.lookupRetryMs ?? DEFAULT_LOOKUP_RETRY_MS;
     if (!(waitMs >= 0) || !(retryMs > 0)) throw new ConfigError(`lookupTimeoutMs must be >= 0 and lookupRetryMs > 0 (got ${waitMs}, ${retryMs})`);
-    const seeds = this.otherSeeds();
-    const info = seeds.length === 0 ? this.infoOf(name) : await this.seek(name, seeds, opts.create !== false, waitMs, retryMs);
+    let seeds = this.otherSeeds();
+    let info = seeds.length === 0 ? this.infoOf(name) : await this.seek(name, seeds, opts.create !== false, waitMs, retryMs);
+    if (!info && this.bootstrap && opts.create !== false) {
+      // Safe bootstrap: found only once every expected node is known and the list is stable, then
+      // look again (all of them look at once, and the smallest id founds).
+      await this.contactPoints.whenBootstrapped(this.bootstrap, () => this.closed);
+      seeds = this.otherSeeds();
+      info = seeds.length === 0 ? this.infoOf(name) : await this.seek(name, seeds, true, waitMs, retryMs);
+    }
     this.checkJoin(name);
     const contacts = info ? info.members.filter((m) => nodeOfMember(m) !== this.id) : [];
     if (contacts.length === 0 && opts.create === false) {
@@ -912,6 +939,7 @@ export class HorusNode {
   }
 
   async close(): Promise<void> {
+    this.contactPoints.stop();
     for (const e of this.groupsByName.values()) e.probeTimer?.cancel();
     if (this.closed) return;
     for (const e of [...this.groupsByName.values()]) await e.group.leave();

@@ -48,6 +48,10 @@ export const nodeConfigSchema = z
       .optional(),
     /** Probe endpoint (/livez, /readyz) for orchestrators: any interface, it serves nothing else. */
     health: listenEndpoint.optional(),
+    /** Where to find other nodes besides the seeds: dns-srv:NAME, dns-a:NAME:PORT, file:PATH, k8s:[NS/]SERVICE[:PORT_NAME]. */
+    discovery: z.string().min(1).optional(),
+    /** Safe bootstrap: found a group only once this many contact points (this node included) are known and stable. */
+    expectContacts: z.number().int().min(1).max(1000).optional(),
     logLevel: z.enum(LOG_LEVELS).optional(),
     /** Transport limits (connections, handshake, slow frames, send queues); each has a default. */
     transport: transportLimitsSchema.optional(),

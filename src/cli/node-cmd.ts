@@ -8,12 +8,15 @@ import { HealthServer } from '../dashboard/health-server.js';
 import { NodeObserver } from '../obs/node-observer.js';
 import { pinoLogger } from '../obs/pino-logger.js';
 import { readinessOf } from '../obs/readiness.js';
+import { parseDiscovery } from '../discovery/parse-discovery.js';
 import type { StackSpec } from '../stack/stack.js';
 import type { TransportLimits } from '../transport/tcp-transport.js';
 import { canonicalMembers, readNodeConfig, type GroupConfig, type NodeConfig } from './config.js';
 import { joinKv, kvRoutes, kvSummary, startLoad, type KvApplied, type Membership, type ReplicatedKv } from './demo-member.js';
 
 export const DEFAULT_ADMIN = '127.0.0.1:7070';
+/** Safe bootstrap from the command line: the contact points must not change for this long before founding. */
+const BOOTSTRAP_STABLE_MS = 2000;
 
 /** Flags of `horus node`; each overrides the config file's field. */
 export interface NodeFlags {
@@ -22,6 +25,10 @@ export interface NodeFlags {
   config?: string;
   admin?: string | false;
   health?: string;
+  /** A discovery source (parseDiscovery's forms) besides the seeds. */
+  discovery?: string;
+  /** Found a group only once this many contact points are known and stable (safe bootstrap). */
+  expectContacts?: number;
   /** Check the configuration, print it resolved, and exit without starting. */
   check?: boolean;
   join?: string[];
@@ -41,6 +48,10 @@ export interface ResolvedNodeConfig {
   admin: string | false;
   /** Probe endpoint (/livez, /readyz) on any interface, or null for none. */
   health: string | null;
+  /** Discovery source spec, or null for the seeds alone. */
+  discovery: string | null;
+  /** Safe bootstrap: contact points to wait for before founding, or null. */
+  expectContacts: number | null;
   logLevel: LogLevel;
   membership: Membership;
   groups: GroupConfig[];
@@ -67,6 +78,8 @@ export function resolveNodeConfig(file: NodeConfig, flags: NodeFlags): ResolvedN
   const kvGroup = flags.kv ?? file.kv?.group;
   if (kvGroup !== undefined && names.has(kvGroup))
     throw new ConfigError(`group ${JSON.stringify(kvGroup)} cannot be both a plain group and the key-value group`);
+  const discoverySpec = flags.discovery ?? file.discovery;
+  if (discoverySpec !== undefined) parseDiscovery(discoverySpec);
   const membership = flags.membership ?? file.membership ?? 'fixed';
   if (membership === 'fixed' && parseEndpoint(listen).port === 0 && (groups.some((g) => !g.members) || kvGroup !== undefined)) {
     throw new ConfigError('with fixed membership a node needs a concrete --listen port: other members name it in their member lists');
@@ -76,6 +89,8 @@ export function resolveNodeConfig(file: NodeConfig, flags: NodeFlags): ResolvedN
     seeds: flags.seeds ?? file.seeds ?? [],
     admin: flags.admin ?? file.admin ?? DEFAULT_ADMIN,
     health: flags.health ?? file.health ?? null,
+    discovery: flags.discovery ?? file.discovery ?? null,
+    expectContacts: flags.expectContacts ?? file.expectContacts ?? null,
     logLevel: flags.logLevel ?? file.logLevel ?? 'info',
     membership,
     groups,
@@ -95,7 +110,15 @@ export interface RunningNode {
 
 export async function startNode(cfg: ResolvedNodeConfig, log: Logger, onApplied?: (a: KvApplied) => void): Promise<RunningNode> {
   const observer = new NodeObserver();
-  const node = await createNode({ listen: cfg.listen, seeds: cfg.seeds, logger: log, recorder: observer.recorder, transport: cfg.transport });
+  const node = await createNode({
+    listen: cfg.listen,
+    seeds: cfg.seeds,
+    logger: log,
+    recorder: observer.recorder,
+    transport: cfg.transport,
+    ...(cfg.discovery !== null ? { discovery: parseDiscovery(cfg.discovery) } : {}),
+    ...(cfg.expectContacts !== null ? { bootstrap: { expectedContacts: cfg.expectContacts, stableMs: BOOTSTRAP_STABLE_MS } } : {}),
+  });
   observer.attach(node);
   let admin: AdminServer | null = null;
   let health: HealthServer | null = null;

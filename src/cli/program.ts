@@ -44,6 +44,12 @@ export function buildProgram(): Command {
       endpointArg({ portZero: true, loopback: true }),
     )
     .option('--no-admin', 'no admin endpoint')
+    .option('--discovery <spec>', 'find other nodes: dns-srv:NAME, dns-a:NAME:PORT, file:PATH or k8s:[NAMESPACE/]SERVICE[:PORT_NAME]')
+    .addOption(
+      new Option('--expect-contacts <n>', 'safe bootstrap: found a group only once n contact points (this node included) are known and stable').argParser(
+        intIn(1, 1000),
+      ),
+    )
     .option('--health <host:port>', 'probe endpoint for orchestrators, any interface: GET /livez and /readyz only', endpointArg({ portZero: true }))
     .option('--join <group>', 'join a group: fixed membership is this node plus its seeds (repeatable)', collect)
     .option('--stack <spec>', "stack for --join groups, top first, e.g. 'STABLE:FC:FRAG:NAK:COM'")
@@ -61,6 +67,8 @@ export function buildProgram(): Command {
         ...(opts.admin !== undefined && opts.admin !== true ? { admin: opts.admin as string | false } : {}),
         ...(opts.health !== undefined ? { health: opts.health as string } : {}),
         ...(opts.check === true ? { check: true } : {}),
+        ...(opts.discovery !== undefined ? { discovery: opts.discovery as string } : {}),
+        ...(opts.expectContacts !== undefined ? { expectContacts: opts.expectContacts as number } : {}),
         ...(opts.join !== undefined ? { join: opts.join as string[] } : {}),
         ...(opts.stack !== undefined ? { stack: opts.stack as string } : {}),
         ...(opts.logLevel !== undefined ? { logLevel: opts.logLevel as LogLevel } : {}),

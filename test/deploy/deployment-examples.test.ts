@@ -83,9 +83,11 @@ describe('deployment examples', () => {
         membership: argOf(args, '--membership') as 'dynamic',
         join: [argOf(args, '--join')!],
         health: argOf(args, '--health')!,
+        expectContacts: Number(argOf(args, '--expect-contacts')),
       },
     );
     assert.equal(cfg.membership, 'dynamic');
+    assert.equal(cfg.expectContacts, set.spec['replicas'], 'safe bootstrap waits for every replica before founding');
     const port = (name: string): number => container.ports.find((p) => p.name === name)!.containerPort;
     assert.equal(Number(cfg.listen.split(':')[1]), port('group'));
     assert.equal(Number(cfg.health!.split(':')[1]), port('health'));
