@@ -65,7 +65,13 @@ function flow(a: TcpTransport, b: TcpTransport, to: string): Flow {
 }
 
 /** Cut for `cutMs`, heal, and measure: cut → first replacement, heal → first frame sent after it delivered. */
-async function cutAndHeal(t: TestContext, a: TcpTransport, proxy: BlackholeProxy, f: Flow, cutMs: number): Promise<{ detectMs: number; healToDeliveryMs: number }> {
+async function cutAndHeal(
+  t: TestContext,
+  a: TcpTransport,
+  proxy: BlackholeProxy,
+  f: Flow,
+  cutMs: number,
+): Promise<{ detectMs: number; healToDeliveryMs: number }> {
   const replacedBefore = replaced(a);
   proxy.cut();
   const cutAt = performance.now();
