@@ -87,6 +87,8 @@ const MAX_PONG_BACKLOG_BYTES = 64;
 const HEALTHY_CONNECTION_MS = 1000;
 /** A peer's contact restarts a dial no sooner than this after the last one began (a HELLO needs a round trip). */
 const CONTACT_REDIAL_MIN_MS = 250;
+/** Dials to one peer at once (see redialIntervalMs). */
+const MAX_PARALLEL_DIALS = 8;
 
 // ---------------------------------------------------------------------------------------------------
 // Options
@@ -115,6 +117,12 @@ const optionsSchema = z
     connectTimeoutMs: int(1).default(1000),
     /** An accepted connection must complete its HELLO within this (absolute, not idle). */
     handshakeTimeoutMs: int(1).default(5000),
+    /**
+     * While a dial has no answer, another starts beside it this often (each still given up after
+     * connectTimeoutMs), so after a cut heals a fresh SYN goes out within this rather than at the
+     * kernel's next SYN retransmission; the first to finish its HELLO wins (0: one dial at a time).
+     */
+    redialIntervalMs: int(0).default(250),
     /** An open outbound connection that has heard nothing for this long sends a PING (the peer answers PONG). */
     pingIntervalMs: int(10).default(200),
     /** An open outbound connection that has heard nothing back for this long is replaced (0: never). */
@@ -279,7 +287,9 @@ class OutboundPeer {
   timer: NodeJS.Timeout | null = null;
   blocked = false;
   dirty = false;
-  /** When the current or last dial began, and whether a peer's contact may restart it. */
+  /** Earlier dials still waiting for an answer beside `socket`, the newest (see redialIntervalMs). */
+  olderDials: net.Socket[] = [];
+  /** When the newest dial began, and whether a peer's contact may add a fresh one beside it. */
   attemptStartedAt = -Infinity;
   attemptRestartable = true;
   /** When the open connection opened, last heard from its peer, and last sent a PING. */
@@ -435,6 +445,10 @@ function errorFields(err: unknown): { code: string; error: string } {
  * connections peers dial to it. Both sides open with a HELLO; the accepting side answers with its own,
  * so a sender addressing `host:port/inc` learns whether it reached that incarnation and drops queued
  * frames for an older one. Frames are batched per peer and written once per tick or per ~64 KiB.
+ * Each outbound connection proves it works both ways with PING/PONG (see Liveness above); one that
+ * stalls is replaced. A dial with no answer gets fresh dials beside it (redialIntervalMs) and is given
+ * up after connectTimeoutMs; back-off between failed dials is capped at reconnectMaxMs, and a peer that
+ * reaches us (HELLO, PING, data) is dialled at once whatever the back-off.
  * `onPeer` reports the outbound connections: `connected` once the HELLO exchange is done (peer = the id
  * it announced), `disconnected` when one breaks or a dial fails (peer = the last known id, else the
  * address `send` used, which may be a bare `host:port`); repeated failures report once.
@@ -466,6 +480,7 @@ export class TcpTransport implements Transport {
   private readonly progressTimer: NodeJS.Timeout | null = null;
   private readonly livenessTimer: NodeJS.Timeout | null = null;
   private readonly livenessTickMs: number;
+  private readonly maxParallelDials: number;
   private lastLivenessCheck = performance.now();
   private readonly dirty: OutboundPeer[] = [];
   private flushImmediate: NodeJS.Immediate | null = null;
@@ -524,8 +539,10 @@ export class TcpTransport implements Transport {
       this.progressTimer = setInterval(() => this.checkPartialFrames(), opts.frameProgressIntervalMs);
       this.progressTimer.unref();
     }
-    this.livenessTickMs = Math.max(5, Math.floor(opts.pingIntervalMs / 2));
-    if (opts.stallTimeoutMs > 0) {
+    this.livenessTickMs = Math.max(5, Math.floor(Math.min(opts.pingIntervalMs, opts.redialIntervalMs || Infinity) / 2));
+    this.maxParallelDials =
+      opts.redialIntervalMs === 0 ? 1 : Math.max(1, Math.min(MAX_PARALLEL_DIALS, Math.ceil(opts.connectTimeoutMs / opts.redialIntervalMs)));
+    if (opts.stallTimeoutMs > 0 || this.maxParallelDials > 1) {
       this.livenessTimer = setInterval(() => this.checkLiveness(), this.livenessTickMs);
       this.livenessTimer.unref();
     }
@@ -748,8 +765,12 @@ export class TcpTransport implements Transport {
     }, delay);
   }
 
-  /** `restartable`: a peer's contact may abandon this dial for a fresh one (not for a dial it started). */
-  private connect(p: OutboundPeer, restartable = true): void {
+  /**
+   * Starts a dial. `restartable`: a peer's contact may add a fresh dial beside this one (not beside one
+   * it started). `beside`: the dial in progress is kept and may still win.
+   */
+  private connect(p: OutboundPeer, restartable = true, beside = false): void {
+    if (beside && p.socket !== null) p.olderDials.push(p.socket);
     p.state = 'connecting';
     p.attemptStartedAt = performance.now();
     p.attemptRestartable = restartable;
@@ -765,12 +786,18 @@ export class TcpTransport implements Transport {
     p.socket = socket;
     // An outbound connection receives the peer's HELLO_ACCEPT, then only PONG control words.
     const decoder = new FrameDecoder((frame) => {
-      if (p.socket !== socket || p.state !== 'connecting') {
+      if (p.state !== 'connecting' || (p.socket !== socket && !p.olderDials.includes(socket))) {
         throw new ProtocolError('ERR_PROTOCOL', 'unexpected frame on an outbound connection');
       }
       const id = decodeHello(frame, HELLO_ACCEPT);
       clearTimeout(deadline);
       socket.setTimeout(0);
+      // The first dial to finish its HELLO wins; the others go.
+      const losers = p.olderDials.filter((s) => s !== socket);
+      if (p.socket !== null && p.socket !== socket) losers.push(p.socket);
+      p.olderDials = [];
+      p.socket = socket;
+      for (const s of losers) s.destroy();
       decoder.onControl = (code) => {
         if (code !== CONTROL_PONG) throw new ProtocolError('ERR_PROTOCOL', `unexpected control word ${code} on an outbound connection`);
         if (p.socket === socket) p.lastHeard = performance.now();
@@ -779,7 +806,7 @@ export class TcpTransport implements Transport {
     }, this.opts.maxHelloFrameSize);
     // Absolute, unlike the idle timeout below: a peer trickling its HELLO must not hold us.
     const deadline = setTimeout(() => {
-      if (p.socket === socket && p.state === 'connecting') {
+      if (p.state === 'connecting' && (p.socket === socket || p.olderDials.includes(socket))) {
         this.c.connectTimeouts++;
         socket.destroy(new HorusError('ERR_TIMEOUT', `no HELLO from ${p.endpoint} within ${this.opts.connectTimeoutMs} ms`));
       }
@@ -798,7 +825,7 @@ export class TcpTransport implements Transport {
       }
     });
     socket.on('timeout', () => {
-      if (p.socket === socket && p.state === 'connecting') this.c.connectTimeouts++;
+      if (p.state === 'connecting' && (p.socket === socket || p.olderDials.includes(socket))) this.c.connectTimeouts++;
       socket.destroy(new HorusError('ERR_TIMEOUT', `connecting to ${p.endpoint} timed out after ${this.opts.connectTimeoutMs} ms`));
     });
     socket.on('error', (err: Error) => {
@@ -849,9 +876,16 @@ export class TcpTransport implements Transport {
   }
 
   private outboundClosed(p: OutboundPeer, socket: net.Socket): void {
+    const older = p.olderDials.indexOf(socket);
+    if (older >= 0) {
+      p.olderDials.splice(older, 1); // the newest dial carries on
+      return;
+    }
     if (p.socket !== socket) return;
     p.socket = null;
     p.blocked = false;
+    // The newest dial failed: older ones (lost in a cut, or refused alike) are no better.
+    for (const s of p.olderDials.splice(0)) s.destroy();
     if (this.closed) {
       p.state = 'idle';
       return;
@@ -893,7 +927,14 @@ export class TcpTransport implements Transport {
     this.lastLivenessCheck = now;
     for (const p of this.peers.values()) {
       const s = p.socket;
-      if (p.state !== 'open' || s === null) continue;
+      if (s === null) continue;
+      if (p.state === 'connecting') {
+        if (!late && now - p.attemptStartedAt >= o.redialIntervalMs && p.olderDials.length + 1 < this.maxParallelDials) {
+          this.connect(p, p.attemptRestartable, true);
+        }
+        continue;
+      }
+      if (p.state !== 'open' || o.stallTimeoutMs === 0) continue;
       if (late) {
         p.lastHeard = now;
         continue;
@@ -968,11 +1009,17 @@ export class TcpTransport implements Transport {
       case 'connecting': {
         const s = p.socket;
         if (!p.attemptRestartable || s === null) return;
-        p.socket = null;
-        s.destroy();
         this.c.redialsOnContact++;
         this.log.debug('peer reached us while our dial had no answer: dialing it afresh', { peer: p.knownId ?? p.lastTarget });
-        this.connect(p, false);
+        if (this.maxParallelDials > 1) {
+          // At the cap, the oldest dial makes room: it is the one least likely to be answered.
+          if (p.olderDials.length + 1 >= this.maxParallelDials) p.olderDials.shift()?.destroy();
+          this.connect(p, false, true);
+        } else {
+          p.socket = null;
+          s.destroy();
+          this.connect(p, false);
+        }
         return;
       }
       case 'open': {
@@ -1302,6 +1349,7 @@ export class TcpTransport implements Transport {
         p.timer = null;
       }
       p.dirty = false;
+      for (const d of p.olderDials.splice(0)) d.destroy();
       const s = p.socket;
       if (s === null) continue;
       pending.push(new Promise<void>((resolve) => s.once('close', () => resolve())));

@@ -66,8 +66,9 @@ export class BlackholeProxy {
   healedAt = 0;
   /** Held streams that resumed after a heal: how many bytes, how long after the heal. */
   readonly resumed: { bytes: number; afterHealMs: number }[] = [];
-  /** Connections accepted so far. */
+  /** Connections accepted so far, and the clients of those still open. */
   accepted = 0;
+  readonly clients = new Set<net.Socket>();
   private readonly pipes = new Set<Pipe>();
   private readonly sockets = new Set<net.Socket>();
   /** Connections whose client closed while bytes were held: their far end learns at the heal. */
@@ -108,6 +109,8 @@ export class BlackholeProxy {
 
   private accept(client: net.Socket, host: string, port: number): void {
     this.accepted++;
+    this.clients.add(client);
+    client.on('close', () => this.clients.delete(client));
     const upstream = net.connect({ host, port, noDelay: true });
     client.setNoDelay(true);
     const up = new Pipe(this, upstream);
