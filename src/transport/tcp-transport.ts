@@ -118,7 +118,7 @@ const optionsSchema = z
     /** An accepted connection must complete its HELLO within this (absolute, not idle). */
     handshakeTimeoutMs: int(1).default(5000),
     /**
-     * While a dial has no answer, another starts beside it this often (each still given up after
+     * While a dial's SYN has no answer, another starts beside it this often (each still given up after
      * connectTimeoutMs), so after a cut heals a fresh SYN goes out within this rather than at the
      * kernel's next SYN retransmission; the first to finish its HELLO wins (0: one dial at a time).
      */
@@ -446,7 +446,7 @@ function errorFields(err: unknown): { code: string; error: string } {
  * so a sender addressing `host:port/inc` learns whether it reached that incarnation and drops queued
  * frames for an older one. Frames are batched per peer and written once per tick or per ~64 KiB.
  * Each outbound connection proves it works both ways with PING/PONG (see Liveness above); one that
- * stalls is replaced. A dial with no answer gets fresh dials beside it (redialIntervalMs) and is given
+ * stalls is replaced. A dial whose SYN has no answer gets fresh dials beside it (redialIntervalMs); each is given
  * up after connectTimeoutMs; back-off between failed dials is capped at reconnectMaxMs, and a peer that
  * reaches us (HELLO, PING, data) is dialled at once whatever the back-off.
  * `onPeer` reports the outbound connections: `connected` once the HELLO exchange is done (peer = the id
@@ -806,7 +806,7 @@ export class TcpTransport implements Transport {
     }, this.opts.maxHelloFrameSize);
     // Absolute, unlike the idle timeout below: a peer trickling its HELLO must not hold us.
     const deadline = setTimeout(() => {
-      if (p.state === 'connecting' && (p.socket === socket || p.olderDials.includes(socket))) {
+      if (!socket.destroyed && p.state === 'connecting' && (p.socket === socket || p.olderDials.includes(socket))) {
         this.c.connectTimeouts++;
         socket.destroy(new HorusError('ERR_TIMEOUT', `no HELLO from ${p.endpoint} within ${this.opts.connectTimeoutMs} ms`));
       }
@@ -825,7 +825,7 @@ export class TcpTransport implements Transport {
       }
     });
     socket.on('timeout', () => {
-      if (p.state === 'connecting' && (p.socket === socket || p.olderDials.includes(socket))) this.c.connectTimeouts++;
+      if (!socket.destroyed && p.state === 'connecting' && (p.socket === socket || p.olderDials.includes(socket))) this.c.connectTimeouts++;
       socket.destroy(new HorusError('ERR_TIMEOUT', `connecting to ${p.endpoint} timed out after ${this.opts.connectTimeoutMs} ms`));
     });
     socket.on('error', (err: Error) => {
@@ -929,7 +929,10 @@ export class TcpTransport implements Transport {
       const s = p.socket;
       if (s === null) continue;
       if (p.state === 'connecting') {
-        if (!late && now - p.attemptStartedAt >= o.redialIntervalMs && p.olderDials.length + 1 < this.maxParallelDials) {
+        // Only while the SYN is unanswered: a peer that accepted but is slow to answer its HELLO (paused,
+        // busy) is reachable, and more dials would only pile up in its accept queue.
+        const synUnanswered = s.connecting;
+        if (!late && synUnanswered && now - p.attemptStartedAt >= o.redialIntervalMs && p.olderDials.length + 1 < this.maxParallelDials) {
           this.connect(p, p.attemptRestartable, true);
         }
         continue;
@@ -972,18 +975,13 @@ export class TcpTransport implements Transport {
       this.c.redialsOnContact++;
       this.peerLog.warn('peer redialled us while our connection to it was silent: replacing it', fields);
     }
-    const healthy = this.wasHealthy(p);
+    if (why === 'contact' || this.wasHealthy(p)) p.failures = 0;
     p.socket = null;
     p.blocked = false;
     s.destroy();
-    if (why === 'contact' || healthy) {
-      p.failures = 0;
-      this.connect(p, why === 'stalled');
-    } else {
-      // It stalled soon after opening (a path that passes handshakes but not data?): back off.
-      p.failures++;
-      this.scheduleReconnect(p, false);
-    }
+    // At once, even after a short-lived connection (flapping): a replacement comes at most once per
+    // stallTimeoutMs of silence, so it cannot spin.
+    this.connect(p, why === 'stalled');
   }
 
   /**
@@ -1023,7 +1021,7 @@ export class TcpTransport implements Transport {
         return;
       }
       case 'open': {
-        if (fresh && now - p.lastHeard >= this.opts.pingIntervalMs * 1.5) this.replace(p, 'contact');
+        if (fresh && this.opts.stallTimeoutMs > 0 && now - p.lastHeard >= this.opts.pingIntervalMs * 1.5) this.replace(p, 'contact');
         return;
       }
       case 'idle':

@@ -1,20 +1,20 @@
-// A loopback TCP proxy that can behave like a blackhole route: while cut, it forwards nothing (bytes
-// are held, as unacknowledged data waits in a sender's kernel); after a heal, each held stream resumes
-// only at its next TCP retransmission, as a real connection in retransmission back-off does. Streams
-// that held nothing pass through at once, so a fresh connection made after the heal works right away.
+// A loopback TCP proxy that can behave like a blackhole route for established connections: while cut,
+// it forwards nothing (bytes are held, as unacknowledged data waits in a sender's kernel); after a heal,
+// each held stream resumes only at its next TCP retransmission, as a real connection in retransmission
+// back-off does. Streams that held nothing pass through at once, so a fresh connection made after the
+// heal works right away. It cannot drop a SYN (it accepts every connection): a dial made during a cut
+// completes its TCP handshake and only its data is held, as when a cut falls just after the SYN-ACK.
+// SYN loss is modelled by the stopped listener of transport-syn-blackhole.test.ts.
 import net from 'node:net';
 
-/** Linux's minimum retransmission timeout for data, and its initial SYN timeout (RFC 6298). */
+/** Linux's minimum retransmission timeout for data; each retransmission doubles it. */
 const DATA_RTO_MS = 200;
-const HANDSHAKE_RTO_MS = 1000;
 
 /** One direction of one proxied connection. */
 class Pipe {
   held: Buffer[] = [];
   /** When the first held byte arrived (its first transmission was lost); -1 while nothing is held. */
   heldSince = -1;
-  /** Bytes have gone through at least once (so the handshake is done: retransmits use the data RTO). */
-  forwarded = false;
   resumeTimer: NodeJS.Timeout | null = null;
 
   constructor(
@@ -24,7 +24,6 @@ class Pipe {
 
   push(chunk: Buffer): void {
     if (!this.proxy.isCut && this.held.length === 0) {
-      this.forwarded = true;
       this.to.write(chunk);
       return;
     }
@@ -36,7 +35,7 @@ class Pipe {
   /** After a heal: the held bytes go at the first retransmission time not before now. */
   scheduleResume(): void {
     if (this.held.length === 0 || this.resumeTimer !== null) return;
-    const rto = this.forwarded ? DATA_RTO_MS : HANDSHAKE_RTO_MS;
+    const rto = DATA_RTO_MS;
     const now = performance.now();
     // Retransmissions go at heldSince + rto * (2^k - 1), k = 1, 2, ...: the back-off doubles each time.
     let k = 1;
@@ -48,7 +47,6 @@ class Pipe {
       const bytes = Buffer.concat(this.held);
       this.held = [];
       this.heldSince = -1;
-      this.forwarded = true;
       this.to.write(bytes);
       this.proxy.resumed.push({ bytes: bytes.length, afterHealMs: performance.now() - this.proxy.healedAt });
     }, at - now);

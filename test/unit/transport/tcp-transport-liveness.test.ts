@@ -281,60 +281,6 @@ describe('TcpTransport reconnecting', () => {
     assert.equal(a.stats().redialsOnContact, 1);
   });
 
-  it('starts afresh a dial lost in a cut when the peer reaches us after the heal', async () => {
-    const b = await start('b');
-    const proxy = await BlackholeProxy.start(portOf(b.localId));
-    proxies.push(proxy);
-    // One dial at a time: the contact alone must start the fresh dial (else one beside it would, within 250 ms).
-    const a = await start('a', { redialIntervalMs: 0 });
-    const got: number[] = [];
-    b.onFrame((from, f) => {
-      if (from === a.localId) got.push(seqOf(f));
-    });
-    const to = `127.0.0.1:${proxy.port}`; // a dials b through the proxy, b dials a directly
-    a.send(to, frame(0));
-    await waitFor(() => got.length === 1, 'first frame');
-    await sleep(1100); // a healthy connection
-    proxy.cut();
-    await waitFor(() => a.stats().stalledReplaced === 1, 'the stalled connection replaced', 3000);
-    a.send(to, frame(1)); // queued: the new dial's HELLO is lost in the cut
-    await sleep(300);
-    proxy.heal(); // a's held HELLO would go again 1 s after it was sent
-    const t0 = performance.now();
-    b.send(a.localId, frame(2)); // b reaches a
-    await waitFor(() => got.length === 2, "a's frame", 5000);
-    const ms = performance.now() - t0;
-    assert.ok(ms < 300, `a's frame arrived ${ms.toFixed(0)} ms after the heal`);
-    assert.equal(got[1], 1);
-    assert.equal(a.stats().redialsOnContact, 1);
-  });
-
-  it('while a dial has no answer, fresh ones start beside it, a few at once, and one wins soon after the heal', async () => {
-    const b = await start('b');
-    const proxy = await BlackholeProxy.start(portOf(b.localId));
-    proxies.push(proxy);
-    const a = await start('a'); // defaults: a dial beside every 250 ms, each given up after 1000 ms
-    let got = 0;
-    b.onFrame(() => got++);
-    proxy.cut();
-    a.send(`127.0.0.1:${proxy.port}`, frame(1));
-    let most = 0;
-    const t0 = performance.now();
-    while (performance.now() - t0 < 2100) {
-      most = Math.max(most, proxy.clients.size);
-      await sleep(5);
-    }
-    assert.ok(proxy.accepted >= 7 && proxy.accepted <= 10, `${proxy.accepted} dials in 2.1 s`);
-    assert.ok(most <= 4, `${most} dials at once`);
-    proxy.heal();
-    const healAt = performance.now();
-    await waitFor(() => got === 1, 'the frame');
-    const ms = performance.now() - healAt;
-    assert.ok(ms < 400, `delivered ${ms.toFixed(0)} ms after the heal`);
-    await waitFor(() => proxy.clients.size === 1, 'the losing dials closed');
-    assert.equal(a.stats().connectionsOut, 1);
-  });
-
   it('a peer that accepts and drops us at once gets an exponential back-off, not a dial every few ms', async () => {
     const { port, conns } = await rawAcceptor((s) => setImmediate(() => s.destroy()));
     const a = await start('a', { reconnectMinMs: 20, reconnectMaxMs: 2000 });
