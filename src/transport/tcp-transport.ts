@@ -163,7 +163,10 @@ const optionsSchema = z
   .refine((o) => o.maxConnectionsPerAddress <= o.maxConnections, { message: 'maxConnectionsPerAddress must be <= maxConnections' })
   .refine((o) => o.maxUnauthenticatedPerAddress <= o.maxUnauthenticated, { message: 'maxUnauthenticatedPerAddress must be <= maxUnauthenticated' });
 
-/** The transport's limits on what peers can make it hold: the options a node config may set. */
+/**
+ * The options a node config may set: the transport's limits on what peers can make it hold, and the
+ * timings of dialing and of stall detection (consistency is checked when the transport starts).
+ */
 export const transportLimitsSchema = z
   .object({
     maxFrameSize: int(1, MAX_ENCODABLE_FRAME_SIZE),
@@ -179,6 +182,12 @@ export const transportLimitsSchema = z
     minFrameProgressBytes: int(0),
     maxFrameReadMs: int(1),
     maxBufferedBytes: int(1),
+    connectTimeoutMs: int(1),
+    redialIntervalMs: int(0),
+    pingIntervalMs: int(10),
+    stallTimeoutMs: int(0),
+    reconnectMinMs: int(1),
+    reconnectMaxMs: int(1),
   })
   .partial()
   .strict();
@@ -227,7 +236,7 @@ export interface TcpTransportStats {
   connectionsIn: number;
   connectionsOut: number;
   connectFailures: number;
-  /** Dials abandoned for no answer within connectTimeoutMs (also counted in connectFailures). */
+  /** Dials given up for no answer within connectTimeoutMs, each dial (also those beside another) once. */
   connectTimeouts: number;
   /** Open outbound connections replaced because they heard nothing back for stallTimeoutMs. */
   stalledReplaced: number;

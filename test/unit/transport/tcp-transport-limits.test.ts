@@ -370,6 +370,15 @@ describe('TcpTransport limits', () => {
     const file = parseNodeConfig({ listen: '127.0.0.1:0', transport: { maxUnauthenticated: 2, maxUnauthenticatedPerAddress: 1 } }, 'test');
     assert.throws(() => parseNodeConfig({ transport: { maxConections: 1 } }, 'test'), /unknown field "maxConections"/);
     assert.throws(() => parseNodeConfig({ transport: { maxConnections: 0 } }, 'test'), /transport\.maxConnections/);
+    // Dialing and stall-detection timings too (checked together when the transport starts).
+    assert.deepEqual(parseNodeConfig({ transport: { stallTimeoutMs: 900, pingIntervalMs: 300, connectTimeoutMs: 2000 } }, 'test').transport, {
+      stallTimeoutMs: 900,
+      pingIntervalMs: 300,
+      connectTimeoutMs: 2000,
+    });
+    await assert.rejects(createNode({ listen: '127.0.0.1:0', logger: silentLogger, transport: { stallTimeoutMs: 300, pingIntervalMs: 200 } }), {
+      code: 'ERR_CONFIG',
+    });
     const cfg = resolveNodeConfig(file, {});
     assert.deepEqual(cfg.transport, { maxUnauthenticated: 2, maxUnauthenticatedPerAddress: 1 });
     const node = await createNode({ listen: cfg.listen, logger: silentLogger, transport: cfg.transport });
