@@ -73,8 +73,9 @@ export function decodeHello(frame: Buffer, kind: HelloKind): NodeId {
 // Liveness: after the HELLO, the dialing side sends PING control words on its connection when it has
 // heard nothing for pingIntervalMs; the accepting side answers each PING, and any data it receives,
 // with a PONG on the same connection (at most one per half ping interval, and only while the dialer
-// reads them). A connection that has heard no PONG for stallTimeoutMs is stalled (a cut, TCP in
-// retransmission back-off): it is destroyed and redialled, and what is queued moves to the new one.
+// reads them). A connection that has heard no PONG for stallTimeoutMs is suspect (a cut leaves TCP in
+// retransmission back-off): a new dial starts beside it at once, writes wait in the queue, and the
+// first of the two to answer wins; the loser is reset, so a stuck one delivers no stale burst later.
 // ---------------------------------------------------------------------------------------------------
 
 export const CONTROL_PING = 1;
@@ -113,14 +114,15 @@ const optionsSchema = z
     batchBytes: int(256, 16 * 1024 * 1024).default(64 * 1024),
     /** Bytes queued in the transport for all peers together beyond which new frames are dropped. */
     maxTotalQueuedBytes: int(1024).default(256 * 1024 * 1024),
-    /** A dial (TCP connect plus HELLO exchange) with no answer by then is abandoned and retried: SYNs into a cut hang for long. */
+    /** A dial whose SYN has no answer by then is abandoned and retried: SYNs into a cut hang for long. */
     connectTimeoutMs: int(1).default(1000),
-    /** An accepted connection must complete its HELLO within this (absolute, not idle). */
+    /** A HELLO exchange must be complete this long after the dial or accept (absolute, not idle), both sides. */
     handshakeTimeoutMs: int(1).default(5000),
     /**
      * While a dial's SYN has no answer, another starts beside it this often (each still given up after
      * connectTimeoutMs), so after a cut heals a fresh SYN goes out within this rather than at the
      * kernel's next SYN retransmission; the first to finish its HELLO wins (0: one dial at a time).
+     * A dial whose SYN was answered but not its HELLO gets one beside it after connectTimeoutMs.
      */
     redialIntervalMs: int(0).default(250),
     /** An open outbound connection that has heard nothing for this long sends a PING (the peer answers PONG). */
@@ -238,8 +240,12 @@ export interface TcpTransportStats {
   connectFailures: number;
   /** Dials given up for no answer within connectTimeoutMs, each dial (also those beside another) once. */
   connectTimeouts: number;
-  /** Open outbound connections replaced because they heard nothing back for stallTimeoutMs. */
+  /** Open outbound connections that heard nothing for stallTimeoutMs (each then replaced, or recovered). */
+  stallsDetected: number;
+  /** Silent outbound connections (nothing heard for stallTimeoutMs) replaced by a new one that answered first. */
   stalledReplaced: number;
+  /** Silent outbound connections that answered again before their replacement did (a slow peer, not a cut). */
+  stallsRecovered: number;
   /** Dials started early because the peer reached us while we waited out a back-off or a lost dial. */
   redialsOnContact: number;
   pingsOut: number;
@@ -305,6 +311,12 @@ class OutboundPeer {
   openedAt = 0;
   lastHeard = 0;
   lastPingAt = 0;
+  /**
+   * The open connection that stopped answering, kept (writes held back) while a new dial proves the
+   * path: whichever answers first wins. Its last answer before the silence began.
+   */
+  suspect: net.Socket | null = null;
+  suspectLastHeard = 0;
   /** Key under which `aliases` maps the endpoint the peer announced to this peer, if not `endpoint`. */
   aliasKey: string | null = null;
 
@@ -522,7 +534,9 @@ export class TcpTransport implements Transport {
     connectionsOut: 0,
     connectFailures: 0,
     connectTimeouts: 0,
+    stallsDetected: 0,
     stalledReplaced: 0,
+    stallsRecovered: 0,
     redialsOnContact: 0,
     pingsOut: 0,
     pongsOut: 0,
@@ -781,26 +795,24 @@ export class TcpTransport implements Transport {
   private connect(p: OutboundPeer, restartable = true, beside = false): void {
     if (beside && p.socket !== null) p.olderDials.push(p.socket);
     p.state = 'connecting';
-    p.attemptStartedAt = performance.now();
+    const startedAt = performance.now();
+    p.attemptStartedAt = startedAt;
     p.attemptRestartable = restartable;
     // Node passes stream options through to the socket; @types/node 20 does not list this one.
     const connectOpts: net.TcpNetConnectOpts & { writableHighWaterMark: number } = {
       host: p.host,
       port: p.port,
       noDelay: true,
-      timeout: this.opts.connectTimeoutMs,
       writableHighWaterMark: this.opts.highWaterBytes,
     };
     const socket = net.connect(connectOpts);
     p.socket = socket;
+    const isDial = (): boolean => p.state === 'connecting' && (p.socket === socket || p.olderDials.includes(socket));
     // An outbound connection receives the peer's HELLO_ACCEPT, then only PONG control words.
     const decoder = new FrameDecoder((frame) => {
-      if (p.state !== 'connecting' || (p.socket !== socket && !p.olderDials.includes(socket))) {
-        throw new ProtocolError('ERR_PROTOCOL', 'unexpected frame on an outbound connection');
-      }
+      if (!isDial()) throw new ProtocolError('ERR_PROTOCOL', 'unexpected frame on an outbound connection');
       const id = decodeHello(frame, HELLO_ACCEPT);
       clearTimeout(deadline);
-      socket.setTimeout(0);
       // The first dial to finish its HELLO wins; the others go.
       const losers = p.olderDials.filter((s) => s !== socket);
       if (p.socket !== null && p.socket !== socket) losers.push(p.socket);
@@ -810,17 +822,28 @@ export class TcpTransport implements Transport {
       decoder.onControl = (code) => {
         if (code !== CONTROL_PONG) throw new ProtocolError('ERR_PROTOCOL', `unexpected control word ${code} on an outbound connection`);
         if (p.socket === socket) p.lastHeard = performance.now();
+        else if (p.suspect === socket) this.revive(p);
       };
       this.opened(p, id);
     }, this.opts.maxHelloFrameSize);
-    // Absolute, unlike the idle timeout below: a peer trickling its HELLO must not hold us.
-    const deadline = setTimeout(() => {
-      if (!socket.destroyed && p.state === 'connecting' && (p.socket === socket || p.olderDials.includes(socket))) {
-        this.c.connectTimeouts++;
-        socket.destroy(new HorusError('ERR_TIMEOUT', `no HELLO from ${p.endpoint} within ${this.opts.connectTimeoutMs} ms`));
-      }
+    // Two absolute deadlines: no SYN-ACK within connectTimeoutMs (a cut: SYNs hang for long), then no
+    // HELLO reply within handshakeTimeoutMs of the dial (the peer is reachable, but a peer trickling its
+    // HELLO, or too busy to answer, must not hold us).
+    let deadline = setTimeout(() => {
+      if (socket.destroyed || !isDial()) return;
+      this.c.connectTimeouts++;
+      socket.destroy(new HorusError('ERR_TIMEOUT', `connecting to ${p.endpoint}: no answer within ${this.opts.connectTimeoutMs} ms`));
     }, this.opts.connectTimeoutMs);
     socket.on('connect', () => {
+      clearTimeout(deadline);
+      deadline = setTimeout(
+        () => {
+          if (socket.destroyed || !isDial()) return;
+          this.c.connectTimeouts++;
+          socket.destroy(new HorusError('ERR_TIMEOUT', `no HELLO from ${p.endpoint} within ${this.opts.handshakeTimeoutMs} ms`));
+        },
+        Math.max(0, startedAt + this.opts.handshakeTimeoutMs - performance.now()),
+      );
       socket.setKeepAlive(true, KEEPALIVE_MS);
       socket.write(this.helloConnectFrame);
     });
@@ -832,10 +855,6 @@ export class TcpTransport implements Transport {
         this.badInput.warn('closing outbound connection: bad input from peer', { ...errorFields(err), peer: p.endpoint });
         socket.destroy();
       }
-    });
-    socket.on('timeout', () => {
-      if (!socket.destroyed && p.state === 'connecting' && (p.socket === socket || p.olderDials.includes(socket))) this.c.connectTimeouts++;
-      socket.destroy(new HorusError('ERR_TIMEOUT', `connecting to ${p.endpoint} timed out after ${this.opts.connectTimeoutMs} ms`));
     });
     socket.on('error', (err: Error) => {
       this.log.debug('outbound connection error', { ...errorFields(err), peer: p.endpoint });
@@ -872,6 +891,15 @@ export class TcpTransport implements Transport {
       this.log.info('peer has a new incarnation', { peer: id, previous, droppedFrames: stale });
     }
     this.log.debug('connected', { peer: id });
+    const old = p.suspect;
+    if (old !== null) {
+      // The new connection works and the old one is still silent: it is stuck (TCP back-off after a
+      // cut). Reset it, so the kernel does not deliver what it holds as a stale burst later.
+      p.suspect = null;
+      this.c.stalledReplaced++;
+      this.peerLog.warn('stalled connection replaced', { code: 'ERR_TIMEOUT', peer: id, silentMs: Math.round(now - p.suspectLastHeard) });
+      old.resetAndDestroy();
+    }
     this.writeQueued(p);
     if (p.up !== true) {
       p.up = true;
@@ -885,6 +913,10 @@ export class TcpTransport implements Transport {
   }
 
   private outboundClosed(p: OutboundPeer, socket: net.Socket): void {
+    if (p.suspect === socket) {
+      p.suspect = null; // the dial that replaces it carries on
+      return;
+    }
     const older = p.olderDials.indexOf(socket);
     if (older >= 0) {
       p.olderDials.splice(older, 1); // the newest dial carries on
@@ -938,12 +970,12 @@ export class TcpTransport implements Transport {
       const s = p.socket;
       if (s === null) continue;
       if (p.state === 'connecting') {
-        // Only while the SYN is unanswered: a peer that accepted but is slow to answer its HELLO (paused,
-        // busy) is reachable, and more dials would only pile up in its accept queue.
-        const synUnanswered = s.connecting;
-        if (!late && synUnanswered && now - p.attemptStartedAt >= o.redialIntervalMs && p.olderDials.length + 1 < this.maxParallelDials) {
-          this.connect(p, p.attemptRestartable, true);
-        }
+        // Every redialIntervalMs while the SYN is unanswered. Once the SYN was answered, the peer is
+        // reachable (its HELLO may be slow: paused, busy) or the cut came just after: one dial beside
+        // it after connectTimeoutMs, never more, so a slow peer's accept queue does not fill with ours.
+        const age = now - p.attemptStartedAt;
+        const due = s.connecting ? age >= o.redialIntervalMs : age >= o.connectTimeoutMs && p.olderDials.length === 0;
+        if (!late && due && p.olderDials.length + 1 < this.maxParallelDials) this.connect(p, p.attemptRestartable, true);
         continue;
       }
       if (p.state !== 'open' || o.stallTimeoutMs === 0) continue;
@@ -953,7 +985,7 @@ export class TcpTransport implements Transport {
       }
       const silent = now - p.lastHeard;
       if (silent >= o.stallTimeoutMs) {
-        this.replace(p, 'stalled');
+        this.suspectConnection(p, 'stalled');
       } else if (silent >= o.pingIntervalMs && now - p.lastPingAt >= o.pingIntervalMs) {
         p.lastPingAt = now;
         this.c.pingsOut++;
@@ -963,34 +995,53 @@ export class TcpTransport implements Transport {
   }
 
   /**
-   * Destroys `p`'s connection and dials again. What is queued in the transport moves to the new
-   * connection; what the old socket held is lost with it (NAK repairs that).
+   * `p`'s open connection went silent (or the peer redialled us while it was quiet): keep it, hold
+   * writes back in the queue, and dial anew beside it at once. The new connection replaces it once its
+   * HELLO is answered (`opened`), and the queue goes there; an answer on the old one first means the
+   * peer was only slow, not cut off (`revive`), and the new dial goes instead. Nothing written is lost
+   * to a busy peer, and a connection stuck in TCP back-off is never waited on.
    */
-  private replace(p: OutboundPeer, why: 'stalled' | 'contact'): void {
+  private suspectConnection(p: OutboundPeer, why: 'stalled' | 'contact'): void {
     const s = p.socket;
     if (s === null) return;
-    const now = performance.now();
-    const fields = {
-      code: 'ERR_TIMEOUT',
+    if (why === 'contact') this.c.redialsOnContact++;
+    else this.c.stallsDetected++;
+    this.log.info('connection silent: dialing a replacement beside it', {
       peer: p.knownId ?? p.lastTarget,
-      silentMs: Math.round(now - p.lastHeard),
-      lostBytes: s.writableLength,
-      queuedBytes: p.queuedBytes,
-    };
-    if (why === 'stalled') {
-      this.c.stalledReplaced++;
-      this.peerLog.warn('connection stalled (no answer to pings): replacing it', fields);
-    } else {
-      this.c.redialsOnContact++;
-      this.peerLog.warn('peer redialled us while our connection to it was silent: replacing it', fields);
-    }
+      silentMs: Math.round(performance.now() - p.lastHeard),
+      why,
+    });
     if (why === 'contact' || this.wasHealthy(p)) p.failures = 0;
+    p.suspect = s;
+    p.suspectLastHeard = p.lastHeard;
     p.socket = null;
     p.blocked = false;
-    s.destroy();
-    // At once, even after a short-lived connection (flapping): a replacement comes at most once per
-    // stallTimeoutMs of silence, so it cannot spin.
     this.connect(p, why === 'stalled');
+  }
+
+  /** The silent connection answered before its replacement did: keep it, drop the dials. */
+  private revive(p: OutboundPeer): void {
+    const old = p.suspect;
+    if (old === null || this.closed) return;
+    p.suspect = null;
+    if (p.timer !== null) {
+      clearTimeout(p.timer);
+      p.timer = null;
+    }
+    const dials = p.olderDials.splice(0);
+    if (p.socket !== null) dials.push(p.socket);
+    p.socket = old;
+    p.state = 'open';
+    p.lastHeard = performance.now();
+    p.blocked = old.writableNeedDrain;
+    for (const d of dials) d.destroy();
+    this.c.stallsRecovered++;
+    this.log.info('silent connection answered again: kept', { peer: p.knownId ?? p.lastTarget, silentMs: Math.round(p.lastHeard - p.suspectLastHeard) });
+    if (p.up !== true && p.knownId !== null) {
+      p.up = true;
+      this.emitPeer({ type: 'connected', peer: p.knownId });
+    }
+    if (!p.blocked) this.writeQueued(p);
   }
 
   /**
@@ -1030,7 +1081,7 @@ export class TcpTransport implements Transport {
         return;
       }
       case 'open': {
-        if (fresh && this.opts.stallTimeoutMs > 0 && now - p.lastHeard >= this.opts.pingIntervalMs * 1.5) this.replace(p, 'contact');
+        if (fresh && this.opts.stallTimeoutMs > 0 && now - p.lastHeard >= this.opts.pingIntervalMs * 1.5) this.suspectConnection(p, 'contact');
         return;
       }
       case 'idle':
@@ -1357,6 +1408,8 @@ export class TcpTransport implements Transport {
       }
       p.dirty = false;
       for (const d of p.olderDials.splice(0)) d.destroy();
+      p.suspect?.destroy();
+      p.suspect = null;
       const s = p.socket;
       if (s === null) continue;
       pending.push(new Promise<void>((resolve) => s.once('close', () => resolve())));

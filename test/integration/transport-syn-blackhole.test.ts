@@ -127,7 +127,7 @@ describe('TcpTransport dialing into a blackhole', () => {
     await waitFor(() => got.length === 1, 'first frame');
     await sleep(1100); // a healthy connection
     await gate.cut();
-    await waitFor(() => a.stats().stalledReplaced === 1, 'the stalled connection replaced', 3000);
+    await waitFor(() => a.stats().stallsDetected === 1, 'the stall detected', 3000);
     a.send(to, Buffer.of(1)); // queued: the new dial's SYN is dropped
     await sleep(300);
     gate.heal(); // that SYN would go again 1 s after the dial began

@@ -181,6 +181,53 @@ describe('TcpTransport liveness', () => {
     assert.equal(a.stats().openOutbound, 1);
   });
 
+  it('keeps a silent connection that answers again before its replacement does: a slow peer loses nothing', async () => {
+    // The peer reads nothing on its first connection for 1 s (busy), and never answers a second one.
+    const conns: { socket: net.Socket; frames: number[] }[] = [];
+    const server = net.createServer((s) => {
+      sockets.push(s);
+      s.on('error', () => {});
+      const frames: number[] = [];
+      const index = conns.push({ socket: s, frames }) - 1;
+      if (index > 0) {
+        s.resume(); // the replacement dial: TCP connects, its HELLO is read and never answered
+        return;
+      }
+      let hello = true;
+      const d: FrameDecoder = new FrameDecoder((f) => {
+        if (hello) {
+          hello = false;
+          s.write(encodeFrames([encodeHello(HELLO_ACCEPT, `127.0.0.1:${port}/slow`)]));
+          d.onControl = (code) => {
+            if (code === CONTROL_PING) s.write(encodeControlWord(CONTROL_PONG));
+          };
+          s.pause();
+          setTimeout(() => s.resume(), 1000);
+          return;
+        }
+        frames.push(seqOf(f));
+      });
+      s.on('data', (c: Buffer) => d.push(c));
+    });
+    servers.push(server);
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const port = (server.address() as net.AddressInfo).port;
+    const a = await start('a');
+    const to = `127.0.0.1:${port}`;
+    a.send(to, frame(0));
+    await waitFor(() => a.stats().openOutbound === 1, 'connected');
+    await sleep(300);
+    a.send(to, frame(1)); // written to the connection the peer is not reading
+    await waitFor(() => conns.length === 2, 'a replacement dial beside the silent connection', 3000);
+    a.send(to, frame(2)); // held back while the connection is suspect
+    await waitFor(() => a.stats().stallsRecovered === 1, 'the silent connection answered again', 3000);
+    a.send(to, frame(3));
+    await waitFor(() => conns[0]!.frames.length === 4, 'every frame on the first connection');
+    assert.deepEqual(conns[0]!.frames, [0, 1, 2, 3]);
+    assert.equal(a.stats().stalledReplaced, 0);
+    assert.ok(await closedWithin(conns[1]!.socket, 1000), 'the replacement dial is closed');
+  });
+
   it('after a pause of the whole process, the silence is its own: no connection is replaced', async () => {
     const a = await start('a');
     const b = await start('b');
