@@ -328,6 +328,26 @@ describe('TcpTransport reconnecting', () => {
     assert.equal(a.stats().redialsOnContact, 1);
   });
 
+  it('a peer that accepts but does not answer the HELLO gets one dial beside, not a pile of them', async () => {
+    const accepted: net.Socket[] = [];
+    const server = net.createServer((s) => {
+      sockets.push(s);
+      s.on('error', () => {});
+      s.resume(); // reads the HELLO, never answers: a paused or very busy peer
+      accepted.push(s);
+    });
+    servers.push(server);
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const port = (server.address() as net.AddressInfo).port;
+    const a = await start('a', { connectTimeoutMs: 300, handshakeTimeoutMs: 2000 });
+    a.send(`127.0.0.1:${port}`, frame(1));
+    await sleep(1500);
+    // The SYN was answered, so connectTimeoutMs does not give the dial up; one dial beside it after 300 ms.
+    assert.equal(accepted.length, 2, `${accepted.length} connections`);
+    assert.equal(a.stats().connectTimeouts, 0);
+    await waitFor(() => a.stats().connectTimeouts >= 1, 'the first dial given up after handshakeTimeoutMs', 3000);
+  });
+
   it('a peer that accepts and drops us at once gets an exponential back-off, not a dial every few ms', async () => {
     const { port, conns } = await rawAcceptor((s) => setImmediate(() => s.destroy()));
     const a = await start('a', { reconnectMinMs: 20, reconnectMaxMs: 2000 });
