@@ -3,10 +3,24 @@ import { ProtocolError } from '../core/errors.js';
 /** Bytes of the big-endian u32 length in front of every frame on a stream. */
 export const FRAME_HEADER_BYTES = 4;
 export const DEFAULT_MAX_FRAME_SIZE = 16 * 1024 * 1024;
-/** The u32 length field cannot say more than this. */
-export const MAX_ENCODABLE_FRAME_SIZE = 0xffff_ffff;
+/**
+ * Length words from here up are not lengths but transport control words (a ping, a pong) with no body:
+ * `CONTROL_WORD_BASE + code`. No frame is that large, so they cannot be mistaken for one.
+ */
+export const CONTROL_WORD_BASE = 0xffff_ff00;
+/** The u32 length field cannot say more than this (the words above are control words). */
+export const MAX_ENCODABLE_FRAME_SIZE = CONTROL_WORD_BASE - 1;
 
 export type FrameCallback = (frame: Buffer) => void;
+/** Receives the code of a control word; may throw a `ProtocolError` for one it does not expect. */
+export type ControlCallback = (code: number) => void;
+
+/** The 4 bytes of control word `code` on a stream. */
+export function encodeControlWord(code: number): Buffer {
+  const b = Buffer.alloc(FRAME_HEADER_BYTES);
+  b.writeUInt32BE(CONTROL_WORD_BASE + (code & 0xff), 0);
+  return b;
+}
 
 /**
  * Incremental decoder for a stream of `u32be length | bytes` frames.
@@ -16,12 +30,17 @@ export type FrameCallback = (frame: Buffer) => void;
  * chunks is copied, once, when its last byte arrives: the pieces are kept as views until then, so a
  * peer that announces a large length without sending it costs no allocation.
  *
+ * A length word of `CONTROL_WORD_BASE` or more is a bodiless control word, handed to `onControl` once
+ * that is set; until then it is just an oversized length.
+ *
  * Any throw from `push` (an oversized length, or an exception from the callback) leaves the decoder
  * failed: the stream position is lost, so later pushes throw `ProtocolError('ERR_PROTOCOL')`.
  */
 export class FrameDecoder {
   /** Mutable so a connection can use a small limit until its handshake is done. */
   maxFrameSize: number;
+  /** Control words are accepted only once this is set (after the handshake); before, they are oversized lengths. */
+  onControl: ControlCallback | null = null;
   private readonly header = Buffer.alloc(FRAME_HEADER_BYTES);
   private headerFill = 0;
   /** Body length of the frame being assembled, or -1 while reading a header. */
@@ -77,7 +96,9 @@ export class FrameDecoder {
       while (this.headerFill < FRAME_HEADER_BYTES && off < len) this.header[this.headerFill++] = chunk[off++]!;
       if (this.headerFill < FRAME_HEADER_BYTES) return;
       this.headerFill = 0;
-      this.need = this.checkLength(this.header.readUInt32BE(0));
+      const n = this.header.readUInt32BE(0);
+      if (n > this.maxFrameSize) this.control(n);
+      else this.need = n;
     }
 
     // Finish a body split across chunks.
@@ -103,8 +124,13 @@ export class FrameDecoder {
     // Hot loop: whole frames inside this chunk are delivered as views.
     while (off + FRAME_HEADER_BYTES <= len) {
       if (this.closed) return;
-      const n = this.checkLength(((chunk[off]! << 24) | (chunk[off + 1]! << 16) | (chunk[off + 2]! << 8) | chunk[off + 3]!) >>> 0);
+      const n = ((chunk[off]! << 24) | (chunk[off + 1]! << 16) | (chunk[off + 2]! << 8) | chunk[off + 3]!) >>> 0;
       const start = off + FRAME_HEADER_BYTES;
+      if (n > this.maxFrameSize) {
+        this.control(n);
+        off = start;
+        continue;
+      }
       const end = start + n;
       if (end > len) {
         this.need = n;
@@ -121,11 +147,13 @@ export class FrameDecoder {
     while (off < len) this.header[this.headerFill++] = chunk[off++]!;
   }
 
-  private checkLength(n: number): number {
-    if (n > this.maxFrameSize) {
-      throw new ProtocolError('ERR_FRAME_TOO_LARGE', `frame length ${n} exceeds the limit of ${this.maxFrameSize} bytes`);
+  /** A length word over the limit: a control word if those are accepted now, else an error. */
+  private control(n: number): void {
+    if (n >= CONTROL_WORD_BASE && this.onControl !== null) {
+      this.onControl(n - CONTROL_WORD_BASE);
+      return;
     }
-    return n;
+    throw new ProtocolError('ERR_FRAME_TOO_LARGE', `frame length ${n} exceeds the limit of ${this.maxFrameSize} bytes`);
   }
 }
 

@@ -7,7 +7,7 @@ import { RateLimitedLog, silentLogger, type Logger } from '../core/logger.js';
 import { endpointOf, makeNodeId, parseEndpoint, type NodeId } from '../core/node-id.js';
 import { Reader } from '../codec/reader.js';
 import { Writer } from '../codec/writer.js';
-import { DEFAULT_MAX_FRAME_SIZE, FRAME_HEADER_BYTES, FrameDecoder, MAX_ENCODABLE_FRAME_SIZE, encodeFrames } from './frame-decoder.js';
+import { DEFAULT_MAX_FRAME_SIZE, FRAME_HEADER_BYTES, FrameDecoder, MAX_ENCODABLE_FRAME_SIZE, encodeControlWord, encodeFrames } from './frame-decoder.js';
 
 // ---------------------------------------------------------------------------------------------------
 // HELLO: the first frame on every connection, in both directions.
@@ -17,7 +17,8 @@ import { DEFAULT_MAX_FRAME_SIZE, FRAME_HEADER_BYTES, FrameDecoder, MAX_ENCODABLE
 // ---------------------------------------------------------------------------------------------------
 
 export const HELLO_MAGIC: Uint8Array = Uint8Array.of(0x48, 0x52, 0x55, 0x53); // 'HRUS'
-export const PROTOCOL_VERSION = 1;
+/** 2: control words (ping, pong) after the HELLO, which version 1 would read as oversized frames. */
+export const PROTOCOL_VERSION = 2;
 export const HELLO_CONNECT = 1;
 export const HELLO_ACCEPT = 2;
 export type HelloKind = typeof HELLO_CONNECT | typeof HELLO_ACCEPT;
@@ -69,6 +70,28 @@ export function decodeHello(frame: Buffer, kind: HelloKind): NodeId {
 }
 
 // ---------------------------------------------------------------------------------------------------
+// Liveness: after the HELLO, the dialing side sends PING control words on its connection when it has
+// heard nothing for pingIntervalMs; the accepting side answers each PING, and any data it receives,
+// with a PONG on the same connection (at most one per half ping interval, and only while the dialer
+// reads them). A connection that has heard no PONG for stallTimeoutMs is suspect (a cut leaves TCP in
+// retransmission back-off): a new dial starts beside it at once, writes wait in the queue, and the
+// first of the two to answer wins; the loser is reset, so a stuck one delivers no stale burst later.
+// ---------------------------------------------------------------------------------------------------
+
+export const CONTROL_PING = 1;
+export const CONTROL_PONG = 2;
+const PING_WORD = encodeControlWord(CONTROL_PING);
+const PONG_WORD = encodeControlWord(CONTROL_PONG);
+/** A PONG is not written while this much is unread in the socket: a peer that never reads gets no more. */
+const MAX_PONG_BACKLOG_BYTES = 64;
+/** A connection that heard from its peer for this long after opening was healthy: back-off starts afresh. */
+const HEALTHY_CONNECTION_MS = 1000;
+/** A peer's contact restarts a dial no sooner than this after the last one began (a HELLO needs a round trip). */
+const CONTACT_REDIAL_MIN_MS = 250;
+/** Dials to one peer at once (see redialIntervalMs). */
+const MAX_PARALLEL_DIALS = 8;
+
+// ---------------------------------------------------------------------------------------------------
 // Options
 // ---------------------------------------------------------------------------------------------------
 
@@ -91,10 +114,21 @@ const optionsSchema = z
     batchBytes: int(256, 16 * 1024 * 1024).default(64 * 1024),
     /** Bytes queued in the transport for all peers together beyond which new frames are dropped. */
     maxTotalQueuedBytes: int(1024).default(256 * 1024 * 1024),
-    /** TCP connect plus HELLO exchange, on both sides. */
-    connectTimeoutMs: int(1).default(5000),
-    /** An accepted connection must complete its HELLO within this (absolute, not idle); default connectTimeoutMs. */
-    handshakeTimeoutMs: int(1).optional(),
+    /** A dial whose SYN has no answer by then is abandoned and retried: SYNs into a cut hang for long. */
+    connectTimeoutMs: int(1).default(1000),
+    /** A HELLO exchange must be complete this long after the dial or accept (absolute, not idle), both sides. */
+    handshakeTimeoutMs: int(1).default(5000),
+    /**
+     * While a dial's SYN has no answer, another starts beside it this often (each still given up after
+     * connectTimeoutMs), so after a cut heals a fresh SYN goes out within this rather than at the
+     * kernel's next SYN retransmission; the first to finish its HELLO wins (0: one dial at a time).
+     * A dial whose SYN was answered but not its HELLO gets one beside it after connectTimeoutMs.
+     */
+    redialIntervalMs: int(0).default(250),
+    /** An open outbound connection that has heard nothing for this long sends a PING (the peer answers PONG). */
+    pingIntervalMs: int(10).default(200),
+    /** An open outbound connection that has heard nothing back for this long is replaced (0: never). */
+    stallTimeoutMs: int(0).default(600),
     /** Frame limit until the HELLO is done: a stranger cannot make us buffer more than this. */
     maxHelloFrameSize: int(MIN_HELLO_FRAME, 64 * 1024).default(MAX_HELLO_FRAME),
     /** Inbound connections open at once (handshake done or not); more are refused. */
@@ -114,20 +148,28 @@ const optionsSchema = z
     /** Bytes of frames in progress on all inbound connections together; over it the biggest holder is closed. */
     maxBufferedBytes: int(1).default(256 * 1024 * 1024),
     reconnectMinMs: int(1).default(50),
-    reconnectMaxMs: int(1).default(5000),
+    /** Back-off cap between dials; a peer that reaches us is dialled at once whatever the back-off. */
+    reconnectMaxMs: int(1).default(1000),
     /** A peer unreachable for this long loses its queued frames and we stop dialing it until the next send. */
     dropQueuedAfterMs: int(0).default(30_000),
     /** How long `close()` lets open connections flush queued frames before destroying them. */
     closeGraceMs: int(0).default(200),
   })
   .refine((o) => o.reconnectMinMs <= o.reconnectMaxMs, { message: 'reconnectMinMs must be <= reconnectMaxMs' })
+  .refine((o) => o.stallTimeoutMs === 0 || o.stallTimeoutMs >= 2 * o.pingIntervalMs, {
+    message: 'stallTimeoutMs must be 0 or at least twice pingIntervalMs',
+  })
   .refine((o) => o.maxQueuedBytes >= o.maxFrameSize + FRAME_HEADER_BYTES, { message: 'maxQueuedBytes must hold one frame of maxFrameSize' })
   .refine((o) => o.maxTotalQueuedBytes >= o.maxQueuedBytes, { message: 'maxTotalQueuedBytes must be >= maxQueuedBytes' })
   .refine((o) => o.maxBufferedBytes >= o.maxFrameSize + FRAME_HEADER_BYTES, { message: 'maxBufferedBytes must hold one frame of maxFrameSize' })
   .refine((o) => o.maxConnectionsPerAddress <= o.maxConnections, { message: 'maxConnectionsPerAddress must be <= maxConnections' })
   .refine((o) => o.maxUnauthenticatedPerAddress <= o.maxUnauthenticated, { message: 'maxUnauthenticatedPerAddress must be <= maxUnauthenticated' });
 
-/** The transport's limits on what peers can make it hold: the options a node config may set. @internal */
+/**
+ * The options a node config may set: the transport's limits on what peers can make it hold, and the
+ * timings of dialing and of stall detection (consistency is checked when the transport starts).
+ * @internal
+ */
 export const transportLimitsSchema = z
   .object({
     maxFrameSize: int(1, MAX_ENCODABLE_FRAME_SIZE),
@@ -143,6 +185,12 @@ export const transportLimitsSchema = z
     minFrameProgressBytes: int(0),
     maxFrameReadMs: int(1),
     maxBufferedBytes: int(1),
+    connectTimeoutMs: int(1),
+    redialIntervalMs: int(0),
+    pingIntervalMs: int(10),
+    stallTimeoutMs: int(0),
+    reconnectMinMs: int(1),
+    reconnectMaxMs: int(1),
   })
   .partial()
   .strict();
@@ -191,6 +239,20 @@ export interface TcpTransportStats {
   connectionsIn: number;
   connectionsOut: number;
   connectFailures: number;
+  /** Dials given up for no answer within connectTimeoutMs, each dial (also those beside another) once. */
+  connectTimeouts: number;
+  /** Open outbound connections that heard nothing for stallTimeoutMs (each then replaced, or recovered). */
+  stallsDetected: number;
+  /** Silent outbound connections (nothing heard for stallTimeoutMs) replaced by a new one that answered first. */
+  stalledReplaced: number;
+  /** Silent outbound connections that answered again before their replacement did (a slow peer, not a cut). */
+  stallsRecovered: number;
+  /** Dials started early because the peer reached us while we waited out a back-off or a lost dial. */
+  redialsOnContact: number;
+  pingsOut: number;
+  pongsOut: number;
+  /** PINGs not answered: over the rate (one PONG per half ping interval) or the peer is not reading. */
+  pingsIgnored: number;
   openInbound: number;
   /** Inbound connections still in their handshake. */
   openUnauthenticated: number;
@@ -241,6 +303,23 @@ class OutboundPeer {
   timer: NodeJS.Timeout | null = null;
   blocked = false;
   dirty = false;
+  /** Earlier dials still waiting for an answer beside `socket`, the newest (see redialIntervalMs). */
+  olderDials: net.Socket[] = [];
+  /** When the newest dial began, and whether a peer's contact may add a fresh one beside it. */
+  attemptStartedAt = -Infinity;
+  attemptRestartable = true;
+  /** When the open connection opened, last heard from its peer, and last sent a PING. */
+  openedAt = 0;
+  lastHeard = 0;
+  lastPingAt = 0;
+  /**
+   * The open connection that stopped answering, kept (writes held back) while a new dial proves the
+   * path: whichever answers first wins. Its last answer before the silence began.
+   */
+  suspect: net.Socket | null = null;
+  suspectLastHeard = 0;
+  /** Key under which `aliases` maps the endpoint the peer announced to this peer, if not `endpoint`. */
+  aliasKey: string | null = null;
 
   chunks: QueuedChunk[] = [];
   head = 0;
@@ -358,6 +437,12 @@ interface Inbound {
   partialSince: number;
   /** Bytes of the frame in progress counted in the transport's partialBytes. */
   held: number;
+  /** A PING arrived in the chunk being read; when the last PONG went out. */
+  pingPending: boolean;
+  lastPongAt: number;
+  /** Our outbound peer for the endpoint this connection's HELLO announced, and when it was looked up. */
+  peer: OutboundPeer | null;
+  peerLookupAt: number;
 }
 
 interface Route {
@@ -382,6 +467,10 @@ function errorFields(err: unknown): { code: string; error: string } {
  * connections peers dial to it. Both sides open with a HELLO; the accepting side answers with its own,
  * so a sender addressing `host:port/inc` learns whether it reached that incarnation and drops queued
  * frames for an older one. Frames are batched per peer and written once per tick or per ~64 KiB.
+ * Each outbound connection proves it works both ways with PING/PONG (see Liveness above); one that
+ * stalls is replaced. A dial whose SYN has no answer gets fresh dials beside it (redialIntervalMs); each is given
+ * up after connectTimeoutMs; back-off between failed dials is capped at reconnectMaxMs, and a peer that
+ * reaches us (HELLO, PING, data) is dialled at once whatever the back-off.
  * `onPeer` reports the outbound connections: `connected` once the HELLO exchange is done (peer = the id
  * it announced), `disconnected` when one breaks or a dial fails (peer = the last known id, else the
  * address `send` used, which may be a bare `host:port`); repeated failures report once.
@@ -397,6 +486,8 @@ export class TcpTransport implements Transport {
   private readonly helloConnectFrame: Buffer;
   private readonly helloAcceptFrame: Buffer;
   private readonly peers = new Map<string, OutboundPeer>();
+  /** Endpoint a peer announced in its HELLO -> our peer, where we dial it under another (a proxy, NAT). */
+  private readonly aliases = new Map<string, OutboundPeer>();
   private readonly routes = new Map<string, Route>();
   private readonly inbound = new Map<net.Socket, Inbound>();
   /** Inbound connections still in their handshake, oldest first. */
@@ -409,6 +500,10 @@ export class TcpTransport implements Transport {
   private readonly handshakeTimeoutMs: number;
   private readonly limitLog: RateLimitedLog;
   private readonly progressTimer: NodeJS.Timeout | null = null;
+  private readonly livenessTimer: NodeJS.Timeout | null = null;
+  private readonly livenessTickMs: number;
+  private readonly maxParallelDials: number;
+  private lastLivenessCheck = performance.now();
   private readonly dirty: OutboundPeer[] = [];
   private flushImmediate: NodeJS.Immediate | null = null;
   private frameHandler: FrameHandler | null = null;
@@ -439,6 +534,14 @@ export class TcpTransport implements Transport {
     connectionsIn: 0,
     connectionsOut: 0,
     connectFailures: 0,
+    connectTimeouts: 0,
+    stallsDetected: 0,
+    stalledReplaced: 0,
+    stallsRecovered: 0,
+    redialsOnContact: 0,
+    pingsOut: 0,
+    pongsOut: 0,
+    pingsIgnored: 0,
   };
 
   private constructor(
@@ -455,10 +558,17 @@ export class TcpTransport implements Transport {
     this.badInput = new RateLimitedLog(log, now);
     this.peerLog = new RateLimitedLog(log, now);
     this.limitLog = new RateLimitedLog(log, now);
-    this.handshakeTimeoutMs = opts.handshakeTimeoutMs ?? opts.connectTimeoutMs;
+    this.handshakeTimeoutMs = opts.handshakeTimeoutMs;
     if (opts.frameProgressIntervalMs > 0) {
       this.progressTimer = setInterval(() => this.checkPartialFrames(), opts.frameProgressIntervalMs);
       this.progressTimer.unref();
+    }
+    this.livenessTickMs = Math.max(5, Math.floor(Math.min(opts.pingIntervalMs, opts.redialIntervalMs || Infinity) / 2));
+    this.maxParallelDials =
+      opts.redialIntervalMs === 0 ? 1 : Math.max(1, Math.min(MAX_PARALLEL_DIALS, Math.ceil(opts.connectTimeoutMs / opts.redialIntervalMs)));
+    if (opts.stallTimeoutMs > 0 || this.maxParallelDials > 1) {
+      this.livenessTimer = setInterval(() => this.checkLiveness(), this.livenessTickMs);
+      this.livenessTimer.unref();
     }
     this.helloConnectFrame = encodeFrames([encodeHello(HELLO_CONNECT, localId)]);
     this.helloAcceptFrame = encodeFrames([encodeHello(HELLO_ACCEPT, localId)]);
@@ -656,15 +766,20 @@ export class TcpTransport implements Transport {
   // -------------------------------------------------------------------------------------------------
 
   private dial(p: OutboundPeer): void {
-    if (p.failures > 0) this.scheduleReconnect(p);
+    if (p.failures > 0) this.scheduleReconnect(p, true);
     else this.connect(p);
   }
 
-  private scheduleReconnect(p: OutboundPeer): void {
+  /**
+   * Waits out the back-off for `p.failures`, counted from the start of the last dial when that dial
+   * failed (a dial that hung for connectTimeoutMs has waited already), then dials if frames are queued.
+   */
+  private scheduleReconnect(p: OutboundPeer, fromAttempt: boolean): void {
     const o = this.opts;
-    const base = Math.min(o.reconnectMaxMs, o.reconnectMinMs * 2 ** Math.min(p.failures - 1, 30));
+    const base = Math.min(o.reconnectMaxMs, o.reconnectMinMs * 2 ** Math.min(Math.max(p.failures, 1) - 1, 30));
     // Equal jitter: spread peers that lost the same node so they do not redial in lockstep.
-    const delay = base / 2 + (Math.random() * base) / 2;
+    const jittered = base / 2 + (Math.random() * base) / 2;
+    const delay = fromAttempt ? Math.max(0, jittered - (performance.now() - p.attemptStartedAt)) : jittered;
     p.state = 'backoff';
     p.timer = setTimeout(() => {
       p.timer = null;
@@ -674,35 +789,62 @@ export class TcpTransport implements Transport {
     }, delay);
   }
 
-  private connect(p: OutboundPeer): void {
+  /**
+   * Starts a dial. `restartable`: a peer's contact may add a fresh dial beside this one (not beside one
+   * it started). `beside`: the dial in progress is kept and may still win.
+   */
+  private connect(p: OutboundPeer, restartable = true, beside = false): void {
+    if (beside && p.socket !== null) p.olderDials.push(p.socket);
     p.state = 'connecting';
+    const startedAt = performance.now();
+    p.attemptStartedAt = startedAt;
+    p.attemptRestartable = restartable;
     // Node passes stream options through to the socket; @types/node 20 does not list this one.
     const connectOpts: net.TcpNetConnectOpts & { writableHighWaterMark: number } = {
       host: p.host,
       port: p.port,
       noDelay: true,
-      timeout: this.opts.connectTimeoutMs,
       writableHighWaterMark: this.opts.highWaterBytes,
     };
     const socket = net.connect(connectOpts);
     p.socket = socket;
-    // The only frame an outbound connection may receive is the peer's HELLO_ACCEPT.
+    const isDial = (): boolean => p.state === 'connecting' && (p.socket === socket || p.olderDials.includes(socket));
+    // An outbound connection receives the peer's HELLO_ACCEPT, then only PONG control words.
     const decoder = new FrameDecoder((frame) => {
-      if (p.socket !== socket || p.state !== 'connecting') {
-        throw new ProtocolError('ERR_PROTOCOL', 'unexpected frame on an outbound connection');
-      }
+      if (!isDial()) throw new ProtocolError('ERR_PROTOCOL', 'unexpected frame on an outbound connection');
       const id = decodeHello(frame, HELLO_ACCEPT);
       clearTimeout(deadline);
-      socket.setTimeout(0);
+      // The first dial to finish its HELLO wins; the others go.
+      const losers = p.olderDials.filter((s) => s !== socket);
+      if (p.socket !== null && p.socket !== socket) losers.push(p.socket);
+      p.olderDials = [];
+      p.socket = socket;
+      for (const s of losers) s.destroy();
+      decoder.onControl = (code) => {
+        if (code !== CONTROL_PONG) throw new ProtocolError('ERR_PROTOCOL', `unexpected control word ${code} on an outbound connection`);
+        if (p.socket === socket) p.lastHeard = performance.now();
+        else if (p.suspect === socket) this.revive(p);
+      };
       this.opened(p, id);
     }, this.opts.maxHelloFrameSize);
-    // Absolute, unlike the idle timeout below: a peer trickling its HELLO must not hold us.
-    const deadline = setTimeout(() => {
-      if (p.socket === socket && p.state === 'connecting') {
-        socket.destroy(new HorusError('ERR_TIMEOUT', `no HELLO from ${p.endpoint} within ${this.opts.connectTimeoutMs} ms`));
-      }
+    // Two absolute deadlines: no SYN-ACK within connectTimeoutMs (a cut: SYNs hang for long), then no
+    // HELLO reply within handshakeTimeoutMs of the dial (the peer is reachable, but a peer trickling its
+    // HELLO, or too busy to answer, must not hold us).
+    let deadline = setTimeout(() => {
+      if (socket.destroyed || !isDial()) return;
+      this.c.connectTimeouts++;
+      socket.destroy(new HorusError('ERR_TIMEOUT', `connecting to ${p.endpoint}: no answer within ${this.opts.connectTimeoutMs} ms`));
     }, this.opts.connectTimeoutMs);
     socket.on('connect', () => {
+      clearTimeout(deadline);
+      deadline = setTimeout(
+        () => {
+          if (socket.destroyed || !isDial()) return;
+          this.c.connectTimeouts++;
+          socket.destroy(new HorusError('ERR_TIMEOUT', `no HELLO from ${p.endpoint} within ${this.opts.handshakeTimeoutMs} ms`));
+        },
+        Math.max(0, startedAt + this.opts.handshakeTimeoutMs - performance.now()),
+      );
       socket.setKeepAlive(true, KEEPALIVE_MS);
       socket.write(this.helloConnectFrame);
     });
@@ -714,9 +856,6 @@ export class TcpTransport implements Transport {
         this.badInput.warn('closing outbound connection: bad input from peer', { ...errorFields(err), peer: p.endpoint });
         socket.destroy();
       }
-    });
-    socket.on('timeout', () => {
-      socket.destroy(new HorusError('ERR_TIMEOUT', `connecting to ${p.endpoint} timed out after ${this.opts.connectTimeoutMs} ms`));
     });
     socket.on('error', (err: Error) => {
       this.log.debug('outbound connection error', { ...errorFields(err), peer: p.endpoint });
@@ -736,32 +875,67 @@ export class TcpTransport implements Transport {
     const previous = p.knownId;
     p.knownId = id;
     p.state = 'open';
-    p.failures = 0;
     p.blocked = false;
+    const now = performance.now();
+    p.openedAt = p.lastHeard = p.lastPingAt = now;
     this.c.connectionsOut++;
+    const announced = endpointOf(id);
+    const aliasKey = announced === p.endpoint ? null : announced;
+    if (aliasKey !== p.aliasKey) {
+      if (p.aliasKey !== null && this.aliases.get(p.aliasKey) === p) this.aliases.delete(p.aliasKey);
+      if (aliasKey !== null) this.aliases.set(aliasKey, p);
+      p.aliasKey = aliasKey;
+    }
     const stale = p.retainFor(id);
     if (stale > 0) this.c.droppedStale += stale;
     if (previous !== null && previous !== id) {
       this.log.info('peer has a new incarnation', { peer: id, previous, droppedFrames: stale });
     }
     this.log.debug('connected', { peer: id });
+    const old = p.suspect;
+    if (old !== null) {
+      // The new connection works and the old one is still silent: it is stuck (TCP back-off after a
+      // cut). Reset it, so the kernel does not deliver what it holds as a stale burst later.
+      p.suspect = null;
+      this.c.stalledReplaced++;
+      this.peerLog.warn('stalled connection replaced', { code: 'ERR_TIMEOUT', peer: id, silentMs: Math.round(now - p.suspectLastHeard) });
+      old.resetAndDestroy();
+    }
     this.writeQueued(p);
-    p.up = true;
-    this.emitPeer({ type: 'connected', peer: id });
+    if (p.up !== true) {
+      p.up = true;
+      this.emitPeer({ type: 'connected', peer: id });
+    }
+  }
+
+  /** Heard from its peer for a while after opening: a later failure starts the back-off afresh. */
+  private wasHealthy(p: OutboundPeer): boolean {
+    return p.lastHeard - p.openedAt >= HEALTHY_CONNECTION_MS;
   }
 
   private outboundClosed(p: OutboundPeer, socket: net.Socket): void {
+    if (p.suspect === socket) {
+      p.suspect = null; // the dial that replaces it carries on
+      return;
+    }
+    const older = p.olderDials.indexOf(socket);
+    if (older >= 0) {
+      p.olderDials.splice(older, 1); // the newest dial carries on
+      return;
+    }
     if (p.socket !== socket) return;
     p.socket = null;
     p.blocked = false;
+    // The newest dial failed: older ones (lost in a cut, or refused alike) are no better.
+    for (const s of p.olderDials.splice(0)) s.destroy();
     if (this.closed) {
       p.state = 'idle';
       return;
     }
     const wasOpen = p.state === 'open';
     if (wasOpen) {
-      // Redial after a short pause, not at once: a peer that accepts and drops us must not spin us.
-      p.failures = 1;
+      // A peer that accepts and soon drops us must not spin us: only a healthy connection resets the back-off.
+      p.failures = this.wasHealthy(p) ? 0 : p.failures + 1;
     } else {
       p.failures++;
       this.c.connectFailures++;
@@ -774,12 +948,155 @@ export class TcpTransport implements Transport {
       this.peerLog.warn('peer unreachable, queued frames dropped', { peer: p.knownId ?? p.lastTarget, frames: n });
       p.state = 'idle';
     } else {
-      this.scheduleReconnect(p);
+      this.scheduleReconnect(p, !wasOpen);
     }
     if (p.up !== false) {
       p.up = false;
       this.emitPeer({ type: 'disconnected', peer: p.knownId ?? p.lastTarget });
     }
+  }
+
+  /**
+   * Every half ping interval: PING open connections that have been silent for a ping interval, and
+   * replace those silent for stallTimeoutMs. After a pause of this process (SIGSTOP, a long GC) the
+   * silence is ours, not the peers': only start counting afresh.
+   */
+  private checkLiveness(): void {
+    if (this.closed) return;
+    const o = this.opts;
+    const now = performance.now();
+    const late = now - this.lastLivenessCheck > this.livenessTickMs * 4;
+    this.lastLivenessCheck = now;
+    for (const p of this.peers.values()) {
+      const s = p.socket;
+      if (s === null) continue;
+      if (p.state === 'connecting') {
+        // Every redialIntervalMs while the SYN is unanswered. Once the SYN was answered, the peer is
+        // reachable (its HELLO may be slow: paused, busy) or the cut came just after: one dial beside
+        // it after connectTimeoutMs, never more, so a slow peer's accept queue does not fill with ours.
+        const age = now - p.attemptStartedAt;
+        const due = s.connecting ? age >= o.redialIntervalMs : age >= o.connectTimeoutMs && p.olderDials.length === 0;
+        if (!late && due && p.olderDials.length + 1 < this.maxParallelDials) this.connect(p, p.attemptRestartable, true);
+        continue;
+      }
+      if (p.state !== 'open' || o.stallTimeoutMs === 0) continue;
+      if (late) {
+        p.lastHeard = now;
+        continue;
+      }
+      const silent = now - p.lastHeard;
+      if (silent >= o.stallTimeoutMs) {
+        this.suspectConnection(p, 'stalled');
+      } else if (silent >= o.pingIntervalMs && now - p.lastPingAt >= o.pingIntervalMs) {
+        p.lastPingAt = now;
+        this.c.pingsOut++;
+        s.write(PING_WORD);
+      }
+    }
+  }
+
+  /**
+   * `p`'s open connection went silent (or the peer redialled us while it was quiet): keep it, hold
+   * writes back in the queue, and dial anew beside it at once. The new connection replaces it once its
+   * HELLO is answered (`opened`), and the queue goes there; an answer on the old one first means the
+   * peer was only slow, not cut off (`revive`), and the new dial goes instead. Nothing written is lost
+   * to a busy peer, and a connection stuck in TCP back-off is never waited on.
+   */
+  private suspectConnection(p: OutboundPeer, why: 'stalled' | 'contact'): void {
+    const s = p.socket;
+    if (s === null) return;
+    if (why === 'contact') this.c.redialsOnContact++;
+    else this.c.stallsDetected++;
+    this.log.info('connection silent: dialing a replacement beside it', {
+      peer: p.knownId ?? p.lastTarget,
+      silentMs: Math.round(performance.now() - p.lastHeard),
+      why,
+    });
+    if (why === 'contact' || this.wasHealthy(p)) p.failures = 0;
+    p.suspect = s;
+    p.suspectLastHeard = p.lastHeard;
+    p.socket = null;
+    p.blocked = false;
+    this.connect(p, why === 'stalled');
+  }
+
+  /** The silent connection answered before its replacement did: keep it, drop the dials. */
+  private revive(p: OutboundPeer): void {
+    const old = p.suspect;
+    if (old === null || this.closed) return;
+    p.suspect = null;
+    if (p.timer !== null) {
+      clearTimeout(p.timer);
+      p.timer = null;
+    }
+    const dials = p.olderDials.splice(0);
+    if (p.socket !== null) dials.push(p.socket);
+    p.socket = old;
+    p.state = 'open';
+    p.lastHeard = performance.now();
+    p.blocked = old.writableNeedDrain;
+    for (const d of dials) d.destroy();
+    this.c.stallsRecovered++;
+    this.log.info('silent connection answered again: kept', { peer: p.knownId ?? p.lastTarget, silentMs: Math.round(p.lastHeard - p.suspectLastHeard) });
+    if (p.up !== true && p.knownId !== null) {
+      p.up = true;
+      this.emitPeer({ type: 'connected', peer: p.knownId });
+    }
+    if (!p.blocked) this.writeQueued(p);
+  }
+
+  /**
+   * The peer behind `p` just reached us (`fresh`: a new connection's HELLO), so a path to it works now:
+   * a dial waiting out its back-off goes at once, and a dial lost in a cut (no answer yet) is started
+   * afresh. A fresh connection from the peer while ours is silent means it is probably stalled: replace it.
+   * Each dial may be restarted this way once, and no sooner than CONTACT_REDIAL_MIN_MS after it began.
+   */
+  private contact(p: OutboundPeer, fresh: boolean): void {
+    if (this.closed) return;
+    const now = performance.now();
+    if (now - p.attemptStartedAt < CONTACT_REDIAL_MIN_MS) return;
+    switch (p.state) {
+      case 'backoff': {
+        if (p.queuedBytes === 0) return;
+        if (p.timer !== null) clearTimeout(p.timer);
+        p.timer = null;
+        this.c.redialsOnContact++;
+        this.log.debug('peer reached us during our back-off: dialing it now', { peer: p.knownId ?? p.lastTarget });
+        this.connect(p, false);
+        return;
+      }
+      case 'connecting': {
+        const s = p.socket;
+        if (!p.attemptRestartable || s === null) return;
+        this.c.redialsOnContact++;
+        this.log.debug('peer reached us while our dial had no answer: dialing it afresh', { peer: p.knownId ?? p.lastTarget });
+        if (this.maxParallelDials > 1) {
+          // At the cap, the oldest dial makes room: it is the one least likely to be answered.
+          if (p.olderDials.length + 1 >= this.maxParallelDials) p.olderDials.shift()?.destroy();
+          this.connect(p, false, true);
+        } else {
+          p.socket = null;
+          s.destroy();
+          this.connect(p, false);
+        }
+        return;
+      }
+      case 'open': {
+        if (fresh && this.opts.stallTimeoutMs > 0 && now - p.lastHeard >= this.opts.pingIntervalMs * 1.5) this.suspectConnection(p, 'contact');
+        return;
+      }
+      case 'idle':
+        return;
+    }
+  }
+
+  /** Our outbound peer for the endpoint in an inbound HELLO, looked up at most once a second while there is none. */
+  private peerOf(conn: Inbound, now: number): OutboundPeer | null {
+    if (conn.peer !== null || conn.from === null || now - conn.peerLookupAt < 1000) return conn.peer;
+    conn.peerLookupAt = now;
+    const endpoint = endpointOf(conn.from);
+    conn.peer = this.peers.get(endpoint) ?? this.aliases.get(endpoint) ?? null;
+    return conn.peer;
   }
 
   private emitPeer(ev: PeerEvent): void {
@@ -864,10 +1181,18 @@ export class TcpTransport implements Transport {
       conn.from = decodeHello(frame, HELLO_CONNECT);
       this.leaveHandshake(conn);
       decoder.maxFrameSize = o.maxFrameSize;
+      decoder.onControl = (code) => {
+        if (code !== CONTROL_PING) throw new ProtocolError('ERR_PROTOCOL', `unexpected control word ${code} on an inbound connection`);
+        // Many PINGs in one read get one PONG.
+        if (conn.pingPending) this.c.pingsIgnored++;
+        conn.pingPending = true;
+      };
       socket.setKeepAlive(true, KEEPALIVE_MS);
       socket.write(this.helloAcceptFrame);
       this.c.connectionsIn++;
       this.log.debug('accepted', { from: conn.from });
+      const peer = this.peerOf(conn, performance.now());
+      if (peer !== null) this.contact(peer, true);
     }, o.maxHelloFrameSize);
     const conn: Inbound = {
       socket,
@@ -883,6 +1208,10 @@ export class TcpTransport implements Transport {
       checkedFrames: 0,
       partialSince: -1,
       held: 0,
+      pingPending: false,
+      lastPongAt: -Infinity,
+      peer: null,
+      peerLookupAt: -Infinity,
     };
     this.inbound.set(socket, conn);
     this.unauthenticated.add(conn);
@@ -896,6 +1225,7 @@ export class TcpTransport implements Transport {
     }, this.handshakeTimeoutMs);
     socket.on('data', (chunk: Buffer) => {
       conn.bytes += chunk.length;
+      const framesBefore = conn.frames;
       try {
         decoder.push(chunk);
       } catch (err) {
@@ -904,6 +1234,13 @@ export class TcpTransport implements Transport {
         this.forget(conn);
         socket.destroy();
         return;
+      }
+      if (conn.from !== null && !this.closed && !socket.destroyed) {
+        const now = performance.now();
+        // Data is life too: the sender hears of it even when its PING waits behind a backlog.
+        if (conn.pingPending || conn.frames !== framesBefore) this.answer(conn, now);
+        const peer = this.peerOf(conn, now);
+        if (peer !== null && (peer.state === 'backoff' || peer.state === 'connecting')) this.contact(peer, false);
       }
       const held = decoder.bufferedBytes;
       if (held !== conn.held) {
@@ -921,6 +1258,22 @@ export class TcpTransport implements Transport {
       decoder.close();
       this.forget(conn);
     });
+  }
+
+  /**
+   * PONG for a PING (or for data) on an inbound connection: at most one per half ping interval, and
+   * none while earlier ones are unread, so a peer cannot make us write or hold more than a few bytes.
+   */
+  private answer(conn: Inbound, now: number): void {
+    const wasPing = conn.pingPending;
+    conn.pingPending = false;
+    if (now - conn.lastPongAt < this.opts.pingIntervalMs / 2 || conn.socket.writableLength > MAX_PONG_BACKLOG_BYTES) {
+      if (wasPing) this.c.pingsIgnored++;
+      return;
+    }
+    conn.lastPongAt = now;
+    this.c.pongsOut++;
+    conn.socket.write(PONG_WORD);
   }
 
   /** The connection finished its handshake, or is going: it no longer counts as unauthenticated. */
@@ -1055,6 +1408,9 @@ export class TcpTransport implements Transport {
         p.timer = null;
       }
       p.dirty = false;
+      for (const d of p.olderDials.splice(0)) d.destroy();
+      p.suspect?.destroy();
+      p.suspect = null;
       const s = p.socket;
       if (s === null) continue;
       pending.push(new Promise<void>((resolve) => s.once('close', () => resolve())));
@@ -1070,6 +1426,7 @@ export class TcpTransport implements Transport {
     }
     this.dirty.length = 0;
     if (this.progressTimer !== null) clearInterval(this.progressTimer);
+    if (this.livenessTimer !== null) clearInterval(this.livenessTimer);
     for (const s of this.inbound.keys()) s.destroy();
     pending.push(new Promise<void>((resolve) => this.server.close(() => resolve())));
     const grace = setTimeout(() => {
@@ -1079,6 +1436,7 @@ export class TcpTransport implements Transport {
     clearTimeout(grace);
     for (const p of this.peers.values()) p.clear();
     this.peers.clear();
+    this.aliases.clear();
     this.routes.clear();
   }
 }

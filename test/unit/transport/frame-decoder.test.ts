@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import fc from 'fast-check';
 import { ProtocolError } from '../../../src/core/errors.js';
-import { FrameDecoder, encodeFrames } from '../../../src/transport/frame-decoder.js';
+import { CONTROL_WORD_BASE, FrameDecoder, encodeControlWord, encodeFrames } from '../../../src/transport/frame-decoder.js';
 
 const hex = (frames: readonly Uint8Array[]): string[] => frames.map((f) => Buffer.from(f).toString('hex'));
 
@@ -94,6 +94,49 @@ describe('FrameDecoder', () => {
     assert.throws(
       () => d.push(Buffer.from([1, 0])),
       (e: unknown) => e instanceof ProtocolError && e.code === 'ERR_FRAME_TOO_LARGE',
+    );
+  });
+
+  it('hands control words to onControl in stream order with the frames, at every split point', () => {
+    const stream = Buffer.concat([
+      encodeFrames([Buffer.from('ab')]),
+      encodeControlWord(1),
+      encodeFrames([Buffer.alloc(0)]),
+      encodeControlWord(2),
+      encodeControlWord(1),
+    ]);
+    assert.equal(encodeControlWord(1).readUInt32BE(0), CONTROL_WORD_BASE + 1);
+    for (let cut = 0; cut <= stream.length; cut++) {
+      const seen: string[] = [];
+      const d = new FrameDecoder((f) => seen.push(`frame:${f.toString()}`), 1024);
+      d.onControl = (code) => seen.push(`control:${code}`);
+      d.push(stream.subarray(0, cut));
+      d.push(stream.subarray(cut));
+      assert.deepEqual(seen, ['frame:ab', 'control:1', 'frame:', 'control:2', 'control:1'], `split at ${cut}`);
+      assert.equal(d.bufferedBytes, 0);
+    }
+  });
+
+  it('without onControl, a control word is an oversized length; a thrown onControl fails the decoder', () => {
+    const d = new FrameDecoder(() => {}, 1024);
+    assert.throws(
+      () => d.push(encodeControlWord(1)),
+      (e: unknown) => e instanceof ProtocolError && e.code === 'ERR_FRAME_TOO_LARGE',
+    );
+    const e = new FrameDecoder(() => {}, 1024);
+    e.onControl = () => {
+      throw new ProtocolError('ERR_PROTOCOL', 'unexpected');
+    };
+    assert.throws(() => e.push(encodeControlWord(3)), ProtocolError);
+    assert.ok(e.failed);
+    // A length just under the control words is still only an oversized length.
+    const f = new FrameDecoder(() => {}, 1024);
+    f.onControl = () => assert.fail('not a control word');
+    const under = Buffer.alloc(4);
+    under.writeUInt32BE(CONTROL_WORD_BASE - 1, 0);
+    assert.throws(
+      () => f.push(under),
+      (err: unknown) => err instanceof ProtocolError && err.code === 'ERR_FRAME_TOO_LARGE',
     );
   });
 

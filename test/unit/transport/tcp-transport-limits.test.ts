@@ -323,7 +323,7 @@ describe('TcpTransport limits', () => {
     assert.equal(s.dropped, 1);
   });
 
-  it('gives up a dial whose peer trickles its HELLO reply past connectTimeoutMs', async () => {
+  it('gives up a dial whose peer trickles its HELLO reply past handshakeTimeoutMs', async () => {
     const servers: net.Server[] = [];
     const accepted: net.Socket[] = [];
     const reply = encodeFrames([encodeHello(HELLO_ACCEPT, '127.0.0.1:9/slow')]);
@@ -339,7 +339,7 @@ describe('TcpTransport limits', () => {
     servers.push(server);
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
     try {
-      const a = await start('a', { connectTimeoutMs: 300, reconnectMinMs: 5000, reconnectMaxMs: 5000 });
+      const a = await start('a', { handshakeTimeoutMs: 300, reconnectMinMs: 5000, reconnectMaxMs: 5000 });
       a.send(`127.0.0.1:${(server.address() as net.AddressInfo).port}`, Buffer.alloc(8));
       await waitFor(() => accepted.length === 1, 'the dial');
       const t0 = performance.now();
@@ -370,6 +370,15 @@ describe('TcpTransport limits', () => {
     const file = parseNodeConfig({ listen: '127.0.0.1:0', transport: { maxUnauthenticated: 2, maxUnauthenticatedPerAddress: 1 } }, 'test');
     assert.throws(() => parseNodeConfig({ transport: { maxConections: 1 } }, 'test'), /unknown field "maxConections"/);
     assert.throws(() => parseNodeConfig({ transport: { maxConnections: 0 } }, 'test'), /transport\.maxConnections/);
+    // Dialing and stall-detection timings too (checked together when the transport starts).
+    assert.deepEqual(parseNodeConfig({ transport: { stallTimeoutMs: 900, pingIntervalMs: 300, connectTimeoutMs: 2000 } }, 'test').transport, {
+      stallTimeoutMs: 900,
+      pingIntervalMs: 300,
+      connectTimeoutMs: 2000,
+    });
+    await assert.rejects(createNode({ listen: '127.0.0.1:0', logger: silentLogger, transport: { stallTimeoutMs: 300, pingIntervalMs: 200 } }), {
+      code: 'ERR_CONFIG',
+    });
     const cfg = resolveNodeConfig(file, {});
     assert.deepEqual(cfg.transport, { maxUnauthenticated: 2, maxUnauthenticatedPerAddress: 1 });
     const node = await createNode({ listen: cfg.listen, logger: silentLogger, transport: cfg.transport });

@@ -353,10 +353,11 @@ describe('TcpTransport', () => {
     const { port } = await rawServer((s) => {
       peerSocket = s;
       let hello = true;
-      const d = new FrameDecoder((f) => {
+      const d: FrameDecoder = new FrameDecoder((f) => {
         if (hello) {
           hello = false;
           s.write(encodeFrames([encodeHello(HELLO_ACCEPT, `127.0.0.1:${port}/slow`)]));
+          d.onControl = () => {}; // PINGs: this peer never answers
           s.pause();
           return;
         }
@@ -368,7 +369,8 @@ describe('TcpTransport', () => {
 
     const maxQueuedBytes = 1024 * 1024;
     const highWaterBytes = 64 * 1024;
-    const a = await start('a', { maxQueuedBytes, highWaterBytes, maxFrameSize: 64 * 1024 });
+    // No stall detection: this is about a peer that reads slowly, not a cut (which would be replaced).
+    const a = await start('a', { maxQueuedBytes, highWaterBytes, maxFrameSize: 64 * 1024, stallTimeoutMs: 0 });
     let sent = 0;
     let maxBuffered = 0;
     for (let round = 0; round < 100; round++) {
@@ -390,7 +392,7 @@ describe('TcpTransport', () => {
 
   it('rejects bad input on a connection: closes it, logs a typed error, keeps serving others', async () => {
     const logs: LogEntry[] = [];
-    const v = await start('victim', { log: recordingLogger(logs), maxFrameSize: 64 * 1024, connectTimeoutMs: 300 });
+    const v = await start('victim', { log: recordingLogger(logs), maxFrameSize: 64 * 1024, handshakeTimeoutMs: 300 });
     const h = await start('healthy');
     const got = collect(v);
     await assertHealthy(h, v, got);
@@ -436,7 +438,7 @@ describe('TcpTransport', () => {
       await waitFor(() => got.get(rawId)?.length === 2, 'frame 8');
       assert.deepEqual(got.get(rawId), [7, 8]);
     }
-    // Silence: no HELLO within connectTimeoutMs.
+    // Silence: no HELLO within handshakeTimeoutMs.
     {
       const s = await rawConnect(port);
       await closed(s);
@@ -447,7 +449,7 @@ describe('TcpTransport', () => {
   });
 
   it('fuzz: random bytes on fresh raw connections never hurt the transport', async () => {
-    const v = await start('victim', { maxFrameSize: 4096, connectTimeoutMs: 500 });
+    const v = await start('victim', { maxFrameSize: 4096, handshakeTimeoutMs: 500 });
     const h = await start('healthy');
     const got = collect(v);
     const port = portOf(v.localId);
