@@ -13,7 +13,8 @@
 // Names start with `hpt-<pid>-`: a lab left behind by a killed run is found by its dead pid and
 // removed (its processes killed) when the next lab is created. Labs are also removed on exit and on
 // SIGINT/SIGTERM.
-import { execFile, execFileSync } from 'node:child_process';
+import { execFile, execFileSync, spawn, type ChildProcessByStdio } from 'node:child_process';
+import type { Readable, Writable } from 'node:stream';
 import { promisify } from 'node:util';
 
 const run = promisify(execFile);
@@ -86,6 +87,61 @@ function ip(args: string[], input?: string): Promise<string> {
 function ipBatch(ns: string, lines: string[]): Promise<string> {
   if (lines.length === 0) return Promise.resolve('');
   return ip(['-n', ns, '-batch', '-'], lines.join('\n') + '\n');
+}
+
+/**
+ * A long-lived `ip -n NS -force -batch -` in one namespace: a cut is a few lines written to it, not a
+ * process spawned (which takes tens to hundreds of ms on a loaded machine), so all hosts get their
+ * routes within a few ms of each other. Each run ends with a marker command whose output says the
+ * lines before it were done; what they wrote on stderr is an error.
+ */
+class IpShell {
+  private readonly p: ChildProcessByStdio<Writable, Readable, Readable>;
+  private out = '';
+  private err = '';
+  private chain: Promise<void> = Promise.resolve();
+  private waiter: (() => void) | null = null;
+  private exited = false;
+
+  constructor(readonly ns: string) {
+    this.p = spawn(IP!, ['-n', ns, '-force', '-batch', '-'], { stdio: ['pipe', 'pipe', 'pipe'] });
+    this.p.stdout.setEncoding('utf8').on('data', (d: string) => {
+      this.out += d;
+      if (/^\d+: lo:/m.test(this.out)) {
+        this.out = '';
+        this.waiter?.();
+      }
+    });
+    this.p.stderr.setEncoding('utf8').on('data', (d: string) => (this.err += d));
+    this.p.on('exit', () => {
+      this.exited = true;
+      this.waiter?.();
+    });
+    this.p.stdin.on('error', () => {
+      // the shell is gone: the next run() reports it
+    });
+  }
+
+  run(lines: readonly string[]): Promise<void> {
+    const next = this.chain.then(async () => {
+      if (this.exited) throw new Error(`ip shell of ${this.ns} has exited: ${this.err}`);
+      const done = new Promise<void>((resolve) => (this.waiter = resolve));
+      this.p.stdin.write([...lines, 'link show dev lo'].join('\n') + '\n');
+      await done;
+      this.waiter = null;
+      // stderr is another pipe: give an error written before the marker time to arrive.
+      await new Promise((r) => setTimeout(r, 5));
+      const err = this.err.trim();
+      this.err = '';
+      if (err !== '') throw new Error(`ip -n ${this.ns}: ${err}\n${lines.join('\n')}`);
+    });
+    this.chain = next.catch(() => undefined);
+    return next;
+  }
+
+  close(): void {
+    if (!this.exited) this.p.kill('SIGKILL');
+  }
 }
 
 function pidAlive(pid: number): boolean {
@@ -164,6 +220,7 @@ export class NetLab {
   /** Pairs `a<b` whose traffic is cut, as `a,b`. */
   private readonly cuts = new Set<string>();
   private destroyed = false;
+  private shells: IpShell[] = [];
 
   private constructor(name: string, hosts: number, mode: CutMode) {
     this.hub = `${name}-hub`;
@@ -199,6 +256,8 @@ export class NetLab {
           await ipBatch(lab.hub, [`link set p${h.index} master br0`, `link set p${h.index} up`]);
         }),
       );
+      lab.shells = lab.hosts.map((h) => new IpShell(h.ns));
+      await Promise.all(lab.shells.map((sh) => sh.run([])));
     } catch (err) {
       lab.destroySync();
       throw err;
@@ -278,7 +337,7 @@ export class NetLab {
       push(b, this.routeLines(a, true));
     }
     // All hosts at once: the cut should land everywhere within a few milliseconds.
-    await Promise.all([...perHost].map(([h, lines]) => ipBatch(this.hosts[h]!.ns, lines)));
+    await Promise.all([...perHost].map(([h, lines]) => this.shells[h]!.run(lines)));
     this.cuts.clear();
     for (const k of want) this.cuts.add(k);
   }
@@ -288,6 +347,7 @@ export class NetLab {
     if (this.destroyed) return;
     this.destroyed = true;
     liveLabs.delete(this);
+    for (const sh of this.shells) sh.close();
     const mine = new Set([this.hub, ...this.hosts.map((h) => h.ns)]);
     removeNamespacesSync(listNetns().filter((n) => mine.has(n)));
   }
