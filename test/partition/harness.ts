@@ -111,8 +111,8 @@ export class PartitionLab {
   }
 
   /** Statuses of the given processes (not of stopped ones: they cannot answer). */
-  async status(ix: readonly number[]): Promise<DynStatus[]> {
-    return Promise.all(ix.map((i) => withTimeout(this.members[i]!.request<'status'>({ cmd: 'status' }), 5000, `status of member ${i}`)));
+  async status(ix: readonly number[], timeoutMs = 10_000): Promise<DynStatus[]> {
+    return Promise.all(ix.map((i) => withTimeout(this.members[i]!.request<'status'>({ cmd: 'status' }), timeoutMs, `status of member ${i}`)));
   }
 
   async describe(ix: readonly number[] = this.live()): Promise<string> {
