@@ -28,6 +28,11 @@ export interface LabOptions {
   logLevel?: LogLevel;
   /** Where histories and logs go (default: a new temporary directory). */
   dir?: string;
+  /**
+   * Run the members under `nice -n <nice>` (root may give a negative value): on a machine shared with
+   * CPU-bound work, a starved event loop misses heartbeats and the test measures the machine instead.
+   */
+  nice?: number;
 }
 
 type ViewEv = Extract<HistoryEvent, { k: 'view' }>;
@@ -69,7 +74,8 @@ export class PartitionLab {
     for (const h of net.hosts) {
       const fd = openSync(join(dir, `member-${h.index}.log`), 'a');
       lab.logFds.push(fd);
-      lab.members.push(forkMemberIn(h.index, net.exec(h.index), { logFd: fd }));
+      const prefix = [...net.exec(h.index), ...(opts.nice !== undefined ? ['nice', '-n', String(opts.nice)] : [])];
+      lab.members.push(forkMemberIn(h.index, prefix, { logFd: fd }));
     }
     return lab;
   }

@@ -1,6 +1,7 @@
 // `npm run partition-test`: every real-partition scenario, N times, then a table and a JSON summary.
 //   tsx test/partition/run.ts [--runs 5] [--only primary-isolated,together] [--cut sink|blackhole]
 //                             [--cut-ms 15000] [--seed S] [--keep] [--json out.json] [--log-level warn]
+//                             [--nice -5] [--quiet]
 // Needs root and iproute2 (network namespaces); without them it says why and exits 0 (skipped).
 // Exit status: 0 when every run of every scenario passed, 1 otherwise.
 import { writeFileSync } from 'node:fs';
@@ -19,6 +20,7 @@ const { values } = parseArgs({
     json: { type: 'string' },
     'log-level': { type: 'string', default: 'warn' },
     quiet: { type: 'boolean', default: false },
+    nice: { type: 'string' },
   },
 });
 
@@ -40,6 +42,7 @@ const opts: ScenarioOptions = {
   logLevel: values['log-level'] as 'warn',
   ...(values['cut-ms'] !== undefined ? { cutMs: Number(values['cut-ms']) } : {}),
   ...(values.seed !== undefined ? { seed: Number(values.seed) } : {}),
+  ...(values.nice !== undefined ? { nice: Number(values.nice) } : {}),
   ...(values.quiet ? {} : { log: (l: string) => console.error(`${new Date().toISOString().slice(11, 23)} ${l}`) }),
 };
 
@@ -70,7 +73,7 @@ const summary = names.map((n) => {
   const counts: Record<string, number[]> = {};
   for (const x of rs)
     for (const [k, v] of Object.entries(x.info))
-      if (typeof v === 'number' && !['events', 'sends', 'deliveries', 'seed', 'viewsAfterHeal'].includes(k)) (counts[k] ??= []).push(v);
+      if (typeof v === 'number' && !['events', 'sends', 'deliveries', 'seed', 'viewsAfterHeal', 'loadAtStart'].includes(k)) (counts[k] ??= []).push(v);
   return { scenario: n, runs: rs.length, passed: rs.filter((x) => x.ok).length, timings, counts };
 });
 console.log('');

@@ -1,5 +1,6 @@
 // The real-partition scenarios of issue #9: each starts real processes in network namespaces, cuts
 // and heals links, and returns its timings and every check that failed (none: the scenario passed).
+import { loadavg } from 'node:os';
 import type { HistoryEvent } from '../../src/core/history.js';
 import type { CutMode } from '../helpers/netns.js';
 import { PartitionLab, sleep, wallNow, type AgreedView } from './harness.js';
@@ -15,6 +16,8 @@ export interface ScenarioOptions {
   seed?: number;
   /** flapping, together: how many hosts. */
   hosts?: number;
+  /** Members run under `nice -n <nice>` (see LabOptions.nice). */
+  nice?: number;
   /** A line of progress (default: none). */
   log?: (line: string) => void;
 }
@@ -57,7 +60,10 @@ async function scenario(name: string, hosts: number, o: ScenarioOptions, body: (
     hosts,
     ...(o.cut !== undefined ? { cut: o.cut } : {}),
     ...(o.logLevel !== undefined ? { logLevel: o.logLevel } : {}),
+    ...(o.nice !== undefined ? { nice: o.nice } : {}),
   });
+  // Real-time behaviour depends on the machine: a load far above the core count starves heartbeats.
+  res.info['loadAtStart'] = Math.round(loadavg()[0]! * 10) / 10;
   const c: Ctx = {
     lab,
     res,
@@ -76,6 +82,7 @@ async function scenario(name: string, hosts: number, o: ScenarioOptions, body: (
     await finalChecks(c);
   } finally {
     res.marks = lab.marks;
+    res.info['loadAtEnd'] = Math.round(loadavg()[0]! * 10) / 10;
     res.ok = res.failures.length === 0;
     const keep = !res.ok || o.keep === true;
     res.dir = keep ? lab.dir : null;
