@@ -1,7 +1,7 @@
 // `npm run partition-test`: every real-partition scenario, N times, then a table and a JSON summary.
 //   tsx test/partition/run.ts [--runs 5] [--only primary-isolated,together] [--cut sink|blackhole]
 //                             [--cut-ms 15000] [--seed S] [--keep] [--json out.json] [--log-level warn]
-//                             [--nice -5] [--quiet]
+//                             [--nice=-5] [--quiet]
 // Needs root and iproute2 (network namespaces); without them it says why and exits 0 (skipped).
 // Exit status: 0 when every run of every scenario passed, 1 otherwise.
 import { writeFileSync } from 'node:fs';
