@@ -7,7 +7,7 @@
 import { writeFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { netnsUnavailable, removeStaleLabs, type CutMode } from '../helpers/netns.js';
-import { SCENARIOS, type ScenarioOptions, type ScenarioResult } from './scenarios.js';
+import { EXTRA_SCENARIOS, SCENARIOS as DEFAULT_SCENARIOS, type ScenarioOptions, type ScenarioResult } from './scenarios.js';
 
 const { values } = parseArgs({
   options: {
@@ -33,7 +33,8 @@ const stale = removeStaleLabs();
 if (stale.length > 0) console.error(`partition-test: removed ${stale.length} namespaces left by a killed run`);
 
 const runs = Number(values.runs);
-const names = values.only !== undefined ? values.only.split(',') : Object.keys(SCENARIOS);
+const SCENARIOS = { ...DEFAULT_SCENARIOS, ...EXTRA_SCENARIOS };
+const names = values.only !== undefined ? values.only.split(',') : Object.keys(DEFAULT_SCENARIOS);
 for (const n of names) if (!(n in SCENARIOS)) throw new Error(`unknown scenario ${n} (have ${Object.keys(SCENARIOS).join(', ')})`);
 if (values.cut !== 'sink' && values.cut !== 'blackhole') throw new Error('--cut is sink or blackhole');
 const opts: ScenarioOptions = {
