@@ -103,6 +103,8 @@ export class PartitionLab {
       host: this.net.hosts[i]!.addr,
       port: PORT,
       logLevel: this.opts.logLevel ?? 'warn',
+      // The harness reads no stats: keep the IPC quiet.
+      statsIntervalMs: 5000,
       seeds: seeds ?? this.net.hosts.filter((h) => h.index !== i).map((h) => this.endpoint(h.index)),
       historyFile: this.files[i]!,
     });
@@ -226,7 +228,8 @@ export class PartitionLab {
         return { id: v.id, members: [...v.members], at };
       }
       if (performance.now() > until) throw new Error(`no one view of ${what} within ${timeoutMs} ms: ${await this.describe(ix)}`);
-      await sleep(100);
+      // Polling 15 processes costs them CPU too: slower for larger labs.
+      await sleep(Math.max(100, 25 * ix.length));
     }
   }
 
