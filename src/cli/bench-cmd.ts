@@ -4,7 +4,7 @@ import { constants } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { ConfigError } from '../core/errors.js';
 import { ProgressBar } from './progress.js';
-import { tsxCommand } from './spawn.js';
+import { scriptCommand } from './spawn.js';
 
 export const DEFAULT_BENCH_SCRIPT = fileURLToPath(new URL('../../bench/run.ts', import.meta.url));
 
@@ -14,10 +14,11 @@ export const DEFAULT_BENCH_SCRIPT = fileURLToPath(new URL('../../bench/run.ts', 
  */
 const PROGRESS_LINE = /^progress (\d+)\/(\d+)(?: (.*))?$/;
 
-/** Runs the benchmark script through tsx and passes its output and exit code through. */
+/** Runs the benchmark script (through tsx when it is TypeScript) and passes its output and exit code through. */
 export async function benchCommand(script: string, args: readonly string[], opts: { progress?: boolean } = {}): Promise<number> {
-  if (!existsSync(script)) throw new ConfigError(`benchmark script ${script} does not exist`);
-  const { command, args: argv } = tsxCommand(script, args);
+  if (!existsSync(script))
+    throw new ConfigError(`benchmark script ${script} does not exist (the benchmarks come with Horus's source repository, not the installed package)`);
+  const { command, args: argv } = scriptCommand(script, args);
   const child = spawn(command, argv, { stdio: ['inherit', 'inherit', 'pipe'], env: { ...process.env, HORUS_PROGRESS: '1' } });
   const stderr = process.stderr;
   const show = opts.progress ?? stderr.isTTY === true;

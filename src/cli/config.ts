@@ -46,6 +46,8 @@ export const nodeConfigSchema = z
     admin: z
       .union([adminEndpoint, z.literal(false)], { error: 'expected a loopback HOST:PORT such as 127.0.0.1:7070, or false for no admin endpoint' })
       .optional(),
+    /** Probe endpoint (/livez, /readyz) for orchestrators: any interface, it serves nothing else. */
+    health: listenEndpoint.optional(),
     logLevel: z.enum(LOG_LEVELS).optional(),
     /** Transport limits (connections, handshake, slow frames, send queues); each has a default. */
     transport: transportLimitsSchema.optional(),

@@ -1,4 +1,4 @@
-// Entry point of the `horus` command (bin/horus.mjs runs it through tsx); the commands are in program.ts.
+// Entry point of the `horus` command (bin/horus.mjs runs the built main.js, or this file through tsx in a checkout); the commands are in program.ts.
 import { main } from './program.js';
 
 await main(process.argv);

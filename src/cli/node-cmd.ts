@@ -4,8 +4,10 @@ import { ConfigError } from '../core/errors.js';
 import type { Logger, LogLevel } from '../core/logger.js';
 import { parseEndpoint } from '../core/node-id.js';
 import { AdminServer } from '../dashboard/admin-server.js';
+import { HealthServer } from '../dashboard/health-server.js';
 import { NodeObserver } from '../obs/node-observer.js';
 import { pinoLogger } from '../obs/pino-logger.js';
+import { readinessOf } from '../obs/readiness.js';
 import type { StackSpec } from '../stack/stack.js';
 import type { TransportLimits } from '../transport/tcp-transport.js';
 import { canonicalMembers, readNodeConfig, type GroupConfig, type NodeConfig } from './config.js';
@@ -19,6 +21,7 @@ export interface NodeFlags {
   seeds?: string[];
   config?: string;
   admin?: string | false;
+  health?: string;
   join?: string[];
   stack?: string;
   logLevel?: LogLevel;
@@ -34,6 +37,8 @@ export interface ResolvedNodeConfig {
   listen: string;
   seeds: string[];
   admin: string | false;
+  /** Probe endpoint (/livez, /readyz) on any interface, or null for none. */
+  health: string | null;
   logLevel: LogLevel;
   membership: Membership;
   groups: GroupConfig[];
@@ -68,6 +73,7 @@ export function resolveNodeConfig(file: NodeConfig, flags: NodeFlags): ResolvedN
     listen,
     seeds: flags.seeds ?? file.seeds ?? [],
     admin: flags.admin ?? file.admin ?? DEFAULT_ADMIN,
+    health: flags.health ?? file.health ?? null,
     logLevel: flags.logLevel ?? file.logLevel ?? 'info',
     membership,
     groups,
@@ -80,6 +86,7 @@ export function resolveNodeConfig(file: NodeConfig, flags: NodeFlags): ResolvedN
 export interface RunningNode {
   node: HorusNode;
   admin: AdminServer | null;
+  health: HealthServer | null;
   kv: ReplicatedKv | null;
   close(): Promise<void>;
 }
@@ -89,9 +96,14 @@ export async function startNode(cfg: ResolvedNodeConfig, log: Logger, onApplied?
   const node = await createNode({ listen: cfg.listen, seeds: cfg.seeds, logger: log, recorder: observer.recorder, transport: cfg.transport });
   observer.attach(node);
   let admin: AdminServer | null = null;
+  let health: HealthServer | null = null;
   let kv: ReplicatedKv | null = null;
   let stopLoad = (): void => {};
+  const expectedGroups = [...cfg.groups.map((g) => g.name), ...(cfg.kv ? [cfg.kv.group] : [])];
   try {
+    // Probes answer from the start: live at once, ready once every group has its view and state.
+    if (cfg.health !== null)
+      health = await HealthServer.start({ listen: cfg.health, log, readiness: () => readinessOf(observer.status().groups, expectedGroups) });
     // Fixed membership: this node plus its seeds, in one order that every member computes alike.
     const fixed = canonicalMembers([node.endpoint, ...cfg.seeds]);
     for (const g of cfg.groups) {
@@ -111,11 +123,13 @@ export async function startNode(cfg: ResolvedNodeConfig, log: Logger, onApplied?
         observer,
         listen: cfg.admin,
         log,
+        expectedGroups,
         ...(store ? { routes: kvRoutes(store), info: () => ({ kv: { group: cfg.kv!.group, ...kvSummary(store) } }) } : {}),
       });
     }
   } catch (err) {
     stopLoad();
+    await health?.close();
     observer.detach();
     await node.close();
     throw err;
@@ -124,12 +138,14 @@ export async function startNode(cfg: ResolvedNodeConfig, log: Logger, onApplied?
   return {
     node,
     admin,
+    health,
     kv,
     close: () =>
       (closing ??= (async () => {
         stopLoad();
         kv?.close();
         await admin?.close();
+        await health?.close();
         observer.detach();
         await node.close();
       })()),
@@ -145,7 +161,9 @@ export async function runNodeCommand(flags: NodeFlags): Promise<void> {
   const running = await startNode(cfg, log, ipc ? (applied) => ipc({ type: 'applied', applied }) : undefined);
   const adminUrl = running.admin?.url ?? null;
   // One write, so a reader of the first line has the group lines too.
-  const lines = [`horus node ${running.node.id} listening on ${running.node.endpoint}${adminUrl ? `, admin and dashboard ${adminUrl}` : ''}`];
+  const lines = [
+    `horus node ${running.node.id} listening on ${running.node.endpoint}${adminUrl ? `, admin and dashboard ${adminUrl}` : ''}${running.health ? `, probes ${running.health.url}livez and ${running.health.url}readyz` : ''}`,
+  ];
   for (const g of running.node.groups()) lines.push(`  group ${g.name}: view ${g.view.id} [${g.view.members.join(' ')}]`);
   process.stdout.write(lines.join('\n') + '\n');
   log.info('node started', { id: running.node.id, admin: adminUrl, groups: running.node.groups().map((g) => g.name) });

@@ -8,9 +8,9 @@ import { Command, CommanderError, Option } from 'commander';
 import { HorusError } from '../core/errors.js';
 import type { LogLevel } from '../core/logger.js';
 import { baseUrlArg, collect, endpointArg, endpointList, intIn, numberIn } from './args.js';
+import { DEFAULT_ADMIN_URL } from './query-cmds.js';
 
 const LOG_LEVELS: LogLevel[] = ['trace', 'debug', 'info', 'warn', 'error', 'silent'];
-const DEFAULT_ADMIN_URL = 'http://127.0.0.1:7070/';
 
 function version(): string {
   try {
@@ -44,6 +44,7 @@ export function buildProgram(): Command {
       endpointArg({ portZero: true, loopback: true }),
     )
     .option('--no-admin', 'no admin endpoint')
+    .option('--health <host:port>', 'probe endpoint for orchestrators, any interface: GET /livez and /readyz only', endpointArg({ portZero: true }))
     .option('--join <group>', 'join a group: fixed membership is this node plus its seeds (repeatable)', collect)
     .option('--stack <spec>', "stack for --join groups, top first, e.g. 'STABLE:FC:FRAG:NAK:COM'")
     .addOption(new Option('--log-level <level>', 'JSON log level on stderr').choices(LOG_LEVELS))
@@ -57,6 +58,7 @@ export function buildProgram(): Command {
         ...(opts.seeds !== undefined ? { seeds: opts.seeds as string[] } : {}),
         ...(opts.config !== undefined ? { config: opts.config as string } : {}),
         ...(opts.admin !== undefined && opts.admin !== true ? { admin: opts.admin as string | false } : {}),
+        ...(opts.health !== undefined ? { health: opts.health as string } : {}),
         ...(opts.join !== undefined ? { join: opts.join as string[] } : {}),
         ...(opts.stack !== undefined ? { stack: opts.stack as string } : {}),
         ...(opts.logLevel !== undefined ? { logLevel: opts.logLevel as LogLevel } : {}),
@@ -68,9 +70,11 @@ export function buildProgram(): Command {
     });
 
   const adminOption = (): Option =>
-    new Option('--admin <address>', 'admin endpoint of the node (HOST:PORT or URL)')
+    new Option(
+      '--admin <address>',
+      `admin endpoint of the node (HOST:PORT or URL; default: a demo started in this directory, else ${DEFAULT_ADMIN_URL.slice(7, -1)})`,
+    )
       .env('HORUS_ADMIN')
-      .default(DEFAULT_ADMIN_URL, DEFAULT_ADMIN_URL.slice(7, -1))
       .argParser(baseUrlArg);
 
   program
@@ -78,7 +82,7 @@ export function buildProgram(): Command {
     .description("show a running node's identity and groups (or a demo's members)")
     .addOption(adminOption())
     .option('--json', 'print the raw JSON')
-    .action(async (opts: { admin: string; json?: boolean }) => {
+    .action(async (opts: { admin?: string; json?: boolean }) => {
       const { statusCommand } = await import('./query-cmds.js');
       await statusCommand(opts, print);
     });
@@ -88,7 +92,7 @@ export function buildProgram(): Command {
     .description('list the groups of a running node')
     .addOption(adminOption())
     .option('--json', 'print the raw JSON')
-    .action(async (opts: { admin: string; json?: boolean }) => {
+    .action(async (opts: { admin?: string; json?: boolean }) => {
       const { groupsCommand } = await import('./query-cmds.js');
       await groupsCommand(opts, print);
     });
@@ -99,7 +103,7 @@ export function buildProgram(): Command {
     .argument('<group>', 'group name')
     .addOption(adminOption())
     .option('--json', 'print the raw JSON')
-    .action(async (group: string, opts: { admin: string; json?: boolean }) => {
+    .action(async (group: string, opts: { admin?: string; json?: boolean }) => {
       const { viewCommand } = await import('./query-cmds.js');
       await viewCommand(group, opts, print);
     });

@@ -1,11 +1,69 @@
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { HorusError } from '../core/errors.js';
 import type { GroupStatus } from '../obs/node-observer.js';
 import { requestJson, throwIfError } from './http-client.js';
+import { DEMO_STATE_FILE } from './kv-cmd.js';
+
+/** Where `horus node` puts its admin endpoint unless told otherwise. */
+export const DEFAULT_ADMIN_URL = 'http://127.0.0.1:7070/';
 
 export interface QueryFlags {
-  /** Base URL of the admin endpoint, ending in '/'. */
-  admin: string;
+  /** Base URL of the admin endpoint, ending in '/' (--admin or $HORUS_ADMIN); absent: find one. */
+  admin?: string;
   json?: boolean;
+}
+
+/** A resolved place to ask, and how it was found (for error messages). */
+interface Target {
+  admin: string;
+  found: 'flag' | 'demo' | 'default';
+}
+
+/** The URL of a demo started in `cwd` (its .horus/demo.json), if any. */
+function demoStateUrl(cwd: string): string | null {
+  try {
+    const state = JSON.parse(readFileSync(join(cwd, DEMO_STATE_FILE), 'utf8')) as { url?: unknown };
+    return typeof state.url === 'string' ? state.url : null;
+  } catch {
+    return null;
+  }
+}
+
+/** --admin / $HORUS_ADMIN, else a demo started in this directory (as `horus kv` finds it), else the default node port. */
+function targetOf(flags: QueryFlags, cwd = process.cwd()): Target {
+  if (flags.admin !== undefined) return { admin: flags.admin, found: 'flag' };
+  const demo = demoStateUrl(cwd);
+  if (demo !== null) return { admin: demo, found: 'demo' };
+  return { admin: DEFAULT_ADMIN_URL, found: 'default' };
+}
+
+/** Nobody answered where we looked by default: say where else to look. */
+function withHint(err: unknown, t: Target): unknown {
+  if (t.found !== 'default' || !(err instanceof HorusError) || err.code !== 'ERR_CLOSED') return err;
+  return new HorusError(
+    'ERR_CLOSED',
+    `${err.message}; give the node's admin endpoint with --admin HOST:PORT (or $HORUS_ADMIN), or run this in the directory where \`horus demo\` runs (it writes ${DEMO_STATE_FILE})`,
+    { cause: err },
+  );
+}
+
+/**
+ * A node's admin endpoint for per-node queries (groups, view). A demo controller is not a node:
+ * ask its first running member, whose admin endpoint the demo reports.
+ */
+async function nodeTarget(flags: QueryFlags): Promise<Target> {
+  const t = targetOf(flags);
+  let s: unknown;
+  try {
+    s = await get(t.admin, '/api/status');
+  } catch (err) {
+    throw withHint(err, t);
+  }
+  if (!isObject(s) || s.mode !== 'demo' || !Array.isArray(s.members)) return t;
+  const m = (s.members as Record<string, unknown>[]).find((x) => x.state === 'running' && typeof x.admin === 'string');
+  if (!m) throw new HorusError('ERR_CLOSED', `the demo at ${t.admin} has no running member to ask`);
+  return { admin: m.admin as string, found: t.found };
 }
 
 type Out = (line: string) => void;
@@ -14,9 +72,9 @@ function isObject(v: unknown): v is Record<string, unknown> {
   return typeof v === 'object' && v !== null;
 }
 
-async function get(flags: QueryFlags, path: string): Promise<unknown> {
-  const r = await requestJson(flags.admin, path, { what: 'Horus node' });
-  throwIfError(r, flags.admin);
+async function get(admin: string, path: string): Promise<unknown> {
+  const r = await requestJson(admin, path, { what: 'Horus node' });
+  throwIfError(r, admin);
   return r.body;
 }
 
@@ -32,11 +90,17 @@ function table(rows: string[][], out: Out): void {
 }
 
 export async function statusCommand(flags: QueryFlags, out: Out): Promise<void> {
-  const s = await get(flags, '/api/status');
+  const t = targetOf(flags);
+  let s: unknown;
+  try {
+    s = await get(t.admin, '/api/status');
+  } catch (err) {
+    throw withHint(err, t);
+  }
   if (flags.json) return out(JSON.stringify(s, null, 2));
-  if (!isObject(s)) throw notHorus(flags.admin);
+  if (!isObject(s)) throw notHorus(t.admin);
   if (s.mode === 'demo' && Array.isArray(s.members)) {
-    out(`demo at ${flags.admin}: group ${String(s.group)}, ${s.members.length} members`);
+    out(`demo at ${t.admin}: group ${String(s.group)}, ${s.members.length} members`);
     const rows = [['MEMBER', 'ENDPOINT', 'STATE', 'PID', 'VIEW', 'KV KEYS']];
     for (const m of s.members as Record<string, unknown>[]) {
       const st = isObject(m.status) ? m.status : null;
@@ -53,7 +117,7 @@ export async function statusCommand(flags: QueryFlags, out: Out): Promise<void> 
     }
     return table(rows, out);
   }
-  if (typeof s.node !== 'string' || !Array.isArray(s.groups)) throw notHorus(flags.admin);
+  if (typeof s.node !== 'string' || !Array.isArray(s.groups)) throw notHorus(t.admin);
   out(`node ${s.node}  pid ${String(s.pid)}  up ${Math.round(Number(s.uptimeMs) / 1000)} s`);
   const groups = s.groups as GroupStatus[];
   if (groups.length === 0) out('no groups');
@@ -65,9 +129,10 @@ export async function statusCommand(flags: QueryFlags, out: Out): Promise<void> 
 }
 
 export async function groupsCommand(flags: QueryFlags, out: Out): Promise<void> {
-  const gs = await get(flags, '/api/groups');
+  const t = await nodeTarget(flags);
+  const gs = await get(t.admin, '/api/groups');
   if (flags.json) return out(JSON.stringify(gs, null, 2));
-  if (!Array.isArray(gs)) throw notHorus(flags.admin);
+  if (!Array.isArray(gs)) throw notHorus(t.admin);
   if (gs.length === 0) return out('no groups');
   const rows = [['GROUP', 'VIEW', 'MEMBERS', 'BLOCKED', 'SENT', 'DELIVERED']];
   for (const g of gs as Pick<GroupStatus, 'name' | 'view' | 'blocked' | 'sentPerSec' | 'deliveredPerSec'>[]) {
@@ -77,9 +142,10 @@ export async function groupsCommand(flags: QueryFlags, out: Out): Promise<void> 
 }
 
 export async function viewCommand(group: string, flags: QueryFlags, out: Out): Promise<void> {
-  const g = await get(flags, `/api/groups/${encodeURIComponent(group)}`);
+  const t = await nodeTarget(flags);
+  const g = await get(t.admin, `/api/groups/${encodeURIComponent(group)}`);
   if (flags.json) return out(JSON.stringify(g, null, 2));
-  if (!isObject(g) || !isObject(g.view) || !Array.isArray(g.members)) throw notHorus(flags.admin);
+  if (!isObject(g) || !isObject(g.view) || !Array.isArray(g.members)) throw notHorus(t.admin);
   const st = g as unknown as GroupStatus & { views?: { id: number; members: string[]; at: number }[] };
   out(`group ${st.name}: view ${st.view.id}, ${st.view.members.length} members${st.blocked ? ', BLOCKED' : ''} (seen from ${st.localId})`);
   const rows = [['#', 'MEMBER', 'ROLE', 'DELIVERED HERE', 'RATE']];

@@ -1,19 +1,26 @@
 import net from 'node:net';
 import { fileURLToPath } from 'node:url';
 
-/** The CLI entry point, run through tsx (no build step). */
-export const MAIN_TS = fileURLToPath(new URL('./main.ts', import.meta.url));
-/** Absolute, so children resolve tsx whatever their working directory. */
-export const TSX_LOADER = import.meta.resolve('tsx');
+/** True when this module runs as built JavaScript (the installed package), false under tsx (a checkout). */
+const BUILT = import.meta.url.endsWith('.js');
 
-/** `node --import tsx <script> ...args` for a TypeScript script of this package. */
-export function tsxCommand(script: string, args: readonly string[]): { command: string; args: string[] } {
-  return { command: process.execPath, args: ['--import', TSX_LOADER, script, ...args] };
+/** The CLI entry point: main.js in the package, main.ts in a checkout. */
+export const MAIN_SCRIPT = fileURLToPath(new URL(BUILT ? './main.js' : './main.ts', import.meta.url));
+
+/** Absolute, so children resolve tsx whatever their working directory. Only a checkout needs it (tsx is a dev dependency). */
+function tsxLoader(): string {
+  return import.meta.resolve('tsx');
+}
+
+/** `node [--import tsx] <script> ...args`: TypeScript scripts go through tsx, JavaScript runs as it is. */
+export function scriptCommand(script: string, args: readonly string[]): { command: string; args: string[] } {
+  if (script.endsWith('.ts')) return { command: process.execPath, args: ['--import', tsxLoader(), script, ...args] };
+  return { command: process.execPath, args: [script, ...args] };
 }
 
 /** `horus ...args` as a child process of this one. */
 export function horusCommand(args: readonly string[]): { command: string; args: string[] } {
-  return tsxCommand(MAIN_TS, args);
+  return scriptCommand(MAIN_SCRIPT, args);
 }
 
 function canBind(host: string, port: number): Promise<boolean> {

@@ -4,6 +4,8 @@ import type { Logger } from '../core/logger.js';
 import { silentLogger } from '../core/logger.js';
 import type { NodeObserver, NodeStatus } from '../obs/node-observer.js';
 import { PrometheusExporter } from '../obs/prometheus.js';
+import { readinessOf } from '../obs/readiness.js';
+import { addProbeRoutes } from './health-server.js';
 import { checkLocalRequest, closeHttp, HttpError, listenHttp, loopbackEndpoint, Router, sendJson, serveStatic, SseHub } from './http-util.js';
 
 export interface AdminServerOptions {
@@ -15,6 +17,8 @@ export interface AdminServerOptions {
   routes?: (router: Router) => void;
   /** Extra fields merged into /api/status (e.g. `{ kv: {...} }`). */
   info?: () => Record<string, unknown>;
+  /** Groups the node is configured to be in: /readyz is 503 until it is in each (default: none). */
+  expectedGroups?: readonly string[];
   /** How often streamed `status` events go out. */
   statusIntervalMs?: number;
   log?: Logger;
@@ -110,7 +114,7 @@ function buildRouter(opts: AdminServerOptions, prom: PrometheusExporter, self: (
     if (!st || st.left) throw new HttpError(404, 'ERR_UNKNOWN_GROUP', `this node is not a member of group ${JSON.stringify(name)}`);
     return st;
   };
-  return new Router()
+  return addProbeRoutes(new Router(), () => readinessOf(observer.status().groups, opts.expectedGroups ?? []))
     .add('GET', '/api/info', ({ res }) => sendJson(res, 200, { mode: 'node', node: node.id, endpoint: node.endpoint }))
     .add('GET', '/api/status', ({ res }) => sendJson(res, 200, self().status()))
     .add('GET', '/api/groups', ({ res }) =>

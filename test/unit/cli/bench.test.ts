@@ -18,6 +18,9 @@ describe('horus bench', { concurrency: true }, () => {
   it('says when the benchmark script does not exist (exit 2)', async () => {
     const r = await runCli(['bench', '--script', '/nonexistent/run.ts']);
     assert.equal(r.code, 2);
-    assert.equal(r.stderr, 'horus bench: benchmark script /nonexistent/run.ts does not exist\n');
+    assert.equal(
+      r.stderr,
+      "horus bench: benchmark script /nonexistent/run.ts does not exist (the benchmarks come with Horus's source repository, not the installed package)\n",
+    );
   });
 });

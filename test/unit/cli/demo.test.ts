@@ -77,6 +77,18 @@ describe('horus demo with 2 members, used by horus kv and horus status', () => {
     assert.match(r.stdout, /^m1 +127\.0\.0\.1:\d+ +running +\d+ +1 \(2\)/m);
   });
 
+  it('status, groups and view find the demo from its directory without --admin (groups and view ask a member)', async () => {
+    const status = await runCli(['status'], { cwd });
+    assert.equal(status.code, 0, status.stderr);
+    assert.match(status.stdout, /^demo at .*: group kv, 2 members$/m);
+    const groups = await runCli(['groups'], { cwd });
+    assert.equal(groups.code, 0, groups.stderr);
+    assert.match(groups.stdout, /^kv +\d+ +2 +no/m);
+    const view = await runCli(['view', 'kv'], { cwd });
+    assert.equal(view.code, 0, view.stderr);
+    assert.match(view.stdout, /^group kv: view \d+, 2 members/m);
+  });
+
   it('kills, restarts and refuses to add members (fixed membership) through its API', async () => {
     const killed = await post(url, 'api/demo/members/m2/kill');
     assert.equal(killed.status, 200);

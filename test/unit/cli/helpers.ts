@@ -36,7 +36,7 @@ export function tempDir(): string {
   return d;
 }
 
-function envFor(extra: Record<string, string | undefined> = {}): NodeJS.ProcessEnv {
+export function envFor(extra: Record<string, string | undefined> = {}): NodeJS.ProcessEnv {
   // A developer's own HORUS_* settings must not leak into the tests.
   const env: NodeJS.ProcessEnv = { ...process.env };
   delete env.HORUS_ADMIN;

@@ -99,6 +99,19 @@ describe('admin server on a one-member group', () => {
     assert.equal(members[0]!.id, node.endpoint);
   });
 
+  it('GET /livez and /readyz: live, and ready with every group in its view', async () => {
+    assert.equal((await get(admin.url, '/livez')).status, 200);
+    const r = await get(admin.url, '/readyz');
+    assert.equal(r.status, 200);
+    assert.deepEqual(r.json(), {
+      ready: true,
+      groups: [
+        { name: 'g', ready: true },
+        { name: 'kvgroup', ready: true },
+      ],
+    });
+  });
+
   it('answers an unknown group with 404 and ERR_UNKNOWN_GROUP', async () => {
     const r = await get(admin.url, '/api/groups/nope/view');
     assert.equal(r.status, 404);
