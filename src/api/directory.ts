@@ -12,13 +12,33 @@ export interface GroupInfo {
   group: string;
   viewId: number;
   members: NodeId[];
+  /**
+   * Set by a member answering for its own group: true while its view is live (installed, not
+   * blocked by a flush, a minority or a rejoin). Only a live group may be merged into.
+   */
+  live?: boolean;
 }
 
 export type DirectoryMessage =
-  | { t: 'lookup'; group: string; req: number }
-  | { t: 'info'; req: number; group: string; info: GroupInfo | null }
+  /**
+   * `founding`: the asker is looking for the group too and would found it (its id is the sender's).
+   * `view`: the asker is a member of a group of this name with these members (a merge probe).
+   */
+  | { t: 'lookup'; group: string; req: number; founding?: boolean; view?: NodeId[] }
+  /**
+   * `founding`: the answerer knows no view of the group but is looking for it too; this is the id
+   * of the node it expects to found it (the smallest id among those looking that it knows of).
+   * `senior`: an answer to a merge probe: the answerer's live group is senior to the asker's (by
+   * the seniority rule, on its own current view), and the answerer stays in it for a while.
+   */
+  | { t: 'info'; req: number; group: string; info: GroupInfo | null; founding?: NodeId; senior?: boolean }
   | { t: 'list'; req: number }
-  | { t: 'listing'; req: number; groups: GroupInfo[] };
+  | { t: 'listing'; req: number; groups: GroupInfo[] }
+  /**
+   * A hint: a live group of this name with these members is senior to the receiver's. The
+   * receiver believes nothing of it: it asks those members itself before it merges.
+   */
+  | { t: 'merge'; group: string; members: NodeId[] };
 
 /** Limits of the name service: what a peer can make a node hold, read or send. */
 export interface DirectoryLimits {
@@ -68,12 +88,14 @@ const groupName = z
   .refine((s) => Buffer.byteLength(s) <= MAX_GROUP_NAME_BYTES && !/[\u0000-\u001f]/.test(s));
 
 function schemas(limits: DirectoryLimits): z.ZodType<DirectoryMessage> {
-  const info = z.object({ group: groupName, viewId: wire.int, members: z.array(wire.id).min(1).max(limits.maxMembers) });
+  const members = z.array(wire.id).min(1).max(limits.maxMembers);
+  const info = z.object({ group: groupName, viewId: wire.int, members, live: z.boolean().optional() });
   return z.discriminatedUnion('t', [
-    z.object({ t: z.literal('lookup'), group: groupName, req: wire.int }),
-    z.object({ t: z.literal('info'), req: wire.int, group: groupName, info: info.nullable() }),
+    z.object({ t: z.literal('lookup'), group: groupName, req: wire.int, founding: z.boolean().optional(), view: members.optional() }),
+    z.object({ t: z.literal('info'), req: wire.int, group: groupName, info: info.nullable(), founding: wire.id.optional(), senior: z.boolean().optional() }),
     z.object({ t: z.literal('list'), req: wire.int }),
     z.object({ t: z.literal('listing'), req: wire.int, groups: z.array(info).max(limits.maxListed) }),
+    z.object({ t: z.literal('merge'), group: groupName, members }),
   ]) as z.ZodType<DirectoryMessage>;
 }
 

@@ -36,6 +36,35 @@ export interface StateHandlers {
   set(snapshot: unknown): void;
 }
 
+/** What the 'excluded' event carries: why, and how long the member waits before it rejoins. */
+export type ExcludedEvent = ({ type: 'EXCLUDED'; viewId: number } | { type: 'JOIN_FAILED'; error: HorusError }) & {
+  /** Exclusions in a row (see RejoinBackoff); 1 for the first. */
+  attempt: number;
+  /** How long the member waits (blocked, reason 'joining') before it asks to rejoin. */
+  rejoinDelayMs: number;
+};
+
+/** What the 'merged' event carries: the junior group this member was in, and its first view in the senior one. */
+export interface MergedEvent {
+  was: View;
+  joined: View;
+}
+
+/** The events a Group emits, with what each carries. */
+export interface GroupEventMap {
+  message: [Delivery];
+  view: [View];
+  /** Sends are held: why (and, for a minority, an ERR_BLOCKED error). */
+  blocked: [{ reason: BlockReason; error?: HorusError }];
+  unblocked: [];
+  /** This member was excluded (or its rejoin failed): it rejoins as a new member after `rejoinDelayMs`. */
+  excluded: [ExcludedEvent];
+  /** A second group of this name was found and this member's (junior) group joined the senior one, taking its state. */
+  merged: [MergedEvent];
+  error: [HorusError];
+  left: [];
+}
+
 /** Lifecycle hooks the node gives its groups. */
 export interface GroupHooks {
   leave(g: Group): Promise<void>;
@@ -85,10 +114,21 @@ const REQUIRED_LAYER: Record<Order, string | null> = { fifo: null, causal: 'caus
 
 export { MAX_PAYLOAD_BYTES };
 
+// eslint-disable-next-line @typescript-eslint/no-unsafe-declaration-merging -- typed overloads of EventEmitter's on/once/off
+export interface Group {
+  on<K extends keyof GroupEventMap>(event: K, listener: (...args: GroupEventMap[K]) => void): this;
+  on(event: string | symbol, listener: (...args: never[]) => void): this;
+  once<K extends keyof GroupEventMap>(event: K, listener: (...args: GroupEventMap[K]) => void): this;
+  once(event: string | symbol, listener: (...args: never[]) => void): this;
+  off<K extends keyof GroupEventMap>(event: K, listener: (...args: GroupEventMap[K]) => void): this;
+  off(event: string | symbol, listener: (...args: never[]) => void): this;
+}
+
 /**
  * A member's handle on a group: send with a chosen order, receive messages and views.
- * Emits 'message' (Delivery), 'view' (View), 'blocked' / 'unblocked' (flow control), 'error'.
+ * Emits 'message' (Delivery), 'view' (View), 'blocked' / 'unblocked', 'excluded', 'merged', 'error', 'left' (see GroupEventMap).
  */
+// eslint-disable-next-line @typescript-eslint/no-unsafe-declaration-merging -- see the interface above
 export class Group extends EventEmitter implements StackTop {
   private stack: Stack | null = null;
   private currentView: View;

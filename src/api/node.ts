@@ -23,7 +23,7 @@ import {
   type DirectoryMessage,
   type GroupInfo,
 } from './directory.js';
-import { Group, type SendLimits, type StateHandlers } from './group.js';
+import { Group, type ExcludedEvent, type MergedEvent, type SendLimits, type StateHandlers } from './group.js';
 
 export interface JoinOptions {
   /** Layers top first, e.g. 'GMS:STABLE:FC:FRAG:NAK:FD:COM', or a JSON list of { name, options }. */
@@ -37,11 +37,66 @@ export interface JoinOptions {
   create?: boolean;
   /** State transfer: a joiner's first view comes with a snapshot from an existing member. */
   state?: StateHandlers;
-  /** How long to ask seeds about the group before deciding it does not exist (ms). */
+  /**
+   * How long to ask seeds about the group before deciding it does not exist (ms, default 1500).
+   * The wait ends sooner once every seed has answered; it runs up to twice as long while another
+   * node that is looking for the group too, with a smaller id, is expected to found it.
+   */
   lookupTimeoutMs?: number;
+  /** While looking, the seeds are asked again this often (ms, default 150): a first ask may reach a seed not up yet. */
+  lookupRetryMs?: number;
+  /**
+   * A member with seeds asks them (and nodes a merge hint names) about its group about this often (ms,
+   * jittered to 0.5–1.5×; default 3000; 0: never), to find a second group of the same name and
+   * merge the junior one into the senior one.
+   */
+  mergeProbeMs?: number;
+  /** How a member that is excluded over and over waits before rejoining. */
+  rejoinBackoff?: Partial<RejoinBackoff>;
   /** Bounds on sends held back while the group is blocked (see SendLimits). */
   sendLimits?: Partial<SendLimits>;
 }
+
+/**
+ * The rejoin back-off: the first exclusion rejoins at once; each further one within `windowMs` of
+ * the last (and without having stayed `stableMs` in a view) waits twice as long, from `baseMs` up to `maxMs`.
+ */
+export interface RejoinBackoff {
+  /** Wait before the second rejoin in a row (ms, default 250). */
+  baseMs: number;
+  /** Longest wait (ms, default 5000). */
+  maxMs: number;
+  /** An exclusion longer than this after the previous one starts a new count (ms, default 60,000). */
+  windowMs: number;
+  /** A membership that lasted this long starts a new count at its exclusion (ms, default 10,000). */
+  stableMs: number;
+}
+
+export const DEFAULT_REJOIN_BACKOFF: RejoinBackoff = { baseMs: 250, maxMs: 5000, windowMs: 60_000, stableMs: 10_000 };
+
+const rejoinBackoffSchema = z
+  .object({
+    baseMs: z.number().nonnegative(),
+    maxMs: z.number().nonnegative(),
+    windowMs: z.number().nonnegative(),
+    stableMs: z.number().nonnegative(),
+  })
+  .partial()
+  .strict();
+
+const DEFAULT_LOOKUP_MS = 1500;
+const DEFAULT_LOOKUP_RETRY_MS = 150;
+const DEFAULT_MERGE_PROBE_MS = 3000;
+/** Nodes one merge probe asks at most. */
+const MAX_PROBE_TARGETS = 16;
+/** A probe's answers are taken only this long after it was sent: an old answer says little of now. */
+const PROBE_ANSWER_MS = 1000;
+/** Merge hints act at most this often per group. */
+const MERGE_HINT_MIN_INTERVAL_MS = 250;
+/** A member that told a junior group's member that its group is senior stays in it this long (its join must find us). */
+const MERGE_SENIOR_HOLD_MS = 10_000;
+/** Other nodes looking for the same group that one lookup remembers. */
+const MAX_CO_FOUNDERS = 64;
 
 /** What a node is told when it starts, beyond its Env. */
 export interface NodeLimits {
@@ -72,6 +127,31 @@ interface GroupEntry {
   leaving: ((v: void) => void) | null;
   /** Times this group's stack threw and was rebuilt: the next rejoin waits longer. */
   faults: number;
+  backoff: RejoinBackoff;
+  /** Exclusions in a row, and when the last one came (see RejoinBackoff). */
+  streak: number;
+  lastExcludedAt: number;
+  /** When this membership's first view came (null: not in a view yet). */
+  memberSince: number | null;
+  /** A rejoin waiting out its back-off. */
+  rejoinTimer: Timer | null;
+  mergeProbeMs: number;
+  probeTimer: Timer | null;
+  lastHintAt: number;
+  /** Leaving a junior group of this name for a senior one: what we were, whom we join. */
+  merging: { was: View; into: readonly NodeId[]; tries: number } | null;
+  /** We told a junior group's member that ours is senior: we do not merge away before this (our clock). */
+  seniorUntil: number;
+}
+
+/** A join looking for its group: what the seeds said, and who else is looking for it. */
+interface Seeking {
+  create: boolean;
+  /** Latest answer per seed endpoint. */
+  answers: Map<string, { info: GroupInfo | null; founding: NodeId | null }>;
+  /** Nodes that asked us as would-be founders, and when (our clock). */
+  askers: Map<NodeId, number>;
+  staleMs: number;
 }
 
 /** A lookup of this node waiting for answers. */
@@ -79,7 +159,7 @@ interface PendingLookup {
   group: string;
   /** Endpoints asked: only they may answer. */
   asked: ReadonlySet<string>;
-  answer: (info: GroupInfo | null, from: string) => void;
+  answer: (info: GroupInfo | null, from: string, founding: NodeId | null, senior: boolean) => void;
 }
 
 /** First wait before a group whose stack threw is rejoined; doubles with each fault, to this cap. */
@@ -100,6 +180,8 @@ export class HorusNode {
   /** What this node has heard of groups it is not in. */
   private readonly directory = new Map<string, GroupInfo>();
   private readonly lookups = new Map<number, PendingLookup>();
+  /** Joins still looking for their group, by name. */
+  private readonly seeking = new Map<string, Seeking>();
   private nextReq = 1;
   private readonly badInput: RateLimitedLog;
   /** Directory input dropped (malformed, unsolicited, over a limit): horus_directory_dropped_total. */
@@ -193,8 +275,25 @@ export class HorusNode {
 
   private infoOf(name: string): GroupInfo | null {
     const e = this.groupsByName.get(name);
-    if (e && !e.fixed && e.group.view.id > 0) return { group: name, viewId: e.group.view.id, members: [...e.group.view.members] };
-    return this.directory.get(name) ?? null;
+    if (e && !e.fixed && e.group.view.id > 0 && !e.merging) {
+      return { group: name, viewId: e.group.view.id, members: [...e.group.view.members], live: this.isLive(e) };
+    }
+    const known = this.directory.get(name);
+    return known ? { group: known.group, viewId: known.viewId, members: [...known.members] } : null;
+  }
+
+  /** In an installed view that is not blocked (flush, minority, rejoin), and staying in it. */
+  private isLive(e: GroupEntry): boolean {
+    return (
+      !e.fixed &&
+      !e.merging &&
+      !e.leaving &&
+      !e.failed &&
+      e.rejoinTimer === null &&
+      e.group.view.id > 0 &&
+      e.group.view.members.includes(e.group.localId) &&
+      e.group.blockedReasons.length === 0
+    );
   }
 
   /**
@@ -204,19 +303,32 @@ export class HorusNode {
    */
   private onDirectory(from: string, m: DirectoryMessage): void {
     switch (m.t) {
-      case 'lookup':
+      case 'lookup': {
         if (!this.mayAnswer(from)) return this.directoryGuard.drop(from, 'over the answer budget');
-        this.env.transport.send(from, encodeDirectory({ t: 'info', req: m.req, group: m.group, info: this.infoOf(m.group) }));
+        const seeking = this.seeking.get(m.group);
+        // Another node looking for the same group, that would found it: it counts in who founds.
+        if (seeking && m.founding === true && (seeking.askers.has(from) || seeking.askers.size < MAX_CO_FOUNDERS)) seeking.askers.set(from, this.env.now());
+        const info = this.infoOf(m.group);
+        const founder = info === null && seeking ? this.founderOf(seeking) : null;
+        const senior = m.view !== undefined && this.confirmSenior(m.group, from, m.view);
+        this.env.transport.send(
+          from,
+          encodeDirectory({ t: 'info', req: m.req, group: m.group, info, ...(founder !== null ? { founding: founder } : {}), ...(senior ? { senior } : {}) }),
+        );
         return;
+      }
       case 'info': {
         const pending = this.lookups.get(m.req);
         if (!pending || !pending.asked.has(endpointOf(from)) || pending.group !== m.group || (m.info !== null && m.info.group !== m.group)) {
           return this.directoryGuard.drop(from, 'unsolicited directory answer', { req: m.req });
         }
         if (m.info) this.learn(from, m.info);
-        pending.answer(m.info, from);
+        pending.answer(m.info, from, m.founding ?? null, m.senior === true);
         return;
       }
+      case 'merge':
+        this.onMergeHint(from, m.group, m.members);
+        return;
       case 'list': {
         if (!this.mayAnswer(from)) return this.directoryGuard.drop(from, 'over the answer budget');
         this.env.transport.send(from, this.listing(m.req));
@@ -259,6 +371,90 @@ export class HorusNode {
       return;
     }
     if (!known || known.viewId <= info.viewId) this.directory.set(info.group, { group: info.group, viewId: info.viewId, members: [...info.members] });
+  }
+
+  /** The node a looking join expects to found the group: the smallest id among those looking that it knows of. */
+  private founderOf(s: Seeking): NodeId | null {
+    const now = this.env.now();
+    let best: NodeId | null = s.create ? this.id : null;
+    const consider = (id: NodeId | null): void => {
+      if (id !== null && (best === null || id < best)) best = id;
+    };
+    for (const a of s.answers.values()) consider(a.founding);
+    for (const [id, at] of s.askers) {
+      if (now - at <= s.staleMs) consider(id);
+      else s.askers.delete(id);
+    }
+    return best;
+  }
+
+  private otherSeeds(): string[] {
+    return [...new Set(this.seeds.map((s) => endpointOf(s)))].filter((s) => s !== this.endpoint);
+  }
+
+  /**
+   * Look for a group through the seeds before joining or founding it. The seeds are asked again
+   * every `retryMs` (a first ask may be lost to a seed that was not listening yet). The look ends
+   * with the first view any seed knows; else once every seed has answered, or `waitMs` has passed,
+   * and this node is the one to found it: of the nodes looking for the group at the same time that
+   * it knows of (they say so in their asks and answers), the one with the smallest id founds and
+   * the others wait for its group (up to `2 × waitMs`) and join it. Resolves null when no group was
+   * found and this node may found it.
+   */
+  private seek(name: string, seeds: readonly string[], create: boolean, waitMs: number, retryMs: number): Promise<GroupInfo | null> {
+    if (this.seeking.has(name) || this.seeking.size >= this.directoryLimits.maxOutstanding || this.lookups.size >= this.directoryLimits.maxOutstanding) {
+      return Promise.reject(
+        new HorusError('ERR_BACKPRESSURE', `too many directory lookups are already waiting for answers (limit ${this.directoryLimits.maxOutstanding})`),
+      );
+    }
+    return new Promise((resolve) => {
+      const s: Seeking = { create, answers: new Map(), askers: new Map(), staleMs: Math.max(3 * retryMs, 500) };
+      this.seeking.set(name, s);
+      const req = this.nextReq++;
+      const start = this.env.now();
+      let timer: Timer | null = null;
+      let done = false;
+      const finish = (info: GroupInfo | null): void => {
+        if (done) return;
+        done = true;
+        this.lookups.delete(req);
+        this.seeking.delete(name);
+        timer?.cancel();
+        resolve(info);
+      };
+      const decide = (): void => {
+        let found: GroupInfo | null = null;
+        for (const a of s.answers.values()) if (a.info && (!found || a.info.viewId > found.viewId)) found = a.info;
+        found ??= this.infoOf(name);
+        if (found) return finish(found);
+        const founder = this.founderOf(s);
+        const elapsed = this.env.now() - start;
+        if (founder === null || founder === this.id) {
+          if (elapsed >= waitMs || seeds.every((e) => s.answers.has(e))) finish(null);
+        } else if (elapsed >= 2 * waitMs) {
+          // The expected founder never showed its group: found it ourselves (a second group would be merged).
+          finish(null);
+        }
+      };
+      this.lookups.set(req, {
+        group: name,
+        asked: new Set(seeds),
+        answer: (info, from, founding) => {
+          s.answers.set(endpointOf(from), { info, founding });
+          decide();
+        },
+      });
+      const ask = (): void => {
+        if (done) return;
+        if (this.closed) return finish(null);
+        for (const e of seeds) this.env.transport.send(e, encodeDirectory({ t: 'lookup', group: name, req, ...(create ? { founding: true } : {}) }));
+        timer = this.env.setTimer(retryMs, () => {
+          decide();
+          ask();
+        });
+      };
+      ask();
+    });
   }
 
   /** Ask the seeds what they know of a group; resolves with the first positive answer, or null. */
@@ -328,13 +524,12 @@ export class HorusNode {
   async join(name: string, opts: JoinOptions = {}): Promise<Group> {
     this.checkJoin(name);
     if (opts.members) return this.joinNow(name, opts);
-    let info = await this.lookup(name, opts.lookupTimeoutMs ?? 500);
-    if (!info && this.seeds.some((s) => endpointOf(s) !== this.endpoint) && opts.create !== false) {
-      // Nobody knew it: before founding it, ask once more after a random pause, so that two nodes
-      // started together do not both found a group of the same name.
-      await new Promise<void>((r) => this.env.setTimer(200 + this.env.rng.int(0, 400), r));
-      info = await this.lookup(name, opts.lookupTimeoutMs ?? 500);
-    }
+    const waitMs = opts.lookupTimeoutMs ?? DEFAULT_LOOKUP_MS;
+    const retryMs = opts.lookupRetryMs ?? DEFAULT_LOOKUP_RETRY_MS;
+    if (!(waitMs >= 0) || !(retryMs > 0)) throw new ConfigError(`lookupTimeoutMs must be >= 0 and lookupRetryMs > 0 (got ${waitMs}, ${retryMs})`);
+    const seeds = this.otherSeeds();
+    const info = seeds.length === 0 ? this.infoOf(name) : await this.seek(name, seeds, opts.create !== false, waitMs, retryMs);
+    this.checkJoin(name);
     const contacts = info ? info.members.filter((m) => nodeOfMember(m) !== this.id) : [];
     if (contacts.length === 0 && opts.create === false) {
       throw new HorusError(
@@ -372,6 +567,10 @@ export class HorusNode {
 
   /** A group and its bookkeeping, before any stack exists. */
   private newEntry(name: string, localId: NodeId, view: View | null, opts: JoinOptions, fixed: boolean, contacts: readonly string[]): GroupEntry {
+    const bo = rejoinBackoffSchema.safeParse(opts.rejoinBackoff ?? {});
+    if (!bo.success) throw new ConfigError(`rejoinBackoff of group ${name}: ${z.prettifyError(bo.error)}`);
+    const mergeProbeMs = opts.mergeProbeMs ?? DEFAULT_MERGE_PROBE_MS;
+    if (!(mergeProbeMs >= 0)) throw new ConfigError(`mergeProbeMs of group ${name} must be >= 0, got ${mergeProbeMs}`);
     const entry: GroupEntry = {
       group: null as unknown as Group,
       stack: null as unknown as Stack,
@@ -382,6 +581,16 @@ export class HorusNode {
       contacts,
       leaving: null,
       faults: 0,
+      backoff: { ...DEFAULT_REJOIN_BACKOFF, ...bo.data },
+      streak: 0,
+      lastExcludedAt: -Infinity,
+      memberSince: null,
+      rejoinTimer: null,
+      mergeProbeMs,
+      probeTimer: null,
+      lastHintAt: -Infinity,
+      merging: null,
+      seniorUntil: -Infinity,
     };
     entry.group = new Group(name, localId, view, this.recorder, () => this.env.now(), this.hooksFor(entry), opts.state ?? null, opts.sendLimits);
     entry.group.timers = this.env;
@@ -454,8 +663,17 @@ export class HorusNode {
   private hooksFor(entry: GroupEntry): import('./group.js').GroupHooks {
     return {
       leave: (g) => this.leaveGroup(g),
-      viewInstalled: (_g, v) => {
+      viewInstalled: (g, v) => {
         entry.lastView = v;
+        entry.memberSince ??= this.env.now();
+        if (entry.merging && v.members.includes(g.localId)) {
+          const merged: MergedEvent = { was: entry.merging.was, joined: v };
+          entry.merging = null;
+          this.env.log.warn('merged into the senior group of the same name', { group: g.name, was: merged.was.members.length, joined: v.members.length });
+          g.notify('merged', merged);
+        }
+        // Only a node with seeds probes (a node without seeds is told by hints): none else pays for it.
+        if (entry.probeTimer === null && !entry.fixed && entry.mergeProbeMs > 0 && this.otherSeeds().length > 0) this.scheduleProbe(entry);
       },
       ended: (g, ev) => {
         if (ev.type === 'LEFT' && entry.failed) {
@@ -492,21 +710,51 @@ export class HorusNode {
           entry.leaving?.();
           return;
         }
-        // Excluded (or a rejoin failed): come back as a new member, with state.
-        this.env.log.warn('rejoining group as a new member', { group: g.name, reason: ev.type, member: g.localId });
-        g.notify('excluded', ev);
-        this.rejoin(entry);
+        if (entry.rejoinTimer !== null) return; // already waiting to rejoin
+        // Excluded (or a rejoin failed): come back as a new member, with state, after the back-off.
+        const delay = ev.type === 'EXCLUDED' ? this.backOff(entry) : 0;
+        this.env.log.warn('rejoining group as a new member', { group: g.name, reason: ev.type, member: g.localId, attempt: entry.streak, delayMs: delay });
+        const excluded: ExcludedEvent = { ...ev, attempt: Math.max(1, entry.streak), rejoinDelayMs: delay };
+        g.notify('excluded', excluded);
+        if (entry.merging && ev.type === 'JOIN_FAILED' && ++entry.merging.tries >= 2) entry.merging = null; // the senior group is gone: rejoin as usual
+        if (delay === 0) return this.rejoin(entry);
+        this.teardown(entry);
+        entry.group.upEvent({ type: 'BLOCKED', reason: 'joining' });
+        const stack = entry.stack;
+        entry.rejoinTimer = this.env.setTimer(delay, () => {
+          entry.rejoinTimer = null;
+          if (this.closed || entry.leaving || entry.stack !== stack || this.groupsByName.get(g.name) !== entry) return;
+          this.rejoin(entry);
+        });
       },
     };
   }
 
+  /**
+   * One more exclusion: how long to wait before rejoining. The count starts again when the
+   * membership lasted `stableMs` or the last exclusion is older than `windowMs`.
+   */
+  private backOff(entry: GroupEntry): number {
+    const b = entry.backoff;
+    const now = this.env.now();
+    if ((entry.memberSince !== null && now - entry.memberSince >= b.stableMs) || now - entry.lastExcludedAt > b.windowMs) entry.streak = 0;
+    entry.streak++;
+    entry.lastExcludedAt = now;
+    return entry.streak <= 1 ? 0 : Math.min(b.maxMs, b.baseMs * 2 ** Math.min(entry.streak - 2, 30));
+  }
+
   private rejoin(entry: GroupEntry): void {
     this.teardown(entry);
+    entry.rejoinTimer?.cancel();
+    entry.rejoinTimer = null;
     entry.joins++;
+    entry.memberSince = null;
     const localId = rejoinMemberId(this.id, entry.joins);
     this.buildStack(entry, localId);
-    const last = entry.lastView?.members ?? [];
-    const others = [...last.map((m) => nodeOfMember(m)), ...entry.contacts, ...this.seeds].map((m) => endpointOf(m)).filter((e) => e !== this.endpoint);
+    // Merging: only the senior group's members, lest the junior group take us back.
+    const last = entry.merging ? [] : (entry.lastView?.members ?? []);
+    const more = entry.merging ? entry.merging.into : [...entry.contacts, ...this.seeds];
+    const others = [...last.map((m) => nodeOfMember(m)), ...more.map((m) => nodeOfMember(m))].map((m) => endpointOf(m)).filter((e) => e !== this.endpoint);
     const contacts = [...new Set(others)];
     entry.group.upEvent({ type: 'BLOCKED', reason: 'joining' });
     if (contacts.length === 0) entry.stack.downEvent({ type: 'CREATE' });
@@ -516,6 +764,103 @@ export class HorusNode {
   private teardown(entry: GroupEntry): void {
     entry.stack.downEvent({ type: 'STOP' });
     entry.stack.stop();
+  }
+
+  // ---- one group per name: finding and merging a second group of the same name ----
+
+  private scheduleProbe(entry: GroupEntry): void {
+    const ms = entry.mergeProbeMs * (0.5 + this.env.rng.float());
+    entry.probeTimer = this.env.setTimer(ms, () => {
+      if (this.closed || this.groupsByName.get(entry.group.name) !== entry || entry.leaving) {
+        entry.probeTimer = null;
+        return;
+      }
+      this.probe(entry, this.seeds);
+      this.scheduleProbe(entry);
+    });
+  }
+
+  /**
+   * Ask nodes outside our view what they know of our group. An answer describing a live group of
+   * the same name whose nodes are all outside our view is a second group: the junior one merges.
+   */
+  private probe(entry: GroupEntry, targets: readonly string[]): void {
+    if (!this.isLive(entry) || this.lookups.size >= this.directoryLimits.maxOutstanding) return;
+    const name = entry.group.name;
+    const mine = new Set(entry.group.view.members.map((m) => endpointOf(nodeOfMember(m))));
+    const ask = [...new Set(targets.map((t) => endpointOf(nodeOfMember(t))))].filter((e) => e !== this.endpoint && !mine.has(e)).slice(0, MAX_PROBE_TARGETS);
+    if (ask.length === 0) return;
+    const req = this.nextReq++;
+    this.lookups.set(req, {
+      group: name,
+      asked: new Set(ask),
+      answer: (info, from, _founding, senior) => {
+        if (info && this.groupsByName.get(name) === entry) this.onProbeAnswer(entry, info, from, senior);
+      },
+    });
+    this.env.setTimer(PROBE_ANSWER_MS, () => this.lookups.delete(req));
+    const view = [...entry.group.view.members];
+    for (const e of ask) this.env.transport.send(e, encodeDirectory({ t: 'lookup', group: name, req, view }));
+  }
+
+  /**
+   * A member of a group of our name asks about ours, showing its view. If ours is live, shares no
+   * node with its group and is senior by the rule, we say so — and stay in ours for a while, so
+   * that the junior one, which moves only on such a word, always finds us there; two groups whose
+   * views changed between the two probes can then never move into each other at once.
+   */
+  private confirmSenior(name: string, from: string, theirs: readonly NodeId[]): boolean {
+    const entry = this.groupsByName.get(name);
+    if (!entry || !this.isLive(entry)) return false;
+    const mine = entry.group.view.members;
+    if (!theirs.some((m) => nodeOfMember(m) === from)) return false; // it speaks for its own group only
+    const ours = new Set(mine.map((m) => endpointOf(nodeOfMember(m))));
+    if (theirs.some((m) => ours.has(endpointOf(nodeOfMember(m)))) || !isSeniorGroup(mine, theirs)) return false;
+    entry.seniorUntil = this.env.now() + MERGE_SENIOR_HOLD_MS;
+    return true;
+  }
+
+  private onProbeAnswer(entry: GroupEntry, theirs: GroupInfo, from: string, senior: boolean): void {
+    if (theirs.live !== true || !this.isLive(entry)) return;
+    // First-hand only: a member answering for its own group (a node cannot vouch for others' groups).
+    if (!theirs.members.some((m) => nodeOfMember(m) === from)) return;
+    const mine = entry.group.view;
+    const ours = new Set(mine.members.map((m) => endpointOf(nodeOfMember(m))));
+    // A node in both: the same group seen at two moments (a partition, a view change): nothing to merge.
+    if (theirs.members.some((m) => ours.has(endpointOf(nodeOfMember(m))))) return;
+    if (isSeniorGroup(theirs.members, mine.members)) {
+      // Only on the senior member's own word (see confirmSenior), and not while we vouched for ours.
+      if (senior && this.env.now() >= entry.seniorUntil) this.mergeInto(entry, theirs.members);
+    } else {
+      // We are the senior one: tell the junior members, who check it themselves.
+      for (const n of juniorNodes(theirs.members)) this.env.transport.send(n, encodeDirectory({ t: 'merge', group: mine.group, members: [...mine.members] }));
+    }
+  }
+
+  /** Leave our (junior) group and join the senior one as a new member, with its state. */
+  private mergeInto(entry: GroupEntry, into: readonly NodeId[]): void {
+    const was = entry.group.view;
+    this.env.log.warn('a senior group of the same name exists: merging into it', { group: was.group, was: was.members.length, into: into.length });
+    // The rest of our group hears of it first (links are FIFO), while our member still answers.
+    for (const n of juniorNodes(was.members))
+      if (n !== this.id) this.env.transport.send(n, encodeDirectory({ t: 'merge', group: was.group, members: [...into] }));
+    entry.merging = { was, into: [...into], tries: 0 };
+    // This member leaves the junior group (its stack goes quiet now): the history says so.
+    this.recorder?.record({ k: 'ended', at: this.env.now(), node: entry.group.localId, group: was.group, how: 'left' });
+    this.rejoin(entry);
+  }
+
+  /** A peer says a senior group of our name exists: ask its members ourselves (nothing is taken on trust). */
+  private onMergeHint(from: string, name: string, members: readonly NodeId[]): void {
+    const entry = this.groupsByName.get(name);
+    if (!entry || entry.fixed) return this.directoryGuard.drop(from, 'merge hint for a group this node is not in');
+    // Hints are taken from our seeds and the members of our view only: a stranger cannot send us probing.
+    const trusted = this.seeds.some((s) => endpointOf(s) === endpointOf(from)) || entry.group.view.members.some((m) => nodeOfMember(m) === from);
+    if (!trusted) return this.directoryGuard.drop(from, 'merge hint from a node that is neither a seed nor a member');
+    const now = this.env.now();
+    if (now - entry.lastHintAt < MERGE_HINT_MIN_INTERVAL_MS || !this.mayAnswer(from)) return this.directoryGuard.drop(from, 'merge hints too often');
+    entry.lastHintAt = now;
+    this.probe(entry, members);
   }
 
   private joinFixed(name: string, opts: JoinOptions, list: readonly string[]): Group {
@@ -535,7 +880,13 @@ export class HorusNode {
   private async leaveGroup(g: Group): Promise<void> {
     const entry = this.groupsByName.get(g.name);
     if (!entry || entry.group !== g) return;
-    if (entry.fixed || entry.stack.faulted) {
+    entry.probeTimer?.cancel();
+    if (entry.rejoinTimer !== null) {
+      // Waiting out a rejoin back-off: there is no membership to leave.
+      entry.rejoinTimer.cancel();
+      entry.rejoinTimer = null;
+      this.teardown(entry);
+    } else if (entry.fixed || entry.stack.faulted) {
       // A dead stack cannot say goodbye: the others will find it gone.
       this.teardown(entry);
     } else {
@@ -558,6 +909,7 @@ export class HorusNode {
   }
 
   async close(): Promise<void> {
+    for (const e of this.groupsByName.values()) e.probeTimer?.cancel();
     if (this.closed) return;
     for (const e of [...this.groupsByName.values()]) await e.group.leave();
     this.closed = true;
@@ -567,6 +919,24 @@ export class HorusNode {
   /** Stop at once without leaving anything cleanly (the simulator's crash, tests). */
   halt(): void {
     this.closed = true;
+    for (const e of this.groupsByName.values()) {
+      e.probeTimer?.cancel();
+      e.rejoinTimer?.cancel();
+    }
     for (const e of this.groupsByName.values()) this.teardown(e);
   }
+}
+
+/**
+ * The seniority rule both groups compute alike: the larger view, then the smaller coordinator id.
+ * Two groups of one name that meet have no node in common, so this never ties.
+ */
+export function isSeniorGroup(a: readonly NodeId[], b: readonly NodeId[]): boolean {
+  if (a.length !== b.length) return a.length > b.length;
+  return (a[0] ?? '') < (b[0] ?? '');
+}
+
+/** The nodes of a view's members, each once, at most MAX_PROBE_TARGETS. */
+function juniorNodes(members: readonly NodeId[]): NodeId[] {
+  return [...new Set(members.map((m) => nodeOfMember(m)))].slice(0, MAX_PROBE_TARGETS);
 }

@@ -22,6 +22,8 @@ export interface NodeFlags {
   config?: string;
   admin?: string | false;
   health?: string;
+  /** Check the configuration, print it resolved, and exit without starting. */
+  check?: boolean;
   join?: string[];
   stack?: string;
   logLevel?: LogLevel;
@@ -156,6 +158,10 @@ export async function startNode(cfg: ResolvedNodeConfig, log: Logger, onApplied?
 export async function runNodeCommand(flags: NodeFlags): Promise<void> {
   const file = flags.config !== undefined ? await readNodeConfig(flags.config) : {};
   const cfg = resolveNodeConfig(file, flags);
+  if (flags.check) {
+    process.stdout.write(JSON.stringify(cfg, null, 2) + '\n');
+    return;
+  }
   const log = pinoLogger({ level: cfg.logLevel });
   const ipc = typeof process.send === 'function' ? (m: MemberMessage) => process.send!(m) : null;
   const running = await startNode(cfg, log, ipc ? (applied) => ipc({ type: 'applied', applied }) : undefined);

@@ -50,6 +50,7 @@ export function buildProgram(): Command {
     .addOption(new Option('--log-level <level>', 'JSON log level on stderr').choices(LOG_LEVELS))
     .addOption(new Option('--membership <kind>', 'fixed member lists, or dynamic joins through GMS').choices(['fixed', 'dynamic']))
     .option('--kv <group>', "host the demo's replicated key-value service on this group")
+    .option('--check', 'check the flags and config file, print the resolved configuration as JSON, and exit')
     .option('--load <ops-per-sec>', 'with --kv: background operations per second', numberIn(0, 1000))
     .action(async (opts: Record<string, unknown>) => {
       const { runNodeCommand } = await import('./node-cmd.js');
@@ -59,6 +60,7 @@ export function buildProgram(): Command {
         ...(opts.config !== undefined ? { config: opts.config as string } : {}),
         ...(opts.admin !== undefined && opts.admin !== true ? { admin: opts.admin as string | false } : {}),
         ...(opts.health !== undefined ? { health: opts.health as string } : {}),
+        ...(opts.check === true ? { check: true } : {}),
         ...(opts.join !== undefined ? { join: opts.join as string[] } : {}),
         ...(opts.stack !== undefined ? { stack: opts.stack as string } : {}),
         ...(opts.logLevel !== undefined ? { logLevel: opts.logLevel as LogLevel } : {}),

@@ -14,6 +14,7 @@ import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
+import { codeBlocks, shellLines } from '../helpers/markdown.js';
 import { envFor } from '../unit/cli/helpers.js';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
@@ -21,20 +22,9 @@ const README = readFileSync(join(ROOT, 'README.md'), 'utf8');
 const TSC = createRequire(import.meta.url).resolve('typescript/bin/tsc');
 const run = promisify(execFile);
 
-/** The fenced blocks of a language in a markdown text. */
-export function codeBlocks(markdown: string, lang: string): string[] {
-  const out: string[] = [];
-  const re = new RegExp('^```' + lang + '\\n([\\s\\S]*?)^```', 'gm');
-  for (let m = re.exec(markdown); m; m = re.exec(markdown)) out.push(m[1]!);
-  return out;
-}
-
-/** Each command line of the shell blocks, without its trailing comment. */
+/** Each command line of the README's shell blocks, without its trailing comment. */
 function readmeCommands(): string[] {
-  return codeBlocks(README, 'sh')
-    .flatMap((b) => b.split('\n'))
-    .map((l) => l.replace(/\s+#.*$/, '').trim())
-    .filter((l) => l !== '' && !l.startsWith('#'));
+  return shellLines(README);
 }
 
 interface Done {
