@@ -65,10 +65,13 @@ const med = (xs: number[]): number => {
 const summary = names.map((n) => {
   const rs = results.filter((x) => x.scenario.startsWith(n));
   const keys = [...new Set(rs.flatMap((x) => Object.keys(x.timings)))];
-  const timings: Record<string, { min: number; median: number; max: number; missing: number }> = {};
+  const timings: Record<string, { min: number | null; median: number | null; max: number | null; missing: number }> = {};
   for (const k of keys) {
     const xs = rs.map((x) => x.timings[k]).filter((t): t is number => typeof t === 'number');
-    timings[k] = { min: Math.min(...xs), median: med(xs), max: Math.max(...xs), missing: rs.length - xs.length };
+    timings[k] =
+      xs.length === 0
+        ? { min: null, median: null, max: null, missing: rs.length }
+        : { min: Math.min(...xs), median: med(xs), max: Math.max(...xs), missing: rs.length - xs.length };
   }
   // Numbers the scenarios count (trades lost, founders, violations...), one value per run.
   const counts: Record<string, number[]> = {};
@@ -86,7 +89,8 @@ for (const s of summary) {
   for (const k of keys) {
     const t = s.timings[k]!;
     const miss = t.missing > 0 ? `  (not reached in ${t.missing})` : '';
-    console.log(`${''.padEnd(25)} ${k.padEnd(28)} ${String(t.min).padStart(7)} ${String(t.median).padStart(7)} ${String(t.max).padStart(7)}${miss}`);
+    const cell = (x: number | null): string => String(x ?? '-').padStart(7);
+    console.log(`${''.padEnd(25)} ${k.padEnd(28)} ${cell(t.min)} ${cell(t.median)} ${cell(t.max)}${miss}`);
   }
 }
 const failed = results.filter((x) => !x.ok);
