@@ -181,6 +181,23 @@ export function forkMember(index: number, execArgv: readonly string[] = []): Mem
   return new Member(index, child);
 }
 
+/**
+ * Forks one member process inside a network namespace (`ip netns exec NS node ...`, root only: see
+ * netns.ts), keeping the IPC channel (the fd survives the exec). `prefix` is the command that enters
+ * the namespace (NetLab.exec(i)); `logFd`, if given, takes the child's stdout and stderr.
+ */
+export function forkMemberIn(index: number, prefix: readonly string[], opts: { execArgv?: readonly string[]; logFd?: number } = {}): Member {
+  installExitHook();
+  const [cmd, ...args] = prefix;
+  const out = opts.logFd ?? 2;
+  const child = fork(MEMBER_SCRIPT, [], {
+    execPath: cmd!,
+    execArgv: [...args, process.execPath, '--import', TSX, ...(opts.execArgv ?? [])],
+    stdio: ['ignore', out, out, 'ipc'],
+  });
+  return new Member(index, child);
+}
+
 /** Polls `cond` every `pollMs` until it holds; rejects after `timeoutMs` with `what` (and `detail()`). */
 export async function waitUntil(
   cond: () => boolean | Promise<boolean>,

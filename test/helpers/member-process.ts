@@ -68,7 +68,17 @@ export type Command =
    * `busyMs`: after each send, keep the event loop busy that long (a slow handler, a stalled process).
    * `orders`: cycle through these orders (default fbcast only).
    */
-  | { cmd: 'traffic'; intervalMs: number; size: number; bigSize?: number; bigEvery?: number; busyMs?: number; orders?: ('fifo' | 'causal' | 'total')[] }
+  | {
+      cmd: 'traffic';
+      intervalMs: number;
+      size: number;
+      bigSize?: number;
+      bigEvery?: number;
+      busyMs?: number;
+      orders?: ('fifo' | 'causal' | 'total')[];
+      /** Every `safeEvery`-th message is sent with `{ safe: true }` (default: none). */
+      safeEvery?: number;
+    }
   | { cmd: 'status' }
   | { cmd: 'close' };
 
@@ -597,7 +607,8 @@ function setTraffic(c: Extract<Command, { cmd: 'traffic' }>): { sent: number } {
     template.copy(b, 0, tick % 1024, (tick % 1024) + Math.min(size, template.length - 1024));
     dyn.sent++;
     const order = c.orders === undefined || c.orders.length === 0 ? 'fifo' : c.orders[tick % c.orders.length]!;
-    g.cast(order, b).catch((err: unknown) => {
+    const safe = c.safeEvery !== undefined && c.safeEvery > 0 && tick % c.safeEvery === 0;
+    g.cast(order, b, safe ? { safe: true } : undefined).catch((err: unknown) => {
       if (!closing) dynError(`fbcast: ${err instanceof Error ? err.message : String(err)}`);
     });
     if (c.busyMs !== undefined) {
