@@ -109,13 +109,14 @@ export class Stack {
     let limit = Infinity;
     for (let i = this.layers.length - 1; i >= 0; i--) limit = this.layers[i]!.payloadLimit(limit);
     this.maxPayloadBytes = Math.min(limit, MAX_PAYLOAD_BYTES);
-    // A dead stack's layers may still be unwinding: nothing of theirs reaches the application.
+    // A dead or stopped stack's layers may still be unwinding (a JOIN_FAILED followed by LEFT in one
+    // call, while the node already built the next stack): nothing of theirs reaches the application.
     const topLink: LayerLink = {
       up: (m) => {
-        if (!this.env.isDead) top.up(m);
+        if (!this.env.isDead && !this.stopped) top.up(m);
       },
       upEvent: (e) => {
-        if (!this.env.isDead) top.upEvent(e);
+        if (!this.env.isDead && !this.stopped) top.upEvent(e);
       },
       down: () => {
         throw new HorusError('ERR_STACK', 'nothing is above the top of the stack');
