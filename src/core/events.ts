@@ -63,4 +63,4 @@ export type UpEvent =
   /** Sends are held while a view change runs, or because this member is in a minority. */
   | { type: 'BLOCKED'; reason: 'flush' | 'minority' | 'joining' }
   /** Without a reason: everything that held sends is over (a view is in). With one: only that. */
-  | { type: 'UNBLOCKED'; reason?: 'minority' };
+  | { type: 'UNBLOCKED'; reason?: 'flush' | 'minority' | 'joining' };

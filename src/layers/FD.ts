@@ -171,6 +171,8 @@ export class FD extends Layer {
       // New members need our t (and we theirs) before they can hold a lease: start the exchange now.
       if (fresh) this.heartbeat();
       this.below.downEvent(ev);
+      // Decide the lease in this view now, before the membership layer tells the application of it.
+      this.checkLease();
       return;
     }
     if (ev.type === 'LEASE_REVOKE') {

@@ -758,8 +758,7 @@ export class GMS extends Layer {
     this.above.upEvent(ev);
     this.heldUp = null;
     this.setMinority(false);
-    this.above.upEvent({ type: 'UNBLOCKED' });
-    this.reshowMinority();
+    this.endViewChangeBlocks();
     this.release(held);
     return { snapshot: ev.snapshot ?? null, snapshotError: ev.snapshotError ?? null };
   }
@@ -804,10 +803,7 @@ export class GMS extends Layer {
     // Catch the application up (messages, later views) before it may send: what it sends must be
     // stamped with the view it sees.
     if (this.status === 'member' || this.status === 'leaving') this.release(held);
-    if (!this.frozen) {
-      this.above.upEvent({ type: 'UNBLOCKED' });
-      this.reshowMinority();
-    }
+    if (!this.frozen) this.endViewChangeBlocks();
   }
 
   private failJoin(code: 'ERR_STATE_TRANSFER' | 'ERR_JOIN_REJECTED', message: string): void {
@@ -884,6 +880,22 @@ export class GMS extends Layer {
     if (on) this.above.upEvent({ type: 'BLOCKED', reason: 'minority' });
     // Heard from a majority again without a view change: sends may flow (unless a flush holds them).
     else this.above.upEvent({ type: 'UNBLOCKED', reason: 'minority' });
+  }
+
+  /**
+   * A view is in: the flush and the join are over. Without a majority's lease (FD decided it as the
+   * view went down, a joiner's late first view say), the minority block stays up through the
+   * change, so that the application is never live, even for an instant, in a view it holds no lease in.
+   */
+  private endViewChangeBlocks(): void {
+    if (this.outOfLease) {
+      this.showMinority();
+      this.above.upEvent({ type: 'UNBLOCKED', reason: 'flush' });
+      this.above.upEvent({ type: 'UNBLOCKED', reason: 'joining' });
+      return;
+    }
+    this.above.upEvent({ type: 'UNBLOCKED' });
+    this.reshowMinority();
   }
 
   /** After an UNBLOCKED that cleared every reason: say again that we are out of lease, if we are. */
