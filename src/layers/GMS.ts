@@ -117,6 +117,8 @@ export class GMS extends Layer {
   private excludedBy: { by: NodeId; at: number } | null = null;
   private awaitingCut: Attempt | null = null;
   private flush: CoordFlush | null = null;
+  /** The members FD suspects now (a subset of `suspects`, which also holds our own, from silence in a flush). */
+  private readonly fdSuspects = new Set<NodeId>();
   private minority = false;
   /** FD says we hold no lease from a majority of the view: we stop sending and delivering. */
   private outOfLease = false;
@@ -246,11 +248,13 @@ export class GMS extends Layer {
       case 'SUSPECT':
         if (this.view?.members.includes(ev.member) && ev.member !== this.me) {
           this.suspects.add(ev.member);
+          this.fdSuspects.add(ev.member);
           this.noteWork();
         }
         return;
       case 'UNSUSPECT':
         this.suspects.delete(ev.member);
+        this.fdSuspects.delete(ev.member);
         return;
       case 'STRANGER':
         // A node still talking as a member of an older view that excluded it: tell it.
@@ -733,6 +737,7 @@ export class GMS extends Layer {
     this.workSince = null;
     // FD starts its suspicions afresh with each view (and repeats any that still hold): so do we.
     this.suspects.clear();
+    this.fdSuspects.clear();
     this.pendingJoins = this.pendingJoins.filter((j) => !v.members.includes(j));
     for (const m of [...this.pendingLeaves]) if (!v.members.includes(m)) this.pendingLeaves.delete(m);
     if (this.hasWork()) this.noteWork();
@@ -1050,10 +1055,12 @@ export class GMS extends Layer {
       const silent = silentParticipants(f);
       for (const s of silent) if (s !== this.me) this.suspects.add(s);
       // A minority retries with everyone: a healed partition brings the majority back (and the
-      // members it suspected itself, which no failure detector will clear, get asked again).
+      // members it suspected itself, which no failure detector will clear, get asked again). What
+      // FD suspects stays suspected: FD reports a suspicion once, so forgetting a dead coordinator
+      // above us would hand the coordination back to it for good.
       if (f.phase === 'start' && silent.length === 0 && !this.minority) this.proceed();
       else {
-        if (this.minority && silent.length === 0) this.suspects.clear();
+        if (this.minority && silent.length === 0) for (const s of [...this.suspects]) if (!this.fdSuspects.has(s)) this.suspects.delete(s);
         this.restartFlush();
       }
     }

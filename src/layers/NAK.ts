@@ -496,7 +496,10 @@ export class NAK extends Layer {
     if (w.holder !== null && w.holder !== this.ctx.localId && !elsewhere) return w.holder;
     if ((w.reqTries < this.opts.askOthersAfter && !elsewhere) || this.members.length <= 2) return w.origin;
     const others = this.members.filter((m) => m !== this.ctx.localId);
-    return others[w.reqTries % others.length] ?? w.origin;
+    // The "elsewhere" tries are every fourth: counted by reqTries they would ask the same member each
+    // time (with four others, always the last), which may be dead too. Count them on their own.
+    const turn = elsewhere ? Math.floor(w.reqTries / 4) : w.reqTries;
+    return others[turn % others.length] ?? w.origin;
   }
 
   private answer(requester: NodeId, origin: NodeId, from: number, to: number): void {

@@ -28,8 +28,15 @@ export class SAFE extends Layer {
   readonly name = 'SAFE';
   /** In arrival order; `safe` false for a plain message queued behind a safe one. */
   private held = new FifoQueue<{ msg: Message; safe: boolean }>();
+  /** The view we deliver in, and what every member of it holds. */
+  private view = -1;
   private stable: Digest = new Map();
-  private stableView = -1;
+  /**
+   * Stability of a later view, reported before that view reached us: a joiner's first view and
+   * the ones after it come up only once its state arrived, while the layers below are in the
+   * latest one already. Kept for when that view arrives (an idle group reports it only once).
+   */
+  private ahead: { view: number; stable: Digest } | null = null;
   private readonly mHeld: Counter;
 
   constructor(ctx: LayerContext, _opts: z.infer<typeof options>) {
@@ -65,23 +72,35 @@ export class SAFE extends Layer {
 
   override upEvent(ev: UpEvent): void {
     if (ev.type === 'STABLE') {
-      this.stable = ev.stable;
-      this.stableView = ev.viewId;
-      this.release();
+      // Sequence numbers restart with each view: another view's stability says nothing of this one's messages.
+      if (ev.viewId === this.view) {
+        this.stable = ev.stable;
+        this.release();
+      } else if (ev.viewId > this.view) {
+        this.ahead = { view: ev.viewId, stable: ev.stable };
+      }
     } else if (ev.type === 'VIEW') {
       // Every survivor holds what is still here (the flush saw to it): deliver it in this view.
       const rest = this.held;
       this.held = new FifoQueue();
       for (const h of rest) this.above.up(h.msg);
-      // Stability is per view; a joiner may have learned this view's already, before its state came.
-      if (ev.view.id !== this.stableView) this.stable = new Map();
+      this.enter(ev.view.id);
     }
     this.above.upEvent(ev);
   }
 
   override downEvent(ev: DownEvent): void {
-    if (ev.type === 'VIEW') this.stable = new Map();
+    // A fixed membership (no GMS) names its one view on the way down.
+    if (ev.type === 'VIEW') this.enter(ev.view.id);
     this.below.downEvent(ev);
+  }
+
+  /** Deliver in view `id` from now on, with its stability if it was reported already. */
+  private enter(id: number): void {
+    this.view = id;
+    const ahead = this.ahead;
+    this.stable = ahead !== null && ahead.view === id ? ahead.stable : new Map();
+    if (ahead !== null && ahead.view <= id) this.ahead = null;
   }
 }
 

@@ -3,6 +3,7 @@ import assert from 'node:assert/strict';
 import { simGroup } from '../../helpers/sim-group.js';
 import { NAK } from '../../../src/layers/NAK.js';
 import { checkFifoIntegrity } from '../../../src/sim/checkers/fifo-integrity.js';
+import { layerOf } from './hostile-peer.js';
 
 describe('NAK', () => {
   it('repairs 30% frame loss and delivers every sender in FIFO order without duplicates', () => {
@@ -50,6 +51,27 @@ describe('NAK', () => {
     s.world.runFor(2000);
     assert.deepEqual(
       s.delivered[2]!.filter((d) => d.src === 'm1:1').map((d) => (d.payload as Buffer).toString()),
+      ['one', 'two'],
+    );
+  });
+
+  it('fetches a flush cut from every other member in turn when the named holder and others have died (not from one member over and over)', () => {
+    const s = simGroup(5, 'NAK:COM', { seed: 5 });
+    // m5 misses m1's two messages; only m2, m3 and m4 get them.
+    s.world.partition([['m1:1', 'm2:1', 'm3:1', 'm4:1'], ['m5:1']]);
+    void s.groups[0]!.fbcast(Buffer.from('one'));
+    void s.groups[0]!.fbcast(Buffer.from('two'));
+    s.world.runFor(50);
+    s.world.heal();
+    // The holder the flush names (m1) dies, and so does m4; m2 and m3 still hold both messages.
+    s.world.crash('m1:1');
+    s.world.crash('m4:1');
+    const nak = layerOf(s.groups[4]!, NAK);
+    nak.downEvent({ type: 'FLUSH_FREEZE', digest: null });
+    nak.downEvent({ type: 'FLUSH_CUT', cut: new Map([['m1:1', 2]]), holders: new Map([['m1:1', 'm1:1']]) });
+    s.world.runFor(2000);
+    assert.deepEqual(
+      s.delivered[4]!.map((d) => (d.payload as Buffer).toString()),
       ['one', 'two'],
     );
   });

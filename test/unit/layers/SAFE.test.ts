@@ -1,6 +1,31 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { simGroup } from '../../helpers/sim-group.js';
+import type { Env } from '../../../src/core/env.js';
+import type { DownEvent, UpEvent } from '../../../src/core/events.js';
+import { silentLogger } from '../../../src/core/logger.js';
+import { Message } from '../../../src/core/message.js';
+import type { View } from '../../../src/core/view.js';
+import { SAFE, SAFE_HEADER } from '../../../src/layers/SAFE.js';
+import { MemoryMetrics } from '../../../src/obs/metrics.js';
+
+/** SAFE alone, between a stub bottom and a top that records what it delivers. */
+function safeAlone(): { safe: SAFE; delivered: string[]; up: (src: string, seq: number, safe: boolean) => void } {
+  const ctx = { env: {} as Env, group: 'g', localId: 'me:1/1', log: silentLogger, metrics: new MemoryMetrics() };
+  const safe = new SAFE(ctx, {});
+  const delivered: string[] = [];
+  safe.above = { up: (m) => delivered.push(`${m.src}#${m.seq}`), upEvent: (_ev: UpEvent) => {}, down: () => {}, downEvent: () => {} };
+  safe.below = { up: () => {}, upEvent: () => {}, down: () => {}, downEvent: (_ev: DownEvent) => {} };
+  const up = (src: string, seq: number, isSafe: boolean): void => {
+    const m = new Message(null, Buffer.from('x'));
+    m.src = src;
+    m.seq = seq;
+    if (isSafe) m.push(SAFE_HEADER, true);
+    safe.up(m);
+  };
+  return { safe, delivered, up };
+}
+const view = (id: number): View => ({ group: 'g', id, members: ['me:1/1', 'a:1/1'] });
 
 describe('SAFE', () => {
   it('delivers a safe message nowhere until every member holds it', () => {
@@ -36,6 +61,29 @@ describe('SAFE', () => {
         d.map((x) => x.payload),
         ['safe', 'plain'],
       );
+  });
+
+  it("keeps a later view's stability learned before that view reached it (a joiner's state arrives after the next view)", () => {
+    // A joiner waits for its state in view 29 while the layers below are in view 30 already: STABLE
+    // reports view 30's stability before the views go up. Forgetting it at view 29 held view 30's
+    // safe messages (and all behind them) until the next report, which an idle group never sends.
+    const { safe, delivered, up } = safeAlone();
+    safe.upEvent({ type: 'STABLE', stable: new Map([['a:1/1', 5]]), viewId: 30 });
+    safe.upEvent({ type: 'VIEW', view: view(29) });
+    safe.upEvent({ type: 'VIEW', view: view(30) });
+    up('a:1/1', 3, true);
+    up('a:1/1', 4, false);
+    assert.deepEqual(delivered, ['a:1/1#3', 'a:1/1#4']);
+  });
+
+  it("never releases a safe message on another view's stability", () => {
+    const { safe, delivered, up } = safeAlone();
+    safe.upEvent({ type: 'VIEW', view: view(7) });
+    up('a:1/1', 3, true);
+    safe.upEvent({ type: 'STABLE', stable: new Map([['a:1/1', 5]]), viewId: 8 });
+    assert.deepEqual(delivered, [], 'view 8 numbers its messages afresh: its stability says nothing of view 7');
+    safe.upEvent({ type: 'STABLE', stable: new Map([['a:1/1', 3]]), viewId: 7 });
+    assert.deepEqual(delivered, ['a:1/1#3']);
   });
 
   it('refuses safe sends on a stack without SAFE, with a typed error', async () => {
