@@ -1,7 +1,7 @@
 import { availableParallelism } from 'node:os';
 import { parseArgs } from 'node:util';
 import { runScenario } from './scenario.js';
-import { runVsyncScenario, type VsyncScenarioOptions } from './scenario-vsync.js';
+import { runVsyncScenarioAsync, type VsyncScenarioOptions } from './scenario-vsync.js';
 import { describeFailure, failed, replayCommand, runSeeds, type AdversaryKind, type SeedOutcome, type SimSpec } from './seed-runner.js';
 
 const USAGE = `usage: npm run sim -- --seeds N [--faults all] [--loss P] [--nodes K] [--messages M] [--no-faults] [--first S] [--workers W]
@@ -80,7 +80,7 @@ if (args.seed !== undefined) {
     if (spec.nodes !== undefined) opts.nodes = spec.nodes;
     if (spec.durationMs !== undefined) opts.durationMs = spec.durationMs;
     if (spec.adversary !== undefined) opts.adversary = (await import('./adversary.js')).makeAdversary(spec.adversary, seed);
-    const r = runVsyncScenario(opts);
+    const r = await runVsyncScenarioAsync(opts);
     for (const f of r.faults) process.stdout.write(`  fault: ${f}\n`);
     for (const v of r.violations) process.stdout.write(`  ${v.property}: ${v.detail}\n`);
     for (const n of r.notes) process.stdout.write(`  ${n}\n`);

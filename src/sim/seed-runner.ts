@@ -1,7 +1,7 @@
 import { Worker } from 'node:worker_threads';
 import type { Violation } from './checkers/violation.js';
 import { runScenario } from './scenario.js';
-import { runVsyncScenario, type VsyncScenarioOptions } from './scenario-vsync.js';
+import { runVsyncScenarioAsync, type VsyncScenarioOptions } from './scenario-vsync.js';
 
 export type AdversaryKind = 'stranger' | 'member';
 
@@ -83,7 +83,7 @@ export async function runSeed(spec: SimSpec, seed: number, verbose = false): Pro
         const { makeAdversary } = await import('./adversary.js');
         opts.adversary = makeAdversary(spec.adversary, seed);
       }
-      const r = runVsyncScenario(opts);
+      const r = await runVsyncScenarioAsync(opts);
       const out: SeedOutcome = { seed, violationCount: r.violationCount, violations: r.violations.slice(0, 5), historyHash: r.historyHash };
       if (r.crashed !== undefined) out.crashed = r.crashed;
       if (r.notes.length > 0) out.notes = r.notes;

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { SimCluster } from '../helpers/sim-cluster.js';
 import type { Group } from '../../src/api/group.js';
 import { checkVirtualSynchrony } from '../../src/sim/checkers/vsync.js';
-import { runVsyncScenario } from '../../src/sim/scenario-vsync.js';
+import { runVsyncScenarioAsync } from '../../src/sim/scenario-vsync.js';
 
 /** n members of group 'g', joined one after another. */
 function cluster(n: number, seed: number): { c: SimCluster; eps: string[]; groups: Group[] } {
@@ -93,10 +93,10 @@ describe('virtual synchrony scenarios', () => {
     noViolations(c);
   });
 
-  it('passes the randomized fault scenario over 25 seeds (CI share of `npm run sim -- --faults all`)', () => {
+  it('passes the randomized fault scenario over 25 seeds (CI share of `npm run sim -- --faults all`)', async () => {
     const failing: string[] = [];
     for (let seed = 1; seed <= 25; seed++) {
-      const r = runVsyncScenario({ seed });
+      const r = await runVsyncScenarioAsync({ seed });
       if (r.violationCount > 0) failing.push(`seed ${seed}: ${r.violations[0]!.property}: ${r.violations[0]!.detail}`);
     }
     assert.deepEqual(failing, []);
