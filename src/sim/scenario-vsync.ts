@@ -330,6 +330,22 @@ function setUpVsyncScenario(opts: VsyncScenarioOptions): ScenarioRun {
     step(0);
   };
 
+  /**
+   * How many more members may go without taking away the majority of any view a live member is in
+   * (a view change may be half installed): each view's live members, less its majority.
+   */
+  const spareMembers = (): number => {
+    const aliveIds = new Set([...members.values()].filter((m) => m.alive).map((m) => m.memberId));
+    let spare = Infinity;
+    for (const m of inGroup()) {
+      if (m.group.view.id === 0) continue;
+      const v = m.group.view;
+      const alive = v.members.filter((x) => aliveIds.has(x)).length;
+      spare = Math.min(spare, alive - (Math.floor(v.members.length / 2) + 1));
+    }
+    return spare;
+  };
+
   // The nemesis: one fault at a time, spaced so that each can be resolved before the next.
   const nem = rng.fork('nemesis');
   // Flapping has a stream of its own, so that the other faults of a seed stay as they were.
@@ -339,10 +355,22 @@ function setUpVsyncScenario(opts: VsyncScenarioOptions): ScenarioRun {
     const at = t;
     const kind = nem.int(0, 6);
     const flapHere = flaps.chance(0.15);
+    // The issue's jam: the coordinator cut off from everyone for long (TCP back-off), then healed.
+    const longCutHere = !flapHere && flaps.chance(0.1);
     world.scheduler.schedule(at, () => {
       const live = liveEndpoints();
       if (live.length === 0) return;
       if (flapHere && !flapping && netOwner === 0) return flap(flaps, at);
+      if (longCutHere && !flapping && netOwner === 0) {
+        const c = inGroup().find((m) => m.group.view.id > 0 && m.group.view.members[0] === m.group.localId);
+        if (c === undefined) return;
+        const target = endpointOf(c.sim.id);
+        const dur = Math.min(5000 + flaps.float() * 10_000, sendUntil - 500 - world.now());
+        faults.push(`${Math.round(at)} isolate coordinator ${target} ${Math.round(dur)}ms`);
+        const owner = cut([[target]]);
+        world.scheduler.schedule(dur, () => healIfMine(owner));
+        return;
+      }
       const victim = live[nem.int(0, live.length - 1)]!;
       const coordinator = (() => {
         for (const m of inGroup()) {
@@ -357,14 +385,7 @@ function setUpVsyncScenario(opts: VsyncScenarioOptions): ScenarioRun {
           const target = kind === 1 ? coordinator : victim;
           // Never take away the majority of any view a live member is in (a view change may be half
           // installed): count each view's live members.
-          const aliveIds = new Set([...members.values()].filter((m) => m.alive).map((m) => m.memberId));
-          let spare = Infinity;
-          for (const m of inGroup()) {
-            if (m.group.view.id === 0) continue;
-            const v = m.group.view;
-            const alive = v.members.filter((x) => aliveIds.has(x)).length;
-            spare = Math.min(spare, alive - (Math.floor(v.members.length / 2) + 1));
-          }
+          const spare = spareMembers();
           if (spare < 1) return;
           faults.push(`${Math.round(at)} crash ${target}${kind === 1 ? ' (coordinator)' : ''}`);
           members.get(target)!.alive = false;
@@ -428,6 +449,8 @@ function setUpVsyncScenario(opts: VsyncScenarioOptions): ScenarioRun {
           // A clean leave, then a rejoin.
           const m = members.get(victim)!;
           if (m.group === null || m.group.view.id === 0) return;
+          // It is crashed 1.5 s later, left or not (a minority cannot install its leave): the same rule as a crash.
+          if (spareMembers() < 1) return;
           faults.push(`${Math.round(at)} leave ${victim}`);
           m.alive = false;
           void m.group.leave().then(() => {});
