@@ -19,6 +19,8 @@ export interface SimSpec {
   durationMs?: number;
   /** vsync only: a fuzzer sends forged frames alongside the workload. */
   adversary?: AdversaryKind;
+  /** vsync only: false keeps every seed from starting its nodes together (joining by name). */
+  startTogether?: false;
 }
 
 /** One seed's verdict, as printed. Plain data (it comes back from workers). */
@@ -48,6 +50,7 @@ export function specFlags(spec: SimSpec): string {
   if (spec.scenario === 'fbcast' && spec.faults === false) f.push('--no-faults');
   if (spec.durationMs !== undefined) f.push(`--duration ${spec.durationMs}`);
   if (spec.adversary !== undefined) f.push(`--adversary ${spec.adversary}`);
+  if (spec.startTogether === false) f.push('--no-start-together');
   return f.join(' ');
 }
 
@@ -78,6 +81,7 @@ export async function runSeed(spec: SimSpec, seed: number, verbose = false): Pro
       if (spec.loss !== undefined) opts.loss = spec.loss;
       if (spec.nodes !== undefined) opts.nodes = spec.nodes;
       if (spec.durationMs !== undefined) opts.durationMs = spec.durationMs;
+      if (spec.startTogether === false) opts.startTogether = false;
       if (spec.adversary !== undefined) {
         // Loaded only when asked for: the fuzzer needs fast-check, the plain simulator does not.
         const { makeAdversary } = await import('./adversary.js');
