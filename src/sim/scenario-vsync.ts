@@ -219,6 +219,8 @@ function setUpVsyncScenario(opts: VsyncScenarioOptions): ScenarioRun {
   const tcp = warmed(world.forkRng('tcp-cut'));
   // A connection cut by a partition may sit in TCP back-off much longer than our failure timeout.
   world.setNetwork({ cutResetMs: 1000 + tcp.float() * 19_000 });
+  // After a heal, a connection that reset waits for its sender's reconnect back-off (the TCP transport's is up to 5 s).
+  world.setNetwork({ reconnectBackoffMaxMs: tcp.float() * 5000 });
   const together = opts.startTogether ?? warmed(world.forkRng('start-together')).chance(0.25);
   // Stamped with real (world) time: the two-primaries check compares instants across nodes.
   const history = new WorldHistory(world);

@@ -25,6 +25,12 @@ export interface NetworkOptions {
   cutResetMs: number;
   /** Most bytes one directed link holds across a cut; frames past it are dropped ('overflow'). */
   maxHeldBytesPerLink: number;
+  /**
+   * A connection that reset during a cut comes back only at its sender's next reconnect attempt:
+   * up to this long after the heal (drawn per link), the link still holds what is sent into it.
+   * This is TCP back-off: after a heal one direction may stay silent for seconds. 0: at once.
+   */
+  reconnectBackoffMaxMs: number;
 }
 
 export const DEFAULT_NETWORK_OPTIONS: Readonly<NetworkOptions> = Object.freeze({
@@ -36,6 +42,7 @@ export const DEFAULT_NETWORK_OPTIONS: Readonly<NetworkOptions> = Object.freeze({
   breakProbability: 0,
   cutResetMs: 10_000,
   maxHeldBytesPerLink: 4 * 1024 * 1024,
+  reconnectBackoffMaxMs: 0,
 });
 
 export function validateNetworkOptions(o: NetworkOptions): void {
@@ -52,6 +59,7 @@ export function validateNetworkOptions(o: NetworkOptions): void {
   if (typeof o.fifo !== 'boolean') bad('fifo must be a boolean');
   if (!(o.cutResetMs > 0)) bad(`cutResetMs must be > 0, got ${o.cutResetMs}`);
   if (!nonNegative(o.maxHeldBytesPerLink)) bad(`maxHeldBytesPerLink must be >= 0, got ${o.maxHeldBytesPerLink}`);
+  if (!nonNegative(o.reconnectBackoffMaxMs)) bad(`reconnectBackoffMaxMs must be >= 0, got ${o.reconnectBackoffMaxMs}`);
 }
 
 export type NodeStatus = 'up' | 'paused' | 'crashed';
@@ -109,8 +117,12 @@ class Link {
   heldBytes = 0;
   /** Resets the connection if the cut outlasts cutResetMs (armed while something is held). */
   resetTimer: Timer | null = null;
-  /** Reset by a cut: its ends were told 'disconnected' and hear 'connected' when it heals. */
+  /** Reset by a cut: its ends were told 'disconnected' and hear 'connected' when it reconnects. */
   down = false;
+  /** Healed, but its sender has not tried to reconnect yet (back-off): it holds frames until then. */
+  reconnecting: Timer | null = null;
+  /** Draws the reconnect delays (its own stream: the link's stream stays as it was). */
+  backoffRng: Rng | null = null;
   constructor(
     readonly from: NetEndpoint,
     readonly to: NetEndpoint,
@@ -145,8 +157,10 @@ function checksum(bytes: Uint8Array): string {
  * A partition behaves as TCP does across a cut: what is sent into a cut link (or was on the wire
  * when it was cut) is held on that link, in order, and arrives all at once when the link heals
  * (heal time + the link's delay); if the cut outlasts `cutResetMs` the connection resets, the held
- * frames are lost and both ends hear 'disconnected' (then 'connected' at the heal), as the TCP
- * transport reports a closed connection. Nothing is reported when a link is merely cut.
+ * frames are lost and both ends hear 'disconnected', as the TCP transport reports a closed
+ * connection; after the heal such a link comes back only at its sender's next reconnect attempt
+ * (up to `reconnectBackoffMaxMs` later: TCP back-off), holding what is sent meanwhile, and both
+ * ends hear 'connected'. Nothing is reported when a link is merely cut.
  */
 export class SimNetwork {
   readonly stats: NetworkStats = {
@@ -205,6 +219,8 @@ export class SimNetwork {
   nodeCrashed(node: NetEndpoint): void {
     for (const [key, link] of this.links) {
       if (link.to === node) {
+        link.reconnecting?.cancel();
+        link.reconnecting = null;
         for (const f of link.held) this.dropInFlight('dead', f);
         this.clearHeld(link);
         this.links.delete(key);
@@ -225,7 +241,7 @@ export class SimNetwork {
     }
     if (to !== toEndpoint && to !== target.id) return this.dropAtSend('stale', from.id, to, bytes, sum);
     const link = this.linkFor(from, target);
-    if (this.isCut(from.endpoint, toEndpoint)) return this.holdAcrossCut(link, { link, epoch: link.epoch, bytes, sum });
+    if (this.isCut(from.endpoint, toEndpoint) || link.reconnecting !== null) return this.holdAcrossCut(link, { link, epoch: link.epoch, bytes, sum });
 
     const o = this.options;
     if (link.rng.chance(o.breakProbability)) this.breakLink(link);
@@ -291,7 +307,7 @@ export class SimNetwork {
           this.holdAcrossCut(link, f);
         }
         link.inFlight.clear();
-      } else if (link.held.length > 0 || link.down) this.release(link);
+      } else if (link.reconnecting === null && (link.held.length > 0 || link.down)) this.reconnect(link);
     }
   }
 
@@ -321,7 +337,28 @@ export class SimNetwork {
     }
   }
 
-  /** The link healed: everything it held arrives now, in order, after the link's delay. */
+  /** The link healed: a connection that reset waits for its sender's next reconnect attempt. */
+  private reconnect(link: Link): void {
+    if (link.down && link.from.status === 'crashed') {
+      // Nobody is left to reconnect: what its transport queued after the reset dies with it.
+      for (const f of link.held) this.dropInFlight('sender-dead', f);
+      this.clearHeld(link);
+      this.links.delete(`${link.from.id}>${link.to.id}`);
+      return;
+    }
+    const max = this.options.reconnectBackoffMaxMs;
+    if (!link.down || max === 0) return this.release(link);
+    link.backoffRng ??= this.forkRng(`backoff:${link.from.id}>${link.to.id}`);
+    const wait = link.backoffRng.float() * max;
+    this.trace('backoff', `${link.from.id}>${link.to.id} ${wait}`);
+    link.reconnecting = this.scheduler.schedule(wait, () => {
+      link.reconnecting = null;
+      if (this.isCut(link.from.endpoint, link.to.endpoint)) return;
+      this.release(link);
+    });
+  }
+
+  /** The link is up again: everything it held arrives now, in order, after the link's delay. */
   private release(link: Link): void {
     const held = link.held;
     this.clearHeld(link);

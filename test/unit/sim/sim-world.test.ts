@@ -310,6 +310,31 @@ describe('SimWorld faults', () => {
     assert.deepEqual(peersC.at(-1), { type: 'connected', peer: a.id });
   });
 
+  it('after a heal, a connection that reset comes back only at its reconnect attempt (back-off), holding frames until then', () => {
+    const world = new SimWorld(3, { delayMs: 1, jitterMs: 0, cutResetMs: 100, reconnectBackoffMaxMs: 5000 });
+    const a = world.addNode('a:1', 'x');
+    const c = world.addNode('c:1', 'x');
+    const arrivals: string[] = [];
+    c.env.transport.onFrame((_from, f) => arrivals.push(`${dec(f)}@${world.now()}`));
+    world.isolate('c:1');
+    a.env.transport.send(c.id, enc('lost in the reset'));
+    world.runFor(200);
+    world.heal();
+    a.env.transport.send(c.id, enc('after the heal'));
+    world.runUntilIdle();
+    assert.equal(world.stats.dropReasons.reset, 1);
+    assert.equal(arrivals.length, 1);
+    const at = Number(arrivals[0]!.split('@')[1]);
+    assert.ok(at > 201 && at <= 5201, `arrived at the reconnect, ${at}`);
+    // A link that never reset is not delayed.
+    c.env.transport.send(a.id, enc('x'));
+    const t = world.now();
+    let got = -1;
+    a.env.transport.onFrame(() => (got = world.now()));
+    world.runUntilIdle();
+    assert.equal(got, t + 1);
+  });
+
   it('holds at most maxHeldBytesPerLink on a cut link and counts the overflow', () => {
     const world = new SimWorld(1, { maxHeldBytesPerLink: 10 });
     const a = world.addNode('a:1', 'x');
