@@ -12,7 +12,7 @@ import type { Counter, Gauge } from '../obs/metrics.js';
 import { InputGuard } from '../core/input-guard.js';
 import { chooseProposal, silentParticipants, type CoordFlush } from './gms/flush.js';
 import { Gbcasts } from './gms/gbcast.js';
-import { JoinAdmission, nonceFrom } from './gms/joins.js';
+import { endpointOfMember, JoinAdmission, nonceFrom, staleJoin } from './gms/joins.js';
 import {
   bodySchemas,
   cmpAttempt,
@@ -159,7 +159,7 @@ export class GMS extends Layer {
     this.guard = new InputGuard(ctx, 'GMS');
     this.schemas = bodySchemas(opts);
     this.admission = new JoinAdmission(
-      { maxPendingChallenges: opts.maxPendingJoinChallenges, challengeTimeoutMs: opts.joinChallengeTimeoutMs },
+      { maxPendingChallenges: opts.maxPendingJoinChallenges, challengeTimeoutMs: opts.joinChallengeTimeoutMs, maxRememberedGone: opts.maxMembers },
       nonceFrom(ctx.env.rng),
     );
     this.state = new StateTransfer(
@@ -457,11 +457,12 @@ export class GMS extends Layer {
   /** Anyone may ask for a process to join (a joiner knows only its seeds): the coordinator challenges the joiner itself. */
   private onJoinReq(from: NodeId, member: NodeId): void {
     if (this.status !== 'member' && this.status !== 'leaving') return;
+    // A late copy (queued across a cut) for a membership that is over, or already replaced: drop it.
+    if (this.staleJoinOf(from, member)) return;
     // A process asking, from its own connection, to join under a new id has left its old membership
-    // (told it was excluded, or restarted): stop counting on that one, so that a coordinator among
-    // them does not keep being asked for a join it will never run.
-    if (nodeOfMember(from) === nodeOfMember(member))
-      for (const m of this.view!.members) if (m !== member && m !== this.me && nodeOfMember(m) === nodeOfMember(member)) this.suspects.add(m);
+    // (told it was excluded, or restarted: one process holds a port): stop counting on that one, so
+    // that a coordinator among them does not keep being asked for a join it will never run.
+    if (nodeOfMember(from) === nodeOfMember(member)) this.suspectOthersAt(member);
     const coord = this.coordinator();
     if (coord !== this.me) {
       if (coord) this.send(coord, G.JoinReq, { member });
@@ -489,13 +490,33 @@ export class GMS extends Layer {
   private onJoinAnswer(from: NodeId, member: NodeId, nonce: number): void {
     if ((this.status !== 'member' && this.status !== 'leaving') || !this.isCoordinator) return;
     if (this.view!.members.includes(member) || this.pendingJoins.includes(member)) return; // an answer to a resent challenge
+    if (this.staleJoinOf(from, member)) return;
     if (!this.admission.answer(from, member, nonce)) return this.guard.drop(from, 'join answer without its challenge', { member });
-    // One member per node: a newer join of the same process replaces an older one still pending.
-    this.pendingJoins = this.pendingJoins.filter((j) => nodeOfMember(j) !== nodeOfMember(member));
+    this.admission.answeredAs(member);
+    // One member per node: this join replaces any other one of its endpoint still pending.
+    const ep = endpointOfMember(member);
+    this.pendingJoins = this.pendingJoins.filter((j) => endpointOfMember(j) !== ep);
     this.pendingJoins.push(member);
-    // Its old membership, if any, is over (it does not answer as that member any more).
-    for (const m of this.view!.members) if (m !== member && nodeOfMember(m) === nodeOfMember(member) && m !== this.me) this.suspects.add(m);
+    this.admission.noteView([...this.view!.members, ...this.pendingJoins]);
+    // Any other member at its endpoint is over (an older membership, or a process that died there).
+    this.suspectOthersAt(member);
     this.noteWork();
+  }
+
+  /** Drop (and count) a join request or answer for a membership that is over or already replaced. */
+  private staleJoinOf(from: NodeId, member: NodeId): boolean {
+    // Pending joins count as members here: a join admitted and gone again before we look is still seen leaving.
+    this.admission.noteView([...this.view!.members, ...this.pendingJoins]);
+    const why = staleJoin(member, [...this.view!.members, ...this.pendingJoins], (m) => this.admission.wentAway(m));
+    if (why === null) return false;
+    this.guard.drop(from, why, { member });
+    return true;
+  }
+
+  /** `member` is the one at its endpoint now: suspect every other member of the view there (never us). */
+  private suspectOthersAt(member: NodeId): void {
+    const ep = endpointOfMember(member);
+    for (const m of this.view!.members) if (m !== member && m !== this.me && endpointOfMember(m) === ep) this.suspects.add(m);
   }
 
   /** Only the leaving member itself may ask to leave (checked before): it resends to the current coordinator each tick, so nobody forwards. */

@@ -1,7 +1,7 @@
 import { availableParallelism } from 'node:os';
 import { parseArgs } from 'node:util';
 import { runScenario } from './scenario.js';
-import { runVsyncScenario, type VsyncScenarioOptions } from './scenario-vsync.js';
+import { runVsyncScenarioAsync, type VsyncScenarioOptions } from './scenario-vsync.js';
 import { describeFailure, failed, replayCommand, runSeeds, type AdversaryKind, type SeedOutcome, type SimSpec } from './seed-runner.js';
 
 const USAGE = `usage: npm run sim -- --seeds N [--faults all] [--loss P] [--nodes K] [--messages M] [--no-faults] [--first S] [--workers W]
@@ -10,6 +10,7 @@ const USAGE = `usage: npm run sim -- --seeds N [--faults all] [--loss P] [--node
   --workers W: spread the seeds over W worker threads (default 1; "auto": one per core)
   --adversary stranger|member (with --faults all): a non-member, or one member, also sends forged frames
   --duration MS (with --faults all): virtual ms of traffic and faults per seed (default 14000)
+  --no-start-together (with --faults all): no seed starts its nodes at one instant joining by name (1 in 4 do by default)
        npm run sim -- --seed S [--verbose]   (replay one seed; prints its history hash)`;
 const REPLAY = 'npm run sim --';
 
@@ -40,6 +41,7 @@ try {
       workers: { type: 'string' },
       adversary: { type: 'string' },
       duration: { type: 'string' },
+      'no-start-together': { type: 'boolean' },
       verbose: { type: 'boolean' },
       help: { type: 'boolean', short: 'h' },
     },
@@ -58,6 +60,7 @@ if (args.adversary !== undefined && args.adversary !== 'stranger' && args.advers
   fail(`--adversary takes "stranger" or "member", got ${JSON.stringify(args.adversary)}`);
 if (args.adversary !== undefined && !vsync) fail('--adversary needs --faults all');
 if (args.duration !== undefined && !vsync) fail('--duration needs --faults all');
+if (args['no-start-together'] && !vsync) fail('--no-start-together needs --faults all');
 const spec: SimSpec = { scenario: vsync ? 'vsync' : 'fbcast' };
 const loss = num('loss', args.loss, 0, 0.5);
 const nodes = num('nodes', args.nodes, 2, 64);
@@ -69,6 +72,7 @@ if (messages !== undefined && !vsync) spec.messages = messages;
 if (!vsync && args['no-faults']) spec.faults = false;
 if (duration !== undefined) spec.durationMs = duration;
 if (args.adversary !== undefined) spec.adversary = args.adversary as AdversaryKind;
+if (args['no-start-together']) spec.startTogether = false;
 const workers = args.workers === 'auto' ? availableParallelism() : num('workers', args.workers ?? '1', 1, 256)!;
 
 if (args.seed !== undefined) {
@@ -79,8 +83,9 @@ if (args.seed !== undefined) {
     if (spec.loss !== undefined) opts.loss = spec.loss;
     if (spec.nodes !== undefined) opts.nodes = spec.nodes;
     if (spec.durationMs !== undefined) opts.durationMs = spec.durationMs;
+    if (spec.startTogether === false) opts.startTogether = false;
     if (spec.adversary !== undefined) opts.adversary = (await import('./adversary.js')).makeAdversary(spec.adversary, seed);
-    const r = runVsyncScenario(opts);
+    const r = await runVsyncScenarioAsync(opts);
     for (const f of r.faults) process.stdout.write(`  fault: ${f}\n`);
     for (const v of r.violations) process.stdout.write(`  ${v.property}: ${v.detail}\n`);
     for (const n of r.notes) process.stdout.write(`  ${n}\n`);

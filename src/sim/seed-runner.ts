@@ -1,7 +1,7 @@
 import { Worker } from 'node:worker_threads';
 import type { Violation } from './checkers/violation.js';
 import { runScenario } from './scenario.js';
-import { runVsyncScenario, type VsyncScenarioOptions } from './scenario-vsync.js';
+import { runVsyncScenarioAsync, type VsyncScenarioOptions } from './scenario-vsync.js';
 
 export type AdversaryKind = 'stranger' | 'member';
 
@@ -19,6 +19,8 @@ export interface SimSpec {
   durationMs?: number;
   /** vsync only: a fuzzer sends forged frames alongside the workload. */
   adversary?: AdversaryKind;
+  /** vsync only: false keeps every seed from starting its nodes together (joining by name). */
+  startTogether?: false;
 }
 
 /** One seed's verdict, as printed. Plain data (it comes back from workers). */
@@ -48,6 +50,7 @@ export function specFlags(spec: SimSpec): string {
   if (spec.scenario === 'fbcast' && spec.faults === false) f.push('--no-faults');
   if (spec.durationMs !== undefined) f.push(`--duration ${spec.durationMs}`);
   if (spec.adversary !== undefined) f.push(`--adversary ${spec.adversary}`);
+  if (spec.startTogether === false) f.push('--no-start-together');
   return f.join(' ');
 }
 
@@ -78,12 +81,13 @@ export async function runSeed(spec: SimSpec, seed: number, verbose = false): Pro
       if (spec.loss !== undefined) opts.loss = spec.loss;
       if (spec.nodes !== undefined) opts.nodes = spec.nodes;
       if (spec.durationMs !== undefined) opts.durationMs = spec.durationMs;
+      if (spec.startTogether === false) opts.startTogether = false;
       if (spec.adversary !== undefined) {
         // Loaded only when asked for: the fuzzer needs fast-check, the plain simulator does not.
         const { makeAdversary } = await import('./adversary.js');
         opts.adversary = makeAdversary(spec.adversary, seed);
       }
-      const r = runVsyncScenario(opts);
+      const r = await runVsyncScenarioAsync(opts);
       const out: SeedOutcome = { seed, violationCount: r.violationCount, violations: r.violations.slice(0, 5), historyHash: r.historyHash };
       if (r.crashed !== undefined) out.crashed = r.crashed;
       if (r.notes.length > 0) out.notes = r.notes;

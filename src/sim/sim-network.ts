@@ -1,4 +1,4 @@
-import type { FrameHandler, PeerEvent } from '../core/env.js';
+import type { FrameHandler, PeerEvent, Timer } from '../core/env.js';
 import { HorusError } from '../core/errors.js';
 import { endpointOf, type NodeId } from '../core/node-id.js';
 import type { Rng } from '../core/rng.js';
@@ -18,6 +18,19 @@ export interface NetworkOptions {
   fifo: boolean;
   /** Per frame probability that the directed link resets: frames in flight on it are lost. */
   breakProbability: number;
+  /**
+   * A connection cut by a partition holds what is sent into it (TCP retransmits); if the cut lasts
+   * longer than this since the first frame it held, the connection resets: what it held is lost.
+   */
+  cutResetMs: number;
+  /** Most bytes one directed link holds across a cut; frames past it are dropped ('overflow'). */
+  maxHeldBytesPerLink: number;
+  /**
+   * A connection that reset during a cut comes back only at its sender's next reconnect attempt:
+   * up to this long after the heal (drawn per link), the link still holds what is sent into it.
+   * This is TCP back-off: after a heal one direction may stay silent for seconds. 0: at once.
+   */
+  reconnectBackoffMaxMs: number;
 }
 
 export const DEFAULT_NETWORK_OPTIONS: Readonly<NetworkOptions> = Object.freeze({
@@ -27,6 +40,9 @@ export const DEFAULT_NETWORK_OPTIONS: Readonly<NetworkOptions> = Object.freeze({
   duplicate: 0,
   fifo: true,
   breakProbability: 0,
+  cutResetMs: 10_000,
+  maxHeldBytesPerLink: 4 * 1024 * 1024,
+  reconnectBackoffMaxMs: 0,
 });
 
 export function validateNetworkOptions(o: NetworkOptions): void {
@@ -41,14 +57,17 @@ export function validateNetworkOptions(o: NetworkOptions): void {
   if (!probability(o.duplicate)) bad(`duplicate must be in [0, 1], got ${o.duplicate}`);
   if (!probability(o.breakProbability)) bad(`breakProbability must be in [0, 1], got ${o.breakProbability}`);
   if (typeof o.fifo !== 'boolean') bad('fifo must be a boolean');
+  if (!(o.cutResetMs > 0)) bad(`cutResetMs must be > 0, got ${o.cutResetMs}`);
+  if (!nonNegative(o.maxHeldBytesPerLink)) bad(`maxHeldBytesPerLink must be >= 0, got ${o.maxHeldBytesPerLink}`);
+  if (!nonNegative(o.reconnectBackoffMaxMs)) bad(`reconnectBackoffMaxMs must be >= 0, got ${o.reconnectBackoffMaxMs}`);
 }
 
 export type NodeStatus = 'up' | 'paused' | 'crashed';
 
 export type DropReason =
   | 'loss' // random loss
-  | 'partition' // sender and receiver on different sides of a cut
-  | 'reset' // in flight when its link broke or a partition cut it
+  | 'reset' // in flight when its link broke, or held across a cut that outlasted cutResetMs
+  | 'overflow' // a cut link already held maxHeldBytesPerLink
   | 'stale' // addressed to an incarnation that is not the current one at that endpoint
   | 'unreachable' // nothing up at that endpoint
   | 'dead' // receiver crashed before the frame was delivered
@@ -62,6 +81,12 @@ export interface NetworkStats {
   duplicated: number;
   /** Frames that arrived while the receiver was paused (delivered later, or dropped if it crashes). */
   held: number;
+  /** Frames a cut link held (sent into it, or in flight when it was cut). */
+  heldAcrossCut: number;
+  /** Held frames delivered in a burst when their link healed. */
+  releasedAfterCut: number;
+  /** Most bytes any one link held at once across a cut. */
+  maxHeldBytes: number;
   dropReasons: Record<DropReason, number>;
 }
 
@@ -85,6 +110,19 @@ class Link {
   epoch = 0;
   /** Latest scheduled arrival on this link, for FIFO. */
   lastArrival = -Infinity;
+  /** Launched and not yet arrived, in send order (moved to `held` if the link is cut). */
+  readonly inFlight = new Set<InFlight>();
+  /** Frames waiting for the cut to heal, in send order. */
+  held: InFlight[] = [];
+  heldBytes = 0;
+  /** Resets the connection if the cut outlasts cutResetMs (armed while something is held). */
+  resetTimer: Timer | null = null;
+  /** Reset by a cut: its ends were told 'disconnected' and hear 'connected' when it reconnects. */
+  down = false;
+  /** Healed, but its sender has not tried to reconnect yet (back-off): it holds frames until then. */
+  reconnecting: Timer | null = null;
+  /** Draws the reconnect delays (its own stream: the link's stream stays as it was). */
+  backoffRng: Rng | null = null;
   constructor(
     readonly from: NetEndpoint,
     readonly to: NetEndpoint,
@@ -97,6 +135,8 @@ interface InFlight {
   readonly epoch: number;
   readonly bytes: Uint8Array;
   readonly sum: string;
+  /** Taken off the wire by a cut: its scheduled arrival does nothing. */
+  moved?: boolean;
 }
 
 /** FNV-1a over the bytes: a cheap content fingerprint for the trace, not a security checksum. */
@@ -113,6 +153,14 @@ function checksum(bytes: Uint8Array): string {
  * Moves frames between simulated nodes through the scheduler: latency, jitter, loss, duplication,
  * FIFO links, link resets and partitions. Every random draw comes from the per-link stream, so a link's
  * behaviour does not depend on traffic elsewhere.
+ *
+ * A partition behaves as TCP does across a cut: what is sent into a cut link (or was on the wire
+ * when it was cut) is held on that link, in order, and arrives all at once when the link heals
+ * (heal time + the link's delay); if the cut outlasts `cutResetMs` the connection resets, the held
+ * frames are lost and both ends hear 'disconnected', as the TCP transport reports a closed
+ * connection; after the heal such a link comes back only at its sender's next reconnect attempt
+ * (up to `reconnectBackoffMaxMs` later: TCP back-off), holding what is sent meanwhile, and both
+ * ends hear 'connected'. Nothing is reported when a link is merely cut.
  */
 export class SimNetwork {
   readonly stats: NetworkStats = {
@@ -121,10 +169,13 @@ export class SimNetwork {
     dropped: 0,
     duplicated: 0,
     held: 0,
+    heldAcrossCut: 0,
+    releasedAfterCut: 0,
+    maxHeldBytes: 0,
     dropReasons: {
       loss: 0,
-      partition: 0,
       reset: 0,
+      overflow: 0,
       stale: 0,
       unreachable: 0,
       dead: 0,
@@ -160,10 +211,20 @@ export class SimNetwork {
     return this.byEndpoint.get(endpoint);
   }
 
-  /** Forget a crashed node's links. Frames it already sent stay in flight, like packets on the wire. */
+  /**
+   * Forget a crashed node's links. Frames it already sent stay in flight, like packets on the wire,
+   * and what a cut link holds from it still arrives at the heal (its kernel keeps retransmitting);
+   * what was held for it is lost.
+   */
   nodeCrashed(node: NetEndpoint): void {
     for (const [key, link] of this.links) {
-      if (link.from === node || link.to === node) this.links.delete(key);
+      if (link.to === node) {
+        link.reconnecting?.cancel();
+        link.reconnecting = null;
+        for (const f of link.held) this.dropInFlight('dead', f);
+        this.clearHeld(link);
+        this.links.delete(key);
+      } else if (link.from === node && link.held.length === 0) this.links.delete(key);
     }
   }
 
@@ -179,9 +240,9 @@ export class SimNetwork {
       return this.dropAtSend('unreachable', from.id, to, bytes, sum);
     }
     if (to !== toEndpoint && to !== target.id) return this.dropAtSend('stale', from.id, to, bytes, sum);
-    if (this.isCut(from.endpoint, toEndpoint)) return this.dropAtSend('partition', from.id, to, bytes, sum);
-
     const link = this.linkFor(from, target);
+    if (this.isCut(from.endpoint, toEndpoint) || link.reconnecting !== null) return this.holdAcrossCut(link, { link, epoch: link.epoch, bytes, sum });
+
     const o = this.options;
     if (link.rng.chance(o.breakProbability)) this.breakLink(link);
     if (link.rng.chance(o.loss)) return this.dropAtSend('loss', from.id, target.id, bytes, sum);
@@ -193,7 +254,7 @@ export class SimNetwork {
   }
 
   /**
-   * Only nodes in the same group can exchange frames; frames in flight across the new cut are lost.
+   * Only nodes in the same group can exchange frames; what crosses the cut is held (see the class).
    * Entries are ids or endpoints; endpoints not listed form one more group together. Replaces any
    * earlier partition.
    */
@@ -235,31 +296,95 @@ export class SimNetwork {
   }
 
   private applySides(sides: Map<string, number>, nextSide: number): void {
-    const live = [...this.byEndpoint.values()].filter((n) => n.status !== 'crashed');
-    const before: boolean[] = [];
-    for (let i = 0; i < live.length; i++) {
-      for (let j = i + 1; j < live.length; j++) before.push(this.isCut(live[i]!.endpoint, live[j]!.endpoint));
-    }
     this.sideOf.clear();
     for (const [ep, side] of sides) this.sideOf.set(ep, side);
     this.nextSide = nextSide;
-    // Whatever is in flight across the cut is lost, even if the cut heals before it would arrive.
     for (const link of this.links.values()) {
-      if (this.isCut(link.from.endpoint, link.to.endpoint)) this.resetLink(link);
-    }
-    let k = 0;
-    for (let i = 0; i < live.length; i++) {
-      for (let j = i + 1; j < live.length; j++) {
-        const a = live[i]!;
-        const b = live[j]!;
-        const now = this.isCut(a.endpoint, b.endpoint);
-        if (now !== before[k++]) {
-          const type = now ? 'disconnected' : 'connected';
-          a.peerEvent({ type, peer: b.id });
-          b.peerEvent({ type, peer: a.id });
+      if (this.isCut(link.from.endpoint, link.to.endpoint)) {
+        // What is on the wire across the new cut waits for the heal, like unacknowledged TCP data.
+        for (const f of link.inFlight) {
+          f.moved = true;
+          this.holdAcrossCut(link, f);
         }
-      }
+        link.inFlight.clear();
+      } else if (link.reconnecting === null && (link.held.length > 0 || link.down)) this.reconnect(link);
     }
+  }
+
+  /** Keep `f` on its cut link until the heal; arm the link's reset if it held nothing yet. */
+  private holdAcrossCut(link: Link, f: InFlight): void {
+    if (link.heldBytes + f.bytes.length > this.options.maxHeldBytesPerLink) return this.dropInFlight('overflow', f);
+    link.held.push(f);
+    link.heldBytes += f.bytes.length;
+    this.stats.heldAcrossCut++;
+    if (link.heldBytes > this.stats.maxHeldBytes) this.stats.maxHeldBytes = link.heldBytes;
+    link.resetTimer ??= this.scheduler.schedule(this.options.cutResetMs, () => this.cutReset(link));
+  }
+
+  /** The cut outlasted the connection: what it held is lost and both ends see it close. */
+  private cutReset(link: Link): void {
+    link.resetTimer = null;
+    if (!this.isCut(link.from.endpoint, link.to.endpoint)) return;
+    for (const f of link.held) this.dropInFlight('reset', f);
+    this.clearHeld(link);
+    this.resetLink(link);
+    this.trace('cut-reset', `${link.from.id}>${link.to.id}`);
+    if (link.from.status === 'crashed') this.links.delete(`${link.from.id}>${link.to.id}`);
+    if (!link.down) {
+      link.down = true;
+      link.from.peerEvent({ type: 'disconnected', peer: link.to.id });
+      link.to.peerEvent({ type: 'disconnected', peer: link.from.id });
+    }
+  }
+
+  /** The link healed: a connection that reset waits for its sender's next reconnect attempt. */
+  private reconnect(link: Link): void {
+    if (link.down && link.from.status === 'crashed') {
+      // Nobody is left to reconnect: what its transport queued after the reset dies with it.
+      for (const f of link.held) this.dropInFlight('sender-dead', f);
+      this.clearHeld(link);
+      this.links.delete(`${link.from.id}>${link.to.id}`);
+      return;
+    }
+    const max = this.options.reconnectBackoffMaxMs;
+    if (!link.down || max === 0) return this.release(link);
+    link.backoffRng ??= this.forkRng(`backoff:${link.from.id}>${link.to.id}`);
+    const wait = link.backoffRng.float() * max;
+    this.trace('backoff', `${link.from.id}>${link.to.id} ${wait}`);
+    link.reconnecting = this.scheduler.schedule(wait, () => {
+      link.reconnecting = null;
+      if (this.isCut(link.from.endpoint, link.to.endpoint)) return;
+      this.release(link);
+    });
+  }
+
+  /** The link is up again: everything it held arrives now, in order, after the link's delay. */
+  private release(link: Link): void {
+    const held = link.held;
+    this.clearHeld(link);
+    if (link.down) {
+      link.down = false;
+      link.from.peerEvent({ type: 'connected', peer: link.to.id });
+      link.to.peerEvent({ type: 'connected', peer: link.from.id });
+    }
+    if (link.from.status === 'crashed') this.links.delete(`${link.from.id}>${link.to.id}`);
+    if (held.length === 0) return;
+    const at = Math.max(this.scheduler.now() + this.options.delayMs, link.lastArrival);
+    link.lastArrival = at;
+    this.trace('release', `${link.from.id}>${link.to.id} ${held.length}`);
+    for (const h of held) {
+      const f: InFlight = { link, epoch: link.epoch, bytes: h.bytes, sum: h.sum };
+      this.stats.releasedAfterCut++;
+      link.inFlight.add(f);
+      this.scheduler.scheduleAt(at, () => this.arrive(f));
+    }
+  }
+
+  private clearHeld(link: Link): void {
+    link.held = [];
+    link.heldBytes = 0;
+    link.resetTimer?.cancel();
+    link.resetTimer = null;
   }
 
   private linkFor(from: NetEndpoint, to: NetEndpoint): Link {
@@ -275,6 +400,8 @@ export class SimNetwork {
   /** A TCP-like reset: frames in flight are lost; the next frame goes over a fresh connection. */
   private breakLink(link: Link): void {
     this.resetLink(link);
+    for (const f of link.held) this.dropInFlight('reset', f);
+    this.clearHeld(link);
     this.trace('break', `${link.from.id}>${link.to.id}`);
     link.from.peerEvent({ type: 'disconnected', peer: link.to.id });
     link.to.peerEvent({ type: 'disconnected', peer: link.from.id });
@@ -285,6 +412,7 @@ export class SimNetwork {
   private resetLink(link: Link): void {
     link.epoch++;
     link.lastArrival = -Infinity;
+    link.inFlight.clear();
   }
 
   private launch(link: Link, bytes: Uint8Array, sum: string): void {
@@ -294,12 +422,14 @@ export class SimNetwork {
     if (o.fifo && at < link.lastArrival) at = link.lastArrival;
     if (at > link.lastArrival) link.lastArrival = at;
     const f: InFlight = { link, epoch: link.epoch, bytes, sum };
+    link.inFlight.add(f);
     this.scheduler.scheduleAt(at, () => this.arrive(f));
   }
 
   private arrive(f: InFlight): void {
+    if (f.moved === true) return; // held on its cut link; it arrives at the heal
     if (f.epoch !== f.link.epoch) return this.dropInFlight('reset', f);
-    if (this.isCut(f.link.from.endpoint, f.link.to.endpoint)) return this.dropInFlight('partition', f);
+    f.link.inFlight.delete(f);
     this.land(f);
   }
 

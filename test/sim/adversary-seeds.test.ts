@@ -15,7 +15,8 @@ import { failed, replayCommand, runSeeds, type AdversaryKind, type SimSpec } fro
 const SEEDS = 24;
 
 async function fuzz(kind: AdversaryKind): Promise<string[]> {
-  const spec: SimSpec = { scenario: 'vsync', durationMs: 6000, adversary: kind };
+  // Nodes started together may still found two groups (issue 9 item 3, the name service): not this test's subject.
+  const spec: SimSpec = { scenario: 'vsync', durationMs: 6000, adversary: kind, startTogether: false };
   const failing: string[] = [];
   await runSeeds(spec, {
     first: 1,

@@ -9,7 +9,10 @@ import { runSimCli } from './sim-cli-helper.js';
  */
 describe('simulator memory', () => {
   it('runs 300 `--faults all` seeds in a 200 MB heap (2 workers, 4 s scenarios)', async () => {
-    const r = await runSimCli(['--seeds', '300', '--faults', 'all', '--duration', '4000', '--workers', '2'], ['--max-old-space-size=200']);
+    const r = await runSimCli(
+      ['--seeds', '300', '--faults', 'all', '--duration', '4000', '--workers', '2', '--no-start-together'],
+      ['--max-old-space-size=200'],
+    );
     const tail = `${r.stdout.slice(-2000)}\n${r.stderr.slice(-2000)}`;
     assert.doesNotMatch(r.stdout + r.stderr, /out of memory|ERR_WORKER_OUT_OF_MEMORY|worker died/i, tail);
     assert.equal(r.signal, null, tail);

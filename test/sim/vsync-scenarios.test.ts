@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { SimCluster } from '../helpers/sim-cluster.js';
 import type { Group } from '../../src/api/group.js';
 import { checkVirtualSynchrony } from '../../src/sim/checkers/vsync.js';
-import { runVsyncScenario } from '../../src/sim/scenario-vsync.js';
+import { runVsyncScenarioAsync } from '../../src/sim/scenario-vsync.js';
 
 /** n members of group 'g', joined one after another. */
 function cluster(n: number, seed: number): { c: SimCluster; eps: string[]; groups: Group[] } {
@@ -93,12 +93,25 @@ describe('virtual synchrony scenarios', () => {
     noViolations(c);
   });
 
-  it('passes the randomized fault scenario over 25 seeds (CI share of `npm run sim -- --faults all`)', () => {
+  it('passes the randomized fault scenario over 25 seeds (CI share of `npm run sim -- --faults all`)', async () => {
     const failing: string[] = [];
     for (let seed = 1; seed <= 25; seed++) {
-      const r = runVsyncScenario({ seed });
+      const r = await runVsyncScenarioAsync({ seed, startTogether: false });
       if (r.violationCount > 0) failing.push(`seed ${seed}: ${r.violations[0]!.property}: ${r.violations[0]!.detail}`);
     }
     assert.deepEqual(failing, []);
   });
+
+  it(
+    'nodes started together, joining by name, form one group (8 seeds)',
+    { todo: 'issue 9 item 3: two nodes may each found the group (the name service and the merge are another helper’s)' },
+    async () => {
+      const failing: string[] = [];
+      for (let seed = 1; seed <= 8; seed++) {
+        const r = await runVsyncScenarioAsync({ seed, startTogether: true, durationMs: 6000 });
+        if (r.violationCount > 0) failing.push(`seed ${seed}: ${r.violations[0]!.property}: ${r.violations[0]!.detail}`);
+      }
+      assert.deepEqual(failing, []);
+    },
+  );
 });

@@ -1,6 +1,6 @@
-import { nodeOfMember } from '../../core/member-id.js';
 import type { NodeId } from '../../core/node-id.js';
 import type { View } from '../../core/view.js';
+import { withJoiners } from './joins.js';
 import { cmpAttempt, type Attempt, type FlushOkBody, type Proposal } from './messages.js';
 
 /** The coordinator's side of one flush attempt. */
@@ -48,10 +48,9 @@ export function chooseProposal(v: View, f: CoordFlush, responders: readonly Node
     }
   }
   const joiners = input.joins.filter((j) => !v.members.includes(j));
-  // A process that rejoins under a new id replaces its old membership: one member per node.
-  const rejoining = new Set(joiners.map((j) => nodeOfMember(j)));
-  const stay = responders.filter((m) => !input.leaves.has(m) && !rejoining.has(nodeOfMember(m)));
-  return { members: [...stay, ...joiners], cut: [...cut], holders: [...holders], gb: input.gb };
+  // A joiner replaces any other member of its endpoint (an older membership, a dead incarnation): one member per node.
+  const stay = responders.filter((m) => !input.leaves.has(m));
+  return { members: withJoiners(stay, joiners), cut: [...cut], holders: [...holders], gb: input.gb };
 }
 
 /** Whoever did not answer the current step in time. */

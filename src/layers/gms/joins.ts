@@ -1,5 +1,5 @@
 import { nodeOfMember } from '../../core/member-id.js';
-import type { NodeId } from '../../core/node-id.js';
+import { endpointOf, type NodeId } from '../../core/node-id.js';
 
 /** Largest nonce: a u32, as the wire schema accepts. */
 const MAX_NONCE = 0xffff_ffff;
@@ -14,6 +14,60 @@ export interface JoinAdmissionOptions {
   maxPendingChallenges: number;
   /** A challenge not answered within this is forgotten. */
   challengeTimeoutMs: number;
+  /** How many members that left our views we remember, to drop late join requests for them. */
+  maxRememberedGone: number;
+}
+
+/** The endpoint a member id runs at (`host:port`): one process at a time can hold it. */
+export function endpointOfMember(member: NodeId): string {
+  return endpointOf(nodeOfMember(member));
+}
+
+/** n of a member id `node~n`: the process's n-th membership (1 for `node`). */
+export function membershipSeq(member: NodeId): number {
+  const t = member.indexOf('~');
+  if (t < 0) return 1;
+  const n = Number(member.slice(t + 1));
+  return Number.isSafeInteger(n) && n > 0 ? n : 1;
+}
+
+/**
+ * Why a request to admit `member` is stale, or null. `known`: the view's members and the pending
+ * joins. A process rejoins under `node~n+1` and never comes back under an id it had, so a request
+ * for an id that already left a view, or older than a later membership of the same process, is a
+ * late copy (a post-heal burst of queued requests): admitting it would add a member nobody runs.
+ */
+export function staleJoin(member: NodeId, known: readonly NodeId[], wentAway: (m: NodeId) => boolean): string | null {
+  if (wentAway(member)) return 'join request for a member that already left the group';
+  const node = nodeOfMember(member);
+  const seq = membershipSeq(member);
+  for (const k of known)
+    if (k !== member && nodeOfMember(k) === node && membershipSeq(k) > seq) return 'join request for a membership already replaced by a later one';
+  return null;
+}
+
+/**
+ * The next view's members: `stay` (in seniority order) then `joiners`, one member per endpoint. A
+ * joiner replaces any member of its endpoint (an older membership or a dead incarnation of the same
+ * port: only one process holds it), and of two joiners of one endpoint the later one wins.
+ */
+export function withJoiners(stay: readonly NodeId[], joiners: readonly NodeId[]): NodeId[] {
+  const lastJoiner = new Map<string, NodeId>();
+  for (const j of joiners) lastJoiner.set(endpointOfMember(j), j);
+  const out = stay.filter((m) => !lastJoiner.has(endpointOfMember(m)));
+  const taken = new Set(out.map(endpointOfMember));
+  for (const j of joiners) {
+    const ep = endpointOfMember(j);
+    if (lastJoiner.get(ep) !== j || taken.has(ep)) continue;
+    taken.add(ep);
+    out.push(j);
+  }
+  return out;
+}
+
+/** True if no two of `members` share an endpoint. */
+export function oneMemberPerNode(members: readonly NodeId[]): boolean {
+  return new Set(members.map(endpointOfMember)).size === members.length;
 }
 
 /**
@@ -24,6 +78,9 @@ export interface JoinAdmissionOptions {
  */
 export class JoinAdmission {
   private readonly open = new Map<NodeId, Challenge>();
+  /** Members that left views we saw, oldest first (bounded by maxRememberedGone). */
+  private readonly gone = new Set<NodeId>();
+  private lastMembers: readonly NodeId[] = [];
 
   constructor(
     private readonly opts: JoinAdmissionOptions,
@@ -50,6 +107,32 @@ export class JoinAdmission {
     if (!c || c.nonce !== nonce || nodeOfMember(from) !== nodeOfMember(member)) return false;
     this.open.delete(member);
     return true;
+  }
+
+  /**
+   * A joiner proved it is there as `member`: open challenges to other members of its endpoint are
+   * for memberships or processes that no longer exist there. Only an answer may do this (a request
+   * can come from anyone, and must not cancel a real joiner's challenge).
+   */
+  answeredAs(member: NodeId): void {
+    const ep = endpointOfMember(member);
+    for (const m of [...this.open.keys()]) if (m !== member && endpointOfMember(m) === ep) this.open.delete(m);
+  }
+
+  /** Tell it the current view's members (and pending joins): whoever left since the last call is remembered as gone. */
+  noteView(members: readonly NodeId[]): void {
+    const now = new Set(members);
+    for (const m of this.lastMembers) {
+      if (now.has(m) || this.gone.has(m)) continue;
+      this.gone.add(m);
+      if (this.gone.size > this.opts.maxRememberedGone) this.gone.delete(this.gone.values().next().value!);
+    }
+    this.lastMembers = members;
+  }
+
+  /** Did `member` leave a view we saw (excluded, left, or replaced)? It never comes back under that id. */
+  wentAway(member: NodeId): boolean {
+    return this.gone.has(member);
   }
 
   /** Forget challenges older than the timeout; returns the members that never answered. */

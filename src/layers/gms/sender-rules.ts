@@ -2,6 +2,7 @@ import { nodeOfMember } from '../../core/member-id.js';
 import type { NodeId } from '../../core/node-id.js';
 import type { View } from '../../core/view.js';
 import { senderOfKey } from './gbcast.js';
+import { oneMemberPerNode } from './joins.js';
 import { G, saneMembers, sameMembers, type Attempt, type Body, type Proposal } from './messages.js';
 
 /** A refusal that is not counted: a late message about an earlier membership or view. */
@@ -63,7 +64,7 @@ export function refusal<T extends G>(h: Hearing, t: T, from: NodeId, body: Body<
       return inView(h, from) ? null : staleOr(h, (body as Body<G.Done>).view, 'flush done from a non-member');
     case G.Install: {
       const x = body as Body<G.Install>;
-      if (!saneMembers(x.view.members, h.maxMembers)) return 'install with an impossible member list';
+      if (!saneMembers(x.view.members, h.maxMembers) || !oneMemberPerNode(x.view.members)) return 'install with an impossible member list';
       if (h.joining) {
         // Our first view: from the coordinator that challenged us, or a member of that view other than us.
         const node = nodeOfMember(from);
@@ -121,7 +122,8 @@ function plausible(h: Hearing, a: Attempt): boolean {
 
 /** A proposal that can be a view of this group: sane members, gbcasts only from members of the view. */
 export function saneProposal(h: Hearing, p: Proposal): boolean {
-  if (!saneMembers(p.members, h.maxMembers)) return false;
+  // One member per node: a proposal naming two members of one endpoint can only come from a forger.
+  if (!saneMembers(p.members, h.maxMembers) || !oneMemberPerNode(p.members)) return false;
   const members = h.view?.members ?? [];
   return (p.gb ?? []).every(([key]) => members.includes(senderOfKey(key)));
 }

@@ -9,8 +9,18 @@ export interface Violation {
 export class ViolationList {
   readonly items: Violation[] = [];
   private readonly perProperty = new Map<string, number>();
+  /** Prepended to every property added from now on (see `consequencesOf`). */
+  private prefix = '';
   constructor(private readonly cap = 20) {}
-  add(property: string, detail: string): void {
+  /**
+   * What is added from now on is a consequence of `cause` (e.g. two groups of one name: their views
+   * disagree by id): report it as `cause/property`, so that it is counted apart from the rest.
+   */
+  consequencesOf(cause: string): void {
+    this.prefix = `${cause}/`;
+  }
+  add(kind: string, detail: string): void {
+    const property = this.prefix + kind;
     const n = this.perProperty.get(property) ?? 0;
     this.perProperty.set(property, n + 1);
     if (n < this.cap) this.items.push({ property, detail });

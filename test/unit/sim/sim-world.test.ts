@@ -72,7 +72,7 @@ describe('SimWorld determinism', () => {
     // The run really exercised the faults.
     const s = a.world.stats;
     assert.ok(s.delivered > 500, `delivered ${s.delivered}`);
-    assert.ok(s.duplicated > 0 && s.dropReasons.loss > 0 && s.dropReasons.partition > 0 && s.held > 0);
+    assert.ok(s.duplicated > 0 && s.dropReasons.loss > 0 && s.heldAcrossCut > 0 && s.held > 0);
     assert.ok(s.dropReasons.reset > 0, 'link breaks lost in-flight frames');
   });
 
@@ -256,35 +256,114 @@ describe('SimWorld faults', () => {
     assert.equal(world.stats.dropReasons['sender-dead'], 1);
   });
 
-  it('partitions drop across the cut (including frames in flight) and heal restores', () => {
+  it('a cut link holds what is sent into it (and what was on the wire) and delivers it all, in order, at the heal', () => {
     const world = new SimWorld(1, { delayMs: 5, jitterMs: 0 });
     const a = world.addNode('a:1', 'x');
     const b = world.addNode('b:1', 'x');
     const c = world.addNode('c:1', 'x');
     const gotB = recorder(b);
-    const gotC = recorder(c);
+    const arrivals: string[] = [];
+    c.env.transport.onFrame((from, f) => arrivals.push(`${dec(f)}@${world.now()}`));
     const peersA: PeerEvent[] = [];
     a.env.transport.onPeer((ev) => peersA.push(ev));
-    a.env.transport.send(c.id, enc('in flight across the cut'));
+    a.env.transport.send(c.id, enc('on the wire'));
     world.runFor(1);
     world.partition([[a.id, 'b:1'], ['c:1']]);
     assert.equal(world.isCut('a:1', 'c:1/x'), true);
     assert.equal(world.isCut('a:1', 'b:1'), false);
     a.env.transport.send(b.id, enc('same side'));
-    a.env.transport.send(c.id, enc('across'));
-    world.heal(); // frames already lost stay lost
-    world.runUntilIdle();
+    a.env.transport.send(c.id, enc('held 1'));
+    world.scheduler.schedule(100, () => a.env.transport.send(c.id, enc('held 2')));
+    world.runFor(500);
     assert.deepEqual(gotB, ['a:1/x: same side']);
-    assert.deepEqual(gotC, []);
-    assert.equal(world.stats.dropReasons.reset, 1);
-    assert.equal(world.stats.dropReasons.partition, 1);
-    a.env.transport.send(c.id, enc('healed'));
+    assert.deepEqual(arrivals, [], 'nothing crosses the cut');
+    assert.equal(world.stats.heldAcrossCut, 3);
+    world.heal();
     world.runUntilIdle();
-    assert.deepEqual(gotC, ['a:1/x: healed']);
-    assert.deepEqual(peersA, [
-      { type: 'disconnected', peer: c.id },
-      { type: 'connected', peer: c.id },
-    ]);
+    assert.deepEqual(arrivals, ['on the wire@506', 'held 1@506', 'held 2@506'], 'all at once, heal time + delay, in order');
+    assert.equal(world.stats.dropped, 0);
+    assert.equal(world.stats.releasedAfterCut, 3);
+    assert.deepEqual(peersA, [], 'a cut that heals before the connection times out is not seen by either end');
+  });
+
+  it('a cut that outlasts cutResetMs resets the connection: what it held is lost and both ends are told', () => {
+    const world = new SimWorld(1, { delayMs: 5, jitterMs: 0, cutResetMs: 1000 });
+    const a = world.addNode('a:1', 'x');
+    const c = world.addNode('c:1', 'x');
+    const gotC = recorder(c);
+    const peersA: PeerEvent[] = [];
+    const peersC: PeerEvent[] = [];
+    a.env.transport.onPeer((ev) => peersA.push(ev));
+    c.env.transport.onPeer((ev) => peersC.push(ev));
+    world.partition([['a:1'], ['c:1']]);
+    world.scheduler.schedule(10, () => a.env.transport.send(c.id, enc('lost 1')));
+    world.scheduler.schedule(20, () => a.env.transport.send(c.id, enc('lost 2')));
+    world.runFor(1200); // the connection resets at 10 + 1000
+    assert.equal(world.stats.dropReasons.reset, 2);
+    assert.deepEqual(peersA, [{ type: 'disconnected', peer: c.id }]);
+    assert.deepEqual(peersC, [{ type: 'disconnected', peer: a.id }]);
+    a.env.transport.send(c.id, enc('after the reset'));
+    world.heal();
+    world.runUntilIdle();
+    assert.deepEqual(gotC, ['a:1/x: after the reset'], 'a new connection carries what was sent after the reset');
+    assert.deepEqual(peersA.at(-1), { type: 'connected', peer: c.id });
+    assert.deepEqual(peersC.at(-1), { type: 'connected', peer: a.id });
+  });
+
+  it('after a heal, a connection that reset comes back only at its reconnect attempt (back-off), holding frames until then', () => {
+    const world = new SimWorld(3, { delayMs: 1, jitterMs: 0, cutResetMs: 100, reconnectBackoffMaxMs: 5000 });
+    const a = world.addNode('a:1', 'x');
+    const c = world.addNode('c:1', 'x');
+    const arrivals: string[] = [];
+    c.env.transport.onFrame((_from, f) => arrivals.push(`${dec(f)}@${world.now()}`));
+    world.isolate('c:1');
+    a.env.transport.send(c.id, enc('lost in the reset'));
+    world.runFor(200);
+    world.heal();
+    a.env.transport.send(c.id, enc('after the heal'));
+    world.runUntilIdle();
+    assert.equal(world.stats.dropReasons.reset, 1);
+    assert.equal(arrivals.length, 1);
+    const at = Number(arrivals[0]!.split('@')[1]);
+    assert.ok(at > 201 && at <= 5201, `arrived at the reconnect, ${at}`);
+    // A link that never reset is not delayed.
+    c.env.transport.send(a.id, enc('x'));
+    const t = world.now();
+    let got = -1;
+    a.env.transport.onFrame(() => (got = world.now()));
+    world.runUntilIdle();
+    assert.equal(got, t + 1);
+  });
+
+  it('holds at most maxHeldBytesPerLink on a cut link and counts the overflow', () => {
+    const world = new SimWorld(1, { maxHeldBytesPerLink: 10 });
+    const a = world.addNode('a:1', 'x');
+    const c = world.addNode('c:1', 'x');
+    const gotC = recorder(c);
+    world.isolate('c:1');
+    for (const t of ['1234', '5678', '9abc']) a.env.transport.send(c.id, enc(t));
+    assert.equal(world.stats.dropReasons.overflow, 1);
+    assert.equal(world.stats.maxHeldBytes, 8);
+    world.heal();
+    world.runUntilIdle();
+    assert.deepEqual(gotC, ['a:1/x: 1234', 'a:1/x: 5678']);
+  });
+
+  it('what a crashed process sent into a cut still arrives at the heal; what was held for it is lost', () => {
+    const world = new SimWorld(1);
+    const a = world.addNode('a:1', 'x');
+    const c = world.addNode('c:1', 'x');
+    const gotA = recorder(a);
+    const gotC = recorder(c);
+    world.isolate('c:1');
+    a.env.transport.send(c.id, enc('from a'));
+    c.env.transport.send(a.id, enc('from c'));
+    world.crash(c.id);
+    world.heal();
+    world.runUntilIdle();
+    assert.deepEqual(gotA, ['c:1/x: from c']);
+    assert.deepEqual(gotC, []);
+    assert.equal(world.stats.dropReasons.dead, 1);
   });
 
   it('isolate cuts one node off from everyone, unlisted nodes stay together', () => {

@@ -4,7 +4,7 @@ import { JoinAdmission } from '../../../../src/layers/gms/joins.js';
 
 function admission(max = 2, timeout = 100): JoinAdmission {
   let n = 1000;
-  return new JoinAdmission({ maxPendingChallenges: max, challengeTimeoutMs: timeout }, () => n++);
+  return new JoinAdmission({ maxPendingChallenges: max, challengeTimeoutMs: timeout, maxRememberedGone: 3 }, () => n++);
 }
 
 describe('JoinAdmission', () => {

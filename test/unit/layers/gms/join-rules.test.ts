@@ -1,0 +1,148 @@
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { SimCluster } from '../../../helpers/sim-cluster.js';
+import { forgeGms, gmsDrops, G } from '../../../helpers/gms-forge.js';
+import type { Group } from '../../../../src/api/group.js';
+import type { HorusNode } from '../../../../src/api/node.js';
+import { membershipSeq, oneMemberPerNode, staleJoin, withJoiners } from '../../../../src/layers/gms/joins.js';
+import { refusal, saneProposal, type Hearing } from '../../../../src/layers/gms/sender-rules.js';
+import { checkOneMemberPerNode } from '../../../../src/sim/checkers/one-member.js';
+import { ViolationList } from '../../../../src/sim/checkers/violation.js';
+
+describe('join admission rules (pure)', () => {
+  it('reads the membership number of a member id', () => {
+    assert.equal(membershipSeq('a:1/x'), 1);
+    assert.equal(membershipSeq('a:1/x~7'), 7);
+    assert.equal(membershipSeq('a:1/x~junk'), 1);
+  });
+
+  it('a request for an id that already left a view is stale', () => {
+    assert.match(
+      staleJoin('a:1/x~2', [], (m) => m === 'a:1/x~2')!,
+      /already left/,
+    );
+    assert.equal(
+      staleJoin('a:1/x~3', [], (m) => m === 'a:1/x~2'),
+      null,
+      'its next membership is not',
+    );
+  });
+
+  it('a request older than a later membership of the same process in the view or pending is stale', () => {
+    const none = (): boolean => false;
+    assert.match(staleJoin('a:1/x~2', ['b:1/y', 'a:1/x~3'], none)!, /replaced/);
+    assert.match(staleJoin('a:1/x', ['a:1/x~2'], none)!, /replaced/);
+    assert.equal(staleJoin('a:1/x~4', ['a:1/x~3'], none), null, 'a newer one is not');
+    assert.equal(staleJoin('a:1/x', ['a:1/y~5'], none), null, 'another incarnation cannot be ordered: the challenge decides');
+  });
+
+  it('a joiner replaces every member of its endpoint; of two joiners of one endpoint the later wins', () => {
+    assert.deepEqual(withJoiners(['a:1/x', 'b:1/x', 'c:1/x~2'], ['b:1/y', 'c:1/x~3']), ['a:1/x', 'b:1/y', 'c:1/x~3']);
+    assert.deepEqual(withJoiners(['a:1/x'], ['d:1/1', 'd:1/2']), ['a:1/x', 'd:1/2']);
+    assert.equal(oneMemberPerNode(['a:1/x', 'b:1/x~2']), true);
+    assert.equal(oneMemberPerNode(['a:1/x', 'a:1/y']), false);
+    assert.equal(oneMemberPerNode(['a:1/x', 'a:1/x~2']), false);
+  });
+
+  it('a cut or install naming two members of one endpoint is refused as impossible', () => {
+    const h: Hearing = {
+      me: 'a:1/x',
+      view: { group: 'g', id: 3, members: ['a:1/x', 'b:1/x'] },
+      joining: false,
+      flushParticipants: null,
+      highestAttempt: 1,
+      challengers: new Set(),
+      stateProvider: null,
+      awaitsState: () => false,
+      maxMembers: 64,
+      maxAttemptStep: 1 << 20,
+    };
+    const p = { members: ['a:1/x', 'b:1/x', 'b:1/y'], cut: [], holders: [] };
+    assert.equal(saneProposal(h, p), false);
+    assert.equal(saneProposal(h, { ...p, members: ['a:1/x', 'b:1/y'] }), true);
+    assert.equal(
+      refusal(h, G.Install, 'a:1/x', { view: { id: 4, members: ['a:1/x', 'b:1/x', 'b:1/x~2'] }, stateFrom: null }),
+      'install with an impossible member list',
+    );
+  });
+});
+
+/** `n` members of 'g' joined one by one through n1. */
+function cluster(n: number, seed = 5): { c: SimCluster; eps: string[]; groups: Group[]; nodes: HorusNode[] } {
+  const c = new SimCluster(seed);
+  const eps = Array.from({ length: n }, (_, i) => `n${i + 1}:1`);
+  const groups: Group[] = [];
+  const nodes: HorusNode[] = [];
+  eps.forEach((e, i) => {
+    nodes.push(c.start(e));
+    groups.push(c.join(e, 'g', i === 0 ? [] : [eps[0]!]));
+    c.run(i === 0 ? 50 : 5);
+  });
+  c.run(3000);
+  return { c, eps, groups, nodes };
+}
+
+function onePerNodeInHistory(c: SimCluster): void {
+  const out = new ViolationList();
+  checkOneMemberPerNode(c.history.events, 'g', out);
+  assert.deepEqual(out.items, []);
+}
+
+describe('GMS join admission', () => {
+  it('a restarted process replaces its dead incarnation in the view change that admits it, without waiting for the failure detector', () => {
+    const { c, eps, groups } = cluster(3);
+    const before = groups[0]!.view;
+    const old = groups[2]!.localId;
+    // The process dies and comes straight back: its old incarnation is still in the view.
+    c.world.crash(eps[2]!);
+    c.start(eps[2]!);
+    const fresh = c.join(eps[2]!, 'g', [eps[0]!]);
+    // Within the failure timeout (300 ms): the answer to the challenge itself says the old one is gone.
+    c.run(250);
+    const v = groups[0]!.view;
+    assert.deepEqual(v.members, [groups[0]!.localId, groups[1]!.localId, fresh.localId]);
+    assert.ok(!v.members.includes(old));
+    assert.equal(v.id, before.id + 1, 'one view change: the join replaced the old incarnation');
+    assert.deepEqual(fresh.view, v);
+    onePerNodeInHistory(c);
+  });
+
+  it('a late join request for a membership that already left is dropped and counted; the group is untouched', () => {
+    const { c, eps, groups, nodes } = cluster(3);
+    const leaver = groups[2]!;
+    const oldId = leaver.localId;
+    void leaver.leave();
+    c.run(2000);
+    const v = groups[0]!.view;
+    assert.deepEqual(v.members, [groups[0]!.localId, groups[1]!.localId]);
+    const drops = gmsDrops(nodes[0]!);
+    // The queued request arrives after the heal, from the process itself, for its old id.
+    forgeGms(c.world.node(eps[2]!)!, 'g', groups[0]!.localId, [{ kind: G.JoinReq, body: { member: oldId } }]);
+    forgeGms(c.world.node(eps[2]!)!, 'g', groups[1]!.localId, [{ kind: G.JoinReq, body: { member: oldId } }]);
+    c.run(2000);
+    assert.equal(gmsDrops(nodes[0]!) - drops, 2, 'the coordinator dropped it, and the copy the other member forwarded');
+    assert.deepEqual(groups[0]!.view, v, 'no view change');
+    onePerNodeInHistory(c);
+  });
+
+  it('a late join request older than a later membership of the same process in the view is dropped', () => {
+    const { c, eps, groups, nodes } = cluster(3);
+    const p = groups[2]!;
+    // Paused past the failure timeout: excluded, it rejoins as ~2.
+    c.world.pause(eps[2]!);
+    c.run(2000);
+    c.world.resume(eps[2]!);
+    c.run(4000);
+    assert.match(p.localId, /~2$/);
+    assert.ok(groups[0]!.view.members.includes(p.localId));
+    const v = groups[0]!.view;
+    const drops = gmsDrops(nodes[0]!);
+    // A request for a first membership the coordinator never saw (e.g. it took over later) is older than ~2.
+    const older = p.localId.replace(/~2$/, '~1');
+    forgeGms(c.world.node(eps[2]!)!, 'g', groups[0]!.localId, [{ kind: G.JoinReq, body: { member: older } }]);
+    c.run(2000);
+    assert.equal(gmsDrops(nodes[0]!) - drops, 1);
+    assert.deepEqual(groups[0]!.view, v);
+    onePerNodeInHistory(c);
+  });
+});
