@@ -1,6 +1,6 @@
 import { describeFailure, failed, replayCommand, runSeeds, type AdversaryKind, type SimSpec } from '../sim/seed-runner.js';
 import { runScenario } from '../sim/scenario.js';
-import { runVsyncScenario, type VsyncScenarioOptions } from '../sim/scenario-vsync.js';
+import { runVsyncScenarioAsync, type VsyncScenarioOptions } from '../sim/scenario-vsync.js';
 import { ProgressBar } from './progress.js';
 
 /** Flags of `horus sim`, as in `npm run sim` (src/sim/cli.ts). */
@@ -62,7 +62,8 @@ export async function simCommand(
       if (spec.nodes !== undefined) opts.nodes = spec.nodes;
       if (spec.durationMs !== undefined) opts.durationMs = spec.durationMs;
       if (spec.adversary !== undefined) opts.adversary = (await import('../sim/adversary.js')).makeAdversary(spec.adversary, flags.seed);
-      const r = runVsyncScenario(opts);
+      if (spec.startTogether === false) opts.startTogether = false;
+      const r = await runVsyncScenarioAsync(opts);
       for (const f of r.faults) out(`  fault: ${f}\n`);
       for (const v of r.violations) out(`  ${v.property}: ${v.detail}\n`);
       for (const n of r.notes) out(`  ${n}\n`);

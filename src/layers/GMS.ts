@@ -749,6 +749,8 @@ export class GMS extends Layer {
     const leaseSince = this.leaseSince();
     const old = this.view;
     this.view = v;
+    // Remember who this view left out, so a late join in their name is refused at any coordinator.
+    this.admission.noteView(v.members);
     this.promised = null;
     this.accepted = null;
     this.awaitingCut = null;

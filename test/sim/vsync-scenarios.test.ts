@@ -96,22 +96,20 @@ describe('virtual synchrony scenarios', () => {
   it('passes the randomized fault scenario over 25 seeds (CI share of `npm run sim -- --faults all`)', async () => {
     const failing: string[] = [];
     for (let seed = 1; seed <= 25; seed++) {
+      // Simultaneous starts have their own test below; seed 4 started together still ends with a
+      // rejoiner stuck joining after the flapping (issue 9, open).
       const r = await runVsyncScenarioAsync({ seed, startTogether: false });
       if (r.violationCount > 0) failing.push(`seed ${seed}: ${r.violations[0]!.property}: ${r.violations[0]!.detail}`);
     }
     assert.deepEqual(failing, []);
   });
 
-  it(
-    'nodes started together, joining by name, form one group (8 seeds)',
-    { todo: 'issue 9 item 3: two nodes may each found the group (the name service and the merge are another helper’s)' },
-    async () => {
-      const failing: string[] = [];
-      for (let seed = 1; seed <= 8; seed++) {
-        const r = await runVsyncScenarioAsync({ seed, startTogether: true, durationMs: 6000 });
-        if (r.violationCount > 0) failing.push(`seed ${seed}: ${r.violations[0]!.property}: ${r.violations[0]!.detail}`);
-      }
-      assert.deepEqual(failing, []);
-    },
-  );
+  it('nodes started together, joining by name, form one group (8 seeds)', async () => {
+    const failing: string[] = [];
+    for (let seed = 1; seed <= 8; seed++) {
+      const r = await runVsyncScenarioAsync({ seed, startTogether: true, durationMs: 6000 });
+      if (r.violationCount > 0) failing.push(`seed ${seed}: ${r.violations[0]!.property}: ${r.violations[0]!.detail}`);
+    }
+    assert.deepEqual(failing, []);
+  });
 });
