@@ -48,18 +48,22 @@ function withHint(err: unknown, t: Target): unknown {
   );
 }
 
+/** /api/status of a target; nothing answering at the default place says where else to look. */
+async function statusOf(t: Target): Promise<unknown> {
+  try {
+    return await get(t.admin, '/api/status');
+  } catch (err) {
+    throw withHint(err, t);
+  }
+}
+
 /**
  * A node's admin endpoint for per-node queries (groups, view). A demo controller is not a node:
  * ask its first running member, whose admin endpoint the demo reports.
  */
 async function nodeTarget(flags: QueryFlags): Promise<Target> {
   const t = targetOf(flags);
-  let s: unknown;
-  try {
-    s = await get(t.admin, '/api/status');
-  } catch (err) {
-    throw withHint(err, t);
-  }
+  const s = await statusOf(t);
   if (!isObject(s) || s.mode !== 'demo' || !Array.isArray(s.members)) return t;
   const m = (s.members as Record<string, unknown>[]).find((x) => x.state === 'running' && typeof x.admin === 'string');
   if (!m) throw new HorusError('ERR_CLOSED', `the demo at ${t.admin} has no running member to ask`);
@@ -91,12 +95,7 @@ function table(rows: string[][], out: Out): void {
 
 export async function statusCommand(flags: QueryFlags, out: Out): Promise<void> {
   const t = targetOf(flags);
-  let s: unknown;
-  try {
-    s = await get(t.admin, '/api/status');
-  } catch (err) {
-    throw withHint(err, t);
-  }
+  const s = await statusOf(t);
   if (flags.json) return out(JSON.stringify(s, null, 2));
   if (!isObject(s)) throw notHorus(t.admin);
   if (s.mode === 'demo' && Array.isArray(s.members)) {

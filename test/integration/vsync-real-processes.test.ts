@@ -7,11 +7,12 @@
 // HistoryEvents to a file; the merged history must pass the virtual synchrony checker, and the live
 // processes must end in one view holding exactly them, with the same state.
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import type { HistoryEvent } from '../../src/core/history.js';
+import { mergeHistories, readHistory } from '../partition/history.js';
 import { checkOrder } from '../../src/sim/checkers/order.js';
 import { checkVirtualSynchrony } from '../../src/sim/checkers/vsync.js';
 import { forkMember, waitUntil, type Member } from '../helpers/cluster.js';
@@ -27,46 +28,9 @@ const TRAFFIC = { intervalMs: 20, size: 64, bigEvery: 50, bigSize: 40_000 };
 
 const wallNow = (): number => performance.timeOrigin + performance.now();
 
-/**
- * Every process's events as one history: each file keeps its own order, events are taken by time
- * (`at` is wall-clock ms), and a delivery waits until its send is taken (clocks of local processes
- * agree only to about a millisecond). So each member's sends and deliveries stay interleaved as they
- * happened, which the order checker's happened-before relation reads.
- */
-function mergeHistories(files: string[]): HistoryEvent[] {
-  const queues = files.map((f) => {
-    const out: HistoryEvent[] = [];
-    for (const line of readFileSync(f, 'utf8').split('\n')) {
-      if (line === '') continue;
-      try {
-        out.push(JSON.parse(line) as HistoryEvent);
-      } catch {
-        // A process killed in the middle of a write leaves at most a torn last line.
-      }
-    }
-    return out;
-  });
-  const sent = new Set<string>();
-  const allSends = new Set(queues.flat().flatMap((e) => (e.k === 'send' ? [e.msg] : [])));
-  const heads = queues.map(() => 0);
-  const merged: HistoryEvent[] = [];
-  for (;;) {
-    let best = -1;
-    for (let q = 0; q < queues.length; q++) {
-      const e = queues[q]![heads[q]!];
-      if (e === undefined) continue;
-      // A delivery of a message whose send is in no file goes as it is: the checker reports it.
-      if (e.k === 'deliver' && !sent.has(e.msg) && allSends.has(e.msg)) continue;
-      if (best < 0 || e.at < queues[best]![heads[best]!]!.at) best = q;
-    }
-    if (best < 0) break;
-    const e = queues[best]![heads[best]!++]!;
-    if (e.k === 'send') sent.add(e.msg);
-    merged.push(e);
-  }
-  const left = queues.reduce((n, q, i) => n + q.length - heads[i]!, 0);
-  if (left > 0) throw new Error(`${left} events could not be merged (a delivery before its send in every order)`);
-  return merged;
+/** Every process's events as one history (see test/partition/history.ts). */
+function mergeHistoryFiles(files: string[]): HistoryEvent[] {
+  return mergeHistories(files.map(readHistory));
 }
 
 /** Orders of the background traffic: HORUS_VSYNC_ORDERS=fifo,causal,total mixes them (default fbcast). */
@@ -231,7 +195,7 @@ describe('virtual synchrony across real processes', () => {
         for (const m of members) assert.deepEqual(m.fatal, [], `member ${m.index} reported a fatal error`);
 
         // --- the merged history
-        const events = mergeHistories(files);
+        const events = mergeHistoryFiles(files);
         const violations = checkVirtualSynchrony(events, GROUP);
         checkOrder(events, GROUP, violations);
         const count = (k: HistoryEvent['k']): number => events.filter((e) => e.k === k).length;

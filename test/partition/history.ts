@@ -1,5 +1,5 @@
 // Reading and merging the histories that member processes record (one JSON event a line, `at` in ms
-// since the epoch), as test/integration/vsync-real-processes.test.ts does.
+// since the epoch); test/integration/vsync-real-processes.test.ts uses them too.
 import { readFileSync } from 'node:fs';
 import type { HistoryEvent } from '../../src/core/history.js';
 
