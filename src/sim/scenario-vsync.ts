@@ -68,6 +68,8 @@ export interface VsyncScenarioResult {
   virtualMs: number;
   /** The exception that stopped the run (with the node that threw), if one did. */
   crashed?: string;
+  /** With `verbose`: the nodes' log lines, oldest first (the world keeps the last 100,000). */
+  logLines?: string[];
   /** Adversary runs: what it sent lately to the node that threw or contained a fault. */
   notes: string[];
 }
@@ -600,6 +602,7 @@ function setUpVsyncScenario(opts: VsyncScenarioOptions): ScenarioRun {
       historyHash: h.digest('hex'),
       traceHash: world.traceHash(),
       virtualMs: world.now(),
+      ...(opts.verbose ? { logLines: world.logLines() } : {}),
     };
   }
 }

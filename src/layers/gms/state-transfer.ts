@@ -207,6 +207,7 @@ export class StateTransfer {
   private pump(o: OutgoingState): void {
     const now = this.host.env.now();
     if (o.sentUpTo > o.acked && now - o.lastSend > this.opts.retryMs * 3) o.sentUpTo = o.acked; // resend the window
+    const from = o.sentUpTo;
     while (o.sentUpTo < o.total && o.sentUpTo < o.acked + this.opts.stateWindow) {
       const i = o.sentUpTo++;
       const chunk = o.bytes.subarray(i * this.opts.stateChunkBytes, Math.min(o.bytes.length, (i + 1) * this.opts.stateChunkBytes));
@@ -220,6 +221,8 @@ export class StateTransfer {
       m.push(GMS_HEADER, G.StateChunk);
       this.host.down(m);
     }
-    o.lastSend = now;
+    // Only a send restarts the resend clock: a joiner acking the same progress over and over (its
+    // chunk lost) must not keep postponing the resend of the window for ever.
+    if (o.sentUpTo > from) o.lastSend = now;
   }
 }
