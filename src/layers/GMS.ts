@@ -12,7 +12,7 @@ import type { Counter, Gauge } from '../obs/metrics.js';
 import { InputGuard } from '../core/input-guard.js';
 import { chooseProposal, silentParticipants, type CoordFlush } from './gms/flush.js';
 import { Gbcasts } from './gms/gbcast.js';
-import { endpointOfMember, JoinAdmission, nonceFrom, staleJoin } from './gms/joins.js';
+import { endpointOfMember, JoinAdmission, membershipSeq, nonceFrom, staleJoin } from './gms/joins.js';
 import {
   bodySchemas,
   cmpAttempt,
@@ -119,6 +119,13 @@ export class GMS extends Layer {
   private flush: CoordFlush | null = null;
   /** The members FD suspects now (a subset of `suspects`, which also holds our own, from silence in a flush). */
   private readonly fdSuspects = new Set<NodeId>();
+  /**
+   * Members of the view whose process has since asked, from its own connection, to join under a later
+   * membership of its own (`node~n+1`): it tore this one down first, so it can never answer or take
+   * part in another primary view. They do not count in the majority (see majorityBase): without this,
+   * a view whose members mostly left to rejoin could never move on (each step needs a majority of it).
+   */
+  private readonly replaced = new Set<NodeId>();
   private minority = false;
   /** FD says we hold no lease from a majority of the view: we stop sending and delivering. */
   private outOfLease = false;
@@ -396,6 +403,13 @@ export class GMS extends Layer {
         return;
       case G.NotMember: {
         const v = (body as Body<G.NotMember>).view;
+        if (this.status === 'joining' && !this.view) {
+          // A view admitted us, and a later one left us out, before we heard of either (its INSTALL
+          // lost): this id is spent, no coordinator takes it again. Come back under a new one.
+          this.log.info('told our join id was admitted and left out since: rejoining under a new id', { by: from, viewId: v });
+          this.state.abandon();
+          return this.excluded(v);
+        }
         if (!this.view || v <= this.view.id) return;
         if (this.status === 'member') return this.toldExcluded(from);
         // A member that was leaving is gone either way; one told so by one member alone leaves
@@ -458,11 +472,21 @@ export class GMS extends Layer {
   private onJoinReq(from: NodeId, member: NodeId): void {
     if (this.status !== 'member' && this.status !== 'leaving') return;
     // A late copy (queued across a cut) for a membership that is over, or already replaced: drop it.
-    if (this.staleJoinOf(from, member)) return;
+    if (this.staleJoinOf(from, member)) {
+      // The joiner itself asks under an id a view admitted and a later one left out, before it heard
+      // of either: it would ask for ever. Tell it (from the coordinator, which also challenged it) that
+      // the id is spent; it comes back under a new one.
+      if (nodeOfMember(from) === nodeOfMember(member) && this.admission.wentAway(member) && this.isCoordinator)
+        this.send(member, G.NotMember, { view: this.view!.id });
+      return;
+    }
     // A process asking, from its own connection, to join under a new id has left its old membership
     // (told it was excluded, or restarted: one process holds a port): stop counting on that one, so
     // that a coordinator among them does not keep being asked for a join it will never run.
-    if (nodeOfMember(from) === nodeOfMember(member)) this.suspectOthersAt(member);
+    if (nodeOfMember(from) === nodeOfMember(member)) {
+      this.suspectOthersAt(member);
+      this.noteReplaced(member);
+    }
     const coord = this.coordinator();
     if (coord !== this.me) {
       if (coord) this.send(coord, G.JoinReq, { member });
@@ -500,6 +524,7 @@ export class GMS extends Layer {
     this.admission.noteView([...this.view!.members, ...this.pendingJoins]);
     // Any other member at its endpoint is over (an older membership, or a process that died there).
     this.suspectOthersAt(member);
+    this.noteReplaced(member);
     this.noteWork();
   }
 
@@ -511,6 +536,27 @@ export class GMS extends Layer {
     if (why === null) return false;
     this.guard.drop(from, why, { member });
     return true;
+  }
+
+  /**
+   * `member` asked, from its own connection, to join: an earlier membership of its process in our
+   * view is over for good (a process rejoins as `node~n+1` only after tearing `node~n` down).
+   */
+  private noteReplaced(member: NodeId): void {
+    const node = nodeOfMember(member);
+    const seq = membershipSeq(member);
+    for (const m of this.view!.members) if (m !== this.me && nodeOfMember(m) === node && membershipSeq(m) < seq) this.replaced.add(m);
+  }
+
+  /**
+   * How many members of view `v` a majority is taken of: all but those known replaced. Safe because a
+   * replaced member never answers anyone: any two sets that each hold a majority of the members that
+   * may answer still share a member, whatever each coordinator knows of the replaced ones.
+   */
+  private majorityBase(v: View): number {
+    let n = v.members.length;
+    for (const m of this.replaced) if (v.members.includes(m)) n--;
+    return n;
   }
 
   /** `member` is the one at its endpoint now: suspect every other member of the view there (never us). */
@@ -634,7 +680,7 @@ export class GMS extends Layer {
     const f = this.flush!;
     const v = this.view!;
     const responders = v.members.filter((m) => f.oks.has(m));
-    if (responders.length * 2 <= v.members.length) {
+    if (responders.length * 2 <= this.majorityBase(v)) {
       this.setMinority(true);
       return;
     }
@@ -670,7 +716,7 @@ export class GMS extends Layer {
     f.dones.add(from);
     const v = this.view!;
     const needed = f.proposal!.members.filter((m) => v.members.includes(m) && f.oks.has(m));
-    if (needed.every((m) => f.dones.has(m)) && f.dones.size * 2 > v.members.length) {
+    if (needed.every((m) => f.dones.has(m)) && f.dones.size * 2 > this.majorityBase(v)) {
       const next: View = { group: this.ctx.group, id: v.id + 1, members: f.proposal!.members };
       this.gb.lastProposal = f.proposal!.gb ?? [];
       this.flush = null;
@@ -761,6 +807,7 @@ export class GMS extends Layer {
     // FD starts its suspicions afresh with each view (and repeats any that still hold): so do we.
     this.suspects.clear();
     this.fdSuspects.clear();
+    for (const m of [...this.replaced]) if (!v.members.includes(m)) this.replaced.delete(m);
     this.pendingJoins = this.pendingJoins.filter((j) => !v.members.includes(j));
     for (const m of [...this.pendingLeaves]) if (!v.members.includes(m)) this.pendingLeaves.delete(m);
     if (this.hasWork()) this.noteWork();
@@ -1056,7 +1103,7 @@ export class GMS extends Layer {
       }
       // A member cut off from most of its view stops and says so.
       const reachable = this.view.members.filter((m) => !this.suspects.has(m)).length;
-      this.setMinority(reachable * 2 <= this.view.members.length);
+      this.setMinority(reachable * 2 <= this.majorityBase(this.view));
       return;
     }
     const f = this.flush;

@@ -35,7 +35,7 @@ export interface Hearing {
  */
 export function refusal<T extends G>(h: Hearing, t: T, from: NodeId, body: Body<T>): string | null {
   // Not yet (or no longer) in a view: only what a joiner needs matters; the rest is for an old membership.
-  if (!h.view && t !== G.JoinChallenge && t !== G.Install && t !== G.StateFail) return STALE;
+  if (!h.view && t !== G.JoinChallenge && t !== G.Install && t !== G.StateFail && !(h.joining && t === G.NotMember)) return STALE;
   switch (t) {
     case G.LeaveReq:
       return speaksFor(from, (body as Body<G.LeaveReq>).member, 'leave request for another member');
@@ -81,6 +81,8 @@ export function refusal<T extends G>(h: Hearing, t: T, from: NodeId, body: Body<
       return h.view && x.view.id !== h.view.id + 1 ? 'install of a view that cannot follow ours' : null;
     }
     case G.NotMember:
+      // A joiner: only a coordinator that challenged it may say our id was admitted and left out since.
+      if (h.joining) return h.challengers.has(from) ? null : '"not a member" for a joiner from a member that never challenged it';
       // Only a member of our view may tell us a later view left us out.
       return inView(h, from) ? null : '"not a member" from a non-member';
     case G.FlushReq:
