@@ -138,6 +138,11 @@ export class Group extends EventEmitter implements StackTop {
   private memberSet: Set<NodeId>;
   /** Application events held for one turn after the first view (see installView). */
   private queued: ['message' | 'view', unknown][] | null = null;
+  /** True once a first view is installed. */
+  private installed = false;
+  /** 'view' listeners attached while a view was current, and that view: they hear it first (see oweView). */
+  private owed: { listener: (...args: never[]) => void; view: View }[] = [];
+  private owedTimer = false;
   private readonly queries = new Map<number, PendingQuery>();
   /** Timers for query deadlines: the node's env (virtual in the simulator). @internal */
   timers: QueryTimers = {
@@ -192,6 +197,9 @@ export class Group extends EventEmitter implements StackTop {
     });
     // A join nobody awaits must not become an unhandled rejection.
     this.ready.catch(() => {});
+    this.on('newListener', (event: string | symbol, listener: (...args: never[]) => void) => {
+      if (event === 'view') this.oweView(listener);
+    });
   }
 
   /** @internal wired by the node once the stack exists (again after a rejoin). */
@@ -207,6 +215,10 @@ export class Group extends EventEmitter implements StackTop {
     return [...this.blockedBy];
   }
 
+  /**
+   * The current view: set as soon as a view is installed, before any 'view' event for it, so it
+   * holds the first view as soon as `join()` resolves. Before that: `{ id: 0, members: [] }`.
+   */
   get view(): View {
     return this.currentView;
   }
@@ -244,7 +256,7 @@ export class Group extends EventEmitter implements StackTop {
     if (!handler) return;
     const sendReply = (value: unknown): void => {
       if (this.closed) return;
-      this.castKind('fifo', value, undefined, AppKind.Reply, { id: d.id, to: d.src }).catch((err: Error) =>
+      this.castKind('fifo', value, undefined, AppKind.Reply, { id: d.id, to: d.sender }).catch((err: Error) =>
         this.reportError(new HorusError('ERR_INVALID_ARGUMENT', `reply failed: ${err.message}`, { cause: err })),
       );
     };
@@ -410,7 +422,8 @@ export class Group extends EventEmitter implements StackTop {
     if (need && !this.stack?.provides.has(need))
       return this.guard?.drop(msg.src, `message claims ${ORDERS[h.order]} order, which this stack does not provide`, { group: this.name });
     if (h.kind === AppKind.Reply) {
-      if (h.to === this.localId) this.queries.get(h.re ?? 0)?.reply(msg.src, new Delivery(this.name, msg.src, h.id, h.order, msg.payload, h.encoding));
+      if (h.to === this.localId)
+        this.queries.get(h.re ?? 0)?.reply(msg.src, new Delivery(this.name, msg.src, h.id, h.order, msg.payload, h.encoding, this.currentView.id));
       return;
     }
     this.recorder?.record({
@@ -424,7 +437,7 @@ export class Group extends EventEmitter implements StackTop {
       view: this.currentView.id,
     });
     this.delivered++;
-    const d = new Delivery(this.name, msg.src, h.id, h.order, msg.payload, h.encoding);
+    const d = new Delivery(this.name, msg.src, h.id, h.order, msg.payload, h.encoding, this.currentView.id);
     if (h.kind === AppKind.Query) {
       this.answer(d);
       return;
@@ -552,12 +565,13 @@ export class Group extends EventEmitter implements StackTop {
     for (const q of this.queries.values()) q.viewChanged(view);
     this.recorder?.record({ k: 'view', at: this.now(), node: this.localId, group: this.name, view: view.id, members: view.members });
     this.hooks.viewInstalled(this, view);
+    this.installed = true;
     if (this.queued) this.queued.push(['view', view]);
     else this.notify('view', view);
     if (!this.isReady) {
       this.isReady = true;
       // `await join()` resumes in a microtask; what arrives with the first view waits for the next
-      // turn, so that listeners attached right after the await see every message.
+      // turn, so that listeners attached right after the await see every message (and, owed, the view).
       this.queued = [];
       this.timers.setTimer(0, () => this.releaseQueued());
       this.readyResolve(this);
@@ -568,6 +582,39 @@ export class Group extends EventEmitter implements StackTop {
     const q = this.queued ?? [];
     this.queued = null;
     for (const [ev, arg] of q) this.notify(ev, arg);
+  }
+
+  /**
+   * A 'view' listener is being attached once a view is installed: it is owed the current view,
+   * which it hears on the next turn, or sooner, just before the next event the group emits
+   * (so it always hears a view before the messages delivered in it). A listener removed before
+   * then hears nothing; a `once` listener is used up by it.
+   */
+  private oweView(listener: (...args: never[]) => void): void {
+    if (!this.installed || this.closed) return;
+    this.owed.push({ listener, view: this.currentView });
+    if (this.owedTimer) return;
+    this.owedTimer = true;
+    this.timers.setTimer(0, () => {
+      this.owedTimer = false;
+      this.payOwedViews();
+    });
+  }
+
+  /** Hand owed views to the listeners still attached. */
+  private payOwedViews(): void {
+    while (this.owed.length > 0 && !this.closed) {
+      const { listener, view } = this.owed.shift()!;
+      // `once` wraps the listener: call the wrapper, which removes itself.
+      const attached = this.rawListeners('view').find((l) => l === listener || (l as { listener?: unknown }).listener === listener);
+      if (!attached) continue;
+      try {
+        (attached as (v: View) => void).call(this, view);
+      } catch (err) {
+        this.reportError(new HorusError('ERR_INVALID_ARGUMENT', `view listener threw: ${(err as Error)?.message ?? String(err)}`, { cause: err }));
+      }
+    }
+    this.owed.length = 0;
   }
 
   /** @internal the join failed for good. */
@@ -626,6 +673,11 @@ export class Group extends EventEmitter implements StackTop {
    * the stack nor the other events (it is reported as an error).
    */
   notify(event: string, arg?: unknown): void {
+    if (this.owed.length > 0) {
+      // A listener owed the very view being emitted hears it from the emit, once.
+      if (event === 'view') this.owed = this.owed.filter((o) => o.view !== arg);
+      this.payOwedViews();
+    }
     try {
       if (arg === undefined) this.emit(event);
       else this.emit(event, arg);
@@ -659,10 +711,15 @@ export class Group extends EventEmitter implements StackTop {
     return this.closed;
   }
 
-  /** Events as an async iterator: `for await (const ev of group)`. Ends when the group is left. */
+  /**
+   * Events as an async iterator: `for await (const ev of group)`. It starts with the current view
+   * (once the first view is installed), then yields every later view and message in the order
+   * the group delivers them. Ends when the group is left.
+   */
   async *[Symbol.asyncIterator](): AsyncGenerator<GroupEvent> {
     const queue: GroupEvent[] = [];
     let wake: (() => void) | null = null;
+    // Its 'view' listener is owed the current view (see oweView), so the iterator starts with it.
     const onMsg = (message: Delivery): void => {
       queue.push({ type: 'message', message });
       wake?.();
