@@ -50,18 +50,30 @@ export interface MergedEvent {
   joined: View;
 }
 
-/** The events a Group emits, with what each carries. */
+/**
+ * The events a Group emits, with what each carries: `group.on(name, (...payload) => ...)` is typed
+ * by this map, and an event name not in it does not compile.
+ */
 export interface GroupEventMap {
+  /** A message delivered to this member (its sender, view, order and payload: see Delivery). */
   message: [Delivery];
+  /**
+   * A view was installed (`{ group, id, members }`, oldest member first). A listener attached once a
+   * view is installed hears the current view first, on the next turn (or just before the group's
+   * next event), then every later one: one attached after `await node.join()` misses nothing.
+   */
   view: [View];
   /** Sends are held: why (and, for a minority, an ERR_BLOCKED error). */
   blocked: [{ reason: BlockReason; error?: HorusError }];
+  /** Sends flow again (nothing holds them any more). */
   unblocked: [];
   /** This member was excluded (or its rejoin failed): it rejoins as a new member after `rejoinDelayMs`. */
   excluded: [ExcludedEvent];
   /** A second group of this name was found and this member's (junior) group joined the senior one, taking its state. */
   merged: [MergedEvent];
+  /** Something went wrong that the application should hear of (a listener threw, a stack fault, a failed state transfer): a HorusError with a code. */
   error: [HorusError];
+  /** This member left the group (leave(), the node closed, or a fixed group's stack failed): no more events. */
   left: [];
 }
 
@@ -117,11 +129,11 @@ export { MAX_PAYLOAD_BYTES };
 // eslint-disable-next-line @typescript-eslint/no-unsafe-declaration-merging -- typed overloads of EventEmitter's on/once/off
 export interface Group {
   on<K extends keyof GroupEventMap>(event: K, listener: (...args: GroupEventMap[K]) => void): this;
-  on(event: string | symbol, listener: (...args: never[]) => void): this;
+  on(event: 'newListener' | 'removeListener', listener: (event: string | symbol, listener: (...args: never[]) => void) => void): this;
   once<K extends keyof GroupEventMap>(event: K, listener: (...args: GroupEventMap[K]) => void): this;
-  once(event: string | symbol, listener: (...args: never[]) => void): this;
+  once(event: 'newListener' | 'removeListener', listener: (event: string | symbol, listener: (...args: never[]) => void) => void): this;
   off<K extends keyof GroupEventMap>(event: K, listener: (...args: GroupEventMap[K]) => void): this;
-  off(event: string | symbol, listener: (...args: never[]) => void): this;
+  off(event: 'newListener' | 'removeListener', listener: (event: string | symbol, listener: (...args: never[]) => void) => void): this;
 }
 
 /**
