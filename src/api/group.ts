@@ -23,7 +23,11 @@ export interface SendOptions {
   safe?: boolean;
 }
 
+/** What `for await (const ev of group)` and `group.events()` yield: a view, or a message. */
 export type GroupEvent = { type: 'message'; message: Delivery } | { type: 'view'; view: View };
+
+/** Default bound of an event iterator's buffer. */
+export const DEFAULT_MAX_BUFFERED_EVENTS = 10_000;
 
 /** Why sends are being held. */
 export type BlockReason = 'flow-control' | 'flush' | 'minority' | 'joining';
@@ -178,6 +182,8 @@ export class Group extends EventEmitter implements StackTop {
   guard: InputGuard | null = null;
   /** Counts sends refused because the held sends were at a limit (horus_app_backpressure_total; set by the node). @internal */
   backpressure: Counter | null = null;
+  /** Counts event iterators that fell too far behind (horus_app_iterator_overflow_total; set by the node). @internal */
+  iteratorOverflow: Counter | null = null;
   private closed = false;
   private readyResolve!: (g: Group) => void;
   private readyReject!: (e: Error) => void;
@@ -726,20 +732,35 @@ export class Group extends EventEmitter implements StackTop {
   /**
    * Events as an async iterator: `for await (const ev of group)`. It starts with the current view
    * (once the first view is installed), then yields every later view and message in the order
-   * the group delivers them. Ends when the group is left.
+   * the group delivers them. Ends when the group is left. The same as `group.events()`.
    */
-  async *[Symbol.asyncIterator](): AsyncGenerator<GroupEvent> {
+  [Symbol.asyncIterator](): AsyncGenerator<GroupEvent> {
+    return this.events();
+  }
+
+  /**
+   * Views and messages as an async iterator (see `[Symbol.asyncIterator]`). The group does not wait
+   * for a slow loop: events wait in a buffer of at most `maxBuffered` (default 10,000), past which the iterator
+   * fails with ERR_BACKPRESSURE (counted in horus_app_iterator_overflow_total) rather than hold
+   * without bound what peers send.
+   */
+  async *events(opts: { maxBuffered?: number } = {}): AsyncGenerator<GroupEvent> {
+    const max = opts.maxBuffered ?? DEFAULT_MAX_BUFFERED_EVENTS;
+    if (!Number.isInteger(max) || max < 1) throw new HorusError('ERR_INVALID_ARGUMENT', `maxBuffered must be a positive integer, got ${max}`);
     const queue: GroupEvent[] = [];
     let wake: (() => void) | null = null;
+    let overflowed = false;
+    const push = (ev: GroupEvent): void => {
+      if (overflowed) return;
+      if (queue.length >= max) {
+        overflowed = true;
+        this.iteratorOverflow?.inc();
+      } else queue.push(ev);
+      wake?.();
+    };
     // Its 'view' listener is owed the current view (see oweView), so the iterator starts with it.
-    const onMsg = (message: Delivery): void => {
-      queue.push({ type: 'message', message });
-      wake?.();
-    };
-    const onView = (view: View): void => {
-      queue.push({ type: 'view', view });
-      wake?.();
-    };
+    const onMsg = (message: Delivery): void => push({ type: 'message', message });
+    const onView = (view: View): void => push({ type: 'view', view });
     const onLeft = (): void => wake?.();
     this.on('message', onMsg);
     this.on('view', onView);
@@ -748,6 +769,11 @@ export class Group extends EventEmitter implements StackTop {
       while (!this.closed || queue.length > 0) {
         const ev = queue.shift();
         if (ev) yield ev;
+        else if (overflowed)
+          throw new HorusError(
+            'ERR_BACKPRESSURE',
+            `group ${this.name}: the event loop fell ${max} events behind (maxBuffered); events after those were not kept: iterate faster, raise maxBuffered, or use on('message')`,
+          );
         else await new Promise<void>((r) => (wake = r));
         wake = null;
       }
@@ -756,6 +782,11 @@ export class Group extends EventEmitter implements StackTop {
       this.off('view', onView);
       this.off('left', onLeft);
     }
+  }
+
+  /** Only the messages, as an async iterator: `for await (const m of group.messages())` (as events(), same buffer bound). */
+  async *messages(opts: { maxBuffered?: number } = {}): AsyncGenerator<Delivery> {
+    for await (const ev of this.events(opts)) if (ev.type === 'message') yield ev.message;
   }
 
   /** @internal */

@@ -125,6 +125,55 @@ describe('group events: the current view reaches listeners attached after join',
     assert.deepEqual(got, ['view 1', 'message a@1', 'message b@1']);
     assert.equal(g.listenerCount('view'), 0, 'breaking out of the loop detaches the iterator');
   });
+
+  it('group.messages() yields only the messages, and events() is the same iterator as the group', async () => {
+    const n = await node();
+    const g = await n.join('msgs', { members: [n.endpoint] });
+    const got: unknown[] = [];
+    const reading = (async () => {
+      for await (const m of g.messages()) {
+        got.push(m.payload);
+        if (got.length === 2) break;
+      }
+    })();
+    await g.fbcast('x');
+    await g.fbcast('y');
+    await reading;
+    assert.deepEqual(got, ['x', 'y']);
+    const events = g.events();
+    const first = await events.next();
+    assert.equal(first.done, false);
+    assert.equal(first.value?.type, 'view');
+    await events.return(undefined);
+    assert.equal(g.listenerCount('view'), 0);
+  });
+
+  it('a loop that falls more than maxBuffered events behind fails with ERR_BACKPRESSURE after what it holds, and the overflow is counted', async () => {
+    const n = await node();
+    const g = await n.join('slow', { members: [n.endpoint] });
+    let overflows = 0;
+    g.iteratorOverflow = { inc: () => void overflows++ } as unknown as typeof g.iteratorOverflow;
+    const it = g.events({ maxBuffered: 3 });
+    const first = await it.next(); // the current view; the loop now stops taking events
+    assert.equal(first.value?.type, 'view');
+    for (let i = 0; i < 6; i++) await g.fbcast(i);
+    await turn();
+    const held: unknown[] = [];
+    await assert.rejects(
+      (async () => {
+        for (;;) {
+          const r = await it.next();
+          if (r.done) break;
+          if (r.value.type === 'message') held.push(r.value.message.payload);
+        }
+      })(),
+      { code: 'ERR_BACKPRESSURE' },
+    );
+    assert.deepEqual(held, [0, 1, 2], 'what the buffer held comes first, in order');
+    assert.equal(overflows, 1);
+    assert.equal(g.listenerCount('message'), 0, 'the failed iterator let go of the group');
+    await assert.rejects(g.events({ maxBuffered: 0 }).next(), { code: 'ERR_INVALID_ARGUMENT' });
+  });
 });
 
 describe('group events in the simulator', () => {
