@@ -3,22 +3,37 @@ import type { NodeId } from '../core/node-id.js';
 import { decodePayload } from '../codec/payload.js';
 import { ORDERS, type Order, type PayloadEncoding } from './app-header.js';
 
-/** A message as the application receives it. The payload is decoded on first access. */
+/**
+ * A message as the application receives it: who sent it (`sender`), in which view it was
+ * delivered (`viewId`), with which order (`order`), and what it says (`payload`, decoded on first
+ * access; `raw` for the bytes as they travelled).
+ */
 export class Delivery {
   private decoded: unknown = undefined;
   private isDecoded = false;
   /** @internal Deliveries come from the group's 'message' event. */
   constructor(
+    /** The group's name. */
     readonly group: string,
-    /** The sending member. */
-    readonly src: NodeId,
+    /** The sending member (its member id: the node's address and its join number). */
+    readonly sender: NodeId,
     /** The sender's number for this message (unique per sender and group). */
     readonly id: number,
     private readonly orderCode: number,
     /** The payload as it travelled. */
     readonly raw: Buffer,
     private readonly encoding: PayloadEncoding,
+    /** The id of the view this message was delivered in (the view it was sent in: virtual synchrony). */
+    readonly viewId: number,
   ) {}
+  /**
+   * The sending member.
+   * @deprecated Use `sender`; `src` stays so that code written against 0.1 keeps working.
+   */
+  get src(): NodeId {
+    return this.sender;
+  }
+  /** The order the sender asked for: 'fifo' (fbcast), 'causal' (cbcast), 'total' (abcast) or 'group' (gbcast). */
   get order(): Order {
     return ORDERS[this.orderCode] ?? 'fifo';
   }
@@ -28,7 +43,9 @@ export class Delivery {
       try {
         this.decoded = decodePayload(this.raw, this.encoding);
       } catch (cause) {
-        throw new ProtocolError('ERR_MALFORMED', `payload of message ${this.id} from ${this.src} does not decode: ${(cause as Error).message}`, { cause });
+        throw new ProtocolError('ERR_MALFORMED', `payload of message ${this.id} from ${this.sender} does not decode: ${(cause as Error).message}`, {
+          cause,
+        });
       }
       this.isDecoded = true;
     }

@@ -23,7 +23,11 @@ export interface SendOptions {
   safe?: boolean;
 }
 
+/** What `for await (const ev of group)` and `group.events()` yield: a view, or a message. */
 export type GroupEvent = { type: 'message'; message: Delivery } | { type: 'view'; view: View };
+
+/** Default bound of an event iterator's buffer. */
+export const DEFAULT_MAX_BUFFERED_EVENTS = 10_000;
 
 /** Why sends are being held. */
 export type BlockReason = 'flow-control' | 'flush' | 'minority' | 'joining';
@@ -50,18 +54,30 @@ export interface MergedEvent {
   joined: View;
 }
 
-/** The events a Group emits, with what each carries. */
+/**
+ * The events a Group emits, with what each carries: `group.on(name, (...payload) => ...)` is typed
+ * by this map, and an event name not in it does not compile.
+ */
 export interface GroupEventMap {
+  /** A message delivered to this member (its sender, view, order and payload: see Delivery). */
   message: [Delivery];
+  /**
+   * A view was installed (`{ group, id, members }`, oldest member first). A listener attached once a
+   * view is installed hears the current view first, on the next turn (or just before the group's
+   * next event), then every later one: one attached after `await node.join()` misses nothing.
+   */
   view: [View];
   /** Sends are held: why (and, for a minority, an ERR_BLOCKED error). */
   blocked: [{ reason: BlockReason; error?: HorusError }];
+  /** Sends flow again (nothing holds them any more). */
   unblocked: [];
   /** This member was excluded (or its rejoin failed): it rejoins as a new member after `rejoinDelayMs`. */
   excluded: [ExcludedEvent];
   /** A second group of this name was found and this member's (junior) group joined the senior one, taking its state. */
   merged: [MergedEvent];
+  /** Something went wrong that the application should hear of (a listener threw, a stack fault, a failed state transfer): a HorusError with a code. */
   error: [HorusError];
+  /** This member left the group (leave(), the node closed, or a fixed group's stack failed): no more events. */
   left: [];
 }
 
@@ -117,11 +133,11 @@ export { MAX_PAYLOAD_BYTES };
 // eslint-disable-next-line @typescript-eslint/no-unsafe-declaration-merging -- typed overloads of EventEmitter's on/once/off
 export interface Group {
   on<K extends keyof GroupEventMap>(event: K, listener: (...args: GroupEventMap[K]) => void): this;
-  on(event: string | symbol, listener: (...args: never[]) => void): this;
+  on(event: 'newListener' | 'removeListener', listener: (event: string | symbol, listener: (...args: never[]) => void) => void): this;
   once<K extends keyof GroupEventMap>(event: K, listener: (...args: GroupEventMap[K]) => void): this;
-  once(event: string | symbol, listener: (...args: never[]) => void): this;
+  once(event: 'newListener' | 'removeListener', listener: (event: string | symbol, listener: (...args: never[]) => void) => void): this;
   off<K extends keyof GroupEventMap>(event: K, listener: (...args: GroupEventMap[K]) => void): this;
-  off(event: string | symbol, listener: (...args: never[]) => void): this;
+  off(event: 'newListener' | 'removeListener', listener: (event: string | symbol, listener: (...args: never[]) => void) => void): this;
 }
 
 /**
@@ -138,6 +154,11 @@ export class Group extends EventEmitter implements StackTop {
   private memberSet: Set<NodeId>;
   /** Application events held for one turn after the first view (see installView). */
   private queued: ['message' | 'view', unknown][] | null = null;
+  /** True once a first view is installed. */
+  private installed = false;
+  /** 'view' listeners attached while a view was current, and that view: they hear it first (see oweView). */
+  private owed: { listener: (...args: never[]) => void; view: View }[] = [];
+  private owedTimer = false;
   private readonly queries = new Map<number, PendingQuery>();
   /** Timers for query deadlines: the node's env (virtual in the simulator). @internal */
   timers: QueryTimers = {
@@ -161,6 +182,8 @@ export class Group extends EventEmitter implements StackTop {
   guard: InputGuard | null = null;
   /** Counts sends refused because the held sends were at a limit (horus_app_backpressure_total; set by the node). @internal */
   backpressure: Counter | null = null;
+  /** Counts event iterators that fell too far behind (horus_app_iterator_overflow_total; set by the node). @internal */
+  iteratorOverflow: Counter | null = null;
   private closed = false;
   private readyResolve!: (g: Group) => void;
   private readyReject!: (e: Error) => void;
@@ -192,6 +215,9 @@ export class Group extends EventEmitter implements StackTop {
     });
     // A join nobody awaits must not become an unhandled rejection.
     this.ready.catch(() => {});
+    this.on('newListener', (event: string | symbol, listener: (...args: never[]) => void) => {
+      if (event === 'view') this.oweView(listener);
+    });
   }
 
   /** @internal wired by the node once the stack exists (again after a rejoin). */
@@ -207,6 +233,10 @@ export class Group extends EventEmitter implements StackTop {
     return [...this.blockedBy];
   }
 
+  /**
+   * The current view: set as soon as a view is installed, before any 'view' event for it, so it
+   * holds the first view as soon as `join()` resolves. Before that: `{ id: 0, members: [] }`.
+   */
   get view(): View {
     return this.currentView;
   }
@@ -244,7 +274,7 @@ export class Group extends EventEmitter implements StackTop {
     if (!handler) return;
     const sendReply = (value: unknown): void => {
       if (this.closed) return;
-      this.castKind('fifo', value, undefined, AppKind.Reply, { id: d.id, to: d.src }).catch((err: Error) =>
+      this.castKind('fifo', value, undefined, AppKind.Reply, { id: d.id, to: d.sender }).catch((err: Error) =>
         this.reportError(new HorusError('ERR_INVALID_ARGUMENT', `reply failed: ${err.message}`, { cause: err })),
       );
     };
@@ -410,7 +440,8 @@ export class Group extends EventEmitter implements StackTop {
     if (need && !this.stack?.provides.has(need))
       return this.guard?.drop(msg.src, `message claims ${ORDERS[h.order]} order, which this stack does not provide`, { group: this.name });
     if (h.kind === AppKind.Reply) {
-      if (h.to === this.localId) this.queries.get(h.re ?? 0)?.reply(msg.src, new Delivery(this.name, msg.src, h.id, h.order, msg.payload, h.encoding));
+      if (h.to === this.localId)
+        this.queries.get(h.re ?? 0)?.reply(msg.src, new Delivery(this.name, msg.src, h.id, h.order, msg.payload, h.encoding, this.currentView.id));
       return;
     }
     this.recorder?.record({
@@ -424,7 +455,7 @@ export class Group extends EventEmitter implements StackTop {
       view: this.currentView.id,
     });
     this.delivered++;
-    const d = new Delivery(this.name, msg.src, h.id, h.order, msg.payload, h.encoding);
+    const d = new Delivery(this.name, msg.src, h.id, h.order, msg.payload, h.encoding, this.currentView.id);
     if (h.kind === AppKind.Query) {
       this.answer(d);
       return;
@@ -552,12 +583,13 @@ export class Group extends EventEmitter implements StackTop {
     for (const q of this.queries.values()) q.viewChanged(view);
     this.recorder?.record({ k: 'view', at: this.now(), node: this.localId, group: this.name, view: view.id, members: view.members });
     this.hooks.viewInstalled(this, view);
+    this.installed = true;
     if (this.queued) this.queued.push(['view', view]);
     else this.notify('view', view);
     if (!this.isReady) {
       this.isReady = true;
       // `await join()` resumes in a microtask; what arrives with the first view waits for the next
-      // turn, so that listeners attached right after the await see every message.
+      // turn, so that listeners attached right after the await see every message (and, owed, the view).
       this.queued = [];
       this.timers.setTimer(0, () => this.releaseQueued());
       this.readyResolve(this);
@@ -568,6 +600,39 @@ export class Group extends EventEmitter implements StackTop {
     const q = this.queued ?? [];
     this.queued = null;
     for (const [ev, arg] of q) this.notify(ev, arg);
+  }
+
+  /**
+   * A 'view' listener is being attached once a view is installed: it is owed the current view,
+   * which it hears on the next turn, or sooner, just before the next event the group emits
+   * (so it always hears a view before the messages delivered in it). A listener removed before
+   * then hears nothing; a `once` listener is used up by it.
+   */
+  private oweView(listener: (...args: never[]) => void): void {
+    if (!this.installed || this.closed) return;
+    this.owed.push({ listener, view: this.currentView });
+    if (this.owedTimer) return;
+    this.owedTimer = true;
+    this.timers.setTimer(0, () => {
+      this.owedTimer = false;
+      this.payOwedViews();
+    });
+  }
+
+  /** Hand owed views to the listeners still attached. */
+  private payOwedViews(): void {
+    while (this.owed.length > 0 && !this.closed) {
+      const { listener, view } = this.owed.shift()!;
+      // `once` wraps the listener: call the wrapper, which removes itself.
+      const attached = this.rawListeners('view').find((l) => l === listener || (l as { listener?: unknown }).listener === listener);
+      if (!attached) continue;
+      try {
+        (attached as (v: View) => void).call(this, view);
+      } catch (err) {
+        this.reportError(new HorusError('ERR_INVALID_ARGUMENT', `view listener threw: ${(err as Error)?.message ?? String(err)}`, { cause: err }));
+      }
+    }
+    this.owed.length = 0;
   }
 
   /** @internal the join failed for good. */
@@ -626,6 +691,11 @@ export class Group extends EventEmitter implements StackTop {
    * the stack nor the other events (it is reported as an error).
    */
   notify(event: string, arg?: unknown): void {
+    if (this.owed.length > 0) {
+      // A listener owed the very view being emitted hears it from the emit, once.
+      if (event === 'view') this.owed = this.owed.filter((o) => o.view !== arg);
+      this.payOwedViews();
+    }
     try {
       if (arg === undefined) this.emit(event);
       else this.emit(event, arg);
@@ -659,18 +729,38 @@ export class Group extends EventEmitter implements StackTop {
     return this.closed;
   }
 
-  /** Events as an async iterator: `for await (const ev of group)`. Ends when the group is left. */
-  async *[Symbol.asyncIterator](): AsyncGenerator<GroupEvent> {
+  /**
+   * Events as an async iterator: `for await (const ev of group)`. It starts with the current view
+   * (once the first view is installed), then yields every later view and message in the order
+   * the group delivers them. Ends when the group is left. The same as `group.events()`.
+   */
+  [Symbol.asyncIterator](): AsyncGenerator<GroupEvent> {
+    return this.events();
+  }
+
+  /**
+   * Views and messages as an async iterator (see `[Symbol.asyncIterator]`). The group does not wait
+   * for a slow loop: events wait in a buffer of at most `maxBuffered` (default 10,000), past which the iterator
+   * fails with ERR_BACKPRESSURE (counted in horus_app_iterator_overflow_total) rather than hold
+   * without bound what peers send.
+   */
+  async *events(opts: { maxBuffered?: number } = {}): AsyncGenerator<GroupEvent> {
+    const max = opts.maxBuffered ?? DEFAULT_MAX_BUFFERED_EVENTS;
+    if (!Number.isInteger(max) || max < 1) throw new HorusError('ERR_INVALID_ARGUMENT', `maxBuffered must be a positive integer, got ${max}`);
     const queue: GroupEvent[] = [];
     let wake: (() => void) | null = null;
-    const onMsg = (message: Delivery): void => {
-      queue.push({ type: 'message', message });
+    let overflowed = false;
+    const push = (ev: GroupEvent): void => {
+      if (overflowed) return;
+      if (queue.length >= max) {
+        overflowed = true;
+        this.iteratorOverflow?.inc();
+      } else queue.push(ev);
       wake?.();
     };
-    const onView = (view: View): void => {
-      queue.push({ type: 'view', view });
-      wake?.();
-    };
+    // Its 'view' listener is owed the current view (see oweView), so the iterator starts with it.
+    const onMsg = (message: Delivery): void => push({ type: 'message', message });
+    const onView = (view: View): void => push({ type: 'view', view });
     const onLeft = (): void => wake?.();
     this.on('message', onMsg);
     this.on('view', onView);
@@ -679,6 +769,11 @@ export class Group extends EventEmitter implements StackTop {
       while (!this.closed || queue.length > 0) {
         const ev = queue.shift();
         if (ev) yield ev;
+        else if (overflowed)
+          throw new HorusError(
+            'ERR_BACKPRESSURE',
+            `group ${this.name}: the event loop fell ${max} events behind (maxBuffered); events after those were not kept: iterate faster, raise maxBuffered, or use on('message')`,
+          );
         else await new Promise<void>((r) => (wake = r));
         wake = null;
       }
@@ -687,6 +782,11 @@ export class Group extends EventEmitter implements StackTop {
       this.off('view', onView);
       this.off('left', onLeft);
     }
+  }
+
+  /** Only the messages, as an async iterator: `for await (const m of group.messages())` (as events(), same buffer bound). */
+  async *messages(opts: { maxBuffered?: number } = {}): AsyncGenerator<Delivery> {
+    for await (const ev of this.events(opts)) if (ev.type === 'message') yield ev.message;
   }
 
   /** @internal */

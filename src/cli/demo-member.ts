@@ -165,14 +165,14 @@ export class ReplicatedKv implements KvStore {
       return;
     }
     if (op.op === 'tick') return;
-    const msg = `${d.src}#${d.id}`;
+    const msg = `${d.sender}#${d.id}`;
     let existed = true;
     if (op.op === 'put') {
       this.map.set(op.key, op.value);
-      this.opts.onApplied?.({ op: 'put', key: op.key, value: op.value, from: d.src, msg });
+      this.opts.onApplied?.({ op: 'put', key: op.key, value: op.value, from: d.sender, msg });
     } else {
       existed = this.map.delete(op.key);
-      this.opts.onApplied?.({ op: 'del', key: op.key, from: d.src, msg });
+      this.opts.onApplied?.({ op: 'del', key: op.key, from: d.sender, msg });
     }
     const w = this.waiting.get(op.rid);
     if (w) {

@@ -9,6 +9,7 @@ import { HorusError } from '../core/errors.js';
 import type { LogLevel } from '../core/logger.js';
 import { baseUrlArg, collect, endpointArg, endpointList, intIn, numberIn } from './args.js';
 import { DEFAULT_ADMIN_URL } from './query-cmds.js';
+import { addSimCommand } from './sim-options.js';
 
 const LOG_LEVELS: LogLevel[] = ['trace', 'debug', 'info', 'warn', 'error', 'silent'];
 
@@ -174,42 +175,7 @@ export function buildProgram(): Command {
     await kvList(opts, print);
   });
 
-  program
-    .command('sim')
-    .description('run seeded fault scenarios in the simulator and check them; last line "sim: N seeds, V violations"')
-    .addOption(new Option('--seeds <n>', 'how many seeds to run').default(100).argParser(intIn(1, 10_000_000)).conflicts('seed'))
-    .addOption(new Option('--seed <s>', 'replay one seed; prints its history hash').argParser(intIn(0, 2 ** 31 - 1)))
-    .addOption(new Option('--first <s>', 'first seed').default(1).argParser(intIn(0, 2 ** 31 - 1)))
-    .addOption(new Option('--loss <p>', 'frame loss probability (default: drawn per seed)').argParser(numberIn(0, 0.5)))
-    .addOption(new Option('--nodes <k>', 'group size (default: drawn per seed)').argParser(intIn(2, 64)))
-    .addOption(new Option('--messages <m>', 'messages per sender (default: drawn per seed)').argParser(intIn(1, 1_000_000)))
-    .option('--faults <kind>', '"all": dynamic membership under crashes, restarts, pauses, partitions and leaves, with virtual synchrony checks')
-    .option('--no-faults', 'no pauses, partitions or broken links')
-    .addOption(new Option('--adversary <kind>', 'with --faults all: a stranger, or one member, also sends forged frames').choices(['stranger', 'member']))
-    .addOption(new Option('--duration <ms>', 'with --faults all: virtual ms of traffic and faults per seed (default 14000)').argParser(intIn(4000, 1_000_000)))
-    .addOption(new Option('--workers <n>', 'spread the seeds over this many worker threads').default(1).argParser(intIn(1, 256)))
-    .option('--verbose', 'with --seed: trace the run')
-    .option('--progress', 'draw a progress bar on stderr (default: when stderr is a terminal)')
-    .option('--no-progress', 'never draw the progress bar')
-    .action(
-      async (opts: {
-        seeds: number;
-        seed?: number;
-        first: number;
-        loss?: number;
-        nodes?: number;
-        messages?: number;
-        faults?: boolean | string;
-        adversary?: 'stranger' | 'member';
-        duration?: number;
-        workers: number;
-        verbose?: boolean;
-        progress?: boolean;
-      }) => {
-        const { simCommand } = await import('./sim-cmd.js');
-        process.exitCode = await simCommand(opts, process.stdout, process.stderr);
-      },
-    );
+  addSimCommand(program);
 
   program
     .command('bench')

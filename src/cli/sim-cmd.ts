@@ -3,7 +3,7 @@ import { runScenario } from '../sim/scenario.js';
 import { runVsyncScenarioAsync, type VsyncScenarioOptions } from '../sim/scenario-vsync.js';
 import { ProgressBar } from './progress.js';
 
-/** Flags of `horus sim`, as in `npm run sim` (src/sim/cli.ts). */
+/** Flags of `horus sim` (also `npm run sim` and src/sim/cli.ts, which run this command; parsed in sim-options.ts). */
 export interface SimFlags {
   seeds: number;
   seed?: number;
@@ -17,6 +17,8 @@ export interface SimFlags {
   adversary?: AdversaryKind;
   /** With `--faults all`: virtual ms of traffic and faults per seed. */
   duration?: number;
+  /** With `--faults all`: false (`--no-start-together`) draws no seed that starts its nodes together. */
+  startTogether?: boolean;
   /** Worker threads to spread the seeds over (default 1: this thread). */
   workers?: number;
   verbose?: boolean;
@@ -24,7 +26,10 @@ export interface SimFlags {
   progress?: boolean;
 }
 
-const REPLAY = 'horus sim';
+/** How a failing seed's replay command starts: as the user started this run. */
+export function replayPrefix(env: NodeJS.ProcessEnv = process.env): string {
+  return env.npm_lifecycle_event === 'sim' ? 'npm run sim --' : 'npx horus sim';
+}
 
 /** What `flags` ask to run for each seed. */
 export function simSpecOf(flags: SimFlags): SimSpec {
@@ -36,6 +41,7 @@ export function simSpecOf(flags: SimFlags): SimSpec {
   if (!vsync && flags.faults === false) spec.faults = false;
   if (vsync && flags.duration !== undefined) spec.durationMs = flags.duration;
   if (vsync && flags.adversary !== undefined) spec.adversary = flags.adversary;
+  if (vsync && flags.startTogether === false) spec.startTogether = false;
   return spec;
 }
 
@@ -51,7 +57,11 @@ export async function simCommand(
     return 2;
   };
   if (typeof flags.faults === 'string' && flags.faults !== 'all') return usage(`--faults takes "all", got ${JSON.stringify(flags.faults)}`);
-  if (flags.faults !== 'all' && (flags.adversary !== undefined || flags.duration !== undefined)) return usage('--adversary and --duration need --faults all');
+  if (flags.faults !== 'all') {
+    if (flags.adversary !== undefined) return usage('--adversary needs --faults all');
+    if (flags.duration !== undefined) return usage('--duration needs --faults all');
+    if (flags.startTogether === false) return usage('--no-start-together needs --faults all');
+  }
   const spec = simSpecOf(flags);
 
   if (flags.seed !== undefined) {
@@ -103,7 +113,7 @@ export async function simCommand(
       if (failed(o)) {
         failingSoFar++;
         bar.clear();
-        out(describeFailure(o, spec, REPLAY));
+        out(describeFailure(o, spec, replayPrefix()));
       }
       bar.update(done, `seeds, ${failingSoFar} failing`);
     },
@@ -111,7 +121,7 @@ export async function simCommand(
   bar.done();
   if (failing.length > 0) {
     out(`failing seeds: ${failing.join(' ')}\n`);
-    for (const s of failing) out(`  ${replayCommand(REPLAY, spec, s)}\n`);
+    for (const s of failing) out(`  ${replayCommand(replayPrefix(), spec, s)}\n`);
   }
   out(`(${((Date.now() - started) / 1000).toFixed(1)} s${workers > 1 ? `, ${workers} workers` : ''})\n`);
   out(`sim: ${count} seeds, ${violations} violations\n`);

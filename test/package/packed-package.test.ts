@@ -46,6 +46,18 @@ import { createNode, HorusError, type View } from 'horus';
 const node = await createNode({ listen: '127.0.0.1:0' });
 const group = await node.join('typed');
 group.on('view', (v: View) => console.log(v.id, v.members.length));
+// Every event's payload is typed without annotations.
+group.on('message', (m) => console.log(m.sender, m.viewId, m.order, m.id, m.payload, m.raw.length));
+group.on('blocked', (b) => console.log(b.reason === 'minority', b.error?.code));
+group.on('unblocked', () => console.log('unblocked'));
+group.on('excluded', (e) => console.log(e.attempt, e.rejoinDelayMs, e.type === 'EXCLUDED' ? e.viewId : e.error.code));
+group.on('merged', (m) => console.log(m.was.id, m.joined.members.length));
+group.on('error', (e) => console.log(e.code));
+group.once('left', () => console.log('left'));
+for await (const ev of group) {
+  console.log(ev.type === 'view' ? ev.view.id : ev.message.sender);
+  break;
+}
 try {
   await group.abcast({ amount: 1 }, { safe: true });
 } catch (e) {
@@ -163,10 +175,21 @@ describe('the packed npm package', { timeout: 240_000 }, () => {
     writeFileSync(join(app, 'consumer.ts'), CONSUMER_TS);
     writeFileSync(join(app, 'tsconfig.json'), JSON.stringify(STRICT_TSCONFIG));
     await run(process.execPath, [TSC, '-p', '.'], { cwd: app });
-    writeFileSync(join(app, 'consumer.ts'), CONSUMER_TS + '\nnode.nonexistent();\n');
-    await assert.rejects(run(process.execPath, [TSC, '-p', '.'], { cwd: app }), (e: { stdout?: string }) =>
-      /Property 'nonexistent' does not exist/.test(e.stdout ?? ''),
+    // Wrong uses, one per line: each must be an error of its own.
+    const wrong = [
+      ['node.nonexistent();', /consumer\.ts\(\d+,\d+\): error TS2339: Property 'nonexistent' does not exist on type 'HorusNode'/],
+      ["group.on('view', (v) => v.nonexistent);", /error TS2339: Property 'nonexistent' does not exist on type 'View'/],
+      ["group.on('message', (m) => m.nonexistent);", /error TS2339: Property 'nonexistent' does not exist on type 'Delivery'/],
+      ["group.on('blocked', (b) => b.reason === 'tired');", /error TS2367: This comparison appears to be unintentional/],
+      ["group.on('veiw', (v: View) => v.id);", /error TS2769: No overload matches this call/],
+    ] as const;
+    writeFileSync(join(app, 'consumer.ts'), CONSUMER_TS + '\n' + wrong.map(([line]) => line).join('\n') + '\n');
+    const failed = await run(process.execPath, [TSC, '-p', '.'], { cwd: app }).then(
+      () => assert.fail('the wrong consumer type-checked'),
+      (e: { stdout?: string }) => e.stdout ?? '',
     );
+    for (const [line, error] of wrong) assert.match(failed, error, `"${line}" must not compile:\n${failed}`);
+    assert.equal(failed.match(/error TS/g)?.length, wrong.length, failed);
   });
 
   it('runs the horus command from the built JavaScript', async () => {

@@ -1,8 +1,36 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
+import { spawn } from 'node:child_process';
+import { availableParallelism } from 'node:os';
+import { fileURLToPath } from 'node:url';
 import { buildProgram } from '../../../src/cli/program.js';
-import { simCommand } from '../../../src/cli/sim-cmd.js';
-import { runCli } from './helpers.js';
+import { replayPrefix, simCommand } from '../../../src/cli/sim-cmd.js';
+import { workersArg } from '../../../src/cli/sim-options.js';
+import { envFor, runCli, type CliResult } from './helpers.js';
+
+const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
+const SIM_CLI = fileURLToPath(new URL('../../../src/sim/cli.ts', import.meta.url));
+const TSX = import.meta.resolve('tsx');
+
+/** Runs a command (argv) from the repository and collects its output. */
+function runIn(argv: readonly string[], timeoutMs = 120_000): Promise<CliResult> {
+  return new Promise((resolve) => {
+    const child = spawn(argv[0]!, argv.slice(1), { cwd: ROOT, env: envFor({}), stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (b: Buffer) => (stdout += b.toString()));
+    child.stderr.on('data', (b: Buffer) => (stderr += b.toString()));
+    const t = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
+    child.on('close', (code, signal) => {
+      clearTimeout(t);
+      resolve({ code, signal, stdout, stderr });
+    });
+  });
+}
+
+/** `npm run sim -- ARGS` and the old entry point `src/sim/cli.ts ARGS`, besides `horus sim ARGS`. */
+const viaNpm = (args: readonly string[]): Promise<CliResult> => runIn(['npm', 'run', '--silent', 'sim', '--', ...args]);
+const viaSimCli = (args: readonly string[]): Promise<CliResult> => runIn([process.execPath, '--import', TSX, SIM_CLI, ...args]);
 
 describe('horus sim', { concurrency: true }, () => {
   it('runs seeds, draws a progress bar on stderr with --progress, ends with the summary line', async () => {
@@ -41,5 +69,54 @@ describe('horus sim', { concurrency: true }, () => {
     assert.equal(code, 0);
     assert.deepEqual(err, []);
     assert.equal(out.join('').trimEnd().split('\n').at(-1), 'sim: 2 seeds, 0 violations');
+  });
+});
+
+// One at a time: each case starts several processes, and the machine may be a loaded 2-core one.
+describe('horus sim, npm run sim and src/sim/cli.ts: one command, one flag parser', () => {
+  it('parses every flag alike through horus sim, npm run sim and src/sim/cli.ts: the same seed gives the same history', async () => {
+    // Seed 1 starts its nodes together unless --no-start-together: the flag changes the run, the same way each way.
+    const args = ['--seed', '1', '--faults', 'all', '--nodes', '3', '--duration', '4000', '--loss', '0.01', '--no-start-together'];
+    const [horus, npm, simCli, together] = await Promise.all([
+      runCli(['sim', ...args], { timeoutMs: 120_000 }),
+      viaNpm(args),
+      viaSimCli(args),
+      runCli(['sim', ...args.slice(0, -1)], { timeoutMs: 120_000 }),
+    ]);
+    for (const r of [horus, npm, simCli, together]) assert.equal(r.code, 0, r.stdout + r.stderr);
+    const hash = (r: CliResult): string => /^history hash ([0-9a-f]{64})$/m.exec(r.stdout)?.[1] ?? 'none';
+    assert.equal(hash(npm), hash(horus));
+    assert.equal(hash(simCli), hash(horus));
+    assert.doesNotMatch(horus.stdout, /start together/);
+    assert.match(together.stdout, /fault: 0 all nodes start together/);
+    assert.notEqual(hash(together), hash(horus));
+  });
+
+  it('gives the same usage errors (exit 2) through each entry point', async () => {
+    const cases: [string[], RegExp][] = [
+      [['--seeds', '2', '--workers', '0'], /--workers must be a number in \[1, 256\]/],
+      [['--seeds', '2', '--faults', 'all', '--adversary', 'martian'], /--adversary takes "stranger" or "member"/],
+      [['--seeds', '2', '--faults', 'some'], /--faults takes "all"/],
+      [['--seeds', '2', '--no-start-together'], /--no-start-together needs --faults all/],
+      [['--seeds', '2', '--duration', '5000'], /--duration needs --faults all/],
+    ];
+    for (const [args, re] of cases) {
+      const [a, b] = await Promise.all([runCli(['sim', ...args]), viaSimCli(args)]);
+      assert.equal(a.code, 2, `horus sim ${args.join(' ')}: ${a.stderr}`);
+      assert.equal(b.code, 2, `src/sim/cli.ts ${args.join(' ')}: ${b.stderr}`);
+      assert.match(a.stderr, re);
+      assert.match(b.stderr, re);
+    }
+  });
+
+  it('takes --workers auto as one worker per core', () => {
+    assert.equal(workersArg('auto'), availableParallelism());
+    assert.equal(workersArg('3'), 3);
+    assert.throws(() => workersArg('257'), /--workers must be/);
+  });
+
+  it('prints replay commands the way the run was started', () => {
+    assert.equal(replayPrefix({ npm_lifecycle_event: 'sim' }), 'npm run sim --');
+    assert.equal(replayPrefix({}), 'npx horus sim');
   });
 });

@@ -1,0 +1,78 @@
+/**
+ * The flags of `horus sim`, declared once: `npm run sim` (package.json) and `src/sim/cli.ts` run
+ * this same command, so every flag parses, checks and reads alike whichever way it is started.
+ */
+import { availableParallelism } from 'node:os';
+import { InvalidArgumentError, Option, type Command } from 'commander';
+import { intIn, numberIn } from './args.js';
+import type { SimFlags } from './sim-cmd.js';
+
+/** `--workers`: 1 to 256, or "auto" (one per core). */
+export function workersArg(v: string): number {
+  if (v === 'auto') return availableParallelism();
+  const x = Number(v);
+  if (v.trim() === '' || !Number.isInteger(x) || x < 1 || x > 256) throw new InvalidArgumentError('--workers must be a number in [1, 256], or "auto".');
+  return x;
+}
+
+function oneOf<T extends string>(flag: string, kinds: readonly T[]): (v: string) => T {
+  return (v) => {
+    if (!(kinds as readonly string[]).includes(v)) throw new InvalidArgumentError(`${flag} takes ${kinds.map((k) => `"${k}"`).join(' or ')}.`);
+    return v as T;
+  };
+}
+
+/** The options commander hands to the action (before the checks that span several flags). */
+export interface SimOptionValues {
+  seeds: number;
+  seed?: number;
+  first: number;
+  loss?: number;
+  nodes?: number;
+  messages?: number;
+  faults?: boolean | 'all';
+  adversary?: 'stranger' | 'member';
+  duration?: number;
+  workers: number;
+  startTogether: boolean;
+  verbose?: boolean;
+  progress?: boolean;
+}
+
+/** Adds `sim` to the `horus` program. */
+export function addSimCommand(program: Command): Command {
+  return program
+    .command('sim')
+    .description('run seeded fault scenarios in the simulator and check them; last line "sim: N seeds, V violations"')
+    .addOption(new Option('--seeds <n>', 'how many seeds to run').default(100).argParser(intIn(1, 10_000_000)).conflicts('seed'))
+    .addOption(new Option('--seed <s>', 'replay one seed; prints its history hash').argParser(intIn(0, 2 ** 31 - 1)))
+    .addOption(new Option('--first <s>', 'first seed').default(1).argParser(intIn(0, 2 ** 31 - 1)))
+    .addOption(new Option('--loss <p>', 'frame loss probability (default: drawn per seed)').argParser(numberIn(0, 0.5)))
+    .addOption(new Option('--nodes <k>', 'group size (default: drawn per seed)').argParser(intIn(2, 64)))
+    .addOption(new Option('--messages <m>', 'without --faults all: messages per sender (default: drawn per seed)').argParser(intIn(1, 1_000_000)))
+    .addOption(
+      new Option(
+        '--faults <kind>',
+        '"all": dynamic membership under crashes, restarts, pauses, partitions and leaves, with virtual synchrony checks',
+      ).argParser(oneOf('--faults', ['all'] as const)),
+    )
+    .option('--no-faults', 'fixed membership with no pauses, partitions or broken links (only loss)')
+    .addOption(
+      new Option('--adversary <kind>', 'with --faults all: a stranger, or one member, also sends forged frames').argParser(
+        oneOf('--adversary', ['stranger', 'member'] as const),
+      ),
+    )
+    .addOption(new Option('--duration <ms>', 'with --faults all: virtual ms of traffic and faults per seed (default 14000)').argParser(intIn(4000, 1_000_000)))
+    .option('--no-start-together', 'with --faults all: no seed starts its nodes at one instant joining by name (1 in 4 do by default)')
+    .addOption(new Option('--workers <n>', 'spread the seeds over this many worker threads ("auto": one per core)').default(1).argParser(workersArg))
+    .option('--verbose', 'with --seed: trace the run')
+    .option('--progress', 'draw a progress bar on stderr (default: when stderr is a terminal)')
+    .option('--no-progress', 'never draw the progress bar')
+    .action(async (opts: SimOptionValues, cmd: Command) => {
+      const { simCommand } = await import('./sim-cmd.js');
+      const flags: SimFlags = { ...opts };
+      // A flag given on the command line, not its default, is what the cross-flag checks look at.
+      if (cmd.getOptionValueSource('startTogether') === 'default') delete flags.startTogether;
+      process.exitCode = await simCommand(flags, process.stdout, process.stderr);
+    });
+}
