@@ -100,6 +100,10 @@ export interface StateTransferResult {
   /** stateBytes / median time: 10^6 bytes per second, and MiB per second. */
   mbPerSec: number;
   mibPerSec: number;
+  /** A join into the same group without state, just before: what a join costs besides the transfer. */
+  emptyJoinMs: number;
+  /** stateBytes / (median - emptyJoinMs): the transfer alone, estimated (null if the difference is not positive). */
+  streamMbPerSec: number | null;
   /** Every joiner's state had the holders' length and sha256. */
   verified: boolean;
   /** The joiners' resident set before the join and at its peak (max over joins), MiB. */

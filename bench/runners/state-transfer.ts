@@ -25,6 +25,12 @@ export async function runStateTransfer(c: StateTransferCase, ctx: RunContext): P
       await h.listen({ statsIntervalMs: 100, seeds: [holders[0]!.endpoint] });
       await h.request<'djoin'>({ cmd: 'djoin', group: 'state', state: 'blob', create: false, timeoutMs: JOIN_TIMEOUT_MS });
     }
+    // What a join costs without state (lookup, view change), measured the same way: the rest of a join with state is the transfer.
+    const probe = spawn();
+    await probe.listen({ statsIntervalMs: 100, seeds: holders.map((h) => h.endpoint) });
+    const empty = await probe.request<'djoin'>({ cmd: 'djoin', group: 'state', state: 'blob', create: false, timeoutMs: JOIN_TIMEOUT_MS });
+    await probe.close();
+    ctx.log(`${c.id}: a join without state took ${Math.round(empty.elapsedMs)} ms`);
     ctx.log(`${c.id}: ${c.members} members; making ${(bytes / MiB).toFixed(1)} MiB of state in each`);
     const blobs = await Promise.all(holders.map((h) => h.request<'blob'>({ cmd: 'blob', bytes })));
     const sha = blobs[0]!.sha256;
@@ -73,6 +79,8 @@ export async function runStateTransfer(c: StateTransferCase, ctx: RunContext): P
       maxMs: Math.round(Math.max(...samples)),
       mbPerSec: round(bytes / 1e6 / (med / 1000), 1),
       mibPerSec: round(bytes / MiB / (med / 1000), 1),
+      emptyJoinMs: Math.round(empty.elapsedMs),
+      streamMbPerSec: med > empty.elapsedMs ? round(bytes / 1e6 / ((med - empty.elapsedMs) / 1000), 1) : null,
       verified,
       joinerRssBeforeMiB: Math.round(Math.max(...rssBefore) / MiB),
       joinerPeakRssMiB: Math.round(Math.max(...rssPeak) / MiB),
