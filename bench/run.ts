@@ -5,7 +5,7 @@
 //                    [--threshold F] [--fail-on-regression] [--profile CASE [--profile-dir DIR]] [--list]
 //
 // The cases are the table in cases.ts; docs/performance.md says what each measures.
-import { writeFileSync } from 'node:fs';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import { join } from 'node:path';
 import { CASES, ownProcesses, selectCases, type BenchCase, type OwnProcessesCase } from './cases.js';
@@ -220,10 +220,15 @@ async function main(): Promise<number> {
   }
   if (cases.length === 0) throw new Error(`no case matches --filter ${args.filter ?? ''} (see --list)`);
 
+  // A shared-cluster case is profiled during its measured phase only (through node:inspector); a
+  // dynamic-group case, whose processes come and go, for each process's whole life (--cpu-prof).
+  const whole = profileDir !== null && ownProcesses(cases[0]!);
+  if (profileDir !== null) mkdirSync(profileDir, { recursive: true });
   const ctx: RunContext = {
     scale: args.scale,
-    execArgv: profileDir !== null ? cpuProfFlags(profileDir) : [],
-    closeGraceMs: profileDir !== null ? 10_000 : 0,
+    execArgv: whole ? cpuProfFlags(profileDir!) : [],
+    profile: profileDir !== null && !whole ? { dir: profileDir, intervalUs: 250 } : null,
+    closeGraceMs: whole ? 10_000 : 0,
     log,
   };
   const started = new Date();

@@ -28,7 +28,8 @@ export function frameName(f: CpuProfileNode['callFrame']): string {
   const file = f.url.replace(/^file:\/\//, '');
   const src = file.lastIndexOf('/src/');
   const short = src >= 0 ? file.slice(src + 1) : file.startsWith('node:') ? file : file.slice(file.lastIndexOf('/') + 1);
-  return `${fn} ${short}:${f.lineNumber + 1}`;
+  // tsx's transformed modules report their functions at line 0: a line there would mislead.
+  return f.lineNumber > 0 ? `${fn} ${short}:${f.lineNumber + 1}` : `${fn} ${short}`;
 }
 
 /** Folded stacks: root first, frames joined by ';', with their self sample counts (merged when equal). */
@@ -113,11 +114,13 @@ function hash(s: string): number {
   return (h >>> 0) / 0xffffffff;
 }
 
-/** Warm colours for Horus's own code, blue for Node's internals, green for dependencies, grey for V8's pseudo-frames. */
+/** Warm colours for Horus's own code, blue for Node's internals, purple for the bench's member, green for dependencies, grey for V8's pseudo-frames. */
 function colour(name: string): string {
   const v = hash(name);
-  if (name.startsWith('(')) return `rgb(${170 + Math.round(v * 30)},${170 + Math.round(v * 30)},${170 + Math.round(v * 30)})`;
+  if (!name.includes(' ') || /^\([^)]*\)$/.test(name)) return `rgb(${170 + Math.round(v * 30)},${170 + Math.round(v * 30)},${170 + Math.round(v * 30)})`;
   if (name.includes(' src/')) return `rgb(${220 + Math.round(v * 35)},${90 + Math.round(v * 110)},${40 + Math.round(v * 30)})`;
+  if (name.includes(' member.ts') || name.includes(' bench/'))
+    return `rgb(${160 + Math.round(v * 40)},${120 + Math.round(v * 40)},${210 + Math.round(v * 40)})`;
   if (name.includes(' node:')) return `rgb(${80 + Math.round(v * 40)},${140 + Math.round(v * 50)},${210 + Math.round(v * 40)})`;
   return `rgb(${90 + Math.round(v * 50)},${180 + Math.round(v * 50)},${90 + Math.round(v * 40)})`;
 }
@@ -171,7 +174,7 @@ export function flameGraphSvg(folded: ReadonlyMap<string, number>, opts: FlameGr
     `<style>text { font-family: Verdana, sans-serif; font-size: 11px; fill: #000; pointer-events: none; } rect:hover { stroke: #000; stroke-width: 0.5; }</style>`,
     `<rect x="0" y="0" width="${width}" height="${height}" fill="#f8f8f8"/>`,
     `<text x="${width / 2}" y="22" text-anchor="middle" style="font-size:15px">${escapeXml(opts.title)}</text>`,
-    `<text x="${pad}" y="${height - 10}">${total} samples (idle left out). Hover a frame for its share. Orange: Horus (src/), blue: Node internals, green: dependencies, grey: V8 (GC, program).</text>`,
+    `<text x="${pad}" y="${height - 10}">${total} samples (idle left out). Hover a frame for its share. Orange: Horus (src/), blue: Node internals, purple: the bench's member process, green: dependencies, grey: V8 (GC, program, native).</text>`,
     ...rects,
     `</svg>`,
     '',

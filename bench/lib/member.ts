@@ -9,6 +9,8 @@
 //   5..13  f64le  send time, ms since the epoch (timeOrigin + now: comparable across local processes)
 //   13..   ping: u8 mode (order code, +4 when safe); pong: u32le the ping's number; data: filler
 import { createHash } from 'node:crypto';
+import { writeFileSync } from 'node:fs';
+import { Session } from 'node:inspector/promises';
 import { performance } from 'node:perf_hooks';
 import { setImmediate as yieldToIo, setTimeout as sleep } from 'node:timers/promises';
 import { createNode, type Delivery, type Group, type HorusNode, type Logger, type LogFields, type View } from '../../src/index.js';
@@ -350,6 +352,31 @@ function dynStatus(): DynStatus {
   };
 }
 
+// --- CPU profiles of a measured phase only (not the process start, not tsx compiling) -------------------
+
+let profiler: Session | null = null;
+
+async function profileStart(intervalUs: number): Promise<Record<string, never>> {
+  if (profiler !== null) throw new Error('already profiling');
+  const s = new Session();
+  s.connect();
+  await s.post('Profiler.enable');
+  await s.post('Profiler.setSamplingInterval', { interval: intervalUs });
+  await s.post('Profiler.start');
+  profiler = s;
+  return {};
+}
+
+async function profileStop(file: string): Promise<{ file: string; samples: number }> {
+  const s = profiler;
+  if (s === null) throw new Error('not profiling');
+  profiler = null;
+  const { profile } = await s.post('Profiler.stop');
+  s.disconnect();
+  writeFileSync(file, JSON.stringify(profile));
+  return { file, samples: profile.samples?.length ?? 0 };
+}
+
 // --- the IPC loop --------------------------------------------------------------------------------------
 
 let statsTimer: NodeJS.Timeout | null = null;
@@ -397,6 +424,10 @@ async function handle(c: Command): Promise<CommandResults[keyof CommandResults]>
       return setTraffic(c);
     case 'status':
       return dynStatus();
+    case 'profile-start':
+      return profileStart(c.intervalUs);
+    case 'profile-stop':
+      return profileStop(c.file);
     case 'close':
       closing = true;
       if (statsTimer !== null) clearInterval(statsTimer);

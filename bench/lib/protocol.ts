@@ -27,6 +27,10 @@ export type Command =
   /** fbcast `size` bytes every `intervalMs` in the dynamic group (0 stops): a group that keeps delivering. */
   | { cmd: 'traffic'; intervalMs: number; size: number }
   | { cmd: 'status' }
+  /** Sample this process's CPU (V8's profiler, through node:inspector) from now on, every `intervalUs`. */
+  | { cmd: 'profile-start'; intervalUs: number }
+  /** Stop sampling and write the profile (.cpuprofile JSON) to `file`. */
+  | { cmd: 'profile-stop'; file: string }
   | { cmd: 'close' };
 
 export interface Summary {
@@ -102,6 +106,8 @@ export interface CommandResults {
   blob: { bytes: number; sha256: string };
   traffic: { sent: number };
   status: DynStatus;
+  'profile-start': Record<string, never>;
+  'profile-stop': { file: string; samples: number };
   close: Record<string, never>;
 }
 

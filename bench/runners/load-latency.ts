@@ -3,7 +3,7 @@ import { orderOf, type LoadLatencyCase } from '../cases.js';
 import type { Cluster } from '../lib/cluster.js';
 import type { LoadLatencyResult } from '../lib/results.js';
 import { median, percentile, round } from '../lib/stats.js';
-import { scaled, type RunContext } from './context.js';
+import { profileStart, profileStop, scaled, type RunContext } from './context.js';
 import { PHASE_TIMEOUT_MS } from './throughput.js';
 
 export async function runLoadLatency(cluster: Cluster, c: LoadLatencyCase, ctx: RunContext): Promise<LoadLatencyResult> {
@@ -22,7 +22,9 @@ export async function runLoadLatency(cluster: Cluster, c: LoadLatencyCase, ctx: 
   // About 2000 latency samples per member, whatever the rate.
   const sampleEvery = Math.max(1, Math.floor((count * (n - 1)) / 2000));
   ctx.log(`${c.id}: ${Math.round(saturated)} msgs/s per member saturated; ${Math.round(sendRate)}/s per sender for ${seconds} s`);
+  await profileStart(cluster.members, ctx);
   const run = await cluster.phase({ count, size: c.size, order, safe, timeoutMs: PHASE_TIMEOUT_MS, sampleEvery, ratePerSec: sendRate });
+  await profileStop(cluster.members, ctx, c.id);
   const after = await cluster.summaries();
   const lat = after.flatMap((s) => s.phase.latencyMs);
   return {

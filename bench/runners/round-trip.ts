@@ -3,7 +3,7 @@ import { orderOf, type RoundTripCase } from '../cases.js';
 import type { Cluster } from '../lib/cluster.js';
 import type { RoundTripResult } from '../lib/results.js';
 import { mean, percentile, round } from '../lib/stats.js';
-import { scaled, type RunContext } from './context.js';
+import { profileStart, profileStop, scaled, type RunContext } from './context.js';
 
 export async function runRoundTrip(cluster: Cluster, c: RoundTripCase, ctx: RunContext): Promise<RoundTripResult> {
   const rounds = scaled(c.rounds, ctx.scale, 10);
@@ -13,7 +13,9 @@ export async function runRoundTrip(cluster: Cluster, c: RoundTripCase, ctx: RunC
   // A few unmeasured rounds first: connections, JIT.
   await pinger.request<'pingpong'>({ cmd: 'pingpong', rounds: 20, size: c.size, order, safe, timeoutMs: 10_000 });
   const t0 = performance.now();
+  await profileStart(cluster.members, ctx);
   const r = await pinger.request<'pingpong'>({ cmd: 'pingpong', rounds, size: c.size, order, safe, timeoutMs: 10_000 });
+  await profileStop(cluster.members, ctx, c.id);
   return {
     kind: 'round-trip',
     id: c.id,

@@ -4,7 +4,7 @@ import type { Cluster } from '../lib/cluster.js';
 import type { Summary } from '../lib/protocol.js';
 import type { ThroughputResult } from '../lib/results.js';
 import { median, MiB, percentile, round } from '../lib/stats.js';
-import { scaled, type RunContext } from './context.js';
+import { profileStart, profileStop, scaled, type RunContext } from './context.js';
 
 export const PHASE_TIMEOUT_MS = 120_000;
 
@@ -20,7 +20,9 @@ export async function runThroughput(cluster: Cluster, c: ThroughputCase, ctx: Ru
   const before = await cluster.summaries();
   const statsFrom = cluster.members.map((m) => m.stats.length);
   ctx.log(`${c.id}: ${count} per member`);
+  await profileStart(cluster.members, ctx);
   const run = await cluster.phase({ count, size: c.size, order, safe, timeoutMs: PHASE_TIMEOUT_MS, sampleEvery });
+  await profileStop(cluster.members, ctx, c.id);
   const after = await cluster.summaries();
 
   const n = c.members;
