@@ -82,6 +82,42 @@ export function topSelf(folded: ReadonlyMap<string, number>, n = 15): { frame: s
     .map(([frame, samples]) => ({ frame, samples, share: total === 0 ? 0 : Number((samples / total).toFixed(4)) }));
 }
 
+/** Where a frame's code lives: its file (`src/layers/NAK.ts`, `node:internal/…`), 'native', or V8's pseudo-frame itself. */
+export function fileOf(frame: string): string {
+  const space = frame.indexOf(' ');
+  if (frame.startsWith('(') && frame.endsWith(')') && !frame.includes(') ')) return frame;
+  if (space < 0) return 'native';
+  const where = frame.slice(frame.lastIndexOf(' ') + 1);
+  return where.replace(/:\d+$/, '');
+}
+
+export interface FileShare {
+  file: string;
+  /** Share of all samples whose leaf frame is in this file (what it costs itself). */
+  self: number;
+  /** Share of all samples with this file anywhere on the stack (it and what it calls). */
+  inclusive: number;
+}
+
+/** Time by file, the most self time first: where a profile's time goes at a glance. */
+export function shareByFile(folded: ReadonlyMap<string, number>, n = 20): FileShare[] {
+  const self = new Map<string, number>();
+  const incl = new Map<string, number>();
+  let total = 0;
+  for (const [stack, v] of folded) {
+    total += v;
+    const files = stack.split(';').map(fileOf);
+    const leaf = files[files.length - 1]!;
+    self.set(leaf, (self.get(leaf) ?? 0) + v);
+    for (const f of new Set(files)) incl.set(f, (incl.get(f) ?? 0) + v);
+  }
+  const share = (x: number): number => (total === 0 ? 0 : Number((x / total).toFixed(4)));
+  return [...incl.keys()]
+    .map((file) => ({ file, self: share(self.get(file) ?? 0), inclusive: share(incl.get(file)!) }))
+    .sort((a, b) => b.self - a.self || b.inclusive - a.inclusive)
+    .slice(0, n);
+}
+
 interface Frame {
   name: string;
   value: number;

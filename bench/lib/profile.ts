@@ -2,7 +2,7 @@
 // folded stacks, SVG flame graphs (one per member and one for all) and a top-of-self-time list.
 import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { flameGraphSvg, foldedText, foldProfile, mergeFolded, topSelf, type CpuProfile } from './flamegraph.js';
+import { flameGraphSvg, foldedText, foldProfile, mergeFolded, shareByFile, topSelf, type CpuProfile, type FileShare } from './flamegraph.js';
 
 export interface ProfileOutput {
   dir: string;
@@ -10,6 +10,8 @@ export interface ProfileOutput {
   svg: string;
   perMember: string[];
   top: ReturnType<typeof topSelf>;
+  /** Self and inclusive shares by source file. */
+  byFile: FileShare[];
 }
 
 /** Node flags that make each member write its profile into `dir` when it exits. */
@@ -37,6 +39,7 @@ export function renderProfiles(dir: string, caseId: string): ProfileOutput {
   writeFileSync(svg, flameGraphSvg(all, { title: `${caseId}: all ${files.length} members` }));
   writeFileSync(join(dir, `${caseId}.folded`), foldedText(all));
   const top = topSelf(all, 15);
-  writeFileSync(join(dir, `${caseId}-top.json`), JSON.stringify(top, null, 2) + '\n');
-  return { dir, svg, perMember, top };
+  const byFile = shareByFile(all, 25);
+  writeFileSync(join(dir, `${caseId}-top.json`), JSON.stringify({ top, byFile }, null, 2) + '\n');
+  return { dir, svg, perMember, top, byFile };
 }

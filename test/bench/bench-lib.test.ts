@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { CASES, selectCases } from '../../bench/cases.js';
 import { compareRuns, formatComparison, type BenchRun } from '../../bench/lib/compare.js';
-import { flameGraphSvg, foldProfile, topSelf, type CpuProfile } from '../../bench/lib/flamegraph.js';
+import { flameGraphSvg, foldProfile, shareByFile, topSelf, type CpuProfile } from '../../bench/lib/flamegraph.js';
 import { deriveFigures, type BenchResult, type RoundTripResult, type ThroughputResult } from '../../bench/lib/results.js';
 
 function tp(id: string, rate: number): ThroughputResult {
@@ -158,5 +158,23 @@ describe('flame graphs from V8 CPU profiles', () => {
     assert.equal(widths.size, 4, 'all, main, hot, anonymous');
     assert.equal(widths.get('all'), 1000);
     assert.ok(Math.abs(widths.get('hot src/layers/NAK.ts:100')! - (1000 * 30) / 42) < 0.01);
+  });
+});
+
+describe('time by source file', () => {
+  it('splits self and inclusive shares by the file a frame is in', () => {
+    const folded = new Map([
+      ['main src/api/group.ts;hot src/layers/NAK.ts', 30],
+      ['main src/api/group.ts;(anonymous) node:internal/streams', 10],
+      ['(garbage collector)', 10],
+      ['main src/api/group.ts;writeBuffer', 50],
+    ]);
+    const by = new Map(shareByFile(folded).map((f) => [f.file, f]));
+    assert.deepEqual(by.get('src/layers/NAK.ts'), { file: 'src/layers/NAK.ts', self: 0.3, inclusive: 0.3 });
+    assert.deepEqual(by.get('src/api/group.ts'), { file: 'src/api/group.ts', self: 0, inclusive: 0.9 });
+    assert.equal(by.get('native')!.self, 0.5);
+    assert.equal(by.get('(garbage collector)')!.self, 0.1);
+    assert.equal(by.get('node:internal/streams')!.self, 0.1);
+    assert.equal(shareByFile(folded)[0]!.file, 'native', 'most self time first');
   });
 });
