@@ -22,6 +22,8 @@ export interface ThroughputCase extends CaseBase {
   count: number;
   /** Messages per member sent (and delivered everywhere) before measuring. */
   warmup: number;
+  /** Send in lists of this many through `group.castMany` (one promise a list) instead of one cast each. */
+  batch?: number;
 }
 
 /** Unloaded group round trip: one member casts a ping, every other member answers with a pong in the same order. */
@@ -90,7 +92,7 @@ export function orderOf(op: CastOp): { order: SendOrder; safe: boolean } {
 }
 
 const tp = (op: CastOp, members: number, size: number, count: number, more: Partial<ThroughputCase> = {}): ThroughputCase => ({
-  id: `${op.replace(' ', '-')}-${members}-${size === 1024 ? '1KiB' : `${size}B`}`,
+  id: `${op.replace(' ', '-')}${more.batch !== undefined ? '-many' : ''}-${members}-${size === 1024 ? '1KiB' : `${size}B`}`,
   kind: 'throughput',
   op,
   members,
@@ -110,6 +112,10 @@ export const CASES: BenchCase[] = [
   tp('abcast', 3, 1024, 50_000),
   tp('safe abcast', 3, 100, 50_000),
   tp('safe abcast', 3, 1024, 25_000),
+  // The same through the batch API (group.castMany, lists of 256): one promise a list, not a message.
+  tp('fbcast', 3, 100, 300_000, { batch: 256 }),
+  tp('cbcast', 3, 100, 100_000, { batch: 256 }),
+  tp('abcast', 3, 100, 100_000, { batch: 256 }),
   // Unloaded round trips.
   { id: 'fbcast-3-rtt', kind: 'round-trip', op: 'fbcast', members: 3, size: 100, rounds: 3_000 },
   { id: 'abcast-3-rtt', kind: 'round-trip', op: 'abcast', members: 3, size: 100, rounds: 3_000 },

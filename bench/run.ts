@@ -143,40 +143,59 @@ async function runOwn(c: OwnProcessesCase, ctx: RunContext): Promise<BenchResult
   }
 }
 
-/** Runs `cases` in order; cases with the same members and stack share one cluster unless they ask for a fresh one. */
-async function runCases(cases: readonly BenchCase[], ctx: RunContext): Promise<BenchResult[]> {
+interface CaseFailure {
+  id: string;
+  error: string;
+}
+
+/**
+ * Runs `cases` in order; cases with the same members and stack share one cluster unless they ask for
+ * a fresh one. A case that fails is reported and the run goes on (on new processes).
+ */
+async function runCases(cases: readonly BenchCase[], ctx: RunContext): Promise<{ results: BenchResult[]; failures: CaseFailure[] }> {
   const results: BenchResult[] = [];
+  const failures: CaseFailure[] = [];
   let cluster: Cluster | null = null;
   let clusterKey = '';
   try {
     for (const [i, c] of cases.entries()) {
       progress(i, cases.length, c.id);
-      if (ownProcesses(c)) {
-        // Nothing else runs meanwhile: the shared cluster's processes would take CPU from the measured ones.
-        await cluster?.close(ctx.closeGraceMs);
-        cluster = null;
-        for (const r of await runOwn(c, ctx)) {
-          log(JSON.stringify(r));
-          results.push(r);
+      try {
+        if (ownProcesses(c)) {
+          // Nothing else runs meanwhile: the shared cluster's processes would take CPU from the measured ones.
+          await cluster?.close(ctx.closeGraceMs);
+          cluster = null;
+          for (const r of await runOwn(c, ctx)) {
+            log(JSON.stringify(r));
+            results.push(r);
+          }
+          continue;
         }
-        continue;
+        const key = `${c.members}|${c.stack ?? ''}`;
+        if (cluster === null || key !== clusterKey || c.freshCluster === true) {
+          await cluster?.close(ctx.closeGraceMs);
+          cluster = null;
+          log(`starting ${c.members} members${c.stack !== undefined ? ` (${c.stack})` : ''}`);
+          cluster = await Cluster.start({ size: c.members, ...(c.stack !== undefined ? { stack: c.stack } : {}), execArgv: ctx.execArgv });
+          clusterKey = key;
+        }
+        const r = await runShared(cluster, c, ctx);
+        log(JSON.stringify(r));
+        results.push(r);
+      } catch (err) {
+        const error = err instanceof Error ? err.message : String(err);
+        log(`${c.id} FAILED: ${error}`);
+        failures.push({ id: c.id, error });
+        // Its processes may be in any state: the next case starts afresh.
+        await cluster?.close(0);
+        cluster = null;
       }
-      const key = `${c.members}|${c.stack ?? ''}`;
-      if (cluster === null || key !== clusterKey || c.freshCluster === true) {
-        await cluster?.close(ctx.closeGraceMs);
-        log(`starting ${c.members} members${c.stack !== undefined ? ` (${c.stack})` : ''}`);
-        cluster = await Cluster.start({ size: c.members, ...(c.stack !== undefined ? { stack: c.stack } : {}), execArgv: ctx.execArgv });
-        clusterKey = key;
-      }
-      const r = await runShared(cluster, c, ctx);
-      log(JSON.stringify(r));
-      results.push(r);
     }
     progress(cases.length, cases.length, 'done');
   } finally {
     await cluster?.close(ctx.closeGraceMs);
   }
-  return results;
+  return { results, failures };
 }
 
 function machine(loadAtStart: number): Record<string, unknown> {
@@ -234,25 +253,27 @@ async function main(): Promise<number> {
   const started = new Date();
   const loadAtStart = os.loadavg()[0] ?? 0;
   const t0 = performance.now();
-  const results = await runCases(cases, ctx);
-  const doc: BenchRun & { profile?: ProfileOutput } = {
+  const { results, failures } = await runCases(cases, ctx);
+  const doc: BenchRun & { failures: CaseFailure[]; profile?: ProfileOutput } = {
     machine: machine(loadAtStart),
     startedAt: started.toISOString(),
     totalS: round((performance.now() - t0) / 1000, 1),
     scale: args.scale,
     results,
+    failures,
     derived: deriveFigures(results),
   };
-  if (profileDir !== null) {
+  if (profileDir !== null && failures.length === 0) {
     doc.profile = renderProfiles(profileDir, cases[0]!.id);
     log(`flame graph: ${doc.profile.svg}`);
   }
-  let code = 0;
+  // A failed case fails the run (after the JSON of the others is out).
+  let code = failures.length > 0 ? 1 : 0;
   if (baseline !== null) {
     const cmp = compareRuns(results, baseline, args.compare!, args.threshold);
     doc.comparison = cmp;
     process.stderr.write(formatComparison(cmp) + '\n');
-    if (args.failOnRegression && cmp.regressions > 0) code = 3;
+    if (args.failOnRegression && cmp.regressions > 0 && code === 0) code = 3;
   }
   const json = JSON.stringify(doc, null, 2) + '\n';
   if (args.out !== null) writeFileSync(args.out, json);

@@ -27,6 +27,8 @@ export interface PhaseOptions {
   sampleEvery: number;
   /** Open loop: each member sends at this rate (messages/s). Closed loop when absent. */
   ratePerSec?: number;
+  /** Closed loop in lists of this many (group.castMany). */
+  batch?: number;
 }
 
 export interface PhaseResult {
@@ -58,7 +60,8 @@ export class Cluster {
         });
         joined.forEach((j, i) => (members[i]!.memberId = j.memberId));
       })();
-      await withTimeout(ready, opts.readyTimeoutMs ?? 30_000, 'cluster start');
+      // Starting a process compiles TypeScript (tsx): many at once on a busy machine take a while.
+      await withTimeout(ready, opts.readyTimeoutMs ?? 30_000 + 10_000 * opts.size, `start of ${opts.size} members`);
     } catch (err) {
       await cluster.close();
       throw err;
@@ -88,6 +91,7 @@ export class Cluster {
       order: p.order,
       safe: p.safe,
       ...(p.ratePerSec !== undefined ? { ratePerSec: p.ratePerSec } : {}),
+      ...(p.batch !== undefined ? { batch: p.batch } : {}),
     });
     const [s, r] = await Promise.all([sends, reached]);
     return { sends: s, reached: r, wallMs: performance.now() - t0 };

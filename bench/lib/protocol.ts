@@ -14,7 +14,16 @@ export type Command =
    * Send `count` data messages of `size` bytes. Closed loop (as fast as flow control allows) unless
    * `ratePerSec` is given: then open loop, paced by the clock, whatever the group does.
    */
-  | { cmd: 'send'; count: number; size: number; order: SendOrder; safe: boolean; ratePerSec?: number }
+  | {
+      cmd: 'send';
+      count: number;
+      size: number;
+      order: SendOrder;
+      safe: boolean;
+      ratePerSec?: number;
+      /** Closed loop: hand the group lists of this many payloads (`group.castMany`, where the API has it). */
+      batch?: number;
+    }
   /** Answer once this phase has delivered `total` data messages (all senders, own included). */
   | { cmd: 'expect'; total: number; timeoutMs: number }
   /** Unloaded round trip: cast a ping in `order`, every other member answers with a pong in the same order. */
@@ -54,6 +63,8 @@ export interface SendResult {
   elapsedMs: number;
   /** Times the sender waited for flow control. */
   blockedWaits: number;
+  /** Sent in lists through `group.castMany` (false: one cast per message). */
+  usedCastMany: boolean;
 }
 
 export interface ExpectResult {

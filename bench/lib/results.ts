@@ -7,6 +7,8 @@ export interface ThroughputResult {
   op: string;
   members: number;
   size: number;
+  /** How the members sent: one `cast` per message, or lists through `castMany` (a case asks for it; an API without it falls back). */
+  api: 'cast' | 'castMany';
   messagesPerSender: number;
   /** Deliveries per second at one member, all senders (own loopback included): median of members. */
   msgsPerSecPerMember: number;

@@ -16,12 +16,13 @@ export async function runThroughput(cluster: Cluster, c: ThroughputCase, ctx: Ru
   const { order, safe } = orderOf(c.op);
   const sampleEvery = Math.max(1, Math.min(100, Math.floor(count / 200)));
   ctx.log(`${c.id}: warm-up ${warmup} per member`);
-  await cluster.phase({ count: warmup, size: c.size, order, safe, timeoutMs: PHASE_TIMEOUT_MS, sampleEvery });
+  const batch = c.batch !== undefined ? { batch: c.batch } : {};
+  await cluster.phase({ count: warmup, size: c.size, order, safe, timeoutMs: PHASE_TIMEOUT_MS, sampleEvery, ...batch });
   const before = await cluster.summaries();
   const statsFrom = cluster.members.map((m) => m.stats.length);
   ctx.log(`${c.id}: ${count} per member`);
   await profileStart(cluster.members, ctx);
-  const run = await cluster.phase({ count, size: c.size, order, safe, timeoutMs: PHASE_TIMEOUT_MS, sampleEvery });
+  const run = await cluster.phase({ count, size: c.size, order, safe, timeoutMs: PHASE_TIMEOUT_MS, sampleEvery, ...batch });
   await profileStop(cluster.members, ctx, c.id);
   const after = await cluster.summaries();
 
@@ -38,6 +39,7 @@ export async function runThroughput(cluster: Cluster, c: ThroughputCase, ctx: Ru
     op: c.op,
     members: n,
     size: c.size,
+    api: run.sends.every((x) => x.usedCastMany) ? 'castMany' : 'cast',
     messagesPerSender: count,
     msgsPerSecPerMember: Math.round(median(rates)),
     remoteMsgsPerSecPerMember: Math.round((median(rates) * (n - 1)) / n),

@@ -13,6 +13,7 @@ function tp(id: string, rate: number): ThroughputResult {
     op: 'fbcast',
     members: 3,
     size: 100,
+    api: 'cast',
     messagesPerSender: 1,
     msgsPerSecPerMember: rate,
     remoteMsgsPerSecPerMember: rate,
