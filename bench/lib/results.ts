@@ -172,6 +172,8 @@ export function deriveFigures(results: readonly BenchResult[]): DerivedFigure[] 
   for (const n of [3, 5]) {
     ratio(`cbcast-vs-fbcast-${n}`, `cbcast / fbcast at ${n} members, 100 B`, `cbcast-${n}-100B`, `fbcast-${n}-100B`, 0.9);
   }
+  for (const op of ['fbcast', 'cbcast', 'abcast'])
+    ratio(`${op}-many-vs-single-3`, `${op} 100 B through castMany / one cast each`, `${op}-many-3-100B`, `${op}-3-100B`, null);
   ratio('cbcast-vs-fbcast-3-1KiB', 'cbcast / fbcast at 3 members, 1 KiB', 'cbcast-3-1KiB', 'fbcast-3-1KiB', 0.9);
   return out;
 }
