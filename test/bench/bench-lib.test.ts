@@ -1,8 +1,11 @@
 // The benchmark's pure parts: case selection, comparison of runs, derived figures, flame graphs.
 import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { CASES, selectCases } from '../../bench/cases.js';
-import { compareRuns, formatComparison, type BenchRun } from '../../bench/lib/compare.js';
+import { compareRuns, formatComparison, loadRun, type BenchRun } from '../../bench/lib/compare.js';
 import { flameGraphSvg, foldProfile, shareByFile, topSelf, type CpuProfile } from '../../bench/lib/flamegraph.js';
 import { deriveFigures, type BenchResult, type RoundTripResult, type ThroughputResult } from '../../bench/lib/results.js';
 
@@ -177,5 +180,26 @@ describe('time by source file', () => {
     assert.equal(by.get('(garbage collector)')!.self, 0.1);
     assert.equal(by.get('node:internal/streams')!.self, 0.1);
     assert.equal(shareByFile(folded)[0]!.file, 'native', 'most self time first');
+  });
+});
+
+describe('saved runs', () => {
+  it('reads a run saved before results carried their kind (and npm banner lines before the JSON)', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'bench-'));
+    try {
+      const file = join(dir, 'old.json');
+      const old = {
+        startedAt: 'x',
+        scale: 1,
+        results: [{ id: 'fbcast-3-rtt', op: 'fbcast', members: 3, size: 100, rounds: 10, p50Ms: 0.22, p99Ms: 1, meanMs: 0.3, durationS: 1 }],
+      };
+      writeFileSync(file, '\n> horus@0.1.0 bench\n> tsx bench/run.ts\n\n' + JSON.stringify(old));
+      const r = loadRun(file);
+      assert.equal(r.results[0]!.kind, 'round-trip');
+      const cmp = compareRuns([rtt('fbcast-3-rtt', 0.11)], r, file, 0.1);
+      assert.equal(cmp.cases[0]!.speedup, 2);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
