@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { CASES, ownProcesses, selectCases, type BenchCase, type OwnProcessesCase } from './cases.js';
 import { Cluster } from './lib/cluster.js';
 import { compareRuns, formatComparison, loadRun, type BenchRun } from './lib/compare.js';
-import { cpuProfFlags, renderProfiles, type ProfileOutput } from './lib/profile.js';
+import { renderProfiles, type ProfileOutput } from './lib/profile.js';
 import { deriveFigures, type BenchResult } from './lib/results.js';
 import { round } from './lib/stats.js';
 import type { RunContext } from './runners/context.js';
@@ -29,7 +29,7 @@ const USAGE = `usage: npm run bench -- [options]
   --with FILE           with --compare: compare FILE (a saved run) instead of running the bench
   --threshold F         a regression is a case worse than the baseline by more than F (default 0.1)
   --fail-on-regression  exit with status 3 when --compare finds a regression
-  --profile CASE        run one case with its members under node --cpu-prof and write SVG flame graphs
+  --profile CASE        run one case with its members' CPU sampled during the measurement; write SVG flame graphs
   --profile-dir DIR     where the profiles go (default test-results/profiles/CASE-TIME)
   --list                list the cases
   --help                this text`;
@@ -163,7 +163,7 @@ async function runCases(cases: readonly BenchCase[], ctx: RunContext): Promise<{
       try {
         if (ownProcesses(c)) {
           // Nothing else runs meanwhile: the shared cluster's processes would take CPU from the measured ones.
-          await cluster?.close(ctx.closeGraceMs);
+          await cluster?.close(0);
           cluster = null;
           for (const r of await runOwn(c, ctx)) {
             log(JSON.stringify(r));
@@ -173,7 +173,7 @@ async function runCases(cases: readonly BenchCase[], ctx: RunContext): Promise<{
         }
         const key = `${c.members}|${c.stack ?? ''}`;
         if (cluster === null || key !== clusterKey || c.freshCluster === true) {
-          await cluster?.close(ctx.closeGraceMs);
+          await cluster?.close(0);
           cluster = null;
           log(`starting ${c.members} members${c.stack !== undefined ? ` (${c.stack})` : ''}`);
           cluster = await Cluster.start({ size: c.members, ...(c.stack !== undefined ? { stack: c.stack } : {}), execArgv: ctx.execArgv });
@@ -193,7 +193,7 @@ async function runCases(cases: readonly BenchCase[], ctx: RunContext): Promise<{
     }
     progress(cases.length, cases.length, 'done');
   } finally {
-    await cluster?.close(ctx.closeGraceMs);
+    await cluster?.close(0);
   }
   return { results, failures };
 }
@@ -239,15 +239,13 @@ async function main(): Promise<number> {
   }
   if (cases.length === 0) throw new Error(`no case matches --filter ${args.filter ?? ''} (see --list)`);
 
-  // A shared-cluster case is profiled during its measured phase only (through node:inspector); a
-  // dynamic-group case, whose processes come and go, for each process's whole life (--cpu-prof).
-  const whole = profileDir !== null && ownProcesses(cases[0]!);
+  // Profiles cover the measured part of a case only (through node:inspector in each member): not the
+  // process starts, not tsx compiling TypeScript, not the warm-up.
   if (profileDir !== null) mkdirSync(profileDir, { recursive: true });
   const ctx: RunContext = {
     scale: args.scale,
-    execArgv: whole ? cpuProfFlags(profileDir!) : [],
-    profile: profileDir !== null && !whole ? { dir: profileDir, intervalUs: 250 } : null,
-    closeGraceMs: whole ? 10_000 : 0,
+    execArgv: [],
+    profile: profileDir !== null ? { dir: profileDir, intervalUs: 250 } : null,
     log,
   };
   const started = new Date();

@@ -1,6 +1,6 @@
-// --profile: the member processes of one case run under `node --cpu-prof`; their profiles become
-// folded stacks, SVG flame graphs (one per member and one for all) and a top-of-self-time list.
-import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+// --profile: the members' CPU profiles of one case (runners/context.ts profileStart/Stop) become folded
+// stacks, SVG flame graphs (one per member and one for all) and the time by frame and by file.
+import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { flameGraphSvg, foldedText, foldProfile, mergeFolded, shareByFile, topSelf, type CpuProfile, type FileShare } from './flamegraph.js';
 
@@ -14,27 +14,21 @@ export interface ProfileOutput {
   byFile: FileShare[];
 }
 
-/** Node flags that make each member write its profile into `dir` when it exits. */
-export function cpuProfFlags(dir: string, intervalUs = 500): string[] {
-  mkdirSync(dir, { recursive: true });
-  return ['--cpu-prof', `--cpu-prof-dir=${dir}`, `--cpu-prof-interval=${intervalUs}`];
-}
-
 /** Turns every .cpuprofile in `dir` into flame graphs named after `caseId`. */
 export function renderProfiles(dir: string, caseId: string): ProfileOutput {
   const files = readdirSync(dir)
     .filter((f) => f.endsWith('.cpuprofile'))
     .sort();
-  if (files.length === 0) throw new Error(`no .cpuprofile in ${dir}: did the members exit cleanly?`);
+  if (files.length === 0) throw new Error(`no .cpuprofile in ${dir}`);
   const all = new Map<string, number>();
   const perMember: string[] = [];
-  files.forEach((f, i) => {
+  for (const f of files) {
     const folded = foldProfile(JSON.parse(readFileSync(join(dir, f), 'utf8')) as CpuProfile);
     mergeFolded(all, folded);
-    const out = join(dir, `${caseId}-member${i}.svg`);
-    writeFileSync(out, flameGraphSvg(folded, { title: `${caseId}: member ${i} (${f})` }));
+    const out = join(dir, f.replace(/\.cpuprofile$/, '.svg'));
+    writeFileSync(out, flameGraphSvg(folded, { title: `${caseId}: ${f.replace(/\.cpuprofile$/, '')}` }));
     perMember.push(out);
-  });
+  }
   const svg = join(dir, `${caseId}.svg`);
   writeFileSync(svg, flameGraphSvg(all, { title: `${caseId}: all ${files.length} members` }));
   writeFileSync(join(dir, `${caseId}.folded`), foldedText(all));

@@ -5,12 +5,10 @@ import type { MemberHandle } from '../lib/member-handle.js';
 export interface RunContext {
   /** Multiplies counts, rounds and durations (the README test runs --scale 0.05). */
   scale: number;
-  /** Extra node flags for every member process (--profile of a dynamic-group case passes --cpu-prof here). */
+  /** Extra node flags for every member process. */
   execArgv: readonly string[];
-  /** --profile of a shared-cluster case: the members sample their CPU during the measured phase only. */
+  /** --profile: the members sample their CPU during the measured part of the case only (profileStart/Stop). */
   profile: { dir: string; intervalUs: number } | null;
-  /** How long a member may take to close before it is killed (0: kill at once; a profiled member needs time to write its profile). */
-  closeGraceMs: number;
   /** Progress, to stderr. */
   log(msg: string): void;
 }

@@ -5,7 +5,7 @@ import type { DynStatus } from '../lib/protocol.js';
 import type { CrashToViewResult } from '../lib/results.js';
 import { median, round } from '../lib/stats.js';
 import { sleep, waitUntil, wallNow } from '../lib/wait.js';
-import type { RunContext } from './context.js';
+import { profileStart, profileStop, type RunContext } from './context.js';
 
 const DYN_TIMEOUT_MS = 20_000;
 
@@ -59,6 +59,8 @@ export async function runCrashToView(c: CrashToViewCase, ctx: RunContext): Promi
     let group = initial;
     let st = await waitForAgreedView(group, `${c.members} members in one view`);
     ctx.log(`${c.id}: ${c.members} members in one view after ${((performance.now() - t0) / 1000).toFixed(1)} s`);
+    // Profiles: every member from here on (a killed one's is lost with it).
+    await profileStart(group, ctx);
     const samples = new Map<string, { last: number[]; first: number[] }>(c.victims.map((v) => [v, { last: [], first: [] }]));
     for (let k = 0; k < order.length; k++) {
       const role = order[k]!;
@@ -91,11 +93,13 @@ export async function runCrashToView(c: CrashToViewCase, ctx: RunContext): Promi
       samples.get(role)!.first.push(Math.min(...installs));
       const j = await spare.request<'djoin'>({ cmd: 'djoin', group: 'crash', state: 'none', create: false, timeoutMs: DYN_TIMEOUT_MS });
       group = [...survivors, spare];
+      await profileStart([spare], ctx);
       st = await waitForAgreedView(group, `${c.members} members again after kill ${k + 1}`);
       ctx.log(
         `${c.id}: kill ${k + 1}/${order.length} (${role} ${victimId}): ${Math.round(Math.max(...installs))} ms; a new member joined in ${Math.round(j.elapsedMs)} ms`,
       );
     }
+    await profileStop(group, ctx, c.id);
     const durationS = round((performance.now() - t0) / 1000);
     return c.victims.map((role) => {
       const s = samples.get(role)!;
@@ -114,6 +118,6 @@ export async function runCrashToView(c: CrashToViewCase, ctx: RunContext): Promi
       };
     });
   } finally {
-    await Promise.all(procs.map((m) => m.close(ctx.closeGraceMs)));
+    await Promise.all(procs.map((m) => m.close(0)));
   }
 }

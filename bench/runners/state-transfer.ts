@@ -3,7 +3,7 @@ import type { StateTransferCase } from '../cases.js';
 import { forkMember, type MemberHandle } from '../lib/member-handle.js';
 import type { StateTransferResult } from '../lib/results.js';
 import { median, MiB, round } from '../lib/stats.js';
-import type { RunContext } from './context.js';
+import { profileStart, profileStop, type RunContext } from './context.js';
 
 const JOIN_TIMEOUT_MS = 120_000;
 
@@ -36,6 +36,7 @@ export async function runStateTransfer(c: StateTransferCase, ctx: RunContext): P
     const sha = blobs[0]!.sha256;
     // The group keeps delivering while the state moves.
     await Promise.all(holders.map((h) => h.request<'traffic'>({ cmd: 'traffic', intervalMs: c.trafficIntervalMs, size: 100 })));
+    await profileStart(holders, ctx);
     const samples: number[] = [];
     const rssBefore: number[] = [];
     const rssPeak: number[] = [];
@@ -45,11 +46,13 @@ export async function runStateTransfer(c: StateTransferCase, ctx: RunContext): P
     for (let j = 0; j < c.joins; j++) {
       const joiner = spawn();
       await joiner.listen({ statsIntervalMs: 100, seeds: holders.map((h) => h.endpoint) });
+      await profileStart([joiner], ctx);
       const before = await Promise.all(holders.map((h) => h.request<'status'>({ cmd: 'status' })));
       const tj = performance.now();
       // Through the public join(): it resolves with the first view, after the state is in.
       const r = await joiner.request<'djoin'>({ cmd: 'djoin', group: 'state', state: 'blob', create: false, timeoutMs: JOIN_TIMEOUT_MS });
       const dt = performance.now() - tj;
+      await profileStop([joiner], ctx, c.id);
       const after = await Promise.all(holders.map((h) => h.request<'status'>({ cmd: 'status' })));
       transferMs += dt;
       deliveredDuring += median(after.map((s, i) => s.delivered - before[i]!.delivered));
@@ -65,6 +68,7 @@ export async function runStateTransfer(c: StateTransferCase, ctx: RunContext): P
       // The joiner leaves again, so every join is from the same group size.
       await joiner.close();
     }
+    await profileStop(holders, ctx, c.id);
     await Promise.all(holders.map((h) => h.request<'traffic'>({ cmd: 'traffic', intervalMs: 0, size: 0 })));
     const med = median(samples);
     return {
@@ -88,6 +92,6 @@ export async function runStateTransfer(c: StateTransferCase, ctx: RunContext): P
       durationS: round((performance.now() - t0) / 1000),
     };
   } finally {
-    await Promise.all(procs.map((m) => m.close(ctx.closeGraceMs)));
+    await Promise.all(procs.map((m) => m.close(0)));
   }
 }
