@@ -29,6 +29,7 @@ const USAGE = `usage: npm run bench -- [options]
   --with FILE           with --compare: compare FILE (a saved run) instead of running the bench
   --threshold F         a regression is a case worse than the baseline by more than F (default 0.1)
   --fail-on-regression  exit with status 3 when --compare finds a regression
+  --load-rate N         load-latency cases offer each member N msgs/s (all senders) instead of half the saturated rate
   --profile CASE        run one case with its members' CPU sampled during the measurement; write SVG flame graphs
   --profile-dir DIR     where the profiles go (default test-results/profiles/CASE-TIME)
   --list                list the cases
@@ -42,6 +43,7 @@ interface Args {
   with: string | null;
   threshold: number;
   failOnRegression: boolean;
+  loadRate: number | null;
   profile: string | null;
   profileDir: string | null;
   list: boolean;
@@ -57,6 +59,7 @@ function parseArgs(argv: readonly string[]): Args {
     with: null,
     threshold: 0.1,
     failOnRegression: false,
+    loadRate: null,
     profile: null,
     profileDir: null,
     list: false,
@@ -91,6 +94,9 @@ function parseArgs(argv: readonly string[]): Args {
       case '--fail-on-regression':
         a.failOnRegression = true;
         break;
+      case '--load-rate':
+        a.loadRate = Number(value(++i, f));
+        break;
       case '--profile':
         a.profile = value(++i, f);
         break;
@@ -110,6 +116,7 @@ function parseArgs(argv: readonly string[]): Args {
   }
   if (!(a.scale > 0)) throw new Error('--scale must be a positive number');
   if (!(a.threshold >= 0 && a.threshold < 1)) throw new Error('--threshold must be in [0, 1)');
+  if (a.loadRate !== null && !(a.loadRate > 0)) throw new Error('--load-rate must be a positive number');
   if (a.with !== null && a.compare === null) throw new Error('--with needs --compare');
   return a;
 }
@@ -245,6 +252,7 @@ async function main(): Promise<number> {
   const ctx: RunContext = {
     scale: args.scale,
     execArgv: [],
+    loadRate: args.loadRate,
     profile: profileDir !== null ? { dir: profileDir, intervalUs: 250 } : null,
     log,
   };

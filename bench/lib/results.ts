@@ -57,6 +57,7 @@ export interface LoadLatencyResult {
   size: number;
   /** Per-member delivered rate of the closed-loop phase. */
   saturatedMsgsPerSecPerMember: number;
+  /** The offered rate / the saturated rate (0.5 unless --load-rate fixed the offered rate). */
   loadFraction: number;
   /** The rate each member sent at, open loop, and what every member was offered in all. */
   sendRatePerMember: number;

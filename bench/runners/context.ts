@@ -7,6 +7,8 @@ export interface RunContext {
   scale: number;
   /** Extra node flags for every member process. */
   execArgv: readonly string[];
+  /** --load-rate: the per-member delivered rate load-latency cases offer, instead of their fraction of the saturated rate. */
+  loadRate: number | null;
   /** --profile: the members sample their CPU during the measured part of the case only (profileStart/Stop). */
   profile: { dir: string; intervalUs: number } | null;
   /** Progress, to stderr. */

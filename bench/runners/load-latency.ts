@@ -16,7 +16,9 @@ export async function runLoadLatency(cluster: Cluster, c: LoadLatencyCase, ctx: 
   const sat = await cluster.phase({ count: satCount, size: c.size, order, safe, timeoutMs: PHASE_TIMEOUT_MS, sampleEvery: 100 });
   const saturated = median(sat.reached.map((r) => (r.delivered / r.elapsedMs) * 1000));
   // Each member delivers every sender's messages: a member sends 1/n of what a member delivers.
-  const sendRate = Math.max(1, (saturated * c.loadFraction) / n);
+  // --load-rate fixes what a member is offered (to compare two versions at the same load).
+  const offered = ctx.loadRate ?? saturated * c.loadFraction;
+  const sendRate = Math.max(1, offered / n);
   const seconds = Math.max(0.5, c.seconds * ctx.scale);
   const count = Math.max(10, Math.round(sendRate * seconds));
   // About 2000 latency samples per member, whatever the rate.
@@ -34,7 +36,7 @@ export async function runLoadLatency(cluster: Cluster, c: LoadLatencyCase, ctx: 
     members: n,
     size: c.size,
     saturatedMsgsPerSecPerMember: Math.round(saturated),
-    loadFraction: c.loadFraction,
+    loadFraction: round(offered / saturated, 3),
     sendRatePerMember: Math.round(sendRate),
     offeredMsgsPerSecPerMember: Math.round(sendRate * n),
     deliveredMsgsPerSecPerMember: Math.round(median(run.reached.map((r) => (r.delivered / r.elapsedMs) * 1000))),
