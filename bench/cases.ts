@@ -1,0 +1,152 @@
+// The benchmark's cases: one row each. A new kind of measurement is a new `kind` here, its result
+// type in lib/results.ts and its runner in runners/ (run.ts's switch is exhaustive).
+import type { SendOrder } from './lib/protocol.js';
+
+export type CastOp = 'fbcast' | 'cbcast' | 'abcast' | 'safe abcast';
+
+interface CaseBase {
+  /** Short unique name, for --filter, --profile, --compare and the output. */
+  id: string;
+  members: number;
+  /** Stack spec; the node's default when absent. */
+  stack?: string;
+  /** Start this case on new processes (a clean heap and fresh connections). */
+  freshCluster?: boolean;
+}
+
+/** Every member multicasts `count` messages of `size` bytes as fast as flow control allows (closed loop). */
+export interface ThroughputCase extends CaseBase {
+  kind: 'throughput';
+  op: CastOp;
+  size: number;
+  count: number;
+  /** Messages per member sent (and delivered everywhere) before measuring. */
+  warmup: number;
+  /** Send in lists of this many through `group.castMany` (one promise a list) instead of one cast each. */
+  batch?: number;
+}
+
+/** Unloaded group round trip: one member casts a ping, every other member answers with a pong in the same order. */
+export interface RoundTripCase extends CaseBase {
+  kind: 'round-trip';
+  op: CastOp;
+  size: number;
+  rounds: number;
+}
+
+/**
+ * Latency under a fixed load: a closed-loop phase finds the saturated rate, then every member sends
+ * open loop (paced by the clock, not by the group) at `loadFraction` of it for `seconds`.
+ */
+export interface LoadLatencyCase extends CaseBase {
+  kind: 'load-latency';
+  op: CastOp;
+  size: number;
+  /** Messages per member in the saturating phase. */
+  saturationCount: number;
+  loadFraction: number;
+  seconds: number;
+}
+
+/**
+ * A dynamic group (default stack and timeouts) loses a member to kill -9, `kills` times per victim
+ * role, roles alternating (a new process joins in the victim's place in between): time from the kill
+ * to the survivors' view without it. One result row per role, `${id}-${role}`.
+ */
+export interface CrashToViewCase extends CaseBase {
+  kind: 'crash-to-view';
+  op: 'kill -9';
+  victims: ('coordinator' | 'member')[];
+  kills: number;
+}
+
+/**
+ * `members` hold the same `stateBytes` of state and keep multicasting (`trafficIntervalMs`); new
+ * processes join with state transfer, one at a time.
+ */
+export interface StateTransferCase extends CaseBase {
+  kind: 'state-transfer';
+  op: 'join with state';
+  stateBytes: number;
+  joins: number;
+  trafficIntervalMs: number;
+}
+
+export type BenchCase = ThroughputCase | RoundTripCase | LoadLatencyCase | CrashToViewCase | StateTransferCase;
+
+/** Cases that start their own processes (dynamic groups) instead of sharing a fixed-membership cluster. */
+export type OwnProcessesCase = CrashToViewCase | StateTransferCase;
+export const ownProcesses = (c: BenchCase): c is OwnProcessesCase => c.kind === 'crash-to-view' || c.kind === 'state-transfer';
+
+export function orderOf(op: CastOp): { order: SendOrder; safe: boolean } {
+  switch (op) {
+    case 'fbcast':
+      return { order: 'fifo', safe: false };
+    case 'cbcast':
+      return { order: 'causal', safe: false };
+    case 'abcast':
+      return { order: 'total', safe: false };
+    case 'safe abcast':
+      return { order: 'total', safe: true };
+  }
+}
+
+const tp = (op: CastOp, members: number, size: number, count: number, more: Partial<ThroughputCase> = {}): ThroughputCase => ({
+  id: `${op.replace(' ', '-')}${more.batch !== undefined ? '-many' : ''}-${members}-${size === 1024 ? '1KiB' : `${size}B`}`,
+  kind: 'throughput',
+  op,
+  members,
+  size,
+  count,
+  warmup: Math.round(count / 10),
+  ...more,
+});
+
+export const CASES: BenchCase[] = [
+  // 3 members: every order at 100 B and 1 KiB.
+  tp('fbcast', 3, 100, 300_000),
+  tp('fbcast', 3, 1024, 200_000),
+  tp('cbcast', 3, 100, 100_000),
+  tp('cbcast', 3, 1024, 50_000),
+  tp('abcast', 3, 100, 100_000),
+  tp('abcast', 3, 1024, 50_000),
+  tp('safe abcast', 3, 100, 50_000),
+  tp('safe abcast', 3, 1024, 25_000),
+  // The same through the batch API (group.castMany, lists of 256): one promise a list, not a message.
+  tp('fbcast', 3, 100, 300_000, { batch: 256 }),
+  tp('cbcast', 3, 100, 100_000, { batch: 256 }),
+  tp('abcast', 3, 100, 100_000, { batch: 256 }),
+  // Unloaded round trips.
+  { id: 'fbcast-3-rtt', kind: 'round-trip', op: 'fbcast', members: 3, size: 100, rounds: 3_000 },
+  { id: 'abcast-3-rtt', kind: 'round-trip', op: 'abcast', members: 3, size: 100, rounds: 3_000 },
+  { id: 'safe-abcast-3-rtt', kind: 'round-trip', op: 'safe abcast', members: 3, size: 100, rounds: 2_000 },
+  // Latency at half the saturated rate.
+  { id: 'fbcast-3-half-100B', kind: 'load-latency', op: 'fbcast', members: 3, size: 100, saturationCount: 100_000, loadFraction: 0.5, seconds: 5 },
+  { id: 'abcast-3-half-100B', kind: 'load-latency', op: 'abcast', members: 3, size: 100, saturationCount: 50_000, loadFraction: 0.5, seconds: 5 },
+  // 5 members.
+  tp('fbcast', 5, 100, 40_000, { freshCluster: true }),
+  tp('cbcast', 5, 100, 30_000),
+  tp('abcast', 5, 100, 30_000),
+  tp('abcast', 5, 1024, 15_000),
+  tp('safe abcast', 5, 100, 15_000),
+  // Scale with members (each member delivers everything: the total work grows with n).
+  tp('fbcast', 7, 100, 25_000),
+  tp('fbcast', 9, 100, 20_000),
+  // Dynamic groups, own processes.
+  { id: 'crash-to-view-5', kind: 'crash-to-view', op: 'kill -9', members: 5, victims: ['member', 'coordinator'], kills: 3 },
+  { id: 'state-transfer-100MB', kind: 'state-transfer', op: 'join with state', members: 3, stateBytes: 100 * 1024 * 1024, joins: 3, trafficIntervalMs: 2 },
+];
+
+/**
+ * The cases a --filter selects: comma-separated terms; a term that is a case's exact id selects that
+ * case alone, any other term every case whose id contains it.
+ */
+export function selectCases(cases: readonly BenchCase[], filter: string | null): BenchCase[] {
+  if (filter === null) return [...cases];
+  const terms = filter
+    .split(',')
+    .map((t) => t.trim())
+    .filter((t) => t !== '');
+  const ids = new Set(cases.map((c) => c.id));
+  return cases.filter((c) => terms.some((t) => (ids.has(t) ? c.id === t : c.id.includes(t))));
+}

@@ -1,0 +1,494 @@
+// One Horus member in its own process, driven by the benchmark over IPC (member-handle.ts forks it).
+// It uses only the package's public API (src/index.ts), so changes inside the stack do not break it.
+//
+// It keeps no per-message history: per sender the last id delivered and a count; latency is sampled.
+//
+// Payload layout:
+//   0      u8     kind (data, ping, pong)
+//   1..5   u32le  the sender's message number: must equal Delivery.id
+//   5..13  f64le  send time, ms since the epoch (timeOrigin + now: comparable across local processes)
+//   13..   ping: u8 mode (order code, +4 when safe); pong: u32le the ping's number; data: filler
+import { createHash } from 'node:crypto';
+import { writeFileSync } from 'node:fs';
+import { Session } from 'node:inspector/promises';
+import { performance } from 'node:perf_hooks';
+import { setImmediate as yieldToIo, setTimeout as sleep } from 'node:timers/promises';
+import { createNode, type Delivery, type Group, type HorusNode, type Logger, type LogFields, type View } from '../../src/index.js';
+import type {
+  ChildMessage,
+  Command,
+  CommandResults,
+  DynJoinResult,
+  DynStatus,
+  ExpectResult,
+  LogLevel,
+  PingPongResult,
+  Request,
+  SendOrder,
+  SendResult,
+  Summary,
+} from './protocol.js';
+
+const KIND_DATA = 0;
+const KIND_PING = 1;
+const KIND_PONG = 2;
+const HEADER_BYTES = 13;
+export const MIN_PAYLOAD_BYTES = 17;
+const ORDERS: readonly SendOrder[] = ['fifo', 'causal', 'total'];
+
+const wallNow = (): number => performance.timeOrigin + performance.now();
+
+// --- a logger for the node: JSON lines on stderr at or above a level ------------------------------------
+
+const LEVELS: Record<LogLevel, number> = { debug: 20, info: 30, warn: 40, error: 50, silent: 100 };
+
+function stderrLogger(level: LogLevel, bindings: LogFields = {}): Logger {
+  const min = LEVELS[level];
+  const at =
+    (lv: number, name: string) =>
+    (msg: string, fields?: LogFields): void => {
+      if (lv < min) return;
+      process.stderr.write(JSON.stringify({ level: name, pid: process.pid, msg, ...bindings, ...fields }) + '\n');
+    };
+  return {
+    trace: () => {},
+    debug: at(20, 'debug'),
+    info: at(30, 'info'),
+    warn: at(40, 'warn'),
+    error: at(50, 'error'),
+    child: (b) => stderrLogger(level, { ...bindings, ...b }),
+  };
+}
+
+// --- state -------------------------------------------------------------------------------------------
+
+let node: HorusNode | null = null;
+let group: Group | null = null;
+let selfId = '';
+let closing = false;
+let sending = false;
+
+let sent = 0;
+let delivered = 0;
+let violations = 0;
+let firstViolation = '';
+const lastIdOf = new Map<string, number>();
+
+let sampleEvery = 100;
+let phaseStart = performance.now();
+let phaseDelivered = 0;
+let latencyMs: number[] = [];
+let expectTarget = Infinity;
+let expectDone: ((r: ExpectResult) => void) | null = null;
+
+let pinger: { round: number; pongs: number; need: number; sentAt: number; selfMs: number; done: () => void } | null = null;
+
+// Filler from a template: allocating and copying is what an application does too.
+const template = Buffer.alloc(64 * 1024);
+for (let i = 0; i < template.length; i++) template[i] = (i * 2654435761) >>> 24;
+
+function violation(text: string): void {
+  if (violations++ === 0) firstViolation = text;
+}
+
+function makePayload(kind: number, size: number): Buffer {
+  const b = Buffer.allocUnsafe(size);
+  b[0] = kind;
+  b.writeUInt32LE(sent + 1, 1);
+  b.writeDoubleLE(wallNow(), 5);
+  template.copy(b, HEADER_BYTES, 0, size - HEADER_BYTES);
+  return b;
+}
+
+type CastMany = (order: SendOrder, payloads: readonly Buffer[], opts?: { safe?: boolean }) => Promise<void>;
+
+function cast(order: SendOrder, safe: boolean, payload: Buffer): Promise<void> {
+  sent++;
+  if (order === 'fifo' && !safe) return group!.fbcast(payload);
+  return group!.cast(order, payload, safe ? { safe: true } : undefined);
+}
+
+let lastSrc = '';
+let lastId = 0;
+
+function onMessage(d: Delivery): void {
+  const src = d.src;
+  const id = d.id;
+  // Most runs deliver long runs from one sender: skip the map then.
+  const prev = src === lastSrc ? lastId : (lastIdOf.get(src) ?? 0);
+  if (id !== prev + 1) violation(`${selfId} delivered #${id} from ${src} right after #${prev}`);
+  if (src !== lastSrc && lastSrc !== '') lastIdOf.set(lastSrc, lastId);
+  lastSrc = src;
+  lastId = id;
+  delivered++;
+  const raw = d.raw;
+  if (raw.length < HEADER_BYTES || raw.readUInt32LE(1) !== id) {
+    violation(`${selfId} got a payload from ${src} whose number does not match id ${id}`);
+    return;
+  }
+  const kind = raw[0];
+  if (kind === KIND_DATA) {
+    phaseDelivered++;
+    if (id % sampleEvery === 0 && src !== selfId) latencyMs.push(wallNow() - raw.readDoubleLE(5));
+    if (phaseDelivered >= expectTarget && expectDone !== null) {
+      const done = expectDone;
+      expectDone = null;
+      expectTarget = Infinity;
+      done({ delivered: phaseDelivered, elapsedMs: performance.now() - phaseStart });
+    }
+  } else if (kind === KIND_PING) {
+    if (src === selfId) {
+      if (pinger !== null && id === pinger.round) pinger.selfMs = performance.now() - pinger.sentAt;
+      return;
+    }
+    const mode = raw[HEADER_BYTES] ?? 0;
+    const pong = makePayload(KIND_PONG, MIN_PAYLOAD_BYTES);
+    pong.writeUInt32LE(id, HEADER_BYTES);
+    cast(ORDERS[mode & 3] ?? 'fifo', (mode & 4) !== 0, pong).catch(fatal);
+  } else if (kind === KIND_PONG) {
+    if (pinger !== null && raw.length >= MIN_PAYLOAD_BYTES && raw.readUInt32LE(HEADER_BYTES) === pinger.round) {
+      if (++pinger.pongs === pinger.need) pinger.done();
+    }
+  }
+}
+
+// --- commands ----------------------------------------------------------------------------------------
+
+async function sendMany(c: Extract<Command, { cmd: 'send' }>): Promise<SendResult> {
+  if (sending) throw new Error('a send is already running');
+  if (c.size < MIN_PAYLOAD_BYTES) throw new Error(`size must be at least ${MIN_PAYLOAD_BYTES}`);
+  sending = true;
+  const t0 = performance.now();
+  let blockedWaits = 0;
+  let failed: unknown = null;
+  const onFail = (err: unknown): void => {
+    failed ??= err;
+  };
+  // The batch API (issue 10): used when this version of the API has it, reported either way.
+  const castMany = (group as unknown as { castMany?: CastMany }).castMany?.bind(group);
+  const batch = c.batch !== undefined && c.batch > 1 && castMany !== undefined && c.ratePerSec === undefined ? c.batch : 0;
+  try {
+    if (batch > 0) {
+      let since = 0;
+      for (let i = 0; i < c.count;) {
+        if (closing) throw new Error(`closed after ${i} of ${c.count} sends`);
+        const n = Math.min(batch, c.count - i);
+        const list = new Array<Buffer>(n);
+        for (let k = 0; k < n; k++) {
+          list[k] = makePayload(KIND_DATA, c.size);
+          sent++;
+        }
+        const p = castMany!(c.order, list, c.safe ? { safe: true } : undefined);
+        i += n;
+        if (group!.blocked) {
+          blockedWaits++;
+          await p;
+        } else {
+          p.catch(onFail);
+          since += n;
+          if (since >= 1000) {
+            since = 0;
+            await yieldToIo();
+          }
+        }
+      }
+    } else if (c.ratePerSec === undefined) {
+      for (let i = 1; i <= c.count; i++) {
+        if (closing) throw new Error(`closed after ${i - 1} of ${c.count} sends`);
+        const p = cast(c.order, c.safe, makePayload(KIND_DATA, c.size));
+        if (group!.blocked) {
+          // Flow control holds us: wait until this message is taken (awaiting every send would be slow).
+          blockedWaits++;
+          await p;
+        } else {
+          p.catch(onFail);
+          // Let incoming frames (deliveries, credits) in, or a long burst starves them.
+          if (i % 1000 === 0) await yieldToIo();
+        }
+      }
+    } else {
+      // Open loop: at each tick, send what the clock says is due, whatever the group does.
+      const perMs = c.ratePerSec / 1000;
+      let i = 0;
+      while (i < c.count) {
+        if (closing) throw new Error(`closed after ${i} of ${c.count} sends`);
+        const due = Math.min(c.count, Math.floor((performance.now() - t0) * perMs) + 1);
+        for (; i < due; i++) cast(c.order, c.safe, makePayload(KIND_DATA, c.size)).catch(onFail);
+        await sleep(1);
+      }
+    }
+    if (failed !== null) throw failed instanceof Error ? failed : new Error(String(failed));
+  } finally {
+    sending = false;
+  }
+  return { sent: c.count, elapsedMs: performance.now() - t0, blockedWaits, usedCastMany: batch > 0 };
+}
+
+function expect(c: Extract<Command, { cmd: 'expect' }>): Promise<ExpectResult> {
+  if (phaseDelivered >= c.total) return Promise.resolve({ delivered: phaseDelivered, elapsedMs: performance.now() - phaseStart });
+  return new Promise<ExpectResult>((resolve, reject) => {
+    const timer = setTimeout(() => {
+      expectDone = null;
+      expectTarget = Infinity;
+      reject(new Error(`${selfId}: ${phaseDelivered}/${c.total} delivered after ${c.timeoutMs} ms`));
+    }, c.timeoutMs);
+    expectTarget = c.total;
+    expectDone = (r) => {
+      clearTimeout(timer);
+      resolve(r);
+    };
+  });
+}
+
+async function pingPong(c: Extract<Command, { cmd: 'pingpong' }>): Promise<PingPongResult> {
+  const g = group!;
+  const need = g.view.members.length - 1;
+  const mode = ORDERS.indexOf(c.order) + (c.safe ? 4 : 0);
+  const rttMs: number[] = [];
+  const selfMs: number[] = [];
+  for (let r = 0; r < c.rounds; r++) {
+    const ping = makePayload(KIND_PING, Math.max(MIN_PAYLOAD_BYTES, c.size));
+    ping[HEADER_BYTES] = mode;
+    const round = sent + 1;
+    const t0 = performance.now();
+    let timer: NodeJS.Timeout | undefined;
+    const p = await new Promise<{ selfMs: number }>((resolve, reject) => {
+      const state = { round, pongs: 0, need, sentAt: t0, selfMs: NaN, done: () => resolve(state) };
+      pinger = state;
+      timer = setTimeout(() => reject(new Error(`ping ${round}: ${state.pongs}/${need} pongs after ${c.timeoutMs} ms`)), c.timeoutMs);
+      cast(c.order, c.safe, ping).catch(reject);
+    }).finally(() => {
+      clearTimeout(timer);
+      pinger = null;
+    });
+    rttMs.push(performance.now() - t0);
+    if (Number.isFinite(p.selfMs)) selfMs.push(p.selfMs);
+  }
+  return { rttMs, selfMs };
+}
+
+function summary(): Summary {
+  const cpu = process.cpuUsage();
+  return {
+    memberId: selfId,
+    sent,
+    delivered,
+    violations,
+    firstViolation,
+    phase: { delivered: phaseDelivered, elapsedMs: performance.now() - phaseStart, latencyMs },
+    rss: process.memoryUsage.rss(),
+    maxRss: process.resourceUsage().maxRSS * 1024,
+    cpuUs: cpu.user + cpu.system,
+    counters: node?.metrics.snapshot().counters ?? {},
+  };
+}
+
+// --- dynamic groups ------------------------------------------------------------------------------------
+
+const dyn = {
+  blob: Buffer.alloc(0) as Buffer,
+  delivered: 0,
+  errors: [] as string[],
+  traffic: null as NodeJS.Timeout | null,
+  trafficSent: 0,
+};
+
+function dynError(text: string): void {
+  if (dyn.errors.length < 20) dyn.errors.push(text);
+}
+
+function viewInfo(v: View): { id: number; members: string[] } {
+  return { id: v.id, members: [...v.members] };
+}
+
+async function dynJoin(c: Extract<Command, { cmd: 'djoin' }>): Promise<DynJoinResult> {
+  const n = node!;
+  if (group !== null) throw new Error('already in a group');
+  const state =
+    c.state === 'blob'
+      ? {
+          get: (): unknown => dyn.blob,
+          set: (s: unknown): void => {
+            dyn.blob = Buffer.isBuffer(s) ? s : Buffer.from(s as Uint8Array);
+          },
+        }
+      : undefined;
+  const rssBefore = process.memoryUsage.rss();
+  const t0 = performance.now();
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`${n.endpoint}: no first view in ${c.group} after ${c.timeoutMs} ms`)), c.timeoutMs);
+  });
+  const g = await Promise.race([n.join(c.group, { create: c.create, ...(state !== undefined ? { state } : {}) }), late]).finally(() => clearTimeout(timer));
+  const elapsedMs = performance.now() - t0;
+  group = g;
+  selfId = g.localId;
+  g.on('message', () => {
+    dyn.delivered++;
+  });
+  g.on('view', (v: View) => post({ ev: 'view', t: wallNow(), memberId: g.localId, view: viewInfo(v) }));
+  g.on('error', (err: Error) => dynError(`group error: ${err.message}`));
+  return {
+    memberId: g.localId,
+    view: viewInfo(g.view),
+    elapsedMs,
+    stateSize: dyn.blob.length,
+    stateSha256: c.state === 'blob' ? createHash('sha256').update(dyn.blob).digest('hex') : '',
+    rssBefore,
+    maxRss: process.resourceUsage().maxRSS * 1024,
+  };
+}
+
+/** Pseudo-random bytes (xorshift32, word by word): the same `bytes` in every process. */
+function makeBlob(bytes: number): { bytes: number; sha256: string } {
+  const b = Buffer.allocUnsafe(bytes);
+  let x = 0x9e3779b9;
+  const words = Math.floor(bytes / 4);
+  for (let i = 0; i < words; i++) {
+    x ^= x << 13;
+    x ^= x >>> 17;
+    x ^= x << 5;
+    b.writeInt32LE(x | 0, i * 4);
+  }
+  for (let i = words * 4; i < bytes; i++) b[i] = i & 0xff;
+  dyn.blob = b;
+  return { bytes, sha256: createHash('sha256').update(b).digest('hex') };
+}
+
+function setTraffic(c: Extract<Command, { cmd: 'traffic' }>): { sent: number } {
+  if (dyn.traffic !== null) clearInterval(dyn.traffic);
+  dyn.traffic = null;
+  if (c.intervalMs <= 0) return { sent: dyn.trafficSent };
+  dyn.traffic = setInterval(() => {
+    const g = group;
+    // Sends queue while a view change holds them; keep that queue short.
+    if (g === null || closing || g.pendingSends > 8) return;
+    dyn.trafficSent++;
+    g.fbcast(template.subarray(0, c.size)).catch((err: unknown) => {
+      if (!closing) dynError(`fbcast: ${err instanceof Error ? err.message : String(err)}`);
+    });
+  }, c.intervalMs);
+  return { sent: dyn.trafficSent };
+}
+
+function dynStatus(): DynStatus {
+  const g = group;
+  return {
+    memberId: g?.localId ?? '',
+    view: g ? viewInfo(g.view) : { id: 0, members: [] },
+    delivered: dyn.delivered,
+    errors: dyn.errors,
+  };
+}
+
+// --- CPU profiles of a measured phase only (not the process start, not tsx compiling) -------------------
+
+let profiler: Session | null = null;
+
+async function profileStart(intervalUs: number): Promise<Record<string, never>> {
+  if (profiler !== null) throw new Error('already profiling');
+  const s = new Session();
+  s.connect();
+  await s.post('Profiler.enable');
+  await s.post('Profiler.setSamplingInterval', { interval: intervalUs });
+  await s.post('Profiler.start');
+  profiler = s;
+  return {};
+}
+
+async function profileStop(file: string): Promise<{ file: string; samples: number }> {
+  const s = profiler;
+  if (s === null) throw new Error('not profiling');
+  profiler = null;
+  const { profile } = await s.post('Profiler.stop');
+  s.disconnect();
+  writeFileSync(file, JSON.stringify(profile));
+  return { file, samples: profile.samples?.length ?? 0 };
+}
+
+// --- the IPC loop --------------------------------------------------------------------------------------
+
+let statsTimer: NodeJS.Timeout | null = null;
+
+async function handle(c: Command): Promise<CommandResults[keyof CommandResults]> {
+  switch (c.cmd) {
+    case 'listen': {
+      node = await createNode({
+        listen: `${c.host}:${c.port}`,
+        logger: stderrLogger(c.logLevel),
+        ...(c.seeds !== undefined ? { seeds: c.seeds } : {}),
+      });
+      selfId = node.endpoint;
+      statsTimer = setInterval(() => post({ ev: 'stats', t: wallNow(), rss: process.memoryUsage.rss() }), c.statsIntervalMs);
+      statsTimer.unref();
+      return { endpoint: node.endpoint, pid: process.pid };
+    }
+    case 'join': {
+      group = await node!.join(c.group, { members: c.members, ...(c.stack !== undefined ? { stack: c.stack } : {}) });
+      group.on('message', onMessage);
+      group.on('error', (err: Error) => violation(`group error: ${err.message}`));
+      // Senders are named by member id, which need not be the node's endpoint.
+      selfId = group.localId;
+      return { memberId: selfId };
+    }
+    case 'phase':
+      sampleEvery = Math.max(1, c.sampleEvery);
+      phaseStart = performance.now();
+      phaseDelivered = 0;
+      latencyMs = [];
+      return {};
+    case 'send':
+      return sendMany(c);
+    case 'expect':
+      return expect(c);
+    case 'pingpong':
+      return pingPong(c);
+    case 'summary':
+      return summary();
+    case 'djoin':
+      return dynJoin(c);
+    case 'blob':
+      return makeBlob(c.bytes);
+    case 'traffic':
+      return setTraffic(c);
+    case 'status':
+      return dynStatus();
+    case 'profile-start':
+      return profileStart(c.intervalUs);
+    case 'profile-stop':
+      return profileStop(c.file);
+    case 'close':
+      closing = true;
+      if (statsTimer !== null) clearInterval(statsTimer);
+      if (dyn.traffic !== null) clearInterval(dyn.traffic);
+      await node?.close();
+      return {};
+  }
+}
+
+function post(m: ChildMessage): void {
+  if (process.connected) process.send!(m);
+}
+
+function fatal(err: unknown): void {
+  post({ ev: 'fatal', error: err instanceof Error ? (err.stack ?? err.message) : String(err) });
+  process.exitCode = 1;
+}
+
+if (process.send === undefined) {
+  console.error('bench/lib/member.ts must be started with an IPC channel (child_process.fork)');
+  process.exit(2);
+}
+process.on('uncaughtException', fatal);
+process.on('unhandledRejection', fatal);
+// The parent is gone: nothing left to do.
+process.on('disconnect', () => process.exit(0));
+process.on('message', (m: Request) => {
+  handle(m).then(
+    (result) => {
+      post({ rid: m.rid, ok: true, result });
+      if (m.cmd === 'close') setImmediate(() => process.exit(0));
+    },
+    (err: unknown) => post({ rid: m.rid, ok: false, error: err instanceof Error ? err.message : String(err) }),
+  );
+});

@@ -1,0 +1,180 @@
+// What each kind of case reports, the one figure --compare judges it by, and the figures issue 10
+// derives from several cases (scale with members, cbcast against fbcast).
+
+export interface ThroughputResult {
+  kind: 'throughput';
+  id: string;
+  op: string;
+  members: number;
+  size: number;
+  /** How the members sent: one `cast` per message, or lists through `castMany` (a case asks for it; an API without it falls back). */
+  api: 'cast' | 'castMany';
+  messagesPerSender: number;
+  /** Deliveries per second at one member, all senders (own loopback included): median of members. */
+  msgsPerSecPerMember: number;
+  /** The same, counting only messages from other members (comparable to a raw socket mesh). */
+  remoteMsgsPerSecPerMember: number;
+  /** Payload MiB/s delivered per member (median). */
+  payloadMiBPerSecPerMember: number;
+  /** One-way delivery latency under this (saturating) load, sender clock to receiver delivery. */
+  p50Ms: number;
+  p99Ms: number;
+  maxMs: number;
+  latencySamples: number;
+  /** Wall time of the measured phase. */
+  durationS: number;
+  /** CPU seconds per member per million deliveries (median): what a delivery costs. */
+  cpuSecPerMillionDeliveries: number;
+  peakRssMiB: number;
+  retransmissions: number;
+  fcBlockedTotal: number;
+  /** Deliveries out of a sender's order, or with a wrong payload: must be 0. */
+  violations: number;
+}
+
+export interface RoundTripResult {
+  kind: 'round-trip';
+  id: string;
+  op: string;
+  members: number;
+  size: number;
+  rounds: number;
+  /** Ping cast to the last pong delivered, at the pinging member. */
+  p50Ms: number;
+  p99Ms: number;
+  meanMs: number;
+  /** Ping cast to its own delivery at the pinging member (one way through the ordering). */
+  selfP50Ms: number;
+  selfP99Ms: number;
+  durationS: number;
+}
+
+export interface LoadLatencyResult {
+  kind: 'load-latency';
+  id: string;
+  op: string;
+  members: number;
+  size: number;
+  /** Per-member delivered rate of the closed-loop phase. */
+  saturatedMsgsPerSecPerMember: number;
+  /** The offered rate / the saturated rate (0.5 unless --load-rate fixed the offered rate). */
+  loadFraction: number;
+  /** The rate each member sent at, open loop, and what every member was offered in all. */
+  sendRatePerMember: number;
+  offeredMsgsPerSecPerMember: number;
+  /** What a member delivered during the loaded phase (median): should equal the offered rate. */
+  deliveredMsgsPerSecPerMember: number;
+  p50Ms: number;
+  p99Ms: number;
+  maxMs: number;
+  latencySamples: number;
+  durationS: number;
+  violations: number;
+}
+
+export interface CrashToViewResult {
+  kind: 'crash-to-view';
+  id: string;
+  op: string;
+  members: number;
+  victim: 'coordinator' | 'member';
+  kills: number;
+  /** Kill to the last survivor's install of the view without the victim, one sample per kill. */
+  samplesMs: number[];
+  medianMs: number;
+  maxMs: number;
+  /** Kill to the first survivor's install: median over kills. */
+  firstSurvivorMedianMs: number;
+  /** The whole case (both roles, process starts and rejoins included). */
+  durationS: number;
+}
+
+export interface StateTransferResult {
+  kind: 'state-transfer';
+  id: string;
+  op: string;
+  members: number;
+  stateBytes: number;
+  joins: number;
+  /** The join call to the joiner's first view with the whole state, one sample per join. */
+  samplesMs: number[];
+  medianMs: number;
+  maxMs: number;
+  /** stateBytes / median time: 10^6 bytes per second, and MiB per second. */
+  mbPerSec: number;
+  mibPerSec: number;
+  /** A join into the same group without state, just before: what a join costs besides the transfer. */
+  emptyJoinMs: number;
+  /** stateBytes / (median - emptyJoinMs): the transfer alone, estimated (null if the difference is not positive). */
+  streamMbPerSec: number | null;
+  /** Every joiner's state had the holders' length and sha256. */
+  verified: boolean;
+  /** The joiners' resident set before the join and at its peak (max over joins), MiB. */
+  joinerRssBeforeMiB: number;
+  joinerPeakRssMiB: number;
+  /** The old members' deliveries per second while the transfers ran (median member): the group kept delivering. */
+  deliveredPerSecDuringTransfer: number;
+  durationS: number;
+}
+
+export type BenchResult = ThroughputResult | RoundTripResult | LoadLatencyResult | CrashToViewResult | StateTransferResult;
+
+/** A figure computed from several cases (a ratio), with the aim issue 10 sets for it. */
+export interface DerivedFigure {
+  id: string;
+  what: string;
+  value: number;
+  /** The least value issue 10 asks for; null where it sets none. */
+  aim: number | null;
+  meetsAim: boolean | null;
+}
+
+/** The one figure a case is compared by, and which way is better. */
+export interface Headline {
+  metric: string;
+  value: number;
+  better: 'higher' | 'lower';
+}
+
+export function headline(r: BenchResult): Headline {
+  switch (r.kind) {
+    case 'throughput':
+      return { metric: 'msgsPerSecPerMember', value: r.msgsPerSecPerMember, better: 'higher' };
+    case 'round-trip':
+      return { metric: 'p50Ms', value: r.p50Ms, better: 'lower' };
+    case 'load-latency':
+      return { metric: 'p99Ms', value: r.p99Ms, better: 'lower' };
+    case 'crash-to-view':
+      return { metric: 'medianMs', value: r.medianMs, better: 'lower' };
+    case 'state-transfer':
+      return { metric: 'mbPerSec', value: r.mbPerSec, better: 'higher' };
+  }
+}
+
+const r2 = (x: number): number => Number(x.toFixed(3));
+
+/** Issue 10's ratios, for the cases present in `results`. */
+export function deriveFigures(results: readonly BenchResult[]): DerivedFigure[] {
+  const rate = (id: string): number | undefined => {
+    const r = results.find((x) => x.id === id);
+    return r?.kind === 'throughput' ? r.msgsPerSecPerMember : undefined;
+  };
+  const out: DerivedFigure[] = [];
+  const ratio = (id: string, what: string, num: string, den: string, aim: number | null): void => {
+    const a = rate(num);
+    const b = rate(den);
+    if (a === undefined || b === undefined || b === 0) return;
+    const value = r2(a / b);
+    out.push({ id, what, value, aim, meetsAim: aim === null ? null : value >= aim });
+  };
+  for (const n of [5, 7, 9]) {
+    ratio(`fbcast-scale-${n}v3`, `fbcast 100 B per-member rate at ${n} members / at 3`, `fbcast-${n}-100B`, 'fbcast-3-100B', n === 9 ? r2(1 / 3) : null);
+  }
+  for (const n of [3, 5]) {
+    ratio(`cbcast-vs-fbcast-${n}`, `cbcast / fbcast at ${n} members, 100 B`, `cbcast-${n}-100B`, `fbcast-${n}-100B`, 0.9);
+  }
+  for (const op of ['fbcast', 'cbcast', 'abcast'])
+    ratio(`${op}-many-vs-single-3`, `${op} 100 B through castMany / one cast each`, `${op}-many-3-100B`, `${op}-3-100B`, null);
+  ratio('cbcast-vs-fbcast-3-1KiB', 'cbcast / fbcast at 3 members, 1 KiB', 'cbcast-3-1KiB', 'fbcast-3-1KiB', 0.9);
+  return out;
+}

@@ -1,0 +1,125 @@
+// Horus and its peers side by side, one after the other (never overlapping: two benchmarks on two
+// cores halve each other), then issue 10's table of ratios:
+//
+//   npx tsx bench/peers.ts [--peers DIR] [--out DIR] [--only mesh,jgroups,corosync,horus] [--horus FILE] [--scale F]
+//
+// --peers: the peer benchmarks (default ../shared/peers beside this repository); --out: where each
+// one's output goes (default test-results/peers-TIME); --horus FILE: a saved Horus run instead of
+// running the bench; --scale: Horus's --scale. Corosync needs root; JGroups a JDK and libjgroups-java.
+import { spawn } from 'node:child_process';
+import { createWriteStream, existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import { join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { loadRun } from './lib/compare.js';
+import { formatRatioTable, parsePeerOutput, ratioTable, type PeerFigure } from './lib/peers.js';
+
+const ROOT = fileURLToPath(new URL('../', import.meta.url));
+const HORUS_CASES = 'fbcast-3-100B,fbcast-3-1KiB,abcast-3-100B,abcast-3-1KiB,rtt';
+const STEPS = ['mesh', 'jgroups', 'corosync', 'horus'] as const;
+type Step = (typeof STEPS)[number];
+
+function parse(argv: readonly string[]): { peers: string; out: string; only: Set<Step>; horus: string | null; scale: string } {
+  const a = {
+    peers: resolve(ROOT, '..', 'shared', 'peers'),
+    out: join(ROOT, 'test-results', `peers-${new Date().toISOString().replace(/[:.]/g, '-')}`),
+    only: new Set<Step>(STEPS),
+    horus: null as string | null,
+    scale: '1',
+  };
+  for (let i = 0; i < argv.length; i++) {
+    const f = argv[i];
+    const v = argv[++i];
+    if (v === undefined) throw new Error(`${f} needs a value`);
+    if (f === '--peers') a.peers = resolve(v);
+    else if (f === '--out') a.out = resolve(v);
+    else if (f === '--horus') a.horus = resolve(v);
+    else if (f === '--scale') a.scale = v;
+    else if (f === '--only') {
+      const steps = v.split(',');
+      for (const s of steps) if (!(STEPS as readonly string[]).includes(s)) throw new Error(`--only: unknown step ${s} (${STEPS.join(', ')})`);
+      a.only = new Set(steps as Step[]);
+    } else throw new Error(`unknown argument ${f}`);
+  }
+  return a;
+}
+
+/** Runs one command to its end, its output to `log` and our stderr; resolves with its stdout. */
+function runLogged(cmd: string, args: readonly string[], log: string, cwd: string): Promise<{ code: number; stdout: string }> {
+  process.stderr.write(`peers: ${cmd} ${args.join(' ')} (load ${os.loadavg()[0]!.toFixed(2)}) -> ${log}\n`);
+  const file = createWriteStream(log);
+  const child = spawn(cmd, args, { cwd, stdio: ['ignore', 'pipe', 'pipe'] });
+  let stdout = '';
+  child.stdout.on('data', (b: Buffer) => {
+    stdout += b.toString();
+    file.write(b);
+    process.stderr.write(b);
+  });
+  child.stderr.on('data', (b: Buffer) => {
+    file.write(b);
+    process.stderr.write(b);
+  });
+  // Interrupted: stop the running step (the peer scripts clean up what they started on SIGTERM/exit).
+  const stop = (): void => {
+    child.kill('SIGTERM');
+  };
+  process.once('SIGINT', stop);
+  return new Promise((res, rej) => {
+    child.once('error', rej);
+    child.once('close', (code) => {
+      process.off('SIGINT', stop);
+      file.end();
+      res({ code: code ?? 1, stdout });
+    });
+  });
+}
+
+async function main(): Promise<void> {
+  const a = parse(process.argv.slice(2));
+  mkdirSync(a.out, { recursive: true });
+  const figures: PeerFigure[] = [];
+  const take = (text: string): void => {
+    figures.push(...parsePeerOutput(text));
+  };
+  if (a.only.has('mesh')) {
+    const mesh = join(a.peers, 'limit', 'mesh.mjs');
+    for (const size of ['100', '1000']) take((await runLogged(process.execPath, [mesh, '3', size, '5'], join(a.out, `mesh-${size}.log`), a.peers)).stdout);
+  }
+  if (a.only.has('jgroups')) take((await runLogged('bash', [join(a.peers, 'jgroups', 'run.sh')], join(a.out, 'jgroups.log'), a.peers)).stdout);
+  if (a.only.has('corosync')) {
+    if (process.getuid?.() !== 0) process.stderr.write('peers: corosync skipped (needs root)\n');
+    else take((await runLogged('bash', [join(a.peers, 'corosync', 'run.sh')], join(a.out, 'corosync.log'), a.peers)).stdout);
+  }
+  let horusFile = a.horus;
+  if (horusFile === null && a.only.has('horus')) {
+    horusFile = join(a.out, 'horus.json');
+    const r = await runLogged(
+      process.execPath,
+      ['--import', 'tsx', join(ROOT, 'bench', 'run.ts'), '--filter', HORUS_CASES, '--scale', a.scale, '--out', horusFile],
+      join(a.out, 'horus.log'),
+      ROOT,
+    );
+    if (r.code !== 0) process.stderr.write(`peers: the Horus bench exited with ${r.code}\n`);
+  }
+  const horus = horusFile !== null && existsSync(horusFile) ? loadRun(horusFile).results : [];
+  const rows = ratioTable(horus, figures);
+  writeFileSync(join(a.out, 'peers.json'), JSON.stringify({ figures, ratios: rows, horus: horusFile }, null, 2) + '\n');
+  const rtt = horus.filter((r) => r.kind === 'round-trip').map((r) => (r.kind === 'round-trip' ? `${r.id} p50 ${r.p50Ms} ms` : ''));
+  process.stdout.write(
+    [
+      formatRatioTable(rows),
+      '',
+      'peer figures:',
+      ...figures.map((f) => `  ${f.peer} ${f.what}: ${f.value} ${f.unit}`),
+      'Horus round trips:',
+      ...rtt.map((x) => `  ${x}`),
+      `(outputs in ${a.out}; 1-minute load now ${os.loadavg()[0]!.toFixed(2)})`,
+      '',
+    ].join('\n'),
+  );
+}
+
+main().catch((err: unknown) => {
+  process.stderr.write(`peers failed: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+  process.exitCode = 1;
+});

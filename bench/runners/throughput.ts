@@ -1,0 +1,58 @@
+// Closed-loop throughput: every member multicasts as fast as flow control allows.
+import { orderOf, type ThroughputCase } from '../cases.js';
+import type { Cluster } from '../lib/cluster.js';
+import type { Summary } from '../lib/protocol.js';
+import type { ThroughputResult } from '../lib/results.js';
+import { median, MiB, percentile, round } from '../lib/stats.js';
+import { profileStart, profileStop, scaled, type RunContext } from './context.js';
+
+export const PHASE_TIMEOUT_MS = 120_000;
+
+const counter = (s: Summary, name: string): number => s.counters[name] ?? 0;
+
+export async function runThroughput(cluster: Cluster, c: ThroughputCase, ctx: RunContext): Promise<ThroughputResult> {
+  const count = scaled(c.count, ctx.scale);
+  const warmup = scaled(c.warmup, ctx.scale);
+  const { order, safe } = orderOf(c.op);
+  const sampleEvery = Math.max(1, Math.min(100, Math.floor(count / 200)));
+  ctx.log(`${c.id}: warm-up ${warmup} per member`);
+  const batch = c.batch !== undefined ? { batch: c.batch } : {};
+  await cluster.phase({ count: warmup, size: c.size, order, safe, timeoutMs: PHASE_TIMEOUT_MS, sampleEvery, ...batch });
+  const before = await cluster.summaries();
+  const statsFrom = cluster.members.map((m) => m.stats.length);
+  ctx.log(`${c.id}: ${count} per member`);
+  await profileStart(cluster.members, ctx);
+  const run = await cluster.phase({ count, size: c.size, order, safe, timeoutMs: PHASE_TIMEOUT_MS, sampleEvery, ...batch });
+  await profileStop(cluster.members, ctx, c.id);
+  const after = await cluster.summaries();
+
+  const n = c.members;
+  const total = count * n;
+  const rates = run.reached.map((r) => (r.delivered / r.elapsedMs) * 1000);
+  const cpu = after.map((s, i) => (s.cpuUs - before[i]!.cpuUs) / 1e6);
+  const lat = after.flatMap((s) => s.phase.latencyMs);
+  const peakRss = Math.max(...cluster.members.flatMap((m, i) => m.stats.slice(statsFrom[i]).map((s) => s.rss)), ...after.map((s) => s.rss));
+  const sum = (name: string): number => after.reduce((a, s, i) => a + counter(s, name) - counter(before[i]!, name), 0);
+  return {
+    kind: 'throughput',
+    id: c.id,
+    op: c.op,
+    members: n,
+    size: c.size,
+    api: run.sends.every((x) => x.usedCastMany) ? 'castMany' : 'cast',
+    messagesPerSender: count,
+    msgsPerSecPerMember: Math.round(median(rates)),
+    remoteMsgsPerSecPerMember: Math.round((median(rates) * (n - 1)) / n),
+    payloadMiBPerSecPerMember: round((median(rates) * c.size) / MiB),
+    p50Ms: round(percentile(lat, 50)),
+    p99Ms: round(percentile(lat, 99)),
+    maxMs: round(percentile(lat, 100)),
+    latencySamples: lat.length,
+    durationS: round(run.wallMs / 1000),
+    cpuSecPerMillionDeliveries: round(median(cpu.map((s) => (s / total) * 1e6))),
+    peakRssMiB: Math.round(peakRss / MiB),
+    retransmissions: sum('horus_nak_retransmissions_total'),
+    fcBlockedTotal: sum('horus_fc_blocked_total'),
+    violations: after.reduce((a, s) => a + s.violations, 0),
+  };
+}

@@ -1,0 +1,61 @@
+// `npm run bench` end to end at a tiny scale: one case, under --profile (so the flame graph path is
+// exercised too), saved with --out; then --compare of two saved runs prints a ratio per case.
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { after, describe, it } from 'node:test';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
+import type { BenchRun } from '../../bench/lib/compare.js';
+
+const run = promisify(execFile);
+const ROOT = fileURLToPath(new URL('../../', import.meta.url));
+const BENCH = join(ROOT, 'bench', 'run.ts');
+mkdirSync(join(ROOT, 'test-results'), { recursive: true });
+const dir = mkdtempSync(join(ROOT, 'test-results', 'bench-'));
+after(() => rmSync(dir, { recursive: true, force: true }));
+
+const bench = (args: string[]): Promise<{ stdout: string; stderr: string }> =>
+  run(process.execPath, ['--import', 'tsx', BENCH, ...args], { cwd: ROOT, timeout: 120_000, maxBuffer: 16 * 1024 * 1024 });
+
+describe('npm run bench', () => {
+  it('runs a case at a tiny scale, prints and saves its JSON, profiles it as a flame graph, and --compare prints ratios', async () => {
+    const out = join(dir, 'run.json');
+    const prof = join(dir, 'prof');
+    const r = await bench(['--profile', 'fbcast-3-rtt', '--profile-dir', prof, '--scale', '0.005', '--out', out]);
+    const doc = JSON.parse(r.stdout) as BenchRun & { profile: { svg: string; top: { frame: string }[] } };
+    assert.deepEqual(JSON.parse(readFileSync(out, 'utf8')), doc, '--out saves what stdout shows');
+    assert.equal(doc.results.length, 1);
+    const res = doc.results[0]!;
+    assert.equal(res.id, 'fbcast-3-rtt');
+    assert.equal(res.kind, 'round-trip');
+    if (res.kind !== 'round-trip') return;
+    assert.equal(res.members, 3);
+    assert.ok(res.rounds >= 10);
+    assert.ok(res.p50Ms > 0 && res.p50Ms <= res.p99Ms, `p50 ${res.p50Ms} <= p99 ${res.p99Ms}`);
+    assert.equal(typeof doc.machine['cpus'], 'number');
+    assert.ok(Array.isArray(doc.derived));
+    // The flame graph: an SVG of all members' profiles, and the frames with the most self time.
+    assert.ok(existsSync(doc.profile.svg), doc.profile.svg);
+    assert.match(readFileSync(doc.profile.svg, 'utf8'), /<svg[^>]*>[\s\S]*<rect[\s\S]*<\/svg>/);
+    assert.ok(doc.profile.top.length > 0);
+
+    // A saved "earlier" run where the round trip took twice as long: now is 2x better, no regression;
+    // and the other way round, a regression.
+    const slower = structuredClone(doc);
+    const sr = slower.results[0]!;
+    if (sr.kind === 'round-trip') sr.p50Ms = res.p50Ms * 2;
+    const old = join(dir, 'old.json');
+    writeFileSync(old, JSON.stringify(slower));
+    const better = await bench(['--compare', old, '--with', out]);
+    assert.match(better.stdout, /^fbcast-3-rtt\s+p50Ms \(↓\)\s+\S+\s+\S+\s+0\.50\s+2\.00$/m);
+    assert.match(better.stdout, /0 regression\(s\) in 1 case/);
+    const worse = await bench(['--compare', out, '--with', old, '--fail-on-regression']).then(
+      () => assert.fail('--fail-on-regression exits non-zero on a regression'),
+      (e: { code: number; stdout: string }) => e,
+    );
+    assert.equal(worse.code, 3);
+    assert.match(worse.stdout, /^fbcast-3-rtt .*REGRESSION$/m);
+  });
+});

@@ -1,0 +1,66 @@
+// Reading the peer benchmarks' summary lines and setting Horus against them.
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { formatRatioTable, parsePeerOutput, ratioTable } from '../../bench/lib/peers.js';
+import type { ThroughputResult } from '../../bench/lib/results.js';
+
+const OUTPUT = `
+raw-node-mesh n=3 100B: 1500000 frames/s delivered per member (median of members)
+JGroups 2.12.2, openjdk version "17", 2 cores
+--- run 1/1 mode=fifo tput
+jgroups fifo 100B: 448000 msgs/s per member (members min 440000 max 450000; 3 members; ...)
+jgroups fifo 1000B: 207000 msgs/s per member (...)
+jgroups total 100B: 150000 msgs/s per member (...)
+jgroups fifo lat_nobundle 100B: p50 600 us, p99 900 us, mean 650 us (multicast to 3 members ...)
+corosync 3node agreed 100B: 15500 msgs/s (median of 3 receivers; self-delivery p50 300 us, p99 900 us under load; ok; ends 3)
+corosync 3node rtt 100B 1-pinger: p50 390 us, p99 760 us, mean 420 us (median over 1 pingers; ok)
+something else entirely
+`;
+
+const tp = (id: string, rate: number, remote: number): ThroughputResult => ({
+  kind: 'throughput',
+  id,
+  op: 'x',
+  members: 3,
+  size: 100,
+  api: 'cast',
+  messagesPerSender: 1,
+  msgsPerSecPerMember: rate,
+  remoteMsgsPerSecPerMember: remote,
+  payloadMiBPerSecPerMember: 0,
+  p50Ms: 0,
+  p99Ms: 0,
+  maxMs: 0,
+  latencySamples: 0,
+  durationS: 0,
+  cpuSecPerMillionDeliveries: 0,
+  peakRssMiB: 0,
+  retransmissions: 0,
+  fcBlockedTotal: 0,
+  violations: 0,
+});
+
+describe('peer benchmark figures', () => {
+  it('reads the mesh, JGroups and Corosync summary lines and skips the rest', () => {
+    const f = new Map(parsePeerOutput(OUTPUT).map((x) => [`${x.peer} ${x.what}`, x.value]));
+    assert.equal(f.get('mesh n3 100B'), 1_500_000);
+    assert.equal(f.get('jgroups fifo 100B'), 448_000);
+    assert.equal(f.get('jgroups fifo 1000B'), 207_000);
+    assert.equal(f.get('jgroups total 100B'), 150_000);
+    assert.equal(f.get('jgroups fifo lat_nobundle 100B p50'), 600);
+    assert.equal(f.get('corosync 3node agreed 100B'), 15_500);
+    assert.equal(f.get('corosync 3node rtt 100B 1-pinger p99'), 760);
+    assert.equal(f.size, 9);
+  });
+  it('sets Horus against them: ratios where both sides ran, blanks elsewhere', () => {
+    const rows = ratioTable([tp('fbcast-3-100B', 448_000, 300_000), tp('abcast-3-100B', 300_000, 200_000)], parsePeerOutput(OUTPUT));
+    const by = new Map(rows.map((r) => [r.what.split(' /')[0] + ' / ' + r.what.split('/ ')[1], r]));
+    assert.equal(by.get('fbcast 100 B / JGroups FIFO 100 B')!.ratio, 1);
+    assert.equal(by.get('abcast 100 B / JGroups total order 100 B')!.ratio, 2);
+    assert.equal(by.get('abcast 100 B / Corosync agreed 100 B (3 daemons)')!.ratio, 19.35);
+    assert.equal(by.get('fbcast 100 B (others only) / raw Node TCP mesh 100 B')!.ratio, 0.2);
+    assert.equal(by.get('fbcast 1 KiB / JGroups FIFO 1000 B')!.ratio, null, 'no Horus figure');
+    assert.equal(by.get('abcast 1 KiB / JGroups total order 1000 B')!.peer, null, 'no peer figure');
+    assert.match(formatRatioTable(rows), /^\| fbcast 100 B \/ JGroups FIFO 100 B \| 448000 \| 448000 \| 1× \| ≥ 1\.0 \|$/m);
+  });
+});
