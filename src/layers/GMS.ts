@@ -126,6 +126,8 @@ export class GMS extends Layer {
    * a view whose members mostly left to rejoin could never move on (each step needs a majority of it).
    */
   private readonly replaced = new Set<NodeId>();
+  /** When each member of the view first appeared in a view of ours (our clock): see noteReplaced. */
+  private readonly memberSeenAt = new Map<NodeId, number>();
   private minority = false;
   /** FD says we hold no lease from a majority of the view: we stop sending and delivering. */
   private outOfLease = false;
@@ -260,6 +262,9 @@ export class GMS extends Layer {
         }
         return;
       case 'UNSUSPECT':
+        // A replaced member's node is alive and talking, as its new membership: that traffic (named
+        // by node, so by the old member id when that was the node's first) is no sign of the old one.
+        if (this.replaced.has(ev.member)) return;
         this.suspects.delete(ev.member);
         this.fdSuspects.delete(ev.member);
         return;
@@ -340,6 +345,7 @@ export class GMS extends Layer {
       flushParticipants: this.flush?.participants ?? null,
       highestAttempt: Math.max(this.maxN, this.promised?.n ?? 0),
       challengers: this.challengers,
+      contacts: this.contacts,
       stateProvider: this.state.provider,
       awaitsState: (viewId) => this.state.awaits(viewId),
       maxMembers: this.opts.maxMembers,
@@ -515,6 +521,7 @@ export class GMS extends Layer {
     if ((this.status !== 'member' && this.status !== 'leaving') || !this.isCoordinator) return;
     if (this.view!.members.includes(member) || this.pendingJoins.includes(member)) return; // an answer to a resent challenge
     if (this.staleJoinOf(from, member)) return;
+    const challengedAt = this.admission.challengedAt(member);
     if (!this.admission.answer(from, member, nonce)) return this.guard.drop(from, 'join answer without its challenge', { member });
     this.admission.answeredAs(member);
     // One member per node: this join replaces any other one of its endpoint still pending.
@@ -524,7 +531,7 @@ export class GMS extends Layer {
     this.admission.noteView([...this.view!.members, ...this.pendingJoins]);
     // Any other member at its endpoint is over (an older membership, or a process that died there).
     this.suspectOthersAt(member);
-    this.noteReplaced(member);
+    this.noteReplaced(member, challengedAt);
     this.noteWork();
   }
 
@@ -541,11 +548,26 @@ export class GMS extends Layer {
   /**
    * `member` asked, from its own connection, to join: an earlier membership of its process in our
    * view is over for good (a process rejoins as `node~n+1` only after tearing `node~n` down).
+   * `challengedAt`: it answered a challenge we issued then, so its process held the endpoint after
+   * that time; a member of another incarnation there that was in our view before then held it
+   * earlier, and a node binds its port once: that process has exited. (A member first seen after
+   * the challenge proves nothing: the answer may be a late copy from the older process.)
    */
-  private noteReplaced(member: NodeId): void {
+  private noteReplaced(member: NodeId, challengedAt?: number): void {
     const node = nodeOfMember(member);
     const seq = membershipSeq(member);
-    for (const m of this.view!.members) if (m !== this.me && nodeOfMember(m) === node && membershipSeq(m) < seq) this.replaced.add(m);
+    const ep = endpointOfMember(member);
+    for (const m of this.view!.members) {
+      if (m === this.me) continue;
+      const over =
+        nodeOfMember(m) === node
+          ? membershipSeq(m) < seq
+          : challengedAt !== undefined && endpointOfMember(m) === ep && (this.memberSeenAt.get(m) ?? Infinity) < challengedAt;
+      if (over) {
+        this.replaced.add(m);
+        this.suspects.add(m);
+      }
+    }
   }
 
   /**
@@ -808,6 +830,10 @@ export class GMS extends Layer {
     this.suspects.clear();
     this.fdSuspects.clear();
     for (const m of [...this.replaced]) if (!v.members.includes(m)) this.replaced.delete(m);
+    // A replaced member carried into this view (by a proposal accepted before we knew) stays suspected.
+    for (const m of this.replaced) this.suspects.add(m);
+    for (const m of [...this.memberSeenAt.keys()]) if (!v.members.includes(m)) this.memberSeenAt.delete(m);
+    for (const m of v.members) if (!this.memberSeenAt.has(m)) this.memberSeenAt.set(m, this.env.now());
     this.pendingJoins = this.pendingJoins.filter((j) => !v.members.includes(j));
     for (const m of [...this.pendingLeaves]) if (!v.members.includes(m)) this.pendingLeaves.delete(m);
     if (this.hasWork()) this.noteWork();

@@ -24,4 +24,12 @@ describe('--faults all --loss 0.2: found seeds stay live', () => {
   it('seed 485: the coordinator and then the next one crash; the survivors finish the flush and agree on one view', async () => {
     assert.deepEqual(await violationsOf(485), []);
   });
+
+  it('seed 141: after a restart and mass rejoins, the last member of the old view takes the new members in (the replaced ones neither count nor coordinate)', async () => {
+    assert.deepEqual(await violationsOf(141), []);
+  });
+
+  it('seed 298: a joiner admitted and left out again hears so from a contact (not the coordinator that challenged it), and rejoins', async () => {
+    assert.deepEqual(await violationsOf(298), []);
+  });
 });

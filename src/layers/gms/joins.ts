@@ -101,6 +101,11 @@ export class JoinAdmission {
     return nonce;
   }
 
+  /** When the open challenge to `member` was issued (our clock), if one is open. */
+  challengedAt(member: NodeId): number | undefined {
+    return this.open.get(member)?.at;
+  }
+
   /** True if `from` answered `member`'s open challenge correctly: the joiner is there; the challenge is spent. */
   answer(from: NodeId, member: NodeId, nonce: number): boolean {
     const c = this.open.get(member);

@@ -1,5 +1,5 @@
 import { nodeOfMember } from '../../core/member-id.js';
-import type { NodeId } from '../../core/node-id.js';
+import { endpointOf, type NodeId } from '../../core/node-id.js';
 import type { View } from '../../core/view.js';
 import { senderOfKey } from './gbcast.js';
 import { oneMemberPerNode } from './joins.js';
@@ -19,6 +19,8 @@ export interface Hearing {
   readonly highestAttempt: number;
   /** Joiner: who challenged us. */
   readonly challengers: ReadonlySet<string>;
+  /** Joiner: whom we ask to let us in (node ids or `host:port`). */
+  readonly contacts: readonly string[];
   /** Joiner: the member streaming our state, if any. */
   readonly stateProvider: NodeId | null;
   awaitsState(viewId: number): boolean;
@@ -81,8 +83,9 @@ export function refusal<T extends G>(h: Hearing, t: T, from: NodeId, body: Body<
       return h.view && x.view.id !== h.view.id + 1 ? 'install of a view that cannot follow ours' : null;
     }
     case G.NotMember:
-      // A joiner: only a coordinator that challenged it may say our id was admitted and left out since.
-      if (h.joining) return h.challengers.has(from) ? null : '"not a member" for a joiner from a member that never challenged it';
+      // A joiner: only a coordinator that challenged it, or a contact it asks to let it in, may say
+      // our id was admitted and left out since.
+      if (h.joining) return h.challengers.has(from) || isContact(h, from) ? null : '"not a member" for a joiner from neither a challenger nor a contact';
       // Only a member of our view may tell us a later view left us out.
       return inView(h, from) ? null : '"not a member" from a non-member';
     case G.FlushReq:
@@ -128,4 +131,11 @@ export function saneProposal(h: Hearing, p: Proposal): boolean {
   if (!saneMembers(p.members, h.maxMembers) || !oneMemberPerNode(p.members)) return false;
   const members = h.view?.members ?? [];
   return (p.gb ?? []).every(([key]) => members.includes(senderOfKey(key)));
+}
+
+/** Is `from` (a member id) running on one of the joiner's contacts? */
+function isContact(h: Hearing, from: NodeId): boolean {
+  const node = nodeOfMember(from);
+  const ep = endpointOf(node);
+  return h.contacts.some((c) => c === node || c === ep);
 }

@@ -52,6 +52,7 @@ describe('join admission rules (pure)', () => {
       flushParticipants: null,
       highestAttempt: 1,
       challengers: new Set(),
+      contacts: [],
       stateProvider: null,
       awaitsState: () => false,
       maxMembers: 64,
@@ -144,5 +145,27 @@ describe('GMS join admission', () => {
     assert.equal(gmsDrops(nodes[0]!) - drops, 1);
     assert.deepEqual(groups[0]!.view, v);
     onePerNodeInHistory(c);
+  });
+
+  it('a joiner hears "not a member" (its id is spent) only from a member that challenged it or runs on one of its contacts', () => {
+    const h: Hearing = {
+      me: 'j:1/x~2',
+      view: null,
+      joining: true,
+      flushParticipants: null,
+      highestAttempt: 0,
+      challengers: new Set(['c:1/x']),
+      contacts: ['s:1', 't:1/y'],
+      stateProvider: null,
+      awaitsState: () => false,
+      maxMembers: 64,
+      maxAttemptStep: 1 << 20,
+    };
+    assert.equal(refusal(h, G.NotMember, 'c:1/x', { view: 9 }), null, 'the coordinator that challenged us');
+    assert.equal(refusal(h, G.NotMember, 's:1/z~3', { view: 9 }), null, 'a member running at a contact endpoint');
+    assert.equal(refusal(h, G.NotMember, 't:1/y', { view: 9 }), null, 'a contact named by node id');
+    assert.notEqual(refusal(h, G.NotMember, 'evil:1/x', { view: 9 }), null, 'anyone else');
+    assert.notEqual(refusal(h, G.NotMember, 't:1/other', { view: 9 }), null, 'another incarnation than the contact named');
+    assert.notEqual(refusal({ ...h, joining: false }, G.NotMember, 'c:1/x', { view: 9 }), null, 'a member without a view hears nothing');
   });
 });
