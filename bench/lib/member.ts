@@ -112,7 +112,7 @@ let lastSrc = '';
 let lastId = 0;
 
 function onMessage(d: Delivery): void {
-  const src = d.src;
+  const src = d.sender;
   const id = d.id;
   // Most runs deliver long runs from one sender: skip the map then.
   const prev = src === lastSrc ? lastId : (lastIdOf.get(src) ?? 0);
