@@ -196,6 +196,7 @@ export class HorusNode {
   private readonly allAnswers: AnswerBudget;
   private readonly stackFaults: Counter;
   private readonly backpressure: Counter;
+  private readonly iteratorOverflow: Counter;
   private readonly nodeFaults: Counter;
   private closed = false;
   private readonly contactPoints: ContactPoints;
@@ -224,6 +225,10 @@ export class HorusNode {
     this.backpressure = this.metrics.counter(
       'horus_app_backpressure_total',
       'sends refused with ERR_BACKPRESSURE: the sends held while blocked were at a limit',
+    );
+    this.iteratorOverflow = this.metrics.counter(
+      'horus_app_iterator_overflow_total',
+      'event iterators (group.events()/messages()) that fell more than maxBuffered events behind and failed with ERR_BACKPRESSURE',
     );
     this.nodeFaults = this.metrics.counter('horus_node_faults_total', 'errors thrown while the node routed a frame, contained');
     env.transport.onFrame((from, frame) =>
@@ -627,6 +632,7 @@ export class HorusNode {
     entry.group.log = this.env.log.child({ group: name });
     entry.group.guard = this.appGuard;
     entry.group.backpressure = this.backpressure;
+    entry.group.iteratorOverflow = this.iteratorOverflow;
     return entry;
   }
 
