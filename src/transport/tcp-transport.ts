@@ -920,8 +920,10 @@ export class TcpTransport implements Transport {
     if (stale > 0) this.c.droppedStale += stale;
     if (previous !== null && previous !== id) {
       this.log.info('peer has a new incarnation', { peer: id, previous, droppedFrames: stale });
-      // Our own dial reached another process on its port: the previous one no longer runs.
-      this.reportGone(p, previous, 'replaced');
+      // Our own dial reached another process that announces the same host:port: it holds the port
+      // the previous one listened on, so that one no longer runs. (Behind a proxy or a NAT the
+      // announced endpoints may differ: two live processes, proof of nothing.)
+      if (endpointOf(previous) === announced) this.reportGone(p, previous, 'replaced');
     }
     this.log.debug('connected', { peer: id });
     const old = p.suspect;
@@ -973,7 +975,8 @@ export class TcpTransport implements Transport {
     } else {
       p.failures++;
       this.c.connectFailures++;
-      if (refused && p.knownId !== null) this.reportGone(p, p.knownId, 'refused');
+      // Only where we dial the endpoint it announces: a proxy or NAT in between may refuse for its own reasons.
+      if (refused && p.knownId !== null && p.aliasKey === null) this.reportGone(p, p.knownId, 'refused');
     }
     if (byPeer && p.knownId !== null) {
       this.c.peerClosed++;
