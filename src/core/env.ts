@@ -11,8 +11,24 @@ export interface FrameHandler {
   (from: NodeId, frame: Uint8Array): void;
 }
 
-/** Peer connectivity as a transport sees it (advisory: failure detection is the FD layer's job). */
-export type PeerEvent = { type: 'connected'; peer: NodeId } | { type: 'disconnected'; peer: NodeId };
+/**
+ * Peer connectivity as a transport sees it. `connected`/`disconnected` are advisory. `closed` and
+ * `gone` feed fast crash detection (the FD layer decides what they mean):
+ * - `closed`: the peer's end closed or reset an open connection with it. A process that dies does
+ *   that, but so may a peer that merely reconnects: a hint, never proof.
+ * - `gone`: the process `peer` is known not to run any more: a dial to its endpoint was refused
+ *   (nothing listens on its port), or our dial there was answered by another incarnation. Only what
+ *   this node's own dial saw counts: an id a stranger announces proves nothing. A process that is
+ *   merely stopped (SIGSTOP) or cut off never looks gone: its port still accepts, or nothing answers.
+ */
+export type PeerEvent =
+  | { type: 'connected'; peer: NodeId }
+  | { type: 'disconnected'; peer: NodeId }
+  | { type: 'closed'; peer: NodeId }
+  | { type: 'gone'; peer: NodeId; why: 'refused' | 'replaced' };
+
+/** Unsubscribes a handler. */
+export type Unwatch = () => void;
 
 /**
  * Moves opaque frames between nodes. Best effort: a frame may be lost when a connection breaks
@@ -25,6 +41,11 @@ export interface Transport {
   send(to: string, frame: Uint8Array): void;
   onFrame(handler: FrameHandler): void;
   onPeer(handler: (ev: PeerEvent) => void): void;
+  /**
+   * Any number of further subscribers to the peer events (the node's `onPeer` handler stays its
+   * own). Optional: a transport that reports no peer events has none.
+   */
+  watchPeers?(handler: (ev: PeerEvent) => void): Unwatch;
   /** The largest frame this transport carries. */
   readonly maxFrameSize: number;
   close(): Promise<void>;
@@ -43,6 +64,12 @@ export interface Env {
   readonly rng: Rng;
   readonly log: Logger;
   readonly transport: Transport;
+  /**
+   * The transport's peer events, for protocol code (the FD layer's fast crash detection): called
+   * as the process's other work is (held while it is paused), never after the stack is gone.
+   * Optional: without it, failure detection relies on heartbeats alone.
+   */
+  watchPeers?(handler: (ev: PeerEvent) => void): Unwatch;
 }
 
 /** A repeating timer built on one-shot timers, so both envs only need `setTimer`. */

@@ -1,15 +1,18 @@
 import { z } from 'zod';
-import { every, type Timer } from '../core/env.js';
+import { every, type PeerEvent, type Timer, type Unwatch } from '../core/env.js';
 import type { DownEvent } from '../core/events.js';
 import { ConfigError } from '../core/errors.js';
 import { Message, MsgFlag } from '../core/message.js';
 import type { NodeId } from '../core/node-id.js';
+import { nodeOfMember } from '../core/member-id.js';
 import { defineHeader, HeaderIds } from '../codec/header-registry.js';
 import { Reader } from '../codec/reader.js';
 import { Writer } from '../codec/writer.js';
 import { Layer, type LayerContext } from '../stack/layer.js';
 import { registerLayer } from '../stack/registry.js';
 import { InputGuard, MAX_ID_BYTES, MAX_WIRE_INT } from '../core/input-guard.js';
+
+type Counter = ReturnType<LayerContext['metrics']['counter']>;
 
 /** Strangers whose last report is remembered; bounded so a flood of forged sources cannot grow it. */
 const MAX_STRANGERS_REMEMBERED = 1024;
@@ -75,6 +78,12 @@ const options = z.object({
   maxEchoes: z.number().int().min(1).max(65_536).default(1024),
   /** A node not in the view that keeps sending heartbeats is reported up (GMS tells it) at most this often. */
   strangerReportIntervalMs: z.number().nonnegative().default(500),
+  /**
+   * Act on the transport's peer events: a member whose process is known gone (its port refuses
+   * connections, or a new incarnation answers there) is suspected at once, and its lease is not
+   * waited out when a view leaves it out. False: heartbeats and leases alone.
+   */
+  fastDetection: z.boolean().default(true),
 });
 export type FdOptions = z.infer<typeof options>;
 
@@ -107,6 +116,14 @@ export function leaseMsOf(o: Pick<FdOptions, 'heartbeatIntervalMs' | 'suspectTim
  * `leaseSince` (VIEW event): a view change leaves nobody without a lease until the first echoes.
  * Safe because suspectTimeoutMs ≥ leaseMs + 2 × heartbeatIntervalMs + 100 (ConfigError otherwise):
  * whoever echoed our t heard us at or after t, so it suspects us no earlier than t + suspectTimeoutMs.
+ *
+ * Fast crash detection (after JGroups' FD_SOCK): a process that dies closes its connections. The
+ * transport reports a connection its peer closed (`closed`: a hint, which makes us ping the member
+ * and nothing more: a peer that merely reconnects is not suspected) and dials that peer at once; a
+ * refused dial, or one answered by a new incarnation, proves the process gone (`gone`). A gone
+ * member is suspected at once, stays suspected whatever still arrives from it (frames it sent
+ * before it died), and its lease is not waited out (LEASE_REVOKE): a process that does not run
+ * cannot be live in any view. Anything less certain (a stall, a cut, a pause) takes the timeout.
  */
 export class FD extends Layer {
   readonly name = 'FD';
@@ -131,6 +148,13 @@ export class FD extends Layer {
   /** When we installed the current view: it grants every member a lease from then, as if we had just echoed it. */
   private viewGrantAt = -Infinity;
   private expiryTimer: Timer | null = null;
+  /** Members of the view whose process is known gone (transport proof): no lease wait for them. */
+  private readonly gone = new Set<NodeId>();
+  /** Members whose connection was closed from their end, not heard since: pinged, not suspected. */
+  private readonly doubted = new Set<NodeId>();
+  private unwatch: Unwatch | null = null;
+  private readonly mClosed: Counter;
+  private readonly mGone: Counter;
 
   constructor(
     ctx: LayerContext,
@@ -139,16 +163,49 @@ export class FD extends Layer {
     super(ctx);
     this.guard = new InputGuard(ctx, 'FD');
     this.leaseMs = leaseMsOf(opts);
+    this.mClosed = ctx.metrics.counter('horus_fd_peer_closed_total', "members' connections closed from their end (a hint, pinged)");
+    this.mGone = ctx.metrics.counter('horus_fd_gone_total', 'members known gone from the transport (refused, or replaced): suspected at once');
   }
 
   override start(): void {
     this.lastTick = this.env.now();
     this.timer = every(this.env, this.opts.heartbeatIntervalMs, () => this.tick());
+    if (this.opts.fastDetection) this.unwatch = this.env.watchPeers?.((ev) => this.onPeerEvent(ev)) ?? null;
   }
 
   override stop(): void {
     this.timer?.cancel();
     this.expiryTimer?.cancel();
+    this.unwatch?.();
+    this.unwatch = null;
+  }
+
+  /** The transport's word on a peer node: applies to every member of the view it hosts. */
+  private onPeerEvent(ev: PeerEvent): void {
+    if (ev.type !== 'closed' && ev.type !== 'gone') return;
+    if (ev.peer === nodeOfMember(this.ctx.localId)) return;
+    for (const m of this.members) {
+      if (m === this.ctx.localId || nodeOfMember(m) !== ev.peer || this.gone.has(m)) continue;
+      if (ev.type === 'closed') {
+        this.mClosed.inc();
+        if (this.doubted.has(m)) continue;
+        this.doubted.add(m);
+        this.log.debug('connection closed by a member: pinging it', { member: m });
+        this.ping(m);
+        continue;
+      }
+      this.mGone.inc();
+      this.gone.add(m);
+      this.doubted.delete(m);
+      this.log.info('member is gone: suspected at once, no lease wait', { member: m, why: ev.why });
+      this.suspect(m);
+    }
+  }
+
+  private suspect(m: NodeId): void {
+    if (this.suspected.has(m)) return;
+    this.suspected.add(m);
+    this.above.upEvent({ type: 'SUSPECT', member: m });
   }
 
   override downEvent(ev: DownEvent): void {
@@ -162,6 +219,7 @@ export class FD extends Layer {
       for (const map of [this.heardT, this.echoed]) for (const m of [...map.keys()]) if (!this.members.includes(m)) map.delete(m);
       this.suspected.clear();
       this.revoked.clear();
+      for (const set of [this.gone, this.doubted]) for (const m of [...set]) if (!this.members.includes(m)) set.delete(m);
       this.viewGrantAt = now;
       // Every member installed this view after `leaseSince`: each grants us a lease from then.
       if (ev.leaseSince !== undefined) {
@@ -173,6 +231,14 @@ export class FD extends Layer {
       this.below.downEvent(ev);
       // Decide the lease in this view now, before the membership layer tells the application of it.
       this.checkLease();
+      // A gone member still in this view (it was installed before it could be left out): suspect it
+      // again once the install is over (membership starts the view with no suspects).
+      if (this.gone.size > 0) {
+        const viewId = this.viewId;
+        this.env.defer(() => {
+          if (this.viewId === viewId) for (const m of this.gone) this.suspect(m);
+        });
+      }
       return;
     }
     if (ev.type === 'LEASE_REVOKE') {
@@ -181,6 +247,8 @@ export class FD extends Layer {
       for (const m of ev.members) {
         if (m === this.ctx.localId) continue;
         this.revoked.add(m);
+        // Its process does not run: it cannot deliver, whatever lease it holds.
+        if (this.gone.has(m)) continue;
         // Our last echo to it, or our install of this view (a grant too), whichever is later.
         const since = Math.max(this.heardT.get(m)?.at ?? -Infinity, this.viewGrantAt);
         if (Number.isFinite(since)) {
@@ -205,7 +273,9 @@ export class FD extends Layer {
     // Only a member's traffic is a sign of its life; a stranger cannot unsuspect anyone (COM names the sender).
     if (this.lastHeard.has(src)) {
       this.lastHeard.set(src, now);
-      if (this.suspected.delete(src)) this.above.upEvent({ type: 'UNSUSPECT', member: src });
+      this.doubted.delete(src);
+      // A gone member stays suspected: what still arrives from it was sent before it died.
+      if (!this.gone.has(src) && this.suspected.delete(src)) this.above.upEvent({ type: 'UNSUSPECT', member: src });
       if (h !== undefined && msg.payload.length > 0) this.onLeaseBeat(src, msg.payload, now);
     } else if (h !== undefined && this.viewId > 0 && h.viewId < this.viewId) {
       this.reportStranger(src, h.viewId);
@@ -291,7 +361,7 @@ export class FD extends Layer {
   /** A heartbeat to the view (or to one member): our clock, and the echoes that renew the others' leases. */
   private heartbeat(to: NodeId | null = null): void {
     const echoes: [NodeId, number][] = [];
-    for (const [m, h] of this.heardT) if (!this.revoked.has(m) && m !== this.ctx.localId) echoes.push([m, h.t]);
+    for (const [m, h] of this.heardT) if (!this.revoked.has(m) && !this.gone.has(m) && m !== this.ctx.localId) echoes.push([m, h.t]);
     const payload = encodeLeaseBeat({ t: Math.floor(this.env.now()), echoes });
     const hb = new Message(to, payload, to === null ? MsgFlag.Multicast | MsgFlag.Unreliable : MsgFlag.Unreliable);
     hb.push(FD_HEADER, { viewId: this.viewId });
@@ -324,6 +394,11 @@ export class FD extends Layer {
     const hb = new Message(to, Buffer.alloc(0), MsgFlag.Unreliable);
     hb.push(FD_HEADER, { viewId: this.viewId });
     this.below.down(hb);
+  }
+
+  /** Members of the view known gone from the transport's proof (tests and the dashboard). */
+  get goneMembers(): readonly NodeId[] {
+    return [...this.gone];
   }
 
   /** True while this member holds leases from a majority of its view (tests and the dashboard). */

@@ -161,6 +161,15 @@ function checksum(bytes: Uint8Array): string {
  * connection; after the heal such a link comes back only at its sender's next reconnect attempt
  * (up to `reconnectBackoffMaxMs` later: TCP back-off), holding what is sent meanwhile, and both
  * ends hear 'connected'. Nothing is reported when a link is merely cut.
+ *
+ * Crashes are reported as the TCP transport reports them: a process that dies closes its
+ * connections, so each node that had a link with it (and is not cut from it) hears 'closed' after
+ * the link's delay, and its transport's dial a round trip later finds the port refused ('gone',
+ * refused) or a new incarnation there ('gone', replaced). A node that sends to a crashed process, or
+ * to an incarnation another one replaced, hears the same a round trip later (its dial). Nothing of
+ * this reaches anyone across a cut, and a paused process never looks gone: its port still accepts.
+ * A link that resets on its own (breakProbability) is 'closed' at both ends; one that times out in
+ * a cut is not (no FIN crosses a cut: each end's kernel gives up on its own).
  */
 export class SimNetwork {
   readonly stats: NetworkStats = {
@@ -189,6 +198,8 @@ export class SimNetwork {
   /** endpoint -> side of the partition; endpoints not listed are on side 0. Empty when healed. */
   private readonly sideOf = new Map<string, number>();
   private nextSide = 1;
+  /** `observer>gone-id` pairs already reported 'gone': each observer hears of each process once. */
+  private readonly goneReported = new Set<string>();
 
   constructor(
     private readonly scheduler: Scheduler,
@@ -217,6 +228,21 @@ export class SimNetwork {
    * what was held for it is lost.
    */
   nodeCrashed(node: NetEndpoint): void {
+    // Its kernel closes its connections: whoever had one with it hears of it, then dials it.
+    const peers = new Set<NetEndpoint>();
+    for (const link of this.links.values()) {
+      if (link.from === node) peers.add(link.to);
+      else if (link.to === node) peers.add(link.from);
+    }
+    for (const peer of peers) {
+      if (peer.status === 'crashed' || !peer.open || this.isCut(peer.endpoint, node.endpoint)) continue;
+      this.scheduler.schedule(this.options.delayMs, () => {
+        if (peer.status === 'crashed' || this.isCut(peer.endpoint, node.endpoint)) return;
+        this.trace('peer-closed', `${peer.id} ${node.id}`);
+        peer.peerEvent({ type: 'closed', peer: node.id });
+        this.scheduleGoneCheck(peer, node.id);
+      });
+    }
     for (const [key, link] of this.links) {
       if (link.to === node) {
         link.reconnecting?.cancel();
@@ -237,9 +263,14 @@ export class SimNetwork {
     const toEndpoint = endpointOf(to);
     const target = this.byEndpoint.get(toEndpoint);
     if (target === undefined || target.status === 'crashed') {
+      // The sender's transport dials it: refused, a round trip later.
+      if (target !== undefined) this.scheduleGoneCheck(from, to === toEndpoint ? target.id : to);
       return this.dropAtSend('unreachable', from.id, to, bytes, sum);
     }
-    if (to !== toEndpoint && to !== target.id) return this.dropAtSend('stale', from.id, to, bytes, sum);
+    if (to !== toEndpoint && to !== target.id) {
+      this.scheduleGoneCheck(from, to);
+      return this.dropAtSend('stale', from.id, to, bytes, sum);
+    }
     const link = this.linkFor(from, target);
     if (this.isCut(from.endpoint, toEndpoint) || link.reconnecting !== null) return this.holdAcrossCut(link, { link, epoch: link.epoch, bytes, sum });
 
@@ -251,6 +282,29 @@ export class SimNetwork {
       this.stats.duplicated++;
       this.launch(link, new Uint8Array(bytes), sum);
     }
+  }
+
+  /**
+   * `observer`'s transport dials the endpoint of `id` (after a closed connection, or to send): a
+   * round trip later it knows whether the process `id` is gone: nothing up there (refused), or
+   * another incarnation answering (replaced). Across a cut, or while the one there is paused, the
+   * dial learns nothing. Each observer hears of each gone process once.
+   */
+  private scheduleGoneCheck(observer: NetEndpoint, id: NodeId): void {
+    const key = `${observer.id}>${id}`;
+    if (this.goneReported.has(key)) return;
+    const endpoint = endpointOf(id);
+    this.scheduler.schedule(2 * this.options.delayMs, () => {
+      if (observer.status === 'crashed' || !observer.open || this.goneReported.has(key) || this.isCut(observer.endpoint, endpoint)) return;
+      const there = this.byEndpoint.get(endpoint);
+      let why: 'refused' | 'replaced';
+      if (there === undefined || there.status === 'crashed') why = 'refused';
+      else if (there.id !== id && there.status === 'up') why = 'replaced';
+      else return; // it runs (or a paused one holds the port): nothing learnt
+      this.goneReported.add(key);
+      this.trace('peer-gone', `${observer.id} ${id} ${why}`);
+      observer.peerEvent({ type: 'gone', peer: id, why });
+    });
   }
 
   /**
@@ -403,6 +457,8 @@ export class SimNetwork {
     for (const f of link.held) this.dropInFlight('reset', f);
     this.clearHeld(link);
     this.trace('break', `${link.from.id}>${link.to.id}`);
+    link.from.peerEvent({ type: 'closed', peer: link.to.id });
+    link.to.peerEvent({ type: 'closed', peer: link.from.id });
     link.from.peerEvent({ type: 'disconnected', peer: link.to.id });
     link.to.peerEvent({ type: 'disconnected', peer: link.from.id });
     link.from.peerEvent({ type: 'connected', peer: link.to.id });

@@ -1,5 +1,5 @@
 import { createHash, type Hash } from 'node:crypto';
-import type { Env, FrameHandler, PeerEvent, Timer, Transport } from '../core/env.js';
+import type { Env, FrameHandler, PeerEvent, Timer, Transport, Unwatch } from '../core/env.js';
 import { HorusError } from '../core/errors.js';
 import { silentLogger, type LogFields, type Logger, type LogLevel } from '../core/logger.js';
 import { endpointOf, makeNodeId, type NodeId } from '../core/node-id.js';
@@ -135,6 +135,8 @@ export class SimNode implements NetEndpoint {
   frameHandler: FrameHandler | null = null;
   /** @internal set by the transport */
   peerHandler: ((ev: PeerEvent) => void) | null = null;
+  /** Protocol code's subscribers to peer events (Env.watchPeers), in subscription order. */
+  private readonly peerWatchers = new Set<(ev: PeerEvent) => void>();
   /** @internal false once the transport is closed */
   open = true;
   /** How fast this process's clock runs against the world's (1: exactly). */
@@ -172,6 +174,13 @@ export class SimNode implements NetEndpoint {
       rng,
       log,
       transport,
+      watchPeers: (handler: (ev: PeerEvent) => void): Unwatch => {
+        const h = (ev: PeerEvent): void => handler(ev);
+        this.peerWatchers.add(h);
+        return () => {
+          this.peerWatchers.delete(h);
+        };
+      },
     };
   }
 
@@ -188,7 +197,12 @@ export class SimNode implements NetEndpoint {
   }
 
   peerEvent(ev: PeerEvent): void {
-    this.world.scheduler.schedule(0, () => this.run(() => this.peerHandler?.(ev)));
+    this.world.scheduler.schedule(0, () =>
+      this.run(() => {
+        this.peerHandler?.(ev);
+        for (const w of [...this.peerWatchers]) w(ev);
+      }),
+    );
   }
 
   /** Run `fn` as this process: dropped if it crashed, held if it is paused. */
@@ -223,6 +237,7 @@ export class SimNode implements NetEndpoint {
     this.held = [];
     this.frameHandler = null;
     this.peerHandler = null;
+    this.peerWatchers.clear();
   }
 
   private fireTimer(t: NodeTimer): void {

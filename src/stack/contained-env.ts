@@ -1,4 +1,4 @@
-import type { Env, FrameHandler, PeerEvent, Timer, Transport } from '../core/env.js';
+import type { Env, FrameHandler, PeerEvent, Timer, Transport, Unwatch } from '../core/env.js';
 import type { NodeId } from '../core/node-id.js';
 
 /**
@@ -10,6 +10,8 @@ import type { NodeId } from '../core/node-id.js';
 export class ContainedEnv implements Env {
   private dead = false;
   readonly transport: Transport;
+  /** Peer-event subscriptions of this stack's layers: dropped when the stack dies. */
+  private readonly unwatches = new Set<Unwatch>();
 
   constructor(
     private readonly inner: Env,
@@ -50,6 +52,20 @@ export class ContainedEnv implements Env {
   /** From now on nothing of this stack runs or sends. */
   kill(): void {
     this.dead = true;
+    for (const u of this.unwatches) u();
+    this.unwatches.clear();
+  }
+
+  /** The node's peer events, run (and contained) as this stack's timers are; none once it is dead. */
+  watchPeers(handler: (ev: PeerEvent) => void): Unwatch {
+    const inner = this.inner.watchPeers;
+    if (inner === undefined || this.dead) return () => {};
+    const off = inner.call(this.inner, (ev) => this.run(() => handler(ev)));
+    this.unwatches.add(off);
+    return () => {
+      this.unwatches.delete(off);
+      off();
+    };
   }
 
   now(): number {

@@ -1,6 +1,6 @@
 import { randomInt } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
-import type { Env, Timer, Transport } from '../core/env.js';
+import type { Env, PeerEvent, Timer, Transport, Unwatch } from '../core/env.js';
 import type { Logger } from '../core/logger.js';
 import { SeededRng, type Rng } from '../core/rng.js';
 
@@ -20,5 +20,8 @@ export class RealEnv implements Env {
   }
   defer(fn: () => void): void {
     setImmediate(fn);
+  }
+  watchPeers(handler: (ev: PeerEvent) => void): Unwatch {
+    return this.transport.watchPeers?.(handler) ?? (() => {});
   }
 }

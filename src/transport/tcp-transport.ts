@@ -1,7 +1,7 @@
 import net from 'node:net';
 import { performance } from 'node:perf_hooks';
 import { z } from 'zod';
-import type { FrameHandler, PeerEvent, Transport } from '../core/env.js';
+import type { FrameHandler, PeerEvent, Transport, Unwatch } from '../core/env.js';
 import { ConfigError, HorusError, ProtocolError } from '../core/errors.js';
 import { RateLimitedLog, silentLogger, type Logger } from '../core/logger.js';
 import { endpointOf, makeNodeId, parseEndpoint, type NodeId } from '../core/node-id.js';
@@ -249,6 +249,13 @@ export interface TcpTransportStats {
   stallsRecovered: number;
   /** Dials started early because the peer reached us while we waited out a back-off or a lost dial. */
   redialsOnContact: number;
+  /** Open connections (ours or the peer's) its end closed or reset: each reported as `closed`. */
+  peerClosed: number;
+  /** Dials started at once to learn whether a peer that closed a connection still runs. */
+  probes: number;
+  /** Peers reported `gone`: a dial to their endpoint refused, or answered by a new incarnation. */
+  goneRefused: number;
+  goneReplaced: number;
   pingsOut: number;
   pongsOut: number;
   /** PINGs not answered: over the rate (one PONG per half ping interval) or the peer is not reading. */
@@ -320,6 +327,8 @@ class OutboundPeer {
   suspectLastHeard = 0;
   /** Key under which `aliases` maps the endpoint the peer announced to this peer, if not `endpoint`. */
   aliasKey: string | null = null;
+  /** The last incarnation reported `gone`: each is reported once. */
+  goneReported: NodeId | null = null;
 
   chunks: QueuedChunk[] = [];
   head = 0;
@@ -508,6 +517,7 @@ export class TcpTransport implements Transport {
   private flushImmediate: NodeJS.Immediate | null = null;
   private frameHandler: FrameHandler | null = null;
   private peerHandler: ((ev: PeerEvent) => void) | null = null;
+  private readonly peerWatchers = new Set<(ev: PeerEvent) => void>();
   private closed = false;
   private closing: Promise<void> | null = null;
   private readonly c: Counters = {
@@ -539,6 +549,10 @@ export class TcpTransport implements Transport {
     stalledReplaced: 0,
     stallsRecovered: 0,
     redialsOnContact: 0,
+    peerClosed: 0,
+    probes: 0,
+    goneRefused: 0,
+    goneReplaced: 0,
     pingsOut: 0,
     pongsOut: 0,
     pingsIgnored: 0,
@@ -620,6 +634,15 @@ export class TcpTransport implements Transport {
 
   onPeer(handler: (ev: PeerEvent) => void): void {
     this.peerHandler = handler;
+  }
+
+  watchPeers(handler: (ev: PeerEvent) => void): Unwatch {
+    // A fresh wrapper each time: the same function watched twice is called twice, unwatched once each.
+    const h = (ev: PeerEvent): void => handler(ev);
+    this.peerWatchers.add(h);
+    return () => {
+      this.peerWatchers.delete(h);
+    };
   }
 
   // -------------------------------------------------------------------------------------------------
@@ -857,7 +880,14 @@ export class TcpTransport implements Transport {
         socket.destroy();
       }
     });
+    // Nothing listens on the port: no process holds it (a stopped one still would, and accept).
+    let refused = false;
+    // Our kernel gave up on it (a cut, not the peer's doing): not reported as closed by the peer.
+    let timedOut = false;
     socket.on('error', (err: Error) => {
+      const code = (err as NodeJS.ErrnoException).code;
+      if (code === 'ECONNREFUSED') refused = true;
+      else if (code === 'ETIMEDOUT') timedOut = true;
       this.log.debug('outbound connection error', { ...errorFields(err), peer: p.endpoint });
     });
     socket.on('drain', () => {
@@ -867,7 +897,7 @@ export class TcpTransport implements Transport {
     });
     socket.on('close', () => {
       clearTimeout(deadline);
-      this.outboundClosed(p, socket);
+      this.outboundClosed(p, socket, refused, timedOut);
     });
   }
 
@@ -890,6 +920,10 @@ export class TcpTransport implements Transport {
     if (stale > 0) this.c.droppedStale += stale;
     if (previous !== null && previous !== id) {
       this.log.info('peer has a new incarnation', { peer: id, previous, droppedFrames: stale });
+      // Our own dial reached another process that announces the same host:port: it holds the port
+      // the previous one listened on, so that one no longer runs. (Behind a proxy or a NAT the
+      // announced endpoints may differ: two live processes, proof of nothing.)
+      if (endpointOf(previous) === announced) this.reportGone(p, previous, 'replaced');
     }
     this.log.debug('connected', { peer: id });
     const old = p.suspect;
@@ -913,7 +947,7 @@ export class TcpTransport implements Transport {
     return p.lastHeard - p.openedAt >= HEALTHY_CONNECTION_MS;
   }
 
-  private outboundClosed(p: OutboundPeer, socket: net.Socket): void {
+  private outboundClosed(p: OutboundPeer, socket: net.Socket, refused: boolean, timedOut: boolean): void {
     if (p.suspect === socket) {
       p.suspect = null; // the dial that replaces it carries on
       return;
@@ -933,14 +967,24 @@ export class TcpTransport implements Transport {
       return;
     }
     const wasOpen = p.state === 'open';
+    const byPeer = wasOpen && !timedOut;
+    const healthy = byPeer && this.wasHealthy(p);
     if (wasOpen) {
       // A peer that accepts and soon drops us must not spin us: only a healthy connection resets the back-off.
       p.failures = this.wasHealthy(p) ? 0 : p.failures + 1;
     } else {
       p.failures++;
       this.c.connectFailures++;
+      // Only where we dial the endpoint it announces: a proxy or NAT in between may refuse for its own reasons.
+      if (refused && p.knownId !== null && p.aliasKey === null) this.reportGone(p, p.knownId, 'refused');
     }
-    if (p.queuedBytes === 0) {
+    if (byPeer && p.knownId !== null) {
+      this.c.peerClosed++;
+      this.emitPeer({ type: 'closed', peer: p.knownId });
+    }
+    if (healthy && this.probe(p)) {
+      // A process that dies closes its connections: we learn now whether it still runs.
+    } else if (p.queuedBytes === 0) {
       p.state = 'idle';
     } else if (!wasOpen && performance.now() - p.queuedSince > this.opts.dropQueuedAfterMs) {
       const n = p.clear();
@@ -1101,13 +1145,44 @@ export class TcpTransport implements Transport {
 
   private emitPeer(ev: PeerEvent): void {
     const h = this.peerHandler;
-    if (h === null) return;
+    if (h !== null) this.callPeerHandler(h, ev);
+    for (const w of [...this.peerWatchers]) this.callPeerHandler(w, ev);
+  }
+
+  private callPeerHandler(h: (ev: PeerEvent) => void, ev: PeerEvent): void {
     try {
       h(ev);
     } catch (err) {
       this.c.handlerErrors++;
       this.peerLog.warn('onPeer handler threw', errorFields(err));
     }
+  }
+
+  /** The process `id` is known not to run any more (once per incarnation). */
+  private reportGone(p: OutboundPeer, id: NodeId, why: 'refused' | 'replaced'): void {
+    if (p.goneReported === id) return;
+    p.goneReported = id;
+    this.c[why === 'refused' ? 'goneRefused' : 'goneReplaced']++;
+    this.log.info('peer is gone', { peer: id, why });
+    this.emitPeer({ type: 'gone', peer: id, why });
+  }
+
+  /**
+   * A connection with the peer behind `p` was closed from its end: dial it now rather than after a
+   * back-off, to learn at once whether it still runs (refused: gone; a new incarnation: gone; the
+   * same one: it only reconnected). At most once per CONTACT_REDIAL_MIN_MS, and only from idle or
+   * back-off (a dial under way answers the same question). True if it dialed.
+   */
+  private probe(p: OutboundPeer): boolean {
+    if (this.closed || p.socket !== null || (p.state !== 'idle' && p.state !== 'backoff' && p.state !== 'open')) return false;
+    if (performance.now() - p.attemptStartedAt < CONTACT_REDIAL_MIN_MS) return false;
+    if (p.timer !== null) {
+      clearTimeout(p.timer);
+      p.timer = null;
+    }
+    this.c.probes++;
+    this.connect(p);
+    return true;
   }
 
   // -------------------------------------------------------------------------------------------------
@@ -1256,8 +1331,23 @@ export class TcpTransport implements Transport {
     });
     socket.on('close', () => {
       decoder.close();
+      // Still listed: the peer's end closed it, not us (we forget a connection before we close it).
+      const byPeer = this.inbound.has(socket) && !this.closed;
       this.forget(conn);
+      if (byPeer && conn.from !== null) this.inboundClosedByPeer(conn, conn.from);
     });
+  }
+
+  /**
+   * A peer's connection to us closed from its end: a hint that it died. Report it, and if we hold no
+   * connection to it now, dial it (see probe) so that a dead one is known at once. The id its HELLO
+   * announced is only a claim: what it says is checked by our own dial, never taken as proof.
+   */
+  private inboundClosedByPeer(conn: Inbound, from: NodeId): void {
+    this.c.peerClosed++;
+    this.emitPeer({ type: 'closed', peer: from });
+    const peer = this.peerOf(conn, performance.now());
+    if (peer !== null && peer.socket === null && peer.suspect === null) this.probe(peer);
   }
 
   /**

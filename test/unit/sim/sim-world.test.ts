@@ -398,3 +398,93 @@ describe('SimWorld faults', () => {
     assert.deepEqual(quiet.logLines(), []);
   });
 });
+
+describe('SimWorld peer events for fast crash detection', () => {
+  /** Three nodes that have talked (so they hold connections), each recording its watched peer events. */
+  function talked(): { world: SimWorld; a: SimNode; b: SimNode; c: SimNode; seen: Map<SimNode, PeerEvent[]> } {
+    const world = new SimWorld(1, { delayMs: 5, jitterMs: 0 });
+    const [a, b, c] = ['a:1', 'b:1', 'c:1'].map((ep) => world.addNode(ep, 'x')) as [SimNode, SimNode, SimNode];
+    const seen = new Map<SimNode, PeerEvent[]>();
+    for (const n of [a, b, c]) {
+      const list: PeerEvent[] = [];
+      seen.set(n, list);
+      n.env.watchPeers!((ev) => list.push(ev));
+      for (const m of [a, b, c]) if (m !== n) n.env.transport.send(m.id, enc('hi'));
+    }
+    world.runFor(20);
+    return { world, a, b, c, seen };
+  }
+
+  it('a crash closes its connections and a dial finds its port refused: each node that talked to it hears both', () => {
+    const { world, a, b, c, seen } = talked();
+    world.crash(c.id);
+    world.runFor(5);
+    assert.deepEqual(seen.get(a), [{ type: 'closed', peer: c.id }], "the FIN arrives after the link's delay");
+    world.runFor(20);
+    for (const n of [a, b])
+      assert.deepEqual(seen.get(n), [
+        { type: 'closed', peer: c.id },
+        { type: 'gone', peer: c.id, why: 'refused' },
+      ]);
+  });
+
+  it('a restart at the endpoint makes the old incarnation gone (replaced); a send to it later says nothing more', () => {
+    const { world, a, c, seen } = talked();
+    world.restart('c:1', 'y');
+    world.runFor(30);
+    assert.deepEqual(seen.get(a), [
+      { type: 'closed', peer: c.id },
+      { type: 'gone', peer: c.id, why: 'replaced' },
+    ]);
+    a.env.transport.send(c.id, enc('stale'));
+    world.runFor(30);
+    assert.equal(seen.get(a)!.length, 2, 'each process is reported gone once to each node');
+  });
+
+  it('a paused process never looks gone, and nothing crosses a cut; a send after the heal finds the crashed one refused', () => {
+    const { world, a, b, c, seen } = talked();
+    world.pause(b.id);
+    for (let t = 0; t < 3000; t += 100) world.scheduler.schedule(t, () => a.env.transport.send(b.id, enc('are you there')));
+    world.runFor(3000);
+    assert.deepEqual(seen.get(a), []);
+    world.resume(b.id);
+    world.partition([[a.id], [b.id, c.id]]);
+    world.crash(c.id);
+    world.runFor(100);
+    assert.deepEqual(seen.get(a), [], 'the FIN and the dial do not cross the cut');
+    assert.deepEqual(
+      seen.get(b)!.map((e) => e.type),
+      ['closed', 'gone'],
+    );
+    world.heal();
+    a.env.transport.send(c.id, enc('after the heal'));
+    world.runFor(30);
+    assert.deepEqual(seen.get(a), [{ type: 'gone', peer: c.id, why: 'refused' }]);
+  });
+
+  it('a link that resets on its own is closed at both ends, and nobody is gone', () => {
+    const world = new SimWorld(3, { delayMs: 1, jitterMs: 0, breakProbability: 0.2 });
+    const a = world.addNode('a:1', 'x');
+    const b = world.addNode('b:1', 'x');
+    const seen: PeerEvent[] = [];
+    a.env.watchPeers!((ev) => seen.push(ev));
+    for (let i = 0; i < 30; i++) world.scheduler.schedule(i, () => a.env.transport.send(b.id, enc(`m${i}`)));
+    world.runFor(100);
+    assert.ok(seen.some((e) => e.type === 'closed' && e.peer === b.id));
+    assert.equal(
+      seen.some((e) => e.type === 'gone'),
+      false,
+    );
+  });
+
+  it('stops calling a watcher once it unwatches', () => {
+    const { world, a, c, seen } = talked();
+    const more: PeerEvent[] = [];
+    const off = a.env.watchPeers!((ev) => more.push(ev));
+    off();
+    world.crash(c.id);
+    world.runFor(30);
+    assert.equal(more.length, 0);
+    assert.equal(seen.get(a)!.length, 2);
+  });
+});

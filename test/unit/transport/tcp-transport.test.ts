@@ -268,9 +268,12 @@ describe('TcpTransport', () => {
     assert.equal(a.stats().droppedStale, 11);
     assert.equal(got1.get(a.localId)?.length, 1);
 
+    // b1 closed its end ('closed'); our dial to its port then reached b2: b1 is gone (replaced).
     assert.deepEqual(events, [
       { type: 'connected', peer: b1.localId },
+      { type: 'closed', peer: b1.localId },
       { type: 'disconnected', peer: b1.localId },
+      { type: 'gone', peer: b1.localId, why: 'replaced' },
       { type: 'connected', peer: b2.localId },
     ]);
   });
