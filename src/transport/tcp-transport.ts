@@ -329,6 +329,13 @@ class OutboundPeer {
   aliasKey: string | null = null;
   /** The last incarnation reported `gone`: each is reported once. */
   goneReported: NodeId | null = null;
+  /**
+   * Our last open connection to it was closed from its end (FIN or RST), and none has opened or
+   * stalled since. Only then is a refused dial proof that the process is gone: a process that dies
+   * closes its connections first. A firewall that rejects (ICMP port unreachable, the iptables
+   * default) also refuses dials, but leaves open connections silent: that is a cut, not a death.
+   */
+  closedByPeer = false;
 
   chunks: QueuedChunk[] = [];
   head = 0;
@@ -905,6 +912,7 @@ export class TcpTransport implements Transport {
     const previous = p.knownId;
     p.knownId = id;
     p.state = 'open';
+    p.closedByPeer = false;
     p.blocked = false;
     const now = performance.now();
     p.openedAt = p.lastHeard = p.lastPingAt = now;
@@ -976,8 +984,9 @@ export class TcpTransport implements Transport {
       p.failures++;
       this.c.connectFailures++;
       // Only where we dial the endpoint it announces: a proxy or NAT in between may refuse for its own reasons.
-      if (refused && p.knownId !== null && p.aliasKey === null) this.reportGone(p, p.knownId, 'refused');
+      if (refused && p.closedByPeer && p.knownId !== null && p.aliasKey === null) this.reportGone(p, p.knownId, 'refused');
     }
+    if (wasOpen) p.closedByPeer = byPeer;
     if (byPeer && p.knownId !== null) {
       this.c.peerClosed++;
       this.emitPeer({ type: 'closed', peer: p.knownId });
@@ -1051,6 +1060,7 @@ export class TcpTransport implements Transport {
     if (s === null) return;
     if (why === 'contact') this.c.redialsOnContact++;
     else this.c.stallsDetected++;
+    p.closedByPeer = false; // a silent connection is a cut or a pause, never proof of a death
     this.log.info('connection silent: dialing a replacement beside it', {
       peer: p.knownId ?? p.lastTarget,
       silentMs: Math.round(performance.now() - p.lastHeard),

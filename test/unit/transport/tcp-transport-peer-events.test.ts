@@ -2,7 +2,9 @@
 // hint) and redialled at once; a refused dial, or one answered by a new incarnation, makes the old
 // process 'gone'; a peer that only reset its connections and answers again is never gone.
 import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
 import type net from 'node:net';
+import { fileURLToPath } from 'node:url';
 import { afterEach, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { PeerEvent } from '../../../src/core/env.js';
@@ -137,5 +139,49 @@ describe('TcpTransport peer events (fast crash detection)', () => {
     await b.close();
     await waitFor(() => own.some((e) => e.type === 'disconnected'), 'disconnected');
     assert.equal(watched.length, 1);
+  });
+
+  it('a dial refused after the connection went silent (a cut, a firewall that rejects) is no proof: not gone', async () => {
+    // b in a child process: stopped, its connection to us goes silent (no FIN), as behind a firewall
+    // that drops or rejects; killed while stopped, its port then refuses our dials. A refusal that no
+    // close from the peer came before proves nothing (a rejecting firewall refuses too): no 'gone'.
+    const transportUrl = new URL('../../../src/transport/tcp-transport.ts', import.meta.url).href;
+    const code = `const { TcpTransport } = await import(${JSON.stringify(transportUrl)});
+      const t = await TcpTransport.listen({ listen: '127.0.0.1:0', incarnation: 'b' });
+      t.onFrame(() => {});
+      console.log(t.localId);
+      setInterval(() => {}, 1000);`;
+    const child = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', code], {
+      cwd: fileURLToPath(new URL('../../../', import.meta.url)),
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
+    try {
+      const bId = await new Promise<NodeId>((resolve, reject) => {
+        child.stdout!.once('data', (d: Buffer) => resolve(String(d).trim() as NodeId));
+        child.once('exit', () => reject(new Error('b exited')));
+      });
+      const a = await start('a');
+      const events: PeerEvent[] = [];
+      a.watchPeers((ev) => events.push(ev));
+      const stop = chatter(a, () => bId);
+      try {
+        await waitFor(() => events.some((e) => e.type === 'connected'), 'connected');
+        await sleep(HEALTHY_MS);
+        process.kill(child.pid!, 'SIGSTOP');
+        await waitFor(() => a.stats().stallsDetected >= 1, 'the stall detected');
+        process.kill(child.pid!, 'SIGKILL');
+        await waitFor(() => a.stats().connectFailures >= 2, 'dials refused');
+        assert.equal(
+          events.some((e) => e.type === 'gone'),
+          false,
+          JSON.stringify(events),
+        );
+        assert.equal(a.stats().goneRefused, 0);
+      } finally {
+        stop();
+      }
+    } finally {
+      child.kill('SIGKILL');
+    }
   });
 });
