@@ -138,6 +138,8 @@ export class GMS extends Layer {
   /** Leases we gave members a pending view leaves out run until then (our clock): our Done waits for it. */
   private doneNotBefore = 0;
   private doneTimer: Timer | null = null;
+  /** A flush due soon after a suspicion, sooner than the next tick (see flushSoon). */
+  private flushSoonTimer: Timer | null = null;
   /** Joiner: when we first answered a challenge in this join (every member installs our first view after it). */
   private joinAnsweredAt: number | null = null;
   /** Views this coordinator installed and is still delivering to members that have not acked. */
@@ -193,6 +195,7 @@ export class GMS extends Layer {
   override stop(): void {
     this.timer?.cancel();
     this.doneTimer?.cancel();
+    this.flushSoonTimer?.cancel();
   }
 
   private get me(): NodeId {
@@ -259,6 +262,7 @@ export class GMS extends Layer {
           this.suspects.add(ev.member);
           this.fdSuspects.add(ev.member);
           this.noteWork();
+          this.flushSoon();
         }
         return;
       case 'UNSUSPECT':
@@ -596,6 +600,19 @@ export class GMS extends Layer {
 
   private noteWork(): void {
     if (this.workSince === null) this.workSince = this.env.now();
+  }
+
+  /**
+   * A suspicion (FD's fast crash detection reports a dead process at once): a coordinator starts the
+   * flush once foldMs has gathered what comes with it, rather than at its next tick (up to 100 ms).
+   */
+  private flushSoon(): void {
+    if (this.flushSoonTimer !== null) return;
+    this.flushSoonTimer = this.env.setTimer(this.opts.foldMs, () => {
+      this.flushSoonTimer = null;
+      if ((this.status !== 'member' && this.status !== 'leaving') || !this.view || !this.isCoordinator || this.flush !== null) return;
+      if (this.hasWork() && this.workSince !== null && this.env.now() - this.workSince >= this.opts.foldMs) this.startFlush();
+    });
   }
 
   private hasWork(): boolean {
