@@ -14,18 +14,20 @@ import { InputGuard, MAX_WIRE_INT } from '../core/input-guard.js';
 export const MAX_RUNS_PER_ORDER = 65_536;
 
 const enum TotalType {
+  /** An abcast, with its sender's Lamport stamp (see newView). */
   Data = 1,
   /** From the sequencer: deliver the next `count` messages of member `index`, run after run. */
   Order = 2,
 }
 
-type TotalHeader = { t: TotalType.Data } | { t: TotalType.Order; view: number; runs: [number, number][] };
+type TotalHeader = { t: TotalType.Data; stamp: number } | { t: TotalType.Order; view: number; runs: [number, number][] };
 
 export const TOTAL_HEADER = defineHeader<TotalHeader>(
   HeaderIds.TOTAL,
   'TOTAL',
   (w, h) => {
     w.u8(h.t);
+    if (h.t === TotalType.Data) w.uvar(h.stamp);
     if (h.t === TotalType.Order) {
       w.uvar(h.view);
       w.uvar(h.runs.length);
@@ -37,7 +39,11 @@ export const TOTAL_HEADER = defineHeader<TotalHeader>(
   },
   (r) => {
     const t = r.u8();
-    if (t === TotalType.Data) return { t };
+    if (t === TotalType.Data) {
+      const stamp = r.uvar();
+      if (stamp > MAX_WIRE_INT) throw new ProtocolError('ERR_MALFORMED', `TOTAL stamp ${stamp} out of range`);
+      return { t, stamp };
+    }
     if (t !== TotalType.Order) throw new ProtocolError('ERR_MALFORMED', `unknown TOTAL header type ${t}`);
     const view = r.uvar();
     const n = r.uvar();
@@ -50,6 +56,12 @@ export const TOTAL_HEADER = defineHeader<TotalHeader>(
 
 const options = z.object({});
 
+/** A message waiting for its place in the order, with its sender's Lamport stamp. */
+interface Waiting {
+  msg: Message;
+  stamp: number;
+}
+
 /**
  * Total order (abcast) by a sequencer: the most senior member of the view. Messages travel as
  * ordinary reliable multicasts and wait at every member; the sequencer announces the order in
@@ -57,14 +69,21 @@ const options = z.object({});
  * throughput holds up under many senders. Sitting above CAUSAL, the sequencer sees messages in
  * causal order, so the total order is causal too. When the view changes, the flush has given every
  * survivor the same messages and the same announcements: each delivers what was announced, then
- * the rest in one deterministic order (by member seniority, then per-sender FIFO). The new view's
+ * the rest in one deterministic order that keeps causality: by Lamport stamp (each abcast carries
+ * its sender's, which is past every stamp the sender had received), then by member seniority. A
+ * message that depends on another (its sender delivered that one first) has the higher stamp, even
+ * when the announcement of both was lost with a sequencer cut off in a minority. The new view's
  * most senior member orders from then on, so survivors agree and lose none of their own messages.
  */
 export class TOTAL extends ViewAwareLayer {
   readonly name = 'TOTAL';
   private members: readonly NodeId[] = [];
   private viewId = -1;
-  private waiting = new Map<NodeId, FifoQueue<Message>>();
+  private waiting = new Map<NodeId, FifoQueue<Waiting>>();
+  /** Lamport clock: above every stamp sent or received. */
+  private clock = 0;
+  /** The last stamp taken from each sender in this view. */
+  private lastStamp = new Map<NodeId, number>();
   private runs = new FifoQueue<[number, number]>();
   private toAnnounce: [number, number][] = [];
   private announceScheduled = false;
@@ -82,7 +101,10 @@ export class TOTAL extends ViewAwareLayer {
   }
 
   override down(msg: Message): void {
-    if (msg.order === OrderCode.Total && msg.dest === null) msg.push(TOTAL_HEADER, { t: TotalType.Data });
+    if (msg.order === OrderCode.Total && msg.dest === null) {
+      if (this.clock < MAX_WIRE_INT) this.clock++;
+      msg.push(TOTAL_HEADER, { t: TotalType.Data, stamp: this.clock });
+    }
     this.below.down(msg);
   }
 
@@ -113,9 +135,13 @@ export class TOTAL extends ViewAwareLayer {
       this.guard.drop(msg.src, 'total-order message from a non-member');
       return;
     }
+    if (h.stamp > this.clock) this.clock = h.stamp;
     let q = this.waiting.get(msg.src);
-    if (!q) this.waiting.set(msg.src, (q = new FifoQueue<Message>()));
-    q.push(msg);
+    if (!q) this.waiting.set(msg.src, (q = new FifoQueue<Waiting>()));
+    // A sender's stamps only grow (a forged smaller one cannot reorder its own messages).
+    const stamp = Math.max(h.stamp, this.lastStamp.get(msg.src) ?? 0);
+    this.lastStamp.set(msg.src, stamp);
+    q.push({ msg, stamp });
     if (this.isSequencer) this.noteForOrder(from);
     this.deliverOrdered();
   }
@@ -162,7 +188,7 @@ export class TOTAL extends ViewAwareLayer {
       while (run[1] > 0 && q && q.length > 0) {
         run[1]--;
         this.mOrdered.inc();
-        this.above.up(q.shift()!);
+        this.above.up(q.shift()!.msg);
       }
       if (run[1] > 0) return;
       this.runs.shift();
@@ -172,18 +198,22 @@ export class TOTAL extends ViewAwareLayer {
   protected newView(v: View): void {
     if (v.id === this.viewId) return;
     if (this.viewId >= 0) {
-      // End of a view: what was announced, then the rest in seniority order (the same everywhere).
+      // End of a view: what was announced, then the rest by stamp, then seniority (the same everywhere).
       this.deliverOrdered();
-      for (const m of this.members) {
+      const rest: (Waiting & { rank: number })[] = [];
+      this.members.forEach((m, rank) => {
         const q = this.waiting.get(m);
-        if (!q) continue;
-        for (const msg of q) {
-          this.mOrdered.inc();
-          this.above.up(msg);
-        }
+        if (q) for (const w of q) rest.push({ ...w, rank });
+      });
+      // Stable, and a sender's stamps never fall: its own messages keep their order.
+      rest.sort((a, b) => a.stamp - b.stamp || a.rank - b.rank);
+      for (const w of rest) {
+        this.mOrdered.inc();
+        this.above.up(w.msg);
       }
     }
     this.waiting = new Map();
+    this.lastStamp = new Map();
     this.runs = new FifoQueue<[number, number]>();
     this.toAnnounce = [];
     this.viewId = v.id;

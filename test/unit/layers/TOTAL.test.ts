@@ -5,6 +5,11 @@ import { SimCluster, FAST_STACK } from '../../helpers/sim-cluster.js';
 import { checkOrder } from '../../../src/sim/checkers/order.js';
 import { checkVirtualSynchrony } from '../../../src/sim/checkers/vsync.js';
 import type { Group } from '../../../src/api/group.js';
+import type { Env } from '../../../src/core/env.js';
+import { silentLogger } from '../../../src/core/logger.js';
+import { Message } from '../../../src/core/message.js';
+import { TOTAL, TOTAL_HEADER } from '../../../src/layers/TOTAL.js';
+import { MemoryMetrics } from '../../../src/obs/metrics.js';
 
 describe('TOTAL', () => {
   it('delivers concurrent abcasts from every member in one order everywhere, under loss', () => {
@@ -59,5 +64,43 @@ describe('TOTAL', () => {
       const sent = c.history.events.filter((e) => e.k === 'send' && e.node === g.localId).length;
       assert.equal(mine, sent, `survivor ${i + 2} delivered all it sent`);
     }
+  });
+});
+
+/** TOTAL alone, in a view where `seq` orders (and never does: it is cut off), recording what it delivers. */
+function totalAlone(): { total: TOTAL; delivered: string[]; up: (src: string, stamp: number, tag: string) => void } {
+  const ctx = { env: {} as Env, group: 'g', localId: 'me:1/1', log: silentLogger, metrics: new MemoryMetrics() };
+  const total = new TOTAL(ctx, {});
+  const delivered: string[] = [];
+  total.above = { up: (m) => delivered.push(m.payload.toString()), upEvent: () => {}, down: () => {}, downEvent: () => {} };
+  total.below = { up: () => {}, upEvent: () => {}, down: () => {}, downEvent: () => {} };
+  total.upEvent({ type: 'VIEW', view: { group: 'g', id: 1, members: ['seq:1/1', 'a:1/1', 'me:1/1'] } });
+  const up = (src: string, stamp: number, tag: string): void => {
+    const m = new Message(null, Buffer.from(tag));
+    m.src = src;
+    m.push(TOTAL_HEADER, { t: 1, stamp } as never);
+    total.up(m);
+  };
+  return { total, delivered, up };
+}
+
+describe('TOTAL at the end of a view (unit)', () => {
+  it('delivers what no sequencer ordered in causal order: a reply after what it answers, though its sender is more senior', () => {
+    const { total, delivered, up } = totalAlone();
+    up('me:1/1', 5, 'question'); // ours
+    up('a:1/1', 6, 'reply'); // a delivered the question (its clock passed 5), then sent this
+    up('seq:1/1', 3, 'early'); // concurrent with both, and older
+    assert.deepEqual(delivered, [], 'nothing ordered yet: the sequencer is cut off');
+    total.upEvent({ type: 'VIEW', view: { group: 'g', id: 2, members: ['a:1/1', 'me:1/1'] } });
+    assert.deepEqual(delivered, ['early', 'question', 'reply']);
+  });
+
+  it('breaks equal stamps by seniority, and keeps a sender’s own order even when its stamps fall', () => {
+    const { total, delivered, up } = totalAlone();
+    up('me:1/1', 4, 'me-1');
+    up('a:1/1', 4, 'a-1');
+    up('a:1/1', 2, 'a-2 (a forged smaller stamp)');
+    total.upEvent({ type: 'VIEW', view: { group: 'g', id: 2, members: ['a:1/1', 'me:1/1'] } });
+    assert.deepEqual(delivered, ['a-1', 'a-2 (a forged smaller stamp)', 'me-1']);
   });
 });

@@ -142,7 +142,7 @@ describe('TOTAL with hostile input', () => {
     const s = simGroup(3, 'TOTAL:NAK:COM');
     const [m1, m2, m3] = s.nodes as [(typeof s.nodes)[0], (typeof s.nodes)[0], (typeof s.nodes)[0]];
     const order = (runs: [number, number][]) => [h(TOTAL_HEADER), { t: 2, view: 1, runs }] as [HeaderType<never>, unknown];
-    const data = [h(TOTAL_HEADER), { t: 1 }] as [HeaderType<never>, unknown];
+    const data = [h(TOTAL_HEADER), { t: 1, stamp: 1 }] as [HeaderType<never>, unknown];
     // m2 is not the sequencer (m1 is); m1's forged orders name no member or order nothing.
     sendAs(m2, m3, frameOf('g', [reliable(1, [order([[0, 1]])])]));
     sendAs(m1, m3, frameOf('g', [reliable(1, [order([[7, 1]])]), reliable(2, [order([[1, 0]])])]));
