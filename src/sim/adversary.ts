@@ -152,7 +152,7 @@ const GMS_BODIES: Record<number, fc.Arbitrary<unknown>> = {
 
 type HeaderT =
   | { h: 'APP'; order: number; encoding: number; kind: number; id: NumRef; re: NumRef; to: IdRef }
-  | { h: 'TOTAL_DATA' }
+  | { h: 'TOTAL_DATA'; stamp: NumRef }
   | { h: 'TOTAL_ORDER'; view: NumRef; runs: [NumRef, NumRef][] }
   | { h: 'CAUSAL'; vt: NumRef[] }
   | { h: 'SAFE' }
@@ -205,7 +205,7 @@ const nakH = (t: fc.Arbitrary<number>): fc.Arbitrary<HeaderT> =>
 const nakData = nakH(fc.oneof({ weight: 4, arbitrary: fc.constant(1) }, { weight: 1, arbitrary: fc.constant(2) }));
 const headerAny: fc.Arbitrary<HeaderT> = fc.oneof(
   appH,
-  fc.constant<HeaderT>({ h: 'TOTAL_DATA' }),
+  fc.record({ h: fc.constant('TOTAL_DATA' as const), stamp: numRef }),
   fc.record({ h: fc.constant('TOTAL_ORDER' as const), view: numRef, runs: fc.array(fc.tuple(numRef, numRef), { maxLength: 5 }) }),
   fc.record({ h: fc.constant('CAUSAL' as const), vt: fc.array(numRef, { maxLength: 10 }) }),
   fc.constant<HeaderT>({ h: 'SAFE' }),
@@ -247,10 +247,16 @@ const shapedMsg: fc.Arbitrary<MsgT> = fc.oneof(
   msg(
     fc.oneof(mcastReliable, uni),
     fc
-      .tuple(appH, fc.boolean(), fc.option(fc.record({ h: fc.constant('CAUSAL' as const), vt: fc.array(numRef, { maxLength: 10 }) })), fc.boolean(), nakData)
+      .tuple(
+        appH,
+        fc.option(numRef),
+        fc.option(fc.record({ h: fc.constant('CAUSAL' as const), vt: fc.array(numRef, { maxLength: 10 }) })),
+        fc.boolean(),
+        nakData,
+      )
       .map(([app, total, causal, safe, nak]) => {
         const hs: HeaderT[] = [app];
-        if (total) hs.push({ h: 'TOTAL_DATA' });
+        if (total !== null) hs.push({ h: 'TOTAL_DATA', stamp: total });
         if (causal) hs.push(causal);
         if (safe) hs.push({ h: 'SAFE' });
         hs.push(nak);
@@ -422,6 +428,7 @@ function writeHeader(w: Writer, h: HeaderT, s: Scope): void {
     case 'TOTAL_DATA':
       w.u8(HeaderIds.TOTAL);
       w.u8(1);
+      n(h.stamp);
       return;
     case 'TOTAL_ORDER':
       w.u8(HeaderIds.TOTAL);
