@@ -11,7 +11,7 @@ import { FrameBuilder, frameOverheadBytes, readFrameMessages } from '../codec/fr
 import { Layer, type LayerContext } from '../stack/layer.js';
 import { registerLayer } from '../stack/registry.js';
 import type { FrameReceiver } from '../stack/stack.js';
-import type { Counter } from '../obs/metrics.js';
+import type { Counter } from '../core/metrics.js';
 
 const options = z.object({
   /** Flush a batch once it holds this many bytes, even before the end of the current burst. */

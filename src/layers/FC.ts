@@ -7,7 +7,7 @@ import { defineHeader, HeaderIds } from '../codec/header-registry.js';
 import { ProtocolError } from '../core/errors.js';
 import { Layer, type LayerContext } from '../stack/layer.js';
 import { registerLayer } from '../stack/registry.js';
-import type { Counter } from '../obs/metrics.js';
+import type { Counter } from '../core/metrics.js';
 import { InputGuard } from '../core/input-guard.js';
 
 const enum FcType {

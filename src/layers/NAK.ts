@@ -9,7 +9,7 @@ import { nodeOfMember } from '../core/member-id.js';
 import { defineHeader, HeaderIds } from '../codec/header-registry.js';
 import { Layer, type LayerContext } from '../stack/layer.js';
 import { registerLayer } from '../stack/registry.js';
-import type { Counter, Gauge } from '../obs/metrics.js';
+import type { Counter, Gauge } from '../core/metrics.js';
 import { InputGuard, MAX_ID_BYTES, MAX_WIRE_INT } from '../core/input-guard.js';
 
 const enum NakType {

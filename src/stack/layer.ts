@@ -4,7 +4,7 @@ import type { Message } from '../core/message.js';
 import type { NodeId } from '../core/node-id.js';
 import type { Logger } from '../core/logger.js';
 import type { View } from '../core/view.js';
-import type { Metrics } from '../obs/metrics.js';
+import type { Metrics } from '../core/metrics.js';
 
 /** What a layer receives from the stack it lives in. */
 export interface LayerContext {
