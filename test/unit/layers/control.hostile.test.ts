@@ -98,7 +98,9 @@ describe('FD with hostile input', () => {
     fd.above = {
       ...above,
       up: (m) => above.up(m),
+      upBatch: (b) => above.upBatch(b),
       down: (m) => above.down(m),
+      downBatch: (b) => above.downBatch(b),
       downEvent: (e) => above.downEvent(e),
       upEvent: (e) => (events.push(e), above.upEvent(e)),
     };
