@@ -2,17 +2,20 @@ import { invariant } from './errors.js';
 
 /**
  * Encoded messages keyed by consecutive sequence numbers, each kept as a slice of the buffer it
- * arrived in (buffer, start, end) plus one small number for the keeper: parallel arrays, so
+ * arrived in (buffer, start, end) plus one small number for the keeper: a ring of parallel arrays, so
  * keeping a message allocates no object (the retransmission store of a receiver; a message object
  * kept until stable would outlive a young-generation collection, and copying survivors is what the
  * collector's time goes to). Appended in order, freed from the front, like SeqBuffer.
  */
 export class SliceStore {
-  private bufs: (Buffer | undefined)[] = [];
-  private starts: number[] = [];
-  private ends: number[] = [];
-  private tags: number[] = [];
+  /** A ring of `cap` slots (a power of two) from `head`; offsets and tags in typed arrays the collector never scans. */
+  private cap = 64;
+  private bufs: (Buffer | undefined)[] = new Array<Buffer | undefined>(64).fill(undefined);
+  private starts = new Int32Array(64);
+  private ends = new Int32Array(64);
+  private tags = new Int32Array(64);
   private head = 0;
+  private count = 0;
   private first: number;
   /** Bytes of the slices held, plus `overhead` per slice. */
   bytes = 0;
@@ -23,55 +26,81 @@ export class SliceStore {
     this.first = firstSeq;
   }
   get nextSeq(): number {
-    return this.first + (this.bufs.length - this.head);
+    return this.first + this.count;
   }
   get length(): number {
-    return this.bufs.length - this.head;
+    return this.count;
   }
   get firstSeq(): number {
     return this.first;
   }
   append(seq: number, buf: Buffer, start: number, end: number, tag: number): void {
-    if (seq !== this.nextSeq) invariant(false, `SliceStore append ${seq}, expected ${this.nextSeq}`);
-    this.bufs.push(buf);
-    this.starts.push(start);
-    this.ends.push(end);
-    this.tags.push(tag);
+    if (seq !== this.first + this.count) invariant(false, `SliceStore append ${seq}, expected ${this.nextSeq}`);
+    if (this.count === this.cap) this.grow();
+    const i = (this.head + this.count) & (this.cap - 1);
+    this.bufs[i] = buf;
+    this.starts[i] = start;
+    this.ends[i] = end;
+    this.tags[i] = tag;
+    this.count++;
     this.bytes += end - start + this.overhead;
+  }
+  private slot(seq: number): number {
+    const k = seq - this.first;
+    return k < 0 || k >= this.count ? -1 : (this.head + k) & (this.cap - 1);
   }
   /** The slice kept for `seq` (a view, not a copy), or undefined. */
   get(seq: number): Buffer | undefined {
-    if (seq < this.first) return undefined;
-    const i = this.head + (seq - this.first);
-    const buf = this.bufs[i];
-    return buf === undefined ? undefined : buf.subarray(this.starts[i], this.ends[i]);
+    const i = this.slot(seq);
+    return i < 0 ? undefined : this.bufs[i]!.subarray(this.starts[i], this.ends[i]);
   }
   /** The keeper's number stored with `seq` (-1 when none is held). */
   tag(seq: number): number {
-    if (seq < this.first) return -1;
-    return this.tags[this.head + (seq - this.first)] ?? -1;
+    const i = this.slot(seq);
+    return i < 0 ? -1 : this.tags[i]!;
   }
   /** Free everything with seq <= upTo. */
   truncate(upTo: number): void {
-    while (this.first <= upTo && this.head < this.bufs.length) {
-      if (this.bufs[this.head] !== undefined) this.bytes -= this.ends[this.head]! - this.starts[this.head]! + this.overhead;
-      this.bufs[this.head] = undefined;
-      this.head++;
+    const mask = this.cap - 1;
+    while (this.count > 0 && this.first <= upTo) {
+      const i = this.head;
+      this.bytes -= this.ends[i]! - this.starts[i]! + this.overhead;
+      this.bufs[i] = undefined;
+      this.head = (i + 1) & mask;
+      this.count--;
       this.first++;
     }
-    if (this.head === this.bufs.length) {
-      this.bufs = [];
-      this.starts = [];
-      this.ends = [];
-      this.tags = [];
+    if (this.count === 0) {
       this.head = 0;
       if (this.first <= upTo) this.first = upTo + 1;
-    } else if (this.head > 1024 && this.head * 2 > this.bufs.length) {
-      this.bufs = this.bufs.slice(this.head);
-      this.starts = this.starts.slice(this.head);
-      this.ends = this.ends.slice(this.head);
-      this.tags = this.tags.slice(this.head);
-      this.head = 0;
+      if (this.cap > 4096) this.reset(); // a burst is over: give its room back
     }
+  }
+  private reset(): void {
+    this.cap = 64;
+    this.bufs = new Array<Buffer | undefined>(64).fill(undefined);
+    this.starts = new Int32Array(64);
+    this.ends = new Int32Array(64);
+    this.tags = new Int32Array(64);
+  }
+  private grow(): void {
+    const cap = this.cap * 2;
+    const bufs = new Array<Buffer | undefined>(cap).fill(undefined);
+    const starts = new Int32Array(cap);
+    const ends = new Int32Array(cap);
+    const tags = new Int32Array(cap);
+    for (let k = 0; k < this.count; k++) {
+      const i = (this.head + k) & (this.cap - 1);
+      bufs[k] = this.bufs[i];
+      starts[k] = this.starts[i]!;
+      ends[k] = this.ends[i]!;
+      tags[k] = this.tags[i]!;
+    }
+    this.bufs = bufs;
+    this.starts = starts;
+    this.ends = ends;
+    this.tags = tags;
+    this.cap = cap;
+    this.head = 0;
   }
 }
