@@ -12,7 +12,7 @@ import type { NodeId } from '../core/node-id.js';
 import type { View } from '../core/view.js';
 import { decodePayload, encodePayload } from '../codec/payload.js';
 import type { Stack, StackTop } from '../stack/stack.js';
-import { APP_HEADER, AppKind, ORDERS, PayloadEncoding, type Order } from './app-header.js';
+import { APP_HEADER, AppKind, ORDERS, PayloadEncoding, type AppHeader, type Order } from './app-header.js';
 import { PendingQuery, type QueryHandler, type QueryOptions, type QueryResult, type QueryTimers } from './query.js';
 import { Delivery } from './delivery.js';
 import { checkPayload } from './payload-check.js';
@@ -346,13 +346,14 @@ export class Group extends EventEmitter implements StackTop {
     const msg = new Message(null, enc.bytes);
     msg.order = ORDERS.indexOf(order);
     msg.safe = opts?.safe === true;
-    msg.push(APP_HEADER, {
-      order: msg.order,
-      encoding: enc.encoding,
-      id,
-      ...(kind !== AppKind.Plain ? { kind } : {}),
-      ...(re ? { re: re.id, to: re.to } : {}),
-    });
+    // One object per send, built in place (spreads would make two more and take a slow path).
+    const header: AppHeader = { order: msg.order, encoding: enc.encoding, id };
+    if (kind !== AppKind.Plain) header.kind = kind;
+    if (re) {
+      header.re = re.id;
+      header.to = re.to;
+    }
+    msg.push(APP_HEADER, header);
     if (this.flowBlocked || this.blockedBy.size > 0 || this.pending.length > 0 || this.waiting.length > 0) return this.hold(msg);
     this.send(msg, id, order);
     return RESOLVED;
