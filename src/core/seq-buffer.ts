@@ -55,8 +55,8 @@ export class SeqBuffer<T> {
     if (this.count === 0) {
       this.head = 0;
       if (this.first <= upTo) this.first = upTo + 1;
-      if (this.cap > 4096) {
-        // A burst is over: give its room back.
+      if (this.cap > 1 << 16) {
+        // A long burst is over: give its room back.
         this.cap = 64;
         this.items = new Array<T | undefined>(64).fill(undefined);
       }

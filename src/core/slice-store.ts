@@ -73,7 +73,7 @@ export class SliceStore {
     if (this.count === 0) {
       this.head = 0;
       if (this.first <= upTo) this.first = upTo + 1;
-      if (this.cap > 4096) this.reset(); // a burst is over: give its room back
+      if (this.cap > 1 << 16) this.reset(); // a long burst is over: give its room back
     }
   }
   private reset(): void {
@@ -89,13 +89,15 @@ export class SliceStore {
     const starts = new Int32Array(cap);
     const ends = new Int32Array(cap);
     const tags = new Int32Array(cap);
-    for (let k = 0; k < this.count; k++) {
-      const i = (this.head + k) & (this.cap - 1);
-      bufs[k] = this.bufs[i];
-      starts[k] = this.starts[i]!;
-      ends[k] = this.ends[i]!;
-      tags[k] = this.tags[i]!;
-    }
+    // Full ring: [head, cap) then [0, head), each copied as one block.
+    const tail = this.cap - this.head;
+    starts.set(this.starts.subarray(this.head), 0);
+    starts.set(this.starts.subarray(0, this.head), tail);
+    ends.set(this.ends.subarray(this.head), 0);
+    ends.set(this.ends.subarray(0, this.head), tail);
+    tags.set(this.tags.subarray(this.head), 0);
+    tags.set(this.tags.subarray(0, this.head), tail);
+    for (let k = 0; k < this.count; k++) bufs[k] = this.bufs[(this.head + k) & (this.cap - 1)];
     this.bufs = bufs;
     this.starts = starts;
     this.ends = ends;

@@ -45,4 +45,18 @@ describe('SliceStore', () => {
     }
     assert.equal(s.length, 3000);
   });
+
+  it('keeps every slice and tag when the ring grows while wrapped around', () => {
+    const frame = Buffer.alloc(1000);
+    for (let i = 0; i < frame.length; i++) frame[i] = i % 251;
+    const s = new SliceStore(1);
+    for (let seq = 1; seq <= 50; seq++) s.append(seq, frame, seq, seq + 1, -seq);
+    s.truncate(40); // head moves to slot 40 of 64: the next appends wrap, then the ring doubles
+    for (let seq = 51; seq <= 200; seq++) s.append(seq, frame, seq, seq + 1, -seq);
+    for (let seq = 41; seq <= 200; seq++) {
+      assert.deepEqual([...s.get(seq)!], [seq % 251], `slice ${seq}`);
+      assert.equal(s.tag(seq), -seq);
+    }
+    assert.equal(s.bytes, 160 * (1 + 32));
+  });
 });
