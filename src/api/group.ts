@@ -5,14 +5,14 @@ import type { UpEvent } from '../core/events.js';
 import type { HistoryRecorder } from '../core/history.js';
 import { messageName } from '../core/history.js';
 import type { InputGuard } from '../core/input-guard.js';
-import type { Counter } from '../obs/metrics.js';
+import type { Counter } from '../core/metrics.js';
 import { silentLogger, type Logger } from '../core/logger.js';
 import { Message } from '../core/message.js';
 import type { NodeId } from '../core/node-id.js';
 import type { View } from '../core/view.js';
 import { decodePayload, encodePayload } from '../codec/payload.js';
 import type { Stack, StackTop } from '../stack/stack.js';
-import { APP_HEADER, AppKind, ORDERS, PayloadEncoding, type Order } from './app-header.js';
+import { APP_HEADER, AppKind, ORDERS, PayloadEncoding, type AppHeader, type Order } from './app-header.js';
 import { PendingQuery, type QueryHandler, type QueryOptions, type QueryResult, type QueryTimers } from './query.js';
 import { Delivery } from './delivery.js';
 import { checkPayload } from './payload-check.js';
@@ -124,6 +124,9 @@ interface Pending {
 }
 
 const RESOLVED: Promise<void> = Promise.resolve();
+const noop = (): void => {};
+/** Most messages of a castMany list handed to the stack in one batch: flow control is looked at between batches. */
+const SEND_BATCH = 256;
 
 /** The capability each order needs from the stack. */
 const REQUIRED_LAYER: Record<Order, string | null> = { fifo: null, causal: 'causal', total: 'total', group: 'gbcast' };
@@ -373,16 +376,141 @@ export class Group extends EventEmitter implements StackTop {
     const msg = new Message(null, enc.bytes);
     msg.order = ORDERS.indexOf(order);
     msg.safe = opts?.safe === true;
-    msg.push(APP_HEADER, {
-      order: msg.order,
-      encoding: enc.encoding,
-      id,
-      ...(kind !== AppKind.Plain ? { kind } : {}),
-      ...(re ? { re: re.id, to: re.to } : {}),
-    });
+    // One object per send, built in place (spreads would make two more and take a slow path).
+    const header: AppHeader = { order: msg.order, encoding: enc.encoding, id };
+    if (kind !== AppKind.Plain) header.kind = kind;
+    if (re) {
+      header.re = re.id;
+      header.to = re.to;
+    }
+    msg.push(APP_HEADER, header);
     if (this.flowBlocked || this.blockedBy.size > 0 || this.pending.length > 0 || this.waiting.length > 0) return this.hold(msg);
     this.send(msg, id, order);
     return RESOLVED;
+  }
+
+  /** Many FIFO multicasts in list order, handed to the stack as one batch: one promise for the list. */
+  fbcastMany(payloads: readonly unknown[], opts?: SendOptions): Promise<void> {
+    return this.castMany('fifo', payloads, opts);
+  }
+
+  /** Many causal multicasts as one batch (see fbcastMany). */
+  cbcastMany(payloads: readonly unknown[], opts?: SendOptions): Promise<void> {
+    return this.castMany('causal', payloads, opts);
+  }
+
+  /** Many totally ordered multicasts as one batch (see fbcastMany). */
+  abcastMany(payloads: readonly unknown[], opts?: SendOptions): Promise<void> {
+    return this.castMany('total', payloads, opts);
+  }
+
+  /**
+   * Multicast every payload of the list, in order, as if by `cast` one after the other, but as
+   * batches through the stack and with one promise for the whole list: it resolves once all are
+   * handed to the stack. A payload that cannot be sent (encoding, size) fails the call before any is
+   * sent. While the group is blocked the rest are held like single sends, within the send limits;
+   * one that does not fit fails the promise with ERR_BACKPRESSURE, and the ones before it still go.
+   */
+  castMany(order: Order, payloads: readonly unknown[], opts?: SendOptions): Promise<void> {
+    if (this.closed) return Promise.reject(new ClosedError(`group ${this.name} was left`));
+    const need = REQUIRED_LAYER[order];
+    if (need && !this.stack?.provides.has(need)) {
+      return Promise.reject(new HorusError('ERR_INVALID_ARGUMENT', `${order} order needs a layer that provides "${need}" in this group's stack`));
+    }
+    if (opts?.safe && !this.stack?.provides.has('safe'))
+      return Promise.reject(new HorusError('ERR_INVALID_ARGUMENT', 'safe delivery needs the SAFE layer in this stack'));
+    const code = ORDERS.indexOf(order);
+    const safe = opts?.safe === true;
+    const limit = this.maxPayloadBytes;
+    const msgs: Message[] = new Array<Message>(payloads.length);
+    const encodings: PayloadEncoding[] = new Array<PayloadEncoding>(payloads.length);
+    for (let i = 0; i < payloads.length; i++) {
+      const payload = payloads[i];
+      let enc;
+      try {
+        if (!(payload instanceof Uint8Array)) checkPayload(payload);
+        enc = encodePayload(payload);
+      } catch (err) {
+        return Promise.reject(
+          err instanceof HorusError ? err : new HorusError('ERR_INVALID_ARGUMENT', `payload ${i} cannot be encoded: ${(err as Error).message}`, { cause: err }),
+        );
+      }
+      if (enc.bytes.length > limit) {
+        return Promise.reject(
+          new HorusError('ERR_TOO_LARGE', `payload ${i} of ${enc.bytes.length} bytes is over the ${limit}-byte limit of group ${this.name}'s stack`),
+        );
+      }
+      const msg = new Message(null, enc.bytes);
+      msg.order = code;
+      msg.safe = safe;
+      msgs[i] = msg;
+      encodings[i] = enc.encoding;
+    }
+    // Ids are taken only once the whole list is known to be sendable: a refused list leaves no gap.
+    for (let i = 0; i < msgs.length; i++) msgs[i]!.push(APP_HEADER, { order: code, encoding: encodings[i]!, id: this.nextId++ });
+    return this.sendMany(msgs, order);
+  }
+
+  /** True while a send must wait: the group is blocked, or earlier sends are still held. */
+  private get holding(): boolean {
+    return this.flowBlocked || this.blockedBy.size > 0 || this.pending.length > 0 || this.waiting.length > 0;
+  }
+
+  /** Send a list down in batches while the group flows (flow control may block it between two); hold the rest. */
+  private sendMany(msgs: Message[], order: Order): Promise<void> {
+    const n = msgs.length;
+    let i = 0;
+    while (i < n && !this.holding) {
+      const end = Math.min(n, i + SEND_BATCH);
+      // The stack may overwrite the array it is given: the whole list only when nothing of it is held.
+      const batch = i === 0 && end === n ? msgs : msgs.slice(i, end);
+      for (let k = 0; k < batch.length; k++) {
+        const m = batch[k]!;
+        this.noteSend(m, m.peek(APP_HEADER)!.id, order);
+      }
+      this.stack!.downBatch(batch);
+      i = end;
+    }
+    return i === n ? RESOLVED : this.holdMany(msgs, i);
+  }
+
+  /** Hold msgs[from..] like single sends, under one promise that resolves when the last one is sent. */
+  private holdMany(msgs: Message[], from: number): Promise<void> {
+    return new Promise<void>((resolve, reject) => {
+      const lim = this.sendLimits;
+      const last = msgs.length - 1;
+      for (let i = from; i <= last; i++) {
+        const msg = msgs[i]!;
+        const bytes = msg.payload.length;
+        const entry: Pending = { msg, resolve: i === last ? resolve : noop, reject };
+        if (
+          this.waiting.length === 0 &&
+          this.pending.length < lim.maxPendingSends &&
+          (this.pending.length === 0 || this.pendingBytes + bytes <= lim.maxPendingBytes)
+        ) {
+          this.pendingBytes += bytes;
+          this.pending.push(entry);
+          continue;
+        }
+        if (
+          lim.whenFull === 'wait' &&
+          this.waiting.length < lim.maxPendingSends &&
+          (this.waiting.length === 0 || this.waitingBytes + bytes <= lim.maxPendingBytes)
+        ) {
+          this.waitingBytes += bytes;
+          this.waiting.push(entry);
+          continue;
+        }
+        this.backpressure?.inc();
+        reject(
+          new HorusError(
+            'ERR_BACKPRESSURE',
+            `group ${this.name}: ${i} of the list's ${msgs.length} messages were sent or held, the rest refused: ${this.pendingSends} sends (${this.pendingSendBytes} bytes) are already held while the group is blocked; await sends, or raise sendLimits`,
+          ),
+        );
+        return;
+      }
+    });
   }
 
   /** Keep a send until the group unblocks, within the send limits. */
@@ -408,8 +536,15 @@ export class Group extends EventEmitter implements StackTop {
   }
 
   private send(msg: Message, id: number, order: Order): void {
+    this.noteSend(msg, id, order);
+    this.stack!.down(msg);
+  }
+
+  /** A send is handed to the stack: listeners and the history hear of it. */
+  private noteSend(msg: Message, id: number, order: Order): void {
     const kind = msg.peek(APP_HEADER)?.kind ?? AppKind.Plain;
-    this.notify('send', { id, order, view: this.currentView.id, kind });
+    // No event object per message unless someone listens.
+    if (this.listenerCount('send') > 0) this.notify('send', { id, order, view: this.currentView.id, kind });
     // Replies are the query machinery's, not application messages: they stay out of histories.
     if (kind !== AppKind.Reply) {
       this.recorder?.record({
@@ -423,7 +558,11 @@ export class Group extends EventEmitter implements StackTop {
         ...(msg.safe ? { safe: true } : {}),
       });
     }
-    this.stack!.down(msg);
+  }
+
+  /** @internal from the stack: a frame's worth of deliveries, handed to the application in one loop */
+  upBatch(batch: Message[]): void {
+    for (let i = 0; i < batch.length; i++) this.up(batch[i]!);
   }
 
   /** @internal from the stack */

@@ -43,6 +43,7 @@ export function decodeMessage(r: Reader, end: number): Message {
 }
 
 function decodeBounded(r: Reader, end: number): Message {
+  const start = r.pos;
   const flags = r.u8();
   if (flags & ~(MsgFlag.Multicast | MsgFlag.Unreliable)) throw new ProtocolError('ERR_MALFORMED', `unknown message flags 0x${flags.toString(16)}`);
   const dest = flags & MsgFlag.Multicast ? null : r.str(MAX_ID_BYTES);
@@ -58,7 +59,11 @@ function decodeBounded(r: Reader, end: number): Message {
   if (r.pos > end) throw new ProtocolError('ERR_MALFORMED', 'headers overrun the message');
   const payload = r.buf.subarray(r.pos, end);
   r.pos = end;
-  return new Message(dest, payload, flags, types, values);
+  const msg = new Message(dest, payload, flags, types, values);
+  msg.wire = r.buf;
+  msg.wireStart = start;
+  msg.wireEnd = end;
+  return msg;
 }
 
 /** Whole message to standalone bytes (FRAG serialises what it splits). */

@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import type { Logger, LogFields } from './logger.js';
-import type { Counter, Metrics } from '../obs/metrics.js';
+import type { Counter, Metrics } from './metrics.js';
 import type { NodeId } from './node-id.js';
 
 /** Longest member or node id accepted from the network (`host:port/incarnation~n`). */

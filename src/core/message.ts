@@ -49,6 +49,13 @@ export class Message {
   safe = false;
   /** The reliability layer's sequence number for this message in its view (set on delivery). */
   seq = 0;
+  /**
+   * Where this message's encoding sits in the frame it arrived in (null when it did not arrive in
+   * one, or once a layer changed it): a keeper can hold these bytes instead of this object.
+   */
+  wire: Buffer | null = null;
+  wireStart = 0;
+  wireEnd = 0;
   constructor(
     /** null means the whole current view. */
     public dest: NodeId | null,

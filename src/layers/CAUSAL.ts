@@ -12,24 +12,35 @@ import { InputGuard, MAX_WIRE_INT } from '../core/input-guard.js';
 /** Most entries a vector timestamp may have: one per member, and no view is this large. */
 export const MAX_VT_ENTRIES = 4096;
 
-/** A vector timestamp with one entry per member of the current view, in view order. */
+/**
+ * The sender's causal dependencies that changed since its previous causal message, as flat
+ * (member index, count) pairs: `[i0, n0, i1, n1, ...]`. Its own entry is implicit (one more than
+ * its previous causal message's), and an entry that did not change is implied by that previous
+ * message, which every member delivers first (FIFO from below). A sender streaming alone sends none.
+ */
 interface CausalHeader {
-  vt: number[];
+  deps: readonly number[];
 }
+
+/** No dependency changed: shared, never written. */
+const NO_DEPS: CausalHeader = Object.freeze({ deps: Object.freeze([]) as readonly number[] });
 
 export const CAUSAL_HEADER = defineHeader<CausalHeader>(
   HeaderIds.CAUSAL,
   'CAUSAL',
   (w, h) => {
-    w.uvar(h.vt.length);
-    for (const v of h.vt) w.uvar(v);
+    const d = h.deps;
+    const pairs = d.length >> 1;
+    w.uvar(pairs);
+    for (let i = 0; i < pairs * 2; i++) w.uvar(d[i]!);
   },
   (r) => {
-    const n = r.uvar();
-    if (n > MAX_VT_ENTRIES) throw new ProtocolError('ERR_MALFORMED', `CAUSAL vector with ${n} entries`);
-    const vt: number[] = [];
-    for (let i = 0; i < n; i++) vt.push(r.uvar());
-    return { vt };
+    const pairs = r.uvar();
+    if (pairs > MAX_VT_ENTRIES) throw new ProtocolError('ERR_MALFORMED', `CAUSAL header with ${pairs} entries`);
+    if (pairs === 0) return NO_DEPS;
+    const deps = new Array<number>(pairs * 2);
+    for (let i = 0; i < pairs * 2; i++) deps[i] = r.uvar();
+    return { deps };
   },
 );
 
@@ -43,33 +54,38 @@ const options = z.object({
 });
 export type CausalOptions = z.infer<typeof options>;
 
-/** What a held message costs: its payload and its vector. */
-const heldCost = (msg: Message, vt: readonly number[]): number => msg.payload.length + 8 * vt.length + 64;
+/** What a held message costs: its payload and its dependencies. */
+const heldCost = (msg: Message, deps: readonly number[]): number => msg.payload.length + 8 * deps.length + 64;
 
 interface Held {
   msg: Message;
   from: number;
-  vt: number[];
+  deps: readonly number[];
 }
 
 /**
- * Causal delivery (cbcast) with vector timestamps. The vector is compressed to what the view needs:
- * one entry per current member, indexed by seniority, reset at every view change — the flush has
- * delivered everything of the old view by then, so old entries carry no information. Total-order
+ * Causal delivery (cbcast) with compressed vector timestamps. The vector has one entry per current
+ * member, indexed by seniority, reset at every view change (the flush has delivered everything of
+ * the old view by then, so old entries carry no information). A message carries only the entries
+ * that changed since its sender's previous causal message: the rest are implied by that message,
+ * which arrives and is delivered first, so checking the changed entries is enough. Total-order
  * messages pass through too, so that the orderer sees them in causal order.
  */
 export class CAUSAL extends ViewAwareLayer {
   readonly name = 'CAUSAL';
   private members: readonly NodeId[] = [];
+  private indexOf = new Map<NodeId, number>();
   private viewId = -1;
   private me = -1;
+  /** Per member: its causal messages we delivered (ours: sent). */
   private vt: number[] = [];
+  /** What our last causal message told of each entry. */
+  private told: number[] = [];
   /** Per sender, in arrival (= that sender's FIFO) order: only each queue's head can be next. */
   private held = new Map<number, FifoQueue<Held>>();
   private heldCount = 0;
-  /** Per member index: bytes held, and its own entry of the last vector seen from it (delivered or held). */
+  /** Per member index: bytes held. */
   private heldBytes: number[] = [];
-  private seen: number[] = [];
   private readonly guard: InputGuard;
 
   constructor(
@@ -82,8 +98,23 @@ export class CAUSAL extends ViewAwareLayer {
 
   override down(msg: Message): void {
     if ((msg.order === OrderCode.Causal || msg.order === OrderCode.Total) && msg.dest === null && this.me >= 0) {
-      this.vt[this.me] = (this.vt[this.me] ?? 0) + 1;
-      msg.push(CAUSAL_HEADER, { vt: this.vt.slice() });
+      const vt = this.vt;
+      const told = this.told;
+      vt[this.me]!++;
+      let changed = 0;
+      for (let k = 0; k < vt.length; k++) if (vt[k] !== told[k] && k !== this.me) changed++;
+      if (changed === 0) msg.push(CAUSAL_HEADER, NO_DEPS);
+      else {
+        const deps = new Array<number>(changed * 2);
+        let j = 0;
+        for (let k = 0; k < vt.length; k++) {
+          if (vt[k] === told[k] || k === this.me) continue;
+          deps[j++] = k;
+          deps[j++] = vt[k]!;
+          told[k] = vt[k]!;
+        }
+        msg.push(CAUSAL_HEADER, { deps });
+      }
     }
     this.below.down(msg);
   }
@@ -98,61 +129,70 @@ export class CAUSAL extends ViewAwareLayer {
       this.guard.drop(msg.src, 'causal header on a message that is not a reliable multicast');
       return;
     }
-    const from = this.members.indexOf(msg.src);
-    const vt = h.vt;
-    if (from < 0 || vt.length !== this.members.length) {
-      this.guard.drop(msg.src, from < 0 ? 'causal message from a non-member' : 'vector timestamp not of this view', { entries: vt.length });
+    const from = this.indexOf.get(msg.src) ?? -1;
+    if (from < 0) {
+      this.guard.drop(msg.src, 'causal message from a non-member');
       return;
     }
     if (from === this.me) {
       this.above.up(msg); // our own: counted when sent
       return;
     }
-    if (!this.validVector(from, vt, msg.src)) return;
-    this.seen[from] = vt[from]!;
+    const deps = h.deps;
+    if (!this.validDeps(from, deps, msg.src)) return;
     const q = this.held.get(from);
-    if ((!q || q.length === 0) && this.ready(from, vt)) {
-      this.deliver(from, vt, msg);
+    if ((q === undefined || q.length === 0) && this.ready(deps)) {
+      this.deliver(from, msg);
       if (this.heldCount > 0) this.drain();
     } else {
-      const bytes = heldCost(msg, vt);
+      const bytes = heldCost(msg, deps);
       if ((this.heldBytes[from] ?? 0) + bytes > this.opts.maxHeldBytesPerSender) {
         this.guard.drop(msg.src, 'over the cap for messages waiting on causal dependencies', { held: this.heldBytes[from] });
         return;
       }
       this.heldBytes[from] = (this.heldBytes[from] ?? 0) + bytes;
-      if (q) q.push({ msg, from, vt });
-      else this.held.set(from, FifoQueue.of({ msg, from, vt }));
+      if (q) q.push({ msg, from, deps });
+      else this.held.set(from, FifoQueue.of({ msg, from, deps }));
       this.heldCount++;
     }
   }
 
   /**
-   * A sender's own entry counts its causal messages one by one (they come FIFO from below), and no
-   * entry is beyond a u32: a vector that breaks either is forged or broken, and would only ever wait.
+   * Every entry names another member of this view, once, with a count within a u32 (the sender's
+   * own entry is implicit): dependencies that break this are forged or broken, and would only wait.
    */
-  private validVector(from: number, vt: readonly number[], src: NodeId): boolean {
-    if (vt[from] !== (this.seen[from] ?? 0) + 1) {
-      this.guard.drop(src, "sender's own vector entry out of sequence", { got: vt[from], expected: (this.seen[from] ?? 0) + 1 });
+  private validDeps(from: number, deps: readonly number[], src: NodeId): boolean {
+    const n = this.members.length;
+    if (deps.length > 2 * (n - 1)) {
+      this.guard.drop(src, 'more causal entries than the view has other members', { entries: deps.length >> 1 });
       return false;
     }
-    for (let k = 0; k < vt.length; k++) {
-      if (vt[k]! > MAX_WIRE_INT) {
-        this.guard.drop(src, 'vector entry out of range', { entry: vt[k] });
+    for (let i = 0; i < deps.length; i += 2) {
+      const k = deps[i]!;
+      const v = deps[i + 1]!;
+      if (k >= n || k === from || v > MAX_WIRE_INT) {
+        this.guard.drop(src, 'causal entry for a non-member, for the sender itself, or out of range', { index: k, count: v });
         return false;
+      }
+      for (let j = 0; j < i; j += 2) {
+        if (deps[j] === k) {
+          this.guard.drop(src, 'causal entry repeated', { index: k });
+          return false;
+        }
       }
     }
     return true;
   }
 
-  private ready(from: number, vt: number[]): boolean {
-    if (vt[from] !== (this.vt[from] ?? 0) + 1) return false;
-    for (let k = 0; k < vt.length; k++) if (k !== from && vt[k]! > (this.vt[k] ?? 0)) return false;
+  /** The sender's earlier messages are delivered (it is its queue's head): the changed entries decide. */
+  private ready(deps: readonly number[]): boolean {
+    const vt = this.vt;
+    for (let i = 0; i < deps.length; i += 2) if (deps[i + 1]! > vt[deps[i]!]!) return false;
     return true;
   }
 
-  private deliver(from: number, vt: number[], msg: Message): void {
-    this.vt[from] = vt[from]!;
+  private deliver(from: number, msg: Message): void {
+    this.vt[from]!++;
     this.above.up(msg);
   }
 
@@ -163,11 +203,11 @@ export class CAUSAL extends ViewAwareLayer {
       progress = false;
       for (const q of this.held.values()) {
         let h: Held | undefined;
-        while ((h = q.peek()) !== undefined && this.ready(h.from, h.vt)) {
+        while ((h = q.peek()) !== undefined && this.ready(h.deps)) {
           q.shift();
           this.heldCount--;
-          this.heldBytes[h.from] = (this.heldBytes[h.from] ?? 0) - heldCost(h.msg, h.vt);
-          this.deliver(h.from, h.vt, h.msg);
+          this.heldBytes[h.from] = (this.heldBytes[h.from] ?? 0) - heldCost(h.msg, h.deps);
+          this.deliver(h.from, h.msg);
           progress = true;
         }
       }
@@ -182,11 +222,12 @@ export class CAUSAL extends ViewAwareLayer {
     this.held = new Map();
     this.heldCount = 0;
     this.heldBytes = [];
-    this.seen = [];
     this.viewId = v.id;
     this.members = v.members;
+    this.indexOf = new Map(v.members.map((m, i) => [m, i]));
     this.me = v.members.indexOf(this.ctx.localId);
     this.vt = new Array<number>(v.members.length).fill(0);
+    this.told = new Array<number>(v.members.length).fill(0);
   }
 }
 

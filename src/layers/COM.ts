@@ -11,7 +11,7 @@ import { FrameBuilder, frameOverheadBytes, readFrameMessages } from '../codec/fr
 import { Layer, type LayerContext } from '../stack/layer.js';
 import { registerLayer } from '../stack/registry.js';
 import type { FrameReceiver } from '../stack/stack.js';
-import type { Counter } from '../obs/metrics.js';
+import type { Counter } from '../core/metrics.js';
 
 const options = z.object({
   /** Flush a batch once it holds this many bytes, even before the end of the current burst. */
@@ -105,6 +105,11 @@ export class COM extends Layer implements FrameReceiver {
     this.scheduleFlush();
   }
 
+  /** COM is the bottom: a batch is bundled message by message into the frames being built. */
+  override downBatch(batch: Message[]): void {
+    for (let i = 0; i < batch.length; i++) this.down(batch[i]!);
+  }
+
   override downEvent(ev: DownEvent): void {
     if (ev.type === 'VIEW') {
       this.members = (ev.view satisfies View).members;
@@ -136,7 +141,7 @@ export class COM extends Layer implements FrameReceiver {
     if (this.loopback.length > 0) {
       const local = this.loopback;
       this.loopback = [];
-      for (const m of local) this.above.up(m);
+      this.above.upBatch(local);
     }
   }
 
@@ -192,6 +197,8 @@ export class COM extends Layer implements FrameReceiver {
     this.framesIn.inc();
     // Members of a fixed group are named by endpoint: the incarnation is dropped for them only.
     const src = this.memberByNode.get(from) ?? this.memberByNode.get(endpointOf(from)) ?? from;
+    // The frame's messages go up as one batch; what was decoded before a broken layout still goes.
+    const batch: Message[] = [];
     try {
       readFrameMessages(
         frame,
@@ -202,7 +209,7 @@ export class COM extends Layer implements FrameReceiver {
             this.guard.drop(from, 'message for another member', { dest: msg.dest.slice(0, 64) });
             return;
           }
-          this.above.up(msg);
+          batch.push(msg);
         },
         (err) => {
           this.malformed.inc();
@@ -214,6 +221,7 @@ export class COM extends Layer implements FrameReceiver {
       this.malformed.inc();
       this.guard.drop(from, 'malformed frame', { code: err.code, error: err.message });
     }
+    if (batch.length > 0) this.above.upBatch(batch);
   }
 }
 

@@ -7,7 +7,7 @@ import { defineHeader, HeaderIds } from '../codec/header-registry.js';
 import { ProtocolError } from '../core/errors.js';
 import { Layer, type LayerContext } from '../stack/layer.js';
 import { registerLayer } from '../stack/registry.js';
-import type { Counter } from '../obs/metrics.js';
+import type { Counter } from '../core/metrics.js';
 import { InputGuard } from '../core/input-guard.js';
 
 const enum FcType {
@@ -70,6 +70,8 @@ export class FC extends Layer {
   /** Per sender: cumulative bytes consumed from it, and what we last told it. */
   private fromSender = new Map<NodeId, { consumed: number; told: number }>();
   private blocked = false;
+  /** The least any other member has granted: changes only when a credit or a view comes, not per send. */
+  private minGranted = Infinity;
   private timer: Timer | null = null;
   private readonly mBlocked: Counter;
   private readonly guard: InputGuard;
@@ -101,15 +103,19 @@ export class FC extends Layer {
     return this.opts.maxCredits + (this.granted.get(m) ?? 0) - this.sentTotal;
   }
 
-  /** Least credit over the other members. */
+  /** Least credit over the other members (Infinity when alone). */
   private minCredit(): number {
+    return this.opts.maxCredits + this.minGranted - this.sentTotal;
+  }
+
+  private updateMinGranted(): void {
     let min = Infinity;
     for (const m of this.members) {
       if (m === this.ctx.localId) continue;
-      const c = this.creditOf(m);
-      if (c < min) min = c;
+      const g = this.granted.get(m) ?? 0;
+      if (g < min) min = g;
     }
-    return min;
+    this.minGranted = min;
   }
 
   override down(msg: Message): void {
@@ -162,6 +168,7 @@ export class FC extends Layer {
         }
         if (h.total > (this.granted.get(msg.src) ?? 0)) {
           this.granted.set(msg.src, h.total);
+          this.updateMinGranted();
           this.maybeUnblock();
         }
       } else {
@@ -194,6 +201,7 @@ export class FC extends Layer {
         this.granted = new Map();
         this.fromSender = new Map();
       }
+      this.updateMinGranted();
       this.below.downEvent(ev);
       this.maybeUnblock();
       return;

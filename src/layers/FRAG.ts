@@ -10,7 +10,7 @@ import { ProtocolError } from '../core/errors.js';
 import { Layer, type LayerContext } from '../stack/layer.js';
 import { registerLayer } from '../stack/registry.js';
 import { HEADER_ALLOWANCE_BYTES } from './COM.js';
-import type { Gauge } from '../obs/metrics.js';
+import type { Gauge } from '../core/metrics.js';
 
 /** Largest message a stack carries (the header stack included). */
 export const MAX_MESSAGE_BYTES = 64 * 1024 * 1024 + 64 * 1024;

@@ -8,7 +8,7 @@ import type { View } from '../core/view.js';
 import { pack, unpack } from '../codec/payload.js';
 import { Layer, type LayerContext } from '../stack/layer.js';
 import { registerLayer } from '../stack/registry.js';
-import type { Counter, Gauge } from '../obs/metrics.js';
+import type { Counter, Gauge } from '../core/metrics.js';
 import { InputGuard } from '../core/input-guard.js';
 import { chooseProposal, silentParticipants, type CoordFlush } from './gms/flush.js';
 import { Gbcasts } from './gms/gbcast.js';

@@ -5,11 +5,13 @@ import { ProtocolError } from '../core/errors.js';
 import { Message, MsgFlag } from '../core/message.js';
 import type { NodeId } from '../core/node-id.js';
 import { SeqBuffer } from '../core/seq-buffer.js';
+import { SliceStore } from '../core/slice-store.js';
+import { messageFromBytes, messageToBytes } from '../codec/message-codec.js';
 import { nodeOfMember } from '../core/member-id.js';
 import { defineHeader, HeaderIds } from '../codec/header-registry.js';
 import { Layer, type LayerContext } from '../stack/layer.js';
 import { registerLayer } from '../stack/registry.js';
-import type { Counter, Gauge } from '../obs/metrics.js';
+import type { Counter, Gauge } from '../core/metrics.js';
 import { InputGuard, MAX_ID_BYTES, MAX_WIRE_INT } from '../core/input-guard.js';
 
 const enum NakType {
@@ -110,14 +112,40 @@ export type NakOptions = z.infer<typeof options>;
 /** Bytes a kept message accounts for (fixed at keeping time: its header top moves afterwards). */
 const keptBytes = (m: Message): number => m.payload.length + 32;
 
+/** What a kept encoding costs beyond its bytes (its slots in the store's arrays, and a share of its frame's). */
+const SLICE_OVERHEAD_BYTES = 32;
+
 /**
- * A payload is a view into the frame it came in. Keep one that would pin a buffer far larger than
- * itself (a hostile peer's huge frame around one tiny message) as a copy; ordinary batched frames
- * stay shared, so the in-order path allocates nothing.
+ * Give a message its own copy of its encoding, with the payload a view into that copy: for one
+ * held a while out of order, or one that would pin a buffer far larger than itself (a hostile
+ * peer's huge frame around one tiny message). A message that came in no frame is encoded afresh
+ * with our header still on it (popping leaves it in place, one above the top).
  */
-function unpin(msg: Message): void {
+function ownWire(msg: Message): void {
+  const wire = msg.wire;
+  if (wire === null) {
+    const top = msg.htop;
+    msg.htop = top + 1;
+    const bytes = messageToBytes(msg);
+    msg.htop = top;
+    msg.wire = bytes;
+    msg.wireStart = 0;
+    msg.wireEnd = bytes.length;
+    return;
+  }
+  const copy = Buffer.from(wire.subarray(msg.wireStart, msg.wireEnd));
   const p = msg.payload;
-  if (p.buffer.byteLength > p.length * 16 + 256 * 1024) msg.payload = Buffer.from(p);
+  const at = p.byteOffset - (wire.byteOffset + msg.wireStart);
+  msg.payload = copy.subarray(at, at + p.length);
+  msg.wire = copy;
+  msg.wireStart = 0;
+  msg.wireEnd = copy.length;
+}
+
+/** The message's encoding would pin a buffer far larger than itself; ordinary batched frames stay shared, so the in-order path allocates nothing. */
+function pinsTooMuch(msg: Message): boolean {
+  const wire = msg.wire;
+  return wire === null || wire.buffer.byteLength > (msg.wireEnd - msg.wireStart) * 16 + 256 * 1024;
 }
 
 /** Receive state for one sender. */
@@ -132,8 +160,11 @@ class SenderWindow {
   high = 0;
   /** Deliver nothing above this (a flush freezes or cuts the view). */
   limit = Infinity;
-  /** Delivered, kept until stable so any member can retransmit for this sender. */
-  readonly store = new SeqBuffer<Message>(1, keptBytes);
+  /**
+   * Delivered, kept until stable so any member can retransmit for this sender: the encoding as it
+   * arrived, tagged with the index of our header in it (the message object itself is not kept).
+   */
+  readonly store = new SliceStore(1, SLICE_OVERHEAD_BYTES);
   lastReqAt = -Infinity;
   reqTries = 0;
   /** During a flush: a member known to hold everything up to the cut. */
@@ -305,7 +336,7 @@ export class NAK extends Layer {
       this.guard.drop(src, 'over the cap for messages of future views', { view, peerBytes: peer, totalBytes: this.futureBytes });
       return;
     }
-    msg.payload = Buffer.from(msg.payload); // its own bytes: held a while, it must not pin the frame
+    ownWire(msg); // its own bytes: held a while, it must not pin the frame
     this.future.push(msg);
     this.futureBytes += bytes;
     this.futureByPeer.set(src, peer + bytes);
@@ -444,7 +475,7 @@ export class NAK extends Layer {
       this.guard.drop(from, 'over the cap for out-of-order messages', { origin: w.origin, bytes: w.earlyBytes });
       return;
     }
-    msg.payload = Buffer.from(msg.payload); // held a while: its own bytes, not a pin on the frame
+    ownWire(msg); // held a while: its own bytes, not a pin on the frame
     w.early.set(seq, msg);
     w.earlyBytes += bytes;
   }
@@ -459,11 +490,10 @@ export class NAK extends Layer {
   }
 
   private deliver(w: SenderWindow, msg: Message): void {
-    unpin(msg);
+    if (pinsTooMuch(msg)) ownWire(msg);
     msg.seq = w.next;
-    // Kept without a copy: layers above only pop (entries stay), so cloneAt(keptTop) rebuilds it.
-    msg.keptTop = msg.htop;
-    w.store.append(w.next, msg);
+    // Kept as the bytes it came in, without a copy: decoded again only to retransmit, cut at our header.
+    w.store.append(w.next, msg.wire!, msg.wireStart, msg.wireEnd, msg.htop);
     w.next++;
     this.above.up(msg);
   }
@@ -504,7 +534,8 @@ export class NAK extends Layer {
 
   private answer(requester: NodeId, origin: NodeId, from: number, to: number): void {
     const last = Math.min(to, from + this.opts.maxXmitBatch - 1);
-    const store = origin === this.ctx.localId ? this.sent : this.windows.get(origin)?.store;
+    const own = origin === this.ctx.localId;
+    const store = own ? this.sent : this.windows.get(origin)?.store;
     if (!store) {
       this.guard.drop(requester, 'retransmission request for a non-member', { origin: origin.slice(0, 64) });
       return;
@@ -518,12 +549,22 @@ export class NAK extends Layer {
         this.mXmitThrottled.inc();
         return;
       }
-      const orig = store.get(seq);
-      if (orig === undefined) break;
-      budget.bytes += keptBytes(orig);
-      const copy = orig.cloneAt(orig.keptTop);
-      // The sender's own copies still carry their DATA header; stored copies of others' do not.
-      if (origin === this.ctx.localId) copy.dropTop();
+      let copy: Message;
+      if (own) {
+        const orig = this.sent.get(seq);
+        if (orig === undefined) break;
+        budget.bytes += keptBytes(orig);
+        copy = orig.cloneAt(orig.keptTop);
+        copy.dropTop(); // our own copies still carry their DATA header
+      } else {
+        const slices = store as SliceStore;
+        const bytes = slices.get(seq);
+        if (bytes === undefined) break;
+        budget.bytes += bytes.length + SLICE_OVERHEAD_BYTES;
+        copy = messageFromBytes(bytes);
+        copy.htop = slices.tag(seq); // cut at our header: what the layers above us pushed
+        copy.wire = null;
+      }
       copy.dest = requester;
       copy.flags = MsgFlag.Unreliable;
       copy.push(NAK_HEADER, { t: NakType.Xmit, view: this.viewId, origin, seq });

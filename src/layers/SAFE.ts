@@ -5,7 +5,7 @@ import { defineHeader, HeaderIds } from '../codec/header-registry.js';
 import { Layer, type LayerContext } from '../stack/layer.js';
 import { registerLayer } from '../stack/registry.js';
 import { FifoQueue } from '../core/fifo-queue.js';
-import type { Counter } from '../obs/metrics.js';
+import type { Counter } from '../core/metrics.js';
 
 /** A marker: this message is to be delivered only once every member holds it. */
 export const SAFE_HEADER = defineHeader<true>(

@@ -7,7 +7,7 @@ import { defineHeader, HeaderIds } from '../codec/header-registry.js';
 import { ViewAwareLayer, type LayerContext } from '../stack/layer.js';
 import { registerLayer } from '../stack/registry.js';
 import { FifoQueue } from '../core/fifo-queue.js';
-import type { Counter } from '../obs/metrics.js';
+import type { Counter } from '../core/metrics.js';
 import { InputGuard, MAX_WIRE_INT } from '../core/input-guard.js';
 
 /** Most runs one order announcement carries (the sequencer splits longer ones): bounds what a header makes us allocate. */

@@ -1,14 +1,6 @@
-/** Our metrics interface: a plain in-memory registry in the core, exported to Prometheus by an adapter. */
-export interface Counter {
-  inc(n?: number): void;
-}
-export interface Gauge {
-  set(v: number): void;
-}
-export interface Metrics {
-  counter(name: string, help: string): Counter;
-  gauge(name: string, help: string): Gauge;
-}
+/** Our metrics interface: a plain in-memory registry, exported to Prometheus by an adapter. The interfaces are the core's. */
+import type { Counter, Gauge, Metrics } from '../core/metrics.js';
+export type { Counter, Gauge, Metrics };
 
 /** Keeps values in memory; `snapshot()` feeds /metrics and the dashboard. */
 export class MemoryMetrics implements Metrics {

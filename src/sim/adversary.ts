@@ -154,7 +154,7 @@ type HeaderT =
   | { h: 'APP'; order: number; encoding: number; kind: number; id: NumRef; re: NumRef; to: IdRef }
   | { h: 'TOTAL_DATA'; stamp: NumRef }
   | { h: 'TOTAL_ORDER'; view: NumRef; runs: [NumRef, NumRef][] }
-  | { h: 'CAUSAL'; vt: NumRef[] }
+  | { h: 'CAUSAL'; deps: NumRef[] }
   | { h: 'SAFE' }
   | { h: 'FRAG'; id: NumRef; index: NumRef; count: NumRef }
   | { h: 'NAK'; t: number; view: NumRef; seq: NumRef; origin: IdRef; from: NumRef; to: NumRef }
@@ -207,7 +207,7 @@ const headerAny: fc.Arbitrary<HeaderT> = fc.oneof(
   appH,
   fc.record({ h: fc.constant('TOTAL_DATA' as const), stamp: numRef }),
   fc.record({ h: fc.constant('TOTAL_ORDER' as const), view: numRef, runs: fc.array(fc.tuple(numRef, numRef), { maxLength: 5 }) }),
-  fc.record({ h: fc.constant('CAUSAL' as const), vt: fc.array(numRef, { maxLength: 10 }) }),
+  fc.record({ h: fc.constant('CAUSAL' as const), deps: fc.array(numRef, { maxLength: 10 }) }),
   fc.constant<HeaderT>({ h: 'SAFE' }),
   fc.record({ h: fc.constant('FRAG' as const), id: numRef, index: numRef, count: numRef }),
   nakH(fc.oneof(fc.integer({ min: 1, max: 4 }), fc.nat(255))),
@@ -250,7 +250,7 @@ const shapedMsg: fc.Arbitrary<MsgT> = fc.oneof(
       .tuple(
         appH,
         fc.option(numRef),
-        fc.option(fc.record({ h: fc.constant('CAUSAL' as const), vt: fc.array(numRef, { maxLength: 10 }) })),
+        fc.option(fc.record({ h: fc.constant('CAUSAL' as const), deps: fc.array(numRef, { maxLength: 10 }) })),
         fc.boolean(),
         nakData,
       )
@@ -441,9 +441,10 @@ function writeHeader(w: Writer, h: HeaderT, s: Scope): void {
       }
       return;
     case 'CAUSAL':
+      // (member, count) pairs: uvar(pairs) then pairs x (uvar index, uvar count).
       w.u8(HeaderIds.CAUSAL);
-      uvar(w, h.vt.length);
-      for (const x of h.vt) n(x);
+      uvar(w, h.deps.length >> 1);
+      for (const x of h.deps.slice(0, (h.deps.length >> 1) * 2)) n(x);
       return;
     case 'SAFE':
       w.u8(HeaderIds.SAFE);

@@ -4,7 +4,7 @@ import type { Message } from '../core/message.js';
 import type { NodeId } from '../core/node-id.js';
 import type { Logger } from '../core/logger.js';
 import type { View } from '../core/view.js';
-import type { Metrics } from '../obs/metrics.js';
+import type { Metrics } from '../core/metrics.js';
 
 /** What a layer receives from the stack it lives in. */
 export interface LayerContext {
@@ -21,6 +21,57 @@ export interface LayerLink {
   up(msg: Message): void;
   downEvent(ev: DownEvent): void;
   upEvent(ev: UpEvent): void;
+  /**
+   * Messages in order, as if passed one by one (a frame's messages going up, a list of sends going
+   * down). The array is the callee's for the call only: it may overwrite entries, and must not keep
+   * the array itself once it returns.
+   */
+  upBatch(batch: Message[]): void;
+  downBatch(batch: Message[]): void;
+}
+
+/**
+ * Stands in for a layer's neighbour while the layer handles a batch: the messages it passes on are
+ * gathered and go on as one batch. Anything else (an event, or a message the other way) first hands
+ * on what was gathered, so the neighbour sees exactly the sequence it would have seen one by one.
+ */
+class BatchCollector implements LayerLink {
+  out: Message[] = [];
+  constructor(
+    private readonly real: LayerLink,
+    private readonly upward: boolean,
+  ) {}
+  flush(): void {
+    if (this.out.length === 0) return;
+    const out = this.out;
+    this.out = [];
+    if (this.upward) this.real.upBatch(out);
+    else this.real.downBatch(out);
+  }
+  up(msg: Message): void {
+    if (this.upward) this.out.push(msg);
+    else this.real.up(msg);
+  }
+  upBatch(batch: Message[]): void {
+    if (this.upward) for (let i = 0; i < batch.length; i++) this.out.push(batch[i]!);
+    else this.real.upBatch(batch);
+  }
+  down(msg: Message): void {
+    if (!this.upward) this.out.push(msg);
+    else this.real.down(msg);
+  }
+  downBatch(batch: Message[]): void {
+    if (!this.upward) for (let i = 0; i < batch.length; i++) this.out.push(batch[i]!);
+    else this.real.downBatch(batch);
+  }
+  upEvent(ev: UpEvent): void {
+    if (this.upward) this.flush();
+    this.real.upEvent(ev);
+  }
+  downEvent(ev: DownEvent): void {
+    if (!this.upward) this.flush();
+    this.real.downEvent(ev);
+  }
 }
 
 /**
@@ -49,6 +100,58 @@ export abstract class Layer implements LayerLink {
   }
   upEvent(ev: UpEvent): void {
     this.above.upEvent(ev);
+  }
+  /**
+   * A batch going up. A layer that passes messages through unchanged passes the batch on whole; one
+   * with its own `up` handles each message in turn, and what it passes on goes up as one batch. A
+   * layer that gains from seeing the batch at once (state updated once per batch) overrides this.
+   */
+  upBatch(batch: Message[]): void {
+    if (this.up === Layer.prototype.up) {
+      this.above.upBatch(batch);
+      return;
+    }
+    this.eachUp(batch);
+  }
+  /** The same going down: a list of sends reaches COM as one batch. */
+  downBatch(batch: Message[]): void {
+    if (this.down === Layer.prototype.down) {
+      this.below.downBatch(batch);
+      return;
+    }
+    this.eachDown(batch);
+  }
+  /** `up` for each message of the batch, what it passes up gathered into one batch (see BatchCollector). */
+  protected eachUp(batch: Message[]): void {
+    const real = this.above;
+    if (real instanceof BatchCollector) {
+      // Re-entered while already gathering (a batch handed back to us): keep gathering into the same one.
+      for (let i = 0; i < batch.length; i++) this.up(batch[i]!);
+      return;
+    }
+    const gather = new BatchCollector(real, true);
+    this.above = gather;
+    try {
+      for (let i = 0; i < batch.length; i++) this.up(batch[i]!);
+    } finally {
+      this.above = real;
+    }
+    gather.flush();
+  }
+  protected eachDown(batch: Message[]): void {
+    const real = this.below;
+    if (real instanceof BatchCollector) {
+      for (let i = 0; i < batch.length; i++) this.down(batch[i]!);
+      return;
+    }
+    const gather = new BatchCollector(real, false);
+    this.below = gather;
+    try {
+      for (let i = 0; i < batch.length; i++) this.down(batch[i]!);
+    } finally {
+      this.below = real;
+    }
+    gather.flush();
   }
   /**
    * The largest application payload this layer lets through, given what the layers below carry

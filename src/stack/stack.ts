@@ -43,6 +43,8 @@ export function parseStackSpec(spec: StackSpec): LayerSpec[] {
 export interface StackTop {
   up(msg: Message): void;
   upEvent(ev: UpEvent): void;
+  /** Deliveries in order, in one call (a frame's worth); without it, `up` for each. */
+  upBatch?(batch: Message[]): void;
 }
 
 /** Receives frames for this group from the node's transport. */
@@ -118,7 +120,15 @@ export class Stack {
       upEvent: (e) => {
         if (!this.env.isDead && !this.stopped) top.upEvent(e);
       },
+      upBatch: (batch) => {
+        if (this.env.isDead || this.stopped) return;
+        if (top.upBatch !== undefined) top.upBatch(batch);
+        else for (const m of batch) top.up(m);
+      },
       down: () => {
+        throw new HorusError('ERR_STACK', 'nothing is above the top of the stack');
+      },
+      downBatch: () => {
         throw new HorusError('ERR_STACK', 'nothing is above the top of the stack');
       },
       downEvent: () => {
@@ -130,7 +140,13 @@ export class Stack {
         throw new HorusError('ERR_STACK', 'nothing is below COM');
       },
       downEvent: () => {},
+      downBatch: () => {
+        throw new HorusError('ERR_STACK', 'nothing is below COM');
+      },
       up: () => {
+        throw new HorusError('ERR_STACK', 'nothing is below COM');
+      },
+      upBatch: () => {
         throw new HorusError('ERR_STACK', 'nothing is below COM');
       },
       upEvent: () => {
@@ -170,6 +186,16 @@ export class Stack {
     if (this.env.isDead) return;
     try {
       this.layers[0]!.down(msg);
+    } catch (err) {
+      this.fault(err, 'down');
+    }
+  }
+
+  /** Sends in order, as one batch through the layers (COM bundles them into frames). */
+  downBatch(batch: Message[]): void {
+    if (this.env.isDead) return;
+    try {
+      this.layers[0]!.downBatch(batch);
     } catch (err) {
       this.fault(err, 'down');
     }

@@ -2,8 +2,69 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { simGroup } from '../../helpers/sim-group.js';
 import { checkOrder } from '../../../src/sim/checkers/order.js';
+import { CAUSAL, CAUSAL_HEADER } from '../../../src/layers/CAUSAL.js';
+import { Message, OrderCode } from '../../../src/core/message.js';
+import type { Env } from '../../../src/core/env.js';
+import { silentLogger } from '../../../src/core/logger.js';
+import { MemoryMetrics } from '../../../src/obs/metrics.js';
+
+/** CAUSAL alone as member `me` of a fixed view, between a bottom that records sends and a top that records deliveries. */
+function causalAlone(me: string, members: string[]): { layer: CAUSAL; sent: Message[]; delivered: Message[] } {
+  const layer = new CAUSAL({ env: {} as Env, group: 'g', localId: me, log: silentLogger, metrics: new MemoryMetrics() }, { maxHeldBytesPerSender: 1 << 20 });
+  const sent: Message[] = [];
+  const delivered: Message[] = [];
+  const nop = (): void => {};
+  layer.above = { up: (m) => delivered.push(m), upBatch: (b) => delivered.push(...b), upEvent: nop, down: nop, downBatch: nop, downEvent: nop };
+  layer.below = { up: nop, upBatch: nop, upEvent: nop, down: (m) => sent.push(m), downBatch: (b) => sent.push(...b), downEvent: nop };
+  layer.downEvent({ type: 'VIEW', view: { group: 'g', id: 1, members } });
+  return { layer, sent, delivered };
+}
+const causal = (): Message => {
+  const m = new Message(null, Buffer.from('x'));
+  m.order = OrderCode.Causal;
+  return m;
+};
 
 describe('CAUSAL', () => {
+  it('sends only the entries that changed since its previous causal message: none for a sender streaming alone', () => {
+    const a = causalAlone('a', ['a', 'b', 'c']);
+    for (let i = 0; i < 3; i++) a.layer.down(causal());
+    assert.deepEqual(
+      a.sent.map((m) => m.peek(CAUSAL_HEADER)!.deps),
+      [[], [], []],
+    );
+    // b's first causal message (no dependencies) arrives and is delivered: a's next message names it, once.
+    const fromB = new Message(null, Buffer.from('y'));
+    fromB.src = 'b';
+    fromB.push(CAUSAL_HEADER, { deps: [] });
+    a.layer.up(fromB);
+    assert.equal(a.delivered.length, 1);
+    a.layer.down(causal());
+    a.layer.down(causal());
+    assert.deepEqual(
+      a.sent.slice(3).map((m) => m.peek(CAUSAL_HEADER)!.deps),
+      [[1, 1], []],
+    );
+  });
+
+  it("holds a message until the entries it names are delivered, then delivers it and the sender's later ones", () => {
+    const c = causalAlone('c', ['a', 'b', 'c']);
+    const from = (src: string, deps: number[]): Message => {
+      const m = new Message(null, Buffer.from(`${src}${deps.join('')}`));
+      m.src = src;
+      m.push(CAUSAL_HEADER, { deps });
+      return m;
+    };
+    c.layer.up(from('b', [0, 1])); // b delivered a's first before sending: wait for it
+    c.layer.up(from('b', [])); // b's second: behind its first
+    assert.equal(c.delivered.length, 0);
+    c.layer.up(from('a', []));
+    assert.deepEqual(
+      c.delivered.map((m) => m.payload.toString()),
+      ['a', 'b01', 'b'],
+    );
+  });
+
   it("the seed's case: A sends m; B delivers m and sends m'; C delivers m before m' although the network hands it m' first", () => {
     const s = simGroup(3, 'CAUSAL:NAK:COM', { jitterMs: 0, delayMs: 1 });
     const [a, b, c] = s.groups as [(typeof s.groups)[0], (typeof s.groups)[0], (typeof s.groups)[0]];

@@ -34,6 +34,30 @@ describe('COM', () => {
     assert.equal(dropped(m1, 'COM'), 2);
   });
 
+  it("hands a frame's messages up as one batch: the application gets them in one call", () => {
+    const s = simGroup(3, 'TOTAL:CAUSAL:SAFE:STABLE:FC:FRAG:NAK:COM');
+    const [m1, m2] = s.nodes as [(typeof s.nodes)[0], (typeof s.nodes)[0]];
+    const g = s.groups[0]!;
+    const batches: number[] = [];
+    const upBatch = g.upBatch.bind(g);
+    g.upBatch = (batch) => {
+      batches.push(batch.length);
+      upBatch(batch);
+    };
+    const good = (seq: number) =>
+      forged(null, Buffer.from(`good${seq}`), [
+        [APP_H, { order: 0, encoding: 0, id: seq }],
+        [NAK_H, { t: 1, view: 1, seq }],
+      ]);
+    sendAs(m2, m1, frameOf('g', [good(1), good(2), good(3), good(4)]));
+    s.world.runFor(100);
+    assert.deepEqual(
+      s.delivered[0]!.map((d) => d.raw.toString()),
+      ['good1', 'good2', 'good3', 'good4'],
+    );
+    assert.deepEqual(batches, [4], 'one call for the frame, through every layer');
+  });
+
   it('says what a stack carries: one frame without FRAG, 64 MiB with it, and such a message arrives', async () => {
     const plain = simGroup(2, 'NAK:COM');
     const max = stackOf(plain.groups[0]!).maxPayloadBytes;

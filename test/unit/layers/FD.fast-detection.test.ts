@@ -28,8 +28,8 @@ function harness(opts: Partial<FdOptions> = {}) {
   const fd = new FD({ env: node.env, group: 'g', localId: ME, log: silentLogger, metrics }, { ...OPTS, ...opts });
   const ups: UpEvent[] = [];
   const sent: Message[] = [];
-  fd.above = { up: () => {}, down: () => {}, upEvent: (e) => ups.push(e), downEvent: () => {} };
-  fd.below = { up: () => {}, down: (m) => sent.push(m), upEvent: () => {}, downEvent: () => {} };
+  fd.above = { up: () => {}, upBatch: () => {}, down: () => {}, downBatch: () => {}, upEvent: (e) => ups.push(e), downEvent: () => {} };
+  fd.below = { up: () => {}, upBatch: () => {}, down: (m) => sent.push(m), downBatch: (b) => sent.push(...b), upEvent: () => {}, downEvent: () => {} };
   fd.start();
   fd.downEvent({ type: 'VIEW', view: { group: 'g', id: 1, members: [ME, B, C] } });
   const peer = (ev: PeerEvent): void => node.peerEvent(ev);

@@ -55,6 +55,26 @@ describe('NAK', () => {
     );
   });
 
+  it("retransmits another sender's message from the bytes it kept, with every header the layers above pushed", () => {
+    // As above, in the full stack with total order: m3 gets m1's abcasts, their CAUSAL and TOTAL
+    // headers and the sequencer's (m1's) order only from m2's store, which keeps encodings, not objects.
+    const s = simGroup(3, 'TOTAL:CAUSAL:SAFE:STABLE:FC:FRAG:NAK:COM', { seed: 3, cutResetMs: 5, reconnectBackoffMaxMs: 0 });
+    s.world.partition([['m1:1', 'm2:1'], ['m3:1']]);
+    void s.groups[0]!.abcast('one');
+    void s.groups[0]!.abcast({ n: 2 });
+    s.world.runFor(20); // the cut outlasts cutResetMs: what m1 sent m3 is lost
+    s.world.heal();
+    void s.groups[0]!.abcast('three');
+    s.world.runFor(1.5);
+    s.world.partition([['m1:1'], ['m2:1', 'm3:1']]);
+    s.world.runFor(3000);
+    assert.deepEqual(
+      s.delivered[2]!.map((d) => d.payload),
+      ['one', { n: 2 }, 'three'],
+    );
+    assert.ok((s.nodes[1]!.metrics.snapshot().counters['horus_nak_retransmissions_total'] ?? 0) > 0, 'm2 retransmitted for m1');
+  });
+
   it('fetches a flush cut from every other member in turn when the named holder and others have died (not from one member over and over)', () => {
     const s = simGroup(5, 'NAK:COM', { seed: 5 });
     // m5 misses m1's two messages; only m2, m3 and m4 get them.

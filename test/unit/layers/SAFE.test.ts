@@ -14,8 +14,9 @@ function safeAlone(): { safe: SAFE; delivered: string[]; up: (src: string, seq: 
   const ctx = { env: {} as Env, group: 'g', localId: 'me:1/1', log: silentLogger, metrics: new MemoryMetrics() };
   const safe = new SAFE(ctx, {});
   const delivered: string[] = [];
-  safe.above = { up: (m) => delivered.push(`${m.src}#${m.seq}`), upEvent: (_ev: UpEvent) => {}, down: () => {}, downEvent: () => {} };
-  safe.below = { up: () => {}, upEvent: () => {}, down: () => {}, downEvent: (_ev: DownEvent) => {} };
+  const record = (m: Message): number => delivered.push(`${m.src}#${m.seq}`);
+  safe.above = { up: record, upBatch: (b) => b.forEach(record), upEvent: (_ev: UpEvent) => {}, down: () => {}, downBatch: () => {}, downEvent: () => {} };
+  safe.below = { up: () => {}, upBatch: () => {}, upEvent: () => {}, down: () => {}, downBatch: () => {}, downEvent: (_ev: DownEvent) => {} };
   const up = (src: string, seq: number, isSafe: boolean): void => {
     const m = new Message(null, Buffer.from('x'));
     m.src = src;

@@ -72,8 +72,9 @@ function totalAlone(): { total: TOTAL; delivered: string[]; up: (src: string, st
   const ctx = { env: {} as Env, group: 'g', localId: 'me:1/1', log: silentLogger, metrics: new MemoryMetrics() };
   const total = new TOTAL(ctx, {});
   const delivered: string[] = [];
-  total.above = { up: (m) => delivered.push(m.payload.toString()), upEvent: () => {}, down: () => {}, downEvent: () => {} };
-  total.below = { up: () => {}, upEvent: () => {}, down: () => {}, downEvent: () => {} };
+  const record = (m: Message): void => void delivered.push(m.payload.toString());
+  total.above = { up: record, upBatch: (b) => b.forEach(record), upEvent: () => {}, down: () => {}, downBatch: () => {}, downEvent: () => {} };
+  total.below = { up: () => {}, upBatch: () => {}, upEvent: () => {}, down: () => {}, downBatch: () => {}, downEvent: () => {} };
   total.upEvent({ type: 'VIEW', view: { group: 'g', id: 1, members: ['seq:1/1', 'a:1/1', 'me:1/1'] } });
   const up = (src: string, stamp: number, tag: string): void => {
     const m = new Message(null, Buffer.from(tag));

@@ -98,7 +98,9 @@ describe('FD with hostile input', () => {
     fd.above = {
       ...above,
       up: (m) => above.up(m),
+      upBatch: (b) => above.upBatch(b),
       down: (m) => above.down(m),
+      downBatch: (b) => above.downBatch(b),
       downEvent: (e) => above.downEvent(e),
       upEvent: (e) => (events.push(e), above.upEvent(e)),
     };
@@ -118,17 +120,22 @@ describe('FD with hostile input', () => {
 });
 
 describe('CAUSAL with hostile input', () => {
-  it("drops vectors of the wrong length, out of sequence or out of range, and causal headers on unicasts, and others' messages still flow", () => {
+  it("drops dependencies on the sender itself, on a non-member, repeated or out of range, and causal headers on unicasts, and others' messages still flow", () => {
     const s = simGroup(3, 'CAUSAL:NAK:COM');
     const [m1, m2] = s.nodes as [(typeof s.nodes)[0], (typeof s.nodes)[0]];
-    const vt = (v: number[]) => [h(CAUSAL_HEADER), { vt: v }] as [HeaderType<never>, unknown];
-    sendAs(m2, m1, frameOf('g', [reliable(1, [vt([0, 1])]), reliable(2, [vt([0, 5, 0])]), reliable(3, [vt([2 ** 40, 1, 0])])]));
-    stranger(s).send(m1, frameOf('g', [forged('m1:1', Buffer.from('u'), [APP, vt([0, 0, 1])])]));
+    // (member index, count) pairs; m1 is index 0, m2 (the sender here) index 1, m3 index 2.
+    const deps = (d: number[]) => [h(CAUSAL_HEADER), { deps: d }] as [HeaderType<never>, unknown];
+    sendAs(
+      m2,
+      m1,
+      frameOf('g', [reliable(1, [deps([1, 1])]), reliable(2, [deps([7, 1])]), reliable(3, [deps([0, 2 ** 40])]), reliable(4, [deps([0, 1, 0, 2])])]),
+    );
+    stranger(s).send(m1, frameOf('g', [forged('m1:1', Buffer.from('u'), [APP, deps([2, 1])])]));
     const before = counter(m1, 'horus_com_malformed_total');
-    sendAs(m2, m1, frameOf('g', [reliable(4, [vt(Array.from({ length: 5000 }, () => 0))])]));
+    sendAs(m2, m1, frameOf('g', [reliable(5, [deps(Array.from({ length: 10_000 }, () => 0))])]));
     s.world.runFor(200);
-    assert.equal(dropped(m1, 'CAUSAL'), 4);
-    assert.equal(counter(m1, 'horus_com_malformed_total'), before + 1);
+    assert.equal(dropped(m1, 'CAUSAL'), 5);
+    assert.equal(counter(m1, 'horus_com_malformed_total'), before + 1, 'over 4096 entries: malformed');
     assert.equal(s.delivered[0]!.length, 0);
     for (const g of [s.groups[0]!, s.groups[2]!]) for (let i = 0; i < 10; i++) void g.cbcast(Buffer.from(`${i}`));
     s.world.runFor(1000);

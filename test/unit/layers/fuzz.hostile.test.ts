@@ -35,7 +35,7 @@ const headers: fc.Arbitrary<H>[] = [
   fc
     .oneof(fc.record({ t: fc.constant(1), stamp: int }), fc.record({ t: fc.constant(2), view, runs: fc.array(fc.tuple(int, int), { maxLength: 5 }) }))
     .map((v) => h(TOTAL_HEADER, v)),
-  fc.record({ vt: fc.array(int, { maxLength: 5 }) }).map((v) => h(CAUSAL_HEADER, v)),
+  fc.record({ deps: fc.array(int, { maxLength: 10 }) }).map((v) => h(CAUSAL_HEADER, v)),
   fc.record({ view, entries: fc.array(fc.tuple(id, int), { maxLength: 5 }) }).map((v) => h(STABLE_HEADER, v)),
   fc.record({ t: fc.constantFrom(1, 2), view, total: int }).map((v) => h(FC_HEADER, v)),
   fc.record({ id: int, index: int, count: int }).map((v) => h(FRAG_HEADER, v)),

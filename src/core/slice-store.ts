@@ -1,0 +1,108 @@
+import { invariant } from './errors.js';
+
+/**
+ * Encoded messages keyed by consecutive sequence numbers, each kept as a slice of the buffer it
+ * arrived in (buffer, start, end) plus one small number for the keeper: a ring of parallel arrays, so
+ * keeping a message allocates no object (the retransmission store of a receiver; a message object
+ * kept until stable would outlive a young-generation collection, and copying survivors is what the
+ * collector's time goes to). Appended in order, freed from the front, like SeqBuffer.
+ */
+export class SliceStore {
+  /** A ring of `cap` slots (a power of two) from `head`; offsets and tags in typed arrays the collector never scans. */
+  private cap = 64;
+  private bufs: (Buffer | undefined)[] = new Array<Buffer | undefined>(64).fill(undefined);
+  private starts = new Int32Array(64);
+  private ends = new Int32Array(64);
+  private tags = new Int32Array(64);
+  private head = 0;
+  private count = 0;
+  private first: number;
+  /** Bytes of the slices held, plus `overhead` per slice. */
+  bytes = 0;
+  constructor(
+    firstSeq: number,
+    private readonly overhead = 32,
+  ) {
+    this.first = firstSeq;
+  }
+  get nextSeq(): number {
+    return this.first + this.count;
+  }
+  get length(): number {
+    return this.count;
+  }
+  get firstSeq(): number {
+    return this.first;
+  }
+  append(seq: number, buf: Buffer, start: number, end: number, tag: number): void {
+    if (seq !== this.first + this.count) invariant(false, `SliceStore append ${seq}, expected ${this.nextSeq}`);
+    if (this.count === this.cap) this.grow();
+    const i = (this.head + this.count) & (this.cap - 1);
+    this.bufs[i] = buf;
+    this.starts[i] = start;
+    this.ends[i] = end;
+    this.tags[i] = tag;
+    this.count++;
+    this.bytes += end - start + this.overhead;
+  }
+  private slot(seq: number): number {
+    const k = seq - this.first;
+    return k < 0 || k >= this.count ? -1 : (this.head + k) & (this.cap - 1);
+  }
+  /** The slice kept for `seq` (a view, not a copy), or undefined. */
+  get(seq: number): Buffer | undefined {
+    const i = this.slot(seq);
+    return i < 0 ? undefined : this.bufs[i]!.subarray(this.starts[i], this.ends[i]);
+  }
+  /** The keeper's number stored with `seq` (-1 when none is held). */
+  tag(seq: number): number {
+    const i = this.slot(seq);
+    return i < 0 ? -1 : this.tags[i]!;
+  }
+  /** Free everything with seq <= upTo. */
+  truncate(upTo: number): void {
+    const mask = this.cap - 1;
+    while (this.count > 0 && this.first <= upTo) {
+      const i = this.head;
+      this.bytes -= this.ends[i]! - this.starts[i]! + this.overhead;
+      this.bufs[i] = undefined;
+      this.head = (i + 1) & mask;
+      this.count--;
+      this.first++;
+    }
+    if (this.count === 0) {
+      this.head = 0;
+      if (this.first <= upTo) this.first = upTo + 1;
+      if (this.cap > 1 << 16) this.reset(); // a long burst is over: give its room back
+    }
+  }
+  private reset(): void {
+    this.cap = 64;
+    this.bufs = new Array<Buffer | undefined>(64).fill(undefined);
+    this.starts = new Int32Array(64);
+    this.ends = new Int32Array(64);
+    this.tags = new Int32Array(64);
+  }
+  private grow(): void {
+    const cap = this.cap * 2;
+    const bufs = new Array<Buffer | undefined>(cap).fill(undefined);
+    const starts = new Int32Array(cap);
+    const ends = new Int32Array(cap);
+    const tags = new Int32Array(cap);
+    // Full ring: [head, cap) then [0, head), each copied as one block.
+    const tail = this.cap - this.head;
+    starts.set(this.starts.subarray(this.head), 0);
+    starts.set(this.starts.subarray(0, this.head), tail);
+    ends.set(this.ends.subarray(this.head), 0);
+    ends.set(this.ends.subarray(0, this.head), tail);
+    tags.set(this.tags.subarray(this.head), 0);
+    tags.set(this.tags.subarray(0, this.head), tail);
+    for (let k = 0; k < this.count; k++) bufs[k] = this.bufs[(this.head + k) & (this.cap - 1)];
+    this.bufs = bufs;
+    this.starts = starts;
+    this.ends = ends;
+    this.tags = tags;
+    this.cap = cap;
+    this.head = 0;
+  }
+}
