@@ -414,6 +414,9 @@ export class GMS extends Layer {
       case G.NotMember: {
         const v = (body as Body<G.NotMember>).view;
         if (this.status === 'joining' && !this.view) {
+          // Only a notice naming this join id: one meant for our previous membership (a member of
+          // the group telling what it took for a stranger, our old self) says nothing of this one.
+          if ((body as Body<G.NotMember>).member !== this.me) return;
           // A view admitted us, and a later one left us out, before we heard of either (its INSTALL
           // lost): this id is spent, no coordinator takes it again. Come back under a new one.
           this.log.info('told our join id was admitted and left out since: rejoining under a new id', { by: from, viewId: v });
@@ -487,7 +490,7 @@ export class GMS extends Layer {
       // of either: it would ask for ever. Tell it (from the coordinator, which also challenged it) that
       // the id is spent; it comes back under a new one.
       if (nodeOfMember(from) === nodeOfMember(member) && this.admission.wentAway(member) && this.isCoordinator)
-        this.send(member, G.NotMember, { view: this.view!.id });
+        this.send(member, G.NotMember, { view: this.view!.id, member });
       return;
     }
     // A process asking, from its own connection, to join under a new id has left its old membership

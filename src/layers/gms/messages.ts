@@ -150,7 +150,9 @@ export function bodySchemas(lim: BodyLimits) {
     [G.Done]: z.object({ view: int, a: attempt }),
     [G.Install]: z.object({ view: viewBody, stateFrom: id.nullable() }),
     [G.InstallAck]: view,
-    [G.NotMember]: view,
+    // `member`: the id it is meant for, when told to a joiner (its join id is spent); a node's
+    // next membership must not take a notice meant for its previous one.
+    [G.NotMember]: z.object({ view: int, member: id.optional() }),
     [G.StateChunk]: z.never(),
     [G.StateAck]: z.object({ view: int, next: int }),
     [G.StateFail]: z.object({ view: int, message: z.string().max(1024) }),
