@@ -175,7 +175,9 @@ describe('TcpTransport dialing into a blackhole', () => {
     }
     await waitFor(() => got.length === 2, "a's frame after the heal");
     const ms = performance.now() - healAt;
-    t.diagnostic(`heal -> delivery ${ms.toFixed(0)} ms; heal ${(healAt - dialAt).toFixed(0)} ms after the dial; dials restarted on contact: ${a.stats().redialsOnContact}`);
+    t.diagnostic(
+      `heal -> delivery ${ms.toFixed(0)} ms; heal ${(healAt - dialAt).toFixed(0)} ms after the dial; dials restarted on contact: ${a.stats().redialsOnContact}`,
+    );
     assert.ok(ms < 300, `a's frame arrived ${ms.toFixed(0)} ms after the heal`);
     assert.equal(got[1], 1);
     assert.equal(a.stats().redialsOnContact, 1);
