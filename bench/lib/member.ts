@@ -28,6 +28,7 @@ import type {
   SendResult,
   Summary,
 } from './protocol.js';
+import { postToParent, reportFatal as fatal, serveIpc } from './ipc.js';
 
 const KIND_DATA = 0;
 const KIND_PING = 1;
@@ -467,28 +468,7 @@ async function handle(c: Command): Promise<CommandResults[keyof CommandResults]>
 }
 
 function post(m: ChildMessage): void {
-  if (process.connected) process.send!(m);
+  postToParent(m);
 }
 
-function fatal(err: unknown): void {
-  post({ ev: 'fatal', error: err instanceof Error ? (err.stack ?? err.message) : String(err) });
-  process.exitCode = 1;
-}
-
-if (process.send === undefined) {
-  console.error('bench/lib/member.ts must be started with an IPC channel (child_process.fork)');
-  process.exit(2);
-}
-process.on('uncaughtException', fatal);
-process.on('unhandledRejection', fatal);
-// The parent is gone: nothing left to do.
-process.on('disconnect', () => process.exit(0));
-process.on('message', (m: Request) => {
-  handle(m).then(
-    (result) => {
-      post({ rid: m.rid, ok: true, result });
-      if (m.cmd === 'close') setImmediate(() => process.exit(0));
-    },
-    (err: unknown) => post({ rid: m.rid, ok: false, error: err instanceof Error ? err.message : String(err) }),
-  );
-});
+serveIpc<Request>('bench/lib/member.ts', handle);

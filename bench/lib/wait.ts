@@ -1,11 +1,17 @@
 // Waiting on child processes: polls and deadlines, in wall-clock time (the bench is not the simulator).
 
-/** Polls `cond` every `pollMs` until it holds; rejects after `timeoutMs` naming `what`. Resolves with the time it took. */
-export async function waitUntil(cond: () => boolean | Promise<boolean>, opts: { timeoutMs: number; what: string; pollMs?: number }): Promise<number> {
+/** Polls `cond` every `pollMs` until it holds; rejects after `timeoutMs` naming `what` (and `detail()`). Resolves with the time it took. */
+export async function waitUntil(
+  cond: () => boolean | Promise<boolean>,
+  opts: { timeoutMs: number; what: string; pollMs?: number; detail?: () => string | Promise<string> },
+): Promise<number> {
   const t0 = performance.now();
   for (;;) {
     if (await cond()) return performance.now() - t0;
-    if (performance.now() - t0 > opts.timeoutMs) throw new Error(`timed out after ${opts.timeoutMs} ms waiting for ${opts.what}`);
+    if (performance.now() - t0 > opts.timeoutMs) {
+      const detail = opts.detail ? `: ${await opts.detail()}` : '';
+      throw new Error(`timed out after ${opts.timeoutMs} ms waiting for ${opts.what}${detail}`);
+    }
     await new Promise((r) => setTimeout(r, opts.pollMs ?? 50));
   }
 }

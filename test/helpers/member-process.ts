@@ -18,6 +18,7 @@ import { nodeOfMember } from '../../src/core/member-id.js';
 import { nameHash } from '../../src/sim/checkers/vsync.js';
 import { pinoLogger } from '../../src/obs/pino-logger.js';
 import { TcpTransport, type TcpTransportStats } from '../../src/transport/tcp-transport.js';
+import { postToParent, reportFatal as fatal, serveIpc } from '../../bench/lib/ipc.js';
 
 // --- protocol (shared with cluster.ts through type-only imports) --------------------------------------
 
@@ -703,28 +704,7 @@ async function handle(c: Command): Promise<CommandResults[keyof CommandResults]>
 }
 
 function post(m: ChildMessage): void {
-  if (process.connected) process.send!(m);
+  postToParent(m);
 }
 
-function fatal(err: unknown): void {
-  post({ ev: 'fatal', error: err instanceof Error ? (err.stack ?? err.message) : String(err) });
-  process.exitCode = 1;
-}
-
-if (process.send === undefined) {
-  console.error('member-process.ts must be started with an IPC channel (child_process.fork)');
-  process.exit(2);
-}
-process.on('uncaughtException', fatal);
-process.on('unhandledRejection', fatal);
-// The parent is gone (or killed us off): nothing left to do.
-process.on('disconnect', () => process.exit(0));
-process.on('message', (m: Request) => {
-  handle(m).then(
-    (result) => {
-      post({ rid: m.rid, ok: true, result });
-      if (m.cmd === 'close') setImmediate(() => process.exit(0));
-    },
-    (err: unknown) => post({ rid: m.rid, ok: false, error: err instanceof Error ? err.message : String(err) }),
-  );
-});
+serveIpc<Request>('member-process.ts', handle);
