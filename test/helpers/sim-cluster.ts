@@ -53,3 +53,17 @@ export class SimCluster {
     return tracked;
   }
 }
+
+/** n members `n1:1`…`nN:1` of group 'g', joined one after another through the first, then 3 s of virtual time to settle. */
+export function simGroup(n: number, seed: number): { c: SimCluster; eps: string[]; groups: Group[] } {
+  const c = new SimCluster(seed);
+  const eps = Array.from({ length: n }, (_, i) => `n${i + 1}:1`);
+  const groups: Group[] = [];
+  eps.forEach((e, i) => {
+    c.start(e);
+    groups.push(c.join(e, 'g', i === 0 ? [] : [eps[0]!]));
+    c.run(i === 0 ? 50 : 5);
+  });
+  c.run(3000);
+  return { c, eps, groups };
+}

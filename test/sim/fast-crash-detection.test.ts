@@ -6,25 +6,12 @@ import { describe, it } from 'node:test';
 import type { Group } from '../../src/api/group.js';
 import { checkVirtualSynchrony } from '../../src/sim/checkers/vsync.js';
 import { ContainedEnv } from '../../src/stack/contained-env.js';
-import { SimCluster } from '../helpers/sim-cluster.js';
+import { SimCluster, simGroup as cluster } from '../helpers/sim-cluster.js';
 
 /** FAST_STACK's FD timeout (sim-cluster.ts). */
 const SUSPECT_TIMEOUT_MS = 300;
 const stackSeesPeerEvents = typeof (ContainedEnv.prototype as { watchPeers?: unknown }).watchPeers === 'function';
 const skip = stackSeesPeerEvents ? false : 'ContainedEnv does not pass watchPeers through yet: FD gets no peer events in a stack';
-
-function cluster(n: number, seed: number): { c: SimCluster; eps: string[]; groups: Group[] } {
-  const c = new SimCluster(seed);
-  const eps = Array.from({ length: n }, (_, i) => `n${i + 1}:1`);
-  const groups: Group[] = [];
-  eps.forEach((e, i) => {
-    c.start(e);
-    groups.push(c.join(e, 'g', i === 0 ? [] : [eps[0]!]));
-    c.run(i === 0 ? 50 : 5);
-  });
-  c.run(3000);
-  return { c, eps, groups };
-}
 
 /** Virtual ms until every group in `gs` holds a view without `gone`. */
 function msUntilWithout(c: SimCluster, gs: readonly Group[], gone: string, maxMs = 5000): number {

@@ -1,22 +1,8 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { SimCluster } from '../../../helpers/sim-cluster.js';
+import { SimCluster, simGroup as cluster } from '../../../helpers/sim-cluster.js';
 import type { Group } from '../../../../src/api/group.js';
 import { checkVirtualSynchrony } from '../../../../src/sim/checkers/vsync.js';
-
-/** n members of group 'g', joined one after another. */
-function cluster(n: number, seed: number): { c: SimCluster; eps: string[]; groups: Group[] } {
-  const c = new SimCluster(seed);
-  const eps = Array.from({ length: n }, (_, i) => `n${i + 1}:1`);
-  const groups: Group[] = [];
-  eps.forEach((e, i) => {
-    c.start(e);
-    groups.push(c.join(e, 'g', i === 0 ? [] : [eps[0]!]));
-    c.run(i === 0 ? 50 : 5);
-  });
-  c.run(3000);
-  return { c, eps, groups };
-}
 
 /** The survivors ended in one view of exactly themselves, unblocked, with no checker violation. */
 function settledTogether(c: SimCluster, survivors: Group[]): void {
