@@ -145,6 +145,10 @@ export class FD extends Layer {
   private readonly revoked = new Set<NodeId>();
   /** What we last reported up. */
   private leaseOk = true;
+  /** leaseExpiry() as last computed; stale once an echo or the view changed (checkLease runs per message: keep it cheap). */
+  private cachedExpiry: number | null = null;
+  /** The expiry the timer is armed for (null: no timer). */
+  private armedExpiry: number | null = null;
   /** When we installed the current view: it grants every member a lease from then, as if we had just echoed it. */
   private viewGrantAt = -Infinity;
   private expiryTimer: Timer | null = null;
@@ -225,6 +229,7 @@ export class FD extends Layer {
       if (ev.leaseSince !== undefined) {
         for (const m of this.members) if (m !== this.ctx.localId && ev.leaseSince > (this.echoed.get(m) ?? -Infinity)) this.echoed.set(m, ev.leaseSince);
       }
+      this.cachedExpiry = null;
       this.strangerReported.clear();
       // New members need our t (and we theirs) before they can hold a lease: start the exchange now.
       if (fresh) this.heartbeat();
@@ -310,7 +315,10 @@ export class FD extends Layer {
     if (mine !== null) {
       // Nobody can echo a time we have not reached yet.
       if (!Number.isSafeInteger(mine) || mine > Math.floor(now)) this.guard.drop(src, 'heartbeat echoing a time we never sent', { t: mine });
-      else if (mine > (this.echoed.get(src) ?? -Infinity)) this.echoed.set(src, mine);
+      else if (mine > (this.echoed.get(src) ?? -Infinity)) {
+        this.echoed.set(src, mine);
+        this.cachedExpiry = null;
+      }
     }
     // A member we had not heard before waits for our echo to hold its lease: answer it now.
     if (firstFromIt && !this.revoked.has(src)) this.heartbeat(src);
@@ -336,16 +344,23 @@ export class FD extends Layer {
   /** Report a change of lease up, and wake up when the current one runs out. */
   private checkLease(): void {
     if (this.viewId === 0) return;
-    const expiry = this.leaseExpiry();
+    const expiry = (this.cachedExpiry ??= this.leaseExpiry());
     const now = this.env.now();
     const ok = now < expiry;
     if (ok !== this.leaseOk) {
       this.leaseOk = ok;
       this.above.upEvent({ type: ok ? 'LEASE_OK' : 'LEASE_LOST' });
     }
+    const want = ok && Number.isFinite(expiry) ? expiry : null;
+    if (want === this.armedExpiry && (want === null || this.expiryTimer !== null)) return;
     this.expiryTimer?.cancel();
     this.expiryTimer = null;
-    if (ok && Number.isFinite(expiry)) this.expiryTimer = this.env.setTimer(expiry - now, () => this.checkLease());
+    this.armedExpiry = want;
+    if (want !== null)
+      this.expiryTimer = this.env.setTimer(want - now, () => {
+        this.expiryTimer = null;
+        this.checkLease();
+      });
   }
 
   /** A node of an older view still talking to this one: report it (GMS tells it), at most once per interval. */
