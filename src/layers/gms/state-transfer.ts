@@ -1,10 +1,13 @@
 import type { Env } from '../../core/env.js';
+import { MAX_WIRE_INT } from '../../core/input-guard.js';
 import type { Logger } from '../../core/logger.js';
 import { nodeOfMember } from '../../core/member-id.js';
 import { Message, MsgFlag } from '../../core/message.js';
 import type { NodeId } from '../../core/node-id.js';
+import { sourceOfBuffers, type StateSink, type StateSource } from '../../core/state-stream.js';
 import type { View } from '../../core/view.js';
 import { G, GMS_HEADER } from './messages.js';
+import { STATE_HEADER } from './state-header.js';
 
 /** What state transfer needs from the membership layer it serves. */
 export interface StateTransferHost {
@@ -14,53 +17,95 @@ export interface StateTransferHost {
   send(to: NodeId, t: G, body: unknown): void;
   /** Pass a ready message to the layer below. */
   down(msg: Message): void;
-  /** The joiner's whole state arrived: install its first view with it. */
-  complete(first: View, state: Buffer): void;
+  /**
+   * The joiner's state arrived: install its first view with it (`state` is null when a sink from
+   * `openSink` took the bytes).
+   */
+  complete(first: View, state: Buffer | null): void;
   /** Count and log input we will not act on. */
   drop(from: NodeId, reason: string): void;
   /** Is `from` a member of our current view? */
   isMember(from: NodeId): boolean;
-  /** The state is larger than we accept: the join fails. */
-  tooLarge(message: string): void;
+  /** The transfer cannot succeed (the state is too large, the sink refused it): the join fails. */
+  fail(message: string): void;
+  /** A state of `size` bytes is coming for view `viewId`: the application's sink for it, if it has one. */
+  openSink?(viewId: number, size: number): StateSink | null;
+  /** Largest payload the layers below carry in one message (the stack's limit under GMS). */
+  maxPayloadBytes?(): number;
 }
 
 export interface StateTransferOptions {
   retryMs: number;
+  /** Largest chunk a provider sends (clamped to what the layers below carry in one message). */
   stateChunkBytes: number;
+  /** Most chunks in flight per joiner. */
   stateWindow: number;
+  /** Most bytes in flight per joiner: the bandwidth-delay product of the member-to-member path. */
+  stateWindowBytes: number;
   /** Largest state a joiner accepts. */
   maxStateBytes: number;
   /** Largest chunk a joiner accepts. */
   maxStateChunkBytes: number;
 }
 
+/** A chunk sent and not yet acked: a view of the source's bytes, kept only to resend it. */
+interface InFlight {
+  offset: number;
+  bytes: Buffer;
+}
+
+/** One snapshot shared by the joiners of one view; released when the last of them is done. */
+interface SharedSource {
+  source: StateSource;
+  users: number;
+}
+
 interface OutgoingState {
   joiner: NodeId;
   viewId: number;
-  bytes: Buffer;
-  total: number;
-  acked: number;
+  size: number;
+  shared: SharedSource;
+  /** The source, opened for this joiner; null once it has yielded everything. */
+  reader: Iterator<Uint8Array> | null;
+  /** What is left of the source's current piece (pieces larger than a chunk go in several). */
+  rest: Buffer | null;
+  /** Sent and not acked, oldest first (from `head`): resent from here on loss. */
+  inflight: InFlight[];
+  head: number;
+  inflightBytes: number;
+  /** Offset of the next byte never sent yet. */
   sentUpTo: number;
+  acked: number;
   lastSend: number;
+  done: boolean;
 }
 
 interface IncomingState {
   viewId: number;
   from: NodeId;
-  chunks: Buffer[];
-  total: number;
+  firstView: View;
+  /** Bytes in the state, once the first chunk said; -1 before. */
+  size: number;
+  /** Bytes received in order so far: the next chunk must start here. */
   next: number;
-  /** Bytes received so far. */
-  bytes: number;
+  /** Where the bytes go: the application's sink, or one buffer of `size` bytes filled in place. */
+  sink: StateSink | null;
+  buffer: Buffer | null;
+  ackedUpTo: number;
   lastAck: number;
   progressAt: number;
-  firstView: View;
 }
 
+/** Bytes a chunk's header takes at most (three varints): kept free below the layers' payload limit. */
+const CHUNK_HEADER_BYTES = 32;
+
 /**
- * State transfer, apart from membership (as JGroups' STATE_TRANSFER beside GMS): the provider named
- * in the install streams its snapshot to each joiner in binary chunks under a window, resent from
- * the last ack when unanswered; the joiner acks its progress and hands the whole state back to GMS.
+ * State transfer, apart from membership (as JGroups' STATE_TRANSFER beside GMS). The provider named
+ * in the install reads the snapshot lazily and sends it to each joiner as unreliable unicasts (no
+ * ordering layer sees them), each chunk a view of the snapshot's bytes with its offset in a header,
+ * under a window of bytes in flight; the joiner writes each in-order chunk straight into its sink
+ * (the application's, or one buffer of the announced size) and acks its byte offset; a window
+ * unacked for a while is resent from the oldest unacked chunk. Caps: state size, chunk size.
  */
 export class StateTransfer {
   private readonly outgoing = new Map<NodeId, OutgoingState>();
@@ -81,15 +126,29 @@ export class StateTransfer {
     return this.incoming?.from ?? null;
   }
 
-  /** Joiner: expect `firstView`'s state from `from`. */
-  expect(firstView: View, from: NodeId): void {
-    const now = this.host.env.now();
-    this.incoming = { viewId: firstView.id, from, chunks: [], total: -1, next: 0, bytes: 0, lastAck: now, progressAt: now, firstView };
+  /** Joiners this member is streaming state to now. */
+  get sending(): number {
+    return this.outgoing.size;
   }
 
-  /** Stop waiting for our state (the join failed or we leave to rejoin). */
-  abandon(): void {
+  /** Joiner: expect `firstView`'s state from `from`. */
+  expect(firstView: View, from: NodeId): void {
+    this.abandon('a new transfer began');
+    const now = this.host.env.now();
+    this.incoming = { viewId: firstView.id, from, firstView, size: -1, next: 0, sink: null, buffer: null, ackedUpTo: 0, lastAck: now, progressAt: now };
+  }
+
+  /** Stop waiting for our state (the join failed or we leave to rejoin): a sink is told to discard what it has. */
+  abandon(reason = 'the state transfer was abandoned'): void {
+    const inc = this.incoming;
     this.incoming = null;
+    if (inc?.sink) {
+      try {
+        inc.sink.abort(reason);
+      } catch (err) {
+        this.host.log.warn('state sink abort threw', { error: (err as Error).message });
+      }
+    }
   }
 
   /** Is `viewId` the view whose state we wait for? */
@@ -98,47 +157,86 @@ export class StateTransfer {
   }
 
   /** Provider: stream `snapshot` (or the failure to take it) to each joiner of view `viewId`. */
-  provide(joiners: readonly NodeId[], viewId: number, snapshot: Buffer | null, snapshotError: Error | null): void {
+  provide(joiners: readonly NodeId[], viewId: number, snapshot: Buffer | StateSource | null, snapshotError: Error | null): void {
+    if (snapshotError) {
+      for (const j of joiners) this.host.send(j, G.StateFail, { view: viewId, message: snapshotError.message });
+      return;
+    }
+    const source = snapshot === null ? sourceOfBuffers([]) : Buffer.isBuffer(snapshot) ? sourceOfBuffers([snapshot]) : snapshot;
+    const shared: SharedSource = { source, users: 0 };
     for (const j of joiners) {
-      if (snapshotError) {
-        this.host.send(j, G.StateFail, { view: viewId, message: snapshotError.message });
+      const old = this.outgoing.get(j);
+      if (old) this.finishOutgoing(old);
+      let reader: Iterator<Uint8Array>;
+      try {
+        reader = source.open();
+      } catch (err) {
+        this.host.send(j, G.StateFail, { view: viewId, message: `the state could not be read: ${(err as Error).message}` });
         continue;
       }
-      const bytes = snapshot ?? Buffer.alloc(0);
       const o: OutgoingState = {
         joiner: j,
         viewId,
-        bytes,
-        total: Math.max(1, Math.ceil(bytes.length / this.opts.stateChunkBytes)),
-        acked: 0,
+        size: source.size,
+        shared,
+        reader,
+        rest: null,
+        inflight: [],
+        head: 0,
+        inflightBytes: 0,
         sentUpTo: 0,
+        acked: 0,
         lastSend: 0,
+        done: false,
       };
+      shared.users++;
       this.outgoing.set(j, o);
       this.pump(o);
     }
+    if (shared.users === 0) this.release(shared);
   }
 
-  /** Provider: the joiner acked up to chunk `next` of view `viewId`. */
+  /** Provider: the joiner has every byte before `next` of view `viewId`'s state. */
   onAck(from: NodeId, viewId: number, next: number): void {
     const o = this.outgoing.get(from);
-    if (o && o.viewId === viewId) {
-      if (next > o.total) {
-        this.host.drop(from, 'state ack past the last chunk');
-        return;
-      }
-      o.acked = Math.max(o.acked, next);
-      if (o.acked >= o.total) this.outgoing.delete(from);
-      else this.pump(o);
+    if (!o || o.viewId !== viewId) return;
+    if (next > o.sentUpTo) {
+      this.host.drop(from, 'state ack past what was sent');
+      return;
     }
+    // The joiner acks nothing before its first chunk: any ack of an empty state means it has it.
+    if (o.size === 0) return this.finishOutgoing(o);
+    const now = this.host.env.now();
+    if (next <= o.acked) {
+      // No progress: the joiner saw a gap (a chunk lost), or re-acks while waiting. Resend the
+      // window, but not more often than the resend interval.
+      if (o.head < o.inflight.length && now - o.lastSend > this.opts.retryMs) this.resend(o, now);
+      return;
+    }
+    o.acked = next;
+    while (o.head < o.inflight.length) {
+      const c = o.inflight[o.head]!;
+      if (c.offset + c.bytes.length > next) break;
+      o.inflightBytes -= c.bytes.length;
+      o.inflight[o.head++] = undefined as unknown as InFlight; // let the view go
+    }
+    if (o.head === o.inflight.length) {
+      o.inflight.length = 0;
+      o.head = 0;
+    } else if (o.head > 64) {
+      o.inflight.splice(0, o.head);
+      o.head = 0;
+    }
+    if (o.acked >= o.size) this.finishOutgoing(o);
+    else this.pump(o);
   }
 
   /**
-   * Joiner: a chunk `[view u32][index u32][total u32][bytes]`, only from our provider. Its fields are
-   * checked before use: the total never changes, the index is within it, every chunk but a lone one
-   * carries bytes (so the chunk count is bounded by the byte cap), and the state stays under the cap.
+   * Joiner: a chunk, only from our provider. Its header is checked before use: the size never
+   * changes and is within our cap, the chunk lies inside the state and within the chunk cap, and
+   * every chunk of a non-empty state carries bytes. Only the chunk that starts where we are is taken.
    */
-  onChunk(from: NodeId, payload: Buffer): void {
+  onChunk(from: NodeId, msg: Message): void {
     const inc = this.incoming;
     if (!inc) return; // late chunks after the state arrived
     if (from !== inc.from) {
@@ -146,44 +244,35 @@ export class StateTransfer {
       if (!this.host.isMember(from) && nodeOfMember(from) !== nodeOfMember(inc.from)) this.host.drop(from, 'state chunk not from the state provider');
       return;
     }
-    if (payload.length < 12) return this.host.drop(from, 'state chunk shorter than its header');
-    if (payload.readUInt32BE(0) !== inc.viewId) return;
-    const index = payload.readUInt32BE(4);
-    const total = payload.readUInt32BE(8);
-    const len = payload.length - 12;
+    const h = msg.pop(STATE_HEADER);
+    if (h === undefined) return this.host.drop(from, 'state chunk without its header');
+    if (h.view !== inc.viewId) return; // an earlier attempt's
+    const len = msg.payload.length;
     if (
-      total < 1 ||
-      index >= total ||
-      (inc.total >= 0 && total !== inc.total) ||
+      h.view > MAX_WIRE_INT ||
+      h.size > Number.MAX_SAFE_INTEGER ||
+      h.offset + len > h.size ||
+      (inc.size >= 0 && h.size !== inc.size) ||
       len > Math.max(this.opts.maxStateChunkBytes, this.opts.stateChunkBytes) ||
-      (len === 0 && total > 1)
+      (len === 0 && h.size > 0)
     ) {
       return this.host.drop(from, 'malformed state chunk');
     }
-    if (inc.total < 0) inc.total = total;
-    if (index === inc.next) {
-      if (inc.bytes + len > this.opts.maxStateBytes) {
-        this.host.drop(from, 'state over maxStateBytes');
-        this.incoming = null;
-        this.host.tooLarge(`the state is larger than maxStateBytes (${this.opts.maxStateBytes})`);
-        return;
-      }
-      inc.chunks.push(Buffer.from(payload.subarray(12)));
-      inc.bytes += len;
-      inc.next++;
-      inc.progressAt = this.host.env.now();
-    }
+    if (inc.size < 0 && !this.begin(inc, from, h.size)) return;
     const now = this.host.env.now();
-    if (inc.next >= inc.total || inc.next % 16 === 0 || index !== inc.next - 1 || now - inc.lastAck > this.opts.retryMs) {
-      inc.lastAck = now;
-      this.host.send(from, G.StateAck, { view: inc.viewId, next: inc.next });
+    if (h.offset === inc.next) {
+      if (len > 0) {
+        if (inc.buffer) msg.payload.copy(inc.buffer, h.offset);
+        else if (!this.writeSink(inc, msg.payload)) return;
+      }
+      inc.next += len;
+      inc.progressAt = now;
     }
-    if (inc.next >= inc.total) {
-      const state = Buffer.concat(inc.chunks);
-      this.incoming = null;
-      this.host.log.info('state received', { viewId: inc.firstView.id, bytes: state.length });
-      this.host.complete(inc.firstView, state);
-    }
+    const gap = h.offset > inc.next;
+    // Ack every so many bytes (a quarter of our window), at the end, and at once on a gap.
+    const every = Math.max(1, Math.floor(this.opts.stateWindowBytes / 4));
+    if (inc.next >= inc.size || inc.next - inc.ackedUpTo >= every || (gap && now - inc.lastAck > this.opts.retryMs / 4)) this.ack(inc, now);
+    if (inc.next >= inc.size) this.completeIncoming(inc);
   }
 
   /** Joiner: has our provider gone (silent too long, or out of the view)? */
@@ -193,36 +282,182 @@ export class StateTransfer {
 
   /** Periodic work: re-ack our progress; keep streaming to joiners still in the view. */
   tick(now: number, members: readonly NodeId[]): void {
-    if (this.incoming && now - this.incoming.lastAck > this.opts.retryMs * 2) {
-      this.incoming.lastAck = now;
-      this.host.send(this.incoming.from, G.StateAck, { view: this.incoming.viewId, next: this.incoming.next });
-    }
-    for (const o of this.outgoing.values()) {
+    const inc = this.incoming;
+    // Before the first chunk there is nothing to ack: an ack of 0 would read as "an empty state arrived".
+    if (inc && inc.size >= 0 && now - inc.lastAck > this.opts.retryMs * 2) this.ack(inc, now);
+    for (const o of [...this.outgoing.values()]) {
       // Keep streaming through later view changes: the joiner waits for exactly this snapshot.
-      if (!members.includes(o.joiner)) this.outgoing.delete(o.joiner);
-      else if (now - o.lastSend > this.opts.retryMs * 3) this.pump(o);
+      if (!members.includes(o.joiner)) this.finishOutgoing(o);
+      else if (now - o.lastSend > this.opts.retryMs * 3) {
+        if (o.head < o.inflight.length) this.resend(o, now);
+        else this.pump(o);
+      }
     }
   }
 
+  // ---- joiner ----
+
+  /** The first chunk told the size: check it against our cap and open where the bytes go. */
+  private begin(inc: IncomingState, from: NodeId, size: number): boolean {
+    if (size > this.opts.maxStateBytes) {
+      this.host.drop(from, 'state over maxStateBytes');
+      this.incoming = null;
+      this.host.fail(`the state (${size} bytes) is larger than maxStateBytes (${this.opts.maxStateBytes})`);
+      return false;
+    }
+    inc.size = size;
+    let sink: StateSink | null = null;
+    try {
+      sink = this.host.openSink?.(inc.viewId, size) ?? null;
+    } catch (err) {
+      this.incoming = null;
+      this.host.fail(`the state receiver refused the state: ${(err as Error).message}`);
+      return false;
+    }
+    inc.sink = sink;
+    // Without a sink: one buffer of the announced size, filled in place (never a list and a concat).
+    if (!sink) inc.buffer = Buffer.allocUnsafe(size);
+    return true;
+  }
+
+  /** Hand bytes to the application's sink; false (and the join failed) if it threw. */
+  private writeSink(inc: IncomingState, bytes: Buffer): boolean {
+    try {
+      inc.sink!.write(bytes);
+      return true;
+    } catch (err) {
+      this.abandon('the state receiver refused a chunk');
+      this.host.fail(`the state receiver refused a chunk: ${(err as Error).message}`);
+      return false;
+    }
+  }
+
+  private ack(inc: IncomingState, now: number): void {
+    inc.lastAck = now;
+    inc.ackedUpTo = inc.next;
+    this.host.send(inc.from, G.StateAck, { view: inc.viewId, next: inc.next });
+  }
+
+  private completeIncoming(inc: IncomingState): void {
+    this.incoming = null;
+    if (inc.sink) {
+      try {
+        inc.sink.finish();
+      } catch (err) {
+        this.host.fail(`the state could not be restored (the receiver's finish() threw): ${(err as Error).message}`);
+        return;
+      }
+    }
+    this.host.log.info('state received', { viewId: inc.firstView.id, bytes: inc.size, streamed: inc.sink !== null });
+    this.host.complete(inc.firstView, inc.buffer);
+  }
+
+  // ---- provider ----
+
+  /** Largest chunk we send: our option, within what the layers below carry in one message. */
+  private chunkBytes(): number {
+    const below = this.host.maxPayloadBytes?.() ?? Infinity;
+    return Math.max(1, Math.min(this.opts.stateChunkBytes, below - CHUNK_HEADER_BYTES));
+  }
+
+  /** Send new chunks while the window has room. */
   private pump(o: OutgoingState): void {
     const now = this.host.env.now();
-    if (o.sentUpTo > o.acked && now - o.lastSend > this.opts.retryMs * 3) o.sentUpTo = o.acked; // resend the window
-    const from = o.sentUpTo;
-    while (o.sentUpTo < o.total && o.sentUpTo < o.acked + this.opts.stateWindow) {
-      const i = o.sentUpTo++;
-      const chunk = o.bytes.subarray(i * this.opts.stateChunkBytes, Math.min(o.bytes.length, (i + 1) * this.opts.stateChunkBytes));
-      // [view u32][index u32][total u32][bytes]: binary, so 100 MB of state costs no re-encoding.
-      const payload = Buffer.allocUnsafe(12 + chunk.length);
-      payload.writeUInt32BE(o.viewId, 0);
-      payload.writeUInt32BE(i, 4);
-      payload.writeUInt32BE(o.total, 8);
-      chunk.copy(payload, 12);
-      const m = new Message(o.joiner, payload, MsgFlag.Unreliable);
-      m.push(GMS_HEADER, G.StateChunk);
-      this.host.down(m);
+    const max = this.chunkBytes();
+    let sent = false;
+    while (o.inflight.length - o.head < this.opts.stateWindow && o.inflightBytes < this.opts.stateWindowBytes) {
+      if (o.size === 0) {
+        // An empty state still needs one (empty) chunk: it tells the joiner the size.
+        if (o.sentUpTo > 0 || o.inflight.length > 0) break;
+        this.sendChunk(o, { offset: 0, bytes: Buffer.alloc(0) });
+        o.sentUpTo = 0;
+        sent = true;
+        break;
+      }
+      if (o.sentUpTo >= o.size) break;
+      const piece = this.nextPiece(o, Math.min(max, o.size - o.sentUpTo));
+      if (piece === null) return; // the source failed: the joiner was told
+      const c: InFlight = { offset: o.sentUpTo, bytes: piece };
+      o.sentUpTo += piece.length;
+      this.sendChunk(o, c);
+      sent = true;
     }
-    // Only a send restarts the resend clock: a joiner acking the same progress over and over (its
-    // chunk lost) must not keep postponing the resend of the window for ever.
-    if (o.sentUpTo > from) o.lastSend = now;
+    // Only a send restarts the resend clock.
+    if (sent) o.lastSend = now;
+  }
+
+  /** The next at most `max` bytes of the source, as a view (no copy); null if the source broke its word. */
+  private nextPiece(o: OutgoingState, max: number): Buffer | null {
+    while (o.rest === null || o.rest.length === 0) {
+      let r: IteratorResult<Uint8Array>;
+      try {
+        r = o.reader!.next();
+      } catch (err) {
+        return this.sourceFailed(o, `the state source threw: ${(err as Error).message}`);
+      }
+      if (r.done) return this.sourceFailed(o, `the state source ended after ${o.sentUpTo} of the ${o.size} bytes it announced`);
+      const v = r.value;
+      o.rest = Buffer.isBuffer(v) ? v : Buffer.from(v.buffer, v.byteOffset, v.byteLength);
+    }
+    const rest = o.rest;
+    if (rest.length <= max) {
+      o.rest = null;
+      return rest;
+    }
+    o.rest = rest.subarray(max);
+    return rest.subarray(0, max);
+  }
+
+  private sourceFailed(o: OutgoingState, message: string): null {
+    this.host.log.warn('state transfer failed at the provider', { joiner: o.joiner, message });
+    this.host.send(o.joiner, G.StateFail, { view: o.viewId, message });
+    this.finishOutgoing(o);
+    return null;
+  }
+
+  private sendChunk(o: OutgoingState, c: InFlight): void {
+    o.inflight.push(c);
+    o.inflightBytes += c.bytes.length;
+    this.transmit(o, c);
+  }
+
+  private transmit(o: OutgoingState, c: InFlight): void {
+    const m = new Message(o.joiner, c.bytes, MsgFlag.Unreliable);
+    m.push(STATE_HEADER, { view: o.viewId, offset: c.offset, size: o.size });
+    m.push(GMS_HEADER, G.StateChunk);
+    this.host.down(m);
+  }
+
+  /** Go back to the oldest unacked chunk and send the window again. */
+  private resend(o: OutgoingState, now: number): void {
+    for (let i = o.head; i < o.inflight.length; i++) this.transmit(o, o.inflight[i]!);
+    o.lastSend = now;
+  }
+
+  private finishOutgoing(o: OutgoingState): void {
+    if (o.done) return;
+    o.done = true;
+    if (this.outgoing.get(o.joiner) === o) this.outgoing.delete(o.joiner);
+    o.inflight = [];
+    o.head = 0;
+    o.inflightBytes = 0;
+    o.rest = null;
+    if (o.reader) {
+      try {
+        o.reader.return?.();
+      } catch {
+        // a source that cannot close is the application's affair
+      }
+      o.reader = null;
+    }
+    if (--o.shared.users === 0) this.release(o.shared);
+  }
+
+  private release(shared: SharedSource): void {
+    try {
+      shared.source.release?.();
+    } catch (err) {
+      this.host.log.warn('state source release threw', { error: (err as Error).message });
+    }
   }
 }
