@@ -199,6 +199,7 @@ export class GMS extends Layer {
           return ev.sink ?? null;
         },
         maxPayloadBytes: () => this.payloadBelow,
+        metrics: ctx.metrics,
       },
       opts,
     );

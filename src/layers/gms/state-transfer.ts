@@ -1,6 +1,7 @@
 import type { Env } from '../../core/env.js';
 import { MAX_WIRE_INT } from '../../core/input-guard.js';
 import type { Logger } from '../../core/logger.js';
+import type { Counter, Metrics } from '../../core/metrics.js';
 import { nodeOfMember } from '../../core/member-id.js';
 import { Message, MsgFlag } from '../../core/message.js';
 import type { NodeId } from '../../core/node-id.js';
@@ -32,6 +33,8 @@ export interface StateTransferHost {
   openSink?(viewId: number, size: number): StateSink | null;
   /** Largest payload the layers below carry in one message (the stack's limit under GMS). */
   maxPayloadBytes?(): number;
+  /** Where the transfer's counters go. */
+  readonly metrics?: Metrics;
 }
 
 export interface StateTransferOptions {
@@ -110,11 +113,21 @@ const CHUNK_HEADER_BYTES = 32;
 export class StateTransfer {
   private readonly outgoing = new Map<NodeId, OutgoingState>();
   private incoming: IncomingState | null = null;
+  /** Counts for tests: chunks sent first time and again, bytes taken in order as a joiner. */
+  readonly stats = { chunksSent: 0, chunksResent: 0, bytesReceived: 0 };
+  private readonly mSent: Counter | null;
+  private readonly mResent: Counter | null;
+  private readonly mReceived: Counter | null;
 
   constructor(
     private readonly host: StateTransferHost,
     private readonly opts: StateTransferOptions,
-  ) {}
+  ) {
+    const m = host.metrics;
+    this.mSent = m?.counter('horus_gms_state_bytes_sent_total', 'state bytes sent to joiners, first time') ?? null;
+    this.mResent = m?.counter('horus_gms_state_chunks_resent_total', 'state chunks sent again after a loss') ?? null;
+    this.mReceived = m?.counter('horus_gms_state_bytes_received_total', 'state bytes taken in order as a joiner') ?? null;
+  }
 
   /** True while this member waits for its own state. */
   get receiving(): boolean {
@@ -267,6 +280,8 @@ export class StateTransfer {
       }
       inc.next += len;
       inc.progressAt = now;
+      this.stats.bytesReceived += len;
+      this.mReceived?.inc(len);
     }
     const gap = h.offset > inc.next;
     // Ack every so many bytes (a quarter of our window), at the end, and at once on a gap.
@@ -418,6 +433,8 @@ export class StateTransfer {
   private sendChunk(o: OutgoingState, c: InFlight): void {
     o.inflight.push(c);
     o.inflightBytes += c.bytes.length;
+    this.stats.chunksSent++;
+    this.mSent?.inc(c.bytes.length);
     this.transmit(o, c);
   }
 
@@ -430,7 +447,12 @@ export class StateTransfer {
 
   /** Go back to the oldest unacked chunk and send the window again. */
   private resend(o: OutgoingState, now: number): void {
-    for (let i = o.head; i < o.inflight.length; i++) this.transmit(o, o.inflight[i]!);
+    this.host.log.debug('state window resent', { joiner: o.joiner, acked: o.acked, chunks: o.inflight.length - o.head });
+    for (let i = o.head; i < o.inflight.length; i++) {
+      this.stats.chunksResent++;
+      this.mResent?.inc();
+      this.transmit(o, o.inflight[i]!);
+    }
     o.lastSend = now;
   }
 
