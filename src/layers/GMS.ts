@@ -6,7 +6,7 @@ import { nodeOfMember } from '../core/member-id.js';
 import type { NodeId } from '../core/node-id.js';
 import type { View } from '../core/view.js';
 import { pack, unpack } from '../codec/payload.js';
-import { Layer, type LayerContext } from '../stack/layer.js';
+import { Layer, type LayerContext, type LayerLink } from '../stack/layer.js';
 import { registerLayer } from '../stack/registry.js';
 import type { Counter, Gauge } from '../core/metrics.js';
 import { InputGuard, MAX_WIRE_INT } from '../core/input-guard.js';
@@ -198,7 +198,7 @@ export class GMS extends Layer {
           this.above.upEvent(ev);
           return ev.sink ?? null;
         },
-        maxPayloadBytes: () => this.payloadBelow,
+        maxPayloadBytes: () => this.wholePayloadBelow(),
         metrics: ctx.metrics,
       },
       opts,
@@ -211,6 +211,20 @@ export class GMS extends Layer {
   override payloadLimit(below: number): number {
     this.payloadBelow = below;
     return below;
+  }
+
+  /**
+   * Largest payload that crosses the layers below as one message: a fragmenting layer (FRAG,
+   * which says `fragSize`) would copy a larger one into parts and back. State chunks stay within it.
+   */
+  private wholePayloadBelow(): number {
+    let limit = this.payloadBelow;
+    for (let l: LayerLink = this.below; l instanceof Layer; l = l.below) {
+      const frag = (l as { fragSize?: unknown }).fragSize;
+      // FRAG passes a message whole while its payload and 256 bytes of headers fit one fragment.
+      if (typeof frag === 'number') limit = Math.min(limit, frag - 256);
+    }
+    return limit;
   }
 
   override start(): void {

@@ -8,6 +8,8 @@ export interface StateChunkHeader {
   offset: number;
   /** Bytes in the whole state. */
   size: number;
+  /** The provider asks for an ack of this chunk at once (its window is filling). */
+  ackNow: boolean;
 }
 
 /** Pushed under GMS's own header (kind StateChunk) on every chunk. */
@@ -18,6 +20,7 @@ export const STATE_HEADER = defineHeader<StateChunkHeader>(
     w.uvar(h.view);
     w.uvar(h.offset);
     w.uvar(h.size);
+    w.u8(h.ackNow ? 1 : 0);
   },
-  (r) => ({ view: r.uvar(), offset: r.uvar(), size: r.uvar() }),
+  (r) => ({ view: r.uvar(), offset: r.uvar(), size: r.uvar(), ackNow: r.u8() === 1 }),
 );

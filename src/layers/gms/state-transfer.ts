@@ -55,6 +55,8 @@ export interface StateTransferOptions {
 interface InFlight {
   offset: number;
   bytes: Buffer;
+  /** The joiner is asked to ack this one at once. */
+  ackNow: boolean;
 }
 
 /** One snapshot shared by the joiners of one view; released when the last of them is done. */
@@ -80,6 +82,15 @@ interface OutgoingState {
   sentUpTo: number;
   acked: number;
   lastSend: number;
+  /** When the joiner's ack last moved forward (or the first send). */
+  progressAt: number;
+  /** The resend interval's multiplier: doubles with each resend that brings no progress (a starved joiner is not a lossy one). */
+  backoff: number;
+  /** The joiner acked a chunk: the whole window may go (until then, one chunk: it may not be ready yet). */
+  opened: boolean;
+  /** Bytes and chunks sent since the last chunk that asked for an ack. */
+  sinceAskBytes: number;
+  sinceAskChunks: number;
   done: boolean;
 }
 
@@ -95,6 +106,8 @@ interface IncomingState {
   sink: StateSink | null;
   buffer: Buffer | null;
   ackedUpTo: number;
+  /** Acks sent with a size known (the first chunk is acked at once: it opens the provider's window). */
+  acks: number;
   lastAck: number;
   progressAt: number;
 }
@@ -148,7 +161,22 @@ export class StateTransfer {
   expect(firstView: View, from: NodeId): void {
     this.abandon('a new transfer began');
     const now = this.host.env.now();
-    this.incoming = { viewId: firstView.id, from, firstView, size: -1, next: 0, sink: null, buffer: null, ackedUpTo: 0, lastAck: now, progressAt: now };
+    const inc: IncomingState = {
+      viewId: firstView.id,
+      from,
+      firstView,
+      size: -1,
+      next: 0,
+      sink: null,
+      buffer: null,
+      ackedUpTo: 0,
+      acks: 0,
+      lastAck: now,
+      progressAt: now,
+    };
+    this.incoming = inc;
+    // "Ready": a provider whose first chunk arrived before we knew of the transfer sends it again.
+    this.ack(inc, now);
   }
 
   /** Stop waiting for our state (the join failed or we leave to rejoin): a sink is told to discard what it has. */
@@ -200,6 +228,11 @@ export class StateTransfer {
         sentUpTo: 0,
         acked: 0,
         lastSend: 0,
+        progressAt: this.host.env.now(),
+        backoff: 1,
+        opened: false,
+        sinceAskBytes: 0,
+        sinceAskChunks: 0,
         done: false,
       };
       shared.users++;
@@ -209,24 +242,29 @@ export class StateTransfer {
     if (shared.users === 0) this.release(shared);
   }
 
-  /** Provider: the joiner has every byte before `next` of view `viewId`'s state. */
-  onAck(from: NodeId, viewId: number, next: number): void {
+  /**
+   * Provider: an ack of view `viewId`'s state. `position` 0 says the joiner is ready and has nothing;
+   * otherwise the joiner knows the size and has every byte before `position - 1`.
+   */
+  onAck(from: NodeId, viewId: number, position: number): void {
     const o = this.outgoing.get(from);
     if (!o || o.viewId !== viewId) return;
+    const now = this.host.env.now();
+    if (position === 0) {
+      // Ready and holding nothing: our first chunk reached it before it knew of the transfer.
+      if (!o.opened && o.head < o.inflight.length) this.resend(o, now);
+      return;
+    }
+    const next = position - 1;
     if (next > o.sentUpTo) {
       this.host.drop(from, 'state ack past what was sent');
       return;
     }
-    // The joiner acks nothing before its first chunk: any ack of an empty state means it has it.
-    if (o.size === 0) return this.finishOutgoing(o);
-    const now = this.host.env.now();
-    if (next <= o.acked) {
-      // No progress: the joiner saw a gap (a chunk lost), or re-acks while waiting. Resend the
-      // window, but not more often than the resend interval.
-      if (o.head < o.inflight.length && now - o.lastSend > this.opts.retryMs) this.resend(o, now);
-      return;
-    }
+    if (next <= o.acked && o.size > 0 && o.opened) return; // old news (acks may lag far behind under load)
+    o.opened = true;
     o.acked = next;
+    o.progressAt = now;
+    o.backoff = 1;
     while (o.head < o.inflight.length) {
       const c = o.inflight[o.head]!;
       if (c.offset + c.bytes.length > next) break;
@@ -273,7 +311,8 @@ export class StateTransfer {
     }
     if (inc.size < 0 && !this.begin(inc, from, h.size)) return;
     const now = this.host.env.now();
-    if (h.offset === inc.next) {
+    const inOrder = h.offset === inc.next;
+    if (inOrder) {
       if (len > 0) {
         if (inc.buffer) msg.payload.copy(inc.buffer, h.offset);
         else if (!this.writeSink(inc, msg.payload)) return;
@@ -283,10 +322,13 @@ export class StateTransfer {
       this.stats.bytesReceived += len;
       this.mReceived?.inc(len);
     }
-    const gap = h.offset > inc.next;
-    // Ack every so many bytes (a quarter of our window), at the end, and at once on a gap.
+    // Ack at once: the first chunk (it opens the provider's window), one the provider asks about (a
+    // resent window's last asks too: our ack may have been lost), the last. Also every quarter of our
+    // own window, should the provider ask too seldom. A gap waits for the provider's resend.
     const every = Math.max(1, Math.floor(this.opts.stateWindowBytes / 4));
-    if (inc.next >= inc.size || inc.next - inc.ackedUpTo >= every || (gap && now - inc.lastAck > this.opts.retryMs / 4)) this.ack(inc, now);
+    if ((inOrder && inc.acks === 0) || (h.ackNow && h.offset <= inc.next) || inc.next >= inc.size || inc.next - inc.ackedUpTo >= every) {
+      this.ack(inc, now);
+    }
     if (inc.next >= inc.size) this.completeIncoming(inc);
   }
 
@@ -298,14 +340,16 @@ export class StateTransfer {
   /** Periodic work: re-ack our progress; keep streaming to joiners still in the view. */
   tick(now: number, members: readonly NodeId[]): void {
     const inc = this.incoming;
-    // Before the first chunk there is nothing to ack: an ack of 0 would read as "an empty state arrived".
-    if (inc && inc.size >= 0 && now - inc.lastAck > this.opts.retryMs * 2) this.ack(inc, now);
+    if (inc && now - inc.lastAck > this.opts.retryMs * 2) this.ack(inc, now);
     for (const o of [...this.outgoing.values()]) {
       // Keep streaming through later view changes: the joiner waits for exactly this snapshot.
       if (!members.includes(o.joiner)) this.finishOutgoing(o);
-      else if (now - o.lastSend > this.opts.retryMs * 3) {
-        if (o.head < o.inflight.length) this.resend(o, now);
-        else this.pump(o);
+      else if (now - Math.max(o.lastSend, o.progressAt) > this.opts.retryMs * 3 * o.backoff) {
+        // No ack moved us forward for a while: go back to the oldest unacked chunk.
+        if (o.head < o.inflight.length) {
+          this.resend(o, now);
+          o.backoff = Math.min(o.backoff * 2, 8);
+        } else this.pump(o);
       }
     }
   }
@@ -347,10 +391,12 @@ export class StateTransfer {
     }
   }
 
+  /** Where we are: 0 before the first chunk, else one more than the bytes we have (see onAck). */
   private ack(inc: IncomingState, now: number): void {
     inc.lastAck = now;
     inc.ackedUpTo = inc.next;
-    this.host.send(inc.from, G.StateAck, { view: inc.viewId, next: inc.next });
+    if (inc.size >= 0) inc.acks++;
+    this.host.send(inc.from, G.StateAck, { view: inc.viewId, next: inc.size < 0 ? 0 : inc.next + 1 });
   }
 
   private completeIncoming(inc: IncomingState): void {
@@ -375,26 +421,24 @@ export class StateTransfer {
     return Math.max(1, Math.min(this.opts.stateChunkBytes, below - CHUNK_HEADER_BYTES));
   }
 
-  /** Send new chunks while the window has room. */
+  /** Send new chunks while the window has room (one chunk until the joiner acked one). */
   private pump(o: OutgoingState): void {
     const now = this.host.env.now();
     const max = this.chunkBytes();
+    const maxChunks = o.opened ? this.opts.stateWindow : 1;
     let sent = false;
-    while (o.inflight.length - o.head < this.opts.stateWindow && o.inflightBytes < this.opts.stateWindowBytes) {
+    while (o.inflight.length - o.head < maxChunks && o.inflightBytes < this.opts.stateWindowBytes) {
       if (o.size === 0) {
         // An empty state still needs one (empty) chunk: it tells the joiner the size.
-        if (o.sentUpTo > 0 || o.inflight.length > 0) break;
-        this.sendChunk(o, { offset: 0, bytes: Buffer.alloc(0) });
-        o.sentUpTo = 0;
+        if (o.inflight.length > 0) break;
+        this.sendChunk(o, Buffer.alloc(0));
         sent = true;
         break;
       }
       if (o.sentUpTo >= o.size) break;
       const piece = this.nextPiece(o, Math.min(max, o.size - o.sentUpTo));
       if (piece === null) return; // the source failed: the joiner was told
-      const c: InFlight = { offset: o.sentUpTo, bytes: piece };
-      o.sentUpTo += piece.length;
-      this.sendChunk(o, c);
+      this.sendChunk(o, piece);
       sent = true;
     }
     // Only a send restarts the resend clock.
@@ -430,7 +474,18 @@ export class StateTransfer {
     return null;
   }
 
-  private sendChunk(o: OutgoingState, c: InFlight): void {
+  /**
+   * Send the next piece of the state. It asks for an ack at once when it is the first or the last,
+   * or a quarter of the window went since the last that asked: the provider paces the acks it needs.
+   */
+  private sendChunk(o: OutgoingState, bytes: Buffer): void {
+    o.sinceAskBytes += bytes.length;
+    o.sinceAskChunks++;
+    const last = o.sentUpTo + bytes.length >= o.size;
+    const ackNow = !o.opened || last || o.sinceAskBytes * 4 >= this.opts.stateWindowBytes || o.sinceAskChunks * 4 >= this.opts.stateWindow;
+    if (ackNow) o.sinceAskBytes = o.sinceAskChunks = 0;
+    const c: InFlight = { offset: o.sentUpTo, bytes, ackNow };
+    o.sentUpTo += bytes.length;
     o.inflight.push(c);
     o.inflightBytes += c.bytes.length;
     this.stats.chunksSent++;
@@ -440,7 +495,7 @@ export class StateTransfer {
 
   private transmit(o: OutgoingState, c: InFlight): void {
     const m = new Message(o.joiner, c.bytes, MsgFlag.Unreliable);
-    m.push(STATE_HEADER, { view: o.viewId, offset: c.offset, size: o.size });
+    m.push(STATE_HEADER, { view: o.viewId, offset: c.offset, size: o.size, ackNow: c.ackNow });
     m.push(GMS_HEADER, G.StateChunk);
     this.host.down(m);
   }
@@ -451,7 +506,10 @@ export class StateTransfer {
     for (let i = o.head; i < o.inflight.length; i++) {
       this.stats.chunksResent++;
       this.mResent?.inc();
-      this.transmit(o, o.inflight[i]!);
+      const c = o.inflight[i]!;
+      // The last of the window asks for an ack, so the joiner says at once how far it got.
+      if (i === o.inflight.length - 1) c.ackNow = true;
+      this.transmit(o, c);
     }
     o.lastSend = now;
   }

@@ -138,7 +138,7 @@ function bytes(n: number, seed = 1): Buffer {
 /** A chunk forged on the wire: GMS StateChunk over a STATE header with these fields. */
 function forged(view: number, offset: number, size: number, payload: Buffer): Buffer {
   const m = new Message(JOINER, payload, MsgFlag.Unreliable);
-  m.push(STATE_HEADER, { view, offset, size });
+  m.push(STATE_HEADER, { view, offset, size, ackNow: false });
   m.push(GMS_HEADER, G.StateChunk);
   return messageToBytes(m);
 }
@@ -168,7 +168,9 @@ describe('StateTransfer: streaming a state to a joiner', () => {
     };
     p.joiner.expect(FIRST, PROVIDER);
     p.provider.provide([JOINER], VIEW_ID, state, null);
-    assert.equal(p.net.length, 4, 'four 1 KiB chunks fill a 4 KiB window');
+    assert.equal(p.net.length, 1, 'one chunk until the joiner acks one (it may not be ready)');
+    p.deliver(p.net.shift()!);
+    assert.equal(p.net.length, 4, 'then four 1 KiB chunks fill a 4 KiB window');
     assert.ok(
       seen.every((m) => m.payload.buffer === state.buffer),
       'every chunk is a view of the snapshot',
@@ -257,11 +259,31 @@ describe('StateTransfer: streaming a state to a joiner', () => {
     assert.equal(p.provider.sending, 0);
   });
 
-  it('does not ack before its first chunk (an ack of 0 would end an empty transfer early)', () => {
+  it('says it is ready before its first chunk, which ends no transfer and brings a lost first chunk again', () => {
     const p = pair();
+    p.provider.provide([JOINER], VIEW_ID, null, null);
+    p.net.length = 0; // the empty chunk arrived before the joiner knew of the transfer
     p.joiner.expect(FIRST, PROVIDER);
-    for (let i = 0; i < 10; i++) p.tick(200);
-    assert.equal(p.controls.filter((c) => c.t === G.StateAck).length, 0);
+    assert.deepEqual(
+      p.controls.filter((c) => c.t === G.StateAck).map((c) => c.body),
+      [{ view: VIEW_ID, next: 0 }],
+    );
+    assert.equal(p.provider.sending, 1, 'a ready ack ends nothing');
+    assert.equal(p.net.length, 1, 'the first chunk went again at once');
+    p.flow();
+    assert.equal(p.completed, 1);
+    assert.equal(p.provider.sending, 0);
+  });
+
+  it('asks for acks often enough when its window is counted in chunks (small chunks, large byte window)', () => {
+    const p = pair({ stateChunkBytes: 1024, stateWindow: 8, stateWindowBytes: 1 << 20 });
+    const state = bytes(200_000);
+    p.joiner.expect(FIRST, PROVIDER);
+    p.provider.provide([JOINER], VIEW_ID, state, null);
+    // No time passes: only acks the provider asked for can keep it going.
+    for (let i = 0; i < 1000 && p.completed === 0 && p.net.length > 0; i++) p.flow();
+    assert.equal(p.completed, 1, 'finished without a single resend timeout');
+    assert.equal(p.provider.stats.chunksResent, 0);
   });
 
   it('streams into an application sink as the bytes arrive, and never allocates the whole state', () => {
@@ -352,9 +374,11 @@ describe('StateTransfer: streaming a state to a joiner', () => {
     const J2 = 'k:1/1' as NodeId;
     p.provider.provide([JOINER, J2], VIEW_ID, source, null);
     assert.equal(opened, 2, 'read once per joiner');
-    p.provider.onAck(JOINER, VIEW_ID, state.length);
+    p.provider.onAck(JOINER, VIEW_ID, 1); // the first chunk (all of it) opens the window
+    p.provider.onAck(J2, VIEW_ID, 1);
+    p.provider.onAck(JOINER, VIEW_ID, state.length + 1);
     assert.equal(released, 0);
-    p.provider.onAck(J2, VIEW_ID, state.length);
+    p.provider.onAck(J2, VIEW_ID, state.length + 1);
     assert.equal(released, 1);
   });
 
@@ -449,8 +473,12 @@ describe('StateTransfer: streaming a state to a joiner', () => {
   it('clamps its chunks to what the layers below carry in one message', () => {
     const p = pair({ stateChunkBytes: 1 << 20, stateWindowBytes: 1 << 22 });
     (p.provider as unknown as { host: StateTransferHost }).host.maxPayloadBytes = () => 2000;
-    p.provider.provide([JOINER], VIEW_ID, bytes(100_000), null);
-    const sizes = p.net.map((b) => messageFromBytes(b).payload.length);
-    assert.ok(sizes.length > 1 && sizes.every((n) => n <= 2000), `chunk sizes ${sizes.slice(0, 4).join(' ')}`);
+    const state = bytes(100_000);
+    p.joiner.expect(FIRST, PROVIDER);
+    p.provider.provide([JOINER], VIEW_ID, state, null);
+    const sizes: number[] = [];
+    for (let i = 0; i < 500 && p.completed === 0; i++) p.flow((b) => sizes.push(messageFromBytes(b).payload.length) > 0);
+    assert.ok(p.received?.equals(state));
+    assert.ok(sizes.length >= 50 && sizes.every((n) => n <= 2000), `chunk sizes ${sizes.slice(0, 4).join(' ')}`);
   });
 });
