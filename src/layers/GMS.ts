@@ -55,12 +55,12 @@ const options = z.object({
     .int()
     .min(1024)
     .default(4 * 1024 * 1024),
-  /** Largest state a joiner accepts; a bigger one fails the join with ERR_STATE_TRANSFER (at most 2^32 - 1: acks carry byte offsets). */
+  /** Largest state a joiner accepts; a bigger one fails the join with ERR_STATE_TRANSFER (below 2^32 - 1: acks carry byte offsets). */
   maxStateBytes: z
     .number()
     .int()
     .positive()
-    .max(MAX_WIRE_INT)
+    .max(MAX_WIRE_INT - 1)
     .default(1024 * 1024 * 1024),
   /** Largest state chunk a joiner accepts (at least our own stateChunkBytes: providers must not send bigger ones). */
   maxStateChunkBytes: z
