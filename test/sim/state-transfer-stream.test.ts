@@ -173,4 +173,30 @@ describe('state transfer as a stream (simulated)', () => {
       'the joiner is in',
     );
   });
+  it('a joiner with set() takes a streamed state as one buffer; a streaming joiner refuses a packed value', async () => {
+    const c = new SimCluster(14);
+    const state = blob();
+    c.start('n1:1');
+    const provider = new Member(state);
+    provider.attach(c.join('n1:1', 'g', [], provider.handlers()));
+    c.run(1500);
+    c.start('n2:1');
+    let got: unknown = null;
+    const g2 = c.join('n2:1', 'g', ['n1:1'], { get: () => null, set: (s) => (got = s) });
+    await c.settle(g2.ready, 20_000);
+    assert.ok(Buffer.isBuffer(got) && got.subarray(0, BLOB_BYTES).equals(state), 'set() got the streamed bytes as one buffer');
+    assert.equal((got as Buffer).length, BLOB_BYTES + 8);
+
+    const d = new SimCluster(15);
+    d.start('n1:1');
+    d.join('n1:1', 'g', [], { get: () => ({ packed: [1, 2, 3] }), set: () => {} });
+    d.run(1500);
+    d.start('n2:1');
+    const joiner = new Member(null);
+    const g = joiner.attach(d.join('n2:1', 'g', ['n1:1'], joiner.handlers()));
+    await assert.rejects(
+      d.settle(g.ready, 20_000),
+      (e: { code?: string; message?: string }) => e.code === 'ERR_STATE_TRANSFER' && /packed value/.test(e.message ?? ''),
+    );
+  });
 });
