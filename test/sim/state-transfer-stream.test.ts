@@ -3,7 +3,8 @@ import assert from 'node:assert/strict';
 import type { Delivery } from '../../src/api/delivery.js';
 import type { Group, StreamingStateHandlers } from '../../src/api/group.js';
 import type { HorusNode } from '../../src/api/node.js';
-import { SimCluster } from '../helpers/sim-cluster.js';
+import { FAST_STACK, SimCluster } from '../helpers/sim-cluster.js';
+import type { StackSpec } from '../../src/stack/stack.js';
 
 const BLOB_BYTES = 6 * 1024 * 1024;
 
@@ -198,5 +199,18 @@ describe('state transfer as a stream (simulated)', () => {
       d.settle(g.ready, 20_000),
       (e: { code?: string; message?: string }) => e.code === 'ERR_STATE_TRANSFER' && /packed value/.test(e.message ?? ''),
     );
+  });
+  it('streams through the ordering layers above GMS too (they pass the sink request on)', async () => {
+    const c = new SimCluster(16);
+    const stack: StackSpec = ['TOTAL', 'CAUSAL', 'SAFE', ...(FAST_STACK as readonly (string | { name: string })[])] as StackSpec;
+    const state = blob();
+    const provider = new Member(state);
+    provider.attach(c.start('n1:1').joinNow('g', { contacts: [], stack, state: provider.handlers() }));
+    c.run(1500);
+    const joiner = new Member(null);
+    const g = joiner.attach(c.start('n2:1').joinNow('g', { contacts: ['n1:1'], stack, state: joiner.handlers() }));
+    await c.settle(g.ready, 20_000);
+    assert.ok(joiner.blob.equals(state));
+    assert.ok(joiner.log.includes('chunk'), 'the streaming receiver took the chunks');
   });
 });
