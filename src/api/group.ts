@@ -35,62 +35,54 @@ export type BlockReason = 'flow-control' | 'flush' | 'minority' | 'joining';
 
 /**
  * What the group asks of the application to bring joiners up to date (docs/state-transfer.md):
- * the state as one value (`get`/`set`), or as a stream of bytes for large states.
+ * the state as one value (`get`/`set`), or, for a large state (say 1 GB), as a stream of bytes
+ * (`getChunks`/`receiveChunk`/`finish`): then the provider never builds one buffer of it (it hands
+ * out views of its own segments) and the joiner never holds it twice (it stores each chunk as it
+ * arrives; at most a few MiB are ahead of it).
  */
-export type StateHandlers = SnapshotStateHandlers | StreamingStateHandlers;
+export type StateHandlers =
+  | {
+      /**
+       * A snapshot of the state reflecting every message delivered so far (bytes or a packable value).
+       * Bytes are sent as they are, without a copy, while the group goes on: return bytes you will
+       * not change afterwards (a copy, if your state changes in place).
+       */
+      get(): unknown;
+      /** Replace the state with a snapshot taken by another member (bytes arrive as a Buffer). */
+      set(snapshot: unknown): void;
+    }
+  | {
+      /**
+       * Provider, at the view change that admits joiners, after every message of the old view and
+       * before any of the new: the state as of this instant. Capture it cheaply (immutable segments,
+       * copy-on-write) and let `chunks()` read it later, while the group keeps delivering. `size` is
+       * the byte count (a joiner checks it against its maxStateBytes before any byte moves);
+       * `chunks()` yields exactly that many bytes, in order, and is called once for each joiner (a
+       * generator function fits); the bytes go on the wire without a copy, so they must not change
+       * until `release()`, called once every joiner of the view has its state or is gone.
+       */
+      getChunks(): { size: number; chunks(): Iterable<Uint8Array>; release?(): void };
+      /**
+       * Joiner: the next bytes of the state, in order. `offset` 0 begins a transfer (`size` is the
+       * total, for preallocation); after `abort()` a new transfer begins at 0 again. The chunk is
+       * yours to keep. Throwing fails the join with ERR_STATE_TRANSFER.
+       */
+      receiveChunk(chunk: Uint8Array, at: { offset: number; size: number }): void;
+      /**
+       * Joiner: every byte arrived; the first view follows at once, before any message of it.
+       * Throwing refuses the state: the join fails with ERR_STATE_TRANSFER.
+       */
+      finish(): void;
+      /** Joiner: the transfer was abandoned before `finish()` (its provider failed, the join failed): drop what arrived. */
+      abort?(reason: string): void;
+    };
 
-/** The state as one value: simplest, for a state that fits in memory comfortably. */
-export interface SnapshotStateHandlers {
-  /**
-   * A snapshot of the state reflecting every message delivered so far (bytes or a packable value).
-   * Bytes are sent as they are, without a copy, while the group goes on: return bytes you will
-   * not change afterwards (a copy, if your state changes in place).
-   */
-  get(): unknown;
-  /** Replace the state with a snapshot taken by another member (bytes arrive as a Buffer). */
-  set(snapshot: unknown): void;
-}
-
-/** A provider's state as of one view: its size, and its bytes read lazily as they go to joiners. */
-export interface StateChunks {
-  /** Bytes in the state: a joiner checks it against its maxStateBytes before any byte moves. */
-  size: number;
-  /**
-   * The state's bytes from the start, in order, exactly `size` of them. Called once for each joiner
-   * of the view (a generator function fits). The bytes must reflect the state as of `getChunks()`
-   * and must not change until `release()`: they go on the wire without a copy.
-   */
-  chunks(): Iterable<Uint8Array>;
-  /** Every joiner of the view has its state, or is gone: the snapshot's buffers may be reused. */
-  release?(): void;
-}
-
-/**
- * The state as a stream of bytes, for a large state (say 1 GB): the provider never builds one
- * buffer of it (it hands out views of its own segments), and the joiner never holds the whole
- * state twice (it stores each chunk as it arrives). Joiners receive at most a few MiB ahead.
- */
-export interface StreamingStateHandlers {
-  /**
-   * Provider, at the view change that admits joiners, after every message of the old view and
-   * before any of the new: the state as of this instant. Capture it cheaply (immutable segments,
-   * copy-on-write) and let `chunks()` read it later, while the group keeps delivering.
-   */
-  getChunks(): StateChunks;
-  /**
-   * Joiner: the next bytes of the state, in order. `offset` 0 begins a transfer (`size` is the
-   * total, for preallocation); after `abort()` a new transfer begins at 0 again. The chunk is
-   * yours to keep. Throwing fails the join with ERR_STATE_TRANSFER.
-   */
-  receiveChunk(chunk: Uint8Array, at: { offset: number; size: number }): void;
-  /**
-   * Joiner: every byte arrived; the first view follows at once, before any message of it.
-   * Throwing refuses the state: the join fails with ERR_STATE_TRANSFER.
-   */
-  finish(): void;
-  /** Joiner: the transfer was abandoned before `finish()` (its provider failed, the join failed): drop what arrived. */
-  abort?(reason: string): void;
-}
+/** The state as one value. */
+export type SnapshotStateHandlers = Extract<StateHandlers, { get(): unknown }>;
+/** The state as a stream of bytes. */
+export type StreamingStateHandlers = Extract<StateHandlers, { getChunks(): unknown }>;
+/** A provider's state as of one view, as `getChunks()` returns it. */
+export type StateChunks = ReturnType<StreamingStateHandlers['getChunks']>;
 
 /** Whether the application streams its state. */
 function isStreaming(h: StateHandlers): h is StreamingStateHandlers {
