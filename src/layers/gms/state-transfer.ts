@@ -204,7 +204,8 @@ export class StateTransfer {
       return;
     }
     const source = snapshot === null ? sourceOfBuffers([]) : Buffer.isBuffer(snapshot) ? sourceOfBuffers([snapshot]) : snapshot;
-    const shared: SharedSource = { source, users: 0 };
+    // One use held for the loop itself: a joiner that fails at once must not release the source under the others.
+    const shared: SharedSource = { source, users: 1 };
     for (const j of joiners) {
       const old = this.outgoing.get(j);
       if (old) this.finishOutgoing(old);
@@ -239,12 +240,12 @@ export class StateTransfer {
       this.outgoing.set(j, o);
       this.pump(o);
     }
-    if (shared.users === 0) this.release(shared);
+    if (--shared.users === 0) this.release(shared);
   }
 
   /**
    * Provider: an ack of view `viewId`'s state. `position` 0 says the joiner is ready and has nothing;
-   * otherwise the joiner knows the size and has every byte before `position - 1`.
+   * otherwise the joiner knows the size and has the first `position - 1` bytes.
    */
   onAck(from: NodeId, viewId: number, position: number): void {
     const o = this.outgoing.get(from);

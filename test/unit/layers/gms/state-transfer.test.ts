@@ -481,4 +481,23 @@ describe('StateTransfer: streaming a state to a joiner', () => {
     assert.ok(p.received?.equals(state));
     assert.ok(sizes.length >= 50 && sizes.every((n) => n <= 2000), `chunk sizes ${sizes.slice(0, 4).join(' ')}`);
   });
+  it('keeps a snapshot shared by two joiners when the transfer to the first fails at once', () => {
+    let released = 0;
+    let opened = 0;
+    const source: StateSource = {
+      size: 3000,
+      open: () => {
+        opened++;
+        // The first joiner's reader ends at once (fewer bytes than announced); the second's is whole.
+        return (opened === 1 ? [] : [bytes(3000)])[Symbol.iterator]();
+      },
+      release: () => released++,
+    };
+    const p = pair({ stateChunkBytes: 4096 }); // one chunk holds the whole state
+    p.provider.provide(['k:1/1' as NodeId, JOINER], VIEW_ID, source, null);
+    assert.equal(released, 0, 'the second joiner still reads it');
+    assert.equal(p.provider.sending, 1);
+    p.provider.onAck(JOINER, VIEW_ID, 3001);
+    assert.equal(released, 1);
+  });
 });
