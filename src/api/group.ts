@@ -11,6 +11,7 @@ import { Message } from '../core/message.js';
 import type { NodeId } from '../core/node-id.js';
 import type { View } from '../core/view.js';
 import { decodePayload, encodePayload } from '../codec/payload.js';
+import { sourceOfBuffers, type StateSink, type StateSource } from '../core/state-stream.js';
 import type { Stack, StackTop } from '../stack/stack.js';
 import { APP_HEADER, AppKind, ORDERS, PayloadEncoding, type AppHeader, type Order } from './app-header.js';
 import { PendingQuery, type QueryHandler, type QueryOptions, type QueryResult, type QueryTimers } from './query.js';
@@ -32,12 +33,60 @@ export const DEFAULT_MAX_BUFFERED_EVENTS = 10_000;
 /** Why sends are being held. */
 export type BlockReason = 'flow-control' | 'flush' | 'minority' | 'joining';
 
-/** What the group asks of the application to bring joiners up to date. */
-export interface StateHandlers {
-  /** A snapshot of the state reflecting every message delivered so far (bytes or a packable value). */
-  get(): unknown;
-  /** Replace the state with a snapshot taken by another member. */
-  set(snapshot: unknown): void;
+/**
+ * What the group asks of the application to bring joiners up to date (docs/state-transfer.md):
+ * the state as one value (`get`/`set`), or, for a large state (say 1 GB), as a stream of bytes
+ * (`getChunks`/`receiveChunk`/`finish`): then the provider never builds one buffer of it (it hands
+ * out views of its own segments) and the joiner never holds it twice (it stores each chunk as it
+ * arrives; at most a few MiB are ahead of it).
+ */
+export type StateHandlers =
+  | {
+      /**
+       * A snapshot of the state reflecting every message delivered so far (bytes or a packable value).
+       * Bytes are sent as they are, without a copy, while the group goes on: return bytes you will
+       * not change afterwards (a copy, if your state changes in place).
+       */
+      get(): unknown;
+      /** Replace the state with a snapshot taken by another member (bytes arrive as a Buffer). */
+      set(snapshot: unknown): void;
+    }
+  | {
+      /**
+       * Provider, at the view change that admits joiners, after every message of the old view and
+       * before any of the new: the state as of this instant. Capture it cheaply (immutable segments,
+       * copy-on-write) and let `chunks()` read it later, while the group keeps delivering. `size` is
+       * the byte count (a joiner checks it against its maxStateBytes before any byte moves);
+       * `chunks()` yields exactly that many bytes, in order, and is called once for each joiner (a
+       * generator function fits); the bytes go on the wire without a copy, so they must not change
+       * until `release()`, called once every joiner of the view has its state or is gone.
+       */
+      getChunks(): { size: number; chunks(): Iterable<Uint8Array>; release?(): void };
+      /**
+       * Joiner: the next bytes of the state, in order. `offset` 0 begins a transfer (`size` is the
+       * total, for preallocation); after `abort()` a new transfer begins at 0 again. The chunk is
+       * yours to keep. Throwing fails the join with ERR_STATE_TRANSFER.
+       */
+      receiveChunk(chunk: Uint8Array, at: { offset: number; size: number }): void;
+      /**
+       * Joiner: every byte arrived; the first view follows at once, before any message of it.
+       * Throwing refuses the state: the join fails with ERR_STATE_TRANSFER.
+       */
+      finish(): void;
+      /** Joiner: the transfer was abandoned before `finish()` (its provider failed, the join failed): drop what arrived. */
+      abort?(reason: string): void;
+    };
+
+/** The state as one value. */
+export type SnapshotStateHandlers = Extract<StateHandlers, { get(): unknown }>;
+/** The state as a stream of bytes. */
+export type StreamingStateHandlers = Extract<StateHandlers, { getChunks(): unknown }>;
+/** A provider's state as of one view, as `getChunks()` returns it. */
+export type StateChunks = ReturnType<StreamingStateHandlers['getChunks']>;
+
+/** Whether the application streams its state. */
+function isStreaming(h: StateHandlers): h is StreamingStateHandlers {
+  return typeof (h as Partial<StreamingStateHandlers>).getChunks === 'function';
 }
 
 /** What the 'excluded' event carries: why, and how long the member waits before it rejoins. */
@@ -617,6 +666,9 @@ export class Group extends EventEmitter implements StackTop {
         if (ev.provide) this.snapshot(ev);
         this.installView(ev.view);
         break;
+      case 'STATE_INCOMING':
+        ev.sink = this.stateSink(ev.size);
+        break;
       case 'BLOCK_SEND':
         this.flowBlocked = true;
         this.notify('blocked', { reason: 'flow-control' });
@@ -671,25 +723,66 @@ export class Group extends EventEmitter implements StackTop {
     }
   }
 
-  /** The state as of this view, for joiners. */
-  private snapshot(ev: { snapshot?: Buffer | null; snapshotError?: Error | null }): void {
-    if (!this.stateHandlers) return;
+  /**
+   * The state as of this view, for joiners: one byte says how to read it back (a streamed state is
+   * bytes), then the state itself, read lazily and sent without a copy.
+   */
+  private snapshot(ev: { snapshot?: Buffer | StateSource | null; snapshotError?: Error | null }): void {
+    const h = this.stateHandlers;
+    if (!h) return;
     if (this.queued) this.releaseQueued(); // the state must include what is still queued
+    const name = isStreaming(h) ? 'state.getChunks()' : 'state.get()';
     try {
-      const state = this.stateHandlers.get();
+      if (isStreaming(h)) {
+        const snap = h.getChunks();
+        if (!Number.isSafeInteger(snap.size) || snap.size < 0) throw new Error(`size ${snap.size} is not a byte count`);
+        const prefix = Buffer.of(PayloadEncoding.Bytes);
+        ev.snapshot = {
+          size: 1 + snap.size,
+          open: () => prefixed(prefix, snap.chunks()),
+          release: () => snap.release?.(),
+        };
+        return;
+      }
+      const state = h.get();
       if (!(state instanceof Uint8Array)) checkPayload(state);
       const enc = encodePayload(state);
-      // One byte says how to read the snapshot back.
-      ev.snapshot = Buffer.concat([Buffer.of(enc.encoding), enc.bytes]);
+      ev.snapshot = sourceOfBuffers([Buffer.of(enc.encoding), enc.bytes]);
     } catch (err) {
       ev.snapshotError = err as Error;
-      this.reportError(new HorusError('ERR_STATE_TRANSFER', `state.get() threw: ${(err as Error).message}`, { cause: err }));
+      this.reportError(new HorusError('ERR_STATE_TRANSFER', `${name} threw: ${(err as Error).message}`, { cause: err }));
     }
+  }
+
+  /** Where a joiner's streamed state goes: the application's receiver (null: GMS gathers it into one buffer for set()). */
+  private stateSink(size: number): StateSink | null {
+    const h = this.stateHandlers;
+    if (!h || !isStreaming(h) || size === 0) return null;
+    const total = size - 1; // after the encoding byte
+    let taken = 0;
+    return {
+      write: (chunk) => {
+        if (taken === 0 && chunk.length > 0) {
+          if (chunk[0] !== PayloadEncoding.Bytes) throw new Error('the provider sends its state as a packed value; a streaming receiver takes bytes');
+          chunk = chunk.subarray(1);
+          taken = 1;
+        }
+        if (chunk.length === 0) return;
+        h.receiveChunk(chunk, { offset: taken - 1, size: total });
+        taken += chunk.length;
+      },
+      finish: () => h.finish(),
+      abort: (reason) => {
+        if (taken > 0) h.abort?.(reason);
+      },
+    };
   }
 
   /** Hand a joiner's snapshot to the application; false if it refused it. */
   private applyState(state: Buffer): boolean {
-    if (!this.stateHandlers) return true;
+    const h = this.stateHandlers;
+    // A streaming receiver took its bytes through stateSink already (only an empty state comes here).
+    if (!h || isStreaming(h)) return true;
     try {
       if (state.length === 0) return true; // the provider keeps no state
       const encoding = state[0];
@@ -700,7 +793,7 @@ export class Group extends EventEmitter implements StackTop {
       } catch (err) {
         throw new Error(`the snapshot does not decode: ${(err as Error).message}`, { cause: err });
       }
-      this.stateHandlers.set(snapshot);
+      h.set(snapshot);
       return true;
     } catch (err) {
       this.hooks.ended(this, {
@@ -933,4 +1026,10 @@ export class Group extends EventEmitter implements StackTop {
     this.closed = true;
     this.notify('left');
   }
+}
+
+/** The encoding byte, then the application's chunks. */
+function* prefixed(prefix: Buffer, chunks: Iterable<Uint8Array>): Generator<Uint8Array> {
+  yield prefix;
+  yield* chunks;
 }

@@ -39,4 +39,6 @@ export const HeaderIds = {
   CRYPT: 11,
   DISCARD: 12,
   SAFE: 13,
+  /** A state-transfer chunk's place in the stream (GMS state transfer). */
+  STATE: 24,
 } as const;

@@ -1,4 +1,5 @@
 import type { NodeId } from './node-id.js';
+import type { StateSink, StateSource } from './state-stream.js';
 import type { View } from './view.js';
 
 /** Highest contiguous sequence number held, per sender (NAK's view of the world). */
@@ -39,7 +40,13 @@ export type UpEvent =
    * `provide`, the application end answers in `snapshot` (or `snapshotError`) with its state as of
    * this view, for the joiners.
    */
-  | { type: 'VIEW'; view: View; state?: Buffer | null; provide?: boolean; snapshot?: Buffer | null; snapshotError?: Error | null }
+  | { type: 'VIEW'; view: View; state?: Buffer | null; provide?: boolean; snapshot?: Buffer | StateSource | null; snapshotError?: Error | null }
+  /**
+   * A joiner's state of `size` bytes is about to stream in for its first view `viewId`. The
+   * application end may answer with a `sink` that takes the bytes as they arrive; without one, GMS
+   * gathers them into one buffer and hands it over in the VIEW event's `state`.
+   */
+  | { type: 'STATE_INCOMING'; viewId: number; size: number; sink?: StateSink | null }
   /** This member left cleanly, was excluded, or could not join. */
   | { type: 'LEFT' }
   | { type: 'EXCLUDED'; viewId: number }

@@ -6,10 +6,10 @@ import { nodeOfMember } from '../core/member-id.js';
 import type { NodeId } from '../core/node-id.js';
 import type { View } from '../core/view.js';
 import { pack, unpack } from '../codec/payload.js';
-import { Layer, type LayerContext } from '../stack/layer.js';
+import { Layer, type LayerContext, type LayerLink } from '../stack/layer.js';
 import { registerLayer } from '../stack/registry.js';
 import type { Counter, Gauge } from '../core/metrics.js';
-import { InputGuard } from '../core/input-guard.js';
+import { InputGuard, MAX_WIRE_INT } from '../core/input-guard.js';
 import { chooseProposal, silentParticipants, type CoordFlush } from './gms/flush.js';
 import { Gbcasts } from './gms/gbcast.js';
 import { endpointOfMember, JoinAdmission, membershipSeq, nonceFrom, staleJoin } from './gms/joins.js';
@@ -28,6 +28,7 @@ import {
 } from './gms/messages.js';
 import { refusal, STALE, type Hearing } from './gms/sender-rules.js';
 import { StateTransfer } from './gms/state-transfer.js';
+import type { StateSource } from '../core/state-stream.js';
 
 export { GMS_HEADER } from './gms/messages.js';
 
@@ -40,18 +41,26 @@ const options = z.object({
   foldMs: z.number().nonnegative().default(10),
   /** Give up joining after this long with no view. */
   joinTimeoutMs: z.number().positive().default(10_000),
+  /** Largest state chunk a provider sends: one message, a view of the snapshot (clamped to what the layers below carry whole). */
   stateChunkBytes: z
     .number()
     .int()
     .min(1024)
-    .default(48 * 1024),
-  /** State chunks in flight per joiner. */
+    .default(1024 * 1024),
+  /** Most state chunks in flight per joiner. */
   stateWindow: z.number().int().positive().default(64),
-  /** Largest state a joiner accepts; a bigger one fails the join with ERR_STATE_TRANSFER. */
+  /** Most state bytes in flight per joiner (the bandwidth-delay product of a member-to-member path). */
+  stateWindowBytes: z
+    .number()
+    .int()
+    .min(1024)
+    .default(4 * 1024 * 1024),
+  /** Largest state a joiner accepts; a bigger one fails the join with ERR_STATE_TRANSFER (below 2^32 - 1: acks carry byte offsets). */
   maxStateBytes: z
     .number()
     .int()
     .positive()
+    .max(MAX_WIRE_INT - 1)
     .default(1024 * 1024 * 1024),
   /** Largest state chunk a joiner accepts (at least our own stateChunkBytes: providers must not send bigger ones). */
   maxStateChunkBytes: z
@@ -182,10 +191,40 @@ export class GMS extends Layer {
         complete: (first, state) => this.installWithState(first, state),
         drop: (from, reason) => this.guard.drop(from, reason),
         isMember: (from) => this.inView(from),
-        tooLarge: (message) => this.failJoin('ERR_STATE_TRANSFER', message),
+        fail: (message) => this.failJoin('ERR_STATE_TRANSFER', message),
+        // The application end may take the bytes as they arrive (streaming state handlers).
+        openSink: (viewId, size) => {
+          const ev: UpEvent = { type: 'STATE_INCOMING', viewId, size, sink: null };
+          this.above.upEvent(ev);
+          return ev.sink ?? null;
+        },
+        maxPayloadBytes: () => this.wholePayloadBelow(),
+        metrics: ctx.metrics,
       },
       opts,
     );
+  }
+
+  /** What the layers below carry in one message (state chunks stay within it). */
+  private payloadBelow = Infinity;
+
+  override payloadLimit(below: number): number {
+    this.payloadBelow = below;
+    return below;
+  }
+
+  /**
+   * Largest payload that crosses the layers below as one message: a fragmenting layer (FRAG,
+   * which says `fragSize`) would copy a larger one into parts and back. State chunks stay within it.
+   */
+  private wholePayloadBelow(): number {
+    let limit = this.payloadBelow;
+    for (let l: LayerLink = this.below; l instanceof Layer; l = l.below) {
+      const frag = (l as { fragSize?: unknown }).fragSize;
+      // FRAG passes a message whole while its payload and 256 bytes of headers fit one fragment.
+      if (typeof frag === 'number') limit = Math.min(limit, frag - 256);
+    }
+    return limit;
   }
 
   override start(): void {
@@ -304,7 +343,7 @@ export class GMS extends Layer {
     }
     if (t === G.StateChunk) {
       // A chunk for an earlier membership of this process (another member id) is not ours.
-      if (msg.dest === this.me) this.state.onChunk(msg.src, msg.payload);
+      if (msg.dest === this.me) this.state.onChunk(msg.src, msg);
       return;
     }
     let body: unknown;
@@ -831,7 +870,7 @@ export class GMS extends Layer {
    * the snapshot from the application as the view reaches it — after the layers above have
    * delivered the rest of the old view (TOTAL's leftovers), before anything of the new one.
    */
-  private installLocal(v: View, provide = false): { snapshot: Buffer | null; snapshotError: Error | null } {
+  private installLocal(v: View, provide = false): { snapshot: Buffer | StateSource | null; snapshotError: Error | null } {
     if (this.rejoinAfterLeave) this.leaseHeld = this.outOfLease ? [] : null;
     else this.releaseLeaseHeld();
     const leaseSince = this.leaseSince();
@@ -915,7 +954,7 @@ export class GMS extends Layer {
   // ---- state transfer (streaming lives in gms/state-transfer.ts) ----
 
   /** The joiner's state arrived: its first view goes up with it, then whatever followed. */
-  private installWithState(first: View, state: Buffer): void {
+  private installWithState(first: View, state: Buffer | null): void {
     this.mViews.inc();
     const held = this.heldUp ?? [];
     this.heldUp = held;

@@ -1,10 +1,14 @@
 import type { Env } from '../../core/env.js';
+import { MAX_WIRE_INT } from '../../core/input-guard.js';
 import type { Logger } from '../../core/logger.js';
+import type { Counter, Metrics } from '../../core/metrics.js';
 import { nodeOfMember } from '../../core/member-id.js';
 import { Message, MsgFlag } from '../../core/message.js';
 import type { NodeId } from '../../core/node-id.js';
+import { sourceOfBuffers, type StateSink, type StateSource } from '../../core/state-stream.js';
 import type { View } from '../../core/view.js';
 import { G, GMS_HEADER } from './messages.js';
+import { STATE_HEADER } from './state-header.js';
 
 /** What state transfer needs from the membership layer it serves. */
 export interface StateTransferHost {
@@ -14,62 +18,129 @@ export interface StateTransferHost {
   send(to: NodeId, t: G, body: unknown): void;
   /** Pass a ready message to the layer below. */
   down(msg: Message): void;
-  /** The joiner's whole state arrived: install its first view with it. */
-  complete(first: View, state: Buffer): void;
+  /**
+   * The joiner's state arrived: install its first view with it (`state` is null when a sink from
+   * `openSink` took the bytes).
+   */
+  complete(first: View, state: Buffer | null): void;
   /** Count and log input we will not act on. */
   drop(from: NodeId, reason: string): void;
   /** Is `from` a member of our current view? */
   isMember(from: NodeId): boolean;
-  /** The state is larger than we accept: the join fails. */
-  tooLarge(message: string): void;
+  /** The transfer cannot succeed (the state is too large, the sink refused it): the join fails. */
+  fail(message: string): void;
+  /** A state of `size` bytes is coming for view `viewId`: the application's sink for it, if it has one. */
+  openSink?(viewId: number, size: number): StateSink | null;
+  /** Largest payload the layers below carry in one message (the stack's limit under GMS). */
+  maxPayloadBytes?(): number;
+  /** Where the transfer's counters go. */
+  readonly metrics?: Metrics;
 }
 
 export interface StateTransferOptions {
   retryMs: number;
+  /** Largest chunk a provider sends (clamped to what the layers below carry in one message). */
   stateChunkBytes: number;
+  /** Most chunks in flight per joiner. */
   stateWindow: number;
+  /** Most bytes in flight per joiner: the bandwidth-delay product of the member-to-member path. */
+  stateWindowBytes: number;
   /** Largest state a joiner accepts. */
   maxStateBytes: number;
   /** Largest chunk a joiner accepts. */
   maxStateChunkBytes: number;
 }
 
+/** A chunk sent and not yet acked: a view of the source's bytes, kept only to resend it. */
+interface InFlight {
+  offset: number;
+  bytes: Buffer;
+  /** The joiner is asked to ack this one at once. */
+  ackNow: boolean;
+}
+
+/** One snapshot shared by the joiners of one view; released when the last of them is done. */
+interface SharedSource {
+  source: StateSource;
+  users: number;
+}
+
 interface OutgoingState {
   joiner: NodeId;
   viewId: number;
-  bytes: Buffer;
-  total: number;
-  acked: number;
+  size: number;
+  shared: SharedSource;
+  /** The source, opened for this joiner; null once it has yielded everything. */
+  reader: Iterator<Uint8Array> | null;
+  /** What is left of the source's current piece (pieces larger than a chunk go in several). */
+  rest: Buffer | null;
+  /** Sent and not acked, oldest first (from `head`): resent from here on loss. */
+  inflight: InFlight[];
+  head: number;
+  inflightBytes: number;
+  /** Offset of the next byte never sent yet. */
   sentUpTo: number;
+  acked: number;
   lastSend: number;
+  /** When the joiner's ack last moved forward (or the first send). */
+  progressAt: number;
+  /** The resend interval's multiplier: doubles with each resend that brings no progress (a starved joiner is not a lossy one). */
+  backoff: number;
+  /** The joiner acked a chunk: the whole window may go (until then, one chunk: it may not be ready yet). */
+  opened: boolean;
+  /** Bytes and chunks sent since the last chunk that asked for an ack. */
+  sinceAskBytes: number;
+  sinceAskChunks: number;
+  done: boolean;
 }
 
 interface IncomingState {
   viewId: number;
   from: NodeId;
-  chunks: Buffer[];
-  total: number;
+  firstView: View;
+  /** Bytes in the state, once the first chunk said; -1 before. */
+  size: number;
+  /** Bytes received in order so far: the next chunk must start here. */
   next: number;
-  /** Bytes received so far. */
-  bytes: number;
+  /** Where the bytes go: the application's sink, or one buffer of `size` bytes filled in place. */
+  sink: StateSink | null;
+  buffer: Buffer | null;
+  ackedUpTo: number;
+  /** Acks sent with a size known (the first chunk is acked at once: it opens the provider's window). */
+  acks: number;
   lastAck: number;
   progressAt: number;
-  firstView: View;
 }
 
+/** Bytes a chunk's header takes at most (three varints): kept free below the layers' payload limit. */
+const CHUNK_HEADER_BYTES = 32;
+
 /**
- * State transfer, apart from membership (as JGroups' STATE_TRANSFER beside GMS): the provider named
- * in the install streams its snapshot to each joiner in binary chunks under a window, resent from
- * the last ack when unanswered; the joiner acks its progress and hands the whole state back to GMS.
+ * State transfer, apart from membership (as JGroups' STATE_TRANSFER beside GMS). The provider named
+ * in the install reads the snapshot lazily and sends it to each joiner as unreliable unicasts (no
+ * ordering layer sees them), each chunk a view of the snapshot's bytes with its offset in a header,
+ * under a window of bytes in flight; the joiner writes each in-order chunk straight into its sink
+ * (the application's, or one buffer of the announced size) and acks its byte offset; a window
+ * unacked for a while is resent from the oldest unacked chunk. Caps: state size, chunk size.
  */
 export class StateTransfer {
   private readonly outgoing = new Map<NodeId, OutgoingState>();
   private incoming: IncomingState | null = null;
+  /** Counts for tests: chunks sent first time and again, bytes taken in order as a joiner. */
+  readonly stats = { chunksSent: 0, chunksResent: 0, bytesReceived: 0 };
+  private readonly mSent: Counter | null;
+  private readonly mResent: Counter | null;
+  private readonly mReceived: Counter | null;
 
   constructor(
     private readonly host: StateTransferHost,
     private readonly opts: StateTransferOptions,
-  ) {}
+  ) {
+    const m = host.metrics;
+    this.mSent = m?.counter('horus_gms_state_bytes_sent_total', 'state bytes sent to joiners, first time') ?? null;
+    this.mResent = m?.counter('horus_gms_state_chunks_resent_total', 'state chunks sent again after a loss') ?? null;
+    this.mReceived = m?.counter('horus_gms_state_bytes_received_total', 'state bytes taken in order as a joiner') ?? null;
+  }
 
   /** True while this member waits for its own state. */
   get receiving(): boolean {
@@ -81,15 +152,44 @@ export class StateTransfer {
     return this.incoming?.from ?? null;
   }
 
-  /** Joiner: expect `firstView`'s state from `from`. */
-  expect(firstView: View, from: NodeId): void {
-    const now = this.host.env.now();
-    this.incoming = { viewId: firstView.id, from, chunks: [], total: -1, next: 0, bytes: 0, lastAck: now, progressAt: now, firstView };
+  /** Joiners this member is streaming state to now. */
+  get sending(): number {
+    return this.outgoing.size;
   }
 
-  /** Stop waiting for our state (the join failed or we leave to rejoin). */
-  abandon(): void {
+  /** Joiner: expect `firstView`'s state from `from`. */
+  expect(firstView: View, from: NodeId): void {
+    this.abandon('a new transfer began');
+    const now = this.host.env.now();
+    const inc: IncomingState = {
+      viewId: firstView.id,
+      from,
+      firstView,
+      size: -1,
+      next: 0,
+      sink: null,
+      buffer: null,
+      ackedUpTo: 0,
+      acks: 0,
+      lastAck: now,
+      progressAt: now,
+    };
+    this.incoming = inc;
+    // "Ready": a provider whose first chunk arrived before we knew of the transfer sends it again.
+    this.ack(inc, now);
+  }
+
+  /** Stop waiting for our state (the join failed or we leave to rejoin): a sink is told to discard what it has. */
+  abandon(reason = 'the state transfer was abandoned'): void {
+    const inc = this.incoming;
     this.incoming = null;
+    if (inc?.sink) {
+      try {
+        inc.sink.abort(reason);
+      } catch (err) {
+        this.host.log.warn('state sink abort threw', { error: (err as Error).message });
+      }
+    }
   }
 
   /** Is `viewId` the view whose state we wait for? */
@@ -98,47 +198,97 @@ export class StateTransfer {
   }
 
   /** Provider: stream `snapshot` (or the failure to take it) to each joiner of view `viewId`. */
-  provide(joiners: readonly NodeId[], viewId: number, snapshot: Buffer | null, snapshotError: Error | null): void {
+  provide(joiners: readonly NodeId[], viewId: number, snapshot: Buffer | StateSource | null, snapshotError: Error | null): void {
+    if (snapshotError) {
+      for (const j of joiners) this.host.send(j, G.StateFail, { view: viewId, message: snapshotError.message });
+      return;
+    }
+    const source = snapshot === null ? sourceOfBuffers([]) : Buffer.isBuffer(snapshot) ? sourceOfBuffers([snapshot]) : snapshot;
+    // One use held for the loop itself: a joiner that fails at once must not release the source under the others.
+    const shared: SharedSource = { source, users: 1 };
     for (const j of joiners) {
-      if (snapshotError) {
-        this.host.send(j, G.StateFail, { view: viewId, message: snapshotError.message });
+      const old = this.outgoing.get(j);
+      if (old) this.finishOutgoing(old);
+      let reader: Iterator<Uint8Array>;
+      try {
+        reader = source.open();
+      } catch (err) {
+        this.host.send(j, G.StateFail, { view: viewId, message: `the state could not be read: ${(err as Error).message}` });
         continue;
       }
-      const bytes = snapshot ?? Buffer.alloc(0);
       const o: OutgoingState = {
         joiner: j,
         viewId,
-        bytes,
-        total: Math.max(1, Math.ceil(bytes.length / this.opts.stateChunkBytes)),
-        acked: 0,
+        size: source.size,
+        shared,
+        reader,
+        rest: null,
+        inflight: [],
+        head: 0,
+        inflightBytes: 0,
         sentUpTo: 0,
+        acked: 0,
         lastSend: 0,
+        progressAt: this.host.env.now(),
+        backoff: 1,
+        opened: false,
+        sinceAskBytes: 0,
+        sinceAskChunks: 0,
+        done: false,
       };
+      shared.users++;
       this.outgoing.set(j, o);
       this.pump(o);
     }
-  }
-
-  /** Provider: the joiner acked up to chunk `next` of view `viewId`. */
-  onAck(from: NodeId, viewId: number, next: number): void {
-    const o = this.outgoing.get(from);
-    if (o && o.viewId === viewId) {
-      if (next > o.total) {
-        this.host.drop(from, 'state ack past the last chunk');
-        return;
-      }
-      o.acked = Math.max(o.acked, next);
-      if (o.acked >= o.total) this.outgoing.delete(from);
-      else this.pump(o);
-    }
+    if (--shared.users === 0) this.release(shared);
   }
 
   /**
-   * Joiner: a chunk `[view u32][index u32][total u32][bytes]`, only from our provider. Its fields are
-   * checked before use: the total never changes, the index is within it, every chunk but a lone one
-   * carries bytes (so the chunk count is bounded by the byte cap), and the state stays under the cap.
+   * Provider: an ack of view `viewId`'s state. `position` 0 says the joiner is ready and has nothing;
+   * otherwise the joiner knows the size and has the first `position - 1` bytes.
    */
-  onChunk(from: NodeId, payload: Buffer): void {
+  onAck(from: NodeId, viewId: number, position: number): void {
+    const o = this.outgoing.get(from);
+    if (!o || o.viewId !== viewId) return;
+    const now = this.host.env.now();
+    if (position === 0) {
+      // Ready and holding nothing: our first chunk reached it before it knew of the transfer.
+      if (!o.opened && o.head < o.inflight.length) this.resend(o, now);
+      return;
+    }
+    const next = position - 1;
+    if (next > o.sentUpTo) {
+      this.host.drop(from, 'state ack past what was sent');
+      return;
+    }
+    if (next <= o.acked && o.size > 0 && o.opened) return; // old news (acks may lag far behind under load)
+    o.opened = true;
+    o.acked = next;
+    o.progressAt = now;
+    o.backoff = 1;
+    while (o.head < o.inflight.length) {
+      const c = o.inflight[o.head]!;
+      if (c.offset + c.bytes.length > next) break;
+      o.inflightBytes -= c.bytes.length;
+      o.inflight[o.head++] = undefined as unknown as InFlight; // let the view go
+    }
+    if (o.head === o.inflight.length) {
+      o.inflight.length = 0;
+      o.head = 0;
+    } else if (o.head > 64) {
+      o.inflight.splice(0, o.head);
+      o.head = 0;
+    }
+    if (o.acked >= o.size) this.finishOutgoing(o);
+    else this.pump(o);
+  }
+
+  /**
+   * Joiner: a chunk, only from our provider. Its header is checked before use: the size never
+   * changes and is within our cap, the chunk lies inside the state and within the chunk cap, and
+   * every chunk of a non-empty state carries bytes. Only the chunk that starts where we are is taken.
+   */
+  onChunk(from: NodeId, msg: Message): void {
     const inc = this.incoming;
     if (!inc) return; // late chunks after the state arrived
     if (from !== inc.from) {
@@ -146,44 +296,41 @@ export class StateTransfer {
       if (!this.host.isMember(from) && nodeOfMember(from) !== nodeOfMember(inc.from)) this.host.drop(from, 'state chunk not from the state provider');
       return;
     }
-    if (payload.length < 12) return this.host.drop(from, 'state chunk shorter than its header');
-    if (payload.readUInt32BE(0) !== inc.viewId) return;
-    const index = payload.readUInt32BE(4);
-    const total = payload.readUInt32BE(8);
-    const len = payload.length - 12;
+    const h = msg.pop(STATE_HEADER);
+    if (h === undefined) return this.host.drop(from, 'state chunk without its header');
+    if (h.view !== inc.viewId) return; // an earlier attempt's
+    const len = msg.payload.length;
     if (
-      total < 1 ||
-      index >= total ||
-      (inc.total >= 0 && total !== inc.total) ||
+      h.view > MAX_WIRE_INT ||
+      h.size > Number.MAX_SAFE_INTEGER ||
+      h.offset + len > h.size ||
+      (inc.size >= 0 && h.size !== inc.size) ||
       len > Math.max(this.opts.maxStateChunkBytes, this.opts.stateChunkBytes) ||
-      (len === 0 && total > 1)
+      (len === 0 && h.size > 0)
     ) {
       return this.host.drop(from, 'malformed state chunk');
     }
-    if (inc.total < 0) inc.total = total;
-    if (index === inc.next) {
-      if (inc.bytes + len > this.opts.maxStateBytes) {
-        this.host.drop(from, 'state over maxStateBytes');
-        this.incoming = null;
-        this.host.tooLarge(`the state is larger than maxStateBytes (${this.opts.maxStateBytes})`);
-        return;
-      }
-      inc.chunks.push(Buffer.from(payload.subarray(12)));
-      inc.bytes += len;
-      inc.next++;
-      inc.progressAt = this.host.env.now();
-    }
+    if (inc.size < 0 && !this.begin(inc, from, h.size)) return;
     const now = this.host.env.now();
-    if (inc.next >= inc.total || inc.next % 16 === 0 || index !== inc.next - 1 || now - inc.lastAck > this.opts.retryMs) {
-      inc.lastAck = now;
-      this.host.send(from, G.StateAck, { view: inc.viewId, next: inc.next });
+    const inOrder = h.offset === inc.next;
+    if (inOrder) {
+      if (len > 0) {
+        if (inc.buffer) msg.payload.copy(inc.buffer, h.offset);
+        else if (!this.writeSink(inc, msg.payload)) return;
+      }
+      inc.next += len;
+      inc.progressAt = now;
+      this.stats.bytesReceived += len;
+      this.mReceived?.inc(len);
     }
-    if (inc.next >= inc.total) {
-      const state = Buffer.concat(inc.chunks);
-      this.incoming = null;
-      this.host.log.info('state received', { viewId: inc.firstView.id, bytes: state.length });
-      this.host.complete(inc.firstView, state);
+    // Ack at once: the first chunk (it opens the provider's window), one the provider asks about (a
+    // resent window's last asks too: our ack may have been lost), the last. Also every quarter of our
+    // own window, should the provider ask too seldom. A gap waits for the provider's resend.
+    const every = Math.max(1, Math.floor(this.opts.stateWindowBytes / 4));
+    if ((inOrder && inc.acks === 0) || (h.ackNow && h.offset <= inc.next) || inc.next >= inc.size || inc.next - inc.ackedUpTo >= every) {
+      this.ack(inc, now);
     }
+    if (inc.next >= inc.size) this.completeIncoming(inc);
   }
 
   /** Joiner: has our provider gone (silent too long, or out of the view)? */
@@ -193,36 +340,205 @@ export class StateTransfer {
 
   /** Periodic work: re-ack our progress; keep streaming to joiners still in the view. */
   tick(now: number, members: readonly NodeId[]): void {
-    if (this.incoming && now - this.incoming.lastAck > this.opts.retryMs * 2) {
-      this.incoming.lastAck = now;
-      this.host.send(this.incoming.from, G.StateAck, { view: this.incoming.viewId, next: this.incoming.next });
-    }
-    for (const o of this.outgoing.values()) {
+    const inc = this.incoming;
+    if (inc && now - inc.lastAck > this.opts.retryMs * 2) this.ack(inc, now);
+    for (const o of [...this.outgoing.values()]) {
       // Keep streaming through later view changes: the joiner waits for exactly this snapshot.
-      if (!members.includes(o.joiner)) this.outgoing.delete(o.joiner);
-      else if (now - o.lastSend > this.opts.retryMs * 3) this.pump(o);
+      if (!members.includes(o.joiner)) this.finishOutgoing(o);
+      else if (now - Math.max(o.lastSend, o.progressAt) > this.opts.retryMs * 3 * o.backoff) {
+        // No ack moved us forward for a while: go back to the oldest unacked chunk.
+        if (o.head < o.inflight.length) {
+          this.resend(o, now);
+          o.backoff = Math.min(o.backoff * 2, 8);
+        } else this.pump(o);
+      }
     }
   }
 
+  // ---- joiner ----
+
+  /** The first chunk told the size: check it against our cap and open where the bytes go. */
+  private begin(inc: IncomingState, from: NodeId, size: number): boolean {
+    if (size > this.opts.maxStateBytes) {
+      this.host.drop(from, 'state over maxStateBytes');
+      this.incoming = null;
+      this.host.fail(`the state (${size} bytes) is larger than maxStateBytes (${this.opts.maxStateBytes})`);
+      return false;
+    }
+    inc.size = size;
+    let sink: StateSink | null = null;
+    try {
+      sink = this.host.openSink?.(inc.viewId, size) ?? null;
+    } catch (err) {
+      this.incoming = null;
+      this.host.fail(`the state receiver refused the state: ${(err as Error).message}`);
+      return false;
+    }
+    inc.sink = sink;
+    // Without a sink: one buffer of the announced size, filled in place (never a list and a concat).
+    if (!sink) inc.buffer = Buffer.allocUnsafe(size);
+    return true;
+  }
+
+  /** Hand bytes to the application's sink; false (and the join failed) if it threw. */
+  private writeSink(inc: IncomingState, bytes: Buffer): boolean {
+    try {
+      inc.sink!.write(bytes);
+      return true;
+    } catch (err) {
+      this.abandon('the state receiver refused a chunk');
+      this.host.fail(`the state receiver refused a chunk: ${(err as Error).message}`);
+      return false;
+    }
+  }
+
+  /** Where we are: 0 before the first chunk, else one more than the bytes we have (see onAck). */
+  private ack(inc: IncomingState, now: number): void {
+    inc.lastAck = now;
+    inc.ackedUpTo = inc.next;
+    if (inc.size >= 0) inc.acks++;
+    this.host.send(inc.from, G.StateAck, { view: inc.viewId, next: inc.size < 0 ? 0 : inc.next + 1 });
+  }
+
+  private completeIncoming(inc: IncomingState): void {
+    this.incoming = null;
+    if (inc.sink) {
+      try {
+        inc.sink.finish();
+      } catch (err) {
+        this.host.fail(`the state could not be restored (the receiver's finish() threw): ${(err as Error).message}`);
+        return;
+      }
+    }
+    this.host.log.info('state received', { viewId: inc.firstView.id, bytes: inc.size, streamed: inc.sink !== null });
+    this.host.complete(inc.firstView, inc.buffer);
+  }
+
+  // ---- provider ----
+
+  /** Largest chunk we send: our option, within what the layers below carry in one message. */
+  private chunkBytes(): number {
+    const below = this.host.maxPayloadBytes?.() ?? Infinity;
+    return Math.max(1, Math.min(this.opts.stateChunkBytes, below - CHUNK_HEADER_BYTES));
+  }
+
+  /** Send new chunks while the window has room (one chunk until the joiner acked one). */
   private pump(o: OutgoingState): void {
     const now = this.host.env.now();
-    if (o.sentUpTo > o.acked && now - o.lastSend > this.opts.retryMs * 3) o.sentUpTo = o.acked; // resend the window
-    const from = o.sentUpTo;
-    while (o.sentUpTo < o.total && o.sentUpTo < o.acked + this.opts.stateWindow) {
-      const i = o.sentUpTo++;
-      const chunk = o.bytes.subarray(i * this.opts.stateChunkBytes, Math.min(o.bytes.length, (i + 1) * this.opts.stateChunkBytes));
-      // [view u32][index u32][total u32][bytes]: binary, so 100 MB of state costs no re-encoding.
-      const payload = Buffer.allocUnsafe(12 + chunk.length);
-      payload.writeUInt32BE(o.viewId, 0);
-      payload.writeUInt32BE(i, 4);
-      payload.writeUInt32BE(o.total, 8);
-      chunk.copy(payload, 12);
-      const m = new Message(o.joiner, payload, MsgFlag.Unreliable);
-      m.push(GMS_HEADER, G.StateChunk);
-      this.host.down(m);
+    const max = this.chunkBytes();
+    const maxChunks = o.opened ? this.opts.stateWindow : 1;
+    let sent = false;
+    while (o.inflight.length - o.head < maxChunks && o.inflightBytes < this.opts.stateWindowBytes) {
+      if (o.size === 0) {
+        // An empty state still needs one (empty) chunk: it tells the joiner the size.
+        if (o.inflight.length > 0) break;
+        this.sendChunk(o, Buffer.alloc(0));
+        sent = true;
+        break;
+      }
+      if (o.sentUpTo >= o.size) break;
+      const piece = this.nextPiece(o, Math.min(max, o.size - o.sentUpTo));
+      if (piece === null) return; // the source failed: the joiner was told
+      this.sendChunk(o, piece);
+      sent = true;
     }
-    // Only a send restarts the resend clock: a joiner acking the same progress over and over (its
-    // chunk lost) must not keep postponing the resend of the window for ever.
-    if (o.sentUpTo > from) o.lastSend = now;
+    // Only a send restarts the resend clock.
+    if (sent) o.lastSend = now;
+  }
+
+  /** The next at most `max` bytes of the source, as a view (no copy); null if the source broke its word. */
+  private nextPiece(o: OutgoingState, max: number): Buffer | null {
+    while (o.rest === null || o.rest.length === 0) {
+      let r: IteratorResult<Uint8Array>;
+      try {
+        r = o.reader!.next();
+      } catch (err) {
+        return this.sourceFailed(o, `the state source threw: ${(err as Error).message}`);
+      }
+      if (r.done) return this.sourceFailed(o, `the state source ended after ${o.sentUpTo} of the ${o.size} bytes it announced`);
+      const v = r.value;
+      o.rest = Buffer.isBuffer(v) ? v : Buffer.from(v.buffer, v.byteOffset, v.byteLength);
+    }
+    const rest = o.rest;
+    if (rest.length <= max) {
+      o.rest = null;
+      return rest;
+    }
+    o.rest = rest.subarray(max);
+    return rest.subarray(0, max);
+  }
+
+  private sourceFailed(o: OutgoingState, message: string): null {
+    this.host.log.warn('state transfer failed at the provider', { joiner: o.joiner, message });
+    this.host.send(o.joiner, G.StateFail, { view: o.viewId, message });
+    this.finishOutgoing(o);
+    return null;
+  }
+
+  /**
+   * Send the next piece of the state. It asks for an ack at once when it is the first or the last,
+   * or a quarter of the window went since the last that asked: the provider paces the acks it needs.
+   */
+  private sendChunk(o: OutgoingState, bytes: Buffer): void {
+    o.sinceAskBytes += bytes.length;
+    o.sinceAskChunks++;
+    const last = o.sentUpTo + bytes.length >= o.size;
+    const ackNow = !o.opened || last || o.sinceAskBytes * 4 >= this.opts.stateWindowBytes || o.sinceAskChunks * 4 >= this.opts.stateWindow;
+    if (ackNow) o.sinceAskBytes = o.sinceAskChunks = 0;
+    const c: InFlight = { offset: o.sentUpTo, bytes, ackNow };
+    o.sentUpTo += bytes.length;
+    o.inflight.push(c);
+    o.inflightBytes += c.bytes.length;
+    this.stats.chunksSent++;
+    this.mSent?.inc(c.bytes.length);
+    this.transmit(o, c);
+  }
+
+  private transmit(o: OutgoingState, c: InFlight): void {
+    const m = new Message(o.joiner, c.bytes, MsgFlag.Unreliable);
+    m.push(STATE_HEADER, { view: o.viewId, offset: c.offset, size: o.size, ackNow: c.ackNow });
+    m.push(GMS_HEADER, G.StateChunk);
+    this.host.down(m);
+  }
+
+  /** Go back to the oldest unacked chunk and send the window again. */
+  private resend(o: OutgoingState, now: number): void {
+    this.host.log.debug('state window resent', { joiner: o.joiner, acked: o.acked, chunks: o.inflight.length - o.head });
+    for (let i = o.head; i < o.inflight.length; i++) {
+      this.stats.chunksResent++;
+      this.mResent?.inc();
+      const c = o.inflight[i]!;
+      // The last of the window asks for an ack, so the joiner says at once how far it got.
+      if (i === o.inflight.length - 1) c.ackNow = true;
+      this.transmit(o, c);
+    }
+    o.lastSend = now;
+  }
+
+  private finishOutgoing(o: OutgoingState): void {
+    if (o.done) return;
+    o.done = true;
+    if (this.outgoing.get(o.joiner) === o) this.outgoing.delete(o.joiner);
+    o.inflight = [];
+    o.head = 0;
+    o.inflightBytes = 0;
+    o.rest = null;
+    if (o.reader) {
+      try {
+        o.reader.return?.();
+      } catch {
+        // a source that cannot close is the application's affair
+      }
+      o.reader = null;
+    }
+    if (--o.shared.users === 0) this.release(o.shared);
+  }
+
+  private release(shared: SharedSource): void {
+    try {
+      shared.source.release?.();
+    } catch (err) {
+      this.host.log.warn('state source release threw', { error: (err as Error).message });
+    }
   }
 }
