@@ -116,7 +116,7 @@ const proposal = rec({
 });
 const installedView = rec({ id: symNum, members: idList });
 
-/** GMS message kinds (GMS.ts): bodies are MessagePack in the payload, StateChunk is binary. */
+/** GMS message kinds (GMS.ts): bodies are MessagePack in the payload; a StateChunk's payload is raw bytes under a STATE header. */
 const GMS_BODIES: Record<number, fc.Arbitrary<unknown>> = {
   1: rec({ member: symId }), // JoinReq
   2: rec({ member: symId }), // LeaveReq
@@ -162,13 +162,11 @@ type HeaderT =
   | { h: 'STABLE'; view: NumRef; entries: [IdRef, NumRef][] }
   | { h: 'FD'; view: NumRef }
   | { h: 'GMS'; t: number }
+  /** A state chunk's place in the stream (GMS StateChunk: its payload is the raw bytes). */
+  | { h: 'STATE'; view: NumRef; offset: NumRef; size: NumRef; ackNow: boolean }
   | { h: 'RAW'; id: number; bytes: Uint8Array };
 
-type PayloadT =
-  | { p: 'bytes'; b: Uint8Array }
-  | { p: 'gms'; body: unknown }
-  | { p: 'chunk'; view: NumRef; index: NumRef; total: NumRef; b: Uint8Array }
-  | { p: 'app-message' };
+type PayloadT = { p: 'bytes'; b: Uint8Array } | { p: 'gms'; body: unknown } | { p: 'app-message' };
 
 interface MsgT {
   flags: number;
@@ -240,8 +238,11 @@ const shapedMsg: fc.Arbitrary<MsgT> = fc.oneof(
   ),
   msg(
     uni,
-    fc.constant<HeaderT[]>([{ h: 'GMS', t: 11 }]),
-    fc.record({ p: fc.constant('chunk' as const), view: numRef, index: numRef, total: numRef, b: fc.uint8Array({ maxLength: 64 }) }),
+    fc.record({ view: numRef, offset: numRef, size: numRef, ackNow: fc.boolean() }).map<HeaderT[]>((st) => [
+      { h: 'STATE', ...st },
+      { h: 'GMS', t: 11 },
+    ]),
+    fc.uint8Array({ maxLength: 64 }).map<PayloadT>((b) => ({ p: 'bytes', b })),
   ),
   // Application data through the ordering layers, then NAK.
   msg(
@@ -497,6 +498,13 @@ function writeHeader(w: Writer, h: HeaderT, s: Scope): void {
       w.u8(HeaderIds.GMS);
       w.u8(h.t);
       return;
+    case 'STATE':
+      w.u8(HeaderIds.STATE);
+      n(h.view);
+      n(h.offset);
+      n(h.size);
+      w.u8(h.ackNow ? 1 : 0);
+      return;
     case 'RAW':
       w.u8(h.id);
       w.bytes(h.bytes);
@@ -537,15 +545,6 @@ function writeMessage(w: Writer, m: MsgT, s: Scope): void {
     case 'gms':
       w.bytes(packOrRaw(resolveBody(p.body, s, () => appMessageBytes(s, 1 + (w.pos % 97)))));
       return;
-    case 'chunk': {
-      const b = Buffer.alloc(12 + p.b.length);
-      b.writeUInt32BE(resolveNum(p.view, s) >>> 0, 0);
-      b.writeUInt32BE(resolveNum(p.index, s) >>> 0, 4);
-      b.writeUInt32BE(resolveNum(p.total, s) >>> 0, 8);
-      b.set(p.b, 12);
-      w.bytes(b);
-      return;
-    }
     case 'app-message':
       w.bytes(appMessageBytes(s, 7));
       return;
