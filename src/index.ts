@@ -15,6 +15,7 @@ export {
   type BlockReason,
 } from './api/group.js';
 export type { QueryOptions, QueryResult, QueryReply, QueryHandler } from './api/query.js';
+export type { CallOptions, CallHandler, DirectLimits } from './api/direct.js';
 export { Delivery } from './api/delivery.js';
 export type { Order } from './api/app-header.js';
 export type { View } from './core/view.js';
