@@ -29,3 +29,6 @@ export { StaticDiscovery, type Discovery } from './discovery/discovery.js';
 export { DnsDiscovery, type DnsDiscoveryOptions } from './discovery/dns-discovery.js';
 export { FileDiscovery } from './discovery/file-discovery.js';
 export { KubernetesDiscovery, type KubernetesDiscoveryOptions } from './discovery/kubernetes-discovery.js';
+// Tools built on the group API (docs/tools.md).
+export { OrderedOps, type OrderedMachine } from './tools/ordered-ops.js';
+export { ReplicatedMap, type MapChange, type ReplicatedMapEventMap, type WriteOptions, type ReadOptions } from './tools/replicated-map.js';
