@@ -52,7 +52,6 @@ function parseOp(raw: unknown): Op {
   throw new HorusError('ERR_MALFORMED', 'unknown map operation');
 }
 
-// eslint-disable-next-line @typescript-eslint/no-unsafe-declaration-merging -- typed overloads of EventEmitter's on/once/off
 export interface ReplicatedMap<V> {
   on<K extends keyof ReplicatedMapEventMap<V>>(event: K, listener: (...args: ReplicatedMapEventMap<V>[K]) => void): this;
   once<K extends keyof ReplicatedMapEventMap<V>>(event: K, listener: (...args: ReplicatedMapEventMap<V>[K]) => void): this;
