@@ -32,3 +32,5 @@ export { KubernetesDiscovery, type KubernetesDiscoveryOptions } from './discover
 // Tools built on the group API (docs/tools.md).
 export { OrderedOps, type OrderedMachine } from './tools/ordered-ops.js';
 export { ReplicatedMap, type MapChange, type ReplicatedMapEventMap, type WriteOptions, type ReadOptions } from './tools/replicated-map.js';
+export { LockService, isNewerToken, type FencingToken, type Grant, type AcquireOptions } from './tools/locks.js';
+export { CounterService } from './tools/counters.js';
