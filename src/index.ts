@@ -34,3 +34,5 @@ export { OrderedOps, type OrderedMachine } from './tools/ordered-ops.js';
 export { ReplicatedMap, type MapChange, type ReplicatedMapEventMap, type WriteOptions, type ReadOptions } from './tools/replicated-map.js';
 export { LockService, isNewerToken, type FencingToken, type Grant, type AcquireOptions } from './tools/locks.js';
 export { CounterService } from './tools/counters.js';
+export { GroupClient, type ClientOptions, type ClientRequest, type RequestHandler, type ClientServeLimits } from './api/client.js';
+export { ReplicatedService, type ServiceMachine, type ReplicatedServiceOptions } from './tools/replicated-service.js';

@@ -18,6 +18,7 @@ import { Delivery } from './delivery.js';
 import { checkPayload } from './payload-check.js';
 import { DirectChannels, type CallHandler, type CallOptions } from './direct.js';
 import { DIRECT_HEADER, type DirectHeader } from './direct-header.js';
+import type { RequestHandler } from './client.js';
 import { MAX_PAYLOAD_BYTES } from '../stack/stack.js';
 
 export interface SendOptions {
@@ -168,6 +169,7 @@ export class Group extends EventEmitter implements StackTop {
   private owedTimer = false;
   private readonly queries = new Map<number, PendingQuery>();
   private callHandler: CallHandler | null = null;
+  private clientHandler: RequestHandler | null = null;
   /** Point-to-point messages and calls (see DirectChannels). */
   private readonly direct: DirectChannels;
   /** Timers for query deadlines: the node's env (virtual in the simulator). @internal */
@@ -306,6 +308,19 @@ export class Group extends EventEmitter implements StackTop {
   /** Answer calls (`group.call`) from other members; null stops answering (calls then fail with ERR_REMOTE). */
   onCall(handler: CallHandler | null): void {
     this.callHandler = handler;
+  }
+
+  /**
+   * Answer requests from clients outside the group (`node.client(name)`): the handler's value (or
+   * what its promise resolves to) is the reply; null stops serving (clients then try other members).
+   */
+  onRequest(handler: RequestHandler | null): void {
+    this.clientHandler = handler;
+  }
+
+  /** @internal the handler of client requests, for the node's client endpoint. */
+  get requestHandler(): RequestHandler | null {
+    return this.clientHandler;
   }
 
   /** Calls of this member waiting for replies, and its point-to-point messages not yet acknowledged. */
