@@ -241,7 +241,7 @@ export class GroupClient {
     // Only the member asked last may answer (an earlier one's late answer is as good, but not a stranger's).
     if (!o || o.target === null || !runs(from, o.target)) return this.endpoint.dropped(from, 'reply to no request of ours');
     if (m.members && m.members.length > 0) this.members = m.members;
-    if (!m.ok && (m.code === 'ERR_NOT_MEMBER' || m.code === 'ERR_CLOSED' || m.code === 'ERR_BACKPRESSURE')) {
+    if (!m.ok && (m.code === 'ERR_NOT_MEMBER' || m.code === 'ERR_CLOSED' || m.code === 'ERR_BACKPRESSURE' || m.code === 'ERR_NOT_PRIMARY')) {
       // This member cannot serve now: another may.
       return this.failover(o.target);
     }
@@ -283,6 +283,8 @@ const PASSED_CODES = new Set<string>([
   'ERR_TIMEOUT',
   'ERR_NOT_MEMBER',
   'ERR_CLOSED',
+  'ERR_NOT_PRIMARY',
+  'ERR_TOO_LARGE',
 ]);
 
 /**

@@ -30,7 +30,9 @@ export type HorusErrorCode =
   /** A lock or semaphore permit released by a member (or client) that does not hold it. */
   | 'ERR_NOT_HOLDER'
   /** A replicated map's compareAndSet on a key it does not hold. */
-  | 'ERR_NO_SUCH_KEY';
+  | 'ERR_NO_SUCH_KEY'
+  /** A request reached a member that is not the primary (the reply names it; clients follow it). */
+  | 'ERR_NOT_PRIMARY';
 
 export class HorusError extends Error {
   readonly code: HorusErrorCode;
