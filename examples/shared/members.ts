@@ -14,16 +14,19 @@ export interface Member {
   kill(): void;
 }
 
-export async function startMembers(script: string, count: number): Promise<Member[]> {
+/** `onLine` hears every other line a member prints (they are echoed too). */
+export type LineListener = (endpoint: string, line: string) => void;
+
+export async function startMembers(script: string, count: number, onLine?: LineListener): Promise<Member[]> {
   const ports = await pickFreePorts(count);
   const endpoints = ports.map((p) => `127.0.0.1:${p}`);
   const members: Member[] = [];
   // One at a time: the first founds the group, the others join it through those before them.
-  for (const [i, endpoint] of endpoints.entries()) members.push(await startMember(script, endpoint, endpoints.slice(0, i)));
+  for (const [i, endpoint] of endpoints.entries()) members.push(await startMember(script, endpoint, endpoints.slice(0, i), onLine));
   return members;
 }
 
-export function startMember(script: string, endpoint: string, seeds: string[]): Promise<Member> {
+export function startMember(script: string, endpoint: string, seeds: string[], onLine?: LineListener): Promise<Member> {
   const { command, args } = scriptCommand(script, ['member', endpoint, ...seeds]);
   const proc = spawn(command, args, { stdio: ['ignore', 'pipe', 'inherit'] });
   return new Promise((resolve, reject) => {
@@ -34,7 +37,10 @@ export function startMember(script: string, endpoint: string, seeds: string[]): 
       if (ready) {
         clearTimeout(timer);
         resolve({ endpoint, id: ready[1]!, proc, kill: () => proc.kill('SIGKILL') });
-      } else console.log(`  [${endpoint.split(':')[1]}] ${line}`);
+      } else {
+        console.log(`  [${endpoint.split(':')[1]}] ${line}`);
+        onLine?.(endpoint, line);
+      }
     });
   });
 }
