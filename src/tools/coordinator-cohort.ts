@@ -120,6 +120,12 @@ export class CoordinatorCohort {
     return this.open.size;
   }
 
+  /** The result remembered for a request (null: none yet, or forgotten past maxDone). */
+  resultOf(requester: string, id: number): { ok: boolean; value: unknown } | null {
+    const r = this.done.get(`${id}@${requester}`);
+    return r ? { ok: r[0], value: r[1] } : null;
+  }
+
   /** A request of this member; resolves with the coordinator's result. */
   request(payload: unknown): Promise<unknown> {
     return this.submit(this.group.localId, this.nextOwn++, payload);

@@ -25,6 +25,12 @@ export function isNewerToken(a: FencingToken, b: FencingToken): boolean {
 export interface Grant {
   name: string;
   token: FencingToken;
+  /**
+   * False once this member may have lost the grant without releasing it: it was blocked as a
+   * minority (the others may exclude it and grant the lock again), excluded, or left. Stop acting
+   * on the lock then (the 'lost' listeners hear it at that moment); the fencing token guards the rest.
+   */
+  readonly valid: boolean;
   /** Give it back (resolves once the release is applied; ERR_NOT_HOLDER if it was lost already). */
   release(): Promise<void>;
 }
@@ -106,8 +112,9 @@ export class LockService {
   private ops: OrderedOps | null = null;
   private nextReq = 1;
   private readonly waiting = new Map<number, LocalWaiter>();
-  /** This member's holds, by request number (to release by grant). */
-  private readonly mine = new Map<number, { name: string; grant: number }>();
+  /** This member's holds, by request number. */
+  private readonly mine = new Map<number, Grant & { valid: boolean }>();
+  private readonly lostListeners: ((g: Grant) => void)[] = [];
 
   static async join(node: HorusNode, name: string, opts: Omit<JoinOptions, 'state'> = {}): Promise<LockService> {
     const s = new LockService();
@@ -138,8 +145,12 @@ export class LockService {
         w.timer?.cancel();
         w.reject(err);
       }
-      this.mine.clear();
+      this.loseAll();
     };
+    // In a minority the others may exclude this member and grant its locks again: they are not ours to act on.
+    group.on('blocked', (b) => {
+      if (b.reason === 'minority') this.loseAll();
+    });
     group.on('excluded', () => failWaiters(new HorusError('ERR_NOT_MEMBER', `excluded from group ${group.name}: its locks are released`)));
     group.on('merged', () => failWaiters(new HorusError('ERR_NOT_MEMBER', `group ${group.name} merged: its locks are released`)));
     group.on('left', () => failWaiters(new HorusError('ERR_CLOSED', `group ${group.name} was left`)));
@@ -196,6 +207,26 @@ export class LockService {
   async unlock(name: string): Promise<void> {
     checkName(name);
     await this.engine().submit(['unl', name]);
+  }
+
+  /** Hear of every grant this member lost without releasing it (see Grant.valid). */
+  onLost(listener: (g: Grant) => void): void {
+    this.lostListeners.push(listener);
+  }
+
+  private loseAll(): void {
+    const all = [...this.mine.values()];
+    this.mine.clear();
+    for (const g of all) {
+      g.valid = false;
+      for (const l of this.lostListeners) {
+        try {
+          l(g);
+        } catch (err) {
+          this.ops?.group.reportError(new HorusError('ERR_INVALID_ARGUMENT', `lost listener threw: ${(err as Error)?.message ?? String(err)}`, { cause: err }));
+        }
+      }
+    }
   }
 
   /** Who holds `name` in this replica (member ids, oldest grant first) and how many wait. */
@@ -269,15 +300,18 @@ export class LockService {
     if (!w) return; // timed out: its cancel gives it back
     this.waiting.delete(req);
     w.timer?.cancel();
-    this.mine.set(req, { name, grant: token.grant });
-    w.resolve({
+    const grant: Grant & { valid: boolean } = {
       name,
       token,
+      valid: true,
       release: async () => {
         this.mine.delete(req);
+        grant.valid = false;
         await this.engine().submit(['rel', name, token.grant]);
       },
-    });
+    };
+    this.mine.set(req, grant);
+    w.resolve(grant);
   }
 
   /** Holders and waiters that left the view lose their place, on every replica at the same point. */
