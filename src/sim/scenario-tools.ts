@@ -146,7 +146,13 @@ export async function runToolsScenarioAsync(opts: ToolsScenarioOptions): Promise
   const duration = opts.durationMs ?? 8000;
   world.setNetwork({ loss: opts.loss ?? rng.float() * 0.03, duplicate: rng.float() * 0.01, jitterMs: rng.float() * 2, delayMs: 0.2 + rng.float() });
   const events: ToolEvent[] = [];
-  const log = (e: ToolEvent): void => void events.push(e);
+  /** Members acting on a lock now (granted, not yet released or lost). */
+  const heldBy = new Set<string>();
+  const log = (e: ToolEvent): void => {
+    events.push(e);
+    if (e.k === 'grant') heldBy.add(e.member);
+    else if (e.k === 'grant-end') heldBy.delete(e.member);
+  };
   const faults: string[] = [];
   const endpoints = Array.from({ length: n }, (_, i) => `n${i + 1}:7000`);
   const incarnations = new Map<string, number>();
@@ -199,7 +205,9 @@ export async function runToolsScenarioAsync(opts: ToolsScenarioOptions): Promise
       const live = [...members.values()].filter((m) => m.alive);
       const down = n - live.length + (isolated ? 1 : 0);
       if (down < Math.max(1, Math.floor((n - 1) / 2))) {
-        const victim = live[nemesis.int(0, live.length - 1)]!;
+        // Half the time the victim is a lock holder: cut off or killed while it holds.
+        const holders = live.filter((m) => heldBy.has(m.tools.localId));
+        const victim = holders.length > 0 && nemesis.float() < 0.5 ? holders[0]! : live[nemesis.int(0, live.length - 1)]!;
         if (nemesis.float() < 0.6 || isolated !== null) {
           faults.push(`${world.now().toFixed(0)} crash ${victim.endpoint}`);
           log({ k: 'crash', at: world.now(), node: victim.endpoint, members: victim.memberIds });

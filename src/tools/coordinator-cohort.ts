@@ -212,7 +212,8 @@ export class CoordinatorCohort {
       // Still the coordinator of record (and still a member)? Then tell everyone.
       if (this.open.get(key) !== o || o.coordinator !== this.group.localId || this.group.isClosed) return;
       // By abcast: ordered after the request at every member (total order respects what the coordinator had delivered).
-      this.group.abcast([TAG, 'done', o.requester, o.id, r]).catch(() => {});
+      // Safe: a result is delivered only once every member holds it, so one that was answered survives.
+      this.group.abcast([TAG, 'done', o.requester, o.id, r], { safe: true }).catch(() => {});
     };
     try {
       const v = this.handler(o.request, { requester: o.requester, id: o.id, attempt: o.attempt });

@@ -60,7 +60,8 @@ export class CounterService {
 
   attach(group: Group): this {
     if (this.ops) throw new HorusError('ERR_INVALID_ARGUMENT', 'this counter service is attached to a group already');
-    this.ops = new OrderedOps(group, TAG, { apply: (op) => this.apply(parseOp(op)) });
+    // Safe delivery by default: an update resolves only once every member holds it (see addAndGet).
+    this.ops = new OrderedOps(group, TAG, { apply: (op) => this.apply(parseOp(op)) }, undefined, true);
     return this;
   }
 
@@ -84,7 +85,11 @@ export class CounterService {
     return (await this.engine().submit(['get', name])) as number;
   }
 
-  /** Add `delta` (default 1); resolves with the value just after it. */
+  /**
+   * Add `delta` (default 1); resolves with the value just after it, once every member holds the
+   * update (safe delivery, the default): a resolved increment is never lost, even if this member is
+   * cut off right after. `{ safe: false }` resolves sooner, at the price of that guarantee.
+   */
   async addAndGet(name: string, delta = 1, opts: SendOptions = {}): Promise<number> {
     checkName(name);
     if (!isInt(delta)) throw new HorusError('ERR_INVALID_ARGUMENT', `a delta is a safe integer, got ${delta}`);

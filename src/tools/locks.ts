@@ -135,10 +135,18 @@ export class LockService {
 
   attach(group: Group): this {
     if (this.ops) throw new HorusError('ERR_INVALID_ARGUMENT', 'this lock service is attached to a group already');
-    this.ops = new OrderedOps(group, TAG, {
-      apply: (op, sender) => this.apply(parseOp(op), sender),
-      viewChanged: (v) => this.viewChanged(v),
-    });
+    // Safe delivery: a grant is made only once every member holds the request, so a member cut off
+    // right after cannot have taken a grant (and a token number) that the others never saw.
+    this.ops = new OrderedOps(
+      group,
+      TAG,
+      {
+        apply: (op, sender) => this.apply(parseOp(op), sender),
+        viewChanged: (v) => this.viewChanged(v),
+      },
+      undefined,
+      true,
+    );
     const failWaiters = (err: HorusError): void => {
       for (const [req, w] of [...this.waiting]) {
         this.waiting.delete(req);

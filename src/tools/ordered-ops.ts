@@ -42,6 +42,12 @@ export class OrderedOps {
     readonly tag: string,
     private readonly machine: OrderedMachine,
     private readonly maxPending = DEFAULT_MAX_PENDING_OPS,
+    /**
+     * Send operations with safe delivery unless told otherwise: an operation then settles only once
+     * every member holds it, so one that settled survives its issuer being cut off right after
+     * (without it, a member cut off may apply its own operation that the others never see).
+     */
+    private readonly defaultSafe = false,
   ) {
     group.on('message', (d) => this.onMessage(d));
     group.on('view', (v) => this.machine.viewChanged?.(v));
@@ -67,7 +73,7 @@ export class OrderedOps {
     const id = this.nextOp++;
     return new Promise<unknown>((resolve, reject) => {
       this.pending.set(id, { resolve, reject });
-      this.group.abcast([this.tag, id, op], opts).catch((err: Error) => {
+      this.group.abcast([this.tag, id, op], { safe: opts.safe ?? this.defaultSafe }).catch((err: Error) => {
         if (this.pending.delete(id)) reject(err);
       });
     });

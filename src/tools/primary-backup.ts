@@ -58,6 +58,7 @@ export class PrimaryBackup {
   private readonly maxPerClient: number;
   private readonly maxInFlight: number;
   private nextOwn = 1;
+  private changeWait: Promise<void> | null = null;
   /** Forwards dropped because their sender was not the view's primary. */
   rejectedForwards = 0;
   /** Requests this member executed as primary. */
@@ -150,20 +151,25 @@ export class PrimaryBackup {
     return !g.isClosed && g.view.members[0] === g.localId && !this.isPrimary;
   }
 
+  /** Resolves at the group's next unblock, view or leave (one wait shared by every request held meanwhile). */
+  private untilChange(): Promise<void> {
+    this.changeWait ??= new Promise<void>((resolve) => {
+      const done = (): void => {
+        this.group.off('unblocked', done);
+        this.group.off('view', done);
+        this.group.off('left', done);
+        this.changeWait = null;
+        resolve();
+      };
+      this.group.on('unblocked', done);
+      this.group.on('view', done);
+      this.group.on('left', done);
+    });
+    return this.changeWait;
+  }
+
   private handle(client: string, id: number, acked: number, payload: unknown): unknown {
-    if (this.headsButBlocked) {
-      return new Promise<void>((resolve) => {
-        const done = (): void => {
-          this.group.off('unblocked', done);
-          this.group.off('view', done);
-          this.group.off('left', done);
-          resolve();
-        };
-        this.group.on('unblocked', done);
-        this.group.on('view', done);
-        this.group.on('left', done);
-      }).then(() => this.handle(client, id, acked, payload));
-    }
+    if (this.headsButBlocked) return this.untilChange().then(() => this.handle(client, id, acked, payload));
     if (!this.isPrimary)
       throw new HorusError('ERR_NOT_PRIMARY', `${this.group.localId} is not the primary of ${this.group.name}; ${this.primary ?? 'none'} is`);
     const e = this.clients.get(client);

@@ -93,7 +93,9 @@ export class ReplicatedService {
 
   attach(group: Group): this {
     if (this.ops) throw new HorusError('ERR_INVALID_ARGUMENT', 'this service is attached to a group already');
-    const ops = new OrderedOps(group, TAG, { apply: (op) => this.apply(parseOp(op)) });
+    // Safe delivery: a member answers a client only once every member holds the request, so an
+    // answered request survives that member being cut off right after it answered.
+    const ops = new OrderedOps(group, TAG, { apply: (op) => this.apply(parseOp(op)) }, undefined, true);
     this.ops = ops;
     group.onRequest(async (req: ClientRequest) => {
       const [ok, value, code] = (await ops.submit(['req', req.client, req.id, req.acked, req.payload])) as Cached;
