@@ -172,7 +172,15 @@ export class CoordinatorCohort {
     if (typeof requester !== 'string' || typeof id !== 'number' || raw.length !== 5) return;
     const key = `${id}@${requester}`;
     if (t === 'req') {
-      if (this.open.has(key) || this.done.has(key)) return; // sent twice (a retry raced the first): one is enough
+      if (this.open.has(key)) return; // sent twice (a retry raced the first): one is enough
+      const known = this.done.get(key);
+      if (known) {
+        // Sent again after it finished: a member that missed the result (it came with a snapshot
+        // taken before it) opened it anew. Its coordinator in this view, the same at every member,
+        // repeats the result; members that hold it already ignore the repeat.
+        if (this.coordinatorOf(requester, id) === this.group.localId) this.group.abcast([TAG, 'done', requester, id, known], { safe: true }).catch(() => {});
+        return;
+      }
       const coordinator = this.coordinatorOf(requester, id)!;
       const o: Open = { requester, id, request: body, attempt: 1, coordinator };
       this.open.set(key, o);
