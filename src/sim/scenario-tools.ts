@@ -331,3 +331,17 @@ async function settleWith<T>(step: (ms: number) => Promise<void>, p: Promise<T>)
   for (let t = 0; t < 10_000 && !done; t += 10) await step(10);
   return tracked;
 }
+
+/** One seed of the tools workload as the seed runner reports it (plain data; never throws). */
+export async function runToolsSeed(
+  seed: number,
+  opts: Omit<ToolsScenarioOptions, 'seed'> = {},
+): Promise<{ seed: number; violationCount: number; violations: Violation[]; historyHash?: string; crashed?: string }> {
+  try {
+    const r = await runToolsScenarioAsync({ ...opts, seed });
+    return { seed, violationCount: r.violationCount, violations: r.violations.slice(0, 5), historyHash: r.historyHash };
+  } catch (err) {
+    const crashed = (err as Error).stack ?? String(err);
+    return { seed, violationCount: 1, violations: [{ property: 'crash', detail: crashed }], crashed };
+  }
+}
