@@ -15,6 +15,7 @@ export {
   type BlockReason,
 } from './api/group.js';
 export type { QueryOptions, QueryResult, QueryReply, QueryHandler } from './api/query.js';
+export type { CallOptions, CallHandler, DirectLimits } from './api/direct.js';
 export { Delivery } from './api/delivery.js';
 export type { Order } from './api/app-header.js';
 export type { View } from './core/view.js';
@@ -28,3 +29,12 @@ export { StaticDiscovery, type Discovery } from './discovery/discovery.js';
 export { DnsDiscovery, type DnsDiscoveryOptions } from './discovery/dns-discovery.js';
 export { FileDiscovery } from './discovery/file-discovery.js';
 export { KubernetesDiscovery, type KubernetesDiscoveryOptions } from './discovery/kubernetes-discovery.js';
+// Tools built on the group API (docs/tools.md).
+export { OrderedOps, type OrderedMachine } from './tools/ordered-ops.js';
+export { ReplicatedMap, type MapChange, type ReplicatedMapEventMap, type WriteOptions, type ReadOptions } from './tools/replicated-map.js';
+export { LockService, isNewerToken, type FencingToken, type Grant, type AcquireOptions } from './tools/locks.js';
+export { CounterService } from './tools/counters.js';
+export { GroupClient, type ClientOptions, type ClientRequest, type RequestHandler, type ClientServeLimits } from './api/client.js';
+export { ReplicatedService, type ServiceMachine, type ReplicatedServiceOptions } from './tools/replicated-service.js';
+export { PrimaryBackup, type PrimaryBackupMachine, type PrimaryBackupOptions } from './tools/primary-backup.js';
+export { CoordinatorCohort, type CohortHandler, type CoordinatorCohortOptions } from './tools/coordinator-cohort.js';

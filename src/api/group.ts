@@ -17,6 +17,9 @@ import { APP_HEADER, AppKind, ORDERS, PayloadEncoding, type AppHeader, type Orde
 import { PendingQuery, type QueryHandler, type QueryOptions, type QueryResult, type QueryTimers } from './query.js';
 import { Delivery } from './delivery.js';
 import { checkPayload } from './payload-check.js';
+import { DirectChannels, type CallHandler, type CallOptions } from './direct.js';
+import { DIRECT_HEADER, type DirectHeader } from './direct-header.js';
+import type { RequestHandler } from './client.js';
 import { MAX_PAYLOAD_BYTES } from '../stack/stack.js';
 
 export interface SendOptions {
@@ -110,6 +113,8 @@ export interface MergedEvent {
 export interface GroupEventMap {
   /** A message delivered to this member (its sender, view, order and payload: see Delivery). */
   message: [Delivery];
+  /** A point-to-point message another member sent to this one with `group.send` (in order per sender). */
+  direct: [Delivery];
   /**
    * A view was installed (`{ group, id, members }`, oldest member first). A listener attached once a
    * view is installed hears the current view first, on the next turn (or just before the group's
@@ -212,6 +217,10 @@ export class Group extends EventEmitter implements StackTop {
   private owed: { listener: (...args: never[]) => void; view: View }[] = [];
   private owedTimer = false;
   private readonly queries = new Map<number, PendingQuery>();
+  private callHandler: CallHandler | null = null;
+  private clientHandler: RequestHandler | null = null;
+  /** Point-to-point messages and calls (see DirectChannels). */
+  private readonly direct: DirectChannels;
   /** Timers for query deadlines: the node's env (virtual in the simulator). @internal */
   timers: QueryTimers = {
     setTimer: (ms, fn) => {
@@ -260,6 +269,20 @@ export class Group extends EventEmitter implements StackTop {
     if (!parsed.success) throw new ConfigError(`sendLimits of group ${name}: ${z.prettifyError(parsed.error)}`);
     this.sendLimits = { ...DEFAULT_SEND_LIMITS, ...parsed.data };
     this.currentView = initialView ?? { group: name, id: 0, members: [] };
+    this.direct = new DirectChannels({
+      name: this.name,
+      localId: () => this.localId,
+      viewId: () => this.currentView.id,
+      isMember: (id) => this.memberSet.has(id),
+      now: () => this.now(),
+      // The node replaces `timers` after construction: look it up at each use.
+      timers: { setTimer: (ms, fn) => this.timers.setTimer(ms, fn) },
+      down: (msg) => this.stack?.down(msg),
+      drop: (from, reason, fields) => this.guard?.drop(from, reason, { group: this.name, ...fields }),
+      deliver: (d) => this.notify('direct', d),
+      handler: () => this.callHandler,
+      reportError: (err) => this.reportError(err),
+    });
     this.memberSet = new Set(this.currentView.members);
     this.ready = new Promise<Group>((resolve, reject) => {
       this.readyResolve = resolve;
@@ -274,6 +297,8 @@ export class Group extends EventEmitter implements StackTop {
 
   /** @internal wired by the node once the stack exists (again after a rejoin). */
   attach(stack: Stack, localId: NodeId): void {
+    // A new membership (a rejoin) starts every point-to-point channel afresh; calls of the old one fail.
+    if (localId !== this.localId) this.direct.reset(new HorusError('ERR_NOT_MEMBER', `${this.localId} is no longer a member of group ${this.name}`));
     this.stack = stack;
     this.localId = localId;
     // A fresh stack owes us nothing: credit held back by the old one's flow control is void.
@@ -296,6 +321,67 @@ export class Group extends EventEmitter implements StackTop {
   /** Answer queries: the handler's value (or the value its promise resolves to) goes back to the querier. */
   onQuery(handler: QueryHandler): void {
     this.queryHandler = handler;
+  }
+
+  /**
+   * Send `payload` to one member, point-to-point: reliable and FIFO per pair of members while both
+   * stay in the view, beside the group's multicasts (neither waits for the other). The target hears
+   * it as a 'direct' event. Resolves once handed to the stack. A target not in the current view is
+   * ERR_UNKNOWN_MEMBER; more than `maxUnackedPerPeer` unacknowledged sends to one member, ERR_BACKPRESSURE.
+   */
+  send(member: NodeId, payload: unknown): Promise<void> {
+    if (this.closed) return Promise.reject(new ClosedError(`group ${this.name} was left`));
+    try {
+      this.direct.send(member, payload);
+      return RESOLVED;
+    } catch (err) {
+      return Promise.reject(err as Error);
+    }
+  }
+
+  /**
+   * Ask one member: its `onCall` handler's value (or what its promise resolves to) is the result.
+   * Fails with ERR_UNKNOWN_MEMBER for a target not in the view, ERR_MEMBER_LEFT at once when the
+   * target leaves the view before replying, ERR_REMOTE when its handler threw (or it has none),
+   * ERR_TIMEOUT after `timeoutMs` (default 5000).
+   */
+  call(member: NodeId, payload: unknown, opts: CallOptions = {}): Promise<unknown> {
+    if (this.closed) return Promise.reject(new ClosedError(`group ${this.name} was left`));
+    try {
+      return this.direct.call(member, payload, opts);
+    } catch (err) {
+      return Promise.reject(err as Error);
+    }
+  }
+
+  /** Answer calls (`group.call`) from other members; null stops answering (calls then fail with ERR_REMOTE). */
+  onCall(handler: CallHandler | null): void {
+    this.callHandler = handler;
+  }
+
+  /**
+   * Answer requests from clients outside the group (`node.client(name)`): the handler's value (or
+   * what its promise resolves to) is the reply; null stops serving (clients then try other members).
+   */
+  onRequest(handler: RequestHandler | null): void {
+    this.clientHandler = handler;
+  }
+
+  /** @internal the handler of client requests, for the node's client endpoint. */
+  get requestHandler(): RequestHandler | null {
+    return this.clientHandler;
+  }
+
+  /** Calls of this member waiting for replies, and its point-to-point messages not yet acknowledged. */
+  get directStats(): { pendingCalls: number; unacked: number } {
+    return { pendingCalls: this.direct.pendingCalls, unacked: this.direct.unacked };
+  }
+
+  /** A point-to-point message: only to this very member, only as a unicast. */
+  private upDirect(msg: Message, h: DirectHeader): void {
+    if (msg.isMulticast || msg.dest !== this.localId)
+      return this.guard?.drop(msg.src, 'point-to-point message not addressed to this member', { group: this.name });
+    this.direct.receive(msg.src, h, msg.payload);
   }
 
   /**
@@ -434,7 +520,7 @@ export class Group extends EventEmitter implements StackTop {
     }
     msg.push(APP_HEADER, header);
     if (this.flowBlocked || this.blockedBy.size > 0 || this.pending.length > 0 || this.waiting.length > 0) return this.hold(msg);
-    this.send(msg, id, order);
+    this.sendDown(msg, id, order);
     return RESOLVED;
   }
 
@@ -584,7 +670,7 @@ export class Group extends EventEmitter implements StackTop {
     );
   }
 
-  private send(msg: Message, id: number, order: Order): void {
+  private sendDown(msg: Message, id: number, order: Order): void {
     this.noteSend(msg, id, order);
     this.stack!.down(msg);
   }
@@ -616,6 +702,8 @@ export class Group extends EventEmitter implements StackTop {
 
   /** @internal from the stack */
   up(msg: Message): void {
+    const dh = msg.pop(DIRECT_HEADER);
+    if (dh !== undefined) return this.upDirect(msg, dh);
     const h = msg.pop(APP_HEADER);
     if (h === undefined) return; // control traffic that no layer claimed
     // Only members speak in a group: anything else is a stranger's forgery.
@@ -813,6 +901,7 @@ export class Group extends EventEmitter implements StackTop {
     this.currentView = view;
     this.memberSet = new Set(view.members);
     for (const q of this.queries.values()) q.viewChanged(view);
+    this.direct.viewChanged(view.members);
     this.recorder?.record({ k: 'view', at: this.now(), node: this.localId, group: this.name, view: view.id, members: view.members });
     this.hooks.viewInstalled(this, view);
     this.installed = true;
@@ -883,7 +972,7 @@ export class Group extends EventEmitter implements StackTop {
       this.pendingBytes -= p.msg.payload.length;
       this.admitWaiting();
       const h = p.msg.peek(APP_HEADER)!;
-      this.send(p.msg, h.id, ORDERS[h.order] ?? 'fifo');
+      this.sendDown(p.msg, h.id, ORDERS[h.order] ?? 'fifo');
       p.resolve();
     }
   }
@@ -943,6 +1032,7 @@ export class Group extends EventEmitter implements StackTop {
     for (const p of [...this.pending.splice(0), ...this.waiting.splice(0)]) p.reject(err);
     this.pendingBytes = this.waitingBytes = 0;
     for (const q of this.queries.values()) q.fail(err);
+    this.direct.reset(err);
     if (!this.isReady) {
       this.isReady = true;
       this.readyReject(err);
@@ -954,6 +1044,7 @@ export class Group extends EventEmitter implements StackTop {
     if (this.closed) return;
     await this.hooks.leave(this);
     this.closed = true;
+    this.direct.reset(new ClosedError(`group ${this.name} was left`));
   }
 
   /** True once left (or the node closed). */
@@ -1024,6 +1115,7 @@ export class Group extends EventEmitter implements StackTop {
   /** @internal */
   markLeft(): void {
     this.closed = true;
+    this.direct.reset(new ClosedError(`group ${this.name} was left`));
     this.notify('left');
   }
 }

@@ -25,6 +25,7 @@ import {
   type DirectoryMessage,
   type GroupInfo,
 } from './directory.js';
+import { ClientEndpoint, FRAME_KIND_CLIENT, type ClientOptions, type GroupClient } from './client.js';
 import { Group, type ExcludedEvent, type MergedEvent, type SendLimits, type StateHandlers } from './group.js';
 
 export interface JoinOptions {
@@ -199,6 +200,8 @@ export class HorusNode {
   private readonly iteratorOverflow: Counter;
   private readonly nodeFaults: Counter;
   private closed = false;
+  /** Requests of this node's clients, and of clients of the groups it is in. */
+  private readonly clientEndpoint: ClientEndpoint;
   private readonly contactPoints: ContactPoints;
   /** Founding waits for this many stable contact points (safe bootstrap), if set. */
   private bootstrap: BootstrapOptions | null = null;
@@ -231,6 +234,7 @@ export class HorusNode {
       'event iterators (group.events()/messages()) that fell more than maxBuffered events behind and failed with ERR_BACKPRESSURE',
     );
     this.nodeFaults = this.metrics.counter('horus_node_faults_total', 'errors thrown while the node routed a frame, contained');
+    this.clientEndpoint = new ClientEndpoint({ env, metrics: this.metrics, group: (n) => this.group(n), lookup: (n, ms) => this.lookup(n, ms) });
     env.transport.onFrame((from, frame) =>
       this.onFrameContained(from, Buffer.isBuffer(frame) ? frame : Buffer.from(frame.buffer, frame.byteOffset, frame.byteLength)),
     );
@@ -271,6 +275,7 @@ export class HorusNode {
   }
 
   private onFrame(from: string, frame: Buffer): void {
+    if (frame.length > 0 && frame[0] === FRAME_KIND_CLIENT) return this.clientEndpoint.onFrame(from, frame);
     if (frame.length > 0 && frame[0] === FRAME_KIND_DIRECTORY) {
       const raw = unpackDirectory(frame, this.directoryLimits.maxFrameBytes);
       if ('error' in raw) {
@@ -523,6 +528,14 @@ export class HorusNode {
       timer = this.env.setTimer(timeoutMs, () => finish(this.infoOf(name)));
       for (const s of seeds) this.env.transport.send(s, encodeDirectory({ t: 'lookup', group: name, req }));
     });
+  }
+
+  /**
+   * A client of the group `name`, which this node need not be a member of: it finds the members
+   * through the seeds (ERR_UNKNOWN_GROUP if none knows the group) and fails over between them.
+   */
+  client(name: string, opts?: ClientOptions): Promise<GroupClient> {
+    return this.clientEndpoint.client(name, opts);
   }
 
   /** Groups this node is a member of, and those it has heard of. */
@@ -946,6 +959,7 @@ export class HorusNode {
 
   async close(): Promise<void> {
     this.contactPoints.stop();
+    this.clientEndpoint.close();
     for (const e of this.groupsByName.values()) e.probeTimer?.cancel();
     if (this.closed) return;
     for (const e of [...this.groupsByName.values()]) await e.group.leave();

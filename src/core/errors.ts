@@ -20,7 +20,19 @@ export type HorusErrorCode =
   | 'ERR_BACKPRESSURE'
   /** A group's protocol stack threw: it was torn down (the member rejoins); see `cause`. */
   | 'ERR_INTERNAL'
-  | 'ERR_ASSERTION';
+  | 'ERR_ASSERTION'
+  /** A point-to-point send or call names a member that is not in the group's current view. */
+  | 'ERR_UNKNOWN_MEMBER'
+  /** The member a call went to left the view before it replied (the call fails at once, not at its timeout). */
+  | 'ERR_MEMBER_LEFT'
+  /** The remote side's handler threw, or it has none: the message says what it said. */
+  | 'ERR_REMOTE'
+  /** A lock or semaphore permit released by a member (or client) that does not hold it. */
+  | 'ERR_NOT_HOLDER'
+  /** A replicated map's compareAndSet on a key it does not hold. */
+  | 'ERR_NO_SUCH_KEY'
+  /** A request reached a member that is not the primary (the reply names it; clients follow it). */
+  | 'ERR_NOT_PRIMARY';
 
 export class HorusError extends Error {
   readonly code: HorusErrorCode;
