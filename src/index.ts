@@ -12,6 +12,9 @@ export {
   type ExcludedEvent,
   type MergedEvent,
   type StateHandlers,
+  type SnapshotStateHandlers,
+  type StreamingStateHandlers,
+  type StateChunks,
   type BlockReason,
 } from './api/group.js';
 export type { QueryOptions, QueryResult, QueryReply, QueryHandler } from './api/query.js';

@@ -1,12 +1,9 @@
 import { ProtocolError } from '../core/errors.js';
-import { defineHeader } from '../codec/header-registry.js';
+import { defineHeader, HeaderIds } from '../codec/header-registry.js';
 import { PayloadEncoding } from './app-header.js';
 
-/**
- * Header id of point-to-point traffic. It belongs in HeaderIds (codec/header-registry.ts) as
- * `DIRECT: 32`; it is a literal here until that table (not ours) gains the line.
- */
-export const DIRECT_HEADER_ID = 32;
+/** Header id of point-to-point traffic. */
+export const DIRECT_HEADER_ID = HeaderIds.DIRECT;
 
 /** What a point-to-point message is. */
 export const enum DirectKind {

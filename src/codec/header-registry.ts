@@ -41,4 +41,6 @@ export const HeaderIds = {
   SAFE: 13,
   /** A state-transfer chunk's place in the stream (GMS state transfer). */
   STATE: 24,
+  /** Point-to-point messages and calls between members (api/direct.ts). */
+  DIRECT: 32,
 } as const;

@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import type { GroupClient } from '../api/client.js';
-import type { Group, StateHandlers } from '../api/group.js';
+import type { Group, SnapshotStateHandlers } from '../api/group.js';
 import { HorusNode } from '../api/node.js';
 import { pack } from '../codec/payload.js';
 import type { Rng } from '../core/rng.js';
@@ -92,7 +92,7 @@ class ToolsMember {
     const sim = world.addNode(endpoint, String(incarnation));
     this.node = new HorusNode(sim.env);
     const parts = [this.locks.state, this.map.state, this.counters.state];
-    const state: StateHandlers = {
+    const state: SnapshotStateHandlers = {
       get: () => parts.map((p) => p.get()),
       set: (s) => (s as unknown[]).forEach((x, i) => parts[i]!.set(x)),
     };

@@ -1,6 +1,6 @@
 import type { ClientRequest } from '../api/client.js';
 import type { Delivery } from '../api/delivery.js';
-import type { Group, StateHandlers } from '../api/group.js';
+import type { Group, SnapshotStateHandlers } from '../api/group.js';
 import type { HorusNode, JoinOptions } from '../api/node.js';
 import { HorusError, type HorusErrorCode } from '../core/errors.js';
 import type { NodeId } from '../core/node-id.js';
@@ -74,7 +74,7 @@ export class CoordinatorCohort {
   }
 
   /** Give these to `node.join(name, { state })`: a joiner learns the open requests (it may have to take one over) and the results. */
-  readonly state: StateHandlers = {
+  readonly state: SnapshotStateHandlers = {
     get: () => ({ open: [...this.open.values()], done: [...this.done] }),
     set: (snap: unknown) => {
       const s = snap as { open?: unknown; done?: unknown };

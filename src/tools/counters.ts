@@ -1,4 +1,4 @@
-import type { Group, SendOptions, StateHandlers } from '../api/group.js';
+import type { Group, SendOptions, SnapshotStateHandlers } from '../api/group.js';
 import type { HorusNode, JoinOptions } from '../api/node.js';
 import { HorusError } from '../core/errors.js';
 import { OrderedOps } from './ordered-ops.js';
@@ -45,7 +45,7 @@ export class CounterService {
     return s;
   }
 
-  readonly state: StateHandlers = {
+  readonly state: SnapshotStateHandlers = {
     get: () => [...this.values],
     set: (snap: unknown) => {
       if (!Array.isArray(snap)) throw new HorusError('ERR_STATE_TRANSFER', 'not a counter snapshot');

@@ -1,4 +1,4 @@
-import type { Group, StateHandlers } from '../api/group.js';
+import type { Group, SnapshotStateHandlers } from '../api/group.js';
 import type { HorusNode, JoinOptions } from '../api/node.js';
 import { HorusError } from '../core/errors.js';
 import type { Timer } from '../core/env.js';
@@ -122,7 +122,7 @@ export class LockService {
     return s;
   }
 
-  readonly state: StateHandlers = {
+  readonly state: SnapshotStateHandlers = {
     get: () => ({ grants: this.grants, sems: [...this.sems].map(([n, s]) => [n, s.limit, s.holders, s.queue]) }),
     set: (snap: unknown) => {
       const s = snap as { grants?: unknown; sems?: unknown };

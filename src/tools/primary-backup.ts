@@ -1,6 +1,6 @@
 import type { ClientRequest } from '../api/client.js';
 import type { Delivery } from '../api/delivery.js';
-import type { Group, StateHandlers } from '../api/group.js';
+import type { Group, SnapshotStateHandlers } from '../api/group.js';
 import type { HorusNode, JoinOptions } from '../api/node.js';
 import { HorusError, type HorusErrorCode } from '../core/errors.js';
 import type { NodeId } from '../core/node-id.js';
@@ -84,7 +84,7 @@ export class PrimaryBackup {
     this.maxInFlight = opts.maxInFlight ?? 10_000;
   }
 
-  readonly state: StateHandlers = {
+  readonly state: SnapshotStateHandlers = {
     get: () => ({ m: this.machine.snapshot(), c: [...this.clients].map(([id, e]) => [id, e.acked, [...e.replies]]) }),
     set: (snap: unknown) => {
       const s = snap as { m?: unknown; c?: unknown };

@@ -1,6 +1,6 @@
 import { EventEmitter } from 'node:events';
 import { isDeepStrictEqual } from 'node:util';
-import type { Group, SendOptions, StateHandlers } from '../api/group.js';
+import type { Group, SendOptions, SnapshotStateHandlers } from '../api/group.js';
 import type { HorusNode, JoinOptions } from '../api/node.js';
 import { HorusError } from '../core/errors.js';
 import { OrderedOps } from './ordered-ops.js';
@@ -86,7 +86,7 @@ export class ReplicatedMap<V = unknown> extends EventEmitter {
   }
 
   /** Give these to `node.join(name, { state })`: joiners get the map from a member. */
-  readonly state: StateHandlers = {
+  readonly state: SnapshotStateHandlers = {
     get: () => [...this.data],
     set: (snapshot: unknown) => {
       if (!Array.isArray(snapshot)) throw new HorusError('ERR_STATE_TRANSFER', 'a map snapshot is a list of [key, value] pairs');

@@ -1,5 +1,5 @@
 import type { ClientRequest } from '../api/client.js';
-import type { Group, StateHandlers } from '../api/group.js';
+import type { Group, SnapshotStateHandlers } from '../api/group.js';
 import type { HorusNode, JoinOptions } from '../api/node.js';
 import { HorusError, type HorusErrorCode } from '../core/errors.js';
 import { OrderedOps } from './ordered-ops.js';
@@ -80,7 +80,7 @@ export class ReplicatedService {
     this.maxClients = opts.maxClients ?? 10_000;
   }
 
-  readonly state: StateHandlers = {
+  readonly state: SnapshotStateHandlers = {
     get: () => ({ m: this.machine.snapshot(), c: [...this.clients].map(([id, e]) => [id, e.acked, [...e.replies]]) }),
     set: (snap: unknown) => {
       const s = snap as { m?: unknown; c?: unknown };
