@@ -10,6 +10,7 @@ import { silentLogger } from '../../../src/core/logger.js';
 import { Message } from '../../../src/core/message.js';
 import { TOTAL, TOTAL_HEADER } from '../../../src/layers/TOTAL.js';
 import { MemoryMetrics } from '../../../src/obs/metrics.js';
+import { readFrameGroup, readFrameMessages } from '../../../src/codec/frame.js';
 
 describe('TOTAL', () => {
   it('delivers concurrent abcasts from every member in one order everywhere, under loss', () => {
@@ -79,7 +80,7 @@ function totalAlone(): { total: TOTAL; delivered: string[]; up: (src: string, st
   const up = (src: string, stamp: number, tag: string): void => {
     const m = new Message(null, Buffer.from(tag));
     m.src = src;
-    m.push(TOTAL_HEADER, { t: 1, stamp } as never);
+    m.push(TOTAL_HEADER, stamp);
     total.up(m);
   };
   return { total, delivered, up };
@@ -103,5 +104,44 @@ describe('TOTAL at the end of a view (unit)', () => {
     up('a:1/1', 2, 'a-2 (a forged smaller stamp)');
     total.upEvent({ type: 'VIEW', view: { group: 'g', id: 2, members: ['a:1/1', 'me:1/1'] } });
     assert.deepEqual(delivered, ['a-1', 'a-2 (a forged smaller stamp)', 'me-1']);
+  });
+});
+
+describe('TOTAL latency', () => {
+  it("the sequencer's own abcast reaches the others with its order in the same frame: they deliver it on that frame", () => {
+    const s = simGroup(3, 'TOTAL:CAUSAL:SAFE:STABLE:FC:FRAG:NAK:COM', { seed: 5 });
+    s.world.runFor(500);
+    const [seq, , m3] = s.endpoints as [string, string, string];
+    // What each frame from the sequencer to m3 carries: per message, its first header (the top layer's).
+    const frames: string[][] = [];
+    s.world.onDeliver = (from, to, bytes) => {
+      if (!from.startsWith(seq) || !to.startsWith(m3)) return;
+      const b = Buffer.from(bytes);
+      const tops: string[] = [];
+      readFrameMessages(b, readFrameGroup(b).offset, (m) => {
+        const first = m.htypes[0]!.name;
+        tops.push(first === 'TOTAL' && typeof m.hvalues[0] !== 'number' ? 'TOTAL-order' : first);
+      });
+      frames.push(tops);
+    };
+    let lastFrameAtDelivery: string[] | undefined;
+    s.groups[2]!.on('message', () => (lastFrameAtDelivery ??= frames.at(-1)));
+    void s.groups[0]!.abcast('ping');
+    s.world.runFor(20);
+    assert.equal(s.delivered[2]!.at(-1)?.payload, 'ping');
+    assert.deepEqual(lastFrameAtDelivery, ['APP', 'TOTAL-order'], 'the data and its order in one frame');
+  });
+
+  it('a member orders a received batch with one announcement, sent with the batch that follows at once', () => {
+    const s = simGroup(3, 'TOTAL:CAUSAL:SAFE:STABLE:FC:FRAG:NAK:COM', { seed: 6 });
+    s.world.runFor(500);
+    const ordered = (): number => s.nodes[0]!.metrics.snapshot().counters['horus_total_ordered_total'] ?? 0;
+    const before = ordered();
+    for (let i = 0; i < 50; i++) void s.groups[1]!.abcast(`a${i}`);
+    for (let i = 0; i < 50; i++) void s.groups[2]!.abcast(`b${i}`);
+    s.world.runFor(50);
+    assert.equal(ordered() - before, 100);
+    const orders = s.delivered.map((d) => d.map((x) => x.payload as string).join(','));
+    assert.equal(new Set(orders).size, 1, 'one order everywhere');
   });
 });
