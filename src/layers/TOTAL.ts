@@ -162,8 +162,15 @@ export class TOTAL extends ViewAwareLayer {
   private announceScheduled = false;
   /** Our own abcasts of this view ordered when sent, whose own copy has not come up yet (not to be noted twice). */
   private ownOrdered = 0;
-  /** While an up batch is handled: its deliveries, handed up as one batch at its end. */
+  /**
+   * While an up batch is handled: its deliveries, handed up as one batch at its end. They are
+   * written over the batch's messages already handled (`outRoom` of them) until they outnumber
+   * those; then they spill into an array of their own.
+   */
   private out: Message[] | null = null;
+  private outN = 0;
+  private outRoom = 0;
+  private outSpilled = false;
   private readonly mOrdered: Counter;
   private readonly guard: InputGuard;
 
@@ -200,23 +207,51 @@ export class TOTAL extends ViewAwareLayer {
   /** A frame's messages: deliveries go up as one batch, and the sequencer announces once, at the end. */
   override upBatch(batch: Message[]): void {
     if (this.out !== null) {
+      // Re-entered (a layer below handed us a batch while we handled one): its messages are not
+      // ours to overwrite, so what they deliver spills.
+      const room = this.outRoom;
+      this.outRoom = 0;
       for (let i = 0; i < batch.length; i++) this.upOne(batch[i]!);
+      this.outRoom = room;
       return;
     }
-    const out: Message[] = [];
-    this.out = out;
+    this.out = batch;
+    this.outN = 0;
+    this.outSpilled = false;
     try {
-      for (let i = 0; i < batch.length; i++) this.upOne(batch[i]!);
+      for (let i = 0; i < batch.length; i++) {
+        const msg = batch[i]!;
+        this.outRoom = i + 1;
+        this.upOne(msg);
+      }
     } finally {
       this.out = null;
     }
     if (this.toAnnounce.length > 0) this.announce();
-    if (out.length > 0) this.above.upBatch(out);
+    const n = this.outN;
+    this.outN = 0;
+    if (n === 0) return;
+    if (!this.outSpilled) batch.length = n;
+    this.above.upBatch(this.outSpilled ? this.spill : batch);
+    this.spill = [];
   }
 
+  /** Deliveries that outnumbered the messages handled (see `out`). */
+  private spill: Message[] = [];
+
   private pass(msg: Message): void {
-    if (this.out !== null) this.out.push(msg);
-    else this.above.up(msg);
+    const out = this.out;
+    if (out === null) {
+      this.above.up(msg);
+      return;
+    }
+    if (!this.outSpilled && this.outN >= this.outRoom) {
+      this.spill = out.slice(0, this.outN);
+      this.outSpilled = true;
+    }
+    if (this.outSpilled) this.spill.push(msg);
+    else out[this.outN] = msg;
+    this.outN++;
   }
 
   private upOne(msg: Message): void {
@@ -327,9 +362,11 @@ export class TOTAL extends ViewAwareLayer {
   protected newView(v: View): void {
     if (v.id === this.viewId) return;
     // A view met inside a batch: what the batch delivered so far goes up before the view does.
-    if (this.out !== null && this.out.length > 0) {
-      const o = this.out;
-      this.out = [];
+    if (this.out !== null && this.outN > 0) {
+      const o = this.outSpilled ? this.spill : this.out.slice(0, this.outN);
+      this.spill = [];
+      this.outSpilled = true;
+      this.outN = 0;
       this.above.upBatch(o);
     }
     if (this.viewId >= 0) {
