@@ -139,10 +139,11 @@ class RunQueue {
  * when the announcement of both was lost with a sequencer cut off in a minority. The new view's
  * most senior member orders from then on, so survivors agree and lose none of their own messages.
  *
- * Latency: the sequencer orders its own abcasts as it sends them (its announcement follows them in
- * the same frame, so the others deliver them on arrival) and a received batch at the batch's end
- * (not a tick later); it delivers only once its announcement comes back up, i.e. was handed to
- * the network first.
+ * Latency: the sequencer orders a received batch at the batch's end (not a tick later); it
+ * delivers only once its announcement comes back up, i.e. was handed to the network first. (It
+ * does not order its own abcasts as it sends them: their own copies must pass SAFE below first,
+ * or a safe message it holds would be overtaken; the real-partition test caught an isolated
+ * sequencer delivering after the others had moved on.)
  */
 export class TOTAL extends ViewAwareLayer {
   readonly name = 'TOTAL';
@@ -160,8 +161,6 @@ export class TOTAL extends ViewAwareLayer {
   /** Runs noted for the next announcement, flat `[index, count, ...]`. */
   private toAnnounce: number[] = [];
   private announceScheduled = false;
-  /** Our own abcasts of this view ordered when sent, whose own copy has not come up yet (not to be noted twice). */
-  private ownOrdered = 0;
   /**
    * While an up batch is handled: its deliveries, handed up as one batch at its end. They are
    * written over the batch's messages already handled (`outRoom` of them) until they outnumber
@@ -188,14 +187,6 @@ export class TOTAL extends ViewAwareLayer {
     if (msg.order === OrderCode.Total && msg.dest === null) {
       if (this.clock < MAX_WIRE_INT) this.clock++;
       msg.push(TOTAL_HEADER, this.clock);
-      if (this.isSequencer) {
-        // Ordered now, after everything received so far: the announcement (deferred to the end of
-        // this burst, before COM's flush that it precedes) goes out in the same frame.
-        this.ownOrdered++;
-        this.noteForOrder(0);
-        this.below.down(msg);
-        return;
-      }
     }
     this.below.down(msg);
   }
@@ -288,11 +279,7 @@ export class TOTAL extends ViewAwareLayer {
     const stamp = h > last ? h : last;
     this.lastStamp[from] = stamp;
     this.waiting[from]!.push(msg, stamp);
-    if (this.isSequencer) {
-      if (from === 0 && this.ownOrdered > 0)
-        this.ownOrdered--; // ordered when sent
-      else this.noteForOrder(from);
-    }
+    if (this.isSequencer) this.noteForOrder(from);
     if (!this.runs.empty && this.runs.index === from) this.deliverOrdered();
   }
 
@@ -388,7 +375,6 @@ export class TOTAL extends ViewAwareLayer {
     this.lastStamp = new Array<number>(v.members.length).fill(0);
     this.runs = new RunQueue();
     this.toAnnounce = [];
-    this.ownOrdered = 0;
     this.viewId = v.id;
   }
 }

@@ -10,7 +10,6 @@ import { silentLogger } from '../../../src/core/logger.js';
 import { Message } from '../../../src/core/message.js';
 import { TOTAL, TOTAL_HEADER } from '../../../src/layers/TOTAL.js';
 import { MemoryMetrics } from '../../../src/obs/metrics.js';
-import { readFrameGroup, readFrameMessages } from '../../../src/codec/frame.js';
 
 describe('TOTAL', () => {
   it('delivers concurrent abcasts from every member in one order everywhere, under loss', () => {
@@ -108,30 +107,6 @@ describe('TOTAL at the end of a view (unit)', () => {
 });
 
 describe('TOTAL latency', () => {
-  it("the sequencer's own abcast reaches the others with its order in the same frame: they deliver it on that frame", () => {
-    const s = simGroup(3, 'TOTAL:CAUSAL:SAFE:STABLE:FC:FRAG:NAK:COM', { seed: 5 });
-    s.world.runFor(500);
-    const [seq, , m3] = s.endpoints as [string, string, string];
-    // What each frame from the sequencer to m3 carries: per message, its first header (the top layer's).
-    const frames: string[][] = [];
-    s.world.onDeliver = (from, to, bytes) => {
-      if (!from.startsWith(seq) || !to.startsWith(m3)) return;
-      const b = Buffer.from(bytes);
-      const tops: string[] = [];
-      readFrameMessages(b, readFrameGroup(b).offset, (m) => {
-        const first = m.htypes[0]!.name;
-        tops.push(first === 'TOTAL' && typeof m.hvalues[0] !== 'number' ? 'TOTAL-order' : first);
-      });
-      frames.push(tops);
-    };
-    let lastFrameAtDelivery: string[] | undefined;
-    s.groups[2]!.on('message', () => (lastFrameAtDelivery ??= frames.at(-1)));
-    void s.groups[0]!.abcast('ping');
-    s.world.runFor(20);
-    assert.equal(s.delivered[2]!.at(-1)?.payload, 'ping');
-    assert.deepEqual(lastFrameAtDelivery, ['APP', 'TOTAL-order'], 'the data and its order in one frame');
-  });
-
   it('a member orders a received batch with one announcement, sent with the batch that follows at once', () => {
     const s = simGroup(3, 'TOTAL:CAUSAL:SAFE:STABLE:FC:FRAG:NAK:COM', { seed: 6 });
     s.world.runFor(500);
