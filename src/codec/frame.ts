@@ -37,11 +37,13 @@ export class FrameBuilder {
   get bytes(): number {
     return this.w.pos;
   }
-  add(msg: Message): void {
+  /** Encodes `msg` into the frame; returns where its encoding starts (it ends at `bytes`). */
+  add(msg: Message): number {
     const at = this.w.reserveU32();
     encodeMessage(this.w, msg);
     this.w.patchU32(at, this.w.pos - at - 4);
     this.count++;
+    return at + 4;
   }
   /** The finished frame (a view into the builder's buffer: send or copy it before the next reset). */
   finish(): Buffer {

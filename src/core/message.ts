@@ -31,6 +31,9 @@ export const enum OrderCode {
   Group = 3,
 }
 
+/** Header slots a new message starts with (APP, TOTAL, CAUSAL, SAFE, NAK and one more); more grow the arrays. */
+const HEADER_SLOTS = 6;
+
 export class Message {
   src: NodeId = '';
   /**
@@ -64,9 +67,11 @@ export class Message {
     htypes?: HeaderType<unknown>[],
     hvalues?: unknown[],
   ) {
-    this.htypes = htypes ?? [];
-    this.hvalues = hvalues ?? [];
-    this.htop = this.htypes.length;
+    // Room for the headers of a full stack up front: an empty array's first push reserves 16 slots
+    // each, and messages are made at the message rate.
+    this.htypes = htypes ?? new Array<HeaderType<unknown>>(HEADER_SLOTS);
+    this.hvalues = hvalues ?? new Array<unknown>(HEADER_SLOTS);
+    this.htop = htypes?.length ?? 0;
   }
 
   get isMulticast(): boolean {

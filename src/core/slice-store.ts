@@ -17,6 +17,8 @@ export class SliceStore {
   private head = 0;
   private count = 0;
   private first: number;
+  /** Most slices held since the ring was last empty. */
+  private highWater = 0;
   /** Bytes of the slices held, plus `overhead` per slice. */
   bytes = 0;
   constructor(
@@ -43,6 +45,7 @@ export class SliceStore {
     this.ends[i] = end;
     this.tags[i] = tag;
     this.count++;
+    if (this.count > this.highWater) this.highWater = this.count;
     this.bytes += end - start + this.overhead;
   }
   private slot(seq: number): number {
@@ -73,7 +76,11 @@ export class SliceStore {
     if (this.count === 0) {
       this.head = 0;
       if (this.first <= upTo) this.first = upTo + 1;
-      if (this.cap > 1 << 16) this.reset(); // a long burst is over: give its room back
+      // A long burst is over: give its room back, but only once the ring stayed far below its size
+      // since it was last empty. Under steady load a store empties at every stability round, and
+      // growing back from nothing each time (doubling, with copies) cost a few % of the CPU.
+      if (this.cap > 1 << 16 && this.highWater < this.cap >> 2) this.reset();
+      this.highWater = 0;
     }
   }
   private reset(): void {

@@ -49,6 +49,8 @@ export class COM extends Layer implements FrameReceiver {
   private readonly mcast: FrameBuilder;
   private readonly unicast = new Map<string, FrameBuilder>();
   private loopback: Message[] = [];
+  /** Reliable multicasts encoded into the frame being built: they learn its bytes when it is sent. */
+  private encoded: Message[] = [];
   private flushScheduled = false;
   private readonly guard: InputGuard;
   private readonly framesIn: Counter;
@@ -88,10 +90,16 @@ export class COM extends Layer implements FrameReceiver {
     if (msg.dest === null) {
       // A large message goes in a frame of its own, so the batch before it cannot push the frame over the transport's limit.
       if (this.mcast.count > 0 && this.mcast.bytes + msg.payload.length > this.opts.batchBytes) this.flushMulticast();
-      this.mcast.add(msg);
+      const start = this.mcast.add(msg);
       // Layers' own unreliable multicasts (gossip, announcements) need no local copy.
       // Our own copy goes up as the same object: layers only pop on the way up (see Message.htop).
-      if (!(msg.flags & MsgFlag.Unreliable)) this.loopback.push(msg);
+      if (!(msg.flags & MsgFlag.Unreliable)) {
+        this.loopback.push(msg);
+        // Its encoding, once the frame is sent: a keeper (NAK) may hold those bytes instead of the object.
+        msg.wireStart = start;
+        msg.wireEnd = this.mcast.bytes;
+        this.encoded.push(msg);
+      }
       if (this.mcast.bytes >= this.opts.batchBytes) this.flushMulticast();
     } else if (msg.dest === this.ctx.localId) {
       this.loopback.push(msg.clone());
@@ -155,10 +163,19 @@ export class COM extends Layer implements FrameReceiver {
   }
 
   private flushMulticast(): void {
-    const frame = this.mcast.finish();
+    let frame = this.mcast.finish();
+    const encoded = this.encoded;
     if (this.oversize(frame, 'the view')) {
       this.mcast.reset();
+      if (encoded.length > 0) this.encoded = [];
       return;
+    }
+    if (encoded.length > 0) {
+      // The frame gets bytes of its own (the builder's are reused), and each reliable message in it
+      // a view of them: the sender's retransmission store keeps these slices, not the objects.
+      frame = Buffer.from(frame);
+      for (let i = 0; i < encoded.length; i++) encoded[i]!.wire = frame;
+      this.encoded = [];
     }
     const t = this.env.transport;
     const self = nodeOfMember(this.ctx.localId);

@@ -39,6 +39,13 @@ export const FC_HEADER = defineHeader<FcHeader>(
   },
 );
 
+/** What this member consumed of one sender's multicasts, and what it last told it. */
+interface Consumed {
+  readonly src: NodeId;
+  consumed: number;
+  told: number;
+}
+
 const options = z.object({
   /** Bytes a sender may have in flight beyond what its slowest receiver has consumed. */
   maxCredits: z
@@ -68,7 +75,7 @@ export class FC extends Layer {
   /** Cumulative bytes each receiver said it consumed from us. */
   private granted = new Map<NodeId, number>();
   /** Per sender: cumulative bytes consumed from it, and what we last told it. */
-  private fromSender = new Map<NodeId, { consumed: number; told: number }>();
+  private fromSender = new Map<NodeId, Consumed>();
   private blocked = false;
   /** The least any other member has granted: changes only when a credit or a view comes, not per send. */
   private minGranted = Infinity;
@@ -153,6 +160,68 @@ export class FC extends Layer {
   }
 
   override up(msg: Message): void {
+    const h = msg.peek(FC_HEADER);
+    if (h !== undefined) {
+      this.control(msg);
+      return;
+    }
+    if (msg.isMulticast && !(msg.flags & MsgFlag.Unreliable) && msg.src !== this.ctx.localId) {
+      const acc = this.consumedFrom(msg.src);
+      acc.consumed += FC.sizeOf(msg);
+      this.above.up(msg);
+      // Granted after delivery: credit reflects what the application above has taken.
+      this.maybeGrant(acc);
+      return;
+    }
+    this.above.up(msg);
+  }
+
+  /**
+   * A frame's messages: consumption counted per message, the batch passed up in place (without
+   * our control messages), and credit granted after it, once per sender.
+   */
+  override upBatch(batch: Message[]): void {
+    let n = 0;
+    let touched: Consumed[] | null = null;
+    for (let i = 0; i < batch.length; i++) {
+      const msg = batch[i]!;
+      if (msg.peek(FC_HEADER) !== undefined) {
+        // What came before it goes up first (a credit may unblock sends: an event, in its place).
+        if (n > 0) this.above.upBatch(batch.slice(0, n));
+        n = 0;
+        this.control(msg);
+        continue;
+      }
+      if (msg.isMulticast && !(msg.flags & MsgFlag.Unreliable) && msg.src !== this.ctx.localId) {
+        const acc = this.consumedFrom(msg.src);
+        acc.consumed += FC.sizeOf(msg);
+        if (touched === null) touched = [acc];
+        else if (!touched.includes(acc)) touched.push(acc);
+      }
+      batch[n++] = msg;
+    }
+    if (n > 0) {
+      batch.length = n;
+      this.above.upBatch(batch);
+    }
+    if (touched !== null) for (const acc of touched) this.maybeGrant(acc);
+  }
+
+  private consumedFrom(src: NodeId): Consumed {
+    let acc = this.fromSender.get(src);
+    if (!acc) this.fromSender.set(src, (acc = { src, consumed: 0, told: 0 }));
+    return acc;
+  }
+
+  private maybeGrant(acc: Consumed): void {
+    if (acc.consumed - acc.told >= this.opts.maxCredits * this.opts.replenishFraction) {
+      acc.told = acc.consumed;
+      this.sendFc(acc.src, FcType.Credit, acc.consumed);
+    }
+  }
+
+  /** A credit or a request for one (never passed up). */
+  private control(msg: Message): void {
     const h = msg.pop(FC_HEADER);
     if (h !== undefined) {
       if (h.view !== this.viewId) return; // another view's: totals restart per view
@@ -174,22 +243,7 @@ export class FC extends Layer {
       } else {
         this.sendFc(msg.src, FcType.Credit, this.fromSender.get(msg.src)?.consumed ?? 0);
       }
-      return;
     }
-    if (msg.isMulticast && !(msg.flags & MsgFlag.Unreliable) && msg.src !== this.ctx.localId) {
-      let acc = this.fromSender.get(msg.src);
-      if (!acc) this.fromSender.set(msg.src, (acc = { consumed: 0, told: 0 }));
-      acc.consumed += FC.sizeOf(msg);
-      const src = msg.src;
-      this.above.up(msg);
-      // Granted after delivery: credit reflects what the application above has taken.
-      if (acc.consumed - acc.told >= this.opts.maxCredits * this.opts.replenishFraction) {
-        acc.told = acc.consumed;
-        this.sendFc(src, FcType.Credit, acc.consumed);
-      }
-      return;
-    }
-    this.above.up(msg);
   }
 
   override downEvent(ev: DownEvent): void {

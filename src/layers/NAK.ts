@@ -189,7 +189,14 @@ export class NAK extends Layer {
   readonly name = 'NAK';
   private viewId = 0;
   private members: readonly NodeId[] = [];
+  /**
+   * Our own multicasts kept until stable: the oldest as slices of the frames they went out in
+   * (`sentSlices`, tagged with the top of the headers above ours), the newest, not yet sent by COM,
+   * as objects (`sent`). Objects move to slices as COM sends them: a message object kept until
+   * stable would outlive a young-generation collection (see SliceStore).
+   */
   private sent: SeqBuffer<Message> = new SeqBuffer<Message>(1, keptBytes);
+  private sentSlices = new SliceStore(1, SLICE_OVERHEAD_BYTES);
   private lastSent = 0;
   /** Our own messages come back up through COM's loopback a moment after sending: the highest seen. */
   private ownDelivered = 0;
@@ -237,6 +244,7 @@ export class NAK extends Layer {
       this.below.down(msg);
       return;
     }
+    if (this.sent.length >= 64) this.sliceSent();
     const seq = ++this.lastSent;
     msg.push(NAK_HEADER, { t: NakType.Data, view: this.viewId, seq });
     msg.keptTop = msg.htop; // the same object also goes up as our own copy: remember its headers' top
@@ -385,6 +393,7 @@ export class NAK extends Layer {
     if (fresh) {
       this.viewId = id;
       this.sent = new SeqBuffer<Message>(1, keptBytes);
+      this.sentSlices = new SliceStore(1, SLICE_OVERHEAD_BYTES);
       this.lastSent = 0;
       this.ownDelivered = 0;
       this.stableSelf = 0;
@@ -544,20 +553,21 @@ export class NAK extends Layer {
     let budget = this.xmitBudget.get(requester);
     if (budget === undefined || now - budget.since >= this.opts.xmitIntervalMs) this.xmitBudget.set(requester, (budget = { since: now, bytes: 0 }));
     const cap = this.opts.maxXmitBytes;
-    for (let seq = Math.max(from, store.firstSeq); seq <= last; seq++) {
+    // Our own: the slices come first, then the objects not yet sliced.
+    const first = own && this.sentSlices.length > 0 ? this.sentSlices.firstSeq : store.firstSeq;
+    for (let seq = Math.max(from, first); seq <= last; seq++) {
       if (budget.bytes >= cap) {
         this.mXmitThrottled.inc();
         return;
       }
       let copy: Message;
-      if (own) {
-        const orig = this.sent.get(seq);
-        if (orig === undefined) break;
+      const orig = own ? this.sent.get(seq) : undefined;
+      if (orig !== undefined) {
         budget.bytes += keptBytes(orig);
         copy = orig.cloneAt(orig.keptTop);
         copy.dropTop(); // our own copies still carry their DATA header
       } else {
-        const slices = store as SliceStore;
+        const slices = own ? this.sentSlices : (store as SliceStore);
         const bytes = slices.get(seq);
         if (bytes === undefined) break;
         budget.bytes += bytes.length + SLICE_OVERHEAD_BYTES;
@@ -573,7 +583,26 @@ export class NAK extends Layer {
     }
   }
 
+  /** Own messages COM has sent since (their encoding is known now): kept as slices from here on. */
+  private sliceSent(): void {
+    const sent = this.sent;
+    const slices = this.sentSlices;
+    let seq = sent.firstSeq;
+    const end = sent.nextSeq;
+    if (seq >= end) return;
+    // Stability may have freed the objects' seqs past the slices' end: the slices start where they do.
+    if (slices.length === 0 && slices.nextSeq < seq) slices.truncate(seq - 1);
+    for (; seq < end; seq++) {
+      const m = sent.get(seq)!;
+      const wire = m.wire;
+      if (wire === null) break;
+      slices.append(seq, wire, m.wireStart, m.wireEnd, m.keptTop - 1);
+    }
+    if (seq > sent.firstSeq) sent.truncate(seq - 1);
+  }
+
   private tick(): void {
+    this.sliceSent();
     for (const w of this.windows.values()) if (w.missing) this.request(w, true);
     if (this.lastSent > this.stableSelf && this.viewId > 0) {
       const hi = new Message(null, Buffer.alloc(0), MsgFlag.Multicast | MsgFlag.Unreliable);
@@ -597,6 +626,7 @@ export class NAK extends Layer {
       if (sender === this.ctx.localId) {
         if (seq > this.stableSelf) {
           this.stableSelf = seq;
+          this.sentSlices.truncate(seq);
           this.sent.truncate(seq);
         }
       } else {
@@ -607,7 +637,7 @@ export class NAK extends Layer {
 
   /** Bytes held for retransmission (tests check this stays bounded). */
   get bufferedBytes(): number {
-    let bytes = this.sent.bytes;
+    let bytes = this.sent.bytes + this.sentSlices.bytes;
     for (const w of this.windows.values()) bytes += w.store.bytes;
     return bytes;
   }

@@ -2,7 +2,7 @@ import { z } from 'zod';
 import type { Digest, DownEvent, UpEvent } from '../core/events.js';
 import type { Message } from '../core/message.js';
 import { defineHeader, HeaderIds } from '../codec/header-registry.js';
-import { Layer, type LayerContext } from '../stack/layer.js';
+import { Layer, type LayerContext, type LayerLink } from '../stack/layer.js';
 import { registerLayer } from '../stack/registry.js';
 import { FifoQueue } from '../core/fifo-queue.js';
 import type { Counter } from '../core/metrics.js';
@@ -58,6 +58,55 @@ export class SAFE extends Layer {
     this.held.push({ msg, safe });
     if (safe) this.mHeld.inc();
     this.release();
+    if (this.held.length > 0) this.below.downEvent({ type: 'STABILIZE' });
+  }
+
+  /**
+   * A frame's messages: plain ones with nothing held pass on in place, and one request for
+   * stability covers the whole batch (not one per safe message).
+   */
+  override upBatch(batch: Message[]): void {
+    let n = 0;
+    let i = 0;
+    for (; i < batch.length; i++) {
+      const msg = batch[i]!;
+      if (this.held.length > 0 || msg.peek(SAFE_HEADER) !== undefined) break;
+      batch[n++] = msg;
+    }
+    if (i === batch.length) {
+      if (n > 0) this.above.upBatch(batch);
+      return;
+    }
+    // From the first safe message on, in arrival order behind it; what is released goes up at the end.
+    const out = batch.slice(0, n);
+    const real = this.above;
+    const gather: LayerLink = {
+      up: (m) => void out.push(m),
+      upBatch: (b) => {
+        for (const m of b) out.push(m);
+      },
+      upEvent: (ev) => real.upEvent(ev),
+      down: (m) => real.down(m),
+      downBatch: (b) => real.downBatch(b),
+      downEvent: (ev) => real.downEvent(ev),
+    };
+    this.above = gather;
+    try {
+      for (; i < batch.length; i++) {
+        const msg = batch[i]!;
+        const safe = msg.pop(SAFE_HEADER) !== undefined;
+        if (!safe && this.held.length === 0) {
+          out.push(msg);
+          continue;
+        }
+        this.held.push({ msg, safe });
+        if (safe) this.mHeld.inc();
+        this.release();
+      }
+    } finally {
+      this.above = real;
+    }
+    if (out.length > 0) real.upBatch(out);
     if (this.held.length > 0) this.below.downEvent({ type: 'STABILIZE' });
   }
 

@@ -6,7 +6,6 @@ import type { View } from '../core/view.js';
 import { defineHeader, HeaderIds } from '../codec/header-registry.js';
 import { ViewAwareLayer, type LayerContext } from '../stack/layer.js';
 import { registerLayer } from '../stack/registry.js';
-import { FifoQueue } from '../core/fifo-queue.js';
 import type { Counter } from '../core/metrics.js';
 import { InputGuard, MAX_WIRE_INT } from '../core/input-guard.js';
 
@@ -20,46 +19,111 @@ const enum TotalType {
   Order = 2,
 }
 
-type TotalHeader = { t: TotalType.Data; stamp: number } | { t: TotalType.Order; view: number; runs: [number, number][] };
+/**
+ * A data header is its sender's Lamport stamp alone (a number: nothing allocated per message); an
+ * order is the view and its runs, flat: `[index0, count0, index1, count1, ...]`.
+ */
+interface TotalOrder {
+  view: number;
+  runs: readonly number[];
+}
+type TotalHeader = number | TotalOrder;
 
 export const TOTAL_HEADER = defineHeader<TotalHeader>(
   HeaderIds.TOTAL,
   'TOTAL',
   (w, h) => {
-    w.u8(h.t);
-    if (h.t === TotalType.Data) w.uvar(h.stamp);
-    if (h.t === TotalType.Order) {
-      w.uvar(h.view);
-      w.uvar(h.runs.length);
-      for (const [i, n] of h.runs) {
-        w.uvar(i);
-        w.uvar(n);
-      }
+    if (typeof h === 'number') {
+      w.u8(TotalType.Data);
+      w.uvar(h);
+      return;
     }
+    w.u8(TotalType.Order);
+    w.uvar(h.view);
+    const runs = h.runs;
+    w.uvar(runs.length >> 1);
+    for (let i = 0; i < (runs.length & ~1); i++) w.uvar(runs[i]!);
   },
   (r) => {
     const t = r.u8();
     if (t === TotalType.Data) {
       const stamp = r.uvar();
       if (stamp > MAX_WIRE_INT) throw new ProtocolError('ERR_MALFORMED', `TOTAL stamp ${stamp} out of range`);
-      return { t, stamp };
+      return stamp;
     }
     if (t !== TotalType.Order) throw new ProtocolError('ERR_MALFORMED', `unknown TOTAL header type ${t}`);
     const view = r.uvar();
     const n = r.uvar();
     if (n > MAX_RUNS_PER_ORDER) throw new ProtocolError('ERR_MALFORMED', `TOTAL order with ${n} runs`);
-    const runs: [number, number][] = [];
-    for (let i = 0; i < n; i++) runs.push([r.uvar(), r.uvar()]);
-    return { t, view, runs };
+    const runs = new Array<number>(n * 2);
+    for (let i = 0; i < n * 2; i++) runs[i] = r.uvar();
+    return { view, runs };
   },
 );
 
 const options = z.object({});
 
-/** A message waiting for its place in the order, with its sender's Lamport stamp. */
-interface Waiting {
-  msg: Message;
-  stamp: number;
+/** One sender's messages waiting for their place in the order, with their Lamport stamps (no object per message). */
+class StampedQueue {
+  private msgs: (Message | undefined)[] = [];
+  private stamps: number[] = [];
+  private head = 0;
+  get length(): number {
+    return this.msgs.length - this.head;
+  }
+  push(msg: Message, stamp: number): void {
+    this.msgs.push(msg);
+    this.stamps.push(stamp);
+  }
+  shift(): Message {
+    const m = this.msgs[this.head]!;
+    this.msgs[this.head++] = undefined;
+    if (this.head === this.msgs.length) {
+      this.msgs.length = 0;
+      this.stamps.length = 0;
+      this.head = 0;
+    } else if (this.head > 1024 && this.head * 2 > this.msgs.length) {
+      this.msgs = this.msgs.slice(this.head);
+      this.stamps = this.stamps.slice(this.head);
+      this.head = 0;
+    }
+    return m;
+  }
+  /** What is left, oldest first, as (message, stamp) pairs. */
+  forEachLeft(fn: (msg: Message, stamp: number) => void): void {
+    for (let i = this.head; i < this.msgs.length; i++) fn(this.msgs[i]!, this.stamps[i]!);
+  }
+}
+
+/** Runs announced and not yet delivered, flat `[index, count, ...]` from `head` on (a count falls as its messages go up). */
+class RunQueue {
+  private runs: number[] = [];
+  private head = 0;
+  get empty(): boolean {
+    return this.head === this.runs.length;
+  }
+  push(index: number, count: number): void {
+    this.runs.push(index, count);
+  }
+  get index(): number {
+    return this.runs[this.head]!;
+  }
+  get count(): number {
+    return this.runs[this.head + 1]!;
+  }
+  set count(n: number) {
+    this.runs[this.head + 1] = n;
+  }
+  shift(): void {
+    this.head += 2;
+    if (this.head === this.runs.length) {
+      this.runs.length = 0;
+      this.head = 0;
+    } else if (this.head > 2048 && this.head * 2 > this.runs.length) {
+      this.runs = this.runs.slice(this.head);
+      this.head = 0;
+    }
+  }
 }
 
 /**
@@ -74,19 +138,38 @@ interface Waiting {
  * message that depends on another (its sender delivered that one first) has the higher stamp, even
  * when the announcement of both was lost with a sequencer cut off in a minority. The new view's
  * most senior member orders from then on, so survivors agree and lose none of their own messages.
+ *
+ * Latency: the sequencer orders a received batch at the batch's end (not a tick later); it
+ * delivers only once its announcement comes back up, i.e. was handed to the network first. (It
+ * does not order its own abcasts as it sends them: their own copies must pass SAFE below first,
+ * or a safe message it holds would be overtaken; the real-partition test caught an isolated
+ * sequencer delivering after the others had moved on.)
  */
 export class TOTAL extends ViewAwareLayer {
   readonly name = 'TOTAL';
   private members: readonly NodeId[] = [];
+  private indexOf = new Map<NodeId, number>();
+  private me = -1;
   private viewId = -1;
-  private waiting = new Map<NodeId, FifoQueue<Waiting>>();
+  /** Per member index: its messages waiting for their place. */
+  private waiting: StampedQueue[] = [];
   /** Lamport clock: above every stamp sent or received. */
   private clock = 0;
-  /** The last stamp taken from each sender in this view. */
-  private lastStamp = new Map<NodeId, number>();
-  private runs = new FifoQueue<[number, number]>();
-  private toAnnounce: [number, number][] = [];
+  /** Per member index: the last stamp taken from it in this view. */
+  private lastStamp: number[] = [];
+  private runs = new RunQueue();
+  /** Runs noted for the next announcement, flat `[index, count, ...]`. */
+  private toAnnounce: number[] = [];
   private announceScheduled = false;
+  /**
+   * While an up batch is handled: its deliveries, handed up as one batch at its end. They are
+   * written over the batch's messages already handled (`outRoom` of them) until they outnumber
+   * those; then they spill into an array of their own.
+   */
+  private out: Message[] | null = null;
+  private outN = 0;
+  private outRoom = 0;
+  private outSpilled = false;
   private readonly mOrdered: Counter;
   private readonly guard: InputGuard;
 
@@ -97,21 +180,75 @@ export class TOTAL extends ViewAwareLayer {
   }
 
   private get isSequencer(): boolean {
-    return this.members[0] === this.ctx.localId;
+    return this.me === 0;
   }
 
   override down(msg: Message): void {
     if (msg.order === OrderCode.Total && msg.dest === null) {
       if (this.clock < MAX_WIRE_INT) this.clock++;
-      msg.push(TOTAL_HEADER, { t: TotalType.Data, stamp: this.clock });
+      msg.push(TOTAL_HEADER, this.clock);
     }
     this.below.down(msg);
   }
 
   override up(msg: Message): void {
+    this.upOne(msg);
+  }
+
+  /** A frame's messages: deliveries go up as one batch, and the sequencer announces once, at the end. */
+  override upBatch(batch: Message[]): void {
+    if (this.out !== null) {
+      // Re-entered (a layer below handed us a batch while we handled one): its messages are not
+      // ours to overwrite, so what they deliver spills.
+      const room = this.outRoom;
+      this.outRoom = 0;
+      for (let i = 0; i < batch.length; i++) this.upOne(batch[i]!);
+      this.outRoom = room;
+      return;
+    }
+    this.out = batch;
+    this.outN = 0;
+    this.outSpilled = false;
+    try {
+      for (let i = 0; i < batch.length; i++) {
+        const msg = batch[i]!;
+        this.outRoom = i + 1;
+        this.upOne(msg);
+      }
+    } finally {
+      this.out = null;
+    }
+    if (this.toAnnounce.length > 0) this.announce();
+    const n = this.outN;
+    this.outN = 0;
+    if (n === 0) return;
+    if (!this.outSpilled) batch.length = n;
+    this.above.upBatch(this.outSpilled ? this.spill : batch);
+    this.spill = [];
+  }
+
+  /** Deliveries that outnumbered the messages handled (see `out`). */
+  private spill: Message[] = [];
+
+  private pass(msg: Message): void {
+    const out = this.out;
+    if (out === null) {
+      this.above.up(msg);
+      return;
+    }
+    if (!this.outSpilled && this.outN >= this.outRoom) {
+      this.spill = out.slice(0, this.outN);
+      this.outSpilled = true;
+    }
+    if (this.outSpilled) this.spill.push(msg);
+    else out[this.outN] = msg;
+    this.outN++;
+  }
+
+  private upOne(msg: Message): void {
     const h = msg.pop(TOTAL_HEADER);
     if (h === undefined) {
-      this.above.up(msg);
+      this.pass(msg);
       return;
     }
     // Only what every member gets (reliable multicast) can take part in the order.
@@ -119,37 +256,43 @@ export class TOTAL extends ViewAwareLayer {
       this.guard.drop(msg.src, 'total-order header on a message that is not a reliable multicast');
       return;
     }
-    if (h.t === TotalType.Order) {
+    if (typeof h !== 'number') {
       if (h.view !== this.viewId) return; // another view's sequencer
       if (msg.src !== this.members[0]) {
         this.guard.drop(msg.src, 'order from a member that is not the sequencer');
         return;
       }
       if (!this.validRuns(h.runs, msg.src)) return;
-      for (const r of h.runs) this.runs.push([r[0], r[1]]); // copies: header values are shared and immutable
+      const runs = h.runs;
+      for (let i = 0; i < runs.length; i += 2) this.runs.push(runs[i]!, runs[i + 1]!);
       this.deliverOrdered();
       return;
     }
-    const from = this.members.indexOf(msg.src);
+    const from = this.indexOf.get(msg.src) ?? -1;
     if (from < 0) {
       this.guard.drop(msg.src, 'total-order message from a non-member');
       return;
     }
-    if (h.stamp > this.clock) this.clock = h.stamp;
-    let q = this.waiting.get(msg.src);
-    if (!q) this.waiting.set(msg.src, (q = new FifoQueue<Waiting>()));
+    if (h > this.clock) this.clock = h;
     // A sender's stamps only grow (a forged smaller one cannot reorder its own messages).
-    const stamp = Math.max(h.stamp, this.lastStamp.get(msg.src) ?? 0);
-    this.lastStamp.set(msg.src, stamp);
-    q.push({ msg, stamp });
+    const last = this.lastStamp[from]!;
+    const stamp = h > last ? h : last;
+    this.lastStamp[from] = stamp;
+    this.waiting[from]!.push(msg, stamp);
     if (this.isSequencer) this.noteForOrder(from);
-    this.deliverOrdered();
+    if (!this.runs.empty && this.runs.index === from) this.deliverOrdered();
   }
 
   /** Every run names a member of the view and orders at least one message; else the whole order is dropped. */
-  private validRuns(runs: readonly [number, number][], src: NodeId): boolean {
+  private validRuns(runs: readonly number[], src: NodeId): boolean {
     const n = this.members.length;
-    for (const [index, count] of runs) {
+    if (runs.length & 1) {
+      this.guard.drop(src, 'order with a run cut in half');
+      return false;
+    }
+    for (let i = 0; i < runs.length; i += 2) {
+      const index = runs[i]!;
+      const count = runs[i + 1]!;
       if (index >= n || count === 0 || count > MAX_WIRE_INT) {
         this.guard.drop(src, 'order run out of range', { index, count, members: n });
         return false;
@@ -159,67 +302,84 @@ export class TOTAL extends ViewAwareLayer {
   }
 
   private noteForOrder(from: number): void {
-    const last = this.toAnnounce.at(-1);
-    if (last && last[0] === from) last[1]++;
-    else this.toAnnounce.push([from, 1]);
-    if (!this.announceScheduled) {
+    const a = this.toAnnounce;
+    const n = a.length;
+    if (n > 0 && a[n - 2] === from) a[n - 1]!++;
+    else a.push(from, 1);
+    if (!this.announceScheduled && this.out === null) {
       this.announceScheduled = true;
-      this.env.defer(() => this.announce());
+      this.env.defer(() => {
+        this.announceScheduled = false;
+        this.announce();
+      });
     }
   }
 
   private announce(): void {
-    this.announceScheduled = false;
     if (this.toAnnounce.length === 0 || !this.isSequencer) return;
     const all = this.toAnnounce;
     this.toAnnounce = [];
-    for (let i = 0; i < all.length; i += MAX_RUNS_PER_ORDER) {
-      const runs = all.length <= MAX_RUNS_PER_ORDER ? all : all.slice(i, i + MAX_RUNS_PER_ORDER);
-      const m = new Message(null, Buffer.alloc(0));
-      m.push(TOTAL_HEADER, { t: TotalType.Order, view: this.viewId, runs });
+    const max = 2 * MAX_RUNS_PER_ORDER;
+    for (let i = 0; i < all.length; i += max) {
+      const runs = all.length <= max ? all : all.slice(i, i + max);
+      const m = new Message(null, EMPTY);
+      m.push(TOTAL_HEADER, { view: this.viewId, runs });
       this.below.down(m);
     }
   }
 
   private deliverOrdered(): void {
-    let run: [number, number] | undefined;
-    while ((run = this.runs.peek()) !== undefined) {
-      const q = this.waiting.get(this.members[run[0]] ?? '');
-      while (run[1] > 0 && q && q.length > 0) {
-        run[1]--;
+    const runs = this.runs;
+    while (!runs.empty) {
+      const q = this.waiting[runs.index];
+      let left = runs.count;
+      while (left > 0 && q !== undefined && q.length > 0) {
+        left--;
         this.mOrdered.inc();
-        this.above.up(q.shift()!.msg);
+        this.pass(q.shift());
       }
-      if (run[1] > 0) return;
-      this.runs.shift();
+      if (left > 0) {
+        runs.count = left;
+        return;
+      }
+      runs.shift();
     }
   }
 
   protected newView(v: View): void {
     if (v.id === this.viewId) return;
+    // A view met inside a batch: what the batch delivered so far goes up before the view does.
+    if (this.out !== null && this.outN > 0) {
+      const o = this.outSpilled ? this.spill : this.out.slice(0, this.outN);
+      this.spill = [];
+      this.outSpilled = true;
+      this.outN = 0;
+      this.above.upBatch(o);
+    }
     if (this.viewId >= 0) {
       // End of a view: what was announced, then the rest by stamp, then seniority (the same everywhere).
       this.deliverOrdered();
-      const rest: (Waiting & { rank: number })[] = [];
-      this.members.forEach((m, rank) => {
-        const q = this.waiting.get(m);
-        if (q) for (const w of q) rest.push({ ...w, rank });
-      });
+      const rest: { msg: Message; stamp: number; rank: number }[] = [];
+      this.waiting.forEach((q, rank) => q.forEachLeft((msg, stamp) => rest.push({ msg, stamp, rank })));
       // Stable, and a sender's stamps never fall: its own messages keep their order.
       rest.sort((a, b) => a.stamp - b.stamp || a.rank - b.rank);
       for (const w of rest) {
         this.mOrdered.inc();
-        this.above.up(w.msg);
+        this.pass(w.msg);
       }
     }
-    this.waiting = new Map();
-    this.lastStamp = new Map();
-    this.runs = new FifoQueue<[number, number]>();
+    this.members = v.members;
+    this.indexOf = new Map(v.members.map((m, i) => [m, i]));
+    this.me = this.indexOf.get(this.ctx.localId) ?? -1;
+    this.waiting = v.members.map(() => new StampedQueue());
+    this.lastStamp = new Array<number>(v.members.length).fill(0);
+    this.runs = new RunQueue();
     this.toAnnounce = [];
     this.viewId = v.id;
-    this.members = v.members;
   }
 }
+
+const EMPTY = Buffer.alloc(0);
 
 registerLayer({
   name: 'TOTAL',

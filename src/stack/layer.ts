@@ -23,8 +23,9 @@ export interface LayerLink {
   upEvent(ev: UpEvent): void;
   /**
    * Messages in order, as if passed one by one (a frame's messages going up, a list of sends going
-   * down). The array is the callee's for the call only: it may overwrite entries, and must not keep
-   * the array itself once it returns.
+   * down). The array is the callee's for the call only: it may overwrite entries or shorten it (a
+   * layer gathers what it passes on into the batch it was given), and must not keep the array
+   * itself once it returns.
    */
   upBatch(batch: Message[]): void;
   downBatch(batch: Message[]): void;
@@ -34,34 +35,74 @@ export interface LayerLink {
  * Stands in for a layer's neighbour while the layer handles a batch: the messages it passes on are
  * gathered and go on as one batch. Anything else (an event, or a message the other way) first hands
  * on what was gathered, so the neighbour sees exactly the sequence it would have seen one by one.
+ *
+ * What is gathered is written into the batch being handled, over the messages already handled
+ * (`room` of them): a layer that passes on at most what it took, as most do, allocates nothing per
+ * batch. Only one that passes on more than it took so far spills into an array of its own.
  */
 class BatchCollector implements LayerLink {
-  out: Message[] = [];
+  /** Where gathered messages go: the batch being handled until it spills. */
+  private out: Message[];
+  private n = 0;
+  private spilled = false;
+  /** Entries of `out` that may be overwritten (the batch's messages handled so far). */
+  room = 0;
   constructor(
     private readonly real: LayerLink,
     private readonly upward: boolean,
-  ) {}
+    batch: Message[],
+  ) {
+    this.out = batch;
+  }
+  private add(msg: Message): void {
+    if (!this.spilled && this.n >= this.room) {
+      this.out = this.out.slice(0, this.n);
+      this.spilled = true;
+    }
+    if (this.spilled) this.out.push(msg);
+    else this.out[this.n] = msg;
+    this.n++;
+  }
   flush(): void {
-    if (this.out.length === 0) return;
+    const n = this.n;
+    if (n === 0) return;
     const out = this.out;
+    if (!this.spilled) {
+      // The rest of the batch is still to be handled: hand on a copy of what was gathered.
+      if (this.room < out.length) {
+        this.out = out;
+        this.n = 0;
+        this.spilled = false;
+        const part = out.slice(0, n);
+        this.room = 0; // what was gathered sits in the batch still: not to be overwritten from here on
+        this.pass(part);
+        return;
+      }
+      out.length = n;
+    }
     this.out = [];
+    this.spilled = true;
+    this.n = 0;
+    this.pass(out);
+  }
+  private pass(out: Message[]): void {
     if (this.upward) this.real.upBatch(out);
     else this.real.downBatch(out);
   }
   up(msg: Message): void {
-    if (this.upward) this.out.push(msg);
+    if (this.upward) this.add(msg);
     else this.real.up(msg);
   }
   upBatch(batch: Message[]): void {
-    if (this.upward) for (let i = 0; i < batch.length; i++) this.out.push(batch[i]!);
+    if (this.upward) for (let i = 0; i < batch.length; i++) this.add(batch[i]!);
     else this.real.upBatch(batch);
   }
   down(msg: Message): void {
-    if (!this.upward) this.out.push(msg);
+    if (!this.upward) this.add(msg);
     else this.real.down(msg);
   }
   downBatch(batch: Message[]): void {
-    if (!this.upward) for (let i = 0; i < batch.length; i++) this.out.push(batch[i]!);
+    if (!this.upward) for (let i = 0; i < batch.length; i++) this.add(batch[i]!);
     else this.real.downBatch(batch);
   }
   upEvent(ev: UpEvent): void {
@@ -129,10 +170,14 @@ export abstract class Layer implements LayerLink {
       for (let i = 0; i < batch.length; i++) this.up(batch[i]!);
       return;
     }
-    const gather = new BatchCollector(real, true);
+    const gather = new BatchCollector(real, true, batch);
     this.above = gather;
     try {
-      for (let i = 0; i < batch.length; i++) this.up(batch[i]!);
+      for (let i = 0; i < batch.length; i++) {
+        const msg = batch[i]!;
+        gather.room = i + 1;
+        this.up(msg);
+      }
     } finally {
       this.above = real;
     }
@@ -144,10 +189,14 @@ export abstract class Layer implements LayerLink {
       for (let i = 0; i < batch.length; i++) this.down(batch[i]!);
       return;
     }
-    const gather = new BatchCollector(real, false);
+    const gather = new BatchCollector(real, false, batch);
     this.below = gather;
     try {
-      for (let i = 0; i < batch.length; i++) this.down(batch[i]!);
+      for (let i = 0; i < batch.length; i++) {
+        const msg = batch[i]!;
+        gather.room = i + 1;
+        this.down(msg);
+      }
     } finally {
       this.below = real;
     }

@@ -521,7 +521,12 @@ export class TcpTransport implements Transport {
   private readonly maxParallelDials: number;
   private lastLivenessCheck = performance.now();
   private readonly dirty: OutboundPeer[] = [];
-  private flushImmediate: NodeJS.Immediate | null = null;
+  /**
+   * A flush is queued as a microtask: it runs once the current callback (COM's end-of-burst flush,
+   * which hands over every frame of the burst) returns, not an event-loop turn later; a turn is
+   * tens of microseconds on a busy process, on every hop of a round trip.
+   */
+  private flushQueued = false;
   private frameHandler: FrameHandler | null = null;
   private peerHandler: ((ev: PeerEvent) => void) | null = null;
   private readonly peerWatchers = new Set<(ev: PeerEvent) => void>();
@@ -694,7 +699,10 @@ export class TcpTransport implements Transport {
     if (!peer.dirty) {
       peer.dirty = true;
       this.dirty.push(peer);
-      if (this.flushImmediate === null) this.flushImmediate = setImmediate(this.flush);
+      if (!this.flushQueued) {
+        this.flushQueued = true;
+        queueMicrotask(this.flush);
+      }
     }
     if (peer.state === 'idle') {
       peer.lastTarget = to;
@@ -755,7 +763,8 @@ export class TcpTransport implements Transport {
 
   /** End of tick: hand every peer's new batch to its socket. */
   private readonly flush = (): void => {
-    this.flushImmediate = null;
+    if (!this.flushQueued) return; // cancelled by close()
+    this.flushQueued = false;
     const list = this.dirty;
     for (let i = 0; i < list.length; i++) {
       const p = list[i]!;
@@ -1496,10 +1505,7 @@ export class TcpTransport implements Transport {
   }
 
   private async shutdown(): Promise<void> {
-    if (this.flushImmediate !== null) {
-      clearImmediate(this.flushImmediate);
-      this.flushImmediate = null;
-    }
+    this.flushQueued = false;
     const pending: Promise<void>[] = [];
     const outbound: net.Socket[] = [];
     for (const p of this.peers.values()) {

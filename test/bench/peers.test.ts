@@ -57,10 +57,30 @@ describe('peer benchmark figures', () => {
     const by = new Map(rows.map((r) => [r.what.split(' /')[0] + ' / ' + r.what.split('/ ')[1], r]));
     assert.equal(by.get('fbcast 100 B / JGroups FIFO 100 B')!.ratio, 1);
     assert.equal(by.get('abcast 100 B / JGroups total order 100 B')!.ratio, 2);
-    assert.equal(by.get('abcast 100 B / Corosync agreed 100 B (3 daemons)')!.ratio, 19.35);
+    assert.equal(by.get('abcast 100 B / Corosync agreed 100 B (3 daemons, 1 process each)')!.ratio, 19.35, 'an older run\'s "3node" label');
     assert.equal(by.get('fbcast 100 B (others only) / raw Node TCP mesh 100 B')!.ratio, 0.2);
     assert.equal(by.get('fbcast 1 KiB / JGroups FIFO 1000 B')!.ratio, null, 'no Horus figure');
     assert.equal(by.get('abcast 1 KiB / JGroups total order 1000 B')!.peer, null, 'no peer figure');
     assert.match(formatRatioTable(rows), /^\| fbcast 100 B \/ JGroups FIFO 100 B \| 448000 \| 448000 \| 1× \| ≥ 1\.0 \|$/m);
+  });
+  it('shows both Corosync set-ups under the labels its run prints', () => {
+    const corosync = [
+      'corosync 1node-3procs agreed 100B: 28234 msgs/s (median of 3 receivers; ok)',
+      'corosync 3node-1proc-each agreed 100B: 10556 msgs/s (median of 3 receivers; ok)',
+    ].join('\n');
+    const rows = ratioTable([tp('abcast-3-100B', 105_560, 0)], parsePeerOutput(corosync));
+    const three = rows.find((r) => r.what.includes('3 daemons'));
+    const one = rows.find((r) => r.what.includes('1 daemon,'));
+    assert.equal(three?.peer, 10_556);
+    assert.equal(three?.ratio, 10);
+    assert.equal(one?.peer, 28_234);
+    assert.equal(one?.ratio, 3.74);
+    assert.doesNotMatch(
+      formatRatioTable(rows)
+        .split('\n')
+        .filter((l) => l.includes('Corosync'))
+        .join('\n'),
+      /\| _ \|/,
+    );
   });
 });

@@ -59,4 +59,23 @@ describe('SliceStore', () => {
     }
     assert.equal(s.bytes, 160 * (1 + 32));
   });
+
+  it('keeps its room across stability rounds under steady load, and gives it back once a burst is over', () => {
+    const st = new SliceStore(1);
+    const buf = Buffer.alloc(8);
+    const capOf = (): number => (st as unknown as { cap: number }).cap;
+    let seq = 1;
+    const round = (n: number): void => {
+      for (let i = 0; i < n; i++) st.append(seq++, buf, 0, 8, 0);
+      st.truncate(seq - 1);
+    };
+    round(100_000);
+    const big = capOf();
+    assert.ok(big > 1 << 16);
+    round(100_000);
+    assert.equal(capOf(), big, 'a round as large as the last keeps the ring');
+    round(10);
+    assert.equal(capOf(), 64, 'a small round after the burst gives the room back');
+    assert.equal(st.length, 0);
+  });
 });

@@ -1,6 +1,11 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { simGroup } from '../../helpers/sim-group.js';
+import type { Env } from '../../../src/core/env.js';
+import { silentLogger } from '../../../src/core/logger.js';
+import { Message } from '../../../src/core/message.js';
+import { FC, FC_HEADER } from '../../../src/layers/FC.js';
+import { MemoryMetrics } from '../../../src/obs/metrics.js';
 
 describe('FC', () => {
   it('blocks a sender while a paused member consumes nothing, and bounds what is buffered', () => {
@@ -35,5 +40,38 @@ describe('FC', () => {
       order,
       Array.from({ length: 50 }, (_, i) => i),
     );
+  });
+});
+
+describe('FC with batches', () => {
+  it('counts a batch message by message, passes it up whole, and grants credit once per sender after it', () => {
+    const ctx = { env: {} as Env, group: 'g', localId: 'me:1/1', log: silentLogger, metrics: new MemoryMetrics() };
+    const fc = new FC(ctx, { maxCredits: 1000, replenishFraction: 0.25, askIntervalMs: 50 });
+    const calls: string[] = [];
+    fc.above = {
+      up: () => calls.push('up'),
+      upBatch: (b) => calls.push(`upBatch ${b.length}`),
+      upEvent: () => {},
+      down: () => {},
+      downBatch: () => {},
+      downEvent: () => {},
+    };
+    fc.below = {
+      up: () => {},
+      upBatch: () => {},
+      upEvent: () => {},
+      down: (m: Message) => calls.push(`credit to ${m.dest} ${m.peek(FC_HEADER)!.total}`),
+      downBatch: () => {},
+      downEvent: () => {},
+    };
+    fc.downEvent({ type: 'VIEW', view: { group: 'g', id: 1, members: ['me:1/1', 'a:1/1', 'b:1/1'] } });
+    const from = (src: string): Message => {
+      const m = new Message(null, Buffer.alloc(100));
+      m.src = src;
+      return m;
+    };
+    fc.upBatch([...Array.from({ length: 10 }, () => from('a:1/1')), from('b:1/1')]);
+    // 116 bytes each: a's 1160 pass the 250-byte replenish mark once per batch, b's 116 do not.
+    assert.deepEqual(calls, ['upBatch 11', 'credit to a:1/1 1160']);
   });
 });

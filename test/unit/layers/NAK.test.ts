@@ -6,6 +6,21 @@ import { checkFifoIntegrity } from '../../../src/sim/checkers/fifo-integrity.js'
 import { layerOf } from './hostile-peer.js';
 
 describe('NAK', () => {
+  it('keeps its own sent messages as slices of the frames they went out in, and retransmits from them under loss', () => {
+    const s = simGroup(3, 'NAK:COM', { loss: 0.3, seed: 11 });
+    const nak = layerOf(s.groups[0]!, NAK) as unknown as { sent: { length: number }; sentSlices: { length: number } };
+    for (let burst = 0; burst < 10; burst++) {
+      for (let k = 0; k < 100; k++) void s.groups[0]!.fbcast(Buffer.from(`${burst}:${k}`));
+      s.world.runFor(1);
+    }
+    assert.ok(nak.sentSlices.length > 0, 'sent messages kept as slices');
+    assert.ok(nak.sent.length <= 100, `at most the last burst kept as objects (${nak.sent.length})`);
+    s.world.runFor(10_000);
+    assert.deepEqual(checkFifoIntegrity(s.history.events, 'g', new Set(s.endpoints)).items, []);
+    for (const d of s.delivered) assert.equal(d.length, 1000);
+    assert.ok((s.nodes[0]!.metrics.snapshot().counters['horus_nak_retransmissions_total'] ?? 0) > 0, 'the sender retransmitted');
+  });
+
   it('repairs 30% frame loss and delivers every sender in FIFO order without duplicates', () => {
     const s = simGroup(4, 'NAK:COM', { loss: 0.3, duplicate: 0.1, fifo: false, jitterMs: 5 });
     s.groups.forEach((g, i) => {

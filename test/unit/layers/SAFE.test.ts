@@ -92,3 +92,52 @@ describe('SAFE', () => {
     await assert.rejects(s.groups[0]!.fbcast('x', { safe: true }), { code: 'ERR_INVALID_ARGUMENT' });
   });
 });
+
+describe('SAFE with batches', () => {
+  it('keeps arrival order across a batch that mixes plain and safe messages, and asks for stability once per batch', () => {
+    const ctx = { env: {} as Env, group: 'g', localId: 'me:1/1', log: silentLogger, metrics: new MemoryMetrics() };
+    const safe = new SAFE(ctx, {});
+    const delivered: string[] = [];
+    const batches: number[] = [];
+    let stabilize = 0;
+    const record = (m: Message): number => delivered.push(m.payload.toString());
+    safe.above = {
+      up: record,
+      upBatch: (b) => {
+        batches.push(b.length);
+        b.forEach(record);
+      },
+      upEvent: () => {},
+      down: () => {},
+      downBatch: () => {},
+      downEvent: () => {},
+    };
+    safe.below = {
+      up: () => {},
+      upBatch: () => {},
+      upEvent: () => {},
+      down: () => {},
+      downBatch: () => {},
+      downEvent: (ev: DownEvent) => void (ev.type === 'STABILIZE' && stabilize++),
+    };
+    safe.downEvent({ type: 'VIEW', view: view(1) });
+    const msg = (tag: string, seq: number, isSafe: boolean): Message => {
+      const m = new Message(null, Buffer.from(tag));
+      m.src = 'a:1/1';
+      m.seq = seq;
+      if (isSafe) m.push(SAFE_HEADER, true);
+      return m;
+    };
+    safe.upBatch([msg('p1', 1, false), msg('p2', 2, false)]);
+    assert.deepEqual(delivered, ['p1', 'p2']);
+    assert.equal(stabilize, 0, 'nothing held: no request');
+    safe.upBatch([msg('p3', 3, false), msg('s4', 4, true), msg('p5', 5, false), msg('s6', 6, true), msg('p7', 7, false)]);
+    assert.deepEqual(delivered, ['p1', 'p2', 'p3'], 'everything after the first safe one waits behind it');
+    assert.equal(stabilize, 1, 'one request for the batch');
+    safe.upEvent({ type: 'STABLE', stable: new Map([['a:1/1', 4]]), viewId: 1 });
+    assert.deepEqual(delivered, ['p1', 'p2', 'p3', 's4', 'p5']);
+    safe.upEvent({ type: 'STABLE', stable: new Map([['a:1/1', 7]]), viewId: 1 });
+    assert.deepEqual(delivered, ['p1', 'p2', 'p3', 's4', 'p5', 's6', 'p7']);
+    assert.deepEqual(batches.slice(0, 2), [2, 1]);
+  });
+});

@@ -79,7 +79,7 @@ function totalAlone(): { total: TOTAL; delivered: string[]; up: (src: string, st
   const up = (src: string, stamp: number, tag: string): void => {
     const m = new Message(null, Buffer.from(tag));
     m.src = src;
-    m.push(TOTAL_HEADER, { t: 1, stamp } as never);
+    m.push(TOTAL_HEADER, stamp);
     total.up(m);
   };
   return { total, delivered, up };
@@ -103,5 +103,20 @@ describe('TOTAL at the end of a view (unit)', () => {
     up('a:1/1', 2, 'a-2 (a forged smaller stamp)');
     total.upEvent({ type: 'VIEW', view: { group: 'g', id: 2, members: ['a:1/1', 'me:1/1'] } });
     assert.deepEqual(delivered, ['a-1', 'a-2 (a forged smaller stamp)', 'me-1']);
+  });
+});
+
+describe('TOTAL latency', () => {
+  it('a member orders a received batch with one announcement, sent with the batch that follows at once', () => {
+    const s = simGroup(3, 'TOTAL:CAUSAL:SAFE:STABLE:FC:FRAG:NAK:COM', { seed: 6 });
+    s.world.runFor(500);
+    const ordered = (): number => s.nodes[0]!.metrics.snapshot().counters['horus_total_ordered_total'] ?? 0;
+    const before = ordered();
+    for (let i = 0; i < 50; i++) void s.groups[1]!.abcast(`a${i}`);
+    for (let i = 0; i < 50; i++) void s.groups[2]!.abcast(`b${i}`);
+    s.world.runFor(50);
+    assert.equal(ordered() - before, 100);
+    const orders = s.delivered.map((d) => d.map((x) => x.payload as string).join(','));
+    assert.equal(new Set(orders).size, 1, 'one order everywhere');
   });
 });

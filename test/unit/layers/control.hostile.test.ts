@@ -148,8 +148,8 @@ describe('TOTAL with hostile input', () => {
   it('takes order only from the sequencer, with runs naming members and counting at least one, and only on reliable multicasts', () => {
     const s = simGroup(3, 'TOTAL:NAK:COM');
     const [m1, m2, m3] = s.nodes as [(typeof s.nodes)[0], (typeof s.nodes)[0], (typeof s.nodes)[0]];
-    const order = (runs: [number, number][]) => [h(TOTAL_HEADER), { t: 2, view: 1, runs }] as [HeaderType<never>, unknown];
-    const data = [h(TOTAL_HEADER), { t: 1, stamp: 1 }] as [HeaderType<never>, unknown];
+    const order = (runs: [number, number][]) => [h(TOTAL_HEADER), { view: 1, runs: runs.flat() }] as [HeaderType<never>, unknown];
+    const data = [h(TOTAL_HEADER), 1] as [HeaderType<never>, unknown];
     // m2 is not the sequencer (m1 is); m1's forged orders name no member or order nothing.
     sendAs(m2, m3, frameOf('g', [reliable(1, [order([[0, 1]])])]));
     sendAs(m1, m3, frameOf('g', [reliable(1, [order([[7, 1]])]), reliable(2, [order([[1, 0]])])]));

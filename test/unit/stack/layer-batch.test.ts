@@ -99,4 +99,33 @@ describe('layer batches', () => {
     upper.down(new Message(null, Buffer.from('z')));
     assert.equal(bottom.calls.at(-1), 'down z', 'a single message still goes down as one message');
   });
+
+  it('what a layer passes on is gathered into the batch it was given (no array per batch), and one that passes on more than it took spills safely', () => {
+    /** Holds "hold" until "release" comes, then passes both; passes "twice" on twice. */
+    class Bursty extends Layer {
+      readonly name = 'BURSTY';
+      private held: Message[] = [];
+      override up(msg: Message): void {
+        const p = msg.payload.toString();
+        if (p === 'hold') return void this.held.push(msg);
+        if (p === 'release') for (const h of this.held.splice(0)) this.above.up(h);
+        if (p === 'twice') this.above.up(msg);
+        this.above.up(msg);
+      }
+    }
+    const upper = new Through(ctx);
+    const lower = new Bursty(ctx);
+    const { top } = link(upper, lower);
+    let handedUp: Message[] | null = null;
+    top.upBatch = (b) => {
+      handedUp = b;
+      top.calls.push(`upBatch ${b.map((m) => m.payload.toString()).join(',')}`);
+    };
+    const fewer = msgs('a', 'hold', 'b', 'drop?');
+    lower.upBatch(fewer);
+    assert.equal(handedUp, fewer, 'gathered in place');
+    assert.deepEqual(top.calls, ['upBatch a,b,drop?']);
+    lower.upBatch(msgs('hold', 'hold', 'release', 'twice', 'c'));
+    assert.deepEqual(top.calls.at(-1), 'upBatch hold,hold,hold,release,twice,twice,c', 'nothing overwritten before it was read');
+  });
 });

@@ -1,0 +1,71 @@
+// CPU per delivered message through whole stacks, in one process, on the simulator's network: no
+// sockets and no other process, so a before/after comparison holds up on a busy machine far better
+// than the real bench (which needs quiet cores). Not a headline figure: the simulator's own costs
+// (event queue, traffic hash) are included, so ratios between versions are what to read.
+//
+//   npx tsx bench/micro/stack-cpu.ts [--order total|fifo|causal] [--members 3] [--count 20000] [--size 100] [--burst 500] [--safe] [--runs 3]
+import { HorusNode } from '../../src/api/node.js';
+import type { Group } from '../../src/api/group.js';
+import { SimWorld } from '../../src/sim/sim-world.js';
+
+function arg(name: string, dflt: string): string {
+  const i = process.argv.indexOf(`--${name}`);
+  return i >= 0 && i + 1 < process.argv.length ? process.argv[i + 1]! : dflt;
+}
+
+type Order = Parameters<Group['cast']>[0];
+const order = arg('order', 'total') as Order;
+const members = Number(arg('members', '3'));
+const count = Number(arg('count', '20000'));
+const size = Number(arg('size', '100'));
+const burst = Number(arg('burst', '500'));
+const runs = Number(arg('runs', '3'));
+const safe = process.argv.includes('--safe');
+
+function once(seed: number): { cpuUsPerDelivery: number; delivered: number; simMs: number } {
+  const world = new SimWorld(seed, { delayMs: 0.05, jitterMs: 0 });
+  const endpoints = Array.from({ length: members }, (_, i) => `m${i + 1}:1`);
+  const nodes = endpoints.map((e) => new HorusNode(world.addNode(e, '1').env));
+  const groups = nodes.map((n) => n.joinNow('g', { members: endpoints }));
+  let delivered = 0;
+  for (const g of groups) g.on('message', () => delivered++);
+  world.runFor(10);
+  const payload = Buffer.alloc(size, 7);
+  const want = count * members * members;
+  const sent = new Array<number>(members).fill(0);
+  const c0 = process.cpuUsage();
+  const t0 = world.now();
+  while (delivered < want) {
+    for (let k = 0; k < members; k++) {
+      const g = groups[k]!;
+      // Closed loop: a member sends while flow control lets it (as the bench's members do).
+      for (let i = 0; i < burst && sent[k]! < count && !g.blocked; i++) {
+        sent[k]!++;
+        g.cast(order, payload, safe ? { safe: true } : undefined).catch((e: unknown) => {
+          throw e;
+        });
+      }
+    }
+    world.runFor(1);
+    if (world.now() - t0 > 600_000) throw new Error(`stuck: ${delivered} of ${want} delivered`);
+  }
+  const c = process.cpuUsage(c0);
+  for (const n of nodes) void n.close();
+  return { cpuUsPerDelivery: (c.user + c.system) / delivered, delivered, simMs: world.now() - t0 };
+}
+
+const results = [];
+for (let r = 0; r < runs; r++) results.push(once(r + 1));
+const cpu = results.map((r) => r.cpuUsPerDelivery).sort((a, b) => a - b);
+console.log(
+  JSON.stringify({
+    order,
+    members,
+    count,
+    size,
+    safe,
+    cpuUsPerDeliveryMedian: Number(cpu[Math.floor(cpu.length / 2)]!.toFixed(3)),
+    cpuUsPerDelivery: cpu.map((x) => Number(x.toFixed(3))),
+    simMs: results.map((r) => r.simMs),
+  }),
+);
