@@ -236,6 +236,8 @@ export interface TcpTransportStats {
   malformed: number;
   /** Of those, connections closed because authentication failed (a bad proof or certificate, another security mode, a record that does not authenticate). */
   authFailures: number;
+  /** Inbound connections their peer closed before finishing the handshake (a truncated handshake). */
+  handshakesAbandoned: number;
   /** Inbound connections refused: maxConnections open already, none to close for fairness. */
   refusedTotal: number;
   /** At maxConnections, connections of the address holding the most closed to let another in. */
@@ -567,6 +569,7 @@ export class TcpTransport implements Transport {
     droppedTotalQueueFull: 0,
     malformed: 0,
     authFailures: 0,
+    handshakesAbandoned: 0,
     refusedTotal: 0,
     evictedOverTotal: 0,
     closedOverBuffer: 0,
@@ -1425,6 +1428,7 @@ export class TcpTransport implements Transport {
       this.identities.remove(socket);
       // Still listed: the peer's end closed it, not us (we forget a connection before we close it).
       const byPeer = this.inbound.has(socket) && !this.closed;
+      if (byPeer && conn.inHandshake) this.c.handshakesAbandoned++;
       this.forget(conn);
       if (byPeer && conn.from !== null) this.inboundClosedByPeer(conn, conn.from);
     });
