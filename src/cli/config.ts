@@ -3,6 +3,7 @@ import { z } from 'zod';
 import { ConfigError } from '../core/errors.js';
 import { parseEndpoint } from '../core/node-id.js';
 import { isLoopbackHost } from '../dashboard/http-util.js';
+import { securityConfigSchema } from '../security/security-config.js';
 import { transportLimitsSchema } from '../transport/tcp-transport.js';
 
 /** `host:port` with a concrete port (fixed member lists name real endpoints). */
@@ -53,6 +54,8 @@ export const nodeConfigSchema = z
     /** Safe bootstrap: found a group only once this many contact points (this node included) are known and stable. */
     expectContacts: z.number().int().min(1).max(1000).optional(),
     logLevel: z.enum(LOG_LEVELS).optional(),
+    /** How connections are authenticated and encrypted: { mode: 'off' | 'psk' | 'pki', ... } (docs/security.md). */
+    security: securityConfigSchema.optional(),
     /** Transport limits (connections, handshake, slow frames, send queues); each has a default. */
     transport: transportLimitsSchema.optional(),
     membership: z.enum(['fixed', 'dynamic']).optional(),

@@ -489,6 +489,16 @@ interface Route {
   target: NodeId | null;
 }
 
+/** pki: this node's certificate must allow its own id, or peers would refuse it. */
+function checkOwnCertificate(security: ChannelSecurity, localId: NodeId): void {
+  if (security.mode !== 'pki') return;
+  try {
+    security.credentials.trust.identify(security.credentials.certificate, localId, security.now?.() ?? Date.now());
+  } catch (err) {
+    throw new HorusError('ERR_AUTH', `this node's certificate does not allow its own id ${localId}: ${(err as Error).message}`, { cause: err });
+  }
+}
+
 function stripBrackets(host: string): string {
   return host.startsWith('[') && host.endsWith(']') ? host.slice(1, -1) : host;
 }
@@ -642,6 +652,8 @@ export class TcpTransport implements Transport {
     } catch (err) {
       throw new ConfigError(`invalid listen address ${JSON.stringify(opts.listen)}`, { cause: err });
     }
+    // A fixed port: the certificate is checked before anything listens (port 0: once it is known).
+    if (bind.port > 0) checkOwnCertificate(security, makeNodeId(`${opts.advertiseHost ?? bind.host}:${bind.port}`, opts.incarnation));
     const server = net.createServer({ noDelay: true });
     await new Promise<void>((resolve, reject) => {
       const onError = (err: Error): void => reject(new ConfigError(`cannot listen on ${opts.listen}: ${err.message}`, { cause: err }));
@@ -666,13 +678,11 @@ export class TcpTransport implements Transport {
     if (host === '0.0.0.0' || host === '::' || host === '[::]') {
       log.warn('listening on a wildcard address without advertiseHost: peers cannot dial this node id', { listen: opts.listen });
     }
-    if (security.mode === 'pki') {
-      try {
-        security.credentials.trust.identify(security.credentials.certificate, localId, security.now?.() ?? Date.now());
-      } catch (err) {
-        server.close();
-        throw new HorusError('ERR_AUTH', `this node's certificate does not allow its own id ${localId}: ${(err as Error).message}`, { cause: err });
-      }
+    try {
+      checkOwnCertificate(security, localId);
+    } catch (err) {
+      server.close();
+      throw err;
     }
     return new TcpTransport(server, opts, localId, log, security);
   }
