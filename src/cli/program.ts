@@ -178,8 +178,18 @@ export function buildProgram(): Command {
     .addOption(new Option('--membership <kind>', 'fixed member list, or dynamic joins through GMS').choices(['fixed', 'dynamic']).default('dynamic'))
     .addOption(new Option('--log-level <level>', "members' JSON log level (on this terminal's stderr)").choices(LOG_LEVELS).default('warn'))
     .option('--no-state-file', 'do not write .horus/demo.json (which lets `horus kv` find the demo)')
+    .addOption(new Option('--security <mode>', 'members authenticate and encrypt with a demo CA (pki), or not (off)').choices(['pki', 'off']).default('pki'))
     .action(
-      async (opts: { nodes: number; port?: number; group: string; load: number; membership: 'fixed' | 'dynamic'; logLevel: LogLevel; stateFile: boolean }) => {
+      async (opts: {
+        nodes: number;
+        port?: number;
+        group: string;
+        load: number;
+        membership: 'fixed' | 'dynamic';
+        logLevel: LogLevel;
+        stateFile: boolean;
+        security: 'pki' | 'off';
+      }) => {
         const { runDemoCommand } = await import('./demo.js');
         await runDemoCommand({
           nodes: opts.nodes,
@@ -189,6 +199,7 @@ export function buildProgram(): Command {
           membership: opts.membership,
           logLevel: opts.logLevel,
           stateFile: opts.stateFile,
+          security: opts.security,
         });
         process.exit(0);
       },
