@@ -19,6 +19,7 @@ import { DEFAULT_DEMO_PORT, DEMO_STATE_FILE } from './kv-cmd.js';
 import type { MemberMessage } from './node-cmd.js';
 import { horusCommand, pickFreePorts } from './spawn.js';
 import { DemoPki } from './demo-pki.js';
+import { checkSameOrigin, isDashboardPage, isMutating, newAdminToken, requireToken, setTokenCookie } from '../dashboard/admin-auth.js';
 
 export type MemberState = 'starting' | 'running' | 'paused' | 'killed' | 'exited' | 'failed';
 
@@ -112,6 +113,8 @@ export class DemoController {
   private server: http.Server | null = null;
   private tick: NodeJS.Timeout | null = null;
   private stopping: Promise<void> | null = null;
+  /** Needed to kill, pause, resume, restart or add members; the dashboard page hands it to the browser as a same-site cookie. */
+  readonly token = newAdminToken();
   /** The members' CA and keys (security pki). */
   pki: DemoPki | null = null;
   /** Lifecycle changes are printed once the start-up summary is out. */
@@ -161,6 +164,9 @@ export class DemoController {
     const router = this.router();
     const handle = async (req: http.IncomingMessage, res: http.ServerResponse, url: URL): Promise<void> => {
       checkLocalRequest(req);
+      checkSameOrigin(req);
+      if (req.method === 'GET' && isDashboardPage(url.pathname)) setTokenCookie(res, this.token);
+      if (isMutating(req.method) && url.pathname.startsWith('/api/demo/')) requireToken(req, this.token);
       if (url.pathname === '/api/events' && req.method === 'GET') {
         this.sse.open(req, res, [{ event: 'snapshot', data: this.snapshot() }]);
         return;
@@ -592,6 +598,7 @@ export async function runDemoCommand(opts: DemoOptions): Promise<void> {
   if (demo.pki !== null) out(`security pki: members authenticate with certificates from a demo CA; keys made in ${demo.pki.dir} (removed when the demo stops)`);
   for (const m of demo.memberInfos()) out(`  ${m.name}  ${m.endpoint}  pid ${m.pid}  admin ${m.admin}`);
   out(`dashboard: ${demo.url}`);
+  out(`control token (the dashboard page gets it as a cookie; scripts send Authorization: Bearer): ${demo.token}`);
   out(`try: npx horus kv put color blue   |   npx horus kv get color   |   Ctrl-C stops every member`);
   const sig = await stopped;
   out(`horus demo: ${sig}, stopping members...`);

@@ -38,6 +38,8 @@ export interface NodeFlags {
   membership?: Membership;
   kv?: string;
   load?: number;
+  /** Bearer token of the admin endpoint. */
+  adminToken?: string;
   /** Security mode; with it, the files below (else the config file's `security`). */
   security?: SecurityMode;
   key?: string;
@@ -53,6 +55,8 @@ export interface ResolvedNodeConfig {
   listen: string;
   seeds: string[];
   admin: string | false;
+  /** The admin endpoint's bearer token (config or HORUS_ADMIN_TOKEN), or null: generated off loopback, none on it. */
+  adminToken: string | null;
   /** Probe endpoint (/livez, /readyz) on any interface, or null for none. */
   health: string | null;
   /** Discovery source spec, or null for the seeds alone. */
@@ -130,6 +134,7 @@ export function resolveNodeConfig(file: NodeConfig, flags: NodeFlags): ResolvedN
     listen,
     seeds: flags.seeds ?? file.seeds ?? [],
     admin: flags.admin ?? file.admin ?? DEFAULT_ADMIN,
+    adminToken: flags.adminToken ?? file.adminToken ?? null,
     health: flags.health ?? file.health ?? null,
     discovery: flags.discovery ?? file.discovery ?? null,
     expectContacts: flags.expectContacts ?? file.expectContacts ?? null,
@@ -191,6 +196,7 @@ export async function startNode(cfg: ResolvedNodeConfig, log: Logger, onApplied?
         node,
         observer,
         listen: cfg.admin,
+        ...(cfg.adminToken !== null ? { token: cfg.adminToken } : {}),
         log,
         expectedGroups,
         ...(store ? { routes: kvRoutes(store), info: () => ({ kv: { group: cfg.kv!.group, ...kvSummary(store) } }) } : {}),
@@ -238,6 +244,9 @@ export async function runNodeCommand(flags: NodeFlags): Promise<void> {
     `horus node ${running.node.id} listening on ${running.node.endpoint}${adminUrl ? `, admin and dashboard ${adminUrl}` : ''}${running.health ? `, probes ${running.health.url}livez and ${running.health.url}readyz` : ''}`,
   ];
   for (const g of running.node.groups()) lines.push(`  group ${g.name}: view ${g.view.id} [${g.view.members.join(' ')}]`);
+  // Shown once, here: it is not logged.
+  if (running.admin?.tokenGenerated)
+    lines.push(`  admin token (generated; send as Authorization: Bearer, or open ${adminUrl}?token=...): ${running.admin.token}`);
   process.stdout.write(lines.join('\n') + '\n');
   log.info('node started', { id: running.node.id, admin: adminUrl, groups: running.node.groups().map((g) => g.name) });
   ipc?.({ type: 'ready', id: running.node.id, endpoint: running.node.endpoint, admin: adminUrl, pid: process.pid });

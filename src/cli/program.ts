@@ -41,8 +41,8 @@ export function buildProgram(): Command {
     .option('--config <file>', 'JSON config file (flags override it); see conf/node.example.json')
     .option(
       '--admin <host:port>',
-      `admin API and dashboard, loopback only (default ${DEFAULT_ADMIN_URL.slice(7, -1)})`,
-      endpointArg({ portZero: true, loopback: true }),
+      `admin API and dashboard (default ${DEFAULT_ADMIN_URL.slice(7, -1)}); beyond loopback it needs a token (HORUS_ADMIN_TOKEN, adminToken, or one printed at start)`,
+      endpointArg({ portZero: true }),
     )
     .option('--no-admin', 'no admin endpoint')
     .option('--discovery <spec>', 'find other nodes: dns-srv:NAME, dns-a:NAME:PORT, file:PATH or k8s:[NAMESPACE/]SERVICE[:PORT_NAME]')
@@ -88,6 +88,7 @@ export function buildProgram(): Command {
         ...(opts.cert !== undefined ? { cert: opts.cert as string } : {}),
         ...(opts.ca !== undefined ? { ca: opts.ca as string[] } : {}),
         ...(opts.pskFile !== undefined ? { pskFile: opts.pskFile as string } : {}),
+        ...(process.env.HORUS_ADMIN_TOKEN ? { adminToken: process.env.HORUS_ADMIN_TOKEN } : {}),
       });
       process.exit(0);
     });
