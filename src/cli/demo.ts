@@ -570,7 +570,10 @@ export async function runDemoCommand(opts: DemoOptions): Promise<void> {
   };
   const demo = new DemoController(opts, out, err);
   // Whatever happens next, no child outlives this process.
-  const onExit = (): void => demo.killAllNow();
+  const onExit = (): void => {
+    demo.killAllNow();
+    demo.pki?.remove();
+  };
   process.on('exit', onExit);
   const fatal = (e: unknown): void => {
     err(`horus demo: fatal: ${(e as Error)?.stack ?? String(e)}`);
