@@ -130,12 +130,17 @@ interface Validator {
 }
 
 abstract class Side {
-  protected readonly eph = new Ephemeral();
+  private ephemeral: Ephemeral | null = null;
   constructor(
     protected readonly sec: Secured,
     protected readonly localId: NodeId,
     protected readonly v: Validator,
   ) {}
+
+  /** Made on first use: a connection that never sends a hello costs no key generation. */
+  protected get eph(): Ephemeral {
+    return (this.ephemeral ??= new Ephemeral());
+  }
 
   protected get modeCode(): number {
     return MODE_CODE[this.sec.mode];
