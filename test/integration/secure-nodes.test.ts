@@ -88,6 +88,13 @@ describe('secure nodes on real TCP', () => {
     });
   }
 
+  it("security 'off' beyond loopback: one warning for the process, not one per node", async () => {
+    const warnings: string[] = [];
+    const logger = { ...silentLogger, warn: (msg: string) => void warnings.push(msg), child: () => logger };
+    for (let i = 0; i < 2; i++) nodes.push(await createNode({ listen: '0.0.0.0:0', logger }));
+    assert.equal(warnings.filter((w) => w.startsWith('security is off')).length, 1, warnings.join('\n'));
+  });
+
   it('start-up: a bad key file, certificate or secret is a typed error before the node listens', async () => {
     await assert.rejects(
       createNode({
