@@ -202,6 +202,8 @@ export class SimNetwork {
   private readonly goneReported = new Set<string>();
   /** Identities of the world's endpoints, made on first use (see identityOf). */
   private readonly identities = new Map<string, PeerIdentity>();
+  /** Endpoints of the world that hold no key (intruders: the adversary's stranger). */
+  private readonly keyless = new Set<string>();
 
   constructor(
     private readonly scheduler: Scheduler,
@@ -226,7 +228,7 @@ export class SimNetwork {
    */
   identityOf(id: NodeId): PeerIdentity | null {
     const endpoint = endpointOf(id);
-    if (!this.byEndpoint.has(endpoint)) return null;
+    if (!this.byEndpoint.has(endpoint) || this.keyless.has(endpoint)) return null;
     let identity = this.identities.get(endpoint);
     if (identity === undefined) {
       const rng = this.forkRng(`identity:${endpoint}`);
@@ -236,6 +238,12 @@ export class SimNetwork {
       this.identities.set(endpoint, identity);
     }
     return identity;
+  }
+
+  /** The node at `endpoint` holds no key: an intruder in the world (it proves no identity). */
+  withoutIdentity(endpoint: string): void {
+    this.keyless.add(endpoint);
+    this.identities.delete(endpoint);
   }
 
   /** The current incarnation at `endpoint` (possibly crashed), if any. */

@@ -30,6 +30,9 @@ describe('simulated network: identities', () => {
     a.register(endpoint('n1:7000', 'b'));
     assert.deepEqual(a.identityOf('n1:7000/b'), id1, 'a restart keeps its key');
     assert.equal(a.identityOf('evil:6666/x'), null, 'an intruder has no identity');
+    a.register(endpoint('stranger:6666', '1'));
+    a.withoutIdentity('stranger:6666');
+    assert.equal(a.identityOf('stranger:6666/1'), null, 'a keyless node of the world has none either');
     // Same seed, same keys; another seed, other keys.
     const b = network(7);
     b.register(endpoint('n1:7000', 'z'));
