@@ -293,30 +293,49 @@ export class RecordSealer {
   constructor(private readonly key: Buffer) {}
 
   /**
-   * Seals `chunk` (whole length-prefixed frames) as records of at most RECORD_BYTES of frames each
-   * (one larger frame alone), handing each record's pieces to `write` in order: its length word,
-   * ciphertext and tag. The ciphertext is the one copy of the frame bytes; nothing else is copied.
-   * Returns the wire bytes.
+   * Seals `chunks` (each whole length-prefixed frames) as records of at most RECORD_BYTES of frames
+   * each (a larger frame alone), handing each record's pieces to `write` in order: its length word,
+   * the ciphertext of each piece of the chunks it covers, and its tag. The ciphertext is the one copy
+   * of the frame bytes; nothing else is copied. Returns the wire bytes.
    */
-  seal(chunk: Buffer, write: (piece: Buffer) => void): number {
+  seal(chunks: readonly Buffer[], write: (piece: Buffer) => void): number {
     let wire = 0;
-    let start = 0;
-    while (start < chunk.length) {
-      let end = start;
-      do end += FRAME_HEADER_BYTES + chunk.readUInt32BE(end);
-      while (end < chunk.length && end - start + FRAME_HEADER_BYTES + chunk.readUInt32BE(end) <= RECORD_BYTES);
-      const plain = chunk.subarray(start, end);
+    const pieces: Buffer[] = [];
+    let size = 0;
+    const flush = (): void => {
+      if (size === 0) return;
       const cipher = createCipheriv('aes-256-gcm', this.key, nonceFor(this.counter++, this.iv));
-      const ct = cipher.update(plain);
-      cipher.final();
       const head = Buffer.allocUnsafe(FRAME_HEADER_BYTES);
-      head.writeUInt32BE(ct.length + TAG_BYTES, 0);
+      head.writeUInt32BE(size + TAG_BYTES, 0);
       write(head);
-      write(ct);
+      for (const p of pieces) write(cipher.update(p));
+      cipher.final();
       write(cipher.getAuthTag());
-      wire += FRAME_HEADER_BYTES + ct.length + TAG_BYTES;
-      start = end;
+      wire += FRAME_HEADER_BYTES + size + TAG_BYTES;
+      pieces.length = 0;
+      size = 0;
+    };
+    for (const chunk of chunks) {
+      let start = 0;
+      while (start < chunk.length) {
+        // Whole frames from `start` while they fit; at least one in an empty record.
+        let end = start;
+        while (end < chunk.length) {
+          const n = FRAME_HEADER_BYTES + chunk.readUInt32BE(end);
+          if (size + (end - start) + n > RECORD_BYTES && (end > start || size > 0)) break;
+          end += n;
+        }
+        if (end === start) {
+          flush();
+          continue;
+        }
+        pieces.push(chunk.subarray(start, end));
+        size += end - start;
+        start = end;
+        if (size >= RECORD_BYTES || start < chunk.length) flush();
+      }
     }
+    flush();
     return wire;
   }
 }

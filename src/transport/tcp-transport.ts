@@ -12,6 +12,7 @@ import { PeerIdentities } from './peer-identities.js';
 import {
   AcceptorHandshake,
   DialerHandshake,
+  RECORD_BYTES,
   SECURE_HELLO_FRAME,
   forEachFrame,
   maxRecordSize,
@@ -839,13 +840,23 @@ export class TcpTransport implements Transport {
     const write = (piece: Buffer): void => {
       ok = s.write(piece);
     };
+    const group: Buffer[] = [];
+    let groupBytes = 0;
     while (p.head < p.chunks.length) {
       const chunk = p.chunks[p.head++]!;
       p.release(chunk.buf.length);
       this.c.framesOut += chunk.frames;
       this.c.bytesOut += chunk.buf.length;
-      if (sealer !== undefined) sealer.seal(chunk.buf, write);
-      else write(chunk.buf);
+      if (sealer === undefined) write(chunk.buf);
+      else {
+        // Consecutive batches (after a drain, or held while dialing) share records: fewer cipher set-ups.
+        group.push(chunk.buf);
+        groupBytes += chunk.buf.length;
+        if (groupBytes < RECORD_BYTES && p.head < p.chunks.length) continue;
+        sealer.seal(group, write);
+        group.length = 0;
+        groupBytes = 0;
+      }
       if (!ok) {
         p.blocked = true;
         break;

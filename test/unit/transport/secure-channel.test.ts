@@ -215,7 +215,7 @@ describe('secure channel: authenticated and sealed TCP connections', () => {
     assert.ok(await until(() => c.frames.length === 1));
     const done = hs.accept(c.frames[0]!);
     c.socket.write(encodeFrames([done.finish]));
-    done.sealer.seal(encodeFrames([Buffer.from(MARKER)]), (piece) => c.socket.write(piece));
+    done.sealer.seal([encodeFrames([Buffer.from(MARKER)])], (piece) => c.socket.write(piece));
     assert.ok(await until(() => c.closed()));
     assert.equal(b.stats().authFailures, 1);
     assert.equal(n, 0);
