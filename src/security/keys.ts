@@ -83,16 +83,7 @@ export async function writeKeyPair(file: string, pair: KeyPair = generateEd25519
  * private key: ERR_AUTH naming the file. Synchronous: it runs once at start-up, before listening.
  */
 export function loadPrivateKey(file: string): KeyPair {
-  let mode: number;
-  try {
-    mode = statSync(file).mode;
-  } catch (cause) {
-    const code = (cause as NodeJS.ErrnoException).code;
-    throw authError(code === 'ENOENT' ? `key file ${file} does not exist` : `cannot read key file ${file}: ${(cause as Error).message}`, cause);
-  }
-  if (process.platform !== 'win32' && (mode & 0o077) !== 0) {
-    throw authError(`key file ${file} is readable by others (mode ${(mode & 0o777).toString(8)}): run chmod 600 ${file}`);
-  }
+  checkSecretFileMode(file, 'key file');
   let text: string;
   try {
     text = readFileSync(file, 'utf8');
@@ -107,6 +98,20 @@ export function loadPrivateKey(file: string): KeyPair {
   }
   if (privateKey.asymmetricKeyType !== 'ed25519') throw authError(`key file ${file} holds a ${privateKey.asymmetricKeyType ?? 'unknown'} key, not Ed25519`);
   return { privateKey, publicKey: createPublicKey(privateKey) };
+}
+
+/** ERR_AUTH unless `file` exists and only its owner can read it (like ssh with private keys). */
+export function checkSecretFileMode(file: string, what: string): void {
+  let mode: number;
+  try {
+    mode = statSync(file).mode;
+  } catch (cause) {
+    const code = (cause as NodeJS.ErrnoException).code;
+    throw authError(code === 'ENOENT' ? `${what} ${file} does not exist` : `cannot read ${what} ${file}: ${(cause as Error).message}`, cause);
+  }
+  if (process.platform !== 'win32' && (mode & 0o077) !== 0) {
+    throw authError(`${what} ${file} is readable by others (mode ${(mode & 0o777).toString(8)}): run chmod 600 ${file}`);
+  }
 }
 
 /** A public key from a `.pub` file (base64 raw) or a private key file. */

@@ -3,10 +3,11 @@
  * what the transport uses (ChannelSecurity). Loading checks every file: a problem is a HorusError
  * (ERR_AUTH or ERR_CONFIG) before the node listens.
  */
-import { readFileSync, statSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { z } from 'zod';
 import { ConfigError, HorusError } from '../core/errors.js';
 import type { ChannelSecurity } from '../transport/secure-channel.js';
+import { checkSecretFileMode } from './keys.js';
 import { loadPkiCredentials, type PkiCredentials } from './trust.js';
 
 export const SECURITY_MODES = ['off', 'psk', 'pki'] as const;
@@ -59,15 +60,7 @@ export type SecurityConfig = z.infer<typeof securityConfigSchema>;
 export type SecurityOptions = SecurityConfig | { mode: 'psk'; secret: Buffer } | { mode: 'pki'; credentials: PkiCredentials };
 
 function readSecretFile(file: string): Buffer {
-  let mode: number;
-  try {
-    mode = statSync(file).mode;
-  } catch (cause) {
-    throw new HorusError('ERR_AUTH', `shared secret file ${file}: ${(cause as Error).message}`, { cause });
-  }
-  if (process.platform !== 'win32' && (mode & 0o077) !== 0) {
-    throw new HorusError('ERR_AUTH', `shared secret file ${file} is readable by others (mode ${(mode & 0o777).toString(8)}): run chmod 600 ${file}`);
-  }
+  checkSecretFileMode(file, 'shared secret file');
   const secret = Buffer.from(readFileSync(file, 'utf8').trim());
   if (secret.length < MIN_PSK_BYTES) throw new HorusError('ERR_AUTH', `shared secret file ${file} holds fewer than ${MIN_PSK_BYTES} bytes`);
   return secret;
