@@ -3,7 +3,7 @@
 import assert from 'node:assert/strict';
 import { afterEach, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { createNode } from '../../src/api/create-node.js';
+import { createNode, type NodeOptions } from '../../src/api/create-node.js';
 import type { Group } from '../../src/api/group.js';
 import type { HorusNode } from '../../src/api/node.js';
 import { HorusError } from '../../src/core/errors.js';
@@ -18,7 +18,8 @@ afterEach(async () => {
 });
 
 async function node(security: SecurityOptions, seeds: string[] = []): Promise<HorusNode> {
-  const n = await createNode({ listen: '127.0.0.1:0', logger: silentLogger, seeds, security });
+  // Credentials loaded already are accepted as well as files (not in the public type).
+  const n = await createNode({ listen: '127.0.0.1:0', logger: silentLogger, seeds, security: security as NodeOptions['security'] });
   nodes.push(n);
   return n;
 }
