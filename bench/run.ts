@@ -20,6 +20,7 @@ import { runLoadLatency } from './runners/load-latency.js';
 import { runRoundTrip } from './runners/round-trip.js';
 import { runStateTransfer } from './runners/state-transfer.js';
 import { runThroughput } from './runners/throughput.js';
+import { prepareBenchSecurity, type BenchSecurity } from './lib/security.js';
 
 const USAGE = `usage: npm run bench -- [options]
   --filter TERMS        cases to run: comma-separated; a case's exact id selects it alone, any other term every id containing it
@@ -32,6 +33,7 @@ const USAGE = `usage: npm run bench -- [options]
   --load-rate N         load-latency cases offer each member N msgs/s (all senders) instead of half the saturated rate
   --profile CASE        run one case with its members' CPU sampled during the measurement; write SVG flame graphs
   --profile-dir DIR     where the profiles go (default test-results/profiles/CASE-TIME)
+  --security MODE       members secure their connections: pki, psk or off (default); compare with a run saved with off
   --list                list the cases
   --help                this text`;
 
@@ -46,6 +48,7 @@ interface Args {
   loadRate: number | null;
   profile: string | null;
   profileDir: string | null;
+  security: BenchSecurity;
   list: boolean;
   help: boolean;
 }
@@ -62,6 +65,7 @@ function parseArgs(argv: readonly string[]): Args {
     loadRate: null,
     profile: null,
     profileDir: null,
+    security: 'off',
     list: false,
     help: false,
   };
@@ -103,6 +107,12 @@ function parseArgs(argv: readonly string[]): Args {
       case '--profile-dir':
         a.profileDir = value(++i, f);
         break;
+      case '--security': {
+        const m = value(++i, f);
+        if (m !== 'off' && m !== 'psk' && m !== 'pki') throw new Error('--security must be off, psk or pki');
+        a.security = m;
+        break;
+      }
       case '--list':
         a.list = true;
         break;
@@ -259,8 +269,10 @@ async function main(): Promise<number> {
   const started = new Date();
   const loadAtStart = os.loadavg()[0] ?? 0;
   const t0 = performance.now();
-  const { results, failures } = await runCases(cases, ctx);
-  const doc: BenchRun & { failures: CaseFailure[]; profile?: ProfileOutput } = {
+  if (args.security !== 'off') log(`members run security ${args.security}`);
+  const cleanUp = await prepareBenchSecurity(args.security);
+  const { results, failures } = await runCases(cases, ctx).finally(cleanUp);
+  const doc: BenchRun & { failures: CaseFailure[]; profile?: ProfileOutput; security?: BenchSecurity } = {
     machine: machine(loadAtStart),
     startedAt: started.toISOString(),
     totalS: round((performance.now() - t0) / 1000, 1),
@@ -268,6 +280,7 @@ async function main(): Promise<number> {
     results,
     failures,
     derived: deriveFigures(results),
+    ...(args.security !== 'off' ? { security: args.security } : {}),
   };
   if (profileDir !== null && failures.length === 0) {
     doc.profile = renderProfiles(profileDir, cases[0]!.id);

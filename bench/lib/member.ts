@@ -13,6 +13,7 @@ import { writeFileSync } from 'node:fs';
 import { Session } from 'node:inspector/promises';
 import { performance } from 'node:perf_hooks';
 import { setImmediate as yieldToIo, setTimeout as sleep } from 'node:timers/promises';
+import { benchSecurity } from './security.js';
 import { createNode, type Delivery, type Group, type HorusNode, type Logger, type LogFields, type View } from '../../src/index.js';
 import type {
   ChildMessage,
@@ -418,6 +419,7 @@ async function handle(c: Command): Promise<CommandResults[keyof CommandResults]>
         listen: `${c.host}:${c.port}`,
         logger: stderrLogger(c.logLevel),
         ...(c.seeds !== undefined ? { seeds: c.seeds } : {}),
+        ...benchSecurity(),
       });
       selfId = node.endpoint;
       statsTimer = setInterval(() => post({ ev: 'stats', t: wallNow(), rss: process.memoryUsage.rss() }), c.statsIntervalMs);

@@ -7,6 +7,9 @@ import { RealEnv } from '../transport/real-env.js';
 import { TcpTransport, type TransportLimits } from '../transport/tcp-transport.js';
 import { ConfigError } from '../core/errors.js';
 import { StaticDiscovery, type Discovery } from '../discovery/discovery.js';
+import { isLoopbackHost } from '../dashboard/http-util.js';
+import { loadSecurity, type SecurityOptions } from '../security/security-config.js';
+
 import type { BootstrapOptions } from './contact-points.js';
 import { HorusNode, type NodeLimits } from './node.js';
 
@@ -33,16 +36,43 @@ export interface NodeOptions {
    * are known and have not changed for `stableMs`; the smallest id among them founds it.
    */
   bootstrap?: BootstrapOptions;
+  /**
+   * How connections are authenticated and encrypted (docs/security.md): 'pki' (certificates from a
+   * cluster CA), 'psk' (one shared secret), or 'off' (the default: plaintext, anyone who reaches the
+   * port can speak as any node; a warning is logged once when such a node listens beyond loopback).
+   * psk: the secret itself (at least 16 bytes) or a file holding it (mode 0600). pki: this node's key
+   * (mode 0600) and certificate files, CA public keys (or allow-listed node keys) to trust, and the
+   * certificate serials and keys revoked. Files are checked at start, before the node listens.
+   */
+  security?:
+    | { mode: 'off' }
+    | { mode: 'psk'; secret?: string | Buffer; secretFile?: string }
+    | { mode: 'pki'; key: string; cert: string; ca?: string[]; allow?: string[]; revoked?: { serials?: string[]; keys?: string[] } };
 }
+
+let warnedInsecure = false;
 
 /** Start a node on real TCP. */
 export async function createNode(opts: NodeOptions): Promise<HorusNode> {
   parseEndpoint(opts.listen);
   const log = opts.logger ?? pinoLogger({ level: 'warn' });
+  // Keys, certificates and secrets are checked before anything listens.
+  // Credentials loaded already (tests, tools) pass too: loadSecurity accepts every SecurityOptions.
+  const security = loadSecurity((opts.security ?? { mode: 'off' }) as SecurityOptions);
+  if (security.mode === 'off' && !isLoopbackHost(parseEndpoint(opts.listen).host) && !warnedInsecure) {
+    warnedInsecure = true;
+    log.warn(
+      'security is off on a non-loopback address: anyone who reaches this port can join groups, read traffic and speak as any node (set security: pki, see docs/security.md)',
+      {
+        listen: opts.listen,
+      },
+    );
+  }
   const incarnation = randomBytes(4).toString('hex');
   const transport = await TcpTransport.listen({
     listen: opts.listen,
     incarnation,
+    security,
     log: log.child({ component: 'tcp' }),
     ...opts.transport,
     ...(opts.maxFrameSize !== undefined ? { maxFrameSize: opts.maxFrameSize } : {}),

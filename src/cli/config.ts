@@ -2,7 +2,7 @@ import { readFile } from 'node:fs/promises';
 import { z } from 'zod';
 import { ConfigError } from '../core/errors.js';
 import { parseEndpoint } from '../core/node-id.js';
-import { isLoopbackHost } from '../dashboard/http-util.js';
+import { securityConfigSchema } from '../security/security-config.js';
 import { transportLimitsSchema } from '../transport/tcp-transport.js';
 
 /** `host:port` with a concrete port (fixed member lists name real endpoints). */
@@ -17,9 +17,7 @@ function isEndpoint(s: string, allowPortZero: boolean): boolean {
 
 const endpoint = z.string().refine((s) => isEndpoint(s, false), { message: 'expected HOST:PORT with a port from 1 to 65535, e.g. 127.0.0.1:7001' });
 const listenEndpoint = z.string().refine((s) => isEndpoint(s, true), { message: 'expected HOST:PORT, e.g. 127.0.0.1:7001 (port 0 picks a free one)' });
-const adminEndpoint = z.string().refine((s) => isEndpoint(s, true) && isLoopbackHost(parseEndpoint(s).host), {
-  message: 'expected a loopback HOST:PORT such as 127.0.0.1:7070 (the admin API has no authentication)',
-});
+const adminEndpoint = z.string().refine((s) => isEndpoint(s, true), { message: 'expected HOST:PORT such as 127.0.0.1:7070' });
 const layerSpec = z.union([z.string().min(1), z.object({ name: z.string().min(1), options: z.record(z.string(), z.unknown()).optional() }).strict()]);
 
 export const LOG_LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'silent'] as const;
@@ -42,10 +40,10 @@ export const nodeConfigSchema = z
   .object({
     listen: listenEndpoint.optional(),
     seeds: z.array(endpoint).optional(),
-    /** Admin/dashboard endpoint on loopback, or false for none. */
-    admin: z
-      .union([adminEndpoint, z.literal(false)], { error: 'expected a loopback HOST:PORT such as 127.0.0.1:7070, or false for no admin endpoint' })
-      .optional(),
+    /** Admin/dashboard endpoint, or false for none. Beyond loopback it needs a token (adminToken, or one generated and printed at start). */
+    admin: z.union([adminEndpoint, z.literal(false)], { error: 'expected HOST:PORT such as 127.0.0.1:7070, or false for no admin endpoint' }).optional(),
+    /** Bearer token of the admin endpoint (at least 16 characters): state-changing requests need it, and off loopback every request. */
+    adminToken: z.string().min(16, 'an admin token has at least 16 characters').optional(),
     /** Probe endpoint (/livez, /readyz) for orchestrators: any interface, it serves nothing else. */
     health: listenEndpoint.optional(),
     /** Where to find other nodes besides the seeds: dns-srv:NAME, dns-a:NAME:PORT, file:PATH, k8s:[NS/]SERVICE[:PORT_NAME]. */
@@ -53,6 +51,8 @@ export const nodeConfigSchema = z
     /** Safe bootstrap: found a group only once this many contact points (this node included) are known and stable. */
     expectContacts: z.number().int().min(1).max(1000).optional(),
     logLevel: z.enum(LOG_LEVELS).optional(),
+    /** How connections are authenticated and encrypted: { mode: 'off' | 'psk' | 'pki', ... } (docs/security.md). */
+    security: securityConfigSchema.optional(),
     /** Transport limits (connections, handshake, slow frames, send queues); each has a default. */
     transport: transportLimitsSchema.optional(),
     membership: z.enum(['fixed', 'dynamic']).optional(),

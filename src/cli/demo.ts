@@ -18,6 +18,8 @@ import type { KvApplied, Membership } from './demo-member.js';
 import { DEFAULT_DEMO_PORT, DEMO_STATE_FILE } from './kv-cmd.js';
 import type { MemberMessage } from './node-cmd.js';
 import { horusCommand, pickFreePorts } from './spawn.js';
+import { DemoPki } from './demo-pki.js';
+import { checkSameOrigin, isDashboardPage, isMutating, newAdminToken, requireToken, setTokenCookie } from '../dashboard/admin-auth.js';
 
 export type MemberState = 'starting' | 'running' | 'paused' | 'killed' | 'exited' | 'failed';
 
@@ -58,6 +60,8 @@ export interface DemoOptions {
   stateFile: boolean;
   /** How long a member may take to start. */
   startTimeoutMs?: number;
+  /** Members' connection security (default pki, with a CA and keys made in a temporary folder). */
+  security?: 'off' | 'pki';
 }
 
 type Action = 'kill' | 'pause' | 'resume' | 'restart';
@@ -109,6 +113,10 @@ export class DemoController {
   private server: http.Server | null = null;
   private tick: NodeJS.Timeout | null = null;
   private stopping: Promise<void> | null = null;
+  /** Needed to kill, pause, resume, restart or add members; the dashboard page hands it to the browser as a same-site cookie. */
+  readonly token = newAdminToken();
+  /** The members' CA and keys (security pki). */
+  pki: DemoPki | null = null;
   /** Lifecycle changes are printed once the start-up summary is out. */
   private started = false;
   url = '';
@@ -130,6 +138,10 @@ export class DemoController {
       await this.listen();
       const ports = await pickFreePorts(this.opts.nodes);
       ports.forEach((p, i) => this.members.push(new Member(`m${i + 1}`, `127.0.0.1:${p}`)));
+      if ((this.opts.security ?? 'pki') === 'pki') {
+        this.pki = await DemoPki.create();
+        for (const m of this.members) await this.pki.prepare(m.name);
+      }
       if (this.opts.membership === 'fixed') {
         await Promise.all(this.members.map((m) => this.spawnMember(m)));
       } else {
@@ -152,6 +164,9 @@ export class DemoController {
     const router = this.router();
     const handle = async (req: http.IncomingMessage, res: http.ServerResponse, url: URL): Promise<void> => {
       checkLocalRequest(req);
+      checkSameOrigin(req);
+      if (req.method === 'GET' && isDashboardPage(url.pathname)) setTokenCookie(res, this.token);
+      if (isMutating(req.method) && url.pathname.startsWith('/api/demo/')) requireToken(req, this.token);
       if (url.pathname === '/api/events' && req.method === 'GET') {
         this.sse.open(req, res, [{ event: 'snapshot', data: this.snapshot() }]);
         return;
@@ -221,6 +236,7 @@ export class DemoController {
       this.opts.membership,
     ];
     if (others.length > 0) args.push('--seeds', others.join(','));
+    if (this.pki !== null) args.push(...this.pki.argsFor(m.name));
     const { command, args: argv } = horusCommand(args);
     const child = spawn(command, argv, { stdio: ['ignore', 'ignore', 'pipe', 'ipc'], env: { ...process.env, HORUS_DEMO_MEMBER: m.name } });
     m.child = child;
@@ -408,6 +424,7 @@ export class DemoController {
     }
     const [port] = await pickFreePorts(1);
     const m = new Member(`m${this.members.length + 1}`, `127.0.0.1:${port}`);
+    await this.pki?.prepare(m.name);
     this.members.push(m);
     await this.spawnMember(m);
     return m.info();
@@ -537,6 +554,7 @@ export class DemoController {
       this.sse.close();
       if (this.server) await closeHttp(this.server);
       if (this.opts.stateFile) this.removeStateFile();
+      this.pki?.remove();
     })();
     return this.stopping;
   }
@@ -552,7 +570,10 @@ export async function runDemoCommand(opts: DemoOptions): Promise<void> {
   };
   const demo = new DemoController(opts, out, err);
   // Whatever happens next, no child outlives this process.
-  const onExit = (): void => demo.killAllNow();
+  const onExit = (): void => {
+    demo.killAllNow();
+    demo.pki?.remove();
+  };
   process.on('exit', onExit);
   const fatal = (e: unknown): void => {
     err(`horus demo: fatal: ${(e as Error)?.stack ?? String(e)}`);
@@ -567,7 +588,7 @@ export async function runDemoCommand(opts: DemoOptions): Promise<void> {
   const onSignal = (sig: NodeJS.Signals) => () => signalled(sig);
   for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) process.on(sig, onSignal(sig));
 
-  out(`horus demo: starting ${opts.nodes} members in group ${opts.group} (${opts.membership} membership)...`);
+  out(`horus demo: starting ${opts.nodes} members in group ${opts.group} (${opts.membership} membership, security ${opts.security ?? 'pki'})...`);
   const starting = demo.start();
   const first = await Promise.race([starting.then(() => null), stopped]);
   if (first !== null) {
@@ -577,8 +598,10 @@ export async function runDemoCommand(opts: DemoOptions): Promise<void> {
     out(`horus demo: interrupted (${first}); all members stopped`);
     return;
   }
+  if (demo.pki !== null) out(`security pki: members authenticate with certificates from a demo CA; keys made in ${demo.pki.dir} (removed when the demo stops)`);
   for (const m of demo.memberInfos()) out(`  ${m.name}  ${m.endpoint}  pid ${m.pid}  admin ${m.admin}`);
   out(`dashboard: ${demo.url}`);
+  out(`control token (the dashboard page gets it as a cookie; scripts send Authorization: Bearer): ${demo.token}`);
   out(`try: npx horus kv put color blue   |   npx horus kv get color   |   Ctrl-C stops every member`);
   const sig = await stopped;
   out(`horus demo: ${sig}, stopping members...`);

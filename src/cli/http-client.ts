@@ -18,12 +18,19 @@ export async function requestJson(
   const url = new URL(path.replace(/^\//, ''), base);
   const what = opts.what ?? 'Horus node';
   const timeoutMs = opts.timeoutMs ?? 5000;
+  // An admin endpoint with a token (see docs/security.md) wants it: from HORUS_ADMIN_TOKEN.
+  const token = process.env.HORUS_ADMIN_TOKEN;
+  const headers: Record<string, string> = {
+    ...(opts.body !== undefined ? { 'content-type': 'application/json' } : {}),
+    ...(token ? { authorization: `Bearer ${token}` } : {}),
+  };
   let res: Response;
   try {
     res = await fetch(url, {
       method: opts.method ?? 'GET',
       signal: AbortSignal.timeout(timeoutMs),
-      ...(opts.body !== undefined ? { body: JSON.stringify(opts.body), headers: { 'content-type': 'application/json' } } : {}),
+      headers,
+      ...(opts.body !== undefined ? { body: JSON.stringify(opts.body) } : {}),
     });
   } catch (err) {
     const e = err as Error & { cause?: { code?: string } };

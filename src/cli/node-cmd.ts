@@ -11,6 +11,7 @@ import { readinessOf } from '../obs/readiness.js';
 import { parseDiscovery } from '../discovery/parse-discovery.js';
 import type { StackSpec } from '../stack/stack.js';
 import type { TransportLimits } from '../transport/tcp-transport.js';
+import { securityConfigSchema, type SecurityConfig, type SecurityMode } from '../security/security-config.js';
 import { canonicalMembers, readNodeConfig, type GroupConfig, type NodeConfig } from './config.js';
 import { joinKv, kvRoutes, kvSummary, startLoad, type KvApplied, type Membership, type ReplicatedKv } from './demo-member.js';
 
@@ -37,6 +38,14 @@ export interface NodeFlags {
   membership?: Membership;
   kv?: string;
   load?: number;
+  /** Bearer token of the admin endpoint. */
+  adminToken?: string;
+  /** Security mode; with it, the files below (else the config file's `security`). */
+  security?: SecurityMode;
+  key?: string;
+  cert?: string;
+  ca?: string[];
+  pskFile?: string;
 }
 
 /** Messages a node started by `horus demo` sends its controller over the IPC channel. */
@@ -46,6 +55,8 @@ export interface ResolvedNodeConfig {
   listen: string;
   seeds: string[];
   admin: string | false;
+  /** The admin endpoint's bearer token (config or HORUS_ADMIN_TOKEN), or null: generated off loopback, none on it. */
+  adminToken: string | null;
   /** Probe endpoint (/livez, /readyz) on any interface, or null for none. */
   health: string | null;
   /** Discovery source spec, or null for the seeds alone. */
@@ -58,6 +69,41 @@ export interface ResolvedNodeConfig {
   kv: { group: string; load: number } | null;
   /** Transport limits from the config file (defaults for the rest). */
   transport: TransportLimits;
+  security: SecurityConfig;
+}
+
+/** The config file's `security`, with the command line's flags on top. */
+function resolveSecurity(file: SecurityConfig | undefined, flags: NodeFlags): SecurityConfig {
+  const mode = flags.security ?? file?.mode ?? 'off';
+  const same = file?.mode === mode ? file : undefined;
+  let value: unknown;
+  if (mode === 'off') value = { mode };
+  else if (mode === 'psk') {
+    const f = same as Extract<SecurityConfig, { mode: 'psk' }> | undefined;
+    value = flags.pskFile !== undefined ? { mode, secretFile: flags.pskFile } : (f ?? { mode });
+  } else {
+    const f = same as Extract<SecurityConfig, { mode: 'pki' }> | undefined;
+    value = {
+      ...(f ?? {}),
+      mode,
+      ...(flags.key !== undefined || f?.key !== undefined ? { key: flags.key ?? f?.key } : {}),
+      ...(flags.cert !== undefined || f?.cert !== undefined ? { cert: flags.cert ?? f?.cert } : {}),
+      ...(flags.ca !== undefined ? { ca: flags.ca } : {}),
+    };
+  }
+  const r = securityConfigSchema.safeParse(value);
+  if (!r.success) {
+    const hint =
+      mode === 'pki'
+        ? ' (pki needs --key, --cert and --ca, or "security" in the config file)'
+        : mode === 'psk'
+          ? ' (psk needs --psk-file, or "security" in the config file)'
+          : '';
+    throw new ConfigError(`security ${mode}: ${r.error.issues.map((i) => `${i.path.join('.') || 'security'}: ${i.message}`).join('; ')}${hint}`, {
+      cause: r.error,
+    });
+  }
+  return r.data;
 }
 
 /** Config file first, then flags on top; checks what only makes sense in combination. */
@@ -88,6 +134,7 @@ export function resolveNodeConfig(file: NodeConfig, flags: NodeFlags): ResolvedN
     listen,
     seeds: flags.seeds ?? file.seeds ?? [],
     admin: flags.admin ?? file.admin ?? DEFAULT_ADMIN,
+    adminToken: flags.adminToken ?? file.adminToken ?? null,
     health: flags.health ?? file.health ?? null,
     discovery: flags.discovery ?? file.discovery ?? null,
     expectContacts: flags.expectContacts ?? file.expectContacts ?? null,
@@ -96,6 +143,7 @@ export function resolveNodeConfig(file: NodeConfig, flags: NodeFlags): ResolvedN
     groups,
     kv: kvGroup !== undefined ? { group: kvGroup, load: flags.load ?? file.kv?.load ?? 0 } : null,
     transport: file.transport ?? {},
+    security: resolveSecurity(file.security, flags),
   };
 }
 
@@ -116,6 +164,7 @@ export async function startNode(cfg: ResolvedNodeConfig, log: Logger, onApplied?
     logger: log,
     recorder: observer.recorder,
     transport: cfg.transport,
+    security: cfg.security,
     ...(cfg.discovery !== null ? { discovery: parseDiscovery(cfg.discovery) } : {}),
     ...(cfg.expectContacts !== null ? { bootstrap: { expectedContacts: cfg.expectContacts, stableMs: BOOTSTRAP_STABLE_MS } } : {}),
   });
@@ -147,6 +196,7 @@ export async function startNode(cfg: ResolvedNodeConfig, log: Logger, onApplied?
         node,
         observer,
         listen: cfg.admin,
+        ...(cfg.adminToken !== null ? { token: cfg.adminToken } : {}),
         log,
         expectedGroups,
         ...(store ? { routes: kvRoutes(store), info: () => ({ kv: { group: cfg.kv!.group, ...kvSummary(store) } }) } : {}),
@@ -194,6 +244,9 @@ export async function runNodeCommand(flags: NodeFlags): Promise<void> {
     `horus node ${running.node.id} listening on ${running.node.endpoint}${adminUrl ? `, admin and dashboard ${adminUrl}` : ''}${running.health ? `, probes ${running.health.url}livez and ${running.health.url}readyz` : ''}`,
   ];
   for (const g of running.node.groups()) lines.push(`  group ${g.name}: view ${g.view.id} [${g.view.members.join(' ')}]`);
+  // Shown once, here: it is not logged.
+  if (running.admin?.tokenGenerated)
+    lines.push(`  admin token (generated; send as Authorization: Bearer, or open ${adminUrl}?token=...): ${running.admin.token}`);
   process.stdout.write(lines.join('\n') + '\n');
   log.info('node started', { id: running.node.id, admin: adminUrl, groups: running.node.groups().map((g) => g.name) });
   ipc?.({ type: 'ready', id: running.node.id, endpoint: running.node.endpoint, admin: adminUrl, pid: process.pid });

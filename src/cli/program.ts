@@ -41,8 +41,8 @@ export function buildProgram(): Command {
     .option('--config <file>', 'JSON config file (flags override it); see conf/node.example.json')
     .option(
       '--admin <host:port>',
-      `admin API and dashboard, loopback only (default ${DEFAULT_ADMIN_URL.slice(7, -1)})`,
-      endpointArg({ portZero: true, loopback: true }),
+      `admin API and dashboard (default ${DEFAULT_ADMIN_URL.slice(7, -1)}); beyond loopback it needs a token (HORUS_ADMIN_TOKEN, adminToken, or one printed at start)`,
+      endpointArg({ portZero: true }),
     )
     .option('--no-admin', 'no admin endpoint')
     .option('--discovery <spec>', 'find other nodes: dns-srv:NAME, dns-a:NAME:PORT, file:PATH or k8s:[NAMESPACE/]SERVICE[:PORT_NAME]')
@@ -59,6 +59,13 @@ export function buildProgram(): Command {
     .option('--kv <group>', "host the demo's replicated key-value service on this group")
     .option('--check', 'check the flags and config file, print the resolved configuration as JSON, and exit')
     .option('--load <ops-per-sec>', 'with --kv: background operations per second', numberIn(0, 1000))
+    .addOption(
+      new Option('--security <mode>', 'authenticate and encrypt connections: pki, psk or off (default off; docs/security.md)').choices(['off', 'psk', 'pki']),
+    )
+    .option('--key <file>', 'pki: this node private key (horus keygen)')
+    .option('--cert <file>', 'pki: this node certificate (horus cert sign)')
+    .option('--ca <file>', 'pki: a CA public key file or base64 key to trust (repeatable)', collect)
+    .option('--psk-file <file>', 'psk: file holding the shared secret (mode 0600)')
     .action(async (opts: Record<string, unknown>) => {
       const { runNodeCommand } = await import('./node-cmd.js');
       await runNodeCommand({
@@ -76,8 +83,51 @@ export function buildProgram(): Command {
         ...(opts.membership !== undefined ? { membership: opts.membership as 'fixed' | 'dynamic' } : {}),
         ...(opts.kv !== undefined ? { kv: opts.kv as string } : {}),
         ...(opts.load !== undefined ? { load: opts.load as number } : {}),
+        ...(opts.security !== undefined ? { security: opts.security as 'off' | 'psk' | 'pki' } : {}),
+        ...(opts.key !== undefined ? { key: opts.key as string } : {}),
+        ...(opts.cert !== undefined ? { cert: opts.cert as string } : {}),
+        ...(opts.ca !== undefined ? { ca: opts.ca as string[] } : {}),
+        ...(opts.pskFile !== undefined ? { pskFile: opts.pskFile as string } : {}),
+        ...(process.env.HORUS_ADMIN_TOKEN ? { adminToken: process.env.HORUS_ADMIN_TOKEN } : {}),
       });
       process.exit(0);
+    });
+
+  program
+    .command('keygen')
+    .description('make an Ed25519 key pair: FILE (private, mode 0600) and FILE.pub')
+    .requiredOption('--out <file>', 'private key file to create (never overwritten)')
+    .action(async (opts: { out: string }) => {
+      const { keygenCommand } = await import('./security-cmds.js');
+      await keygenCommand(opts.out, print);
+    });
+
+  const cert = program.command('cert').description('node certificates for security pki');
+  cert
+    .command('sign')
+    .description("sign a node's public key with a CA key, allowing it the given endpoints")
+    .requiredOption('--ca-key <file>', 'the CA private key (or the node own key, for a self-signed allow-list certificate)')
+    .requiredOption('--key <file>', "the node's public key file (FILE.pub from horus keygen)")
+    .requiredOption('--subject <name>', 'the node name')
+    .requiredOption('--endpoint <host:port>', 'an endpoint the node may listen on: HOST:PORT, HOST:* or * (repeatable)', collect)
+    .addOption(new Option('--days <n>', 'validity in days').default(365).argParser(intIn(1, 36500)))
+    .option('--issuer <name>', 'the CA name written into the certificate', 'horus-ca')
+    .requiredOption('--out <file>', 'certificate file to write')
+    .action(async (opts: { caKey: string; key: string; subject: string; endpoint: string[]; days: number; issuer: string; out: string }) => {
+      const { certSignCommand } = await import('./security-cmds.js');
+      await certSignCommand(
+        { caKey: opts.caKey, key: opts.key, subject: opts.subject, endpoints: opts.endpoint, days: opts.days, issuer: opts.issuer, out: opts.out },
+        print,
+      );
+    });
+  cert
+    .command('show')
+    .description('print a certificate')
+    .argument('<file>')
+    .option('--json', 'print the raw JSON')
+    .action(async (file: string, opts: { json?: boolean }) => {
+      const { certShowCommand } = await import('./security-cmds.js');
+      certShowCommand(file, opts.json === true, print);
     });
 
   const adminOption = (): Option =>
@@ -129,8 +179,18 @@ export function buildProgram(): Command {
     .addOption(new Option('--membership <kind>', 'fixed member list, or dynamic joins through GMS').choices(['fixed', 'dynamic']).default('dynamic'))
     .addOption(new Option('--log-level <level>', "members' JSON log level (on this terminal's stderr)").choices(LOG_LEVELS).default('warn'))
     .option('--no-state-file', 'do not write .horus/demo.json (which lets `horus kv` find the demo)')
+    .addOption(new Option('--security <mode>', 'members authenticate and encrypt with a demo CA (pki), or not (off)').choices(['pki', 'off']).default('pki'))
     .action(
-      async (opts: { nodes: number; port?: number; group: string; load: number; membership: 'fixed' | 'dynamic'; logLevel: LogLevel; stateFile: boolean }) => {
+      async (opts: {
+        nodes: number;
+        port?: number;
+        group: string;
+        load: number;
+        membership: 'fixed' | 'dynamic';
+        logLevel: LogLevel;
+        stateFile: boolean;
+        security: 'pki' | 'off';
+      }) => {
         const { runDemoCommand } = await import('./demo.js');
         await runDemoCommand({
           nodes: opts.nodes,
@@ -140,6 +200,7 @@ export function buildProgram(): Command {
           membership: opts.membership,
           logLevel: opts.logLevel,
           stateFile: opts.stateFile,
+          security: opts.security,
         });
         process.exit(0);
       },

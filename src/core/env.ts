@@ -27,6 +27,22 @@ export type PeerEvent =
   | { type: 'closed'; peer: NodeId }
   | { type: 'gone'; peer: NodeId; why: 'refused' | 'replaced' };
 
+/**
+ * Who a peer proved to be when its connection was set up (see docs/security.md). `pki`: it holds the
+ * private key of a certificate our trust anchors accept, and that certificate allows the node id it
+ * claims. `psk`: it knows the cluster's shared secret, so it may be any node that does. `sim`: the
+ * simulator's identity for a node of the world (an intruder has none).
+ */
+export interface PeerIdentity {
+  readonly mode: 'pki' | 'psk' | 'sim';
+  /** The certificate's subject (pki), else the node id it claimed. */
+  readonly name: string;
+  /** Base64 of its raw Ed25519 public key (pki; sim: a key drawn from the seed), else null. */
+  readonly publicKey: string | null;
+  /** The certificate's serial (pki), else null. */
+  readonly serial: string | null;
+}
+
 /** Unsubscribes a handler. */
 export type Unwatch = () => void;
 
@@ -46,6 +62,11 @@ export interface Transport {
    * own). Optional: a transport that reports no peer events has none.
    */
   watchPeers?(handler: (ev: PeerEvent) => void): Unwatch;
+  /**
+   * The identity `node` proved on a connection with this node that is open now, or null: none open,
+   * or not authenticated (security 'off'). Optional: a transport without it authenticates no one.
+   */
+  peerIdentity?(node: NodeId): PeerIdentity | null;
   /** The largest frame this transport carries. */
   readonly maxFrameSize: number;
   close(): Promise<void>;

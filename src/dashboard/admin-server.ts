@@ -6,13 +6,24 @@ import type { NodeObserver, NodeStatus } from '../obs/node-observer.js';
 import { PrometheusExporter } from '../obs/prometheus.js';
 import { readinessOf } from '../obs/readiness.js';
 import { addProbeRoutes } from './health-server.js';
-import { checkLocalRequest, closeHttp, HttpError, listenHttp, loopbackEndpoint, Router, sendJson, serveStatic, SseHub } from './http-util.js';
+import { ConfigError } from '../core/errors.js';
+import { parseEndpoint } from '../core/node-id.js';
+import { checkSameOrigin, isDashboardPage, isMutating, MIN_TOKEN_LENGTH, newAdminToken, requireToken, setTokenCookie, tokenMatches } from './admin-auth.js';
+import { checkLocalRequest, closeHttp, HttpError, isLoopbackHost, listenHttp, Router, sendJson, serveStatic, SseHub } from './http-util.js';
 
 export interface AdminServerOptions {
   node: HorusNode;
   observer: NodeObserver;
-  /** Loopback `host:port`; port 0 picks a free one. */
+  /**
+   * `host:port`; port 0 picks a free one. Loopback by default; any other address needs a token
+   * (`token`, else one is generated: read it from `AdminServer.token` and show it once).
+   */
   listen?: string;
+  /**
+   * Bearer token. Set: state-changing requests need it (and, off loopback, every request but the
+   * probes). Unset on loopback: state-changing requests need only to come from the same origin.
+   */
+  token?: string;
   /** Extra routes, e.g. the demo's key-value service. They run after the built-in ones. */
   routes?: (router: Router) => void;
   /** Extra fields merged into /api/status (e.g. `{ kv: {...} }`). */
@@ -44,6 +55,10 @@ export class AdminServer {
     readonly port: number,
     private readonly opts: AdminServerOptions,
     private readonly prom: PrometheusExporter,
+    /** The bearer token, or null (loopback, none configured). */
+    readonly token: string | null,
+    /** The token was generated here, not configured: show it to the operator once. */
+    readonly tokenGenerated: boolean,
   ) {
     this.unsubscribe = opts.observer.onEvent((ev) => this.sse.send('obs', ev));
     this.statusTimer = setInterval(() => {
@@ -53,7 +68,18 @@ export class AdminServer {
   }
 
   static async start(opts: AdminServerOptions): Promise<AdminServer> {
-    const { host, port } = loopbackEndpoint(opts.listen ?? '127.0.0.1:0', 'the admin address');
+    let host: string;
+    let port: number;
+    try {
+      ({ host, port } = parseEndpoint(opts.listen ?? '127.0.0.1:0'));
+    } catch (cause) {
+      throw new ConfigError(`the admin address must be HOST:PORT, e.g. 127.0.0.1:7070; got ${JSON.stringify(opts.listen)}`, { cause });
+    }
+    host = host.replace(/^\[|\]$/g, '');
+    const loopback = isLoopbackHost(host);
+    if (opts.token !== undefined && opts.token.length < MIN_TOKEN_LENGTH)
+      throw new ConfigError(`the admin token must have at least ${MIN_TOKEN_LENGTH} characters`);
+    const token = opts.token ?? (loopback ? null : newAdminToken());
     // The handler needs the server object, which exists only once listening succeeded.
     const ref: { self?: AdminServer } = {};
     const transport = opts.node.env.transport as { stats?: () => object };
@@ -70,7 +96,7 @@ export class AdminServer {
       url,
       port: bound,
     } = await listenHttp(host, port, async (req, res, u) => {
-      checkLocalRequest(req);
+      authorize(req, res, u, loopback, token);
       if (u.pathname === '/api/events' && req.method === 'GET') {
         ref.self!.openEvents(req, res);
         return;
@@ -79,7 +105,7 @@ export class AdminServer {
       if (req.method === 'GET' && (await serveStatic(u.pathname, res))) return;
       throw new HttpError(404, 'ERR_INVALID_ARGUMENT', `no such resource: ${u.pathname}`);
     });
-    const self = new AdminServer(server, url, bound, opts, prom);
+    const self = new AdminServer(server, url, bound, opts, prom, token, token !== null && opts.token === undefined);
     ref.self = self;
     log.info('admin endpoint listening', { url });
     return self;
@@ -105,6 +131,26 @@ export class AdminServer {
     this.sse.close();
     await closeHttp(this.server);
   }
+}
+
+/** Probes answer anyone who reaches the port (orchestrators hold no token). */
+const OPEN_PATHS = new Set(['/livez', '/readyz', '/healthz']);
+
+/**
+ * Loopback: the Host must be loopback (DNS rebinding), state-changing requests same-origin JSON, and
+ * with the token if one is set. Elsewhere: the token for everything but the probes. A browser opening
+ * the dashboard page (with `?token=` off loopback) gets the token as a same-site cookie.
+ */
+function authorize(req: http.IncomingMessage, res: http.ServerResponse, u: URL, loopback: boolean, token: string | null): void {
+  if (loopback) checkLocalRequest(req);
+  checkSameOrigin(req);
+  if (token === null) return;
+  const page = req.method === 'GET' && isDashboardPage(u.pathname);
+  if (page && (loopback || tokenMatches(u.searchParams.get('token'), token))) {
+    setTokenCookie(res, token);
+    return;
+  }
+  if (isMutating(req.method) || (!loopback && !OPEN_PATHS.has(u.pathname))) requireToken(req, token);
 }
 
 function buildRouter(opts: AdminServerOptions, prom: PrometheusExporter, self: () => AdminServer): Router {

@@ -1,4 +1,4 @@
-import type { FrameHandler, PeerEvent, Timer } from '../core/env.js';
+import type { FrameHandler, PeerEvent, PeerIdentity, Timer } from '../core/env.js';
 import { HorusError } from '../core/errors.js';
 import { endpointOf, type NodeId } from '../core/node-id.js';
 import type { Rng } from '../core/rng.js';
@@ -200,6 +200,10 @@ export class SimNetwork {
   private nextSide = 1;
   /** `observer>gone-id` pairs already reported 'gone': each observer hears of each process once. */
   private readonly goneReported = new Set<string>();
+  /** Identities of the world's endpoints, made on first use (see identityOf). */
+  private readonly identities = new Map<string, PeerIdentity>();
+  /** Endpoints of the world that hold no key (intruders: the adversary's stranger). */
+  private readonly keyless = new Set<string>();
 
   constructor(
     private readonly scheduler: Scheduler,
@@ -215,6 +219,31 @@ export class SimNetwork {
   /** A new node takes over its endpoint. */
   register(node: NetEndpoint): void {
     this.byEndpoint.set(node.endpoint, node);
+  }
+
+  /**
+   * The identity a node with id `id` proves, as the real transport's handshake would: each endpoint
+   * of the world holds a key drawn from the seed (its own stream, so no other draw moves), kept across
+   * restarts like a key file; an id at an endpoint no node of the world ever held (an intruder's) has none.
+   */
+  identityOf(id: NodeId): PeerIdentity | null {
+    const endpoint = endpointOf(id);
+    if (!this.byEndpoint.has(endpoint) || this.keyless.has(endpoint)) return null;
+    let identity = this.identities.get(endpoint);
+    if (identity === undefined) {
+      const rng = this.forkRng(`identity:${endpoint}`);
+      const key = new Uint8Array(32);
+      for (let i = 0; i < key.length; i++) key[i] = rng.int(0, 255);
+      identity = { mode: 'sim', name: endpoint, publicKey: Buffer.from(key).toString('base64'), serial: null };
+      this.identities.set(endpoint, identity);
+    }
+    return identity;
+  }
+
+  /** The node at `endpoint` holds no key: an intruder in the world (it proves no identity). */
+  withoutIdentity(endpoint: string): void {
+    this.keyless.add(endpoint);
+    this.identities.delete(endpoint);
   }
 
   /** The current incarnation at `endpoint` (possibly crashed), if any. */

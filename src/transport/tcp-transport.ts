@@ -1,13 +1,25 @@
 import net from 'node:net';
 import { performance } from 'node:perf_hooks';
 import { z } from 'zod';
-import type { FrameHandler, PeerEvent, Transport, Unwatch } from '../core/env.js';
+import type { FrameHandler, PeerEvent, PeerIdentity, Transport, Unwatch } from '../core/env.js';
 import { ConfigError, HorusError, ProtocolError } from '../core/errors.js';
 import { RateLimitedLog, silentLogger, type Logger } from '../core/logger.js';
 import { endpointOf, makeNodeId, parseEndpoint, type NodeId } from '../core/node-id.js';
 import { Reader } from '../codec/reader.js';
 import { Writer } from '../codec/writer.js';
 import { DEFAULT_MAX_FRAME_SIZE, FRAME_HEADER_BYTES, FrameDecoder, MAX_ENCODABLE_FRAME_SIZE, encodeControlWord, encodeFrames } from './frame-decoder.js';
+import { PeerIdentities } from './peer-identities.js';
+import {
+  AcceptorHandshake,
+  DialerHandshake,
+  RECORD_BYTES,
+  SECURE_HELLO_FRAME,
+  forEachFrame,
+  maxRecordSize,
+  type ChannelSecurity,
+  type RecordOpener,
+  type RecordSealer,
+} from './secure-channel.js';
 
 // ---------------------------------------------------------------------------------------------------
 // HELLO: the first frame on every connection, in both directions.
@@ -196,7 +208,11 @@ export const transportLimitsSchema = z
   .strict();
 export type TransportLimits = z.infer<typeof transportLimitsSchema>;
 
-export type TcpTransportOptions = z.input<typeof optionsSchema> & { log?: Logger };
+export type TcpTransportOptions = z.input<typeof optionsSchema> & {
+  log?: Logger;
+  /** How connections are authenticated and sealed (default 'off': plaintext HELLO); see secure-channel.ts. */
+  security?: ChannelSecurity;
+};
 type ResolvedOptions = z.output<typeof optionsSchema>;
 
 export interface TcpTransportStats {
@@ -219,6 +235,10 @@ export interface TcpTransportStats {
   droppedTotalQueueFull: number;
   /** Connections closed because of bad input (bad HELLO, oversized or unexpected frame). */
   malformed: number;
+  /** Of those, connections closed because authentication failed (a bad proof or certificate, another security mode, a record that does not authenticate). */
+  authFailures: number;
+  /** Inbound connections their peer closed before finishing the handshake (a truncated handshake). */
+  handshakesAbandoned: number;
   /** Inbound connections refused: maxConnections open already, none to close for fairness. */
   refusedTotal: number;
   /** At maxConnections, connections of the address holding the most closed to let another in. */
@@ -459,11 +479,25 @@ interface Inbound {
   /** Our outbound peer for the endpoint this connection's HELLO announced, and when it was looked up. */
   peer: OutboundPeer | null;
   peerLookupAt: number;
+  /** Secure modes: the handshake until it is done, then the opener of the peer's records. */
+  acceptor: AcceptorHandshake | null;
+  helloSeen: boolean;
+  opener: RecordOpener | null;
 }
 
 interface Route {
   peer: OutboundPeer;
   target: NodeId | null;
+}
+
+/** pki: this node's certificate must allow its own id, or peers would refuse it. */
+function checkOwnCertificate(security: ChannelSecurity, localId: NodeId): void {
+  if (security.mode !== 'pki') return;
+  try {
+    security.credentials.trust.identify(security.credentials.certificate, localId, security.now?.() ?? Date.now());
+  } catch (err) {
+    throw new HorusError('ERR_AUTH', `this node's certificate does not allow its own id ${localId}: ${(err as Error).message}`, { cause: err });
+  }
 }
 
 function stripBrackets(host: string): string {
@@ -532,6 +566,12 @@ export class TcpTransport implements Transport {
   private readonly peerWatchers = new Set<(ev: PeerEvent) => void>();
   private closed = false;
   private closing: Promise<void> | null = null;
+  /** Secure modes: the handshake's settings, the sealer of each open outbound socket, peers' proven identities. */
+  private readonly security: ChannelSecurity;
+  private readonly sealers = new WeakMap<net.Socket, RecordSealer>();
+  private readonly identities = new PeerIdentities();
+  /** Frame limit before the handshake is done. */
+  private readonly helloLimit: number;
   private readonly c: Counters = {
     framesIn: 0,
     framesOut: 0,
@@ -544,6 +584,8 @@ export class TcpTransport implements Transport {
     droppedNoHandler: 0,
     droppedTotalQueueFull: 0,
     malformed: 0,
+    authFailures: 0,
+    handshakesAbandoned: 0,
     refusedTotal: 0,
     evictedOverTotal: 0,
     closedOverBuffer: 0,
@@ -575,8 +617,11 @@ export class TcpTransport implements Transport {
     opts: ResolvedOptions,
     localId: NodeId,
     log: Logger,
+    security: ChannelSecurity,
   ) {
     this.opts = opts;
+    this.security = security;
+    this.helloLimit = security.mode === 'off' ? opts.maxHelloFrameSize : Math.max(opts.maxHelloFrameSize, SECURE_HELLO_FRAME);
     this.localId = localId;
     this.maxFrameSize = opts.maxFrameSize;
     this.log = log;
@@ -603,7 +648,7 @@ export class TcpTransport implements Transport {
   }
 
   static async listen(options: TcpTransportOptions): Promise<TcpTransport> {
-    const { log: givenLog, ...rest } = options;
+    const { log: givenLog, security = { mode: 'off' }, ...rest } = options;
     const parsed = optionsSchema.safeParse(rest);
     if (!parsed.success) throw new ConfigError(`invalid TcpTransport options: ${parsed.error.message}`, { cause: parsed.error });
     const opts = parsed.data;
@@ -613,6 +658,8 @@ export class TcpTransport implements Transport {
     } catch (err) {
       throw new ConfigError(`invalid listen address ${JSON.stringify(opts.listen)}`, { cause: err });
     }
+    // A fixed port: the certificate is checked before anything listens (port 0: once it is known).
+    if (bind.port > 0) checkOwnCertificate(security, makeNodeId(`${opts.advertiseHost ?? bind.host}:${bind.port}`, opts.incarnation));
     const server = net.createServer({ noDelay: true });
     await new Promise<void>((resolve, reject) => {
       const onError = (err: Error): void => reject(new ConfigError(`cannot listen on ${opts.listen}: ${err.message}`, { cause: err }));
@@ -637,7 +684,13 @@ export class TcpTransport implements Transport {
     if (host === '0.0.0.0' || host === '::' || host === '[::]') {
       log.warn('listening on a wildcard address without advertiseHost: peers cannot dial this node id', { listen: opts.listen });
     }
-    return new TcpTransport(server, opts, localId, log);
+    try {
+      checkOwnCertificate(security, localId);
+    } catch (err) {
+      server.close();
+      throw err;
+    }
+    return new TcpTransport(server, opts, localId, log, security);
   }
 
   onFrame(handler: FrameHandler): void {
@@ -646,6 +699,17 @@ export class TcpTransport implements Transport {
 
   onPeer(handler: (ev: PeerEvent) => void): void {
     this.peerHandler = handler;
+  }
+
+  peerIdentity(node: NodeId): PeerIdentity | null {
+    return this.identities.get(node);
+  }
+
+  /** Counts and logs a connection closed for bad input (an authentication failure counted apart too). */
+  private rejected(err: unknown, what: string, fields: Record<string, unknown>): void {
+    this.c.malformed++;
+    if (err instanceof HorusError && err.code === 'ERR_AUTH') this.c.authFailures++;
+    this.badInput.warn(what, { ...errorFields(err), ...fields });
   }
 
   watchPeers(handler: (ev: PeerEvent) => void): Unwatch {
@@ -778,14 +842,31 @@ export class TcpTransport implements Transport {
   private writeQueued(p: OutboundPeer): void {
     const s = p.socket;
     if (s === null || p.head === p.chunks.length) return;
-    const many = p.chunks.length - p.head > 1;
+    const sealer = this.sealers.get(s);
+    const many = sealer !== undefined || p.chunks.length - p.head > 1;
     if (many) s.cork();
+    let ok = true;
+    const write = (piece: Buffer): void => {
+      ok = s.write(piece);
+    };
+    const group: Buffer[] = [];
+    let groupBytes = 0;
     while (p.head < p.chunks.length) {
       const chunk = p.chunks[p.head++]!;
       p.release(chunk.buf.length);
       this.c.framesOut += chunk.frames;
       this.c.bytesOut += chunk.buf.length;
-      if (!s.write(chunk.buf)) {
+      if (sealer === undefined) write(chunk.buf);
+      else {
+        // Consecutive batches (after a drain, or held while dialing) share records: fewer cipher set-ups.
+        group.push(chunk.buf);
+        groupBytes += chunk.buf.length;
+        if (groupBytes < RECORD_BYTES && p.head < p.chunks.length) continue;
+        sealer.seal(group, write);
+        group.length = 0;
+        groupBytes = 0;
+      }
+      if (!ok) {
         p.blocked = true;
         break;
       }
@@ -848,10 +929,20 @@ export class TcpTransport implements Transport {
     const socket = net.connect(connectOpts);
     p.socket = socket;
     const isDial = (): boolean => p.state === 'connecting' && (p.socket === socket || p.olderDials.includes(socket));
+    const handshake = this.security.mode === 'off' ? null : new DialerHandshake(this.security, this.localId, { isValidId: isValidNodeId });
     // An outbound connection receives the peer's HELLO_ACCEPT, then only PONG control words.
     const decoder = new FrameDecoder((frame) => {
       if (!isDial()) throw new ProtocolError('ERR_PROTOCOL', 'unexpected frame on an outbound connection');
-      const id = decodeHello(frame, HELLO_ACCEPT);
+      let id: NodeId;
+      if (handshake === null) {
+        id = decodeHello(frame, HELLO_ACCEPT);
+      } else {
+        const done = handshake.accept(frame);
+        id = done.peerId;
+        socket.write(encodeFrames([done.finish]));
+        this.sealers.set(socket, done.sealer);
+        this.identities.add(socket, id, done.identity);
+      }
       clearTimeout(deadline);
       // The first dial to finish its HELLO wins; the others go.
       const losers = p.olderDials.filter((s) => s !== socket);
@@ -865,7 +956,7 @@ export class TcpTransport implements Transport {
         else if (p.suspect === socket) this.revive(p);
       };
       this.opened(p, id);
-    }, this.opts.maxHelloFrameSize);
+    }, this.helloLimit);
     // Two absolute deadlines: no SYN-ACK within connectTimeoutMs (a cut: SYNs hang for long), then no
     // HELLO reply within handshakeTimeoutMs of the dial (the peer is reachable, but a peer trickling its
     // HELLO, or too busy to answer, must not hold us).
@@ -885,14 +976,13 @@ export class TcpTransport implements Transport {
         Math.max(0, startedAt + this.opts.handshakeTimeoutMs - performance.now()),
       );
       socket.setKeepAlive(true, KEEPALIVE_MS);
-      socket.write(this.helloConnectFrame);
+      socket.write(handshake === null ? this.helloConnectFrame : encodeFrames([handshake.hello()]));
     });
     socket.on('data', (chunk: Buffer) => {
       try {
         decoder.push(chunk);
       } catch (err) {
-        this.c.malformed++;
-        this.badInput.warn('closing outbound connection: bad input from peer', { ...errorFields(err), peer: p.endpoint });
+        this.rejected(err, 'closing outbound connection: bad input from peer', { peer: p.endpoint });
         socket.destroy();
       }
     });
@@ -913,6 +1003,7 @@ export class TcpTransport implements Transport {
     });
     socket.on('close', () => {
       clearTimeout(deadline);
+      this.identities.remove(socket);
       this.outboundClosed(p, socket, refused, timedOut);
     });
   }
@@ -1255,26 +1346,20 @@ export class TcpTransport implements Transport {
           decoder.close();
           return;
         }
-        conn.frames++;
-        this.c.framesIn++;
-        this.c.bytesIn += FRAME_HEADER_BYTES + frame.length;
-        const h = this.frameHandler;
-        if (h === null) {
-          this.c.droppedNoHandler++;
+        if (conn.opener !== null) {
+          forEachFrame(conn.opener.open(frame), o.maxFrameSize, deliver);
           return;
         }
-        try {
-          h(from, frame);
-        } catch (err) {
-          // The handler's bug, not the peer's: keep the connection.
-          this.c.handlerErrors++;
-          this.peerLog.warn('onFrame handler threw', { ...errorFields(err), from });
-        }
+        deliver(frame);
         return;
       }
-      conn.from = decodeHello(frame, HELLO_CONNECT);
+      if (conn.acceptor !== null) {
+        if (!this.inboundHandshake(conn, frame)) return;
+      } else {
+        conn.from = decodeHello(frame, HELLO_CONNECT);
+      }
       this.leaveHandshake(conn);
-      decoder.maxFrameSize = o.maxFrameSize;
+      decoder.maxFrameSize = conn.opener !== null ? maxRecordSize(o.maxFrameSize) : o.maxFrameSize;
       decoder.onControl = (code) => {
         if (code !== CONTROL_PING) throw new ProtocolError('ERR_PROTOCOL', `unexpected control word ${code} on an inbound connection`);
         // Many PINGs in one read get one PONG.
@@ -1282,12 +1367,30 @@ export class TcpTransport implements Transport {
         conn.pingPending = true;
       };
       socket.setKeepAlive(true, KEEPALIVE_MS);
-      socket.write(this.helloAcceptFrame);
+      if (conn.opener === null) socket.write(this.helloAcceptFrame);
       this.c.connectionsIn++;
       this.log.debug('accepted', { from: conn.from });
       const peer = this.peerOf(conn, performance.now());
       if (peer !== null) this.contact(peer, true);
-    }, o.maxHelloFrameSize);
+    }, this.helloLimit);
+    const deliver = (frame: Buffer): void => {
+      const from = conn.from!;
+      conn.frames++;
+      this.c.framesIn++;
+      this.c.bytesIn += FRAME_HEADER_BYTES + frame.length;
+      const h = this.frameHandler;
+      if (h === null) {
+        this.c.droppedNoHandler++;
+        return;
+      }
+      try {
+        h(from, frame);
+      } catch (err) {
+        // The handler's bug, not the peer's: keep the connection.
+        this.c.handlerErrors++;
+        this.peerLog.warn('onFrame handler threw', { ...errorFields(err), from });
+      }
+    };
     const conn: Inbound = {
       socket,
       address,
@@ -1306,6 +1409,9 @@ export class TcpTransport implements Transport {
       lastPongAt: -Infinity,
       peer: null,
       peerLookupAt: -Infinity,
+      acceptor: this.security.mode === 'off' ? null : new AcceptorHandshake(this.security, this.localId, { isValidId: isValidNodeId }),
+      helloSeen: false,
+      opener: null,
     };
     this.inbound.set(socket, conn);
     this.unauthenticated.add(conn);
@@ -1323,8 +1429,7 @@ export class TcpTransport implements Transport {
       try {
         decoder.push(chunk);
       } catch (err) {
-        this.c.malformed++;
-        this.badInput.warn('closing inbound connection: bad input', { ...errorFields(err), from: conn.from, remote });
+        this.rejected(err, 'closing inbound connection: bad input', { from: conn.from, remote });
         this.forget(conn);
         socket.destroy();
         return;
@@ -1350,11 +1455,32 @@ export class TcpTransport implements Transport {
     });
     socket.on('close', () => {
       decoder.close();
+      this.identities.remove(socket);
       // Still listed: the peer's end closed it, not us (we forget a connection before we close it).
       const byPeer = this.inbound.has(socket) && !this.closed;
+      if (byPeer && conn.inHandshake) this.c.handshakesAbandoned++;
       this.forget(conn);
       if (byPeer && conn.from !== null) this.inboundClosedByPeer(conn, conn.from);
     });
+  }
+
+  /**
+   * One message of the secure handshake on an inbound connection: the hello is answered (false: not
+   * done); the finish proves the peer's id (true: done, conn.from and conn.opener set). Throws on a bad one.
+   */
+  private inboundHandshake(conn: Inbound, frame: Buffer): boolean {
+    const hs = conn.acceptor!;
+    if (conn.opener === null && !conn.helloSeen) {
+      conn.helloSeen = true;
+      conn.socket.write(encodeFrames([hs.hello(frame).reply]));
+      return false;
+    }
+    const done = hs.finish(frame);
+    conn.acceptor = null;
+    conn.opener = done.opener;
+    conn.from = done.peerId;
+    this.identities.add(conn.socket, done.peerId, done.identity);
+    return true;
   }
 
   /**
@@ -1541,6 +1667,7 @@ export class TcpTransport implements Transport {
     await Promise.all(pending);
     clearTimeout(grace);
     for (const p of this.peers.values()) p.clear();
+    this.identities.clear();
     this.peers.clear();
     this.aliases.clear();
     this.routes.clear();

@@ -19,7 +19,7 @@ describe('node config', () => {
 
   it('names every problem with its path, one per line', () => {
     assert.throws(
-      () => parseNodeConfig({ listen: 'nope', seeds: ['127.0.0.1:0'], admin: '10.0.0.1:80', groups: [{ name: '', members: ['x'] }], colour: 'red' }, 'test'),
+      () => parseNodeConfig({ listen: 'nope', seeds: ['127.0.0.1:0'], admin: '10.0.0.1:http', groups: [{ name: '', members: ['x'] }], colour: 'red' }, 'test'),
       (err: unknown) => {
         assert.ok(err instanceof ConfigError);
         const lines = err.message.split('\n');

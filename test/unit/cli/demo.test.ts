@@ -14,8 +14,10 @@ async function members(url: string): Promise<DemoMember[]> {
   return (await (await fetch(new URL('api/demo/members', url))).json()) as DemoMember[];
 }
 
-async function post(url: string, path: string): Promise<Response> {
-  return fetch(new URL(path, url), { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{}' });
+let token = '';
+async function post(url: string, path: string, withToken = true): Promise<Response> {
+  const auth: Record<string, string> = withToken ? { authorization: `Bearer ${token}` } : {};
+  return fetch(new URL(path, url), { method: 'POST', headers: { 'content-type': 'application/json', ...auth }, body: '{}' });
 }
 
 describe('horus demo: bad arguments', () => {
@@ -36,6 +38,7 @@ describe('horus demo with 2 members, used by horus kv and horus status', () => {
     cwd = tempDir();
     demo = startCli(['demo', '--nodes', '2', '--port', '0', '--load', '0', '--membership', 'fixed'], { cwd });
     url = (await demo.waitFor(/^dashboard: (http:\/\/127\.0\.0\.1:\d+\/)$/m, 45_000))[1]!;
+    token = (await demo.waitFor(/^control token .*: (\S+)$/m, 5_000))[1]!;
     pids = (await members(url)).map((m) => m.pid);
   });
   after(async () => {
@@ -90,6 +93,7 @@ describe('horus demo with 2 members, used by horus kv and horus status', () => {
   });
 
   it('kills, restarts and refuses to add members (fixed membership) through its API', async () => {
+    assert.equal((await post(url, 'api/demo/members/m2/kill', false)).status, 401, 'the buttons need the token');
     const killed = await post(url, 'api/demo/members/m2/kill');
     assert.equal(killed.status, 200);
     assert.equal(((await killed.json()) as DemoMember).state, 'killed');

@@ -40,6 +40,7 @@ export function envFor(extra: Record<string, string | undefined> = {}): NodeJS.P
   // A developer's own HORUS_* settings must not leak into the tests.
   const env: NodeJS.ProcessEnv = { ...process.env };
   delete env.HORUS_ADMIN;
+  delete env.HORUS_ADMIN_TOKEN;
   delete env.HORUS_URL;
   delete env.NODE_TEST_CONTEXT;
   delete env.NODE_OPTIONS;

@@ -55,11 +55,23 @@ describe('admin server on a one-member group', () => {
     await node.close();
   });
 
-  it('refuses to listen off loopback', async () => {
+  it('off loopback it needs a token: one is generated when none is configured, and a short one is refused', async () => {
     await assert.rejects(
-      AdminServer.start({ node, observer, listen: '0.0.0.0:0' }),
-      (e: unknown) => e instanceof ConfigError && /must be on loopback/.test(e.message),
+      AdminServer.start({ node, observer, listen: '0.0.0.0:0', token: 'short' }),
+      (e: unknown) => e instanceof ConfigError && /at least 16/.test(e.message),
     );
+    const open = await AdminServer.start({ node, observer, listen: '0.0.0.0:0' });
+    try {
+      assert.equal(open.tokenGenerated, true);
+      assert.ok(open.token !== null && open.token.length >= 16);
+      const base = `http://127.0.0.1:${open.port}/`;
+      assert.equal((await fetch(new URL('api/status', base))).status, 401);
+      assert.equal((await fetch(new URL('api/status', base), { headers: { authorization: 'Bearer wrong-token-wrong-token' } })).status, 401);
+      assert.equal((await fetch(new URL('api/status', base), { headers: { authorization: `Bearer ${open.token}` } })).status, 200);
+      assert.equal((await fetch(new URL('livez', base))).status, 200, 'probes need no token');
+    } finally {
+      await open.close();
+    }
   });
 
   it('GET /api/status: the node, its groups and their counters', async () => {
