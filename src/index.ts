@@ -23,6 +23,7 @@ export { Delivery } from './api/delivery.js';
 export type { Order } from './api/app-header.js';
 export type { View } from './core/view.js';
 export type { NodeId } from './core/node-id.js';
+export type { PeerIdentity } from './core/env.js';
 export { HorusError, ProtocolError, ConfigError, ClosedError, type HorusErrorCode } from './core/errors.js';
 export type { Logger, LogFields } from './core/logger.js';
 export { MemoryHistory, type HistoryEvent, type HistoryRecorder } from './core/history.js';

@@ -132,7 +132,8 @@ describe('dashboard (browser)', { skip: browserSkipReason() ?? false }, () => {
     // Restart m2: a new incarnation on the same endpoint; 3 members again.
     const before = await member(page, 'm2').getAttribute('data-endpoint');
     await member(page, 'm2').locator('button[data-action="restart"]').click();
-    await waitState(page, 'm2', 'running');
+    // A restart forks and compiles a new member process: far slower than a UI update on a loaded machine.
+    await page.locator(`.member[data-member="m2"][data-state="running"]`).waitFor({ timeout: 3 * UI_TIMEOUT });
     assert.equal(await member(page, 'm2').getAttribute('data-endpoint'), before);
     await page.waitForFunction(() => document.querySelectorAll('.member[data-state="running"]').length === 3, null, { timeout: UI_TIMEOUT });
     for (const m of ['m1', 'm2', 'm3']) await waitViewSize(page, m, 3);
