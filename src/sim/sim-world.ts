@@ -4,6 +4,7 @@ import { HorusError } from '../core/errors.js';
 import { silentLogger, type LogFields, type Logger, type LogLevel } from '../core/logger.js';
 import { endpointOf, makeNodeId, type NodeId } from '../core/node-id.js';
 import { SeededRng, type Rng } from '../core/rng.js';
+import { bytesFromRng } from '../security/group-key.js';
 import { Scheduler } from './scheduler.js';
 import {
   DEFAULT_NETWORK_OPTIONS,
@@ -174,6 +175,8 @@ export class SimNode implements NetEndpoint {
       rng,
       log,
       transport,
+      // Key material from the node's seeded stream: a seed replays its keys too.
+      randomBytes: (n: number): Uint8Array => bytesFromRng(rng, n),
       watchPeers: (handler: (ev: PeerEvent) => void): Unwatch => {
         const h = (ev: PeerEvent): void => handler(ev);
         this.peerWatchers.add(h);

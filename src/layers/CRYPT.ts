@@ -1,0 +1,317 @@
+import { createCipheriv, createDecipheriv, hkdfSync } from 'node:crypto';
+import { z } from 'zod';
+import type { DownEvent } from '../core/events.js';
+import { InputGuard, MAX_WIRE_INT } from '../core/input-guard.js';
+import { Message, MsgFlag, type HeaderType } from '../core/message.js';
+import type { Counter } from '../core/metrics.js';
+import type { NodeId } from '../core/node-id.js';
+import { defineHeader, headerTypeOf, HeaderIds } from '../codec/header-registry.js';
+import { MAX_HEADERS } from '../codec/message-codec.js';
+import { Reader } from '../codec/reader.js';
+import { Writer } from '../codec/writer.js';
+import { viewKeyOf } from '../security/group-key.js';
+import { Layer, type LayerContext } from '../stack/layer.js';
+import { registerLayer } from '../stack/registry.js';
+import { ReplayWindow } from './crypt/replay-window.js';
+
+/**
+ * Counter spaces. Ordered: reliable multicasts, numbered exactly as NAK (just below) numbers them,
+ * so the counter a receiver checks is NAK's sequence number. Other: unicasts and unreliable
+ * multicasts (flush steps, credits, gossip), checked against a sliding replay window.
+ */
+const enum Space {
+  Ordered = 0,
+  Other = 1,
+}
+
+interface CryptHeader {
+  s: Space;
+  /** The view whose key sealed the message. */
+  v: number;
+  /** The sender's counter in that view and space: the nonce. */
+  c: number;
+}
+
+export const CRYPT_HEADER = defineHeader<CryptHeader>(
+  HeaderIds.CRYPT,
+  'CRYPT',
+  (w, h) => {
+    w.u8(h.s);
+    w.uvar(h.v);
+    w.uvar(h.c);
+  },
+  (r) => {
+    const s = r.u8();
+    if (s !== Space.Ordered && s !== Space.Other) throw new Error(`unknown CRYPT space ${s}`);
+    return { s, v: r.uvar(), c: r.uvar() };
+  },
+);
+
+const options = z.object({
+  /** Keys of this many views are kept (the current one and the ones before it): late control messages of a view just ended still open. */
+  keepViews: z.number().int().min(1).max(16).default(3),
+  /** Messages sealed with the key of a view not installed here yet, held until it is (a member ahead of us); more are dropped. */
+  maxHeldMessages: z.number().int().nonnegative().default(1024),
+  /** ...and their bytes. */
+  maxHeldBytes: z
+    .number()
+    .int()
+    .nonnegative()
+    .default(4 * 1024 * 1024),
+  /** How far behind a sender's highest counter an unordered message may still arrive. */
+  replayWindow: z.number().int().min(64).max(65_536).default(1024),
+});
+export type CryptOptions = z.infer<typeof options>;
+
+const TAG_BYTES = 16;
+
+/** One view's key and what was derived from it. */
+class ViewKey {
+  readonly members: ReadonlySet<NodeId>;
+  /** Each sender's own AEAD key, derived from the view key and its member id. */
+  private readonly senderKeys = new Map<NodeId, Buffer>();
+  /** Unordered counters seen per sender. */
+  readonly replay = new Map<NodeId, ReplayWindow>();
+  constructor(
+    readonly id: number,
+    private readonly key: Buffer,
+    members: readonly NodeId[],
+    private readonly group: string,
+  ) {
+    this.members = new Set(members);
+  }
+  senderKey(sender: NodeId): Buffer {
+    let k = this.senderKeys.get(sender);
+    if (k === undefined) {
+      k = Buffer.from(hkdfSync('sha256', this.key, Buffer.from(this.group), Buffer.from(`horus crypt\0${this.id}\0${sender}`), 32));
+      this.senderKeys.set(sender, k);
+    }
+    return k;
+  }
+}
+
+function nonceOf(h: CryptHeader): Buffer {
+  const n = Buffer.alloc(12);
+  n[0] = h.s;
+  n.writeUIntBE(h.c, 6, 6);
+  return n;
+}
+
+/** What a sealed message is bound to besides its bytes: group, view, sender, space, counter, flags, destination. */
+function associatedData(group: string, sender: NodeId, h: CryptHeader, flags: number, dest: NodeId | null): Buffer {
+  return Buffer.from(`${group}\0${h.v}\0${sender}\0${h.s}\0${h.c}\0${flags}\0${dest ?? ''}`);
+}
+
+/**
+ * Authenticated encryption of group traffic: AES-256-GCM with a key per view (made by the
+ * coordinator and handed down by GMS with the view, see src/security/group-key.ts). It sits just
+ * above NAK: the headers of every layer above it and the payload are sealed; the view, the sender,
+ * the sender's counter (for reliable multicasts, NAK's sequence number) and the flags and
+ * destination are the associated data, so a frame copied, replayed, renumbered or moved to another
+ * view or sender does not open. NAK below keeps and retransmits the sealed form, and holds a
+ * member's messages of a view we have not installed until we have its key. Only unicasts to
+ * processes outside the view (the join protocol) travel in clear, and only a non-member's clear
+ * messages are heard; GMS checks what those may say.
+ */
+export class CRYPT extends Layer {
+  readonly name = 'CRYPT';
+  private readonly keys = new Map<number, ViewKey>();
+  private current: ViewKey | null = null;
+  private orderedSent = 0;
+  private otherSent = 0;
+  /** Our sealed reliable multicasts -> the message we sealed: COM loops our own copy back, we need not open it. */
+  private readonly own = new WeakMap<Message, Message>();
+  private held: Message[] = [];
+  private heldBytes = 0;
+  private readonly guard: InputGuard;
+  private readonly mSealed: Counter;
+  private readonly mOpened: Counter;
+  private noKeyLogged = false;
+
+  constructor(
+    ctx: LayerContext,
+    private readonly opts: CryptOptions,
+  ) {
+    super(ctx);
+    this.guard = new InputGuard(ctx, 'CRYPT');
+    this.mSealed = ctx.metrics.counter('horus_crypt_sealed_total', 'messages encrypted');
+    this.mOpened = ctx.metrics.counter('horus_crypt_opened_total', 'messages decrypted and authenticated');
+  }
+
+  /** The view whose key seals what we send now (tests read it). */
+  get keyView(): number | null {
+    return this.current?.id ?? null;
+  }
+
+  override payloadLimit(below: number): number {
+    // The headers of the layers above travel inside the sealed payload, with the tag.
+    return Math.max(0, below - 1024);
+  }
+
+  override down(msg: Message): void {
+    const k = this.current;
+    if (msg.dest !== null && (k === null || !k.members.has(msg.dest))) {
+      // The join protocol with a process outside the view: nothing of the group's traffic.
+      this.below.down(msg);
+      return;
+    }
+    if (k === null) {
+      if (!this.noKeyLogged) this.log.error('CRYPT has no group key: is GMS above it with groupKeys on?');
+      this.noKeyLogged = true;
+      return;
+    }
+    const ordered = msg.dest === null && (msg.flags & MsgFlag.Unreliable) === 0;
+    const h: CryptHeader = { s: ordered ? Space.Ordered : Space.Other, v: k.id, c: ordered ? ++this.orderedSent : ++this.otherSent };
+    const plain = new Writer(msg.payload.length + 64 + msg.htop * 8);
+    plain.u8(msg.htop);
+    for (let i = 0; i < msg.htop; i++) {
+      const t = msg.htypes[i]!;
+      plain.u8(t.id);
+      t.encode(plain, msg.hvalues[i]);
+    }
+    plain.bytes(msg.payload);
+    const c = createCipheriv('aes-256-gcm', k.senderKey(this.ctx.localId), nonceOf(h));
+    c.setAAD(associatedData(this.ctx.group, this.ctx.localId, h, msg.flags, msg.dest));
+    const body = plain.toBytes();
+    const sealed = Buffer.concat([c.update(body), c.final(), c.getAuthTag()]);
+    const out = new Message(msg.dest, sealed, msg.flags);
+    out.src = msg.src;
+    out.order = msg.order;
+    out.safe = msg.safe;
+    out.push(CRYPT_HEADER, h);
+    if (ordered) this.own.set(out, msg);
+    this.mSealed.inc();
+    this.below.down(out);
+  }
+
+  override up(msg: Message): void {
+    const h = msg.pop(CRYPT_HEADER);
+    if (h === undefined) return this.upClear(msg);
+    const mine = this.own.get(msg);
+    if (mine !== undefined) {
+      // Our own multicast, looped back by COM: the message we sealed, with NAK's number.
+      mine.seq = msg.seq;
+      this.above.up(mine);
+      return;
+    }
+    const from = msg.src;
+    const cur = this.current;
+    const k = this.keys.get(h.v);
+    if (k === undefined) {
+      if (h.v > (cur?.id ?? 0) && h.v <= MAX_WIRE_INT) this.hold(msg, h);
+      else this.guard.drop(from, 'sealed with the key of a view we no longer hold', { view: h.v });
+      return;
+    }
+    if (!k.members.has(from)) return this.guard.drop(from, 'sealed message from outside the view of its key', { view: h.v });
+    if (k !== cur && (cur === null || !cur.members.has(from)))
+      return this.guard.drop(from, 'sealed message from a member no longer in the view', { view: h.v });
+    let window: ReplayWindow | undefined;
+    if (h.s === Space.Ordered) {
+      // NAK delivers a sender's reliable multicasts once each, in order: its number is the counter.
+      if (k !== cur || h.c !== msg.seq) return this.guard.drop(from, 'ordered counter does not match its sequence number', { c: h.c, seq: msg.seq });
+    } else {
+      window = k.replay.get(from);
+      if (window === undefined) k.replay.set(from, (window = new ReplayWindow(this.opts.replayWindow)));
+      if (!window.fresh(h.c)) return this.guard.drop(from, 'replayed or too old', { c: h.c });
+    }
+    const opened = this.open(k, from, h, msg);
+    if (opened === null) return;
+    window?.mark(h.c);
+    this.mOpened.inc();
+    this.above.up(opened);
+  }
+
+  /** A message without our header: only from a process outside the view, and never a reliable multicast. */
+  private upClear(msg: Message): void {
+    if (msg.isMulticast && (msg.flags & MsgFlag.Unreliable) === 0) return this.guard.drop(msg.src, 'reliable multicast in clear');
+    if (this.current !== null && this.current.members.has(msg.src)) return this.guard.drop(msg.src, 'message in clear from a member');
+    this.above.up(msg);
+  }
+
+  /** Decrypt and restore the headers of the layers above, or null after counting the drop. */
+  private open(k: ViewKey, from: NodeId, h: CryptHeader, msg: Message): Message | null {
+    const p = msg.payload;
+    if (p.length < TAG_BYTES + 1) {
+      this.guard.drop(from, 'sealed message too short');
+      return null;
+    }
+    let plain: Buffer;
+    try {
+      const d = createDecipheriv('aes-256-gcm', k.senderKey(from), nonceOf(h));
+      d.setAAD(associatedData(this.ctx.group, from, h, msg.flags, msg.dest));
+      d.setAuthTag(p.subarray(p.length - TAG_BYTES));
+      plain = Buffer.concat([d.update(p.subarray(0, p.length - TAG_BYTES)), d.final()]);
+    } catch {
+      this.guard.drop(from, 'sealed message failed authentication', { view: h.v });
+      return null;
+    }
+    try {
+      const r = new Reader(plain);
+      const n = r.u8();
+      if (n > MAX_HEADERS) throw new Error(`${n} headers`);
+      const types = new Array<HeaderType<unknown>>(n);
+      const values = new Array<unknown>(n);
+      for (let i = 0; i < n; i++) {
+        const t = headerTypeOf(r.u8());
+        types[i] = t;
+        values[i] = t.decode(r);
+      }
+      const out = new Message(msg.dest, r.rest(), msg.flags, types, values);
+      out.src = msg.src;
+      out.seq = msg.seq;
+      return out;
+    } catch (err) {
+      // Authenticated, so a member sealed it: a bug or a lying member, either way not ours to act on.
+      this.guard.drop(from, 'sealed message with a malformed inside', { error: (err as Error).message });
+      return null;
+    }
+  }
+
+  private hold(msg: Message, h: CryptHeader): void {
+    const bytes = msg.payload.length + 64;
+    if (this.held.length >= this.opts.maxHeldMessages || this.heldBytes + bytes > this.opts.maxHeldBytes) {
+      this.guard.drop(msg.src, 'over the cap for messages sealed with a key not installed yet', { view: h.v });
+      return;
+    }
+    msg.push(CRYPT_HEADER, h);
+    // Its own bytes: held a while, it must not pin the frame it came in.
+    msg.payload = Buffer.from(msg.payload);
+    msg.wire = null;
+    this.held.push(msg);
+    this.heldBytes += bytes;
+  }
+
+  override downEvent(ev: DownEvent): void {
+    if (ev.type === 'VIEW') this.installView(ev.view.id, ev.view.members, viewKeyOf(ev.view));
+    this.below.downEvent(ev);
+  }
+
+  private installView(id: number, members: readonly NodeId[], key: Buffer | undefined): void {
+    if (this.current?.id === id) return; // the same view again (a joiner's view once its state is in)
+    if (key === undefined) {
+      this.log.error('view without a group key: CRYPT needs GMS above it with groupKeys on', { viewId: id });
+      this.current = null;
+      return;
+    }
+    const k = new ViewKey(id, key, members, this.ctx.group);
+    this.keys.set(id, k);
+    this.current = k;
+    this.orderedSent = 0;
+    this.otherSent = 0;
+    for (const old of [...this.keys.keys()]) if (old <= id - this.opts.keepViews || old > id) this.keys.delete(old);
+    if (this.held.length > 0) {
+      const held = this.held;
+      this.held = [];
+      this.heldBytes = 0;
+      for (const m of held) this.up(m);
+    }
+  }
+}
+
+registerLayer({
+  name: 'CRYPT',
+  provides: ['confidentiality'],
+  requires: ['reliable'],
+  options,
+  create: (ctx, o) => new CRYPT(ctx, o),
+});
