@@ -10,6 +10,8 @@ import { MAX_HEADERS } from '../codec/message-codec.js';
 import { Reader } from '../codec/reader.js';
 import { Writer } from '../codec/writer.js';
 import { viewKeyOf } from '../security/group-key.js';
+import { nodeOfMember } from '../core/member-id.js';
+import { GMS_HEADER, mayTravelInClear } from './gms/messages.js';
 import { Layer, type LayerContext } from '../stack/layer.js';
 import { registerLayer } from '../stack/registry.js';
 import { ReplayWindow } from './crypt/replay-window.js';
@@ -90,6 +92,16 @@ class ViewKey {
   }
 }
 
+/**
+ * Is `msg` a GMS control unicast that travels in clear (its GMS header may sit below the headers of
+ * the layers between GMS and us)? See mayTravelInClear.
+ */
+function travelsInClear(msg: Message): boolean {
+  if (msg.dest === null) return false;
+  for (let i = msg.htop - 1; i >= 0; i--) if (msg.htypes[i] === GMS_HEADER) return i === 0 && mayTravelInClear(msg.hvalues[i] as number, msg.payload);
+  return false;
+}
+
 function nonceOf(h: CryptHeader): Buffer {
   const n = Buffer.alloc(12);
   n[0] = h.s;
@@ -122,11 +134,13 @@ export class CRYPT extends Layer {
   /** Our sealed reliable multicasts -> the message we sealed: COM loops our own copy back, we need not open it. */
   private readonly own = new WeakMap<Message, Message>();
   private held: Message[] = [];
+  private releaseScheduled = false;
   private heldBytes = 0;
   private readonly guard: InputGuard;
   private readonly mSealed: Counter;
   private readonly mOpened: Counter;
-  private noKeyLogged = false;
+  private readonly mUnsealable: Counter;
+  private unsealableLogged = false;
 
   constructor(
     ctx: LayerContext,
@@ -136,6 +150,10 @@ export class CRYPT extends Layer {
     this.guard = new InputGuard(ctx, 'CRYPT');
     this.mSealed = ctx.metrics.counter('horus_crypt_sealed_total', 'messages encrypted');
     this.mOpened = ctx.metrics.counter('horus_crypt_opened_total', 'messages decrypted and authenticated');
+    this.mUnsealable = ctx.metrics.counter(
+      'horus_crypt_unsealable_total',
+      'messages not sent: no group key yet, or not membership talk to a process outside the view',
+    );
   }
 
   /** The view whose key seals what we send now (tests read it). */
@@ -149,17 +167,10 @@ export class CRYPT extends Layer {
   }
 
   override down(msg: Message): void {
+    // Membership talk that a process without our key must read (a joiner, a member behind us) goes in clear.
+    if (travelsInClear(msg)) return this.below.down(msg);
     const k = this.current;
-    if (msg.dest !== null && (k === null || !k.members.has(msg.dest))) {
-      // The join protocol with a process outside the view: nothing of the group's traffic.
-      this.below.down(msg);
-      return;
-    }
-    if (k === null) {
-      if (!this.noKeyLogged) this.log.error('CRYPT has no group key: is GMS above it with groupKeys on?');
-      this.noKeyLogged = true;
-      return;
-    }
+    if (k === null || (msg.dest !== null && !k.members.has(msg.dest))) return this.unsealable(msg);
     const ordered = msg.dest === null && (msg.flags & MsgFlag.Unreliable) === 0;
     const h: CryptHeader = { s: ordered ? Space.Ordered : Space.Other, v: k.id, c: ordered ? ++this.orderedSent : ++this.otherSent };
     const plain = new Writer(msg.payload.length + 64 + msg.htop * 8);
@@ -190,6 +201,7 @@ export class CRYPT extends Layer {
     const mine = this.own.get(msg);
     if (mine !== undefined) {
       // Our own multicast, looped back by COM: the message we sealed, with NAK's number.
+      mine.src = msg.src;
       mine.seq = msg.seq;
       this.above.up(mine);
       return;
@@ -221,10 +233,18 @@ export class CRYPT extends Layer {
     this.above.up(opened);
   }
 
-  /** A message without our header: only from a process outside the view, and never a reliable multicast. */
+  /** Not sent: no key for it (before our first view), or a unicast to a process outside the view. Counted. */
+  private unsealable(msg: Message): void {
+    this.mUnsealable.inc();
+    if (this.current !== null && !this.unsealableLogged) {
+      this.unsealableLogged = true;
+      this.log.warn('message to a process outside the view not sent: only membership messages go in clear', { dest: msg.dest ?? 'the view' });
+    }
+  }
+
+  /** A message without our header: only membership talk that travels in clear is heard; GMS checks who may say what. */
   private upClear(msg: Message): void {
-    if (msg.isMulticast && (msg.flags & MsgFlag.Unreliable) === 0) return this.guard.drop(msg.src, 'reliable multicast in clear');
-    if (this.current !== null && this.current.members.has(msg.src)) return this.guard.drop(msg.src, 'message in clear from a member');
+    if (!travelsInClear(msg)) return this.guard.drop(msg.src, 'group traffic in clear');
     this.above.up(msg);
   }
 
@@ -282,8 +302,18 @@ export class CRYPT extends Layer {
   }
 
   override downEvent(ev: DownEvent): void {
-    if (ev.type === 'VIEW') this.installView(ev.view.id, ev.view.members, viewKeyOf(ev.view));
+    if (ev.type !== 'VIEW') return this.below.downEvent(ev);
+    this.installView(ev.view.id, ev.view.members, viewKeyOf(ev.view));
     this.below.downEvent(ev);
+    // Not from inside the view change: GMS is still installing the view (a held flush start heard
+    // now would freeze a view the application has not been told of yet). Soon after, in order.
+    if (this.held.length > 0 && !this.releaseScheduled) {
+      this.releaseScheduled = true;
+      this.env.defer(() => {
+        this.releaseScheduled = false;
+        this.releaseHeld();
+      });
+    }
   }
 
   private installView(id: number, members: readonly NodeId[], key: Buffer | undefined): void {
@@ -299,11 +329,20 @@ export class CRYPT extends Layer {
     this.orderedSent = 0;
     this.otherSent = 0;
     for (const old of [...this.keys.keys()]) if (old <= id - this.opts.keepViews || old > id) this.keys.delete(old);
-    if (this.held.length > 0) {
-      const held = this.held;
-      this.held = [];
-      this.heldBytes = 0;
-      for (const m of held) this.up(m);
+  }
+
+  /** Messages held for a key that may be in now: heard again (the rest stay held). */
+  private releaseHeld(): void {
+    if (this.held.length === 0 || this.current === null) return;
+    const members = [...this.current.members];
+    const held = this.held;
+    this.held = [];
+    this.heldBytes = 0;
+    // They came before this view told COM who is who: name their senders as its members now.
+    const byNode = new Map(members.map((m) => [nodeOfMember(m), m]));
+    for (const m of held) {
+      if (!members.includes(m.src)) m.src = byNode.get(nodeOfMember(m.src)) ?? m.src;
+      this.up(m);
     }
   }
 }

@@ -24,6 +24,12 @@ export const aclSchema = z
   .strict();
 export type Acl = z.infer<typeof aclSchema>;
 
+/**
+ * The code a joiner's `node.join()` rejects with when the group's ACL refuses it. Typed as the
+ * join-failure codes the core lists today, until core/events.ts and core/errors.ts list it too.
+ */
+export const ERR_ACCESS_DENIED = 'ERR_ACCESS_DENIED' as unknown as 'ERR_JOIN_REJECTED';
+
 /** The authenticated identity of a connected peer, as the transport's handshake proved it. */
 export interface PeerIdentity {
   readonly name: string;
@@ -64,10 +70,13 @@ function ruleAdmits(rule: AclRule, id: PeerIdentity): boolean {
   return id.roles?.includes(rule.role) ?? false;
 }
 
-/** May `id` do `what`? No identity (an unauthenticated peer) never may; no list means everyone with one. */
+/**
+ * May `id` do `what`? No list admits everyone (with security on, the transport lets in only peers
+ * with a valid identity); with a list, a peer with no authenticated identity never may.
+ */
 export function aclAdmits(acl: Acl | undefined, what: 'join' | 'send', id: PeerIdentity | undefined): boolean {
-  if (id === undefined) return false;
   const rules = acl?.[what];
   if (rules === undefined) return true;
+  if (id === undefined) return false;
   return rules.some((r) => ruleAdmits(r, id));
 }

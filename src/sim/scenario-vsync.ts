@@ -51,6 +51,8 @@ export interface VsyncScenarioOptions {
   adversary?: Adversary;
   /** Start every node at one instant, joining by name (default: drawn per seed, 1 in 4). */
   startTogether?: boolean;
+  /** 'pki': the group encrypts (CRYPT, a key per view), admits only the scenario's own nodes (ACL), and an outsider tries to join and is refused. */
+  security?: 'off' | 'pki';
   verbose?: boolean;
 }
 
@@ -75,6 +77,11 @@ export interface VsyncScenarioResult {
 }
 
 const GROUP = 'vs';
+
+/** The scenario's nodes' endpoints. */
+function endpointsOf(n: number): string[] {
+  return Array.from({ length: n }, (_, i) => `n${i + 1}:7000`);
+}
 /** Every ordering in the workload: FIFO, causal and total. */
 const ORDER_MIX = ['fifo', 'causal', 'total'] as const;
 
@@ -227,19 +234,30 @@ function setUpVsyncScenario(opts: VsyncScenarioOptions): ScenarioRun {
   // Stamped with real (world) time: the two-primaries check compares instants across nodes.
   const history = new WorldHistory(world);
   const suspectMs = 300 + rng.int(0, 300);
+  const secure = opts.security === 'pki';
   const stack: StackSpec = [
     'TOTAL',
     'CAUSAL',
     'SAFE',
-    { name: 'GMS', options: { retryMs: 40, flushTimeoutMs: suspectMs * 2, foldMs: rng.int(0, 30), joinTimeoutMs: 20_000 } },
+    {
+      name: 'GMS',
+      options: {
+        retryMs: 40,
+        flushTimeoutMs: suspectMs * 2,
+        foldMs: rng.int(0, 30),
+        joinTimeoutMs: 20_000,
+        ...(secure ? { groupKeys: true, acl: { join: endpointsOf(n).map((e) => ({ name: e })) } } : {}),
+      },
+    },
     { name: 'STABLE', options: { gossipIntervalMs: 50 } },
     { name: 'FC', options: { maxCredits: 64 * 1024 + rng.int(0, 512 * 1024) } },
     { name: 'FRAG', options: { fragSize: 2048 + rng.int(0, 8192) } },
+    ...(secure ? ['CRYPT'] : []),
     { name: 'NAK', options: { xmitIntervalMs: 10 + rng.int(0, 20) } },
     { name: 'FD', options: { heartbeatIntervalMs: 25, suspectTimeoutMs: suspectMs } },
     'COM',
   ];
-  const endpoints = Array.from({ length: n }, (_, i) => `n${i + 1}:7000`);
+  const endpoints = endpointsOf(n);
   const incarnation = new Map<string, number>();
   const members = new Map<string, Member>(); // endpoint -> current process
   const faults: string[] = [];
