@@ -49,11 +49,13 @@ export const GMS_HEADER = defineHeader<number>(
 );
 
 /**
- * Control messages a CRYPT layer below GMS sends and hears in clear: the join protocol (the joiner
- * has no key yet), installs (a member that missed one cannot have its key: the keys it carries are
- * sealed), and the notices a member ahead sends one behind (installs, an "installed" flush reply,
- * "not a member"). None carries application data; the rest (state chunks, gbcasts, cuts, ordinary
- * flush replies whose accepted proposal may hold gbcasts) are always sealed.
+ * Control messages a CRYPT layer below GMS sends and hears in clear: those that carry no
+ * application data. A process may have to read them without the key of the sender's view: a joiner
+ * (the join protocol, its install, whose keys are sealed), a member behind (an install, an
+ * "installed" flush reply, a flush start of the next view that tells it to ask for its install, a
+ * "not a member" notice). Their integrity rests on the transport's authentication and GMS's sender
+ * rules, as without CRYPT. State chunks, gbcasts, cuts (their gbcasts) and ordinary flush replies
+ * (an accepted proposal's gbcasts) are always sealed.
  */
 const CLEAR_KINDS: ReadonlySet<G> = new Set([
   G.JoinReq,
@@ -61,10 +63,15 @@ const CLEAR_KINDS: ReadonlySet<G> = new Set([
   G.JoinAnswer,
   G.Denied,
   G.NotMember,
+  G.LeaveReq,
+  G.FlushStart,
+  G.FlushNack,
+  G.FlushReq,
+  G.Done,
   G.Install,
   G.InstallAck,
   G.InstallReq,
-  G.FlushReq,
+  G.StateAck,
 ]);
 
 /** May a GMS control message of kind `t` with this payload travel in clear (see CLEAR_KINDS)? */
