@@ -75,7 +75,9 @@ export async function simCommand(
       if (spec.loss !== undefined) opts.loss = spec.loss;
       if (spec.nodes !== undefined) opts.nodes = spec.nodes;
       if (spec.durationMs !== undefined) opts.durationMs = spec.durationMs;
-      if (spec.adversary !== undefined) opts.adversary = (await import('../sim/adversary.js')).makeAdversary(spec.adversary, flags.seed);
+      // A secure run always has its intruder (see runSeed).
+      const adversary = spec.adversary ?? (spec.security === 'pki' ? 'stranger' : undefined);
+      if (adversary !== undefined) opts.adversary = (await import('../sim/adversary.js')).makeAdversary(adversary, flags.seed);
       if (spec.startTogether === false) opts.startTogether = false;
       if (spec.security !== undefined) opts.security = spec.security;
       const r = await runVsyncScenarioAsync(opts);

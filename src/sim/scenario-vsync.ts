@@ -11,6 +11,7 @@ import { checkOneGroupPerName } from './checkers/one-group.js';
 import { HorusError } from '../core/errors.js';
 import { endpointOf } from '../core/node-id.js';
 import { WorldHistory } from './world-history.js';
+import { SecurityProbe } from './scenario-security.js';
 import { ViolationList, type Violation } from './checkers/violation.js';
 import { SimWorld } from './sim-world.js';
 import type { StackSpec } from '../stack/stack.js';
@@ -235,6 +236,8 @@ function setUpVsyncScenario(opts: VsyncScenarioOptions): ScenarioRun {
   const history = new WorldHistory(world);
   const suspectMs = 300 + rng.int(0, 300);
   const secure = opts.security === 'pki';
+  // Its own stream: a secure run draws the same workload, faults and timings as an open one.
+  const probe = secure ? new SecurityProbe(world, GROUP, world.forkRng('security')) : null;
   const stack: StackSpec = [
     'TOTAL',
     'CAUSAL',
@@ -300,7 +303,8 @@ function setUpVsyncScenario(opts: VsyncScenarioOptions): ScenarioRun {
           const big = r.chance(0.03);
           // Now and then a gbcast: each one rides a view change, so they are rare.
           const order = r.chance(0.01) ? 'group' : ORDER_MIX[r.int(0, ORDER_MIX.length - 1)]!;
-          void m.group.cast(order, Buffer.alloc(big ? r.int(3000, 30000) : r.int(1, 100), 1), { safe: r.chance(0.1) });
+          const size = big ? r.int(3000, 30000) : r.int(1, 100);
+          void m.group.cast(order, probe ? probe.payload(size) : Buffer.alloc(size, 1), { safe: r.chance(0.1) });
         }
       }
       world.scheduler.schedule(5 + r.float() * 20, tick);
@@ -496,6 +500,8 @@ function setUpVsyncScenario(opts: VsyncScenarioOptions): ScenarioRun {
     t += 2200 + nem.float() * 1200;
   }
 
+  // After the adversary: the probe's tap chains to its hook.
+  const startProbe = (): void => probe?.start(stack, () => liveEndpoints(), sendUntil);
   opts.adversary?.start({
     world,
     group: GROUP,
@@ -506,6 +512,8 @@ function setUpVsyncScenario(opts: VsyncScenarioOptions): ScenarioRun {
         .filter((m) => m.sim.status !== 'crashed')
         .map((m) => ({ endpoint: endpointOf(m.sim.id), id: m.group.localId, node: m.sim, view: m.group.view })),
   });
+
+  startProbe();
 
   let crashed: string | undefined;
   const notes: string[] = [];
@@ -560,6 +568,7 @@ function setUpVsyncScenario(opts: VsyncScenarioOptions): ScenarioRun {
     checkOrder(judged, GROUP, violations);
     checkNoTwoPrimaries(judged, GROUP, violations, adversary ? (m) => adversary.speaksAs(m) : undefined);
     checkOneMemberPerNode(judged, GROUP, violations);
+    probe?.check(history.events, violations);
     if (opts.adversary) {
       for (const ev of history.events) {
         if (ev.k !== 'fault' || notes.length > 20) continue;

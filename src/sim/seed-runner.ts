@@ -86,10 +86,12 @@ export async function runSeed(spec: SimSpec, seed: number, verbose = false): Pro
       if (spec.durationMs !== undefined) opts.durationMs = spec.durationMs;
       if (spec.startTogether === false) opts.startTogether = false;
       if (spec.security !== undefined) opts.security = spec.security;
-      if (spec.adversary !== undefined) {
+      // A secure run always has its intruder: the stranger, who forges frames without an identity.
+      const adversary = spec.adversary ?? (spec.security === 'pki' ? 'stranger' : undefined);
+      if (adversary !== undefined) {
         // Loaded only when asked for: the fuzzer needs fast-check, the plain simulator does not.
         const { makeAdversary } = await import('./adversary.js');
-        opts.adversary = makeAdversary(spec.adversary, seed);
+        opts.adversary = makeAdversary(adversary, seed);
       }
       const r = await runVsyncScenarioAsync(opts);
       const out: SeedOutcome = { seed, violationCount: r.violationCount, violations: r.violations.slice(0, 5), historyHash: r.historyHash };
