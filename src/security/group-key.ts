@@ -58,18 +58,19 @@ function wrapKey(shared: Buffer, eph: Buffer, recipient: Buffer, label: Buffer):
 }
 
 /**
- * Seal `key` to `recipientPub`: a fresh ephemeral key pair (from `ephSecret`), ECDH with the
- * recipient, HKDF over the shared secret bound to both public keys and `label`, AES-256-GCM.
- * The wrapping key is used once, so a fixed nonce is safe.
+ * Seal `key` to `recipientPub`: ECDH between an ephemeral key pair and the recipient, HKDF over the
+ * shared secret bound to both public keys and `label`, AES-256-GCM. One ephemeral pair may seal
+ * the same key to many recipients (each gets its own shared secret and wrapping key, as in
+ * multi-recipient HPKE); a wrapping key is used once, so a fixed nonce is safe.
  */
-export function sealKey(key: Uint8Array, recipientPub: Uint8Array, ephSecret: Uint8Array, label: Buffer): Buffer {
-  const eph = kxKeyPair(ephSecret);
+export function sealKey(key: Uint8Array, recipientPub: Uint8Array, eph: KxKeyPair | Uint8Array, label: Buffer): Buffer {
+  const e = eph instanceof Uint8Array ? kxKeyPair(eph) : eph;
   const recipient = Buffer.from(recipientPub);
-  const shared = diffieHellman({ privateKey: eph.priv, publicKey: publicKeyFromRaw(recipient) });
-  const c = createCipheriv('aes-256-gcm', wrapKey(shared, eph.pub, recipient, label), ZERO_NONCE);
+  const shared = diffieHellman({ privateKey: e.priv, publicKey: publicKeyFromRaw(recipient) });
+  const c = createCipheriv('aes-256-gcm', wrapKey(shared, e.pub, recipient, label), ZERO_NONCE);
   c.setAAD(label);
   const ct = Buffer.concat([c.update(key), c.final()]);
-  return Buffer.concat([eph.pub, ct, c.getAuthTag()]);
+  return Buffer.concat([e.pub, ct, c.getAuthTag()]);
 }
 
 /** Open a key sealed to `me`, or null if it was not sealed to this key pair and label (or was altered). */

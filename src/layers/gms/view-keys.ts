@@ -64,6 +64,8 @@ export class ViewKeys {
   /** A fresh key for view `viewId`, sealed to each member whose public key `pubOf` knows (the others are returned apart). */
   seal(viewId: number, members: readonly NodeId[], pubOf: (m: NodeId) => Uint8Array | undefined): { keys: SealedKeys; unknown: NodeId[] } {
     const key = envRandomBytes(this.env, GROUP_KEY_BYTES);
+    // One ephemeral key pair for the whole view change: a key-pair generation, then one ECDH per member.
+    const eph = kxKeyPair(envRandomBytes(this.env, KX_KEY_BYTES));
     const keys: SealedKeys = [];
     const unknown: NodeId[] = [];
     for (const m of members) {
@@ -72,7 +74,7 @@ export class ViewKeys {
         unknown.push(m);
         continue;
       }
-      keys.push([m, sealKey(key, pub, envRandomBytes(this.env, KX_KEY_BYTES), sealLabel(this.group, viewId, m))]);
+      keys.push([m, sealKey(key, pub, eph, sealLabel(this.group, viewId, m))]);
     }
     return { keys, unknown };
   }
