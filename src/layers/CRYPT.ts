@@ -1,6 +1,7 @@
 import { createCipheriv, createDecipheriv, hkdfSync } from 'node:crypto';
 import { z } from 'zod';
 import type { DownEvent } from '../core/events.js';
+import { ProtocolError } from '../core/errors.js';
 import { InputGuard, MAX_WIRE_INT } from '../core/input-guard.js';
 import { Message, MsgFlag, type HeaderType } from '../core/message.js';
 import type { Counter } from '../core/metrics.js';
@@ -44,7 +45,7 @@ export const CRYPT_HEADER = defineHeader<CryptHeader>(
   },
   (r) => {
     const s = r.u8();
-    if (s !== Space.Ordered && s !== Space.Other) throw new Error(`unknown CRYPT space ${s}`);
+    if (s !== Space.Ordered && s !== Space.Other) throw new ProtocolError('ERR_MALFORMED', `unknown CRYPT space ${s}`);
     return { s, v: r.uvar(), c: r.uvar() };
   },
 );
