@@ -61,6 +61,12 @@ const options = z.object({
     .int()
     .nonnegative()
     .default(4 * 1024 * 1024),
+  /** Reliable multicasts sent in one burst are sealed together, up to this many bytes a bundle (one AEAD operation, one NAK number). */
+  maxBundleBytes: z
+    .number()
+    .int()
+    .min(1024)
+    .default(32 * 1024),
   /** How far behind a sender's highest counter an unordered message may still arrive. */
   replayWindow: z.number().int().min(64).max(65_536).default(1024),
 });
@@ -133,7 +139,12 @@ export class CRYPT extends Layer {
   private orderedSent = 0;
   private otherSent = 0;
   /** Our sealed reliable multicasts -> the message we sealed: COM loops our own copy back, we need not open it. */
-  private readonly own = new WeakMap<Message, Message>();
+  private readonly own = new WeakMap<Message, readonly Message[]>();
+  /** Reliable multicasts of this burst, sealed together at its end (or once they fill a bundle). */
+  private pending: Message[] = [];
+  private pendingBytes = 0;
+  private sealScheduled = false;
+  private maxBundleBytes: number;
   private held: Message[] = [];
   private releaseScheduled = false;
   private heldBytes = 0;
@@ -149,6 +160,7 @@ export class CRYPT extends Layer {
   ) {
     super(ctx);
     this.guard = new InputGuard(ctx, 'CRYPT');
+    this.maxBundleBytes = opts.maxBundleBytes;
     this.mSealed = ctx.metrics.counter('horus_crypt_sealed_total', 'messages encrypted');
     this.mOpened = ctx.metrics.counter('horus_crypt_opened_total', 'messages decrypted and authenticated');
     this.mUnsealable = ctx.metrics.counter(
@@ -163,37 +175,81 @@ export class CRYPT extends Layer {
   }
 
   override payloadLimit(below: number): number {
-    // The headers of the layers above travel inside the sealed payload, with the tag.
+    // The headers of the layers above travel inside the sealed payload, with the tag; a bundle of
+    // reliable multicasts stays within what the layers below carry.
+    this.maxBundleBytes = Math.max(1024, Math.min(this.opts.maxBundleBytes, below - 1024));
     return Math.max(0, below - 1024);
   }
 
   override down(msg: Message): void {
     // Membership talk that a process without our key must read (a joiner, a member behind us) goes in clear.
-    if (travelsInClear(msg)) return this.below.down(msg);
-    const k = this.current;
-    if (k === null || (msg.dest !== null && !k.members.has(msg.dest))) return this.unsealable(msg);
-    const ordered = msg.dest === null && (msg.flags & MsgFlag.Unreliable) === 0;
-    const h: CryptHeader = { s: ordered ? Space.Ordered : Space.Other, v: k.id, c: ordered ? ++this.orderedSent : ++this.otherSent };
-    const plain = new Writer(msg.payload.length + 64 + msg.htop * 8);
-    plain.u8(msg.htop);
-    for (let i = 0; i < msg.htop; i++) {
-      const t = msg.htypes[i]!;
-      plain.u8(t.id);
-      t.encode(plain, msg.hvalues[i]);
+    if (travelsInClear(msg)) {
+      this.sealPending();
+      return this.below.down(msg);
     }
-    plain.bytes(msg.payload);
-    const c = createCipheriv('aes-256-gcm', k.senderKey(this.ctx.localId), nonceOf(h));
-    c.setAAD(associatedData(this.ctx.group, this.ctx.localId, h, msg.flags, msg.dest));
-    const body = plain.toBytes();
-    const sealed = Buffer.concat([c.update(body), c.final(), c.getAuthTag()]);
-    const out = new Message(msg.dest, sealed, msg.flags);
-    out.src = msg.src;
-    out.order = msg.order;
-    out.safe = msg.safe;
-    out.push(CRYPT_HEADER, h);
-    if (ordered) this.own.set(out, msg);
-    this.mSealed.inc();
+    const k = this.current;
+    if (k === null || (msg.dest !== null && !k.members.has(msg.dest))) {
+      this.sealPending();
+      return this.unsealable(msg);
+    }
+    if (msg.dest === null && (msg.flags & MsgFlag.Unreliable) === 0) {
+      // A reliable multicast: gathered with the others of this burst and sealed as one bundle.
+      this.pending.push(msg);
+      this.pendingBytes += msg.payload.length + 16 + msg.htop * 16;
+      if (this.pendingBytes >= this.maxBundleBytes) this.sealPending();
+      else if (!this.sealScheduled) {
+        this.sealScheduled = true;
+        this.env.defer(() => {
+          this.sealScheduled = false;
+          this.sealPending();
+        });
+      }
+      return;
+    }
+    this.sealPending();
+    this.below.down(this.seal(k, [msg], { s: Space.Other, v: k.id, c: ++this.otherSent }, msg.flags, msg.dest));
+  }
+
+  /**
+   * Seal the reliable multicasts gathered so far as one message: one AEAD operation and one NAK
+   * number for the lot (NAK keeps and retransmits the bundle whole; SAFE and STABLE see one number).
+   * Called before anything else goes down, so the order below is the order they were sent in.
+   */
+  private sealPending(): void {
+    const batch = this.pending;
+    if (batch.length === 0) return;
+    this.pending = [];
+    this.pendingBytes = 0;
+    const k = this.current!;
+    const out = this.seal(k, batch, { s: Space.Ordered, v: k.id, c: ++this.orderedSent }, MsgFlag.Multicast, null);
+    out.src = batch[0]!.src;
+    this.own.set(out, batch);
     this.below.down(out);
+  }
+
+  /** One sealed message carrying `msgs` (their headers and payloads). */
+  private seal(k: ViewKey, msgs: readonly Message[], h: CryptHeader, flags: number, dest: NodeId | null): Message {
+    let size = 8;
+    for (const m of msgs) size += m.payload.length + 8 + m.htop * 16;
+    const w = new Writer(size);
+    w.uvar(msgs.length);
+    for (const m of msgs) {
+      w.u8(m.htop);
+      for (let i = 0; i < m.htop; i++) {
+        const t = m.htypes[i]!;
+        w.u8(t.id);
+        t.encode(w, m.hvalues[i]);
+      }
+      w.lbytes(m.payload);
+    }
+    const c = createCipheriv('aes-256-gcm', k.senderKey(this.ctx.localId), nonceOf(h));
+    c.setAAD(associatedData(this.ctx.group, this.ctx.localId, h, flags, dest));
+    const sealed = Buffer.concat([c.update(w.toBytes()), c.final(), c.getAuthTag()]);
+    const out = new Message(dest, sealed, flags);
+    out.src = msgs[0]!.src;
+    out.push(CRYPT_HEADER, h);
+    this.mSealed.inc(msgs.length);
+    return out;
   }
 
   override up(msg: Message): void {
@@ -201,10 +257,12 @@ export class CRYPT extends Layer {
     if (h === undefined) return this.upClear(msg);
     const mine = this.own.get(msg);
     if (mine !== undefined) {
-      // Our own multicast, looped back by COM: the message we sealed, with NAK's number.
-      mine.src = msg.src;
-      mine.seq = msg.seq;
-      this.above.up(mine);
+      // Our own multicasts, looped back by COM: the messages we sealed, with NAK's number.
+      for (const m of mine) {
+        m.src = msg.src;
+        m.seq = msg.seq;
+        this.above.up(m);
+      }
       return;
     }
     const from = msg.src;
@@ -230,8 +288,8 @@ export class CRYPT extends Layer {
     const opened = this.open(k, from, h, msg);
     if (opened === null) return;
     window?.mark(h.c);
-    this.mOpened.inc();
-    this.above.up(opened);
+    this.mOpened.inc(opened.length);
+    for (const m of opened) this.above.up(m);
   }
 
   /** Not sent: no key for it (before our first view), or a unicast to a process outside the view. Counted. */
@@ -249,8 +307,8 @@ export class CRYPT extends Layer {
     this.above.up(msg);
   }
 
-  /** Decrypt and restore the headers of the layers above, or null after counting the drop. */
-  private open(k: ViewKey, from: NodeId, h: CryptHeader, msg: Message): Message | null {
+  /** Decrypt and restore the messages inside (headers of the layers above included), or null after counting the drop. */
+  private open(k: ViewKey, from: NodeId, h: CryptHeader, msg: Message): Message[] | null {
     const p = msg.payload;
     if (p.length < TAG_BYTES + 1) {
       this.guard.drop(from, 'sealed message too short');
@@ -268,18 +326,26 @@ export class CRYPT extends Layer {
     }
     try {
       const r = new Reader(plain);
-      const n = r.u8();
-      if (n > MAX_HEADERS) throw new Error(`${n} headers`);
-      const types = new Array<HeaderType<unknown>>(n);
-      const values = new Array<unknown>(n);
-      for (let i = 0; i < n; i++) {
-        const t = headerTypeOf(r.u8());
-        types[i] = t;
-        values[i] = t.decode(r);
+      const count = r.uvar();
+      // Only reliable multicasts are bundled; anything else carries one message.
+      if (count < 1 || (count > 1 && h.s !== Space.Ordered) || count > plain.length) throw new Error(`${count} messages`);
+      const out: Message[] = [];
+      for (let j = 0; j < count; j++) {
+        const n = r.u8();
+        if (n > MAX_HEADERS) throw new Error(`${n} headers`);
+        const types = new Array<HeaderType<unknown>>(n);
+        const values = new Array<unknown>(n);
+        for (let i = 0; i < n; i++) {
+          const t = headerTypeOf(r.u8());
+          types[i] = t;
+          values[i] = t.decode(r);
+        }
+        const m = new Message(msg.dest, r.lbytes(), msg.flags, types, values);
+        m.src = msg.src;
+        m.seq = msg.seq;
+        out.push(m);
       }
-      const out = new Message(msg.dest, r.rest(), msg.flags, types, values);
-      out.src = msg.src;
-      out.seq = msg.seq;
+      if (r.remaining !== 0) throw new Error('trailing bytes');
       return out;
     } catch (err) {
       // Authenticated, so a member sealed it: a bug or a lying member, either way not ours to act on.
@@ -303,6 +369,8 @@ export class CRYPT extends Layer {
   }
 
   override downEvent(ev: DownEvent): void {
+    // What was sent before the event goes first (a flush's digest counts it; a view ends after it).
+    this.sealPending();
     if (ev.type !== 'VIEW') return this.below.downEvent(ev);
     this.installView(ev.view.id, ev.view.members, viewKeyOf(ev.view));
     this.below.downEvent(ev);

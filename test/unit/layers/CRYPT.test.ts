@@ -61,7 +61,7 @@ function member(id: string): Member {
   const metrics = new MemoryMetrics();
   const layer = new CRYPT(
     { env, group: GROUP, localId: id, log: silentLogger, metrics },
-    { keepViews: 3, maxHeldMessages: 16, maxHeldBytes: 1 << 20, replayWindow: 64 },
+    { keepViews: 3, maxHeldMessages: 16, maxHeldBytes: 1 << 20, maxBundleBytes: 32 * 1024, replayWindow: 64 },
   );
   const top = new Recorder();
   const bottom = new Recorder();
@@ -90,6 +90,7 @@ function install(ms: Member[], id: number, members: string[], key: Buffer): void
 /** What `from` sends down, as it reaches `to` off the wire: a fresh object, source set, NAK's number on ordered ones. */
 function wire(from: Member, m: Message, seq = 0): Message {
   from.layer.down(m);
+  from.runDeferred(); // reliable multicasts are sealed at the end of the burst
   const out = from.bottom.down.pop()!;
   const copy = new Message(out.dest, Buffer.from(out.payload), out.flags, out.htypes.slice(0, out.htop), out.hvalues.slice(0, out.htop));
   copy.src = from.id;
@@ -233,6 +234,7 @@ describe('CRYPT', () => {
     install([a], 1, ['a'], randomBytes(32));
     const original = app('mine');
     a.layer.down(original);
+    a.runDeferred();
     const looped = a.bottom.down.pop()!;
     // COM loops the same object back; NAK numbers it.
     looped.src = 'a';
@@ -240,5 +242,36 @@ describe('CRYPT', () => {
     a.layer.up(looped);
     assert.equal(a.top.up[0], original);
     assert.equal(a.metrics.snapshot().counters['horus_crypt_opened_total'] ?? 0, 0);
+  });
+
+  it("seals a burst's reliable multicasts as one bundle under one NAK number, and opens it into the messages in order", () => {
+    const [a, b] = [member('a'), member('b')];
+    install([a, b], 1, ab, randomBytes(32));
+    for (let i = 0; i < 5; i++) a.layer.down(app(`m${i}`));
+    assert.equal(a.bottom.down.length, 0, 'held until the end of the burst');
+    a.layer.down(app('to b', 'b', MsgFlag.Unreliable));
+    assert.equal(a.bottom.down.length, 2, 'a unicast first sends the bundle before it, in order');
+    const [bundle, uni] = a.bottom.down.map((m) => {
+      const c = new Message(m.dest, Buffer.from(m.payload), m.flags, m.htypes.slice(0, m.htop), m.hvalues.slice(0, m.htop));
+      c.src = 'a';
+      return c;
+    });
+    bundle!.seq = 1;
+    b.layer.up(bundle!);
+    b.layer.up(uni!);
+    assert.deepEqual(
+      b.top.up.map((m) => m.payload.toString()),
+      ['m0', 'm1', 'm2', 'm3', 'm4', 'to b'],
+    );
+    assert.ok(b.top.up.slice(0, 5).every((m) => m.seq === 1 && m.pop(TOP) === 7));
+    assert.equal(a.metrics.snapshot().counters['horus_crypt_sealed_total'], 6);
+  });
+
+  it('seals what is gathered before an event goes down: a flush digest counts it', () => {
+    const a = member('a');
+    install([a], 1, ['a'], randomBytes(32));
+    a.layer.down(app('before the flush'));
+    a.layer.downEvent({ type: 'FLUSH_FREEZE', digest: null });
+    assert.equal(a.bottom.down.length, 1);
   });
 });
