@@ -15,7 +15,6 @@ export const GROUP_KEY_BYTES = 32;
 export const KX_KEY_BYTES = 32;
 export const SEALED_KEY_BYTES = KX_KEY_BYTES + GROUP_KEY_BYTES + 16;
 
-const X25519_PKCS8_PREFIX = Buffer.from('302e020100300506032b656e04220420', 'hex');
 const ZERO_NONCE = Buffer.alloc(12);
 
 /** `n` bytes from a seeded stream (the simulator's Env.randomBytes, and the fallback when an Env has none). */
@@ -37,11 +36,28 @@ export interface KxKeyPair {
   readonly pub: Buffer;
 }
 
-/** An X25519 key pair from 32 secret bytes (drawn from the env, so the simulator replays it). */
+/** The X25519 base point (u = 9): ECDH with it gives a private key's public key. */
+const BASE_POINT = Buffer.alloc(KX_KEY_BYTES);
+BASE_POINT[0] = 9;
+
+/**
+ * An X25519 key pair from 32 secret bytes (drawn from the env, so the simulator replays it). The
+ * private key is imported as a JWK (its public half is not read on import: a placeholder stands in)
+ * and the public key is computed by ECDH with the base point: a tenth of the time of a PKCS#8 import.
+ */
 export function kxKeyPair(secret: Uint8Array): KxKeyPair {
-  const priv = createPrivateKey({ key: Buffer.concat([X25519_PKCS8_PREFIX, secret]), format: 'der', type: 'pkcs8' });
-  const pub = createPublicKey(priv).export({ format: 'der', type: 'spki' }).subarray(-KX_KEY_BYTES);
-  return { priv, pub: Buffer.from(pub) };
+  const priv = createPrivateKey({
+    key: { kty: 'OKP', crv: 'X25519', d: Buffer.from(secret).toString('base64url'), x: BASE_POINT.toString('base64url') },
+    format: 'jwk',
+  });
+  const pub = diffieHellman({ privateKey: priv, publicKey: basePointKey() });
+  return { priv, pub };
+}
+
+let basePoint: KeyObject | null = null;
+function basePointKey(): KeyObject {
+  basePoint ??= publicKeyFromRaw(BASE_POINT);
+  return basePoint;
 }
 
 function publicKeyFromRaw(raw: Uint8Array): KeyObject {
