@@ -159,4 +159,22 @@ describe('GMS access control and group keys', () => {
     assert.deepEqual(members(groups.get('b:1')!), ['a:1', 'b:1']);
     assert.ok(gmsDrops(c.nodes.get('b:1')!) + (c.nodes.get('b:1')!.metrics.snapshot().counters['horus_crypt_dropped_total'] ?? 0) > drops);
   });
+
+  it('JoinOptions encrypt and acl give the default dynamic stack CRYPT, group keys and the ACL', async () => {
+    const c = new SimCluster(3);
+    const acl: Acl = { join: [{ name: 'a:1' }, { name: 'b:1' }] };
+    const opts = (contacts: string[]) => ({ contacts, encrypt: true, acl });
+    const a = c.start('a:1').joinNow('g', opts([]));
+    c.run(500);
+    const b = c.start('b:1').joinNow('g', opts(['a:1']));
+    await c.settle(b.ready);
+    const x = c.start('x:1').joinNow('g', opts(['a:1']));
+    const err = await c.settle(x.ready).then(
+      () => null,
+      (e: HorusError) => e,
+    );
+    assert.equal(err?.code, 'ERR_ACCESS_DENIED');
+    assert.deepEqual(members(a), ['a:1', 'b:1']);
+    assert.ok(viewKeyOf(a.view) !== undefined, 'the view has a group key');
+  });
 });
