@@ -21,6 +21,8 @@ import { DirectChannels, type CallHandler, type CallOptions } from './direct.js'
 import { DIRECT_HEADER, type DirectHeader } from './direct-header.js';
 import type { RequestHandler } from './client.js';
 import { MAX_PAYLOAD_BYTES } from '../stack/stack.js';
+import { aclChangeMessage } from '../layers/GMS.js';
+import type { Acl } from '../security/acl.js';
 
 export interface SendOptions {
   /** Deliver only once every member holds the message (needs the ordering issue's SAFE support). */
@@ -465,6 +467,24 @@ export class Group extends EventEmitter implements StackTop {
    */
   gbcast(payload: unknown, opts?: SendOptions): Promise<void> {
     return this.cast('group', payload, opts);
+  }
+
+  /**
+   * Replace the group's access-control list: who may join (see Acl). The change travels by gbcast,
+   * so every member switches at the same point in the message order, and the view change that
+   * carries it leaves out members the new list refuses. Resolves once handed to the stack.
+   */
+  setAcl(acl: Acl): Promise<void> {
+    if (this.closed) return Promise.reject(new ClosedError(`group ${this.name} was left`));
+    if (!this.stack?.provides.has('gbcast')) return Promise.reject(new HorusError('ERR_INVALID_ARGUMENT', "setAcl needs GMS in this group's stack"));
+    let msg: Message;
+    try {
+      msg = aclChangeMessage(acl);
+    } catch (err) {
+      return Promise.reject(new HorusError('ERR_INVALID_ARGUMENT', `not an access-control list: ${(err as Error).message}`, { cause: err }));
+    }
+    this.stack.down(msg);
+    return Promise.resolve();
   }
 
   /** Totally ordered multicast: every member delivers abcasts in the same order (consistent with causality). */

@@ -10,7 +10,8 @@ import { nodeOfMember, rejoinMemberId } from '../core/member-id.js';
 import { endpointOf, type NodeId } from '../core/node-id.js';
 import type { View } from '../core/view.js';
 import { MAX_GROUP_NAME_BYTES, readFrameGroup } from '../codec/frame.js';
-import { DEFAULT_STACK, DYNAMIC_STACK } from '../layers/index.js';
+import { DEFAULT_STACK, DYNAMIC_STACK, withGroupSecurity } from '../layers/index.js';
+import type { Acl } from '../security/acl.js';
 import { MemoryMetrics, type Counter } from '../obs/metrics.js';
 import { Stack, type FaultSite, type StackSpec } from '../stack/stack.js';
 import { AnswerBudget } from './answer-budget.js';
@@ -58,6 +59,14 @@ export interface JoinOptions {
   rejoinBackoff?: Partial<RejoinBackoff>;
   /** Bounds on sends held back while the group is blocked (see SendLimits). */
   sendLimits?: Partial<SendLimits>;
+  /**
+   * Who may join this group (names, public keys or roles of authenticated identities; see Acl),
+   * checked by the coordinator: a refused joiner's join rejects with ERR_ACCESS_DENIED. Default:
+   * everyone with a valid identity. Change it at run time with `group.setAcl`. Needs a dynamic group.
+   */
+  acl?: Acl;
+  /** Encrypt the group's traffic (CRYPT just above NAK, a fresh key per view; see docs/security.md). Needs a dynamic group. */
+  encrypt?: boolean;
 }
 
 /**
@@ -623,7 +632,7 @@ export class HorusNode {
       group: null as unknown as Group,
       stack: null as unknown as Stack,
       fixed,
-      spec: opts.stack ?? (fixed ? DEFAULT_STACK : DYNAMIC_STACK),
+      spec: withGroupSecurity(opts.stack ?? (fixed ? DEFAULT_STACK : DYNAMIC_STACK), opts),
       joins: 1,
       lastView: null,
       contacts,

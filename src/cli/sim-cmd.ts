@@ -19,6 +19,8 @@ export interface SimFlags {
   duration?: number;
   /** With `--faults all`: false (`--no-start-together`) draws no seed that starts its nodes together. */
   startTogether?: boolean;
+  /** With `--faults all`: 'pki' encrypts the group, admits only its nodes, and adds refused outsiders; 'off' (default) does not. */
+  security?: 'off' | 'pki';
   /** Worker threads to spread the seeds over (default 1: this thread). */
   workers?: number;
   verbose?: boolean;
@@ -42,6 +44,7 @@ export function simSpecOf(flags: SimFlags): SimSpec {
   if (vsync && flags.duration !== undefined) spec.durationMs = flags.duration;
   if (vsync && flags.adversary !== undefined) spec.adversary = flags.adversary;
   if (vsync && flags.startTogether === false) spec.startTogether = false;
+  if (vsync && flags.security === 'pki') spec.security = 'pki';
   return spec;
 }
 
@@ -61,6 +64,7 @@ export async function simCommand(
     if (flags.adversary !== undefined) return usage('--adversary needs --faults all');
     if (flags.duration !== undefined) return usage('--duration needs --faults all');
     if (flags.startTogether === false) return usage('--no-start-together needs --faults all');
+    if (flags.security === 'pki') return usage('--security pki needs --faults all');
   }
   const spec = simSpecOf(flags);
 
@@ -71,8 +75,11 @@ export async function simCommand(
       if (spec.loss !== undefined) opts.loss = spec.loss;
       if (spec.nodes !== undefined) opts.nodes = spec.nodes;
       if (spec.durationMs !== undefined) opts.durationMs = spec.durationMs;
-      if (spec.adversary !== undefined) opts.adversary = (await import('../sim/adversary.js')).makeAdversary(spec.adversary, flags.seed);
+      // A secure run always has its intruder (see runSeed).
+      const adversary = spec.adversary ?? (spec.security === 'pki' ? 'stranger' : undefined);
+      if (adversary !== undefined) opts.adversary = (await import('../sim/adversary.js')).makeAdversary(adversary, flags.seed);
       if (spec.startTogether === false) opts.startTogether = false;
+      if (spec.security !== undefined) opts.security = spec.security;
       const r = await runVsyncScenarioAsync(opts);
       for (const f of r.faults) out(`  fault: ${f}\n`);
       for (const v of r.violations) out(`  ${v.property}: ${v.detail}\n`);

@@ -35,6 +35,7 @@ export interface SimOptionValues {
   duration?: number;
   workers: number;
   startTogether: boolean;
+  security?: 'off' | 'pki';
   verbose?: boolean;
   progress?: boolean;
 }
@@ -63,6 +64,12 @@ export function addSimCommand(program: Command): Command {
       ),
     )
     .addOption(new Option('--duration <ms>', 'with --faults all: virtual ms of traffic and faults per seed (default 14000)').argParser(intIn(4000, 1_000_000)))
+    .addOption(
+      new Option(
+        '--security <mode>',
+        'with --faults all: "pki" runs the group encrypted (CRYPT, a key per view) behind an ACL, with refused outsiders',
+      ).argParser(oneOf('--security', ['off', 'pki'] as const)),
+    )
     .option('--no-start-together', 'with --faults all: no seed starts its nodes at one instant joining by name (1 in 4 do by default)')
     .addOption(new Option('--workers <n>', 'spread the seeds over this many worker threads ("auto": one per core)').default(1).argParser(workersArg))
     .option('--verbose', 'with --seed: trace the run')

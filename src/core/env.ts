@@ -91,6 +91,12 @@ export interface Env {
    * Optional: without it, failure detection relies on heartbeats alone.
    */
   watchPeers?(handler: (ev: PeerEvent) => void): Unwatch;
+  /**
+   * `n` random bytes for key material (group keys, key-agreement key pairs, nonces): the real Env
+   * draws them from the OS, the simulated one from its seeded stream, so a seed replays exactly.
+   * Optional: without it, protocol code falls back to `rng` (see src/security/group-key.ts).
+   */
+  randomBytes?(n: number): Uint8Array;
 }
 
 /** A repeating timer built on one-shot timers, so both envs only need `setTimer`. */

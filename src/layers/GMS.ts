@@ -6,6 +6,7 @@ import { nodeOfMember } from '../core/member-id.js';
 import type { NodeId } from '../core/node-id.js';
 import type { View } from '../core/view.js';
 import { pack, unpack } from '../codec/payload.js';
+import { messageFromBytes } from '../codec/message-codec.js';
 import { Layer, type LayerContext, type LayerLink } from '../stack/layer.js';
 import { registerLayer } from '../stack/registry.js';
 import type { Counter, Gauge } from '../core/metrics.js';
@@ -29,6 +30,8 @@ import {
 import { refusal, STALE, type Hearing } from './gms/sender-rules.js';
 import { StateTransfer } from './gms/state-transfer.js';
 import type { StateSource } from '../core/state-stream.js';
+import { ViewKeys, type SealedKeys } from './gms/view-keys.js';
+import { aclAdmits, aclSchema, ERR_ACCESS_DENIED, identityOf, type Acl } from '../security/acl.js';
 
 export { GMS_HEADER } from './gms/messages.js';
 
@@ -82,6 +85,10 @@ const options = z.object({
     .int()
     .positive()
     .default(1 << 20),
+  /** A fresh key per view, sealed to each member in the view change, handed down to CRYPT (groups whose traffic is encrypted). */
+  groupKeys: z.boolean().default(false),
+  /** Who may join (and send): see src/security/acl.ts. Absent: everyone with a valid identity. Changed at run time by gbcast. */
+  acl: aclSchema.optional(),
 });
 export type GmsOptions = z.infer<typeof options>;
 
@@ -167,6 +174,10 @@ export class GMS extends Layer {
   private readonly mFlushMs: Gauge;
   private readonly mFlushes: Counter;
   private flushBeganAt = 0;
+  /** With groupKeys: our key-agreement key pair and the sealed keys of our view. */
+  private readonly keys: ViewKeys | null;
+  /** The access-control list in force (changed by gbcast, at the same point at every member). */
+  private acl: Acl | undefined;
 
   constructor(
     ctx: LayerContext,
@@ -178,6 +189,8 @@ export class GMS extends Layer {
     this.mFlushMs = ctx.metrics.gauge('horus_gms_last_flush_ms', 'duration of the last view change seen by this member');
     this.guard = new InputGuard(ctx, 'GMS');
     this.schemas = bodySchemas(opts);
+    this.keys = opts.groupKeys ? new ViewKeys(ctx.env, ctx.group, ctx.localId) : null;
+    this.acl = opts.acl;
     this.admission = new JoinAdmission(
       { maxPendingChallenges: opts.maxPendingJoinChallenges, challengeTimeoutMs: opts.joinChallengeTimeoutMs, maxRememberedGone: opts.maxMembers },
       nonceFrom(ctx.env.rng),
@@ -268,6 +281,7 @@ export class GMS extends Layer {
       case 'CREATE': {
         this.status = 'member';
         const v: View = { group: this.ctx.group, id: 1, members: [this.me] };
+        this.keys?.founding(v);
         this.installLocal(v);
         return;
       }
@@ -423,8 +437,16 @@ export class GMS extends Layer {
         return this.onJoinChallenge(from, (body as Body<G.JoinChallenge>).nonce);
       case G.JoinAnswer: {
         const x = body as Body<G.JoinAnswer>;
-        return this.onJoinAnswer(from, x.member, x.nonce);
+        return this.onJoinAnswer(from, x.member, x.nonce, x.kx);
       }
+      case G.Denied: {
+        const x = body as Body<G.Denied>;
+        if (this.status === 'joining' && !this.view && x.member === this.me)
+          this.failJoin(ERR_ACCESS_DENIED, `the group's access-control list refuses this node: ${x.reason}`);
+        return;
+      }
+      case G.AclSet:
+        return; // only inside a gbcast (refused before)
       case G.LeaveReq:
         return this.onLeaveReq((body as Body<G.LeaveReq>).member);
       case G.FlushStart: {
@@ -490,7 +512,11 @@ export class GMS extends Layer {
           (body as Body<G.InstallReq>).view === this.view.id - 1 &&
           this.view.members.includes(from)
         ) {
-          this.send(from, G.Install, { view: { id: this.view.id, members: [...this.view.members] }, stateFrom: null });
+          this.send(from, G.Install, {
+            view: { id: this.view.id, members: [...this.view.members] },
+            stateFrom: null,
+            ...(this.keys?.current ? { keys: this.keys.current } : {}),
+          });
         }
         return;
       case G.Gbcast: {
@@ -559,17 +585,28 @@ export class GMS extends Layer {
     if (!this.challengers.has(from) && this.challengers.size >= 16) this.challengers.clear();
     this.challengers.add(from);
     this.joinAnsweredAt ??= this.env.now();
-    this.send(from, G.JoinAnswer, { member: this.me, nonce });
+    this.send(from, G.JoinAnswer, { member: this.me, nonce, ...(this.keys ? { kx: this.keys.publicKey } : {}) });
   }
 
   /** Coordinator: the joiner answered from its own connection: now it may join. */
-  private onJoinAnswer(from: NodeId, member: NodeId, nonce: number): void {
+  private onJoinAnswer(from: NodeId, member: NodeId, nonce: number, kx: Uint8Array | undefined): void {
     if ((this.status !== 'member' && this.status !== 'leaving') || !this.isCoordinator) return;
     if (this.view!.members.includes(member) || this.pendingJoins.includes(member)) return; // an answer to a resent challenge
     if (this.staleJoinOf(from, member)) return;
     const challengedAt = this.admission.challengedAt(member);
     if (!this.admission.answer(from, member, nonce)) return this.guard.drop(from, 'join answer without its challenge', { member });
     this.admission.answeredAs(member);
+    // The joiner proved it is there, from its own (authenticated) connection: is it let in?
+    const refused = this.refusedByAcl(member);
+    if (refused !== null) {
+      this.guard.drop(from, 'join refused by the access-control list', { member });
+      this.send(member, G.Denied, { member, reason: refused });
+      return;
+    }
+    if (this.keys) {
+      if (kx === undefined) return this.guard.drop(from, 'join answer without a key-agreement key (this group encrypts)', { member });
+      this.keys.noteJoiner(member, kx);
+    }
     // One member per node: this join replaces any other one of its endpoint still pending.
     const ep = endpointOfMember(member);
     this.pendingJoins = this.pendingJoins.filter((j) => endpointOfMember(j) !== ep);
@@ -694,7 +731,8 @@ export class GMS extends Layer {
     if (!this.view || (this.status !== 'member' && this.status !== 'leaving')) return;
     if (viewId < this.view.id) {
       // The coordinator is behind: it missed our install; resend it if we are its installer's peer.
-      this.send(from, G.FlushOk, { view: viewId, a, digest: [], accepted: null, installed: { id: this.view.id, members: [...this.view.members] } });
+      const installed = { id: this.view.id, members: [...this.view.members], ...(this.keys?.current ? { keys: this.keys.current } : {}) };
+      this.send(from, G.FlushOk, { view: viewId, a, digest: [], accepted: null, installed });
       return;
     }
     if (viewId > this.view.id) {
@@ -711,7 +749,8 @@ export class GMS extends Layer {
     // A more senior coordinator took over: stop running our own attempt.
     if (this.flush && a.coord !== this.me) this.flush = null;
     const digest = this.freeze();
-    this.send(from, G.FlushOk, { view: viewId, a, digest: [...digest], accepted: this.accepted, hasState: !this.state.receiving });
+    const kx = this.keys ? { kx: this.keys.publicKey } : {};
+    this.send(from, G.FlushOk, { view: viewId, a, digest: [...digest], accepted: this.accepted, hasState: !this.state.receiving, ...kx });
   }
 
   /** Stop sending and delivering in this view; returns what we hold. */
@@ -746,7 +785,7 @@ export class GMS extends Layer {
       ) {
         this.flush = null;
         const v: View = { group: this.ctx.group, id: body.installed.id, members: body.installed.members };
-        this.beginInstall(v);
+        this.beginInstall(v, [], this.me, body.installed.keys);
       } else {
         this.excluded(body.installed.id);
       }
@@ -767,7 +806,9 @@ export class GMS extends Layer {
     }
     this.setMinority(false);
     this.gb.forgetAllBut(v.members);
-    const proposal = chooseProposal(v, f, responders, { joins: this.pendingJoins, leaves: this.pendingLeaves, gb: this.gb.undelivered() });
+    let proposal = chooseProposal(v, f, responders, { joins: this.pendingJoins, leaves: this.pendingLeaves, gb: this.gb.undelivered() });
+    // A fresh proposal (an accepted one is finished as it is, key included): the ACL it brings in force, and a new key.
+    if (![...f.oks.values()].some((ok) => ok.accepted)) proposal = this.admitAndKey(v, f, proposal);
     f.phase = 'cut';
     f.proposal = proposal;
     f.lastSend = this.env.now();
@@ -803,15 +844,15 @@ export class GMS extends Layer {
       this.flush = null;
       // The state provider: the most senior survivor that holds the state itself.
       const provider = v.members.find((m) => next.members.includes(m) && f.oks.get(m)?.hasState === true) ?? this.me;
-      this.beginInstall(next, [...f.oks.keys()], provider);
+      this.beginInstall(next, [...f.oks.keys()], provider, f.proposal!.keys);
     }
   }
 
   /** Coordinator: install `next` here and deliver it to its members (and tell those left out). */
-  private beginInstall(next: View, alsoTell: NodeId[] = [], provider: NodeId = this.me): void {
+  private beginInstall(next: View, alsoTell: NodeId[] = [], provider: NodeId = this.me, keys?: SealedKeys): void {
     const old = this.view!;
     const joiners = next.members.filter((m) => !old.members.includes(m));
-    const body: InstallBody = { view: { id: next.id, members: [...next.members] }, stateFrom: joiners.length > 0 ? provider : null };
+    const body: InstallBody = { view: { id: next.id, members: [...next.members] }, stateFrom: joiners.length > 0 ? provider : null, ...(keys ? { keys } : {}) };
     const targets = new Set<NodeId>([...next.members, ...alsoTell, ...old.members.filter((m) => !this.suspects.has(m))]);
     targets.delete(this.me);
     this.installing = { body, unacked: new Set(next.members.filter((m) => m !== this.me)), lastSend: this.env.now(), tries: 0 };
@@ -826,6 +867,10 @@ export class GMS extends Layer {
     if (from !== this.me) this.send(from, G.InstallAck, { view: next.id });
     if (this.status === 'joining') {
       if (!next.members.includes(this.me)) return;
+      if (this.keys && !this.keys.install(next, body.keys)) {
+        this.guard.drop(from, 'install without a key sealed to us');
+        return;
+      }
       this.status = 'member';
       this.challengers.clear();
       if (body.stateFrom) {
@@ -852,6 +897,12 @@ export class GMS extends Layer {
     }
     // Only a member that reached this view's cut may install it.
     if (from !== this.me && (!this.accepted || !sameMembers(this.accepted.p.members, next.members) || this.awaitingCut !== null)) {
+      this.excluded(next.id);
+      return;
+    }
+    if (this.keys && !this.keys.install(next, body.keys ?? this.accepted?.p.keys)) {
+      // A view we cannot read: leave it as a member that cannot take part, and come back as a new one.
+      this.log.error('view installed without a key sealed to this member', { viewId: next.id, from });
       this.excluded(next.id);
       return;
     }
@@ -931,6 +982,53 @@ export class GMS extends Layer {
     }
   }
 
+  // ---- access control and group keys ----
+
+  /** Why the ACL in force (`acl`) refuses `member` as a member, or null if it admits it. */
+  private refusedByAcl(member: NodeId, acl: Acl | undefined = this.acl): string | null {
+    const id = identityOf(this.env, nodeOfMember(member));
+    if (aclAdmits(acl, 'join', id)) return null;
+    return id === undefined ? 'no authenticated identity' : `identity ${JSON.stringify(id.name.slice(0, 128))} is not on the list`;
+  }
+
+  /** The ACL a proposal's gbcasts bring in force (the last change it carries), or the current one. */
+  private aclAfter(p: Proposal): Acl | undefined {
+    let acl = this.acl;
+    for (const [, bytes] of p.gb ?? []) {
+      const next = aclOfGbcast(bytes);
+      if (next !== null) acl = next;
+    }
+    return acl;
+  }
+
+  /**
+   * A fresh proposal: members the ACL in force after it no longer admits are left out (excluded by
+   * this very change), and with group keys, the next view's key is drawn and sealed to each member
+   * (one whose key-agreement key we lack is left out: it could not read the view).
+   */
+  private admitAndKey(v: View, f: CoordFlush, p: Proposal): Proposal {
+    const acl = this.aclAfter(p);
+    let members = acl === undefined ? p.members : p.members.filter((m) => m === this.me || this.refusedByAcl(m, acl) === null);
+    if (members.length !== p.members.length)
+      this.log.info('view change leaves out members the access-control list refuses', { out: p.members.filter((m) => !members.includes(m)).join(' ') });
+    if (!this.keys) return members === p.members ? p : { ...p, members };
+    const keys = this.keys;
+    const sealed = keys.seal(v.id + 1, members, (m) => f.oks.get(m)?.kx ?? keys.joinerKey(m));
+    if (sealed.unknown.length > 0) {
+      this.log.warn('view change leaves out members with no key-agreement key', { out: sealed.unknown.join(' ') });
+      members = members.filter((m) => !sealed.unknown.includes(m));
+    }
+    return { ...p, members, keys: sealed.keys };
+  }
+
+  /** A gbcast ACL change, delivered here at the same point as at every member. */
+  private applyAcl(msg: Message): void {
+    const acl = aclOfGbcast(msg);
+    if (acl === null) return this.guard.drop(msg.src, 'malformed access-control list in a gbcast');
+    this.acl = acl;
+    this.log.info('access-control list changed', { by: msg.src });
+  }
+
   // ---- gbcast: ordered against every message and every view change ----
 
   private gbcast(msg: Message): void {
@@ -946,6 +1044,7 @@ export class GMS extends Layer {
 
   private deliverGbcasts(list: readonly [string, Buffer | Uint8Array][]): void {
     this.gb.deliver(list, (msg) => {
+      if (msg.peek(GMS_HEADER) === G.AclSet) return this.applyAcl(msg);
       if (this.heldUp) this.heldUp.push(msg);
       else this.above.up(msg);
     });
@@ -966,7 +1065,7 @@ export class GMS extends Layer {
     if (!this.frozen) this.endViewChangeBlocks();
   }
 
-  private failJoin(code: 'ERR_STATE_TRANSFER' | 'ERR_JOIN_REJECTED', message: string): void {
+  private failJoin(code: 'ERR_STATE_TRANSFER' | 'ERR_JOIN_REJECTED' | typeof ERR_ACCESS_DENIED, message: string): void {
     this.log.warn('join failed', { code, message });
     this.state.abandon();
     this.heldUp = null;
@@ -1219,6 +1318,26 @@ export class GMS extends Layer {
         this.restartFlush();
       }
     }
+  }
+}
+
+/** The message `group.setAcl` hands down: a gbcast carrying the new list. */
+export function aclChangeMessage(acl: Acl): Message {
+  const m = new Message(null, pack(aclSchema.parse(acl)));
+  m.order = OrderCode.Group;
+  m.push(GMS_HEADER, G.AclSet);
+  return m;
+}
+
+/** The ACL a gbcast carries (a message, or its bytes inside a proposal), or null if it is not a valid ACL change. */
+function aclOfGbcast(m: Message | Uint8Array): Acl | null {
+  try {
+    const msg = m instanceof Message ? m : messageFromBytes(Buffer.from(m));
+    if (msg.peek(GMS_HEADER) !== G.AclSet) return null;
+    const r = aclSchema.safeParse(unpack(msg.payload));
+    return r.success ? r.data : null;
+  } catch {
+    return null;
   }
 }
 

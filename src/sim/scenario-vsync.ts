@@ -11,6 +11,7 @@ import { checkOneGroupPerName } from './checkers/one-group.js';
 import { HorusError } from '../core/errors.js';
 import { endpointOf } from '../core/node-id.js';
 import { WorldHistory } from './world-history.js';
+import { SecurityProbe } from './scenario-security.js';
 import { ViolationList, type Violation } from './checkers/violation.js';
 import { SimWorld } from './sim-world.js';
 import type { StackSpec } from '../stack/stack.js';
@@ -51,6 +52,8 @@ export interface VsyncScenarioOptions {
   adversary?: Adversary;
   /** Start every node at one instant, joining by name (default: drawn per seed, 1 in 4). */
   startTogether?: boolean;
+  /** 'pki': the group encrypts (CRYPT, a key per view), admits only the scenario's own nodes (ACL), and an outsider tries to join and is refused. */
+  security?: 'off' | 'pki';
   verbose?: boolean;
 }
 
@@ -75,6 +78,11 @@ export interface VsyncScenarioResult {
 }
 
 const GROUP = 'vs';
+
+/** The scenario's nodes' endpoints. */
+function endpointsOf(n: number): string[] {
+  return Array.from({ length: n }, (_, i) => `n${i + 1}:7000`);
+}
 /** Every ordering in the workload: FIFO, causal and total. */
 const ORDER_MIX = ['fifo', 'causal', 'total'] as const;
 
@@ -227,19 +235,32 @@ function setUpVsyncScenario(opts: VsyncScenarioOptions): ScenarioRun {
   // Stamped with real (world) time: the two-primaries check compares instants across nodes.
   const history = new WorldHistory(world);
   const suspectMs = 300 + rng.int(0, 300);
+  const secure = opts.security === 'pki';
+  // Its own stream: a secure run draws the same workload, faults and timings as an open one.
+  const probe = secure ? new SecurityProbe(world, GROUP, world.forkRng('security')) : null;
   const stack: StackSpec = [
     'TOTAL',
     'CAUSAL',
     'SAFE',
-    { name: 'GMS', options: { retryMs: 40, flushTimeoutMs: suspectMs * 2, foldMs: rng.int(0, 30), joinTimeoutMs: 20_000 } },
+    {
+      name: 'GMS',
+      options: {
+        retryMs: 40,
+        flushTimeoutMs: suspectMs * 2,
+        foldMs: rng.int(0, 30),
+        joinTimeoutMs: 20_000,
+        ...(secure ? { groupKeys: true, acl: { join: endpointsOf(n).map((e) => ({ name: e })) } } : {}),
+      },
+    },
     { name: 'STABLE', options: { gossipIntervalMs: 50 } },
     { name: 'FC', options: { maxCredits: 64 * 1024 + rng.int(0, 512 * 1024) } },
     { name: 'FRAG', options: { fragSize: 2048 + rng.int(0, 8192) } },
+    ...(secure ? ['CRYPT'] : []),
     { name: 'NAK', options: { xmitIntervalMs: 10 + rng.int(0, 20) } },
     { name: 'FD', options: { heartbeatIntervalMs: 25, suspectTimeoutMs: suspectMs } },
     'COM',
   ];
-  const endpoints = Array.from({ length: n }, (_, i) => `n${i + 1}:7000`);
+  const endpoints = endpointsOf(n);
   const incarnation = new Map<string, number>();
   const members = new Map<string, Member>(); // endpoint -> current process
   const faults: string[] = [];
@@ -282,7 +303,8 @@ function setUpVsyncScenario(opts: VsyncScenarioOptions): ScenarioRun {
           const big = r.chance(0.03);
           // Now and then a gbcast: each one rides a view change, so they are rare.
           const order = r.chance(0.01) ? 'group' : ORDER_MIX[r.int(0, ORDER_MIX.length - 1)]!;
-          void m.group.cast(order, Buffer.alloc(big ? r.int(3000, 30000) : r.int(1, 100), 1), { safe: r.chance(0.1) });
+          const size = big ? r.int(3000, 30000) : r.int(1, 100);
+          void m.group.cast(order, probe ? probe.payload(size) : Buffer.alloc(size, 1), { safe: r.chance(0.1) });
         }
       }
       world.scheduler.schedule(5 + r.float() * 20, tick);
@@ -478,6 +500,8 @@ function setUpVsyncScenario(opts: VsyncScenarioOptions): ScenarioRun {
     t += 2200 + nem.float() * 1200;
   }
 
+  // After the adversary: the probe's tap chains to its hook.
+  const startProbe = (): void => probe?.start(stack, () => liveEndpoints(), sendUntil);
   opts.adversary?.start({
     world,
     group: GROUP,
@@ -488,6 +512,8 @@ function setUpVsyncScenario(opts: VsyncScenarioOptions): ScenarioRun {
         .filter((m) => m.sim.status !== 'crashed')
         .map((m) => ({ endpoint: endpointOf(m.sim.id), id: m.group.localId, node: m.sim, view: m.group.view })),
   });
+
+  startProbe();
 
   let crashed: string | undefined;
   const notes: string[] = [];
@@ -542,6 +568,7 @@ function setUpVsyncScenario(opts: VsyncScenarioOptions): ScenarioRun {
     checkOrder(judged, GROUP, violations);
     checkNoTwoPrimaries(judged, GROUP, violations, adversary ? (m) => adversary.speaksAs(m) : undefined);
     checkOneMemberPerNode(judged, GROUP, violations);
+    probe?.check(history.events, violations);
     if (opts.adversary) {
       for (const ev of history.events) {
         if (ev.k !== 'fault' || notes.length > 20) continue;

@@ -21,6 +21,8 @@ export interface SimSpec {
   adversary?: AdversaryKind;
   /** vsync only: false keeps every seed from starting its nodes together (joining by name). */
   startTogether?: false;
+  /** vsync only: 'pki' runs the group with identities, an ACL and CRYPT, plus refused outsiders. */
+  security?: 'pki';
 }
 
 /** One seed's verdict, as printed. Plain data (it comes back from workers). */
@@ -51,6 +53,7 @@ export function specFlags(spec: SimSpec): string {
   if (spec.durationMs !== undefined) f.push(`--duration ${spec.durationMs}`);
   if (spec.adversary !== undefined) f.push(`--adversary ${spec.adversary}`);
   if (spec.startTogether === false) f.push('--no-start-together');
+  if (spec.security !== undefined) f.push(`--security ${spec.security}`);
   return f.join(' ');
 }
 
@@ -82,10 +85,13 @@ export async function runSeed(spec: SimSpec, seed: number, verbose = false): Pro
       if (spec.nodes !== undefined) opts.nodes = spec.nodes;
       if (spec.durationMs !== undefined) opts.durationMs = spec.durationMs;
       if (spec.startTogether === false) opts.startTogether = false;
-      if (spec.adversary !== undefined) {
+      if (spec.security !== undefined) opts.security = spec.security;
+      // A secure run always has its intruder: the stranger, who forges frames without an identity.
+      const adversary = spec.adversary ?? (spec.security === 'pki' ? 'stranger' : undefined);
+      if (adversary !== undefined) {
         // Loaded only when asked for: the fuzzer needs fast-check, the plain simulator does not.
         const { makeAdversary } = await import('./adversary.js');
-        opts.adversary = makeAdversary(spec.adversary, seed);
+        opts.adversary = makeAdversary(adversary, seed);
       }
       const r = await runVsyncScenarioAsync(opts);
       const out: SeedOutcome = { seed, violationCount: r.violationCount, violations: r.violations.slice(0, 5), historyHash: r.historyHash };

@@ -4,6 +4,7 @@ import { HorusError } from '../core/errors.js';
 import { silentLogger, type LogFields, type Logger, type LogLevel } from '../core/logger.js';
 import { endpointOf, makeNodeId, type NodeId } from '../core/node-id.js';
 import { SeededRng, type Rng } from '../core/rng.js';
+import { bytesFromRng } from '../security/group-key.js';
 import { Scheduler } from './scheduler.js';
 import {
   DEFAULT_NETWORK_OPTIONS,
@@ -151,6 +152,8 @@ export class SimNode implements NetEndpoint {
     rng: Rng,
     log: Logger,
     clockRate = 1,
+    /** Key material (Env.randomBytes): a stream of its own, so that drawing keys shifts nothing else a seed does. */
+    bytesRng: Rng = rng,
   ) {
     this.id = makeNodeId(endpoint, incarnation);
     this.clockRate = clockRate;
@@ -174,6 +177,8 @@ export class SimNode implements NetEndpoint {
       rng,
       log,
       transport,
+      // Key material from the node's seeded stream: a seed replays its keys too.
+      randomBytes: (n: number): Uint8Array => bytesFromRng(bytesRng, n),
       watchPeers: (handler: (ev: PeerEvent) => void): Unwatch => {
         const h = (ev: PeerEvent): void => handler(ev);
         this.peerWatchers.add(h);
@@ -361,7 +366,7 @@ export class SimWorld {
     // Its own stream, so that drawing a rate shifts nothing else. The first draws of a forked
     // stream barely depend on the seed (xoroshiro128+ warms up slowly): skip them.
     const rate = this.clockDrift === 0 ? 1 : 1 + (warmFloat(this.forkRng(`clock:${id}`)) * 2 - 1) * this.clockDrift;
-    const node = new SimNode(endpoint, incarnation, this, this.scheduler, this.network, this.forkRng(`node:${id}`), log, rate);
+    const node = new SimNode(endpoint, incarnation, this, this.scheduler, this.network, this.forkRng(`node:${id}`), log, rate, this.forkRng(`bytes:${id}`));
     this.nodesById.set(id, node);
     this.network.register(node);
     this.trace('node', rate === 1 ? `add ${id}` : `add ${id} clock rate ${rate}`);

@@ -1,4 +1,4 @@
-import { randomInt } from 'node:crypto';
+import { randomBytes, randomInt } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
 import type { Env, PeerEvent, Timer, Transport, Unwatch } from '../core/env.js';
 import type { Logger } from '../core/logger.js';
@@ -20,6 +20,9 @@ export class RealEnv implements Env {
   }
   defer(fn: () => void): void {
     setImmediate(fn);
+  }
+  randomBytes(n: number): Uint8Array {
+    return randomBytes(n);
   }
   watchPeers(handler: (ev: PeerEvent) => void): Unwatch {
     return this.transport.watchPeers?.(handler) ?? (() => {});

@@ -4,6 +4,7 @@ import { wire, MAX_ID_BYTES } from '../../core/input-guard.js';
 import { nodeOfMember } from '../../core/member-id.js';
 import type { NodeId } from '../../core/node-id.js';
 import { defineHeader, HeaderIds } from '../../codec/header-registry.js';
+import { unpack } from '../../codec/payload.js';
 
 /** GMS message kinds; bodies travel as MessagePack in the payload (StateChunk: binary). */
 export enum G {
@@ -30,6 +31,10 @@ export enum G {
   JoinChallenge = 17,
   /** The joiner's answer to a challenge, from its own connection: only then is it admitted. */
   JoinAnswer = 18,
+  /** Coordinator to a joiner the group's access-control list refuses. */
+  Denied = 19,
+  /** Only inside a gbcast: the group's new access-control list, applied at the same point at every member. */
+  AclSet = 20,
 }
 
 export const GMS_HEADER = defineHeader<number>(
@@ -38,10 +43,48 @@ export const GMS_HEADER = defineHeader<number>(
   (w, t) => w.u8(t),
   (r) => {
     const t = r.u8();
-    if (t < G.JoinReq || t > G.JoinAnswer) throw new ProtocolError('ERR_MALFORMED', `unknown GMS message ${t}`);
+    if (t < G.JoinReq || t > G.AclSet) throw new ProtocolError('ERR_MALFORMED', `unknown GMS message ${t}`);
     return t;
   },
 );
+
+/**
+ * Control messages a CRYPT layer below GMS sends and hears in clear: those that carry no
+ * application data. A process may have to read them without the key of the sender's view: a joiner
+ * (the join protocol, its install, whose keys are sealed), a member behind (an install, an
+ * "installed" flush reply, a flush start of the next view that tells it to ask for its install, a
+ * "not a member" notice). Their integrity rests on the transport's authentication and GMS's sender
+ * rules, as without CRYPT. State chunks, gbcasts, cuts (their gbcasts) and ordinary flush replies
+ * (an accepted proposal's gbcasts) are always sealed.
+ */
+const CLEAR_KINDS: ReadonlySet<G> = new Set([
+  G.JoinReq,
+  G.JoinChallenge,
+  G.JoinAnswer,
+  G.Denied,
+  G.NotMember,
+  G.LeaveReq,
+  G.FlushStart,
+  G.FlushNack,
+  G.FlushReq,
+  G.Done,
+  G.Install,
+  G.InstallAck,
+  G.InstallReq,
+  G.StateAck,
+]);
+
+/** May a GMS control message of kind `t` with this payload travel in clear (see CLEAR_KINDS)? */
+export function mayTravelInClear(t: number, payload: Buffer): boolean {
+  if (CLEAR_KINDS.has(t)) return true;
+  if (t !== G.FlushOk) return false;
+  try {
+    const b = unpack(payload) as { installed?: unknown; accepted?: unknown; digest?: unknown[] } | null;
+    return b !== null && typeof b === 'object' && b.installed !== undefined && b.accepted === null && Array.isArray(b.digest) && b.digest.length === 0;
+  } catch {
+    return false;
+  }
+}
 
 /** A flush attempt: higher `n` wins; on a tie, the more senior coordinator. */
 export interface Attempt {
@@ -56,6 +99,8 @@ export interface Proposal {
   holders: [NodeId, NodeId][];
   /** gbcasts delivered at the end of the view, after the cut and before the next view: [key, message bytes]. */
   gb?: [string, Uint8Array][];
+  /** With group keys: the next view's key, sealed to each of its members. */
+  keys?: [NodeId, Uint8Array][];
 }
 
 export interface FlushOkBody {
@@ -66,13 +111,17 @@ export interface FlushOkBody {
   /** False while this member still waits for its own state: it cannot give state to others. */
   hasState?: boolean | undefined;
   /** Instead of a digest: "I already installed this later view" (the coordinator is behind). */
-  installed?: { id: number; members: NodeId[] } | undefined;
+  installed?: { id: number; members: NodeId[]; keys?: [NodeId, Uint8Array][] | undefined } | undefined;
+  /** With group keys: this member's key-agreement public key. */
+  kx?: Uint8Array | undefined;
 }
 
 export interface InstallBody {
   view: { id: number; members: NodeId[] };
   /** The member that streams state to joiners, if any. */
   stateFrom: NodeId | null;
+  /** With group keys: the view's key sealed to each member (joiners take theirs from here). */
+  keys?: [NodeId, Uint8Array][] | undefined;
 }
 
 export function cmpAttempt(a: Attempt, b: Attempt, seniority: readonly NodeId[]): number {
@@ -122,6 +171,9 @@ export function bodySchemas(lim: BodyLimits) {
   const members = z.array(id).max(lim.maxMembers);
   const attempt = z.object({ n: int, coord: id });
   const pairs = z.array(z.tuple([id, int])).max(lim.maxMembers);
+  // A sealed key is 80 bytes; a key-agreement public key 32.
+  const sealed = z.array(z.tuple([id, wire.bytes.refine((b) => b.length <= 128)])).max(lim.maxMembers);
+  const kx = wire.bytes.refine((b) => b.length === 32).optional();
   const proposal = z.object({
     members,
     cut: pairs,
@@ -130,8 +182,9 @@ export function bodySchemas(lim: BodyLimits) {
       .array(z.tuple([z.string().min(3).max(MAX_GBCAST_KEY), wire.bytes]))
       .max(lim.maxPendingGbcasts)
       .optional(),
+    keys: sealed.optional(),
   });
-  const viewBody = z.object({ id: int, members });
+  const viewBody = z.object({ id: int, members, keys: sealed.optional() });
   return {
     [G.JoinReq]: z.object({ member: id }),
     [G.LeaveReq]: z.object({ member: id }),
@@ -143,12 +196,13 @@ export function bodySchemas(lim: BodyLimits) {
       accepted: z.object({ a: attempt, p: proposal }).nullable(),
       hasState: z.boolean().optional(),
       installed: viewBody.optional(),
+      kx,
     }),
     [G.FlushNack]: z.object({ n: int }),
     /** `frozen`: the members that answered this attempt (they stopped in it; no lease of theirs needs waiting out). */
     [G.Cut]: z.object({ view: int, a: attempt, p: proposal, frozen: members.optional() }),
     [G.Done]: z.object({ view: int, a: attempt }),
-    [G.Install]: z.object({ view: viewBody, stateFrom: id.nullable() }),
+    [G.Install]: z.object({ view: z.object({ id: int, members }), stateFrom: id.nullable(), keys: sealed.optional() }),
     [G.InstallAck]: view,
     // `member`: the id it is meant for, when told to a joiner (its join id is spent); a node's
     // next membership must not take a notice meant for its previous one.
@@ -160,7 +214,9 @@ export function bodySchemas(lim: BodyLimits) {
     [G.Gbcast]: z.object({ key: z.string().min(3).max(MAX_GBCAST_KEY), bytes: wire.bytes }),
     [G.InstallReq]: view,
     [G.JoinChallenge]: z.object({ nonce: int }),
-    [G.JoinAnswer]: z.object({ member: id, nonce: int }),
+    [G.JoinAnswer]: z.object({ member: id, nonce: int, kx }),
+    [G.Denied]: z.object({ member: id, reason: z.string().max(512) }),
+    [G.AclSet]: z.never(),
   } satisfies Record<G, z.ZodType>;
 }
 export type BodySchemas = ReturnType<typeof bodySchemas>;

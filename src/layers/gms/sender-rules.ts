@@ -37,7 +37,7 @@ export interface Hearing {
  */
 export function refusal<T extends G>(h: Hearing, t: T, from: NodeId, body: Body<T>): string | null {
   // Not yet (or no longer) in a view: only what a joiner needs matters; the rest is for an old membership.
-  if (!h.view && t !== G.JoinChallenge && t !== G.Install && t !== G.StateFail && !(h.joining && t === G.NotMember)) return STALE;
+  if (!h.view && t !== G.JoinChallenge && t !== G.Install && t !== G.StateFail && !(h.joining && (t === G.NotMember || t === G.Denied))) return STALE;
   switch (t) {
     case G.LeaveReq:
       return speaksFor(from, (body as Body<G.LeaveReq>).member, 'leave request for another member');
@@ -88,6 +88,12 @@ export function refusal<T extends G>(h: Hearing, t: T, from: NodeId, body: Body<
       if (h.joining) return h.challengers.has(from) || isContact(h, from) ? null : '"not a member" for a joiner from neither a challenger nor a contact';
       // Only a member of our view may tell us a later view left us out.
       return inView(h, from) ? null : '"not a member" from a non-member';
+    case G.Denied:
+      // Like "not a member": only a coordinator that challenged the joiner, or a contact, may refuse it.
+      if (!h.joining) return STALE;
+      return h.challengers.has(from) || isContact(h, from) ? null : 'access refusal for a joiner from neither a challenger nor a contact';
+    case G.AclSet:
+      return 'access-control change outside a gbcast';
     case G.FlushReq:
       return inView(h, from) ? null : staleOr(h, (body as Body<G.FlushReq>).view, 'flush request from a non-member');
     case G.Gbcast: {
