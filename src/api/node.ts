@@ -749,7 +749,10 @@ export class HorusNode {
           entry.leaving?.();
           return;
         }
-        if (ev.type === 'JOIN_FAILED' && !entry.lastView) {
+        // Refused by the group's access-control list (on a rejoin, after an ACL change left us out):
+        // asking again would be refused again, so the group ends here as a failed first join does.
+        const denied = ev.type === 'JOIN_FAILED' && ev.error.code === 'ERR_ACCESS_DENIED';
+        if (ev.type === 'JOIN_FAILED' && (!entry.lastView || denied)) {
           // The stack may still have to leave the view cleanly: keep it reachable until it says LEFT.
           entry.failed = true;
           this.groupsByName.delete(g.name);
@@ -760,7 +763,10 @@ export class HorusNode {
               this.zombies.delete(g.name);
             }
           });
-          g.failReady(ev.error);
+          if (denied && entry.lastView) {
+            g.reportError(ev.error);
+            g.fail(ev.error);
+          } else g.failReady(ev.error);
           return;
         }
         if (entry.leaving || this.closed) {

@@ -1,6 +1,7 @@
 /** Stable error codes: callers branch on `code`, never on message text. */
 export type HorusErrorCode =
   | 'ERR_PROTOCOL'
+  | 'ERR_ACCESS_DENIED'
   | 'ERR_FRAME_TOO_LARGE'
   | 'ERR_MALFORMED'
   | 'ERR_CONFIG'

@@ -50,7 +50,7 @@ export type UpEvent =
   /** This member left cleanly, was excluded, or could not join. */
   | { type: 'LEFT' }
   | { type: 'EXCLUDED'; viewId: number }
-  | { type: 'JOIN_FAILED'; code: 'ERR_STATE_TRANSFER' | 'ERR_JOIN_REJECTED'; message: string }
+  | { type: 'JOIN_FAILED'; code: 'ERR_STATE_TRANSFER' | 'ERR_JOIN_REJECTED' | 'ERR_ACCESS_DENIED'; message: string }
   /** Flow control has no credit left: the application should wait. */
   | { type: 'BLOCK_SEND' }
   | { type: 'UNBLOCK_SEND' }

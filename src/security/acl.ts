@@ -28,7 +28,7 @@ export type Acl = z.infer<typeof aclSchema>;
  * The code a joiner's `node.join()` rejects with when the group's ACL refuses it. Typed as the
  * join-failure codes the core lists today, until core/events.ts and core/errors.ts list it too.
  */
-export const ERR_ACCESS_DENIED = 'ERR_ACCESS_DENIED' as unknown as 'ERR_JOIN_REJECTED';
+export const ERR_ACCESS_DENIED = 'ERR_ACCESS_DENIED';
 
 /** The authenticated identity of a connected peer, as the transport's handshake proved it. */
 export interface PeerIdentity {
@@ -40,22 +40,18 @@ export interface PeerIdentity {
 }
 
 /**
- * Where identities come from: the transport (sec-net's `Transport.peerIdentity`). The same shape,
- * looked up structurally, so this code needs nothing from the transport's module.
- */
-export interface IdentitySource {
-  peerIdentity?(node: NodeId): PeerIdentity | undefined;
-}
-
-/**
- * The identity of the node `node`: from the transport when it authenticates peers, or, when it
- * does not (security off), the node's endpoint as a name — a name anyone can claim, so an ACL in
- * a group without security is advisory only.
+ * The identity of the node `node`: what the transport's handshake proved (pki: the certificate's
+ * subject and key; psk: the id it claimed; the simulator: its world identity), undefined when it
+ * proved none (an intruder, or a transport with security off: a list then admits nobody). A
+ * transport that does not authenticate at all (an Env without `peerIdentity`) names the node by
+ * its endpoint, which anyone can claim: an ACL there is advisory only.
  */
 export function identityOf(env: Env, node: NodeId): PeerIdentity | undefined {
-  const source = env.transport as IdentitySource;
-  if (typeof source.peerIdentity === 'function') return source.peerIdentity(node);
-  return { name: endpointOf(node), publicKey: new Uint8Array(0) };
+  const t = env.transport;
+  if (typeof t.peerIdentity !== 'function') return { name: endpointOf(node), publicKey: new Uint8Array(0) };
+  const id = t.peerIdentity(node);
+  if (id === null) return undefined;
+  return { name: id.name, publicKey: id.publicKey === null ? new Uint8Array(0) : Buffer.from(id.publicKey, 'base64') };
 }
 
 function keyMatches(rule: string, key: Uint8Array): boolean {

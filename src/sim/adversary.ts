@@ -661,6 +661,8 @@ class Fuzzer implements Adversary {
     const first = 1200 + rng.float() * 200;
     const attacks = fc.sample(attackT, { seed: this.fcSeed, numRuns: Math.min(MAX_ATTACKS, Math.ceil((ctx.until - first) / 10)) });
     const stranger: SimNode | null = this.kind === 'stranger' ? world.addNode('stranger:6666', '1') : null;
+    // The stranger holds no key: the handshake would prove nothing of it.
+    if (stranger !== null) world.withoutIdentity('stranger:6666');
     // The stranger reads nothing; it may be answered (directory info, "not a member"), which is fine.
     if (stranger) stranger.env.transport.onFrame(() => {});
     const insider = ctx.endpoints[rng.int(0, ctx.endpoints.length - 1)]!;

@@ -1,5 +1,5 @@
 import { createHash, type Hash } from 'node:crypto';
-import type { Env, FrameHandler, PeerEvent, Timer, Transport, Unwatch } from '../core/env.js';
+import type { Env, FrameHandler, PeerEvent, PeerIdentity, Timer, Transport, Unwatch } from '../core/env.js';
 import { HorusError } from '../core/errors.js';
 import { silentLogger, type LogFields, type Logger, type LogLevel } from '../core/logger.js';
 import { endpointOf, makeNodeId, type NodeId } from '../core/node-id.js';
@@ -102,6 +102,10 @@ class SimTransport implements Transport {
   ) {}
   get localId(): NodeId {
     return this.node.id;
+  }
+  /** What the real transport's handshake would prove of `node` (its world identity; none for an intruder). */
+  peerIdentity(node: NodeId): PeerIdentity | null {
+    return this.net.identityOf(node);
   }
   send(to: string, frame: Uint8Array): void {
     if (frame.length > MAX_FRAME_SIZE) {
@@ -351,6 +355,11 @@ export class SimWorld {
   }
 
   // ---- nodes ----
+
+  /** The node at `endpoint` proves no identity (an intruder: see SimNetwork.withoutIdentity). */
+  withoutIdentity(endpoint: string): void {
+    this.network.withoutIdentity(endpoint);
+  }
 
   addNode(endpoint: string, incarnation: string): SimNode {
     if (endpoint.includes('/') || incarnation.includes('/') || endpoint === '' || incarnation === '') {

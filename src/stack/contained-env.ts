@@ -34,8 +34,14 @@ export class ContainedEnv implements Env {
       onFrame(_handler: FrameHandler): void {},
       onPeer(_handler: (ev: PeerEvent) => void): void {},
       close: () => Promise.resolve(),
+      // The authenticated identity of a peer (ACLs): the node's transport knows it.
+      ...(t.peerIdentity ? { peerIdentity: (node: NodeId) => t.peerIdentity!(node) } : {}),
     };
+    // Key material for the group (CRYPT's view keys): the node's source, never a seeded fallback.
+    if (inner.randomBytes) this.randomBytes = (n: number) => inner.randomBytes!(n);
   }
+
+  readonly randomBytes?: (n: number) => Uint8Array;
 
   get rng(): Env['rng'] {
     return this.inner.rng;
