@@ -21,6 +21,8 @@ export interface SimFlags {
   startTogether?: boolean;
   /** With `--faults all`: 'pki' encrypts the group, admits only its nodes, and adds refused outsiders; 'off' (default) does not. */
   security?: 'off' | 'pki';
+  /** 'tools': the toolkit's workload with tool-level checkers (src/sim/scenario-tools.ts). */
+  scenario?: 'tools';
   /** Worker threads to spread the seeds over (default 1: this thread). */
   workers?: number;
   verbose?: boolean;
@@ -35,6 +37,13 @@ export function replayPrefix(env: NodeJS.ProcessEnv = process.env): string {
 
 /** What `flags` ask to run for each seed. */
 export function simSpecOf(flags: SimFlags): SimSpec {
+  if (flags.scenario === 'tools') {
+    const tools: SimSpec = { scenario: 'tools' };
+    if (flags.loss !== undefined) tools.loss = flags.loss;
+    if (flags.nodes !== undefined) tools.nodes = flags.nodes;
+    if (flags.duration !== undefined) tools.durationMs = flags.duration;
+    return tools;
+  }
   const vsync = flags.faults === 'all';
   const spec: SimSpec = { scenario: vsync ? 'vsync' : 'fbcast' };
   if (flags.loss !== undefined) spec.loss = flags.loss;
@@ -60,7 +69,11 @@ export async function simCommand(
     return 2;
   };
   if (typeof flags.faults === 'string' && flags.faults !== 'all') return usage(`--faults takes "all", got ${JSON.stringify(flags.faults)}`);
-  if (flags.faults !== 'all') {
+  if (flags.scenario === 'tools') {
+    // The tools workload brings its own faults (crashes, restarts, isolation, loss).
+    if ((flags.faults !== undefined && flags.faults !== 'all') || flags.adversary !== undefined || flags.security !== undefined || flags.messages !== undefined)
+      return usage('--scenario tools takes only --seeds/--seed/--first, --faults all, --loss, --nodes, --duration and --workers');
+  } else if (flags.faults !== 'all') {
     if (flags.adversary !== undefined) return usage('--adversary needs --faults all');
     if (flags.duration !== undefined) return usage('--duration needs --faults all');
     if (flags.startTogether === false) return usage('--no-start-together needs --faults all');
@@ -70,6 +83,21 @@ export async function simCommand(
 
   if (flags.seed !== undefined) {
     const verbose = flags.verbose ?? false;
+    if (spec.scenario === 'tools') {
+      const { runToolsScenarioAsync } = await import('../sim/scenario-tools.js');
+      const r = await runToolsScenarioAsync({
+        seed: flags.seed,
+        verbose,
+        ...(spec.loss !== undefined ? { loss: spec.loss } : {}),
+        ...(spec.nodes !== undefined ? { nodes: spec.nodes } : {}),
+        ...(spec.durationMs !== undefined ? { durationMs: spec.durationMs } : {}),
+      });
+      for (const f of r.faults) out(`  fault: ${f}\n`);
+      for (const v of r.violations) out(`  ${v.property}: ${v.detail}\n`);
+      out(`seed ${flags.seed}: ${r.nodes} nodes, ${r.events} events, ${r.violationCount} violations\n`);
+      out(`history hash ${r.historyHash}\n`);
+      return r.violationCount > 0 ? 1 : 0;
+    }
     if (spec.scenario === 'vsync') {
       const opts: VsyncScenarioOptions = { seed: flags.seed, verbose };
       if (spec.loss !== undefined) opts.loss = spec.loss;

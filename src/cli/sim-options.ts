@@ -36,6 +36,7 @@ export interface SimOptionValues {
   workers: number;
   startTogether: boolean;
   security?: 'off' | 'pki';
+  scenario?: 'tools';
   verbose?: boolean;
   progress?: boolean;
 }
@@ -69,6 +70,12 @@ export function addSimCommand(program: Command): Command {
         '--security <mode>',
         'with --faults all: "pki" runs the group encrypted (CRYPT, a key per view) behind an ACL, with refused outsiders',
       ).argParser(oneOf('--security', ['off', 'pki'] as const)),
+    )
+    .addOption(
+      new Option(
+        '--scenario <name>',
+        '"tools": the toolkit (replicated map, locks, counters, a client, primary-backup, coordinator-cohort) under crashes and loss, with tool-level checks',
+      ).argParser(oneOf('--scenario', ['tools'] as const)),
     )
     .option('--no-start-together', 'with --faults all: no seed starts its nodes at one instant joining by name (1 in 4 do by default)')
     .addOption(new Option('--workers <n>', 'spread the seeds over this many worker threads ("auto": one per core)').default(1).argParser(workersArg))

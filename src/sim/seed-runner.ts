@@ -7,15 +7,15 @@ export type AdversaryKind = 'stranger' | 'member';
 
 /** What to run for each seed: everything but the seed itself. Plain data, so it crosses to workers. */
 export interface SimSpec {
-  /** 'vsync' is `--faults all` (dynamic membership); 'fbcast' the fixed-membership workload. */
-  scenario: 'fbcast' | 'vsync';
+  /** 'vsync' is `--faults all` (dynamic membership); 'fbcast' the fixed-membership workload; 'tools' `--scenario tools`. */
+  scenario: 'fbcast' | 'vsync' | 'tools';
   loss?: number;
   nodes?: number;
   /** fbcast only. */
   messages?: number;
   /** fbcast only: pauses, partitions, link breaks (default true). */
   faults?: boolean;
-  /** vsync only: virtual ms of traffic and faults before the system must settle (default 14,000). */
+  /** vsync and tools: virtual ms of traffic and faults before the system must settle (default 14,000; tools 8,000). */
   durationMs?: number;
   /** vsync only: a fuzzer sends forged frames alongside the workload. */
   adversary?: AdversaryKind;
@@ -46,6 +46,7 @@ export function failed(o: SeedOutcome): boolean {
 export function specFlags(spec: SimSpec): string {
   const f: string[] = [];
   if (spec.scenario === 'vsync') f.push('--faults all');
+  if (spec.scenario === 'tools') f.push('--scenario tools');
   if (spec.loss !== undefined) f.push(`--loss ${spec.loss}`);
   if (spec.nodes !== undefined) f.push(`--nodes ${spec.nodes}`);
   if (spec.messages !== undefined) f.push(`--messages ${spec.messages}`);
@@ -79,6 +80,14 @@ export function describeFailure(o: SeedOutcome, spec: SimSpec, replayPrefix: str
 /** Run one seed in this thread. Never throws: a crash is part of the outcome. */
 export async function runSeed(spec: SimSpec, seed: number, verbose = false): Promise<SeedOutcome> {
   try {
+    if (spec.scenario === 'tools') {
+      const { runToolsSeed } = await import('./scenario-tools.js');
+      return await runToolsSeed(seed, {
+        ...(spec.loss !== undefined ? { loss: spec.loss } : {}),
+        ...(spec.nodes !== undefined ? { nodes: spec.nodes } : {}),
+        ...(spec.durationMs !== undefined ? { durationMs: spec.durationMs } : {}),
+      });
+    }
     if (spec.scenario === 'vsync') {
       const opts: VsyncScenarioOptions = { seed, verbose };
       if (spec.loss !== undefined) opts.loss = spec.loss;

@@ -70,6 +70,20 @@ describe('horus sim', { concurrency: true }, () => {
     assert.deepEqual(err, []);
     assert.equal(out.join('').trimEnd().split('\n').at(-1), 'sim: 2 seeds, 0 violations');
   });
+
+  it('runs the tools workload with --scenario tools, replays one of its seeds, and refuses flags it does not take', async () => {
+    const out: string[] = [];
+    const err: string[] = [];
+    const sink = (a: string[]) => ({ write: (s: string) => a.push(s) > 0 }) as unknown as NodeJS.WritableStream;
+    const tty = (a: string[]) => Object.assign(sink(a), { isTTY: false });
+    assert.equal(await simCommand({ seeds: 2, first: 1, scenario: 'tools', faults: 'all' }, sink(out), tty(err)), 0);
+    assert.equal(out.join('').trimEnd().split('\n').at(-1), 'sim: 2 seeds, 0 violations');
+    out.length = 0;
+    assert.equal(await simCommand({ seeds: 1, seed: 2, first: 1, scenario: 'tools' }, sink(out), tty(err)), 0);
+    assert.match(out.join(''), /seed 2: \d+ nodes, \d+ events, 0 violations\nhistory hash [0-9a-f]{64}/);
+    assert.equal(await simCommand({ seeds: 1, first: 1, scenario: 'tools', adversary: 'member' }, sink(out), tty(err)), 2);
+    assert.match(err.join(''), /--scenario tools takes only/);
+  });
 });
 
 // One at a time: each case starts several processes, and the machine may be a loaded 2-core one.
