@@ -1,5 +1,6 @@
 import type http from 'node:http';
 import type { HorusNode } from '../api/node.js';
+import { servicesOf } from '../services/registry.js';
 import type { Logger } from '../core/logger.js';
 import { silentLogger } from '../core/logger.js';
 import type { NodeObserver, NodeStatus } from '../obs/node-observer.js';
@@ -180,6 +181,7 @@ function buildRouter(opts: AdminServerOptions, prom: PrometheusExporter, self: (
       sendJson(res, 200, observer.viewHistory(params.name!));
     })
     .add('GET', '/api/groups/:name/members', ({ res, params }) => sendJson(res, 200, groupOr404(params.name!).members))
+    .add('GET', '/api/services', ({ res }) => sendJson(res, 200, servicesOf(node)))
     .add('GET', '/metrics', async ({ res }) => {
       const text = await prom.text();
       res.writeHead(200, { 'content-type': prom.contentType, 'cache-control': 'no-store' });

@@ -9,6 +9,7 @@ import { ConfigError } from '../../../src/core/errors.js';
 import { silentLogger } from '../../../src/core/logger.js';
 import { AdminServer } from '../../../src/dashboard/admin-server.js';
 import { connectSse } from '../../../src/dashboard/sse-client.js';
+import { registerService } from '../../../src/services/registry.js';
 import { NodeObserver, RateMeter, type ObservedEvent } from '../../../src/obs/node-observer.js';
 
 async function get(
@@ -109,6 +110,25 @@ describe('admin server on a one-member group', () => {
     assert.deepEqual(views[0]!.members, [node.endpoint]);
     const members = (await get(admin.url, '/api/groups/g/members')).json() as { id: string; delivered: number }[];
     assert.equal(members[0]!.id, node.endpoint);
+  });
+
+  it('GET /api/services: each registered service with its status, gone once unregistered', async () => {
+    assert.deepEqual((await get(admin.url, '/api/services')).json(), []);
+    const off = registerService(node, { kind: 'news', group: 'g', status: () => ({ subjects: 2 }) });
+    const broken = registerService(node, {
+      kind: 'jobs',
+      group: 'g',
+      status: () => {
+        throw new Error('no state yet');
+      },
+    });
+    assert.deepEqual((await get(admin.url, '/api/services')).json(), [
+      { kind: 'news', group: 'g', status: { subjects: 2 } },
+      { kind: 'jobs', group: 'g', status: { error: 'no state yet' } },
+    ]);
+    off();
+    broken();
+    assert.deepEqual((await get(admin.url, '/api/services')).json(), []);
   });
 
   it('GET /livez and /readyz: live, and ready with every group in its view', async () => {
