@@ -1,6 +1,7 @@
 // Public API: named exports only. Everything else is internal.
 export { createNode, type NodeOptions } from './api/create-node.js';
 export { HorusNode, type JoinOptions, type NodeLimits, type RejoinBackoff } from './api/node.js';
+export type { PartitionPolicy } from './layers/partition-policy.js';
 export type { DirectoryLimits, GroupInfo } from './api/directory.js';
 export type { TransportLimits } from './transport/tcp-transport.js';
 export {

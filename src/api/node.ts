@@ -11,6 +11,7 @@ import { endpointOf, type NodeId } from '../core/node-id.js';
 import type { View } from '../core/view.js';
 import { MAX_GROUP_NAME_BYTES, readFrameGroup } from '../codec/frame.js';
 import { DEFAULT_STACK, DYNAMIC_STACK, withGroupSecurity } from '../layers/index.js';
+import { withPartitionPolicy, type PartitionPolicy } from '../layers/partition-policy.js';
 import type { Acl } from '../security/acl.js';
 import { MemoryMetrics, type Counter } from '../obs/metrics.js';
 import { Stack, type FaultSite, type StackSpec } from '../stack/stack.js';
@@ -67,6 +68,12 @@ export interface JoinOptions {
   acl?: Acl;
   /** Encrypt the group's traffic (CRYPT just above NAK, a fresh key per view; see docs/security.md). Needs a dynamic group. */
   encrypt?: boolean;
+  /**
+   * Which side of a split may go on (primary partition): a majority of the last view (default), a
+   * static quorum of at least `size` members, or weights per member endpoint. See docs/partitions.md.
+   * Needs a dynamic group.
+   */
+  partition?: PartitionPolicy;
 }
 
 /**
@@ -632,7 +639,7 @@ export class HorusNode {
       group: null as unknown as Group,
       stack: null as unknown as Stack,
       fixed,
-      spec: withGroupSecurity(opts.stack ?? (fixed ? DEFAULT_STACK : DYNAMIC_STACK), opts),
+      spec: withPartitionPolicy(withGroupSecurity(opts.stack ?? (fixed ? DEFAULT_STACK : DYNAMIC_STACK), opts), opts.partition),
       joins: 1,
       lastView: null,
       contacts,

@@ -21,6 +21,8 @@ export interface SimFlags {
   startTogether?: boolean;
   /** With `--faults all`: 'pki' encrypts the group, admits only its nodes, and adds refused outsiders; 'off' (default) does not. */
   security?: 'off' | 'pki';
+  /** With `--faults all`: the partition policy ('majority' default; 'quorum' static, 'weights' per node). */
+  policy?: 'majority' | 'quorum' | 'weights';
   /** 'tools': the toolkit's workload with tool-level checkers (src/sim/scenario-tools.ts). */
   scenario?: 'tools';
   /** Worker threads to spread the seeds over (default 1: this thread). */
@@ -54,6 +56,7 @@ export function simSpecOf(flags: SimFlags): SimSpec {
   if (vsync && flags.adversary !== undefined) spec.adversary = flags.adversary;
   if (vsync && flags.startTogether === false) spec.startTogether = false;
   if (vsync && flags.security === 'pki') spec.security = 'pki';
+  if (vsync && (flags.policy === 'quorum' || flags.policy === 'weights')) spec.policy = flags.policy;
   return spec;
 }
 
@@ -71,13 +74,20 @@ export async function simCommand(
   if (typeof flags.faults === 'string' && flags.faults !== 'all') return usage(`--faults takes "all", got ${JSON.stringify(flags.faults)}`);
   if (flags.scenario === 'tools') {
     // The tools workload brings its own faults (crashes, restarts, isolation, loss).
-    if ((flags.faults !== undefined && flags.faults !== 'all') || flags.adversary !== undefined || flags.security !== undefined || flags.messages !== undefined)
+    if (
+      (flags.faults !== undefined && flags.faults !== 'all') ||
+      flags.adversary !== undefined ||
+      flags.security !== undefined ||
+      flags.messages !== undefined ||
+      flags.policy !== undefined
+    )
       return usage('--scenario tools takes only --seeds/--seed/--first, --faults all, --loss, --nodes, --duration and --workers');
   } else if (flags.faults !== 'all') {
     if (flags.adversary !== undefined) return usage('--adversary needs --faults all');
     if (flags.duration !== undefined) return usage('--duration needs --faults all');
     if (flags.startTogether === false) return usage('--no-start-together needs --faults all');
     if (flags.security === 'pki') return usage('--security pki needs --faults all');
+    if (flags.policy !== undefined) return usage('--policy needs --faults all');
   }
   const spec = simSpecOf(flags);
 
@@ -108,6 +118,7 @@ export async function simCommand(
       if (adversary !== undefined) opts.adversary = (await import('../sim/adversary.js')).makeAdversary(adversary, flags.seed);
       if (spec.startTogether === false) opts.startTogether = false;
       if (spec.security !== undefined) opts.security = spec.security;
+      if (spec.policy !== undefined) opts.policy = spec.policy;
       const r = await runVsyncScenarioAsync(opts);
       for (const f of r.faults) out(`  fault: ${f}\n`);
       for (const v of r.violations) out(`  ${v.property}: ${v.detail}\n`);

@@ -36,6 +36,7 @@ export interface SimOptionValues {
   workers: number;
   startTogether: boolean;
   security?: 'off' | 'pki';
+  policy?: 'majority' | 'quorum' | 'weights';
   scenario?: 'tools';
   verbose?: boolean;
   progress?: boolean;
@@ -70,6 +71,12 @@ export function addSimCommand(program: Command): Command {
         '--security <mode>',
         'with --faults all: "pki" runs the group encrypted (CRYPT, a key per view) behind an ACL, with refused outsiders',
       ).argParser(oneOf('--security', ['off', 'pki'] as const)),
+    )
+    .addOption(
+      new Option(
+        '--policy <kind>',
+        'with --faults all: the partition policy, "majority" of the last view (default), "quorum" (static: a majority of all the nodes) or "weights" (1–3 per node)',
+      ).argParser(oneOf('--policy', ['majority', 'quorum', 'weights'] as const)),
     )
     .addOption(
       new Option(

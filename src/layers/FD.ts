@@ -11,6 +11,7 @@ import { Writer } from '../codec/writer.js';
 import { Layer, type LayerContext } from '../stack/layer.js';
 import { registerLayer } from '../stack/registry.js';
 import { InputGuard, MAX_ID_BYTES, MAX_WIRE_INT } from '../core/input-guard.js';
+import { partitionPolicySchema, Quorum } from './partition-policy.js';
 
 type Counter = ReturnType<LayerContext['metrics']['counter']>;
 
@@ -84,6 +85,8 @@ const options = z.object({
    * waited out when a view leaves it out. False: heartbeats and leases alone.
    */
   fastDetection: z.boolean().default(true),
+  /** Which sets of the view's members a lease must come from (GMS must be given the same; see partition-policy.ts; default majority). */
+  partition: partitionPolicySchema.optional(),
 });
 export type FdOptions = z.infer<typeof options>;
 
@@ -137,6 +140,7 @@ export class FD extends Layer {
   private readonly strangerReported = new Map<NodeId, number>();
   private readonly guard: InputGuard;
   private readonly leaseMs: number;
+  private readonly quorum: Quorum;
   /** Per member: the latest t it sent us (its clock) and when we received it (ours): what we echo, and our grant. */
   private readonly heardT = new Map<NodeId, { t: number; at: number }>();
   /** Per member: the latest of our own t it echoed. */
@@ -167,6 +171,7 @@ export class FD extends Layer {
     super(ctx);
     this.guard = new InputGuard(ctx, 'FD');
     this.leaseMs = leaseMsOf(opts);
+    this.quorum = new Quorum(opts.partition);
     this.mClosed = ctx.metrics.counter('horus_fd_peer_closed_total', "members' connections closed from their end (a hint, pinged)");
     this.mGone = ctx.metrics.counter('horus_fd_gone_total', 'members known gone from the transport (refused, or replaced): suspected at once');
   }
@@ -324,21 +329,13 @@ export class FD extends Layer {
     if (firstFromIt && !this.revoked.has(src)) this.heartbeat(src);
   }
 
-  /** When our lease from a majority ends (our clock): +Infinity alone in the view, -Infinity without one. */
+  /** When our lease from a quorum of the view ends (our clock): +Infinity alone in the view, -Infinity without one. */
   private leaseExpiry(): number {
-    const n = this.members.length;
-    if (n === 0 || !this.members.includes(this.ctx.localId)) return Infinity;
-    const needOthers = Math.floor(n / 2); // a majority counts us too
-    if (needOthers === 0) return Infinity;
-    const ends: number[] = [];
-    for (const m of this.members) {
-      if (m === this.ctx.localId) continue;
+    if (this.members.length === 0 || !this.members.includes(this.ctx.localId)) return Infinity;
+    return this.quorum.leaseEnd(this.members, this.ctx.localId, (m) => {
       const t = this.echoed.get(m);
-      if (t !== undefined) ends.push(t + this.leaseMs);
-    }
-    if (ends.length < needOthers) return -Infinity;
-    ends.sort((a, b) => b - a);
-    return ends[needOthers - 1]!;
+      return t === undefined ? undefined : t + this.leaseMs;
+    });
   }
 
   /** Report a change of lease up, and wake up when the current one runs out. */

@@ -31,6 +31,7 @@ import { refusal, STALE, type Hearing } from './gms/sender-rules.js';
 import { StateTransfer } from './gms/state-transfer.js';
 import type { StateSource } from '../core/state-stream.js';
 import { ViewKeys, type SealedKeys } from './gms/view-keys.js';
+import { partitionPolicySchema, Quorum } from './partition-policy.js';
 import { aclAdmits, aclSchema, ERR_ACCESS_DENIED, identityOf, type Acl } from '../security/acl.js';
 
 export { GMS_HEADER } from './gms/messages.js';
@@ -89,6 +90,8 @@ const options = z.object({
   groupKeys: z.boolean().default(false),
   /** Who may join (and send): see src/security/acl.ts. Absent: everyone with a valid identity. Changed at run time by gbcast. */
   acl: aclSchema.optional(),
+  /** Which sets of a view's members may change it (FD must be given the same; see partition-policy.ts; default majority). */
+  partition: partitionPolicySchema.optional(),
 });
 export type GmsOptions = z.infer<typeof options>;
 
@@ -138,10 +141,11 @@ export class GMS extends Layer {
   /**
    * Members of the view whose process has since asked, from its own connection, to join under a later
    * membership of its own (`node~n+1`): it tore this one down first, so it can never answer or take
-   * part in another primary view. They do not count in the majority (see majorityBase): without this,
+   * part in another primary view. They count neither way in the partition rule (see mayChange): without this,
    * a view whose members mostly left to rejoin could never move on (each step needs a majority of it).
    */
   private readonly replaced = new Set<NodeId>();
+  private readonly quorum: Quorum;
   /** When each member of the view first appeared in a view of ours (our clock): see noteReplaced. */
   private readonly memberSeenAt = new Map<NodeId, number>();
   private minority = false;
@@ -191,6 +195,7 @@ export class GMS extends Layer {
     this.schemas = bodySchemas(opts);
     this.keys = opts.groupKeys ? new ViewKeys(ctx.env, ctx.group, ctx.localId) : null;
     this.acl = opts.acl;
+    this.quorum = new Quorum(opts.partition);
     this.admission = new JoinAdmission(
       { maxPendingChallenges: opts.maxPendingJoinChallenges, challengeTimeoutMs: opts.joinChallengeTimeoutMs, maxRememberedGone: opts.maxMembers },
       nonceFrom(ctx.env.rng),
@@ -654,14 +659,13 @@ export class GMS extends Layer {
   }
 
   /**
-   * How many members of view `v` a majority is taken of: all but those known replaced. Safe because a
-   * replaced member never answers anyone: any two sets that each hold a majority of the members that
-   * may answer still share a member, whatever each coordinator knows of the replaced ones.
+   * Whether `present` may act for view `v` (see partition-policy.ts); members known replaced count
+   * neither way. Safe because a replaced member never answers anyone: any two sets that each hold the
+   * rule over the members that may answer still share a member, whatever each coordinator knows of
+   * the replaced ones.
    */
-  private majorityBase(v: View): number {
-    let n = v.members.length;
-    for (const m of this.replaced) if (v.members.includes(m)) n--;
-    return n;
+  private mayChange(v: View, present: (m: NodeId) => boolean): boolean {
+    return this.quorum.mayChange(v.members, present, this.replaced);
   }
 
   /** `member` is the one at its endpoint now: suspect every other member of the view there (never us). */
@@ -800,7 +804,7 @@ export class GMS extends Layer {
     const f = this.flush!;
     const v = this.view!;
     const responders = v.members.filter((m) => f.oks.has(m));
-    if (responders.length * 2 <= this.majorityBase(v)) {
+    if (!this.mayChange(v, (m) => f.oks.has(m))) {
       this.setMinority(true);
       return;
     }
@@ -838,7 +842,7 @@ export class GMS extends Layer {
     f.dones.add(from);
     const v = this.view!;
     const needed = f.proposal!.members.filter((m) => v.members.includes(m) && f.oks.has(m));
-    if (needed.every((m) => f.dones.has(m)) && f.dones.size * 2 > this.majorityBase(v)) {
+    if (needed.every((m) => f.dones.has(m)) && this.mayChange(v, (m) => f.dones.has(m))) {
       const next: View = { group: this.ctx.group, id: v.id + 1, members: f.proposal!.members };
       this.gb.lastProposal = f.proposal!.gb ?? [];
       this.flush = null;
@@ -1286,8 +1290,7 @@ export class GMS extends Layer {
         if (c) this.send(c, G.FlushReq, { view: this.view.id });
       }
       // A member cut off from most of its view stops and says so.
-      const reachable = this.view.members.filter((m) => !this.suspects.has(m)).length;
-      this.setMinority(reachable * 2 <= this.majorityBase(this.view));
+      this.setMinority(!this.quorum.holds(this.view.members, (m) => !this.suspects.has(m), this.replaced));
       return;
     }
     const f = this.flush;

@@ -15,6 +15,7 @@ import { SecurityProbe } from './scenario-security.js';
 import { ViolationList, type Violation } from './checkers/violation.js';
 import { SimWorld } from './sim-world.js';
 import type { StackSpec } from '../stack/stack.js';
+import type { PartitionPolicy } from '../layers/partition-policy.js';
 import type { SimNode } from './sim-world.js';
 import type { NodeId } from '../core/node-id.js';
 import type { View } from '../core/view.js';
@@ -54,6 +55,8 @@ export interface VsyncScenarioOptions {
   startTogether?: boolean;
   /** 'pki': the group encrypts (CRYPT, a key per view), admits only the scenario's own nodes (ACL), and an outsider tries to join and is refused. */
   security?: 'off' | 'pki';
+  /** The partition policy (default majority): 'quorum' a static quorum of a majority of all the scenario's nodes, 'weights' 1–3 per node. */
+  policy?: 'majority' | 'quorum' | 'weights';
   verbose?: boolean;
 }
 
@@ -238,6 +241,8 @@ function setUpVsyncScenario(opts: VsyncScenarioOptions): ScenarioRun {
   const secure = opts.security === 'pki';
   // Its own stream: a secure run draws the same workload, faults and timings as an open one.
   const probe = secure ? new SecurityProbe(world, GROUP, world.forkRng('security')) : null;
+  const policy = partitionPolicyOf(opts.policy, endpointsOf(n), world.forkRng('partition-policy'));
+  const withPolicy = policy ? { partition: policy } : {};
   const stack: StackSpec = [
     'TOTAL',
     'CAUSAL',
@@ -250,6 +255,7 @@ function setUpVsyncScenario(opts: VsyncScenarioOptions): ScenarioRun {
         foldMs: rng.int(0, 30),
         joinTimeoutMs: 20_000,
         ...(secure ? { groupKeys: true, acl: { join: endpointsOf(n).map((e) => ({ name: e })) } } : {}),
+        ...withPolicy,
       },
     },
     { name: 'STABLE', options: { gossipIntervalMs: 50 } },
@@ -257,7 +263,7 @@ function setUpVsyncScenario(opts: VsyncScenarioOptions): ScenarioRun {
     { name: 'FRAG', options: { fragSize: 2048 + rng.int(0, 8192) } },
     ...(secure ? ['CRYPT'] : []),
     { name: 'NAK', options: { xmitIntervalMs: 10 + rng.int(0, 20) } },
-    { name: 'FD', options: { heartbeatIntervalMs: 25, suspectTimeoutMs: suspectMs } },
+    { name: 'FD', options: { heartbeatIntervalMs: 25, suspectTimeoutMs: suspectMs, ...withPolicy } },
     'COM',
   ];
   const endpoints = endpointsOf(n);
@@ -632,4 +638,11 @@ function setUpVsyncScenario(opts: VsyncScenarioOptions): ScenarioRun {
       ...(opts.verbose ? { logLines: world.logLines() } : {}),
     };
   }
+}
+
+/** The scenario's partition policy: its own random stream, so the rest of a seed draws what it did. */
+function partitionPolicyOf(kind: VsyncScenarioOptions['policy'], endpoints: readonly string[], r: Rng): PartitionPolicy | null {
+  if (kind === 'quorum') return { kind: 'quorum', size: Math.floor(endpoints.length / 2) + 1 };
+  if (kind === 'weights') return { kind: 'weights', weights: Object.fromEntries(endpoints.map((e) => [e, r.int(1, 3)])) };
+  return null;
 }

@@ -23,6 +23,8 @@ export interface SimSpec {
   startTogether?: false;
   /** vsync only: 'pki' runs the group with identities, an ACL and CRYPT, plus refused outsiders. */
   security?: 'pki';
+  /** vsync only: a partition policy other than majority. */
+  policy?: 'quorum' | 'weights';
 }
 
 /** One seed's verdict, as printed. Plain data (it comes back from workers). */
@@ -55,6 +57,7 @@ export function specFlags(spec: SimSpec): string {
   if (spec.adversary !== undefined) f.push(`--adversary ${spec.adversary}`);
   if (spec.startTogether === false) f.push('--no-start-together');
   if (spec.security !== undefined) f.push(`--security ${spec.security}`);
+  if (spec.policy !== undefined) f.push(`--policy ${spec.policy}`);
   return f.join(' ');
 }
 
@@ -95,6 +98,7 @@ export async function runSeed(spec: SimSpec, seed: number, verbose = false): Pro
       if (spec.durationMs !== undefined) opts.durationMs = spec.durationMs;
       if (spec.startTogether === false) opts.startTogether = false;
       if (spec.security !== undefined) opts.security = spec.security;
+      if (spec.policy !== undefined) opts.policy = spec.policy;
       // A secure run always has its intruder: the stranger, who forges frames without an identity.
       const adversary = spec.adversary ?? (spec.security === 'pki' ? 'stranger' : undefined);
       if (adversary !== undefined) {

@@ -1,4 +1,4 @@
-import { HorusNode } from '../../src/api/node.js';
+import { HorusNode, type JoinOptions } from '../../src/api/node.js';
 import type { Group, StateHandlers } from '../../src/api/group.js';
 import { MemoryHistory } from '../../src/core/history.js';
 import type { StackSpec } from '../../src/stack/stack.js';
@@ -33,8 +33,8 @@ export class SimCluster {
     return node;
   }
   /** Join `group` on `endpoint` through `contacts` (none: found it). */
-  join(endpoint: string, group: string, contacts: string[], state?: StateHandlers): Group {
-    return this.nodes.get(endpoint)!.joinNow(group, { contacts, stack: FAST_STACK, ...(state ? { state } : {}) });
+  join(endpoint: string, group: string, contacts: string[], state?: StateHandlers, more: JoinOptions = {}): Group {
+    return this.nodes.get(endpoint)!.joinNow(group, { contacts, stack: FAST_STACK, ...(state ? { state } : {}), ...more });
   }
   run(ms: number): void {
     this.world.runFor(ms);
@@ -55,13 +55,13 @@ export class SimCluster {
 }
 
 /** n members `n1:1`…`nN:1` of group 'g', joined one after another through the first, then 3 s of virtual time to settle. */
-export function simGroup(n: number, seed: number): { c: SimCluster; eps: string[]; groups: Group[] } {
+export function simGroup(n: number, seed: number, more: JoinOptions = {}): { c: SimCluster; eps: string[]; groups: Group[] } {
   const c = new SimCluster(seed);
   const eps = Array.from({ length: n }, (_, i) => `n${i + 1}:1`);
   const groups: Group[] = [];
   eps.forEach((e, i) => {
     c.start(e);
-    groups.push(c.join(e, 'g', i === 0 ? [] : [eps[0]!]));
+    groups.push(c.join(e, 'g', i === 0 ? [] : [eps[0]!], undefined, more));
     c.run(i === 0 ? 50 : 5);
   });
   c.run(3000);

@@ -113,6 +113,8 @@ describe('horus sim, npm run sim and src/sim/cli.ts: one command, one flag parse
       [['--seeds', '2', '--faults', 'some'], /--faults takes "all"/],
       [['--seeds', '2', '--no-start-together'], /--no-start-together needs --faults all/],
       [['--seeds', '2', '--duration', '5000'], /--duration needs --faults all/],
+      [['--seeds', '2', '--policy', 'quorum'], /--policy needs --faults all/],
+      [['--seeds', '2', '--faults', 'all', '--policy', 'dictator'], /--policy takes "majority" or "quorum" or "weights"/],
     ];
     for (const [args, re] of cases) {
       const [a, b] = await Promise.all([runCli(['sim', ...args]), viaSimCli(args)]);
