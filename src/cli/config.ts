@@ -3,6 +3,7 @@ import { z } from 'zod';
 import { ConfigError } from '../core/errors.js';
 import { parseEndpoint } from '../core/node-id.js';
 import { securityConfigSchema } from '../security/security-config.js';
+import { partitionPolicySchema } from '../layers/partition-policy.js';
 import { transportLimitsSchema } from '../transport/tcp-transport.js';
 
 /** `host:port` with a concrete port (fixed member lists name real endpoints). */
@@ -32,6 +33,8 @@ const groupSchema = z
         error: 'expected a stack: a string of layers top first such as "STABLE:FC:FRAG:NAK:COM", or a list of names and { "name", "options" }',
       })
       .optional(),
+    /** Which side of a split goes on (dynamic groups): { kind: 'majority' } (default), { kind: 'quorum', size }, { kind: 'weights', weights } (docs/partitions.md). */
+    partition: partitionPolicySchema.optional(),
   })
   .strict();
 

@@ -127,6 +127,11 @@ export function resolveNodeConfig(file: NodeConfig, flags: NodeFlags): ResolvedN
   const discoverySpec = flags.discovery ?? file.discovery;
   if (discoverySpec !== undefined) parseDiscovery(discoverySpec);
   const membership = flags.membership ?? file.membership ?? 'fixed';
+  const fixedWithPolicy = membership === 'fixed' ? groups.find((g) => g.partition !== undefined) : undefined;
+  if (fixedWithPolicy)
+    throw new ConfigError(
+      `group ${JSON.stringify(fixedWithPolicy.name)} has a partition policy, which needs dynamic membership ("membership": "dynamic" or --membership dynamic): a fixed member list never changes its view`,
+    );
   if (membership === 'fixed' && parseEndpoint(listen).port === 0 && (groups.some((g) => !g.members) || kvGroup !== undefined)) {
     throw new ConfigError('with fixed membership a node needs a concrete --listen port: other members name it in their member lists');
   }
@@ -182,7 +187,11 @@ export async function startNode(cfg: ResolvedNodeConfig, log: Logger, onApplied?
     const fixed = canonicalMembers([node.endpoint, ...cfg.seeds]);
     for (const g of cfg.groups) {
       const members = g.members ?? fixed;
-      await node.join(g.name, { ...(g.stack !== undefined ? { stack: g.stack } : {}), ...(cfg.membership === 'fixed' ? { members } : {}) });
+      await node.join(g.name, {
+        ...(g.stack !== undefined ? { stack: g.stack } : {}),
+        ...(cfg.membership === 'fixed' ? { members } : {}),
+        ...(g.partition !== undefined ? { partition: g.partition } : {}),
+      });
     }
     if (cfg.kv) {
       const kvOpts = { ...(onApplied ? { onApplied } : {}), log, hasSeeds: cfg.seeds.length > 0 };

@@ -66,6 +66,18 @@ describe('node config', () => {
     assert.throws(() => resolveNodeConfig({}, { listen: '127.0.0.1:7001', join: ['kv'], kv: 'kv' }), /cannot be both/);
   });
 
+  it('takes a partition policy per dynamic group, and refuses a bad one or one on a fixed group', () => {
+    const file = parseNodeConfig({ membership: 'dynamic', groups: [{ name: 'orders', partition: { kind: 'quorum', size: 3 } }] }, 'test');
+    const r = resolveNodeConfig(file, { listen: '127.0.0.1:7001' });
+    assert.deepEqual(r.groups[0]!.partition, { kind: 'quorum', size: 3 });
+    assert.throws(() => parseNodeConfig({ groups: [{ name: 'a', partition: { kind: 'quorum', size: 0 } }] }, 'test'), ConfigError);
+    assert.throws(() => parseNodeConfig({ groups: [{ name: 'a', partition: { kind: 'dictator' } }] }, 'test'), ConfigError);
+    assert.throws(
+      () => resolveNodeConfig(parseNodeConfig({ groups: [{ name: 'a', partition: { kind: 'majority' } }] }, 'test'), { listen: '127.0.0.1:7001' }),
+      /needs dynamic membership/,
+    );
+  });
+
   it('orders a fixed member list the same way on every node', () => {
     const a = canonicalMembers(['127.0.0.1:7010', '127.0.0.1:7002', '127.0.0.1:7003']);
     const b = canonicalMembers(['127.0.0.1:7003', '127.0.0.1:7010', '127.0.0.1:7002', '127.0.0.1:7003']);
