@@ -22,7 +22,8 @@ export interface SimFlags {
   /** With `--faults all`: 'pki' encrypts the group, admits only its nodes, and adds refused outsiders; 'off' (default) does not. */
   security?: 'off' | 'pki';
   /** 'tools': the toolkit's workload with tool-level checkers (src/sim/scenario-tools.ts). */
-  scenario?: 'tools';
+  /** 'news': the News service's workload with its checker (src/sim/scenario-news.ts). */
+  scenario?: 'tools' | 'news';
   /** Worker threads to spread the seeds over (default 1: this thread). */
   workers?: number;
   verbose?: boolean;
@@ -43,6 +44,13 @@ export function simSpecOf(flags: SimFlags): SimSpec {
     if (flags.nodes !== undefined) tools.nodes = flags.nodes;
     if (flags.duration !== undefined) tools.durationMs = flags.duration;
     return tools;
+  }
+  if (flags.scenario === 'news') {
+    const news: SimSpec = { scenario: 'news' };
+    if (flags.loss !== undefined) news.loss = flags.loss;
+    if (flags.nodes !== undefined) news.nodes = flags.nodes;
+    if (flags.duration !== undefined) news.durationMs = flags.duration;
+    return news;
   }
   const vsync = flags.faults === 'all';
   const spec: SimSpec = { scenario: vsync ? 'vsync' : 'fbcast' };
@@ -73,6 +81,10 @@ export async function simCommand(
     // The tools workload brings its own faults (crashes, restarts, isolation, loss).
     if ((flags.faults !== undefined && flags.faults !== 'all') || flags.adversary !== undefined || flags.security !== undefined || flags.messages !== undefined)
       return usage('--scenario tools takes only --seeds/--seed/--first, --faults all, --loss, --nodes, --duration and --workers');
+  } else if (flags.scenario === 'news') {
+    // The News workload brings its own faults, as the tools one does.
+    if ((flags.faults !== undefined && flags.faults !== 'all') || flags.adversary !== undefined || flags.security !== undefined || flags.messages !== undefined)
+      return usage('--scenario news takes only --seeds/--seed/--first, --faults all, --loss, --nodes, --duration and --workers');
   } else if (flags.faults !== 'all') {
     if (flags.adversary !== undefined) return usage('--adversary needs --faults all');
     if (flags.duration !== undefined) return usage('--duration needs --faults all');
@@ -95,6 +107,21 @@ export async function simCommand(
       for (const f of r.faults) out(`  fault: ${f}\n`);
       for (const v of r.violations) out(`  ${v.property}: ${v.detail}\n`);
       out(`seed ${flags.seed}: ${r.nodes} nodes, ${r.events} events, ${r.violationCount} violations\n`);
+      out(`history hash ${r.historyHash}\n`);
+      return r.violationCount > 0 ? 1 : 0;
+    }
+    if (spec.scenario === 'news') {
+      const { runNewsScenarioAsync } = await import('../sim/scenario-news.js');
+      const r = await runNewsScenarioAsync({
+        seed: flags.seed,
+        verbose,
+        ...(spec.loss !== undefined ? { loss: spec.loss } : {}),
+        ...(spec.nodes !== undefined ? { nodes: spec.nodes } : {}),
+        ...(spec.durationMs !== undefined ? { durationMs: spec.durationMs } : {}),
+      });
+      for (const f of r.faults) out(`  fault: ${f}\n`);
+      for (const v of r.violations) out(`  ${v.property}: ${v.detail}\n`);
+      out(`seed ${flags.seed}: ${r.nodes} nodes, ${r.postings} postings, ${r.events} events, ${r.violationCount} violations\n`);
       out(`history hash ${r.historyHash}\n`);
       return r.violationCount > 0 ? 1 : 0;
     }

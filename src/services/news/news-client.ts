@@ -28,6 +28,8 @@ export interface ClientSubscribeOptions {
   back?: number;
   /** Resume after this position (a subscription's `position` from before): no back issues, every kept posting after it. */
   after?: number;
+  /** Called once with the position the subscription starts from (back issues are at or before it, the stream after it). */
+  onStart?: (position: number) => void;
   /** Hears what stops the subscription (a refused pattern) and the failures it retries through. */
   onError?: (err: Error) => void;
 }
@@ -73,9 +75,16 @@ export class NewsClient {
   async publish(subject: string, payload: unknown): Promise<Published> {
     checkSubject(subject);
     const r = (await this.client.request(['pub', subject, payload])) as PubReply;
-    if (!Array.isArray(r) || typeof r[0] !== 'string' || typeof r[1] !== 'number' || typeof r[2] !== 'number')
+    if (
+      !Array.isArray(r) ||
+      typeof r[0] !== 'string' ||
+      typeof r[1] !== 'number' ||
+      typeof r[2] !== 'number' ||
+      typeof r[4] !== 'string' ||
+      typeof r[5] !== 'number'
+    )
       throw new HorusError('ERR_MALFORMED', 'the reply to a publish is not one');
-    return { subject: r[0], seq: r[1], pos: r[2], duplicate: r[3] === true };
+    return { subject: r[0], seq: r[1], pos: r[2], publisher: r[4], id: r[5], duplicate: r[3] === true };
   }
 
   /**
@@ -145,6 +154,7 @@ export class NewsClient {
           if (closed) break;
         }
         position = Math.max(position, reply[0]);
+        if (after < 0) opts.onStart?.(position);
         after = position;
       }
       this.subs.delete(entry);

@@ -19,8 +19,8 @@ export type PubRequest = ['pub', string, unknown];
 export type PollRequest = ['poll', string, number, number, number];
 export type NewsRequest = PubRequest | PollRequest;
 
-/** The reply to a publish: [subject, seq, pos, duplicate]. */
-export type PubReply = [string, number, number, boolean];
+/** The reply to a publish: [subject, seq, pos, duplicate, publisher, id]. */
+export type PubReply = [string, number, number, boolean, string, number];
 /** The reply to a poll: [next, postings]; the next poll asks for what comes after `next`. */
 export type PollReply = [number, PostingTuple[]];
 

@@ -119,7 +119,12 @@ export class NewsService {
     get: () => this.store.snapshot(),
     set: (snap: unknown) => {
       this.store.restore(snap);
-      // A rejoin restores an older or newer state: every held poll looks again.
+      // A member that rejoins gets the postings applied while it was away in the snapshot: its
+      // subscriptions are given them now, from where each stopped.
+      for (const sub of [...this.subs]) {
+        for (const p of this.store.after(sub.position, sub.pattern, Number.POSITIVE_INFINITY).postings) this.give(sub, p);
+        sub.position = Math.max(sub.position, this.store.head);
+      }
       for (const w of [...this.waiting]) this.wake(w);
     },
   };
@@ -261,7 +266,7 @@ export class NewsService {
         .submit(['pub', publisher, req.id, req.acked, subject, this.now(), payload])
         .then((p) => {
           const x = p as Published;
-          const reply: PubReply = [x.subject, x.seq, x.pos, x.duplicate];
+          const reply: PubReply = [x.subject, x.seq, x.pos, x.duplicate, x.publisher, x.id];
           return reply;
         });
     }

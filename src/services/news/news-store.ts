@@ -20,6 +20,9 @@ export interface Published {
   subject: string;
   seq: number;
   pos: number;
+  /** The posting's name: its publisher and the publisher's id for it. */
+  publisher: string;
+  id: number;
   duplicate: boolean;
 }
 
@@ -106,7 +109,7 @@ export class NewsStore {
       for (const k of [...pub.ids.keys()]) if (k <= acked) pub.ids.delete(k);
     }
     const earlier = pub.ids.get(id);
-    if (earlier) return { posting: null, result: { pos: earlier[0], subject: earlier[1], seq: earlier[2], duplicate: true } };
+    if (earlier) return { posting: null, result: { pos: earlier[0], subject: earlier[1], seq: earlier[2], publisher, id, duplicate: true } };
     if (id <= pub.acked) throw new HorusError('ERR_INVALID_ARGUMENT', `posting ${id} of ${publisher.slice(0, 64)} was acknowledged already`);
     let s = this.subjects.get(subject);
     if (!s) {
@@ -127,7 +130,7 @@ export class NewsStore {
     this.totalBytes += bytes;
     this.kept++;
     this.prune(s);
-    return { posting: p, result: { pos: p.pos, subject, seq: p.seq, duplicate: false } };
+    return { posting: p, result: { pos: p.pos, subject, seq: p.seq, publisher, id, duplicate: false } };
   }
 
   private publisher(id: string): PublisherState {
