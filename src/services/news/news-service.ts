@@ -28,6 +28,11 @@ const TAG = 'horus.news';
 export interface NewsServiceOptions extends Partial<NewsLimits> {
   /** The group's name (default `news`). */
   group?: string;
+  /**
+   * Stamps postings and ages back issues (ms; default the wall clock, whose origin every member
+   * shares; the simulator passes its virtual clock).
+   */
+  clock?: () => number;
 }
 
 export interface SubscribeOptions {
@@ -78,6 +83,7 @@ export class NewsService {
   static async join(node: HorusNode, opts: NewsServiceOptions & Omit<JoinOptions, 'state'> = {}): Promise<NewsService> {
     const {
       group,
+      clock,
       backIssues,
       backIssueMs,
       maxPostingBytes,
@@ -102,7 +108,7 @@ export class NewsService {
       maxWaitingPolls,
       maxReplyBytes,
     };
-    const s = new NewsService(Object.fromEntries(Object.entries(limits).filter(([, v]) => v !== undefined)), () => node.env.now());
+    const s = new NewsService(Object.fromEntries(Object.entries(limits).filter(([, v]) => v !== undefined)), clock ?? (() => Date.now()));
     s.attach(await node.join(group ?? NEWS_GROUP, { ...joinOpts, state: s.state }), node);
     return s;
   }
