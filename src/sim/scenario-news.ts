@@ -232,6 +232,8 @@ export async function runNewsScenarioAsync(opts: NewsScenarioOptions): Promise<N
   const head = (): number => Math.max(0, ...final().map((m) => m.news.head));
   const unsettled = (): number =>
     pending.filter((e) => !e.done && (e.owner === null || e.owner.alive)).length +
+    // A live member out of the view (excluded, rejoining) is waited for: its subscriber stays up.
+    [...members.values()].filter((m) => m.alive && !final().includes(m)).length +
     final().filter((m) => !m.caughtUp || m.news.head < head()).length +
     clientSubs.filter((c) => !c.closed && c.s.position < head()).length;
   let waited = 0;

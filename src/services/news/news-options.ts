@@ -20,7 +20,12 @@ export const newsOptionsSchema = z
       .max(16 * 1024 * 1024),
     /** Bytes of back issues kept per subject (default 4 MiB; the oldest go first). */
     maxSubjectBytes: z.number().int().min(0),
-    /** Bytes of back issues and subject records kept in all (default 64 MiB; the oldest postings go first). */
+    /**
+     * The last postings kept for subscribers' streams, back issues or not (default 10,000): a client
+     * that falls further behind than this (and the back issues) misses postings.
+     */
+    streamWindow: z.number().int().min(0).max(10_000_000),
+    /** Bytes of kept postings and subject records in all (default 64 MiB; the oldest postings go first). */
     maxTotalBytes: z.number().int().min(1024),
     /** Publishers (members and clients) whose recent posting ids are remembered for de-duplication (default 10,000). */
     maxPublishers: z.number().int().min(1),
@@ -46,6 +51,7 @@ export const DEFAULT_NEWS_LIMITS: NewsLimits = {
   backIssueMs: 0,
   maxPostingBytes: 256 * 1024,
   maxSubjectBytes: 4 * 1024 * 1024,
+  streamWindow: 10_000,
   maxTotalBytes: 64 * 1024 * 1024,
   maxPublishers: 10_000,
   maxIdsPerPublisher: 1024,

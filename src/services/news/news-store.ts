@@ -67,7 +67,10 @@ export function parsePubOp(raw: unknown, sender: string): PubOp {
 export class NewsStore {
   private readonly subjects = new Map<string, SubjectState>();
   private readonly publishers = new Map<string, PublisherState>();
-  /** Every kept posting in order of position, with tombstones (removed) until compaction. */
+  /**
+   * Every kept posting in order of position: the back issues, and the last `streamWindow` postings
+   * (which clients' streams read, back issues or not); tombstones (removed) until compaction.
+   */
   private log: StoredPosting[] = [];
   private logHead = 0;
   private removedInLog = 0;
@@ -121,7 +124,7 @@ export class NewsStore {
       this.subjects.set(subject, s);
     }
     this.clock = Math.max(this.clock, at);
-    const p: StoredPosting = { subject, seq: ++s.seq, pos: ++this.position, publisher, id, at: this.clock, payload, bytes, removed: false };
+    const p: StoredPosting = { subject, seq: ++s.seq, pos: ++this.position, publisher, id, at: this.clock, payload, bytes, removed: false, backIssue: true };
     pub.ids.set(id, [p.pos, subject, p.seq]);
     if (pub.ids.size > this.limits.maxIdsPerPublisher) pub.ids.delete(pub.ids.keys().next().value!);
     s.posts.push(p);
@@ -149,6 +152,9 @@ export class NewsStore {
   private prune(s: SubjectState): void {
     const L = this.limits;
     while (s.posts.length - s.head > L.backIssues || (s.bytes > L.maxSubjectBytes && s.posts.length - s.head > 0)) this.removeOldest(s);
+    // The posting that just left the stream window goes unless it is still a back issue.
+    const leaving = this.log[this.firstAfter(this.position - L.streamWindow - 1)];
+    if (leaving && leaving.pos === this.position - L.streamWindow && !leaving.backIssue && !leaving.removed) this.drop(leaving);
     const tooOld = L.backIssueMs > 0 ? this.clock - L.backIssueMs : -Infinity;
     while (this.logHead < this.log.length) {
       const p = this.log[this.logHead]!;
@@ -158,7 +164,9 @@ export class NewsStore {
         continue;
       }
       if (this.totalBytes <= L.maxTotalBytes && p.at >= tooOld) break;
-      this.removeOldest(this.subjects.get(p.subject)!);
+      // The oldest posting of all: if a back issue, it is its subject's oldest.
+      if (p.backIssue) this.removeOldest(this.subjects.get(p.subject)!);
+      if (!p.removed) this.drop(p);
     }
     // Subject records go too when the postings alone do not bring the total under the cap.
     if (this.totalBytes > L.maxTotalBytes)
@@ -171,6 +179,7 @@ export class NewsStore {
     if (this.removedInLog > 1024 && this.removedInLog > this.log.length - this.logHead - this.removedInLog) this.compact();
   }
 
+  /** The subject's oldest back issue stops being one; it stays for the streams while in the window. */
   private removeOldest(s: SubjectState): void {
     const p = s.posts[s.head]!;
     s.posts[s.head++] = undefined as unknown as StoredPosting;
@@ -179,8 +188,14 @@ export class NewsStore {
       s.head = 0;
     }
     s.bytes -= p.bytes;
-    this.totalBytes -= p.bytes;
     this.kept--;
+    p.backIssue = false;
+    if (p.pos <= this.position - this.limits.streamWindow) this.drop(p);
+  }
+
+  /** `p` (no back issue any more) leaves the log. */
+  private drop(p: StoredPosting): void {
+    this.totalBytes -= p.bytes;
     p.removed = true;
     this.removedInLog++;
   }
@@ -245,7 +260,7 @@ export class NewsStore {
       pos: this.position,
       clock: this.clock,
       subjects: [...this.subjects].map(([name, s]) => [name, s.seq]),
-      posts: live.map((p) => [p.pos, p.subject, p.seq, p.publisher, p.id, p.at, p.bytes, p.payload]),
+      posts: live.map((p) => [p.pos, p.subject, p.seq, p.publisher, p.id, p.at, p.bytes, p.payload, p.backIssue]),
       pubs: [...this.publishers].map(([id, e]) => [id, e.acked, [...e.ids].map(([k, [pos, subj, seq]]) => [k, pos, subj, seq])]),
     };
   }
@@ -274,16 +289,18 @@ export class NewsStore {
       this.totalBytes += name.length + SUBJECT_OVERHEAD;
     }
     for (const e of s.posts as unknown[]) {
-      if (!Array.isArray(e) || e.length !== 8) bad();
-      const [pos, subject, seq, publisher, id, at, bytes, payload] = e as [number, string, number, string, number, number, number, unknown];
+      if (!Array.isArray(e) || e.length !== 9) bad();
+      const [pos, subject, seq, publisher, id, at, bytes, payload, backIssue] = e as [number, string, number, string, number, number, number, unknown, boolean];
       const rec = this.subjects.get(subject);
       if (!rec || !isCount(pos) || !isCount(seq) || typeof publisher !== 'string' || !isCount(id) || typeof at !== 'number' || !isCount(bytes)) bad();
-      const p: StoredPosting = { pos, subject, seq, publisher, id, at, bytes, payload, removed: false };
-      rec!.posts.push(p);
-      rec!.bytes += bytes;
+      const p: StoredPosting = { pos, subject, seq, publisher, id, at, bytes, payload, removed: false, backIssue: backIssue === true };
+      if (p.backIssue) {
+        rec!.posts.push(p);
+        rec!.bytes += bytes;
+        this.kept++;
+      }
       this.log.push(p);
       this.totalBytes += bytes;
-      this.kept++;
     }
     for (const e of s.pubs as unknown[]) {
       if (!Array.isArray(e) || typeof e[0] !== 'string' || !isCount(e[1]) || !Array.isArray(e[2])) bad();

@@ -18,7 +18,9 @@ export interface Posting {
 /** A posting as the store keeps it: with its size, counted against the byte caps. */
 export interface StoredPosting extends Posting {
   readonly bytes: number;
-  /** Dropped from the back issues (the global log keeps a tombstone until it is compacted). */
+  /** One of its subject's back issues now. */
+  backIssue: boolean;
+  /** Gone from the store (the log keeps a tombstone until it is compacted). */
   removed: boolean;
 }
 

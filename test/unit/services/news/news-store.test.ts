@@ -128,3 +128,48 @@ describe('the news store', () => {
     assert.throws(() => newsLimits({ nonsense: 1 } as never), { code: 'ERR_CONFIG' });
   });
 });
+
+describe('the news store stream window', () => {
+  it('keeps the last streamWindow postings for streams beyond the back issues, then lets them go', () => {
+    const s = new NewsStore(newsLimits({ backIssues: 1, streamWindow: 5 }));
+    for (let i = 1; i <= 12; i++) s.apply(pub('m1', i, 'a', 0, i), 10);
+    assert.deepEqual(
+      s.backIssues(all, 10).map((p) => p.pos),
+      [12],
+      'one back issue',
+    );
+    assert.deepEqual(
+      s.after(0, all, 1e9).postings.map((p) => p.pos),
+      [8, 9, 10, 11, 12],
+      'the stream still has the last five',
+    );
+    assert.equal(s.bytes, 5 * 10 + 1 + 64);
+    const b = new NewsStore(newsLimits({ backIssues: 1, streamWindow: 5 }));
+    b.restore(structuredClone(s.snapshot()));
+    assert.deepEqual(b.snapshot(), s.snapshot());
+    s.apply(pub('m1', 13, 'a'), 10);
+    b.apply(pub('m1', 13, 'a'), 10);
+    assert.deepEqual(b.snapshot(), s.snapshot(), 'a restored replica drops the same postings');
+    assert.deepEqual(
+      b.after(0, all, 1e9).postings.map((p) => p.pos),
+      [9, 10, 11, 12, 13],
+    );
+  });
+
+  it('keeps an old back issue past the window, and drops it from the stream once it stops being one', () => {
+    const s = new NewsStore(newsLimits({ backIssues: 2, streamWindow: 2 }));
+    s.apply(pub('m1', 1, 'rare'), 10);
+    for (let i = 2; i <= 6; i++) s.apply(pub('m1', i, 'busy'), 10);
+    assert.deepEqual(
+      s.after(0, all, 1e9).postings.map((p) => p.pos),
+      [1, 5, 6],
+    );
+    s.apply(pub('m1', 7, 'rare'), 10);
+    s.apply(pub('m1', 8, 'rare'), 10);
+    assert.deepEqual(
+      s.after(0, all, 1e9).postings.map((p) => p.pos),
+      [5, 6, 7, 8],
+      'rare#1 left the back issues outside the window: gone; busy 5 and 6 are still back issues',
+    );
+  });
+});
