@@ -49,8 +49,12 @@ const STACK: StackSpec = [
 
 const SUBJECTS = ['t.0', 't.1', 't.2', 'u.a.b', 'u.c'];
 const PATTERNS = ['>', 't.*', 't.0', 'u.>', '*.c'];
-/** Back issues kept per subject: every posting of a run, so that the final member holds the whole order. */
-const KEEP_ALL = 100_000;
+/**
+ * Back issues kept per subject: as many as a subscriber asks for at most (3), so that old ones are
+ * dropped during a run; the stream window (its default, 10,000) keeps every posting of a run, so
+ * the final member holds the whole order.
+ */
+const BACK_ISSUES = 3;
 
 const record = (p: Posting | Published): NewsPostingRecord => ({ pos: p.pos, subject: p.subject, seq: p.seq, publisher: p.publisher, id: p.id });
 
@@ -74,7 +78,7 @@ class NewsMember {
   ) {
     const sim = world.addNode(endpoint, String(incarnation));
     this.node = new HorusNode(sim.env);
-    this.news = new NewsService({ backIssues: KEEP_ALL }, () => world.now());
+    this.news = new NewsService({ backIssues: BACK_ISSUES }, () => world.now());
     this.sub = `${endpoint}/${incarnation}`;
     const group = this.node.joinNow('news', { contacts, stack: STACK, state: this.news.state });
     this.news.attach(group, this.node);
