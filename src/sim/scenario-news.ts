@@ -1,6 +1,5 @@
 import { createHash } from 'node:crypto';
 import { HorusNode } from '../api/node.js';
-import type { StackSpec } from '../stack/stack.js';
 import { NewsClient, type ClientSubscription } from '../services/news/news-client.js';
 import { NewsService } from '../services/news/news-service.js';
 import type { Published } from '../services/news/news-store.js';
@@ -8,6 +7,8 @@ import type { Posting } from '../services/news/posting.js';
 import { checkNews, type NewsEvent, type NewsPostingRecord } from './checkers/news.js';
 import { ViolationList, type Violation } from './checkers/violation.js';
 import { SimWorld } from './sim-world.js';
+// The tools scenario's stack (fast timeouts, leases that do not lapse between heartbeats) and its settling step.
+import { settleWith, STACK } from './scenario-tools.js';
 
 export interface NewsScenarioOptions {
   seed: number;
@@ -32,20 +33,6 @@ export interface NewsScenarioResult {
   historyHash: string;
   virtualMs: number;
 }
-
-/** As the tools scenario: fast timeouts with leases that do not lapse between heartbeats. */
-const STACK: StackSpec = [
-  'TOTAL',
-  'CAUSAL',
-  'SAFE',
-  { name: 'GMS', options: { retryMs: 40, flushTimeoutMs: 600 } },
-  'STABLE',
-  'FC',
-  'FRAG',
-  { name: 'NAK', options: { xmitIntervalMs: 10 } },
-  { name: 'FD', options: { heartbeatIntervalMs: 50, suspectTimeoutMs: 400 } },
-  'COM',
-];
 
 const SUBJECTS = ['t.0', 't.1', 't.2', 'u.a.b', 'u.c'];
 const PATTERNS = ['>', 't.*', 't.0', 'u.>', '*.c'];
@@ -269,14 +256,6 @@ export async function runNewsScenarioAsync(opts: NewsScenarioOptions): Promise<N
     historyHash: createHash('sha256').update(JSON.stringify(events)).digest('hex'),
     virtualMs: world.now(),
   };
-}
-
-async function settleWith<T>(step: (ms: number) => Promise<void>, p: Promise<T>): Promise<T> {
-  let done = false;
-  const tracked = p.finally(() => (done = true));
-  tracked.catch(() => {});
-  for (let t = 0; t < 10_000 && !done; t += 10) await step(10);
-  return tracked;
 }
 
 /** One seed of the News workload as the seed runner reports it (plain data; never throws). */

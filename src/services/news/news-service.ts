@@ -14,7 +14,7 @@ import type { Timer } from '../../core/env.js';
 import { ClosedError, HorusError } from '../../core/errors.js';
 import { OrderedOps } from '../../tools/ordered-ops.js';
 import { registerService } from '../registry.js';
-import { newsLimits, type NewsLimits } from './news-options.js';
+import { DEFAULT_NEWS_LIMITS, newsLimits, type NewsLimits } from './news-options.js';
 import { parseRequest, type PollReply, type PubReply } from './news-protocol.js';
 import { CLIENT_PUBLISHER, NewsStore, parsePubOp, type Published } from './news-store.js';
 import { toTuple, type Posting } from './posting.js';
@@ -81,37 +81,13 @@ export class NewsService {
 
   /** Join the News group on `node` (created when no member is found) and serve it. */
   static async join(node: HorusNode, opts: NewsServiceOptions & Omit<JoinOptions, 'state'> = {}): Promise<NewsService> {
-    const {
-      group,
-      clock,
-      backIssues,
-      backIssueMs,
-      maxPostingBytes,
-      maxSubjectBytes,
-      streamWindow,
-      maxTotalBytes,
-      maxPublishers,
-      maxIdsPerPublisher,
-      maxPollWaitMs,
-      maxWaitingPolls,
-      maxReplyBytes,
-      ...joinOpts
-    } = opts;
-    const limits = {
-      backIssues,
-      backIssueMs,
-      maxPostingBytes,
-      maxSubjectBytes,
-      streamWindow,
-      maxTotalBytes,
-      maxPublishers,
-      maxIdsPerPublisher,
-      maxPollWaitMs,
-      maxWaitingPolls,
-      maxReplyBytes,
-    };
-    const s = new NewsService(Object.fromEntries(Object.entries(limits).filter(([, v]) => v !== undefined)), clock ?? (() => Date.now()));
-    s.attach(await node.join(group ?? NEWS_GROUP, { ...joinOpts, state: s.state }), node);
+    const { group, clock, ...rest } = opts;
+    // The service's limits go to the service, the rest to the join.
+    const limits: Record<string, unknown> = {};
+    const joinOpts: Record<string, unknown> = {};
+    for (const [k, v] of Object.entries(rest)) if (v !== undefined) (k in DEFAULT_NEWS_LIMITS ? limits : joinOpts)[k] = v;
+    const s = new NewsService(limits as Partial<NewsLimits>, clock ?? (() => Date.now()));
+    s.attach(await node.join(group ?? NEWS_GROUP, { ...(joinOpts as Omit<JoinOptions, 'state'>), state: s.state }), node);
     return s;
   }
 
