@@ -72,11 +72,25 @@ export interface StateTransferCase extends CaseBase {
   trafficIntervalMs: number;
 }
 
-export type BenchCase = ThroughputCase | RoundTripCase | LoadLatencyCase | CrashToViewCase | StateTransferCase;
+/**
+ * The News service on `members` processes: a client publishes `postings` postings of `size` bytes
+ * over `subjects` subjects; `subscribers` clients outside the group subscribe to all of them.
+ * Postings per second each subscriber receives (bench/runners/news.ts).
+ */
+export interface NewsCase extends CaseBase {
+  kind: 'news';
+  op: 'publish';
+  subjects: number;
+  subscribers: number;
+  size: number;
+  postings: number;
+}
+
+export type BenchCase = ThroughputCase | RoundTripCase | LoadLatencyCase | CrashToViewCase | StateTransferCase | NewsCase;
 
 /** Cases that start their own processes (dynamic groups) instead of sharing a fixed-membership cluster. */
-export type OwnProcessesCase = CrashToViewCase | StateTransferCase;
-export const ownProcesses = (c: BenchCase): c is OwnProcessesCase => c.kind === 'crash-to-view' || c.kind === 'state-transfer';
+export type OwnProcessesCase = CrashToViewCase | StateTransferCase | NewsCase;
+export const ownProcesses = (c: BenchCase): c is OwnProcessesCase => c.kind === 'crash-to-view' || c.kind === 'state-transfer' || c.kind === 'news';
 
 export function orderOf(op: CastOp): { order: SendOrder; safe: boolean } {
   switch (op) {
@@ -135,6 +149,9 @@ export const CASES: BenchCase[] = [
   // Dynamic groups, own processes.
   { id: 'crash-to-view-5', kind: 'crash-to-view', op: 'kill -9', members: 5, victims: ['member', 'coordinator'], kills: 3 },
   { id: 'state-transfer-100MB', kind: 'state-transfer', op: 'join with state', members: 3, stateBytes: 100 * 1024 * 1024, joins: 3, trafficIntervalMs: 2 },
+  // Services, own processes: News postings/s per subscriber.
+  { id: 'news-1-subject', kind: 'news', op: 'publish', members: 3, subjects: 1, subscribers: 2, size: 100, postings: 20_000 },
+  { id: 'news-1000-subjects', kind: 'news', op: 'publish', members: 3, subjects: 1000, subscribers: 2, size: 100, postings: 20_000 },
 ];
 
 /**

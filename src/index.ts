@@ -43,3 +43,10 @@ export { GroupClient, type ClientOptions, type ClientRequest, type RequestHandle
 export { ReplicatedService, type ServiceMachine, type ReplicatedServiceOptions } from './tools/replicated-service.js';
 export { PrimaryBackup, type PrimaryBackupMachine, type PrimaryBackupOptions } from './tools/primary-backup.js';
 export { CoordinatorCohort, type CohortHandler, type CoordinatorCohortOptions } from './tools/coordinator-cohort.js';
+// Services built on the tools (docs/services.md).
+export { NewsService, NEWS_GROUP, type NewsServiceOptions, type SubscribeOptions, type NewsSubscription } from './services/news/news-service.js';
+export { NewsClient, type NewsClientOptions, type ClientSubscribeOptions, type ClientSubscription } from './services/news/news-client.js';
+export type { Posting } from './services/news/posting.js';
+export type { Published } from './services/news/news-store.js';
+export type { NewsLimits } from './services/news/news-options.js';
+export { SubjectPattern, checkSubject } from './services/news/subject.js';

@@ -117,7 +117,26 @@ export interface StateTransferResult {
   durationS: number;
 }
 
-export type BenchResult = ThroughputResult | RoundTripResult | LoadLatencyResult | CrashToViewResult | StateTransferResult;
+export interface NewsResult {
+  kind: 'news';
+  id: string;
+  op: string;
+  members: number;
+  subjects: number;
+  subscribers: number;
+  size: number;
+  postings: number;
+  /** Postings each subscriber received per second (the slowest one), first publish to last delivery. */
+  postingsPerSecPerSubscriber: number;
+  /** Publishes acknowledged per second (safe delivery: every member holds each one). */
+  publishesPerSec: number;
+  /** Postings some subscriber never received, and ones received twice or out of order: must be 0. */
+  missing: number;
+  violations: number;
+  durationS: number;
+}
+
+export type BenchResult = ThroughputResult | RoundTripResult | LoadLatencyResult | CrashToViewResult | StateTransferResult | NewsResult;
 
 /** A figure computed from several cases (a ratio), with the aim issue 10 sets for it. */
 export interface DerivedFigure {
@@ -148,6 +167,8 @@ export function headline(r: BenchResult): Headline {
       return { metric: 'medianMs', value: r.medianMs, better: 'lower' };
     case 'state-transfer':
       return { metric: 'mbPerSec', value: r.mbPerSec, better: 'higher' };
+    case 'news':
+      return { metric: 'postingsPerSecPerSubscriber', value: r.postingsPerSecPerSubscriber, better: 'higher' };
   }
 }
 

@@ -236,6 +236,55 @@ export function buildProgram(): Command {
     await kvList(opts, print);
   });
 
+  const news = program.command('news').description('the News service: topic publish/subscribe with back issues (docs/services.md)');
+  news
+    .command('serve')
+    .description('run a News member node (the service is the group `news`; start several with --seeds)')
+    .requiredOption('--listen <host:port>', 'TCP endpoint of this member', endpointArg())
+    .option('--seeds <host:port,...>', 'other members (repeatable)', endpointList)
+    .option('--group <name>', 'the News group', 'news')
+    .addOption(new Option('--back-issues <n>', 'back issues kept per subject (default 100)').argParser(intIn(1, 1_000_000)))
+    .addOption(new Option('--back-issue-seconds <s>', 'drop back issues older than this (default: keep whatever their age)').argParser(intIn(1, 365 * 86400)))
+    .option('--admin <host:port>', 'admin endpoint on loopback (GET /api/services lists the service); none by default', endpointArg({ loopback: true }))
+    .addOption(new Option('--log-level <level>', 'JSON log level on stderr').choices(LOG_LEVELS))
+    .action(
+      async (opts: {
+        listen: string;
+        seeds?: string[];
+        group: string;
+        backIssues?: number;
+        backIssueSeconds?: number;
+        admin?: string;
+        logLevel?: LogLevel;
+      }) => {
+        const { newsServe } = await import('./news-cmd.js');
+        process.exitCode = await newsServe(opts, print);
+        process.exit();
+      },
+    );
+  const newsClientOptions = (c: Command): Command =>
+    c
+      .requiredOption('--connect <host:port,...>', 'News members to talk to (repeatable; the client fails over between them)', endpointList)
+      .option('--group <name>', 'the News group', 'news')
+      .option('--listen <host:port>', 'this client node endpoint, where members answer (default 127.0.0.1:0)', endpointArg({ portZero: true }))
+      .addOption(new Option('--log-level <level>', 'JSON log level on stderr').choices(LOG_LEVELS));
+  newsClientOptions(news.command('pub').description('publish MESSAGE to SUBJECT; prints where it went as JSON').argument('<subject>').argument('<message>'))
+    .option('--json', 'MESSAGE is JSON (else it is posted as a string)')
+    .action(async (subject: string, message: string, opts: { connect: string[]; group: string; listen?: string; logLevel?: LogLevel; json?: boolean }) => {
+      const { newsPub } = await import('./news-cmd.js');
+      process.exitCode = await newsPub(subject, message, opts, print);
+    });
+  newsClientOptions(
+    news.command('sub').description('print the postings of PATTERN (wildcards: * one token, > the rest) as JSON lines until Ctrl-C').argument('<pattern>'),
+  )
+    .addOption(new Option('--back <n>', 'first the newest n back issues of each matching subject').default(0).argParser(intIn(0, 1_000_000)))
+    .addOption(new Option('--after <pos>', 'resume after this position (a printed "pos"), instead of back issues').argParser(intIn(0, 2 ** 32 - 1)))
+    .action(async (pattern: string, opts: { connect: string[]; group: string; listen?: string; logLevel?: LogLevel; back: number; after?: number }) => {
+      const { newsSub } = await import('./news-cmd.js');
+      process.exitCode = await newsSub(pattern, opts, print);
+      process.exit();
+    });
+
   addSimCommand(program);
 
   program

@@ -24,7 +24,8 @@ export interface SimFlags {
   /** With `--faults all`: the partition policy ('majority' default; 'quorum' static, 'weights' per node). */
   policy?: 'majority' | 'quorum' | 'weights';
   /** 'tools': the toolkit's workload with tool-level checkers (src/sim/scenario-tools.ts). */
-  scenario?: 'tools';
+  /** 'news': the News service's workload with its checker (src/sim/scenario-news.ts). */
+  scenario?: 'tools' | 'news';
   /** Worker threads to spread the seeds over (default 1: this thread). */
   workers?: number;
   verbose?: boolean;
@@ -45,6 +46,13 @@ export function simSpecOf(flags: SimFlags): SimSpec {
     if (flags.nodes !== undefined) tools.nodes = flags.nodes;
     if (flags.duration !== undefined) tools.durationMs = flags.duration;
     return tools;
+  }
+  if (flags.scenario === 'news') {
+    const news: SimSpec = { scenario: 'news' };
+    if (flags.loss !== undefined) news.loss = flags.loss;
+    if (flags.nodes !== undefined) news.nodes = flags.nodes;
+    if (flags.duration !== undefined) news.durationMs = flags.duration;
+    return news;
   }
   const vsync = flags.faults === 'all';
   const spec: SimSpec = { scenario: vsync ? 'vsync' : 'fbcast' };
@@ -82,6 +90,16 @@ export async function simCommand(
       flags.policy !== undefined
     )
       return usage('--scenario tools takes only --seeds/--seed/--first, --faults all, --loss, --nodes, --duration and --workers');
+  } else if (flags.scenario === 'news') {
+    // The News workload brings its own faults, as the tools one does.
+    if (
+      (flags.faults !== undefined && flags.faults !== 'all') ||
+      flags.adversary !== undefined ||
+      flags.security !== undefined ||
+      flags.messages !== undefined ||
+      flags.policy !== undefined
+    )
+      return usage('--scenario news takes only --seeds/--seed/--first, --faults all, --loss, --nodes, --duration and --workers');
   } else if (flags.faults !== 'all') {
     if (flags.adversary !== undefined) return usage('--adversary needs --faults all');
     if (flags.duration !== undefined) return usage('--duration needs --faults all');
@@ -105,6 +123,21 @@ export async function simCommand(
       for (const f of r.faults) out(`  fault: ${f}\n`);
       for (const v of r.violations) out(`  ${v.property}: ${v.detail}\n`);
       out(`seed ${flags.seed}: ${r.nodes} nodes, ${r.events} events, ${r.violationCount} violations\n`);
+      out(`history hash ${r.historyHash}\n`);
+      return r.violationCount > 0 ? 1 : 0;
+    }
+    if (spec.scenario === 'news') {
+      const { runNewsScenarioAsync } = await import('../sim/scenario-news.js');
+      const r = await runNewsScenarioAsync({
+        seed: flags.seed,
+        verbose,
+        ...(spec.loss !== undefined ? { loss: spec.loss } : {}),
+        ...(spec.nodes !== undefined ? { nodes: spec.nodes } : {}),
+        ...(spec.durationMs !== undefined ? { durationMs: spec.durationMs } : {}),
+      });
+      for (const f of r.faults) out(`  fault: ${f}\n`);
+      for (const v of r.violations) out(`  ${v.property}: ${v.detail}\n`);
+      out(`seed ${flags.seed}: ${r.nodes} nodes, ${r.postings} postings, ${r.events} events, ${r.violationCount} violations\n`);
       out(`history hash ${r.historyHash}\n`);
       return r.violationCount > 0 ? 1 : 0;
     }

@@ -38,7 +38,7 @@ export interface ToolsScenarioResult {
 }
 
 /** Fast timeouts, as the other simulated dynamic groups, with leases that do not lapse between heartbeats. */
-const STACK: StackSpec = [
+export const STACK: StackSpec = [
   'TOTAL',
   'CAUSAL',
   'SAFE',
@@ -324,7 +324,7 @@ export async function runToolsScenarioAsync(opts: ToolsScenarioOptions): Promise
   };
 }
 
-async function settleWith<T>(step: (ms: number) => Promise<void>, p: Promise<T>): Promise<T> {
+export async function settleWith<T>(step: (ms: number) => Promise<void>, p: Promise<T>): Promise<T> {
   let done = false;
   const tracked = p.finally(() => (done = true));
   tracked.catch(() => {});

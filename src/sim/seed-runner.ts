@@ -8,7 +8,7 @@ export type AdversaryKind = 'stranger' | 'member';
 /** What to run for each seed: everything but the seed itself. Plain data, so it crosses to workers. */
 export interface SimSpec {
   /** 'vsync' is `--faults all` (dynamic membership); 'fbcast' the fixed-membership workload; 'tools' `--scenario tools`. */
-  scenario: 'fbcast' | 'vsync' | 'tools';
+  scenario: 'fbcast' | 'vsync' | 'tools' | 'news';
   loss?: number;
   nodes?: number;
   /** fbcast only. */
@@ -49,6 +49,7 @@ export function specFlags(spec: SimSpec): string {
   const f: string[] = [];
   if (spec.scenario === 'vsync') f.push('--faults all');
   if (spec.scenario === 'tools') f.push('--scenario tools');
+  if (spec.scenario === 'news') f.push('--scenario news');
   if (spec.loss !== undefined) f.push(`--loss ${spec.loss}`);
   if (spec.nodes !== undefined) f.push(`--nodes ${spec.nodes}`);
   if (spec.messages !== undefined) f.push(`--messages ${spec.messages}`);
@@ -86,6 +87,14 @@ export async function runSeed(spec: SimSpec, seed: number, verbose = false): Pro
     if (spec.scenario === 'tools') {
       const { runToolsSeed } = await import('./scenario-tools.js');
       return await runToolsSeed(seed, {
+        ...(spec.loss !== undefined ? { loss: spec.loss } : {}),
+        ...(spec.nodes !== undefined ? { nodes: spec.nodes } : {}),
+        ...(spec.durationMs !== undefined ? { durationMs: spec.durationMs } : {}),
+      });
+    }
+    if (spec.scenario === 'news') {
+      const { runNewsSeed } = await import('./scenario-news.js');
+      return await runNewsSeed(seed, {
         ...(spec.loss !== undefined ? { loss: spec.loss } : {}),
         ...(spec.nodes !== undefined ? { nodes: spec.nodes } : {}),
         ...(spec.durationMs !== undefined ? { durationMs: spec.durationMs } : {}),
