@@ -38,8 +38,14 @@ export const partitionPolicySchema = z.discriminatedUnion('kind', [
     .strict(),
 ]);
 
-/** A partition policy as a user writes it (see the file's comment). */
-export type PartitionPolicy = z.input<typeof partitionPolicySchema>;
+/** A partition policy as a user writes it (see the file's comment, and docs/partitions.md). */
+export type PartitionPolicy =
+  /** More than half of the last view (the default). */
+  | { kind: 'majority' }
+  /** More than half of the last view and at least `size` of its members: the group never runs below `size`. */
+  | { kind: 'quorum'; size: number }
+  /** More than half of the last view's total weight; each member weighs `weights[host:port]`, else `defaultWeight` (1). */
+  | { kind: 'weights'; weights: Readonly<Record<string, number>>; defaultWeight?: number };
 type ParsedPolicy = z.output<typeof partitionPolicySchema>;
 
 export const MAJORITY = { kind: 'majority' } as const;
