@@ -47,7 +47,7 @@ function rig() {
     downBatch: () => {},
   };
   com.above = above;
-  com.downEvent({ type: 'VIEW', view: { id: 1, members: ['a:1', 'b:1', 'c:1'] } } as DownEvent);
+  com.downEvent({ type: 'VIEW', view: { group: 'g', id: 1, members: ['a:1', 'b:1', 'c:1'] } });
   return {
     com,
     sends,
