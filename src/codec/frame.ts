@@ -50,6 +50,16 @@ export class FrameBuilder {
     this.w.patchU32(this.countAt, this.count);
     return this.w.buf.subarray(0, this.w.pos);
   }
+  /**
+   * The finished frame as bytes of its own, which the caller may keep or give away: a frame that
+   * fills at least half the builder's buffer takes that buffer with it (the builder starts a fresh
+   * one: no copy of a large frame), a smaller one is copied. `reset` before the next `add`.
+   */
+  finishOwned(): Buffer {
+    const frame = this.finish();
+    if (frame.length * 2 < this.w.buf.length) return Buffer.from(frame);
+    return this.w.detach();
+  }
 }
 
 /** Read the group name of a frame; returns the offset of what follows it. */

@@ -2,8 +2,18 @@
 export class Writer {
   buf: Buffer;
   pos = 0;
-  constructor(initial = 1024) {
+  constructor(private readonly initial = 1024) {
     this.buf = Buffer.allocUnsafe(initial);
+  }
+  /**
+   * What was written, as bytes the caller keeps (no copy): the writer lets go of its buffer and
+   * starts a fresh one of its initial size, empty.
+   */
+  detach(): Buffer {
+    const out = this.buf.subarray(0, this.pos);
+    this.buf = Buffer.allocUnsafe(this.initial);
+    this.pos = 0;
+    return out;
   }
   reset(): void {
     this.pos = 0;

@@ -53,8 +53,13 @@ export type Unwatch = () => void;
 export interface Transport {
   /** This node's id, `host:port/incarnation`. */
   readonly localId: NodeId;
-  /** `to` is a node id, or a bare `host:port` when the incarnation is not known yet (seeds). */
-  send(to: string, frame: Uint8Array): void;
+  /**
+   * `to` is a node id, or a bare `host:port` when the incarnation is not known yet (seeds).
+   * `owned`: the caller gives the bytes away and never changes them again (the same frame may go to
+   * several peers), so the transport may send them by reference instead of copying them; without
+   * it, the frame is the caller's again once `send` returns.
+   */
+  send(to: string, frame: Uint8Array, owned?: boolean): void;
   onFrame(handler: FrameHandler): void;
   onPeer(handler: (ev: PeerEvent) => void): void;
   /**

@@ -31,6 +31,12 @@ export type DownEvent =
    * leases and answers in `until` when the last lease it gave them ends (its clock; null: none).
    */
   | { type: 'LEASE_REVOKE'; members: readonly NodeId[]; until: number | null }
+  /**
+   * Membership holds more of the group's messages than it may (a joiner waiting for its state):
+   * flow control stops granting credit while `hold` is on (senders block; nothing is dropped), and
+   * grants what was consumed once it is off.
+   */
+  | { type: 'HOLD_CREDIT'; hold: boolean }
   | { type: 'STOP' };
 
 /** Control events travelling up the stack. */

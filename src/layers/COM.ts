@@ -31,6 +31,12 @@ export type ComOptions = z.infer<typeof options>;
  */
 export const HEADER_ALLOWANCE_BYTES = 16 * 1024;
 
+/** A unicast frame this large is handed to the transport as bytes of its own rather than copied there. */
+const UNICAST_HANDOVER_BYTES = 32 * 1024;
+
+/** Flush rounds in one turn: sends that local deliveries cause go out at once, this deep (then a turn later). */
+const SAME_TURN_ROUNDS = 3;
+
 /** Largest payload one frame of `maxFrameSize` can carry for `group` with its headers. */
 export function comMaxPayloadBytes(maxFrameSize: number, group: string): number {
   return Math.max(0, maxFrameSize - frameOverheadBytes(group) - HEADER_ALLOWANCE_BYTES);
@@ -136,20 +142,31 @@ export class COM extends Layer implements FrameReceiver {
     this.env.defer(() => this.flush());
   }
 
-  /** Send everything batched so far, then deliver local copies. */
+  /**
+   * Send everything batched so far, then deliver local copies. What the local copies make the
+   * layers send at once (the sequencer's order for its own abcast, an answer) goes out in the same
+   * turn, a few rounds deep, rather than a deferred turn later: the transport writes it with the
+   * frame before it, so a receiver gets both in one read.
+   */
   flush(): void {
     this.flushScheduled = false;
-    if (this.stopped) return;
+    for (let round = 0; round < SAME_TURN_ROUNDS; round++) {
+      if (this.stopped) return;
+      this.sendBatched();
+      if (this.loopback.length === 0) return;
+      const local = this.loopback;
+      this.loopback = [];
+      this.above.upBatch(local);
+    }
+    // Still more: the deferred flush that down() scheduled sends it.
+  }
+
+  private sendBatched(): void {
     if (this.mcast.count > 0) this.flushMulticast();
     for (const [dest, b] of this.unicast) {
       if (b.count > 0) this.flushUnicast(dest, b);
       // Keep batch buffers only for members: strangers must not make us hold memory.
       if (!this.memberByNode.has(nodeOfMember(dest))) this.unicast.delete(dest);
-    }
-    if (this.loopback.length > 0) {
-      const local = this.loopback;
-      this.loopback = [];
-      this.above.upBatch(local);
     }
   }
 
@@ -163,37 +180,34 @@ export class COM extends Layer implements FrameReceiver {
   }
 
   private flushMulticast(): void {
-    let frame = this.mcast.finish();
     const encoded = this.encoded;
-    if (this.oversize(frame, 'the view')) {
-      this.mcast.reset();
-      if (encoded.length > 0) this.encoded = [];
-      return;
-    }
-    if (encoded.length > 0) {
-      // The frame gets bytes of its own (the builder's are reused), and each reliable message in it
-      // a view of them: the sender's retransmission store keeps these slices, not the objects.
-      frame = Buffer.from(frame);
-      for (let i = 0; i < encoded.length; i++) encoded[i]!.wire = frame;
-      this.encoded = [];
-    }
+    // With reliable messages in it the frame gets bytes of its own (the builder's are reused), and
+    // each of them a view of those: the sender's retransmission store keeps these slices, not the
+    // objects. Bytes of its own also go to the transport by reference, not copied once per member.
+    const owned = encoded.length > 0;
+    const frame = owned ? this.mcast.finishOwned() : this.mcast.finish();
+    this.mcast.reset();
+    if (owned) this.encoded = [];
+    if (this.oversize(frame, 'the view')) return;
+    for (let i = 0; i < encoded.length; i++) encoded[i]!.wire = frame;
     const t = this.env.transport;
     const self = nodeOfMember(this.ctx.localId);
     for (const m of this.members) {
       if (nodeOfMember(m) === self) continue; // ourselves, under this or an older member id
-      t.send(nodeOfMember(m), frame);
+      t.send(nodeOfMember(m), frame, owned);
       this.framesOut.inc();
     }
-    this.mcast.reset();
   }
 
   private flushUnicast(dest: string, b: FrameBuilder): void {
-    const frame = b.finish();
+    // A large frame (a state chunk) leaves with the builder's buffer: handed over, not copied again.
+    const owned = b.bytes >= UNICAST_HANDOVER_BYTES;
+    const frame = owned ? b.finishOwned() : b.finish();
+    b.reset();
     if (!this.oversize(frame, dest)) {
-      this.env.transport.send(nodeOfMember(dest), frame);
+      this.env.transport.send(nodeOfMember(dest), frame, owned);
       this.framesOut.inc();
     }
-    b.reset();
   }
 
   /** A unicast names this member, its node, or (when sent to a bare `host:port`) its endpoint. */

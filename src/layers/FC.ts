@@ -80,6 +80,8 @@ export class FC extends Layer {
   /** The least any other member has granted: changes only when a credit or a view comes, not per send. */
   private minGranted = Infinity;
   private timer: Timer | null = null;
+  /** The layers above hold what they took (HOLD_CREDIT): consumption is counted, no credit granted. */
+  private holding = false;
   private readonly mBlocked: Counter;
   private readonly guard: InputGuard;
 
@@ -214,10 +216,13 @@ export class FC extends Layer {
   }
 
   private maybeGrant(acc: Consumed): void {
-    if (acc.consumed - acc.told >= this.opts.maxCredits * this.opts.replenishFraction) {
-      acc.told = acc.consumed;
-      this.sendFc(acc.src, FcType.Credit, acc.consumed);
-    }
+    if (this.holding) return;
+    if (acc.consumed - acc.told >= this.opts.maxCredits * this.opts.replenishFraction) this.grant(acc);
+  }
+
+  private grant(acc: Consumed): void {
+    acc.told = acc.consumed;
+    this.sendFc(acc.src, FcType.Credit, acc.consumed);
   }
 
   /** A credit or a request for one (never passed up). */
@@ -241,12 +246,21 @@ export class FC extends Layer {
           this.maybeUnblock();
         }
       } else {
-        this.sendFc(msg.src, FcType.Credit, this.fromSender.get(msg.src)?.consumed ?? 0);
+        // While holding, only what was granted already: a blocked sender must stay blocked.
+        const acc = this.fromSender.get(msg.src);
+        this.sendFc(msg.src, FcType.Credit, acc === undefined ? 0 : this.holding ? acc.told : acc.consumed);
       }
     }
   }
 
   override downEvent(ev: DownEvent): void {
+    if (ev.type === 'HOLD_CREDIT') {
+      if (ev.hold === this.holding) return;
+      this.holding = ev.hold;
+      // Released: everything consumed meanwhile is granted at once (its senders may be blocked on it).
+      if (!ev.hold) for (const acc of this.fromSender.values()) if (acc.consumed > acc.told) this.grant(acc);
+      return;
+    }
     if (ev.type === 'VIEW') {
       this.members = ev.view.members;
       if (ev.view.id !== this.viewId) {

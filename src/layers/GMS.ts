@@ -51,6 +51,15 @@ const options = z.object({
     .int()
     .min(1024)
     .default(1024 * 1024),
+  /**
+   * Most payload bytes of the group's messages a joiner queues while its state streams in; beyond
+   * them flow control (FC) grants no more credit until the state is installed, so senders block.
+   */
+  maxHeldUpBytes: z
+    .number()
+    .int()
+    .min(1024)
+    .default(16 * 1024 * 1024),
   /** Most state chunks in flight per joiner. */
   stateWindow: z.number().int().positive().default(64),
   /** Most state bytes in flight per joiner (the bandwidth-delay product of a member-to-member path). */
@@ -172,7 +181,34 @@ export class GMS extends Layer {
   /** Joiner: who challenged us (the coordinators that may install our first view). */
   private readonly challengers = new Set<string>();
   /** While a joiner waits for its state (or a view is being installed): messages, and later views, in order. */
-  private heldUp: (Message | View)[] | null = null;
+  private held: (Message | View)[] | null = null;
+  /** Payload bytes of the messages in `held`, and whether flow control was told to stop granting credit for them. */
+  private heldBytes = 0;
+  private creditHeld = false;
+  private get heldUp(): (Message | View)[] | null {
+    return this.held;
+  }
+  /** A new (or no) queue: what the old one counted is released or gone, so flow control may grant again. */
+  private set heldUp(h: (Message | View)[] | null) {
+    this.held = h;
+    this.heldBytes = 0;
+    if (this.creditHeld) {
+      this.creditHeld = false;
+      this.below.downEvent({ type: 'HOLD_CREDIT', hold: false });
+    }
+  }
+  /**
+   * Queue a message while the application may not see it yet. Over maxHeldUpBytes, flow control
+   * stops granting credit, so the senders block rather than this queue growing (nothing is dropped).
+   */
+  private holdUp(msg: Message): void {
+    this.held!.push(msg);
+    this.heldBytes += msg.payload.length;
+    if (!this.creditHeld && this.heldBytes > this.opts.maxHeldUpBytes) {
+      this.creditHeld = true;
+      this.below.downEvent({ type: 'HOLD_CREDIT', hold: true });
+    }
+  }
   private timer: Timer | null = null;
   private readonly mViews: Counter;
   private readonly mFlushMs: Gauge;
@@ -354,7 +390,7 @@ export class GMS extends Layer {
   override up(msg: Message): void {
     const t = msg.pop(GMS_HEADER);
     if (t === undefined) {
-      if (this.heldUp) this.heldUp.push(msg);
+      if (this.heldUp) this.holdUp(msg);
       // Leaving only to rejoin: the application never saw this membership, so it sees none of it.
       else if (this.rejoinAfterLeave) return;
       else if (this.status === 'member' || this.status === 'leaving') this.deliverUp(msg);
@@ -1049,7 +1085,7 @@ export class GMS extends Layer {
   private deliverGbcasts(list: readonly [string, Buffer | Uint8Array][]): void {
     this.gb.deliver(list, (msg) => {
       if (msg.peek(GMS_HEADER) === G.AclSet) return this.applyAcl(msg);
-      if (this.heldUp) this.heldUp.push(msg);
+      if (this.heldUp) this.holdUp(msg);
       else this.above.up(msg);
     });
   }

@@ -27,8 +27,8 @@ export class ContainedEnv implements Env {
       get maxFrameSize(): number {
         return t.maxFrameSize;
       },
-      send(to: string, frame: Uint8Array): void {
-        if (!self.dead) t.send(to, frame);
+      send(to: string, frame: Uint8Array, owned?: boolean): void {
+        if (!self.dead) t.send(to, frame, owned);
       },
       // The node owns the transport's handlers: a layer must not replace them.
       onFrame(_handler: FrameHandler): void {},

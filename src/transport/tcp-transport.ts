@@ -308,6 +308,12 @@ interface QueuedChunk {
 
 const EMPTY = Buffer.alloc(0);
 const KEEPALIVE_MS = 15_000;
+/**
+ * A frame given away (`owned`) at least this large goes to the socket by reference (a piece of a
+ * gathered write) instead of being copied into the slab; smaller ones are cheaper to copy than to
+ * write as a piece of their own.
+ */
+const BY_REFERENCE_MIN_BYTES = 8 * 1024;
 /** Cap on the send-address cache (one entry per distinct `to` string). */
 const MAX_ROUTES = 100_000;
 
@@ -412,6 +418,40 @@ class OutboundPeer {
     this.queuedBytes += need;
     this.total.bytes += need;
     return full;
+  }
+
+  /**
+   * Queues a frame whose bytes the sender gave away (see Transport.send's `owned`): only its length
+   * word is copied into the slab; the frame goes to the socket as it is, one more piece of the same
+   * gathered write. Returns true when what is queued makes a full batch to write now.
+   */
+  appendRef(target: NodeId | null, frame: Buffer, batchBytes: number): boolean {
+    const len = frame.length;
+    if (target !== this.curTarget) {
+      this.seal();
+      this.curTarget = target;
+    }
+    if (this.pos + FRAME_HEADER_BYTES > this.slab.length) {
+      this.seal();
+      this.slab = Buffer.allocUnsafe(batchBytes);
+      this.start = this.pos = 0;
+    }
+    if (this.queuedBytes === 0) this.queuedSince = performance.now();
+    const s = this.slab;
+    const p = this.pos;
+    s[p] = len >>> 24;
+    s[p + 1] = len >>> 16;
+    s[p + 2] = len >>> 8;
+    s[p + 3] = len;
+    this.pos = p + FRAME_HEADER_BYTES;
+    // The length word closes the slab's piece (its frame is counted with the body, so a stale
+    // target's retainFor drops both: they share the target).
+    this.seal();
+    this.chunks.push({ buf: frame, frames: 1, target });
+    const need = FRAME_HEADER_BYTES + len;
+    this.queuedBytes += need;
+    this.total.bytes += need;
+    return this.queuedBytes >= batchBytes;
   }
 
   seal(): void {
@@ -725,7 +765,7 @@ export class TcpTransport implements Transport {
   // Sending
   // -------------------------------------------------------------------------------------------------
 
-  send(to: string, frame: Uint8Array): void {
+  send(to: string, frame: Uint8Array, owned?: boolean): void {
     if (this.closed) return;
     const route = this.routes.get(to) ?? this.addRoute(to);
     if (route === null) {
@@ -759,7 +799,11 @@ export class TcpTransport implements Transport {
       this.badInput.warn('send queues full (all peers), frame dropped', { code: 'ERR_BLOCKED', to, queuedBytes: this.queued.bytes });
       return;
     }
-    if (peer.append(target, frame, this.opts.batchBytes) && peer.state === 'open' && !peer.blocked) this.writeQueued(peer);
+    const full =
+      owned === true && len >= BY_REFERENCE_MIN_BYTES && frame instanceof Buffer
+        ? peer.appendRef(target, frame, this.opts.batchBytes)
+        : peer.append(target, frame, this.opts.batchBytes);
+    if (full && peer.state === 'open' && !peer.blocked) this.writeQueued(peer);
     if (!peer.dirty) {
       peer.dirty = true;
       this.dirty.push(peer);

@@ -218,6 +218,33 @@ describe('TcpTransport', () => {
     assert.deepEqual(got.get(a.localId), range(100));
   });
 
+  it('sends frames given away (owned) by reference, in order among copied ones, to several peers', async () => {
+    const a = await start('a');
+    const peers = [await start('b'), await start('c')];
+    const got = peers.map((p) => {
+      const frames: Buffer[] = [];
+      p.onFrame((_from, f) => frames.push(Buffer.from(f)));
+      return frames;
+    });
+    // Owned frames above and below the by-reference size, copied ones between them; one of each per tick and many per tick.
+    const sent: Buffer[] = [];
+    for (let i = 0; i < 60; i++) {
+      const owned = Buffer.alloc(i % 3 === 0 ? 100 : 20_000 + i * 100, i);
+      owned.writeUInt32BE(i, 0);
+      const small = Buffer.alloc(12, 255 - i);
+      for (const p of peers) {
+        a.send(p.localId, owned, true);
+        a.send(p.localId, small);
+      }
+      sent.push(owned, small);
+      if (i % 20 === 0) await sleep(1);
+    }
+    await waitFor(() => got.every((g) => g.length === sent.length), 'all frames');
+    for (const g of got) for (const [i, f] of g.entries()) assert.ok(f.equals(sent[i]!), `frame ${i}`);
+    assert.equal(a.stats().framesOut, sent.length * peers.length);
+    assert.equal(a.stats().queuedBytes, 0);
+  });
+
   it('catches and logs exceptions from the frame handler without closing the connection', async () => {
     const logs: LogEntry[] = [];
     const a = await start('a');
