@@ -15,6 +15,7 @@ const SUPERVISOR = [
   'child=$!',
   '( while IFS= read -r -t "$HORUS_JOB_LEASE_S" -u 3 _; do :; done; kill -KILL 0 ) &',
   'watch=$!',
+  'disown "$watch"',
   'exec 3<&-',
   'wait "$child"; rc=$?',
   'kill -KILL "$watch" 2>/dev/null',
