@@ -42,3 +42,10 @@ export { GroupClient, type ClientOptions, type ClientRequest, type RequestHandle
 export { ReplicatedService, type ServiceMachine, type ReplicatedServiceOptions } from './tools/replicated-service.js';
 export { PrimaryBackup, type PrimaryBackupMachine, type PrimaryBackupOptions } from './tools/primary-backup.js';
 export { CoordinatorCohort, type CohortHandler, type CoordinatorCohortOptions } from './tools/coordinator-cohort.js';
+// The resource and recovery manager (docs/services-jobs.md).
+export { JobsService, type JobsServiceOptions, type JobsServiceLocalOptions, type JobsRequest } from './services/jobs/jobs-service.js';
+export type { JobHandler, JobContext, RunnerEvent } from './services/jobs/job-runner.js';
+export type { JobSubmission, JobSpec, JobRun, JobNeeds, NodeResources, RestartPolicy } from './services/jobs/job-spec.js';
+export type { JobInfo } from './services/jobs/job-info.js';
+export type { JobState, JobToken } from './services/jobs/job-table.js';
+export type { GiveUpPolicy } from './services/jobs/give-up.js';
