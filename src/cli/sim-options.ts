@@ -36,7 +36,7 @@ export interface SimOptionValues {
   workers: number;
   startTogether: boolean;
   security?: 'off' | 'pki';
-  scenario?: 'tools';
+  scenario?: 'tools' | 'jobs';
   verbose?: boolean;
   progress?: boolean;
 }
@@ -74,8 +74,9 @@ export function addSimCommand(program: Command): Command {
     .addOption(
       new Option(
         '--scenario <name>',
-        '"tools": the toolkit (replicated map, locks, counters, a client, primary-backup, coordinator-cohort) under crashes and loss, with tool-level checks',
-      ).argParser(oneOf('--scenario', ['tools'] as const)),
+        '"tools": the toolkit (replicated map, locks, counters, a client, primary-backup, coordinator-cohort) under crashes and loss, with tool-level checks; ' +
+          '"jobs": the resource manager under crashes and isolation (never two copies of a job running; every runnable job running 15 s after the faults)',
+      ).argParser(oneOf('--scenario', ['tools', 'jobs'] as const)),
     )
     .option('--no-start-together', 'with --faults all: no seed starts its nodes at one instant joining by name (1 in 4 do by default)')
     .addOption(new Option('--workers <n>', 'spread the seeds over this many worker threads ("auto": one per core)').default(1).argParser(workersArg))

@@ -49,6 +49,9 @@ export type RunnerEvent =
   | { type: 'exited'; id: string; token: JobToken; code: number | null }
   | { type: 'stopping'; id: string; token: JobToken; why: string };
 
+/** An exit report that could not be sent is sent again after this long. */
+const REPORT_RETRY_MS = 200;
+
 interface Instance {
   id: string;
   token: JobToken;
@@ -157,8 +160,11 @@ export class JobRunner {
         this.reconcile();
       },
       () => {
-        // Blocked or excluded: sent again when the member may act, or dropped once the job is placed elsewhere.
+        // Blocked, excluded, or the send failed: try again soon (reconcile drops it once the job is placed elsewhere).
         e.sending = false;
+        this.o.env.setTimer(REPORT_RETRY_MS, () => {
+          if (!this.closed && this.ended.get(id) === e) this.reconcile();
+        });
       },
     );
   }
