@@ -1,13 +1,14 @@
 /**
  * The dashboard's Services panel in a real browser (Debian's Chromium, as dashboard.test.ts): an
  * in-process node runs the jobs service with its admin endpoint; the page shows where each job
- * runs, and a job given up after its policy as failed.
+ * runs, and a job given up after its policy as failed. Saves test-results/dashboard-services.png.
  */
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { fileURLToPath } from 'node:url';
 import { chromium, type BrowserContext } from 'playwright-core';
 import { createNode } from '../../src/api/create-node.js';
 import type { HorusNode } from '../../src/api/node.js';
@@ -18,6 +19,7 @@ import { JobsService } from '../../src/services/jobs/jobs-service.js';
 import { browserSkipReason, CHROMIUM_PATH } from '../../scripts/chromium.mjs';
 
 const UI_TIMEOUT = 15_000;
+const RESULTS = fileURLToPath(new URL('../../test-results/', import.meta.url));
 
 describe('dashboard Services panel (browser)', { skip: browserSkipReason() ?? false }, () => {
   let node: HorusNode | null = null;
@@ -78,5 +80,7 @@ describe('dashboard Services panel (browser)', { skip: browserSkipReason() ?? fa
     assert.match((await page.locator(`#services .job[data-job="${bad.id}"]`).textContent()) ?? '', /gave up: 2 failures/);
     assert.equal(await page.locator('#services-section').isVisible(), true);
     assert.deepEqual(errors, []);
+    mkdirSync(RESULTS, { recursive: true });
+    await page.locator('#services-section').screenshot({ path: join(RESULTS, 'dashboard-services.png') });
   });
 });
