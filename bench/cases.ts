@@ -72,11 +72,21 @@ export interface StateTransferCase extends CaseBase {
   trafficIntervalMs: number;
 }
 
-export type BenchCase = ThroughputCase | RoundTripCase | LoadLatencyCase | CrashToViewCase | StateTransferCase;
+/**
+ * The resource manager (`horus jobs serve` processes): the member running a job is killed with kill -9,
+ * `kills` times (a fresh member joins after each): time from the kill to the job's next start.
+ */
+export interface JobsFailoverCase extends CaseBase {
+  kind: 'jobs-failover';
+  op: 'kill -9';
+  kills: number;
+}
+
+export type BenchCase = ThroughputCase | RoundTripCase | LoadLatencyCase | CrashToViewCase | StateTransferCase | JobsFailoverCase;
 
 /** Cases that start their own processes (dynamic groups) instead of sharing a fixed-membership cluster. */
-export type OwnProcessesCase = CrashToViewCase | StateTransferCase;
-export const ownProcesses = (c: BenchCase): c is OwnProcessesCase => c.kind === 'crash-to-view' || c.kind === 'state-transfer';
+export type OwnProcessesCase = CrashToViewCase | StateTransferCase | JobsFailoverCase;
+export const ownProcesses = (c: BenchCase): c is OwnProcessesCase => c.kind === 'crash-to-view' || c.kind === 'state-transfer' || c.kind === 'jobs-failover';
 
 export function orderOf(op: CastOp): { order: SendOrder; safe: boolean } {
   switch (op) {
@@ -134,6 +144,8 @@ export const CASES: BenchCase[] = [
   tp('fbcast', 9, 100, 20_000),
   // Dynamic groups, own processes.
   { id: 'crash-to-view-5', kind: 'crash-to-view', op: 'kill -9', members: 5, victims: ['member', 'coordinator'], kills: 3 },
+  // Services.
+  { id: 'jobs-failover-3', kind: 'jobs-failover', op: 'kill -9', members: 3, kills: 3 },
   { id: 'state-transfer-100MB', kind: 'state-transfer', op: 'join with state', members: 3, stateBytes: 100 * 1024 * 1024, joins: 3, trafficIntervalMs: 2 },
 ];
 
