@@ -49,3 +49,14 @@ export type { JobSubmission, JobSpec, JobRun, JobNeeds, NodeResources, RestartPo
 export type { JobInfo } from './services/jobs/job-info.js';
 export type { JobState, JobToken } from './services/jobs/job-table.js';
 export type { GiveUpPolicy } from './services/jobs/give-up.js';
+// The monitor (docs/services-jobs.md, ## Monitor).
+export {
+  MonitorService,
+  type MonitorServiceOptions,
+  type MonitorServiceLocalOptions,
+  type MonitorAction,
+  type ActionContext,
+  type MonitorRequest,
+} from './services/monitor/monitor-service.js';
+export type { Firing } from './services/monitor/monitor-table.js';
+export { parseRule, type Rule } from './services/monitor/rule.js';

@@ -348,6 +348,58 @@ export function buildProgram(): Command {
     process.exitCode = await jobsCancel(id, opts, print);
   });
 
+  const monitor = program
+    .command('monitor')
+    .description('reactive monitoring: rules over sensor values, evaluated by a group; each firing runs its action once per episode');
+  monitor
+    .command('serve')
+    .description('run a member of the monitor group (actions: log, and run CMD ARGS...)')
+    .requiredOption('--listen <host:port>', 'TCP endpoint of this node (port 0: any free port)', endpointArg({ portZero: true }))
+    .option('--seeds <host:port,...>', 'other members (repeatable)', endpointList)
+    .option('--group <name>', 'the monitor group', 'monitor')
+    .option('--rule <rule>', "a rule, e.g. 'when avg(queue_len) > 100 for 10s then log' (repeatable)", collect)
+    .option('--admin <host:port>', 'admin API and dashboard on this endpoint (default: none)', endpointArg({ portZero: true }))
+    .addOption(new Option('--log-level <level>', 'JSON log level on stderr').choices(LOG_LEVELS).default('warn'))
+    .action(async (opts: { listen: string; seeds?: string[]; group: string; rule?: string[]; admin?: string; logLevel: LogLevel }) => {
+      const { runMonitorServe } = await import('./monitor-cmd.js');
+      await runMonitorServe(
+        { listen: opts.listen, seeds: opts.seeds ?? [], group: opts.group, rules: opts.rule ?? [], admin: opts.admin ?? false, logLevel: opts.logLevel },
+        print,
+      );
+      process.exit(0);
+    });
+  const monitorClient = (c: Command): Command =>
+    c
+      .requiredOption('--connect <host:port,...>', 'members of the monitor group to ask (repeatable)', endpointList)
+      .option('--group <name>', 'the monitor group', 'monitor')
+      .addOption(new Option('--timeout-ms <ms>', 'give up after this long').default(10_000).argParser(intIn(1, 3_600_000)))
+      .option('--json', 'print the raw JSON');
+  type MonitorClientOpts = { connect: string[]; group: string; timeoutMs: number; json?: boolean };
+  monitorClient(
+    monitor
+      .command('report')
+      .description('report a sensor value')
+      .argument('<metric>')
+      .argument('<value>', 'a number', numberIn(-Number.MAX_VALUE, Number.MAX_VALUE)),
+  ).action(async (metric: string, value: number, opts: MonitorClientOpts) => {
+    const { monitorReport } = await import('./monitor-cmd.js');
+    process.exitCode = await monitorReport(metric, value, opts, print);
+  });
+  monitorClient(monitor.command('rule').description('add a rule').argument('<rule>', "e.g. 'when max(disk_used) >= 90 then run ./cleanup.sh'")).action(
+    async (rule: string, opts: MonitorClientOpts) => {
+      const { monitorRule } = await import('./monitor-cmd.js');
+      process.exitCode = await monitorRule(rule, opts, print);
+    },
+  );
+  monitorClient(monitor.command('rules').description('list the rules and their state')).action(async (opts: MonitorClientOpts) => {
+    const { monitorRules } = await import('./monitor-cmd.js');
+    process.exitCode = await monitorRules(opts, print);
+  });
+  monitorClient(monitor.command('history').description('list the firings: episode, executor, outcome')).action(async (opts: MonitorClientOpts) => {
+    const { monitorHistory } = await import('./monitor-cmd.js');
+    process.exitCode = await monitorHistory(opts, print);
+  });
+
   addSimCommand(program);
 
   program

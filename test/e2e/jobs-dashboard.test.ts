@@ -1,7 +1,7 @@
 /**
  * The dashboard's Services panel in a real browser (Debian's Chromium, as dashboard.test.ts): an
- * in-process node runs the jobs service with its admin endpoint; the page shows where each job
- * runs, and a job given up after its policy as failed. Saves test-results/dashboard-services.png.
+ * in-process node runs the jobs service and the monitor with its admin endpoint; the page shows where
+ * each job runs, a job given up after its policy as failed, and the monitor's rules and firings. Saves test-results/dashboard-services.png.
  */
 import assert from 'node:assert/strict';
 import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
@@ -16,6 +16,7 @@ import { AdminServer } from '../../src/dashboard/admin-server.js';
 import { NodeObserver } from '../../src/obs/node-observer.js';
 import { pinoLogger } from '../../src/obs/pino-logger.js';
 import { JobsService } from '../../src/services/jobs/jobs-service.js';
+import { MonitorService } from '../../src/services/monitor/monitor-service.js';
 import { browserSkipReason, CHROMIUM_PATH } from '../../scripts/chromium.mjs';
 
 const UI_TIMEOUT = 15_000;
@@ -24,6 +25,7 @@ const RESULTS = fileURLToPath(new URL('../../test-results/', import.meta.url));
 describe('dashboard Services panel (browser)', { skip: browserSkipReason() ?? false }, () => {
   let node: HorusNode | null = null;
   let svc: JobsService | null = null;
+  let mon: MonitorService | null = null;
   let admin: AdminServer | null = null;
   let observer: NodeObserver | null = null;
   let context: BrowserContext | null = null;
@@ -40,6 +42,7 @@ describe('dashboard Services panel (browser)', { skip: browserSkipReason() ?? fa
         crash: () => Promise.reject(new Error('boom')),
       },
     });
+    mon = await MonitorService.join(node, 'monitor', { rules: ['when last(members) < 2 then log'] });
     admin = await AdminServer.start({ node, observer, listen: '127.0.0.1:0' });
     profile = mkdtempSync(join(tmpdir(), 'horus-chromium-'));
     context = await chromium.launchPersistentContext(profile, {
@@ -62,6 +65,7 @@ describe('dashboard Services panel (browser)', { skip: browserSkipReason() ?? fa
     if (profile) rmSync(profile, { recursive: true, force: true });
     await admin?.close();
     await svc?.close();
+    await mon?.close();
     observer?.detach();
     await node?.close();
   });
@@ -79,6 +83,9 @@ describe('dashboard Services panel (browser)', { skip: browserSkipReason() ?? fa
     await page.locator(`#services .job[data-job="${bad.id}"][data-state="failed"]`).waitFor({ timeout: UI_TIMEOUT });
     assert.match((await page.locator(`#services .job[data-job="${bad.id}"]`).textContent()) ?? '', /gave up: 2 failures/);
     assert.equal(await page.locator('#services-section').isVisible(), true);
+    // The monitor's view: its rule, and the firing with its outcome.
+    await page.locator('#services .service[data-kind="monitor"] .firing[data-ok="true"]').waitFor({ timeout: UI_TIMEOUT });
+    assert.match((await page.locator('#services .service[data-kind="monitor"] .rule').textContent()) ?? '', /when last\(members\) < 2 then log/);
     assert.deepEqual(errors, []);
     mkdirSync(RESULTS, { recursive: true });
     await page.locator('#services-section').screenshot({ path: join(RESULTS, 'dashboard-services.png') });

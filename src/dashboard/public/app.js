@@ -638,12 +638,38 @@ function jobsService(st) {
   return `${head}<table class="svc-table jobs-table"><thead><tr><th>job</th><th>name</th><th>state</th><th>runs on</th><th>token</th><th>restarts</th><th>failures</th><th>why</th></tr></thead><tbody>${rows}</tbody></table>`;
 }
 
+function monitorService(st) {
+  const rules = (Array.isArray(st.rules) ? st.rules : [])
+    .map(
+      (r) =>
+        `<tr class="rule" data-state="${esc(r.state)}"><td><span class="job-state">${esc(r.state)}</span></td><td>${Number(r.episodes)}</td><td>${esc(r.rule)}</td></tr>`,
+    )
+    .join('');
+  const firings = (Array.isArray(st.firings) ? st.firings : [])
+    .slice()
+    .reverse()
+    .map(
+      (
+        f,
+      ) => `<tr class="firing" data-ok="${f.outcome ? String(f.outcome.ok) : 'running'}"><td>${f.at ? clock(f.at) : ''}</td><td>${esc(f.rule)}</td><td>${Number(f.episode)}</td>
+        <td>${f.executor ? esc(endpointOf(f.executor)) : ''}</td><td>${Number(f.attempt)}</td><td>${f.outcome ? `${f.outcome.ok ? 'ok' : 'failed'}: ${esc(f.outcome.detail)}` : 'running'}</td></tr>`,
+    )
+    .join('');
+  return `<table class="svc-table"><thead><tr><th>state</th><th>episodes</th><th>rule</th></tr></thead><tbody>${rules}</tbody></table>
+    <table class="svc-table"><thead><tr><th>fired</th><th>rule</th><th>episode</th><th>run by</th><th>attempt</th><th>outcome</th></tr></thead><tbody>${firings}</tbody></table>`;
+}
+
 function renderServices(list) {
   const section = $('#services-section');
   section.hidden = list.length === 0;
   const html = list
     .map((svc) => {
-      const body = svc.kind === 'jobs' && svc.status && Array.isArray(svc.status.jobs) ? jobsService(svc.status) : genericService(svc.status);
+      const body =
+        svc.kind === 'jobs' && svc.status && Array.isArray(svc.status.jobs)
+          ? jobsService(svc.status)
+          : svc.kind === 'monitor' && svc.status && Array.isArray(svc.status.rules)
+            ? monitorService(svc.status)
+            : genericService(svc.status);
       return `<div class="service" data-kind="${esc(svc.kind)}"><h3>${esc(svc.kind)} <span class="muted">group ${esc(svc.group)}</span></h3>${body}</div>`;
     })
     .join('');
