@@ -1,8 +1,9 @@
-// The resource manager with real processes on loopback (issue #14's scenario): three `horus jobs
+// The resource manager with real processes on loopback (issue #14's scenario): four `horus jobs
 // serve` members; a job (a bash loop that logs start / alive / stop lines with its wall-clock time
 // and fencing token) is submitted with `horus jobs submit`; its member is killed with SIGKILL. The
 // job must run again on another member within 2 × the failure-detection timeout (FD's default
-// suspectTimeoutMs, 1000 ms), and its own log must never show two placements alive at once. Then a
+// suspectTimeoutMs, 1000 ms); then the member running it is paused (SIGSTOP: its job dies with its
+// lease) and the job runs elsewhere again; its own log must never show two placements alive at once. Then a
 // job that keeps failing is given up after its policy, and a cancelled job is stopped (SIGTERM).
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
@@ -88,11 +89,12 @@ function readLog(file: string): Line[] {
 }
 
 describe('horus jobs with real processes', () => {
-  it('a job whose member is killed with SIGKILL runs again elsewhere within 2 × the failure-detection timeout, never twice at once; a failing job is given up', async () => {
-    const ports = await pickFreePorts(3);
+  it('a job whose member is killed with SIGKILL runs again elsewhere within 2 × the failure-detection timeout, and again when its next member is paused, never twice at once; a failing job is given up', async () => {
+    // Four members: after one is killed and one paused, two of the three left are a majority.
+    const ports = await pickFreePorts(4);
     const eps = ports.map((p) => `127.0.0.1:${p}`);
     const first = await serve(eps[0]!, []);
-    const others = await Promise.all([serve(eps[1]!, [eps[0]!]), serve(eps[2]!, [eps[0]!])]);
+    const others = await Promise.all(eps.slice(1).map((ep) => serve(ep, [eps[0]!])));
     const serves = [first, ...others];
     const log = join(dir, 'job.log');
     // An in-process client polls (a CLI process per poll costs seconds under load); the CLI submits, lists and cancels.
@@ -123,6 +125,19 @@ describe('horus jobs with real processes', () => {
     assert.ok(survivor, 'another member started it');
     await new Promise((r) => setTimeout(r, 500));
 
+    // A paused member (SIGSTOP): its job dies when its lease lapses, the others run it, and when the
+    // member wakes up (it was excluded meanwhile) it runs no stale copy.
+    survivor.proc.kill('SIGSTOP');
+    const pausedAt = Date.now();
+    await waitUntil(() => readLog(log).some((l) => l.what === 'start' && l.token !== token1 && l.token !== restart.token), {
+      timeoutMs: 20_000,
+      what: 'the job starts elsewhere after the pause',
+    });
+    const third = readLog(log).find((l) => l.what === 'start' && l.token !== token1 && l.token !== restart.token)!;
+    console.log(`  job j1 running again ${(third.at - pausedAt).toFixed(0)} ms after SIGSTOP of its member (token ${restart.token} -> ${third.token})`);
+    survivor.proc.kill('SIGCONT');
+    await new Promise((r) => setTimeout(r, 2000));
+
     // From the job's own log: the runs of distinct tokens never overlap.
     const runs = new Map<string, { from: number; to: number }>();
     for (const l of readLog(log)) {
@@ -131,15 +146,15 @@ describe('horus jobs with real processes', () => {
       else r.to = Math.max(r.to, l.at);
     }
     const ordered = [...runs].sort((a, b) => a[1].from - b[1].from);
-    assert.ok(ordered.length >= 2);
+    assert.ok(ordered.length >= 3);
     for (let i = 1; i < ordered.length; i++)
       assert.ok(
         ordered[i]![1].from > ordered[i - 1]![1].to,
         `token ${ordered[i]![0]} started before ${ordered[i - 1]![0]} last logged: ${JSON.stringify(ordered)}`,
       );
     assert.ok(
-      readLog(log).every((l) => l.token === token1 || l.token === restart.token),
-      'only the two placements ran',
+      readLog(log).every((l) => [token1, restart.token, third.token].includes(l.token)),
+      'only the three placements ran',
     );
 
     // A job that keeps failing is given up after its policy (3 failures within 30 s here).
@@ -159,6 +174,6 @@ describe('horus jobs with real processes', () => {
     assert.match(jobs.find((j) => j.id === id)!.reason!, /gave up: 3 failures within 30 s/);
     const cancelled = (await client.request({ op: 'cancel', id: 'j1' })) as JobInfo;
     assert.equal(cancelled.state, 'cancelled');
-    await waitUntil(() => readLog(log).some((l) => l.what === 'stop' && l.token === restart.token), { timeoutMs: 10_000, what: 'the cancelled job stops' });
+    await waitUntil(() => readLog(log).some((l) => l.what === 'stop' && l.token === third.token), { timeoutMs: 10_000, what: 'the cancelled job stops' });
   });
 });
