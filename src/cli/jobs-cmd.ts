@@ -3,7 +3,6 @@
  * placed on it; `submit`, `list` and `cancel` are clients from outside the group (node.client), so
  * they work through any member and fail over between them.
  */
-import { createNode } from '../api/create-node.js';
 import { HorusError } from '../core/errors.js';
 import type { LogLevel } from '../core/logger.js';
 import { pinoLogger } from '../obs/pino-logger.js';
@@ -11,6 +10,7 @@ import type { JobInfo } from '../services/jobs/job-info.js';
 import type { JobSubmission, RestartPolicy } from '../services/jobs/job-spec.js';
 import { JobsService, type JobsRequest } from '../services/jobs/jobs-service.js';
 import { resolveNodeConfig, startNode } from './node-cmd.js';
+import { askService, serveUntilSignal, type ServiceClientFlags } from './service-cmd.js';
 
 export const DEFAULT_JOBS_GROUP = 'jobs';
 
@@ -51,47 +51,15 @@ export async function runJobsServe(f: JobsServeFlags, out: Out): Promise<void> {
   out(
     `horus jobs serve ${svc.group.localId} listening on ${running.node.endpoint}, group ${f.group}, offering labels [${f.labels.join(',')}] cpus ${f.cpus} memory ${f.memory} MB${running.admin ? `, admin and dashboard ${running.admin.url}` : ''}`,
   );
-  await new Promise<void>((resolve) => {
-    let stopping = false;
-    const stop = (): void => {
-      if (stopping) return;
-      stopping = true;
-      const force = setTimeout(() => process.exit(0), 10_000);
-      force.unref();
-      svc
-        .close()
-        .catch(() => {})
-        .then(() => running.close())
-        .finally(() => {
-          clearTimeout(force);
-          resolve();
-        });
-    };
-    process.once('SIGINT', stop);
-    process.once('SIGTERM', stop);
+  await serveUntilSignal(async () => {
+    await svc.close().catch(() => {});
+    await running.close();
   });
 }
 
-export interface JobsClientFlags {
-  connect: string[];
-  group: string;
-  json?: boolean;
-  timeoutMs: number;
-}
+export type JobsClientFlags = ServiceClientFlags;
 
-async function ask(f: JobsClientFlags, req: JobsRequest): Promise<unknown> {
-  const node = await createNode({ listen: '127.0.0.1:0', seeds: f.connect, logger: pinoLogger({ level: 'silent' }) });
-  try {
-    const client = await node.client(f.group, { timeoutMs: f.timeoutMs });
-    try {
-      return await client.request(req);
-    } finally {
-      client.close();
-    }
-  } finally {
-    await node.close();
-  }
-}
+const ask = (f: ServiceClientFlags, req: JobsRequest): Promise<unknown> => askService(f, req);
 
 const where = (j: JobInfo): string => (j.node ? `on ${j.node} (token ${j.token!.viewId}.${j.token!.placement})` : j.reason ? `(${j.reason})` : '');
 

@@ -4,13 +4,13 @@
  * `rules` and `history` are clients from outside the group (node.client).
  */
 import { spawn } from 'node:child_process';
-import { createNode } from '../api/create-node.js';
 import type { LogLevel } from '../core/logger.js';
 import { pinoLogger } from '../obs/pino-logger.js';
 import type { Firing } from '../services/monitor/monitor-table.js';
 import { MonitorService, type ActionContext, type MonitorRequest } from '../services/monitor/monitor-service.js';
 import { parseRule } from '../services/monitor/rule.js';
 import { resolveNodeConfig, startNode } from './node-cmd.js';
+import { askService, serveUntilSignal, type ServiceClientFlags } from './service-cmd.js';
 
 type Out = (line: string) => void;
 
@@ -64,44 +64,15 @@ export async function runMonitorServe(f: MonitorServeFlags, out: Out): Promise<v
   out(
     `horus monitor serve ${mon.group.localId} listening on ${running.node.endpoint}, group ${f.group}${running.admin ? `, admin and dashboard ${running.admin.url}` : ''}`,
   );
-  await new Promise<void>((resolve) => {
-    const stop = (): void => {
-      const force = setTimeout(() => process.exit(0), 10_000);
-      force.unref();
-      mon
-        .close()
-        .catch(() => {})
-        .then(() => running.close())
-        .finally(() => {
-          clearTimeout(force);
-          resolve();
-        });
-    };
-    process.once('SIGINT', stop);
-    process.once('SIGTERM', stop);
+  await serveUntilSignal(async () => {
+    await mon.close().catch(() => {});
+    await running.close();
   });
 }
 
-export interface MonitorClientFlags {
-  connect: string[];
-  group: string;
-  json?: boolean;
-  timeoutMs: number;
-}
+export type MonitorClientFlags = ServiceClientFlags;
 
-async function ask(f: MonitorClientFlags, req: MonitorRequest): Promise<unknown> {
-  const node = await createNode({ listen: '127.0.0.1:0', seeds: f.connect, logger: pinoLogger({ level: 'silent' }) });
-  try {
-    const client = await node.client(f.group, { timeoutMs: f.timeoutMs });
-    try {
-      return await client.request(req);
-    } finally {
-      client.close();
-    }
-  } finally {
-    await node.close();
-  }
-}
+const ask = (f: ServiceClientFlags, req: MonitorRequest): Promise<unknown> => askService(f, req);
 
 export async function monitorReport(metric: string, value: number, f: MonitorClientFlags, out: Out): Promise<number> {
   await ask(f, { op: 'report', metric, value });
