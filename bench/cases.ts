@@ -86,11 +86,25 @@ export interface NewsCase extends CaseBase {
   postings: number;
 }
 
-export type BenchCase = ThroughputCase | RoundTripCase | LoadLatencyCase | CrashToViewCase | StateTransferCase | NewsCase;
+/**
+ * The resource manager (`horus jobs serve` processes): the member running a job is killed with kill -9,
+ * `kills` times (a fresh member joins after each): time from the kill to the job's next start.
+ */
+export interface JobsFailoverCase extends CaseBase {
+  kind: 'jobs-failover';
+  op: 'kill -9';
+  kills: number;
+}
 
-/** Cases that start their own processes (dynamic groups) instead of sharing a fixed-membership cluster. */
-export type OwnProcessesCase = CrashToViewCase | StateTransferCase | NewsCase;
-export const ownProcesses = (c: BenchCase): c is OwnProcessesCase => c.kind === 'crash-to-view' || c.kind === 'state-transfer' || c.kind === 'news';
+/** The cases that share one fixed-membership cluster of `members` processes. */
+type SharedClusterCase = ThroughputCase | RoundTripCase | LoadLatencyCase;
+
+export type BenchCase = SharedClusterCase | CrashToViewCase | StateTransferCase | NewsCase | JobsFailoverCase;
+
+/** Cases that start their own processes (dynamic groups, services) instead of sharing a fixed-membership cluster. */
+export type OwnProcessesCase = Exclude<BenchCase, SharedClusterCase>;
+const SHARED_CLUSTER_KINDS: ReadonlySet<BenchCase['kind']> = new Set<SharedClusterCase['kind']>(['throughput', 'round-trip', 'load-latency']);
+export const ownProcesses = (c: BenchCase): c is OwnProcessesCase => !SHARED_CLUSTER_KINDS.has(c.kind);
 
 export function orderOf(op: CastOp): { order: SendOrder; safe: boolean } {
   switch (op) {
@@ -150,6 +164,8 @@ export const CASES: BenchCase[] = [
   tp('fbcast', 9, 100, 100_000),
   // Dynamic groups, own processes.
   { id: 'crash-to-view-5', kind: 'crash-to-view', op: 'kill -9', members: 5, victims: ['member', 'coordinator'], kills: 3 },
+  // Services.
+  { id: 'jobs-failover-3', kind: 'jobs-failover', op: 'kill -9', members: 3, kills: 3 },
   { id: 'state-transfer-100MB', kind: 'state-transfer', op: 'join with state', members: 3, stateBytes: 100 * 1024 * 1024, joins: 3, trafficIntervalMs: 2 },
   // Services, own processes: News postings/s per subscriber.
   { id: 'news-1-subject', kind: 'news', op: 'publish', members: 3, subjects: 1, subscribers: 2, size: 100, postings: 20_000 },

@@ -16,6 +16,7 @@ import { deriveFigures, type BenchResult } from './lib/results.js';
 import { round } from './lib/stats.js';
 import type { RunContext } from './runners/context.js';
 import { runCrashToView } from './runners/crash-to-view.js';
+import { runJobsFailover } from './runners/jobs.js';
 import { runLoadLatency } from './runners/load-latency.js';
 import { runRoundTrip } from './runners/round-trip.js';
 import { runStateTransfer } from './runners/state-transfer.js';
@@ -160,6 +161,8 @@ async function runOwn(c: OwnProcessesCase, ctx: RunContext): Promise<BenchResult
       return [await runStateTransfer(c, ctx)];
     case 'news':
       return [await runNews(c, ctx)];
+    case 'jobs-failover':
+      return [await runJobsFailover(c, ctx)];
   }
 }
 

@@ -42,6 +42,24 @@ export { CounterService } from './tools/counters.js';
 export { GroupClient, type ClientOptions, type ClientRequest, type RequestHandler, type ClientServeLimits } from './api/client.js';
 export { ReplicatedService, type ServiceMachine, type ReplicatedServiceOptions } from './tools/replicated-service.js';
 export { PrimaryBackup, type PrimaryBackupMachine, type PrimaryBackupOptions } from './tools/primary-backup.js';
+// The resource and recovery manager (docs/services-jobs.md).
+export { JobsService, type JobsServiceOptions, type JobsServiceLocalOptions, type JobsRequest } from './services/jobs/jobs-service.js';
+export type { JobHandler, JobContext, RunnerEvent } from './services/jobs/job-runner.js';
+export type { JobSubmission, JobSpec, JobRun, JobNeeds, NodeResources, RestartPolicy } from './services/jobs/job-spec.js';
+export type { JobInfo } from './services/jobs/job-info.js';
+export type { JobState, JobToken } from './services/jobs/job-table.js';
+export type { GiveUpPolicy } from './services/jobs/give-up.js';
+// The monitor (docs/services-jobs.md, ## Monitor).
+export {
+  MonitorService,
+  type MonitorServiceOptions,
+  type MonitorServiceLocalOptions,
+  type MonitorAction,
+  type ActionContext,
+  type MonitorRequest,
+} from './services/monitor/monitor-service.js';
+export type { Firing } from './services/monitor/monitor-table.js';
+export { parseRule, type Rule } from './services/monitor/rule.js';
 export { CoordinatorCohort, type CohortHandler, type CoordinatorCohortOptions } from './tools/coordinator-cohort.js';
 // Services built on the tools (docs/services.md).
 export { NewsService, NEWS_GROUP, type NewsServiceOptions, type SubscribeOptions, type NewsSubscription } from './services/news/news-service.js';

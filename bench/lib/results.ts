@@ -136,7 +136,21 @@ export interface NewsResult {
   durationS: number;
 }
 
-export type BenchResult = ThroughputResult | RoundTripResult | LoadLatencyResult | CrashToViewResult | StateTransferResult | NewsResult;
+/** The kill -9 of the member running a job to the job's next start elsewhere. */
+export interface JobsFailoverResult {
+  kind: 'jobs-failover';
+  id: string;
+  op: string;
+  members: number;
+  kills: number;
+  /** One sample per kill, ms (wall clock: the kill to the job's own start line). */
+  samplesMs: number[];
+  medianMs: number;
+  maxMs: number;
+  durationS: number;
+}
+
+export type BenchResult = ThroughputResult | RoundTripResult | LoadLatencyResult | CrashToViewResult | StateTransferResult | NewsResult | JobsFailoverResult;
 
 /** A figure computed from several cases (a ratio), with the aim issue 10 sets for it. */
 export interface DerivedFigure {
@@ -169,6 +183,8 @@ export function headline(r: BenchResult): Headline {
       return { metric: 'mbPerSec', value: r.mbPerSec, better: 'higher' };
     case 'news':
       return { metric: 'postingsPerSecPerSubscriber', value: r.postingsPerSecPerSubscriber, better: 'higher' };
+    case 'jobs-failover':
+      return { metric: 'medianMs', value: r.medianMs, better: 'lower' };
   }
 }
 

@@ -285,6 +285,170 @@ export function buildProgram(): Command {
       process.exit();
     });
 
+  /** Comma-separated labels; repeating the option adds to the list. */
+  const labelList = (v: string, prev: string[] | undefined): string[] => [
+    ...(prev ?? []),
+    ...v
+      .split(',')
+      .map((l) => l.trim())
+      .filter((l) => l !== ''),
+  ];
+  const jobs = program.command('jobs').description('the resource and recovery manager: members offer resources and run jobs; clients submit, list, cancel');
+  jobs
+    .command('serve')
+    .description('run a member of the jobs group that offers its resources and runs the jobs placed on it')
+    .requiredOption('--listen <host:port>', 'TCP endpoint of this node (port 0: any free port)', endpointArg({ portZero: true }))
+    .option('--seeds <host:port,...>', 'other members (repeatable)', endpointList)
+    .option('--group <name>', 'the jobs group', 'jobs')
+    .option('--labels <label,...>', 'labels this node offers (repeatable)', labelList)
+    .addOption(new Option('--cpus <n>', 'CPUs this node offers').default(1).argParser(numberIn(0, 65_536)))
+    .addOption(new Option('--memory <mb>', 'memory this node offers, in MB').default(1024).argParser(numberIn(0, 1 << 30)))
+    .option('--admin <host:port>', 'admin API and dashboard on this endpoint (default: none)', endpointArg({ portZero: true }))
+    .addOption(
+      new Option('--lease-ms <ms>', 'a job dies this long after its node last renewed it (keep below the failure-detection lease)')
+        .default(700)
+        .argParser(intIn(20, 600_000)),
+    )
+    .addOption(new Option('--log-level <level>', 'JSON log level on stderr').choices(LOG_LEVELS).default('warn'))
+    .action(
+      async (opts: {
+        listen: string;
+        seeds?: string[];
+        group: string;
+        labels?: string[];
+        cpus: number;
+        memory: number;
+        admin?: string;
+        leaseMs: number;
+        logLevel: LogLevel;
+      }) => {
+        const { runJobsServe } = await import('./jobs-cmd.js');
+        await runJobsServe(
+          {
+            listen: opts.listen,
+            seeds: opts.seeds ?? [],
+            group: opts.group,
+            labels: opts.labels ?? [],
+            cpus: opts.cpus,
+            memory: opts.memory,
+            admin: opts.admin ?? false,
+            leaseMs: opts.leaseMs,
+            logLevel: opts.logLevel,
+          },
+          print,
+        );
+        process.exit(0);
+      },
+    );
+  const jobsClient = (c: Command): Command =>
+    c
+      .requiredOption('--connect <host:port,...>', 'members of the jobs group to ask (repeatable)', endpointList)
+      .option('--group <name>', 'the jobs group', 'jobs')
+      .addOption(new Option('--timeout-ms <ms>', 'give up after this long').default(10_000).argParser(intIn(1, 3_600_000)))
+      .option('--json', 'print the raw JSON');
+  type JobsClientOpts = { connect: string[]; group: string; timeoutMs: number; json?: boolean };
+  jobsClient(
+    jobs
+      .command('submit')
+      .description('submit a job: the command after -- (run as a child process), or --handler NAME')
+      .argument('[command...]', 'the command line, after --')
+      .option('--needs <label>', 'a label the node must offer (repeatable)', collect)
+      .addOption(new Option('--cpus <n>', 'CPUs the job needs').default(0).argParser(numberIn(0, 65_536)))
+      .addOption(new Option('--memory <mb>', 'memory the job needs, in MB').default(0).argParser(numberIn(0, 1 << 30)))
+      .addOption(new Option('--restart <policy>', 'start it again when it ends').choices(['always', 'on-failure', 'never']).default('on-failure'))
+      .addOption(new Option('--max-failures <k>', 'give up after k failures...').default(5).argParser(intIn(1, 1000)))
+      .addOption(new Option('--window <s>', '...within this many seconds').default(30).argParser(numberIn(0, 86_400)))
+      .option('--name <name>', 'a name for people')
+      .option('--handler <name>', 'run a handler the member program registered, instead of a command')
+      .option('--args <json>', 'with --handler: its arguments, as JSON'),
+  ).action(
+    async (
+      command: string[],
+      opts: JobsClientOpts & {
+        needs?: string[];
+        cpus: number;
+        memory: number;
+        restart: 'always' | 'on-failure' | 'never';
+        maxFailures: number;
+        window: number;
+        name?: string;
+        handler?: string;
+        args?: string;
+      },
+    ) => {
+      const { jobsSubmit } = await import('./jobs-cmd.js');
+      process.exitCode = await jobsSubmit(
+        command,
+        {
+          ...opts,
+          needs: opts.needs ?? [],
+          windowS: opts.window,
+        },
+        print,
+      );
+    },
+  );
+  jobsClient(jobs.command('list').description('list the jobs: state, node, restarts')).action(async (opts: JobsClientOpts) => {
+    const { jobsList } = await import('./jobs-cmd.js');
+    process.exitCode = await jobsList(opts, print);
+  });
+  jobsClient(jobs.command('cancel').description('cancel a job: its node stops it').argument('<id>')).action(async (id: string, opts: JobsClientOpts) => {
+    const { jobsCancel } = await import('./jobs-cmd.js');
+    process.exitCode = await jobsCancel(id, opts, print);
+  });
+
+  const monitor = program
+    .command('monitor')
+    .description('reactive monitoring: rules over sensor values, evaluated by a group; each firing runs its action once per episode');
+  monitor
+    .command('serve')
+    .description('run a member of the monitor group (actions: log, and run CMD ARGS...)')
+    .requiredOption('--listen <host:port>', 'TCP endpoint of this node (port 0: any free port)', endpointArg({ portZero: true }))
+    .option('--seeds <host:port,...>', 'other members (repeatable)', endpointList)
+    .option('--group <name>', 'the monitor group', 'monitor')
+    .option('--rule <rule>', "a rule, e.g. 'when avg(queue_len) > 100 for 10s then log' (repeatable)", collect)
+    .option('--admin <host:port>', 'admin API and dashboard on this endpoint (default: none)', endpointArg({ portZero: true }))
+    .addOption(new Option('--log-level <level>', 'JSON log level on stderr').choices(LOG_LEVELS).default('warn'))
+    .action(async (opts: { listen: string; seeds?: string[]; group: string; rule?: string[]; admin?: string; logLevel: LogLevel }) => {
+      const { runMonitorServe } = await import('./monitor-cmd.js');
+      await runMonitorServe(
+        { listen: opts.listen, seeds: opts.seeds ?? [], group: opts.group, rules: opts.rule ?? [], admin: opts.admin ?? false, logLevel: opts.logLevel },
+        print,
+      );
+      process.exit(0);
+    });
+  const monitorClient = (c: Command): Command =>
+    c
+      .requiredOption('--connect <host:port,...>', 'members of the monitor group to ask (repeatable)', endpointList)
+      .option('--group <name>', 'the monitor group', 'monitor')
+      .addOption(new Option('--timeout-ms <ms>', 'give up after this long').default(10_000).argParser(intIn(1, 3_600_000)))
+      .option('--json', 'print the raw JSON');
+  type MonitorClientOpts = { connect: string[]; group: string; timeoutMs: number; json?: boolean };
+  monitorClient(
+    monitor
+      .command('report')
+      .description('report a sensor value')
+      .argument('<metric>')
+      .argument('<value>', 'a number', numberIn(-Number.MAX_VALUE, Number.MAX_VALUE)),
+  ).action(async (metric: string, value: number, opts: MonitorClientOpts) => {
+    const { monitorReport } = await import('./monitor-cmd.js');
+    process.exitCode = await monitorReport(metric, value, opts, print);
+  });
+  monitorClient(monitor.command('rule').description('add a rule').argument('<rule>', "e.g. 'when max(disk_used) >= 90 then run ./cleanup.sh'")).action(
+    async (rule: string, opts: MonitorClientOpts) => {
+      const { monitorRule } = await import('./monitor-cmd.js');
+      process.exitCode = await monitorRule(rule, opts, print);
+    },
+  );
+  monitorClient(monitor.command('rules').description('list the rules and their state')).action(async (opts: MonitorClientOpts) => {
+    const { monitorRules } = await import('./monitor-cmd.js');
+    process.exitCode = await monitorRules(opts, print);
+  });
+  monitorClient(monitor.command('history').description('list the firings: episode, executor, outcome')).action(async (opts: MonitorClientOpts) => {
+    const { monitorHistory } = await import('./monitor-cmd.js');
+    process.exitCode = await monitorHistory(opts, print);
+  });
+
   addSimCommand(program);
 
   program

@@ -37,7 +37,7 @@ export interface SimOptionValues {
   startTogether: boolean;
   security?: 'off' | 'pki';
   policy?: 'majority' | 'quorum' | 'weights';
-  scenario?: 'tools' | 'news';
+  scenario?: 'tools' | 'news' | 'jobs';
   verbose?: boolean;
   progress?: boolean;
 }
@@ -82,8 +82,9 @@ export function addSimCommand(program: Command): Command {
       new Option(
         '--scenario <name>',
         '"tools": the toolkit (replicated map, locks, counters, a client, primary-backup, coordinator-cohort) under crashes and loss, with tool-level checks; ' +
-          '"news": the News service (members and clients publishing and subscribing) under crashes, isolation and loss, with per-subscriber order, gap and duplicate checks',
-      ).argParser(oneOf('--scenario', ['tools', 'news'] as const)),
+          '"news": the News service (members and clients publishing and subscribing) under crashes, isolation and loss, with per-subscriber order, gap and duplicate checks; ' +
+          '"jobs": the resource manager under crashes and isolation (never two copies of a job running; every runnable job running 15 s after the faults)',
+      ).argParser(oneOf('--scenario', ['tools', 'news', 'jobs'] as const)),
     )
     .option('--no-start-together', 'with --faults all: no seed starts its nodes at one instant joining by name (1 in 4 do by default)')
     .addOption(new Option('--workers <n>', 'spread the seeds over this many worker threads ("auto": one per core)').default(1).argParser(workersArg))

@@ -8,7 +8,7 @@ export type AdversaryKind = 'stranger' | 'member';
 /** What to run for each seed: everything but the seed itself. Plain data, so it crosses to workers. */
 export interface SimSpec {
   /** 'vsync' is `--faults all` (dynamic membership); 'fbcast' the fixed-membership workload; 'tools' `--scenario tools`. */
-  scenario: 'fbcast' | 'vsync' | 'tools' | 'news';
+  scenario: 'fbcast' | 'vsync' | 'tools' | 'news' | 'jobs';
   loss?: number;
   nodes?: number;
   /** fbcast only. */
@@ -47,6 +47,7 @@ export function failed(o: SeedOutcome): boolean {
 /** The flags that reproduce `spec`, as `npm run sim` and `horus sim` take them. */
 export function specFlags(spec: SimSpec): string {
   const f: string[] = [];
+  if (spec.scenario === 'jobs') f.push('--scenario jobs');
   if (spec.scenario === 'vsync') f.push('--faults all');
   if (spec.scenario === 'tools') f.push('--scenario tools');
   if (spec.scenario === 'news') f.push('--scenario news');
@@ -84,6 +85,14 @@ export function describeFailure(o: SeedOutcome, spec: SimSpec, replayPrefix: str
 /** Run one seed in this thread. Never throws: a crash is part of the outcome. */
 export async function runSeed(spec: SimSpec, seed: number, verbose = false): Promise<SeedOutcome> {
   try {
+    if (spec.scenario === 'jobs') {
+      const { runJobsSeed } = await import('./scenario-jobs.js');
+      return await runJobsSeed(seed, {
+        ...(spec.loss !== undefined ? { loss: spec.loss } : {}),
+        ...(spec.nodes !== undefined ? { nodes: spec.nodes } : {}),
+        ...(spec.durationMs !== undefined ? { durationMs: spec.durationMs } : {}),
+      });
+    }
     if (spec.scenario === 'tools') {
       const { runToolsSeed } = await import('./scenario-tools.js');
       return await runToolsSeed(seed, {

@@ -599,6 +599,98 @@ function renderLog() {
   }
 }
 
+// --- services ------------------------------------------------------------------------------------
+// Each service on the node (News, jobs, monitor...) registers a status function; GET api/services
+// lists them. Every service is drawn as a table of its status; jobs also get a view of their own.
+
+const SERVICES_POLL_MS = 2000;
+const cell = (v) => {
+  const text = typeof v === 'string' ? v : JSON.stringify(v);
+  return esc(text.length > 300 ? `${text.slice(0, 300)}…` : text);
+};
+
+function genericService(status) {
+  const rows = Object.entries(status ?? {})
+    .map(([k, v]) => `<tr><th>${esc(k)}</th><td>${cell(v)}</td></tr>`)
+    .join('');
+  return `<table class="svc-table">${rows}</table>`;
+}
+
+function jobsService(st) {
+  const jobs = Array.isArray(st.jobs) ? st.jobs : [];
+  const nodes = Array.isArray(st.nodes) ? st.nodes : [];
+  const sum = st.summary ?? {};
+  const head = `<p class="muted">${['running', 'pending', 'done', 'failed', 'cancelled'].map((k) => `${esc(k)} ${Number(sum[k] ?? 0)}`).join(' · ')}
+    · ${nodes.length} node(s) offering: ${nodes
+      .map((n) => `${esc(endpointOf(n.member))} [${esc((n.labels ?? []).join(','))}] ${Number(n.cpus)} cpu ${Number(n.memoryMb)} MB`)
+      .join('; ')}</p>`;
+  const rows = jobs
+    .map(
+      (j) => `<tr class="job" data-state="${esc(j.state)}" data-job="${esc(j.id)}">
+        <td>${esc(j.id)}</td><td title="${esc(j.run)}">${esc(j.name)}</td>
+        <td><span class="job-state">${esc(j.state)}</span></td>
+        <td>${j.node ? esc(endpointOf(j.node)) : ''}</td>
+        <td>${j.token ? `${Number(j.token.viewId)}.${Number(j.token.placement)}` : ''}</td>
+        <td>${Number(j.restarts)}</td><td>${Number(j.failures)} / ${Number(j.giveUp?.maxFailures)} in ${Number(j.giveUp?.windowMs) / 1000} s</td>
+        <td class="muted">${esc(j.reason ?? '')}</td></tr>`,
+    )
+    .join('');
+  return `${head}<table class="svc-table jobs-table"><thead><tr><th>job</th><th>name</th><th>state</th><th>runs on</th><th>token</th><th>restarts</th><th>failures</th><th>why</th></tr></thead><tbody>${rows}</tbody></table>`;
+}
+
+function monitorService(st) {
+  const rules = (Array.isArray(st.rules) ? st.rules : [])
+    .map(
+      (r) =>
+        `<tr class="rule" data-state="${esc(r.state)}"><td><span class="job-state">${esc(r.state)}</span></td><td>${Number(r.episodes)}</td><td>${esc(r.rule)}</td></tr>`,
+    )
+    .join('');
+  const firings = (Array.isArray(st.firings) ? st.firings : [])
+    .slice()
+    .reverse()
+    .map(
+      (
+        f,
+      ) => `<tr class="firing" data-ok="${f.outcome ? String(f.outcome.ok) : 'running'}"><td>${f.at ? clock(f.at) : ''}</td><td>${esc(f.rule)}</td><td>${Number(f.episode)}</td>
+        <td>${f.executor ? esc(endpointOf(f.executor)) : ''}</td><td>${Number(f.attempt)}</td><td>${f.outcome ? `${f.outcome.ok ? 'ok' : 'failed'}: ${esc(f.outcome.detail)}` : 'running'}</td></tr>`,
+    )
+    .join('');
+  return `<table class="svc-table"><thead><tr><th>state</th><th>episodes</th><th>rule</th></tr></thead><tbody>${rules}</tbody></table>
+    <table class="svc-table"><thead><tr><th>fired</th><th>rule</th><th>episode</th><th>run by</th><th>attempt</th><th>outcome</th></tr></thead><tbody>${firings}</tbody></table>`;
+}
+
+function renderServices(list) {
+  const section = $('#services-section');
+  section.hidden = list.length === 0;
+  const html = list
+    .map((svc) => {
+      const body =
+        svc.kind === 'jobs' && svc.status && Array.isArray(svc.status.jobs)
+          ? jobsService(svc.status)
+          : svc.kind === 'monitor' && svc.status && Array.isArray(svc.status.rules)
+            ? monitorService(svc.status)
+            : genericService(svc.status);
+      return `<div class="service" data-kind="${esc(svc.kind)}"><h3>${esc(svc.kind)} <span class="muted">group ${esc(svc.group)}</span></h3>${body}</div>`;
+    })
+    .join('');
+  const el = $('#services');
+  if (el.dataset.html !== html) {
+    el.innerHTML = html;
+    el.dataset.html = html;
+  }
+}
+
+async function pollServices() {
+  try {
+    const { data } = await api('GET', 'api/services');
+    renderServices(Array.isArray(data) ? data : []);
+  } catch {
+    // No services endpoint here (the demo controller), or the node is away: hide the panel.
+    renderServices([]);
+  }
+  setTimeout(pollServices, SERVICES_POLL_MS);
+}
+
 // --- wiring ----------------------------------------------------------------------------------------
 
 $('#group-select').addEventListener('change', (e) => {
@@ -626,3 +718,4 @@ window.addEventListener('resize', schedule);
 // Time moves on even when nothing arrives (timeline, real-time axis).
 setInterval(schedule, 1000);
 connect();
+void pollServices();
