@@ -3,10 +3,12 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { HorusError } from '../../../src/core/errors.js';
+import type { JoinOptions } from '../../../src/api/node.js';
 import { SimCluster } from '../../helpers/sim-cluster.js';
 
 describe('security options of a fixed-membership group', () => {
-  for (const opts of [{ encrypt: true }, { acl: { join: [{ name: 'a:1' }] } }] as const) {
+  const cases: JoinOptions[] = [{ encrypt: true }, { acl: { join: [{ name: 'a:1' }] } }];
+  for (const opts of cases) {
     it(`${Object.keys(opts)[0]}: ERR_CONFIG at join, naming the fixed member list`, async () => {
       const c = new SimCluster(5);
       const a = c.start('a:1');
