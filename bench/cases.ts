@@ -72,11 +72,24 @@ export interface StateTransferCase extends CaseBase {
   trafficIntervalMs: number;
 }
 
-export type BenchCase = ThroughputCase | RoundTripCase | LoadLatencyCase | CrashToViewCase | StateTransferCase;
+/**
+ * An encrypted dynamic group (CRYPT, a fresh key per view sealed to each member) of `members`: a
+ * further process joins, then leaves, `changes` times each; time from the request to the last
+ * member's install of the new (re-keyed) view. Rows `${id}-join` and `${id}-leave`.
+ */
+export interface RekeyCase extends CaseBase {
+  kind: 'rekey';
+  op: 'view change with re-key';
+  changes: number;
+  /** False: the same view changes in a group that does not encrypt (the cost of re-keying is the difference). */
+  encrypt: boolean;
+}
+
+export type BenchCase = ThroughputCase | RoundTripCase | LoadLatencyCase | CrashToViewCase | StateTransferCase | RekeyCase;
 
 /** Cases that start their own processes (dynamic groups) instead of sharing a fixed-membership cluster. */
-export type OwnProcessesCase = CrashToViewCase | StateTransferCase;
-export const ownProcesses = (c: BenchCase): c is OwnProcessesCase => c.kind === 'crash-to-view' || c.kind === 'state-transfer';
+export type OwnProcessesCase = CrashToViewCase | StateTransferCase | RekeyCase;
+export const ownProcesses = (c: BenchCase): c is OwnProcessesCase => c.kind === 'crash-to-view' || c.kind === 'state-transfer' || c.kind === 'rekey';
 
 export function orderOf(op: CastOp): { order: SendOrder; safe: boolean } {
   switch (op) {
@@ -135,6 +148,10 @@ export const CASES: BenchCase[] = [
   // Dynamic groups, own processes.
   { id: 'crash-to-view-5', kind: 'crash-to-view', op: 'kill -9', members: 5, victims: ['member', 'coordinator'], kills: 3 },
   { id: 'state-transfer-100MB', kind: 'state-transfer', op: 'join with state', members: 3, stateBytes: 100 * 1024 * 1024, joins: 3, trafficIntervalMs: 2 },
+  // Re-key at a view change (run with --security pki for authenticated connections too).
+  { id: 'rekey-5', kind: 'rekey', op: 'view change with re-key', members: 5, changes: 5, encrypt: true },
+  { id: 'rekey-9', kind: 'rekey', op: 'view change with re-key', members: 9, changes: 5, encrypt: true },
+  { id: 'viewchange-5-plain', kind: 'rekey', op: 'view change with re-key', members: 5, changes: 5, encrypt: false },
 ];
 
 /**

@@ -16,6 +16,7 @@ import { deriveFigures, type BenchResult } from './lib/results.js';
 import { round } from './lib/stats.js';
 import type { RunContext } from './runners/context.js';
 import { runCrashToView } from './runners/crash-to-view.js';
+import { runRekey } from './runners/rekey.js';
 import { runLoadLatency } from './runners/load-latency.js';
 import { runRoundTrip } from './runners/round-trip.js';
 import { runStateTransfer } from './runners/state-transfer.js';
@@ -157,6 +158,8 @@ async function runOwn(c: OwnProcessesCase, ctx: RunContext): Promise<BenchResult
       return runCrashToView(c, ctx);
     case 'state-transfer':
       return [await runStateTransfer(c, ctx)];
+    case 'rekey':
+      return runRekey(c, ctx);
   }
 }
 
