@@ -39,8 +39,19 @@ export async function runRekey(c: RekeyCase, ctx: RunContext): Promise<RekeyResu
     for (let i = 0; i <= c.members; i++) procs.push(forkMember(i, ctx.execArgv));
     const group = procs.slice(0, c.members);
     const mover = procs[c.members]!;
-    const djoin = (m: MemberHandle, create: boolean): Promise<{ memberId: string; elapsedMs: number }> =>
-      m.request<'djoin'>({ cmd: 'djoin', group: GROUP, state: 'none', create, timeoutMs: DYN_TIMEOUT_MS, encrypt: c.encrypt });
+    let startedAt = 0;
+    // A lookup that found nobody in time (a loaded machine) is asked again; the clock restarts with it.
+    const djoin = async (m: MemberHandle, create: boolean): Promise<{ memberId: string; elapsedMs: number }> => {
+      for (let attempt = 1; ; attempt++) {
+        startedAt = wallNow();
+        try {
+          return await m.request<'djoin'>({ cmd: 'djoin', group: GROUP, state: 'none', create, timeoutMs: DYN_TIMEOUT_MS, encrypt: c.encrypt });
+        } catch (err) {
+          if (attempt >= 5 || !/no reachable node knows/.test((err as Error).message)) throw err;
+          ctx.log(`${c.id}: a lookup found nobody in time; asking again`);
+        }
+      }
+    };
     await group[0]!.listen();
     await djoin(group[0]!, true);
     await Promise.all(procs.slice(1).map((m) => m.listen({ seeds: [group[0]!.endpoint] })));
@@ -56,8 +67,8 @@ export async function runRekey(c: RekeyCase, ctx: RunContext): Promise<RekeyResu
       await sleep(300);
       let seen = group.map((m) => m.views.length);
       const moverSeen = mover.views.length;
-      const joinAt = wallNow();
       const j = await djoin(mover, false);
+      const joinAt = startedAt;
       const inAll = await installs(
         [...group, mover],
         [...seen, moverSeen],
