@@ -40,14 +40,14 @@ export async function runRekey(c: RekeyCase, ctx: RunContext): Promise<RekeyResu
     const group = procs.slice(0, c.members);
     const mover = procs[c.members]!;
     let startedAt = 0;
-    // A lookup that found nobody in time (a loaded machine) is asked again; the clock restarts with it.
+    // A lookup or join that got no answer in time (a loaded machine) is asked again; the clock restarts with it.
     const djoin = async (m: MemberHandle, create: boolean): Promise<{ memberId: string; elapsedMs: number }> => {
       for (let attempt = 1; ; attempt++) {
         startedAt = wallNow();
         try {
           return await m.request<'djoin'>({ cmd: 'djoin', group: GROUP, state: 'none', create, timeoutMs: DYN_TIMEOUT_MS, encrypt: c.encrypt });
         } catch (err) {
-          if (attempt >= 5 || !/no reachable node knows/.test((err as Error).message)) throw err;
+          if (attempt >= 5 || !/no reachable node knows|let us in within/.test((err as Error).message)) throw err;
           ctx.log(`${c.id}: a lookup found nobody in time; asking again`);
         }
       }
