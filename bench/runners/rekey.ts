@@ -54,9 +54,13 @@ export async function runRekey(c: RekeyCase, ctx: RunContext): Promise<RekeyResu
     };
     await group[0]!.listen();
     await djoin(group[0]!, true);
-    await Promise.all(procs.slice(1).map((m) => m.listen({ seeds: [group[0]!.endpoint] })));
-    // One at a time: joins at once restart each other's view changes.
-    for (const m of group.slice(1)) await djoin(m, false);
+    // One at a time (joins at once restart each other's view changes), each seeded with every member
+    // so far: a lookup asks them all (one busy seed on a loaded machine is not the end of it).
+    for (const m of group.slice(1)) {
+      await m.listen({ seeds: group.filter((x) => x.endpoint !== '' && x !== m).map((x) => x.endpoint) });
+      await djoin(m, false);
+    }
+    await mover.listen({ seeds: group.map((x) => x.endpoint) });
     const ids = await Promise.all(group.map((m) => m.request<'status'>({ cmd: 'status' })));
     await installs(group, new Array<number>(group.length).fill(0), (ms) => ms.length === c.members, `${c.members} members in one view`);
     ctx.log(`${c.id}: ${c.members} members in one view after ${((performance.now() - t0) / 1000).toFixed(1)} s (${ids[0]!.memberId} coordinates)`);
