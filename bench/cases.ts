@@ -99,12 +99,25 @@ export interface JobsFailoverCase extends CaseBase {
 /** The cases that share one fixed-membership cluster of `members` processes. */
 type SharedClusterCase = ThroughputCase | RoundTripCase | LoadLatencyCase;
 
-export type BenchCase = SharedClusterCase | CrashToViewCase | StateTransferCase | NewsCase | JobsFailoverCase;
+export type BenchCase = SharedClusterCase | CrashToViewCase | StateTransferCase | NewsCase | JobsFailoverCase | RekeyCase;
 
 /** Cases that start their own processes (dynamic groups, services) instead of sharing a fixed-membership cluster. */
 export type OwnProcessesCase = Exclude<BenchCase, SharedClusterCase>;
 const SHARED_CLUSTER_KINDS: ReadonlySet<BenchCase['kind']> = new Set<SharedClusterCase['kind']>(['throughput', 'round-trip', 'load-latency']);
 export const ownProcesses = (c: BenchCase): c is OwnProcessesCase => !SHARED_CLUSTER_KINDS.has(c.kind);
+
+/**
+ * An encrypted dynamic group (CRYPT, a fresh key per view sealed to each member) of `members`: a
+ * further process joins, then leaves, `changes` times each; time from the request to the last
+ * member's install of the new (re-keyed) view. Rows `${id}-join` and `${id}-leave`.
+ */
+export interface RekeyCase extends CaseBase {
+  kind: 'rekey';
+  op: 'view change with re-key';
+  changes: number;
+  /** False: the same view changes in a group that does not encrypt (the cost of re-keying is the difference). */
+  encrypt: boolean;
+}
 
 export function orderOf(op: CastOp): { order: SendOrder; safe: boolean } {
   switch (op) {
@@ -164,12 +177,16 @@ export const CASES: BenchCase[] = [
   tp('fbcast', 9, 100, 100_000),
   // Dynamic groups, own processes.
   { id: 'crash-to-view-5', kind: 'crash-to-view', op: 'kill -9', members: 5, victims: ['member', 'coordinator'], kills: 3 },
-  // Services.
-  { id: 'jobs-failover-3', kind: 'jobs-failover', op: 'kill -9', members: 3, kills: 3 },
   { id: 'state-transfer-100MB', kind: 'state-transfer', op: 'join with state', members: 3, stateBytes: 100 * 1024 * 1024, joins: 3, trafficIntervalMs: 2 },
   // Services, own processes: News postings/s per subscriber.
   { id: 'news-1-subject', kind: 'news', op: 'publish', members: 3, subjects: 1, subscribers: 2, size: 100, postings: 20_000 },
   { id: 'news-1000-subjects', kind: 'news', op: 'publish', members: 3, subjects: 1000, subscribers: 2, size: 100, postings: 20_000 },
+  // Services, own processes: the job manager's failover after kill -9.
+  { id: 'jobs-failover-3', kind: 'jobs-failover', op: 'kill -9', members: 3, kills: 3 },
+  // Re-key at a view change (run with --security pki for authenticated connections too).
+  { id: 'rekey-5', kind: 'rekey', op: 'view change with re-key', members: 5, changes: 5, encrypt: true },
+  { id: 'rekey-9', kind: 'rekey', op: 'view change with re-key', members: 9, changes: 5, encrypt: true },
+  { id: 'viewchange-5-plain', kind: 'rekey', op: 'view change with re-key', members: 5, changes: 5, encrypt: false },
 ];
 
 /**

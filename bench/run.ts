@@ -17,6 +17,7 @@ import { round } from './lib/stats.js';
 import type { RunContext } from './runners/context.js';
 import { runCrashToView } from './runners/crash-to-view.js';
 import { runJobsFailover } from './runners/jobs.js';
+import { runRekey } from './runners/rekey.js';
 import { runLoadLatency } from './runners/load-latency.js';
 import { runRoundTrip } from './runners/round-trip.js';
 import { runStateTransfer } from './runners/state-transfer.js';
@@ -163,6 +164,8 @@ async function runOwn(c: OwnProcessesCase, ctx: RunContext): Promise<BenchResult
       return [await runNews(c, ctx)];
     case 'jobs-failover':
       return [await runJobsFailover(c, ctx)];
+    case 'rekey':
+      return runRekey(c, ctx);
   }
 }
 

@@ -321,7 +321,10 @@ async function dynJoin(c: Extract<Command, { cmd: 'djoin' }>): Promise<DynJoinRe
   const late = new Promise<never>((_, reject) => {
     timer = setTimeout(() => reject(new Error(`${n.endpoint}: no first view in ${c.group} after ${c.timeoutMs} ms`)), c.timeoutMs);
   });
-  const g = await Promise.race([n.join(c.group, { create: c.create, ...(state !== undefined ? { state } : {}) }), late]).finally(() => clearTimeout(timer));
+  const g = await Promise.race([
+    n.join(c.group, { create: c.create, ...(state !== undefined ? { state } : {}), ...(c.encrypt === true ? { encrypt: true } : {}) }),
+    late,
+  ]).finally(() => clearTimeout(timer));
   const elapsedMs = performance.now() - t0;
   group = g;
   selfId = g.localId;
@@ -371,6 +374,19 @@ function setTraffic(c: Extract<Command, { cmd: 'traffic' }>): { sent: number } {
     });
   }, c.intervalMs);
   return { sent: dyn.trafficSent };
+}
+
+async function dynLeave(c: Extract<Command, { cmd: 'dleave' }>): Promise<{ elapsedMs: number }> {
+  const g = group;
+  if (g === null) throw new Error('not in a group');
+  const t0 = performance.now();
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`${g.localId}: not left after ${c.timeoutMs} ms`)), c.timeoutMs);
+  });
+  await Promise.race([g.leave(), late]).finally(() => clearTimeout(timer));
+  group = null;
+  return { elapsedMs: performance.now() - t0 };
 }
 
 function dynStatus(): DynStatus {
@@ -450,6 +466,8 @@ async function handle(c: Command): Promise<CommandResults[keyof CommandResults]>
       return summary();
     case 'djoin':
       return dynJoin(c);
+    case 'dleave':
+      return dynLeave(c);
     case 'blob':
       return makeBlob(c.bytes);
     case 'traffic':

@@ -30,7 +30,9 @@ export type Command =
   | { cmd: 'pingpong'; rounds: number; size: number; order: SendOrder; safe: boolean; timeoutMs: number }
   | { cmd: 'summary' }
   /** Join (or found, if `create`) a dynamic group through the seeds; `state: 'blob'` offers this member's blob as state. */
-  | { cmd: 'djoin'; group: string; state: 'blob' | 'none'; create: boolean; timeoutMs: number }
+  | { cmd: 'djoin'; group: string; state: 'blob' | 'none'; create: boolean; timeoutMs: number; encrypt?: boolean }
+  /** Leave the dynamic group (answers once left; the node may djoin again). */
+  | { cmd: 'dleave'; timeoutMs: number }
   /** Make `bytes` of pseudo-random state (the same bytes in every process) for 'blob' groups. */
   | { cmd: 'blob'; bytes: number }
   /** fbcast `size` bytes every `intervalMs` in the dynamic group (0 stops): a group that keeps delivering. */
@@ -114,6 +116,7 @@ export interface CommandResults {
   pingpong: PingPongResult;
   summary: Summary;
   djoin: DynJoinResult;
+  dleave: { elapsedMs: number };
   blob: { bytes: number; sha256: string };
   traffic: { sent: number };
   status: DynStatus;

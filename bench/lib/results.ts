@@ -150,7 +150,25 @@ export interface JobsFailoverResult {
   durationS: number;
 }
 
-export type BenchResult = ThroughputResult | RoundTripResult | LoadLatencyResult | CrashToViewResult | StateTransferResult | NewsResult | JobsFailoverResult;
+export type BenchResult =
+  ThroughputResult | RoundTripResult | LoadLatencyResult | CrashToViewResult | StateTransferResult | NewsResult | JobsFailoverResult | RekeyResult;
+export interface RekeyResult {
+  kind: 'rekey';
+  id: string;
+  op: string;
+  /** Members before a join (after a leave). */
+  members: number;
+  change: 'join' | 'leave';
+  /** The request (djoin or leave, sent from the bench) to the last member's install of the new view. */
+  samplesMs: number[];
+  medianMs: number;
+  maxMs: number;
+  /** The same to the first member's install: median. */
+  firstMemberMedianMs: number;
+  /** Every view carried a fresh key (the group encrypts); false: the same changes without, for comparison. */
+  encrypted: boolean;
+  durationS: number;
+}
 
 /** A figure computed from several cases (a ratio), with the aim issue 10 sets for it. */
 export interface DerivedFigure {
@@ -178,6 +196,8 @@ export function headline(r: BenchResult): Headline {
     case 'load-latency':
       return { metric: 'p99Ms', value: r.p99Ms, better: 'lower' };
     case 'crash-to-view':
+      return { metric: 'medianMs', value: r.medianMs, better: 'lower' };
+    case 'rekey':
       return { metric: 'medianMs', value: r.medianMs, better: 'lower' };
     case 'state-transfer':
       return { metric: 'mbPerSec', value: r.mbPerSec, better: 'higher' };

@@ -21,7 +21,8 @@ import { DirectChannels, type CallHandler, type CallOptions } from './direct.js'
 import { DIRECT_HEADER, type DirectHeader } from './direct-header.js';
 import type { RequestHandler } from './client.js';
 import { MAX_PAYLOAD_BYTES } from '../stack/stack.js';
-import { aclChangeMessage } from '../layers/GMS.js';
+import { aclChangeMessage, GMS } from '../layers/GMS.js';
+import { isRefusedSend } from '../security/send-acl.js';
 import type { Acl } from '../security/acl.js';
 
 export interface SendOptions {
@@ -206,6 +207,8 @@ export interface Group {
 // eslint-disable-next-line @typescript-eslint/no-unsafe-declaration-merging -- see the interface above
 export class Group extends EventEmitter implements StackTop {
   private stack: Stack | null = null;
+  /** The stack's GMS, if any: it knows whether the ACL lets this member send. */
+  private gms: GMS | null = null;
   private currentView: View;
   private nextId = 1;
   private flowBlocked = false;
@@ -302,6 +305,7 @@ export class Group extends EventEmitter implements StackTop {
     // A new membership (a rejoin) starts every point-to-point channel afresh; calls of the old one fail.
     if (localId !== this.localId) this.direct.reset(new HorusError('ERR_NOT_MEMBER', `${this.localId} is no longer a member of group ${this.name}`));
     this.stack = stack;
+    this.gms = stack.layers.find((l): l is GMS => l instanceof GMS) ?? null;
     this.localId = localId;
     // A fresh stack owes us nothing: credit held back by the old one's flow control is void.
     this.flowBlocked = false;
@@ -477,6 +481,8 @@ export class Group extends EventEmitter implements StackTop {
   setAcl(acl: Acl): Promise<void> {
     if (this.closed) return Promise.reject(new ClosedError(`group ${this.name} was left`));
     if (!this.stack?.provides.has('gbcast')) return Promise.reject(new HorusError('ERR_INVALID_ARGUMENT', "setAcl needs GMS in this group's stack"));
+    const denied = this.sendDenied();
+    if (denied !== null) return Promise.reject(denied);
     let msg: Message;
     try {
       msg = aclChangeMessage(acl);
@@ -527,6 +533,8 @@ export class Group extends EventEmitter implements StackTop {
         ),
       );
     }
+    const denied = this.sendDenied();
+    if (denied !== null) return Promise.reject(denied);
     const id = this.nextId++;
     const msg = new Message(null, enc.bytes);
     msg.order = ORDERS.indexOf(order);
@@ -601,9 +609,17 @@ export class Group extends EventEmitter implements StackTop {
       msgs[i] = msg;
       encodings[i] = enc.encoding;
     }
+    const denied = this.sendDenied();
+    if (denied !== null) return Promise.reject(denied);
     // Ids are taken only once the whole list is known to be sendable: a refused list leaves no gap.
     for (let i = 0; i < msgs.length; i++) msgs[i]!.push(APP_HEADER, { order: code, encoding: encodings[i]!, id: this.nextId++ });
     return this.sendMany(msgs, order);
+  }
+
+  /** ERR_ACCESS_DENIED when the group's ACL does not let this member send (its `send` list), else null. */
+  private sendDenied(): HorusError | null {
+    const why = this.gms?.sendRefusal() ?? null;
+    return why === null ? null : new HorusError('ERR_ACCESS_DENIED', `group ${this.name}'s access-control list does not let this member send: ${why}`);
   }
 
   /** True while a send must wait: the group is blocked, or earlier sends are still held. */
@@ -726,6 +742,8 @@ export class Group extends EventEmitter implements StackTop {
     if (dh !== undefined) return this.upDirect(msg, dh);
     const h = msg.pop(APP_HEADER);
     if (h === undefined) return; // control traffic that no layer claimed
+    // GMS marked it: the ACL does not let its sender send (dropped here, at its place in the order).
+    if (isRefusedSend(msg)) return;
     // Only members speak in a group: anything else is a stranger's forgery.
     if (!this.memberSet.has(msg.src)) return this.guard?.drop(msg.src, 'application message from a non-member', { group: this.name });
     // Every application message is a multicast: one addressed to some members only would be

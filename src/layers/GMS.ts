@@ -33,6 +33,7 @@ import type { StateSource } from '../core/state-stream.js';
 import { ViewKeys, type SealedKeys } from './gms/view-keys.js';
 import { partitionPolicySchema, Quorum } from './partition-policy.js';
 import { aclAdmits, aclSchema, ERR_ACCESS_DENIED, identityOf, type Acl } from '../security/acl.js';
+import { isApplicationMulticast, markRefusedSend, SendAcl } from '../security/send-acl.js';
 
 export { GMS_HEADER } from './gms/messages.js';
 
@@ -218,6 +219,8 @@ export class GMS extends Layer {
   private readonly keys: ViewKeys | null;
   /** The access-control list in force (changed by gbcast, at the same point at every member). */
   private acl: Acl | undefined;
+  /** Its send list: application multicasts of members it refuses are marked, and dropped on delivery. */
+  private readonly sendAcl: SendAcl;
 
   constructor(
     ctx: LayerContext,
@@ -232,6 +235,7 @@ export class GMS extends Layer {
     this.keys = opts.groupKeys ? new ViewKeys(ctx.env, ctx.group, ctx.localId) : null;
     this.acl = opts.acl;
     this.quorum = new Quorum(opts.partition);
+    this.sendAcl = new SendAcl(ctx.env, opts.acl);
     this.admission = new JoinAdmission(
       { maxPendingChallenges: opts.maxPendingJoinChallenges, challengeTimeoutMs: opts.joinChallengeTimeoutMs, maxRememberedGone: opts.maxMembers },
       nonceFrom(ctx.env.rng),
@@ -390,6 +394,10 @@ export class GMS extends Layer {
   override up(msg: Message): void {
     const t = msg.pop(GMS_HEADER);
     if (t === undefined) {
+      if (this.sendAcl.restricts && isApplicationMulticast(msg) && !this.sendAcl.admits(msg.src)) {
+        this.guard.drop(msg.src, 'message from a member the access-control list does not let send');
+        markRefusedSend(msg);
+      }
       if (this.heldUp) this.holdUp(msg);
       // Leaving only to rejoin: the application never saw this membership, so it sees none of it.
       else if (this.rejoinAfterLeave) return;
@@ -1024,6 +1032,13 @@ export class GMS extends Layer {
 
   // ---- access control and group keys ----
 
+  /** Why the ACL in force does not let this member send to the group, or null if it does. */
+  sendRefusal(): string | null {
+    if (this.sendAcl.admits(this.me)) return null;
+    const id = identityOf(this.env, nodeOfMember(this.me));
+    return id === undefined ? 'this node has no authenticated identity' : `identity ${JSON.stringify(id.name.slice(0, 128))} is not on the send list`;
+  }
+
   /** Why the ACL in force (`acl`) refuses `member` as a member, or null if it admits it. */
   private refusedByAcl(member: NodeId, acl: Acl | undefined = this.acl): string | null {
     const id = identityOf(this.env, nodeOfMember(member));
@@ -1066,6 +1081,7 @@ export class GMS extends Layer {
     const acl = aclOfGbcast(msg);
     if (acl === null) return this.guard.drop(msg.src, 'malformed access-control list in a gbcast');
     this.acl = acl;
+    this.sendAcl.set(acl);
     this.log.info('access-control list changed', { by: msg.src });
   }
 

@@ -53,7 +53,13 @@ export function withGroupSecurity(spec: StackSpec, sec: GroupSecurityOptions): S
   if (sec.acl === undefined && sec.encrypt !== true) return spec;
   const layers = parseStackSpec(spec).map((l) => ({ ...l, ...(l.options ? { options: { ...l.options } } : {}) }));
   const gms = layers.find((l) => l.name === 'GMS');
-  if (gms === undefined) throw new ConfigError('an ACL or encryption needs a dynamic group (GMS in the stack)');
+  if (gms === undefined) {
+    // A fixed member list has no coordinator to draw view keys and no joins to check. Its traffic is
+    // still sealed hop by hop on every connection in security psk or pki (see docs/security.md).
+    throw new ConfigError(
+      `${sec.encrypt === true ? 'encrypt' : 'an ACL'} needs a dynamic group (GMS in the stack): a fixed member list has no coordinator to make view keys or check joins; leave out \`members\` (or add GMS), and with security psk or pki every connection is sealed anyway`,
+    );
+  }
   if (sec.acl !== undefined) {
     const acl = aclSchema.safeParse(sec.acl);
     if (!acl.success) throw new ConfigError(`acl: ${acl.error.issues.map((i) => i.message).join('; ')}`);

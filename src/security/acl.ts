@@ -18,7 +18,7 @@ export const aclSchema = z
   .object({
     /** Who may join; absent: everyone with a valid identity. */
     join: z.array(aclRuleSchema).max(4096).optional(),
-    /** Who may send to the group; absent: every member. */
+    /** Who may multicast to the group (cast, castMany, query, gbcast, setAcl; not point-to-point sends); absent: every member. */
     send: z.array(aclRuleSchema).max(4096).optional(),
   })
   .strict();

@@ -8,6 +8,12 @@ import type { NodeId } from '../core/node-id.js';
 export class PeerIdentities {
   private readonly byNode = new Map<NodeId, { identity: PeerIdentity; connections: Set<object> }>();
   private readonly byConnection = new Map<object, NodeId>();
+  private own: { node: NodeId; identity: PeerIdentity } | null = null;
+
+  /** This node's own identity (what its certificate proves to peers), so ACLs can judge it as they judge others. */
+  setOwn(node: NodeId, identity: PeerIdentity): void {
+    this.own = { node, identity };
+  }
 
   add(connection: object, node: NodeId, identity: PeerIdentity): void {
     this.remove(connection);
@@ -29,6 +35,7 @@ export class PeerIdentities {
   }
 
   get(node: NodeId): PeerIdentity | null {
+    if (this.own !== null && node === this.own.node) return this.own.identity;
     return this.byNode.get(node)?.identity ?? null;
   }
 

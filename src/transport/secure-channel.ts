@@ -71,6 +71,13 @@ export type ChannelSecurity = { mode: 'off' } | { mode: 'psk'; secret: Buffer } 
 export type SecureMode = 'psk' | 'pki';
 type Secured = Exclude<ChannelSecurity, { mode: 'off' }>;
 
+/** The identity this node proves to its peers (what they see as its PeerIdentity), or null with security off. */
+export function ownIdentity(security: ChannelSecurity, localId: NodeId): PeerIdentity | null {
+  if (security.mode === 'off') return null;
+  if (security.mode === 'psk') return { mode: 'psk', name: localId, publicKey: null, serial: null };
+  return security.credentials.trust.identify(security.credentials.certificate, localId, security.now?.() ?? Date.now());
+}
+
 function authError(message: string, cause?: unknown): HorusError {
   return new HorusError('ERR_AUTH', message, { cause });
 }

@@ -16,6 +16,7 @@ import {
   SECURE_HELLO_FRAME,
   forEachFrame,
   maxRecordSize,
+  ownIdentity,
   type ChannelSecurity,
   type RecordOpener,
   type RecordSealer,
@@ -662,6 +663,8 @@ export class TcpTransport implements Transport {
     this.opts = opts;
     this.security = security;
     this.helloLimit = security.mode === 'off' ? opts.maxHelloFrameSize : Math.max(opts.maxHelloFrameSize, SECURE_HELLO_FRAME);
+    const own = ownIdentity(security, localId);
+    if (own !== null) this.identities.setOwn(localId, own);
     this.localId = localId;
     this.maxFrameSize = opts.maxFrameSize;
     this.log = log;
