@@ -42,14 +42,14 @@ export { CounterService } from './tools/counters.js';
 export { GroupClient, type ClientOptions, type ClientRequest, type RequestHandler, type ClientServeLimits } from './api/client.js';
 export { ReplicatedService, type ServiceMachine, type ReplicatedServiceOptions } from './tools/replicated-service.js';
 export { PrimaryBackup, type PrimaryBackupMachine, type PrimaryBackupOptions } from './tools/primary-backup.js';
-// The resource and recovery manager (docs/services-jobs.md).
+// The resource and recovery manager (docs/services.md).
 export { JobsService, type JobsServiceOptions, type JobsServiceLocalOptions, type JobsRequest } from './services/jobs/jobs-service.js';
 export type { JobHandler, JobContext, RunnerEvent } from './services/jobs/job-runner.js';
 export type { JobSubmission, JobSpec, JobRun, JobNeeds, NodeResources, RestartPolicy } from './services/jobs/job-spec.js';
 export type { JobInfo } from './services/jobs/job-info.js';
 export type { JobState, JobToken } from './services/jobs/job-table.js';
 export type { GiveUpPolicy } from './services/jobs/give-up.js';
-// The monitor (docs/services-jobs.md, ## Monitor).
+// The monitor (docs/services.md, ## Monitor).
 export {
   MonitorService,
   type MonitorServiceOptions,
