@@ -23,6 +23,8 @@ export interface ToolsScenarioOptions {
   /** Frame loss probability (default: drawn per seed, up to 3%). */
   loss?: number;
   verbose?: boolean;
+  /** Hear each recorded tool event as it happens (for tests and debugging). */
+  onEvent?: (e: ToolEvent) => void;
 }
 
 export interface ToolsScenarioResult {
@@ -101,7 +103,7 @@ class ToolsMember {
     this.map.attach(this.tools);
     this.counters.attach(this.tools);
     this.tools.on('view', (v) => log({ k: 'tools-view', at: world.now(), member: this.tools.localId, view: v.id, digest: digestOf(state.get()) }));
-    this.locks.onLost((g) => log({ k: 'grant-end', at: world.now(), member: this.tools.localId, name: g.name, grant: g.token.grant, why: 'lost' }));
+    this.locks.onLost((g) => log({ k: 'grant-end', at: world.now(), member: g.member, name: g.name, grant: g.token.grant, why: 'lost' }));
     this.pb = new PrimaryBackup(new PbCounter());
     const pbGroup = this.node.joinNow('pb', { contacts, stack: STACK, state: this.pb.state });
     this.pb.attach(pbGroup);
@@ -150,6 +152,7 @@ export async function runToolsScenarioAsync(opts: ToolsScenarioOptions): Promise
   const heldBy = new Set<string>();
   const log = (e: ToolEvent): void => {
     events.push(e);
+    opts.onEvent?.(e);
     if (e.k === 'grant') heldBy.add(e.member);
     else if (e.k === 'grant-end') heldBy.delete(e.member);
   };
@@ -243,10 +246,13 @@ export async function runToolsScenarioAsync(opts: ToolsScenarioOptions): Promise
           m.locks
             .lock(name, { timeoutMs: 1500 })
             .then(async (g) => {
-              log({ k: 'grant', at: world.now(), member: me, name, grant: g.token.grant, viewId: g.token.viewId });
+              // The app acts from here on (up to a step after the grant: a loss in between is logged already).
+              // The holder is the member id the grant was made to (the one its crash or loss names).
+              if (!g.valid) return;
+              log({ k: 'grant', at: world.now(), member: g.member, name, grant: g.token.grant, viewId: g.token.viewId });
               await new Promise<void>((res) => m.tools.timers.setTimer(hold, res));
               if (!g.valid || !m.alive) return; // lost (logged by onLost) or crashed (logged by the crash)
-              log({ k: 'grant-end', at: world.now(), member: me, name, grant: g.token.grant, why: 'release' });
+              log({ k: 'grant-end', at: world.now(), member: g.member, name, grant: g.token.grant, why: 'release' });
               await g.release();
             })
             .catch(() => {}),

@@ -56,6 +56,11 @@ export class CoordinatorCohort {
   private readonly maxOpen: number;
   private readonly maxDone: number;
   private nextOwn = 1;
+  /**
+   * The view as the group's events told it: the view the messages now delivered were sent in
+   * (group.view runs ahead of it while a joiner's first events wait for their turn).
+   */
+  private eventView: View | null = null;
   /** Results delivered (one per request, on every member). */
   results = 0;
   /** Times this member took over a request whose coordinator left. */
@@ -131,8 +136,8 @@ export class CoordinatorCohort {
     return this.submit(this.group.localId, this.nextOwn++, payload);
   }
 
-  /** The coordinator of a request in a view: a member picked by the request's hash. */
-  coordinatorOf(requester: string, id: number, view: View = this.group.view): NodeId | null {
+  /** The coordinator of a request in a view (default: the view the latest events were delivered in): a member picked by the request's hash. */
+  coordinatorOf(requester: string, id: number, view: View = this.eventView ?? this.group.view): NodeId | null {
     const m = view.members;
     return m.length === 0 ? null : m[hashOf(`${id}@${requester}`) % m.length]!;
   }
@@ -203,6 +208,7 @@ export class CoordinatorCohort {
 
   /** Coordinators that left: the request's coordinator in the new view takes over. */
   private onView(v: View): void {
+    this.eventView = v;
     const live = new Set(v.members);
     for (const [key, o] of this.open) {
       if (live.has(o.coordinator)) continue;
