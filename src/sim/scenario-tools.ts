@@ -4,6 +4,7 @@ import type { Group, SnapshotStateHandlers } from '../api/group.js';
 import { HorusNode } from '../api/node.js';
 import { pack } from '../codec/payload.js';
 import type { Rng } from '../core/rng.js';
+import type { View } from '../core/view.js';
 import type { StackSpec } from '../stack/stack.js';
 import { CoordinatorCohort } from '../tools/coordinator-cohort.js';
 import { CounterService } from '../tools/counters.js';
@@ -37,6 +38,8 @@ export interface ToolsScenarioResult {
   /** sha256 of the recorded tool events: equal for equal seeds. */
   historyHash: string;
   virtualMs: number;
+  /** With `verbose`: the nodes' log lines, oldest first (the world keeps the last 100,000). */
+  logLines?: string[];
 }
 
 /** Fast timeouts, as the other simulated dynamic groups, with leases that do not lapse between heartbeats. */
@@ -168,6 +171,27 @@ export async function runToolsScenarioAsync(opts: ToolsScenarioOptions): Promise
     members.set(ep, m);
     return m;
   };
+  /**
+   * Would a majority of every group's current view stay alive and reachable without `victim`? A
+   * node counts by members, not by place: a restarted node is not in the view until its new member
+   * is admitted, and an excluded one until it rejoins. Losing a majority of the view before that
+   * (the last member of a two-member view crashing while a restarted one still joins) ends the
+   * group's primary partition for good: nothing may then promise liveness, so the nemesis never does it.
+   */
+  const leavesMajority = (victim: ToolsMember): boolean => {
+    const up = [...members.values()].filter((m) => m.alive && m !== victim && m.endpoint !== isolated);
+    for (const groupOf of [(m: ToolsMember) => m.tools, (m: ToolsMember) => m.pb.group, (m: ToolsMember) => m.cc.group]) {
+      let view: View | null = null;
+      for (const m of members.values()) {
+        const g = groupOf(m);
+        if (m.alive && g.view.members.includes(g.localId) && (view === null || g.view.id > view.id)) view = g.view;
+      }
+      if (view === null) return false;
+      const ids = new Set(up.map((m) => groupOf(m).localId));
+      if (view.members.filter((id) => ids.has(id)).length * 2 <= view.members.length) return false;
+    }
+    return true;
+  };
   const step = async (ms: number): Promise<void> => {
     for (let t = 0; t < ms; t += 10) {
       world.runFor(10);
@@ -211,7 +235,11 @@ export async function runToolsScenarioAsync(opts: ToolsScenarioOptions): Promise
         // Half the time the victim is a lock holder: cut off or killed while it holds.
         const holders = live.filter((m) => heldBy.has(m.tools.localId));
         const victim = holders.length > 0 && nemesis.float() < 0.5 ? holders[0]! : live[nemesis.int(0, live.length - 1)]!;
-        if (nemesis.float() < 0.6 || isolated !== null) {
+        const crash = nemesis.float() < 0.6 || isolated !== null;
+        if (!leavesMajority(victim)) {
+          // Primary partition cannot outlive the loss of a majority of its view: skip this fault.
+          faults.push(`${world.now().toFixed(0)} spare ${victim.endpoint}`);
+        } else if (crash) {
           faults.push(`${world.now().toFixed(0)} crash ${victim.endpoint}`);
           log({ k: 'crash', at: world.now(), node: victim.endpoint, members: victim.memberIds });
           victim.alive = false;
@@ -327,6 +355,7 @@ export async function runToolsScenarioAsync(opts: ToolsScenarioOptions): Promise
     violationCount: v.total,
     historyHash: createHash('sha256').update(JSON.stringify(events)).digest('hex'),
     virtualMs: world.now(),
+    ...(opts.verbose ? { logLines: world.logLines() } : {}),
   };
 }
 
