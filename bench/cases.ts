@@ -72,11 +72,25 @@ export interface StateTransferCase extends CaseBase {
   trafficIntervalMs: number;
 }
 
-export type BenchCase = ThroughputCase | RoundTripCase | LoadLatencyCase | CrashToViewCase | StateTransferCase;
+/**
+ * The tools (issue 13) on `members` processes (this one and children): `rpcCalls` calls to one member
+ * one at a time, `mapWrites` ReplicatedMap writes (64 outstanding), `lockPairs` lock/release pairs,
+ * and `kills` kill -9 of the member a client talks to (time to its next answer).
+ */
+export interface ToolsCase extends CaseBase {
+  kind: 'tools';
+  op: 'tools';
+  rpcCalls: number;
+  mapWrites: number;
+  lockPairs: number;
+  kills: number;
+}
+
+export type BenchCase = ThroughputCase | RoundTripCase | LoadLatencyCase | CrashToViewCase | StateTransferCase | ToolsCase;
 
 /** Cases that start their own processes (dynamic groups) instead of sharing a fixed-membership cluster. */
-export type OwnProcessesCase = CrashToViewCase | StateTransferCase;
-export const ownProcesses = (c: BenchCase): c is OwnProcessesCase => c.kind === 'crash-to-view' || c.kind === 'state-transfer';
+export type OwnProcessesCase = CrashToViewCase | StateTransferCase | ToolsCase;
+export const ownProcesses = (c: BenchCase): c is OwnProcessesCase => c.kind === 'crash-to-view' || c.kind === 'state-transfer' || c.kind === 'tools';
 
 export function orderOf(op: CastOp): { order: SendOrder; safe: boolean } {
   switch (op) {
@@ -135,6 +149,8 @@ export const CASES: BenchCase[] = [
   // Dynamic groups, own processes.
   { id: 'crash-to-view-5', kind: 'crash-to-view', op: 'kill -9', members: 5, victims: ['member', 'coordinator'], kills: 3 },
   { id: 'state-transfer-100MB', kind: 'state-transfer', op: 'join with state', members: 3, stateBytes: 100 * 1024 * 1024, joins: 3, trafficIntervalMs: 2 },
+  // The tools: RPC, replicated map, locks, client failover.
+  { id: 'tools-3', kind: 'tools', op: 'tools', members: 3, rpcCalls: 2000, mapWrites: 3000, lockPairs: 200, kills: 2 },
 ];
 
 /**

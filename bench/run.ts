@@ -20,6 +20,7 @@ import { runLoadLatency } from './runners/load-latency.js';
 import { runRoundTrip } from './runners/round-trip.js';
 import { runStateTransfer } from './runners/state-transfer.js';
 import { runThroughput } from './runners/throughput.js';
+import { runTools } from './runners/tools.js';
 import { prepareBenchSecurity, type BenchSecurity } from './lib/security.js';
 
 const USAGE = `usage: npm run bench -- [options]
@@ -157,6 +158,8 @@ async function runOwn(c: OwnProcessesCase, ctx: RunContext): Promise<BenchResult
       return runCrashToView(c, ctx);
     case 'state-transfer':
       return [await runStateTransfer(c, ctx)];
+    case 'tools':
+      return [await runTools(c, ctx)];
   }
 }
 

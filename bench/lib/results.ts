@@ -117,7 +117,35 @@ export interface StateTransferResult {
   durationS: number;
 }
 
-export type BenchResult = ThroughputResult | RoundTripResult | LoadLatencyResult | CrashToViewResult | StateTransferResult;
+export interface ToolsResult {
+  kind: 'tools';
+  id: string;
+  op: string;
+  members: number;
+  /** Calls to one member process, one at a time: round trip at the caller (µs). */
+  rpcCalls: number;
+  rpcP50Us: number;
+  rpcP99Us: number;
+  rpcCallsPerSec: number;
+  /** CPU per call in the calling process and in the called one (null where /proc is missing), µs. */
+  rpcCallerCpuUsPerCall: number;
+  rpcCalleeCpuUsPerCall: number | null;
+  /** ReplicatedMap writes at 3 members, 64 outstanding. */
+  mapWrites: number;
+  mapWritesPerSec: number;
+  /** LockService lock + release, one pair after the other. */
+  lockPairs: number;
+  lockPairsPerSec: number;
+  /** kill -9 of the member a client talks to, to the client's next answer; the aim is 1.5 x the suspect timeout. */
+  kills: number;
+  failoverSamplesMs: number[];
+  failoverMedianMs: number;
+  suspectTimeoutMs: number;
+  failoverAimMs: number;
+  durationS: number;
+}
+
+export type BenchResult = ThroughputResult | RoundTripResult | LoadLatencyResult | CrashToViewResult | StateTransferResult | ToolsResult;
 
 /** A figure computed from several cases (a ratio), with the aim issue 10 sets for it. */
 export interface DerivedFigure {
@@ -148,6 +176,8 @@ export function headline(r: BenchResult): Headline {
       return { metric: 'medianMs', value: r.medianMs, better: 'lower' };
     case 'state-transfer':
       return { metric: 'mbPerSec', value: r.mbPerSec, better: 'higher' };
+    case 'tools':
+      return { metric: 'rpcP50Us', value: r.rpcP50Us, better: 'lower' };
   }
 }
 
