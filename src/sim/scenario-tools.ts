@@ -42,8 +42,12 @@ export interface ToolsScenarioResult {
   logLines?: string[];
 }
 
-/** Fast timeouts, as the other simulated dynamic groups, with leases that do not lapse between heartbeats. */
-const STACK: StackSpec = [
+/**
+ * The tools' simulated stack: total order and safe delivery, with fast timeouts as the other
+ * simulated dynamic groups, and leases that do not lapse between heartbeats (the tools' unit tests
+ * use it too, through test/helpers/tools-cluster.ts).
+ */
+export const TOOLS_SIM_STACK: StackSpec = [
   'TOTAL',
   'CAUSAL',
   'SAFE',
@@ -101,14 +105,14 @@ class ToolsMember {
       get: () => parts.map((p) => p.get()),
       set: (s) => (s as unknown[]).forEach((x, i) => parts[i]!.set(x)),
     };
-    this.tools = this.node.joinNow('tools', { contacts, stack: STACK, state });
+    this.tools = this.node.joinNow('tools', { contacts, stack: TOOLS_SIM_STACK, state });
     this.locks.attach(this.tools);
     this.map.attach(this.tools);
     this.counters.attach(this.tools);
     this.tools.on('view', (v) => log({ k: 'tools-view', at: world.now(), member: this.tools.localId, view: v.id, digest: digestOf(state.get()) }));
     this.locks.onLost((g) => log({ k: 'grant-end', at: world.now(), member: g.member, name: g.name, grant: g.token.grant, why: 'lost' }));
     this.pb = new PrimaryBackup(new PbCounter());
-    const pbGroup = this.node.joinNow('pb', { contacts, stack: STACK, state: this.pb.state });
+    const pbGroup = this.node.joinNow('pb', { contacts, stack: TOOLS_SIM_STACK, state: this.pb.state });
     this.pb.attach(pbGroup);
     pbGroup.on('message', (d) => {
       const p = d.payload;
@@ -124,7 +128,7 @@ class ToolsMember {
           ccGroup!.timers.setTimer(20 + workRng.int(0, 200), () => resolve({ req }));
         }),
     );
-    ccGroup = this.node.joinNow('cc', { contacts, stack: STACK, state: this.cc.state });
+    ccGroup = this.node.joinNow('cc', { contacts, stack: TOOLS_SIM_STACK, state: this.cc.state });
     this.cc.attach(ccGroup);
   }
 

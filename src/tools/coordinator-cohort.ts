@@ -5,6 +5,7 @@ import type { HorusNode, JoinOptions } from '../api/node.js';
 import { HorusError, type HorusErrorCode } from '../core/errors.js';
 import type { NodeId } from '../core/node-id.js';
 import type { View } from '../core/view.js';
+import { joinTool } from './join-tool.js';
 
 /** Does the work of one request, on its coordinator only (it may be async and touch the outside world). */
 export type CohortHandler = (request: unknown, info: { requester: string; id: number; attempt: number }) => unknown;
@@ -66,16 +67,14 @@ export class CoordinatorCohort {
   /** Times this member took over a request whose coordinator left. */
   takeovers = 0;
 
-  static async join(
+  static join(
     node: HorusNode,
     name: string,
     handler: CohortHandler,
     opts: Omit<JoinOptions, 'state'> & CoordinatorCohortOptions = {},
   ): Promise<CoordinatorCohort> {
     const { maxOpen, maxDone, ...joinOpts } = opts;
-    const cc = new CoordinatorCohort(handler, { ...(maxOpen ? { maxOpen } : {}), ...(maxDone ? { maxDone } : {}) });
-    cc.attach(await node.join(name, { ...joinOpts, state: cc.state }));
-    return cc;
+    return joinTool(node, name, new CoordinatorCohort(handler, { ...(maxOpen ? { maxOpen } : {}), ...(maxDone ? { maxDone } : {}) }), joinOpts);
   }
 
   /** Give these to `node.join(name, { state })`: a joiner learns the open requests (it may have to take one over) and the results. */

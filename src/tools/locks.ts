@@ -4,6 +4,7 @@ import { HorusError } from '../core/errors.js';
 import type { Timer } from '../core/env.js';
 import type { View } from '../core/view.js';
 import { OrderedOps } from './ordered-ops.js';
+import { joinTool } from './join-tool.js';
 
 /**
  * Proof of a grant, to hand to whatever the lock protects: `grant` numbers every grant of the
@@ -118,10 +119,8 @@ export class LockService {
   private readonly mine = new Map<number, Grant & { valid: boolean }>();
   private readonly lostListeners: ((g: Grant) => void)[] = [];
 
-  static async join(node: HorusNode, name: string, opts: Omit<JoinOptions, 'state'> = {}): Promise<LockService> {
-    const s = new LockService();
-    s.attach(await node.join(name, { ...opts, state: s.state }));
-    return s;
+  static join(node: HorusNode, name: string, opts: Omit<JoinOptions, 'state'> = {}): Promise<LockService> {
+    return joinTool(node, name, new LockService(), opts);
   }
 
   readonly state: SnapshotStateHandlers = {

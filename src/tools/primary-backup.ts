@@ -7,6 +7,7 @@ import type { NodeId } from '../core/node-id.js';
 import type { View } from '../core/view.js';
 import { encodePayload } from '../codec/payload.js';
 import { checkPayload } from '../api/payload-check.js';
+import { joinTool } from './join-tool.js';
 
 /** The application under a PrimaryBackup: the primary executes, every member applies the updates. */
 export interface PrimaryBackupMachine {
@@ -70,7 +71,7 @@ export class PrimaryBackup {
   /** Requests this member executed as primary. */
   executed = 0;
 
-  static async join(
+  static join(
     node: HorusNode,
     name: string,
     machine: PrimaryBackupMachine,
@@ -78,8 +79,7 @@ export class PrimaryBackup {
   ): Promise<PrimaryBackup> {
     const { maxCachedPerClient, maxInFlight, ...joinOpts } = opts;
     const pb = new PrimaryBackup(machine, { ...(maxCachedPerClient ? { maxCachedPerClient } : {}), ...(maxInFlight ? { maxInFlight } : {}) });
-    pb.attach(await node.join(name, { ...joinOpts, state: pb.state }));
-    return pb;
+    return joinTool(node, name, pb, joinOpts);
   }
 
   constructor(
