@@ -200,9 +200,10 @@ export async function runTools(c: ToolsCase, ctx: Pick<RunContext, 'scale' | 'lo
       durationS: round((performance.now() - t0) / 1000, 1),
     };
   } finally {
-    for (const ch of children) ch.proc.kill('SIGKILL');
-    // Closing may wait on peers that are gone: bounded, so the case always ends.
+    // Leave while the member processes still answer (a leave waits on its peers: with them killed
+    // first, each of the four groups took a flush timeout, and the process lingered ~15 s), bounded.
     await Promise.all(nodes.map((n) => withTimeout(n.close(), 5000, 'closing a bench node').catch(() => {})));
+    for (const ch of children) ch.proc.kill('SIGKILL');
   }
 }
 
