@@ -127,9 +127,11 @@ export interface ToolsResult {
   rpcP50Us: number;
   rpcP99Us: number;
   rpcCallsPerSec: number;
-  /** CPU per call in the calling process and in the called one (null where /proc is missing), µs. */
+  /** CPU per call in the calling process and in the called one (null where /proc is missing), µs, less what each burns idle. */
   rpcCallerCpuUsPerCall: number;
   rpcCalleeCpuUsPerCall: number | null;
+  /** What each burns idle (heartbeats, gossip), % of a core, measured for 1 s before the calls. */
+  rpcIdleCpuPercent: { caller: number; callee: number | null };
   /** ReplicatedMap writes at 3 members, 64 outstanding. */
   mapWrites: number;
   mapWritesPerSec: number;

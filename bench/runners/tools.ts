@@ -63,6 +63,17 @@ function cpuSecondsOf(pid: number | undefined): number | null {
   }
 }
 
+/** CPU seconds per wall second this process and `pid` use while idle, over `ms`. */
+async function idleCpu(pid: number | undefined, ms: number): Promise<{ caller: number; callee: number | null }> {
+  const a0 = selfCpuSeconds();
+  const b0 = cpuSecondsOf(pid);
+  const t0 = performance.now();
+  await sleep(ms);
+  const secs = (performance.now() - t0) / 1000;
+  const b1 = cpuSecondsOf(pid);
+  return { caller: (selfCpuSeconds() - a0) / secs, callee: b0 !== null && b1 !== null ? (b1 - b0) / secs : null };
+}
+
 const selfCpuSeconds = (): number => {
   const u = process.cpuUsage();
   return (u.user + u.system) / 1e6;
@@ -91,6 +102,9 @@ export async function runTools(c: ToolsCase, ctx: Pick<RunContext, 'scale' | 'lo
     ctx.log('tools: rpc');
     for (let i = 0; i < 200; i++) await rpc.call(target, i);
     const calls = scaled(c.rpcCalls, ctx.scale, 50);
+    // What both processes burn with no calls (heartbeats, gossip, the other groups of the child),
+    // per second: taken off the CPU per call, which at a few hundred calls a second it would swamp.
+    const idle = await idleCpu(children[0]!.proc.pid, 1000);
     const rtts: number[] = [];
     const callerCpu0 = selfCpuSeconds();
     const calleeCpu0 = cpuSecondsOf(children[0]!.proc.pid);
@@ -101,9 +115,10 @@ export async function runTools(c: ToolsCase, ctx: Pick<RunContext, 'scale' | 'lo
       rtts.push(Number(process.hrtime.bigint() - t) / 1000);
     }
     const rpcSecs = (performance.now() - rpcT0) / 1000;
-    const callerCpuUs = ((selfCpuSeconds() - callerCpu0) * 1e6) / calls;
+    const callerCpuUs = ((selfCpuSeconds() - callerCpu0 - idle.caller * rpcSecs) * 1e6) / calls;
     const calleeCpu1 = cpuSecondsOf(children[0]!.proc.pid);
-    const calleeCpuUs = calleeCpu0 !== null && calleeCpu1 !== null ? ((calleeCpu1 - calleeCpu0) * 1e6) / calls : null;
+    const calleeCpuUs =
+      calleeCpu0 !== null && calleeCpu1 !== null && idle.callee !== null ? ((calleeCpu1 - calleeCpu0 - idle.callee * rpcSecs) * 1e6) / calls : null;
 
     // Map writes, 64 outstanding at a time.
     ctx.log('tools: map writes');
@@ -188,6 +203,7 @@ export async function runTools(c: ToolsCase, ctx: Pick<RunContext, 'scale' | 'lo
       rpcCallsPerSec: Math.round(calls / rpcSecs),
       rpcCallerCpuUsPerCall: round(callerCpuUs, 1),
       rpcCalleeCpuUsPerCall: calleeCpuUs === null ? null : round(calleeCpuUs, 1),
+      rpcIdleCpuPercent: { caller: round(idle.caller * 100, 1), callee: idle.callee === null ? null : round(idle.callee * 100, 1) },
       mapWrites: writes,
       mapWritesPerSec: Math.round(writes / mapSecs),
       lockPairs: pairs,
