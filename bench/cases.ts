@@ -99,7 +99,7 @@ export interface JobsFailoverCase extends CaseBase {
 /** The cases that share one fixed-membership cluster of `members` processes. */
 type SharedClusterCase = ThroughputCase | RoundTripCase | LoadLatencyCase;
 
-export type BenchCase = SharedClusterCase | CrashToViewCase | StateTransferCase | NewsCase | JobsFailoverCase | RekeyCase;
+export type BenchCase = SharedClusterCase | CrashToViewCase | StateTransferCase | NewsCase | JobsFailoverCase | RekeyCase | ToolsCase;
 
 /** Cases that start their own processes (dynamic groups, services) instead of sharing a fixed-membership cluster. */
 export type OwnProcessesCase = Exclude<BenchCase, SharedClusterCase>;
@@ -117,6 +117,20 @@ export interface RekeyCase extends CaseBase {
   changes: number;
   /** False: the same view changes in a group that does not encrypt (the cost of re-keying is the difference). */
   encrypt: boolean;
+}
+
+/**
+ * The tools (issue 13) on `members` processes (this one and children): `rpcCalls` calls to one member
+ * one at a time, `mapWrites` ReplicatedMap writes (64 outstanding), `lockPairs` lock/release pairs,
+ * and `kills` kill -9 of the member a client talks to (time to its next answer).
+ */
+export interface ToolsCase extends CaseBase {
+  kind: 'tools';
+  op: 'tools';
+  rpcCalls: number;
+  mapWrites: number;
+  lockPairs: number;
+  kills: number;
 }
 
 export function orderOf(op: CastOp): { order: SendOrder; safe: boolean } {
@@ -187,6 +201,8 @@ export const CASES: BenchCase[] = [
   { id: 'rekey-5', kind: 'rekey', op: 'view change with re-key', members: 5, changes: 5, encrypt: true },
   { id: 'rekey-9', kind: 'rekey', op: 'view change with re-key', members: 9, changes: 5, encrypt: true },
   { id: 'viewchange-5-plain', kind: 'rekey', op: 'view change with re-key', members: 5, changes: 5, encrypt: false },
+  // The tools: RPC, replicated map, locks, client failover.
+  { id: 'tools-3', kind: 'tools', op: 'tools', members: 3, rpcCalls: 2000, mapWrites: 3000, lockPairs: 200, kills: 2 },
 ];
 
 /**

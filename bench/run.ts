@@ -23,6 +23,7 @@ import { runRoundTrip } from './runners/round-trip.js';
 import { runStateTransfer } from './runners/state-transfer.js';
 import { runThroughput } from './runners/throughput.js';
 import { runNews } from './runners/news.js';
+import { runTools } from './runners/tools.js';
 import { prepareBenchSecurity, type BenchSecurity } from './lib/security.js';
 
 const USAGE = `usage: npm run bench -- [options]
@@ -166,6 +167,8 @@ async function runOwn(c: OwnProcessesCase, ctx: RunContext): Promise<BenchResult
       return [await runJobsFailover(c, ctx)];
     case 'rekey':
       return runRekey(c, ctx);
+    case 'tools':
+      return [await runTools(c, ctx)];
   }
 }
 

@@ -151,7 +151,15 @@ export interface JobsFailoverResult {
 }
 
 export type BenchResult =
-  ThroughputResult | RoundTripResult | LoadLatencyResult | CrashToViewResult | StateTransferResult | NewsResult | JobsFailoverResult | RekeyResult;
+  | ThroughputResult
+  | RoundTripResult
+  | LoadLatencyResult
+  | CrashToViewResult
+  | StateTransferResult
+  | NewsResult
+  | JobsFailoverResult
+  | RekeyResult
+  | ToolsResult;
 export interface RekeyResult {
   kind: 'rekey';
   id: string;
@@ -167,6 +175,35 @@ export interface RekeyResult {
   firstMemberMedianMs: number;
   /** Every view carried a fresh key (the group encrypts); false: the same changes without, for comparison. */
   encrypted: boolean;
+  durationS: number;
+}
+export interface ToolsResult {
+  kind: 'tools';
+  id: string;
+  op: string;
+  members: number;
+  /** Calls to one member process, one at a time: round trip at the caller (µs). */
+  rpcCalls: number;
+  rpcP50Us: number;
+  rpcP99Us: number;
+  rpcCallsPerSec: number;
+  /** CPU per call in the calling process and in the called one (null where /proc is missing), µs, less what each burns idle. */
+  rpcCallerCpuUsPerCall: number;
+  rpcCalleeCpuUsPerCall: number | null;
+  /** What each burns idle (heartbeats, gossip), % of a core, measured for 1 s before the calls. */
+  rpcIdleCpuPercent: { caller: number; callee: number | null };
+  /** ReplicatedMap writes at 3 members, 64 outstanding. */
+  mapWrites: number;
+  mapWritesPerSec: number;
+  /** LockService lock + release, one pair after the other. */
+  lockPairs: number;
+  lockPairsPerSec: number;
+  /** kill -9 of the member a client talks to, to the client's next answer; the aim is 1.5 x the suspect timeout. */
+  kills: number;
+  failoverSamplesMs: number[];
+  failoverMedianMs: number;
+  suspectTimeoutMs: number;
+  failoverAimMs: number;
   durationS: number;
 }
 
@@ -205,6 +242,8 @@ export function headline(r: BenchResult): Headline {
       return { metric: 'postingsPerSecPerSubscriber', value: r.postingsPerSecPerSubscriber, better: 'higher' };
     case 'jobs-failover':
       return { metric: 'medianMs', value: r.medianMs, better: 'lower' };
+    case 'tools':
+      return { metric: 'rpcP50Us', value: r.rpcP50Us, better: 'lower' };
   }
 }
 

@@ -1,8 +1,10 @@
 // A bank account replicated on three member processes (ReplicatedService); a client outside the
-// group deposits 1 a hundred times while the member it talks to is killed with SIGKILL. The client
+// group deposits 1 a hundred times, four at a time, and the member it talks to is killed with
+// SIGKILL while some are in flight. The client
 // fails over, retries with the same request ids, and the balance counts every deposit once.
 // Run: npx tsx examples/client-failover/run.ts
 import { fileURLToPath } from 'node:url';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { createNode, ReplicatedService, type ServiceMachine } from '../../src/index.js';
 import { startMembers, stopAll } from '../shared/members.js';
 
@@ -32,19 +34,22 @@ if (process.argv[2] === 'member') {
   const node = await createNode({ listen: '127.0.0.1:0', seeds: members.map((m) => m.endpoint) });
   const client = await node.client('account', { attemptTimeoutMs: 1500 });
   const balances: number[] = [];
-  let killedAt = 0;
-  for (let i = 0; i < 100; i++) {
+  // Four deposits in flight at a time; the client's member is killed while some are on their way.
+  for (let i = 0; i < 100; i += 4) {
+    const batch = Array.from({ length: 4 }, () => client.request({ deposit: 1 }));
+    let killedAt = 0;
     if (i === 40) {
+      await sleep(2);
       const victim = members.find((m) => m.id === client.target)!;
-      console.log(`kill -9 ${victim.id}, the member the client talks to`);
+      console.log(`kill -9 ${victim.id}, the member the client talks to, with deposits in flight`);
       victim.kill();
       killedAt = Date.now();
     }
-    balances.push((await client.request({ deposit: 1 })) as number);
-    if (i === 40) console.log(`request 41 answered by ${client.target} ${Date.now() - killedAt} ms after the kill`);
+    balances.push(...((await Promise.all(batch)) as number[]));
+    if (killedAt > 0) console.log(`deposits ${i + 1}..${i + 4} answered by ${client.target} ${Date.now() - killedAt} ms after the kill`);
   }
-  const once = balances.every((b, i) => b === i + 1);
-  console.log(`balances 1..100 in order, each deposit applied once: ${once}`);
+  const once = [...balances].sort((a, b) => a - b).every((b, i) => b === i + 1);
+  console.log(`balances 1..100, each deposit applied once: ${once}`);
   client.close();
   await node.close();
   stopAll(members);

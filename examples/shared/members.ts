@@ -30,7 +30,7 @@ export function startMember(script: string, endpoint: string, seeds: string[], o
   const { command, args } = scriptCommand(script, ['member', endpoint, ...seeds]);
   const proc = spawn(command, args, { stdio: ['ignore', 'pipe', 'inherit'] });
   return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`member ${endpoint} did not join within 20 s`)), 20_000);
+    const timer = setTimeout(() => reject(new Error(`member ${endpoint} did not join within 60 s`)), 60_000);
     proc.once('exit', (code) => reject(new Error(`member ${endpoint} exited (${code}) before it joined`)));
     createInterface({ input: proc.stdout! }).on('line', (line) => {
       const ready = /^ready (\S+)/.exec(line);

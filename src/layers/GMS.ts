@@ -689,6 +689,7 @@ export class GMS extends Layer {
     const node = nodeOfMember(member);
     const seq = membershipSeq(member);
     const ep = endpointOfMember(member);
+    let grew = false;
     for (const m of this.view!.members) {
       if (m === this.me) continue;
       const over =
@@ -696,10 +697,14 @@ export class GMS extends Layer {
           ? membershipSeq(m) < seq
           : challengedAt !== undefined && endpointOfMember(m) === ep && (this.memberSeenAt.get(m) ?? Infinity) < challengedAt;
       if (over) {
+        if (!this.replaced.has(m)) grew = true;
         this.replaced.add(m);
         this.suspects.add(m);
       }
     }
+    // A coordinator blocked as a minority may now hold a majority of the members that can answer:
+    // it tries again at once rather than at its flush attempt's timeout.
+    if (grew && this.minority && this.flush !== null && this.isCoordinator) this.restartFlush();
   }
 
   /**

@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { HorusNode } from '../api/node.js';
-import type { StackSpec } from '../stack/stack.js';
+import { TOOLS_SIM_STACK } from './scenario-tools.js';
 import type { JobContext } from '../services/jobs/job-runner.js';
 import { JobsService } from '../services/jobs/jobs-service.js';
 import { matches } from '../services/jobs/placement.js';
@@ -31,18 +31,7 @@ export interface JobsScenarioResult {
 }
 
 /** As the tools scenario: fast timeouts, leases that do not lapse between heartbeats. */
-const STACK: StackSpec = [
-  'TOTAL',
-  'CAUSAL',
-  'SAFE',
-  { name: 'GMS', options: { retryMs: 40, flushTimeoutMs: 600 } },
-  'STABLE',
-  'FC',
-  'FRAG',
-  { name: 'NAK', options: { xmitIntervalMs: 10 } },
-  { name: 'FD', options: { heartbeatIntervalMs: 50, suspectTimeoutMs: 400 } },
-  'COM',
-];
+const STACK = TOOLS_SIM_STACK;
 
 /** The time the faults stop and the check that every runnable job runs (issue #14: 15 s). */
 const SETTLE_MS = 15_000;

@@ -8,7 +8,7 @@ import { checkNews, type NewsEvent, type NewsPostingRecord } from './checkers/ne
 import { ViolationList, type Violation } from './checkers/violation.js';
 import { SimWorld } from './sim-world.js';
 // The tools scenario's stack (fast timeouts, leases that do not lapse between heartbeats) and its settling step.
-import { settleWith, STACK } from './scenario-tools.js';
+import { settleWith, TOOLS_SIM_STACK as STACK } from './scenario-tools.js';
 
 export interface NewsScenarioOptions {
   seed: number;

@@ -4,6 +4,7 @@ import type { Group, SnapshotStateHandlers } from '../api/group.js';
 import { HorusNode } from '../api/node.js';
 import { pack } from '../codec/payload.js';
 import type { Rng } from '../core/rng.js';
+import type { View } from '../core/view.js';
 import type { StackSpec } from '../stack/stack.js';
 import { CoordinatorCohort } from '../tools/coordinator-cohort.js';
 import { CounterService } from '../tools/counters.js';
@@ -23,6 +24,8 @@ export interface ToolsScenarioOptions {
   /** Frame loss probability (default: drawn per seed, up to 3%). */
   loss?: number;
   verbose?: boolean;
+  /** Hear each recorded tool event as it happens (for tests and debugging). */
+  onEvent?: (e: ToolEvent) => void;
 }
 
 export interface ToolsScenarioResult {
@@ -35,10 +38,16 @@ export interface ToolsScenarioResult {
   /** sha256 of the recorded tool events: equal for equal seeds. */
   historyHash: string;
   virtualMs: number;
+  /** With `verbose`: the nodes' log lines, oldest first (the world keeps the last 100,000). */
+  logLines?: string[];
 }
 
-/** Fast timeouts, as the other simulated dynamic groups, with leases that do not lapse between heartbeats. */
-export const STACK: StackSpec = [
+/**
+ * The tools' simulated stack: total order and safe delivery, with fast timeouts as the other
+ * simulated dynamic groups, and leases that do not lapse between heartbeats (the tools' unit tests
+ * use it too, through test/helpers/tools-cluster.ts).
+ */
+export const TOOLS_SIM_STACK: StackSpec = [
   'TOTAL',
   'CAUSAL',
   'SAFE',
@@ -96,14 +105,14 @@ class ToolsMember {
       get: () => parts.map((p) => p.get()),
       set: (s) => (s as unknown[]).forEach((x, i) => parts[i]!.set(x)),
     };
-    this.tools = this.node.joinNow('tools', { contacts, stack: STACK, state });
+    this.tools = this.node.joinNow('tools', { contacts, stack: TOOLS_SIM_STACK, state });
     this.locks.attach(this.tools);
     this.map.attach(this.tools);
     this.counters.attach(this.tools);
     this.tools.on('view', (v) => log({ k: 'tools-view', at: world.now(), member: this.tools.localId, view: v.id, digest: digestOf(state.get()) }));
-    this.locks.onLost((g) => log({ k: 'grant-end', at: world.now(), member: this.tools.localId, name: g.name, grant: g.token.grant, why: 'lost' }));
+    this.locks.onLost((g) => log({ k: 'grant-end', at: world.now(), member: g.member, name: g.name, grant: g.token.grant, why: 'lost' }));
     this.pb = new PrimaryBackup(new PbCounter());
-    const pbGroup = this.node.joinNow('pb', { contacts, stack: STACK, state: this.pb.state });
+    const pbGroup = this.node.joinNow('pb', { contacts, stack: TOOLS_SIM_STACK, state: this.pb.state });
     this.pb.attach(pbGroup);
     pbGroup.on('message', (d) => {
       const p = d.payload;
@@ -119,7 +128,7 @@ class ToolsMember {
           ccGroup!.timers.setTimer(20 + workRng.int(0, 200), () => resolve({ req }));
         }),
     );
-    ccGroup = this.node.joinNow('cc', { contacts, stack: STACK, state: this.cc.state });
+    ccGroup = this.node.joinNow('cc', { contacts, stack: TOOLS_SIM_STACK, state: this.cc.state });
     this.cc.attach(ccGroup);
   }
 
@@ -150,6 +159,7 @@ export async function runToolsScenarioAsync(opts: ToolsScenarioOptions): Promise
   const heldBy = new Set<string>();
   const log = (e: ToolEvent): void => {
     events.push(e);
+    opts.onEvent?.(e);
     if (e.k === 'grant') heldBy.add(e.member);
     else if (e.k === 'grant-end') heldBy.delete(e.member);
   };
@@ -164,6 +174,27 @@ export async function runToolsScenarioAsync(opts: ToolsScenarioOptions): Promise
     const m = new ToolsMember(ep, world, inc, contacts, log, world.forkRng(`work-${ep}-${inc}`));
     members.set(ep, m);
     return m;
+  };
+  /**
+   * Would a majority of every group's current view stay alive and reachable without `victim`? A
+   * node counts by members, not by place: a restarted node is not in the view until its new member
+   * is admitted, and an excluded one until it rejoins. Losing a majority of the view before that
+   * (the last member of a two-member view crashing while a restarted one still joins) ends the
+   * group's primary partition for good: nothing may then promise liveness, so the nemesis never does it.
+   */
+  const leavesMajority = (victim: ToolsMember): boolean => {
+    const up = [...members.values()].filter((m) => m.alive && m !== victim && m.endpoint !== isolated);
+    for (const groupOf of [(m: ToolsMember) => m.tools, (m: ToolsMember) => m.pb.group, (m: ToolsMember) => m.cc.group]) {
+      let view: View | null = null;
+      for (const m of members.values()) {
+        const g = groupOf(m);
+        if (m.alive && g.view.members.includes(g.localId) && (view === null || g.view.id > view.id)) view = g.view;
+      }
+      if (view === null) return false;
+      const ids = new Set(up.map((m) => groupOf(m).localId));
+      if (view.members.filter((id) => ids.has(id)).length * 2 <= view.members.length) return false;
+    }
+    return true;
   };
   const step = async (ms: number): Promise<void> => {
     for (let t = 0; t < ms; t += 10) {
@@ -208,7 +239,11 @@ export async function runToolsScenarioAsync(opts: ToolsScenarioOptions): Promise
         // Half the time the victim is a lock holder: cut off or killed while it holds.
         const holders = live.filter((m) => heldBy.has(m.tools.localId));
         const victim = holders.length > 0 && nemesis.float() < 0.5 ? holders[0]! : live[nemesis.int(0, live.length - 1)]!;
-        if (nemesis.float() < 0.6 || isolated !== null) {
+        const crash = nemesis.float() < 0.6 || isolated !== null;
+        if (!leavesMajority(victim)) {
+          // Primary partition cannot outlive the loss of a majority of its view: skip this fault.
+          faults.push(`${world.now().toFixed(0)} spare ${victim.endpoint}`);
+        } else if (crash) {
           faults.push(`${world.now().toFixed(0)} crash ${victim.endpoint}`);
           log({ k: 'crash', at: world.now(), node: victim.endpoint, members: victim.memberIds });
           victim.alive = false;
@@ -243,10 +278,13 @@ export async function runToolsScenarioAsync(opts: ToolsScenarioOptions): Promise
           m.locks
             .lock(name, { timeoutMs: 1500 })
             .then(async (g) => {
-              log({ k: 'grant', at: world.now(), member: me, name, grant: g.token.grant, viewId: g.token.viewId });
+              // The app acts from here on (up to a step after the grant: a loss in between is logged already).
+              // The holder is the member id the grant was made to (the one its crash or loss names).
+              if (!g.valid) return;
+              log({ k: 'grant', at: world.now(), member: g.member, name, grant: g.token.grant, viewId: g.token.viewId });
               await new Promise<void>((res) => m.tools.timers.setTimer(hold, res));
               if (!g.valid || !m.alive) return; // lost (logged by onLost) or crashed (logged by the crash)
-              log({ k: 'grant-end', at: world.now(), member: me, name, grant: g.token.grant, why: 'release' });
+              log({ k: 'grant-end', at: world.now(), member: g.member, name, grant: g.token.grant, why: 'release' });
               await g.release();
             })
             .catch(() => {}),
@@ -321,6 +359,7 @@ export async function runToolsScenarioAsync(opts: ToolsScenarioOptions): Promise
     violationCount: v.total,
     historyHash: createHash('sha256').update(JSON.stringify(events)).digest('hex'),
     virtualMs: world.now(),
+    ...(opts.verbose ? { logLines: world.logLines() } : {}),
   };
 }
 

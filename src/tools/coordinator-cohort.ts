@@ -5,6 +5,7 @@ import type { HorusNode, JoinOptions } from '../api/node.js';
 import { HorusError, type HorusErrorCode } from '../core/errors.js';
 import type { NodeId } from '../core/node-id.js';
 import type { View } from '../core/view.js';
+import { joinTool } from './join-tool.js';
 
 /** Does the work of one request, on its coordinator only (it may be async and touch the outside world). */
 export type CohortHandler = (request: unknown, info: { requester: string; id: number; attempt: number }) => unknown;
@@ -56,21 +57,24 @@ export class CoordinatorCohort {
   private readonly maxOpen: number;
   private readonly maxDone: number;
   private nextOwn = 1;
+  /**
+   * The view as the group's events told it: the view the messages now delivered were sent in
+   * (group.view runs ahead of it while a joiner's first events wait for their turn).
+   */
+  private eventView: View | null = null;
   /** Results delivered (one per request, on every member). */
   results = 0;
   /** Times this member took over a request whose coordinator left. */
   takeovers = 0;
 
-  static async join(
+  static join(
     node: HorusNode,
     name: string,
     handler: CohortHandler,
     opts: Omit<JoinOptions, 'state'> & CoordinatorCohortOptions = {},
   ): Promise<CoordinatorCohort> {
     const { maxOpen, maxDone, ...joinOpts } = opts;
-    const cc = new CoordinatorCohort(handler, { ...(maxOpen ? { maxOpen } : {}), ...(maxDone ? { maxDone } : {}) });
-    cc.attach(await node.join(name, { ...joinOpts, state: cc.state }));
-    return cc;
+    return joinTool(node, name, new CoordinatorCohort(handler, { ...(maxOpen ? { maxOpen } : {}), ...(maxDone ? { maxDone } : {}) }), joinOpts);
   }
 
   /** Give these to `node.join(name, { state })`: a joiner learns the open requests (it may have to take one over) and the results. */
@@ -131,8 +135,8 @@ export class CoordinatorCohort {
     return this.submit(this.group.localId, this.nextOwn++, payload);
   }
 
-  /** The coordinator of a request in a view: a member picked by the request's hash. */
-  coordinatorOf(requester: string, id: number, view: View = this.group.view): NodeId | null {
+  /** The coordinator of a request in a view (default: the view the latest events were delivered in): a member picked by the request's hash. */
+  coordinatorOf(requester: string, id: number, view: View = this.eventView ?? this.group.view): NodeId | null {
     const m = view.members;
     return m.length === 0 ? null : m[hashOf(`${id}@${requester}`) % m.length]!;
   }
@@ -203,6 +207,7 @@ export class CoordinatorCohort {
 
   /** Coordinators that left: the request's coordinator in the new view takes over. */
   private onView(v: View): void {
+    this.eventView = v;
     const live = new Set(v.members);
     for (const [key, o] of this.open) {
       if (live.has(o.coordinator)) continue;

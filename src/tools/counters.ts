@@ -2,6 +2,7 @@ import type { Group, SendOptions, SnapshotStateHandlers } from '../api/group.js'
 import type { HorusNode, JoinOptions } from '../api/node.js';
 import { HorusError } from '../core/errors.js';
 import { OrderedOps } from './ordered-ops.js';
+import { joinTool } from './join-tool.js';
 
 /** Counter names are strings of at most this many characters. */
 export const MAX_COUNTER_NAME_LENGTH = 256;
@@ -39,10 +40,8 @@ export class CounterService {
   private readonly values = new Map<string, number>();
   private ops: OrderedOps | null = null;
 
-  static async join(node: HorusNode, name: string, opts: Omit<JoinOptions, 'state'> = {}): Promise<CounterService> {
-    const s = new CounterService();
-    s.attach(await node.join(name, { ...opts, state: s.state }));
-    return s;
+  static join(node: HorusNode, name: string, opts: Omit<JoinOptions, 'state'> = {}): Promise<CounterService> {
+    return joinTool(node, name, new CounterService(), opts);
   }
 
   readonly state: SnapshotStateHandlers = {

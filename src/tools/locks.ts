@@ -4,6 +4,7 @@ import { HorusError } from '../core/errors.js';
 import type { Timer } from '../core/env.js';
 import type { View } from '../core/view.js';
 import { OrderedOps } from './ordered-ops.js';
+import { joinTool } from './join-tool.js';
 
 /**
  * Proof of a grant, to hand to whatever the lock protects: `grant` numbers every grant of the
@@ -24,6 +25,8 @@ export function isNewerToken(a: FencingToken, b: FencingToken): boolean {
 /** A lock or permit held by this member. */
 export interface Grant {
   name: string;
+  /** The member it was granted to: this member's id in the group at the grant (it changes if it rejoins). */
+  member: string;
   token: FencingToken;
   /**
    * False once this member may have lost the grant without releasing it: it was blocked as a
@@ -116,10 +119,8 @@ export class LockService {
   private readonly mine = new Map<number, Grant & { valid: boolean }>();
   private readonly lostListeners: ((g: Grant) => void)[] = [];
 
-  static async join(node: HorusNode, name: string, opts: Omit<JoinOptions, 'state'> = {}): Promise<LockService> {
-    const s = new LockService();
-    s.attach(await node.join(name, { ...opts, state: s.state }));
-    return s;
+  static join(node: HorusNode, name: string, opts: Omit<JoinOptions, 'state'> = {}): Promise<LockService> {
+    return joinTool(node, name, new LockService(), opts);
   }
 
   readonly state: SnapshotStateHandlers = {
@@ -141,7 +142,7 @@ export class LockService {
       group,
       TAG,
       {
-        apply: (op, sender) => this.apply(parseOp(op), sender),
+        apply: (op, sender, d) => this.apply(parseOp(op), sender, d.viewId),
         viewChanged: (v) => this.viewChanged(v),
       },
       undefined,
@@ -248,7 +249,8 @@ export class LockService {
     return this.grants;
   }
 
-  private apply(op: Op, sender: string): unknown {
+  /** `viewId`: the view the operation was delivered in (group.view may be ahead of it while a joiner's first events wait). */
+  private apply(op: Op, sender: string, viewId: number): unknown {
     const name = op[1];
     switch (op[0]) {
       case 'acq': {
@@ -258,7 +260,7 @@ export class LockService {
         if (!s) this.sems.set(name, (s = { limit, holders: [], queue: [] }));
         if (s.queue.length >= MAX_WAITERS_PER_NAME) throw new HorusError('ERR_BACKPRESSURE', `${s.queue.length} requests already wait for ${name}`);
         s.queue.push({ member: sender, req: op[3] });
-        this.grantWaiting(name, s);
+        this.grantWaiting(name, s, viewId);
         return undefined;
       }
       case 'rel':
@@ -266,7 +268,7 @@ export class LockService {
         const s = this.sems.get(name);
         const i = s ? s.holders.findIndex((h) => h.member === sender && (op[0] === 'unl' || h.token.grant === op[2])) : -1;
         if (!s || i < 0) throw new HorusError('ERR_NOT_HOLDER', `${sender} does not hold ${name}${op[0] === 'rel' ? ` (grant ${op[2]})` : ''}`);
-        this.dropHolder(name, s, i);
+        this.dropHolder(name, s, i, viewId);
         return undefined;
       }
       case 'cancel': {
@@ -275,26 +277,26 @@ export class LockService {
         const q = s.queue.findIndex((w) => w.member === sender && w.req === op[2]);
         if (q >= 0) s.queue.splice(q, 1);
         const i = s.holders.findIndex((h) => h.member === sender && h.req === op[2]);
-        if (i >= 0) this.dropHolder(name, s, i);
+        if (i >= 0) this.dropHolder(name, s, i, viewId);
         else this.forget(name, s);
         return undefined;
       }
     }
   }
 
-  private dropHolder(name: string, s: Sem, i: number): void {
+  private dropHolder(name: string, s: Sem, i: number, viewId: number): void {
     const [h] = s.holders.splice(i, 1);
     if (h && h.member === this.ops?.group.localId) this.mine.delete(h.req);
-    this.grantWaiting(name, s);
+    this.grantWaiting(name, s, viewId);
   }
 
-  /** Grant permits to the oldest waiters while there are free ones. */
-  private grantWaiting(name: string, s: Sem): void {
+  /** Grant permits to the oldest waiters while there are free ones, in view `viewId`. */
+  private grantWaiting(name: string, s: Sem, viewId: number): void {
     while (s.holders.length < s.limit && s.queue.length > 0) {
       const w = s.queue.shift()!;
-      const token: FencingToken = { viewId: this.ops?.group.view.id ?? 0, grant: ++this.grants };
+      const token: FencingToken = { viewId, grant: ++this.grants };
       s.holders.push({ member: w.member, req: w.req, token });
-      if (w.member === this.ops?.group.localId) this.granted(name, w.req, token);
+      if (w.member === this.ops?.group.localId) this.granted(name, w.member, w.req, token);
     }
     this.forget(name, s);
   }
@@ -303,13 +305,14 @@ export class LockService {
     if (s.holders.length === 0 && s.queue.length === 0) this.sems.delete(name);
   }
 
-  private granted(name: string, req: number, token: FencingToken): void {
+  private granted(name: string, member: string, req: number, token: FencingToken): void {
     const w = this.waiting.get(req);
     if (!w) return; // timed out: its cancel gives it back
     this.waiting.delete(req);
     w.timer?.cancel();
     const grant: Grant & { valid: boolean } = {
       name,
+      member,
       token,
       valid: true,
       release: async () => {
@@ -329,7 +332,7 @@ export class LockService {
       s.queue = s.queue.filter((w) => live.has(w.member));
       const before = s.holders.length;
       s.holders = s.holders.filter((h) => live.has(h.member));
-      if (s.holders.length !== before || s.queue.length > 0) this.grantWaiting(name, s);
+      if (s.holders.length !== before || s.queue.length > 0) this.grantWaiting(name, s, v.id);
       else this.forget(name, s);
     }
   }

@@ -30,12 +30,19 @@ interface PendingOp {
  * several tools (of distinct tags) may share a group. A member that is excluded, merged away or
  * leaves cannot know whether its pending operations were applied: they fail (ERR_NOT_MEMBER or
  * ERR_CLOSED), and a retry must be idempotent (see the clients' request ids).
+ *
+ * An operation is applied only in the membership that submitted it: each carries its issuer's member
+ * id, and every replica drops one whose id is not its sender's. A send the group held while this
+ * member was excluded goes out after the rejoin under the new member id; applying it then would act
+ * for a membership whose promises already failed (a lock granted to nobody who waits for it).
  */
 export class OrderedOps {
   private readonly pending = new Map<number, PendingOp>();
   private nextOp = 1;
   /** Operations of this tag whose shape was wrong (from a buggy or hostile member). */
   malformed = 0;
+  /** Operations dropped because their sender was not the member that submitted them (held across a rejoin). */
+  stale = 0;
 
   constructor(
     readonly group: Group,
@@ -73,7 +80,7 @@ export class OrderedOps {
     const id = this.nextOp++;
     return new Promise<unknown>((resolve, reject) => {
       this.pending.set(id, { resolve, reject });
-      this.group.abcast([this.tag, id, op], { safe: opts.safe ?? this.defaultSafe }).catch((err: Error) => {
+      this.group.abcast([this.tag, id, op, this.group.localId], { safe: opts.safe ?? this.defaultSafe }).catch((err: Error) => {
         if (this.pending.delete(id)) reject(err);
       });
     });
@@ -87,14 +94,20 @@ export class OrderedOps {
       return; // not decodable: not ours to judge (the group reports it to whoever owns it)
     }
     if (!Array.isArray(raw) || raw[0] !== this.tag) return;
-    const [, id, op] = raw as [string, unknown, unknown];
-    if (typeof id !== 'number' || !Number.isSafeInteger(id) || raw.length !== 3) {
+    const [, id, op, by] = raw as [string, unknown, unknown, unknown];
+    if (typeof id !== 'number' || !Number.isSafeInteger(id) || typeof by !== 'string' || raw.length !== 4) {
       this.malformed++;
       return;
     }
     // Only our own operation settles a promise here: ids are numbered per member.
     const mine = d.sender === this.group.localId ? this.pending.get(id) : undefined;
     if (mine) this.pending.delete(id);
+    if (by !== d.sender) {
+      // Submitted by an earlier membership of its sender: dropped by every replica alike.
+      this.stale++;
+      mine?.reject(new HorusError('ERR_NOT_MEMBER', `operation submitted as ${by}, a membership of group ${this.group.name} that ended: not applied`));
+      return;
+    }
     let result: unknown;
     try {
       result = this.machine.apply(op, d.sender, d);

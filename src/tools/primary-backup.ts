@@ -4,8 +4,10 @@ import type { Group, SnapshotStateHandlers } from '../api/group.js';
 import type { HorusNode, JoinOptions } from '../api/node.js';
 import { HorusError, type HorusErrorCode } from '../core/errors.js';
 import type { NodeId } from '../core/node-id.js';
+import type { View } from '../core/view.js';
 import { encodePayload } from '../codec/payload.js';
 import { checkPayload } from '../api/payload-check.js';
+import { joinTool } from './join-tool.js';
 
 /** The application under a PrimaryBackup: the primary executes, every member applies the updates. */
 export interface PrimaryBackupMachine {
@@ -59,12 +61,17 @@ export class PrimaryBackup {
   private readonly maxInFlight: number;
   private nextOwn = 1;
   private changeWait: Promise<void> | null = null;
+  /**
+   * The view as the group's events told it: the view the messages now delivered were sent in
+   * (group.view runs ahead of it while a joiner's first events wait for their turn).
+   */
+  private eventView: View | null = null;
   /** Forwards dropped because their sender was not the view's primary. */
   rejectedForwards = 0;
   /** Requests this member executed as primary. */
   executed = 0;
 
-  static async join(
+  static join(
     node: HorusNode,
     name: string,
     machine: PrimaryBackupMachine,
@@ -72,8 +79,7 @@ export class PrimaryBackup {
   ): Promise<PrimaryBackup> {
     const { maxCachedPerClient, maxInFlight, ...joinOpts } = opts;
     const pb = new PrimaryBackup(machine, { ...(maxCachedPerClient ? { maxCachedPerClient } : {}), ...(maxInFlight ? { maxInFlight } : {}) });
-    pb.attach(await node.join(name, { ...joinOpts, state: pb.state }));
-    return pb;
+    return joinTool(node, name, pb, joinOpts);
   }
 
   constructor(
@@ -105,6 +111,7 @@ export class PrimaryBackup {
     };
     // A primary that lost its place cannot know whether its forwards will be delivered.
     group.on('view', (v) => {
+      this.eventView = v;
       if (v.members[0] !== group.localId) failAll('ERR_NOT_PRIMARY', `no longer the primary of ${group.name}`);
     });
     group.on('excluded', () => failAll('ERR_NOT_MEMBER', `excluded from ${group.name}`));
@@ -216,7 +223,7 @@ export class PrimaryBackup {
     const [, client, id, acked, update, reply] = raw as Forward;
     if (typeof client !== 'string' || typeof id !== 'number' || typeof acked !== 'number') return;
     // Only the primary of the view a forward is delivered in may change the state.
-    if (d.sender !== this.group.view.members[0]) {
+    if (d.sender !== (this.eventView ?? this.group.view).members[0]) {
       this.rejectedForwards++;
       return;
     }

@@ -4,6 +4,7 @@ import type { Group, SendOptions, SnapshotStateHandlers } from '../api/group.js'
 import type { HorusNode, JoinOptions } from '../api/node.js';
 import { HorusError } from '../core/errors.js';
 import { OrderedOps } from './ordered-ops.js';
+import { joinTool } from './join-tool.js';
 
 /** Options of a map's writes: `safe` delivers only once every member holds the write. */
 export type WriteOptions = Pick<SendOptions, 'safe'>;
@@ -79,10 +80,8 @@ export class ReplicatedMap<V = unknown> extends EventEmitter {
   private ops: OrderedOps | null = null;
 
   /** Join `name` on `node` with a fresh map as its state. */
-  static async join<V = unknown>(node: HorusNode, name: string, opts: Omit<JoinOptions, 'state'> = {}): Promise<ReplicatedMap<V>> {
-    const map = new ReplicatedMap<V>();
-    map.attach(await node.join(name, { ...opts, state: map.state }));
-    return map;
+  static join<V = unknown>(node: HorusNode, name: string, opts: Omit<JoinOptions, 'state'> = {}): Promise<ReplicatedMap<V>> {
+    return joinTool(node, name, new ReplicatedMap<V>(), opts);
   }
 
   /** Give these to `node.join(name, { state })`: joiners get the map from a member. */

@@ -3,6 +3,7 @@ import type { Group, SnapshotStateHandlers } from '../api/group.js';
 import type { HorusNode, JoinOptions } from '../api/node.js';
 import { HorusError, type HorusErrorCode } from '../core/errors.js';
 import { OrderedOps } from './ordered-ops.js';
+import { joinTool } from './join-tool.js';
 
 /** The application's deterministic state machine behind a ReplicatedService. */
 export interface ServiceMachine {
@@ -60,7 +61,7 @@ export class ReplicatedService {
   /** Retried requests answered from the reply cache on this replica. */
   cacheHits = 0;
 
-  static async join(
+  static join(
     node: HorusNode,
     name: string,
     machine: ServiceMachine,
@@ -68,8 +69,7 @@ export class ReplicatedService {
   ): Promise<ReplicatedService> {
     const { maxCachedPerClient, maxClients, ...joinOpts } = opts;
     const s = new ReplicatedService(machine, { ...(maxCachedPerClient ? { maxCachedPerClient } : {}), ...(maxClients ? { maxClients } : {}) });
-    s.attach(await node.join(name, { ...joinOpts, state: s.state }));
-    return s;
+    return joinTool(node, name, s, joinOpts);
   }
 
   constructor(

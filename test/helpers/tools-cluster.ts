@@ -1,25 +1,16 @@
 import type { Group, StateHandlers } from '../../src/api/group.js';
 import type { StackSpec } from '../../src/stack/stack.js';
+import { TOOLS_SIM_STACK } from '../../src/sim/scenario-tools.js';
 import type { SimWorldOptions } from '../../src/sim/sim-world.js';
 import { SimCluster } from './sim-cluster.js';
 
 /**
  * The dynamic stack with total order and safe delivery, at fast timeouts (as FAST_STACK, with a
  * suspect timeout that leaves leases room: FAST_STACK's 100 ms lease lapses for an instant at
- * every heartbeat, which blocks the group as a minority for a millisecond each time).
+ * every heartbeat, which blocks the group as a minority for a millisecond each time). The same
+ * stack as the simulator's tools scenario.
  */
-export const TOOL_STACK: StackSpec = [
-  'TOTAL',
-  'CAUSAL',
-  'SAFE',
-  { name: 'GMS', options: { retryMs: 40, flushTimeoutMs: 600 } },
-  'STABLE',
-  'FC',
-  'FRAG',
-  { name: 'NAK', options: { xmitIntervalMs: 10 } },
-  { name: 'FD', options: { heartbeatIntervalMs: 50, suspectTimeoutMs: 400 } },
-  'COM',
-];
+export const TOOL_STACK: StackSpec = TOOLS_SIM_STACK;
 
 /** A simulated cluster whose members join one group with TOOL_STACK, each with its own state handlers. */
 export class ToolCluster extends SimCluster {

@@ -107,4 +107,22 @@ describe('LockService', () => {
     assert.equal(joiner.grantCount, 2);
     await assert.rejects(c.settle(joiner.unlock('x')), { code: 'ERR_NOT_HOLDER' });
   });
+
+  it('a request held while its member is cut off is not granted to its next membership (no lock left held by nobody)', async () => {
+    const { c, locks } = lockCluster(3, 26);
+    const cut = locks[2]!;
+    const before = cut.group.localId;
+    c.world.isolate('t3:1');
+    c.run(800); // t3 is blocked as a minority, then excluded by the other two
+    const held = cut.lock('a');
+    held.catch(() => {});
+    c.world.heal();
+    await assert.rejects(c.settle(held, 10_000), { code: 'ERR_NOT_MEMBER' });
+    c.run(2000);
+    assert.notEqual(cut.group.localId, before, 't3 rejoined as a new member');
+    assert.ok(cut.group.view.members.includes(cut.group.localId));
+    for (const l of locks) assert.deepEqual(l.holders('a'), { holders: [], waiting: 0 });
+    const g = await c.settle(locks[0]!.lock('a', { timeoutMs: 2000 }));
+    assert.equal(g.member, locks[0]!.group.localId);
+  });
 });
