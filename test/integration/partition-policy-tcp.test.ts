@@ -1,5 +1,5 @@
-// Partition policies over real TCP (three nodes in this process; a crash is node.halt(): its
-// connections close at once, as a killed process's do). With a static quorum of 3 the two survivors
+// Partition policies over real TCP (three nodes in this process; a crash is node.halt() and the
+// transport closed: its connections close at once, as a killed process's do). With a static quorum of 3 the two survivors
 // block as a minority and deliver nothing; with the default majority they go on as a view of two.
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
@@ -21,6 +21,11 @@ async function threeNodes(more: JoinOptions): Promise<{ nodes: HorusNode[]; grou
   return { nodes, groups };
 }
 
+async function crash(n: HorusNode): Promise<void> {
+  n.halt();
+  await n.env.transport.close();
+}
+
 async function delivered(g: Group, ms: number): Promise<boolean> {
   const tag = `probe-${Date.now()}`;
   let got = false;
@@ -37,7 +42,7 @@ describe('partition policies over TCP', () => {
     const { nodes, groups } = await threeNodes({ partition: { kind: 'quorum', size: 3 } });
     try {
       assert.ok(await delivered(groups[0]!, 500), 'three members deliver');
-      nodes[2]!.halt();
+      await crash(nodes[2]!);
       await waitUntil(() => groups[0]!.blockedReasons.includes('minority') && groups[1]!.blockedReasons.includes('minority'), {
         timeoutMs: 15_000,
         what: 'both block',
@@ -45,18 +50,18 @@ describe('partition policies over TCP', () => {
       assert.equal(await delivered(groups[0]!, 2000), false, 'nothing delivered below the quorum');
       assert.equal(groups[0]!.view.members.length, 3, 'no view without the third member');
     } finally {
-      for (const n of nodes) n.halt();
+      await Promise.all(nodes.map(crash));
     }
   });
 
   it('majority (default): after one of three crashes the other two go on in a view of two', { timeout: 60_000 }, async () => {
     const { nodes, groups } = await threeNodes({});
     try {
-      nodes[2]!.halt();
+      await crash(nodes[2]!);
       await waitUntil(() => groups[0]!.view.members.length === 2 && groups[0]!.blockedReasons.length === 0, { timeoutMs: 15_000, what: 'a view of two' });
       assert.ok(await delivered(groups[0]!, 1000), 'two members deliver');
     } finally {
-      for (const n of nodes) n.halt();
+      await Promise.all(nodes.map(crash));
     }
   });
 });
