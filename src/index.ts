@@ -50,6 +50,9 @@ export type { JobInfo } from './services/jobs/job-info.js';
 export type { JobState, JobToken } from './services/jobs/job-table.js';
 export type { GiveUpPolicy } from './services/jobs/give-up.js';
 // The monitor (docs/services.md, ## Monitor).
+export type { Aggregate, Comparison } from './services/monitor/rule.js';
+// What a service tells the admin endpoint (GET /api/services).
+export { registerService, type RegisteredService, type ServiceStatus } from './services/registry.js';
 export {
   MonitorService,
   type MonitorServiceOptions,
