@@ -2,6 +2,7 @@
 export { createNode, type NodeOptions } from './api/create-node.js';
 export { HorusNode, type JoinOptions, type NodeLimits, type RejoinBackoff } from './api/node.js';
 export type { PartitionPolicy } from './layers/partition-policy.js';
+export { mergePolicies, type MergeHandler, type MergeInput, type MergeEvent } from './api/merge.js';
 export type { DirectoryLimits, GroupInfo } from './api/directory.js';
 export type { TransportLimits } from './transport/tcp-transport.js';
 export {

@@ -17,6 +17,8 @@ export const enum AppKind {
   Plain = 0,
   Query = 1,
   Reply = 2,
+  /** A partitionable group's merge control (marker or record, see src/api/merge.ts): never delivered to the application. */
+  Merge = 3,
 }
 
 /** Pushed by the group for every application message: order, encoding, kind and a per-sender id. */
@@ -49,7 +51,7 @@ export const APP_HEADER = defineHeader<AppHeader>(
     const order = b & 0x03;
     const encoding = (b >> 2) & 1;
     const kind = (b >> 3) as AppKind;
-    if (kind > AppKind.Reply) throw new ProtocolError('ERR_MALFORMED', `bad APP header byte 0x${b.toString(16)}`);
+    if (kind > AppKind.Merge) throw new ProtocolError('ERR_MALFORMED', `bad APP header byte 0x${b.toString(16)}`);
     const id = r.uvar();
     if (kind === AppKind.Reply) return { order, encoding, id, kind, re: r.uvar(), to: r.str(MAX_ID_BYTES) };
     return kind === AppKind.Plain ? { order, encoding, id } : { order, encoding, id, kind };

@@ -23,6 +23,7 @@ import type { RequestHandler } from './client.js';
 import { MAX_PAYLOAD_BYTES } from '../stack/stack.js';
 import { aclChangeMessage, GMS } from '../layers/GMS.js';
 import { isRefusedSend } from '../security/send-acl.js';
+import { decodeMergeControl, encodeMergeControl, mergeKey, MergedKeys, recordFromItsSide, type MergeEvent, type MergeHandler } from './merge.js';
 import type { Acl } from '../security/acl.js';
 
 export interface SendOptions {
@@ -132,6 +133,12 @@ export interface GroupEventMap {
   excluded: [ExcludedEvent];
   /** A second group of this name was found and this member's (junior) group joined the senior one, taking its state. */
   merged: [MergedEvent];
+  /**
+   * A partitionable group: the junior side of a split (its last view in `theirView`) merged into this
+   * group, and its state was reconciled by the merge handler. Every member of the merged group sees
+   * it at the same point between the same messages.
+   */
+  merge: [MergeEvent];
   /** Something went wrong that the application should hear of (a listener threw, a stack fault, a failed state transfer): a HorusError with a code. */
   error: [HorusError];
   /** This member left the group (leave(), the node closed, or a fixed group's stack failed): no more events. */
@@ -144,7 +151,15 @@ export interface GroupHooks {
   /** The stack reported that this member was excluded, left, or could not join. */
   ended(g: Group, ev: { type: 'LEFT' } | { type: 'EXCLUDED'; viewId: number } | { type: 'JOIN_FAILED'; error: HorusError }): void;
   viewInstalled(g: Group, v: View): void;
+  /**
+   * A partitionable group's merge marker was delivered: this member leaves for the senior group
+   * (members `into`) with its state as of this point (`carried`: encoding byte and bytes).
+   */
+  mergeMarker?(g: Group, into: readonly NodeId[], carried: { enc: number; state: Buffer }): void;
 }
+
+/** A snapshot's first byte when a partitionable group wraps the application's state with its merged keys. */
+const MERGE_WRAPPED = 2;
 
 /**
  * Bounds on sends held back while the group is blocked (flow control, a flush, a minority, a
@@ -246,6 +261,10 @@ export class Group extends EventEmitter implements StackTop {
   log: Logger = silentLogger;
   /** Counts application messages dropped on the way up (horus_app_dropped_total; set by the node). @internal */
   guard: InputGuard | null = null;
+  /** @internal A partitionable group: its merge handler (null: the senior state wins) and the junior views merged so far. */
+  partitionable: { handler: MergeHandler | null; keys: MergedKeys } | null = null;
+  /** A merge marker sent and not yet delivered: no second one. */
+  private markerSent = false;
   /** Counts sends refused because the held sends were at a limit (horus_app_backpressure_total; set by the node). @internal */
   backpressure: Counter | null = null;
   /** Counts event iterators that fell too far behind (horus_app_iterator_overflow_total; set by the node). @internal */
@@ -753,6 +772,7 @@ export class Group extends EventEmitter implements StackTop {
     const need = REQUIRED_LAYER[ORDERS[h.order] ?? 'fifo'];
     if (need && !this.stack?.provides.has(need))
       return this.guard?.drop(msg.src, `message claims ${ORDERS[h.order]} order, which this stack does not provide`, { group: this.name });
+    if (h.kind === AppKind.Merge) return this.onMergeControl(msg);
     if (h.kind === AppKind.Reply) {
       if (h.to === this.localId)
         this.queries.get(h.re ?? 0)?.reply(msg.src, new Delivery(this.name, msg.src, h.id, h.order, msg.payload, h.encoding, this.currentView.id));
@@ -855,6 +875,7 @@ export class Group extends EventEmitter implements StackTop {
    */
   private snapshot(ev: { snapshot?: Buffer | StateSource | null; snapshotError?: Error | null }): void {
     const h = this.stateHandlers;
+    if (this.partitionable) return this.wrappedSnapshot(ev);
     if (!h) return;
     if (this.queued) this.releaseQueued(); // the state must include what is still queued
     const name = isStreaming(h) ? 'state.getChunks()' : 'state.get()';
@@ -907,9 +928,14 @@ export class Group extends EventEmitter implements StackTop {
   /** Hand a joiner's snapshot to the application; false if it refused it. */
   private applyState(state: Buffer): boolean {
     const h = this.stateHandlers;
-    // A streaming receiver took its bytes through stateSink already (only an empty state comes here).
-    if (!h || isStreaming(h)) return true;
     try {
+      if (this.partitionable && state[0] === MERGE_WRAPPED) {
+        const inner = this.partitionable.keys.unwrap(state.subarray(1));
+        if (!h || isStreaming(h) || inner.state.length === 0) return true;
+        state = Buffer.concat([Buffer.of(inner.encoding), inner.state]);
+      }
+      // A streaming receiver took its bytes through stateSink already (only an empty state comes here).
+      if (!h || isStreaming(h)) return true;
       if (state.length === 0) return true; // the provider keeps no state
       const encoding = state[0];
       if (encoding !== PayloadEncoding.Bytes && encoding !== PayloadEncoding.Packed) throw new Error(`snapshot encoding ${encoding} is unknown`);
@@ -932,6 +958,91 @@ export class Group extends EventEmitter implements StackTop {
       this.stack?.downEvent({ type: 'LEAVE' });
       return false;
     }
+  }
+
+  /** The application's state as one value, with its encoding (empty bytes: no state kept). */
+  private appState(): { enc: number; state: Buffer } {
+    const h = this.stateHandlers;
+    if (!h || isStreaming(h)) return { enc: PayloadEncoding.Bytes, state: Buffer.alloc(0) };
+    if (this.queued) this.releaseQueued(); // the state must include what is still queued
+    const value = h.get();
+    if (!(value instanceof Uint8Array)) checkPayload(value);
+    const enc = encodePayload(value);
+    return { enc: enc.encoding, state: enc.bytes };
+  }
+
+  /** A partitionable group's state for joiners: the merged keys around the application's state. */
+  private wrappedSnapshot(ev: { snapshot?: Buffer | StateSource | null; snapshotError?: Error | null }): void {
+    try {
+      const { enc, state } = this.appState();
+      ev.snapshot = sourceOfBuffers([Buffer.of(MERGE_WRAPPED), this.partitionable!.keys.wrap(enc, state)]);
+    } catch (err) {
+      ev.snapshotError = err as Error;
+      this.reportError(new HorusError('ERR_STATE_TRANSFER', `state.get() threw: ${(err as Error).message}`, { cause: err }));
+    }
+  }
+
+  /**
+   * @internal The node found a senior group of this name: ask the junior side (ours) to merge into it,
+   * at one point of its sequence (a gbcast). A no-op unless partitionable, or while a marker is out.
+   */
+  startMerge(into: readonly NodeId[]): void {
+    if (!this.partitionable || this.markerSent || this.closed) return;
+    this.markerSent = true;
+    this.castKind('group', encodeMergeControl({ t: 'marker', into: [...into] }), undefined, AppKind.Merge).catch((err: Error) => {
+      this.markerSent = false;
+      this.log.warn('merge marker not sent', { group: this.name, error: err.message });
+    });
+  }
+
+  /** @internal After this member joined the senior group: send the junior side's state as a merge record. */
+  sendMergeRecord(was: View, carried: { enc: number; state: Buffer }): void {
+    const record = encodeMergeControl({
+      t: 'record',
+      was: { group: was.group, id: was.id, members: [...was.members] },
+      enc: carried.enc,
+      state: carried.state,
+    });
+    this.castKind('group', record, undefined, AppKind.Merge).catch((err: Error) =>
+      this.reportError(new HorusError('ERR_INTERNAL', `the merge record could not be sent: ${err.message}`, { cause: err })),
+    );
+  }
+
+  /** A merge marker or record, delivered in its order (see src/api/merge.ts). */
+  private onMergeControl(msg: Message): void {
+    const p = this.partitionable;
+    if (!p) return this.guard?.drop(msg.src, 'merge control in a group that is not partitionable', { group: this.name });
+    const c = decodeMergeControl(msg.payload);
+    if (c === null) return this.guard?.drop(msg.src, 'malformed merge control', { group: this.name });
+    if (this.queued) this.releaseQueued(); // what came before it is the application's first
+    if (c.t === 'marker') {
+      let carried;
+      try {
+        carried = this.appState();
+      } catch (err) {
+        return this.reportError(new HorusError('ERR_STATE_TRANSFER', `state.get() threw at a merge: ${(err as Error).message}`, { cause: err }));
+      }
+      this.recorder?.record({ k: 'merge-marker', at: this.now(), node: this.localId, group: this.name, view: this.currentView.id });
+      this.hooks.mergeMarker?.(this, c.into, carried);
+      return;
+    }
+    if (!recordFromItsSide(msg.src, c.was)) return this.guard?.drop(msg.src, 'merge record for a side its sender was not in', { group: this.name });
+    const key = mergeKey(c.was);
+    if (p.keys.has(key)) return; // another junior member's record of the same side
+    p.keys.add(key);
+    const theirView: View = { group: c.was.group, id: c.was.id, members: c.was.members };
+    const h = this.stateHandlers;
+    if (p.handler && h && !isStreaming(h) && c.state.length > 0) {
+      try {
+        const theirs = decodePayload(Buffer.from(c.state.buffer, c.state.byteOffset, c.state.byteLength), c.enc);
+        const merged = p.handler({ mine: h.get(), theirs, view: this.currentView, theirView });
+        h.set(merged);
+      } catch (err) {
+        this.reportError(new HorusError('ERR_STATE_TRANSFER', `the merge handler or state.set() threw: ${(err as Error).message}`, { cause: err }));
+      }
+    }
+    this.recorder?.record({ k: 'merge', at: this.now(), node: this.localId, group: this.name, view: this.currentView.id, key });
+    this.notify('merge', { view: this.currentView, theirView });
   }
 
   /** @internal */

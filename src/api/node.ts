@@ -12,6 +12,7 @@ import type { View } from '../core/view.js';
 import { MAX_GROUP_NAME_BYTES, readFrameGroup } from '../codec/frame.js';
 import { DEFAULT_STACK, DYNAMIC_STACK, withGroupSecurity } from '../layers/index.js';
 import { withPartitionPolicy, type PartitionPolicy } from '../layers/partition-policy.js';
+import { MergedKeys, type MergeHandler } from './merge.js';
 import type { Acl } from '../security/acl.js';
 import { MemoryMetrics, type Counter } from '../obs/metrics.js';
 import { Stack, type FaultSite, type StackSpec } from '../stack/stack.js';
@@ -74,6 +75,12 @@ export interface JoinOptions {
    * Needs a dynamic group.
    */
   partition?: PartitionPolicy;
+  /**
+   * A partitionable group (`partition: { kind: 'partitionable' }`): how the states of two sides that
+   * meet again are reconciled, on every member at the same point (see MergeHandler, mergePolicies).
+   * Default: the senior side's state wins. Needs state handlers that give the state as one value.
+   */
+  merge?: MergeHandler;
 }
 
 /**
@@ -158,7 +165,9 @@ interface GroupEntry {
   probeTimer: Timer | null;
   lastHintAt: number;
   /** Leaving a junior group of this name for a senior one: what we were, whom we join. */
-  merging: { was: View; into: readonly NodeId[]; tries: number } | null;
+  merging: { was: View; into: readonly NodeId[]; tries: number; carried?: { enc: number; state: Buffer } } | null;
+  /** A partitionable group: nodes that left our views (a split's other side, perhaps), probed for a second live group. */
+  lost: string[] | null;
   /** We told a junior group's member that ours is senior: we do not merge away before this (our clock). */
   seniorUntil: number;
 }
@@ -655,13 +664,20 @@ export class HorusNode {
       lastHintAt: -Infinity,
       merging: null,
       seniorUntil: -Infinity,
+      lost: null,
     };
+    if (opts.partition?.kind === 'partitionable') {
+      if (opts.state && 'getChunks' in opts.state)
+        throw new ConfigError(`group ${name}: a partitionable group reconciles its sides' states as values: give state.get/set, not a stream`);
+      entry.lost = [];
+    } else if (opts.merge) throw new ConfigError(`group ${name}: a merge handler needs partition: { kind: 'partitionable' }`);
     entry.group = new Group(name, localId, view, this.recorder, () => this.env.now(), this.hooksFor(entry), opts.state ?? null, opts.sendLimits);
     entry.group.timers = this.env;
     entry.group.log = this.env.log.child({ group: name });
     entry.group.guard = this.appGuard;
     entry.group.backpressure = this.backpressure;
     entry.group.iteratorOverflow = this.iteratorOverflow;
+    if (entry.lost) entry.group.partitionable = { handler: opts.merge ?? null, keys: new MergedKeys() };
     return entry;
   }
 
@@ -729,16 +745,23 @@ export class HorusNode {
     return {
       leave: (g) => this.leaveGroup(g),
       viewInstalled: (g, v) => {
+        if (entry.lost) this.noteLost(entry, entry.lastView, v);
         entry.lastView = v;
         entry.memberSince ??= this.env.now();
         if (entry.merging && v.members.includes(g.localId)) {
           const merged: MergedEvent = { was: entry.merging.was, joined: v };
+          if (entry.merging.carried) g.sendMergeRecord(entry.merging.was, entry.merging.carried);
           entry.merging = null;
           this.env.log.warn('merged into the senior group of the same name', { group: g.name, was: merged.was.members.length, joined: v.members.length });
           g.notify('merged', merged);
         }
         // Only a node with seeds probes (a node without seeds is told by hints): none else pays for it.
-        if (entry.probeTimer === null && !entry.fixed && entry.mergeProbeMs > 0 && this.otherSeeds().length > 0) this.scheduleProbe(entry);
+        if (entry.probeTimer === null && !entry.fixed && entry.mergeProbeMs > 0 && (this.otherSeeds().length > 0 || (entry.lost?.length ?? 0) > 0))
+          this.scheduleProbe(entry);
+      },
+      mergeMarker: (g, into, carried) => {
+        if (entry.merging || this.groupsByName.get(g.name) !== entry) return;
+        this.leaveForSenior(entry, into, carried);
       },
       ended: (g, ev) => {
         if (ev.type === 'LEFT' && entry.failed) {
@@ -846,7 +869,7 @@ export class HorusNode {
         entry.probeTimer = null;
         return;
       }
-      this.probe(entry, this.seeds);
+      this.probe(entry, entry.lost ? [...this.seeds, ...entry.lost] : this.seeds);
       this.scheduleProbe(entry);
     });
   }
@@ -908,14 +931,33 @@ export class HorusNode {
     }
   }
 
+  /** Nodes that were in `before` and are not in `now` join the lost list; nodes back in a view leave it. */
+  private noteLost(entry: GroupEntry, before: View | null, now: View): void {
+    const lost = entry.lost!;
+    const inNow = new Set(now.members.map((m) => endpointOf(nodeOfMember(m))));
+    for (const m of before?.members ?? []) {
+      const e = endpointOf(nodeOfMember(m));
+      if (!inNow.has(e) && e !== this.endpoint && !lost.includes(e)) lost.push(e);
+    }
+    entry.lost = lost.filter((e) => !inNow.has(e)).slice(-MAX_PROBE_TARGETS);
+  }
+
   /** Leave our (junior) group and join the senior one as a new member, with its state. */
   private mergeInto(entry: GroupEntry, into: readonly NodeId[]): void {
+    // A partitionable group's junior side moves as one, at one point of its sequence (src/api/merge.ts).
+    if (entry.lost) return entry.group.startMerge(into);
     const was = entry.group.view;
     this.env.log.warn('a senior group of the same name exists: merging into it', { group: was.group, was: was.members.length, into: into.length });
     // The rest of our group hears of it first (links are FIFO), while our member still answers.
     for (const n of juniorNodes(was.members))
       if (n !== this.id) this.env.transport.send(n, encodeDirectory({ t: 'merge', group: was.group, members: [...into] }));
-    entry.merging = { was, into: [...into], tries: 0 };
+    this.leaveForSenior(entry, into);
+  }
+
+  /** Leave the junior group for the senior one (members `into`); a partitionable group carries its state. */
+  private leaveForSenior(entry: GroupEntry, into: readonly NodeId[], carried?: { enc: number; state: Buffer }): void {
+    const was = entry.group.view;
+    entry.merging = { was, into: [...into], tries: 0, ...(carried ? { carried } : {}) };
     // This member leaves the junior group (its stack goes quiet now): the history says so.
     this.recorder?.record({ k: 'ended', at: this.env.now(), node: entry.group.localId, group: was.group, how: 'left' });
     this.rejoin(entry);

@@ -20,7 +20,11 @@ export type HistoryEvent =
    */
   | { k: 'fault'; at: number; node: NodeId; group: string; error: string }
   /** The application's state right after a view install (the sim app: the set of messages it holds). */
-  | { k: 'state'; at: number; node: NodeId; group: string; view: number; count: number; digest: number };
+  | { k: 'state'; at: number; node: NodeId; group: string; view: number; count: number; digest: number }
+  /** A partitionable group's junior side delivered its merge marker: this member leaves for the senior group. */
+  | { k: 'merge-marker'; at: number; node: NodeId; group: string; view: number }
+  /** A partitionable group reconciled the junior side `key` (its last view) into this view. */
+  | { k: 'merge'; at: number; node: NodeId; group: string; view: number; key: string };
 
 export interface HistoryRecorder {
   record(ev: HistoryEvent): void;

@@ -15,6 +15,11 @@
  * view share a member (each holds a majority of the members, or of the weight), so two sides of a
  * split never both move on. Members known replaced (their process rejoined under a later membership)
  * count neither way: they never answer anyone again.
+ *
+ * - `partitionable` gives that property up on purpose: every side of a split keeps its own views and
+ *   keeps working (extended virtual synchrony: each side is virtually synchronous on its own), and the
+ *   sides merge into one view when they meet again, the application reconciling their states
+ *   (`JoinOptions.merge`, see src/api/merge.ts and docs/partitions.md).
  */
 import { z } from 'zod';
 import { endpointOf, type NodeId } from '../core/node-id.js';
@@ -36,6 +41,7 @@ export const partitionPolicySchema = z.discriminatedUnion('kind', [
       defaultWeight: weight.default(1),
     })
     .strict(),
+  z.object({ kind: z.literal('partitionable') }).strict(),
 ]);
 
 /** A partition policy as a user writes it (see the file's comment, and docs/partitions.md). */
@@ -45,7 +51,9 @@ export type PartitionPolicy =
   /** More than half of the last view and at least `size` of its members: the group never runs below `size`. */
   | { kind: 'quorum'; size: number }
   /** More than half of the last view's total weight; each member weighs `weights[host:port]`, else `defaultWeight` (1). */
-  | { kind: 'weights'; weights: Readonly<Record<string, number>>; defaultWeight?: number };
+  | { kind: 'weights'; weights: Readonly<Record<string, number>>; defaultWeight?: number }
+  /** Not a primary-partition group: every side of a split goes on, and the sides merge when they meet. */
+  | { kind: 'partitionable' };
 type ParsedPolicy = z.output<typeof partitionPolicySchema>;
 
 export const MAJORITY = { kind: 'majority' } as const;
@@ -73,6 +81,7 @@ export class Quorum {
    * `uncounted` (known replaced) count neither way.
    */
   holds(members: readonly NodeId[], present: (m: NodeId) => boolean, uncounted?: ReadonlySet<NodeId>): boolean {
+    if (this.policy.kind === 'partitionable') return true; // any side acts for itself
     let total = 0;
     let have = 0;
     let haveCount = 0;
@@ -115,6 +124,7 @@ export class Quorum {
    * +Infinity if `self` holds it alone, -Infinity if all of them together fall short.
    */
   leaseEnd(members: readonly NodeId[], self: NodeId, endOf: (m: NodeId) => number | undefined): number {
+    if (this.policy.kind === 'partitionable') return Infinity; // no side ever blocks itself
     const ends: [number, NodeId][] = [];
     for (const m of members) {
       if (m === self) continue;
