@@ -263,7 +263,7 @@ export class Group extends EventEmitter implements StackTop {
   guard: InputGuard | null = null;
   /** @internal A partitionable group: its merge handler (null: the senior state wins) and the junior views merged so far. */
   partitionable: { handler: MergeHandler | null; keys: MergedKeys } | null = null;
-  /** A merge marker sent and not yet delivered: no second one. */
+  /** A merge marker sent in this view and not yet delivered: no second one. */
   private markerSent = false;
   /** Counts sends refused because the held sends were at a limit (horus_app_backpressure_total; set by the node). @internal */
   backpressure: Counter | null = null;
@@ -1016,6 +1016,7 @@ export class Group extends EventEmitter implements StackTop {
     if (c === null) return this.guard?.drop(msg.src, 'malformed merge control', { group: this.name });
     if (this.queued) this.releaseQueued(); // what came before it is the application's first
     if (c.t === 'marker') {
+      this.markerSent = false; // this membership ends here; the next one may merge again
       let carried;
       try {
         carried = this.appState();
@@ -1048,6 +1049,7 @@ export class Group extends EventEmitter implements StackTop {
   /** @internal */
   installView(view: View): void {
     this.currentView = view;
+    this.markerSent = false; // a marker is delivered by the next view change at the latest: lost if not, so the next probe may send one
     this.memberSet = new Set(view.members);
     for (const q of this.queries.values()) q.viewChanged(view);
     this.direct.viewChanged(view.members);

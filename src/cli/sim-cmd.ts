@@ -22,7 +22,7 @@ export interface SimFlags {
   /** With `--faults all`: 'pki' encrypts the group, admits only its nodes, and adds refused outsiders; 'off' (default) does not. */
   security?: 'off' | 'pki';
   /** With `--faults all`: the partition policy ('majority' default; 'quorum' static, 'weights' per node). */
-  policy?: 'majority' | 'quorum' | 'weights';
+  policy?: 'majority' | 'quorum' | 'weights' | 'partitionable';
   /** 'tools': the toolkit's workload with tool-level checkers (src/sim/scenario-tools.ts). */
   /** 'news': the News service's workload with its checker (src/sim/scenario-news.ts). */
   scenario?: 'tools' | 'news' | 'jobs';
@@ -71,7 +71,7 @@ export function simSpecOf(flags: SimFlags): SimSpec {
   if (vsync && flags.adversary !== undefined) spec.adversary = flags.adversary;
   if (vsync && flags.startTogether === false) spec.startTogether = false;
   if (vsync && flags.security === 'pki') spec.security = 'pki';
-  if (vsync && (flags.policy === 'quorum' || flags.policy === 'weights')) spec.policy = flags.policy;
+  if (vsync && (flags.policy === 'quorum' || flags.policy === 'weights' || flags.policy === 'partitionable')) spec.policy = flags.policy;
   return spec;
 }
 

@@ -36,7 +36,7 @@ export interface SimOptionValues {
   workers: number;
   startTogether: boolean;
   security?: 'off' | 'pki';
-  policy?: 'majority' | 'quorum' | 'weights';
+  policy?: 'majority' | 'quorum' | 'weights' | 'partitionable';
   scenario?: 'tools' | 'news' | 'jobs';
   verbose?: boolean;
   progress?: boolean;
@@ -75,8 +75,8 @@ export function addSimCommand(program: Command): Command {
     .addOption(
       new Option(
         '--policy <kind>',
-        'with --faults all: the partition policy, "majority" of the last view (default), "quorum" (static: a majority of all the nodes) or "weights" (1–3 per node)',
-      ).argParser(oneOf('--policy', ['majority', 'quorum', 'weights'] as const)),
+        'with --faults all: the partition policy, "majority" of the last view (default), "quorum" (static: a majority of all the nodes), "weights" (1–3 per node) or "partitionable" (every side goes on, the sides merge; checked for extended virtual synchrony)',
+      ).argParser(oneOf('--policy', ['majority', 'quorum', 'weights', 'partitionable'] as const)),
     )
     .addOption(
       new Option(

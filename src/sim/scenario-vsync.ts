@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
-import { HorusNode } from '../api/node.js';
+import { HorusNode, type JoinOptions } from '../api/node.js';
+import type { MergeInput } from '../api/merge.js';
 import type { Group } from '../api/group.js';
 import { messageName, type MemoryHistory } from '../core/history.js';
 import type { Rng } from '../core/rng.js';
@@ -55,8 +56,12 @@ export interface VsyncScenarioOptions {
   startTogether?: boolean;
   /** 'pki': the group encrypts (CRYPT, a key per view), admits only the scenario's own nodes (ACL), and an outsider tries to join and is refused. */
   security?: 'off' | 'pki';
-  /** The partition policy (default majority): 'quorum' a static quorum of a majority of all the scenario's nodes, 'weights' 1–3 per node. */
-  policy?: 'majority' | 'quorum' | 'weights';
+  /**
+   * The partition policy (default majority): 'quorum' a static quorum of a majority of all the scenario's
+   * nodes, 'weights' 1–3 per node, 'partitionable' every side goes on and the sides merge (checked for
+   * extended virtual synchrony; the state is merged as the union of both sides' messages).
+   */
+  policy?: 'majority' | 'quorum' | 'weights' | 'partitionable';
   verbose?: boolean;
 }
 
@@ -110,15 +115,18 @@ class Member {
     private readonly ignored: (sender: NodeId) => boolean = () => false,
     /** Join by name through these seeds (the name service) instead of being handed contacts. */
     seeds: string[] = [],
+    /** A partitionable group: its sides merge, the states as the union of their messages. */
+    private readonly partitionable = false,
   ) {
     this.node = new HorusNode(sim.env, history, seeds);
     this.founder = contacts !== null && contacts.length === 0;
+    const more: JoinOptions = partitionable ? { partition: { kind: 'partitionable' }, merge: unionOfSides, mergeProbeMs: MERGE_PROBE_MS } : {};
     if (contacts === null) {
       // The group object exists once the lookups are done (a microtask turn): `attach` picks it up.
-      this.node.join(GROUP, { stack, state: this.stateHandlers() }).catch(() => {});
+      this.node.join(GROUP, { stack, state: this.stateHandlers(), ...more }).catch(() => {});
       return;
     }
-    this.attach(this.node.joinNow(GROUP, { contacts, stack, state: this.stateHandlers() }));
+    this.attach(this.node.joinNow(GROUP, { contacts, stack, state: this.stateHandlers(), ...more }));
   }
 
   /** The member id it has now (its process id until its group exists). */
@@ -167,8 +175,18 @@ class Member {
       this.state = new Set();
       this.digest = 0;
     });
+    // The state right after reconciling a side: the checker compares it across the merged members.
+    group.on('merge', (ev) =>
+      this.history.record({ k: 'state', at: this.sim.env.now(), node: group.localId, group: GROUP, view: ev.view.id, count: this.state.size, digest: this.digest }),
+    );
   }
 }
+
+/** How often a partitionable group's members look for the other sides of a split (virtual ms). */
+const MERGE_PROBE_MS = 1000;
+
+/** The sim app's merge: both sides' messages (a deterministic union, in name order). */
+const unionOfSides = ({ mine, theirs }: MergeInput): unknown => [...new Set([...(mine as string[]), ...(theirs as string[])])].sort();
 
 /** A forked stream past its first draws, which differ little from seed to seed (xoroshiro128+ warms up slowly). */
 function warmed(r: Rng): Rng {
@@ -278,7 +296,7 @@ function setUpVsyncScenario(opts: VsyncScenarioOptions): ScenarioRun {
     const sim = world.addNode(endpoint, String(inc));
     const adversary = opts.adversary;
     const seeds = contacts === null ? endpoints.filter((e) => e !== endpoint) : [];
-    members.set(endpoint, new Member(sim, history, contacts, stack, adversary ? (src) => adversary.speaksAs(src) : undefined, seeds));
+    members.set(endpoint, new Member(sim, history, contacts, stack, adversary ? (src) => adversary.speaksAs(src) : undefined, seeds, policy?.kind === 'partitionable'));
   };
   const liveEndpoints = (): string[] => endpoints.filter((e) => members.get(e)?.alive);
   const contactsFor = (self: string): string[] => liveEndpoints().filter((e) => e !== self);
@@ -563,16 +581,18 @@ function setUpVsyncScenario(opts: VsyncScenarioOptions): ScenarioRun {
     if (crashed !== undefined) violations.add('crash', crashed);
     // Two groups of one name (the name service's business, issue 9 item 3): whatever follows from it
     // is counted apart, as 'two-groups/<kind>'.
-    if (checkOneGroupPerName(history.events, GROUP, violations)) violations.consequencesOf('two-groups');
+    // (Partitionable: two groups of one name are the sides of a split until they merge; liveness below says they did.)
+    const extended = policy?.kind === 'partitionable';
+    if (!extended && checkOneGroupPerName(history.events, GROUP, violations)) violations.consequencesOf('two-groups');
     // The adversary's member may equivocate (say different things to different members under one
     // sequence number): nobody can agree on what it "sent", so the checkers judge the honest traffic.
     const adversary = opts.adversary;
     const judged = adversary
       ? history.events.filter((e) => !((e.k === 'deliver' && adversary.speaksAs(e.sender)) || (e.k === 'send' && adversary.speaksAs(e.node))))
       : history.events;
-    checkVirtualSynchrony(judged, GROUP, violations);
+    checkVirtualSynchrony(judged, GROUP, violations, { extended });
     checkOrder(judged, GROUP, violations);
-    checkNoTwoPrimaries(judged, GROUP, violations, adversary ? (m) => adversary.speaksAs(m) : undefined);
+    if (!extended) checkNoTwoPrimaries(judged, GROUP, violations, adversary ? (m) => adversary.speaksAs(m) : undefined);
     checkOneMemberPerNode(judged, GROUP, violations);
     probe?.check(history.events, violations);
     if (opts.adversary) {
@@ -644,5 +664,6 @@ function setUpVsyncScenario(opts: VsyncScenarioOptions): ScenarioRun {
 function partitionPolicyOf(kind: VsyncScenarioOptions['policy'], endpoints: readonly string[], r: Rng): PartitionPolicy | null {
   if (kind === 'quorum') return { kind: 'quorum', size: Math.floor(endpoints.length / 2) + 1 };
   if (kind === 'weights') return { kind: 'weights', weights: Object.fromEntries(endpoints.map((e) => [e, r.int(1, 3)])) };
+  if (kind === 'partitionable') return { kind: 'partitionable' };
   return null;
 }

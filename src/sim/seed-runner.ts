@@ -24,7 +24,7 @@ export interface SimSpec {
   /** vsync only: 'pki' runs the group with identities, an ACL and CRYPT, plus refused outsiders. */
   security?: 'pki';
   /** vsync only: a partition policy other than majority. */
-  policy?: 'quorum' | 'weights';
+  policy?: 'quorum' | 'weights' | 'partitionable';
 }
 
 /** One seed's verdict, as printed. Plain data (it comes back from workers). */

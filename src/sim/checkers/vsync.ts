@@ -37,8 +37,28 @@ export function nameHash(s: string): number {
  * - state transfer: a joiner's state at its first view equals everything delivered in earlier views;
  * - safe delivery is uniform: a safe message delivered by anyone is delivered by every survivor;
  * - no faults: every 'fault' event (a stack threw and was contained) is a violation.
+ *
+ * `extended` (a partitionable group: extended virtual synchrony): the sides of a split each have their
+ * own views, so a view is its id AND its members — two sides may both install a view 7. Every property
+ * above holds per view so named, same-set delivery among the members that went on to the same next view
+ * (each side agrees on what it delivered in the view they split from); the state-transfer check (whose expected state is one linear history)
+ * gives way to the merge checks: each junior side (a merge key) is reconciled in one view, between the
+ * same messages at every member (a merge counts as a delivery in the same-set check), and leaves every
+ * member with the same state (the scenario records a 'state' event right after each 'merge').
  */
-export function checkVirtualSynchrony(events: readonly HistoryEvent[], group: string, out = new ViolationList()): ViolationList {
+export function checkVirtualSynchrony(
+  events: readonly HistoryEvent[],
+  group: string,
+  out = new ViolationList(),
+  opts: { extended?: boolean } = {},
+): ViolationList {
+  const extended = opts.extended === true;
+  /** A view's name in the agreement maps: its id, and in extended mode its members too. */
+  const memberView = new Map<string, string>(); // `${member}|${id}` -> members key
+  const viewName = (member: NodeId, id: number): string => (extended ? `${id}|${memberView.get(`${member}|${id}`) ?? ''}` : String(id));
+  const mergeAt = new Map<string, { view: string; by: NodeId }>(); // merge key -> view it happened in
+  const mergeState = new Map<string, { count: number; digest: number; by: NodeId }>();
+  const pendingMerge = new Map<NodeId, string>(); // member -> merge key whose state comes next
   const viewMembers = new Map<number, string>();
   const installs = new Map<NodeId, number[]>(); // member -> view ids in order
   const sentIn = new Map<string, { sender: NodeId; view: number }>();
@@ -52,9 +72,10 @@ export function checkVirtualSynchrony(events: readonly HistoryEvent[], group: st
     switch (ev.k) {
       case 'view': {
         const key = ev.members.join(',');
+        memberView.set(`${ev.node}|${ev.view}`, key);
         const prev = viewMembers.get(ev.view);
         if (prev === undefined) viewMembers.set(ev.view, key);
-        else if (prev !== key) out.add('view-agreement', `view ${ev.view} is [${prev}] at some members and [${key}] at ${ev.node}`);
+        else if (prev !== key && !extended) out.add('view-agreement', `view ${ev.view} is [${prev}] at some members and [${key}] at ${ev.node}`);
         if (!ev.members.includes(ev.node)) out.add('view-agreement', `${ev.node} installed view ${ev.view} that does not include it`);
         let l = installs.get(ev.node);
         if (!l) installs.set(ev.node, (l = []));
@@ -99,6 +120,29 @@ export function checkVirtualSynchrony(events: readonly HistoryEvent[], group: st
         lastFrom.set(lk, k + 1);
         break;
       }
+      case 'merge': {
+        const at = viewName(ev.node, ev.view);
+        const first = mergeAt.get(ev.key);
+        if (!first) mergeAt.set(ev.key, { view: at, by: ev.node });
+        else if (first.view !== at) out.add('merge', `${ev.node} merged side ${ev.key} in view ${at}; ${first.by} did in view ${first.view}`);
+        // In the same-set check a merge is one more delivery of that view.
+        const key = `${ev.node}|${ev.view}`;
+        let set = deliveredIn.get(key);
+        if (!set) deliveredIn.set(key, (set = new Set()));
+        set.add(`merge:${ev.key}`);
+        pendingMerge.set(ev.node, ev.key);
+        break;
+      }
+      case 'state': {
+        const mk = pendingMerge.get(ev.node);
+        if (mk === undefined) break;
+        pendingMerge.delete(ev.node);
+        const s = mergeState.get(mk);
+        if (!s) mergeState.set(mk, { count: ev.count, digest: ev.digest, by: ev.node });
+        else if (s.count !== ev.count || s.digest !== ev.digest)
+          out.add('merge', `${ev.node} holds ${ev.count} messages after merging side ${mk}; ${s.by} holds ${s.count} (or others)`);
+        break;
+      }
       case 'fault':
         // A contained stack failure keeps a real node up, but in the simulator it is always a bug.
         out.add('fault', `${ev.node} contained a failure of its ${ev.group} stack at ${ev.at}: ${ev.error}`);
@@ -108,13 +152,15 @@ export function checkVirtualSynchrony(events: readonly HistoryEvent[], group: st
     }
   }
   // Same-set delivery between consecutive views of each member, and the agreed set per view.
-  const agreed = new Map<number, { set: Set<string>; by: NodeId }>();
+  const agreed = new Map<string, { set: Set<string>; by: NodeId }>();
   for (const [member, views] of installs) {
     for (let i = 0; i + 1 < views.length; i++) {
       const v = views[i]!;
       const got = deliveredIn.get(`${member}|${v}`) ?? new Set<string>();
-      const a = agreed.get(v);
-      if (!a) agreed.set(v, { set: got, by: member });
+      // Extended: the members that went on together (from v to the same next view) agree on v.
+      const name = extended ? `${viewName(member, v)}->${viewName(member, views[i + 1]!)}` : viewName(member, v);
+      const a = agreed.get(name);
+      if (!a) agreed.set(name, { set: got, by: member });
       else if (!sameSet(a.set, got)) {
         const extra = [...got].filter((m) => !a.set.has(m)).slice(0, 3);
         const missing = [...a.set].filter((m) => !got.has(m)).slice(0, 3);
@@ -137,21 +183,24 @@ export function checkVirtualSynchrony(events: readonly HistoryEvent[], group: st
   // Safe delivery is uniform: once anyone (even a member about to fail) delivered a safe message,
   // every member that survives that view delivers it too.
   const safeMsgs = new Set<string>();
-  for (const ev of events) if (ev.k === 'send' && ev.group === group && ev.safe) safeMsgs.add(ev.msg);
+  // (Extended: a side that splits off may not deliver what the other side delivered as safe — every
+  // member had received it, but only the members that go on together agree on what they deliver.)
+  if (!extended) for (const ev of events) if (ev.k === 'send' && ev.group === group && ev.safe) safeMsgs.add(ev.msg);
   for (const ev of events) {
     if (ev.k !== 'deliver' || ev.group !== group || !safeMsgs.has(ev.msg)) continue;
-    const a = agreed.get(ev.view);
+    const a = agreed.get(viewName(ev.node, ev.view));
     if (a && !a.set.has(ev.msg))
       out.add('safe', `${ev.node} delivered safe message ${ev.msg} in view ${ev.view}, which the survivors of that view did not deliver`);
   }
   // State transfer: a joiner's first state is everything agreed before its first view.
-  const sortedViews = [...agreed.keys()].sort((a, b) => a - b);
+  if (extended) return out;
+  const sortedViews = [...agreed.keys()].map(Number).sort((a, b) => a - b);
   for (const ev of events) {
     if (ev.k !== 'state' || ev.group !== group) continue;
     const expected = new Set<string>();
     for (const v of sortedViews) {
       if (v >= ev.view) break;
-      for (const m of agreed.get(v)!.set) expected.add(m);
+      for (const m of agreed.get(String(v))!.set) expected.add(m);
     }
     const { count, digest } = setDigest(expected);
     if (count !== ev.count || digest !== ev.digest)
