@@ -170,6 +170,8 @@ interface GroupEntry {
   lost: string[] | null;
   /** We told a junior group's member that ours is senior: we do not merge away before this (our clock). */
   seniorUntil: number;
+  /** The nodes of the junior group we last told so (endpoints). */
+  vouchedTo: ReadonlySet<string>;
 }
 
 /** A join looking for its group: what the seeds said, and who else is looking for it. */
@@ -664,6 +666,7 @@ export class HorusNode {
       lastHintAt: -Infinity,
       merging: null,
       seniorUntil: -Infinity,
+      vouchedTo: new Set(),
       lost: null,
     };
     if (opts.partition?.kind === 'partitionable') {
@@ -911,6 +914,7 @@ export class HorusNode {
     const ours = new Set(mine.map((m) => endpointOf(nodeOfMember(m))));
     if (theirs.some((m) => ours.has(endpointOf(nodeOfMember(m)))) || !isSeniorGroup(mine, theirs)) return false;
     entry.seniorUntil = this.env.now() + MERGE_SENIOR_HOLD_MS;
+    entry.vouchedTo = new Set(theirs.map((m) => endpointOf(nodeOfMember(m))));
     return true;
   }
 
@@ -923,6 +927,8 @@ export class HorusNode {
     // A node in both: the same group seen at two moments (a partition, a view change): nothing to merge.
     if (theirs.members.some((m) => ours.has(endpointOf(nodeOfMember(m))))) return;
     if (isSeniorGroup(theirs.members, mine.members)) {
+      // The junior group we vouched to has moved into this one: it can no longer move into ours.
+      if (theirs.members.some((m) => entry.vouchedTo.has(endpointOf(nodeOfMember(m))))) entry.seniorUntil = -Infinity;
       // Only on the senior member's own word (see confirmSenior), and not while we vouched for ours.
       if (senior && this.env.now() >= entry.seniorUntil) this.mergeInto(entry, theirs.members);
     } else {

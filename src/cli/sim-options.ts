@@ -37,6 +37,7 @@ export interface SimOptionValues {
   startTogether: boolean;
   security?: 'off' | 'pki';
   policy?: 'majority' | 'quorum' | 'weights' | 'partitionable';
+  partitionable?: boolean;
   scenario?: 'tools' | 'news' | 'jobs';
   verbose?: boolean;
   progress?: boolean;
@@ -78,6 +79,7 @@ export function addSimCommand(program: Command): Command {
         'with --faults all: the partition policy, "majority" of the last view (default), "quorum" (static: a majority of all the nodes), "weights" (1–3 per node) or "partitionable" (every side goes on, the sides merge; checked for extended virtual synchrony)',
       ).argParser(oneOf('--policy', ['majority', 'quorum', 'weights', 'partitionable'] as const)),
     )
+    .addOption(new Option('--partitionable', 'with --faults all: the same as --policy partitionable').conflicts('policy'))
     .addOption(
       new Option(
         '--scenario <name>',
@@ -93,7 +95,8 @@ export function addSimCommand(program: Command): Command {
     .option('--no-progress', 'never draw the progress bar')
     .action(async (opts: SimOptionValues, cmd: Command) => {
       const { simCommand } = await import('./sim-cmd.js');
-      const flags: SimFlags = { ...opts };
+      const { partitionable, ...rest } = opts;
+      const flags: SimFlags = { ...rest, ...(partitionable ? { policy: 'partitionable' as const } : {}) };
       // A flag given on the command line, not its default, is what the cross-flag checks look at.
       if (cmd.getOptionValueSource('startTogether') === 'default') delete flags.startTogether;
       process.exitCode = await simCommand(flags, process.stdout, process.stderr);

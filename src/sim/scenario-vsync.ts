@@ -177,7 +177,15 @@ class Member {
     });
     // The state right after reconciling a side: the checker compares it across the merged members.
     group.on('merge', (ev) =>
-      this.history.record({ k: 'state', at: this.sim.env.now(), node: group.localId, group: GROUP, view: ev.view.id, count: this.state.size, digest: this.digest }),
+      this.history.record({
+        k: 'state',
+        at: this.sim.env.now(),
+        node: group.localId,
+        group: GROUP,
+        view: ev.view.id,
+        count: this.state.size,
+        digest: this.digest,
+      }),
     );
   }
 }
@@ -296,7 +304,10 @@ function setUpVsyncScenario(opts: VsyncScenarioOptions): ScenarioRun {
     const sim = world.addNode(endpoint, String(inc));
     const adversary = opts.adversary;
     const seeds = contacts === null ? endpoints.filter((e) => e !== endpoint) : [];
-    members.set(endpoint, new Member(sim, history, contacts, stack, adversary ? (src) => adversary.speaksAs(src) : undefined, seeds, policy?.kind === 'partitionable'));
+    members.set(
+      endpoint,
+      new Member(sim, history, contacts, stack, adversary ? (src) => adversary.speaksAs(src) : undefined, seeds, policy?.kind === 'partitionable'),
+    );
   };
   const liveEndpoints = (): string[] => endpoints.filter((e) => members.get(e)?.alive);
   const contactsFor = (self: string): string[] => liveEndpoints().filter((e) => e !== self);
@@ -591,7 +602,7 @@ function setUpVsyncScenario(opts: VsyncScenarioOptions): ScenarioRun {
       ? history.events.filter((e) => !((e.k === 'deliver' && adversary.speaksAs(e.sender)) || (e.k === 'send' && adversary.speaksAs(e.node))))
       : history.events;
     checkVirtualSynchrony(judged, GROUP, violations, { extended });
-    checkOrder(judged, GROUP, violations);
+    checkOrder(judged, GROUP, violations, { extended });
     if (!extended) checkNoTwoPrimaries(judged, GROUP, violations, adversary ? (m) => adversary.speaksAs(m) : undefined);
     checkOneMemberPerNode(judged, GROUP, violations);
     probe?.check(history.events, violations);

@@ -17,7 +17,7 @@ const TOTAL = 2;
  *   delivers m' in that view must have delivered each of those first (per-sender FIFO makes the
  *   rest follow). The happened-before relation comes from the recorded sends and deliveries.
  */
-export function checkOrder(events: readonly HistoryEvent[], group: string, out = new ViolationList()): ViolationList {
+export function checkOrder(events: readonly HistoryEvent[], group: string, out = new ViolationList(), opts: { extended?: boolean } = {}): ViolationList {
   const totalSeq = new Map<NodeId, string[]>();
   const position = new Map<string, Map<string, number>>(); // member -> msg -> index of delivery
   const lastSeenBy = new Map<string, Map<NodeId, { msg: string; view: number }>>(); // `${member}|${order}` -> sender -> last msg of that class delivered/sent
@@ -94,7 +94,7 @@ export function checkOrder(events: readonly HistoryEvent[], group: string, out =
       }
     }
   }
-  checkGbcast(events, group, out);
+  checkGbcast(events, group, out, opts.extended === true);
   return out;
 }
 
@@ -102,12 +102,22 @@ export function checkOrder(events: readonly HistoryEvent[], group: string, out =
  * gbcast is ordered against everything: every member that survives a view delivered, before each
  * gbcast of that view, exactly the same set of messages (so the same gbcasts, in the same order,
  * at the same point relative to every other message and to the view change).
+ * `extended` (a partitionable group): among the members that went on from the view to the same next
+ * view (the two sides of a split each agree on their own).
  */
-function checkGbcast(events: readonly HistoryEvent[], group: string, out: ViolationList): void {
+function checkGbcast(events: readonly HistoryEvent[], group: string, out: ViolationList, extended: boolean): void {
   const lastView = new Map<NodeId, number>();
   const perMemberView = new Map<string, string[]>();
+  /** `${member}|${view}` -> the member's next view (id and members): who went on together. */
+  const nextOf = new Map<string, string>();
+  const prevOf = new Map<NodeId, number>();
   for (const ev of events) {
     if (!('group' in ev) || ev.group !== group) continue;
+    if (ev.k === 'view') {
+      const prev = prevOf.get(ev.node);
+      if (prev !== undefined) nextOf.set(`${ev.node}|${prev}`, `${ev.view}:${ev.members.join(',')}`);
+      prevOf.set(ev.node, ev.view);
+    }
     if (ev.k === 'view') lastView.set(ev.node, Math.max(lastView.get(ev.node) ?? 0, ev.view));
     if (ev.k === 'deliver') {
       const key = `${ev.node}|${ev.view}`;
@@ -125,7 +135,7 @@ function checkGbcast(events: readonly HistoryEvent[], group: string, out: Violat
     for (const m of list) {
       if (m.startsWith('G:')) {
         const digest = before.slice().sort().join(',');
-        const k = `${view}|${m}`;
+        const k = extended ? `${view}|${nextOf.get(key) ?? ''}|${m}` : `${view}|${m}`;
         const prev = seen.get(k);
         if (!prev) seen.set(k, { by: member, before: digest });
         else if (prev.before !== digest)
