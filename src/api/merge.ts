@@ -50,22 +50,27 @@ export interface MergeEvent {
   theirView: View;
 }
 
-/** Ready-made merge handlers. */
+/**
+ * Ready-made merge handlers, typed by the state they expect and given to `JoinOptions.merge` as they
+ * are (the states arrive as the state handlers' `get()` gave them, decoded).
+ */
 export const mergePolicies = {
   /** The senior side's state wins; the junior side's is dropped (what a group without a handler does). */
-  seniorWins<S>(): MergeHandler<S> {
+  seniorWins(): MergeHandler {
     return ({ mine }) => mine;
   },
   /** One side's state wins by a rule on the two states: `pick` returns 'mine' or 'theirs'. */
-  pick<S>(rule: (mine: S, theirs: S) => 'mine' | 'theirs'): MergeHandler<S> {
-    return ({ mine, theirs }) => (rule(mine, theirs) === 'theirs' ? theirs : mine);
+  pick<S>(rule: (mine: S, theirs: S) => 'mine' | 'theirs'): MergeHandler {
+    return ({ mine, theirs }) => (rule(mine as S, theirs as S) === 'theirs' ? theirs : mine);
   },
   /**
    * Key-value states (plain objects) merged key by key, each value with a version: the higher version
    * wins, ties to the senior side (last-writer-wins when versions are write times or counters).
    */
-  lastWriterWins<V>(versionOf: (value: V) => number): MergeHandler<Record<string, V>> {
-    return ({ mine, theirs }) => {
+  lastWriterWins<V>(versionOf: (value: V) => number): MergeHandler {
+    return (input) => {
+      const mine = input.mine as Record<string, V>;
+      const theirs = input.theirs as Record<string, V>;
       const out: Record<string, V> = { ...mine };
       for (const [k, v] of Object.entries(theirs)) {
         const have = out[k];

@@ -100,7 +100,7 @@ describe('partitionable groups', () => {
     c.world.partition([[eps[0]!], [eps[1]!, eps[2]!]]);
     const reps = eps.map(() => new SetReplica());
     const theirsWins = mergePolicies.pick<string[]>(() => 'theirs');
-    const opts = (): JoinOptions => ({ partition: { kind: 'partitionable' }, merge: theirsWins as JoinOptions['merge'], mergeProbeMs: PROBE_MS });
+    const opts = (): JoinOptions => ({ partition: { kind: 'partitionable' }, merge: theirsWins, mergeProbeMs: PROBE_MS });
     for (const e of eps)
       c.start(
         e,
