@@ -8,7 +8,8 @@ const TOTAL = 2;
 /**
  * Causal and total order over one group's history.
  * - Total: any two members that survive a view (install a later one) delivered their common
- *   abcasts of that view in the same relative order. A member that is excluded may have delivered
+ *   abcasts of that view in the same relative order (`extended`, a partitionable group: any two that
+ *   went on from it to the same next view). A member that is excluded may have delivered
  *   its last messages in its own order before it learned so: that is the non-uniformity that the
  *   `safe` option exists to remove, as in Isis.
  * - Causal, within each order class (cbcasts among cbcasts, abcasts among abcasts — as in Isis,
@@ -55,6 +56,26 @@ export function checkOrder(events: readonly HistoryEvent[], group: string, out =
   // Total order: compare every pair of members on the common abcasts of views both survived.
   const lastView = new Map<NodeId, number>();
   for (const ev of events) if (ev.k === 'view' && ev.group === group) lastView.set(ev.node, Math.max(lastView.get(ev.node) ?? 0, ev.view));
+  if (opts.extended === true) {
+    // Extended: per view, among the members that went on to the same next view (each side agrees on its own).
+    const nextOf = nextViews(events, group);
+    const sides = new Map<string, Map<NodeId, string[]>>();
+    for (const [member, list] of totalSeq) {
+      for (const x of list) {
+        const view = x.slice(0, x.indexOf('|'));
+        const next = nextOf.get(`${member}|${view}`);
+        if (next === undefined) continue; // did not survive the view
+        const side = `${view}->${next}`;
+        let m = sides.get(side);
+        if (!m) sides.set(side, (m = new Map()));
+        let l = m.get(member);
+        if (!l) m.set(member, (l = []));
+        l.push(x.slice(x.indexOf('|') + 1));
+      }
+    }
+    for (const m of sides.values()) comparePairs(m, out);
+    totalSeq.clear();
+  }
   for (const [member, list] of totalSeq) {
     const last = lastView.get(member) ?? 0;
     totalSeq.set(
@@ -62,25 +83,7 @@ export function checkOrder(events: readonly HistoryEvent[], group: string, out =
       list.filter((x) => Number(x.slice(0, x.indexOf('|'))) < last).map((x) => x.slice(x.indexOf('|') + 1)),
     );
   }
-  const members = [...totalSeq.keys()];
-  for (let i = 0; i < members.length; i++) {
-    const a = totalSeq.get(members[i]!)!;
-    const pa = new Map(a.map((m, k) => [m, k]));
-    for (let j = i + 1; j < members.length; j++) {
-      let last = -1;
-      let lastMsg = '';
-      for (const m of totalSeq.get(members[j]!)!) {
-        const k = pa.get(m);
-        if (k === undefined) continue;
-        if (k < last) {
-          out.add('total-order', `${members[i]} delivered ${m} before ${lastMsg}; ${members[j]} delivered them the other way round`);
-          break;
-        }
-        last = k;
-        lastMsg = m;
-      }
-    }
-  }
+  comparePairs(totalSeq, out);
   // Causal order.
   for (const [member, p] of position) {
     for (const [msg, at] of p) {
@@ -98,6 +101,41 @@ export function checkOrder(events: readonly HistoryEvent[], group: string, out =
   return out;
 }
 
+/** Every pair of members delivered their common abcasts in the same relative order. */
+function comparePairs(seqs: ReadonlyMap<NodeId, readonly string[]>, out: ViolationList): void {
+  const members = [...seqs.keys()];
+  for (let i = 0; i < members.length; i++) {
+    const pa = new Map(seqs.get(members[i]!)!.map((m, k) => [m, k]));
+    for (let j = i + 1; j < members.length; j++) {
+      let last = -1;
+      let lastMsg = '';
+      for (const m of seqs.get(members[j]!)!) {
+        const k = pa.get(m);
+        if (k === undefined) continue;
+        if (k < last) {
+          out.add('total-order', `${members[i]} delivered ${m} before ${lastMsg}; ${members[j]} delivered them the other way round`);
+          break;
+        }
+        last = k;
+        lastMsg = m;
+      }
+    }
+  }
+}
+
+/** `${member}|${view}` -> the member's next view (its id and members): who went on together from a view. */
+function nextViews(events: readonly HistoryEvent[], group: string): Map<string, string> {
+  const nextOf = new Map<string, string>();
+  const prevOf = new Map<NodeId, number>();
+  for (const ev of events) {
+    if (ev.k !== 'view' || ev.group !== group) continue;
+    const prev = prevOf.get(ev.node);
+    if (prev !== undefined) nextOf.set(`${ev.node}|${prev}`, `${ev.view}:${ev.members.join(',')}`);
+    prevOf.set(ev.node, ev.view);
+  }
+  return nextOf;
+}
+
 /**
  * gbcast is ordered against everything: every member that survives a view delivered, before each
  * gbcast of that view, exactly the same set of messages (so the same gbcasts, in the same order,
@@ -108,16 +146,9 @@ export function checkOrder(events: readonly HistoryEvent[], group: string, out =
 function checkGbcast(events: readonly HistoryEvent[], group: string, out: ViolationList, extended: boolean): void {
   const lastView = new Map<NodeId, number>();
   const perMemberView = new Map<string, string[]>();
-  /** `${member}|${view}` -> the member's next view (id and members): who went on together. */
-  const nextOf = new Map<string, string>();
-  const prevOf = new Map<NodeId, number>();
+  const nextOf = nextViews(events, group);
   for (const ev of events) {
     if (!('group' in ev) || ev.group !== group) continue;
-    if (ev.k === 'view') {
-      const prev = prevOf.get(ev.node);
-      if (prev !== undefined) nextOf.set(`${ev.node}|${prev}`, `${ev.view}:${ev.members.join(',')}`);
-      prevOf.set(ev.node, ev.view);
-    }
     if (ev.k === 'view') lastView.set(ev.node, Math.max(lastView.get(ev.node) ?? 0, ev.view));
     if (ev.k === 'deliver') {
       const key = `${ev.node}|${ev.view}`;
