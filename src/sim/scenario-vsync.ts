@@ -640,7 +640,15 @@ function setUpVsyncScenario(opts: VsyncScenarioOptions): ScenarioRun {
     if (finalView) {
       // What the adversary's member "sent" is its own business: it may have forged over its real messages.
       const sentFinal = history.events
-        .filter((e) => e.k === 'send' && e.group === GROUP && e.view === finalView.id && !(opts.adversary?.speaksAs(e.node) ?? false))
+        .filter(
+          (e) =>
+            e.k === 'send' &&
+            e.group === GROUP &&
+            e.view === finalView.id &&
+            // (Partitionable: another side may have had a view of that id; the final view's members sent in it.)
+            (!extended || finalView.members.includes(e.node)) &&
+            !(opts.adversary?.speaksAs(e.node) ?? false),
+        )
         .map((e) => (e as { msg: string }).msg);
       for (const m of live)
         for (const msg of sentFinal) if (!m.state.has(msg)) violations.add('liveness', `${m.group.localId} never delivered ${msg} of the final view`);
