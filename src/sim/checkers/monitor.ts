@@ -14,18 +14,11 @@
  *   (attempt k + 1) only after the member that ran attempt k left a view (crashed, cut off or
  *   suspected), after that run began.
  */
+import type { Firing } from '../../services/monitor/monitor-table.js';
 import type { ViolationList } from './violation.js';
 
-/** A firing as a member's history holds it at the end. */
-export interface FiringRecord {
-  rule: string;
-  episode: number;
-  at: number;
-  value: number;
-  executor: string | null;
-  attempt: number;
-  ok: boolean | null;
-}
+/** A firing as a member's history holds it at the end (`ok`: its outcome's, null while not done). */
+export type FiringRecord = Omit<Firing, 'outcome'> & { ok: boolean | null };
 
 export type MonitorEvent =
   /** The driver starts phase `phase` (its high half); `calm`: the faults are over. */
