@@ -41,7 +41,8 @@ export async function runJobsServe(f: JobsServeFlags, out: Out): Promise<void> {
         const t = `${ev.token.viewId}.${ev.token.placement}`;
         if (ev.type === 'started') out(`started ${ev.id} (token ${t})`);
         else if (ev.type === 'exited') out(`ended ${ev.id} (token ${t}): ${ev.code === null ? 'signal' : `exit ${ev.code}`}`);
-        else out(`stopping ${ev.id} (token ${t}): ${ev.why}`);
+        else if (ev.type === 'stopping') out(`stopping ${ev.id} (token ${t}): ${ev.why}`);
+        else out(`let go of ${ev.id} (token ${t}): its handler ignored the stop`);
       },
     });
   } catch (err) {

@@ -25,7 +25,8 @@ export interface SimFlags {
   policy?: 'majority' | 'quorum' | 'weights' | 'partitionable';
   /** 'tools': the toolkit's workload with tool-level checkers (src/sim/scenario-tools.ts). */
   /** 'news': the News service's workload with its checker (src/sim/scenario-news.ts). */
-  scenario?: 'tools' | 'news' | 'jobs';
+  /** 'jobs' and 'monitor': the services' workloads (src/sim/scenario-jobs.ts, scenario-monitor.ts). */
+  scenario?: 'tools' | 'news' | 'jobs' | 'monitor';
   /** Worker threads to spread the seeds over (default 1: this thread). */
   workers?: number;
   verbose?: boolean;
@@ -40,8 +41,8 @@ export function replayPrefix(env: NodeJS.ProcessEnv = process.env): string {
 
 /** What `flags` ask to run for each seed. */
 export function simSpecOf(flags: SimFlags): SimSpec {
-  if (flags.scenario === 'jobs') {
-    const jobs: SimSpec = { scenario: 'jobs' };
+  if (flags.scenario === 'jobs' || flags.scenario === 'monitor') {
+    const jobs: SimSpec = { scenario: flags.scenario };
     if (flags.loss !== undefined) jobs.loss = flags.loss;
     if (flags.nodes !== undefined) jobs.nodes = flags.nodes;
     if (flags.duration !== undefined) jobs.durationMs = flags.duration;
@@ -87,10 +88,10 @@ export async function simCommand(
     return 2;
   };
   if (typeof flags.faults === 'string' && flags.faults !== 'all') return usage(`--faults takes "all", got ${JSON.stringify(flags.faults)}`);
-  if (flags.scenario === 'jobs') {
-    // The jobs workload brings its own faults (crashes, restarts, isolation, loss).
+  if (flags.scenario === 'jobs' || flags.scenario === 'monitor') {
+    // The services' workloads bring their own faults (crashes, restarts, isolation, loss).
     if ((flags.faults !== undefined && flags.faults !== 'all') || flags.adversary !== undefined || flags.security !== undefined || flags.messages !== undefined)
-      return usage('--scenario jobs takes only --seeds/--seed/--first, --faults all, --loss, --nodes, --duration and --workers');
+      return usage(`--scenario ${flags.scenario} takes only --seeds/--seed/--first, --faults all, --loss, --nodes, --duration and --workers`);
   } else if (flags.scenario === 'tools') {
     // The tools workload brings its own faults (crashes, restarts, isolation, loss).
     if (
@@ -134,6 +135,21 @@ export async function simCommand(
       for (const f of r.faults) out(`  fault: ${f}\n`);
       for (const v of r.violations) out(`  ${v.property}: ${v.detail}\n`);
       out(`seed ${flags.seed}: ${r.nodes} nodes, ${r.events} events, ${r.violationCount} violations\n`);
+      out(`history hash ${r.historyHash}\n`);
+      return r.violationCount > 0 ? 1 : 0;
+    }
+    if (spec.scenario === 'monitor') {
+      const { runMonitorScenarioAsync } = await import('../sim/scenario-monitor.js');
+      const r = await runMonitorScenarioAsync({
+        seed: flags.seed,
+        verbose,
+        ...(spec.loss !== undefined ? { loss: spec.loss } : {}),
+        ...(spec.nodes !== undefined ? { nodes: spec.nodes } : {}),
+        ...(spec.durationMs !== undefined ? { durationMs: spec.durationMs } : {}),
+      });
+      for (const f of r.faults) out(`  fault: ${f}\n`);
+      for (const v of r.violations) out(`  ${v.property}: ${v.detail}\n`);
+      out(`seed ${flags.seed}: ${r.nodes} nodes, ${r.firings} firings (${r.takenOver} taken over), ${r.events} events, ${r.violationCount} violations\n`);
       out(`history hash ${r.historyHash}\n`);
       return r.violationCount > 0 ? 1 : 0;
     }

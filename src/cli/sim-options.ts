@@ -38,7 +38,7 @@ export interface SimOptionValues {
   security?: 'off' | 'pki';
   policy?: 'majority' | 'quorum' | 'weights' | 'partitionable';
   partitionable?: boolean;
-  scenario?: 'tools' | 'news' | 'jobs';
+  scenario?: 'tools' | 'news' | 'jobs' | 'monitor';
   verbose?: boolean;
   progress?: boolean;
 }
@@ -85,8 +85,9 @@ export function addSimCommand(program: Command): Command {
         '--scenario <name>',
         '"tools": the toolkit (replicated map, locks, counters, a client, primary-backup, coordinator-cohort) under crashes and loss, with tool-level checks; ' +
           '"news": the News service (members and clients publishing and subscribing) under crashes, isolation and loss, with per-subscriber order, gap and duplicate checks; ' +
-          '"jobs": the resource manager under crashes and isolation (never two copies of a job running; every runnable job running 15 s after the faults)',
-      ).argParser(oneOf('--scenario', ['tools', 'news', 'jobs'] as const)),
+          '"jobs": the resource manager under crashes and isolation (never two copies of a job running; every runnable job running 15 s after the faults); ' +
+          '"monitor": the monitor under crashes and isolation, often of the member running an action mid-action (one firing per episode on every member, its effect once, re-run only after its runner left)',
+      ).argParser(oneOf('--scenario', ['tools', 'news', 'jobs', 'monitor'] as const)),
     )
     .option('--no-start-together', 'with --faults all: no seed starts its nodes at one instant joining by name (1 in 4 do by default)')
     .addOption(new Option('--workers <n>', 'spread the seeds over this many worker threads ("auto": one per core)').default(1).argParser(workersArg))

@@ -17,7 +17,13 @@ import { HorusError } from '../../core/errors.js';
 import type { JobRecord, JobTable, JobToken } from './job-table.js';
 import { startProcessJob, type RunningProcess } from './process-job.js';
 
-/** What a handler job gets: its id, its fencing token (hand it to what it writes), its args, and a signal that fires when it must stop. */
+/**
+ * What a handler job gets: its id, its fencing token (hand it to what it writes), its args, and a
+ * signal that aborts when it must stop (cancelled, placed elsewhere, this member blocked as a
+ * minority, excluded, leaving or closing; `signal.reason` is a HorusError ERR_NOT_HOLDER saying
+ * which). A handler stops by returning or throwing: until then it still counts as running here
+ * (for at most `graceMs` after the abort; one that ignores its signal longer is let go).
+ */
 export interface JobContext {
   id: string;
   token: JobToken;
@@ -47,7 +53,9 @@ export interface JobRunnerOptions {
 export type RunnerEvent =
   | { type: 'started'; id: string; token: JobToken }
   | { type: 'exited'; id: string; token: JobToken; code: number | null }
-  | { type: 'stopping'; id: string; token: JobToken; why: string };
+  | { type: 'stopping'; id: string; token: JobToken; why: string }
+  /** A handler that did not return within `graceMs` of its abort: it no longer counts as running. */
+  | { type: 'abandoned'; id: string; token: JobToken };
 
 /** An exit report that could not be sent is sent again after this long. */
 const REPORT_RETRY_MS = 200;
@@ -58,8 +66,8 @@ interface Instance {
   stopping: boolean;
   /** The SIGKILL after the grace period. */
   kill: Timer | null;
-  /** Ask it to stop; `now`: kill at once. */
-  stop(now: boolean): void;
+  /** Ask it to stop (`why`); `now`: kill at once. */
+  stop(now: boolean, why: string): void;
   renew(): void;
 }
 
@@ -203,23 +211,37 @@ export class JobRunner {
         onExit: onEnd,
       });
     } else {
+      // A handler cannot be killed: told to stop, its signal aborts, and it counts as running here
+      // until it returns (so nothing starts it here again meanwhile, and close() waits for it), or
+      // until graceMs after the abort, when it is let go.
       const ac = new AbortController();
-      inst = { id: j.id, token, stopping: false, kill: null, stop: () => ac.abort(), renew: () => {} };
+      let abandon: Timer | null = null;
+      inst = {
+        id: j.id,
+        token,
+        stopping: false,
+        kill: null,
+        stop: (_now, why) => {
+          if (!ac.signal.aborted) ac.abort(new HorusError('ERR_NOT_HOLDER', `job ${j.id} (placement ${token.placement}) must stop: ${why}`));
+          abandon ??= this.o.env.setTimer(this.o.graceMs, () => {
+            if (this.instances.get(j.id) !== inst) return;
+            this.o.onEvent?.({ type: 'abandoned', id: j.id, token });
+            onEnd(null);
+          });
+        },
+        renew: () => {},
+      };
       this.instances.set(j.id, inst);
       const handler = this.o.handlers.get(run.handler);
       void (async () => {
         if (!handler) throw new HorusError('ERR_INVALID_ARGUMENT', `no handler ${run.handler} on this member`);
         return (await handler({ id: j.id, token, args: run.args, signal: ac.signal })) as unknown;
-      })().then(
-        (v) => onEnd(typeof v === 'number' && Number.isSafeInteger(v) ? v : 0),
-        () => onEnd(1),
-      );
-      // A handler cannot be killed: once told to stop, it no longer counts as running here.
-      ac.signal.addEventListener('abort', () => {
-        if (this.instances.get(j.id) !== inst) return;
-        this.instances.delete(j.id);
-        if (this.instances.size === 0) for (const f of this.idle.splice(0)) f();
-      });
+      })()
+        .then(
+          (v) => onEnd(typeof v === 'number' && Number.isSafeInteger(v) ? v : 0),
+          () => onEnd(1),
+        )
+        .finally(() => abandon?.cancel());
     }
     this.o.onEvent?.({ type: 'started', id: j.id, token });
   }
@@ -228,8 +250,8 @@ export class JobRunner {
     if (i.stopping && !now) return;
     i.stopping = true;
     this.o.onEvent?.({ type: 'stopping', id: i.id, token: i.token, why });
-    i.stop(now);
+    i.stop(now, why);
     i.kill?.cancel();
-    i.kill = now ? null : this.o.env.setTimer(this.o.graceMs, () => i.stop(true));
+    i.kill = now ? null : this.o.env.setTimer(this.o.graceMs, () => i.stop(true, why));
   }
 }

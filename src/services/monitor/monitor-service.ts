@@ -76,8 +76,12 @@ export class MonitorService {
     return s.attach(node, await node.join(name, { ...joinOpts, state: s.state }));
   }
 
-  constructor(private readonly opts: MonitorServiceLocalOptions = {}) {
-    this.table = new MonitorTable(opts.staleMs !== undefined ? { staleMs: opts.staleMs } : {});
+  /** `table`: the replica to keep (default a fresh MonitorTable with `staleMs`; the simulator passes purpose-broken ones). */
+  constructor(
+    private readonly opts: MonitorServiceLocalOptions = {},
+    table?: MonitorTable,
+  ) {
+    this.table = table ?? new MonitorTable(opts.staleMs !== undefined ? { staleMs: opts.staleMs } : {});
     this.clock = opts.wallClock ?? (() => Date.now());
     for (const [n, a] of Object.entries(opts.actions ?? {})) this.actions.set(n, a);
     if (!this.actions.has('log')) this.actions.set('log', (c) => `logged ${c.key}`);
@@ -124,7 +128,7 @@ export class MonitorService {
             case 'tick':
               return this.table.tick(raw[1]);
             case 'rule':
-              return this.table.addRule(raw[1]);
+              return this.table.addRule(raw[1], raw[2]);
             case 'unrule':
               return this.table.removeRule(raw[1]);
             case 'done':
@@ -146,7 +150,7 @@ export class MonitorService {
     this.ticker = every(node.env, this.opts.tickMs ?? 1000, () => {
       const g = this.ops?.group;
       if (!g || g.isClosed || g.blocked || g.view.members[0] !== g.localId) return;
-      g.abcast([TAG, 0, ['tick', this.clock()]]).catch(() => {});
+      this.ops?.submit(['tick', this.clock()], { safe: false }).catch(() => {});
     });
     for (const text of this.opts.rules ?? []) void this.addRule(text).catch(() => {});
     // Firings left open by an executor that is this member (none at a join) or taken over at a view.
@@ -169,7 +173,7 @@ export class MonitorService {
 
   /** Add a rule (resolves with its normalised text); ERR_INVALID_ARGUMENT if it does not parse. */
   async addRule(text: string): Promise<string> {
-    return (await this.engine().submit(['rule', text])) as string;
+    return (await this.engine().submit(['rule', text, this.clock()])) as string;
   }
 
   async removeRule(text: string): Promise<boolean> {

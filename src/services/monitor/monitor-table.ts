@@ -3,7 +3,9 @@
  * rule's condition episode, and the history of firings. Every replica applies the same operations
  * (rules, samples, clock ticks, views, action outcomes) in the one total order and evaluates every
  * rule after each, so all agree on when an episode begins, that it fires once, and who runs its
- * action. Time is the largest wall-clock stamp the operations carried (it only grows).
+ * action. Time is the largest wall-clock stamp the operations carried (it only grows); until the
+ * first stamp arrives the group's clock has not started, and no rule is evaluated (a firing's time
+ * is always a member's wall clock carried in the order, never 0).
  *
  * An episode: the condition holds (for the rule's duration) -> one firing -> the condition stops
  * holding -> the next episode may begin. A firing's action is run by one member, the executor (the
@@ -93,10 +95,13 @@ export class MonitorTable {
     return this.firings.filter((f) => f.outcome === null);
   }
 
-  addRule(text: unknown): string {
+  /** Add a rule; `at`: the adding member's wall clock (a client's request carries none). */
+  addRule(text: unknown, at?: unknown): string {
     const rule = parseRule(text);
+    if (at !== undefined && (typeof at !== 'number' || !Number.isFinite(at))) throw new HorusError('ERR_MALFORMED', 'a rule operation carries its time');
     if (!this.rules.has(rule.text)) {
       if (this.rules.size >= MAX_RULES) throw new HorusError('ERR_BACKPRESSURE', `${MAX_RULES} rules already`);
+      if (at !== undefined && at > this.now) this.now = at;
       this.rules.set(rule.text, { rule, state: 'ok', since: this.now, episodes: 0 });
       this.evaluate();
     }
@@ -157,14 +162,22 @@ export class MonitorTable {
     let m = this.samples.get('members');
     if (!m) this.samples.set('members', (m = new Map()));
     m.set(GROUP_REPORTER, [members.length, this.now]);
+    this.evaluate(this.takeOver(live));
+  }
+
+  /**
+   * The open firings whose executor left the view go to the oldest member, as their next attempt.
+   * (Protected so that the simulator can run a purpose-broken monitor against its checker.)
+   */
+  protected takeOver(live: ReadonlySet<string>): Firing[] {
     const takenOver: Firing[] = [];
     for (const f of this.firings) {
       if (f.outcome !== null || (f.executor !== null && live.has(f.executor))) continue;
-      f.executor = members[0] ?? null;
+      f.executor = this.members[0] ?? null;
       f.attempt++;
       takenOver.push(f);
     }
-    this.evaluate(takenOver);
+    return takenOver;
   }
 
   snapshot(): Snapshot {
@@ -206,6 +219,9 @@ export class MonitorTable {
 
   private evaluate(extra: Firing[] = []): void {
     const toRun = [...extra];
+    // No stamped operation yet: the group's clock has not started (no time to fire at, and a
+    // duration measured from 0 would be over at the first stamp).
+    if (this.now <= 0) return this.changed(toRun);
     for (const r of this.rules.values()) {
       const value = this.valueOf(r.rule);
       const cond = value !== null && holds(r.rule.op, value, r.rule.threshold);

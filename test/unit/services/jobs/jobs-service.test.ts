@@ -2,7 +2,7 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { TOOL_STACK, ToolCluster } from '../../../helpers/tools-cluster.js';
 import { JobsService } from '../../../../src/services/jobs/jobs-service.js';
-import type { JobContext } from '../../../../src/services/jobs/job-runner.js';
+import type { JobContext, JobHandler } from '../../../../src/services/jobs/job-runner.js';
 import { servicesOf } from '../../../../src/services/registry.js';
 
 /** Every run of every job in world time: who ran it, with which placement, from when to when (null: still running). */
@@ -14,7 +14,11 @@ interface Run {
   to: number | null;
 }
 
-function jobsCluster(n: number, seed: number): { c: ToolCluster; svcs: JobsService[]; runs: Run[]; eps: string[] } {
+function jobsCluster(
+  n: number,
+  seed: number,
+  more: { handlers?: (ep: string, c: ToolCluster) => Record<string, JobHandler>; graceMs?: number } = {},
+): { c: ToolCluster; svcs: JobsService[]; runs: Run[]; eps: string[] } {
   const c = new ToolCluster(seed, 'jobs');
   const runs: Run[] = [];
   const svcs: JobsService[] = [];
@@ -32,7 +36,12 @@ function jobsCluster(n: number, seed: number): { c: ToolCluster; svcs: JobsServi
         });
       });
     };
-    const s = new JobsService({ resources: { labels: ['worker'], cpus: 2 }, handlers: { work }, wallClock: () => c.world.now() });
+    const s = new JobsService({
+      resources: { labels: ['worker'], cpus: 2 },
+      handlers: { work, ...(more.handlers?.(ep, c) ?? {}) },
+      wallClock: () => c.world.now(),
+      ...(more.graceMs !== undefined ? { graceMs: more.graceMs } : {}),
+    });
     const g = c.add(ep, s.state);
     s.attach(c.nodes.get(ep)!, g);
     svcs.push(s);
@@ -145,5 +154,83 @@ describe('JobsService', () => {
     const listed = servicesOf(node).find((s) => s.kind === 'jobs');
     assert.ok(listed);
     assert.equal((listed.status.summary as { failed: number }).failed, 1);
+  });
+
+  it('a handler job is told to stop through its signal (cancelled, cut off, leaving) and counts as running until it returns; one that ignores it is let go after graceMs', async () => {
+    /** Each stop a handler heard: the job, why, and when it returned (it tidies up for 150 ms first). */
+    const stops: { ep: string; id: string; code: string; why: string; returned: number | null }[] = [];
+    const handlers = (ep: string, c: ToolCluster): Record<string, JobHandler> => ({
+      tidy: (ctx: JobContext) =>
+        new Promise((resolve) => {
+          ctx.signal.addEventListener('abort', () => {
+            const reason = ctx.signal.reason as { code: string; message: string };
+            const s = { ep, id: ctx.id, code: reason.code, why: reason.message, returned: null as number | null };
+            stops.push(s);
+            c.nodes.get(ep)!.env.setTimer(150, () => {
+              s.returned = c.world.now();
+              resolve(0);
+            });
+          });
+        }),
+      deaf: () => new Promise(() => {}),
+    });
+    const { c, svcs } = jobsCluster(4, 44, { handlers, graceMs: 500 });
+    const where = (id: string): JobsService => svcs.find((s) => s.runningHere().some((r) => r.id === id))!;
+    const tidy = { run: { kind: 'handler' as const, handler: 'tidy', args: null }, restart: 'always' as const };
+
+    // Cancelled: the signal aborts; the job counts as running (stopping) until the handler returns.
+    const a = await c.settle(svcs[0]!.submit(tidy));
+    await steps(c, 300);
+    const runner = where(a.id);
+    await c.settle(svcs[1]!.cancel(a.id));
+    await steps(c, 50);
+    assert.deepEqual(
+      runner.runningHere().map((r) => [r.id, r.stopping]),
+      [[a.id, true]],
+    );
+    await steps(c, 300);
+    assert.deepEqual(runner.runningHere(), []);
+    assert.equal(stops.length, 1);
+    assert.equal(stops[0]!.code, 'ERR_NOT_HOLDER');
+    assert.match(stops[0]!.why, /no longer its holder/);
+    assert.ok(stops[0]!.returned !== null);
+
+    // Cut off as a minority: it stops before the majority runs the job elsewhere.
+    const b = await c.settle(svcs[0]!.submit(tidy));
+    await steps(c, 300);
+    const cut = where(b.id);
+    const cutEp = cut.group.localId.split('/')[0]!;
+    c.world.isolate(cutEp);
+    await steps(c, 3000);
+    const stopB = stops.find((s) => s.id === b.id)!;
+    assert.match(stopB.why, /may no longer run jobs/);
+    assert.ok(stopB.returned !== null, 'the cut-off handler returned');
+    const elsewhere = svcs.find((s) => s !== cut && s.runningHere().some((r) => r.id === b.id));
+    assert.ok(elsewhere, 'the majority runs it elsewhere');
+    c.world.heal();
+    await steps(c, 4000);
+
+    // Leaving: close() resolves only once the handler has returned.
+    const leaver = where(b.id);
+    const leaverEp = leaver.group.localId.split('/')[0]!;
+    let closed = false;
+    const closing = leaver.close().then(() => (closed = true));
+    await steps(c, 50);
+    assert.equal(closed, false, 'close waits for the handler');
+    await c.settle(closing);
+    const stopLeave = stops.find((s) => s.ep === leaverEp && s.id === b.id && /service closed/.test(s.why));
+    assert.ok(stopLeave?.returned !== null && stopLeave?.returned !== undefined, JSON.stringify(stops));
+
+    // A handler that ignores its signal is let go graceMs after the abort.
+    const live = svcs.filter((s) => s !== leaver && s !== cut);
+    const d = await c.settle(live[0]!.submit({ run: { kind: 'handler', handler: 'deaf', args: null } }));
+    await steps(c, 300);
+    const deafRunner = where(d.id);
+    await c.settle(live[0]!.cancel(d.id));
+    await steps(c, 100);
+    const deafHere = (): string[] => deafRunner.runningHere().flatMap((r) => (r.id === d.id ? [`${r.id} ${r.stopping ? 'stopping' : 'running'}`] : []));
+    assert.deepEqual(deafHere(), [`${d.id} stopping`], 'still counted while within graceMs');
+    await steps(c, 600);
+    assert.deepEqual(deafHere(), []);
   });
 });
