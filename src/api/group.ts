@@ -265,6 +265,8 @@ export class Group extends EventEmitter implements StackTop {
   partitionable: { handler: MergeHandler | null; keys: MergedKeys } | null = null;
   /** A merge marker sent in this view and not yet delivered: no second one. */
   private markerSent = false;
+  /** This membership ended at a merge marker: what its old stack still hands up is not delivered. */
+  private leftAtMarker = false;
   /** Counts sends refused because the held sends were at a limit (horus_app_backpressure_total; set by the node). @internal */
   backpressure: Counter | null = null;
   /** Counts event iterators that fell too far behind (horus_app_iterator_overflow_total; set by the node). @internal */
@@ -757,6 +759,7 @@ export class Group extends EventEmitter implements StackTop {
 
   /** @internal from the stack */
   up(msg: Message): void {
+    if (this.leftAtMarker) return;
     const dh = msg.pop(DIRECT_HEADER);
     if (dh !== undefined) return this.upDirect(msg, dh);
     const h = msg.pop(APP_HEADER);
@@ -1024,6 +1027,7 @@ export class Group extends EventEmitter implements StackTop {
         return this.reportError(new HorusError('ERR_STATE_TRANSFER', `state.get() threw at a merge: ${(err as Error).message}`, { cause: err }));
       }
       this.recorder?.record({ k: 'merge-marker', at: this.now(), node: this.localId, group: this.name, view: this.currentView.id });
+      this.leftAtMarker = true;
       this.hooks.mergeMarker?.(this, c.into, carried);
       return;
     }
@@ -1049,6 +1053,7 @@ export class Group extends EventEmitter implements StackTop {
   /** @internal */
   installView(view: View): void {
     this.currentView = view;
+    this.leftAtMarker = false;
     this.markerSent = false; // a marker is delivered by the next view change at the latest: lost if not, so the next probe may send one
     this.memberSet = new Set(view.members);
     for (const q of this.queries.values()) q.viewChanged(view);
