@@ -83,7 +83,9 @@ interface PendingCall {
   target: NodeId;
   resolve: (v: unknown) => void;
   reject: (e: Error) => void;
-  timer: Timer;
+  /** host.now() after which the call fails with ERR_TIMEOUT. */
+  deadline: number;
+  timeoutMs: number;
 }
 
 /**
@@ -101,6 +103,16 @@ export class DirectChannels {
   private readonly calls = new Map<number, PendingCall>();
   private nextCall = 1;
   private tick: Timer | null = null;
+  /**
+   * One timer for every call's timeout, set for the earliest deadline (not one timer per call: a
+   * timer is an allocation, a closure and a timer-list insertion and removal on every round trip).
+   * It is left running when calls are answered; when it fires it fails what is due and is set again.
+   */
+  private expiry: Timer | null = null;
+  private expiryAt = Infinity;
+  /** The calls' deadlines ascend in `calls`' (insertion) order: an expiry scan may stop at the first not due. */
+  private deadlinesInOrder = true;
+  private lastDeadline = -Infinity;
 
   constructor(
     private readonly host: DirectHost,
@@ -130,13 +142,38 @@ export class DirectChannels {
       throw new HorusError('ERR_BACKPRESSURE', `group ${this.host.name}: ${this.calls.size} calls are already waiting for replies (maxPendingCalls)`);
     const id = this.nextCall++;
     this.transmit(to, DirectKind.Call, id, payload);
+    const deadline = this.host.now() + timeoutMs;
+    if (this.calls.size === 0) this.deadlinesInOrder = true;
+    else if (deadline < this.lastDeadline) this.deadlinesInOrder = false;
+    this.lastDeadline = deadline;
     return new Promise<unknown>((resolve, reject) => {
-      const timer = this.host.timers.setTimer(timeoutMs, () => {
-        this.calls.delete(id);
-        reject(new HorusError('ERR_TIMEOUT', `call to ${to} in group ${this.host.name} got no reply within ${timeoutMs} ms`));
-      });
-      this.calls.set(id, { target: to, resolve, reject, timer });
+      this.calls.set(id, { target: to, resolve, reject, deadline, timeoutMs });
+      if (deadline < this.expiryAt) this.armExpiry(deadline);
     });
+  }
+
+  private armExpiry(at: number): void {
+    this.expiry?.cancel();
+    this.expiryAt = at;
+    this.expiry = this.host.timers.setTimer(Math.max(0, at - this.host.now()), () => this.expire());
+  }
+
+  /** Fail the calls whose deadline passed; set the timer for the next deadline. */
+  private expire(): void {
+    this.expiry = null;
+    this.expiryAt = Infinity;
+    const now = this.host.now();
+    let next = Infinity;
+    for (const [id, c] of this.calls) {
+      if (c.deadline > now) {
+        if (c.deadline < next) next = c.deadline;
+        if (this.deadlinesInOrder) break;
+        continue;
+      }
+      this.calls.delete(id);
+      c.reject(new HorusError('ERR_TIMEOUT', `call to ${c.target} in group ${this.host.name} got no reply within ${c.timeoutMs} ms`));
+    }
+    if (next !== Infinity) this.armExpiry(next);
   }
 
   /** Encode and send one message (throws a typed error for a bad payload or target, or when at a limit). */
@@ -225,7 +262,6 @@ export class DirectChannels {
         const c = this.calls.get(h.call);
         if (!c || c.target !== src) return this.host.drop(src, 'reply to no call of ours', { call: h.call });
         this.calls.delete(h.call);
-        c.timer.cancel();
         let value: unknown;
         try {
           value = d.payload;
@@ -242,26 +278,28 @@ export class DirectChannels {
 
   private answer(src: NodeId, call: number, d: Delivery): void {
     const handler = this.host.handler();
-    const reply = (kind: DirectKind, value: unknown): void => {
-      if (!this.host.isMember(src)) return; // the caller left: its call failed already
-      try {
-        this.transmit(src, kind, call, value);
-      } catch (err) {
-        if (kind === DirectKind.Reply) return reply(DirectKind.Failure, `the reply cannot be sent: ${(err as Error).message}`);
-        this.host.reportError(new HorusError('ERR_INVALID_ARGUMENT', `reply to ${src} failed: ${(err as Error).message}`, { cause: err }));
-      }
-    };
-    if (!handler) return reply(DirectKind.Failure, 'no call handler (group.onCall) in this member');
+    if (!handler) return this.reply(src, call, DirectKind.Failure, 'no call handler (group.onCall) in this member');
     try {
       const r = handler(d);
+      // Closures only for a handler that answers later: a plain value goes back with none.
       if (r instanceof Promise)
         r.then(
-          (v: unknown) => reply(DirectKind.Reply, v),
-          (err: unknown) => reply(DirectKind.Failure, (err as Error)?.message ?? String(err)),
+          (v: unknown) => this.reply(src, call, DirectKind.Reply, v),
+          (err: unknown) => this.reply(src, call, DirectKind.Failure, (err as Error)?.message ?? String(err)),
         );
-      else reply(DirectKind.Reply, r);
+      else this.reply(src, call, DirectKind.Reply, r);
     } catch (err) {
-      reply(DirectKind.Failure, (err as Error)?.message ?? String(err));
+      this.reply(src, call, DirectKind.Failure, (err as Error)?.message ?? String(err));
+    }
+  }
+
+  private reply(src: NodeId, call: number, kind: DirectKind, value: unknown): void {
+    if (!this.host.isMember(src)) return; // the caller left: its call failed already
+    try {
+      this.transmit(src, kind, call, value);
+    } catch (err) {
+      if (kind === DirectKind.Reply) return this.reply(src, call, DirectKind.Failure, `the reply cannot be sent: ${(err as Error).message}`);
+      this.host.reportError(new HorusError('ERR_INVALID_ARGUMENT', `reply to ${src} failed: ${(err as Error).message}`, { cause: err }));
     }
   }
 
@@ -273,7 +311,6 @@ export class DirectChannels {
     for (const [id, c] of [...this.calls]) {
       if (live.has(c.target)) continue;
       this.calls.delete(id);
-      c.timer.cancel();
       c.reject(new HorusError('ERR_MEMBER_LEFT', `${c.target} left group ${this.host.name} before it replied`));
     }
   }
@@ -284,10 +321,10 @@ export class DirectChannels {
     this.in.clear();
     this.tick?.cancel();
     this.tick = null;
-    for (const c of this.calls.values()) {
-      c.timer.cancel();
-      c.reject(err);
-    }
+    this.expiry?.cancel();
+    this.expiry = null;
+    this.expiryAt = Infinity;
+    for (const c of this.calls.values()) c.reject(err);
     this.calls.clear();
   }
 

@@ -139,8 +139,11 @@ export class COM extends Layer implements FrameReceiver {
   private scheduleFlush(): void {
     if (this.flushScheduled) return;
     this.flushScheduled = true;
-    this.env.defer(() => this.flush());
+    this.env.defer(this.deferredFlush);
   }
+
+  /** One function for every deferred flush, not a closure per burst. */
+  private readonly deferredFlush = (): void => this.flush();
 
   /**
    * Send everything batched so far, then deliver local copies. What the local copies make the

@@ -80,6 +80,7 @@ export class FC extends Layer {
   /** The least any other member has granted: changes only when a credit or a view comes, not per send. */
   private minGranted = Infinity;
   private timer: Timer | null = null;
+  private halted = false;
   /** The layers above hold what they took (HOLD_CREDIT): consumption is counted, no credit granted. */
   private holding = false;
   private readonly mBlocked: Counter;
@@ -94,14 +95,10 @@ export class FC extends Layer {
     this.guard = new InputGuard(ctx, 'FC');
   }
 
-  override start(): void {
-    this.timer = every(this.env, this.opts.askIntervalMs, () => {
-      if (this.blocked) this.askLagging();
-    });
-  }
-
   override stop(): void {
+    this.halted = true;
     this.timer?.cancel();
+    this.timer = null;
   }
 
   private static sizeOf(msg: Message): number {
@@ -139,12 +136,19 @@ export class FC extends Layer {
       this.mBlocked.inc();
       this.above.upEvent({ type: 'BLOCK_SEND' });
       this.askLagging();
+      // Asked again every askIntervalMs while blocked, and only then: an unblocked sender sets no timer.
+      if (this.timer === null && !this.halted)
+        this.timer = every(this.env, this.opts.askIntervalMs, () => {
+          if (this.blocked) this.askLagging();
+        });
     }
   }
 
   private maybeUnblock(): void {
     if (this.blocked && this.minCredit() > 0) {
       this.blocked = false;
+      this.timer?.cancel();
+      this.timer = null;
       this.above.upEvent({ type: 'UNBLOCK_SEND' });
     }
   }

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { every, type Timer } from '../core/env.js';
+import type { Timer } from '../core/env.js';
 import type { Digest, DownEvent } from '../core/events.js';
 import { ProtocolError } from '../core/errors.js';
 import { Message, MsgFlag } from '../core/message.js';
@@ -213,6 +213,7 @@ export class NAK extends Layer {
   private cut: Digest | null = null;
   private cutReported = false;
   private timer: Timer | null = null;
+  private halted = false;
   private readonly mRetransmitted: Counter;
   private readonly mRequests: Counter;
   private readonly mDuplicates: Counter;
@@ -232,11 +233,42 @@ export class NAK extends Layer {
   }
 
   override start(): void {
-    this.timer = every(this.env, this.opts.xmitIntervalMs, () => this.tick());
+    this.wake();
   }
 
   override stop(): void {
+    this.halted = true;
     this.timer?.cancel();
+    this.timer = null;
+  }
+
+  /**
+   * The tick runs only while it has work: our messages not yet stable (announced by HIGH), a gap
+   * in some sender's window, sent messages not yet kept as slices. A quiet group sets no timer at
+   * all (a timer firing 50 times a second in every group of every member was most of an idle
+   * member's CPU); whatever can make work (a message of ours, one with our header, an event from
+   * above) wakes it.
+   */
+  private wake(): void {
+    if (this.timer !== null || this.halted) return;
+    this.timer = this.env.setTimer(this.opts.xmitIntervalMs, this.onTimer);
+  }
+
+  private readonly onTimer = (): void => {
+    this.timer = null;
+    this.wake(); // first: a tick that throws must not stop the timer for good
+    this.tick();
+    const t = this.timer as Timer | null; // set again by wake() above
+    if (t !== null && this.quiet()) {
+      t.cancel();
+      this.timer = null;
+    }
+  };
+
+  private quiet(): boolean {
+    if (this.lastSent > this.stableSelf || this.sent.firstSeq < this.sent.nextSeq) return false;
+    for (const w of this.windows.values()) if (w.missing) return false;
+    return true;
   }
 
   override down(msg: Message): void {
@@ -245,6 +277,7 @@ export class NAK extends Layer {
       return;
     }
     if (this.sent.length >= 64) this.sliceSent();
+    if (this.timer === null) this.wake();
     const seq = ++this.lastSent;
     msg.push(NAK_HEADER, { t: NakType.Data, view: this.viewId, seq });
     msg.keptTop = msg.htop; // the same object also goes up as our own copy: remember its headers' top
@@ -263,6 +296,7 @@ export class NAK extends Layer {
       this.above.up(msg);
       return;
     }
+    if (this.timer === null) this.wake();
     if (h.view !== this.viewId) {
       // A member that installed the next view before us: keep its messages for when we do.
       if (h.view > this.viewId && (h.t === NakType.Data || h.t === NakType.Xmit)) this.keepForLater(msg, h.view);
@@ -363,6 +397,7 @@ export class NAK extends Layer {
   }
 
   override downEvent(ev: DownEvent): void {
+    if (ev.type !== 'GET_DIGEST' && this.timer === null) this.wake();
     switch (ev.type) {
       case 'VIEW':
         this.installView(ev.view.id, ev.view.members);

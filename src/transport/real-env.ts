@@ -4,6 +4,14 @@ import type { Env, PeerEvent, Timer, Transport, Unwatch } from '../core/env.js';
 import type { Logger } from '../core/logger.js';
 import { SeededRng, type Rng } from '../core/rng.js';
 
+/** A Node timeout as a Timer: an object with a method, not a closure per timer (timers are set per message). */
+class NodeTimer implements Timer {
+  constructor(private readonly t: NodeJS.Timeout) {}
+  cancel(): void {
+    clearTimeout(this.t);
+  }
+}
+
 /** The Env of a real process: Node's clock and timers, crypto-seeded randomness, a real transport. */
 export class RealEnv implements Env {
   readonly rng: Rng = new SeededRng(randomInt(0, 2 ** 31));
@@ -15,8 +23,7 @@ export class RealEnv implements Env {
     return performance.now();
   }
   setTimer(ms: number, fn: () => void): Timer {
-    const t = setTimeout(fn, ms);
-    return { cancel: () => clearTimeout(t) };
+    return new NodeTimer(setTimeout(fn, ms));
   }
   defer(fn: () => void): void {
     setImmediate(fn);

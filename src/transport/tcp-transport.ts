@@ -893,9 +893,13 @@ export class TcpTransport implements Transport {
     const many = sealer !== undefined || p.chunks.length - p.head > 1;
     if (many) s.cork();
     let ok = true;
-    const write = (piece: Buffer): void => {
-      ok = s.write(piece);
-    };
+    // The sealer's callback, made only on a secure connection (no closure per flush otherwise).
+    const write =
+      sealer === undefined
+        ? null
+        : (piece: Buffer): void => {
+            ok = s.write(piece);
+          };
     const group: Buffer[] = [];
     let groupBytes = 0;
     while (p.head < p.chunks.length) {
@@ -903,13 +907,13 @@ export class TcpTransport implements Transport {
       p.release(chunk.buf.length);
       this.c.framesOut += chunk.frames;
       this.c.bytesOut += chunk.buf.length;
-      if (sealer === undefined) write(chunk.buf);
+      if (sealer === undefined) ok = s.write(chunk.buf);
       else {
         // Consecutive batches (after a drain, or held while dialing) share records: fewer cipher set-ups.
         group.push(chunk.buf);
         groupBytes += chunk.buf.length;
         if (groupBytes < RECORD_BYTES && p.head < p.chunks.length) continue;
-        sealer.seal(group, write);
+        sealer.seal(group, write!);
         group.length = 0;
         groupBytes = 0;
       }

@@ -114,6 +114,36 @@ describe('group.call: point-to-point RPC', () => {
     assert.equal(groups[0]!.directStats.pendingCalls, 0);
   });
 
+  it('each unanswered call times out at its own deadline, whatever order the deadlines come in and whatever was answered before', async () => {
+    const { c, groups } = cluster(3, 11);
+    groups[1]!.onCall((d) => d.payload);
+    groups[2]!.onCall(() => new Promise(() => {}));
+    const to = groups[2]!.localId;
+    // Answered calls first (with the default 5 s timeout): their deadline must not hold back shorter ones after them.
+    for (let i = 0; i < 3; i++) assert.equal(await c.settle(groups[0]!.call(groups[1]!.localId, i)), i);
+    const failedAt = new Map<number, number>();
+    const t0 = c.world.now();
+    const calls = [900, 300, 600, 300, 1200].map((timeoutMs, i) =>
+      groups[0]!.call(to, i, { timeoutMs }).then(
+        () => assert.fail('a call to a handler that never answers resolved'),
+        (e: Error & { code?: string }) => {
+          assert.equal(e.code, 'ERR_TIMEOUT');
+          failedAt.set(i, c.world.now() - t0);
+        },
+      ),
+    );
+    await c.settle(Promise.all(calls));
+    for (const [i, timeoutMs] of [900, 300, 600, 300, 1200].entries()) {
+      const at = failedAt.get(i)!;
+      assert.ok(at >= timeoutMs && at < timeoutMs + 50, `call ${i} (timeout ${timeoutMs} ms) failed after ${at} ms`);
+    }
+    assert.equal(groups[0]!.directStats.pendingCalls, 0);
+    // And a call answered in time is not failed by a deadline timer left from before.
+    assert.equal(await c.settle(groups[0]!.call(groups[1]!.localId, 'late', { timeoutMs: 100 })), 'late');
+    c.run(6000);
+    assert.equal(groups[0]!.directStats.pendingCalls, 0);
+  });
+
   it('a forged reply from a member the call did not go to is dropped', async () => {
     const { c, groups } = cluster(3, 10);
     groups[1]!.onCall(() => 'real');

@@ -37,6 +37,29 @@ describe('NAK', () => {
     );
   });
 
+  it('sets no timer in a quiet group (everything stable, nothing missing), and wakes for the next message, even a lost one', () => {
+    const s = simGroup(3, 'STABLE:NAK:COM');
+    const naks = s.groups.map((g) => layerOf(g, NAK) as unknown as { timer: unknown });
+    for (let k = 0; k < 10; k++) void s.groups[0]!.fbcast(Buffer.from(`m${k}`));
+    s.world.runFor(2000);
+    assert.deepEqual(
+      naks.map((n) => n.timer),
+      [null, null, null],
+      'no NAK timer once quiet',
+    );
+    s.world.setNetwork({ loss: 1 });
+    void s.groups[0]!.fbcast(Buffer.from('last'));
+    s.world.runFor(5);
+    s.world.setNetwork({ loss: 0 });
+    s.world.runFor(2000);
+    for (const d of s.delivered) assert.equal(d.length, 11, 'the lost last message was repaired');
+    assert.deepEqual(
+      naks.map((n) => n.timer),
+      [null, null, null],
+      'quiet again',
+    );
+  });
+
   it('recovers a lost last message through the HIGH announcement', () => {
     const s = simGroup(2, 'NAK:COM');
     void s.groups[0]!.fbcast(Buffer.from('a'));
