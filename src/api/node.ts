@@ -927,8 +927,9 @@ export class HorusNode {
     // A node in both: the same group seen at two moments (a partition, a view change): nothing to merge.
     if (theirs.members.some((m) => ours.has(endpointOf(nodeOfMember(m))))) return;
     if (isSeniorGroup(theirs.members, mine.members)) {
-      // The junior group we vouched to has moved into this one: it can no longer move into ours.
-      if (theirs.members.some((m) => entry.vouchedTo.has(endpointOf(nodeOfMember(m))))) entry.seniorUntil = -Infinity;
+      // Partitionable (where groups of one name abound during flapping): the junior group we vouched to
+      // is now in this one, which says it is senior, so it holds still itself: it can no longer move into ours.
+      if (entry.lost && theirs.members.some((m) => entry.vouchedTo.has(endpointOf(nodeOfMember(m))))) entry.seniorUntil = -Infinity;
       // Only on the senior member's own word (see confirmSenior), and not while we vouched for ours.
       if (senior && this.env.now() >= entry.seniorUntil) this.mergeInto(entry, theirs.members);
     } else {
