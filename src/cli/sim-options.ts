@@ -38,6 +38,7 @@ export interface SimOptionValues {
   security?: 'off' | 'pki';
   policy?: 'majority' | 'quorum' | 'weights';
   scenario?: 'tools' | 'news' | 'jobs';
+  lwg?: boolean;
   verbose?: boolean;
   progress?: boolean;
 }
@@ -85,6 +86,10 @@ export function addSimCommand(program: Command): Command {
           '"news": the News service (members and clients publishing and subscribing) under crashes, isolation and loss, with per-subscriber order, gap and duplicate checks; ' +
           '"jobs": the resource manager under crashes and isolation (never two copies of a job running; every runnable job running 15 s after the faults)',
       ).argParser(oneOf('--scenario', ['tools', 'news', 'jobs'] as const)),
+    )
+    .option(
+      '--lwg',
+      'with --faults all: light-weight groups over one or two heavy-weight groups, joined and left under faults, with the virtual synchrony checks per light-weight group',
     )
     .option('--no-start-together', 'with --faults all: no seed starts its nodes at one instant joining by name (1 in 4 do by default)')
     .addOption(new Option('--workers <n>', 'spread the seeds over this many worker threads ("auto": one per core)').default(1).argParser(workersArg))
