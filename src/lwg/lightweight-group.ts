@@ -29,7 +29,7 @@ export interface LightweightGroupEventMap {
   left: [];
 }
 
-/** What the handle asks of its service (internal). */
+/** @internal What the handle asks of its service. */
 export interface LwgHost {
   cast(g: LightweightGroup, order: Order, payload: unknown, opts: SendOptions | undefined): Promise<void>;
   leave(g: LightweightGroup): Promise<void>;

@@ -10,7 +10,7 @@ import type { Group, SendOptions, SnapshotStateHandlers } from '../api/group.js'
 import type { HorusNode, JoinOptions } from '../api/node.js';
 import { checkPayload } from '../api/payload-check.js';
 import { LwgDirectory, LwgRefused, type LwgChange, type LwgDropReason, type LwgEntry } from './directory.js';
-import { LightweightGroup, type HeldSend, type LwgHost } from './lightweight-group.js';
+import { LightweightGroup, type HeldSend } from './lightweight-group.js';
 import {
   decodeData,
   decodeFlushOk,
@@ -78,7 +78,7 @@ const DATA_HEADER_BYTES = 32;
  * doc.on('message', (m) => ...); await doc.abcast({ edit });
  * ```
  */
-export class LightweightGroups implements LwgHost {
+export class LightweightGroups {
   private readonly dir: LwgDirectory;
   private readonly locals = new Map<string, LightweightGroup>();
   private hwg: Group | null = null;
@@ -672,6 +672,7 @@ export class LightweightGroups implements LwgHost {
     this.drain();
   }
 
+  /** @internal a handle's send (use the handle's fbcast/abcast/...). */
   cast(g: LightweightGroup, order: Order, payload: unknown, opts: SendOptions | undefined): Promise<void> {
     if (g.status === 'closed' || g.status === 'leaving') return Promise.reject(new ClosedError(`light-weight group ${g.name} was left`));
     const code = ORDERS.indexOf(order);
@@ -756,6 +757,7 @@ export class LightweightGroups implements LwgHost {
     }
   }
 
+  /** @internal a handle's leave (use `group.leave()`). */
   leave(g: LightweightGroup): Promise<void> {
     if (g.status === 'closed') return RESOLVED;
     const done = new Promise<void>((resolve) => (g.leftWaiters ??= []).push(resolve));
