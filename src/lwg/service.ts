@@ -99,6 +99,9 @@ export class LightweightGroups {
   private readonly outStates = new Map<NodeId, StateItem[]>();
   /** The HWG excluded this member: the next view is a new membership (the directory comes with it). */
   private rejoining = false;
+  /** Inside an event of the HWG: sends wait for the next turn (see inUpcall). */
+  private upcall = false;
+  private drainScheduled = false;
   private msgCounter = 0;
   private closed = false;
   private readonly maxStateBytes: number;
@@ -163,11 +166,12 @@ export class LightweightGroups {
   attach(hwg: Group): void {
     if (this.hwg !== null) throw new ConfigError('light-weight groups: already attached to a heavy-weight group');
     this.hwg = hwg;
-    hwg.on('message', (d) => this.input(() => this.onMessage(d)));
-    hwg.on('direct', (d) => this.input(() => this.onDirect(d)));
-    hwg.on('view', (v) => this.input(() => this.onHwgView(v)));
-    hwg.on('unblocked', () => this.input(() => this.drain()));
-    hwg.on('excluded', () => this.input(() => this.onExcluded()));
+    // Inputs from the HWG's events send nothing from inside them (see `input`).
+    hwg.on('message', (d) => this.input(() => this.onMessage(d), true));
+    hwg.on('direct', (d) => this.input(() => this.onDirect(d), true));
+    hwg.on('view', (v) => this.input(() => this.onHwgView(v), true));
+    hwg.on('unblocked', () => this.input(() => {}, true));
+    hwg.on('excluded', () => this.input(() => this.onExcluded(), true));
     hwg.on('left', () => this.input(() => this.shutDown(new ClosedError(`heavy-weight group ${hwg.name} was left`))));
   }
 
@@ -246,7 +250,15 @@ export class LightweightGroups {
 
   // ---- inputs: one at a time, in arrival order ----
 
-  private input(fn: () => void): void {
+  /**
+   * Handle one input; inputs that arrive meanwhile (from listeners) wait their turn. An input from an
+   * event of the HWG (`upcall`: a message, a view, an unblock) sends nothing to the HWG from inside
+   * it, while the HWG's stack is still handling that event (a flush may begin at that very instant,
+   * and what is sent from inside it may be lost to its sender): what it would send goes on the next
+   * turn, by one timer of the HWG's env.
+   */
+  private input(fn: () => void, upcall = false): void {
+    if (upcall) this.upcall = true;
     this.inbox.push(fn);
     if (this.busy) return;
     this.busy = true;
@@ -260,7 +272,20 @@ export class LightweightGroups {
       }
     } finally {
       this.busy = false;
+      if (this.upcall) {
+        this.upcall = false;
+        if (this.controlQueue.length > 0 || this.stalled.size > 0) this.drainLater();
+      }
     }
+  }
+
+  private drainLater(): void {
+    if (this.drainScheduled || this.hwg === null) return;
+    this.drainScheduled = true;
+    this.hwg.timers.setTimer(0, () => {
+      this.drainScheduled = false;
+      this.input(() => this.drain());
+    });
   }
 
   private drop(reason: LwgDropReason): void {
@@ -381,14 +406,13 @@ export class LightweightGroups {
         const g = e && this.locals.get(e.name);
         const a = g?.awaiting;
         if (e === undefined) bad = new LwgRefused('unknown-lwg', `${d.sender} sent the state of unknown group ${s.lwg}`);
-        else if (!e.members.includes(d.sender)) bad = new LwgRefused('unexpected-state', `${d.sender} sent the state of ${e.name}, which it is not in`);
         else if (g !== undefined && a !== null && a !== undefined && a.view === s.view && a.providers.includes(d.sender)) this.takeState(g, s.state);
         else if (g?.status === 'joining' && g.joinSent && s.view > e.viewId) {
-          // Point-to-point overtook the abcast that lets us in: keep it for that view (one per provider).
+          // Point-to-point overtook the abcasts that let us in (and maybe let its sender in): keep it
+          // for that view; whether its sender may provide it is checked then. A few per group at most.
           const early = (g.early ??= []);
-          if (early.length < e.members.length && !early.some((x) => x.from === d.sender && x.view === s.view))
-            early.push({ from: d.sender, view: s.view, state: s.state });
-        }
+          if (early.length < 8 && !early.some((x) => x.from === d.sender && x.view === s.view)) early.push({ from: d.sender, view: s.view, state: s.state });
+        } else if (!e.members.includes(d.sender)) bad = new LwgRefused('unexpected-state', `${d.sender} sent the state of ${e.name}, which it is not in`);
         // Otherwise: another provider's copy came first, or the view is over. Not an offence.
       }
       if (bad) throw bad;
@@ -602,11 +626,16 @@ export class LightweightGroups {
   /** True when a send handed to the HWG now goes down at once, in its current view. */
   private get flowing(): boolean {
     const h = this.hwg;
-    return h !== null && !this.rejoining && h.view.id > 0 && h.blockedReasons.length === 0 && !h.blocked && h.pendingSends === 0;
+    return h !== null && !this.rejoining && !this.upcall && h.view.id > 0 && h.blockedReasons.length === 0 && !h.blocked && h.pendingSends === 0;
   }
 
+  /**
+   * Joins, leaves and acknowledgements go as safe abcasts: one that any member delivers (and so
+   * installs an LWG view on) is delivered by every member that survives the HWG view, so a member
+   * cut off right after cannot have installed an LWG view the others never did.
+   */
   private sendControl(bytes: Buffer): void {
-    if (this.controlQueue.length === 0 && this.flowing) this.hwgCast(bytes, false);
+    if (this.controlQueue.length === 0 && this.flowing) this.hwgCast(bytes, true);
     else this.controlQueue.push(bytes);
   }
 
@@ -736,7 +765,7 @@ export class LightweightGroups {
 
   /** Send what waited: control messages first, then each stalled group's sends, while the HWG flows. */
   private drain(): void {
-    while (this.controlQueue.length > 0 && this.flowing) this.hwgCast(this.controlQueue.shift()!, false);
+    while (this.controlQueue.length > 0 && this.flowing) this.hwgCast(this.controlQueue.shift()!, true);
     if (this.stalled.size === 0 || !this.flowing) return;
     for (const g of [...this.stalled]) {
       const held = g.held;
