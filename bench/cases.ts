@@ -99,7 +99,7 @@ export interface JobsFailoverCase extends CaseBase {
 /** The cases that share one fixed-membership cluster of `members` processes. */
 type SharedClusterCase = ThroughputCase | RoundTripCase | LoadLatencyCase;
 
-export type BenchCase = SharedClusterCase | CrashToViewCase | StateTransferCase | NewsCase | JobsFailoverCase | RekeyCase | ToolsCase;
+export type BenchCase = SharedClusterCase | CrashToViewCase | StateTransferCase | NewsCase | JobsFailoverCase | RekeyCase | ToolsCase | LwgCase;
 
 /** Cases that start their own processes (dynamic groups, services) instead of sharing a fixed-membership cluster. */
 export type OwnProcessesCase = Exclude<BenchCase, SharedClusterCase>;
@@ -131,6 +131,17 @@ export interface ToolsCase extends CaseBase {
   mapWrites: number;
   lockPairs: number;
   kills: number;
+}
+
+/**
+ * Light-weight groups (issue 15 item 1) on `members` processes sharing one heavy-weight group: each
+ * joins `groups` light-weight groups at once; join time, heap per idle group, idle CPU over `idleSeconds`.
+ */
+export interface LwgCase extends CaseBase {
+  kind: 'lwg';
+  op: 'join light-weight groups';
+  groups: number;
+  idleSeconds: number;
 }
 
 export function orderOf(op: CastOp): { order: SendOrder; safe: boolean } {
@@ -203,6 +214,8 @@ export const CASES: BenchCase[] = [
   { id: 'viewchange-5-plain', kind: 'rekey', op: 'view change with re-key', members: 5, changes: 5, encrypt: false },
   // The tools: RPC, replicated map, locks, client failover.
   { id: 'tools-3', kind: 'tools', op: 'tools', members: 3, rpcCalls: 2000, mapWrites: 3000, lockPairs: 200, kills: 2 },
+  // Light-weight groups: 10,000 groups on each of 3 processes over one heavy-weight group.
+  { id: 'lwg-10000x3', kind: 'lwg', op: 'join light-weight groups', members: 3, groups: 10_000, idleSeconds: 5 },
 ];
 
 /**

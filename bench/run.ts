@@ -24,6 +24,7 @@ import { runStateTransfer } from './runners/state-transfer.js';
 import { runThroughput } from './runners/throughput.js';
 import { runNews } from './runners/news.js';
 import { runTools } from './runners/tools.js';
+import { runLwg } from './runners/lwg.js';
 import { prepareBenchSecurity, type BenchSecurity } from './lib/security.js';
 
 const USAGE = `usage: npm run bench -- [options]
@@ -169,6 +170,8 @@ async function runOwn(c: OwnProcessesCase, ctx: RunContext): Promise<BenchResult
       return runRekey(c, ctx);
     case 'tools':
       return [await runTools(c, ctx)];
+    case 'lwg':
+      return [await runLwg(c, ctx)];
   }
 }
 

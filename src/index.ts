@@ -35,6 +35,10 @@ export { StaticDiscovery, type Discovery } from './discovery/discovery.js';
 export { DnsDiscovery, type DnsDiscoveryOptions } from './discovery/dns-discovery.js';
 export { FileDiscovery } from './discovery/file-discovery.js';
 export { KubernetesDiscovery, type KubernetesDiscoveryOptions } from './discovery/kubernetes-discovery.js';
+// Light-weight groups: many groups over one heavy-weight group (docs/lightweight-groups.md).
+export { LightweightGroups, type LightweightOptions, type LwgJoinOptions, type LwgJoinManyOptions, type LwgDropCounts } from './lwg/service.js';
+export { LightweightGroup, type LightweightGroupEventMap, type LwgStatus } from './lwg/lightweight-group.js';
+export type { LwgDropReason } from './lwg/directory.js';
 // Tools built on the group API (docs/tools.md).
 export { OrderedOps, type OrderedMachine } from './tools/ordered-ops.js';
 export { ReplicatedMap, type MapChange, type ReplicatedMapEventMap, type WriteOptions, type ReadOptions } from './tools/replicated-map.js';

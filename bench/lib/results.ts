@@ -159,7 +159,31 @@ export type BenchResult =
   | NewsResult
   | JobsFailoverResult
   | RekeyResult
-  | ToolsResult;
+  | ToolsResult
+  | LwgResult;
+/** Light-weight groups (bench/runners/lwg.ts): the worst process of each figure, and each process's. */
+export interface LwgResult {
+  kind: 'lwg';
+  id: string;
+  op: string;
+  members: number;
+  /** Light-weight groups each process joined (one joinMany). */
+  groups: number;
+  /** From the join command to every group holding every member, at the slowest process (ms). */
+  joinMs: number;
+  joinMsPerProcess: number[];
+  /** Heap after the joins less heap before, per group, after a GC, at the process where it is largest. */
+  bytesPerIdleGroup: number;
+  bytesPerIdleGroupPerProcess: number[];
+  /** CPU of a process while idle with every group joined, % of one core (largest; null where /proc is missing). */
+  idleCpuPercent: number | null;
+  idleCpuPercentPerProcess: (number | null)[];
+  /** The same before joining any light-weight group: what the heavy-weight group alone costs. */
+  baselineIdleCpuPercentPerProcess: (number | null)[];
+  /** Issue 15's aims for these figures. */
+  aims: { joinMs: number; bytesPerIdleGroup: number; idleCpuPercent: number };
+  durationS: number;
+}
 export interface RekeyResult {
   kind: 'rekey';
   id: string;
@@ -244,6 +268,8 @@ export function headline(r: BenchResult): Headline {
       return { metric: 'medianMs', value: r.medianMs, better: 'lower' };
     case 'tools':
       return { metric: 'rpcP50Us', value: r.rpcP50Us, better: 'lower' };
+    case 'lwg':
+      return { metric: 'joinMs', value: r.joinMs, better: 'lower' };
   }
 }
 

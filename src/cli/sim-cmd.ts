@@ -27,6 +27,8 @@ export interface SimFlags {
   /** 'news': the News service's workload with its checker (src/sim/scenario-news.ts). */
   /** 'jobs' and 'monitor': the services' workloads (src/sim/scenario-jobs.ts, scenario-monitor.ts). */
   scenario?: 'tools' | 'news' | 'jobs' | 'monitor';
+  /** With `--faults all`: light-weight groups over shared heavy-weight groups (src/sim/scenario-lwg.ts). */
+  lwg?: boolean;
   /** Worker threads to spread the seeds over (default 1: this thread). */
   workers?: number;
   verbose?: boolean;
@@ -62,6 +64,13 @@ export function simSpecOf(flags: SimFlags): SimSpec {
     if (flags.duration !== undefined) news.durationMs = flags.duration;
     return news;
   }
+  if (flags.lwg === true) {
+    const lwg: SimSpec = { scenario: 'lwg' };
+    if (flags.loss !== undefined) lwg.loss = flags.loss;
+    if (flags.nodes !== undefined) lwg.nodes = flags.nodes;
+    if (flags.duration !== undefined) lwg.durationMs = flags.duration;
+    return lwg;
+  }
   const vsync = flags.faults === 'all';
   const spec: SimSpec = { scenario: vsync ? 'vsync' : 'fbcast' };
   if (flags.loss !== undefined) spec.loss = flags.loss;
@@ -88,7 +97,17 @@ export async function simCommand(
     return 2;
   };
   if (typeof flags.faults === 'string' && flags.faults !== 'all') return usage(`--faults takes "all", got ${JSON.stringify(flags.faults)}`);
-  if (flags.scenario === 'jobs' || flags.scenario === 'monitor') {
+  if (flags.lwg === true) {
+    if (
+      flags.faults !== 'all' ||
+      flags.scenario !== undefined ||
+      flags.adversary !== undefined ||
+      flags.security !== undefined ||
+      flags.messages !== undefined ||
+      flags.policy !== undefined
+    )
+      return usage('--lwg needs --faults all and takes only --seeds/--seed/--first, --loss, --nodes, --duration and --workers');
+  } else if (flags.scenario === 'jobs' || flags.scenario === 'monitor') {
     // The services' workloads bring their own faults (crashes, restarts, isolation, loss).
     if ((flags.faults !== undefined && flags.faults !== 'all') || flags.adversary !== undefined || flags.security !== undefined || flags.messages !== undefined)
       return usage(`--scenario ${flags.scenario} takes only --seeds/--seed/--first, --faults all, --loss, --nodes, --duration and --workers`);
@@ -152,6 +171,22 @@ export async function simCommand(
       out(`seed ${flags.seed}: ${r.nodes} nodes, ${r.firings} firings (${r.takenOver} taken over), ${r.events} events, ${r.violationCount} violations\n`);
       out(`history hash ${r.historyHash}\n`);
       return r.violationCount > 0 ? 1 : 0;
+    }
+    if (spec.scenario === 'lwg') {
+      const { runLwgScenario } = await import('../sim/scenario-lwg.js');
+      const r = runLwgScenario(flags.seed, {
+        verbose,
+        ...(spec.loss !== undefined ? { loss: spec.loss } : {}),
+        ...(spec.nodes !== undefined ? { nodes: spec.nodes } : {}),
+        ...(spec.durationMs !== undefined ? { durationMs: spec.durationMs } : {}),
+      });
+      for (const f of r.faults) out(`  fault: ${f}\n`);
+      for (const v of r.violations.items) out(`  ${v.property}: ${v.detail}\n`);
+      out(
+        `seed ${flags.seed}: ${r.nodes} nodes, ${r.hwgs.length} heavy-weight and ${r.lwgs.length} light-weight groups, ${r.sent} sent, ${r.delivered} delivered, ${r.violations.total} violations\n`,
+      );
+      out(`history hash ${r.historyHash}\n`);
+      return r.violations.total > 0 ? 1 : 0;
     }
     if (spec.scenario === 'tools') {
       const { runToolsScenarioAsync } = await import('../sim/scenario-tools.js');

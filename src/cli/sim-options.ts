@@ -39,6 +39,7 @@ export interface SimOptionValues {
   policy?: 'majority' | 'quorum' | 'weights' | 'partitionable';
   partitionable?: boolean;
   scenario?: 'tools' | 'news' | 'jobs' | 'monitor';
+  lwg?: boolean;
   verbose?: boolean;
   progress?: boolean;
 }
@@ -88,6 +89,10 @@ export function addSimCommand(program: Command): Command {
           '"jobs": the resource manager under crashes and isolation (never two copies of a job running; every runnable job running 15 s after the faults); ' +
           '"monitor": the monitor under crashes and isolation, often of the member running an action mid-action (one firing per episode on every member, its effect once, re-run only after its runner left)',
       ).argParser(oneOf('--scenario', ['tools', 'news', 'jobs', 'monitor'] as const)),
+    )
+    .option(
+      '--lwg',
+      'with --faults all: light-weight groups over one or two heavy-weight groups, joined and left under faults, with the virtual synchrony checks per light-weight group',
     )
     .option('--no-start-together', 'with --faults all: no seed starts its nodes at one instant joining by name (1 in 4 do by default)')
     .addOption(new Option('--workers <n>', 'spread the seeds over this many worker threads ("auto": one per core)').default(1).argParser(workersArg))

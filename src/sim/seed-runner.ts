@@ -8,7 +8,7 @@ export type AdversaryKind = 'stranger' | 'member';
 /** What to run for each seed: everything but the seed itself. Plain data, so it crosses to workers. */
 export interface SimSpec {
   /** 'vsync' is `--faults all` (dynamic membership); 'fbcast' the fixed-membership workload; 'tools' `--scenario tools`. */
-  scenario: 'fbcast' | 'vsync' | 'tools' | 'news' | 'jobs' | 'monitor';
+  scenario: 'fbcast' | 'vsync' | 'tools' | 'news' | 'jobs' | 'monitor' | 'lwg';
   loss?: number;
   nodes?: number;
   /** fbcast only. */
@@ -49,6 +49,7 @@ export function specFlags(spec: SimSpec): string {
   const f: string[] = [];
   if (spec.scenario === 'jobs') f.push('--scenario jobs');
   if (spec.scenario === 'monitor') f.push('--scenario monitor');
+  if (spec.scenario === 'lwg') f.push('--faults all --lwg');
   if (spec.scenario === 'vsync') f.push('--faults all');
   if (spec.scenario === 'tools') f.push('--scenario tools');
   if (spec.scenario === 'news') f.push('--scenario news');
@@ -97,6 +98,14 @@ export async function runSeed(spec: SimSpec, seed: number, verbose = false): Pro
     if (spec.scenario === 'monitor') {
       const { runMonitorSeed } = await import('./scenario-monitor.js');
       return await runMonitorSeed(seed, {
+        ...(spec.loss !== undefined ? { loss: spec.loss } : {}),
+        ...(spec.nodes !== undefined ? { nodes: spec.nodes } : {}),
+        ...(spec.durationMs !== undefined ? { durationMs: spec.durationMs } : {}),
+      });
+    }
+    if (spec.scenario === 'lwg') {
+      const { runLwgSeed } = await import('./scenario-lwg.js');
+      return runLwgSeed(seed, {
         ...(spec.loss !== undefined ? { loss: spec.loss } : {}),
         ...(spec.nodes !== undefined ? { nodes: spec.nodes } : {}),
         ...(spec.durationMs !== undefined ? { durationMs: spec.durationMs } : {}),
