@@ -12,10 +12,9 @@ import { PeerIdentities } from './peer-identities.js';
 import {
   AcceptorHandshake,
   DialerHandshake,
+  MAX_RECORD_BYTES,
   RECORD_BYTES,
   SECURE_HELLO_FRAME,
-  forEachFrame,
-  maxRecordSize,
   ownIdentity,
   type ChannelSecurity,
   type RecordOpener,
@@ -524,6 +523,11 @@ interface Inbound {
   acceptor: AcceptorHandshake | null;
   helloSeen: boolean;
   opener: RecordOpener | null;
+}
+
+/** Bytes of frames in progress on an inbound connection: the stream's, and in secure modes the opened records' too. */
+function bufferedOf(conn: Inbound): number {
+  return conn.decoder.bufferedBytes + (conn.opener?.bufferedBytes ?? 0);
 }
 
 interface Route {
@@ -1394,19 +1398,19 @@ export class TcpTransport implements Transport {
           return;
         }
         if (conn.opener !== null) {
-          forEachFrame(conn.opener.open(frame), o.maxFrameSize, deliver);
+          conn.opener.open(frame);
           return;
         }
         deliver(frame);
         return;
       }
       if (conn.acceptor !== null) {
-        if (!this.inboundHandshake(conn, frame)) return;
+        if (!this.inboundHandshake(conn, frame, deliver)) return;
       } else {
         conn.from = decodeHello(frame, HELLO_CONNECT);
       }
       this.leaveHandshake(conn);
-      decoder.maxFrameSize = conn.opener !== null ? maxRecordSize(o.maxFrameSize) : o.maxFrameSize;
+      decoder.maxFrameSize = conn.opener !== null ? MAX_RECORD_BYTES : o.maxFrameSize;
       decoder.onControl = (code) => {
         if (code !== CONTROL_PING) throw new ProtocolError('ERR_PROTOCOL', `unexpected control word ${code} on an inbound connection`);
         // Many PINGs in one read get one PONG.
@@ -1488,7 +1492,7 @@ export class TcpTransport implements Transport {
         const peer = this.peerOf(conn, now);
         if (peer !== null && (peer.state === 'backoff' || peer.state === 'connecting')) this.contact(peer, false);
       }
-      const held = decoder.bufferedBytes;
+      const held = bufferedOf(conn);
       if (held !== conn.held) {
         this.partialBytes += held - conn.held;
         conn.held = held;
@@ -1496,8 +1500,8 @@ export class TcpTransport implements Transport {
       }
     });
     socket.on('end', () => {
-      if (decoder.bufferedBytes > 0) {
-        this.log.debug('inbound connection ended inside a frame', { from: conn.from, bytes: decoder.bufferedBytes });
+      if (bufferedOf(conn) > 0) {
+        this.log.debug('inbound connection ended inside a frame', { from: conn.from, bytes: bufferedOf(conn) });
       }
     });
     socket.on('close', () => {
@@ -1515,14 +1519,14 @@ export class TcpTransport implements Transport {
    * One message of the secure handshake on an inbound connection: the hello is answered (false: not
    * done); the finish proves the peer's id (true: done, conn.from and conn.opener set). Throws on a bad one.
    */
-  private inboundHandshake(conn: Inbound, frame: Buffer): boolean {
+  private inboundHandshake(conn: Inbound, frame: Buffer, deliver: (frame: Buffer) => void): boolean {
     const hs = conn.acceptor!;
     if (conn.opener === null && !conn.helloSeen) {
       conn.helloSeen = true;
       conn.socket.write(encodeFrames([hs.hello(frame).reply]));
       return false;
     }
-    const done = hs.finish(frame);
+    const done = hs.finish(frame, deliver, this.opts.maxFrameSize);
     conn.acceptor = null;
     conn.opener = done.opener;
     conn.from = done.peerId;
@@ -1637,7 +1641,7 @@ export class TcpTransport implements Transport {
     this.lastProgressCheck = now;
     for (const conn of this.inbound.values()) {
       if (conn.from === null) continue; // the handshake has its own deadline
-      const buffered = conn.decoder.bufferedBytes;
+      const buffered = bufferedOf(conn);
       if (late || buffered === 0 || conn.partialSince < 0 || conn.frames !== conn.checkedFrames) {
         // Nothing in progress, or a new frame began since the last check: start timing it now.
         conn.partialSince = buffered === 0 ? -1 : now;

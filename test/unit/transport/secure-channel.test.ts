@@ -102,8 +102,8 @@ describe('secure channel: authenticated and sealed TCP connections', () => {
         assert.equal(from, a.localId);
         got.push(Buffer.from(f).toString());
       });
-      // Sizes around a record's limit (64 KiB) and one frame larger than it.
-      const sizes = [1, 100, 65_000, 70_000, 300_000, 10, 0];
+      // Sizes around a record's limit (16 KiB) and frames many records long.
+      const sizes = [1, 100, 16_380, 16_384, 65_000, 70_000, 300_000, 10, 0];
       for (let i = 0; i < 200; i++) a.send(b.localId, Buffer.from(String(i).padEnd(sizes[i % sizes.length]!, '.')));
       assert.ok(await until(() => got.length === 200), `got ${got.length} of 200`);
       assert.deepEqual(
@@ -121,6 +121,34 @@ describe('secure channel: authenticated and sealed TCP connections', () => {
       }
       assert.equal(b.peerIdentity('127.0.0.1:1/nobody'), null);
       assert.equal(b.stats().authFailures, 0);
+    });
+
+    it(`${mode}: frames given away (owned) go by reference, sealed in order among copied ones, to several peers`, async () => {
+      const ca = mode === 'pki' ? testCa() : null;
+      const sec = (name: string): ChannelSecurity => (ca === null ? TEST_PSK : ca.security(name));
+      const a = await start('a', sec('node-a'));
+      const peers = [await start('b', sec('node-b')), await start('c', sec('node-c'))];
+      const got = peers.map((p) => {
+        const frames: Buffer[] = [];
+        p.onFrame((_from, f) => frames.push(Buffer.from(f)));
+        return frames;
+      });
+      // Owned frames below and above the by-reference size (8 KiB), copied ones between them.
+      const sent: Buffer[] = [];
+      for (let i = 0; i < 60; i++) {
+        const owned = Buffer.alloc(i % 3 === 0 ? 100 : 9_000 + i * 500, i);
+        owned.writeUInt32BE(i, 0);
+        const small = Buffer.alloc(12, 255 - i);
+        for (const p of peers) {
+          a.send(p.localId, owned, true);
+          a.send(p.localId, small);
+        }
+        sent.push(owned, small);
+        if (i % 20 === 0) await sleep(1);
+      }
+      assert.ok(await until(() => got.every((g) => g.length === sent.length)), `got ${got.map((g) => g.length).join(', ')} of ${sent.length}`);
+      for (const g of got) for (const [i, f] of g.entries()) assert.ok(f.equals(sent[i]!), `frame ${i}`);
+      for (const p of peers) assert.equal(p.stats().authFailures + p.stats().malformed, 0);
     });
 
     it(`${mode}: the payload bytes do not appear on the wire`, async () => {
