@@ -102,8 +102,8 @@ describe('secure channel: authenticated and sealed TCP connections', () => {
         assert.equal(from, a.localId);
         got.push(Buffer.from(f).toString());
       });
-      // Sizes around a record's limit (16 KiB) and frames many records long.
-      const sizes = [1, 100, 16_380, 16_384, 65_000, 70_000, 300_000, 10, 0];
+      // Sizes around a record's limit (64 KiB) and frames many records long.
+      const sizes = [1, 100, 65_532, 65_536, 70_000, 300_000, 10, 0];
       for (let i = 0; i < 200; i++) a.send(b.localId, Buffer.from(String(i).padEnd(sizes[i % sizes.length]!, '.')));
       assert.ok(await until(() => got.length === 200), `got ${got.length} of 200`);
       assert.deepEqual(
