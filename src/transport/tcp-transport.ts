@@ -372,6 +372,13 @@ class OutboundPeer {
   curTarget: NodeId | null = null;
   queuedBytes = 0;
   queuedSince = 0;
+  /**
+   * Sealed connections only, where the sealer copies every byte into ciphertext as it writes: the
+   * slab filled before the current one, and one whose bytes were all written, to be filled again
+   * instead of allocating (see recycle).
+   */
+  private retired: Buffer | null = null;
+  private spare: Buffer | null = null;
 
   constructor(
     readonly endpoint: string,
@@ -401,8 +408,7 @@ class OutboundPeer {
     if (this.pos + need > this.slab.length) {
       full = this.pos > this.start;
       this.seal();
-      this.slab = Buffer.allocUnsafe(need > batchBytes ? need : batchBytes);
-      this.start = this.pos = 0;
+      this.newSlab(need > batchBytes ? need : batchBytes);
     }
     if (this.queuedBytes === 0) this.queuedSince = performance.now();
     const s = this.slab;
@@ -433,8 +439,7 @@ class OutboundPeer {
     }
     if (this.pos + FRAME_HEADER_BYTES > this.slab.length) {
       this.seal();
-      this.slab = Buffer.allocUnsafe(batchBytes);
-      this.start = this.pos = 0;
+      this.newSlab(batchBytes);
     }
     if (this.queuedBytes === 0) this.queuedSince = performance.now();
     const s = this.slab;
@@ -452,6 +457,26 @@ class OutboundPeer {
     this.queuedBytes += need;
     this.total.bytes += need;
     return this.queuedBytes >= batchBytes;
+  }
+
+  private newSlab(size: number): void {
+    this.retired = this.slab;
+    const spare = this.spare;
+    this.spare = null;
+    this.slab = spare !== null && spare.length === size ? spare : Buffer.allocUnsafe(size);
+    this.start = this.pos = 0;
+  }
+
+  /**
+   * Every queued chunk was sealed and written (a sealed connection: the socket holds ciphertext, never
+   * a view of a slab): no chunk refers to the slabs any more, so the current one is filled again from
+   * its start and the one before it is kept for the next. Must not be called for a plaintext socket.
+   */
+  recycle(): void {
+    if (this.head !== this.chunks.length) return;
+    if (this.retired !== null && this.retired.length > 0) this.spare = this.retired;
+    this.retired = null;
+    if (this.pos === this.start) this.start = this.pos = 0;
   }
 
   seal(): void {
@@ -926,6 +951,8 @@ export class TcpTransport implements Transport {
     if (p.head === p.chunks.length) {
       p.chunks.length = 0;
       p.head = 0;
+      // Sealed: the slabs' bytes are in ciphertext now, the slabs free to fill again (fewer buffers for the GC).
+      if (sealer !== undefined) p.recycle();
     } else if (p.head >= 1024) {
       p.chunks.splice(0, p.head);
       p.head = 0;

@@ -151,6 +151,26 @@ describe('secure channel: authenticated and sealed TCP connections', () => {
       for (const p of peers) assert.equal(p.stats().authFailures + p.stats().malformed, 0);
     });
 
+    it(`${mode}: batch buffers filled again once sealed never alter a frame, with the socket blocking now and then`, async () => {
+      const [sa, sb] = pair();
+      const a = await TcpTransport.listen({ listen: '127.0.0.1:0', incarnation: 'a', security: sa, highWaterBytes: 4096, batchBytes: 4096 });
+      open.push(a);
+      const b = await start('b', sb);
+      const got: Buffer[] = [];
+      b.onFrame((_from, f) => got.push(Buffer.from(f)));
+      const sent: Buffer[] = [];
+      for (let burst = 0; burst < 40; burst++) {
+        for (let i = 0; i < 50; i++) {
+          const f = randomBytes(1 + ((burst * 50 + i) % 7) * 300);
+          sent.push(f);
+          a.send(b.localId, f);
+        }
+        await sleep(burst % 4 === 0 ? 5 : 0);
+      }
+      assert.ok(await until(() => got.length === sent.length), `got ${got.length} of ${sent.length}`);
+      for (const [i, f] of got.entries()) assert.ok(f.equals(sent[i]!), `frame ${i}`);
+    });
+
     it(`${mode}: the payload bytes do not appear on the wire`, async () => {
       const [sa, sb] = pair();
       const a = await start('a', sa);
