@@ -16,10 +16,13 @@
  * salt nonce_d | nonce_a, info 'horus-data-v1' | SHA-256(M1 | M2 | M3)). Data flows only that way on a
  * connection (the transport's rule); PING/PONG words stay clear (they carry no data).
  *
- * Records: a batch of length-prefixed frames sealed as one AES-256-GCM record,
+ * Records: the stream of length-prefixed frames, cut every RECORD_BYTES (inside a frame too) and
+ * each piece sealed as one AES-256-GCM record,
  *   u32be length | ciphertext | tag (16)
  * with an implicit 96-bit counter nonce (0 | u64 record number): a record dropped, repeated,
- * reordered or altered fails its tag, and the transport closes the connection.
+ * reordered or altered fails its tag, and the transport closes the connection. The receiver reads
+ * frames out of the opened records as it does out of socket reads (a frame that straddles records
+ * is copied once), and never holds more than one record's bytes unauthenticated.
  */
 import {
   createCipheriv,
@@ -34,6 +37,7 @@ import {
   sign,
   timingSafeEqual,
   verify,
+  type CipherGCM,
   type KeyObject,
 } from 'node:crypto';
 import type { PeerIdentity } from '../core/env.js';
@@ -44,9 +48,10 @@ import { Writer } from '../codec/writer.js';
 import { decodeCertificate, MAX_CERT_BYTES } from '../security/certificate.js';
 import { publicKeyFromRaw, SIGNATURE_BYTES } from '../security/keys.js';
 import type { PkiCredentials } from '../security/trust.js';
-import { FRAME_HEADER_BYTES } from './frame-decoder.js';
+import { FRAME_HEADER_BYTES, FrameDecoder, type FrameCallback } from './frame-decoder.js';
 
-export const SECURE_VERSION = 3;
+/** 4: records cut the frame stream anywhere (3 sealed whole frames only); a 3 and a 4 refuse each other at the handshake. */
+export const SECURE_VERSION = 4;
 export const SEC_HELLO = 3;
 export const SEC_ACCEPT = 4;
 export const SEC_FINISH = 5;
@@ -55,7 +60,12 @@ const NONCE_BYTES = 32;
 const X25519_BYTES = 32;
 const MAC_BYTES = 32;
 export const TAG_BYTES = 16;
-/** A sealed record carries frames up to this many plaintext bytes, or one frame if that is larger. */
+/**
+ * Plaintext bytes of a full record: one transport batch (64 KiB). Setting up a cipher costs about as
+ * much as sealing 8 KiB (node:crypto makes a context and schedules the key for each), so records much
+ * smaller cost more per byte (measured: 16 KiB records cost 20-25% more CPU per frame than 64 KiB
+ * ones, see bench/micro/secure-records.ts), and the receiver holds at most one record unauthenticated.
+ */
 export const RECORD_BYTES = 64 * 1024;
 const MAX_ID_BYTES = 512;
 /** Frame limit before the handshake is done, in secure modes: M2 carries a certificate. */
@@ -271,8 +281,8 @@ export class AcceptorHandshake extends Side {
     return { claimedId: claimed, reply: m2 };
   }
 
-  /** M3 in: the dialer's proven id and identity, and the opener for its records. */
-  finish(m3: Buffer): { peerId: NodeId; identity: PeerIdentity; opener: RecordOpener } {
+  /** M3 in: the dialer's proven id and identity, and the opener for its records (which hands their frames to `onFrame`). */
+  finish(m3: Buffer, onFrame: FrameCallback, maxFrameSize: number): { peerId: NodeId; identity: PeerIdentity; opener: RecordOpener } {
     const s = this.state;
     if (s === null) throw new ProtocolError('ERR_PROTOCOL', 'handshake finish before hello');
     const r = readHeader(m3, SEC_FINISH);
@@ -283,7 +293,7 @@ export class AcceptorHandshake extends Side {
     const identity = this.checkProof(cert, proof, LABEL_DIALER, sha256(s.m1, s.m2, core), s.claimed);
     const key = this.dataKey(s.shared, s.dialerNonce, this.eph.nonce, sha256(s.m1, s.m2, m3));
     this.state = null;
-    return { peerId: s.claimed, identity, opener: new RecordOpener(key) };
+    return { peerId: s.claimed, identity, opener: new RecordOpener(key, onFrame, maxFrameSize) };
   }
 }
 
@@ -293,68 +303,82 @@ function nonceFor(counter: number, iv: Buffer): Buffer {
   return iv;
 }
 
-/** Seals a dialer's batches of length-prefixed frames into records, in order. */
+/**
+ * Seals a dialer's stream of length-prefixed frames into records, in order. Records cut the stream
+ * wherever RECORD_BYTES falls, inside a frame too (the opener reassembles frames across records), so
+ * the sealer never reads the frames: a batch may be handed over in any pieces (a frame's length word
+ * in one, its body by reference in the next).
+ */
 export class RecordSealer {
   private counter = 0;
   private readonly iv = Buffer.alloc(12);
   constructor(private readonly key: Buffer) {}
 
   /**
-   * Seals `chunks` (each whole length-prefixed frames) as records of at most RECORD_BYTES of frames
-   * each (a larger frame alone), handing each record's pieces to `write` in order: its length word,
-   * the ciphertext of each piece of the chunks it covers, and its tag. The ciphertext is the one copy
-   * of the frame bytes; nothing else is copied. Returns the wire bytes.
+   * Seals `chunks` (consecutive bytes of the frame stream) as records of RECORD_BYTES each (the last
+   * one shorter), handing each record's pieces to `write` in order: its length word, the ciphertext
+   * of each piece of the chunks it covers, and its tag. The ciphertext is the one copy of the bytes;
+   * nothing else is copied. Returns the wire bytes.
    */
   seal(chunks: readonly Buffer[], write: (piece: Buffer) => void): number {
-    let wire = 0;
-    const pieces: Buffer[] = [];
-    let size = 0;
-    const flush = (): void => {
-      if (size === 0) return;
-      const cipher = createCipheriv('aes-256-gcm', this.key, nonceFor(this.counter++, this.iv));
-      const head = Buffer.allocUnsafe(FRAME_HEADER_BYTES);
-      head.writeUInt32BE(size + TAG_BYTES, 0);
-      write(head);
-      for (const p of pieces) write(cipher.update(p));
-      cipher.final();
-      write(cipher.getAuthTag());
-      wire += FRAME_HEADER_BYTES + size + TAG_BYTES;
-      pieces.length = 0;
-      size = 0;
-    };
+    let left = 0;
+    for (const c of chunks) left += c.length;
+    const wire = left + Math.ceil(left / RECORD_BYTES) * (FRAME_HEADER_BYTES + TAG_BYTES);
+    let cipher: CipherGCM | null = null;
+    /** Plaintext bytes still to go into the record being sealed. */
+    let room = 0;
     for (const chunk of chunks) {
-      let start = 0;
-      while (start < chunk.length) {
-        // Whole frames from `start` while they fit; at least one in an empty record.
-        let end = start;
-        while (end < chunk.length) {
-          const n = FRAME_HEADER_BYTES + chunk.readUInt32BE(end);
-          if (size + (end - start) + n > RECORD_BYTES && (end > start || size > 0)) break;
-          end += n;
+      let off = 0;
+      while (off < chunk.length) {
+        if (cipher === null) {
+          room = left < RECORD_BYTES ? left : RECORD_BYTES;
+          left -= room;
+          cipher = createCipheriv('aes-256-gcm', this.key, nonceFor(this.counter++, this.iv));
+          const head = Buffer.allocUnsafe(FRAME_HEADER_BYTES);
+          head.writeUInt32BE(room + TAG_BYTES, 0);
+          write(head);
         }
-        if (end === start) {
-          flush();
-          continue;
+        const take = Math.min(room, chunk.length - off);
+        write(cipher.update(off === 0 && take === chunk.length ? chunk : chunk.subarray(off, off + take)));
+        off += take;
+        room -= take;
+        if (room === 0) {
+          cipher.final();
+          write(cipher.getAuthTag());
+          cipher = null;
         }
-        pieces.push(chunk.subarray(start, end));
-        size += end - start;
-        start = end;
-        if (size >= RECORD_BYTES || start < chunk.length) flush();
       }
     }
-    flush();
     return wire;
   }
 }
 
-/** Opens an acceptor's records, in order; any failure is final (the connection must close). */
+/**
+ * Opens an acceptor's records, in order, and hands on the frames of the stream they carry; any
+ * failure is final (the connection must close). A frame that straddles records is kept until its
+ * last record arrives (bufferedBytes counts it), then copied once, as for socket reads.
+ */
 export class RecordOpener {
   private counter = 0;
   private readonly iv = Buffer.alloc(12);
-  constructor(private readonly key: Buffer) {}
+  private readonly frames: FrameDecoder;
 
-  /** The plaintext of one record: length-prefixed frames (see forEachFrame). */
-  open(record: Buffer): Buffer {
+  /** `onFrame` gets each frame of the stream (a view of a record's plaintext, or a copy if it straddled records). */
+  constructor(
+    private readonly key: Buffer,
+    onFrame: FrameCallback,
+    maxFrameSize: number,
+  ) {
+    this.frames = new FrameDecoder(onFrame, maxFrameSize);
+  }
+
+  /** Authenticated bytes of a frame not complete yet (records to come hold the rest). */
+  get bufferedBytes(): number {
+    return this.frames.bufferedBytes;
+  }
+
+  /** Opens one record (as the stream delivers it: length word stripped) and delivers the frames it completes. */
+  open(record: Buffer): void {
     if (record.length < TAG_BYTES) throw new ProtocolError('ERR_MALFORMED', `sealed record of ${record.length} bytes is shorter than its tag`);
     const decipher = createDecipheriv('aes-256-gcm', this.key, nonceFor(this.counter++, this.iv));
     decipher.setAuthTag(record.subarray(record.length - TAG_BYTES));
@@ -364,25 +388,9 @@ export class RecordOpener {
     } catch (cause) {
       throw authError('sealed record does not authenticate: altered, replayed, reordered or not from the handshake peer', cause);
     }
-    return plain;
+    this.frames.push(plain);
   }
 }
 
-/** Calls `fn` with each length-prefixed frame of an opened record (views); malformed: ProtocolError. */
-export function forEachFrame(plain: Buffer, maxFrameSize: number, fn: (frame: Buffer) => void): void {
-  let off = 0;
-  while (off < plain.length) {
-    if (off + FRAME_HEADER_BYTES > plain.length) throw new ProtocolError('ERR_MALFORMED', 'sealed record ends inside a frame header');
-    const n = plain.readUInt32BE(off);
-    if (n > maxFrameSize) throw new ProtocolError('ERR_FRAME_TOO_LARGE', `frame length ${n} exceeds the limit of ${maxFrameSize} bytes`);
-    const start = off + FRAME_HEADER_BYTES;
-    if (start + n > plain.length) throw new ProtocolError('ERR_MALFORMED', 'sealed record ends inside a frame');
-    off = start + n;
-    fn(plain.subarray(start, off));
-  }
-}
-
-/** The record limit a receiver with `maxFrameSize` accepts from a sealing peer. */
-export function maxRecordSize(maxFrameSize: number): number {
-  return Math.max(RECORD_BYTES, FRAME_HEADER_BYTES + maxFrameSize) + TAG_BYTES;
-}
+/** The record limit a receiver accepts from a sealing peer (a length word and tag around RECORD_BYTES). */
+export const MAX_RECORD_BYTES = RECORD_BYTES + TAG_BYTES;

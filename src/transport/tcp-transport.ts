@@ -12,10 +12,9 @@ import { PeerIdentities } from './peer-identities.js';
 import {
   AcceptorHandshake,
   DialerHandshake,
+  MAX_RECORD_BYTES,
   RECORD_BYTES,
   SECURE_HELLO_FRAME,
-  forEachFrame,
-  maxRecordSize,
   ownIdentity,
   type ChannelSecurity,
   type RecordOpener,
@@ -373,6 +372,13 @@ class OutboundPeer {
   curTarget: NodeId | null = null;
   queuedBytes = 0;
   queuedSince = 0;
+  /**
+   * Sealed connections only, where the sealer copies every byte into ciphertext as it writes: the
+   * slab filled before the current one, and one whose bytes were all written, to be filled again
+   * instead of allocating (see recycle).
+   */
+  private retired: Buffer | null = null;
+  private spare: Buffer | null = null;
 
   constructor(
     readonly endpoint: string,
@@ -402,8 +408,7 @@ class OutboundPeer {
     if (this.pos + need > this.slab.length) {
       full = this.pos > this.start;
       this.seal();
-      this.slab = Buffer.allocUnsafe(need > batchBytes ? need : batchBytes);
-      this.start = this.pos = 0;
+      this.newSlab(need > batchBytes ? need : batchBytes);
     }
     if (this.queuedBytes === 0) this.queuedSince = performance.now();
     const s = this.slab;
@@ -434,8 +439,7 @@ class OutboundPeer {
     }
     if (this.pos + FRAME_HEADER_BYTES > this.slab.length) {
       this.seal();
-      this.slab = Buffer.allocUnsafe(batchBytes);
-      this.start = this.pos = 0;
+      this.newSlab(batchBytes);
     }
     if (this.queuedBytes === 0) this.queuedSince = performance.now();
     const s = this.slab;
@@ -453,6 +457,26 @@ class OutboundPeer {
     this.queuedBytes += need;
     this.total.bytes += need;
     return this.queuedBytes >= batchBytes;
+  }
+
+  private newSlab(size: number): void {
+    this.retired = this.slab;
+    const spare = this.spare;
+    this.spare = null;
+    this.slab = spare !== null && spare.length === size ? spare : Buffer.allocUnsafe(size);
+    this.start = this.pos = 0;
+  }
+
+  /**
+   * Every queued chunk was sealed and written (a sealed connection: the socket holds ciphertext, never
+   * a view of a slab): no chunk refers to the slabs any more, so the current one is filled again from
+   * its start and the one before it is kept for the next. Must not be called for a plaintext socket.
+   */
+  recycle(): void {
+    if (this.head !== this.chunks.length) return;
+    if (this.retired !== null && this.retired.length > 0) this.spare = this.retired;
+    this.retired = null;
+    if (this.pos === this.start) this.start = this.pos = 0;
   }
 
   seal(): void {
@@ -524,6 +548,11 @@ interface Inbound {
   acceptor: AcceptorHandshake | null;
   helloSeen: boolean;
   opener: RecordOpener | null;
+}
+
+/** Bytes of frames in progress on an inbound connection: the stream's, and in secure modes the opened records' too. */
+function bufferedOf(conn: Inbound): number {
+  return conn.decoder.bufferedBytes + (conn.opener?.bufferedBytes ?? 0);
 }
 
 interface Route {
@@ -926,6 +955,8 @@ export class TcpTransport implements Transport {
     if (p.head === p.chunks.length) {
       p.chunks.length = 0;
       p.head = 0;
+      // Sealed: the slabs' bytes are in ciphertext now, the slabs free to fill again (fewer buffers for the GC).
+      if (sealer !== undefined) p.recycle();
     } else if (p.head >= 1024) {
       p.chunks.splice(0, p.head);
       p.head = 0;
@@ -1398,19 +1429,19 @@ export class TcpTransport implements Transport {
           return;
         }
         if (conn.opener !== null) {
-          forEachFrame(conn.opener.open(frame), o.maxFrameSize, deliver);
+          conn.opener.open(frame);
           return;
         }
         deliver(frame);
         return;
       }
       if (conn.acceptor !== null) {
-        if (!this.inboundHandshake(conn, frame)) return;
+        if (!this.inboundHandshake(conn, frame, deliver)) return;
       } else {
         conn.from = decodeHello(frame, HELLO_CONNECT);
       }
       this.leaveHandshake(conn);
-      decoder.maxFrameSize = conn.opener !== null ? maxRecordSize(o.maxFrameSize) : o.maxFrameSize;
+      decoder.maxFrameSize = conn.opener !== null ? MAX_RECORD_BYTES : o.maxFrameSize;
       decoder.onControl = (code) => {
         if (code !== CONTROL_PING) throw new ProtocolError('ERR_PROTOCOL', `unexpected control word ${code} on an inbound connection`);
         // Many PINGs in one read get one PONG.
@@ -1492,7 +1523,7 @@ export class TcpTransport implements Transport {
         const peer = this.peerOf(conn, now);
         if (peer !== null && (peer.state === 'backoff' || peer.state === 'connecting')) this.contact(peer, false);
       }
-      const held = decoder.bufferedBytes;
+      const held = bufferedOf(conn);
       if (held !== conn.held) {
         this.partialBytes += held - conn.held;
         conn.held = held;
@@ -1500,8 +1531,8 @@ export class TcpTransport implements Transport {
       }
     });
     socket.on('end', () => {
-      if (decoder.bufferedBytes > 0) {
-        this.log.debug('inbound connection ended inside a frame', { from: conn.from, bytes: decoder.bufferedBytes });
+      if (bufferedOf(conn) > 0) {
+        this.log.debug('inbound connection ended inside a frame', { from: conn.from, bytes: bufferedOf(conn) });
       }
     });
     socket.on('close', () => {
@@ -1519,14 +1550,14 @@ export class TcpTransport implements Transport {
    * One message of the secure handshake on an inbound connection: the hello is answered (false: not
    * done); the finish proves the peer's id (true: done, conn.from and conn.opener set). Throws on a bad one.
    */
-  private inboundHandshake(conn: Inbound, frame: Buffer): boolean {
+  private inboundHandshake(conn: Inbound, frame: Buffer, deliver: (frame: Buffer) => void): boolean {
     const hs = conn.acceptor!;
     if (conn.opener === null && !conn.helloSeen) {
       conn.helloSeen = true;
       conn.socket.write(encodeFrames([hs.hello(frame).reply]));
       return false;
     }
-    const done = hs.finish(frame);
+    const done = hs.finish(frame, deliver, this.opts.maxFrameSize);
     conn.acceptor = null;
     conn.opener = done.opener;
     conn.from = done.peerId;
@@ -1641,7 +1672,7 @@ export class TcpTransport implements Transport {
     this.lastProgressCheck = now;
     for (const conn of this.inbound.values()) {
       if (conn.from === null) continue; // the handshake has its own deadline
-      const buffered = conn.decoder.bufferedBytes;
+      const buffered = bufferedOf(conn);
       if (late || buffered === 0 || conn.partialSince < 0 || conn.frames !== conn.checkedFrames) {
         // Nothing in progress, or a new frame began since the last check: start timing it now.
         conn.partialSince = buffered === 0 ? -1 : now;

@@ -102,8 +102,8 @@ describe('secure channel: authenticated and sealed TCP connections', () => {
         assert.equal(from, a.localId);
         got.push(Buffer.from(f).toString());
       });
-      // Sizes around a record's limit (64 KiB) and one frame larger than it.
-      const sizes = [1, 100, 65_000, 70_000, 300_000, 10, 0];
+      // Sizes around a record's limit (64 KiB) and frames many records long.
+      const sizes = [1, 100, 65_532, 65_536, 70_000, 300_000, 10, 0];
       for (let i = 0; i < 200; i++) a.send(b.localId, Buffer.from(String(i).padEnd(sizes[i % sizes.length]!, '.')));
       assert.ok(await until(() => got.length === 200), `got ${got.length} of 200`);
       assert.deepEqual(
@@ -121,6 +121,54 @@ describe('secure channel: authenticated and sealed TCP connections', () => {
       }
       assert.equal(b.peerIdentity('127.0.0.1:1/nobody'), null);
       assert.equal(b.stats().authFailures, 0);
+    });
+
+    it(`${mode}: frames given away (owned) go by reference, sealed in order among copied ones, to several peers`, async () => {
+      const ca = mode === 'pki' ? testCa() : null;
+      const sec = (name: string): ChannelSecurity => (ca === null ? TEST_PSK : ca.security(name));
+      const a = await start('a', sec('node-a'));
+      const peers = [await start('b', sec('node-b')), await start('c', sec('node-c'))];
+      const got = peers.map((p) => {
+        const frames: Buffer[] = [];
+        p.onFrame((_from, f) => frames.push(Buffer.from(f)));
+        return frames;
+      });
+      // Owned frames below and above the by-reference size (8 KiB), copied ones between them.
+      const sent: Buffer[] = [];
+      for (let i = 0; i < 60; i++) {
+        const owned = Buffer.alloc(i % 3 === 0 ? 100 : 9_000 + i * 500, i);
+        owned.writeUInt32BE(i, 0);
+        const small = Buffer.alloc(12, 255 - i);
+        for (const p of peers) {
+          a.send(p.localId, owned, true);
+          a.send(p.localId, small);
+        }
+        sent.push(owned, small);
+        if (i % 20 === 0) await sleep(1);
+      }
+      assert.ok(await until(() => got.every((g) => g.length === sent.length)), `got ${got.map((g) => g.length).join(', ')} of ${sent.length}`);
+      for (const g of got) for (const [i, f] of g.entries()) assert.ok(f.equals(sent[i]!), `frame ${i}`);
+      for (const p of peers) assert.equal(p.stats().authFailures + p.stats().malformed, 0);
+    });
+
+    it(`${mode}: batch buffers filled again once sealed never alter a frame, with the socket blocking now and then`, async () => {
+      const [sa, sb] = pair();
+      const a = await TcpTransport.listen({ listen: '127.0.0.1:0', incarnation: 'a', security: sa, highWaterBytes: 4096, batchBytes: 4096 });
+      open.push(a);
+      const b = await start('b', sb);
+      const got: Buffer[] = [];
+      b.onFrame((_from, f) => got.push(Buffer.from(f)));
+      const sent: Buffer[] = [];
+      for (let burst = 0; burst < 40; burst++) {
+        for (let i = 0; i < 50; i++) {
+          const f = randomBytes(1 + ((burst * 50 + i) % 7) * 300);
+          sent.push(f);
+          a.send(b.localId, f);
+        }
+        await sleep(burst % 4 === 0 ? 5 : 0);
+      }
+      assert.ok(await until(() => got.length === sent.length), `got ${got.length} of ${sent.length}`);
+      for (const [i, f] of got.entries()) assert.ok(f.equals(sent[i]!), `frame ${i}`);
     });
 
     it(`${mode}: the payload bytes do not appear on the wire`, async () => {
