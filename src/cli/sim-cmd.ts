@@ -142,79 +142,11 @@ export async function simCommand(
 
   if (flags.seed !== undefined) {
     const verbose = flags.verbose ?? false;
-    if (spec.scenario === 'jobs') {
-      const { runJobsScenarioAsync } = await import('../sim/scenario-jobs.js');
-      const r = await runJobsScenarioAsync({
-        seed: flags.seed,
-        verbose,
-        ...(spec.loss !== undefined ? { loss: spec.loss } : {}),
-        ...(spec.nodes !== undefined ? { nodes: spec.nodes } : {}),
-        ...(spec.durationMs !== undefined ? { durationMs: spec.durationMs } : {}),
-      });
+    if (spec.scenario !== 'vsync' && spec.scenario !== 'fbcast') {
+      const r = await replayWorkload(spec.scenario, { seed: flags.seed, verbose, ...workloadOptions(spec) });
       for (const f of r.faults) out(`  fault: ${f}\n`);
       for (const v of r.violations) out(`  ${v.property}: ${v.detail}\n`);
-      out(`seed ${flags.seed}: ${r.nodes} nodes, ${r.events} events, ${r.violationCount} violations\n`);
-      out(`history hash ${r.historyHash}\n`);
-      return r.violationCount > 0 ? 1 : 0;
-    }
-    if (spec.scenario === 'monitor') {
-      const { runMonitorScenarioAsync } = await import('../sim/scenario-monitor.js');
-      const r = await runMonitorScenarioAsync({
-        seed: flags.seed,
-        verbose,
-        ...(spec.loss !== undefined ? { loss: spec.loss } : {}),
-        ...(spec.nodes !== undefined ? { nodes: spec.nodes } : {}),
-        ...(spec.durationMs !== undefined ? { durationMs: spec.durationMs } : {}),
-      });
-      for (const f of r.faults) out(`  fault: ${f}\n`);
-      for (const v of r.violations) out(`  ${v.property}: ${v.detail}\n`);
-      out(`seed ${flags.seed}: ${r.nodes} nodes, ${r.firings} firings (${r.takenOver} taken over), ${r.events} events, ${r.violationCount} violations\n`);
-      out(`history hash ${r.historyHash}\n`);
-      return r.violationCount > 0 ? 1 : 0;
-    }
-    if (spec.scenario === 'lwg') {
-      const { runLwgScenario } = await import('../sim/scenario-lwg.js');
-      const r = runLwgScenario(flags.seed, {
-        verbose,
-        ...(spec.loss !== undefined ? { loss: spec.loss } : {}),
-        ...(spec.nodes !== undefined ? { nodes: spec.nodes } : {}),
-        ...(spec.durationMs !== undefined ? { durationMs: spec.durationMs } : {}),
-      });
-      for (const f of r.faults) out(`  fault: ${f}\n`);
-      for (const v of r.violations.items) out(`  ${v.property}: ${v.detail}\n`);
-      out(
-        `seed ${flags.seed}: ${r.nodes} nodes, ${r.hwgs.length} heavy-weight and ${r.lwgs.length} light-weight groups, ${r.sent} sent, ${r.delivered} delivered, ${r.violations.total} violations\n`,
-      );
-      out(`history hash ${r.historyHash}\n`);
-      return r.violations.total > 0 ? 1 : 0;
-    }
-    if (spec.scenario === 'tools') {
-      const { runToolsScenarioAsync } = await import('../sim/scenario-tools.js');
-      const r = await runToolsScenarioAsync({
-        seed: flags.seed,
-        verbose,
-        ...(spec.loss !== undefined ? { loss: spec.loss } : {}),
-        ...(spec.nodes !== undefined ? { nodes: spec.nodes } : {}),
-        ...(spec.durationMs !== undefined ? { durationMs: spec.durationMs } : {}),
-      });
-      for (const f of r.faults) out(`  fault: ${f}\n`);
-      for (const v of r.violations) out(`  ${v.property}: ${v.detail}\n`);
-      out(`seed ${flags.seed}: ${r.nodes} nodes, ${r.events} events, ${r.violationCount} violations\n`);
-      out(`history hash ${r.historyHash}\n`);
-      return r.violationCount > 0 ? 1 : 0;
-    }
-    if (spec.scenario === 'news') {
-      const { runNewsScenarioAsync } = await import('../sim/scenario-news.js');
-      const r = await runNewsScenarioAsync({
-        seed: flags.seed,
-        verbose,
-        ...(spec.loss !== undefined ? { loss: spec.loss } : {}),
-        ...(spec.nodes !== undefined ? { nodes: spec.nodes } : {}),
-        ...(spec.durationMs !== undefined ? { durationMs: spec.durationMs } : {}),
-      });
-      for (const f of r.faults) out(`  fault: ${f}\n`);
-      for (const v of r.violations) out(`  ${v.property}: ${v.detail}\n`);
-      out(`seed ${flags.seed}: ${r.nodes} nodes, ${r.postings} postings, ${r.events} events, ${r.violationCount} violations\n`);
+      out(`seed ${flags.seed}: ${r.summary}, ${r.violationCount} violations\n`);
       out(`history hash ${r.historyHash}\n`);
       return r.violationCount > 0 ? 1 : 0;
     }
@@ -282,4 +214,60 @@ export async function simCommand(
   out(`(${((Date.now() - started) / 1000).toFixed(1)} s${workers > 1 ? `, ${workers} workers` : ''})\n`);
   out(`sim: ${count} seeds, ${violations} violations\n`);
   return violations > 0 ? 1 : 0;
+}
+
+/** The workload options a spec gives a scenario that brings its own faults. */
+function workloadOptions(spec: SimSpec): { loss?: number; nodes?: number; durationMs?: number } {
+  return {
+    ...(spec.loss !== undefined ? { loss: spec.loss } : {}),
+    ...(spec.nodes !== undefined ? { nodes: spec.nodes } : {}),
+    ...(spec.durationMs !== undefined ? { durationMs: spec.durationMs } : {}),
+  };
+}
+
+/** One replayed seed of a workload scenario, as the command prints it. */
+interface WorkloadReplay {
+  faults: readonly string[];
+  violations: readonly { property: string; detail: string }[];
+  /** All violations found (the list may keep only the first ones). */
+  violationCount: number;
+  /** What ran: nodes, events and the scenario's own counts. */
+  summary: string;
+  historyHash: string;
+}
+
+/** Replay one seed of a workload scenario (each is loaded only when asked for). */
+async function replayWorkload(
+  scenario: Exclude<SimSpec['scenario'], 'vsync' | 'fbcast'>,
+  o: { seed: number; verbose: boolean; loss?: number; nodes?: number; durationMs?: number },
+): Promise<WorkloadReplay> {
+  switch (scenario) {
+    case 'jobs': {
+      const r = await (await import('../sim/scenario-jobs.js')).runJobsScenarioAsync(o);
+      return { ...r, summary: `${r.nodes} nodes, ${r.events} events` };
+    }
+    case 'monitor': {
+      const r = await (await import('../sim/scenario-monitor.js')).runMonitorScenarioAsync(o);
+      return { ...r, summary: `${r.nodes} nodes, ${r.firings} firings (${r.takenOver} taken over), ${r.events} events` };
+    }
+    case 'lwg': {
+      const { seed, ...rest } = o;
+      const r = (await import('../sim/scenario-lwg.js')).runLwgScenario(seed, rest);
+      return {
+        faults: r.faults,
+        violations: r.violations.items,
+        violationCount: r.violations.total,
+        summary: `${r.nodes} nodes, ${r.hwgs.length} heavy-weight and ${r.lwgs.length} light-weight groups, ${r.sent} sent, ${r.delivered} delivered`,
+        historyHash: r.historyHash,
+      };
+    }
+    case 'tools': {
+      const r = await (await import('../sim/scenario-tools.js')).runToolsScenarioAsync(o);
+      return { ...r, summary: `${r.nodes} nodes, ${r.events} events` };
+    }
+    case 'news': {
+      const r = await (await import('../sim/scenario-news.js')).runNewsScenarioAsync(o);
+      return { ...r, summary: `${r.nodes} nodes, ${r.postings} postings, ${r.events} events` };
+    }
+  }
 }
