@@ -304,6 +304,11 @@ interface QueuedChunk {
   frames: number;
   /** The node id these frames were addressed to, or null for a bare endpoint. */
   target: NodeId | null;
+  /**
+   * A by-reference frame's body: the chunk before it ends with the body's length word, so the two go
+   * to the same socket back to back (a stream that began with a body would be read as garbage).
+   */
+  follows: boolean;
 }
 
 const EMPTY = Buffer.alloc(0);
@@ -452,7 +457,7 @@ class OutboundPeer {
     // The length word closes the slab's piece (its frame is counted with the body, so a stale
     // target's retainFor drops both: they share the target).
     this.seal();
-    this.chunks.push({ buf: frame, frames: 1, target });
+    this.chunks.push({ buf: frame, frames: 1, target, follows: true });
     const need = FRAME_HEADER_BYTES + len;
     this.queuedBytes += need;
     this.total.bytes += need;
@@ -481,7 +486,12 @@ class OutboundPeer {
 
   seal(): void {
     if (this.pos === this.start) return;
-    this.chunks.push({ buf: this.slab.subarray(this.start, this.pos), frames: this.curFrames, target: this.curTarget });
+    this.chunks.push({
+      buf: this.slab.subarray(this.start, this.pos),
+      frames: this.curFrames,
+      target: this.curTarget,
+      follows: false,
+    });
     this.start = this.pos;
     this.curFrames = 0;
   }
@@ -946,7 +956,8 @@ export class TcpTransport implements Transport {
         group.length = 0;
         groupBytes = 0;
       }
-      if (!ok) {
+      // Backpressure stops the loop only between frames: a body whose length word is written goes too.
+      if (!ok && (p.head === p.chunks.length || !p.chunks[p.head]!.follows)) {
         p.blocked = true;
         break;
       }
