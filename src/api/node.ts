@@ -112,6 +112,8 @@ const rejoinBackoffSchema = z
 
 const DEFAULT_LOOKUP_MS = 1500;
 const DEFAULT_LOOKUP_RETRY_MS = 150;
+/** Group names whose last member-id incarnation a node remembers (it joined that many distinct groups). */
+const MAX_INCARNATIONS_REMEMBERED = 100_000;
 const DEFAULT_MERGE_PROBE_MS = 3000;
 /** Nodes one merge probe asks at most. */
 const MAX_PROBE_TARGETS = 16;
@@ -206,6 +208,12 @@ export class HorusNode {
   /** @internal Layer and node metrics, read by the admin endpoint's /metrics. */
   readonly metrics = new MemoryMetrics();
   private readonly groupsByName = new Map<string, GroupEntry>();
+  /**
+   * Per group name, the last member-id incarnation this node used (see rejoinMemberId). A new
+   * membership never reuses an id: a group remembers the ids that left it and would turn a second
+   * join under one of them away, one round trip and one back-off step per old id.
+   */
+  private readonly incarnations = new Map<string, number>();
   /** Groups whose join failed but whose stack is still leaving the view. */
   private readonly zombies = new Map<string, GroupEntry>();
   /** What this node has heard of groups it is not in. */
@@ -630,14 +638,25 @@ export class HorusNode {
   joinNow(name: string, opts: JoinOptions & { contacts?: readonly string[] } = {}): Group {
     this.checkJoin(name);
     if (opts.members) return this.joinFixed(name, opts, opts.members);
-    const localId = rejoinMemberId(this.id, 1);
+    const joins = this.nextIncarnation(name);
+    const localId = rejoinMemberId(this.id, joins);
     const entry = this.newEntry(name, localId, null, opts, false, opts.contacts ?? []);
+    entry.joins = joins;
     this.groupsByName.set(name, entry);
     this.buildStack(entry, localId);
     const contacts = opts.contacts ?? [];
     if (contacts.length === 0) entry.stack.downEvent({ type: 'CREATE' });
     else entry.stack.downEvent({ type: 'JOIN', contacts });
     return entry.group;
+  }
+
+  private nextIncarnation(name: string): number {
+    const n = (this.incarnations.get(name) ?? 0) + 1;
+    // Delete first: the map keeps insertion order, so the oldest-used names go when it is full.
+    this.incarnations.delete(name);
+    if (this.incarnations.size >= MAX_INCARNATIONS_REMEMBERED) this.incarnations.delete(this.incarnations.keys().next().value!);
+    this.incarnations.set(name, n);
+    return n;
   }
 
   /** A group and its bookkeeping, before any stack exists. */
@@ -844,7 +863,7 @@ export class HorusNode {
     this.teardown(entry);
     entry.rejoinTimer?.cancel();
     entry.rejoinTimer = null;
-    entry.joins++;
+    entry.joins = this.nextIncarnation(entry.group.name);
     entry.memberSince = null;
     const localId = rejoinMemberId(this.id, entry.joins);
     this.buildStack(entry, localId);

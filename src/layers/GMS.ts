@@ -730,13 +730,15 @@ export class GMS extends Layer {
     this.noteWork();
   }
 
+  /** Membership work (a join, leave, suspicion, gbcast or flush request) is waiting: a coordinator starts soon. */
   private noteWork(): void {
     if (this.workSince === null) this.workSince = this.env.now();
+    if (this.isCoordinator) this.flushSoon();
   }
 
   /**
-   * A suspicion (FD's fast crash detection reports a dead process at once): a coordinator starts the
-   * flush once foldMs has gathered what comes with it, rather than at its next tick (up to 100 ms).
+   * A coordinator starts the flush once foldMs has gathered what comes with the first event, rather
+   * than at its next tick (up to retryMs, 100 ms: the most of a join's or leave's time before).
    */
   private flushSoon(): void {
     if (this.flushSoonTimer !== null) return;
