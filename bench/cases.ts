@@ -99,7 +99,7 @@ export interface JobsFailoverCase extends CaseBase {
 /** The cases that share one fixed-membership cluster of `members` processes. */
 type SharedClusterCase = ThroughputCase | RoundTripCase | LoadLatencyCase;
 
-export type BenchCase = SharedClusterCase | CrashToViewCase | StateTransferCase | NewsCase | JobsFailoverCase | RekeyCase | ToolsCase | LwgCase;
+export type BenchCase = SharedClusterCase | CrashToViewCase | StateTransferCase | NewsCase | JobsFailoverCase | RekeyCase | ToolsCase | LwgCase | MergeHealCase;
 
 /** Cases that start their own processes (dynamic groups, services) instead of sharing a fixed-membership cluster. */
 export type OwnProcessesCase = Exclude<BenchCase, SharedClusterCase>;
@@ -142,6 +142,21 @@ export interface LwgCase extends CaseBase {
   op: 'join light-weight groups';
   groups: number;
   idleSeconds: number;
+}
+
+/**
+ * A partitionable group (issue 15 item 3) of `members` processes, one per network namespace (root):
+ * split into two halves by a real cut `splits` times; each side goes on in its own view for
+ * `splitMs`, then the cut heals. Time from the heal to every member's install of one view of all
+ * of them (the merge); the aim is 2 x `mergeProbeMs`, the interval at which a group looks for
+ * another of its name.
+ */
+export interface MergeHealCase extends CaseBase {
+  kind: 'merge-heal';
+  op: 'merge after heal';
+  splits: number;
+  splitMs: number;
+  mergeProbeMs: number;
 }
 
 export function orderOf(op: CastOp): { order: SendOrder; safe: boolean } {
@@ -218,6 +233,7 @@ export const CASES: BenchCase[] = [
   { id: 'tools-3', kind: 'tools', op: 'tools', members: 3, rpcCalls: 2000, mapWrites: 3000, lockPairs: 200, kills: 2 },
   // Light-weight groups: 10,000 groups on each of 3 processes over one heavy-weight group.
   { id: 'lwg-10000x3', kind: 'lwg', op: 'join light-weight groups', members: 3, groups: 10_000, idleSeconds: 5 },
+  { id: 'merge-heal-4', kind: 'merge-heal', op: 'merge after heal', members: 4, splits: 3, splitMs: 1000, mergeProbeMs: 1000 },
 ];
 
 /**

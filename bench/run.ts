@@ -25,6 +25,7 @@ import { runThroughput } from './runners/throughput.js';
 import { runNews } from './runners/news.js';
 import { runTools } from './runners/tools.js';
 import { runLwg } from './runners/lwg.js';
+import { runMergeHeal } from './runners/merge-heal.js';
 import { prepareBenchSecurity, type BenchSecurity } from './lib/security.js';
 
 const USAGE = `usage: npm run bench -- [options]
@@ -172,6 +173,8 @@ async function runOwn(c: OwnProcessesCase, ctx: RunContext): Promise<BenchResult
       return [await runTools(c, ctx)];
     case 'lwg':
       return [await runLwg(c, ctx)];
+    case 'merge-heal':
+      return [await runMergeHeal(c, ctx)];
   }
 }
 

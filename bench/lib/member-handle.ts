@@ -7,6 +7,9 @@ import type { ChildEvent, Command, CommandResults, LogLevel, StatsEvent, ViewEve
 const MEMBER_SCRIPT = fileURLToPath(new URL('./member.ts', import.meta.url));
 
 export interface ListenOptions {
+  /** Address and port to listen on (default: a free loopback port). */
+  host?: string;
+  port?: number;
   logLevel?: LogLevel;
   statsIntervalMs?: number;
   seeds?: string[];
@@ -30,8 +33,8 @@ export class MemberHandle extends IpcWorker<Command, CommandResults, Exclude<Chi
   async listen(opts: ListenOptions = {}): Promise<void> {
     const l = await this.request<'listen'>({
       cmd: 'listen',
-      host: '127.0.0.1',
-      port: 0,
+      host: opts.host ?? '127.0.0.1',
+      port: opts.port ?? 0,
       logLevel: opts.logLevel ?? 'error',
       statsIntervalMs: opts.statsIntervalMs ?? 250,
       ...(opts.seeds !== undefined ? { seeds: opts.seeds } : {}),
@@ -41,7 +44,10 @@ export class MemberHandle extends IpcWorker<Command, CommandResults, Exclude<Chi
   }
 }
 
-/** Forks one member process (not listening yet: see MemberHandle.listen). Killed if this process exits. */
-export function forkMember(index: number, execArgv: readonly string[] = []): MemberHandle {
-  return new MemberHandle(index, forkWorker(MEMBER_SCRIPT, { execArgv }));
+/**
+ * Forks one member process (not listening yet: see MemberHandle.listen). Killed if this process exits.
+ * `prefix`: a command it runs under (e.g. `ip netns exec NS`, see NetLab.exec).
+ */
+export function forkMember(index: number, execArgv: readonly string[] = [], prefix?: readonly string[]): MemberHandle {
+  return new MemberHandle(index, forkWorker(MEMBER_SCRIPT, { execArgv, ...(prefix !== undefined ? { prefix } : {}) }));
 }

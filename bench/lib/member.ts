@@ -322,7 +322,13 @@ async function dynJoin(c: Extract<Command, { cmd: 'djoin' }>): Promise<DynJoinRe
     timer = setTimeout(() => reject(new Error(`${n.endpoint}: no first view in ${c.group} after ${c.timeoutMs} ms`)), c.timeoutMs);
   });
   const g = await Promise.race([
-    n.join(c.group, { create: c.create, ...(state !== undefined ? { state } : {}), ...(c.encrypt === true ? { encrypt: true } : {}) }),
+    n.join(c.group, {
+      create: c.create,
+      ...(state !== undefined ? { state } : {}),
+      ...(c.encrypt === true ? { encrypt: true } : {}),
+      ...(c.partitionable === true ? { partition: { kind: 'partitionable' } } : {}),
+      ...(c.mergeProbeMs !== undefined ? { mergeProbeMs: c.mergeProbeMs } : {}),
+    }),
     late,
   ]).finally(() => clearTimeout(timer));
   const elapsedMs = performance.now() - t0;

@@ -30,7 +30,17 @@ export type Command =
   | { cmd: 'pingpong'; rounds: number; size: number; order: SendOrder; safe: boolean; timeoutMs: number }
   | { cmd: 'summary' }
   /** Join (or found, if `create`) a dynamic group through the seeds; `state: 'blob'` offers this member's blob as state. */
-  | { cmd: 'djoin'; group: string; state: 'blob' | 'none'; create: boolean; timeoutMs: number; encrypt?: boolean }
+  | {
+      cmd: 'djoin';
+      group: string;
+      state: 'blob' | 'none';
+      create: boolean;
+      timeoutMs: number;
+      encrypt?: boolean;
+      /** Every side of a split goes on and the sides merge on heal (policy 'partitionable'), probing every `mergeProbeMs`. */
+      partitionable?: boolean;
+      mergeProbeMs?: number;
+    }
   /** Leave the dynamic group (answers once left; the node may djoin again). */
   | { cmd: 'dleave'; timeoutMs: number }
   /** Make `bytes` of pseudo-random state (the same bytes in every process) for 'blob' groups. */

@@ -160,7 +160,25 @@ export type BenchResult =
   | JobsFailoverResult
   | RekeyResult
   | ToolsResult
-  | LwgResult;
+  | LwgResult
+  | MergeHealResult;
+/** Partitionable groups (bench/runners/merge-heal.ts): heal of a real cut to the merged view. */
+export interface MergeHealResult {
+  kind: 'merge-heal';
+  id: string;
+  op: string;
+  members: number;
+  /** Each split: from the cut to every member's install of a view of its own side only (ms). */
+  splitSamplesMs: number[];
+  /** Each heal: from the heal to every member's install of one view of all members (ms). */
+  samplesMs: number[];
+  medianMs: number;
+  maxMs: number;
+  mergeProbeMs: number;
+  /** 2 x mergeProbeMs (issue 15). */
+  aimMs: number;
+  durationS: number;
+}
 /** Light-weight groups (bench/runners/lwg.ts): the worst process of each figure, and each process's. */
 export interface LwgResult {
   kind: 'lwg';
@@ -270,6 +288,8 @@ export function headline(r: BenchResult): Headline {
       return { metric: 'rpcP50Us', value: r.rpcP50Us, better: 'lower' };
     case 'lwg':
       return { metric: 'joinMs', value: r.joinMs, better: 'lower' };
+    case 'merge-heal':
+      return { metric: 'medianMs', value: r.medianMs, better: 'lower' };
   }
 }
 

@@ -1,4 +1,4 @@
-// A partition lab with real processes: one Horus node per network namespace (see ../helpers/netns.ts),
+// A partition lab with real processes: one Horus node per network namespace (see ../../bench/lib/netns.ts),
 // each driven over IPC (../helpers/member-process.ts) and recording its HistoryEvents to a file. The
 // harness cuts and heals links, kills and pauses processes (recording 'crash'/'pause'/'resume' in a
 // file of its own), waits for views, and reads the timings and the checkers' verdicts from the histories.
@@ -14,7 +14,7 @@ import { ViolationList } from '../../src/sim/checkers/violation.js';
 import { checkVirtualSynchrony } from '../../src/sim/checkers/vsync.js';
 import { forkMemberIn, withTimeout, type Member } from '../helpers/cluster.js';
 import type { DynStatus } from '../helpers/member-process.js';
-import { NetLab, type CutMode } from '../helpers/netns.js';
+import { NetLab, type CutMode } from '../../bench/lib/netns.js';
 import { mergeHistories, readHistory } from './history.js';
 
 export const PORT = 7000;

@@ -7,7 +7,7 @@
 // Needs root and iproute2; without them the test is skipped and says why.
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { netnsUnavailable } from '../helpers/netns.js';
+import { netnsUnavailable } from '../../bench/lib/netns.js';
 import { primaryIsolated } from './scenarios.js';
 
 const unavailable = netnsUnavailable();

@@ -6,7 +6,7 @@
 // Exit status: 0 when every run of every scenario passed, 1 otherwise.
 import { writeFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
-import { netnsUnavailable, removeStaleLabs, type CutMode } from '../helpers/netns.js';
+import { netnsUnavailable, removeStaleLabs, type CutMode } from '../../bench/lib/netns.js';
 import { EXTRA_SCENARIOS, SCENARIOS as DEFAULT_SCENARIOS, type ScenarioOptions, type ScenarioResult } from './scenarios.js';
 
 const { values } = parseArgs({

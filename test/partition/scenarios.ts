@@ -2,7 +2,7 @@
 // and heals links, and returns its timings and every check that failed (none: the scenario passed).
 import { loadavg } from 'node:os';
 import type { HistoryEvent } from '../../src/core/history.js';
-import type { CutMode } from '../helpers/netns.js';
+import type { CutMode } from '../../bench/lib/netns.js';
 import { PartitionLab, sleep, wallNow, type AgreedView } from './harness.js';
 
 export interface ScenarioOptions {
