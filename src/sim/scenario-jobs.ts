@@ -1,4 +1,3 @@
-import { createHash } from 'node:crypto';
 import { HorusNode } from '../api/node.js';
 import { TOOLS_SIM_STACK } from './scenario-tools.js';
 import type { JobContext } from '../services/jobs/job-runner.js';
@@ -7,6 +6,7 @@ import { matches } from '../services/jobs/placement.js';
 import { checkJobs, type JobsEvent } from './checkers/jobs.js';
 import { ViolationList, type Violation } from './checkers/violation.js';
 import { SimWorld } from './sim-world.js';
+import { drawWorkloadNetwork, historyHashOf, stepperOf, workloadSeed, type WorkloadSeedOutcome } from './workload-kit.js';
 
 export interface JobsScenarioOptions {
   seed: number;
@@ -57,7 +57,7 @@ export async function runJobsScenarioAsync(opts: JobsScenarioOptions): Promise<J
   const rng = world.rng;
   const n = opts.nodes ?? rng.int(3, 5);
   const duration = opts.durationMs ?? 8000;
-  world.setNetwork({ loss: opts.loss ?? rng.float() * 0.03, duplicate: rng.float() * 0.01, jitterMs: rng.float() * 2, delayMs: 0.2 + rng.float() });
+  drawWorkloadNetwork(world, rng, opts.loss);
   const events: JobsEvent[] = [];
   const faults: string[] = [];
   const endpoints = Array.from({ length: n }, (_, i) => `n${i + 1}:7000`);
@@ -95,12 +95,7 @@ export async function runJobsScenarioAsync(opts: JobsScenarioOptions): Promise<J
     members.set(ep, m);
     return m;
   };
-  const step = async (ms: number): Promise<void> => {
-    for (let t = 0; t < ms; t += 10) {
-      world.runFor(10);
-      await new Promise((r) => setImmediate(r));
-    }
-  };
+  const step = stepperOf(world);
   for (const [i, ep] of endpoints.entries()) {
     start(ep, i);
     await step(250);
@@ -199,21 +194,12 @@ export async function runJobsScenarioAsync(opts: JobsScenarioOptions): Promise<J
     events: events.length,
     violations: v.items,
     violationCount: v.total,
-    historyHash: createHash('sha256').update(JSON.stringify(events)).digest('hex'),
+    historyHash: historyHashOf(events),
     virtualMs: world.now(),
   };
 }
 
 /** One seed of the jobs workload as the seed runner reports it (plain data; never throws). */
-export async function runJobsSeed(
-  seed: number,
-  opts: Omit<JobsScenarioOptions, 'seed'> = {},
-): Promise<{ seed: number; violationCount: number; violations: Violation[]; historyHash?: string; crashed?: string }> {
-  try {
-    const r = await runJobsScenarioAsync({ ...opts, seed });
-    return { seed, violationCount: r.violationCount, violations: r.violations.slice(0, 5), historyHash: r.historyHash };
-  } catch (err) {
-    const crashed = (err as Error).stack ?? String(err);
-    return { seed, violationCount: 1, violations: [{ property: 'crash', detail: crashed }], crashed };
-  }
+export function runJobsSeed(seed: number, opts: Omit<JobsScenarioOptions, 'seed'> = {}): Promise<WorkloadSeedOutcome> {
+  return workloadSeed(seed, () => runJobsScenarioAsync({ ...opts, seed }));
 }

@@ -1,4 +1,3 @@
-import { createHash } from 'node:crypto';
 import type { GroupClient } from '../api/client.js';
 import { HorusNode } from '../api/node.js';
 import type { ActionContext } from '../services/monitor/monitor-service.js';
@@ -6,8 +5,9 @@ import { MonitorService } from '../services/monitor/monitor-service.js';
 import { MonitorTable, type Firing } from '../services/monitor/monitor-table.js';
 import { checkMonitor, type MonitorEvent } from './checkers/monitor.js';
 import { ViolationList, type Violation } from './checkers/violation.js';
-import { settleWith, TOOLS_SIM_STACK as STACK } from './scenario-tools.js';
+import { TOOLS_SIM_STACK as STACK } from './scenario-tools.js';
 import { SimWorld } from './sim-world.js';
+import { drawWorkloadNetwork, historyHashOf, settleWith, stepperOf, workloadSeed, type WorkloadSeedOutcome } from './workload-kit.js';
 
 /** A monitor with a bug on purpose, to show that the checker finds it. */
 export type BrokenMonitor = 'no-rerun' | 'rerun-every-view';
@@ -88,7 +88,7 @@ export async function runMonitorScenarioAsync(opts: MonitorScenarioOptions): Pro
   const rng = world.rng;
   const n = opts.nodes ?? rng.int(3, 5);
   const duration = opts.durationMs ?? 8000;
-  world.setNetwork({ loss: opts.loss ?? rng.float() * 0.03, duplicate: rng.float() * 0.01, jitterMs: rng.float() * 2, delayMs: 0.2 + rng.float() });
+  drawWorkloadNetwork(world, rng, opts.loss);
   const wall = (): number => MONITOR_SIM_EPOCH + world.now();
   const events: MonitorEvent[] = [];
   const faults: string[] = [];
@@ -169,12 +169,7 @@ export async function runMonitorScenarioAsync(opts: MonitorScenarioOptions): Pro
     members.set(ep, m);
     return m;
   };
-  const step = async (ms: number): Promise<void> => {
-    for (let t = 0; t < ms; t += 10) {
-      world.runFor(10);
-      await new Promise((r) => setImmediate(r));
-    }
-  };
+  const step = stepperOf(world);
 
   for (const ep of endpoints) {
     start(ep);
@@ -286,21 +281,12 @@ export async function runMonitorScenarioAsync(opts: MonitorScenarioOptions): Pro
     takenOver: history.filter((f) => f.attempt > 1).length,
     violations: v.items,
     violationCount: v.total,
-    historyHash: createHash('sha256').update(JSON.stringify(events)).digest('hex'),
+    historyHash: historyHashOf(events),
     virtualMs: world.now(),
   };
 }
 
 /** One seed of the monitor workload as the seed runner reports it (plain data; never throws). */
-export async function runMonitorSeed(
-  seed: number,
-  opts: Omit<MonitorScenarioOptions, 'seed'> = {},
-): Promise<{ seed: number; violationCount: number; violations: Violation[]; historyHash?: string; crashed?: string }> {
-  try {
-    const r = await runMonitorScenarioAsync({ ...opts, seed });
-    return { seed, violationCount: r.violationCount, violations: r.violations.slice(0, 5), historyHash: r.historyHash };
-  } catch (err) {
-    const crashed = (err as Error).stack ?? String(err);
-    return { seed, violationCount: 1, violations: [{ property: 'crash', detail: crashed }], crashed };
-  }
+export function runMonitorSeed(seed: number, opts: Omit<MonitorScenarioOptions, 'seed'> = {}): Promise<WorkloadSeedOutcome> {
+  return workloadSeed(seed, () => runMonitorScenarioAsync({ ...opts, seed }));
 }

@@ -1,4 +1,3 @@
-import { createHash } from 'node:crypto';
 import { HorusNode } from '../api/node.js';
 import { NewsClient, type ClientSubscription } from '../services/news/news-client.js';
 import { NewsService } from '../services/news/news-service.js';
@@ -8,7 +7,8 @@ import { checkNews, type NewsEvent, type NewsPostingRecord } from './checkers/ne
 import { ViolationList, type Violation } from './checkers/violation.js';
 import { SimWorld } from './sim-world.js';
 // The tools scenario's stack (fast timeouts, leases that do not lapse between heartbeats) and its settling step.
-import { settleWith, TOOLS_SIM_STACK as STACK } from './scenario-tools.js';
+import { TOOLS_SIM_STACK as STACK } from './scenario-tools.js';
+import { drawWorkloadNetwork, historyHashOf, settleWith, stepperOf, workloadSeed, type WorkloadSeedOutcome } from './workload-kit.js';
 
 export interface NewsScenarioOptions {
   seed: number;
@@ -102,7 +102,7 @@ export async function runNewsScenarioAsync(opts: NewsScenarioOptions): Promise<N
   const rng = world.rng;
   const n = opts.nodes ?? rng.int(3, 5);
   const duration = opts.durationMs ?? 6000;
-  world.setNetwork({ loss: opts.loss ?? rng.float() * 0.03, duplicate: rng.float() * 0.01, jitterMs: rng.float() * 2, delayMs: 0.2 + rng.float() });
+  drawWorkloadNetwork(world, rng, opts.loss);
   const events: NewsEvent[] = [];
   const log = (e: NewsEvent): void => void events.push(e);
   const faults: string[] = [];
@@ -119,12 +119,7 @@ export async function runNewsScenarioAsync(opts: NewsScenarioOptions): Promise<N
     members.set(ep, m);
     return m;
   };
-  const step = async (ms: number): Promise<void> => {
-    for (let t = 0; t < ms; t += 10) {
-      world.runFor(10);
-      await new Promise((r) => setImmediate(r));
-    }
-  };
+  const step = stepperOf(world);
   for (const ep of endpoints) {
     start(ep);
     await step(250);
@@ -253,21 +248,12 @@ export async function runNewsScenarioAsync(opts: NewsScenarioOptions): Promise<N
     postings: head(),
     violations: v.items,
     violationCount: v.total,
-    historyHash: createHash('sha256').update(JSON.stringify(events)).digest('hex'),
+    historyHash: historyHashOf(events),
     virtualMs: world.now(),
   };
 }
 
-/** One seed of the News workload as the seed runner reports it (plain data; never throws). */
-export async function runNewsSeed(
-  seed: number,
-  opts: Omit<NewsScenarioOptions, 'seed'> = {},
-): Promise<{ seed: number; violationCount: number; violations: Violation[]; historyHash?: string; crashed?: string }> {
-  try {
-    const r = await runNewsScenarioAsync({ ...opts, seed });
-    return { seed, violationCount: r.violationCount, violations: r.violations.slice(0, 5), historyHash: r.historyHash };
-  } catch (err) {
-    const crashed = (err as Error).stack ?? String(err);
-    return { seed, violationCount: 1, violations: [{ property: 'crash', detail: crashed }], crashed };
-  }
+/** One seed of the news workload as the seed runner reports it (plain data; never throws). */
+export function runNewsSeed(seed: number, opts: Omit<NewsScenarioOptions, 'seed'> = {}): Promise<WorkloadSeedOutcome> {
+  return workloadSeed(seed, () => runNewsScenarioAsync({ ...opts, seed }));
 }

@@ -14,6 +14,7 @@ import { ReplicatedMap } from '../tools/replicated-map.js';
 import { checkTools, type ToolEvent } from './checkers/tools.js';
 import { ViolationList, type Violation } from './checkers/violation.js';
 import { SimWorld } from './sim-world.js';
+import { drawWorkloadNetwork, historyHashOf, settleWith, stepperOf, workloadSeed, type WorkloadSeedOutcome } from './workload-kit.js';
 
 export interface ToolsScenarioOptions {
   seed: number;
@@ -153,7 +154,7 @@ export async function runToolsScenarioAsync(opts: ToolsScenarioOptions): Promise
   const rng = world.rng;
   const n = opts.nodes ?? rng.int(3, 5);
   const duration = opts.durationMs ?? 8000;
-  world.setNetwork({ loss: opts.loss ?? rng.float() * 0.03, duplicate: rng.float() * 0.01, jitterMs: rng.float() * 2, delayMs: 0.2 + rng.float() });
+  drawWorkloadNetwork(world, rng, opts.loss);
   const events: ToolEvent[] = [];
   /** Members acting on a lock now (granted, not yet released or lost). */
   const heldBy = new Set<string>();
@@ -196,12 +197,7 @@ export async function runToolsScenarioAsync(opts: ToolsScenarioOptions): Promise
     }
     return true;
   };
-  const step = async (ms: number): Promise<void> => {
-    for (let t = 0; t < ms; t += 10) {
-      world.runFor(10);
-      await new Promise((r) => setImmediate(r));
-    }
-  };
+  const step = stepperOf(world);
   for (const ep of endpoints) {
     start(ep);
     await step(250);
@@ -357,30 +353,13 @@ export async function runToolsScenarioAsync(opts: ToolsScenarioOptions): Promise
     events: events.length,
     violations: v.items,
     violationCount: v.total,
-    historyHash: createHash('sha256').update(JSON.stringify(events)).digest('hex'),
+    historyHash: historyHashOf(events),
     virtualMs: world.now(),
     ...(opts.verbose ? { logLines: world.logLines() } : {}),
   };
 }
 
-export async function settleWith<T>(step: (ms: number) => Promise<void>, p: Promise<T>): Promise<T> {
-  let done = false;
-  const tracked = p.finally(() => (done = true));
-  tracked.catch(() => {});
-  for (let t = 0; t < 10_000 && !done; t += 10) await step(10);
-  return tracked;
-}
-
 /** One seed of the tools workload as the seed runner reports it (plain data; never throws). */
-export async function runToolsSeed(
-  seed: number,
-  opts: Omit<ToolsScenarioOptions, 'seed'> = {},
-): Promise<{ seed: number; violationCount: number; violations: Violation[]; historyHash?: string; crashed?: string }> {
-  try {
-    const r = await runToolsScenarioAsync({ ...opts, seed });
-    return { seed, violationCount: r.violationCount, violations: r.violations.slice(0, 5), historyHash: r.historyHash };
-  } catch (err) {
-    const crashed = (err as Error).stack ?? String(err);
-    return { seed, violationCount: 1, violations: [{ property: 'crash', detail: crashed }], crashed };
-  }
+export function runToolsSeed(seed: number, opts: Omit<ToolsScenarioOptions, 'seed'> = {}): Promise<WorkloadSeedOutcome> {
+  return workloadSeed(seed, () => runToolsScenarioAsync({ ...opts, seed }));
 }

@@ -1,0 +1,57 @@
+// What the workload scenarios (jobs, monitor, news, tools) share: the lossy network they draw per seed,
+// stepping virtual time with real turns between steps (promises settle only when the thread yields),
+// a history hash, and one seed's run as the seed runner reports it.
+import { createHash } from 'node:crypto';
+import type { Rng } from '../core/rng.js';
+import type { Violation } from './checkers/violation.js';
+import type { SimWorld } from './sim-world.js';
+
+/** A lossy network with jitter, drawn from the seed (`loss` given: that loss instead). */
+export function drawWorkloadNetwork(world: SimWorld, rng: Rng, loss: number | undefined): void {
+  world.setNetwork({ loss: loss ?? rng.float() * 0.03, duplicate: rng.float() * 0.01, jitterMs: rng.float() * 2, delayMs: 0.2 + rng.float() });
+}
+
+/** Runs `ms` of virtual time in 10 ms steps, yielding to the event loop after each. */
+export function stepperOf(world: SimWorld): (ms: number) => Promise<void> {
+  return async (ms: number): Promise<void> => {
+    for (let t = 0; t < ms; t += 10) {
+      world.runFor(10);
+      await new Promise((r) => setImmediate(r));
+    }
+  };
+}
+
+/** Steps virtual time until `p` settles, at most 10 virtual seconds. */
+export async function settleWith<T>(step: (ms: number) => Promise<void>, p: Promise<T>): Promise<T> {
+  let done = false;
+  const tracked = p.finally(() => (done = true));
+  tracked.catch(() => {});
+  for (let t = 0; t < 10_000 && !done; t += 10) await step(10);
+  return tracked;
+}
+
+export function historyHashOf(events: readonly unknown[]): string {
+  return createHash('sha256').update(JSON.stringify(events)).digest('hex');
+}
+
+/** One seed of a workload as the seed runner reports it (plain data; a throw is a crashed seed). */
+export interface WorkloadSeedOutcome {
+  seed: number;
+  violationCount: number;
+  violations: Violation[];
+  historyHash?: string;
+  crashed?: string;
+}
+
+export async function workloadSeed(
+  seed: number,
+  run: () => Promise<{ violationCount: number; violations: Violation[]; historyHash: string }>,
+): Promise<WorkloadSeedOutcome> {
+  try {
+    const r = await run();
+    return { seed, violationCount: r.violationCount, violations: r.violations.slice(0, 5), historyHash: r.historyHash };
+  } catch (err) {
+    const crashed = (err as Error).stack ?? String(err);
+    return { seed, violationCount: 1, violations: [{ property: 'crash', detail: crashed }], crashed };
+  }
+}
