@@ -43,5 +43,8 @@ export class MemberHandle extends IpcWorker<Command, CommandResults, Exclude<Chi
 
 /** Forks one member process (not listening yet: see MemberHandle.listen). Killed if this process exits. */
 export function forkMember(index: number, execArgv: readonly string[] = []): MemberHandle {
-  return new MemberHandle(index, forkWorker(MEMBER_SCRIPT, { execArgv }));
+  // HORUS_BENCH_MEMBER_ARGS: extra Node flags for the member processes only (e.g. `--trace-gc`, which
+  // NODE_OPTIONS refuses), to look inside a case without changing it.
+  const extra = process.env.HORUS_BENCH_MEMBER_ARGS?.split(' ').filter((a) => a !== '') ?? [];
+  return new MemberHandle(index, forkWorker(MEMBER_SCRIPT, { execArgv: [...execArgv, ...extra] }));
 }

@@ -11,7 +11,7 @@
 import { createHash } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
 import { Session } from 'node:inspector/promises';
-import { performance } from 'node:perf_hooks';
+import { constants as perfConstants, monitorEventLoopDelay, performance, PerformanceObserver } from 'node:perf_hooks';
 import { setImmediate as yieldToIo, setTimeout as sleep } from 'node:timers/promises';
 import { benchSecurity } from './security.js';
 import { createNode, type Delivery, type Group, type HorusNode, type Logger, type LogFields, type View } from '../../src/index.js';
@@ -82,6 +82,22 @@ let phaseDelivered = 0;
 let latencyMs: number[] = [];
 let expectTarget = Infinity;
 let expectDone: ((r: ExpectResult) => void) | null = null;
+
+/**
+ * What stops this process from handling a message the moment it arrives, over the phase: the
+ * collector's pauses, and how late the event loop ran a 1 ms timer (any stall: a long handler, a
+ * collection, or the process waiting for a core). Latency's tail is read against these.
+ */
+const gcStalls = { count: 0, major: 0, totalMs: 0, maxMs: 0 };
+new PerformanceObserver((list) => {
+  for (const e of list.getEntries()) {
+    gcStalls.count++;
+    gcStalls.totalMs += e.duration;
+    if (e.duration > gcStalls.maxMs) gcStalls.maxMs = e.duration;
+    if ((e as PerformanceEntry & { detail?: { kind?: number } }).detail?.kind === perfConstants.NODE_PERFORMANCE_GC_MAJOR) gcStalls.major++;
+  }
+}).observe({ entryTypes: ['gc'] });
+const loopDelay = monitorEventLoopDelay({ resolution: 1 });
 
 let pinger: { round: number; pongs: number; need: number; sentAt: number; selfMs: number; done: () => void } | null = null;
 
@@ -277,7 +293,20 @@ function summary(): Summary {
     delivered,
     violations,
     firstViolation,
-    phase: { delivered: phaseDelivered, elapsedMs: performance.now() - phaseStart, latencyMs },
+    phase: {
+      delivered: phaseDelivered,
+      elapsedMs: performance.now() - phaseStart,
+      latencyMs,
+      stalls: {
+        gcCount: gcStalls.count,
+        gcMajor: gcStalls.major,
+        gcTotalMs: gcStalls.totalMs,
+        gcMaxMs: gcStalls.maxMs,
+        // The histogram is in ns and counts the timer's own 1 ms: the delay beyond it.
+        loopDelayP99Ms: loopDelay.count > 0 ? Math.max(0, loopDelay.percentile(99) / 1e6 - 1) : 0,
+        loopDelayMaxMs: loopDelay.count > 0 ? Math.max(0, loopDelay.max / 1e6 - 1) : 0,
+      },
+    },
     rss: process.memoryUsage.rss(),
     maxRss: process.resourceUsage().maxRSS * 1024,
     cpuUs: cpu.user + cpu.system,
@@ -455,6 +484,10 @@ async function handle(c: Command): Promise<CommandResults[keyof CommandResults]>
       phaseStart = performance.now();
       phaseDelivered = 0;
       latencyMs = [];
+      Object.assign(gcStalls, { count: 0, major: 0, totalMs: 0, maxMs: 0 });
+      loopDelay.disable();
+      loopDelay.reset();
+      if (c.watchStalls === true) loopDelay.enable();
       return {};
     case 'send':
       return sendMany(c);

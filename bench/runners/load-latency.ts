@@ -4,7 +4,8 @@ import type { Cluster } from '../lib/cluster.js';
 import type { LoadLatencyResult } from '../lib/results.js';
 import { median, percentile, round } from '../lib/stats.js';
 import { profileStart, profileStop, scaled, type RunContext } from './context.js';
-import { PHASE_TIMEOUT_MS } from './throughput.js';
+import { counter, PHASE_TIMEOUT_MS } from './throughput.js';
+import type { PhaseStalls } from '../lib/protocol.js';
 
 export async function runLoadLatency(cluster: Cluster, c: LoadLatencyCase, ctx: RunContext): Promise<LoadLatencyResult> {
   const { order, safe } = orderOf(c.op);
@@ -24,11 +25,17 @@ export async function runLoadLatency(cluster: Cluster, c: LoadLatencyCase, ctx: 
   // About 2000 latency samples per member, whatever the rate.
   const sampleEvery = Math.max(1, Math.floor((count * (n - 1)) / 2000));
   ctx.log(`${c.id}: ${Math.round(saturated)} msgs/s per member saturated; ${Math.round(sendRate)}/s per sender for ${seconds} s`);
+  const before = await cluster.summaries();
   await profileStart(cluster.members, ctx);
   const run = await cluster.phase({ count, size: c.size, order, safe, timeoutMs: PHASE_TIMEOUT_MS, sampleEvery, ratePerSec: sendRate });
   await profileStop(cluster.members, ctx, c.id);
   const after = await cluster.summaries();
   const lat = after.flatMap((s) => s.phase.latencyMs);
+  const stalls = after.map((s) => s.phase.stalls);
+  const worst = (f: (x: PhaseStalls) => number): number => round(Math.max(0, ...stalls.map((x) => (x !== undefined ? f(x) : 0))), 3);
+  const phaseS = run.wallMs / 1000;
+  const cpuS = after.reduce((a, s, i) => a + (s.cpuUs - before[i]!.cpuUs) / 1e6, 0);
+  const sum = (name: string): number => after.reduce((a, s, i) => a + counter(s, name) - counter(before[i]!, name), 0);
   return {
     kind: 'load-latency',
     id: c.id,
@@ -46,5 +53,13 @@ export async function runLoadLatency(cluster: Cluster, c: LoadLatencyCase, ctx: 
     latencySamples: lat.length,
     durationS: round(run.wallMs / 1000),
     violations: after.reduce((a, s) => a + s.violations, 0),
+    gcPauseMsPerSec: worst((x) => x.gcTotalMs / phaseS),
+    gcMaxPauseMs: worst((x) => x.gcMaxMs),
+    gcMajorCollections: stalls.reduce((a, x) => a + (x?.gcMajor ?? 0), 0),
+    loopDelayP99Ms: worst((x) => x.loopDelayP99Ms),
+    loopDelayMaxMs: worst((x) => x.loopDelayMaxMs),
+    membersCpuCores: round(cpuS / phaseS, 2),
+    fcBlockedTotal: sum('horus_fc_blocked_total'),
+    retransmissions: sum('horus_nak_retransmissions_total'),
   };
 }

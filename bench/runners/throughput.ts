@@ -8,7 +8,7 @@ import { profileStart, profileStop, scaled, type RunContext } from './context.js
 
 export const PHASE_TIMEOUT_MS = 120_000;
 
-const counter = (s: Summary, name: string): number => s.counters[name] ?? 0;
+export const counter = (s: Summary, name: string): number => s.counters[name] ?? 0;
 
 export async function runThroughput(cluster: Cluster, c: ThroughputCase, ctx: RunContext): Promise<ThroughputResult> {
   const count = scaled(c.count, ctx.scale);

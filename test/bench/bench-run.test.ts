@@ -58,4 +58,29 @@ describe('npm run bench', () => {
     assert.equal(worse.code, 3);
     assert.match(worse.stdout, /^fbcast-3-rtt .*REGRESSION$/m);
   });
+
+  it("reports, beside the latency under load, the members' stalls: collector pauses, event-loop delay, cores used", async () => {
+    const r = await bench(['--filter', 'fbcast-3-half-100B', '--scale', '0.05']);
+    const res = (JSON.parse(r.stdout) as BenchRun).results[0]!;
+    assert.equal(res.kind, 'load-latency');
+    if (res.kind !== 'load-latency') return;
+    assert.equal(res.violations, 0);
+    const { gcPauseMsPerSec, gcMaxPauseMs, gcMajorCollections, loopDelayP99Ms, loopDelayMaxMs, membersCpuCores, fcBlockedTotal, retransmissions } = res;
+    for (const [k, v] of Object.entries({
+      gcPauseMsPerSec,
+      gcMaxPauseMs,
+      gcMajorCollections,
+      loopDelayP99Ms,
+      loopDelayMaxMs,
+      fcBlockedTotal,
+      retransmissions,
+    })) {
+      assert.ok(typeof v === 'number' && v >= 0, `${k}: ${String(v)}`);
+    }
+    assert.ok(loopDelayMaxMs! >= loopDelayP99Ms!, `loop delay max ${loopDelayMaxMs} >= p99 ${loopDelayP99Ms}`);
+    // The members delivered thousands of messages a second: they used CPU.
+    assert.ok(membersCpuCores! > 0.01 && membersCpuCores! < 64, `cores ${membersCpuCores}`);
+    // The longest pause is part of the worst member's total (ms per second over the phase).
+    assert.ok(gcMaxPauseMs! <= gcPauseMsPerSec! * res.durationS + 0.01, `max pause ${gcMaxPauseMs} within ${gcPauseMsPerSec} ms/s x ${res.durationS} s`);
+  });
 });
