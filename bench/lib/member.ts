@@ -287,6 +287,7 @@ async function pingPong(c: Extract<Command, { cmd: 'pingpong' }>): Promise<PingP
 
 function summary(): Summary {
   const cpu = process.cpuUsage();
+  const usage = process.resourceUsage();
   return {
     memberId: selfId,
     sent,
@@ -308,8 +309,11 @@ function summary(): Summary {
       },
     },
     rss: process.memoryUsage.rss(),
-    maxRss: process.resourceUsage().maxRSS * 1024,
+    maxRss: usage.maxRSS * 1024,
     cpuUs: cpu.user + cpu.system,
+    sysCpuUs: cpu.system,
+    voluntarySwitches: usage.voluntaryContextSwitches,
+    involuntarySwitches: usage.involuntaryContextSwitches,
     counters: node?.metrics.snapshot().counters ?? {},
   };
 }

@@ -58,8 +58,12 @@ export interface Summary {
   rss: number;
   /** Peak resident set size of the process so far (bytes). */
   maxRss: number;
-  /** CPU time used by this process so far (µs). */
+  /** CPU time used by this process so far (µs), and the part of it spent in the kernel. */
   cpuUs: number;
+  sysCpuUs?: number;
+  /** Context switches so far: the process gave up its core (waiting for input), or was made to. */
+  voluntarySwitches?: number;
+  involuntarySwitches?: number;
   counters: Record<string, number>;
 }
 

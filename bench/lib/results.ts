@@ -25,6 +25,14 @@ export interface ThroughputResult {
   durationS: number;
   /** CPU seconds per member per million deliveries (median): what a delivery costs. */
   cpuSecPerMillionDeliveries: number;
+  /**
+   * Of that, the kernel's part (sockets, scheduling), and the context switches per thousand
+   * deliveries (voluntary: waiting for input; involuntary: preempted), median over members.
+   * Absent in runs before session 8.
+   */
+  sysCpuSecPerMillionDeliveries?: number;
+  voluntarySwitchesPerThousandDeliveries?: number;
+  involuntarySwitchesPerThousandDeliveries?: number;
   peakRssMiB: number;
   retransmissions: number;
   fcBlockedTotal: number;
