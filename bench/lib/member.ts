@@ -9,7 +9,7 @@
 //   5..13  f64le  send time, ms since the epoch (timeOrigin + now: comparable across local processes)
 //   13..   ping: u8 mode (order code, +4 when safe); pong: u32le the ping's number; data: filler
 import { createHash } from 'node:crypto';
-import { writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { Session } from 'node:inspector/promises';
 import { constants as perfConstants, monitorEventLoopDelay, performance, PerformanceObserver } from 'node:perf_hooks';
 import { setImmediate as yieldToIo, setTimeout as sleep } from 'node:timers/promises';
@@ -98,6 +98,20 @@ new PerformanceObserver((list) => {
   }
 }).observe({ entryTypes: ['gc'] });
 const loopDelay = monitorEventLoopDelay({ resolution: 1 });
+/**
+ * Time the JavaScript thread spent runnable but waiting for a core (ms; Linux's schedstat, the
+ * second field, ns), or null where the kernel does not keep it.
+ */
+function runQueueWaitMs(): number | null {
+  try {
+    const f = readFileSync('/proc/thread-self/schedstat', 'utf8').split(' ');
+    const ns = Number(f[1]);
+    return Number.isFinite(ns) ? ns / 1e6 : null;
+  } catch {
+    return null;
+  }
+}
+let phaseRunQueueWaitMs: number | null = null;
 
 let pinger: { round: number; pongs: number; need: number; sentAt: number; selfMs: number; done: () => void } | null = null;
 
@@ -285,6 +299,11 @@ async function pingPong(c: Extract<Command, { cmd: 'pingpong' }>): Promise<PingP
   return { rttMs, selfMs };
 }
 
+function runQueueWaitSincePhase(): { runQueueWaitMs?: number } {
+  const now = runQueueWaitMs();
+  return now !== null && phaseRunQueueWaitMs !== null ? { runQueueWaitMs: now - phaseRunQueueWaitMs } : {};
+}
+
 function summary(): Summary {
   const cpu = process.cpuUsage();
   const usage = process.resourceUsage();
@@ -303,6 +322,7 @@ function summary(): Summary {
         gcMajor: gcStalls.major,
         gcTotalMs: gcStalls.totalMs,
         gcMaxMs: gcStalls.maxMs,
+        ...runQueueWaitSincePhase(),
         // The histogram is in ns and counts the timer's own 1 ms: the delay beyond it.
         loopDelayP99Ms: loopDelay.count > 0 ? Math.max(0, loopDelay.percentile(99) / 1e6 - 1) : 0,
         loopDelayMaxMs: loopDelay.count > 0 ? Math.max(0, loopDelay.max / 1e6 - 1) : 0,
@@ -489,6 +509,7 @@ async function handle(c: Command): Promise<CommandResults[keyof CommandResults]>
       phaseDelivered = 0;
       latencyMs = [];
       Object.assign(gcStalls, { count: 0, major: 0, totalMs: 0, maxMs: 0 });
+      phaseRunQueueWaitMs = runQueueWaitMs();
       loopDelay.disable();
       loopDelay.reset();
       if (c.watchStalls === true) loopDelay.enable();

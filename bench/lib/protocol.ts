@@ -74,6 +74,8 @@ export interface PhaseStalls {
   gcMajor: number;
   gcTotalMs: number;
   gcMaxMs: number;
+  /** Time the JavaScript thread was runnable but waited for a core (Linux only). */
+  runQueueWaitMs?: number;
   /** How late the event loop ran a 1 ms timer: 99th percentile and worst (ms). */
   loopDelayP99Ms: number;
   loopDelayMaxMs: number;

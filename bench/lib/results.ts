@@ -80,14 +80,16 @@ export interface LoadLatencyResult {
   violations: number;
   /**
    * What the tail is read against (over the open-loop phase; absent in runs before session 8): the
-   * worst member's collector pauses (ms per second of phase, longest pause, major collections), the
-   * worst member's event-loop delay (p99 and longest: any stall, including waiting for a core), the
+   * worst member's collector pauses (ms per second of phase, longest pause, major collections), its
+   * wait for a core, the worst member's event-loop delay (p99 and longest: any stall, including waiting for a core), the
    * cores the members used between them, and whether the protocol made anyone wait (flow-control
    * blocks, retransmissions).
    */
   gcPauseMsPerSec?: number;
   gcMaxPauseMs?: number;
   gcMajorCollections?: number;
+  /** The worst member's time runnable but waiting for a core, ms per second of phase (Linux). */
+  runQueueWaitMsPerSec?: number;
   loopDelayP99Ms?: number;
   loopDelayMaxMs?: number;
   membersCpuCores?: number;

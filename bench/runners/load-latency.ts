@@ -32,7 +32,9 @@ export async function runLoadLatency(cluster: Cluster, c: LoadLatencyCase, ctx: 
   const after = await cluster.summaries();
   const lat = after.flatMap((s) => s.phase.latencyMs);
   const stalls = after.map((s) => s.phase.stalls);
-  const worst = (f: (x: PhaseStalls) => number): number => round(Math.max(0, ...stalls.map((x) => (x !== undefined ? f(x) : 0))), 3);
+  // Each member's stalls over its own phase (from the phase command to the summary): per second of that.
+  const worst = (f: (x: PhaseStalls, seconds: number) => number): number =>
+    round(Math.max(0, ...after.map((s) => (s.phase.stalls !== undefined ? f(s.phase.stalls, s.phase.elapsedMs / 1000) : 0))), 3);
   const phaseS = run.wallMs / 1000;
   const cpuS = after.reduce((a, s, i) => a + (s.cpuUs - before[i]!.cpuUs) / 1e6, 0);
   const sum = (name: string): number => after.reduce((a, s, i) => a + counter(s, name) - counter(before[i]!, name), 0);
@@ -53,9 +55,10 @@ export async function runLoadLatency(cluster: Cluster, c: LoadLatencyCase, ctx: 
     latencySamples: lat.length,
     durationS: round(run.wallMs / 1000),
     violations: after.reduce((a, s) => a + s.violations, 0),
-    gcPauseMsPerSec: worst((x) => x.gcTotalMs / phaseS),
+    gcPauseMsPerSec: worst((x, sec) => x.gcTotalMs / sec),
     gcMaxPauseMs: worst((x) => x.gcMaxMs),
     gcMajorCollections: stalls.reduce((a, x) => a + (x?.gcMajor ?? 0), 0),
+    ...(stalls.some((x) => x?.runQueueWaitMs !== undefined) ? { runQueueWaitMsPerSec: worst((x, sec) => (x.runQueueWaitMs ?? 0) / sec) } : {}),
     loopDelayP99Ms: worst((x) => x.loopDelayP99Ms),
     loopDelayMaxMs: worst((x) => x.loopDelayMaxMs),
     membersCpuCores: round(cpuS / phaseS, 2),

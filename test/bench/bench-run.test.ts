@@ -85,11 +85,13 @@ describe('npm run bench', () => {
     })) {
       assert.ok(typeof v === 'number' && v >= 0, `${k}: ${String(v)}`);
     }
+    // Linux keeps each thread's time waiting for a core: at most the whole phase.
+    if (process.platform === 'linux')
+      assert.ok(res.runQueueWaitMsPerSec! >= 0 && res.runQueueWaitMsPerSec! <= 1000, `run-queue wait ${res.runQueueWaitMsPerSec} ms/s`);
     assert.ok(loopDelayMaxMs! >= loopDelayP99Ms!, `loop delay max ${loopDelayMaxMs} >= p99 ${loopDelayP99Ms}`);
     // The members delivered thousands of messages a second: they used CPU.
     assert.ok(membersCpuCores! > 0.01 && membersCpuCores! < 64, `cores ${membersCpuCores}`);
-    // The longest pause is part of the worst member's total (ms per second of phase; durationS is rounded).
-    const total = gcPauseMsPerSec! * (res.durationS + 0.01);
-    assert.ok(gcMaxPauseMs! <= total + 0.01, `max pause ${gcMaxPauseMs} within ${gcPauseMsPerSec} ms/s x ${res.durationS} s`);
+    // No collector time, no pause; a pause, some collector time.
+    assert.equal(gcPauseMsPerSec === 0, gcMaxPauseMs === 0, `pauses ${gcPauseMsPerSec} ms/s, longest ${gcMaxPauseMs} ms`);
   });
 });
