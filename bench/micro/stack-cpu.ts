@@ -21,8 +21,9 @@ const size = Number(arg('size', '100'));
 const burst = Number(arg('burst', '500'));
 const runs = Number(arg('runs', '3'));
 const safe = process.argv.includes('--safe');
-// Links' extra delay, uniform in [0, jitter) ms per frame: frames of different senders race (what makes
-// CAUSAL hold messages whose dependencies are still on another connection), and NAK reorders.
+// Links' extra delay, uniform in [0, jitter) ms per frame, FIFO per link: frames of different senders
+// race. Beyond the 1 ms between sending rounds (e.g. 3), CAUSAL holds messages whose dependencies are
+// still on another link.
 const jitter = Number(arg('jitter', '0'));
 
 function once(seed: number): { cpuUsPerDelivery: number; delivered: number; simMs: number } {
