@@ -80,7 +80,8 @@ export class Cluster {
 
   /** One data phase: every member sends `count` messages and waits until it has delivered everyone's. */
   async phase(p: PhaseOptions): Promise<PhaseResult> {
-    await this.all<'phase'>({ cmd: 'phase', sampleEvery: p.sampleEvery });
+    // Open loop measures latency: the members also watch their own stalls (a 1 ms timer each, so not otherwise).
+    await this.all<'phase'>({ cmd: 'phase', sampleEvery: p.sampleEvery, ...(p.ratePerSec !== undefined ? { watchStalls: true } : {}) });
     const t0 = performance.now();
     // Ask for the target before anyone sends, so no delivery can be missed.
     const reached = this.all<'expect'>({ cmd: 'expect', total: p.count * this.members.length, timeoutMs: p.timeoutMs });

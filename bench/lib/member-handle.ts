@@ -49,5 +49,8 @@ export class MemberHandle extends IpcWorker<Command, CommandResults, Exclude<Chi
  * `prefix`: a command it runs under (e.g. `ip netns exec NS`, see NetLab.exec).
  */
 export function forkMember(index: number, execArgv: readonly string[] = [], prefix?: readonly string[]): MemberHandle {
-  return new MemberHandle(index, forkWorker(MEMBER_SCRIPT, { execArgv, ...(prefix !== undefined ? { prefix } : {}) }));
+  // HORUS_BENCH_MEMBER_ARGS: extra Node flags for the member processes only (e.g. `--trace-gc`, which
+  // NODE_OPTIONS refuses), to look inside a case without changing it.
+  const extra = process.env.HORUS_BENCH_MEMBER_ARGS?.split(' ').filter((a) => a !== '') ?? [];
+  return new MemberHandle(index, forkWorker(MEMBER_SCRIPT, { execArgv: [...execArgv, ...extra], ...(prefix !== undefined ? { prefix } : {}) }));
 }

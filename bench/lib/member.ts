@@ -9,9 +9,9 @@
 //   5..13  f64le  send time, ms since the epoch (timeOrigin + now: comparable across local processes)
 //   13..   ping: u8 mode (order code, +4 when safe); pong: u32le the ping's number; data: filler
 import { createHash } from 'node:crypto';
-import { writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { Session } from 'node:inspector/promises';
-import { performance } from 'node:perf_hooks';
+import { constants as perfConstants, monitorEventLoopDelay, performance, PerformanceObserver } from 'node:perf_hooks';
 import { setImmediate as yieldToIo, setTimeout as sleep } from 'node:timers/promises';
 import { benchSecurity } from './security.js';
 import { createNode, type Delivery, type Group, type HorusNode, type Logger, type LogFields, type View } from '../../src/index.js';
@@ -82,6 +82,36 @@ let phaseDelivered = 0;
 let latencyMs: number[] = [];
 let expectTarget = Infinity;
 let expectDone: ((r: ExpectResult) => void) | null = null;
+
+/**
+ * What stops this process from handling a message the moment it arrives, over the phase: the
+ * collector's pauses, and how late the event loop ran a 1 ms timer (any stall: a long handler, a
+ * collection, or the process waiting for a core). Latency's tail is read against these.
+ */
+const gcStalls = { count: 0, major: 0, totalMs: 0, maxMs: 0 };
+new PerformanceObserver((list) => {
+  for (const e of list.getEntries()) {
+    gcStalls.count++;
+    gcStalls.totalMs += e.duration;
+    if (e.duration > gcStalls.maxMs) gcStalls.maxMs = e.duration;
+    if ((e as PerformanceEntry & { detail?: { kind?: number } }).detail?.kind === perfConstants.NODE_PERFORMANCE_GC_MAJOR) gcStalls.major++;
+  }
+}).observe({ entryTypes: ['gc'] });
+const loopDelay = monitorEventLoopDelay({ resolution: 1 });
+/**
+ * Time the JavaScript thread spent runnable but waiting for a core (ms; Linux's schedstat, the
+ * second field, ns), or null where the kernel does not keep it.
+ */
+function runQueueWaitMs(): number | null {
+  try {
+    const f = readFileSync('/proc/thread-self/schedstat', 'utf8').split(' ');
+    const ns = Number(f[1]);
+    return Number.isFinite(ns) ? ns / 1e6 : null;
+  } catch {
+    return null;
+  }
+}
+let phaseRunQueueWaitMs: number | null = null;
 
 let pinger: { round: number; pongs: number; need: number; sentAt: number; selfMs: number; done: () => void } | null = null;
 
@@ -269,18 +299,41 @@ async function pingPong(c: Extract<Command, { cmd: 'pingpong' }>): Promise<PingP
   return { rttMs, selfMs };
 }
 
+function runQueueWaitSincePhase(): { runQueueWaitMs?: number } {
+  const now = runQueueWaitMs();
+  return now !== null && phaseRunQueueWaitMs !== null ? { runQueueWaitMs: now - phaseRunQueueWaitMs } : {};
+}
+
 function summary(): Summary {
   const cpu = process.cpuUsage();
+  const usage = process.resourceUsage();
   return {
     memberId: selfId,
     sent,
     delivered,
     violations,
     firstViolation,
-    phase: { delivered: phaseDelivered, elapsedMs: performance.now() - phaseStart, latencyMs },
+    phase: {
+      delivered: phaseDelivered,
+      elapsedMs: performance.now() - phaseStart,
+      latencyMs,
+      stalls: {
+        gcCount: gcStalls.count,
+        gcMajor: gcStalls.major,
+        gcTotalMs: gcStalls.totalMs,
+        gcMaxMs: gcStalls.maxMs,
+        ...runQueueWaitSincePhase(),
+        // The histogram is in ns and counts the timer's own 1 ms: the delay beyond it.
+        loopDelayP99Ms: loopDelay.count > 0 ? Math.max(0, loopDelay.percentile(99) / 1e6 - 1) : 0,
+        loopDelayMaxMs: loopDelay.count > 0 ? Math.max(0, loopDelay.max / 1e6 - 1) : 0,
+      },
+    },
     rss: process.memoryUsage.rss(),
-    maxRss: process.resourceUsage().maxRSS * 1024,
+    maxRss: usage.maxRSS * 1024,
     cpuUs: cpu.user + cpu.system,
+    sysCpuUs: cpu.system,
+    voluntarySwitches: usage.voluntaryContextSwitches,
+    involuntarySwitches: usage.involuntaryContextSwitches,
     counters: node?.metrics.snapshot().counters ?? {},
   };
 }
@@ -461,6 +514,11 @@ async function handle(c: Command): Promise<CommandResults[keyof CommandResults]>
       phaseStart = performance.now();
       phaseDelivered = 0;
       latencyMs = [];
+      Object.assign(gcStalls, { count: 0, major: 0, totalMs: 0, maxMs: 0 });
+      phaseRunQueueWaitMs = runQueueWaitMs();
+      loopDelay.disable();
+      loopDelay.reset();
+      if (c.watchStalls === true) loopDelay.enable();
       return {};
     case 'send':
       return sendMany(c);

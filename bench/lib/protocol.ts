@@ -8,8 +8,11 @@ export type Command =
   | { cmd: 'listen'; host: string; port: number; logLevel: LogLevel; statsIntervalMs: number; seeds?: string[] }
   /** Join a fixed-membership group of these endpoints. */
   | { cmd: 'join'; group: string; members: string[]; stack?: string }
-  /** Start a measurement phase: zero the phase counters; sample the latency of every `sampleEvery`-th message per sender. */
-  | { cmd: 'phase'; sampleEvery: number }
+  /**
+   * Start a measurement phase: zero the phase counters; sample the latency of every `sampleEvery`-th
+   * message per sender; with `watchStalls`, also measure the event loop's delay (`Summary.phase.stalls`).
+   */
+  | { cmd: 'phase'; sampleEvery: number; watchStalls?: boolean }
   /**
    * Send `count` data messages of `size` bytes. Closed loop (as fast as flow control allows) unless
    * `ratePerSec` is given: then open loop, paced by the clock, whatever the group does.
@@ -61,13 +64,31 @@ export interface Summary {
   /** Deliveries out of the sender's order (gaps, duplicates) or with a payload that does not match its id. */
   violations: number;
   firstViolation: string;
-  phase: { delivered: number; elapsedMs: number; latencyMs: number[] };
+  phase: { delivered: number; elapsedMs: number; latencyMs: number[]; stalls?: PhaseStalls };
   rss: number;
   /** Peak resident set size of the process so far (bytes). */
   maxRss: number;
-  /** CPU time used by this process so far (µs). */
+  /** CPU time used by this process so far (µs), and the part of it spent in the kernel. */
   cpuUs: number;
+  sysCpuUs?: number;
+  /** Context switches so far: the process gave up its core (waiting for input), or was made to. */
+  voluntarySwitches?: number;
+  involuntarySwitches?: number;
   counters: Record<string, number>;
+}
+
+/** What kept a member process from running the protocol during a phase (bench/lib/member.ts). */
+export interface PhaseStalls {
+  /** Collections (minor and major), the major ones, their summed and longest pause (ms). */
+  gcCount: number;
+  gcMajor: number;
+  gcTotalMs: number;
+  gcMaxMs: number;
+  /** Time the JavaScript thread was runnable but waited for a core (Linux only). */
+  runQueueWaitMs?: number;
+  /** How late the event loop ran a 1 ms timer: 99th percentile and worst (ms). */
+  loopDelayP99Ms: number;
+  loopDelayMaxMs: number;
 }
 
 export interface SendResult {

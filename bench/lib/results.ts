@@ -25,6 +25,14 @@ export interface ThroughputResult {
   durationS: number;
   /** CPU seconds per member per million deliveries (median): what a delivery costs. */
   cpuSecPerMillionDeliveries: number;
+  /**
+   * Of that, the kernel's part (sockets, scheduling), and the context switches per thousand
+   * deliveries (voluntary: waiting for input; involuntary: preempted), median over members.
+   * Absent in runs before session 8.
+   */
+  sysCpuSecPerMillionDeliveries?: number;
+  voluntarySwitchesPerThousandDeliveries?: number;
+  involuntarySwitchesPerThousandDeliveries?: number;
   peakRssMiB: number;
   retransmissions: number;
   fcBlockedTotal: number;
@@ -70,6 +78,23 @@ export interface LoadLatencyResult {
   latencySamples: number;
   durationS: number;
   violations: number;
+  /**
+   * What the tail is read against (over the open-loop phase; absent in runs before session 8): the
+   * worst member's collector pauses (ms per second of phase, longest pause, major collections), its
+   * wait for a core, the worst member's event-loop delay (p99 and longest: any stall, including waiting for a core), the
+   * cores the members used between them, and whether the protocol made anyone wait (flow-control
+   * blocks, retransmissions).
+   */
+  gcPauseMsPerSec?: number;
+  gcMaxPauseMs?: number;
+  gcMajorCollections?: number;
+  /** The worst member's time runnable but waiting for a core, ms per second of phase (Linux). */
+  runQueueWaitMsPerSec?: number;
+  loopDelayP99Ms?: number;
+  loopDelayMaxMs?: number;
+  membersCpuCores?: number;
+  fcBlockedTotal?: number;
+  retransmissions?: number;
 }
 
 export interface CrashToViewResult {

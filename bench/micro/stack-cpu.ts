@@ -3,7 +3,7 @@
 // than the real bench (which needs quiet cores). Not a headline figure: the simulator's own costs
 // (event queue, traffic hash) are included, so ratios between versions are what to read.
 //
-//   npx tsx bench/micro/stack-cpu.ts [--order total|fifo|causal] [--members 3] [--count 20000] [--size 100] [--burst 500] [--safe] [--runs 3]
+//   npx tsx bench/micro/stack-cpu.ts [--order total|fifo|causal] [--members 3] [--count 20000] [--size 100] [--burst 500] [--safe] [--runs 3] [--jitter 0]
 import { HorusNode } from '../../src/api/node.js';
 import type { Group } from '../../src/api/group.js';
 import { SimWorld } from '../../src/sim/sim-world.js';
@@ -21,9 +21,13 @@ const size = Number(arg('size', '100'));
 const burst = Number(arg('burst', '500'));
 const runs = Number(arg('runs', '3'));
 const safe = process.argv.includes('--safe');
+// Links' extra delay, uniform in [0, jitter) ms per frame, FIFO per link: frames of different senders
+// race. Beyond the 1 ms between sending rounds (e.g. 3), CAUSAL holds messages whose dependencies are
+// still on another link.
+const jitter = Number(arg('jitter', '0'));
 
 function once(seed: number): { cpuUsPerDelivery: number; delivered: number; simMs: number } {
-  const world = new SimWorld(seed, { delayMs: 0.05, jitterMs: 0 });
+  const world = new SimWorld(seed, { delayMs: 0.05, jitterMs: jitter });
   const endpoints = Array.from({ length: members }, (_, i) => `m${i + 1}:1`);
   const nodes = endpoints.map((e) => new HorusNode(world.addNode(e, '1').env));
   const groups = nodes.map((n) => n.joinNow('g', { members: endpoints }));

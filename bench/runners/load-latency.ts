@@ -4,7 +4,8 @@ import type { Cluster } from '../lib/cluster.js';
 import type { LoadLatencyResult } from '../lib/results.js';
 import { median, percentile, round } from '../lib/stats.js';
 import { profileStart, profileStop, scaled, type RunContext } from './context.js';
-import { PHASE_TIMEOUT_MS } from './throughput.js';
+import { counter, PHASE_TIMEOUT_MS } from './throughput.js';
+import type { PhaseStalls } from '../lib/protocol.js';
 
 export async function runLoadLatency(cluster: Cluster, c: LoadLatencyCase, ctx: RunContext): Promise<LoadLatencyResult> {
   const { order, safe } = orderOf(c.op);
@@ -24,11 +25,19 @@ export async function runLoadLatency(cluster: Cluster, c: LoadLatencyCase, ctx: 
   // About 2000 latency samples per member, whatever the rate.
   const sampleEvery = Math.max(1, Math.floor((count * (n - 1)) / 2000));
   ctx.log(`${c.id}: ${Math.round(saturated)} msgs/s per member saturated; ${Math.round(sendRate)}/s per sender for ${seconds} s`);
+  const before = await cluster.summaries();
   await profileStart(cluster.members, ctx);
   const run = await cluster.phase({ count, size: c.size, order, safe, timeoutMs: PHASE_TIMEOUT_MS, sampleEvery, ratePerSec: sendRate });
   await profileStop(cluster.members, ctx, c.id);
   const after = await cluster.summaries();
   const lat = after.flatMap((s) => s.phase.latencyMs);
+  const stalls = after.map((s) => s.phase.stalls);
+  // Each member's stalls over its own phase (from the phase command to the summary): per second of that.
+  const worst = (f: (x: PhaseStalls, seconds: number) => number): number =>
+    round(Math.max(0, ...after.map((s) => (s.phase.stalls !== undefined ? f(s.phase.stalls, s.phase.elapsedMs / 1000) : 0))), 3);
+  const phaseS = run.wallMs / 1000;
+  const cpuS = after.reduce((a, s, i) => a + (s.cpuUs - before[i]!.cpuUs) / 1e6, 0);
+  const sum = (name: string): number => after.reduce((a, s, i) => a + counter(s, name) - counter(before[i]!, name), 0);
   return {
     kind: 'load-latency',
     id: c.id,
@@ -46,5 +55,14 @@ export async function runLoadLatency(cluster: Cluster, c: LoadLatencyCase, ctx: 
     latencySamples: lat.length,
     durationS: round(run.wallMs / 1000),
     violations: after.reduce((a, s) => a + s.violations, 0),
+    gcPauseMsPerSec: worst((x, sec) => x.gcTotalMs / sec),
+    gcMaxPauseMs: worst((x) => x.gcMaxMs),
+    gcMajorCollections: stalls.reduce((a, x) => a + (x?.gcMajor ?? 0), 0),
+    ...(stalls.some((x) => x?.runQueueWaitMs !== undefined) ? { runQueueWaitMsPerSec: worst((x, sec) => (x.runQueueWaitMs ?? 0) / sec) } : {}),
+    loopDelayP99Ms: worst((x) => x.loopDelayP99Ms),
+    loopDelayMaxMs: worst((x) => x.loopDelayMaxMs),
+    membersCpuCores: round(cpuS / phaseS, 2),
+    fcBlockedTotal: sum('horus_fc_blocked_total'),
+    retransmissions: sum('horus_nak_retransmissions_total'),
   };
 }

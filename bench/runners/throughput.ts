@@ -8,7 +8,7 @@ import { profileStart, profileStop, scaled, type RunContext } from './context.js
 
 export const PHASE_TIMEOUT_MS = 120_000;
 
-const counter = (s: Summary, name: string): number => s.counters[name] ?? 0;
+export const counter = (s: Summary, name: string): number => s.counters[name] ?? 0;
 
 export async function runThroughput(cluster: Cluster, c: ThroughputCase, ctx: RunContext): Promise<ThroughputResult> {
   const count = scaled(c.count, ctx.scale);
@@ -50,6 +50,13 @@ export async function runThroughput(cluster: Cluster, c: ThroughputCase, ctx: Ru
     latencySamples: lat.length,
     durationS: round(run.wallMs / 1000),
     cpuSecPerMillionDeliveries: round(median(cpu.map((s) => (s / total) * 1e6))),
+    sysCpuSecPerMillionDeliveries: round(median(after.map((s, i) => (((s.sysCpuUs ?? 0) - (before[i]!.sysCpuUs ?? 0)) / 1e6 / total) * 1e6))),
+    voluntarySwitchesPerThousandDeliveries: round(
+      median(after.map((s, i) => (((s.voluntarySwitches ?? 0) - (before[i]!.voluntarySwitches ?? 0)) / total) * 1e3)),
+    ),
+    involuntarySwitchesPerThousandDeliveries: round(
+      median(after.map((s, i) => (((s.involuntarySwitches ?? 0) - (before[i]!.involuntarySwitches ?? 0)) / total) * 1e3)),
+    ),
     peakRssMiB: Math.round(peakRss / MiB),
     retransmissions: sum('horus_nak_retransmissions_total'),
     fcBlockedTotal: sum('horus_fc_blocked_total'),

@@ -58,4 +58,40 @@ describe('npm run bench', () => {
     assert.equal(worse.code, 3);
     assert.match(worse.stdout, /^fbcast-3-rtt .*REGRESSION$/m);
   });
+
+  it("reports what a delivery costs the kernel and the scheduler, and, beside the latency under load, the members' stalls", async () => {
+    const r = await bench(['--filter', 'fbcast-3-100B,fbcast-3-half-100B', '--scale', '0.05']);
+    const [tp, res] = (JSON.parse(r.stdout) as BenchRun).results;
+    assert.equal(tp?.kind, 'throughput');
+    if (tp?.kind !== 'throughput') return;
+    const sys = tp.sysCpuSecPerMillionDeliveries!;
+    assert.ok(sys > 0 && sys <= tp.cpuSecPerMillionDeliveries, `kernel ${sys} within CPU ${tp.cpuSecPerMillionDeliveries} s per million`);
+    assert.ok(tp.voluntarySwitchesPerThousandDeliveries! >= 0 && tp.involuntarySwitchesPerThousandDeliveries! >= 0);
+    // Members wait for input between frames: far fewer switches than deliveries (frames carry many).
+    assert.ok(tp.voluntarySwitchesPerThousandDeliveries! < 1000, `${tp.voluntarySwitchesPerThousandDeliveries} switches per thousand deliveries`);
+
+    assert.equal(res?.kind, 'load-latency');
+    if (res?.kind !== 'load-latency') return;
+    assert.equal(res.violations, 0);
+    const { gcPauseMsPerSec, gcMaxPauseMs, gcMajorCollections, loopDelayP99Ms, loopDelayMaxMs, membersCpuCores, fcBlockedTotal, retransmissions } = res;
+    for (const [k, v] of Object.entries({
+      gcPauseMsPerSec,
+      gcMaxPauseMs,
+      gcMajorCollections,
+      loopDelayP99Ms,
+      loopDelayMaxMs,
+      fcBlockedTotal,
+      retransmissions,
+    })) {
+      assert.ok(typeof v === 'number' && v >= 0, `${k}: ${String(v)}`);
+    }
+    // Linux keeps each thread's time waiting for a core: at most the whole phase.
+    if (process.platform === 'linux')
+      assert.ok(res.runQueueWaitMsPerSec! >= 0 && res.runQueueWaitMsPerSec! <= 1000, `run-queue wait ${res.runQueueWaitMsPerSec} ms/s`);
+    assert.ok(loopDelayMaxMs! >= loopDelayP99Ms!, `loop delay max ${loopDelayMaxMs} >= p99 ${loopDelayP99Ms}`);
+    // The members delivered thousands of messages a second: they used CPU.
+    assert.ok(membersCpuCores! > 0.01 && membersCpuCores! < 64, `cores ${membersCpuCores}`);
+    // No collector time, no pause; a pause, some collector time.
+    assert.equal(gcPauseMsPerSec === 0, gcMaxPauseMs === 0, `pauses ${gcPauseMsPerSec} ms/s, longest ${gcMaxPauseMs} ms`);
+  });
 });
