@@ -6,7 +6,8 @@
 //   --mode send    group.send there and a group.send back (the direct channel without the call layer)
 //   --mode fbcast  a multicast there and one back (abcast likewise): the bench's rtt-* cases with two members
 // --groups N makes both members join N-1 more idle groups (the tools bench's members are in four).
-// --prof DIR writes a V8 CPU profile of each side, over the measured calls only, into DIR.
+// --prof DIR writes a V8 CPU profile of each side, over the measured calls only, into DIR; with --heap
+// a sampling heap profile instead (every allocation, collected or not: bytes allocated per call by site).
 // --warmup N round trips before the measured ones (default 10000: V8 optimises the path only after
 // several thousand; with --warmup 300 the figures are those of a freshly started process).
 // --window N adds p50 and CPU per call of each N measured calls: the warm-up curve.
@@ -67,9 +68,21 @@ function switchesOf(pid: number): { voluntary: number; involuntary: number } {
 
 let session: Session | null = null;
 
+/** --heap: the sampling heap profiler (every allocation sampled, collected or not) instead of the CPU profiler. */
+const heap = process.argv.includes('--heap');
+
 async function profStart(): Promise<void> {
   session = new Session();
   session.connect();
+  if (heap) {
+    await session.post('HeapProfiler.enable');
+    await session.post('HeapProfiler.startSampling', {
+      samplingInterval: 512,
+      includeObjectsCollectedByMajorGC: true,
+      includeObjectsCollectedByMinorGC: true,
+    });
+    return;
+  }
   await session.post('Profiler.enable');
   await session.post('Profiler.setSamplingInterval', { interval: 100 });
   await session.post('Profiler.start');
@@ -77,10 +90,10 @@ async function profStart(): Promise<void> {
 
 async function profStop(file: string): Promise<void> {
   if (!session) return;
-  const { profile } = await session.post('Profiler.stop');
+  const { profile } = heap ? await session.post('HeapProfiler.stopSampling') : await session.post('Profiler.stop');
   session.disconnect();
   session = null;
-  writeFileSync(file, JSON.stringify(profile));
+  writeFileSync(heap ? file.replace(/\.cpuprofile$/, '.heapprofile') : file, JSON.stringify(profile));
 }
 
 // --- the callee (child process) -------------------------------------------------------------------------
@@ -137,6 +150,7 @@ async function caller(): Promise<void> {
     me,
     '--groups',
     String(groups),
+    ...(heap ? ['--heap'] : []),
   ]);
   const child = spawn(command, args, { stdio: ['pipe', 'pipe', 'inherit'] });
   let acked: (() => void) | null = null;

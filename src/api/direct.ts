@@ -66,10 +66,52 @@ interface Unacked {
   sentAt: number;
 }
 
-/** What we send one member: the next number and what it has not acknowledged. */
-class Outgoing {
+/**
+ * What we send one member: the next number and what it has not acknowledged, in number order
+ * (`sent[head + i]` is message `first + i`; acks are cumulative, so they take from the front). An
+ * array whose slots are filled again, not a Map keyed by number: a Map whose keys come and go on
+ * every call rebuilds its table every few operations.
+ */
+export class Outgoing {
   next = 1;
-  readonly unacked = new Map<number, Unacked>();
+  /** The number of `sent[head]`. */
+  private first = 1;
+  private head = 0;
+  private tail = 0;
+  private readonly sent: (Unacked | undefined)[] = [];
+
+  get size(): number {
+    return this.tail - this.head;
+  }
+
+  /** Sends message `next` (numbers it) and keeps it until acknowledged; returns its number. */
+  add(u: Unacked): number {
+    if (this.head === this.tail) {
+      this.head = this.tail = 0;
+      this.first = this.next;
+    } else if (this.head >= 1024 && 2 * this.head >= this.tail) {
+      this.sent.copyWithin(0, this.head, this.tail);
+      this.sent.fill(undefined, this.tail - this.head, this.tail);
+      this.tail -= this.head;
+      this.head = 0;
+    }
+    this.sent[this.tail++] = u;
+    return this.next++;
+  }
+
+  /** Drops every message numbered `ack` or lower. */
+  ackUpTo(ack: number): void {
+    while (this.head < this.tail && this.first <= ack) {
+      this.sent[this.head++] = undefined;
+      this.first++;
+    }
+  }
+
+  /** The unacknowledged messages in number order. */
+  *pending(): Generator<[number, Unacked]> {
+    // An ack taken while the caller sends (head moved on) skips what it acknowledged.
+    for (let i = this.head; i < this.tail; i = Math.max(i + 1, this.head)) yield [this.first + (i - this.head), this.sent[i]!];
+  }
 }
 
 /** What we receive from one member: the next number due, what came early, whether an ack is owed. */
@@ -127,7 +169,7 @@ export class DirectChannels {
   /** Messages sent and not yet acknowledged, to all members. */
   get unacked(): number {
     let n = 0;
-    for (const o of this.out.values()) n += o.unacked.size;
+    for (const o of this.out.values()) n += o.size;
     return n;
   }
 
@@ -189,12 +231,10 @@ export class DirectChannels {
     }
     let o = this.out.get(to);
     if (!o) this.out.set(to, (o = new Outgoing()));
-    if (o.unacked.size >= this.limits.maxUnackedPerPeer)
-      throw new HorusError('ERR_BACKPRESSURE', `group ${this.host.name}: ${o.unacked.size} messages to ${to} are not acknowledged yet (maxUnackedPerPeer)`);
-    const seq = o.next++;
+    if (o.size >= this.limits.maxUnackedPerPeer)
+      throw new HorusError('ERR_BACKPRESSURE', `group ${this.host.name}: ${o.size} messages to ${to} are not acknowledged yet (maxUnackedPerPeer)`);
     const u: Unacked = { kind, encoding: enc.encoding, call, payload: enc.bytes, sentAt: this.host.now() };
-    o.unacked.set(seq, u);
-    this.emit(to, seq, u);
+    this.emit(to, o.add(u), u);
     this.armTick();
   }
 
@@ -242,10 +282,7 @@ export class DirectChannels {
     const o = this.out.get(src);
     if (!o || ack === 0) return;
     if (ack >= o.next) return this.host.drop(src, 'ack for point-to-point messages never sent', { ack, sent: o.next - 1 });
-    for (const seq of o.unacked.keys()) {
-      if (seq > ack) break; // Map keeps insertion order: ascending numbers
-      o.unacked.delete(seq);
-    }
+    o.ackUpTo(ack);
   }
 
   private dispatch(src: NodeId, h: Extract<DirectHeader, { t: 1 }>, payload: Buffer): void {
@@ -342,7 +379,7 @@ export class DirectChannels {
     let busy = false;
     for (const [to, o] of this.out) {
       let budget = this.limits.maxRetransmitPerTick;
-      for (const [seq, u] of o.unacked) {
+      for (const [seq, u] of o.pending()) {
         busy = true;
         if (budget === 0) break;
         if (now - u.sentAt < this.limits.retransmitMs) continue;
