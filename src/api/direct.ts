@@ -3,6 +3,7 @@ import { HorusError } from '../core/errors.js';
 import { Message, MsgFlag } from '../core/message.js';
 import type { NodeId } from '../core/node-id.js';
 import { encodePayload } from '../codec/payload.js';
+import { FifoQueue } from '../core/fifo-queue.js';
 import { ORDERS, PayloadEncoding } from './app-header.js';
 import { Delivery } from './delivery.js';
 import { DIRECT_HEADER, DirectKind, type DirectHeader } from './direct-header.js';
@@ -67,50 +68,29 @@ interface Unacked {
 }
 
 /**
- * What we send one member: the next number and what it has not acknowledged, in number order
- * (`sent[head + i]` is message `first + i`; acks are cumulative, so they take from the front). An
- * array whose slots are filled again, not a Map keyed by number: a Map whose keys come and go on
- * every call rebuilds its table every few operations.
+ * What we send one member: the next number and what it has not acknowledged, in number order (acks
+ * are cumulative, so they take from the front; `first` is the number of the oldest). A queue, not a
+ * Map keyed by number: a Map whose keys come and go on every call rebuilds its table every few
+ * operations.
  */
 export class Outgoing {
   next = 1;
-  /** The number of `sent[head]`. */
-  private first = 1;
-  private head = 0;
-  private tail = 0;
-  private readonly sent: (Unacked | undefined)[] = [];
+  first = 1;
+  readonly sent = new FifoQueue<Unacked>();
 
-  get size(): number {
-    return this.tail - this.head;
-  }
-
-  /** Sends message `next` (numbers it) and keeps it until acknowledged; returns its number. */
+  /** Numbers message `next` and keeps it until acknowledged; returns its number. */
   add(u: Unacked): number {
-    if (this.head === this.tail) {
-      this.head = this.tail = 0;
-      this.first = this.next;
-    } else if (this.head >= 1024 && 2 * this.head >= this.tail) {
-      this.sent.copyWithin(0, this.head, this.tail);
-      this.sent.fill(undefined, this.tail - this.head, this.tail);
-      this.tail -= this.head;
-      this.head = 0;
-    }
-    this.sent[this.tail++] = u;
+    if (this.sent.length === 0) this.first = this.next;
+    this.sent.push(u);
     return this.next++;
   }
 
   /** Drops every message numbered `ack` or lower. */
   ackUpTo(ack: number): void {
-    while (this.head < this.tail && this.first <= ack) {
-      this.sent[this.head++] = undefined;
+    while (this.sent.length > 0 && this.first <= ack) {
+      this.sent.shift();
       this.first++;
     }
-  }
-
-  /** The unacknowledged messages in number order. */
-  *pending(): Generator<[number, Unacked]> {
-    // An ack taken while the caller sends (head moved on) skips what it acknowledged.
-    for (let i = this.head; i < this.tail; i = Math.max(i + 1, this.head)) yield [this.first + (i - this.head), this.sent[i]!];
   }
 }
 
@@ -169,7 +149,7 @@ export class DirectChannels {
   /** Messages sent and not yet acknowledged, to all members. */
   get unacked(): number {
     let n = 0;
-    for (const o of this.out.values()) n += o.size;
+    for (const o of this.out.values()) n += o.sent.length;
     return n;
   }
 
@@ -231,8 +211,8 @@ export class DirectChannels {
     }
     let o = this.out.get(to);
     if (!o) this.out.set(to, (o = new Outgoing()));
-    if (o.size >= this.limits.maxUnackedPerPeer)
-      throw new HorusError('ERR_BACKPRESSURE', `group ${this.host.name}: ${o.size} messages to ${to} are not acknowledged yet (maxUnackedPerPeer)`);
+    if (o.sent.length >= this.limits.maxUnackedPerPeer)
+      throw new HorusError('ERR_BACKPRESSURE', `group ${this.host.name}: ${o.sent.length} messages to ${to} are not acknowledged yet (maxUnackedPerPeer)`);
     const u: Unacked = { kind, encoding: enc.encoding, call, payload: enc.bytes, sentAt: this.host.now() };
     this.emit(to, o.add(u), u);
     this.armTick();
@@ -379,14 +359,20 @@ export class DirectChannels {
     let busy = false;
     for (const [to, o] of this.out) {
       let budget = this.limits.maxRetransmitPerTick;
-      for (const [seq, u] of o.pending()) {
+      let seq = o.first;
+      const due: [number, Unacked][] = [];
+      for (const u of o.sent) {
         busy = true;
         if (budget === 0) break;
-        if (now - u.sentAt < this.limits.retransmitMs) continue;
-        u.sentAt = now;
-        budget--;
-        this.emit(to, seq, u);
+        if (now - u.sentAt >= this.limits.retransmitMs) {
+          u.sentAt = now;
+          budget--;
+          due.push([seq, u]);
+        }
+        seq++;
       }
+      // Sent after the walk: nothing a send sets off can change the queue under it.
+      for (const [n, u] of due) this.emit(to, n, u);
     }
     for (const [from, inc] of this.in) {
       if (!inc.ackOwed) continue;
