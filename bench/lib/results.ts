@@ -249,14 +249,20 @@ export interface ToolsResult {
   id: string;
   op: string;
   members: number;
-  /** Calls to one member process, one at a time: round trip at the caller (µs). */
+  /**
+   * Calls to one member process, one at a time: round trip at the caller (µs), once the call path is
+   * optimised (after `rpcWarmupCalls` calls; `rpcCold`: the same number of calls right after the join).
+   */
   rpcCalls: number;
+  rpcWarmupCalls: number;
   rpcP50Us: number;
   rpcP99Us: number;
   rpcCallsPerSec: number;
   /** CPU per call in the calling process and in the called one (null where /proc is missing), µs, less what each burns idle. */
   rpcCallerCpuUsPerCall: number;
   rpcCalleeCpuUsPerCall: number | null;
+  /** The first `rpcCalls` calls after the join, while V8 still interprets much of the path. */
+  rpcCold: { p50Us: number; p99Us: number; callerCpuUsPerCall: number; calleeCpuUsPerCall: number | null };
   /** What each burns idle (heartbeats, gossip), % of a core, measured for 1 s before the calls. */
   rpcIdleCpuPercent: { caller: number; callee: number | null };
   /** ReplicatedMap writes at 3 members, 64 outstanding. */

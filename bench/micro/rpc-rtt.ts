@@ -6,9 +6,14 @@
 //   --mode send    group.send there and a group.send back (the direct channel without the call layer)
 //   --mode fbcast  a multicast there and one back (abcast likewise): the bench's rtt-* cases with two members
 // --groups N makes both members join N-1 more idle groups (the tools bench's members are in four).
-// --prof DIR writes a V8 CPU profile of each side, over the measured calls only, into DIR.
+// --prof DIR writes a V8 CPU profile of each side, over the measured calls only, into DIR; with --heap
+// a sampling heap profile instead (every allocation, collected or not: bytes allocated per call by site).
+// --warmup N round trips before the measured ones (default 10000: V8 optimises the path only after
+// several thousand; with --warmup 300 the figures are those of a freshly started process).
+// --window N adds p50 and CPU per call of each N measured calls: the warm-up curve.
 //
 //   npx tsx bench/micro/rpc-rtt.ts [--mode rpc] [--calls 3000] [--size 100] [--groups 1] [--prof DIR]
+//                                  [--warmup 10000] [--window 1000]
 import { spawn } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { Session } from 'node:inspector/promises';
@@ -33,6 +38,8 @@ const size = Number(arg('size', '100'));
 const groups = Number(arg('groups', '1'));
 const prof = arg('prof', '');
 const role = arg('role', 'caller');
+const windowCalls = Number(arg('window', '0'));
+const warmup = Number(arg('warmup', '10000'));
 
 const cpuSeconds = (): number => {
   const u = process.cpuUsage();
@@ -61,9 +68,21 @@ function switchesOf(pid: number): { voluntary: number; involuntary: number } {
 
 let session: Session | null = null;
 
+/** --heap: the sampling heap profiler (every allocation sampled, collected or not) instead of the CPU profiler. */
+const heap = process.argv.includes('--heap');
+
 async function profStart(): Promise<void> {
   session = new Session();
   session.connect();
+  if (heap) {
+    await session.post('HeapProfiler.enable');
+    await session.post('HeapProfiler.startSampling', {
+      samplingInterval: 512,
+      includeObjectsCollectedByMajorGC: true,
+      includeObjectsCollectedByMinorGC: true,
+    });
+    return;
+  }
   await session.post('Profiler.enable');
   await session.post('Profiler.setSamplingInterval', { interval: 100 });
   await session.post('Profiler.start');
@@ -71,10 +90,10 @@ async function profStart(): Promise<void> {
 
 async function profStop(file: string): Promise<void> {
   if (!session) return;
-  const { profile } = await session.post('Profiler.stop');
+  const { profile } = heap ? await session.post('HeapProfiler.stopSampling') : await session.post('Profiler.stop');
   session.disconnect();
   session = null;
-  writeFileSync(file, JSON.stringify(profile));
+  writeFileSync(heap ? file.replace(/\.cpuprofile$/, '.heapprofile') : file, JSON.stringify(profile));
 }
 
 // --- the callee (child process) -------------------------------------------------------------------------
@@ -131,6 +150,7 @@ async function caller(): Promise<void> {
     me,
     '--groups',
     String(groups),
+    ...(heap ? ['--heap'] : []),
   ]);
   const child = spawn(command, args, { stdio: ['pipe', 'pipe', 'inherit'] });
   let acked: (() => void) | null = null;
@@ -222,7 +242,7 @@ async function caller(): Promise<void> {
     }
     close = () => node.close();
   }
-  for (let i = 0; i < 300; i++) await one();
+  for (let i = 0; i < warmup; i++) await one();
   // Idle CPU of both sides over one second, taken off the CPU per call.
   await sleep(200);
   const i0 = [cpuSeconds(), cpuSecondsOf(child.pid!)] as const;
@@ -240,10 +260,22 @@ async function caller(): Promise<void> {
   const t0s = pids.map(ticksOf);
   const s0s = pids.map(switchesOf);
   const t0 = performance.now();
+  const windows: { calls: number; p50Us: number; callerCpuUs: number; calleeCpuUs: number }[] = [];
+  let w0 = { i: 0, cpu: [c0[0], c0[1]] as const };
   for (let i = 0; i < calls; i++) {
     const t = performance.now();
     await one();
     rtts.push((performance.now() - t) * 1000);
+    if (windowCalls > 0 && (i + 1) % windowCalls === 0) {
+      const cpu = [cpuSeconds(), cpuSecondsOf(child.pid!)] as const;
+      windows.push({
+        calls: i + 1,
+        p50Us: round(percentile(rtts.slice(w0.i), 50), 1),
+        callerCpuUs: round(((cpu[0] - w0.cpu[0]) * 1e6) / windowCalls, 1),
+        calleeCpuUs: round(((cpu[1] - w0.cpu[1]) * 1e6) / windowCalls, 1),
+      });
+      w0 = { i: i + 1, cpu };
+    }
   }
   const secs = (performance.now() - t0) / 1000;
   const callerCpu = ((cpuSeconds() - c0[0] - idle[0] * secs) * 1e6) / calls;
@@ -269,6 +301,7 @@ async function caller(): Promise<void> {
       mode,
       size,
       groups,
+      warmup,
       calls,
       p50Us: round(percentile(rtts, 50), 1),
       p99Us: round(percentile(rtts, 99), 1),
@@ -276,6 +309,7 @@ async function caller(): Promise<void> {
       callerCpuUsPerCall: round(callerCpu, 1),
       calleeCpuUsPerCall: round(calleeCpu, 1),
       perCall: { caller: split[0], callee: split[1] },
+      ...(windows.length > 0 ? { windows } : {}),
       idleCpu: { caller: round(idle[0], 3), callee: round(idle[1], 3) },
       load: readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' '),
     }),

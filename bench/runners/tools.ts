@@ -20,8 +20,23 @@ import { scaled, type RunContext } from './context.js';
 const MEMBER = fileURLToPath(new URL('./tools-member.ts', import.meta.url));
 /** FD's default suspect timeout (src/layers/FD.ts): the failover aim is 1.5 times it. */
 const SUSPECT_TIMEOUT_MS = 1000;
+/**
+ * Calls between the cold and the warm RPC measurement. V8 optimises the call path only after thousands
+ * of round trips (bench/micro/rpc-rtt.ts --window 2000 shows CPU per call falling for ~8000 calls on
+ * this machine, then flat); 10,000 take 1-3 s.
+ */
+const RPC_WARMUP_CALLS = 10_000;
 /** No phase of the case waits longer than this for one step (a start, a view, a call). */
 const STEP_TIMEOUT_MS = 30_000;
+
+/** One measurement of `rpcCalls` calls. */
+interface RpcFigures {
+  p50Us: number;
+  p99Us: number;
+  callsPerSec: number;
+  callerCpuUs: number;
+  calleeCpuUs: number | null;
+}
 
 interface Child {
   endpoint: string;
@@ -99,26 +114,42 @@ export async function runTools(c: ToolsCase, ctx: Pick<RunContext, 'scale' | 'lo
     await waitUntil(() => rpc.view.members.includes(target), { timeoutMs: STEP_TIMEOUT_MS, what: `${target} in the view of bench-rpc`, pollMs: 20 });
 
     // RPC round trip, one call at a time: wall time per call, and CPU per call in both processes.
+    // Measured twice: first right after the join (V8 still runs much of the path in its interpreter
+    // and baseline tiers: several times the CPU per call), then after RPC_WARMUP_CALLS more calls,
+    // once the path is optimised (the steady state of a process that serves calls: the headline).
     ctx.log('tools: rpc');
     for (let i = 0; i < 200; i++) await rpc.call(target, i);
     const calls = scaled(c.rpcCalls, ctx.scale, 50);
     // What both processes burn with no calls (heartbeats, gossip, the other groups of the child),
     // per second: taken off the CPU per call, which at a few hundred calls a second it would swamp.
     const idle = await idleCpu(children[0]!.proc.pid, 1000);
-    const rtts: number[] = [];
-    const callerCpu0 = selfCpuSeconds();
-    const calleeCpu0 = cpuSecondsOf(children[0]!.proc.pid);
-    const rpcT0 = performance.now();
-    for (let i = 0; i < calls; i++) {
-      const t = process.hrtime.bigint();
-      await rpc.call(target, i);
-      rtts.push(Number(process.hrtime.bigint() - t) / 1000);
-    }
-    const rpcSecs = (performance.now() - rpcT0) / 1000;
-    const callerCpuUs = ((selfCpuSeconds() - callerCpu0 - idle.caller * rpcSecs) * 1e6) / calls;
-    const calleeCpu1 = cpuSecondsOf(children[0]!.proc.pid);
-    const calleeCpuUs =
-      calleeCpu0 !== null && calleeCpu1 !== null && idle.callee !== null ? ((calleeCpu1 - calleeCpu0 - idle.callee * rpcSecs) * 1e6) / calls : null;
+    const calleePid = children[0]!.proc.pid;
+    const measureCalls = async (): Promise<RpcFigures> => {
+      const rtts: number[] = [];
+      const callerCpu0 = selfCpuSeconds();
+      const calleeCpu0 = cpuSecondsOf(calleePid);
+      const rpcT0 = performance.now();
+      for (let i = 0; i < calls; i++) {
+        const t = process.hrtime.bigint();
+        await rpc.call(target, i);
+        rtts.push(Number(process.hrtime.bigint() - t) / 1000);
+      }
+      const secs = (performance.now() - rpcT0) / 1000;
+      const calleeCpu1 = cpuSecondsOf(calleePid);
+      const calleeCpuUs =
+        calleeCpu0 !== null && calleeCpu1 !== null && idle.callee !== null ? ((calleeCpu1 - calleeCpu0 - idle.callee * secs) * 1e6) / calls : null;
+      return {
+        p50Us: round(percentile(rtts, 50), 0),
+        p99Us: round(percentile(rtts, 99), 0),
+        callsPerSec: Math.round(calls / secs),
+        callerCpuUs: round(((selfCpuSeconds() - callerCpu0 - idle.caller * secs) * 1e6) / calls, 1),
+        calleeCpuUs: calleeCpuUs === null ? null : round(calleeCpuUs, 1),
+      };
+    };
+    const cold = await measureCalls();
+    const warmupCalls = scaled(RPC_WARMUP_CALLS, ctx.scale, 1000);
+    for (let i = 0; i < warmupCalls; i++) await rpc.call(target, i);
+    const warm = await measureCalls();
 
     // Map writes, 64 outstanding at a time.
     ctx.log('tools: map writes');
@@ -198,11 +229,13 @@ export async function runTools(c: ToolsCase, ctx: Pick<RunContext, 'scale' | 'lo
       op: c.op,
       members: c.members,
       rpcCalls: calls,
-      rpcP50Us: round(percentile(rtts, 50), 0),
-      rpcP99Us: round(percentile(rtts, 99), 0),
-      rpcCallsPerSec: Math.round(calls / rpcSecs),
-      rpcCallerCpuUsPerCall: round(callerCpuUs, 1),
-      rpcCalleeCpuUsPerCall: calleeCpuUs === null ? null : round(calleeCpuUs, 1),
+      rpcWarmupCalls: warmupCalls,
+      rpcP50Us: warm.p50Us,
+      rpcP99Us: warm.p99Us,
+      rpcCallsPerSec: warm.callsPerSec,
+      rpcCallerCpuUsPerCall: warm.callerCpuUs,
+      rpcCalleeCpuUsPerCall: warm.calleeCpuUs,
+      rpcCold: { p50Us: cold.p50Us, p99Us: cold.p99Us, callerCpuUsPerCall: cold.callerCpuUs, calleeCpuUsPerCall: cold.calleeCpuUs },
       rpcIdleCpuPercent: { caller: round(idle.caller * 100, 1), callee: idle.callee === null ? null : round(idle.callee * 100, 1) },
       mapWrites: writes,
       mapWritesPerSec: Math.round(writes / mapSecs),

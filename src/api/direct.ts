@@ -3,6 +3,7 @@ import { HorusError } from '../core/errors.js';
 import { Message, MsgFlag } from '../core/message.js';
 import type { NodeId } from '../core/node-id.js';
 import { encodePayload } from '../codec/payload.js';
+import { FifoQueue } from '../core/fifo-queue.js';
 import { ORDERS, PayloadEncoding } from './app-header.js';
 import { Delivery } from './delivery.js';
 import { DIRECT_HEADER, DirectKind, type DirectHeader } from './direct-header.js';
@@ -66,10 +67,31 @@ interface Unacked {
   sentAt: number;
 }
 
-/** What we send one member: the next number and what it has not acknowledged. */
-class Outgoing {
+/**
+ * What we send one member: the next number and what it has not acknowledged, in number order (acks
+ * are cumulative, so they take from the front; `first` is the number of the oldest). A queue, not a
+ * Map keyed by number: a Map whose keys come and go on every call rebuilds its table every few
+ * operations.
+ */
+export class Outgoing {
   next = 1;
-  readonly unacked = new Map<number, Unacked>();
+  first = 1;
+  readonly sent = new FifoQueue<Unacked>();
+
+  /** Numbers message `next` and keeps it until acknowledged; returns its number. */
+  add(u: Unacked): number {
+    if (this.sent.length === 0) this.first = this.next;
+    this.sent.push(u);
+    return this.next++;
+  }
+
+  /** Drops every message numbered `ack` or lower. */
+  ackUpTo(ack: number): void {
+    while (this.sent.length > 0 && this.first <= ack) {
+      this.sent.shift();
+      this.first++;
+    }
+  }
 }
 
 /** What we receive from one member: the next number due, what came early, whether an ack is owed. */
@@ -127,7 +149,7 @@ export class DirectChannels {
   /** Messages sent and not yet acknowledged, to all members. */
   get unacked(): number {
     let n = 0;
-    for (const o of this.out.values()) n += o.unacked.size;
+    for (const o of this.out.values()) n += o.sent.length;
     return n;
   }
 
@@ -189,12 +211,10 @@ export class DirectChannels {
     }
     let o = this.out.get(to);
     if (!o) this.out.set(to, (o = new Outgoing()));
-    if (o.unacked.size >= this.limits.maxUnackedPerPeer)
-      throw new HorusError('ERR_BACKPRESSURE', `group ${this.host.name}: ${o.unacked.size} messages to ${to} are not acknowledged yet (maxUnackedPerPeer)`);
-    const seq = o.next++;
+    if (o.sent.length >= this.limits.maxUnackedPerPeer)
+      throw new HorusError('ERR_BACKPRESSURE', `group ${this.host.name}: ${o.sent.length} messages to ${to} are not acknowledged yet (maxUnackedPerPeer)`);
     const u: Unacked = { kind, encoding: enc.encoding, call, payload: enc.bytes, sentAt: this.host.now() };
-    o.unacked.set(seq, u);
-    this.emit(to, seq, u);
+    this.emit(to, o.add(u), u);
     this.armTick();
   }
 
@@ -242,10 +262,7 @@ export class DirectChannels {
     const o = this.out.get(src);
     if (!o || ack === 0) return;
     if (ack >= o.next) return this.host.drop(src, 'ack for point-to-point messages never sent', { ack, sent: o.next - 1 });
-    for (const seq of o.unacked.keys()) {
-      if (seq > ack) break; // Map keeps insertion order: ascending numbers
-      o.unacked.delete(seq);
-    }
+    o.ackUpTo(ack);
   }
 
   private dispatch(src: NodeId, h: Extract<DirectHeader, { t: 1 }>, payload: Buffer): void {
@@ -342,14 +359,20 @@ export class DirectChannels {
     let busy = false;
     for (const [to, o] of this.out) {
       let budget = this.limits.maxRetransmitPerTick;
-      for (const [seq, u] of o.unacked) {
+      let seq = o.first;
+      const due: [number, Unacked][] = [];
+      for (const u of o.sent) {
         busy = true;
         if (budget === 0) break;
-        if (now - u.sentAt < this.limits.retransmitMs) continue;
-        u.sentAt = now;
-        budget--;
-        this.emit(to, seq, u);
+        if (now - u.sentAt >= this.limits.retransmitMs) {
+          u.sentAt = now;
+          budget--;
+          due.push([seq, u]);
+        }
+        seq++;
       }
+      // Sent after the walk: nothing a send sets off can change the queue under it.
+      for (const [n, u] of due) this.emit(to, n, u);
     }
     for (const [from, inc] of this.in) {
       if (!inc.ackOwed) continue;

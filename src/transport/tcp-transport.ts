@@ -313,6 +313,8 @@ interface QueuedChunk {
 
 const EMPTY = Buffer.alloc(0);
 const KEEPALIVE_MS = 15_000;
+/** Schedules the end-of-tick flush as a microtask (see send). */
+const SETTLED: Promise<void> = Promise.resolve();
 /**
  * A frame given away (`owned`) at least this large goes to the socket by reference (a piece of a
  * gathered write) instead of being copied into the slab; smaller ones are cheaper to copy than to
@@ -851,7 +853,9 @@ export class TcpTransport implements Transport {
       this.dirty.push(peer);
       if (!this.flushQueued) {
         this.flushQueued = true;
-        queueMicrotask(this.flush);
+        // A reaction to a settled promise, not queueMicrotask: the same microtask queue, but
+        // Node's queueMicrotask makes an AsyncResource (and its async-hook calls) per flush.
+        void SETTLED.then(this.flush);
       }
     }
     if (peer.state === 'idle') {
