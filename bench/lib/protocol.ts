@@ -29,8 +29,11 @@ export type Command =
   /** Unloaded round trip: cast a ping in `order`, every other member answers with a pong in the same order. */
   | { cmd: 'pingpong'; rounds: number; size: number; order: SendOrder; safe: boolean; timeoutMs: number }
   | { cmd: 'summary' }
-  /** Join (or found, if `create`) a dynamic group through the seeds; `state: 'blob'` offers this member's blob as state. */
-  | { cmd: 'djoin'; group: string; state: 'blob' | 'none'; create: boolean; timeoutMs: number; encrypt?: boolean }
+  /**
+   * Join (or found, if `create`) a dynamic group through the seeds; `state: 'blob'` offers this member's blob as state
+   * (get/set: the joiner gets one buffer), `'blob-stream'` the same bytes through the streaming handlers (the joiner keeps the chunks).
+   */
+  | { cmd: 'djoin'; group: string; state: 'blob' | 'blob-stream' | 'none'; create: boolean; timeoutMs: number; encrypt?: boolean }
   /** Leave the dynamic group (answers once left; the node may djoin again). */
   | { cmd: 'dleave'; timeoutMs: number }
   /** Make `bytes` of pseudo-random state (the same bytes in every process) for 'blob' groups. */
@@ -97,6 +100,10 @@ export interface DynJoinResult {
   /** This process's resident set size when the join started, and its peak after it (bytes). */
   rssBefore: number;
   maxRss: number;
+  /** CPU time (user and system) this process spent in the join call, ms. */
+  cpuMs: number;
+  /** Minor page faults this process took in the join call (fresh memory touched: costly in a VM). */
+  minorFaults: number;
 }
 
 export interface DynStatus {
@@ -105,6 +112,8 @@ export interface DynStatus {
   /** Messages delivered in the dynamic group. */
   delivered: number;
   errors: string[];
+  /** CPU time (user and system) this process has used since it started, ms. */
+  cpuMs: number;
 }
 
 export interface CommandResults {
