@@ -88,6 +88,14 @@ interface OutgoingState {
   backoff: number;
   /** The joiner acked a chunk: the whole window may go (until then, one chunk: it may not be ready yet). */
   opened: boolean;
+  /**
+   * A probe is out (the oldest unacked chunk alone, sent again when acks stalled): `sentUpTo` when it
+   * left, or -1. An ack that reaches it says nothing was lost; one that stops short of it says the
+   * rest of the window was, and the window goes again.
+   */
+  probeUpTo: number;
+  /** Offset just past the probe's bytes. */
+  probeEnd: number;
   /** Bytes and chunks sent since the last chunk that asked for an ack. */
   sinceAskBytes: number;
   sinceAskChunks: number;
@@ -126,8 +134,8 @@ const CHUNK_HEADER_BYTES = 32;
 export class StateTransfer {
   private readonly outgoing = new Map<NodeId, OutgoingState>();
   private incoming: IncomingState | null = null;
-  /** Counts for tests: chunks sent first time and again, bytes taken in order as a joiner. */
-  readonly stats = { chunksSent: 0, chunksResent: 0, bytesReceived: 0 };
+  /** Counts for tests: chunks sent first time and again (probes among them), bytes taken in order as a joiner. */
+  readonly stats = { chunksSent: 0, chunksResent: 0, probes: 0, bytesReceived: 0 };
   private readonly mSent: Counter | null;
   private readonly mResent: Counter | null;
   private readonly mReceived: Counter | null;
@@ -232,6 +240,8 @@ export class StateTransfer {
         progressAt: this.host.env.now(),
         backoff: 1,
         opened: false,
+        probeUpTo: -1,
+        probeEnd: -1,
         sinceAskBytes: 0,
         sinceAskChunks: 0,
         done: false,
@@ -266,6 +276,8 @@ export class StateTransfer {
     o.acked = next;
     o.progressAt = now;
     o.backoff = 1;
+    // The joiner read everything sent before the probe: it was slow, nothing was lost.
+    if (o.probeUpTo >= 0 && next >= o.probeUpTo) o.probeUpTo = -1;
     while (o.head < o.inflight.length) {
       const c = o.inflight[o.head]!;
       if (c.offset + c.bytes.length > next) break;
@@ -280,7 +292,11 @@ export class StateTransfer {
       o.head = 0;
     }
     if (o.acked >= o.size) this.finishOutgoing(o);
-    else this.pump(o);
+    else if (o.probeUpTo >= 0 && next === o.probeEnd) {
+      // The probe filled a gap and the joiner has nothing after it: what followed the gap was lost
+      // (chunks cross one in-order connection, so all of it came before the probe did).
+      this.resend(o, now);
+    } else this.pump(o);
   }
 
   /**
@@ -346,9 +362,13 @@ export class StateTransfer {
       // Keep streaming through later view changes: the joiner waits for exactly this snapshot.
       if (!members.includes(o.joiner)) this.finishOutgoing(o);
       else if (now - Math.max(o.lastSend, o.progressAt) > this.opts.retryMs * 3 * o.backoff) {
-        // No ack moved us forward for a while: go back to the oldest unacked chunk.
+        // No ack moved us forward for a while. A loaded joiner is the likely cause, a lost chunk
+        // the rarer one: first the oldest unacked chunk alone asks where the joiner is (a window
+        // sent again to a joiner that is merely slow is megabytes of waste on both sides), and
+        // only if that does not settle it the window goes again from there.
         if (o.head < o.inflight.length) {
-          this.resend(o, now);
+          if (o.opened && o.probeUpTo < 0) this.probe(o, now);
+          else this.resend(o, now);
           o.backoff = Math.min(o.backoff * 2, 8);
         } else this.pump(o);
       }
@@ -501,8 +521,23 @@ export class StateTransfer {
     this.host.down(m);
   }
 
+  /** Send the oldest unacked chunk alone, asking for an ack at once (see `probeUpTo`). */
+  private probe(o: OutgoingState, now: number): void {
+    const c = o.inflight[o.head]!;
+    this.host.log.debug('state transfer probed', { joiner: o.joiner, acked: o.acked, sentUpTo: o.sentUpTo });
+    this.stats.chunksResent++;
+    this.stats.probes++;
+    this.mResent?.inc();
+    c.ackNow = true;
+    o.probeUpTo = o.sentUpTo;
+    o.probeEnd = c.offset + c.bytes.length;
+    this.transmit(o, c);
+    o.lastSend = now;
+  }
+
   /** Go back to the oldest unacked chunk and send the window again. */
   private resend(o: OutgoingState, now: number): void {
+    o.probeUpTo = -1;
     this.host.log.debug('state window resent', { joiner: o.joiner, acked: o.acked, chunks: o.inflight.length - o.head });
     for (let i = o.head; i < o.inflight.length; i++) {
       this.stats.chunksResent++;

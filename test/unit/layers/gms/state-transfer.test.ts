@@ -211,6 +211,46 @@ describe('StateTransfer: streaming a state to a joiner', () => {
     assert.ok(p.received?.equals(state));
   });
 
+  it('asks a stalled joiner where it is with one chunk, not the window again, and goes on when it reads', () => {
+    const p = pair({ stateChunkBytes: 1024, stateWindowBytes: 8192 });
+    const state = bytes(40_000);
+    p.joiner.expect(FIRST, PROVIDER);
+    p.provider.provide([JOINER], VIEW_ID, state, null);
+    p.deliver(p.net.shift()!); // the first chunk opens the window
+    const window = p.net.length;
+    assert.ok(window > 2);
+    // The joiner reads nothing for a while (a loaded process): the chunks wait on the connection.
+    p.tick(OPTS.retryMs * 3 + 1);
+    assert.equal(p.net.length, window + 1, 'one chunk more: the oldest unacked, as a probe');
+    assert.equal(p.provider.stats.probes, 1);
+    assert.equal(p.provider.stats.chunksResent, 1);
+    for (let i = 0; i < 100 && p.completed === 0; i++) {
+      p.flow();
+      p.tick(10);
+    }
+    assert.equal(p.completed, 1);
+    assert.ok(p.received?.equals(state));
+    assert.equal(p.provider.stats.chunksResent, 1, 'nothing else went twice: the joiner was slow, nothing was lost');
+  });
+
+  it('sends the window again at once when the probe shows chunks after it were lost', () => {
+    const p = pair({ stateChunkBytes: 1024, stateWindowBytes: 8192 });
+    const state = bytes(40_000);
+    p.joiner.expect(FIRST, PROVIDER);
+    p.provider.provide([JOINER], VIEW_ID, state, null);
+    p.deliver(p.net.shift()!);
+    // The window's second chunk is lost: the joiner stops there and drops the rest (out of order).
+    p.flow((_b, i) => i !== 1);
+    const before = p.provider.stats.chunksResent;
+    p.tick(OPTS.retryMs * 3 + 1); // the probe
+    assert.equal(p.provider.stats.probes, 1);
+    // Delivering the probe and the answer to it brings the rest of the window at once, without another timeout.
+    for (let i = 0; i < 100 && p.completed === 0; i++) p.flow();
+    assert.equal(p.completed, 1, 'completed without a second timeout');
+    assert.ok(p.received?.equals(state));
+    assert.ok(p.provider.stats.chunksResent - before > 1, 'the window after the gap went again');
+  });
+
   it('takes reordered and duplicated chunks only in order, once', () => {
     const p = pair({ stateWindowBytes: 8192 });
     const state = bytes(30_000);
