@@ -88,14 +88,8 @@ interface OutgoingState {
   backoff: number;
   /** The joiner acked a chunk: the whole window may go (until then, one chunk: it may not be ready yet). */
   opened: boolean;
-  /**
-   * A probe is out (the oldest unacked chunk alone, sent again when acks stalled): `sentUpTo` when it
-   * left, or -1. An ack that reaches it says nothing was lost; one that stops short of it says the
-   * rest of the window was, and the window goes again.
-   */
-  probeUpTo: number;
-  /** Offset just past the probe's bytes. */
-  probeEnd: number;
+  /** Probes (the oldest unacked chunk alone, sent again when acks stalled) since the ack last moved forward. */
+  probes: number;
   /** Bytes and chunks sent since the last chunk that asked for an ack. */
   sinceAskBytes: number;
   sinceAskChunks: number;
@@ -114,11 +108,16 @@ interface IncomingState {
   sink: StateSink | null;
   buffer: Buffer | null;
   ackedUpTo: number;
+  /** `next` when we last reported a gap (-1: none): one report per place we are stuck at. */
+  gapAt: number;
   /** Acks sent with a size known (the first chunk is acked at once: it opens the provider's window). */
   acks: number;
   lastAck: number;
   progressAt: number;
 }
+
+/** Probes with no ack moving forward before the window is sent again (the timeouts double: 1 + 2 of them). */
+const MAX_PROBES = 2;
 
 /** Bytes a chunk's header takes at most (three varints): kept free below the layers' payload limit. */
 const CHUNK_HEADER_BYTES = 32;
@@ -178,6 +177,7 @@ export class StateTransfer {
       sink: null,
       buffer: null,
       ackedUpTo: 0,
+      gapAt: -1,
       acks: 0,
       lastAck: now,
       progressAt: now,
@@ -240,8 +240,7 @@ export class StateTransfer {
         progressAt: this.host.env.now(),
         backoff: 1,
         opened: false,
-        probeUpTo: -1,
-        probeEnd: -1,
+        probes: 0,
         sinceAskBytes: 0,
         sinceAskChunks: 0,
         done: false,
@@ -254,16 +253,19 @@ export class StateTransfer {
   }
 
   /**
-   * Provider: an ack of view `viewId`'s state. `position` 0 says the joiner is ready and has nothing;
-   * otherwise the joiner knows the size and has the first `position - 1` bytes.
+   * Provider: an ack of view `viewId`'s state. `position` 0 says the joiner is ready and has nothing
+   * (before any chunk was acked) or that chunks were lost (after); otherwise the joiner knows the
+   * size and has the first `position - 1` bytes.
    */
   onAck(from: NodeId, viewId: number, position: number): void {
     const o = this.outgoing.get(from);
     if (!o || o.viewId !== viewId) return;
     const now = this.host.env.now();
     if (position === 0) {
-      // Ready and holding nothing: our first chunk reached it before it knew of the transfer.
-      if (!o.opened && o.head < o.inflight.length) this.resend(o, now);
+      // Before the window opened: ready and holding nothing (our first chunk reached it before it
+      // knew of the transfer). After: a chunk came after a gap, so the chunks before it were lost
+      // (they cross one in-order connection): the window goes again from the oldest unacked.
+      if (o.head < o.inflight.length) this.resend(o, now);
       return;
     }
     const next = position - 1;
@@ -276,8 +278,7 @@ export class StateTransfer {
     o.acked = next;
     o.progressAt = now;
     o.backoff = 1;
-    // The joiner read everything sent before the probe: it was slow, nothing was lost.
-    if (o.probeUpTo >= 0 && next >= o.probeUpTo) o.probeUpTo = -1;
+    o.probes = 0;
     while (o.head < o.inflight.length) {
       const c = o.inflight[o.head]!;
       if (c.offset + c.bytes.length > next) break;
@@ -292,11 +293,7 @@ export class StateTransfer {
       o.head = 0;
     }
     if (o.acked >= o.size) this.finishOutgoing(o);
-    else if (o.probeUpTo >= 0 && next === o.probeEnd) {
-      // The probe filled a gap and the joiner has nothing after it: what followed the gap was lost
-      // (chunks cross one in-order connection, so all of it came before the probe did).
-      this.resend(o, now);
-    } else this.pump(o);
+    else this.pump(o);
   }
 
   /**
@@ -336,6 +333,7 @@ export class StateTransfer {
       }
       inc.next += len;
       inc.progressAt = now;
+      inc.gapAt = -1;
       this.stats.bytesReceived += len;
       this.mReceived?.inc(len);
     }
@@ -347,6 +345,13 @@ export class StateTransfer {
       this.ack(inc, now);
     }
     if (inc.next >= inc.size) this.completeIncoming(inc);
+    else if (h.offset > inc.next && inc.gapAt !== inc.next) {
+      // A chunk past where we are: those before it were lost (one in-order connection carries them).
+      // Say so at once, once per place, rather than wait for the provider's timeout.
+      inc.gapAt = inc.next;
+      inc.lastAck = now;
+      this.host.send(inc.from, G.StateAck, { view: inc.viewId, next: 0 });
+    }
   }
 
   /** Joiner: has our provider gone (silent too long, or out of the view)? */
@@ -362,12 +367,13 @@ export class StateTransfer {
       // Keep streaming through later view changes: the joiner waits for exactly this snapshot.
       if (!members.includes(o.joiner)) this.finishOutgoing(o);
       else if (now - Math.max(o.lastSend, o.progressAt) > this.opts.retryMs * 3 * o.backoff) {
-        // No ack moved us forward for a while. A loaded joiner is the likely cause, a lost chunk
-        // the rarer one: first the oldest unacked chunk alone asks where the joiner is (a window
-        // sent again to a joiner that is merely slow is megabytes of waste on both sides), and
-        // only if that does not settle it the window goes again from there.
+        // No ack moved us forward for a while. A loaded joiner is the likely cause (a loss the joiner
+        // sees reports itself: see onChunk): the oldest unacked chunk alone asks where the joiner is
+        // (a window sent again to a joiner that is merely slow is megabytes of waste on both sides);
+        // its answer, or the gap it reveals, moves us on. Only after probes that moved nothing
+        // (a broken connection) does the window go again from there.
         if (o.head < o.inflight.length) {
-          if (o.opened && o.probeUpTo < 0) this.probe(o, now);
+          if (o.opened && o.probes < MAX_PROBES) this.probe(o, now);
           else this.resend(o, now);
           o.backoff = Math.min(o.backoff * 2, 8);
         } else this.pump(o);
@@ -412,7 +418,7 @@ export class StateTransfer {
     }
   }
 
-  /** Where we are: 0 before the first chunk, else one more than the bytes we have (see onAck). */
+  /** Where we are: 0 before the first chunk, else one more than the bytes we have (0 after it: a gap; see onAck). */
   private ack(inc: IncomingState, now: number): void {
     inc.lastAck = now;
     inc.ackedUpTo = inc.next;
@@ -521,7 +527,7 @@ export class StateTransfer {
     this.host.down(m);
   }
 
-  /** Send the oldest unacked chunk alone, asking for an ack at once (see `probeUpTo`). */
+  /** Send the oldest unacked chunk alone, asking for an ack at once (see `probes`). */
   private probe(o: OutgoingState, now: number): void {
     const c = o.inflight[o.head]!;
     this.host.log.debug('state transfer probed', { joiner: o.joiner, acked: o.acked, sentUpTo: o.sentUpTo });
@@ -529,15 +535,14 @@ export class StateTransfer {
     this.stats.probes++;
     this.mResent?.inc();
     c.ackNow = true;
-    o.probeUpTo = o.sentUpTo;
-    o.probeEnd = c.offset + c.bytes.length;
+    o.probes++;
     this.transmit(o, c);
     o.lastSend = now;
   }
 
   /** Go back to the oldest unacked chunk and send the window again. */
   private resend(o: OutgoingState, now: number): void {
-    o.probeUpTo = -1;
+    o.probes = 0;
     this.host.log.debug('state window resent', { joiner: o.joiner, acked: o.acked, chunks: o.inflight.length - o.head });
     for (let i = o.head; i < o.inflight.length; i++) {
       this.stats.chunksResent++;
