@@ -127,8 +127,10 @@ const CHUNK_HEADER_BYTES = 32;
  * in the install reads the snapshot lazily and sends it to each joiner as unreliable unicasts (no
  * ordering layer sees them), each chunk a view of the snapshot's bytes with its offset in a header,
  * under a window of bytes in flight; the joiner writes each in-order chunk straight into its sink
- * (the application's, or one buffer of the announced size) and acks its byte offset; a window
- * unacked for a while is resent from the oldest unacked chunk. Caps: state size, chunk size.
+ * (the application's, or one buffer of the announced size) and acks its byte offset. A chunk past
+ * where the joiner is reveals a loss: the joiner says so at once and the window goes again from the
+ * oldest unacked chunk; acks that stall bring a probe (that chunk alone) and, only if probes move
+ * nothing, the window again. Caps: state size, chunk size.
  */
 export class StateTransfer {
   private readonly outgoing = new Map<NodeId, OutgoingState>();
