@@ -90,6 +90,8 @@ interface OutgoingState {
   opened: boolean;
   /** Probes (the oldest unacked chunk alone, sent again when acks stalled) since the ack last moved forward. */
   probes: number;
+  /** The window went again for a gap report since the ack last moved (one per place: reports cost a window each). */
+  gapResent: boolean;
   /** Bytes and chunks sent since the last chunk that asked for an ack. */
   sinceAskBytes: number;
   sinceAskChunks: number;
@@ -243,6 +245,7 @@ export class StateTransfer {
         backoff: 1,
         opened: false,
         probes: 0,
+        gapResent: false,
         sinceAskBytes: 0,
         sinceAskChunks: 0,
         done: false,
@@ -266,8 +269,13 @@ export class StateTransfer {
     if (position === 0) {
       // Before the window opened: ready and holding nothing (our first chunk reached it before it
       // knew of the transfer). After: a chunk came after a gap, so the chunks before it were lost
-      // (they cross one in-order connection): the window goes again from the oldest unacked.
-      if (o.head < o.inflight.length) this.resend(o, now);
+      // (they cross one in-order connection): the window goes again from the oldest unacked, once
+      // until the ack moves (a joiner that repeats itself gets no more: timeouts and probes go on).
+      if (o.head >= o.inflight.length) return;
+      if (!o.opened) return this.resend(o, now);
+      if (o.gapResent) return;
+      o.gapResent = true;
+      this.resend(o, now);
       return;
     }
     const next = position - 1;
@@ -281,6 +289,7 @@ export class StateTransfer {
     o.progressAt = now;
     o.backoff = 1;
     o.probes = 0;
+    o.gapResent = false;
     while (o.head < o.inflight.length) {
       const c = o.inflight[o.head]!;
       if (c.offset + c.bytes.length > next) break;

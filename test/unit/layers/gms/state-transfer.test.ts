@@ -284,6 +284,20 @@ describe('StateTransfer: streaming a state to a joiner', () => {
     assert.equal(p.provider.stats.probes, 0);
   });
 
+  it('sends the window again for a gap report once until the ack moves (repeated reports cost nothing)', () => {
+    const p = pair({ stateChunkBytes: 1024, stateWindowBytes: 8192 });
+    const state = bytes(40_000);
+    p.joiner.expect(FIRST, PROVIDER);
+    p.provider.provide([JOINER], VIEW_ID, state, null);
+    p.deliver(p.net.shift()!);
+    const window = p.net.splice(0).length;
+    p.provider.onAck(JOINER, VIEW_ID, 0);
+    assert.equal(p.net.splice(0).length, window, 'the window again');
+    for (let i = 0; i < 10; i++) p.provider.onAck(JOINER, VIEW_ID, 0);
+    assert.equal(p.net.length, 0, 'nothing more for the same place');
+    assert.equal(p.provider.stats.chunksResent, window);
+  });
+
   it('takes reordered and duplicated chunks only in order, once', () => {
     const p = pair({ stateWindowBytes: 8192 });
     const state = bytes(30_000);
