@@ -70,6 +70,8 @@ export interface StateTransferCase extends CaseBase {
   stateBytes: number;
   joins: number;
   trafficIntervalMs: number;
+  /** How the application keeps its state: one value (get/set; default), or a stream of chunks it keeps as they arrive. */
+  handlers?: 'snapshot' | 'stream';
 }
 
 /**
@@ -218,6 +220,17 @@ export const CASES: BenchCase[] = [
   // Dynamic groups, own processes.
   { id: 'crash-to-view-5', kind: 'crash-to-view', op: 'kill -9', members: 5, victims: ['member', 'coordinator'], kills: 3 },
   { id: 'state-transfer-100MB', kind: 'state-transfer', op: 'join with state', members: 3, stateBytes: 100 * 1024 * 1024, joins: 3, trafficIntervalMs: 2 },
+  // The same through the streaming state handlers: the joiner keeps the chunks, no buffer of the whole state.
+  {
+    id: 'state-transfer-100MB-stream',
+    kind: 'state-transfer',
+    op: 'join with state',
+    members: 3,
+    stateBytes: 100 * 1024 * 1024,
+    joins: 3,
+    trafficIntervalMs: 2,
+    handlers: 'stream',
+  },
   // Services, own processes: News postings/s per subscriber.
   { id: 'news-1-subject', kind: 'news', op: 'publish', members: 3, subjects: 1, subscribers: 2, size: 100, postings: 20_000 },
   { id: 'news-1000-subjects', kind: 'news', op: 'publish', members: 3, subjects: 1000, subscribers: 2, size: 100, postings: 20_000 },

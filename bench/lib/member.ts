@@ -14,7 +14,7 @@ import { Session } from 'node:inspector/promises';
 import { constants as perfConstants, monitorEventLoopDelay, performance, PerformanceObserver } from 'node:perf_hooks';
 import { setImmediate as yieldToIo, setTimeout as sleep } from 'node:timers/promises';
 import { benchSecurity } from './security.js';
-import { createNode, type Delivery, type Group, type HorusNode, type Logger, type LogFields, type View } from '../../src/index.js';
+import { createNode, type Delivery, type Group, type HorusNode, type Logger, type LogFields, type StateHandlers, type View } from '../../src/index.js';
 import type {
   ChildMessage,
   Command,
@@ -342,6 +342,8 @@ function summary(): Summary {
 
 const dyn = {
   blob: Buffer.alloc(0) as Buffer,
+  /** The state as a streaming joiner received it (null: it is `blob`). */
+  pieces: null as Buffer[] | null,
   delivered: 0,
   errors: [] as string[],
   traffic: null as NodeJS.Timeout | null,
@@ -359,7 +361,7 @@ function viewInfo(v: View): { id: number; members: string[] } {
 async function dynJoin(c: Extract<Command, { cmd: 'djoin' }>): Promise<DynJoinResult> {
   const n = node!;
   if (group !== null) throw new Error('already in a group');
-  const state =
+  const state: StateHandlers | undefined =
     c.state === 'blob'
       ? {
           get: (): unknown => dyn.blob,
@@ -367,8 +369,12 @@ async function dynJoin(c: Extract<Command, { cmd: 'djoin' }>): Promise<DynJoinRe
             dyn.blob = Buffer.isBuffer(s) ? s : Buffer.from(s as Uint8Array);
           },
         }
-      : undefined;
+      : c.state === 'blob-stream'
+        ? streamedBlob()
+        : undefined;
   const rssBefore = process.memoryUsage.rss();
+  const cpu0 = process.cpuUsage();
+  const faults0 = process.resourceUsage().minorPageFault;
   const t0 = performance.now();
   let timer: NodeJS.Timeout | undefined;
   const late = new Promise<never>((_, reject) => {
@@ -385,6 +391,7 @@ async function dynJoin(c: Extract<Command, { cmd: 'djoin' }>): Promise<DynJoinRe
     late,
   ]).finally(() => clearTimeout(timer));
   const elapsedMs = performance.now() - t0;
+  const cpu = process.cpuUsage(cpu0);
   group = g;
   selfId = g.localId;
   g.on('message', () => {
@@ -396,11 +403,51 @@ async function dynJoin(c: Extract<Command, { cmd: 'djoin' }>): Promise<DynJoinRe
     memberId: g.localId,
     view: viewInfo(g.view),
     elapsedMs,
-    stateSize: dyn.blob.length,
-    stateSha256: c.state === 'blob' ? createHash('sha256').update(dyn.blob).digest('hex') : '',
+    stateSize: dyn.pieces === null ? dyn.blob.length : dyn.pieces.reduce((n, p) => n + p.length, 0),
+    stateSha256: c.state === 'none' ? '' : blobSha256(),
     rssBefore,
     maxRss: process.resourceUsage().maxRSS * 1024,
+    cpuMs: (cpu.user + cpu.system) / 1000,
+    minorFaults: process.resourceUsage().minorPageFault - faults0,
   };
+}
+
+/**
+ * The blob through the streaming state handlers: the provider hands out 1 MiB views of it, the
+ * joiner keeps each chunk as it arrives (no buffer of the whole state is ever built).
+ */
+function streamedBlob(): StateHandlers {
+  let got: Buffer[] = [];
+  return {
+    getChunks: () => {
+      const blob = dyn.blob;
+      const piece = 1024 * 1024;
+      return {
+        size: blob.length,
+        *chunks(): Iterable<Uint8Array> {
+          for (let o = 0; o < blob.length; o += piece) yield blob.subarray(o, Math.min(blob.length, o + piece));
+        },
+      };
+    },
+    receiveChunk: (chunk, at) => {
+      if (at.offset === 0) got = [];
+      got.push(Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength));
+    },
+    finish: () => {
+      dyn.pieces = got;
+      got = [];
+    },
+    abort: () => {
+      got = [];
+    },
+  };
+}
+
+/** The sha256 of this member's state: the blob, or the pieces a streaming join kept. */
+function blobSha256(): string {
+  const h = createHash('sha256');
+  for (const p of dyn.pieces ?? [dyn.blob]) h.update(p);
+  return h.digest('hex');
 }
 
 /** Pseudo-random bytes (xorshift32, word by word): the same `bytes` in every process. */
@@ -416,6 +463,7 @@ function makeBlob(bytes: number): { bytes: number; sha256: string } {
   }
   for (let i = words * 4; i < bytes; i++) b[i] = i & 0xff;
   dyn.blob = b;
+  dyn.pieces = null;
   return { bytes, sha256: createHash('sha256').update(b).digest('hex') };
 }
 
@@ -448,6 +496,12 @@ async function dynLeave(c: Extract<Command, { cmd: 'dleave' }>): Promise<{ elaps
   return { elapsedMs: performance.now() - t0 };
 }
 
+/** CPU time (user and system) this process has used so far, ms. */
+function cpuMsNow(): number {
+  const c = process.cpuUsage();
+  return (c.user + c.system) / 1000;
+}
+
 function dynStatus(): DynStatus {
   const g = group;
   return {
@@ -455,6 +509,7 @@ function dynStatus(): DynStatus {
     view: g ? viewInfo(g.view) : { id: 0, members: [] },
     delivered: dyn.delivered,
     errors: dyn.errors,
+    cpuMs: cpuMsNow(),
   };
 }
 

@@ -32,11 +32,14 @@ export type Command =
   /** Unloaded round trip: cast a ping in `order`, every other member answers with a pong in the same order. */
   | { cmd: 'pingpong'; rounds: number; size: number; order: SendOrder; safe: boolean; timeoutMs: number }
   | { cmd: 'summary' }
-  /** Join (or found, if `create`) a dynamic group through the seeds; `state: 'blob'` offers this member's blob as state. */
+  /**
+   * Join (or found, if `create`) a dynamic group through the seeds; `state: 'blob'` offers this member's blob as state
+   * (get/set: the joiner gets one buffer), `'blob-stream'` the same bytes through the streaming handlers (the joiner keeps the chunks).
+   */
   | {
       cmd: 'djoin';
       group: string;
-      state: 'blob' | 'none';
+      state: 'blob' | 'blob-stream' | 'none';
       create: boolean;
       timeoutMs: number;
       encrypt?: boolean;
@@ -128,6 +131,10 @@ export interface DynJoinResult {
   /** This process's resident set size when the join started, and its peak after it (bytes). */
   rssBefore: number;
   maxRss: number;
+  /** CPU time (user and system) this process spent in the join call, ms. */
+  cpuMs: number;
+  /** Minor page faults this process took in the join call (fresh memory touched: costly in a VM). */
+  minorFaults: number;
 }
 
 export interface DynStatus {
@@ -136,6 +143,8 @@ export interface DynStatus {
   /** Messages delivered in the dynamic group. */
   delivered: number;
   errors: string[];
+  /** CPU time (user and system) this process has used since it started, ms. */
+  cpuMs: number;
 }
 
 export interface CommandResults {

@@ -137,6 +137,9 @@ export interface StateTransferResult {
   /** The joiners' resident set before the join and at its peak (max over joins), MiB. */
   joinerRssBeforeMiB: number;
   joinerPeakRssMiB: number;
+  /** CPU ms per 10^6 state bytes (median join): the joiner's whole join call, and the provider's (the busiest old member) over it. */
+  joinerCpuMsPerMB: number;
+  providerCpuMsPerMB: number;
   /** The old members' deliveries per second while the transfers ran (median member): the group kept delivering. */
   deliveredPerSecDuringTransfer: number;
   durationS: number;

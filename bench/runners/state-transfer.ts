@@ -9,6 +9,7 @@ const JOIN_TIMEOUT_MS = 120_000;
 
 export async function runStateTransfer(c: StateTransferCase, ctx: RunContext): Promise<StateTransferResult> {
   const bytes = Math.max(1024, Math.round(c.stateBytes * Math.min(1, ctx.scale)));
+  const state = c.handlers === 'stream' ? 'blob-stream' : 'blob';
   const t0 = performance.now();
   const procs: MemberHandle[] = [];
   const spawn = (): MemberHandle => {
@@ -20,15 +21,15 @@ export async function runStateTransfer(c: StateTransferCase, ctx: RunContext): P
     // The group forms while the state is still empty, then every member makes the same bytes.
     const holders = Array.from({ length: c.members }, spawn);
     await holders[0]!.listen({ statsIntervalMs: 100 });
-    await holders[0]!.request<'djoin'>({ cmd: 'djoin', group: 'state', state: 'blob', create: true, timeoutMs: JOIN_TIMEOUT_MS });
+    await holders[0]!.request<'djoin'>({ cmd: 'djoin', group: 'state', state, create: true, timeoutMs: JOIN_TIMEOUT_MS });
     for (const h of holders.slice(1)) {
       await h.listen({ statsIntervalMs: 100, seeds: [holders[0]!.endpoint] });
-      await h.request<'djoin'>({ cmd: 'djoin', group: 'state', state: 'blob', create: false, timeoutMs: JOIN_TIMEOUT_MS });
+      await h.request<'djoin'>({ cmd: 'djoin', group: 'state', state, create: false, timeoutMs: JOIN_TIMEOUT_MS });
     }
     // What a join costs without state (lookup, view change), measured the same way: the rest of a join with state is the transfer.
     const probe = spawn();
     await probe.listen({ statsIntervalMs: 100, seeds: holders.map((h) => h.endpoint) });
-    const empty = await probe.request<'djoin'>({ cmd: 'djoin', group: 'state', state: 'blob', create: false, timeoutMs: JOIN_TIMEOUT_MS });
+    const empty = await probe.request<'djoin'>({ cmd: 'djoin', group: 'state', state, create: false, timeoutMs: JOIN_TIMEOUT_MS });
     await probe.close();
     ctx.log(`${c.id}: a join without state took ${Math.round(empty.elapsedMs)} ms`);
     ctx.log(`${c.id}: ${c.members} members; making ${(bytes / MiB).toFixed(1)} MiB of state in each`);
@@ -40,6 +41,8 @@ export async function runStateTransfer(c: StateTransferCase, ctx: RunContext): P
     const samples: number[] = [];
     const rssBefore: number[] = [];
     const rssPeak: number[] = [];
+    const joinerCpu: number[] = [];
+    const providerCpu: number[] = [];
     let verified = true;
     let transferMs = 0;
     let deliveredDuring = 0;
@@ -50,12 +53,15 @@ export async function runStateTransfer(c: StateTransferCase, ctx: RunContext): P
       const before = await Promise.all(holders.map((h) => h.request<'status'>({ cmd: 'status' })));
       const tj = performance.now();
       // Through the public join(): it resolves with the first view, after the state is in.
-      const r = await joiner.request<'djoin'>({ cmd: 'djoin', group: 'state', state: 'blob', create: false, timeoutMs: JOIN_TIMEOUT_MS });
+      const r = await joiner.request<'djoin'>({ cmd: 'djoin', group: 'state', state, create: false, timeoutMs: JOIN_TIMEOUT_MS });
       const dt = performance.now() - tj;
       await profileStop([joiner], ctx, c.id);
       const after = await Promise.all(holders.map((h) => h.request<'status'>({ cmd: 'status' })));
       transferMs += dt;
       deliveredDuring += median(after.map((s, i) => s.delivered - before[i]!.delivered));
+      joinerCpu.push(r.cpuMs);
+      // The provider is the old member that worked most during the join (it also keeps up the traffic, as the others do).
+      providerCpu.push(Math.max(...after.map((s, i) => s.cpuMs - before[i]!.cpuMs)));
       const good = r.stateSize === bytes && r.stateSha256 === sha;
       if (!good) ctx.log(`${c.id}: join ${j + 1}: state of ${r.stateSize} bytes, sha256 ${r.stateSha256} (want ${bytes}, ${sha})`);
       verified &&= good;
@@ -63,7 +69,7 @@ export async function runStateTransfer(c: StateTransferCase, ctx: RunContext): P
       rssBefore.push(r.rssBefore);
       rssPeak.push(r.maxRss);
       ctx.log(
-        `${c.id}: join ${j + 1}/${c.joins}: ${Math.round(r.elapsedMs)} ms, peak RSS ${Math.round(r.maxRss / MiB)} MiB, ${good ? 'state verified' : 'STATE MISMATCH'}`,
+        `${c.id}: join ${j + 1}/${c.joins}: ${Math.round(r.elapsedMs)} ms, peak RSS ${Math.round(r.maxRss / MiB)} MiB, CPU joiner ${Math.round(r.cpuMs)} ms (${r.minorFaults} page faults), provider ${Math.round(providerCpu[j]!)} ms, ${good ? 'state verified' : 'STATE MISMATCH'}`,
       );
       // The joiner leaves again, so every join is from the same group size.
       await joiner.close();
@@ -88,6 +94,8 @@ export async function runStateTransfer(c: StateTransferCase, ctx: RunContext): P
       verified,
       joinerRssBeforeMiB: Math.round(Math.max(...rssBefore) / MiB),
       joinerPeakRssMiB: Math.round(Math.max(...rssPeak) / MiB),
+      joinerCpuMsPerMB: round(median(joinerCpu) / (bytes / 1e6), 2),
+      providerCpuMsPerMB: round(median(providerCpu) / (bytes / 1e6), 2),
       deliveredPerSecDuringTransfer: Math.round(deliveredDuring / (transferMs / 1000)),
       durationS: round((performance.now() - t0) / 1000),
     };

@@ -88,6 +88,10 @@ interface OutgoingState {
   backoff: number;
   /** The joiner acked a chunk: the whole window may go (until then, one chunk: it may not be ready yet). */
   opened: boolean;
+  /** Probes (the oldest unacked chunk alone, sent again when acks stalled) since the ack last moved forward. */
+  probes: number;
+  /** The window went again for a gap report since the ack last moved (one per place: reports cost a window each). */
+  gapResent: boolean;
   /** Bytes and chunks sent since the last chunk that asked for an ack. */
   sinceAskBytes: number;
   sinceAskChunks: number;
@@ -106,11 +110,16 @@ interface IncomingState {
   sink: StateSink | null;
   buffer: Buffer | null;
   ackedUpTo: number;
+  /** `next` when we last reported a gap (-1: none): one report per place we are stuck at. */
+  gapAt: number;
   /** Acks sent with a size known (the first chunk is acked at once: it opens the provider's window). */
   acks: number;
   lastAck: number;
   progressAt: number;
 }
+
+/** Probes with no ack moving forward before the window is sent again (the timeouts double: 1 + 2 of them). */
+const MAX_PROBES = 2;
 
 /** Bytes a chunk's header takes at most (three varints): kept free below the layers' payload limit. */
 const CHUNK_HEADER_BYTES = 32;
@@ -120,14 +129,16 @@ const CHUNK_HEADER_BYTES = 32;
  * in the install reads the snapshot lazily and sends it to each joiner as unreliable unicasts (no
  * ordering layer sees them), each chunk a view of the snapshot's bytes with its offset in a header,
  * under a window of bytes in flight; the joiner writes each in-order chunk straight into its sink
- * (the application's, or one buffer of the announced size) and acks its byte offset; a window
- * unacked for a while is resent from the oldest unacked chunk. Caps: state size, chunk size.
+ * (the application's, or one buffer of the announced size) and acks its byte offset. A chunk past
+ * where the joiner is reveals a loss: the joiner says so at once and the window goes again from the
+ * oldest unacked chunk; acks that stall bring a probe (that chunk alone) and, only if probes move
+ * nothing, the window again. Caps: state size, chunk size.
  */
 export class StateTransfer {
   private readonly outgoing = new Map<NodeId, OutgoingState>();
   private incoming: IncomingState | null = null;
-  /** Counts for tests: chunks sent first time and again, bytes taken in order as a joiner. */
-  readonly stats = { chunksSent: 0, chunksResent: 0, bytesReceived: 0 };
+  /** Counts for tests: chunks sent first time and again (probes among them), bytes taken in order as a joiner. */
+  readonly stats = { chunksSent: 0, chunksResent: 0, probes: 0, bytesReceived: 0 };
   private readonly mSent: Counter | null;
   private readonly mResent: Counter | null;
   private readonly mReceived: Counter | null;
@@ -170,6 +181,7 @@ export class StateTransfer {
       sink: null,
       buffer: null,
       ackedUpTo: 0,
+      gapAt: -1,
       acks: 0,
       lastAck: now,
       progressAt: now,
@@ -232,6 +244,8 @@ export class StateTransfer {
         progressAt: this.host.env.now(),
         backoff: 1,
         opened: false,
+        probes: 0,
+        gapResent: false,
         sinceAskBytes: 0,
         sinceAskChunks: 0,
         done: false,
@@ -244,16 +258,24 @@ export class StateTransfer {
   }
 
   /**
-   * Provider: an ack of view `viewId`'s state. `position` 0 says the joiner is ready and has nothing;
-   * otherwise the joiner knows the size and has the first `position - 1` bytes.
+   * Provider: an ack of view `viewId`'s state. `position` 0 says the joiner is ready and has nothing
+   * (before any chunk was acked) or that chunks were lost (after); otherwise the joiner knows the
+   * size and has the first `position - 1` bytes.
    */
   onAck(from: NodeId, viewId: number, position: number): void {
     const o = this.outgoing.get(from);
     if (!o || o.viewId !== viewId) return;
     const now = this.host.env.now();
     if (position === 0) {
-      // Ready and holding nothing: our first chunk reached it before it knew of the transfer.
-      if (!o.opened && o.head < o.inflight.length) this.resend(o, now);
+      // Before the window opened: ready and holding nothing (our first chunk reached it before it
+      // knew of the transfer). After: a chunk came after a gap, so the chunks before it were lost
+      // (they cross one in-order connection): the window goes again from the oldest unacked, once
+      // until the ack moves (a joiner that repeats itself gets no more: timeouts and probes go on).
+      if (o.head >= o.inflight.length) return;
+      if (!o.opened) return this.resend(o, now);
+      if (o.gapResent) return;
+      o.gapResent = true;
+      this.resend(o, now);
       return;
     }
     const next = position - 1;
@@ -266,6 +288,8 @@ export class StateTransfer {
     o.acked = next;
     o.progressAt = now;
     o.backoff = 1;
+    o.probes = 0;
+    o.gapResent = false;
     while (o.head < o.inflight.length) {
       const c = o.inflight[o.head]!;
       if (c.offset + c.bytes.length > next) break;
@@ -320,6 +344,7 @@ export class StateTransfer {
       }
       inc.next += len;
       inc.progressAt = now;
+      inc.gapAt = -1;
       this.stats.bytesReceived += len;
       this.mReceived?.inc(len);
     }
@@ -331,6 +356,13 @@ export class StateTransfer {
       this.ack(inc, now);
     }
     if (inc.next >= inc.size) this.completeIncoming(inc);
+    else if (h.offset > inc.next && inc.gapAt !== inc.next) {
+      // A chunk past where we are: those before it were lost (one in-order connection carries them).
+      // Say so at once, once per place, rather than wait for the provider's timeout.
+      inc.gapAt = inc.next;
+      inc.lastAck = now;
+      this.host.send(inc.from, G.StateAck, { view: inc.viewId, next: 0 });
+    }
   }
 
   /** Joiner: has our provider gone (silent too long, or out of the view)? */
@@ -346,9 +378,14 @@ export class StateTransfer {
       // Keep streaming through later view changes: the joiner waits for exactly this snapshot.
       if (!members.includes(o.joiner)) this.finishOutgoing(o);
       else if (now - Math.max(o.lastSend, o.progressAt) > this.opts.retryMs * 3 * o.backoff) {
-        // No ack moved us forward for a while: go back to the oldest unacked chunk.
+        // No ack moved us forward for a while. A loaded joiner is the likely cause (a loss the joiner
+        // sees reports itself: see onChunk): the oldest unacked chunk alone asks where the joiner is
+        // (a window sent again to a joiner that is merely slow is megabytes of waste on both sides);
+        // its answer, or the gap it reveals, moves us on. Only after probes that moved nothing
+        // (a broken connection) does the window go again from there.
         if (o.head < o.inflight.length) {
-          this.resend(o, now);
+          if (o.opened && o.probes < MAX_PROBES) this.probe(o, now);
+          else this.resend(o, now);
           o.backoff = Math.min(o.backoff * 2, 8);
         } else this.pump(o);
       }
@@ -392,7 +429,7 @@ export class StateTransfer {
     }
   }
 
-  /** Where we are: 0 before the first chunk, else one more than the bytes we have (see onAck). */
+  /** Where we are: 0 before the first chunk, else one more than the bytes we have (0 after it: a gap; see onAck). */
   private ack(inc: IncomingState, now: number): void {
     inc.lastAck = now;
     inc.ackedUpTo = inc.next;
@@ -501,8 +538,22 @@ export class StateTransfer {
     this.host.down(m);
   }
 
+  /** Send the oldest unacked chunk alone, asking for an ack at once (see `probes`). */
+  private probe(o: OutgoingState, now: number): void {
+    const c = o.inflight[o.head]!;
+    this.host.log.debug('state transfer probed', { joiner: o.joiner, acked: o.acked, sentUpTo: o.sentUpTo });
+    this.stats.chunksResent++;
+    this.stats.probes++;
+    this.mResent?.inc();
+    c.ackNow = true;
+    o.probes++;
+    this.transmit(o, c);
+    o.lastSend = now;
+  }
+
   /** Go back to the oldest unacked chunk and send the window again. */
   private resend(o: OutgoingState, now: number): void {
+    o.probes = 0;
     this.host.log.debug('state window resent', { joiner: o.joiner, acked: o.acked, chunks: o.inflight.length - o.head });
     for (let i = o.head; i < o.inflight.length; i++) {
       this.stats.chunksResent++;

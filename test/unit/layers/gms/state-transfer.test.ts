@@ -211,6 +211,93 @@ describe('StateTransfer: streaming a state to a joiner', () => {
     assert.ok(p.received?.equals(state));
   });
 
+  it('asks a stalled joiner where it is with one chunk, not the window again, and goes on when it reads', () => {
+    const p = pair({ stateChunkBytes: 1024, stateWindowBytes: 8192 });
+    const state = bytes(40_000);
+    p.joiner.expect(FIRST, PROVIDER);
+    p.provider.provide([JOINER], VIEW_ID, state, null);
+    p.deliver(p.net.shift()!); // the first chunk opens the window
+    const window = p.net.length;
+    assert.ok(window > 2);
+    // The joiner reads nothing for a while (a loaded process): the chunks wait on the connection.
+    p.tick(OPTS.retryMs * 3 + 1);
+    assert.equal(p.net.length, window + 1, 'one chunk more: the oldest unacked, as a probe');
+    assert.equal(p.provider.stats.probes, 1);
+    assert.equal(p.provider.stats.chunksResent, 1);
+    for (let i = 0; i < 100 && p.completed === 0; i++) {
+      p.flow();
+      p.tick(10);
+    }
+    assert.equal(p.completed, 1);
+    assert.ok(p.received?.equals(state));
+    assert.equal(p.provider.stats.chunksResent, 1, 'nothing else went twice: the joiner was slow, nothing was lost');
+  });
+
+  it('probes again, rather than sending the window again, a joiner that moves slowly', () => {
+    const p = pair({ stateChunkBytes: 1024, stateWindowBytes: 8192 });
+    const state = bytes(40_000);
+    p.joiner.expect(FIRST, PROVIDER);
+    p.provider.provide([JOINER], VIEW_ID, state, null);
+    p.deliver(p.net.shift()!);
+    for (let round = 0; round < 200 && p.completed === 0; round++) {
+      // The joiner reads two chunks per long pause: every pause is a timeout at the provider.
+      for (let k = 0; k < 2 && p.net.length > 0; k++) p.deliver(p.net.shift()!);
+      p.tick(OPTS.retryMs * 3 * 8 + 1);
+    }
+    assert.equal(p.completed, 1);
+    assert.ok(p.received?.equals(state));
+    assert.ok(p.provider.stats.probes > 3, 'it was probed');
+    assert.equal(p.provider.stats.chunksResent, p.provider.stats.probes, 'only probes went twice: the joiner lost nothing');
+  });
+
+  it('sends the window again when probes go unanswered', () => {
+    const p = pair({ stateChunkBytes: 1024, stateWindowBytes: 8192 });
+    const state = bytes(40_000);
+    p.joiner.expect(FIRST, PROVIDER);
+    p.provider.provide([JOINER], VIEW_ID, state, null);
+    p.deliver(p.net.shift()!);
+    const window = p.net.splice(0).length; // lost on a connection that broke
+    p.tick(OPTS.retryMs * 3 + 1);
+    assert.equal(p.net.splice(0).length, 1, 'a probe, lost too');
+    p.tick(OPTS.retryMs * 3 * 2 + 1);
+    assert.equal(p.net.splice(0).length, 1, 'a second probe (the timeout doubled), lost too');
+    p.tick(OPTS.retryMs * 3 * 4 + 1);
+    assert.equal(p.net.length, window, 'then the window again');
+    for (let i = 0; i < 100 && p.completed === 0; i++) p.flow();
+    assert.ok(p.received?.equals(state));
+  });
+
+  it('says at once when a chunk comes after a gap, and gets the window again without a timeout', () => {
+    const p = pair({ stateChunkBytes: 1024, stateWindowBytes: 8192 });
+    const state = bytes(40_000);
+    p.joiner.expect(FIRST, PROVIDER);
+    p.provider.provide([JOINER], VIEW_ID, state, null);
+    p.deliver(p.net.shift()!);
+    // The window's second chunk is lost: the joiner stops there and drops the rest (out of order).
+    p.flow((_b, i) => i !== 1);
+    const gaps = p.controls.filter((c) => c.t === G.StateAck && (c.body as Ack).next === 0).length;
+    assert.equal(gaps, 2, 'the ready message, and one gap report for the whole rest of the window');
+    // The window went again at once: everything completes with no timeout.
+    for (let i = 0; i < 100 && p.completed === 0; i++) p.flow();
+    assert.equal(p.completed, 1, 'completed without a timeout');
+    assert.ok(p.received?.equals(state));
+    assert.equal(p.provider.stats.probes, 0);
+  });
+
+  it('sends the window again for a gap report once until the ack moves (repeated reports cost nothing)', () => {
+    const p = pair({ stateChunkBytes: 1024, stateWindowBytes: 8192 });
+    const state = bytes(40_000);
+    p.joiner.expect(FIRST, PROVIDER);
+    p.provider.provide([JOINER], VIEW_ID, state, null);
+    p.deliver(p.net.shift()!);
+    const window = p.net.splice(0).length;
+    p.provider.onAck(JOINER, VIEW_ID, 0);
+    assert.equal(p.net.splice(0).length, window, 'the window again');
+    for (let i = 0; i < 10; i++) p.provider.onAck(JOINER, VIEW_ID, 0);
+    assert.equal(p.net.length, 0, 'nothing more for the same place');
+    assert.equal(p.provider.stats.chunksResent, window);
+  });
+
   it('takes reordered and duplicated chunks only in order, once', () => {
     const p = pair({ stateWindowBytes: 8192 });
     const state = bytes(30_000);
