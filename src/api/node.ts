@@ -872,10 +872,13 @@ export class HorusNode {
   /** Partitionable: if this rejoin is still waiting after a while, found a side of our own (see PARTITIONABLE_FOUND_PROBES). */
   private foundIfNobodyLetsUsIn(entry: GroupEntry): void {
     const stack = entry.stack;
+    const joins = entry.joins;
     const ms = Math.max(PARTITIONABLE_FOUND_MIN_MS, PARTITIONABLE_FOUND_PROBES * entry.mergeProbeMs);
     this.env.setTimer(ms, () => {
       const g = entry.group;
-      if (this.closed || entry.leaving || entry.merging || entry.stack !== stack || this.groupsByName.get(g.name) !== entry) return;
+      // Only this very join, still running: not one torn down to wait out a back-off (a rejoin is due).
+      if (this.closed || entry.leaving || entry.merging || entry.rejoinTimer !== null || entry.joins !== joins) return;
+      if (entry.stack !== stack || this.groupsByName.get(g.name) !== entry) return;
       if (g.view.members.includes(g.localId)) return; // let in
       this.env.log.warn('nobody let this partitionable member back in: founding a side of its own', { group: g.name, member: g.localId, waitedMs: ms });
       this.teardown(entry);
