@@ -121,6 +121,14 @@ const MAX_PROBE_TARGETS = 16;
 const PROBE_ANSWER_MS = 1000;
 /** Merge hints act at most this often per group. */
 const MERGE_HINT_MIN_INTERVAL_MS = 250;
+/**
+ * A partitionable group's member that rejoins and is let in by nobody this long (in merge probe
+ * intervals, at least PARTITIONABLE_FOUND_MIN_MS) founds a side of its own: every side may go on,
+ * and the probes merge it back. Without this, members that all left to rejoin would all wait for
+ * each other to let them in.
+ */
+const PARTITIONABLE_FOUND_PROBES = 3;
+const PARTITIONABLE_FOUND_MIN_MS = 3000;
 /** A member that told a junior group's member that its group is senior stays in it this long (its join must find us). */
 const MERGE_SENIOR_HOLD_MS = 10_000;
 /** Other nodes looking for the same group that one lookup remembers. */
@@ -874,7 +882,31 @@ export class HorusNode {
     const contacts = [...new Set(others)];
     entry.group.upEvent({ type: 'BLOCKED', reason: 'joining' });
     if (contacts.length === 0) entry.stack.downEvent({ type: 'CREATE' });
-    else entry.stack.downEvent({ type: 'JOIN', contacts });
+    else {
+      entry.stack.downEvent({ type: 'JOIN', contacts });
+      if (entry.lost && !entry.merging) this.foundIfNobodyLetsUsIn(entry);
+    }
+  }
+
+  /** Partitionable: if this rejoin is still waiting after a while, found a side of our own (see PARTITIONABLE_FOUND_PROBES). */
+  private foundIfNobodyLetsUsIn(entry: GroupEntry): void {
+    const stack = entry.stack;
+    const joins = entry.joins;
+    const ms = Math.max(PARTITIONABLE_FOUND_MIN_MS, PARTITIONABLE_FOUND_PROBES * entry.mergeProbeMs);
+    this.env.setTimer(ms, () => {
+      const g = entry.group;
+      // Only this very join, still running: not one torn down to wait out a back-off (a rejoin is due).
+      if (this.closed || entry.leaving || entry.merging || entry.rejoinTimer !== null || entry.joins !== joins) return;
+      if (entry.stack !== stack || this.groupsByName.get(g.name) !== entry) return;
+      if (g.view.members.includes(g.localId)) return; // let in
+      this.env.log.warn('nobody let this partitionable member back in: founding a side of its own', { group: g.name, member: g.localId, waitedMs: ms });
+      this.teardown(entry);
+      entry.joins++;
+      entry.memberSince = null;
+      this.buildStack(entry, rejoinMemberId(this.id, entry.joins));
+      entry.group.upEvent({ type: 'BLOCKED', reason: 'joining' });
+      entry.stack.downEvent({ type: 'CREATE' });
+    });
   }
 
   private teardown(entry: GroupEntry): void {

@@ -181,6 +181,13 @@ export class GMS extends Layer {
   private readonly admission: JoinAdmission;
   /** Joiner: who challenged us (the coordinators that may install our first view). */
   private readonly challengers = new Set<string>();
+  /**
+   * Joiner: the coordinator whose challenge we answered, and when it last challenged us. We answer no
+   * other one until it has been silent for a while: two coordinators that both admit us (the two sides
+   * of a partitionable group, or a stale coordinator and the current one) would make us a member of two
+   * views at once, each waiting for us in its flushes.
+   */
+  private answeredTo: { coord: string; at: number } | null = null;
   /** While a joiner waits for its state (or a view is being installed): messages, and later views, in order. */
   private held: (Message | View)[] | null = null;
   /** Payload bytes of the messages in `held`, and whether flow control was told to stop granting credit for them. */
@@ -335,6 +342,7 @@ export class GMS extends Layer {
         this.contacts = ev.contacts;
         this.joinStarted = this.env.now();
         this.joinAnsweredAt = null;
+        this.answeredTo = null;
         this.above.upEvent({ type: 'BLOCKED', reason: 'joining' });
         this.sendJoinReq();
         return;
@@ -534,7 +542,7 @@ export class GMS extends Layer {
           return this.excluded(v);
         }
         if (!this.view || v <= this.view.id) return;
-        if (this.status === 'member') return this.toldExcluded(from);
+        if (this.status === 'member') return this.quorum.kind === 'partitionable' ? this.toldOtherSide(from) : this.toldExcluded(from);
         // A member that was leaving is gone either way; one told so by one member alone leaves
         // cleanly, and goes at once only when another member says so too, or the leave takes too long.
         const told = this.excludedBy;
@@ -631,6 +639,9 @@ export class GMS extends Layer {
   /** Joiner: a coordinator asks us to prove we are here. */
   private onJoinChallenge(from: NodeId, nonce: number): void {
     if (this.status !== 'joining') return;
+    const now = this.env.now();
+    if (this.answeredTo !== null && this.answeredTo.coord !== from && now - this.answeredTo.at < this.opts.flushTimeoutMs * 2) return;
+    this.answeredTo = { coord: from, at: now };
     if (!this.challengers.has(from) && this.challengers.size >= 16) this.challengers.clear();
     this.challengers.add(from);
     this.joinAnsweredAt ??= this.env.now();
@@ -1162,6 +1173,19 @@ export class GMS extends Layer {
     this.log.info('told by a member that a later view left us out: leaving to rejoin', { by, myView: this.view?.id ?? 0 });
     this.excludedBy = { by, at: this.env.now() };
     this.leaveToRejoin();
+  }
+
+  /**
+   * Partitionable: a member of our view says a later view of its own left us out. Its side moved on
+   * without ours (the sides of a split number their views apart, so the later id says nothing of
+   * our side): it is gone from our side, which goes on without it and merges with its side later.
+   */
+  private toldOtherSide(by: NodeId): void {
+    this.log.info('a member moved on to a view of another side: going on without it', { by, myView: this.view?.id ?? 0 });
+    this.suspects.add(by);
+    this.fdSuspects.add(by);
+    this.noteWork();
+    this.flushSoon();
   }
 
   /** Leave only to come back as a new member: the application sees nothing of this membership's end. */

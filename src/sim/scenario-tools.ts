@@ -85,7 +85,7 @@ class ToolsMember {
   readonly node: HorusNode;
   readonly tools: Group;
   readonly locks = new LockService();
-  readonly map = new ReplicatedMap<number>();
+  readonly map: ReplicatedMap<number>;
   readonly counters = new CounterService();
   readonly pb: PrimaryBackup;
   readonly cc: CoordinatorCohort;
@@ -101,6 +101,8 @@ class ToolsMember {
   ) {
     const sim = world.addNode(endpoint, String(incarnation));
     this.node = new HorusNode(sim.env);
+    // The map stamps its writes with the virtual clock (its versions are part of the state, so of the digests).
+    this.map = new ReplicatedMap<number>(() => sim.env.now());
     const parts = [this.locks.state, this.map.state, this.counters.state];
     const state: SnapshotStateHandlers = {
       get: () => parts.map((p) => p.get()),

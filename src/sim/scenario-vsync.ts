@@ -79,6 +79,12 @@ export interface VsyncScenarioResult {
   virtualMs: number;
   /** The exception that stopped the run (with the node that threw), if one did. */
   crashed?: string;
+  /**
+   * Virtual ms from the last heal (when the faults stop) until every live node was in one unblocked
+   * view of all of them (to within 10 ms); null if that never happened before the end. For a
+   * partitionable group: when the last side had merged.
+   */
+  wholeAfterHealMs: number | null;
   /** With `verbose`: the nodes' log lines, oldest first (the world keeps the last 100,000). */
   logLines?: string[];
   /** Adversary runs: what it sent lately to the node that threw or contained a fault. */
@@ -202,6 +208,9 @@ function warmed(r: Rng): Rng {
   return r;
 }
 
+/** How often (virtual ms) the run looks whether the group is whole again after the last heal. */
+const WHOLE_POLL_MS = 10;
+
 /** Virtual ms after the last heal (when faults stop) within which the group must be whole again. */
 export const SETTLE_MS = 15_000;
 
@@ -313,6 +322,17 @@ function setUpVsyncScenario(opts: VsyncScenarioOptions): ScenarioRun {
   const contactsFor = (self: string): string[] => liveEndpoints().filter((e) => e !== self);
   /** Live members whose group exists (all but nodes still asking the name service). */
   const inGroup = (): (Member & { group: Group })[] => [...members.values()].filter((m): m is Member & { group: Group } => m.alive && m.group !== null);
+  /** Every live node is in the group, all in one view of all of them, none blocked. */
+  const whole = (): boolean => {
+    const up = [...members.values()].filter((m) => m.alive && m.sim.status === 'up');
+    const v = up[0]?.group?.view;
+    if (!v) return false;
+    return (
+      v.members.length === up.length &&
+      up.every((m) => m.group !== null && m.group.view.id === v.id && m.group.blockedReasons.length === 0 && v.members.includes(m.group.localId))
+    );
+  };
+  let wholeAfterHealMs: number | null = null;
 
   if (together) {
     // Every node starts at one instant and joins by name: the seeds know nothing yet.
@@ -580,7 +600,13 @@ function setUpVsyncScenario(opts: VsyncScenarioOptions): ScenarioRun {
         world.setNetwork({ loss: 0, duplicate: 0 });
         netOwner = 0;
         world.heal();
-        world.runUntil(sendUntil + SETTLE_MS);
+        // How long after the heal the group is whole again (every live member in one unblocked view):
+        // for a partitionable group, when the last side merged.
+        const healAt = world.now();
+        while (world.now() < sendUntil + SETTLE_MS) {
+          world.runUntil(Math.min(sendUntil + SETTLE_MS, world.now() + WHOLE_POLL_MS));
+          if (wholeAfterHealMs === null && whole()) wholeAfterHealMs = world.now() - healAt;
+        }
       });
       return check();
     },
@@ -674,6 +700,7 @@ function setUpVsyncScenario(opts: VsyncScenarioOptions): ScenarioRun {
       historyHash: h.digest('hex'),
       traceHash: world.traceHash(),
       virtualMs: world.now(),
+      wholeAfterHealMs,
       ...(opts.verbose ? { logLines: world.logLines() } : {}),
     };
   }

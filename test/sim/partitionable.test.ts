@@ -5,6 +5,8 @@ import type { JoinOptions } from '../../src/api/node.js';
 import type { MergeEvent } from '../../src/api/merge.js';
 import { mergePolicies } from '../../src/api/merge.js';
 import { SimCluster } from '../helpers/sim-cluster.js';
+import { forgeGms, G } from '../helpers/gms-forge.js';
+import { checkVirtualSynchrony } from '../../src/sim/checkers/vsync.js';
 
 /** A replica whose state is the set of payloads it delivered; merging two sides is their union. */
 class SetReplica {
@@ -117,15 +119,65 @@ describe('partitionable groups', () => {
     void g1.cast('fifo', 'alone').catch(() => {});
     void g3.cast('fifo', 'pair').catch(() => {});
     await runAsync(c, 500);
+    const healAt = c.world.now();
     c.world.heal();
-    await runAsync(c, 5000);
-    const groups = eps.map((e) => c.nodes.get(e)!.group('g')!);
-    assert.ok(
-      groups.every((g) => g.view.members.length === 3),
-      `one view of three: ${groups.map((g) => g.view.members.length)}`,
-    );
+    const groups = (): Group[] => eps.map((e) => c.nodes.get(e)!.group('g')!);
+    let mergedAt = -1;
+    for (let t = 0; t < 5000 && mergedAt < 0; t += 10) {
+      await runAsync(c, 10);
+      if (groups().every((g) => g.view.members.length === 3 && g.blockedReasons.length === 0)) mergedAt = c.world.now();
+    }
+    assert.ok(mergedAt >= 0, `one view of three: ${groups().map((g) => g.view.members.length)}`);
+    // Founded apart, they never shared a view: each finds the other through its seeds, as fast as after a split.
+    assert.ok(mergedAt - healAt <= 2 * PROBE_MS, `merged ${mergedAt - healAt} ms after the heal`);
+    await runAsync(c, 300);
     // The junior side (the lone founder) merged in, and the handler let its state win everywhere.
     for (const r of reps) assert.deepEqual([...r.items].sort(), ['alone'], "the junior side's state won, as the handler said");
+  });
+
+  it('a node that asks both sides at once to let it in is admitted by one only, and the sides then merge with it', async () => {
+    const { c, eps, group } = partitionable(4, 24);
+    c.world.partition([eps.slice(0, 2), eps.slice(2)]);
+    await runAsync(c, 3000);
+    assert.equal(group(eps[0]!).view.members.length, 2);
+    assert.equal(group(eps[2]!).view.members.length, 2);
+    // At the heal a new node asks a member of each side: both coordinators challenge it.
+    c.world.heal();
+    c.start('n5:1');
+    c.join('n5:1', 'g', [eps[0]!, eps[2]!], new SetReplica().state, { partition: { kind: 'partitionable' }, merge: union, mergeProbeMs: PROBE_MS });
+    await runAsync(c, 6000);
+    // No two sides counted it as theirs at once: the views naming any of its ids all share a member
+    // other than it (with both sides admitting it, one side's views and the other's would not).
+    const views = c.history.events.flatMap((e) => (e.k === 'view' && e.members.some((m) => m.startsWith('n5:1/')) ? [e.members] : []));
+    assert.ok(views.length > 0, 'it joined');
+    for (const a of views)
+      for (const b of views) {
+        const others = a.filter((m) => !m.startsWith('n5:1/'));
+        assert.ok(
+          others.some((m) => b.includes(m)),
+          `views of two sides named it: ${a.join(' ')} | ${b.join(' ')}`,
+        );
+      }
+    const all = [...eps, 'n5:1'].map((e) => c.nodes.get(e)!.group('g')!);
+    assert.ok(
+      all.every((g) => g.view.members.length === 5 && g.view.id === all[0]!.view.id),
+      `one view of five: ${all.map((g) => g.view.members.length)}`,
+    );
+    assert.deepEqual(checkVirtualSynchrony(c.history.events, 'g', undefined, { extended: true }).items, []);
+  });
+
+  it('a member told by another that a later view left it out goes on without the teller (another side), not rejoining', async () => {
+    const { c, eps, group } = partitionable(4, 25);
+    const ids = eps.map((e) => group(e).localId);
+    // Views of two sides are numbered apart: the teller's later view says nothing of the told member's side.
+    forgeGms(c.world.node(eps[1]!)!, 'g', ids[2]!, [{ kind: G.NotMember, body: { view: group(eps[1]!).view.id + 3 } }]);
+    await runAsync(c, 4000);
+    assert.equal(group(eps[2]!).localId, ids[2], 'the told member kept its membership');
+    const all = eps.map((e) => group(e));
+    assert.ok(
+      all.every((g) => g.view.members.length === 4 && g.view.id === all[0]!.view.id && g.blockedReasons.length === 0),
+      `one view of four: ${all.map((g) => `${g.view.id}:${g.view.members.length}`)}`,
+    );
   });
 
   it('refuses a merge handler on a group that is not partitionable, and a streamed state on one that is', () => {

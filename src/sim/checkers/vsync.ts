@@ -43,8 +43,9 @@ export function nameHash(s: string): number {
  * above holds per view so named, same-set delivery among the members that went on to the same next view
  * (each side agrees on what it delivered in the view they split from); the state-transfer check (whose expected state is one linear history)
  * gives way to the merge checks: the members that go on together from a view agree on the sides merged
- * in it (a merge counts as a delivery in the same-set check), and a side merged in a view leaves every
- * member with the same state (the scenario records a 'state' event right after each 'merge').
+ * in it (a merge counts as a delivery in the same-set check), and a side merged in a view leaves the
+ * members that go on together from it with the same state (the scenario records a 'state' event right
+ * after each 'merge').
  */
 export function checkVirtualSynchrony(
   events: readonly HistoryEvent[],
@@ -56,7 +57,8 @@ export function checkVirtualSynchrony(
   /** A view's name in the agreement maps: its id, and in extended mode its members too. */
   const memberView = new Map<string, string>(); // `${member}|${id}` -> members key
   const viewName = (member: NodeId, id: number): string => (extended ? `${id}|${memberView.get(`${member}|${id}`) ?? ''}` : String(id));
-  const mergeState = new Map<string, { count: number; digest: number; by: NodeId }>();
+  /** Each member's state right after it reconciled a merge (compared once next views are known). */
+  const mergeStates: { node: NodeId; mk: string; view: number; count: number; digest: number }[] = [];
   const pendingMerge = new Map<NodeId, string>(); // member -> merge key whose state comes next
   const viewMembers = new Map<number, string>();
   const installs = new Map<NodeId, number[]>(); // member -> view ids in order
@@ -134,10 +136,7 @@ export function checkVirtualSynchrony(
         const mk = pendingMerge.get(ev.node);
         if (mk === undefined) break;
         pendingMerge.delete(ev.node);
-        const s = mergeState.get(mk);
-        if (!s) mergeState.set(mk, { count: ev.count, digest: ev.digest, by: ev.node });
-        else if (s.count !== ev.count || s.digest !== ev.digest)
-          out.add('merge', `${ev.node} holds ${ev.count} messages after merging side ${mk}; ${s.by} holds ${s.count} (or others)`);
+        mergeStates.push({ node: ev.node, mk, view: ev.view, count: ev.count, digest: ev.digest });
         break;
       }
       case 'fault':
@@ -167,6 +166,19 @@ export function checkVirtualSynchrony(
         );
       }
     }
+  }
+  // A side merged in a view leaves the members that go on together from that view (to the same next
+  // view, or to none) with the same state. (A view that splits while a record is delivered in it: each
+  // side reconciles at its own cut, after what it delivered, as for any message of that view.)
+  const mergedTo = new Map<string, { count: number; digest: number; by: NodeId }>();
+  for (const m of mergeStates) {
+    const views = installs.get(m.node) ?? [];
+    const next = views[views.indexOf(m.view) + 1];
+    const k = `${m.mk} -> ${next === undefined ? 'no next view' : viewName(m.node, next)}`;
+    const s = mergedTo.get(k);
+    if (!s) mergedTo.set(k, { count: m.count, digest: m.digest, by: m.node });
+    else if (s.count !== m.count || s.digest !== m.digest)
+      out.add('merge', `${m.node} holds ${m.count} messages after merging side ${k}; ${s.by} holds ${s.count} (or others)`);
   }
   // Self-delivery for senders that survived into a next view.
   for (const [msg, s] of sentIn) {

@@ -87,6 +87,26 @@ describe('extended virtual synchrony checker (partitionable groups)', () => {
     );
   });
 
+  it('lets the sides of a view that splits while a merge is reconciled in it hold different states, each side one', () => {
+    // b goes on alone from view 3, c and a~2 together: b reconciled at its own cut, after less.
+    const split = splitAndMerge().map((e) => {
+      if (e.k === 'state' && e.node === 'b') return { ...e, count: 1, digest: 5 };
+      if (e.k === 'view' && e.view === 4) return { ...e, members: e.node === 'b' ? ['b'] : ['c', 'a~2'] };
+      return e;
+    });
+    const ok = checkVirtualSynchrony(split, 'g', undefined, { extended: true });
+    assert.deepEqual(
+      ok.items.map((v) => v.detail),
+      [],
+    );
+    const differs = split.map((e) => (e.k === 'state' && e.node === 'a~2' ? { ...e, count: 3 } : e));
+    const bad = checkVirtualSynchrony(differs, 'g', undefined, { extended: true });
+    assert.ok(
+      bad.items.some((v) => v.property === 'merge' && /a~2 holds 3 messages after merging side 2@a/.test(v.detail)),
+      JSON.stringify(bad.items),
+    );
+  });
+
   it('still finds members that went on together but delivered different sets', () => {
     const ev = splitAndMerge().filter((e) => !(e.k === 'deliver' && e.node === 'c'));
     const out = checkVirtualSynchrony(ev, 'g', undefined, { extended: true });
