@@ -35,7 +35,7 @@ export class MemberHandle extends IpcWorker<Command, CommandResults, Exclude<Chi
       cmd: 'listen',
       host: opts.host ?? '127.0.0.1',
       port: opts.port ?? 0,
-      logLevel: opts.logLevel ?? 'error',
+      logLevel: opts.logLevel ?? memberLogLevel(),
       statsIntervalMs: opts.statsIntervalMs ?? 250,
       ...(opts.seeds !== undefined ? { seeds: opts.seeds } : {}),
     });
@@ -53,4 +53,14 @@ export function forkMember(index: number, execArgv: readonly string[] = [], pref
   // NODE_OPTIONS refuses), to look inside a case without changing it.
   const extra = process.env.HORUS_BENCH_MEMBER_ARGS?.split(' ').filter((a) => a !== '') ?? [];
   return new MemberHandle(index, forkWorker(MEMBER_SCRIPT, { execArgv: [...execArgv, ...extra], ...(prefix !== undefined ? { prefix } : {}) }));
+}
+
+const LOG_LEVELS: readonly LogLevel[] = ['debug', 'info', 'warn', 'error', 'silent'];
+
+/** HORUS_BENCH_LOG_LEVEL: the members' log level (JSON lines on stderr) when a runner sets none; default error. */
+function memberLogLevel(): LogLevel {
+  const v = process.env.HORUS_BENCH_LOG_LEVEL;
+  if (v === undefined || v === '') return 'error';
+  if (!(LOG_LEVELS as readonly string[]).includes(v)) throw new Error(`HORUS_BENCH_LOG_LEVEL must be one of ${LOG_LEVELS.join(', ')}, not ${v}`);
+  return v as LogLevel;
 }

@@ -50,7 +50,7 @@ function stderrLogger(level: LogLevel, bindings: LogFields = {}): Logger {
     (lv: number, name: string) =>
     (msg: string, fields?: LogFields): void => {
       if (lv < min) return;
-      process.stderr.write(JSON.stringify({ level: name, pid: process.pid, msg, ...bindings, ...fields }) + '\n');
+      process.stderr.write(JSON.stringify({ level: name, time: Date.now(), pid: process.pid, msg, ...bindings, ...fields }) + '\n');
     };
   return {
     trace: () => {},

@@ -168,6 +168,8 @@ export class GMS extends Layer {
   /** Leases we gave members a pending view leaves out run until then (our clock): our Done waits for it. */
   private doneNotBefore = 0;
   private doneTimer: Timer | null = null;
+  /** Members of view `viewId` whose leases we revoked for a flush of it (see shortenLeaseWait). */
+  private leaseRevoked: { viewId: number; members: Set<NodeId> } = { viewId: -1, members: new Set() };
   /** A flush due soon after a suspicion, sooner than the next tick (see flushSoon). */
   private flushSoonTimer: Timer | null = null;
   /** Joiner: when we first answered a challenge in this join (every member installs our first view after it). */
@@ -369,6 +371,7 @@ export class GMS extends Layer {
           this.fdSuspects.add(ev.member);
           this.noteWork();
           this.flushSoon();
+          this.shortenLeaseWait();
         }
         return;
       case 'UNSUSPECT':
@@ -1307,6 +1310,28 @@ export class GMS extends Layer {
     const q: DownEvent = { type: 'LEASE_REVOKE', members: out, until: null };
     this.below.downEvent(q);
     if (q.until !== null && q.until > this.doneNotBefore) this.doneNotBefore = q.until;
+    if (this.leaseRevoked.viewId !== this.view.id) this.leaseRevoked = { viewId: this.view.id, members: new Set() };
+    for (const m of out) this.leaseRevoked.members.add(m);
+  }
+
+  /**
+   * FD suspects a member at once when its process is proven gone, and a gone member's lease is not
+   * waited out. The proof may come after the proposal did (our dial to it was refused a moment
+   * later than the others'): ask FD again, and send Done now if no lease is left to wait for, instead
+   * of waiting out a lease held by a process that no longer runs (~leaseMs after a kill -9).
+   */
+  private shortenLeaseWait(): void {
+    const timer = this.doneTimer;
+    const acc = this.accepted;
+    if (timer === null || acc === null || this.view === null || this.leaseRevoked.viewId !== this.view.id) return;
+    const q: DownEvent = { type: 'LEASE_REVOKE', members: [...this.leaseRevoked.members], until: null };
+    this.below.downEvent(q);
+    const until = q.until ?? -Infinity;
+    if (until >= this.doneNotBefore) return;
+    this.doneNotBefore = until;
+    timer.cancel();
+    this.doneTimer = null;
+    if (this.awaitingCut === null) this.sendDone(acc.a);
   }
 
   /** Tell the coordinator we reached the cut of attempt `a`, once the leases we revoked for it have run out. */

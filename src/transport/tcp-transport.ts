@@ -369,6 +369,8 @@ class OutboundPeer {
    * default) also refuses dials, but leaves open connections silent: that is a cut, not a death.
    */
   closedByPeer = false;
+  /** When a connection it closed last made us probe it (see outboundClosed): rate-limits those probes. */
+  closeProbeAt = -Infinity;
 
   chunks: QueuedChunk[] = [];
   head = 0;
@@ -1188,8 +1190,12 @@ export class TcpTransport implements Transport {
       this.c.peerClosed++;
       this.emitPeer({ type: 'closed', peer: p.knownId });
     }
-    if (healthy && this.probe(p)) {
-      // A process that dies closes its connections: we learn now whether it still runs.
+    // A process that dies closes its connections: we learn now whether it still runs. A young
+    // connection counts too (a member killed soon after it joined), at most once per
+    // HEALTHY_CONNECTION_MS, so a peer that accepts and drops us at once cannot spin us.
+    const now = performance.now();
+    if (byPeer && (healthy || now - p.closeProbeAt >= HEALTHY_CONNECTION_MS) && this.probe(p)) {
+      p.closeProbeAt = now;
     } else if (p.queuedBytes === 0) {
       p.state = 'idle';
     } else if (!wasOpen && performance.now() - p.queuedSince > this.opts.dropQueuedAfterMs) {

@@ -48,6 +48,25 @@ describe('fast crash detection (simulator)', { skip }, () => {
     });
   }
 
+  it("a member that learns of the crash only after the coordinator's proposal does not wait out the dead member's lease", () => {
+    const { c, eps, groups } = cluster(4, 25);
+    const gone = groups[3]!.localId;
+    // n2's own proof (its dial refused) comes 40 ms late: after the proposal that leaves the dead
+    // member out has reached it, when it has already started to wait out the lease it gave it.
+    const late = c.world.node(eps[1]!)!;
+    const deliver = late.peerEvent.bind(late);
+    late.peerEvent = (ev) => {
+      if (ev.type === 'gone') late.env.setTimer(40, () => deliver(ev));
+      else deliver(ev);
+    };
+    c.world.crash(eps[3]!);
+    const ms = msUntilWithout(c, groups.slice(0, 3), gone);
+    // FAST_STACK's lease is ~100 ms (300 − 2 × 50 − 100): waiting it out would take about that long.
+    assert.ok(ms < 40 + 25, `excluded after ${ms} virtual ms`);
+    c.run(2000);
+    noViolations(c);
+  });
+
   it('a process restarted at its endpoint replaces its old incarnation at once', () => {
     const { c, eps, groups } = cluster(3, 23);
     const old = groups[2]!.localId;
