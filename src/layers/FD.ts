@@ -202,6 +202,8 @@ export class FD extends Layer {
   /** In relayed mode, when we last answered a member's direct beat (it is falling back: it needs our echo). */
   private readonly replied = new Map<NodeId, number>();
   private readonly mRelayed: Counter;
+  /** Per revoked member: the last grant we gave it before the revoke (what LEASE_REVOKE waits out). */
+  private readonly revokeSince = new Map<NodeId, number>();
 
   constructor(
     ctx: LayerContext,
@@ -270,6 +272,7 @@ export class FD extends Layer {
       for (const map of [this.heardT, this.echoed, this.replied]) for (const m of [...map.keys()]) if (!inView.has(m)) map.delete(m);
       this.suspected.clear();
       this.revoked.clear();
+      this.revokeSince.clear();
       for (const set of [this.gone, this.doubted]) for (const m of [...set]) if (!inView.has(m)) set.delete(m);
       this.viewGrantAt = now;
       this.startRelaying(now);
@@ -308,7 +311,12 @@ export class FD extends Layer {
         // Our last echo to it, or our install of this view (a grant too), or the last relay table we
         // received (acknowledging it grants every member in it), whichever is later. From now on
         // our relayed acks name it as revoked.
-        const since = Math.max(this.heardT.get(m)?.at ?? -Infinity, this.viewGrantAt, this.relayed ? this.lastDownAt : -Infinity);
+        // Fixed at the first ask: tables received after it are acknowledged with m as an exception.
+        let since = this.revokeSince.get(m);
+        if (since === undefined) {
+          since = Math.max(this.heardT.get(m)?.at ?? -Infinity, this.viewGrantAt, this.relayed ? this.lastDownAt : -Infinity);
+          this.revokeSince.set(m, since);
+        }
         if (Number.isFinite(since)) {
           const end = since + this.leaseMs * (1 + this.opts.clockDriftBound);
           if (until === null || end > until) until = end;
