@@ -43,7 +43,7 @@ export interface LargeScenarioResult {
   viewChanges: number;
   /** Frames the network carried per heartbeat interval while the group was idle (before the crash). */
   idleFramesPerInterval: number;
-  /** Frames sent from the crash to the new view, less the idle rate over that time: the view change's own cost. */
+  /** Frames sent from the crash to the new view, less the survivors' idle rate over that time: the view change's own cost. */
   viewChangeFrames: number;
 }
 
@@ -147,7 +147,9 @@ export function runLargeScenario(opts: LargeScenarioOptions): LargeScenarioResul
   if (!reformed) faults.push(`the survivors did not agree on a view ${Math.round(reformMs)} virtual ms after the crash`);
   const survivor = [...alive][0]!;
   const viewChanges = groups[survivor]!.view.id - (viewsBefore.get(survivor) ?? 0);
-  const viewChangeFrames = Math.max(0, Math.round(framesDuring - (idleFramesPerInterval * reformMs) / HEARTBEAT_MS));
+  // Net of the beats the survivors send meanwhile (the idle cost is linear in the members: scaled to them).
+  const idleMeanwhile = ((idleFramesPerInterval * alive.size) / n) * (reformMs / HEARTBEAT_MS);
+  const viewChangeFrames = Math.max(0, Math.round(framesDuring - idleMeanwhile));
 
   // Settle: every message sent by a survivor is delivered; then the checkers read the history.
   world.runFor(3000);
