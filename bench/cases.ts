@@ -101,7 +101,20 @@ export interface JobsFailoverCase extends CaseBase {
 /** The cases that share one fixed-membership cluster of `members` processes. */
 type SharedClusterCase = ThroughputCase | RoundTripCase | LoadLatencyCase;
 
-export type BenchCase = SharedClusterCase | CrashToViewCase | StateTransferCase | NewsCase | JobsFailoverCase | RekeyCase | ToolsCase | LwgCase | MergeHealCase;
+export type BenchCase =
+  SharedClusterCase | CrashToViewCase | StateTransferCase | NewsCase | JobsFailoverCase | RekeyCase | ToolsCase | LwgCase | MergeHealCase | LargeCase;
+
+/**
+ * One large group of real processes (issue 15 item 2, bench/runners/large.ts): `members` form one
+ * group; each member's idle CPU over `idleSeconds`; kill -9 of `kills` at once, to one new view
+ * agreed by all survivors. --scale shrinks the group (never below 16, where relaying starts).
+ */
+export interface LargeCase extends CaseBase {
+  kind: 'large';
+  op: 'kill -9 in a large group';
+  kills: number;
+  idleSeconds: number;
+}
 
 /** Cases that start their own processes (dynamic groups, services) instead of sharing a fixed-membership cluster. */
 export type OwnProcessesCase = Exclude<BenchCase, SharedClusterCase>;
@@ -247,6 +260,7 @@ export const CASES: BenchCase[] = [
   // Light-weight groups: 10,000 groups on each of 3 processes over one heavy-weight group.
   { id: 'lwg-10000x3', kind: 'lwg', op: 'join light-weight groups', members: 3, groups: 10_000, idleSeconds: 5 },
   { id: 'merge-heal-4', kind: 'merge-heal', op: 'merge after heal', members: 4, splits: 3, splitMs: 1000, mergeProbeMs: 1000 },
+  { id: 'large-64', kind: 'large', op: 'kill -9 in a large group', members: 64, kills: 5, idleSeconds: 10, freshCluster: true },
 ];
 
 /**

@@ -26,6 +26,7 @@ import { runNews } from './runners/news.js';
 import { runTools } from './runners/tools.js';
 import { runLwg } from './runners/lwg.js';
 import { runMergeHeal } from './runners/merge-heal.js';
+import { runLarge } from './runners/large.js';
 import { prepareBenchSecurity, type BenchSecurity } from './lib/security.js';
 
 const USAGE = `usage: npm run bench -- [options]
@@ -175,6 +176,8 @@ async function runOwn(c: OwnProcessesCase, ctx: RunContext): Promise<BenchResult
       return [await runLwg(c, ctx)];
     case 'merge-heal':
       return [await runMergeHeal(c, ctx)];
+    case 'large':
+      return [await runLarge(c, ctx)];
   }
 }
 

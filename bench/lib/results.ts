@@ -189,7 +189,32 @@ export type BenchResult =
   | RekeyResult
   | ToolsResult
   | LwgResult
-  | MergeHealResult;
+  | MergeHealResult
+  | LargeResult;
+/** One large group of real processes (bench/runners/large.ts). */
+export interface LargeResult {
+  kind: 'large';
+  id: string;
+  op: string;
+  members: number;
+  kills: number;
+  /** kill -9 to the last survivor's install of a view without any killed member (ms). */
+  viewMs: number;
+  firstSurvivorMs: number;
+  /** Every survivor installed the same view (one id, all survivors). */
+  oneView: boolean;
+  /** Views the survivors installed up to that one (most of any survivor). */
+  viewChanges: number;
+  /** Each member's CPU over the idle window, % of one core; max and median. Aim: under 1. */
+  idleSeconds: number;
+  idleCpuPctMax: number;
+  idleCpuPctMedian: number;
+  idleCpuPct: number[];
+  aimCpuPct: number;
+  /** Processes started to one view of all of them (joins one at a time). */
+  formedS: number;
+  durationS: number;
+}
 /** Partitionable groups (bench/runners/merge-heal.ts): heal of a real cut to the merged view. */
 export interface MergeHealResult {
   kind: 'merge-heal';
@@ -324,6 +349,8 @@ export function headline(r: BenchResult): Headline {
       return { metric: 'joinMs', value: r.joinMs, better: 'lower' };
     case 'merge-heal':
       return { metric: 'medianMs', value: r.medianMs, better: 'lower' };
+    case 'large':
+      return { metric: 'viewMs', value: r.viewMs, better: 'lower' };
   }
 }
 

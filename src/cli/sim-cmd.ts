@@ -2,6 +2,7 @@ import { describeFailure, failed, replayCommand, runSeeds, type AdversaryKind, t
 import { runScenario } from '../sim/scenario.js';
 import { runVsyncScenarioAsync, type VsyncScenarioOptions } from '../sim/scenario-vsync.js';
 import { ProgressBar } from './progress.js';
+import { largeSummaryOf } from '../sim/large-summary.js';
 
 /** Flags of `horus sim` (also `npm run sim` and src/sim/cli.ts, which run this command; parsed in sim-options.ts). */
 export interface SimFlags {
@@ -26,7 +27,7 @@ export interface SimFlags {
   /** 'tools': the toolkit's workload with tool-level checkers (src/sim/scenario-tools.ts). */
   /** 'news': the News service's workload with its checker (src/sim/scenario-news.ts). */
   /** 'jobs' and 'monitor': the services' workloads (src/sim/scenario-jobs.ts, scenario-monitor.ts). */
-  scenario?: 'tools' | 'news' | 'jobs' | 'monitor';
+  scenario?: 'tools' | 'news' | 'jobs' | 'monitor' | 'large';
   /** With `--faults all`: light-weight groups over shared heavy-weight groups (src/sim/scenario-lwg.ts). */
   lwg?: boolean;
   /** Worker threads to spread the seeds over (default 1: this thread). */
@@ -49,6 +50,12 @@ export function simSpecOf(flags: SimFlags): SimSpec {
     if (flags.nodes !== undefined) jobs.nodes = flags.nodes;
     if (flags.duration !== undefined) jobs.durationMs = flags.duration;
     return jobs;
+  }
+  if (flags.scenario === 'large') {
+    const large: SimSpec = { scenario: 'large' };
+    if (flags.loss !== undefined) large.loss = flags.loss;
+    if (flags.nodes !== undefined) large.nodes = flags.nodes;
+    return large;
   }
   if (flags.scenario === 'tools') {
     const tools: SimSpec = { scenario: 'tools' };
@@ -97,6 +104,7 @@ export async function simCommand(
     return 2;
   };
   if (typeof flags.faults === 'string' && flags.faults !== 'all') return usage(`--faults takes "all", got ${JSON.stringify(flags.faults)}`);
+  if (flags.nodes !== undefined && flags.nodes > 64 && flags.scenario !== 'large') return usage('--nodes above 64 needs --scenario large');
   if (flags.lwg === true) {
     if (
       flags.faults !== 'all' ||
@@ -111,6 +119,17 @@ export async function simCommand(
     // The services' workloads bring their own faults (crashes, restarts, isolation, loss).
     if ((flags.faults !== undefined && flags.faults !== 'all') || flags.adversary !== undefined || flags.security !== undefined || flags.messages !== undefined)
       return usage(`--scenario ${flags.scenario} takes only --seeds/--seed/--first, --faults all, --loss, --nodes, --duration and --workers`);
+  } else if (flags.scenario === 'large') {
+    // The large scenario brings its own fault (10 members crash at once).
+    if (
+      flags.faults !== undefined ||
+      flags.adversary !== undefined ||
+      flags.security !== undefined ||
+      flags.messages !== undefined ||
+      flags.policy !== undefined ||
+      flags.duration !== undefined
+    )
+      return usage('--scenario large takes only --seeds/--seed/--first, --loss, --nodes and --workers');
   } else if (flags.scenario === 'tools') {
     // The tools workload brings its own faults (crashes, restarts, isolation, loss).
     if (
@@ -203,6 +222,10 @@ export async function simCommand(
         bar.clear();
         out(describeFailure(o, spec, replayPrefix()));
       }
+      if (o.summary !== undefined) {
+        bar.clear();
+        out(`seed ${o.seed}: ${o.summary}\n`);
+      }
       bar.update(done, `seeds, ${failingSoFar} failing`);
     },
   });
@@ -260,6 +283,11 @@ async function replayWorkload(
         summary: `${r.nodes} nodes, ${r.hwgs.length} heavy-weight and ${r.lwgs.length} light-weight groups, ${r.sent} sent, ${r.delivered} delivered`,
         historyHash: r.historyHash,
       };
+    }
+    case 'large': {
+      const { seed, ...rest } = o;
+      const r = (await import('../sim/scenario-large.js')).runLargeScenario({ seed, ...rest });
+      return { ...r, summary: largeSummaryOf(r) };
     }
     case 'tools': {
       const r = await (await import('../sim/scenario-tools.js')).runToolsScenarioAsync(o);

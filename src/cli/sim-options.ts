@@ -38,7 +38,7 @@ export interface SimOptionValues {
   security?: 'off' | 'pki';
   policy?: 'majority' | 'quorum' | 'weights' | 'partitionable';
   partitionable?: boolean;
-  scenario?: 'tools' | 'news' | 'jobs' | 'monitor';
+  scenario?: 'tools' | 'news' | 'jobs' | 'monitor' | 'large';
   lwg?: boolean;
   verbose?: boolean;
   progress?: boolean;
@@ -53,7 +53,7 @@ export function addSimCommand(program: Command): Command {
     .addOption(new Option('--seed <s>', 'replay one seed; prints its history hash').argParser(intIn(0, 2 ** 31 - 1)))
     .addOption(new Option('--first <s>', 'first seed').default(1).argParser(intIn(0, 2 ** 31 - 1)))
     .addOption(new Option('--loss <p>', 'frame loss probability (default: drawn per seed)').argParser(numberIn(0, 0.5)))
-    .addOption(new Option('--nodes <k>', 'group size (default: drawn per seed)').argParser(intIn(2, 64)))
+    .addOption(new Option('--nodes <k>', 'group size (default: drawn per seed); at most 64, or 1000 with --scenario large').argParser(intIn(2, 1000)))
     .addOption(new Option('--messages <m>', 'without --faults all: messages per sender (default: drawn per seed)').argParser(intIn(1, 1_000_000)))
     .addOption(
       new Option(
@@ -87,8 +87,9 @@ export function addSimCommand(program: Command): Command {
         '"tools": the toolkit (replicated map, locks, counters, a client, primary-backup, coordinator-cohort) under crashes and loss, with tool-level checks; ' +
           '"news": the News service (members and clients publishing and subscribing) under crashes, isolation and loss, with per-subscriber order, gap and duplicate checks; ' +
           '"jobs": the resource manager under crashes and isolation (never two copies of a job running; every runnable job running 15 s after the faults); ' +
-          '"monitor": the monitor under crashes and isolation, often of the member running an action mid-action (one firing per episode on every member, its effect once, re-run only after its runner left)',
-      ).argParser(oneOf('--scenario', ['tools', 'news', 'jobs', 'monitor'] as const)),
+          '"monitor": the monitor under crashes and isolation, often of the member running an action mid-action (one firing per episode on every member, its effect once, re-run only after its runner left); ' +
+          '"large": a large group (--nodes, default 100) forms, loses 10 members at once, re-forms; vsync checks, frames per view change',
+      ).argParser(oneOf('--scenario', ['tools', 'news', 'jobs', 'monitor', 'large'] as const)),
     )
     .option(
       '--lwg',

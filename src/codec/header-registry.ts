@@ -39,6 +39,10 @@ export const HeaderIds = {
   CRYPT: 11,
   DISCARD: 12,
   SAFE: 13,
+  /** FD's relayed heartbeats in large views (layers/fd/relay-beat.ts). */
+  FD_RELAY: 14,
+  /** STABLE's aggregated digests in large views (layers/stable/aggregate-header.ts). */
+  STABLE_AGG: 15,
   /** A state-transfer chunk's place in the stream (GMS state transfer). */
   STATE: 24,
   /** Point-to-point messages and calls between members (api/direct.ts). */

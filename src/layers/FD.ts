@@ -12,6 +12,19 @@ import { Layer, type LayerContext } from '../stack/layer.js';
 import { registerLayer } from '../stack/registry.js';
 import { InputGuard, MAX_ID_BYTES, MAX_WIRE_INT } from '../core/input-guard.js';
 import { partitionPolicySchema, Quorum } from './partition-policy.js';
+import {
+  decodeRelayDown,
+  decodeRelayUp,
+  encodeRelayDown,
+  encodeRelayUp,
+  FD_RELAY_HEADER,
+  RELAY_DOWN,
+  RELAY_UP,
+  RelayFeed,
+  RelayHub,
+  type RelayDown,
+  type RelayHeader,
+} from './fd/relay-beat.js';
 
 type Counter = ReturnType<LayerContext['metrics']['counter']>;
 
@@ -85,6 +98,14 @@ const options = z.object({
    * waited out when a view leaves it out. False: heartbeats and leases alone.
    */
   fastDetection: z.boolean().default(true),
+  /**
+   * From this view size up, beats go through relays (fd/relay-beat.ts): each member beats the
+   * first `relayCount` members, which multicast what they heard once per interval: about
+   * 2 × relayCount × n messages per interval instead of n². Smaller views beat all-to-all.
+   */
+  relayFrom: z.number().int().min(2).default(16),
+  /** How many members (the view's first) relay beats in a relayed view. */
+  relayCount: z.number().int().min(1).max(16).default(3),
   /** Which sets of the view's members a lease must come from (GMS must be given the same; see partition-policy.ts; default majority). */
   partition: partitionPolicySchema.optional(),
 });
@@ -163,6 +184,26 @@ export class FD extends Layer {
   private unwatch: Unwatch | null = null;
   private readonly mClosed: Counter;
   private readonly mGone: Counter;
+  /** The view's members, and each one's position (what relayed tables are indexed by). */
+  private memberSet = new Set<NodeId>();
+  private index = new Map<NodeId, number>();
+  /** Relayed mode (the view has relayFrom members or more): beats go through `relays`. */
+  private relayed = false;
+  private relays: NodeId[] = [];
+  private myIdx = -1;
+  /** Our relay table when we are one of the relays. */
+  private hub: RelayHub | null = null;
+  /** Per relay: the rounds we received from it. */
+  private feeds: RelayFeed[] = [];
+  /** Per view index: the latest clock of that member any relay reported (a rise is a sign of life). */
+  private knownT: number[] = [];
+  /** When we last received a relay's table: past fallbackAfter of silence we beat the view directly. */
+  private lastDownAt = -Infinity;
+  /** In relayed mode, when we last answered a member's direct beat (it is falling back: it needs our echo). */
+  private readonly replied = new Map<NodeId, number>();
+  private readonly mRelayed: Counter;
+  /** Per revoked member: the last grant we gave it before the revoke (what LEASE_REVOKE waits out). */
+  private readonly revokeSince = new Map<NodeId, number>();
 
   constructor(
     ctx: LayerContext,
@@ -174,6 +215,7 @@ export class FD extends Layer {
     this.quorum = new Quorum(opts.partition);
     this.mClosed = ctx.metrics.counter('horus_fd_peer_closed_total', "members' connections closed from their end (a hint, pinged)");
     this.mGone = ctx.metrics.counter('horus_fd_gone_total', 'members known gone from the transport (refused, or replaced): suspected at once');
+    this.mRelayed = ctx.metrics.counter('horus_fd_relay_beats_total', 'relayed beats sent (to relays, and relay tables)');
   }
 
   override start(): void {
@@ -219,17 +261,21 @@ export class FD extends Layer {
 
   override downEvent(ev: DownEvent): void {
     if (ev.type === 'VIEW') {
-      const fresh = ev.view.members.some((m) => m !== this.ctx.localId && !this.members.includes(m));
+      const old = this.memberSet;
+      const fresh = ev.view.members.some((m) => m !== this.ctx.localId && !old.has(m));
       this.members = ev.view.members;
       this.viewId = ev.view.id;
+      const inView = (this.memberSet = new Set(this.members));
       const now = this.env.now();
-      for (const m of [...this.lastHeard.keys()]) if (!this.members.includes(m)) this.lastHeard.delete(m);
+      for (const m of [...this.lastHeard.keys()]) if (!inView.has(m)) this.lastHeard.delete(m);
       for (const m of this.members) if (!this.lastHeard.has(m)) this.lastHeard.set(m, now);
-      for (const map of [this.heardT, this.echoed]) for (const m of [...map.keys()]) if (!this.members.includes(m)) map.delete(m);
+      for (const map of [this.heardT, this.echoed, this.replied]) for (const m of [...map.keys()]) if (!inView.has(m)) map.delete(m);
       this.suspected.clear();
       this.revoked.clear();
-      for (const set of [this.gone, this.doubted]) for (const m of [...set]) if (!this.members.includes(m)) set.delete(m);
+      this.revokeSince.clear();
+      for (const set of [this.gone, this.doubted]) for (const m of [...set]) if (!inView.has(m)) set.delete(m);
       this.viewGrantAt = now;
+      this.startRelaying(now);
       // Every member installed this view after `leaseSince`: each grants us a lease from then.
       if (ev.leaseSince !== undefined) {
         for (const m of this.members) if (m !== this.ctx.localId && ev.leaseSince > (this.echoed.get(m) ?? -Infinity)) this.echoed.set(m, ev.leaseSince);
@@ -237,7 +283,10 @@ export class FD extends Layer {
       this.cachedExpiry = null;
       this.strangerReported.clear();
       // New members need our t (and we theirs) before they can hold a lease: start the exchange now.
-      if (fresh) this.heartbeat();
+      if (fresh) {
+        if (this.relayed) this.relayUps();
+        else this.heartbeat();
+      }
       this.below.downEvent(ev);
       // Decide the lease in this view now, before the membership layer tells the application of it.
       this.checkLease();
@@ -259,8 +308,15 @@ export class FD extends Layer {
         this.revoked.add(m);
         // Its process does not run: it cannot deliver, whatever lease it holds.
         if (this.gone.has(m)) continue;
-        // Our last echo to it, or our install of this view (a grant too), whichever is later.
-        const since = Math.max(this.heardT.get(m)?.at ?? -Infinity, this.viewGrantAt);
+        // Our last echo to it, or our install of this view (a grant too), or the last relay table we
+        // received (acknowledging it grants every member in it), whichever is later. From now on
+        // our relayed acks name it as revoked.
+        // Fixed at the first ask: tables received after it are acknowledged with m as an exception.
+        let since = this.revokeSince.get(m);
+        if (since === undefined) {
+          since = Math.max(this.heardT.get(m)?.at ?? -Infinity, this.viewGrantAt, this.relayed ? this.lastDownAt : -Infinity);
+          this.revokeSince.set(m, since);
+        }
         if (Number.isFinite(since)) {
           const end = since + this.leaseMs * (1 + this.opts.clockDriftBound);
           if (until === null || end > until) until = end;
@@ -274,25 +330,143 @@ export class FD extends Layer {
 
   override up(msg: Message): void {
     const h = msg.pop(FD_HEADER);
+    const rh = h === undefined ? msg.pop(FD_RELAY_HEADER) : undefined;
     const src = msg.src;
-    if (h !== undefined && h.viewId > MAX_WIRE_INT) {
-      this.guard.drop(src, 'heartbeat with a view id out of range', { viewId: h.viewId });
+    const hViewId = h?.viewId ?? rh?.viewId;
+    if (hViewId !== undefined && hViewId > MAX_WIRE_INT) {
+      this.guard.drop(src, 'heartbeat with a view id out of range', { viewId: hViewId });
       return;
     }
     const now = this.env.now();
     // Only a member's traffic is a sign of its life; a stranger cannot unsuspect anyone (COM names the sender).
     if (this.lastHeard.has(src)) {
-      this.lastHeard.set(src, now);
-      this.doubted.delete(src);
-      // A gone member stays suspected: what still arrives from it was sent before it died.
-      if (!this.gone.has(src) && this.suspected.delete(src)) this.above.upEvent({ type: 'UNSUSPECT', member: src });
+      this.heard(src, now);
       if (h !== undefined && msg.payload.length > 0) this.onLeaseBeat(src, msg.payload, now);
-    } else if (h !== undefined && this.viewId > 0 && h.viewId < this.viewId) {
-      this.reportStranger(src, h.viewId);
+      if (rh !== undefined) this.onRelayBeat(src, rh, msg.payload, now);
+    } else if (hViewId !== undefined && this.viewId > 0 && hViewId < this.viewId) {
+      this.reportStranger(src, hViewId);
     }
     // Before anything goes up: a lease that ran out while we were stopped is out now.
     this.checkLease();
-    if (h === undefined) this.above.up(msg);
+    if (h === undefined && rh === undefined) this.above.up(msg);
+  }
+
+  /** A sign of life from member `m` (its own traffic, or a relay's word that its clock moved on). */
+  private heard(m: NodeId, now: number): void {
+    this.lastHeard.set(m, now);
+    this.doubted.delete(m);
+    // A gone member stays suspected: what still arrives from it was sent before it died.
+    if (!this.gone.has(m) && this.suspected.delete(m)) this.above.upEvent({ type: 'UNSUSPECT', member: m });
+  }
+
+  /** Set up relaying for the view just installed (or leave it off below relayFrom). */
+  private startRelaying(now: number): void {
+    const n = this.members.length;
+    this.index = new Map(this.members.map((m, i) => [m, i]));
+    this.myIdx = this.index.get(this.ctx.localId) ?? -1;
+    this.relayed = n >= this.opts.relayFrom && this.myIdx >= 0;
+    this.relays = this.relayed ? this.members.slice(0, Math.min(this.opts.relayCount, n)) : [];
+    this.hub = this.relayed && this.myIdx < this.relays.length ? new RelayHub(n) : null;
+    this.feeds = this.relays.map(() => new RelayFeed());
+    this.knownT = this.relayed ? new Array<number>(n).fill(0) : [];
+    // Give the relays an interval or three before falling back to direct beats.
+    this.lastDownAt = now;
+  }
+
+  /** View indices of the members we no longer grant leases to. */
+  private revokedIndices(): number[] {
+    const out: number[] = [];
+    for (const m of this.revoked) {
+      const i = this.index.get(m);
+      if (i !== undefined) out.push(i);
+    }
+    return out;
+  }
+
+  /** One beat to each relay: our clock, the last round of it we received, whom we no longer grant. */
+  private relayUps(): void {
+    const t = Math.floor(this.env.now());
+    const revoked = this.revokedIndices();
+    for (let j = 0; j < this.relays.length; j++) {
+      const up = { t, ack: this.feeds[j]!.lastRound, revoked };
+      if (j === this.myIdx) {
+        this.hub?.onUp(this.myIdx, up);
+        continue;
+      }
+      const msg = new Message(this.relays[j]!, encodeRelayUp(up), MsgFlag.Unreliable);
+      msg.push(FD_RELAY_HEADER, { viewId: this.viewId, kind: RELAY_UP });
+      this.mRelayed.inc();
+      this.below.down(msg);
+    }
+  }
+
+  /** As a relay: the next round of our table to the view (and to ourselves, first). */
+  private relayDown(now: number): void {
+    if (this.hub === null) return;
+    const table = this.hub.next();
+    this.applyTable(this.myIdx, table, now);
+    const msg = new Message(null, encodeRelayDown(table), MsgFlag.Multicast | MsgFlag.Unreliable);
+    msg.push(FD_RELAY_HEADER, { viewId: this.viewId, kind: RELAY_DOWN });
+    this.mRelayed.inc();
+    this.below.down(msg);
+  }
+
+  private onRelayBeat(src: NodeId, h: RelayHeader, payload: Buffer, now: number): void {
+    // Another view's indices mean other members: a beat of an older (or newer) view is not ours to read.
+    if (!this.relayed || h.viewId !== this.viewId) return;
+    const n = this.members.length;
+    const from = this.index.get(src)!;
+    try {
+      if (h.kind === RELAY_UP) {
+        if (this.hub === null) return void this.guard.drop(src, 'relay beat to a member that is not a relay');
+        const up = decodeRelayUp(payload, n);
+        if (up === 'too-many' || !Number.isSafeInteger(up.t) || up.revoked.some((i) => i >= n)) return void this.guard.drop(src, 'relay beat out of range');
+        this.hub.onUp(from, up);
+      } else if (h.kind === RELAY_DOWN) {
+        const j = from < this.relays.length ? from : -1;
+        if (j < 0) return void this.guard.drop(src, 'relay table from a member that is not a relay');
+        // Our own table comes back to us on a multicast: applied already when it was built.
+        if (j === this.myIdx) return;
+        const table = decodeRelayDown(payload, n);
+        if (table === 'too-many' || table.ts.some((t) => !Number.isSafeInteger(t)) || table.except.some(([a, b]) => a >= n || b >= n))
+          return void this.guard.drop(src, 'relay table out of range');
+        this.applyTable(j, table, now);
+      } else this.guard.drop(src, 'relay beat of an unknown kind', { kind: h.kind });
+    } catch {
+      this.guard.drop(src, 'unreadable relay beat');
+    }
+  }
+
+  /**
+   * A relay's table: a member whose clock moved on is alive; a member that acknowledged a round in
+   * which we had clock t heard us at or after t, as an echo of t would prove (fd/relay-beat.ts).
+   */
+  private applyTable(j: number, d: RelayDown, now: number): void {
+    const me = this.myIdx;
+    const myT = d.ts[me]!;
+    // Nobody can report a time we have not reached yet.
+    if (myT > Math.floor(now)) return void this.guard.drop(this.relays[j]!, 'relay table with a time we never sent', { t: myT });
+    if (!this.feeds[j]!.accept(d.round, myT)) return;
+    this.lastDownAt = now;
+    let excepted: Set<number> | null = null;
+    for (const [q, x] of d.except) if (x === me) (excepted ??= new Set()).add(q);
+    const feed = this.feeds[j]!;
+    for (let i = 0; i < d.ts.length; i++) {
+      if (i === me) continue;
+      const m = this.members[i]!;
+      const t = d.ts[i]!;
+      if (t > this.knownT[i]!) {
+        this.knownT[i] = t;
+        this.heard(m, now);
+      }
+      const a = d.acks[i]!;
+      if (a === 0 || excepted?.has(i) === true) continue;
+      const mine = feed.mineAt(a);
+      if (mine !== undefined && mine > (this.echoed.get(m) ?? -Infinity)) {
+        this.echoed.set(m, mine);
+        this.cachedExpiry = null;
+      }
+    }
   }
 
   private onLeaseBeat(src: NodeId, payload: Buffer, now: number): void {
@@ -325,13 +499,19 @@ export class FD extends Layer {
         this.cachedExpiry = null;
       }
     }
-    // A member we had not heard before waits for our echo to hold its lease: answer it now.
-    if (firstFromIt && !this.revoked.has(src)) this.heartbeat(src);
+    // A member we had not heard before waits for our echo to hold its lease: answer it now. In a
+    // relayed view a direct beat means its sender hears no relay: it needs our echoes directly.
+    if (this.revoked.has(src)) return;
+    if (this.relayed && !this.fallingBack(now)) {
+      if (now - (this.replied.get(src) ?? -Infinity) < this.opts.heartbeatIntervalMs) return;
+      this.replied.set(src, now);
+      this.heartbeat(src);
+    } else if (firstFromIt) this.heartbeat(src);
   }
 
   /** When our lease from a quorum of the view ends (our clock): +Infinity alone in the view, -Infinity without one. */
   private leaseExpiry(): number {
-    if (this.members.length === 0 || !this.members.includes(this.ctx.localId)) return Infinity;
+    if (this.members.length === 0 || !this.memberSet.has(this.ctx.localId)) return Infinity;
     return this.quorum.leaseEnd(this.members, this.ctx.localId, (m) => {
       const t = this.echoed.get(m);
       return t === undefined ? undefined : t + this.leaseMs;
@@ -391,7 +571,12 @@ export class FD extends Layer {
       for (const m of this.lastHeard.keys()) this.lastHeard.set(m, now);
     }
     this.checkLease();
-    this.heartbeat();
+    if (this.relayed) {
+      this.relayUps();
+      this.relayDown(now);
+      // No relay heard for a while (they crashed, or we are cut from them): beat the view directly.
+      if (this.fallingBack(now)) this.heartbeat();
+    } else this.heartbeat();
     for (const [m, t] of this.lastHeard) {
       if (m === this.ctx.localId || this.suspected.has(m)) continue;
       if (now - t > this.opts.suspectTimeoutMs) {
@@ -399,6 +584,11 @@ export class FD extends Layer {
         this.above.upEvent({ type: 'SUSPECT', member: m });
       }
     }
+  }
+
+  /** In a relayed view: no relay table for three intervals, so direct beats carry our lease. */
+  private fallingBack(now: number): boolean {
+    return now - this.lastDownAt > 3 * this.opts.heartbeatIntervalMs;
   }
 
   /** Send a heartbeat to one node (GMS uses it to reach members of an older view). */
@@ -411,6 +601,16 @@ export class FD extends Layer {
   /** Members of the view known gone from the transport's proof (tests and the dashboard). */
   get goneMembers(): readonly NodeId[] {
     return [...this.gone];
+  }
+
+  /** Members suspected now (tests and the dashboard). */
+  get suspectedMembers(): readonly NodeId[] {
+    return [...this.suspected];
+  }
+
+  /** True while beats go through relays in this view (tests and the dashboard). */
+  get isRelayed(): boolean {
+    return this.relayed;
   }
 
   /** True while this member holds leases from a majority of its view (tests and the dashboard). */

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { memberSet } from '../core/member-set.js';
 import { every, type Timer } from '../core/env.js';
 import type { Digest, DownEvent, UpEvent } from '../core/events.js';
 import { Message, MsgFlag, OrderCode } from '../core/message.js';
@@ -366,7 +367,7 @@ export class GMS extends Layer {
   override upEvent(ev: UpEvent): void {
     switch (ev.type) {
       case 'SUSPECT':
-        if (this.view?.members.includes(ev.member) && ev.member !== this.me) {
+        if (this.view !== null && memberSet(this.view.members).has(ev.member) && ev.member !== this.me) {
           this.suspects.add(ev.member);
           this.fdSuspects.add(ev.member);
           this.noteWork();
@@ -450,7 +451,7 @@ export class GMS extends Layer {
 
   /** Is `from` a member of our current view? */
   private inView(from: NodeId): boolean {
-    return this.view !== null && this.view.members.includes(from);
+    return this.view !== null && memberSet(this.view.members).has(from);
   }
 
   /** What the sender rules (gms/sender-rules.ts) read of our state. */
@@ -570,7 +571,7 @@ export class GMS extends Layer {
           this.view &&
           (this.status === 'member' || this.status === 'leaving') &&
           (body as Body<G.InstallReq>).view === this.view.id - 1 &&
-          this.view.members.includes(from)
+          memberSet(this.view.members).has(from)
         ) {
           this.send(from, G.Install, {
             view: { id: this.view.id, members: [...this.view.members] },
@@ -630,7 +631,7 @@ export class GMS extends Layer {
       if (coord) this.send(coord, G.JoinReq, { member });
       return;
     }
-    if (this.view!.members.includes(member) || this.pendingJoins.includes(member)) {
+    if (memberSet(this.view!.members).has(member) || this.pendingJoins.includes(member)) {
       // Its INSTALL was lost: the install retry covers it.
       return;
     }
@@ -654,7 +655,7 @@ export class GMS extends Layer {
   /** Coordinator: the joiner answered from its own connection: now it may join. */
   private onJoinAnswer(from: NodeId, member: NodeId, nonce: number, kx: Uint8Array | undefined): void {
     if ((this.status !== 'member' && this.status !== 'leaving') || !this.isCoordinator) return;
-    if (this.view!.members.includes(member) || this.pendingJoins.includes(member)) return; // an answer to a resent challenge
+    if (memberSet(this.view!.members).has(member) || this.pendingJoins.includes(member)) return; // an answer to a resent challenge
     if (this.staleJoinOf(from, member)) return;
     const challengedAt = this.admission.challengedAt(member);
     if (!this.admission.answer(from, member, nonce)) return this.guard.drop(from, 'join answer without its challenge', { member });
@@ -739,7 +740,7 @@ export class GMS extends Layer {
 
   /** Only the leaving member itself may ask to leave (checked before): it resends to the current coordinator each tick, so nobody forwards. */
   private onLeaveReq(member: NodeId): void {
-    if (!this.view?.members.includes(member) || this.coordinator() !== this.me) return;
+    if (this.view === null || !memberSet(this.view.members).has(member) || this.coordinator() !== this.me) return;
     this.pendingLeaves.add(member);
     this.noteWork();
   }
@@ -847,7 +848,7 @@ export class GMS extends Layer {
     if (body.installed && this.view && body.installed.id > this.view.id) {
       // Someone already installed the next view: the view was decided; adopt it.
       if (
-        body.installed.members.includes(this.me) &&
+        memberSet(body.installed.members).has(this.me) &&
         this.accepted &&
         sameMembers(this.accepted.p.members, body.installed.members) &&
         this.awaitingCut === null
@@ -906,13 +907,13 @@ export class GMS extends Layer {
     if (!f || f.phase !== 'cut' || a.n !== f.a.n || a.coord !== f.a.coord || !f.oks.has(from)) return;
     f.dones.add(from);
     const v = this.view!;
-    const needed = f.proposal!.members.filter((m) => v.members.includes(m) && f.oks.has(m));
+    const needed = f.proposal!.members.filter((m) => memberSet(v.members).has(m) && f.oks.has(m));
     if (needed.every((m) => f.dones.has(m)) && this.mayChange(v, (m) => f.dones.has(m))) {
       const next: View = { group: this.ctx.group, id: v.id + 1, members: f.proposal!.members };
       this.gb.lastProposal = f.proposal!.gb ?? [];
       this.flush = null;
       // The state provider: the most senior survivor that holds the state itself.
-      const provider = v.members.find((m) => next.members.includes(m) && f.oks.get(m)?.hasState === true) ?? this.me;
+      const provider = v.members.find((m) => memberSet(next.members).has(m) && f.oks.get(m)?.hasState === true) ?? this.me;
       this.beginInstall(next, [...f.oks.keys()], provider, f.proposal!.keys);
     }
   }
@@ -920,13 +921,13 @@ export class GMS extends Layer {
   /** Coordinator: install `next` here and deliver it to its members (and tell those left out). */
   private beginInstall(next: View, alsoTell: NodeId[] = [], provider: NodeId = this.me, keys?: SealedKeys): void {
     const old = this.view!;
-    const joiners = next.members.filter((m) => !old.members.includes(m));
+    const joiners = next.members.filter((m) => !memberSet(old.members).has(m));
     const body: InstallBody = { view: { id: next.id, members: [...next.members] }, stateFrom: joiners.length > 0 ? provider : null, ...(keys ? { keys } : {}) };
     const targets = new Set<NodeId>([...next.members, ...alsoTell, ...old.members.filter((m) => !this.suspects.has(m))]);
     targets.delete(this.me);
     this.installing = { body, unacked: new Set(next.members.filter((m) => m !== this.me)), lastSend: this.env.now(), tries: 0 };
-    this.pendingJoins = this.pendingJoins.filter((j) => !next.members.includes(j));
-    for (const m of old.members) if (!next.members.includes(m)) this.pendingLeaves.delete(m);
+    this.pendingJoins = this.pendingJoins.filter((j) => !memberSet(next.members).has(j));
+    for (const m of old.members) if (!memberSet(next.members).has(m)) this.pendingLeaves.delete(m);
     for (const t of targets) this.send(t, G.Install, body);
     this.onInstall(this.me, body);
   }
@@ -935,7 +936,7 @@ export class GMS extends Layer {
     const next: View = { group: this.ctx.group, id: body.view.id, members: body.view.members };
     if (from !== this.me) this.send(from, G.InstallAck, { view: next.id });
     if (this.status === 'joining') {
-      if (!next.members.includes(this.me)) return;
+      if (!memberSet(next.members).has(this.me)) return;
       if (this.keys && !this.keys.install(next, body.keys)) {
         this.guard.drop(from, 'install without a key sealed to us');
         return;
@@ -959,7 +960,7 @@ export class GMS extends Layer {
       this.excluded(next.id);
       return;
     }
-    if (!next.members.includes(this.me)) {
+    if (!memberSet(next.members).has(this.me)) {
       if (this.status === 'leaving') this.left();
       else this.excluded(next.id);
       return;
@@ -975,7 +976,7 @@ export class GMS extends Layer {
       this.excluded(next.id);
       return;
     }
-    const joiners = next.members.filter((m) => !this.view!.members.includes(m));
+    const joiners = next.members.filter((m) => !memberSet(this.view!.members).has(m));
     // What we held out of lease is inside the cut everyone delivers: it goes first.
     this.releaseLeaseHeld();
     // gbcasts go last in the old view: after the cut, before the view change, in proposal order.
@@ -1008,13 +1009,13 @@ export class GMS extends Layer {
     // FD starts its suspicions afresh with each view (and repeats any that still hold): so do we.
     this.suspects.clear();
     this.fdSuspects.clear();
-    for (const m of [...this.replaced]) if (!v.members.includes(m)) this.replaced.delete(m);
+    for (const m of [...this.replaced]) if (!memberSet(v.members).has(m)) this.replaced.delete(m);
     // A replaced member carried into this view (by a proposal accepted before we knew) stays suspected.
     for (const m of this.replaced) this.suspects.add(m);
-    for (const m of [...this.memberSeenAt.keys()]) if (!v.members.includes(m)) this.memberSeenAt.delete(m);
+    for (const m of [...this.memberSeenAt.keys()]) if (!memberSet(v.members).has(m)) this.memberSeenAt.delete(m);
     for (const m of v.members) if (!this.memberSeenAt.has(m)) this.memberSeenAt.set(m, this.env.now());
-    this.pendingJoins = this.pendingJoins.filter((j) => !v.members.includes(j));
-    for (const m of [...this.pendingLeaves]) if (!v.members.includes(m)) this.pendingLeaves.delete(m);
+    this.pendingJoins = this.pendingJoins.filter((j) => !memberSet(v.members).has(j));
+    for (const m of [...this.pendingLeaves]) if (!memberSet(v.members).has(m)) this.pendingLeaves.delete(m);
     if (this.hasWork()) this.noteWork();
     this.mViews.inc();
     if (old) this.mFlushMs.set(this.env.now() - this.flushBeganAt);
@@ -1086,7 +1087,7 @@ export class GMS extends Layer {
     const acl = this.aclAfter(p);
     let members = acl === undefined ? p.members : p.members.filter((m) => m === this.me || this.refusedByAcl(m, acl) === null);
     if (members.length !== p.members.length)
-      this.log.info('view change leaves out members the access-control list refuses', { out: p.members.filter((m) => !members.includes(m)).join(' ') });
+      this.log.info('view change leaves out members the access-control list refuses', { out: p.members.filter((m) => !memberSet(members).has(m)).join(' ') });
     if (!this.keys) return members === p.members ? p : { ...p, members };
     const keys = this.keys;
     const sealed = keys.seal(v.id + 1, members, (m) => f.oks.get(m)?.kx ?? keys.joinerKey(m));
@@ -1305,7 +1306,7 @@ export class GMS extends Layer {
    */
   private revokeLeases(p: Proposal, frozen: readonly NodeId[] | undefined): void {
     if (!this.view) return;
-    const out = this.view.members.filter((m) => m !== this.me && !p.members.includes(m) && !(frozen?.includes(m) ?? false));
+    const out = this.view.members.filter((m) => m !== this.me && !memberSet(p.members).has(m) && !(frozen?.includes(m) ?? false));
     if (out.length === 0) return;
     const q: DownEvent = { type: 'LEASE_REVOKE', members: out, until: null };
     this.below.downEvent(q);

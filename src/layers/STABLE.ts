@@ -8,6 +8,7 @@ import { Layer, type LayerContext } from '../stack/layer.js';
 import { registerLayer } from '../stack/registry.js';
 import { ProtocolError } from '../core/errors.js';
 import { InputGuard, MAX_ID_BYTES, MAX_WIRE_INT } from '../core/input-guard.js';
+import { AGG_DOWN, AGG_UP, AGG_UP_URGENT, STABLE_AGG_HEADER } from './stable/aggregate-header.js';
 
 /** Most entries a digest may carry: one per member, and no view is this large. */
 export const MAX_DIGEST_ENTRIES = 4096;
@@ -48,6 +49,14 @@ const options = z.object({
     .int()
     .positive()
     .default(1024 * 1024),
+  /**
+   * From this view size up, digests are aggregated instead of gossiped all-to-all: each member
+   * sends its digest to the coordinator, which multicasts the minimum (about 2n messages per
+   * interval instead of n²).
+   */
+  aggregateFrom: z.number().int().min(2).default(16),
+  /** Aggregated: a digest (or minimum) that has not changed is sent only once per this many intervals. */
+  idleEvery: z.number().int().min(1).default(10),
 });
 export type StableOptions = z.infer<typeof options>;
 
@@ -55,6 +64,13 @@ export type StableOptions = z.infer<typeof options>;
  * Learns which messages every member of the view holds. Each member gossips its digest (from the
  * reliability layer below); the minimum over all members' latest digests is stable. Stability goes
  * down (NAK frees its buffers) and up (safe delivery, flush).
+ *
+ * Aggregated (views of `aggregateFrom` members or more): members send their digest to the
+ * coordinator only (when it changed, or once per `idleEvery` intervals when idle), and the
+ * coordinator multicasts the minimum over every member's latest digest. A member takes the
+ * minimum of that and its own digest, so it still never calls stable what it does not hold. If
+ * no minimum arrives for 2 × idleEvery intervals (the coordinator is gone, or cut off), members
+ * gossip all-to-all as below aggregateFrom until the next view.
  */
 export class STABLE extends Layer {
   readonly name = 'STABLE';
@@ -67,6 +83,17 @@ export class STABLE extends Layer {
   private bytesSinceGossip = 0;
   private gossipSoon = false;
   private timer: Timer | null = null;
+  /** Aggregated mode (the view has aggregateFrom members or more). */
+  private aggregated = false;
+  private index = new Map<NodeId, number>();
+  /** What we last sent as aggregator or member (index form), and how many intervals ago. */
+  private lastSent: number[] | null = null;
+  private idleTicks = 0;
+  /** When the coordinator's minimum last arrived: long silence makes us gossip all-to-all. */
+  private lastAggAt = 0;
+  /** SAFE waits on stability: our next digest asks the aggregator to answer early. */
+  private urgent = false;
+  private aggSoon: Timer | null = null;
 
   constructor(
     ctx: LayerContext,
@@ -82,10 +109,12 @@ export class STABLE extends Layer {
 
   override stop(): void {
     this.timer?.cancel();
+    this.aggSoon?.cancel();
   }
 
   override downEvent(ev: DownEvent): void {
     if (ev.type === 'STABILIZE') {
+      if (this.aggregated) this.urgent = true;
       if (!this.gossipSoon) {
         this.gossipSoon = true;
         this.env.defer(() => {
@@ -104,12 +133,22 @@ export class STABLE extends Layer {
         this.digests.clear();
         this.stable = new Map();
       }
+      this.index = new Map(this.members.map((m, i) => [m, i]));
+      this.aggregated = this.members.length >= this.opts.aggregateFrom;
+      this.lastSent = null;
+      this.idleTicks = 0;
+      this.lastAggAt = this.env.now();
     }
     this.below.downEvent(ev);
   }
 
   override up(msg: Message): void {
     const h = msg.pop(STABLE_HEADER);
+    const agg = h === undefined ? msg.pop(STABLE_AGG_HEADER) : undefined;
+    if (agg !== undefined) {
+      if (agg.view === this.viewId) this.onAggregate(msg.src, agg.kind, agg.seqs);
+      return;
+    }
     if (h === undefined) {
       this.bytesSinceGossip += msg.payload.length;
       if (this.bytesSinceGossip >= this.opts.maxBytes) this.gossip();
@@ -148,12 +187,95 @@ export class STABLE extends Layer {
     return d;
   }
 
-  private gossip(): void {
+  /** Aggregated digests: a member's to us (the coordinator), or the coordinator's minimum. */
+  private onAggregate(src: NodeId, kind: number, seqs: number[]): void {
+    if (!this.aggregated || !this.memberSet.has(src) || src === this.ctx.localId) {
+      this.guard.drop(src, 'aggregated digest from a non-member, or in a view that does not aggregate');
+      return;
+    }
+    if (seqs.length !== this.members.length || seqs.some((v) => v > MAX_WIRE_INT + 1)) {
+      this.guard.drop(src, 'aggregated digest of the wrong size, or out of range', { entries: seqs.length });
+      return;
+    }
+    const coordinator = this.members[0]!;
+    if (kind === AGG_UP || kind === AGG_UP_URGENT) {
+      if (this.ctx.localId !== coordinator) {
+        this.guard.drop(src, 'aggregated digest to a member that does not aggregate');
+        return;
+      }
+      this.digests.set(src, this.digestOf(seqs));
+      // SAFE is waiting somewhere: answer within a fifth of an interval, not at our next tick.
+      if (kind === AGG_UP_URGENT && this.aggSoon === null)
+        this.aggSoon = this.env.setTimer(this.opts.gossipIntervalMs / 5, () => {
+          this.aggSoon = null;
+          this.gossip(true);
+        });
+      return;
+    }
+    if (kind !== AGG_DOWN || src !== coordinator) {
+      this.guard.drop(src, 'aggregated minimum from a member that does not aggregate', { kind });
+      return;
+    }
+    this.lastAggAt = this.env.now();
+    // The coordinator's minimum, capped by what we hold ourselves.
+    const own = this.digests.get(this.ctx.localId);
+    const next: Digest = new Map();
+    for (let i = 0; i < seqs.length; i++) {
+      const sender = this.members[i]!;
+      const v = Math.min(seqs[i]! === 0 ? 0 : seqs[i]! - 1, own?.get(sender) ?? 0);
+      next.set(sender, v);
+    }
+    this.applyStable(next);
+  }
+
+  /** A digest from its index form (entries of 0 are absent). */
+  private digestOf(seqs: readonly number[]): Digest {
+    const d: Digest = new Map();
+    for (let i = 0; i < seqs.length; i++) if (seqs[i]! > 0) d.set(this.members[i]!, seqs[i]! - 1);
+    return d;
+  }
+
+  /** A digest in index form (seq + 1 per member of the view, 0 where absent). */
+  private seqsOf(d: Digest): number[] {
+    return this.members.map((m) => {
+      const v = d.get(m);
+      return v === undefined ? 0 : v + 1;
+    });
+  }
+
+  /**
+   * One aggregated round: a member sends its digest to the coordinator when it changed (or when
+   * idle for idleEvery intervals, or SAFE waits); the coordinator multicasts the minimum likewise.
+   */
+  private aggregateRound(force: boolean): void {
+    const own = this.digests.get(this.ctx.localId)!;
+    const coordinator = this.members[0]!;
+    const isCoordinator = coordinator === this.ctx.localId;
+    if (isCoordinator) this.recompute();
+    const seqs = isCoordinator ? this.seqsOf(this.stable) : this.seqsOf(own);
+    const same = this.lastSent !== null && this.lastSent.length === seqs.length && this.lastSent.every((v, i) => v === seqs[i]);
+    this.idleTicks++;
+    if (same && !force && !this.urgent && this.idleTicks < this.opts.idleEvery) return;
+    this.idleTicks = 0;
+    this.lastSent = seqs;
+    const kind = isCoordinator ? AGG_DOWN : this.urgent ? AGG_UP_URGENT : AGG_UP;
+    this.urgent = false;
+    const m = new Message(isCoordinator ? null : coordinator, Buffer.alloc(0), isCoordinator ? MsgFlag.Multicast | MsgFlag.Unreliable : MsgFlag.Unreliable);
+    m.push(STABLE_AGG_HEADER, { view: this.viewId, kind, seqs });
+    this.below.down(m);
+  }
+
+  private gossip(force = false): void {
     this.bytesSinceGossip = 0;
     const q: DownEvent = { type: 'GET_DIGEST', digest: null };
     this.below.downEvent(q);
     if (!q.digest) return;
     this.digests.set(this.ctx.localId, q.digest);
+    const silent = this.env.now() - this.lastAggAt > 2 * this.opts.idleEvery * this.opts.gossipIntervalMs;
+    if (this.aggregated && (this.members[0] === this.ctx.localId || !silent)) {
+      this.aggregateRound(force);
+      return;
+    }
     const m = new Message(null, Buffer.alloc(0), MsgFlag.Multicast | MsgFlag.Unreliable);
     m.push(STABLE_HEADER, { view: this.viewId, entries: [...q.digest] });
     this.below.down(m);
@@ -176,6 +298,11 @@ export class STABLE extends Layer {
       }
       next.set(sender, min);
     }
+    this.applyStable(next);
+  }
+
+  /** Report a new stability vector down and up if it moved forward. */
+  private applyStable(next: Digest): void {
     let changed = false;
     for (const [s, v] of next) if ((this.stable.get(s) ?? 0) < v) changed = true;
     if (!changed) return;

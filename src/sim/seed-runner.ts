@@ -8,7 +8,7 @@ export type AdversaryKind = 'stranger' | 'member';
 /** What to run for each seed: everything but the seed itself. Plain data, so it crosses to workers. */
 export interface SimSpec {
   /** 'vsync' is `--faults all` (dynamic membership); 'fbcast' the fixed-membership workload; 'tools' `--scenario tools`. */
-  scenario: 'fbcast' | 'vsync' | 'tools' | 'news' | 'jobs' | 'monitor' | 'lwg';
+  scenario: 'fbcast' | 'vsync' | 'tools' | 'news' | 'jobs' | 'monitor' | 'lwg' | 'large';
   loss?: number;
   nodes?: number;
   /** fbcast only. */
@@ -38,6 +38,8 @@ export interface SeedOutcome {
   /** Adversary runs: what the fuzzer last sent to the node that failed. */
   notes?: string[];
   historyHash?: string;
+  /** What the seed measured, printed per seed (the large scenario: frames per view change). */
+  summary?: string;
 }
 
 export function failed(o: SeedOutcome): boolean {
@@ -53,6 +55,7 @@ export function specFlags(spec: SimSpec): string {
   if (spec.scenario === 'vsync') f.push('--faults all');
   if (spec.scenario === 'tools') f.push('--scenario tools');
   if (spec.scenario === 'news') f.push('--scenario news');
+  if (spec.scenario === 'large') f.push('--scenario large');
   if (spec.loss !== undefined) f.push(`--loss ${spec.loss}`);
   if (spec.nodes !== undefined) f.push(`--nodes ${spec.nodes}`);
   if (spec.messages !== undefined) f.push(`--messages ${spec.messages}`);
@@ -109,6 +112,13 @@ export async function runSeed(spec: SimSpec, seed: number, verbose = false): Pro
         ...(spec.loss !== undefined ? { loss: spec.loss } : {}),
         ...(spec.nodes !== undefined ? { nodes: spec.nodes } : {}),
         ...(spec.durationMs !== undefined ? { durationMs: spec.durationMs } : {}),
+      });
+    }
+    if (spec.scenario === 'large') {
+      const { runLargeSeed } = await import('./scenario-large.js');
+      return runLargeSeed(seed, {
+        ...(spec.loss !== undefined ? { loss: spec.loss } : {}),
+        ...(spec.nodes !== undefined ? { nodes: spec.nodes } : {}),
       });
     }
     if (spec.scenario === 'tools') {

@@ -1,4 +1,5 @@
 import type { NodeId } from '../../core/node-id.js';
+import { memberSet } from '../../core/member-set.js';
 import type { View } from '../../core/view.js';
 import { withJoiners } from './joins.js';
 import { cmpAttempt, type Attempt, type FlushOkBody, type Proposal } from './messages.js';
@@ -31,8 +32,10 @@ export function chooseProposal(v: View, f: CoordFlush, responders: readonly Node
   let best: { a: Attempt; p: Proposal } | null = null;
   for (const ok of f.oks.values()) if (ok.accepted && (!best || cmpAttempt(ok.accepted.a, best.a, v.members) > 0)) best = ok.accepted;
   if (best) {
+    // Each answer's digest as a map, once (a scan per sender is O(n³) in a large view).
+    const digests = [...f.oks].map(([m, ok]): [NodeId, Map<NodeId, number>] => [m, new Map(ok.digest)]);
     const holders = best.p.cut.map(([sender, seq]): [NodeId, NodeId] => {
-      const holder = [...f.oks].find(([, ok]) => (ok.digest.find(([s]) => s === sender)?.[1] ?? -1) >= seq)?.[0];
+      const holder = digests.find(([, d]) => (d.get(sender) ?? -1) >= seq)?.[0];
       return [sender, holder ?? sender];
     });
     return { ...best.p, holders };
@@ -47,7 +50,7 @@ export function chooseProposal(v: View, f: CoordFlush, responders: readonly Node
       }
     }
   }
-  const joiners = input.joins.filter((j) => !v.members.includes(j));
+  const joiners = input.joins.filter((j) => !memberSet(v.members).has(j));
   // A joiner replaces any other member of its endpoint (an older membership, a dead incarnation): one member per node.
   const stay = responders.filter((m) => !input.leaves.has(m));
   return { members: withJoiners(stay, joiners), cut: [...cut], holders: [...holders], gb: input.gb };

@@ -1,4 +1,5 @@
 import { nodeOfMember } from '../../core/member-id.js';
+import { memberSet } from '../../core/member-set.js';
 import { endpointOf, type NodeId } from '../../core/node-id.js';
 import type { View } from '../../core/view.js';
 import { senderOfKey } from './gbcast.js';
@@ -123,7 +124,7 @@ function staleOr(h: Hearing, viewId: number, reason: string): string {
 }
 
 function inView(h: Hearing, from: NodeId): boolean {
-  return h.view !== null && h.view.members.includes(from);
+  return h.view !== null && memberSet(h.view.members).has(from);
 }
 
 /** An attempt number within reach of what we have seen (one near 2^32 would leave no room above it). */
@@ -136,7 +137,7 @@ export function saneProposal(h: Hearing, p: Proposal): boolean {
   // One member per node: a proposal naming two members of one endpoint can only come from a forger.
   if (!saneMembers(p.members, h.maxMembers) || !oneMemberPerNode(p.members)) return false;
   const members = h.view?.members ?? [];
-  return (p.gb ?? []).every(([key]) => members.includes(senderOfKey(key)));
+  return (p.gb ?? []).every(([key]) => memberSet(members).has(senderOfKey(key)));
 }
 
 /** Is `from` (a member id) running on one of the joiner's contacts? */

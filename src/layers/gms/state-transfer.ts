@@ -1,4 +1,5 @@
 import type { Env } from '../../core/env.js';
+import { memberSet } from '../../core/member-set.js';
 import { MAX_WIRE_INT } from '../../core/input-guard.js';
 import type { Logger } from '../../core/logger.js';
 import type { Counter, Metrics } from '../../core/metrics.js';
@@ -367,7 +368,7 @@ export class StateTransfer {
 
   /** Joiner: has our provider gone (silent too long, or out of the view)? */
   providerLost(now: number, members: readonly NodeId[], silentMs: number): boolean {
-    return this.incoming !== null && (now - this.incoming.progressAt > silentMs || !members.includes(this.incoming.from));
+    return this.incoming !== null && (now - this.incoming.progressAt > silentMs || !memberSet(members).has(this.incoming.from));
   }
 
   /** Periodic work: re-ack our progress; keep streaming to joiners still in the view. */
@@ -376,7 +377,7 @@ export class StateTransfer {
     if (inc && now - inc.lastAck > this.opts.retryMs * 2) this.ack(inc, now);
     for (const o of [...this.outgoing.values()]) {
       // Keep streaming through later view changes: the joiner waits for exactly this snapshot.
-      if (!members.includes(o.joiner)) this.finishOutgoing(o);
+      if (!memberSet(members).has(o.joiner)) this.finishOutgoing(o);
       else if (now - Math.max(o.lastSend, o.progressAt) > this.opts.retryMs * 3 * o.backoff) {
         // No ack moved us forward for a while. A loaded joiner is the likely cause (a loss the joiner
         // sees reports itself: see onChunk): the oldest unacked chunk alone asks where the joiner is

@@ -18,6 +18,8 @@ const OPTS: FdOptions = {
   maxEchoes: 1024,
   strangerReportIntervalMs: 500,
   fastDetection: true,
+  relayFrom: 16,
+  relayCount: 3,
 };
 
 /** FD alone on a simulated node's env: a recording top, a bottom that keeps what goes down. */

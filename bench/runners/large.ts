@@ -1,0 +1,104 @@
+// One large group of real processes (issue 15 item 2): `members` processes form one group, kill -9 of
+// `kills` of them at once; timed from the kill to the last survivor's install of one view without any
+// of them (all survivors must install the same one). Before the kill, each member's CPU over
+// `idleSeconds` of an idle group (aim: under 1% of a core each): FD relays its beats and STABLE
+// aggregates its digests from 16 members up, so an idle member's work does not grow with the group.
+// 64 processes on 2 cores is a lot: check it with --scale (16 processes at 0.25) while others work.
+import type { LargeCase } from '../cases.js';
+import { forkMember, type MemberHandle } from '../lib/member-handle.js';
+import type { LargeResult } from '../lib/results.js';
+import { median, round } from '../lib/stats.js';
+import { sleep, waitUntil, wallNow } from '../lib/wait.js';
+import type { RunContext } from './context.js';
+
+const GROUP = 'large';
+const VIEW_TIMEOUT_MS = 60_000;
+
+export async function runLarge(c: LargeCase, ctx: RunContext): Promise<LargeResult> {
+  const members = Math.max(16, Math.round(c.members * Math.min(1, ctx.scale)));
+  const kills = Math.min(c.kills, Math.floor((members - 1) / 2));
+  const t0 = performance.now();
+  const procs: MemberHandle[] = Array.from({ length: members }, (_, i) => forkMember(i, ctx.execArgv));
+  try {
+    ctx.log(`${c.id}: ${members} member processes`);
+    await procs[0]!.listen();
+    await procs[0]!.request<'djoin'>({ cmd: 'djoin', group: GROUP, state: 'none', create: true, timeoutMs: VIEW_TIMEOUT_MS });
+    await Promise.all(procs.slice(1).map((m) => m.listen({ seeds: [procs[0]!.endpoint] })));
+    // One at a time: joins at once restart each other's view changes.
+    for (const m of procs.slice(1)) await m.request<'djoin'>({ cmd: 'djoin', group: GROUP, state: 'none', create: false, timeoutMs: VIEW_TIMEOUT_MS });
+    const ids = new Map<MemberHandle, string>();
+    await waitUntil(
+      async () => {
+        const st = await Promise.all(procs.map((m) => m.request<'status'>({ cmd: 'status' })));
+        procs.forEach((m, i) => ids.set(m, st[i]!.memberId));
+        const v = st[0]!.view;
+        return st.every((s) => s.view.id === v.id && s.view.members.length === members);
+      },
+      { timeoutMs: VIEW_TIMEOUT_MS, what: `${members} members in one view`, pollMs: 50 },
+    );
+    const formedS = (performance.now() - t0) / 1000;
+    ctx.log(`${c.id}: ${members} members in one view after ${formedS.toFixed(1)} s`);
+
+    // Idle CPU: settle a moment, then each member's CPU time over idleSeconds.
+    await sleep(1000);
+    const idleSeconds = c.idleSeconds * Math.min(1, Math.max(ctx.scale, 0.5));
+    const before = await Promise.all(procs.map((m) => m.request<'status'>({ cmd: 'status' })));
+    const w0 = performance.now();
+    await sleep(idleSeconds * 1000);
+    const after = await Promise.all(procs.map((m) => m.request<'status'>({ cmd: 'status' })));
+    const wallMs = performance.now() - w0;
+    const cpuPct = after.map((s, i) => round(((s.cpuMs - before[i]!.cpuMs) / wallMs) * 100));
+
+    // kill -9 of `kills` members at once: the view's last ones (not the coordinator nor the relays).
+    const view = after[0]!.view.members;
+    const victimIds = new Set(view.slice(-kills));
+    const victims = procs.filter((m) => victimIds.has(ids.get(m)!));
+    const survivors = procs.filter((m) => !victimIds.has(ids.get(m)!));
+    const seen = survivors.map((m) => m.views.length);
+    const killedAt = wallNow();
+    for (const v of victims) v.kill();
+    const installs: number[] = [];
+    const viewIds = new Set<number>();
+    await waitUntil(
+      () => {
+        installs.length = 0;
+        viewIds.clear();
+        survivors.forEach((m, i) => {
+          const v = m.views.slice(seen[i]).find((x) => x.view.members.every((id) => !victimIds.has(id)));
+          if (v !== undefined) {
+            installs.push(v.t - killedAt);
+            viewIds.add(v.view.id);
+          }
+        });
+        return installs.length === survivors.length;
+      },
+      { timeoutMs: VIEW_TIMEOUT_MS, what: `the survivors' view without the ${kills} killed`, pollMs: 10 },
+    );
+    const agreed = await Promise.all(survivors.map((m) => m.request<'status'>({ cmd: 'status' })));
+    const one = agreed.every((s) => s.view.id === agreed[0]!.view.id && s.view.members.length === survivors.length);
+    const viewChanges = Math.max(...survivors.map((m, i) => m.views.length - seen[i]!));
+    ctx.log(
+      `${c.id}: kill -9 of ${kills}: new view at all ${survivors.length} after ${Math.round(Math.max(...installs))} ms; idle CPU max ${Math.max(...cpuPct)}%`,
+    );
+    return {
+      kind: 'large',
+      id: c.id,
+      op: c.op,
+      members,
+      kills,
+      viewMs: Math.round(Math.max(...installs)),
+      firstSurvivorMs: Math.round(Math.min(...installs)),
+      oneView: one && viewIds.size === 1,
+      viewChanges,
+      idleSeconds: round(wallMs / 1000),
+      idleCpuPctMax: Math.max(...cpuPct),
+      idleCpuPctMedian: round(median(cpuPct)),
+      idleCpuPct: cpuPct,
+      aimCpuPct: 1,
+      formedS: round(formedS),
+      durationS: round((performance.now() - t0) / 1000),
+    };
+  } finally {
+    await Promise.all(procs.map((m) => m.close(0)));
+  }
+}

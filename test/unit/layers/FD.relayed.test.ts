@@ -1,0 +1,108 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { FD } from '../../../src/layers/FD.js';
+import { simGroup } from '../../helpers/sim-group.js';
+import { layerOf } from './hostile-peer.js';
+
+// leaseMs = 400 − 2 × 25 − 100 = 250; fastDetection off, so only beats (direct or relayed) tell life from death.
+const fdStack = (relayFrom: number) => [
+  { name: 'FD', options: { heartbeatIntervalMs: 25, suspectTimeoutMs: 400, fastDetection: false, relayFrom } },
+  'NAK',
+  'COM',
+];
+
+/** Frames the network carried in `ms` of an idle group. */
+function framesIn(s: ReturnType<typeof simGroup>, ms: number): number {
+  const before = s.world.stats.sent;
+  s.world.runFor(ms);
+  return s.world.stats.sent - before;
+}
+
+describe('FD relayed heartbeats (large views)', () => {
+  it('beats through relays from relayFrom members up: O(n) frames per interval where all-to-all costs n²', () => {
+    const n = 24;
+    const relayed = simGroup(n, fdStack(16));
+    const direct = simGroup(n, fdStack(1000));
+    relayed.world.runFor(500);
+    direct.world.runFor(500);
+    assert.equal(layerOf(relayed.groups[5]!, FD).isRelayed, true);
+    assert.equal(layerOf(direct.groups[5]!, FD).isRelayed, false);
+    const perIntervalRelayed = framesIn(relayed, 1000) / 40;
+    const perIntervalDirect = framesIn(direct, 1000) / 40;
+    assert.ok(perIntervalDirect >= n * (n - 1) * 0.9, `all-to-all: ${perIntervalDirect} per interval`);
+    // Each member beats 3 relays, each relay multicasts to n − 1: about 6n.
+    assert.ok(perIntervalRelayed <= 7 * n, `relayed: ${perIntervalRelayed} per interval`);
+    for (const g of relayed.groups) {
+      const fd = layerOf(g, FD);
+      assert.equal(fd.holdsLease, true, 'every member renews its lease through the relays');
+      assert.deepEqual(fd.suspectedMembers, [], 'nobody suspected in a quiet relayed group');
+    }
+  });
+
+  it('leaves a view below relayFrom exactly as before: the same frames as with relaying off', () => {
+    const s = simGroup(5, fdStack(16));
+    const off = simGroup(5, fdStack(1000));
+    s.world.runFor(1000);
+    off.world.runFor(1000);
+    for (const g of s.groups) assert.equal(layerOf(g, FD).isRelayed, false);
+    assert.deepEqual(s.world.stats, off.world.stats);
+  });
+
+  it('a crashed member is suspected by every other one, through the relays, within the suspect timeout', () => {
+    const s = simGroup(20, fdStack(16));
+    s.world.runFor(500);
+    s.world.crash(s.endpoints[10]!);
+    s.world.runFor(400 + 100);
+    const victim = s.groups[10]!.localId;
+    for (let i = 0; i < 20; i++) {
+      if (i === 10) continue;
+      assert.deepEqual(layerOf(s.groups[i]!, FD).suspectedMembers, [victim], `member ${i}`);
+    }
+  });
+
+  it('a member cut off from the majority loses its lease within leaseMs; the majority keeps its own', () => {
+    const s = simGroup(20, fdStack(16));
+    s.world.runFor(500);
+    const cut = s.endpoints[12]!;
+    s.world.partition([[cut], s.endpoints.filter((e) => e !== cut)]);
+    s.world.runFor(250 + 30);
+    assert.equal(layerOf(s.groups[12]!, FD).holdsLease, false, 'out of lease at most leaseMs after the cut');
+    for (const i of [0, 1, 5, 19]) assert.equal(layerOf(s.groups[i]!, FD).holdsLease, true, `member ${i}`);
+    s.world.heal();
+    s.world.runFor(300);
+    assert.equal(layerOf(s.groups[12]!, FD).holdsLease, true, 'lease back after the heal');
+  });
+
+  it('a minority that holds the relays blocks, and the majority keeps its lease by beating directly', () => {
+    const s = simGroup(20, fdStack(16));
+    s.world.runFor(500);
+    const minority = s.endpoints.slice(0, 5); // the three relays and two more
+    s.world.partition([minority, s.endpoints.slice(5)]);
+    s.world.runFor(600);
+    for (let i = 0; i < 5; i++) assert.equal(layerOf(s.groups[i]!, FD).holdsLease, false, `minority member ${i}`);
+    for (let i = 5; i < 20; i++) assert.equal(layerOf(s.groups[i]!, FD).holdsLease, true, `majority member ${i}`);
+  });
+
+  it('a revoked member loses its lease once a majority revokes it, though its beats still flow', () => {
+    const s = simGroup(20, fdStack(16));
+    s.world.runFor(500);
+    const target = s.groups[15]!.localId;
+    const untils: (number | null)[] = [];
+    for (let i = 0; i < 11; i++) {
+      const ev = { type: 'LEASE_REVOKE' as const, members: [target], until: null as number | null };
+      layerOf(s.groups[i]!, FD).downEvent(ev);
+      untils.push(ev.until);
+    }
+    const now = s.world.now();
+    for (const u of untils) assert.ok(u !== null && u > now && u <= now + 250 * 1.02 + 1, `wait until ${u} (now ${now})`);
+    // Asked again later (GMS retries), the wait stays put: relay tables that keep arriving renew nothing.
+    s.world.runFor(100);
+    const again = { type: 'LEASE_REVOKE' as const, members: [target], until: null as number | null };
+    layerOf(s.groups[0]!, FD).downEvent(again);
+    assert.equal(again.until, untils[0]);
+    const latest = Math.max(...untils.map((u) => u!));
+    s.world.runFor(Math.max(0, latest - s.world.now()));
+    assert.equal(layerOf(s.groups[15]!, FD).holdsLease, false, 'no lease once the revokers’ grants ran out');
+    assert.equal(layerOf(s.groups[16]!, FD).holdsLease, true, 'the others keep theirs');
+  });
+});

@@ -1,0 +1,67 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { simGroup } from '../../helpers/sim-group.js';
+
+const stack = (aggregateFrom: number) => ['SAFE', { name: 'STABLE', options: { gossipIntervalMs: 50, aggregateFrom } }, 'NAK', 'COM'];
+
+/** Frames the network carried in `ms`. */
+function framesIn(s: ReturnType<typeof simGroup>, ms: number): number {
+  const before = s.world.stats.sent;
+  s.world.runFor(ms);
+  return s.world.stats.sent - before;
+}
+
+describe('STABLE aggregated digests (large views)', () => {
+  it('makes safe messages stable through the coordinator in a 20-member view', () => {
+    const s = simGroup(20, stack(16));
+    for (const i of [0, 3, 19]) void s.groups[i]!.fbcast({ from: i }, { safe: true });
+    s.world.runFor(500);
+    assert.deepEqual(
+      s.delivered.map((d) => d.length),
+      Array<number>(20).fill(3),
+    );
+  });
+
+  it('never calls stable what one member lacks: a member cut off holds safe delivery back everywhere', () => {
+    const s = simGroup(20, stack(16));
+    s.world.partition([s.endpoints.slice(0, 19), [s.endpoints[19]!]]);
+    void s.groups[4]!.fbcast({ x: 1 }, { safe: true });
+    s.world.runFor(500);
+    assert.deepEqual(
+      s.delivered.map((d) => d.length),
+      Array<number>(20).fill(0),
+    );
+    s.world.heal();
+    s.world.runFor(1000);
+    assert.deepEqual(
+      s.delivered.map((d) => d.length),
+      Array<number>(20).fill(1),
+    );
+  });
+
+  it('idle, costs about 2n frames per 10 intervals where all-to-all gossip costs n² per interval', () => {
+    const n = 20;
+    const agg = simGroup(n, stack(16));
+    const all = simGroup(n, stack(1000));
+    agg.world.runFor(1000);
+    all.world.runFor(1000);
+    const aggFrames = framesIn(agg, 2000); // 40 intervals
+    const allFrames = framesIn(all, 2000);
+    assert.ok(allFrames >= 40 * n * (n - 1) * 0.9, `all-to-all: ${allFrames}`);
+    assert.ok(aggFrames <= 4 * 2 * n * 1.25, `aggregated: ${aggFrames}`);
+  });
+
+  it('leaves a view below aggregateFrom exactly as before: the same frames as with aggregation off', () => {
+    const a = simGroup(5, stack(16));
+    const b = simGroup(5, stack(1000));
+    void a.groups[1]!.fbcast({ x: 1 }, { safe: true });
+    void b.groups[1]!.fbcast({ x: 1 }, { safe: true });
+    a.world.runFor(1000);
+    b.world.runFor(1000);
+    assert.deepEqual(a.world.stats, b.world.stats);
+    assert.deepEqual(
+      a.delivered.map((d) => d.length),
+      Array<number>(5).fill(1),
+    );
+  });
+});
