@@ -2,7 +2,12 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { simGroup } from '../../helpers/sim-group.js';
 
-const stack = (aggregateFrom: number) => ['SAFE', { name: 'STABLE', options: { gossipIntervalMs: 50, aggregateFrom } }, 'NAK', 'COM'];
+const stack = (aggregateFrom: number, idleEvery = 10) => [
+  'SAFE',
+  { name: 'STABLE', options: { gossipIntervalMs: 50, aggregateFrom, idleEvery } },
+  'NAK',
+  'COM',
+];
 
 /** Frames the network carried in `ms`. */
 function framesIn(s: ReturnType<typeof simGroup>, ms: number): number {
@@ -42,7 +47,7 @@ describe('STABLE aggregated digests (large views)', () => {
   it('idle, costs about 2n frames per 10 intervals where all-to-all gossip costs n² per interval', () => {
     const n = 20;
     const agg = simGroup(n, stack(16));
-    const all = simGroup(n, stack(1000));
+    const all = simGroup(n, stack(1000, 1)); // idleEvery 1: all-to-all gossip at every interval
     agg.world.runFor(1000);
     all.world.runFor(1000);
     const aggFrames = framesIn(agg, 2000); // 40 intervals
