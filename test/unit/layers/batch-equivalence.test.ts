@@ -101,14 +101,15 @@ describe('batch fast paths hand up what one-by-one handling would', () => {
         const make = (): Message[] =>
           specs.map((s, i) => {
             const flags = s.kind === 'data' ? MsgFlag.Multicast : MsgFlag.Multicast | MsgFlag.Unreliable;
-            const m = new Message(null, Buffer.from(`${i}`), flags);
+            // The payload is a view into the message's encoding, as when it arrives in a frame (NAK copies that encoding when it holds a message early).
+            const enc = Buffer.from(`hdr:${i}`);
+            const m = new Message(null, enc.subarray(4), flags);
             m.src = s.src;
             if (s.kind === 'data') m.push(NAK_HEADER, { t: 1, view: s.view, seq: s.seq });
             else if (s.kind === 'high') m.push(NAK_HEADER, { t: 4, view: s.view, seq: s.seq });
-            const w = Buffer.alloc(16);
-            m.wire = w;
+            m.wire = enc;
             m.wireStart = 0;
-            m.wireEnd = 16;
+            m.wireEnd = enc.length;
             return m;
           });
         const mk = (): NAK =>
