@@ -43,11 +43,22 @@ export function decodeMessage(r: Reader, end: number): Message {
 }
 
 function decodeBounded(r: Reader, end: number): Message {
+  const buf = r.buf;
   const start = r.pos;
-  const flags = r.u8();
+  if (start + 2 > end) throw new ProtocolError('ERR_MALFORMED', `truncated: a message of ${end - start} bytes`);
+  const flags = buf[start]!;
   if (flags & ~(MsgFlag.Multicast | MsgFlag.Unreliable)) throw new ProtocolError('ERR_MALFORMED', `unknown message flags 0x${flags.toString(16)}`);
-  const dest = flags & MsgFlag.Multicast ? null : r.str(MAX_ID_BYTES);
-  const n = r.u8();
+  let dest: string | null = null;
+  let n: number;
+  if (flags & MsgFlag.Multicast) {
+    // The common case read straight from the buffer: flags, header count.
+    n = buf[start + 1]!;
+    r.pos = start + 2;
+  } else {
+    r.pos = start + 1;
+    dest = r.str(MAX_ID_BYTES);
+    n = r.u8();
+  }
   if (n > MAX_HEADERS) throw new ProtocolError('ERR_MALFORMED', `${n} headers, limit ${MAX_HEADERS}`);
   const types = new Array<HeaderType<unknown>>(n);
   const values = new Array<unknown>(n);
@@ -56,11 +67,12 @@ function decodeBounded(r: Reader, end: number): Message {
     types[i] = type;
     values[i] = type.decode(r);
   }
-  if (r.pos > end) throw new ProtocolError('ERR_MALFORMED', 'headers overrun the message');
-  const payload = r.buf.subarray(r.pos, end);
+  const at = r.pos;
+  if (at > end) throw new ProtocolError('ERR_MALFORMED', 'headers overrun the message');
+  const payload = buf.subarray(at, end);
   r.pos = end;
   const msg = new Message(dest, payload, flags, types, values);
-  msg.wire = r.buf;
+  msg.wire = buf;
   msg.wireStart = start;
   msg.wireEnd = end;
   return msg;
