@@ -42,6 +42,9 @@ export function decodeMessage(r: Reader, end: number): Message {
   }
 }
 
+/** By header count: the types of the last message decoded with that many headers (shared, never written: see Message.typesShared). */
+const lastTypes: (HeaderType<unknown>[] | undefined)[] = new Array<HeaderType<unknown>[] | undefined>(MAX_HEADERS + 1).fill(undefined);
+
 function decodeBounded(r: Reader, end: number): Message {
   const buf = r.buf;
   const start = r.pos;
@@ -60,18 +63,30 @@ function decodeBounded(r: Reader, end: number): Message {
     n = r.u8();
   }
   if (n > MAX_HEADERS) throw new ProtocolError('ERR_MALFORMED', `${n} headers, limit ${MAX_HEADERS}`);
-  const types = new Array<HeaderType<unknown>>(n);
+  // The header types are nearly always those of the message before (a frame's messages went through
+  // the same layers): the array of types is shared with it, and a new one made only when they differ.
+  const last = lastTypes[n];
+  let types: HeaderType<unknown>[] | undefined = undefined;
   const values = new Array<unknown>(n);
   for (let i = 0; i < n; i++) {
     const type = headerTypeOf(r.u8());
-    types[i] = type;
+    if (types !== undefined) types[i] = type;
+    else if (last === undefined || last[i] !== type) {
+      types = new Array<HeaderType<unknown>>(n);
+      for (let j = 0; j < i; j++) types[j] = last![j]!;
+      types[i] = type;
+    }
     values[i] = type.decode(r);
   }
+  if (types === undefined)
+    types = last ?? (lastTypes[n] = []); // no header at all, the first time
+  else lastTypes[n] = types;
   const at = r.pos;
   if (at > end) throw new ProtocolError('ERR_MALFORMED', 'headers overrun the message');
   const payload = buf.subarray(at, end);
   r.pos = end;
   const msg = new Message(dest, payload, flags, types, values);
+  msg.typesShared = true;
   msg.wire = buf;
   msg.wireStart = start;
   msg.wireEnd = end;
