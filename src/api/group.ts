@@ -222,6 +222,8 @@ export interface Group {
 // eslint-disable-next-line @typescript-eslint/no-unsafe-declaration-merging -- see the interface above
 export class Group extends EventEmitter implements StackTop {
   private stack: Stack | null = null;
+  /** Indexed by order code: whether the attached stack provides that order (see attach). */
+  private providedOrders: readonly boolean[] = [true, false, false, false];
   /** The stack's GMS, if any: it knows whether the ACL lets this member send. */
   private gms: GMS | null = null;
   private currentView: View;
@@ -326,6 +328,11 @@ export class Group extends EventEmitter implements StackTop {
     // A new membership (a rejoin) starts every point-to-point channel afresh; calls of the old one fail.
     if (localId !== this.localId) this.direct.reset(new HorusError('ERR_NOT_MEMBER', `${this.localId} is no longer a member of group ${this.name}`));
     this.stack = stack;
+    // Per order code: does this stack provide that order (checked for every delivery, so looked up once here).
+    this.providedOrders = ORDERS.map((o) => {
+      const need = REQUIRED_LAYER[o];
+      return need === null || stack.provides.has(need);
+    });
     this.gms = stack.layers.find((l): l is GMS => l instanceof GMS) ?? null;
     this.localId = localId;
     // A fresh stack owes us nothing: credit held back by the old one's flow control is void.
@@ -772,8 +779,7 @@ export class Group extends EventEmitter implements StackTop {
     // delivered by them alone, against virtual synchrony.
     if (!msg.isMulticast) return this.guard?.drop(msg.src, 'application message sent to one member', { group: this.name });
     // An order this stack does not provide cannot have been kept: the label would be a lie.
-    const need = REQUIRED_LAYER[ORDERS[h.order] ?? 'fifo'];
-    if (need && !this.stack?.provides.has(need))
+    if (this.providedOrders[h.order] !== true)
       return this.guard?.drop(msg.src, `message claims ${ORDERS[h.order]} order, which this stack does not provide`, { group: this.name });
     if (h.kind === AppKind.Merge) return this.onMergeControl(msg);
     if (h.kind === AppKind.Reply) {

@@ -4,6 +4,8 @@ import type { Reader } from './reader.js';
 import type { Writer } from './writer.js';
 
 const byId = new Map<number, HeaderType<unknown>>();
+/** The same by id as an array: looked up once per header of every message received. */
+const table = new Array<HeaderType<unknown> | undefined>(256).fill(undefined);
 
 /**
  * Declare a header type. Ids are global and stable (they are on the wire): keep the table in
@@ -15,12 +17,13 @@ export function defineHeader<T>(id: number, name: string, encode: (w: Writer, h:
   if (existing) throw new HorusError('ERR_STACK', `header id ${id} used by both ${existing.name} and ${name}`);
   const type: HeaderType<T> = { id, name, encode, decode };
   byId.set(id, type as HeaderType<unknown>);
+  table[id] = type as HeaderType<unknown>;
   return type;
 }
 
 export function headerTypeOf(id: number): HeaderType<unknown> {
-  const t = byId.get(id);
-  if (!t) throw new ProtocolError('ERR_MALFORMED', `unknown header id ${id}`);
+  const t = table[id];
+  if (t === undefined) throw new ProtocolError('ERR_MALFORMED', `unknown header id ${id}`);
   return t;
 }
 

@@ -42,25 +42,52 @@ export function decodeMessage(r: Reader, end: number): Message {
   }
 }
 
+/** By header count: the types of the last message decoded with that many headers (shared, never written: see Message.typesShared). */
+const lastTypes: (HeaderType<unknown>[] | undefined)[] = new Array<HeaderType<unknown>[] | undefined>(MAX_HEADERS + 1).fill(undefined);
+
 function decodeBounded(r: Reader, end: number): Message {
+  const buf = r.buf;
   const start = r.pos;
-  const flags = r.u8();
+  if (start + 2 > end) throw new ProtocolError('ERR_MALFORMED', `truncated: a message of ${end - start} bytes`);
+  const flags = buf[start]!;
   if (flags & ~(MsgFlag.Multicast | MsgFlag.Unreliable)) throw new ProtocolError('ERR_MALFORMED', `unknown message flags 0x${flags.toString(16)}`);
-  const dest = flags & MsgFlag.Multicast ? null : r.str(MAX_ID_BYTES);
-  const n = r.u8();
+  let dest: string | null = null;
+  let n: number;
+  if (flags & MsgFlag.Multicast) {
+    // The common case read straight from the buffer: flags, header count.
+    n = buf[start + 1]!;
+    r.pos = start + 2;
+  } else {
+    r.pos = start + 1;
+    dest = r.str(MAX_ID_BYTES);
+    n = r.u8();
+  }
   if (n > MAX_HEADERS) throw new ProtocolError('ERR_MALFORMED', `${n} headers, limit ${MAX_HEADERS}`);
-  const types = new Array<HeaderType<unknown>>(n);
+  // The header types are nearly always those of the message before (a frame's messages went through
+  // the same layers): the array of types is shared with it, and a new one made only when they differ.
+  const last = lastTypes[n];
+  let types: HeaderType<unknown>[] | undefined = undefined;
   const values = new Array<unknown>(n);
   for (let i = 0; i < n; i++) {
     const type = headerTypeOf(r.u8());
-    types[i] = type;
+    if (types !== undefined) types[i] = type;
+    else if (last === undefined || last[i] !== type) {
+      types = new Array<HeaderType<unknown>>(n);
+      for (let j = 0; j < i; j++) types[j] = last![j]!;
+      types[i] = type;
+    }
     values[i] = type.decode(r);
   }
-  if (r.pos > end) throw new ProtocolError('ERR_MALFORMED', 'headers overrun the message');
-  const payload = r.buf.subarray(r.pos, end);
+  if (types === undefined)
+    types = last ?? (lastTypes[n] = []); // no header at all, the first time
+  else lastTypes[n] = types;
+  const at = r.pos;
+  if (at > end) throw new ProtocolError('ERR_MALFORMED', 'headers overrun the message');
+  const payload = buf.subarray(at, end);
   r.pos = end;
   const msg = new Message(dest, payload, flags, types, values);
-  msg.wire = r.buf;
+  msg.typesShared = true;
+  msg.wire = buf;
   msg.wireStart = start;
   msg.wireEnd = end;
   return msg;

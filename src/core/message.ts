@@ -44,6 +44,11 @@ export class Message {
   htypes: HeaderType<unknown>[];
   hvalues: unknown[];
   htop: number;
+  /**
+   * `htypes` is shared with other messages (messages decoded from the wire with the same header
+   * types share one array): `push` copies it before writing. Nothing else writes into `htypes`.
+   */
+  typesShared = false;
   /** The top a keeping layer saw when it kept this message (see cloneAt); -1 when not kept. */
   keptTop = -1;
   /** Set by the sender's group for the ordering layers; never sent (those layers push their own headers). */
@@ -84,6 +89,10 @@ export class Message {
 
   push<T>(type: HeaderType<T>, value: T): void {
     const i = this.htop++;
+    if (this.typesShared) {
+      this.htypes = this.htypes.slice(0, i);
+      this.typesShared = false;
+    }
     this.htypes[i] = type as HeaderType<unknown>;
     this.hvalues[i] = value;
   }

@@ -79,8 +79,12 @@ export class CAUSAL extends ViewAwareLayer {
   private me = -1;
   /** Per member: its causal messages we delivered (ours: sent). */
   private vt: number[] = [];
-  /** What our last causal message told of each entry. */
-  private told: number[] = [];
+  /**
+   * Entries (other members) that grew since our last causal message, in the order they first did,
+   * and a flag per entry: a send writes these, not a scan of the whole vector (O(changed), not O(n)).
+   */
+  private dirty: number[] = [];
+  private isDirty = new Uint8Array(0);
   /** Per sender, in arrival (= that sender's FIFO) order: only each queue's head can be next. */
   private held = new Map<number, FifoQueue<Held>>();
   private heldCount = 0;
@@ -99,24 +103,58 @@ export class CAUSAL extends ViewAwareLayer {
   override down(msg: Message): void {
     if ((msg.order === OrderCode.Causal || msg.order === OrderCode.Total) && msg.dest === null && this.me >= 0) {
       const vt = this.vt;
-      const told = this.told;
       vt[this.me]!++;
-      let changed = 0;
-      for (let k = 0; k < vt.length; k++) if (vt[k] !== told[k] && k !== this.me) changed++;
+      const dirty = this.dirty;
+      const changed = dirty.length;
       if (changed === 0) msg.push(CAUSAL_HEADER, NO_DEPS);
       else {
         const deps = new Array<number>(changed * 2);
-        let j = 0;
-        for (let k = 0; k < vt.length; k++) {
-          if (vt[k] === told[k] || k === this.me) continue;
-          deps[j++] = k;
-          deps[j++] = vt[k]!;
-          told[k] = vt[k]!;
+        const isDirty = this.isDirty;
+        for (let j = 0; j < changed; j++) {
+          const k = dirty[j]!;
+          deps[2 * j] = k;
+          deps[2 * j + 1] = vt[k]!;
+          isDirty[k] = 0;
         }
+        dirty.length = 0;
         msg.push(CAUSAL_HEADER, { deps });
       }
     }
     this.below.down(msg);
+  }
+
+  /**
+   * A frame's messages: while nothing is held, those without our header and causal ones that are
+   * ready (their dependencies delivered) go up in place, in one call; from the first that must wait
+   * (or is broken) on, each goes through `up`, behind them.
+   */
+  override upBatch(batch: Message[]): void {
+    if (this.gatheringUp || this.heldCount > 0) {
+      this.eachUp(batch);
+      return;
+    }
+    let n = 0;
+    for (let i = 0; i < batch.length; i++) {
+      const msg = batch[i]!;
+      const h = msg.peek(CAUSAL_HEADER);
+      if (h !== undefined) {
+        const from = msg.isMulticast && !(msg.flags & MsgFlag.Unreliable) ? (this.indexOf.get(msg.src) ?? -1) : -1;
+        if (from < 0 || (from !== this.me && !this.ready(h.deps))) {
+          this.eachUpFrom(batch, i, n);
+          return;
+        }
+        msg.dropTop();
+        if (from !== this.me) {
+          if (!this.validDeps(from, h.deps, msg.src)) continue; // dropped
+          this.bump(from);
+        }
+      }
+      batch[n++] = msg;
+    }
+    if (n > 0) {
+      batch.length = n;
+      this.above.upBatch(batch);
+    }
   }
 
   override up(msg: Message): void {
@@ -192,8 +230,17 @@ export class CAUSAL extends ViewAwareLayer {
   }
 
   private deliver(from: number, msg: Message): void {
-    this.vt[from]!++;
+    this.bump(from);
     this.above.up(msg);
+  }
+
+  /** One more causal message of member `from` delivered. */
+  private bump(from: number): void {
+    this.vt[from]!++;
+    if (from !== this.me && this.isDirty[from] === 0) {
+      this.isDirty[from] = 1;
+      this.dirty.push(from);
+    }
   }
 
   /** Deliver queue heads that became ready, until none is: O(senders) per delivery. */
@@ -227,7 +274,8 @@ export class CAUSAL extends ViewAwareLayer {
     this.indexOf = new Map(v.members.map((m, i) => [m, i]));
     this.me = v.members.indexOf(this.ctx.localId);
     this.vt = new Array<number>(v.members.length).fill(0);
-    this.told = new Array<number>(v.members.length).fill(0);
+    this.dirty = [];
+    this.isDirty = new Uint8Array(v.members.length);
   }
 }
 

@@ -189,20 +189,26 @@ export class FC extends Layer {
   override upBatch(batch: Message[]): void {
     let n = 0;
     let touched: Consumed[] | null = null;
+    let last: Consumed | null = null;
     for (let i = 0; i < batch.length; i++) {
       const msg = batch[i]!;
       if (msg.peek(FC_HEADER) !== undefined) {
         // What came before it goes up first (a credit may unblock sends: an event, in its place).
         if (n > 0) this.above.upBatch(batch.slice(0, n));
         n = 0;
+        last = null; // what went up may have changed the view (and our counts with it)
         this.control(msg);
         continue;
       }
       if (msg.isMulticast && !(msg.flags & MsgFlag.Unreliable) && msg.src !== this.ctx.localId) {
-        const acc = this.consumedFrom(msg.src);
+        // A frame's messages come from one sender (and retransmissions, for few): one lookup per run of a sender.
+        let acc = last;
+        if (acc === null || acc.src !== msg.src) {
+          acc = last = this.consumedFrom(msg.src);
+          if (touched === null) touched = [acc];
+          else if (!touched.includes(acc)) touched.push(acc);
+        }
         acc.consumed += FC.sizeOf(msg);
-        if (touched === null) touched = [acc];
-        else if (!touched.includes(acc)) touched.push(acc);
       }
       batch[n++] = msg;
     }

@@ -188,6 +188,22 @@ export class FRAG extends Layer {
     }
   }
 
+  /** A frame's messages: whole ones (no fragment header: nearly all) go up in place, in one call. */
+  override upBatch(batch: Message[]): void {
+    if (this.gatheringUp) {
+      this.eachUp(batch);
+      return;
+    }
+    for (let i = 0; i < batch.length; i++) {
+      if (batch[i]!.peek(FRAG_HEADER) !== undefined) {
+        // From the first fragment on, one by one; the whole ones before it go up with what it completes.
+        this.eachUpFrom(batch, i, i);
+        return;
+      }
+    }
+    if (batch.length > 0) this.above.upBatch(batch);
+  }
+
   override up(msg: Message): void {
     const h = msg.pop(FRAG_HEADER);
     if (h === undefined) {

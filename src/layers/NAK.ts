@@ -145,8 +145,16 @@ function ownWire(msg: Message): void {
 /** The message's encoding would pin a buffer far larger than itself; ordinary batched frames stay shared, so the in-order path allocates nothing. */
 function pinsTooMuch(msg: Message): boolean {
   const wire = msg.wire;
-  return wire === null || wire.buffer.byteLength > (msg.wireEnd - msg.wireStart) * 16 + 256 * 1024;
+  if (wire === null) return true;
+  // The messages of one frame share it: its buffer's size is read once per frame, not per message.
+  if (wire !== lastWire) {
+    lastWire = wire;
+    lastWireBufferBytes = wire.buffer.byteLength;
+  }
+  return lastWireBufferBytes > (msg.wireEnd - msg.wireStart) * 16 + 256 * 1024;
 }
+let lastWire: Buffer | null = null;
+let lastWireBufferBytes = 0;
 
 /** Receive state for one sender. */
 class SenderWindow {
@@ -359,6 +367,61 @@ export class NAK extends Layer {
         return;
       }
     }
+  }
+
+  /**
+   * A frame's messages. The common case — the next data message of its sender in this view, with
+   * nothing held out of order for that sender and no flush cut — is handled in this loop and the
+   * batch goes up in place, in one call; from the first message that needs more (a gap, a
+   * retransmission, a request, another view) on, each goes through `up` as before, what passes up
+   * gathered behind the ones handled here (the layers above see the same sequence either way).
+   */
+  override upBatch(batch: Message[]): void {
+    if (this.gatheringUp || this.cut !== null) {
+      this.eachUp(batch);
+      return;
+    }
+    let n = 0;
+    for (let i = 0; i < batch.length; i++) {
+      const msg = batch[i]!;
+      if (!this.upInOrder(msg)) {
+        this.eachUpFrom(batch, i, n);
+        return;
+      }
+      batch[n++] = msg;
+    }
+    if (n > 0) {
+      batch.length = n;
+      this.above.upBatch(batch);
+    }
+  }
+
+  /**
+   * `up` for a data message that can be delivered at once and needs nothing else (see upBatch):
+   * true when it was (it is to go up), false, with nothing changed, when it is for `up`.
+   */
+  private upInOrder(msg: Message): boolean {
+    const h = msg.peek(NAK_HEADER);
+    if (h === undefined || h.t !== NakType.Data || h.view !== this.viewId) return false;
+    const src = msg.src;
+    if (src === this.ctx.localId) {
+      if (this.timer === null) this.wake();
+      msg.dropTop();
+      msg.seq = h.seq;
+      if (h.seq > this.ownDelivered) this.ownDelivered = h.seq;
+      return true;
+    }
+    const w = this.windows.get(src);
+    if (w === undefined || h.seq !== w.next || h.seq > w.limit || w.early.size > 0) return false;
+    if (this.timer === null) this.wake();
+    msg.dropTop();
+    if (h.seq > w.high) w.high = h.seq;
+    if (pinsTooMuch(msg)) ownWire(msg);
+    msg.seq = h.seq;
+    w.store.append(h.seq, msg.wire!, msg.wireStart, msg.wireEnd, msg.htop);
+    w.next++;
+    if (!w.missing) w.reqTries = 0;
+    return true;
   }
 
   /** Keep a message of a view not installed yet, within the per-peer and total byte caps. */

@@ -51,8 +51,10 @@ class BatchCollector implements LayerLink {
     private readonly real: LayerLink,
     private readonly upward: boolean,
     batch: Message[],
+    gathered = 0,
   ) {
     this.out = batch;
+    this.n = gathered;
   }
   private add(msg: Message): void {
     if (!this.spilled && this.n >= this.room) {
@@ -164,16 +166,25 @@ export abstract class Layer implements LayerLink {
   }
   /** `up` for each message of the batch, what it passes up gathered into one batch (see BatchCollector). */
   protected eachUp(batch: Message[]): void {
+    this.eachUpFrom(batch, 0, 0);
+  }
+  /**
+   * `eachUp` from `batch[start]` on, for a layer whose own `upBatch` handled the messages before
+   * `start` itself and put the first `gathered` of them, to pass up, at the front of `batch`
+   * (`gathered` <= `start`): they go up together with what `up` passes on, in one batch.
+   */
+  protected eachUpFrom(batch: Message[], start: number, gathered: number): void {
     const real = this.above;
     if (real instanceof BatchCollector) {
       // Re-entered while already gathering (a batch handed back to us): keep gathering into the same one.
-      for (let i = 0; i < batch.length; i++) this.up(batch[i]!);
+      for (let i = 0; i < gathered; i++) real.up(batch[i]!);
+      for (let i = start; i < batch.length; i++) this.up(batch[i]!);
       return;
     }
-    const gather = new BatchCollector(real, true, batch);
+    const gather = new BatchCollector(real, true, batch, gathered);
     this.above = gather;
     try {
-      for (let i = 0; i < batch.length; i++) {
+      for (let i = start; i < batch.length; i++) {
         const msg = batch[i]!;
         gather.room = i + 1;
         this.up(msg);
@@ -209,6 +220,10 @@ export abstract class Layer implements LayerLink {
    */
   payloadLimit(below: number): number {
     return below;
+  }
+  /** True while this layer's `upBatch` is gathering what it passes up (it was re-entered). */
+  protected get gatheringUp(): boolean {
+    return this.above instanceof BatchCollector;
   }
   /** Called bottom-up once the stack is linked. */
   start(): void {}

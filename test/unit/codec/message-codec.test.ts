@@ -123,4 +123,47 @@ describe('message codec', () => {
       { numRuns: 3000 },
     );
   });
+  it('shares one array of header types among decoded messages with the same types, and copies it before a push writes', () => {
+    const a = messageFromBytes(messageToBytes(sample(Buffer.from('a'), 1, null)));
+    const b = messageFromBytes(messageToBytes(sample(Buffer.from('b'), 2, null)));
+    assert.equal(a.htypes, b.htypes, 'one array for both');
+    // What NAK does to retransmit a kept message: cut at its header, push another.
+    a.htop = 2;
+    a.push(NAK_HEADER, { t: 2, view: 3, origin: 'x', seq: 1 });
+    a.push(APP_HEADER, { order: 0, encoding: 0, id: 9 });
+    assert.notEqual(a.htypes, b.htypes);
+    assert.deepEqual(
+      b.htypes.slice(0, b.htop).map((t) => t.name),
+      ['APP', 'FRAG', 'NAK'],
+      "the other message's types are untouched",
+    );
+    assert.deepEqual(
+      a.htypes.slice(0, a.htop).map((t) => t.name),
+      ['APP', 'FRAG', 'NAK', 'APP'],
+    );
+    const c = messageFromBytes(messageToBytes(sample(Buffer.from('c'), 3, null)));
+    assert.deepEqual(c.peek(NAK_HEADER), { t: 1, view: 3, seq: 3 });
+    assert.deepEqual(
+      c.htypes.map((t) => t.name),
+      ['APP', 'FRAG', 'NAK'],
+    );
+    // A message with other types of the same count gets an array of its own.
+    const other = new Message(null, Buffer.from('d'));
+    other.push(APP_HEADER, { order: 0, encoding: 0, id: 1 });
+    other.push(NAK_HEADER, { t: 1, view: 3, seq: 4 });
+    other.push(FRAG_HEADER, { id: 4, index: 0, count: 1 });
+    const d = messageFromBytes(messageToBytes(other));
+    assert.deepEqual(
+      d.htypes.map((t) => t.name),
+      ['APP', 'NAK', 'FRAG'],
+    );
+    assert.deepEqual(
+      c.htypes.map((t) => t.name),
+      ['APP', 'FRAG', 'NAK'],
+    );
+    const none = messageFromBytes(messageToBytes(new Message(null, Buffer.from('e'))));
+    assert.equal(none.htop, 0);
+    none.push(APP_HEADER, { order: 0, encoding: 0, id: 2 });
+    assert.equal(messageFromBytes(messageToBytes(new Message(null, Buffer.from('f')))).htypes.length, 0, 'the shared empty array stays empty');
+  });
 });

@@ -78,4 +78,25 @@ describe('SliceStore', () => {
     assert.equal(capOf(), 64, 'a small round after the burst gives the room back');
     assert.equal(st.length, 0);
   });
+  it('frees a block that wraps around the ring end in one truncate, with the bytes and the rest intact', () => {
+    const frame = Buffer.alloc(1000);
+    const s = new SliceStore(1, 4);
+    for (let seq = 1; seq <= 60; seq++) s.append(seq, frame, seq, seq + (seq % 3) + 1, seq);
+    s.truncate(50); // head at slot 50 of 64
+    for (let seq = 61; seq <= 100; seq++) s.append(seq, frame, seq, seq + (seq % 3) + 1, seq); // wraps to slot 35... and no growth (50 held)
+    const bytesOf = (a: number, b: number): number => {
+      let n = 0;
+      for (let seq = a; seq <= b; seq++) n += (seq % 3) + 1 + 4;
+      return n;
+    };
+    assert.equal(s.bytes, bytesOf(51, 100));
+    s.truncate(90); // slots 50..63, then 0..26: two blocks
+    assert.equal(s.firstSeq, 91);
+    assert.equal(s.length, 10);
+    assert.equal(s.bytes, bytesOf(91, 100));
+    for (let seq = 91; seq <= 100; seq++) assert.equal(s.tag(seq), seq);
+    assert.equal(s.get(90), undefined);
+    const bufs = (s as unknown as { bufs: (Buffer | undefined)[] }).bufs;
+    assert.equal(bufs.filter((b) => b !== undefined).length, 10, 'freed slots let go of their buffers');
+  });
 });
