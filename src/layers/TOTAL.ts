@@ -130,8 +130,9 @@ class RunQueue {
  * Total order (abcast) by a sequencer: the most senior member of the view. Messages travel as
  * ordinary reliable multicasts and wait at every member; the sequencer announces the order in
  * batches of runs ("3 from member 0, then 5 from member 2"), one small multicast per burst, so
- * throughput holds up under many senders. Sitting above CAUSAL, the sequencer sees messages in
- * causal order, so the total order is causal too. When the view changes, the flush has given every
+ * throughput holds up under many senders. The total order is causal on its own (CAUSAL below lets
+ * abcasts pass): a member delivers an abcast only after the sequencer ordered it, so an abcast it
+ * sends next reaches the sequencer after that order went out (FIFO per sender below). When the view changes, the flush has given every
  * survivor the same messages and the same announcements: each delivers what was announced, then
  * the rest in one deterministic order that keeps causality: by Lamport stamp (each abcast carries
  * its sender's, which is past every stamp the sender had received), then by member seniority. A
