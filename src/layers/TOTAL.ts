@@ -8,6 +8,7 @@ import { ViewAwareLayer, type LayerContext } from '../stack/layer.js';
 import { registerLayer } from '../stack/registry.js';
 import type { Counter } from '../core/metrics.js';
 import { InputGuard, MAX_WIRE_INT } from '../core/input-guard.js';
+import { TaggedRing } from '../core/tagged-ring.js';
 
 /** Most runs one order announcement carries (the sequencer splits longer ones): bounds what a header makes us allocate. */
 export const MAX_RUNS_PER_ORDER = 65_536;
@@ -62,38 +63,6 @@ export const TOTAL_HEADER = defineHeader<TotalHeader>(
 );
 
 const options = z.object({});
-
-/** One sender's messages waiting for their place in the order, with their Lamport stamps (no object per message). */
-class StampedQueue {
-  private msgs: (Message | undefined)[] = [];
-  private stamps: number[] = [];
-  private head = 0;
-  get length(): number {
-    return this.msgs.length - this.head;
-  }
-  push(msg: Message, stamp: number): void {
-    this.msgs.push(msg);
-    this.stamps.push(stamp);
-  }
-  shift(): Message {
-    const m = this.msgs[this.head]!;
-    this.msgs[this.head++] = undefined;
-    if (this.head === this.msgs.length) {
-      this.msgs.length = 0;
-      this.stamps.length = 0;
-      this.head = 0;
-    } else if (this.head > 1024 && this.head * 2 > this.msgs.length) {
-      this.msgs = this.msgs.slice(this.head);
-      this.stamps = this.stamps.slice(this.head);
-      this.head = 0;
-    }
-    return m;
-  }
-  /** What is left, oldest first, as (message, stamp) pairs. */
-  forEachLeft(fn: (msg: Message, stamp: number) => void): void {
-    for (let i = this.head; i < this.msgs.length; i++) fn(this.msgs[i]!, this.stamps[i]!);
-  }
-}
 
 /** Runs announced and not yet delivered, flat `[index, count, ...]` from `head` on (a count falls as its messages go up). */
 class RunQueue {
@@ -150,10 +119,13 @@ export class TOTAL extends ViewAwareLayer {
   readonly name = 'TOTAL';
   private members: readonly NodeId[] = [];
   private indexOf = new Map<NodeId, number>();
+  /** The sender last looked up in indexOf, and its index (-1: not a member). */
+  private lastSrc: NodeId | null = null;
+  private lastFrom = -1;
   private me = -1;
   private viewId = -1;
-  /** Per member index: its messages waiting for their place. */
-  private waiting: StampedQueue[] = [];
+  /** Per member index: its messages waiting for their place, each with its Lamport stamp (a ring: no object per message). */
+  private waiting: TaggedRing<Message>[] = [];
   /** Lamport clock: above every stamp sent or received. */
   private clock = 0;
   /** Per member index: the last stamp taken from it in this view. */
@@ -269,7 +241,14 @@ export class TOTAL extends ViewAwareLayer {
       this.deliverOrdered();
       return;
     }
-    const from = this.indexOf.get(msg.src) ?? -1;
+    // A frame's messages come from one sender in runs: look its index up once per run.
+    let from: number;
+    if (msg.src === this.lastSrc) from = this.lastFrom;
+    else {
+      from = this.indexOf.get(msg.src) ?? -1;
+      this.lastSrc = msg.src;
+      this.lastFrom = from;
+    }
     if (from < 0) {
       this.guard.drop(msg.src, 'total-order message from a non-member');
       return;
@@ -337,7 +316,7 @@ export class TOTAL extends ViewAwareLayer {
       while (left > 0 && q !== undefined && q.length > 0) {
         left--;
         this.mOrdered.inc();
-        this.pass(q.shift());
+        this.pass(q.shift()!);
       }
       if (left > 0) {
         runs.count = left;
@@ -361,7 +340,7 @@ export class TOTAL extends ViewAwareLayer {
       // End of a view: what was announced, then the rest by stamp, then seniority (the same everywhere).
       this.deliverOrdered();
       const rest: { msg: Message; stamp: number; rank: number }[] = [];
-      this.waiting.forEach((q, rank) => q.forEachLeft((msg, stamp) => rest.push({ msg, stamp, rank })));
+      this.waiting.forEach((q, rank) => q.forEach((msg, stamp) => rest.push({ msg, stamp, rank })));
       // Stable, and a sender's stamps never fall: its own messages keep their order.
       rest.sort((a, b) => a.stamp - b.stamp || a.rank - b.rank);
       for (const w of rest) {
@@ -371,8 +350,9 @@ export class TOTAL extends ViewAwareLayer {
     }
     this.members = v.members;
     this.indexOf = new Map(v.members.map((m, i) => [m, i]));
+    this.lastSrc = null;
     this.me = this.indexOf.get(this.ctx.localId) ?? -1;
-    this.waiting = v.members.map(() => new StampedQueue());
+    this.waiting = v.members.map(() => new TaggedRing<Message>());
     this.lastStamp = new Array<number>(v.members.length).fill(0);
     this.runs = new RunQueue();
     this.toAnnounce = [];
