@@ -14,14 +14,15 @@ import { TaggedRing } from '../core/tagged-ring.js';
 export const MAX_RUNS_PER_ORDER = 65_536;
 
 const enum TotalType {
-  /** An abcast, with its sender's Lamport stamp (see newView). */
+  /** An abcast, with how many abcasts its sender had delivered in this view (see newView). */
   Data = 1,
   /** From the sequencer: deliver the next `count` messages of member `index`, run after run. */
   Order = 2,
 }
 
 /**
- * A data header is its sender's Lamport stamp alone (a number: nothing allocated per message); an
+ * A data header is one number, how far in this view's order its sender had delivered when it sent
+ * the message (nothing allocated per message); an
  * order is the view and its runs, flat: `[index0, count0, index1, count1, ...]`.
  */
 interface TotalOrder {
@@ -48,9 +49,9 @@ export const TOTAL_HEADER = defineHeader<TotalHeader>(
   (r) => {
     const t = r.u8();
     if (t === TotalType.Data) {
-      const stamp = r.uvar();
-      if (stamp > MAX_WIRE_INT) throw new ProtocolError('ERR_MALFORMED', `TOTAL stamp ${stamp} out of range`);
-      return stamp;
+      const seen = r.uvar();
+      if (seen > MAX_WIRE_INT) throw new ProtocolError('ERR_MALFORMED', `TOTAL position ${seen} out of range`);
+      return seen;
     }
     if (t !== TotalType.Order) throw new ProtocolError('ERR_MALFORMED', `unknown TOTAL header type ${t}`);
     const view = r.uvar();
@@ -102,12 +103,17 @@ class RunQueue {
  * throughput holds up under many senders. The total order is causal on its own (CAUSAL below lets
  * abcasts pass): a member delivers an abcast only after the sequencer ordered it, so an abcast it
  * sends next reaches the sequencer after that order went out (FIFO per sender below). When the view changes, the flush has given every
- * survivor the same messages and the same announcements: each delivers what was announced, then
- * the rest in one deterministic order that keeps causality: by Lamport stamp (each abcast carries
- * its sender's, which is past every stamp the sender had received), then by member seniority. A
- * message that depends on another (its sender delivered that one first) has the higher stamp, even
- * when the announcement of both was lost with a sequencer cut off in a minority. The new view's
- * most senior member orders from then on, so survivors agree and lose none of their own messages.
+ * survivor the same messages and the same announcements: each delivers what was announced (the
+ * same prefix of the order everywhere, `D` messages long), then the rest in one deterministic
+ * order. Every abcast carries how much of the order its sender had delivered when it sent it (`d`):
+ * that prefix is all it causally depends on besides its sender's earlier messages (nothing
+ * unordered can be delivered within a view). So the rest go by `d`, then member seniority (a
+ * sender's own keep their order), and one with `d > D` is dropped with its sender's later ones:
+ * it answers what no survivor can deliver (its sender, and whoever held that part of the order,
+ * are on another side of a partition or gone; a surviving sender holds all it delivered, and the
+ * flush gives it to everyone). This is what CAUSAL's dropping of orphans did for abcasts when
+ * they went through it. The new view's most senior member orders from then on, so survivors
+ * agree and lose none of their own messages.
  *
  * Latency: the sequencer orders a received batch at the batch's end (not a tick later); it
  * delivers only once its announcement comes back up, i.e. was handed to the network first. (It
@@ -124,12 +130,12 @@ export class TOTAL extends ViewAwareLayer {
   private lastFrom = -1;
   private me = -1;
   private viewId = -1;
-  /** Per member index: its messages waiting for their place, each with its Lamport stamp (a ring: no object per message). */
+  /** Per member index: its messages waiting for their place, each with its `d` (a ring: no object per message). */
   private waiting: TaggedRing<Message>[] = [];
-  /** Lamport clock: above every stamp sent or received. */
-  private clock = 0;
-  /** Per member index: the last stamp taken from it in this view. */
-  private lastStamp: number[] = [];
+  /** Abcasts delivered in this view's order so far: the `d` of what we send. */
+  private delivered = 0;
+  /** Per member index: the largest `d` taken from it in this view. */
+  private lastSeen: number[] = [];
   private runs = new RunQueue();
   /** Runs noted for the next announcement, flat `[index, count, ...]`. */
   private toAnnounce: number[] = [];
@@ -158,8 +164,7 @@ export class TOTAL extends ViewAwareLayer {
 
   override down(msg: Message): void {
     if (msg.order === OrderCode.Total && msg.dest === null) {
-      if (this.clock < MAX_WIRE_INT) this.clock++;
-      msg.push(TOTAL_HEADER, this.clock);
+      msg.push(TOTAL_HEADER, this.delivered);
     }
     this.below.down(msg);
   }
@@ -253,12 +258,11 @@ export class TOTAL extends ViewAwareLayer {
       this.guard.drop(msg.src, 'total-order message from a non-member');
       return;
     }
-    if (h > this.clock) this.clock = h;
-    // A sender's stamps only grow (a forged smaller one cannot reorder its own messages).
-    const last = this.lastStamp[from]!;
-    const stamp = h > last ? h : last;
-    this.lastStamp[from] = stamp;
-    this.waiting[from]!.push(msg, stamp);
+    // A sender's `d` only grows (a forged smaller one cannot reorder its own messages).
+    const last = this.lastSeen[from]!;
+    const seen = h > last ? h : last;
+    this.lastSeen[from] = seen;
+    this.waiting[from]!.push(msg, seen);
     if (this.isSequencer) this.noteForOrder(from);
     if (!this.runs.empty && this.runs.index === from) this.deliverOrdered();
   }
@@ -315,6 +319,7 @@ export class TOTAL extends ViewAwareLayer {
       let left = runs.count;
       while (left > 0 && q !== undefined && q.length > 0) {
         left--;
+        this.delivered++;
         this.mOrdered.inc();
         this.pass(q.shift()!);
       }
@@ -337,12 +342,24 @@ export class TOTAL extends ViewAwareLayer {
       this.above.upBatch(o);
     }
     if (this.viewId >= 0) {
-      // End of a view: what was announced, then the rest by stamp, then seniority (the same everywhere).
+      // End of a view: what was announced, then the rest by `d`, then seniority (the same everywhere),
+      // without what depends on more of the order than was delivered here (see the class comment).
       this.deliverOrdered();
-      const rest: { msg: Message; stamp: number; rank: number }[] = [];
-      this.waiting.forEach((q, rank) => q.forEach((msg, stamp) => rest.push({ msg, stamp, rank })));
-      // Stable, and a sender's stamps never fall: its own messages keep their order.
-      rest.sort((a, b) => a.stamp - b.stamp || a.rank - b.rank);
+      const delivered = this.delivered;
+      const rest: { msg: Message; seen: number; rank: number }[] = [];
+      let orphans = 0;
+      this.waiting.forEach((q, rank) => {
+        let cut = false;
+        q.forEach((msg, seen) => {
+          if (cut || seen > delivered) {
+            cut = true;
+            orphans++;
+          } else rest.push({ msg, seen, rank });
+        });
+      });
+      if (orphans > 0) this.log.debug('dropping abcasts that depend on undelivered order at view change', { count: orphans, delivered });
+      // Stable, and a sender's `d` never falls: its own messages keep their order.
+      rest.sort((a, b) => a.seen - b.seen || a.rank - b.rank);
       for (const w of rest) {
         this.mOrdered.inc();
         this.pass(w.msg);
@@ -353,7 +370,8 @@ export class TOTAL extends ViewAwareLayer {
     this.lastSrc = null;
     this.me = this.indexOf.get(this.ctx.localId) ?? -1;
     this.waiting = v.members.map(() => new TaggedRing<Message>());
-    this.lastStamp = new Array<number>(v.members.length).fill(0);
+    this.lastSeen = new Array<number>(v.members.length).fill(0);
+    this.delivered = 0;
     this.runs = new RunQueue();
     this.toAnnounce = [];
     this.viewId = v.id;
