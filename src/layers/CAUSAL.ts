@@ -73,8 +73,8 @@ interface Held {
  * Total-order messages pass by untouched (no header, not counted): causality among abcasts is the
  * TOTAL layer's own (as in Isis, cbcasts and abcasts are two classes not ordered against each
  * other). A member delivers an abcast only once the sequencer has ordered it, so whatever it sends
- * next reaches the sequencer after that order; at a view's end TOTAL's Lamport stamps keep the
- * unordered rest causal. Counting abcasts here made every concurrent abcast carry new dependencies
+ * next reaches the sequencer after that order; at a view's end TOTAL keeps the unordered rest causal
+ * and drops the orphans itself (each abcast says how much of the order its sender had delivered). Counting abcasts here made every concurrent abcast carry new dependencies
  * (an array per message each way) and wait here for other senders' abcasts, delaying the sequencer.
  */
 export class CAUSAL extends ViewAwareLayer {
