@@ -164,7 +164,10 @@ export class TOTAL extends ViewAwareLayer {
 
   override down(msg: Message): void {
     if (msg.order === OrderCode.Total && msg.dest === null) {
-      msg.push(TOTAL_HEADER, this.delivered);
+      // Capped at what the wire carries (the decoder refuses more): past 2^32 abcasts in one view the
+      // end-of-view check can no longer tell the last orders apart, rather than every abcast being refused.
+      const d = this.delivered;
+      msg.push(TOTAL_HEADER, d < MAX_WIRE_INT ? d : MAX_WIRE_INT);
     }
     this.below.down(msg);
   }
