@@ -68,8 +68,14 @@ interface Held {
  * member, indexed by seniority, reset at every view change (the flush has delivered everything of
  * the old view by then, so old entries carry no information). A message carries only the entries
  * that changed since its sender's previous causal message: the rest are implied by that message,
- * which arrives and is delivered first, so checking the changed entries is enough. Total-order
- * messages pass through too, so that the orderer sees them in causal order.
+ * which arrives and is delivered first, so checking the changed entries is enough.
+ *
+ * Total-order messages pass by untouched (no header, not counted): causality among abcasts is the
+ * TOTAL layer's own (as in Isis, cbcasts and abcasts are two classes not ordered against each
+ * other). A member delivers an abcast only once the sequencer has ordered it, so whatever it sends
+ * next reaches the sequencer after that order; at a view's end TOTAL keeps the unordered rest causal
+ * and drops the orphans itself (each abcast says how much of the order its sender had delivered). Counting abcasts here made every concurrent abcast carry new dependencies
+ * (an array per message each way) and wait here for other senders' abcasts, delaying the sequencer.
  */
 export class CAUSAL extends ViewAwareLayer {
   readonly name = 'CAUSAL';
@@ -101,7 +107,7 @@ export class CAUSAL extends ViewAwareLayer {
   }
 
   override down(msg: Message): void {
-    if ((msg.order === OrderCode.Causal || msg.order === OrderCode.Total) && msg.dest === null && this.me >= 0) {
+    if (msg.order === OrderCode.Causal && msg.dest === null && this.me >= 0) {
       const vt = this.vt;
       vt[this.me]!++;
       const dirty = this.dirty;

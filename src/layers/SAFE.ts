@@ -4,7 +4,7 @@ import type { Message } from '../core/message.js';
 import { defineHeader, HeaderIds } from '../codec/header-registry.js';
 import { Layer, type LayerContext, type LayerLink } from '../stack/layer.js';
 import { registerLayer } from '../stack/registry.js';
-import { FifoQueue } from '../core/fifo-queue.js';
+import { TaggedRing } from '../core/tagged-ring.js';
 import type { Counter } from '../core/metrics.js';
 
 /** A marker: this message is to be delivered only once every member holds it. */
@@ -26,8 +26,8 @@ const options = z.object({});
  */
 export class SAFE extends Layer {
   readonly name = 'SAFE';
-  /** In arrival order; `safe` false for a plain message queued behind a safe one. */
-  private held = new FifoQueue<{ msg: Message; safe: boolean }>();
+  /** In arrival order, tagged 1 for a safe message, 0 for a plain one queued behind a safe one (a ring: no record per message). */
+  private held = new TaggedRing<Message>();
   /** The view we deliver in, and what every member of it holds. */
   private view = -1;
   private stable: Digest = new Map();
@@ -55,7 +55,7 @@ export class SAFE extends Layer {
       this.above.up(msg);
       return;
     }
-    this.held.push({ msg, safe });
+    this.held.push(msg, safe ? 1 : 0);
     if (safe) this.mHeld.inc();
     this.release();
     if (this.held.length > 0) this.below.downEvent({ type: 'STABILIZE' });
@@ -99,7 +99,7 @@ export class SAFE extends Layer {
           out.push(msg);
           continue;
         }
-        this.held.push({ msg, safe });
+        this.held.push(msg, safe ? 1 : 0);
         if (safe) this.mHeld.inc();
         this.release();
       }
@@ -111,11 +111,21 @@ export class SAFE extends Layer {
   }
 
   private release(): void {
-    let h: { msg: Message; safe: boolean } | undefined;
-    while ((h = this.held.peek()) !== undefined) {
-      if (h.safe && h.msg.seq > (this.stable.get(h.msg.src) ?? 0)) return;
-      this.held.shift();
-      this.above.up(h.msg);
+    const held = this.held;
+    // Held messages come in runs from one sender: its stability is looked up once per run.
+    let src: string | null = null;
+    let stable = 0;
+    let m: Message | undefined;
+    while ((m = held.peek()) !== undefined) {
+      if (held.peekTag() === 1) {
+        if (m.src !== src) {
+          src = m.src;
+          stable = this.stable.get(src) ?? 0;
+        }
+        if (m.seq > stable) return;
+      }
+      held.shift();
+      this.above.up(m);
     }
   }
 
@@ -131,8 +141,8 @@ export class SAFE extends Layer {
     } else if (ev.type === 'VIEW') {
       // Every survivor holds what is still here (the flush saw to it): deliver it in this view.
       const rest = this.held;
-      this.held = new FifoQueue();
-      for (const h of rest) this.above.up(h.msg);
+      this.held = new TaggedRing();
+      rest.forEach((msg) => this.above.up(msg));
       this.enter(ev.view.id);
     }
     this.above.upEvent(ev);

@@ -8,19 +8,21 @@ import { ViewAwareLayer, type LayerContext } from '../stack/layer.js';
 import { registerLayer } from '../stack/registry.js';
 import type { Counter } from '../core/metrics.js';
 import { InputGuard, MAX_WIRE_INT } from '../core/input-guard.js';
+import { TaggedRing } from '../core/tagged-ring.js';
 
 /** Most runs one order announcement carries (the sequencer splits longer ones): bounds what a header makes us allocate. */
 export const MAX_RUNS_PER_ORDER = 65_536;
 
 const enum TotalType {
-  /** An abcast, with its sender's Lamport stamp (see newView). */
+  /** An abcast, with how many abcasts its sender had delivered in this view (see newView). */
   Data = 1,
   /** From the sequencer: deliver the next `count` messages of member `index`, run after run. */
   Order = 2,
 }
 
 /**
- * A data header is its sender's Lamport stamp alone (a number: nothing allocated per message); an
+ * A data header is one number, how far in this view's order its sender had delivered when it sent
+ * the message (nothing allocated per message); an
  * order is the view and its runs, flat: `[index0, count0, index1, count1, ...]`.
  */
 interface TotalOrder {
@@ -47,9 +49,9 @@ export const TOTAL_HEADER = defineHeader<TotalHeader>(
   (r) => {
     const t = r.u8();
     if (t === TotalType.Data) {
-      const stamp = r.uvar();
-      if (stamp > MAX_WIRE_INT) throw new ProtocolError('ERR_MALFORMED', `TOTAL stamp ${stamp} out of range`);
-      return stamp;
+      const seen = r.uvar();
+      if (seen > MAX_WIRE_INT) throw new ProtocolError('ERR_MALFORMED', `TOTAL position ${seen} out of range`);
+      return seen;
     }
     if (t !== TotalType.Order) throw new ProtocolError('ERR_MALFORMED', `unknown TOTAL header type ${t}`);
     const view = r.uvar();
@@ -62,38 +64,6 @@ export const TOTAL_HEADER = defineHeader<TotalHeader>(
 );
 
 const options = z.object({});
-
-/** One sender's messages waiting for their place in the order, with their Lamport stamps (no object per message). */
-class StampedQueue {
-  private msgs: (Message | undefined)[] = [];
-  private stamps: number[] = [];
-  private head = 0;
-  get length(): number {
-    return this.msgs.length - this.head;
-  }
-  push(msg: Message, stamp: number): void {
-    this.msgs.push(msg);
-    this.stamps.push(stamp);
-  }
-  shift(): Message {
-    const m = this.msgs[this.head]!;
-    this.msgs[this.head++] = undefined;
-    if (this.head === this.msgs.length) {
-      this.msgs.length = 0;
-      this.stamps.length = 0;
-      this.head = 0;
-    } else if (this.head > 1024 && this.head * 2 > this.msgs.length) {
-      this.msgs = this.msgs.slice(this.head);
-      this.stamps = this.stamps.slice(this.head);
-      this.head = 0;
-    }
-    return m;
-  }
-  /** What is left, oldest first, as (message, stamp) pairs. */
-  forEachLeft(fn: (msg: Message, stamp: number) => void): void {
-    for (let i = this.head; i < this.msgs.length; i++) fn(this.msgs[i]!, this.stamps[i]!);
-  }
-}
 
 /** Runs announced and not yet delivered, flat `[index, count, ...]` from `head` on (a count falls as its messages go up). */
 class RunQueue {
@@ -130,14 +100,20 @@ class RunQueue {
  * Total order (abcast) by a sequencer: the most senior member of the view. Messages travel as
  * ordinary reliable multicasts and wait at every member; the sequencer announces the order in
  * batches of runs ("3 from member 0, then 5 from member 2"), one small multicast per burst, so
- * throughput holds up under many senders. Sitting above CAUSAL, the sequencer sees messages in
- * causal order, so the total order is causal too. When the view changes, the flush has given every
- * survivor the same messages and the same announcements: each delivers what was announced, then
- * the rest in one deterministic order that keeps causality: by Lamport stamp (each abcast carries
- * its sender's, which is past every stamp the sender had received), then by member seniority. A
- * message that depends on another (its sender delivered that one first) has the higher stamp, even
- * when the announcement of both was lost with a sequencer cut off in a minority. The new view's
- * most senior member orders from then on, so survivors agree and lose none of their own messages.
+ * throughput holds up under many senders. The total order is causal on its own (CAUSAL below lets
+ * abcasts pass): a member delivers an abcast only after the sequencer ordered it, so an abcast it
+ * sends next reaches the sequencer after that order went out (FIFO per sender below). When the view changes, the flush has given every
+ * survivor the same messages and the same announcements: each delivers what was announced (the
+ * same prefix of the order everywhere, `D` messages long), then the rest in one deterministic
+ * order. Every abcast carries how much of the order its sender had delivered when it sent it (`d`):
+ * that prefix is all it causally depends on besides its sender's earlier messages (nothing
+ * unordered can be delivered within a view). So the rest go by `d`, then member seniority (a
+ * sender's own keep their order), and one with `d > D` is dropped with its sender's later ones:
+ * it answers what no survivor can deliver (its sender, and whoever held that part of the order,
+ * are on another side of a partition or gone; a surviving sender holds all it delivered, and the
+ * flush gives it to everyone). This is what CAUSAL's dropping of orphans did for abcasts when
+ * they went through it. The new view's most senior member orders from then on, so survivors
+ * agree and lose none of their own messages.
  *
  * Latency: the sequencer orders a received batch at the batch's end (not a tick later); it
  * delivers only once its announcement comes back up, i.e. was handed to the network first. (It
@@ -149,14 +125,17 @@ export class TOTAL extends ViewAwareLayer {
   readonly name = 'TOTAL';
   private members: readonly NodeId[] = [];
   private indexOf = new Map<NodeId, number>();
+  /** The sender last looked up in indexOf, and its index (-1: not a member). */
+  private lastSrc: NodeId | null = null;
+  private lastFrom = -1;
   private me = -1;
   private viewId = -1;
-  /** Per member index: its messages waiting for their place. */
-  private waiting: StampedQueue[] = [];
-  /** Lamport clock: above every stamp sent or received. */
-  private clock = 0;
-  /** Per member index: the last stamp taken from it in this view. */
-  private lastStamp: number[] = [];
+  /** Per member index: its messages waiting for their place, each with its `d` (a ring: no object per message). */
+  private waiting: TaggedRing<Message>[] = [];
+  /** Abcasts delivered in this view's order so far: the `d` of what we send. */
+  private delivered = 0;
+  /** Per member index: the largest `d` taken from it in this view. */
+  private lastSeen: number[] = [];
   private runs = new RunQueue();
   /** Runs noted for the next announcement, flat `[index, count, ...]`. */
   private toAnnounce: number[] = [];
@@ -185,8 +164,10 @@ export class TOTAL extends ViewAwareLayer {
 
   override down(msg: Message): void {
     if (msg.order === OrderCode.Total && msg.dest === null) {
-      if (this.clock < MAX_WIRE_INT) this.clock++;
-      msg.push(TOTAL_HEADER, this.clock);
+      // Capped at what the wire carries (the decoder refuses more): past 2^32 abcasts in one view the
+      // end-of-view check can no longer tell the last orders apart, rather than every abcast being refused.
+      const d = this.delivered;
+      msg.push(TOTAL_HEADER, d < MAX_WIRE_INT ? d : MAX_WIRE_INT);
     }
     this.below.down(msg);
   }
@@ -268,17 +249,23 @@ export class TOTAL extends ViewAwareLayer {
       this.deliverOrdered();
       return;
     }
-    const from = this.indexOf.get(msg.src) ?? -1;
+    // A frame's messages come from one sender in runs: look its index up once per run.
+    let from: number;
+    if (msg.src === this.lastSrc) from = this.lastFrom;
+    else {
+      from = this.indexOf.get(msg.src) ?? -1;
+      this.lastSrc = msg.src;
+      this.lastFrom = from;
+    }
     if (from < 0) {
       this.guard.drop(msg.src, 'total-order message from a non-member');
       return;
     }
-    if (h > this.clock) this.clock = h;
-    // A sender's stamps only grow (a forged smaller one cannot reorder its own messages).
-    const last = this.lastStamp[from]!;
-    const stamp = h > last ? h : last;
-    this.lastStamp[from] = stamp;
-    this.waiting[from]!.push(msg, stamp);
+    // A sender's `d` only grows (a forged smaller one cannot reorder its own messages).
+    const last = this.lastSeen[from]!;
+    const seen = h > last ? h : last;
+    this.lastSeen[from] = seen;
+    this.waiting[from]!.push(msg, seen);
     if (this.isSequencer) this.noteForOrder(from);
     if (!this.runs.empty && this.runs.index === from) this.deliverOrdered();
   }
@@ -335,8 +322,9 @@ export class TOTAL extends ViewAwareLayer {
       let left = runs.count;
       while (left > 0 && q !== undefined && q.length > 0) {
         left--;
+        this.delivered++;
         this.mOrdered.inc();
-        this.pass(q.shift());
+        this.pass(q.shift()!);
       }
       if (left > 0) {
         runs.count = left;
@@ -357,12 +345,24 @@ export class TOTAL extends ViewAwareLayer {
       this.above.upBatch(o);
     }
     if (this.viewId >= 0) {
-      // End of a view: what was announced, then the rest by stamp, then seniority (the same everywhere).
+      // End of a view: what was announced, then the rest by `d`, then seniority (the same everywhere),
+      // without what depends on more of the order than was delivered here (see the class comment).
       this.deliverOrdered();
-      const rest: { msg: Message; stamp: number; rank: number }[] = [];
-      this.waiting.forEach((q, rank) => q.forEachLeft((msg, stamp) => rest.push({ msg, stamp, rank })));
-      // Stable, and a sender's stamps never fall: its own messages keep their order.
-      rest.sort((a, b) => a.stamp - b.stamp || a.rank - b.rank);
+      const delivered = this.delivered;
+      const rest: { msg: Message; seen: number; rank: number }[] = [];
+      let orphans = 0;
+      this.waiting.forEach((q, rank) => {
+        let cut = false;
+        q.forEach((msg, seen) => {
+          if (cut || seen > delivered) {
+            cut = true;
+            orphans++;
+          } else rest.push({ msg, seen, rank });
+        });
+      });
+      if (orphans > 0) this.log.debug('dropping abcasts that depend on undelivered order at view change', { count: orphans, delivered });
+      // Stable, and a sender's `d` never falls: its own messages keep their order.
+      rest.sort((a, b) => a.seen - b.seen || a.rank - b.rank);
       for (const w of rest) {
         this.mOrdered.inc();
         this.pass(w.msg);
@@ -370,9 +370,11 @@ export class TOTAL extends ViewAwareLayer {
     }
     this.members = v.members;
     this.indexOf = new Map(v.members.map((m, i) => [m, i]));
+    this.lastSrc = null;
     this.me = this.indexOf.get(this.ctx.localId) ?? -1;
-    this.waiting = v.members.map(() => new StampedQueue());
-    this.lastStamp = new Array<number>(v.members.length).fill(0);
+    this.waiting = v.members.map(() => new TaggedRing<Message>());
+    this.lastSeen = new Array<number>(v.members.length).fill(0);
+    this.delivered = 0;
     this.runs = new RunQueue();
     this.toAnnounce = [];
     this.viewId = v.id;

@@ -47,6 +47,30 @@ describe('CAUSAL', () => {
     );
   });
 
+  it('lets abcasts pass without a header: they neither wait on causal dependencies nor count in the vector', () => {
+    const a = causalAlone('a', ['a', 'b', 'c']);
+    const abcast = new Message(null, Buffer.from('t'));
+    abcast.order = OrderCode.Total;
+    a.layer.down(abcast);
+    assert.equal(a.sent[0]!.peek(CAUSAL_HEADER), undefined, 'no causal header on an abcast');
+    // b's cbcast that depends on b's 1st causal message from c is held; c's abcast passes it by.
+    const fromB = new Message(null, Buffer.from('b'));
+    fromB.src = 'b';
+    fromB.push(CAUSAL_HEADER, { deps: [2, 1] });
+    a.layer.up(fromB);
+    const fromC = new Message(null, Buffer.from('c-abcast'));
+    fromC.src = 'c';
+    a.layer.up(fromC);
+    assert.deepEqual(
+      a.delivered.map((m) => m.payload.toString()),
+      ['c-abcast'],
+      "the abcast went up; the cbcast still waits (the abcast did not count as c's causal message)",
+    );
+    // Our next cbcast names nothing: abcasts are not counted in the vector.
+    a.layer.down(causal());
+    assert.deepEqual(a.sent[1]!.peek(CAUSAL_HEADER)!.deps, []);
+  });
+
   it("holds a message until the entries it names are delivered, then delivers it and the sender's later ones", () => {
     const c = causalAlone('c', ['a', 'b', 'c']);
     const from = (src: string, deps: number[]): Message => {

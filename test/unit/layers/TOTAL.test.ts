@@ -24,6 +24,23 @@ describe('TOTAL', () => {
     assert.deepEqual(checkOrder(s.history.events, 'g').items, []);
   });
 
+  it('keeps abcasts causal (replies after what they answer) under loss and reordering, with CAUSAL letting them pass', () => {
+    const s = simGroup(5, 'TOTAL:CAUSAL:STABLE:FC:FRAG:NAK:COM', { loss: 0.05, fifo: false, jitterMs: 5, seed: 11 });
+    s.groups.forEach((g, i) => {
+      let n = 0;
+      // Each member answers some of what it delivers: chains of abcasts, each sent after what it answers.
+      g.on('message', () => {
+        if (n++ < 60 && n % 3 === i % 3) void g.abcast({ from: i, n });
+      });
+      void g.abcast({ from: i, n: 0 });
+    });
+    s.world.runFor(10_000);
+    assert.deepEqual(checkOrder(s.history.events, 'g').items, []);
+    const orders = s.delivered.map((d) => JSON.stringify(d.map((x) => x.payload)));
+    assert.equal(new Set(orders).size, 1, 'one order everywhere');
+    assert.ok(s.delivered[0]!.length > 50, `replies were sent (${s.delivered[0]!.length} delivered)`);
+  });
+
   it('every member sends abcasts while the sequencer crashes, then its successor: survivors agree and lose none of their own', () => {
     const c = new SimCluster(21, { loss: 0.02 });
     const stack = ['TOTAL', 'CAUSAL', ...(FAST_STACK as object[])] as never;
@@ -67,8 +84,8 @@ describe('TOTAL', () => {
   });
 });
 
-/** TOTAL alone, in a view where `seq` orders (and never does: it is cut off), recording what it delivers. */
-function totalAlone(): { total: TOTAL; delivered: string[]; up: (src: string, stamp: number, tag: string) => void } {
+/** TOTAL alone as `me`, in a view where `seq` orders (only what a test hands it), recording what it delivers. */
+function totalAlone(): { total: TOTAL; delivered: string[]; up: (src: string, seen: number, tag: string) => void } {
   const ctx = { env: {} as Env, group: 'g', localId: 'me:1/1', log: silentLogger, metrics: new MemoryMetrics() };
   const total = new TOTAL(ctx, {});
   const delivered: string[] = [];
@@ -76,33 +93,47 @@ function totalAlone(): { total: TOTAL; delivered: string[]; up: (src: string, st
   total.above = { up: record, upBatch: (b) => b.forEach(record), upEvent: () => {}, down: () => {}, downBatch: () => {}, downEvent: () => {} };
   total.below = { up: () => {}, upBatch: () => {}, upEvent: () => {}, down: () => {}, downBatch: () => {}, downEvent: () => {} };
   total.upEvent({ type: 'VIEW', view: { group: 'g', id: 1, members: ['seq:1/1', 'a:1/1', 'me:1/1'] } });
-  const up = (src: string, stamp: number, tag: string): void => {
+  const up = (src: string, seen: number, tag: string): void => {
     const m = new Message(null, Buffer.from(tag));
     m.src = src;
-    m.push(TOTAL_HEADER, stamp);
+    m.push(TOTAL_HEADER, seen);
     total.up(m);
   };
   return { total, delivered, up };
 }
 
 describe('TOTAL at the end of a view (unit)', () => {
-  it('delivers what no sequencer ordered in causal order: a reply after what it answers, though its sender is more senior', () => {
+  /** The sequencer's order, as it comes up: deliver the next `runs` (flat [index, count, ...]). */
+  const order = (total: TOTAL, runs: number[]): void => {
+    const m = new Message(null, Buffer.alloc(0));
+    m.src = 'seq:1/1';
+    m.push(TOTAL_HEADER, { view: 1, runs });
+    total.up(m);
+  };
+
+  it('delivers what was ordered, then the rest by how much of the order their senders had delivered; drops what answers order not delivered here, with its sender’s later ones', () => {
     const { total, delivered, up } = totalAlone();
-    up('me:1/1', 5, 'question'); // ours
-    up('a:1/1', 6, 'reply'); // a delivered the question (its clock passed 5), then sent this
-    up('seq:1/1', 3, 'early'); // concurrent with both, and older
-    assert.deepEqual(delivered, [], 'nothing ordered yet: the sequencer is cut off');
+    up('seq:1/1', 0, 's1');
+    order(total, [0, 1]);
+    assert.deepEqual(delivered, ['s1']);
+    up('a:1/1', 1, 'a (after s1)'); // a had delivered s1
+    up('me:1/1', 0, 'me (before anything)'); // ours, sent before s1 was delivered
+    up('seq:1/1', 2, 'seq (after an order we never got)'); // the sequencer had delivered 2: one we lack
+    up('seq:1/1', 2, 'seq (its next)');
     total.upEvent({ type: 'VIEW', view: { group: 'g', id: 2, members: ['a:1/1', 'me:1/1'] } });
-    assert.deepEqual(delivered, ['early', 'question', 'reply']);
+    assert.deepEqual(delivered, ['s1', 'me (before anything)', 'a (after s1)']);
   });
 
-  it('breaks equal stamps by seniority, and keeps a sender’s own order even when its stamps fall', () => {
+  it('breaks equal positions by seniority, and keeps a sender’s own order even when its positions fall', () => {
     const { total, delivered, up } = totalAlone();
-    up('me:1/1', 4, 'me-1');
-    up('a:1/1', 4, 'a-1');
-    up('a:1/1', 2, 'a-2 (a forged smaller stamp)');
+    up('seq:1/1', 0, 's1');
+    up('seq:1/1', 0, 's2');
+    order(total, [0, 2]);
+    up('me:1/1', 2, 'me-1');
+    up('a:1/1', 2, 'a-1');
+    up('a:1/1', 1, 'a-2 (a forged smaller position)');
     total.upEvent({ type: 'VIEW', view: { group: 'g', id: 2, members: ['a:1/1', 'me:1/1'] } });
-    assert.deepEqual(delivered, ['a-1', 'a-2 (a forged smaller stamp)', 'me-1']);
+    assert.deepEqual(delivered, ['s1', 's2', 'a-1', 'a-2 (a forged smaller position)', 'me-1']);
   });
 });
 
