@@ -7,13 +7,21 @@ import { invariant } from './errors.js';
  * kept until stable would outlive a young-generation collection, and copying survivors is what the
  * collector's time goes to). Appended in order, freed from the front, like SeqBuffer.
  */
+/** What an empty store holds until its first append (never written: the first append grows first). */
+const NO_BUFS: (Buffer | undefined)[] = [];
+const NO_INTS = new Int32Array(0);
+
 export class SliceStore {
-  /** A ring of `cap` slots (a power of two) from `head`; offsets and tags in typed arrays the collector never scans. */
-  private cap = 64;
-  private bufs: (Buffer | undefined)[] = new Array<Buffer | undefined>(64).fill(undefined);
-  private starts = new Int32Array(64);
-  private ends = new Int32Array(64);
-  private tags = new Int32Array(64);
+  /**
+   * A ring of `cap` slots (a power of two) from `head`; offsets and tags in typed arrays the collector
+   * never scans. No slots until the first append: a large view has a store per sender at every
+   * member (n² of them), most of which never hold anything.
+   */
+  private cap = 0;
+  private bufs: (Buffer | undefined)[] = NO_BUFS;
+  private starts = NO_INTS;
+  private ends = NO_INTS;
+  private tags = NO_INTS;
   private head = 0;
   private count = 0;
   private first: number;
@@ -99,7 +107,7 @@ export class SliceStore {
     this.tags = new Int32Array(64);
   }
   private grow(): void {
-    const cap = this.cap * 2;
+    const cap = this.cap === 0 ? 64 : this.cap * 2;
     const bufs = new Array<Buffer | undefined>(cap).fill(undefined);
     const starts = new Int32Array(cap);
     const ends = new Int32Array(cap);

@@ -24,6 +24,7 @@ import {
   RelayHub,
   type RelayDown,
   type RelayHeader,
+  type RelayScratch,
 } from './fd/relay-beat.js';
 
 type Counter = ReturnType<LayerContext['metrics']['counter']>;
@@ -172,6 +173,8 @@ export class FD extends Layer {
   private leaseOk = true;
   /** leaseExpiry() as last computed; stale once an echo or the view changed (checkLease runs per message: keep it cheap). */
   private cachedExpiry: number | null = null;
+  /** Relayed views: echoes rose since cachedExpiry was computed (it is a lower bound: recomputed once reached). */
+  private expiryStale = false;
   /** The expiry the timer is armed for (null: no timer). */
   private armedExpiry: number | null = null;
   /** When we installed the current view: it grants every member a lease from then, as if we had just echoed it. */
@@ -197,6 +200,10 @@ export class FD extends Layer {
   private feeds: RelayFeed[] = [];
   /** Per view index: the latest clock of that member any relay reported (a rise is a sign of life). */
   private knownT: number[] = [];
+  /** Per relay: when its last table arrived (read or not): the first relay heard lately is the one we read. */
+  private tableAt: number[] = [];
+  /** Where relay tables are decoded (one pair of arrays per view: no allocation per table). */
+  private scratch: RelayScratch = { ts: new Float64Array(0), acks: new Float64Array(0) };
   /** When we last received a relay's table: past fallbackAfter of silence we beat the view directly. */
   private lastDownAt = -Infinity;
   /** In relayed mode, when we last answered a member's direct beat (it is falling back: it needs our echo). */
@@ -281,6 +288,7 @@ export class FD extends Layer {
         for (const m of this.members) if (m !== this.ctx.localId && ev.leaseSince > (this.echoed.get(m) ?? -Infinity)) this.echoed.set(m, ev.leaseSince);
       }
       this.cachedExpiry = null;
+      this.expiryStale = false;
       this.strangerReported.clear();
       // New members need our t (and we theirs) before they can hold a lease: start the exchange now.
       if (fresh) {
@@ -369,6 +377,8 @@ export class FD extends Layer {
     this.hub = this.relayed && this.myIdx < this.relays.length ? new RelayHub(n) : null;
     this.feeds = this.relays.map(() => new RelayFeed());
     this.knownT = this.relayed ? new Array<number>(n).fill(0) : [];
+    if (this.relayed) this.scratch = { ts: new Float64Array(n), acks: new Float64Array(n) };
+    this.tableAt = this.relays.map(() => -Infinity);
     // Give the relays an interval or three before falling back to direct beats.
     this.lastDownAt = now;
   }
@@ -427,7 +437,12 @@ export class FD extends Layer {
         if (j < 0) return void this.guard.drop(src, 'relay table from a member that is not a relay');
         // Our own table comes back to us on a multicast: applied already when it was built.
         if (j === this.myIdx) return;
-        const table = decodeRelayDown(payload, n);
+        // One relay's table a round is enough (each carries every member): read the first relay
+        // heard within two intervals, and the next ones only while it is silent. Reading all of
+        // them was n tables of n entries per interval, three times over.
+        this.tableAt[j] = now;
+        if (j !== this.readRelay(now)) return;
+        const table = decodeRelayDown(payload, n, this.scratch);
         if (table === 'too-many' || table.ts.some((t) => !Number.isSafeInteger(t)) || table.except.some(([a, b]) => a >= n || b >= n))
           return void this.guard.drop(src, 'relay table out of range');
         this.applyTable(j, table, now);
@@ -464,7 +479,9 @@ export class FD extends Layer {
       const mine = feed.mineAt(a);
       if (mine !== undefined && mine > (this.echoed.get(m) ?? -Infinity)) {
         this.echoed.set(m, mine);
-        this.cachedExpiry = null;
+        // A later echo only moves the lease's end later: recompute when the cached end is reached
+        // (a sort of n ends per table, n tables per interval, was a large view's main cost).
+        this.expiryStale = true;
       }
     }
   }
@@ -521,8 +538,12 @@ export class FD extends Layer {
   /** Report a change of lease up, and wake up when the current one runs out. */
   private checkLease(): void {
     if (this.viewId === 0) return;
-    const expiry = (this.cachedExpiry ??= this.leaseExpiry());
     const now = this.env.now();
+    if (this.expiryStale && (this.cachedExpiry === null || now >= this.cachedExpiry)) {
+      this.cachedExpiry = null;
+      this.expiryStale = false;
+    }
+    const expiry = (this.cachedExpiry ??= this.leaseExpiry());
     const ok = now < expiry;
     if (ok !== this.leaseOk) {
       this.leaseOk = ok;
@@ -584,6 +605,12 @@ export class FD extends Layer {
         this.above.upEvent({ type: 'SUSPECT', member: m });
       }
     }
+  }
+
+  /** The relay whose tables we read: the first one heard within two intervals (ourselves, as a relay, always count). */
+  private readRelay(now: number): number {
+    for (let j = 0; j < this.relays.length; j++) if (j === this.myIdx || now - this.tableAt[j]! <= 2 * this.opts.heartbeatIntervalMs) return j;
+    return -1;
   }
 
   /** In a relayed view: no relay table for three intervals, so direct beats carry our lease. */

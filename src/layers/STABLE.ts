@@ -100,6 +100,9 @@ export class STABLE extends Layer {
   private aggSoon: Timer | null = null;
   /** All-to-all: the digest our timer last gossiped, in which view, and for how many intervals it has not changed. */
   private lastGossip: { viewId: number; digest: Digest; idle: number } | null = null;
+  /** Aggregator: a digest arrived (or ours changed) since the minimum was last computed (O(n²): not every tick). */
+  private aggDirty = true;
+  private lastOwnSeqs: number[] | null = null;
 
   constructor(
     ctx: LayerContext,
@@ -142,6 +145,8 @@ export class STABLE extends Layer {
       this.index = new Map(this.members.map((m, i) => [m, i]));
       this.aggregated = this.members.length >= this.opts.aggregateFrom;
       this.lastSent = null;
+      this.lastOwnSeqs = null;
+      this.aggDirty = true;
       this.idleTicks = 0;
       this.lastAggAt = this.env.now();
     }
@@ -210,6 +215,7 @@ export class STABLE extends Layer {
         return;
       }
       this.digests.set(src, this.digestOf(seqs));
+      this.aggDirty = true;
       // SAFE is waiting somewhere: answer within a fifth of an interval, not at our next tick.
       if (kind === AGG_UP_URGENT && this.aggSoon === null)
         this.aggSoon = this.env.setTimer(this.opts.gossipIntervalMs / 5, () => {
@@ -257,9 +263,15 @@ export class STABLE extends Layer {
     const own = this.digests.get(this.ctx.localId)!;
     const coordinator = this.members[0]!;
     const isCoordinator = coordinator === this.ctx.localId;
-    if (isCoordinator) this.recompute();
+    if (isCoordinator) {
+      const ownSeqs = this.seqsOf(own);
+      if (!sameSeqs(ownSeqs, this.lastOwnSeqs)) this.aggDirty = true;
+      this.lastOwnSeqs = ownSeqs;
+      if (this.aggDirty) this.recompute();
+      this.aggDirty = false;
+    }
     const seqs = isCoordinator ? this.seqsOf(this.stable) : this.seqsOf(own);
-    const same = this.lastSent !== null && this.lastSent.length === seqs.length && this.lastSent.every((v, i) => v === seqs[i]);
+    const same = sameSeqs(seqs, this.lastSent);
     this.idleTicks++;
     if (same && !force && !this.urgent && this.idleTicks < this.opts.idleEvery) return;
     this.idleTicks = 0;
@@ -341,6 +353,10 @@ function sameDigest(a: Digest, b: Digest): boolean {
   if (a.size !== b.size) return false;
   for (const [k, v] of a) if (b.get(k) !== v) return false;
   return true;
+}
+
+function sameSeqs(a: readonly number[], b: readonly number[] | null): boolean {
+  return b !== null && a.length === b.length && a.every((v, i) => v === b[i]);
 }
 
 registerLayer({

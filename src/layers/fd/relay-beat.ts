@@ -54,9 +54,9 @@ export interface RelayUp {
 export interface RelayDown {
   round: number;
   /** Per view index: the latest clock heard from that member (0: none). */
-  ts: number[];
+  ts: number[] | Float64Array;
   /** Per view index: the last round of this relay that member acknowledged (0: none). */
-  acks: number[];
+  acks: number[] | Float64Array;
   /** [member, revoked member] view-index pairs: that member's acks do not count for that one. */
   except: [number, number][];
 }
@@ -98,14 +98,23 @@ export function encodeRelayDown(d: RelayDown): Buffer {
   return w.toBytes();
 }
 
-/** Throws on malformed bytes; 'too-many' when the table is not the view's size or the exceptions outnumber n². */
-export function decodeRelayDown(bytes: Buffer, n: number): RelayDown | 'too-many' {
+/** Where a member decodes tables: two arrays of the view's size, reused for every table (n tables of n entries per interval). */
+export interface RelayScratch {
+  ts: Float64Array;
+  acks: Float64Array;
+}
+
+/**
+ * Throws on malformed bytes; 'too-many' when the table is not the view's size or the exceptions
+ * outnumber n². With `into`, the entries land in its arrays (valid until the next decode).
+ */
+export function decodeRelayDown(bytes: Buffer, n: number, into?: RelayScratch): RelayDown | 'too-many' {
   const r = new Reader(bytes);
   const round = r.uvar();
   const len = r.uvar();
   if (len !== n) return 'too-many';
-  const ts = new Array<number>(len);
-  const acks = new Array<number>(len);
+  const ts = into?.ts.length === len ? into.ts : new Float64Array(len);
+  const acks = into?.acks.length === len ? into.acks : new Float64Array(len);
   for (let i = 0; i < len; i++) {
     ts[i] = r.uvar();
     acks[i] = r.uvar();

@@ -5,7 +5,8 @@ import type { ViolationList } from './violation.js';
 
 /** What the checker knows of one member at an instant. */
 interface MemberState {
-  view: { id: number; members: readonly NodeId[] } | null;
+  /** `key`: the member list joined, once per view event (not once per member per instant: O(n³) in a large group). */
+  view: { id: number; members: readonly NodeId[]; key: string } | null;
   /** Shared by the successive members of one process: a group keeps its block reasons across a rejoin. */
   blocked: Set<string>;
   gone: boolean;
@@ -63,7 +64,7 @@ export function checkNoTwoPrimaries(
     const lists = new Map<string, string>();
     for (const [m, s] of states) {
       if (!isLive(s) || ignore(m)) continue;
-      const key = s.view!.members.join(',');
+      const key = s.view!.key;
       if (!lists.has(key)) lists.set(key, `${m} in view ${s.view!.id} [${key}]`);
     }
     if (lists.size > 1) {
@@ -79,7 +80,7 @@ export function checkNoTwoPrimaries(
       case 'view':
         if (ev.group === group) {
           const s = state(ev.node);
-          s.view = { id: ev.view, members: ev.members };
+          s.view = { id: ev.view, members: ev.members, key: ev.members.join(',') };
         }
         break;
       case 'blocked':
