@@ -65,6 +65,7 @@ function traceLogger(bindings: LogFields): Logger {
 
 function writeTrace(): void {
   if (TRACE_DIR === null) return;
+  traced.push(JSON.stringify({ level: 'info', msg: 'clock', node: node?.endpoint ?? '', wallMinusDateNow: wallNow() - Date.now(), ts: wallNow() }));
   writeFileSync(join(TRACE_DIR, `member-${process.pid}.jsonl`), traced.length > 0 ? traced.join('\n') + '\n' : '');
   traced.length = 0;
 }
