@@ -10,6 +10,7 @@
 //   13..   ping: u8 mode (order code, +4 when safe); pong: u32le the ping's number; data: filler
 import { createHash } from 'node:crypto';
 import { readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { Session } from 'node:inspector/promises';
 import { constants as perfConstants, monitorEventLoopDelay, performance, PerformanceObserver } from 'node:perf_hooks';
 import { setImmediate as yieldToIo, setTimeout as sleep } from 'node:timers/promises';
@@ -44,7 +45,33 @@ const wallNow = (): number => performance.timeOrigin + performance.now();
 
 const LEVELS: Record<LogLevel, number> = { debug: 20, info: 30, warn: 40, error: 50, silent: 100 };
 
+/**
+ * HORUS_BENCH_TRACE=DIR: every log line of every level (trace too) is kept in memory with its wall
+ * time and written to DIR/member-PID.jsonl when the member is closed (bench/micro/view-phases.ts
+ * reads them). Kept in memory so that tracing adds no write to the path it times.
+ */
+const TRACE_DIR = process.env.HORUS_BENCH_TRACE ?? null;
+const TRACE_MAX_LINES = 500_000;
+const traced: string[] = [];
+
+function traceLogger(bindings: LogFields): Logger {
+  const at =
+    (name: string) =>
+    (msg: string, fields?: LogFields): void => {
+      if (traced.length < TRACE_MAX_LINES) traced.push(JSON.stringify({ level: name, msg, ...bindings, ...fields, ts: wallNow() }));
+    };
+  return { trace: at('trace'), debug: at('debug'), info: at('info'), warn: at('warn'), error: at('error'), child: (b) => traceLogger({ ...bindings, ...b }) };
+}
+
+function writeTrace(): void {
+  if (TRACE_DIR === null) return;
+  traced.push(JSON.stringify({ level: 'info', msg: 'clock', node: node?.endpoint ?? '', wallMinusDateNow: wallNow() - Date.now(), ts: wallNow() }));
+  writeFileSync(join(TRACE_DIR, `member-${process.pid}.jsonl`), traced.length > 0 ? traced.join('\n') + '\n' : '');
+  traced.length = 0;
+}
+
 function stderrLogger(level: LogLevel, bindings: LogFields = {}): Logger {
+  if (TRACE_DIR !== null) return traceLogger(bindings);
   const min = LEVELS[level];
   const at =
     (lv: number, name: string) =>
@@ -598,6 +625,7 @@ async function handle(c: Command): Promise<CommandResults[keyof CommandResults]>
     case 'profile-stop':
       return profileStop(c.file);
     case 'close':
+      writeTrace();
       closing = true;
       if (statsTimer !== null) clearInterval(statsTimer);
       if (dyn.traffic !== null) clearInterval(dyn.traffic);

@@ -3,6 +3,8 @@
 // further process joins the group of `members` and leaves it again, `changes` times; each is timed from
 // the request to the last member's install of the new view. Ensemble re-keys a 20-member group in about
 // 100 ms (Rodeh, Birman, Dolev); the issue asks to beat it.
+import { appendFileSync } from 'node:fs';
+import { join } from 'node:path';
 import type { RekeyCase } from '../cases.js';
 import { forkMember, type MemberHandle } from '../lib/member-handle.js';
 import type { RekeyResult } from '../lib/results.js';
@@ -12,6 +14,13 @@ import { profileStart, profileStop, scaled, type RunContext } from './context.js
 
 const DYN_TIMEOUT_MS = 20_000;
 const GROUP = 'rekey';
+/** HORUS_BENCH_TRACE=DIR: the members keep a timed log (bench/lib/member.ts) and this runner notes when each change was asked for. */
+const TRACE_DIR = process.env.HORUS_BENCH_TRACE ?? null;
+
+/** One line of DIR/changes.jsonl: what bench/micro/view-phases.ts needs to cut the members' logs into changes. */
+function traceMark(mark: { case: string; change: 'join' | 'leave'; k: number; at: number; mover: string; coordinator: string }): void {
+  if (TRACE_DIR !== null) appendFileSync(join(TRACE_DIR, 'changes.jsonl'), JSON.stringify(mark) + '\n');
+}
 
 /** Each of `ms`'s first view since `seen[i]` that `pred` accepts: its install time, once all have one. */
 async function installs(ms: readonly MemberHandle[], seen: readonly number[], pred: (members: readonly string[]) => boolean, what: string): Promise<number[]> {
@@ -73,6 +82,7 @@ export async function runRekey(c: RekeyCase, ctx: RunContext): Promise<RekeyResu
       const moverSeen = mover.views.length;
       const j = await djoin(mover, false);
       const joinAt = startedAt;
+      traceMark({ case: c.id, change: 'join', k, at: joinAt, mover: mover.endpoint, coordinator: ids[0]!.memberId });
       const inAll = await installs(
         [...group, mover],
         [...seen, moverSeen],
@@ -84,6 +94,7 @@ export async function runRekey(c: RekeyCase, ctx: RunContext): Promise<RekeyResu
       await sleep(300);
       seen = group.map((m) => m.views.length);
       const leaveAt = wallNow();
+      traceMark({ case: c.id, change: 'leave', k, at: leaveAt, mover: mover.endpoint, coordinator: ids[0]!.memberId });
       await mover.request<'dleave'>({ cmd: 'dleave', timeoutMs: DYN_TIMEOUT_MS });
       const out = await installs(group, seen, (ms) => !ms.includes(j.memberId) && ms.length === c.members, 'the view without the leaver');
       leave.last.push(Math.max(...out) - leaveAt);
@@ -107,6 +118,7 @@ export async function runRekey(c: RekeyCase, ctx: RunContext): Promise<RekeyResu
     });
     return [row('join', join), row('leave', leave)];
   } finally {
-    await Promise.all(procs.map((m) => m.close(0)));
+    // Traced: time for each member to write its log before it is killed.
+    await Promise.all(procs.map((m) => m.close(TRACE_DIR !== null ? 5000 : 0)));
   }
 }

@@ -755,12 +755,18 @@ export class GMS extends Layer {
    * A coordinator starts the flush once foldMs has gathered what comes with the first event, rather
    * than at its next tick (up to retryMs, 100 ms: the most of a join's or leave's time before).
    */
-  private flushSoon(): void {
+  private flushSoon(delay = this.opts.foldMs): void {
     if (this.flushSoonTimer !== null) return;
-    this.flushSoonTimer = this.env.setTimer(this.opts.foldMs, () => {
+    this.flushSoonTimer = this.env.setTimer(delay, () => {
       this.flushSoonTimer = null;
       if ((this.status !== 'member' && this.status !== 'leaving') || !this.view || !this.isCoordinator || this.flush !== null) return;
-      if (this.hasWork() && this.workSince !== null && this.env.now() - this.workSince >= this.opts.foldMs) this.startFlush();
+      if (!this.hasWork() || this.workSince === null) return;
+      // Early for this work (the timer was set for earlier work, or a real timer fired a little
+      // before env.now() says foldMs passed: libuv counts from the loop's cached time): wait out
+      // the rest rather than leave it to the next tick (up to retryMs later).
+      const rest = this.opts.foldMs - (this.env.now() - this.workSince);
+      if (rest > 0) this.flushSoon(Math.max(rest, 1));
+      else this.startFlush();
     });
   }
 

@@ -207,6 +207,42 @@ describe('CRYPT', () => {
     );
   });
 
+  it('hears messages sealed with the key an Install brings in the same batch once the batch is through, not a loop turn later', () => {
+    const [a, b] = [member('a'), member('b')];
+    const k1 = randomBytes(32);
+    const k2 = randomBytes(32);
+    install([a], 1, ab, k1);
+    install([a], 2, ab, k2);
+    // The coordinator's Install travels in clear to a joiner; what it sends next is sealed with the new key.
+    const ins = new Message('b', Buffer.from('install'), MsgFlag.Unreliable);
+    ins.push(GMS_HEADER, G.Install);
+    const insWire = wire(a, ins);
+    const chunk = wire(a, app('state chunk', 'b', MsgFlag.Unreliable));
+    const heard: string[] = [];
+    let installing = false;
+    b.layer.above = {
+      ...b.top.link,
+      up: (m) => heard.push(m.payload.toString()),
+      upBatch: (batch) => {
+        for (const m of batch) {
+          heard.push(m.payload.toString());
+          if (m.payload.toString() === 'install') {
+            // GMS installs the view (and its key) while handling the batch: nothing is heard from inside that.
+            installing = true;
+            install([b], 2, ab, k2);
+            assert.deepEqual(heard, ['install'], 'nothing heard while the view is being installed');
+            installing = false;
+          }
+        }
+      },
+    };
+    b.layer.upBatch([insWire, chunk]);
+    assert.equal(installing, false);
+    assert.deepEqual(heard, ['install', 'state chunk'], 'heard as the batch ends, no deferred turn needed');
+    b.runDeferred();
+    assert.deepEqual(heard, ['install', 'state chunk'], 'and not twice');
+  });
+
   it('sends only membership talk in clear, and hears nothing else in clear', () => {
     const [a, b] = [member('a'), member('b')];
     // No key yet (a joiner): its join request goes in clear; data does not go at all.
