@@ -13,6 +13,7 @@ import type { RunContext } from './context.js';
 
 const GROUP = 'large';
 const VIEW_TIMEOUT_MS = 60_000;
+const JOIN_TRIES = 3;
 
 export async function runLarge(c: LargeCase, ctx: RunContext): Promise<LargeResult> {
   const members = Math.max(16, Math.round(c.members * Math.min(1, ctx.scale)));
@@ -25,7 +26,19 @@ export async function runLarge(c: LargeCase, ctx: RunContext): Promise<LargeResu
     await procs[0]!.request<'djoin'>({ cmd: 'djoin', group: GROUP, state: 'none', create: true, timeoutMs: VIEW_TIMEOUT_MS });
     await Promise.all(procs.slice(1).map((m) => m.listen({ seeds: [procs[0]!.endpoint] })));
     // One at a time: joins at once restart each other's view changes.
-    for (const m of procs.slice(1)) await m.request<'djoin'>({ cmd: 'djoin', group: GROUP, state: 'none', create: false, timeoutMs: VIEW_TIMEOUT_MS });
+    // A join refused after GMS's joinTimeoutMs (10 s: tens of processes sharing 2 cores make view
+    // changes slow) is asked again, as an application would, up to JOIN_TRIES times.
+    for (const [i, m] of procs.slice(1).entries()) {
+      for (let attempt = 1; ; attempt++) {
+        try {
+          await m.request<'djoin'>({ cmd: 'djoin', group: GROUP, state: 'none', create: false, timeoutMs: VIEW_TIMEOUT_MS });
+          break;
+        } catch (err) {
+          if (attempt >= JOIN_TRIES) throw err;
+          ctx.log(`${c.id}: member ${i + 1}: join attempt ${attempt} failed (${(err as Error).message}); again`);
+        }
+      }
+    }
     const ids = new Map<MemberHandle, string>();
     await waitUntil(
       async () => {
