@@ -140,9 +140,16 @@ describe('GMS join admission', () => {
     const drops = gmsDrops(nodes[0]!);
     // A request for a first membership the coordinator never saw (e.g. it took over later) is older than ~2.
     const older = p.localId.replace(/~2$/, '~1');
-    forgeGms(c.world.node(eps[2]!)!, 'g', groups[0]!.localId, [{ kind: G.JoinReq, body: { member: older } }]);
+    // Sent by the process's current membership (~2): GMS drops it.
+    forgeGms(c.world.node(eps[2]!)!, 'g', groups[0]!.localId, [{ kind: G.JoinReq, body: { member: older } }], 2);
     c.run(2000);
     assert.equal(gmsDrops(nodes[0]!) - drops, 1);
+    // Sent by the first membership itself (a frame queued before it was replaced): COM drops the frame.
+    const stale = nodes[0]!.metrics.snapshot().counters['horus_com_stale_membership_total'] ?? 0;
+    forgeGms(c.world.node(eps[2]!)!, 'g', groups[0]!.localId, [{ kind: G.JoinReq, body: { member: older } }], 1);
+    c.run(2000);
+    assert.equal((nodes[0]!.metrics.snapshot().counters['horus_com_stale_membership_total'] ?? 0) - stale, 1);
+    assert.equal(gmsDrops(nodes[0]!) - drops, 1, 'never reached GMS');
     assert.deepEqual(groups[0]!.view, v);
     onePerNodeInHistory(c);
   });
