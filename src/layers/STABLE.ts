@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { every, type Timer } from '../core/env.js';
+import type { Timer } from '../core/env.js';
 import type { Digest, DownEvent } from '../core/events.js';
 import { Message, MsgFlag } from '../core/message.js';
 import type { NodeId } from '../core/node-id.js';
@@ -42,6 +42,12 @@ export const STABLE_HEADER = defineHeader<StableHeader>(
 const options = z.object({
   /** Gossip this member's digest at least this often. */
   gossipIntervalMs: z.number().positive().default(50),
+  /**
+   * While nothing changes (our digest is the one we last gossiped, and every member has reported
+   * holding all of it), the interval doubles up to this: an idle group gossips about once a second,
+   * not 20 times. Any message sent or delivered brings it back to gossipIntervalMs.
+   */
+  idleGossipIntervalMs: z.number().positive().default(1000),
   /** ...and sooner once this many bytes have been delivered since the last gossip (bounds buffers). */
   maxBytes: z
     .number()
@@ -67,6 +73,11 @@ export class STABLE extends Layer {
   private bytesSinceGossip = 0;
   private gossipSoon = false;
   private timer: Timer | null = null;
+  private stopped = false;
+  /** The interval the timer runs at now: gossipIntervalMs, or longer while nothing changes. */
+  private intervalMs: number;
+  /** What we gossiped last, to tell an unchanged digest. */
+  private lastGossiped: Digest | null = null;
 
   constructor(
     ctx: LayerContext,
@@ -74,14 +85,45 @@ export class STABLE extends Layer {
   ) {
     super(ctx);
     this.guard = new InputGuard(ctx, 'STABLE');
+    this.intervalMs = opts.gossipIntervalMs;
   }
 
   override start(): void {
-    this.timer = every(this.env, this.opts.gossipIntervalMs, () => this.gossip());
+    this.arm();
   }
 
   override stop(): void {
+    this.stopped = true;
     this.timer?.cancel();
+  }
+
+  private arm(): void {
+    this.timer?.cancel();
+    this.timer = this.stopped ? null : this.env.setTimer(this.intervalMs, this.tick);
+  }
+
+  /** One function for every tick: gossip, then slow down while nothing changes (see idleGossipIntervalMs). */
+  private readonly tick = (): void => {
+    const quiet = this.gossip();
+    this.intervalMs = quiet ? Math.min(this.intervalMs * 2, Math.max(this.opts.idleGossipIntervalMs, this.opts.gossipIntervalMs)) : this.opts.gossipIntervalMs;
+    this.arm();
+  };
+
+  /** Traffic: back to the short interval at once, if we had slowed down. */
+  private busy(): void {
+    if (this.intervalMs === this.opts.gossipIntervalMs) return;
+    this.intervalMs = this.opts.gossipIntervalMs;
+    this.arm();
+  }
+
+  override down(msg: Message): void {
+    this.busy();
+    this.below.down(msg);
+  }
+
+  override downBatch(batch: Message[]): void {
+    this.busy();
+    this.below.downBatch(batch);
   }
 
   override downEvent(ev: DownEvent): void {
@@ -103,6 +145,8 @@ export class STABLE extends Layer {
         this.viewId = ev.view.id;
         this.digests.clear();
         this.stable = new Map();
+        this.lastGossiped = null;
+        this.busy();
       }
     }
     this.below.downEvent(ev);
@@ -111,6 +155,7 @@ export class STABLE extends Layer {
   override up(msg: Message): void {
     const h = msg.pop(STABLE_HEADER);
     if (h === undefined) {
+      this.busy();
       this.bytesSinceGossip += msg.payload.length;
       if (this.bytesSinceGossip >= this.opts.maxBytes) this.gossip();
       this.above.up(msg);
@@ -148,16 +193,23 @@ export class STABLE extends Layer {
     return d;
   }
 
-  private gossip(): void {
+  /** Send our digest; true if nothing changed: it is the one we sent last, and stable already (every member holds all of it). */
+  private gossip(): boolean {
     this.bytesSinceGossip = 0;
     const q: DownEvent = { type: 'GET_DIGEST', digest: null };
     this.below.downEvent(q);
-    if (!q.digest) return;
-    this.digests.set(this.ctx.localId, q.digest);
+    if (!q.digest) return false;
+    const d = q.digest;
+    const unchanged = this.lastGossiped !== null && sameDigest(this.lastGossiped, d);
+    this.lastGossiped = d;
+    this.digests.set(this.ctx.localId, d);
     const m = new Message(null, Buffer.alloc(0), MsgFlag.Multicast | MsgFlag.Unreliable);
-    m.push(STABLE_HEADER, { view: this.viewId, entries: [...q.digest] });
+    m.push(STABLE_HEADER, { view: this.viewId, entries: [...d] });
     this.below.down(m);
     this.recompute();
+    if (!unchanged) return false;
+    for (const [sender, seq] of d) if ((this.stable.get(sender) ?? 0) < seq) return false;
+    return true;
   }
 
   private recompute(): void {
@@ -183,6 +235,12 @@ export class STABLE extends Layer {
     this.below.downEvent({ type: 'STABLE', stable: next });
     this.above.upEvent({ type: 'STABLE', stable: next, viewId: this.viewId });
   }
+}
+
+function sameDigest(a: Digest, b: Digest): boolean {
+  if (a.size !== b.size) return false;
+  for (const [k, v] of a) if (b.get(k) !== v) return false;
+  return true;
 }
 
 registerLayer({
