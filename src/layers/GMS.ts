@@ -834,6 +834,8 @@ export class GMS extends Layer {
    * member, and the next view takes us in as a joiner, with a state of its own start.
    */
   private onJoinerFlushStart(from: NodeId, viewId: number, a: Attempt): void {
+    // With group keys the attempt's cut is sealed with the view's key, which we do not have: we could promise but never finish.
+    if (this.keys) return;
     const jf = this.joinerFlush;
     if (jf && (viewId < jf.view || (viewId === jf.view && a.n <= jf.promised.n && (a.n !== jf.promised.n || a.coord !== jf.promised.coord)))) {
       if (viewId === jf.view) this.send(from, G.FlushNack, { n: jf.promised.n });
@@ -843,8 +845,7 @@ export class GMS extends Layer {
     this.joinerFlush = { view: viewId, promised: a, accepted };
     if (a.n > this.maxN) this.maxN = a.n;
     this.log.debug('answering the flush of a view whose install never reached us', { viewId, coord: from });
-    const kx = this.keys ? { kx: this.keys.publicKey } : {};
-    this.send(from, G.FlushOk, { view: viewId, a, digest: [], accepted, hasState: false, fresh: true, ...kx });
+    this.send(from, G.FlushOk, { view: viewId, a, digest: [], accepted, hasState: false, fresh: true });
   }
 
   /** Joiner: the cut of the attempt we answered (see onJoinerFlushStart); we hold nothing to deliver, so we are done at once. */
@@ -983,8 +984,10 @@ export class GMS extends Layer {
     if (from !== this.me) this.send(from, G.InstallAck, { view: next.id });
     if (this.status === 'joining') {
       if (!next.members.includes(this.me)) return;
-      // The install of a view whose flush we answered without it (see onJoinerFlushStart): too late, the next one takes us in.
-      if (this.joinerFlush && next.id <= this.joinerFlush.view) return;
+      // The install of a view whose flush we answered without it, once we took that attempt's cut
+      // (see onJoinerFlushStart): too late, the next view takes us in. Before the cut it is still ours.
+      if (this.joinerFlush && this.joinerFlush.accepted !== null && next.id <= this.joinerFlush.view) return;
+      this.joinerFlush = null;
       if (this.keys && !this.keys.install(next, body.keys)) {
         this.guard.drop(from, 'install without a key sealed to us');
         return;
