@@ -984,10 +984,9 @@ export class GMS extends Layer {
     if (from !== this.me) this.send(from, G.InstallAck, { view: next.id });
     if (this.status === 'joining') {
       if (!next.members.includes(this.me)) return;
-      // The install of a view whose flush we answered without it, once we took that attempt's cut
-      // (see onJoinerFlushStart): too late, the next view takes us in. Before the cut it is still ours.
-      if (this.joinerFlush && this.joinerFlush.accepted !== null && next.id <= this.joinerFlush.view) return;
-      this.joinerFlush = null;
+      // The install of a view whose flush we answered without it (see onJoinerFlushStart): too late,
+      // the next view takes us in (our empty digest is in that flush's cut: we must not send in it).
+      if (this.joinerFlush && next.id <= this.joinerFlush.view) return;
       if (this.keys && !this.keys.install(next, body.keys)) {
         this.guard.drop(from, 'install without a key sealed to us');
         return;
