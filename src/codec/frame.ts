@@ -4,33 +4,45 @@ import { decodeMessage, encodeMessage } from './message-codec.js';
 import { Reader } from './reader.js';
 import { Writer } from './writer.js';
 
-/** Bytes a frame spends around its messages: kind, group name, count, and one message's length. */
+/** Bytes a frame spends around its messages: kind, group name, sender's membership, count, and one message's length. */
 export function frameOverheadBytes(group: string): number {
   const n = Buffer.byteLength(group);
-  return 1 + (n < 0x80 ? 1 : 2) + n + 4 + 4;
+  return 1 + (n < 0x80 ? 1 : 2) + n + MAX_MEMBERSHIP_BYTES + 4 + 4;
 }
 
-/** First byte of every group frame: bumped when the layout changes. */
-export const FRAME_KIND_BATCH = 0x48; // 'H'
+/** First byte of every group frame: bumped when the layout changes (0x48: before the sender's membership). */
+export const FRAME_KIND_BATCH = 0x49;
 export const MAX_GROUP_NAME_BYTES = 200;
 /** Most messages one frame may claim to hold: bounds allocation on hostile input. */
 export const MAX_MESSAGES_PER_FRAME = 65536;
+/** Highest membership number a frame may claim (a process's n-th membership of a group: `node~n`). */
+export const MAX_MEMBERSHIP = 0xffff_ffff;
+/** Bytes the membership number takes at most (a varint of MAX_MEMBERSHIP). */
+const MAX_MEMBERSHIP_BYTES = 5;
 
 /**
- * Group frame: kind u8 | group name | count | (length, message)*. COM batches messages for one
- * destination into one frame; the node reads the group name to pick the stack.
+ * Group frame: kind u8 | group name | membership | count | (length, message)*. COM batches messages
+ * for one destination into one frame; the node reads the group name to pick the stack. The
+ * membership is n of the sender's member id `node~n` (1 for `node`): the transport names the node,
+ * the frame which of its memberships sent it, so a frame of a membership the process has since
+ * replaced (rejoined) is not taken for one of the new member's.
  */
 export class FrameBuilder {
   readonly w = new Writer(64 * 1024);
   count = 0;
   private countAt = 0;
-  constructor(private readonly group: string) {
+  constructor(
+    private readonly group: string,
+    private readonly membership = 1,
+  ) {
+    if (!Number.isSafeInteger(membership) || membership < 1 || membership > MAX_MEMBERSHIP) throw new RangeError(`membership ${membership} out of range`);
     this.reset();
   }
   reset(): void {
     this.w.reset();
     this.w.u8(FRAME_KIND_BATCH);
     this.w.str(this.group);
+    this.w.uvar(this.membership);
     this.countAt = this.w.reserveU32();
     this.count = 0;
   }
@@ -69,6 +81,14 @@ export function readFrameGroup(frame: Buffer): { group: string; offset: number }
   if (kind !== FRAME_KIND_BATCH) throw new ProtocolError('ERR_MALFORMED', `unknown frame kind 0x${kind.toString(16)}`);
   const group = r.str(MAX_GROUP_NAME_BYTES);
   return { group, offset: r.pos };
+}
+
+/** Read the sender's membership number, just past the group name; returns the offset of the messages. */
+export function readFrameMembership(frame: Buffer, offset: number): { membership: number; offset: number } {
+  const r = new Reader(frame, offset);
+  const membership = r.uvar();
+  if (membership < 1 || membership > MAX_MEMBERSHIP) throw new ProtocolError('ERR_MALFORMED', `frame claims membership ${membership}`);
+  return { membership, offset: r.pos };
 }
 
 /**

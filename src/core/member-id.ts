@@ -12,3 +12,11 @@ export function nodeOfMember(member: string): NodeId {
 export function rejoinMemberId(node: NodeId, n: number): string {
   return n <= 1 ? node : `${node}~${n}`;
 }
+
+/** n of a member id `node~n`: the process's n-th membership (1 for `node`). */
+export function membershipSeq(member: string): number {
+  const t = member.indexOf('~');
+  if (t < 0) return 1;
+  const n = Number(member.slice(t + 1));
+  return Number.isSafeInteger(n) && n > 0 ? n : 1;
+}

@@ -4,10 +4,10 @@ import type { DownEvent } from '../core/events.js';
 import { InputGuard } from '../core/input-guard.js';
 import { MsgFlag, type Message } from '../core/message.js';
 import type { NodeId } from '../core/node-id.js';
-import { nodeOfMember } from '../core/member-id.js';
+import { membershipSeq, nodeOfMember, rejoinMemberId } from '../core/member-id.js';
 import { endpointOf } from '../core/node-id.js';
 import type { View } from '../core/view.js';
-import { FrameBuilder, frameOverheadBytes, readFrameMessages } from '../codec/frame.js';
+import { FrameBuilder, frameOverheadBytes, readFrameMembership, readFrameMessages } from '../codec/frame.js';
 import { Layer, type LayerContext } from '../stack/layer.js';
 import { registerLayer } from '../stack/registry.js';
 import type { FrameReceiver } from '../stack/stack.js';
@@ -63,6 +63,9 @@ export class COM extends Layer implements FrameReceiver {
   private readonly framesOut: Counter;
   private readonly malformed: Counter;
   private readonly oversized: Counter;
+  private readonly stale: Counter;
+  /** n of our member id `node~n`: every frame we send says which of our node's memberships sent it. */
+  private readonly membership: number;
   private stopped = false;
 
   constructor(
@@ -70,12 +73,14 @@ export class COM extends Layer implements FrameReceiver {
     private readonly opts: ComOptions,
   ) {
     super(ctx);
-    this.mcast = new FrameBuilder(ctx.group);
+    this.membership = membershipSeq(ctx.localId);
+    this.mcast = new FrameBuilder(ctx.group, this.membership);
     this.guard = new InputGuard(ctx, 'COM');
     this.framesIn = ctx.metrics.counter('horus_com_frames_in_total', 'frames received');
     this.framesOut = ctx.metrics.counter('horus_com_frames_out_total', 'frames sent');
     this.malformed = ctx.metrics.counter('horus_com_malformed_total', 'malformed frames or messages dropped');
     this.oversized = ctx.metrics.counter('horus_com_oversize_dropped_total', 'outgoing frames over the transport limit, dropped');
+    this.stale = ctx.metrics.counter('horus_com_stale_membership_total', 'frames of a membership their process has since replaced (rejoined), dropped');
   }
 
   /**
@@ -111,7 +116,7 @@ export class COM extends Layer implements FrameReceiver {
       this.loopback.push(msg.clone());
     } else {
       let b = this.unicast.get(msg.dest);
-      if (!b) this.unicast.set(msg.dest, (b = new FrameBuilder(this.ctx.group)));
+      if (!b) this.unicast.set(msg.dest, (b = new FrameBuilder(this.ctx.group, this.membership)));
       else if (b.count > 0 && b.bytes + msg.payload.length > this.opts.batchBytes) this.flushUnicast(msg.dest, b);
       b.add(msg);
       if (b.bytes >= this.opts.batchBytes) this.flushUnicast(msg.dest, b);
@@ -221,16 +226,46 @@ export class COM extends Layer implements FrameReceiver {
   }
 
   /**
+   * Who sent a frame: the transport names the node, the frame which of that node's memberships
+   * (`node~n`). The view's member when it is that membership; a membership the node has since
+   * replaced (a frame still in flight or held across a cut when it rejoined) is null: its sequence
+   * numbers are not the new member's. A later one than the view knows (a joiner) goes by its own id.
+   */
+  private sourceOf(from: string, membership: number): string | null {
+    // Members of a fixed group are named by endpoint: the incarnation is dropped for them only.
+    const member = this.memberByNode.get(from) ?? this.memberByNode.get(endpointOf(from));
+    if (member === undefined) return rejoinMemberId(from, membership);
+    const current = membershipSeq(member);
+    if (membership === current) return member;
+    return membership < current ? null : rejoinMemberId(from, membership);
+  }
+
+  /**
    * A frame for this group arrived; `offset` is just past the group name. The source of every
-   * message is the transport's sender, never anything the frame says. A malformed message or one
-   * addressed to someone else is dropped alone; a frame whose layout is broken is dropped from the
-   * break on (the messages before it were well-formed and are delivered).
+   * message is the transport's sender (and the membership the frame names, see sourceOf), never
+   * anything the messages say. A malformed message or one addressed to someone else is dropped
+   * alone; a frame whose layout is broken is dropped from the break on (the messages before it were
+   * well-formed and are delivered).
    */
   receiveFrame(from: string, frame: Buffer, offset: number): void {
     if (this.stopped) return;
     this.framesIn.inc();
-    // Members of a fixed group are named by endpoint: the incarnation is dropped for them only.
-    const src = this.memberByNode.get(from) ?? this.memberByNode.get(endpointOf(from)) ?? from;
+    let src: string | null;
+    try {
+      const m = readFrameMembership(frame, offset);
+      offset = m.offset;
+      src = this.sourceOf(from, m.membership);
+    } catch (err) {
+      if (!(err instanceof ProtocolError)) throw err;
+      this.malformed.inc();
+      this.guard.drop(from, 'malformed frame', { code: err.code, error: err.message });
+      return;
+    }
+    if (src === null) {
+      this.stale.inc();
+      return;
+    }
+    const sender = src;
     // The frame's messages go up as one batch; what was decoded before a broken layout still goes.
     const batch: Message[] = [];
     try {
@@ -238,7 +273,7 @@ export class COM extends Layer implements FrameReceiver {
         frame,
         offset,
         (msg) => {
-          msg.src = src;
+          msg.src = sender;
           if (msg.dest !== null && !this.isForMe(msg.dest)) {
             this.guard.drop(from, 'message for another member', { dest: msg.dest.slice(0, 64) });
             return;

@@ -135,6 +135,11 @@ export class GMS extends Layer {
   private maxN = 0;
   private promised: Attempt | null = null;
   private accepted: { a: Attempt; p: Proposal } | null = null;
+  /**
+   * Joiner: the flush of view `view` we answered though we never installed it (its INSTALL was
+   * lost and its coordinator died before resending it): what we promised and accepted there.
+   */
+  private joinerFlush: { view: number; promised: Attempt; accepted: { a: Attempt; p: Proposal } | null } | null = null;
   private frozen = false;
   private frozenAt = 0;
   private lastFlushReq = 0;
@@ -465,6 +470,7 @@ export class GMS extends Layer {
       challengers: this.challengers,
       contacts: this.contacts,
       stateProvider: this.state.provider,
+      joinerPromise: this.joinerFlush?.promised ?? null,
       awaitsState: (viewId) => this.state.awaits(viewId),
       maxMembers: this.opts.maxMembers,
       maxAttemptStep: this.opts.maxAttemptStep,
@@ -804,6 +810,7 @@ export class GMS extends Layer {
   }
 
   private onFlushStart(from: NodeId, viewId: number, a: Attempt): void {
+    if (this.status === 'joining' && !this.view) return this.onJoinerFlushStart(from, viewId, a);
     if (!this.view || (this.status !== 'member' && this.status !== 'leaving')) return;
     if (viewId < this.view.id) {
       // The coordinator is behind: it missed our install; resend it if we are its installer's peer.
@@ -827,6 +834,36 @@ export class GMS extends Layer {
     const digest = this.freeze();
     const kx = this.keys ? { kx: this.keys.publicKey } : {};
     this.send(from, G.FlushOk, { view: viewId, a, digest: [...digest], accepted: this.accepted, hasState: !this.state.receiving, ...kx });
+  }
+
+  /**
+   * Joiner: a coordinator flushes view `viewId`, which admitted us, but its INSTALL never reached us
+   * (its coordinator died before resending it). Without our vote that view may have no majority
+   * left, and nobody else can give us its install with a state of its start. So we answer as a
+   * member that holds nothing of the view and no state ("fresh"): we vote and promise like any
+   * member, and the next view takes us in as a joiner, with a state of its own start.
+   */
+  private onJoinerFlushStart(from: NodeId, viewId: number, a: Attempt): void {
+    // With group keys the attempt's cut is sealed with the view's key, which we do not have: we could promise but never finish.
+    if (this.keys) return;
+    const jf = this.joinerFlush;
+    if (jf && (viewId < jf.view || (viewId === jf.view && a.n <= jf.promised.n && (a.n !== jf.promised.n || a.coord !== jf.promised.coord)))) {
+      if (viewId === jf.view) this.send(from, G.FlushNack, { n: jf.promised.n });
+      return;
+    }
+    const accepted = jf && viewId === jf.view ? jf.accepted : null;
+    this.joinerFlush = { view: viewId, promised: a, accepted };
+    if (a.n > this.maxN) this.maxN = a.n;
+    this.log.debug('answering the flush of a view whose install never reached us', { viewId, coord: from });
+    this.send(from, G.FlushOk, { view: viewId, a, digest: [], accepted, hasState: false, fresh: true });
+  }
+
+  /** Joiner: the cut of the attempt we answered (see onJoinerFlushStart); we hold nothing to deliver, so we are done at once. */
+  private onJoinerCut(from: NodeId, viewId: number, a: Attempt, p: Proposal): void {
+    const jf = this.joinerFlush;
+    if (!jf || viewId !== jf.view || a.n !== jf.promised.n || a.coord !== jf.promised.coord || !p.members.includes(this.me)) return;
+    jf.accepted = { a, p };
+    this.send(from, G.Done, { view: viewId, a });
   }
 
   /** Stop sending and delivering in this view; returns what we hold. */
@@ -885,6 +922,12 @@ export class GMS extends Layer {
     let proposal = chooseProposal(v, f, responders, { joins: this.pendingJoins, leaves: this.pendingLeaves, gb: this.gb.undelivered() });
     // A fresh proposal (an accepted one is finished as it is, key included): the ACL it brings in force, and a new key.
     if (![...f.oks.values()].some((ok) => ok.accepted)) proposal = this.admitAndKey(v, f, proposal);
+    // Fresh members are members: any the ACL or the keys left out are no longer named.
+    const fresh = proposal.fresh?.filter((m) => proposal.members.includes(m));
+    if (fresh !== undefined && fresh.length !== proposal.fresh!.length) {
+      const { fresh: _gone, ...rest } = proposal;
+      proposal = fresh.length > 0 ? { ...rest, fresh } : rest;
+    }
     f.phase = 'cut';
     f.proposal = proposal;
     f.lastSend = this.env.now();
@@ -893,6 +936,7 @@ export class GMS extends Layer {
   }
 
   private onCut(from: NodeId, viewId: number, a: Attempt, p: Proposal, frozen?: readonly NodeId[]): void {
+    if (this.status === 'joining' && !this.view) return this.onJoinerCut(from, viewId, a, p);
     if (!this.view || viewId !== this.view.id || (this.status !== 'member' && this.status !== 'leaving')) return;
     if (this.promised && cmpAttempt(a, this.promised, this.view.members) < 0) {
       this.send(from, G.FlushNack, { n: this.promised.n });
@@ -919,16 +963,25 @@ export class GMS extends Layer {
       this.gb.lastProposal = f.proposal!.gb ?? [];
       this.flush = null;
       // The state provider: the most senior survivor that holds the state itself.
-      const provider = v.members.find((m) => memberSet(next.members).has(m) && f.oks.get(m)?.hasState === true) ?? this.me;
-      this.beginInstall(next, [...f.oks.keys()], provider, f.proposal!.keys);
+      const nextSet = memberSet(next.members);
+      const provider = v.members.find((m) => nextSet.has(m) && f.oks.get(m)?.hasState === true) ?? this.me;
+      // Members that never installed v (see onJoinerFlushStart) come in as joiners: the proposal names them.
+      const fresh = (f.proposal!.fresh ?? []).filter((m) => nextSet.has(m));
+      this.beginInstall(next, [...f.oks.keys()], provider, f.proposal!.keys, fresh);
     }
   }
 
   /** Coordinator: install `next` here and deliver it to its members (and tell those left out). */
-  private beginInstall(next: View, alsoTell: NodeId[] = [], provider: NodeId = this.me, keys?: SealedKeys): void {
+  private beginInstall(next: View, alsoTell: NodeId[] = [], provider: NodeId = this.me, keys?: SealedKeys, fresh: NodeId[] = []): void {
     const old = this.view!;
-    const joiners = next.members.filter((m) => !memberSet(old.members).has(m));
-    const body: InstallBody = { view: { id: next.id, members: [...next.members] }, stateFrom: joiners.length > 0 ? provider : null, ...(keys ? { keys } : {}) };
+    const oldSet = memberSet(old.members);
+    const joiners = next.members.filter((m) => !oldSet.has(m) || fresh.includes(m));
+    const body: InstallBody = {
+      view: { id: next.id, members: [...next.members] },
+      stateFrom: joiners.length > 0 ? provider : null,
+      ...(keys ? { keys } : {}),
+      ...(fresh.length > 0 ? { fresh } : {}),
+    };
     const targets = new Set<NodeId>([...next.members, ...alsoTell, ...old.members.filter((m) => !this.suspects.has(m))]);
     targets.delete(this.me);
     this.installing = { body, unacked: new Set(next.members.filter((m) => m !== this.me)), lastSend: this.env.now(), tries: 0 };
@@ -943,6 +996,9 @@ export class GMS extends Layer {
     if (from !== this.me) this.send(from, G.InstallAck, { view: next.id });
     if (this.status === 'joining') {
       if (!memberSet(next.members).has(this.me)) return;
+      // The install of a view whose flush we answered without it (see onJoinerFlushStart): too late,
+      // the next view takes us in (our empty digest is in that flush's cut: we must not send in it).
+      if (this.joinerFlush && next.id <= this.joinerFlush.view) return;
       if (this.keys && !this.keys.install(next, body.keys)) {
         this.guard.drop(from, 'install without a key sealed to us');
         return;
@@ -982,7 +1038,8 @@ export class GMS extends Layer {
       this.excluded(next.id);
       return;
     }
-    const joiners = next.members.filter((m) => !memberSet(this.view!.members).has(m));
+    const current = memberSet(this.view!.members);
+    const joiners = next.members.filter((m) => !current.has(m) || body.fresh?.includes(m) === true);
     // What we held out of lease is inside the cut everyone delivers: it goes first.
     this.releaseLeaseHeld();
     // gbcasts go last in the old view: after the cut, before the view change, in proposal order.
@@ -1007,6 +1064,7 @@ export class GMS extends Layer {
     this.admission.noteView(v.members);
     this.promised = null;
     this.accepted = null;
+    this.joinerFlush = null;
     this.awaitingCut = null;
     this.frozen = false;
     this.needFlush = false;

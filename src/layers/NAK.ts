@@ -7,7 +7,7 @@ import type { NodeId } from '../core/node-id.js';
 import { SeqBuffer } from '../core/seq-buffer.js';
 import { SliceStore } from '../core/slice-store.js';
 import { messageFromBytes, messageToBytes } from '../codec/message-codec.js';
-import { nodeOfMember } from '../core/member-id.js';
+import { membershipSeq, nodeOfMember } from '../core/member-id.js';
 import { defineHeader, HeaderIds } from '../codec/header-registry.js';
 import { Layer, type LayerContext } from '../stack/layer.js';
 import { registerLayer } from '../stack/registry.js';
@@ -506,12 +506,13 @@ export class NAK extends Layer {
       this.futureBytes = 0;
       this.futureByPeer = new Map();
       // They arrived before this view told COM who is who: name their senders as members now.
-      // What came from a node that is not in this view is dropped: if it is in a later one, NAK
-      // fetches it again there (a dropped message is a gap like any other).
+      // What came from a node that is not in this view, or from another of its memberships (one it
+      // has replaced since: its numbering is not the new member's), is dropped: if it is in a later
+      // one, NAK fetches it again there (a dropped message is a gap like any other).
       const byNode = new Map(members.map((m) => [nodeOfMember(m), m]));
       for (const m of held) {
         const member = members.includes(m.src) ? m.src : byNode.get(nodeOfMember(m.src));
-        if (member === undefined) continue;
+        if (member === undefined || membershipSeq(member) !== membershipSeq(m.src)) continue;
         m.src = member;
         this.up(m);
       }

@@ -4,7 +4,7 @@ import { pack } from '../codec/payload.js';
 import { FRAME_KIND_BATCH } from '../codec/frame.js';
 import { HeaderIds } from '../codec/header-registry.js';
 import { FRAME_KIND_DIRECTORY } from '../api/directory.js';
-import { nodeOfMember } from '../core/member-id.js';
+import { membershipSeq, nodeOfMember } from '../core/member-id.js';
 import { endpointOf, type NodeId } from '../core/node-id.js';
 import type { Rng } from '../core/rng.js';
 import type { Adversary, AdversaryContext } from './scenario-vsync.js';
@@ -569,6 +569,7 @@ function encodeFrame(f: FrameT, s: Scope, seen: readonly Uint8Array[]): Uint8Arr
       const w = new Writer(256);
       w.u8(f.kind ?? FRAME_KIND_BATCH);
       w.str(f.group ?? s.group);
+      w.uvar(membershipSeq(s.self));
       const countAt = w.reserveU32();
       for (const m of f.msgs) {
         const at = w.reserveU32();

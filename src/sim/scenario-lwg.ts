@@ -40,6 +40,8 @@ export interface LwgScenarioResult {
   /** The recorded history (for replays and tests). */
   history: WorldHistory;
   crashed?: string;
+  /** With `verbose`: the nodes' log lines, oldest first (the world keeps the last 100,000). */
+  logLines?: string[];
 }
 
 /** Virtual ms after the faults stop within which every group must be whole again. */
@@ -393,6 +395,7 @@ export function runLwgScenario(seed: number, opts: LwgScenarioOptions = {}): Lwg
     historyHash: hash.digest('hex'),
     history,
     ...(crashed !== undefined ? { crashed } : {}),
+    ...(opts.verbose ? { logLines: world.logLines() } : {}),
   };
 
   function checkLiveness(): void {

@@ -22,10 +22,12 @@ export interface ForgedGms {
  * connection: the receiver sees them as from `from`'s node id (or its member id, if it is a
  * member). `from` is any simulated node: a stranger added with `world.addNode`, or a member's own
  * node, to play a member that misbehaves. Lower layers pass unreliable unicasts through without a
- * header, so the frame carries the GMS header only, exactly as a GMS would send it.
+ * header, so the frame carries the GMS header only, exactly as a GMS would send it. The frame
+ * names `from`'s `membership` (n of `node~n`): a receiver drops one of a membership it knows the
+ * process has replaced.
  */
-export function forgeGms(from: SimNode, group: string, to: string, msgs: readonly ForgedGms[]): void {
-  const b = new FrameBuilder(group);
+export function forgeGms(from: SimNode, group: string, to: string, msgs: readonly ForgedGms[], membership = 1): void {
+  const b = new FrameBuilder(group, membership);
   for (const f of msgs) {
     const m = new Message(to, f.payload ?? pack(f.body), MsgFlag.Unreliable);
     m.push(GMS_HEADER, f.kind);

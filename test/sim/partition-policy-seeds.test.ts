@@ -35,4 +35,17 @@ describe('simulator seeds under the other partition policies', () => {
       assert.ok(!failed(o), `seed ${seed}: ${o.violations[0]?.property}: ${o.violations[0]?.detail} — ${replayCommand('npm run sim --', spec, seed)}`);
     }
   });
+
+  // Found seeds (session 9). 358 and 661: at a merge the junior side's members rejoin as node~n+1;
+  // their frames of node~n, held across the cut or in flight, reached the merged view after it
+  // and were taken for the new member's (same node, and the two sides' view ids collide), so a
+  // message of the old membership was delivered as the new one's ("never sent", FIFO gaps).
+  // Frames now say which membership of their node sent them (COM drops a replaced one).
+  it("--policy partitionable, found seeds 358 and 661: frames of a replaced membership are not the new member's", async () => {
+    const spec: SimSpec = { scenario: 'vsync', policy: 'partitionable' };
+    for (const seed of [358, 661]) {
+      const o = await runSeed(spec, seed);
+      assert.ok(!failed(o), `seed ${seed}: ${o.violations[0]?.property}: ${o.violations[0]?.detail} — ${replayCommand('npm run sim --', spec, seed)}`);
+    }
+  });
 });

@@ -53,7 +53,10 @@ export function chooseProposal(v: View, f: CoordFlush, responders: readonly Node
   const joiners = input.joins.filter((j) => !memberSet(v.members).has(j));
   // A joiner replaces any other member of its endpoint (an older membership, a dead incarnation): one member per node.
   const stay = responders.filter((m) => !input.leaves.has(m));
-  return { members: withJoiners(stay, joiners), cut: [...cut], holders: [...holders], gb: input.gb };
+  const members = withJoiners(stay, joiners);
+  // Members that never installed v (GMS.onJoinerFlushStart): the proposal says so, so that whoever finishes it gives them state.
+  const fresh = members.filter((m) => f.oks.get(m)?.fresh === true);
+  return { members, cut: [...cut], holders: [...holders], gb: input.gb, ...(fresh.length > 0 ? { fresh } : {}) };
 }
 
 /** Whoever did not answer the current step in time. */

@@ -1,4 +1,4 @@
-import { nodeOfMember } from '../../core/member-id.js';
+import { membershipSeq, nodeOfMember } from '../../core/member-id.js';
 import { endpointOf, type NodeId } from '../../core/node-id.js';
 
 /** Largest nonce: a u32, as the wire schema accepts. */
@@ -23,13 +23,7 @@ export function endpointOfMember(member: NodeId): string {
   return endpointOf(nodeOfMember(member));
 }
 
-/** n of a member id `node~n`: the process's n-th membership (1 for `node`). */
-export function membershipSeq(member: NodeId): number {
-  const t = member.indexOf('~');
-  if (t < 0) return 1;
-  const n = Number(member.slice(t + 1));
-  return Number.isSafeInteger(n) && n > 0 ? n : 1;
-}
+export { membershipSeq };
 
 /**
  * Why a request to admit `member` is stale, or null. `known`: the view's members and the pending

@@ -101,6 +101,8 @@ export interface Proposal {
   gb?: [string, Uint8Array][];
   /** With group keys: the next view's key, sealed to each of its members. */
   keys?: [NodeId, Uint8Array][];
+  /** Members of the view that never installed it (see FlushOkBody.fresh): the next view takes them in as joiners. */
+  fresh?: NodeId[];
 }
 
 export interface FlushOkBody {
@@ -114,6 +116,11 @@ export interface FlushOkBody {
   installed?: { id: number; members: NodeId[]; keys?: [NodeId, Uint8Array][] | undefined } | undefined;
   /** With group keys: this member's key-agreement public key. */
   kx?: Uint8Array | undefined;
+  /**
+   * A joiner of this view that never installed it (its INSTALL was lost and its coordinator died):
+   * it holds nothing of the view and no state; it votes, and comes into the next view as a joiner.
+   */
+  fresh?: boolean | undefined;
 }
 
 export interface InstallBody {
@@ -122,6 +129,8 @@ export interface InstallBody {
   stateFrom: NodeId | null;
   /** With group keys: the view's key sealed to each member (joiners take theirs from here). */
   keys?: [NodeId, Uint8Array][] | undefined;
+  /** Members of the view replaced that never installed it (see FlushOkBody.fresh): joiners, who get state too. */
+  fresh?: NodeId[] | undefined;
 }
 
 export function cmpAttempt(a: Attempt, b: Attempt, seniority: readonly NodeId[]): number {
@@ -176,6 +185,7 @@ export function bodySchemas(lim: BodyLimits) {
   const kx = wire.bytes.refine((b) => b.length === 32).optional();
   const proposal = z.object({
     members,
+    fresh: members.optional(),
     cut: pairs,
     holders: z.array(z.tuple([id, id])).max(lim.maxMembers),
     gb: z
@@ -195,6 +205,7 @@ export function bodySchemas(lim: BodyLimits) {
       digest: pairs,
       accepted: z.object({ a: attempt, p: proposal }).nullable(),
       hasState: z.boolean().optional(),
+      fresh: z.boolean().optional(),
       installed: viewBody.optional(),
       kx,
     }),
@@ -202,7 +213,7 @@ export function bodySchemas(lim: BodyLimits) {
     /** `frozen`: the members that answered this attempt (they stopped in it; no lease of theirs needs waiting out). */
     [G.Cut]: z.object({ view: int, a: attempt, p: proposal, frozen: members.optional() }),
     [G.Done]: z.object({ view: int, a: attempt }),
-    [G.Install]: z.object({ view: z.object({ id: int, members }), stateFrom: id.nullable(), keys: sealed.optional() }),
+    [G.Install]: z.object({ view: z.object({ id: int, members }), stateFrom: id.nullable(), keys: sealed.optional(), fresh: members.optional() }),
     [G.InstallAck]: view,
     // `member`: the id it is meant for, when told to a joiner (its join id is spent); a node's
     // next membership must not take a notice meant for its previous one.

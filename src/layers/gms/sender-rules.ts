@@ -24,6 +24,8 @@ export interface Hearing {
   readonly contacts: readonly string[];
   /** Joiner: the member streaming our state, if any. */
   readonly stateProvider: NodeId | null;
+  /** Joiner: the flush attempt we answered as a member of a view we never installed (see GMS.onJoinerFlushStart). */
+  readonly joinerPromise: Attempt | null;
   awaitsState(viewId: number): boolean;
   readonly maxMembers: number;
   readonly maxAttemptStep: number;
@@ -38,7 +40,15 @@ export interface Hearing {
  */
 export function refusal<T extends G>(h: Hearing, t: T, from: NodeId, body: Body<T>): string | null {
   // Not yet (or no longer) in a view: only what a joiner needs matters; the rest is for an old membership.
-  if (!h.view && t !== G.JoinChallenge && t !== G.Install && t !== G.StateFail && !(h.joining && (t === G.NotMember || t === G.Denied))) return STALE;
+  // A joiner whose first view's INSTALL was lost also answers that view's flush (see GMS.onJoinerFlushStart).
+  if (
+    !h.view &&
+    t !== G.JoinChallenge &&
+    t !== G.Install &&
+    t !== G.StateFail &&
+    !(h.joining && (t === G.NotMember || t === G.Denied || t === G.FlushStart || t === G.Cut))
+  )
+    return STALE;
   switch (t) {
     case G.LeaveReq:
       return speaksFor(from, (body as Body<G.LeaveReq>).member, 'leave request for another member');
@@ -51,6 +61,8 @@ export function refusal<T extends G>(h: Hearing, t: T, from: NodeId, body: Body<
       const x = body as Body<G.FlushOk>;
       if (x.installed) return inView(h, from) && saneMembers(x.installed.members, h.maxMembers) ? null : 'flush reply with an impossible installed view';
       if (x.accepted && (!saneProposal(h, x.accepted.p) || !plausible(h, x.accepted.a))) return 'flush reply with an impossible proposal';
+      // Only a member of the view runs an attempt to change it (a joiner answers anyone's flush start: see GMS.onJoinerFlushStart).
+      if (x.accepted && !inView(h, x.accepted.a.coord)) return "flush reply with a proposal of a non-member's attempt";
       return inView(h, from) ? null : staleOr(h, x.view, 'flush reply from a non-member');
     }
     case G.FlushNack: {
@@ -60,7 +72,9 @@ export function refusal<T extends G>(h: Hearing, t: T, from: NodeId, body: Body<
     }
     case G.Cut: {
       const x = body as Body<G.Cut>;
-      if (x.a.coord !== from || !inView(h, from) || !plausible(h, x.a)) return 'cut not from the coordinator of its attempt';
+      // A joiner takes a cut only for the attempt it answered, from that attempt's coordinator.
+      const coordinator = h.view ? inView(h, from) : h.joinerPromise !== null && h.joinerPromise.n === x.a.n && h.joinerPromise.coord === from;
+      if (x.a.coord !== from || !coordinator || !plausible(h, x.a)) return 'cut not from the coordinator of its attempt';
       return saneProposal(h, x.p) ? null : 'cut with an impossible proposal';
     }
     case G.Done:
@@ -68,6 +82,7 @@ export function refusal<T extends G>(h: Hearing, t: T, from: NodeId, body: Body<
     case G.Install: {
       const x = body as Body<G.Install>;
       if (!saneMembers(x.view.members, h.maxMembers) || !oneMemberPerNode(x.view.members)) return 'install with an impossible member list';
+      if (x.fresh && !x.fresh.every((m) => x.view.members.includes(m))) return 'install naming fresh members outside its view';
       if (h.joining) {
         // Our first view: from the coordinator that challenged us, or a member of that view other than us.
         const node = nodeOfMember(from);
@@ -136,8 +151,11 @@ function plausible(h: Hearing, a: Attempt): boolean {
 export function saneProposal(h: Hearing, p: Proposal): boolean {
   // One member per node: a proposal naming two members of one endpoint can only come from a forger.
   if (!saneMembers(p.members, h.maxMembers) || !oneMemberPerNode(p.members)) return false;
-  const members = h.view?.members ?? [];
-  return (p.gb ?? []).every(([key]) => memberSet(members).has(senderOfKey(key)));
+  if (p.fresh && !p.fresh.every((m) => p.members.includes(m))) return false;
+  // A joiner (no view yet: see GMS.onJoinerFlushStart) cannot tell the view's members; its coordinator can.
+  if (h.view === null) return true;
+  const members = memberSet(h.view.members);
+  return (p.gb ?? []).every(([key]) => members.has(senderOfKey(key)));
 }
 
 /** Is `from` (a member id) running on one of the joiner's contacts? */

@@ -3,6 +3,7 @@ import assert from 'node:assert/strict';
 import { HorusNode } from '../../../src/api/node.js';
 import { encodeDirectory, decodeDirectory, FRAME_KIND_DIRECTORY, type DirectoryMessage } from '../../../src/api/directory.js';
 import { pack } from '../../../src/codec/payload.js';
+import { FRAME_KIND_BATCH } from '../../../src/codec/frame.js';
 import { MemoryHistory } from '../../../src/core/history.js';
 import { SimWorld } from '../../../src/sim/sim-world.js';
 import { FAST_STACK } from '../../helpers/sim-cluster.js';
@@ -128,13 +129,13 @@ describe('node: frames that name no group of ours', () => {
     const s = setup();
     s.node.joinNow('mine', { contacts: [], stack: FAST_STACK });
     s.world.runFor(100);
-    const unknown = Buffer.concat([Buffer.of(0x48, 5), Buffer.from('other'), Buffer.alloc(4)]);
+    const unknown = Buffer.concat([Buffer.of(FRAME_KIND_BATCH, 5), Buffer.from('other'), Buffer.alloc(4)]);
     s.send(unknown);
-    s.send(Buffer.of(0x48, 0xff, 0xff, 0xff)); // name length overruns
+    s.send(Buffer.of(FRAME_KIND_BATCH, 0xff, 0xff, 0xff)); // name length overruns
     s.send(Buffer.of(0x00));
     s.send(Buffer.alloc(0));
     // A frame for our group whose body is garbage: COM drops it.
-    s.send(Buffer.concat([Buffer.of(0x48, 4), Buffer.from('mine'), Buffer.from([0, 0, 0, 9, 1, 2, 3])]));
+    s.send(Buffer.concat([Buffer.of(FRAME_KIND_BATCH, 4), Buffer.from('mine'), Buffer.from([0, 0, 0, 9, 1, 2, 3])]));
     s.world.runFor(100);
     const c = s.node.metrics.snapshot().counters;
     assert.equal(c['horus_node_unknown_group_frames_total'], 1);

@@ -4,7 +4,7 @@ import fc from 'fast-check';
 import { Message, MsgFlag } from '../../../src/core/message.js';
 import { ProtocolError } from '../../../src/core/errors.js';
 import { messageFromBytes, messageToBytes } from '../../../src/codec/message-codec.js';
-import { FrameBuilder, readFrameGroup, readFrameMessages } from '../../../src/codec/frame.js';
+import { FrameBuilder, readFrameGroup, readFrameMembership, readFrameMessages } from '../../../src/codec/frame.js';
 import { NAK_HEADER } from '../../../src/layers/NAK.js';
 import { FRAG_HEADER } from '../../../src/layers/FRAG.js';
 import { APP_HEADER } from '../../../src/api/app-header.js';
@@ -51,14 +51,28 @@ describe('message codec', () => {
     const b = new FrameBuilder('trading');
     for (let i = 1; i <= 100; i++) b.add(sample(Buffer.from(`m${i}`), i, null));
     const frame = Buffer.from(b.finish());
-    const { group, offset } = readFrameGroup(frame);
+    const { group, offset: at } = readFrameGroup(frame);
     assert.equal(group, 'trading');
+    const { membership, offset } = readFrameMembership(frame, at);
+    assert.equal(membership, 1, "a builder's frames are the first membership's unless it is told");
     const seqs: number[] = [];
     readFrameMessages(frame, offset, (m) => seqs.push(m.take(NAK_HEADER).t === 1 ? Number(m.payload.toString().slice(1)) : -1));
     assert.deepEqual(
       seqs,
       Array.from({ length: 100 }, (_, i) => i + 1),
     );
+  });
+
+  it("names the sender's membership (node~n) in every frame, and refuses a frame that claims none", () => {
+    const b = new FrameBuilder('g', 7);
+    b.add(sample(Buffer.from('x'), 1, null));
+    const frame = Buffer.from(b.finish());
+    const { offset } = readFrameGroup(frame);
+    assert.equal(readFrameMembership(frame, offset).membership, 7);
+    const zero = Buffer.from(frame);
+    zero[offset] = 0;
+    assert.throws(() => readFrameMembership(zero, offset), ProtocolError);
+    assert.throws(() => new FrameBuilder('g', 0), RangeError);
   });
 
   it('skips a malformed message inside an intact frame, reading none of its neighbours, when asked to', () => {
@@ -78,7 +92,7 @@ describe('message codec', () => {
     b.count++;
     b.add(sample(Buffer.from('third'), 3, null));
     const frame = Buffer.from(b.finish());
-    const { offset } = readFrameGroup(frame);
+    const { offset } = readFrameMembership(frame, readFrameGroup(frame).offset);
     const good: string[] = [];
     const bad: number[] = [];
     readFrameMessages(
@@ -113,7 +127,7 @@ describe('message codec', () => {
         ),
         (frame) => {
           try {
-            const { offset } = readFrameGroup(frame);
+            const { offset } = readFrameMembership(frame, readFrameGroup(frame).offset);
             readFrameMessages(frame, offset, () => {});
           } catch (err) {
             assert.ok(err instanceof ProtocolError, `unexpected ${(err as Error).name}: ${(err as Error).message}`);

@@ -34,6 +34,29 @@ describe('COM', () => {
     assert.equal(dropped(m1, 'COM'), 2);
   });
 
+  it("takes a frame of another membership of a member's node for that membership, not for the member", () => {
+    // A process that rejoined is a new member (node~n+1): frames of its other membership (still in
+    // flight, or held across a cut) number their messages in that membership's sequence, not the
+    // member's. Here m2 is the view's member (its first membership); a frame of m2~2 is not its.
+    const s = simGroup(3, 'NAK:COM');
+    const [m1, m2] = s.nodes as [(typeof s.nodes)[0], (typeof s.nodes)[0]];
+    const msg = (seq: number, text: string) =>
+      forged(null, Buffer.from(text), [
+        [APP_H, { order: 0, encoding: 0, id: seq }],
+        [NAK_H, { t: 1, view: 1, seq }],
+      ]);
+    sendAs(m2, m1, frameOf('g', [msg(1, 'other-membership')], 2));
+    s.world.runFor(100);
+    assert.equal(s.delivered[0]!.length, 0, "another membership's message is not delivered as the member's");
+    sendAs(m2, m1, frameOf('g', [msg(1, 'member')], 1));
+    s.world.runFor(100);
+    assert.deepEqual(
+      s.delivered[0]!.map((d) => [d.sender, d.raw.toString()]),
+      [['m2:1', 'member']],
+      "the member's own seq 1 is still expected: the other membership's took nothing from it",
+    );
+  });
+
   it("hands a frame's messages up as one batch: the application gets them in one call", () => {
     const s = simGroup(3, 'TOTAL:CAUSAL:SAFE:STABLE:FC:FRAG:NAK:COM');
     const [m1, m2] = s.nodes as [(typeof s.nodes)[0], (typeof s.nodes)[0]];

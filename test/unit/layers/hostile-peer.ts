@@ -24,9 +24,9 @@ export function forged(dest: string | null, payload: Buffer, headers: [HeaderTyp
   return m;
 }
 
-/** One frame for group `g` holding these messages. */
-export function frameOf(group: string, msgs: Message[]): Buffer {
-  const b = new FrameBuilder(group);
+/** One frame for group `g` holding these messages, sent by the sender node's `membership`-th membership (node~n). */
+export function frameOf(group: string, msgs: Message[], membership = 1): Buffer {
+  const b = new FrameBuilder(group, membership);
   for (const m of msgs) b.add(m);
   return Buffer.from(b.finish());
 }

@@ -3,6 +3,23 @@ import assert from 'node:assert/strict';
 import { SimCluster, simGroup as cluster } from '../../../helpers/sim-cluster.js';
 import type { Group } from '../../../../src/api/group.js';
 import { checkVirtualSynchrony } from '../../../../src/sim/checkers/vsync.js';
+import { readFrameGroup, readFrameMembership, readFrameMessages } from '../../../../src/codec/frame.js';
+import { G, GMS_HEADER } from '../../../../src/layers/gms/messages.js';
+
+/** Does this frame carry a GMS INSTALL? */
+function carriesInstall(frame: Uint8Array): boolean {
+  const buf = Buffer.from(frame);
+  let found = false;
+  try {
+    const { offset } = readFrameMembership(buf, readFrameGroup(buf).offset);
+    readFrameMessages(buf, offset, (m) => {
+      if (m.peek(GMS_HEADER) === G.Install) found = true;
+    });
+  } catch {
+    // not a group frame
+  }
+  return found;
+}
 
 /** The survivors ended in one view of exactly themselves, unblocked, with no checker violation. */
 function settledTogether(c: SimCluster, survivors: Group[]): void {
@@ -28,5 +45,35 @@ describe('GMS flush takeover', () => {
     c.world.heal();
     c.run(8000);
     settledTogether(c, [groups[1]!, groups[3]!, groups[4]!]);
+  });
+
+  it('a joiner whose INSTALL died with its coordinator answers the next flush as a fresh member and comes in as a joiner of the next view', () => {
+    // n1 admits n3 into {n1, n2, n3}, but every INSTALL it sends n3 is lost, and n1 crashes at
+    // once. n2 alone is no majority of that view: without n3's vote nothing could ever change it.
+    const { c, eps, groups } = cluster(2, 5);
+    const coord = c.nodes.get(eps[0]!)!;
+    const send = coord.env.transport.send.bind(coord.env.transport);
+    let joinerId = '';
+    coord.env.transport.send = (to, frame) => {
+      if (to === joinerId && carriesInstall(frame)) return;
+      send(to, frame);
+    };
+    const ep3 = 'n3:1';
+    const n3 = c.start(ep3);
+    joinerId = n3.id;
+    const items = new Set<string>();
+    const g3 = c.join(ep3, 'g', [eps[0]!], {
+      get: () => [...items],
+      set: (s) => {
+        items.clear();
+        for (const x of s as string[]) items.add(x);
+      },
+    });
+    for (let t = 0; t < 3000 && groups[0]!.view.members.length < 3; t++) c.run(1);
+    assert.equal(groups[0]!.view.members.length, 3, 'the coordinator installed the view with the joiner');
+    c.world.crash(eps[0]!);
+    c.run(8000);
+    assert.ok(g3.view.members.includes(g3.localId), `the joiner got in (its view: ${g3.view.id} ${g3.view.members.join(' ')})`);
+    settledTogether(c, [groups[1]!, g3]);
   });
 });

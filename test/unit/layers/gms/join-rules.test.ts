@@ -54,6 +54,7 @@ describe('join admission rules (pure)', () => {
       challengers: new Set(),
       contacts: [],
       stateProvider: null,
+      joinerPromise: null,
       awaitsState: () => false,
       maxMembers: 64,
       maxAttemptStep: 1 << 20,
@@ -64,6 +65,38 @@ describe('join admission rules (pure)', () => {
     assert.equal(
       refusal(h, G.Install, 'a:1/x', { view: { id: 4, members: ['a:1/x', 'b:1/x', 'b:1/x~2'] }, stateFrom: null }),
       'install with an impossible member list',
+    );
+  });
+
+  it("a joiner takes a cut only for the attempt it answered; a member's flush reply may not carry a stranger's proposal", () => {
+    const joiner: Hearing = {
+      me: 'c:1/x',
+      view: null,
+      joining: true,
+      flushParticipants: null,
+      highestAttempt: 4,
+      challengers: new Set(),
+      contacts: [],
+      stateProvider: null,
+      joinerPromise: { n: 4, coord: 'b:1/x' },
+      awaitsState: () => false,
+      maxMembers: 64,
+      maxAttemptStep: 1 << 20,
+    };
+    const p = { members: ['b:1/x', 'c:1/x'], cut: [], holders: [] };
+    assert.equal(refusal(joiner, G.FlushStart, 'b:1/x', { view: 3, a: { n: 5, coord: 'b:1/x' } }), null, 'a joiner hears a flush start');
+    assert.equal(refusal(joiner, G.Cut, 'b:1/x', { view: 3, a: { n: 4, coord: 'b:1/x' }, p }), null, 'the cut of the attempt it answered');
+    assert.equal(refusal(joiner, G.Cut, 'e:1/x', { view: 3, a: { n: 4, coord: 'e:1/x' }, p }), 'cut not from the coordinator of its attempt');
+    assert.equal(
+      refusal({ ...joiner, joinerPromise: null }, G.Cut, 'b:1/x', { view: 3, a: { n: 4, coord: 'b:1/x' }, p }),
+      'cut not from the coordinator of its attempt',
+    );
+    const coord: Hearing = { ...joiner, me: 'a:1/x', view: { group: 'g', id: 3, members: ['a:1/x', 'b:1/x', 'c:1/x'] }, joining: false, joinerPromise: null };
+    const ok = { view: 3, a: { n: 6, coord: 'a:1/x' }, digest: [], hasState: false, fresh: true };
+    assert.equal(refusal(coord, G.FlushOk, 'c:1/x', { ...ok, accepted: { a: { n: 4, coord: 'b:1/x' }, p } }), null);
+    assert.equal(
+      refusal(coord, G.FlushOk, 'c:1/x', { ...ok, accepted: { a: { n: 5, coord: 'e:1/x' }, p } }),
+      "flush reply with a proposal of a non-member's attempt",
     );
   });
 });
@@ -140,9 +173,16 @@ describe('GMS join admission', () => {
     const drops = gmsDrops(nodes[0]!);
     // A request for a first membership the coordinator never saw (e.g. it took over later) is older than ~2.
     const older = p.localId.replace(/~2$/, '~1');
-    forgeGms(c.world.node(eps[2]!)!, 'g', groups[0]!.localId, [{ kind: G.JoinReq, body: { member: older } }]);
+    // Sent by the process's current membership (~2): GMS drops it.
+    forgeGms(c.world.node(eps[2]!)!, 'g', groups[0]!.localId, [{ kind: G.JoinReq, body: { member: older } }], 2);
     c.run(2000);
     assert.equal(gmsDrops(nodes[0]!) - drops, 1);
+    // Sent by the first membership itself (a frame queued before it was replaced): COM drops the frame.
+    const stale = nodes[0]!.metrics.snapshot().counters['horus_com_stale_membership_total'] ?? 0;
+    forgeGms(c.world.node(eps[2]!)!, 'g', groups[0]!.localId, [{ kind: G.JoinReq, body: { member: older } }], 1);
+    c.run(2000);
+    assert.equal((nodes[0]!.metrics.snapshot().counters['horus_com_stale_membership_total'] ?? 0) - stale, 1);
+    assert.equal(gmsDrops(nodes[0]!) - drops, 1, 'never reached GMS');
     assert.deepEqual(groups[0]!.view, v);
     onePerNodeInHistory(c);
   });
@@ -157,6 +197,7 @@ describe('GMS join admission', () => {
       challengers: new Set(['c:1/x']),
       contacts: ['s:1', 't:1/y'],
       stateProvider: null,
+      joinerPromise: null,
       awaitsState: () => false,
       maxMembers: 64,
       maxAttemptStep: 1 << 20,
