@@ -20,3 +20,15 @@ export function membershipSeq(member: string): number {
   const n = Number(member.slice(t + 1));
   return Number.isSafeInteger(n) && n > 0 ? n : 1;
 }
+
+/**
+ * The member of `members` that `member` replaced: the same node under an earlier membership
+ * (`node~k`, k < n), or null. That process tore the old membership down to rejoin, so it still
+ * speaks for it where only its node's word matters.
+ */
+export function replacedMemberOf(members: readonly string[], member: string): string | null {
+  const node = nodeOfMember(member);
+  const seq = membershipSeq(member);
+  for (const m of members) if (nodeOfMember(m) === node && membershipSeq(m) < seq) return m;
+  return null;
+}

@@ -3,7 +3,7 @@ import { memberSet } from '../core/member-set.js';
 import { every, type Timer } from '../core/env.js';
 import type { Digest, DownEvent, UpEvent } from '../core/events.js';
 import { Message, MsgFlag, OrderCode } from '../core/message.js';
-import { nodeOfMember } from '../core/member-id.js';
+import { nodeOfMember, replacedMemberOf } from '../core/member-id.js';
 import type { NodeId } from '../core/node-id.js';
 import type { View } from '../core/view.js';
 import { pack, unpack } from '../codec/payload.js';
@@ -552,11 +552,14 @@ export class GMS extends Layer {
           return this.excluded(v);
         }
         if (!this.view || v <= this.view.id) return;
-        if (this.status === 'member') return this.quorum.kind === 'partitionable' ? this.toldOtherSide(from) : this.toldExcluded(from);
+        // Told by a process that has rejoined since: it speaks as the member of our view it replaced
+        // (the one our view and the rules below know), lest our old view never hear from anyone again.
+        const by = this.view.members.includes(from) ? from : (replacedMemberOf(this.view.members, from) ?? from);
+        if (this.status === 'member') return this.quorum.kind === 'partitionable' ? this.toldOtherSide(by) : this.toldExcluded(by);
         // A member that was leaving is gone either way; one told so by one member alone leaves
         // cleanly, and goes at once only when another member says so too, or the leave takes too long.
         const told = this.excludedBy;
-        if (this.status === 'leaving' && (told === null || told.by !== from || this.env.now() - told.at > this.opts.flushTimeoutMs * 2)) this.left();
+        if (this.status === 'leaving' && (told === null || told.by !== by || this.env.now() - told.at > this.opts.flushTimeoutMs * 2)) this.left();
         return;
       }
       case G.StateChunk:

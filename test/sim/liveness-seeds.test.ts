@@ -24,4 +24,8 @@ describe('--faults all: found liveness seeds stay live', () => {
   it('seed 4: a joiner whose first state chunks were lost gets them resent, though it keeps acking no progress', async () => {
     assert.deepEqual(await violationsOf(4), []);
   });
+
+  it('seed 382: a member whose old view mates all rejoined under new memberships hears from them that it was left out, and rejoins', async () => {
+    assert.deepEqual(await violationsOf(382), []);
+  });
 });

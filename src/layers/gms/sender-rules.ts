@@ -1,4 +1,4 @@
-import { nodeOfMember } from '../../core/member-id.js';
+import { nodeOfMember, replacedMemberOf } from '../../core/member-id.js';
 import { memberSet } from '../../core/member-set.js';
 import { endpointOf, type NodeId } from '../../core/node-id.js';
 import type { View } from '../../core/view.js';
@@ -102,8 +102,9 @@ export function refusal<T extends G>(h: Hearing, t: T, from: NodeId, body: Body<
       // A joiner: only a coordinator that challenged it, or a contact it asks to let it in, may say
       // our id was admitted and left out since.
       if (h.joining) return h.challengers.has(from) || isContact(h, from) ? null : '"not a member" for a joiner from neither a challenger nor a contact';
-      // Only a member of our view may tell us a later view left us out.
-      return inView(h, from) ? null : '"not a member" from a non-member';
+      // Only a member of our view may tell us a later view left us out, or its process under a
+      // later membership (it rejoined, so it knows the later view; the word is still its node's).
+      return inView(h, from) || (h.view !== null && replacedMemberOf(h.view.members, from) !== null) ? null : '"not a member" from a non-member';
     case G.Denied:
       // Like "not a member": only a coordinator that challenged the joiner, or a contact, may refuse it.
       if (!h.joining) return STALE;

@@ -6,6 +6,7 @@ import type { Group } from '../../../../src/api/group.js';
 import type { HorusNode } from '../../../../src/api/node.js';
 import { membershipSeq, oneMemberPerNode, staleJoin, withJoiners } from '../../../../src/layers/gms/joins.js';
 import { refusal, saneProposal, type Hearing } from '../../../../src/layers/gms/sender-rules.js';
+import { replacedMemberOf } from '../../../../src/core/member-id.js';
 import { checkOneMemberPerNode } from '../../../../src/sim/checkers/one-member.js';
 import { ViolationList } from '../../../../src/sim/checkers/violation.js';
 
@@ -208,5 +209,31 @@ describe('GMS join admission', () => {
     assert.notEqual(refusal(h, G.NotMember, 'evil:1/x', { view: 9 }), null, 'anyone else');
     assert.notEqual(refusal(h, G.NotMember, 't:1/other', { view: 9 }), null, 'another incarnation than the contact named');
     assert.notEqual(refusal({ ...h, joining: false }, G.NotMember, 'c:1/x', { view: 9 }), null, 'a member without a view hears nothing');
+  });
+
+  it('a member hears "a later view left you out" from a member of its view, or from that process under a later membership', () => {
+    // From --faults all seed 382: every other member of our old view had
+    // rejoined as node~2 by the heal, so only their later memberships could ever tell us.
+    const h: Hearing = {
+      me: 'j:1/x~2',
+      view: { id: 6, members: ['a:1/x', 'b:1/x', 'j:1/x~2'] },
+      joining: false,
+      flushParticipants: null,
+      highestAttempt: 0,
+      challengers: new Set(),
+      contacts: [],
+      stateProvider: null,
+      joinerPromise: null,
+      awaitsState: () => false,
+      maxMembers: 64,
+      maxAttemptStep: 1 << 20,
+    };
+    assert.equal(refusal(h, G.NotMember, 'a:1/x', { view: 9 }), null, 'a member of the view');
+    assert.equal(refusal(h, G.NotMember, 'a:1/x~2', { view: 9 }), null, 'that member, rejoined');
+    assert.notEqual(refusal(h, G.NotMember, 'a:1/y~2', { view: 9 }), null, 'another incarnation of its node');
+    assert.notEqual(refusal(h, G.NotMember, 'c:1/x~2', { view: 9 }), null, 'a process that was never in the view');
+    assert.equal(replacedMemberOf(['a:1/x~2', 'b:1/x'], 'a:1/x~3'), 'a:1/x~2');
+    assert.equal(replacedMemberOf(['a:1/x~2', 'b:1/x'], 'a:1/x~2'), null, 'itself is not replaced');
+    assert.equal(replacedMemberOf(['a:1/x~2', 'b:1/x'], 'a:1/x'), null, 'an earlier membership replaces nothing');
   });
 });
