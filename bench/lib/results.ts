@@ -36,6 +36,17 @@ export interface ThroughputResult {
   peakRssMiB: number;
   retransmissions: number;
   fcBlockedTotal: number;
+  /**
+   * The shape of the traffic on the sockets, all members together (see wireShape): bytes per read
+   * and per corked write, frames per write, others' messages per frame received, reads and writes
+   * per thousand deliveries. Absent in runs before session 10.
+   */
+  bytesPerRead?: number;
+  bytesPerWrite?: number;
+  framesPerWrite?: number;
+  remoteDeliveriesPerFrame?: number;
+  readsPerThousandDeliveries?: number;
+  writesPerThousandDeliveries?: number;
   /** Deliveries out of a sender's order, or with a wrong payload: must be 0. */
   violations: number;
 }
