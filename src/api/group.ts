@@ -238,6 +238,8 @@ export class Group extends EventEmitter implements StackTop {
   /** 'view' listeners attached while a view was current, and that view: they hear it first (see oweView). */
   private owed: { listener: (...args: never[]) => void; view: View }[] = [];
   private owedTimer = false;
+  /** Changes whenever a 'message' listener is added or removed (see upBatch). */
+  private messageListenersGen = 0;
   private readonly queries = new Map<number, PendingQuery>();
   private callHandler: CallHandler | null = null;
   private clientHandler: RequestHandler | null = null;
@@ -320,6 +322,10 @@ export class Group extends EventEmitter implements StackTop {
     this.ready.catch(() => {});
     this.on('newListener', (event: string | symbol, listener: (...args: never[]) => void) => {
       if (event === 'view') this.oweView(listener);
+      else if (event === 'message') this.messageListenersGen++;
+    });
+    this.on('removeListener', (event: string | symbol) => {
+      if (event === 'message') this.messageListenersGen++;
     });
   }
 
@@ -759,29 +765,88 @@ export class Group extends EventEmitter implements StackTop {
     }
   }
 
-  /** @internal from the stack: a frame's worth of deliveries, handed to the application in one loop */
+  /**
+   * @internal from the stack: a frame's worth of deliveries, handed to the application in one loop.
+   * The 'message' listeners are called directly (as `emit` would: in order, `this` the group, the
+   * rest skipped for that message when one throws), looked up again only when a listener was added
+   * or removed meanwhile: no argument array or listener copy per delivery.
+   */
   upBatch(batch: Message[]): void {
-    for (let i = 0; i < batch.length; i++) this.up(batch[i]!);
+    let gen = -1;
+    let listeners: ((d: Delivery) => void)[] = [];
+    for (let i = 0; i < batch.length; i++) {
+      const d = this.accept(batch[i]!);
+      if (d === undefined) continue;
+      if (this.queued !== null || this.owed.length > 0) {
+        this.deliver(d);
+        continue;
+      }
+      if (gen !== this.messageListenersGen) {
+        gen = this.messageListenersGen;
+        listeners = this.rawListeners('message') as ((d: Delivery) => void)[];
+      }
+      for (let k = 0; k < listeners.length; k++) {
+        try {
+          listeners[k]!.call(this, d);
+        } catch (err) {
+          this.reportError(new HorusError('ERR_INVALID_ARGUMENT', `message listener threw: ${(err as Error)?.message ?? String(err)}`, { cause: err }));
+          break;
+        }
+      }
+    }
   }
 
   /** @internal from the stack */
   up(msg: Message): void {
+    const d = this.accept(msg);
+    if (d !== undefined) this.deliver(d);
+  }
+
+  /** Queued behind the first view, or handed to the listeners now. */
+  private deliver(d: Delivery): void {
+    if (this.queued) {
+      this.queued.push(['message', d]);
+      return;
+    }
+    // An application handler that throws must not break the protocol.
+    this.notify('message', d);
+  }
+
+  /**
+   * A message from the stack: handled here if it is control traffic, a reply or a query; else the
+   * delivery to hand to the application (recorded and counted).
+   */
+  private accept(msg: Message): Delivery | undefined {
     if (this.leftAtMarker) return;
     const dh = msg.pop(DIRECT_HEADER);
-    if (dh !== undefined) return this.upDirect(msg, dh);
+    if (dh !== undefined) {
+      this.upDirect(msg, dh);
+      return;
+    }
     const h = msg.pop(APP_HEADER);
     if (h === undefined) return; // control traffic that no layer claimed
     // GMS marked it: the ACL does not let its sender send (dropped here, at its place in the order).
     if (isRefusedSend(msg)) return;
     // Only members speak in a group: anything else is a stranger's forgery.
-    if (!this.memberSet.has(msg.src)) return this.guard?.drop(msg.src, 'application message from a non-member', { group: this.name });
+    if (!this.memberSet.has(msg.src)) {
+      this.guard?.drop(msg.src, 'application message from a non-member', { group: this.name });
+      return;
+    }
     // Every application message is a multicast: one addressed to some members only would be
     // delivered by them alone, against virtual synchrony.
-    if (!msg.isMulticast) return this.guard?.drop(msg.src, 'application message sent to one member', { group: this.name });
+    if (!msg.isMulticast) {
+      this.guard?.drop(msg.src, 'application message sent to one member', { group: this.name });
+      return;
+    }
     // An order this stack does not provide cannot have been kept: the label would be a lie.
-    if (this.providedOrders[h.order] !== true)
-      return this.guard?.drop(msg.src, `message claims ${ORDERS[h.order]} order, which this stack does not provide`, { group: this.name });
-    if (h.kind === AppKind.Merge) return this.onMergeControl(msg);
+    if (this.providedOrders[h.order] !== true) {
+      this.guard?.drop(msg.src, `message claims ${ORDERS[h.order]} order, which this stack does not provide`, { group: this.name });
+      return;
+    }
+    if (h.kind === AppKind.Merge) {
+      this.onMergeControl(msg);
+      return;
+    }
     if (h.kind === AppKind.Reply) {
       if (h.to === this.localId)
         this.queries.get(h.re ?? 0)?.reply(msg.src, new Delivery(this.name, msg.src, h.id, h.order, msg.payload, h.encoding, this.currentView.id));
@@ -803,12 +868,7 @@ export class Group extends EventEmitter implements StackTop {
       this.answer(d);
       return;
     }
-    if (this.queued) {
-      this.queued.push(['message', d]);
-      return;
-    }
-    // An application handler that throws must not break the protocol.
-    this.notify('message', d);
+    return d;
   }
 
   /** @internal from the stack */
