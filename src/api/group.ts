@@ -13,7 +13,19 @@ import type { View } from '../core/view.js';
 import { decodePayload, encodePayload } from '../codec/payload.js';
 import { sourceOfBuffers, type StateSink, type StateSource } from '../core/state-stream.js';
 import type { Stack, StackTop } from '../stack/stack.js';
-import { APP_HEADER, AppKind, ORDERS, PayloadEncoding, type AppHeader, type Order } from './app-header.js';
+import {
+  APP_HEADER,
+  AppKind,
+  appEncoding,
+  appId,
+  appKind,
+  appOrder,
+  ORDERS,
+  PayloadEncoding,
+  plainAppHeader,
+  type AppHeader,
+  type Order,
+} from './app-header.js';
 import { PendingQuery, type QueryHandler, type QueryOptions, type QueryResult, type QueryTimers } from './query.js';
 import { Delivery } from './delivery.js';
 import { checkPayload } from './payload-check.js';
@@ -573,14 +585,17 @@ export class Group extends EventEmitter implements StackTop {
     const msg = new Message(null, enc.bytes);
     msg.order = ORDERS.indexOf(order);
     msg.safe = opts?.safe === true;
-    // One object per send, built in place (spreads would make two more and take a slow path).
-    const header: AppHeader = { order: msg.order, encoding: enc.encoding, id };
-    if (kind !== AppKind.Plain) header.kind = kind;
-    if (re) {
-      header.re = re.id;
-      header.to = re.to;
+    if (kind === AppKind.Plain && !re) msg.push(APP_HEADER, plainAppHeader(msg.order, enc.encoding, id));
+    else {
+      // One object, built in place (spreads would make two more and take a slow path).
+      const header: AppHeader = { order: msg.order, encoding: enc.encoding, id };
+      if (kind !== AppKind.Plain) header.kind = kind;
+      if (re) {
+        header.re = re.id;
+        header.to = re.to;
+      }
+      msg.push(APP_HEADER, header);
     }
-    msg.push(APP_HEADER, header);
     if (this.flowBlocked || this.blockedBy.size > 0 || this.pending.length > 0 || this.waiting.length > 0) return this.hold(msg);
     this.sendDown(msg, id, order);
     return RESOLVED;
@@ -646,7 +661,7 @@ export class Group extends EventEmitter implements StackTop {
     const denied = this.sendDenied();
     if (denied !== null) return Promise.reject(denied);
     // Ids are taken only once the whole list is known to be sendable: a refused list leaves no gap.
-    for (let i = 0; i < msgs.length; i++) msgs[i]!.push(APP_HEADER, { order: code, encoding: encodings[i]!, id: this.nextId++ });
+    for (let i = 0; i < msgs.length; i++) msgs[i]!.push(APP_HEADER, plainAppHeader(code, encodings[i]!, this.nextId++));
     return this.sendMany(msgs, order);
   }
 
@@ -671,7 +686,7 @@ export class Group extends EventEmitter implements StackTop {
       const batch = i === 0 && end === n ? msgs : msgs.slice(i, end);
       for (let k = 0; k < batch.length; k++) {
         const m = batch[k]!;
-        this.noteSend(m, m.peek(APP_HEADER)!.id, order);
+        this.noteSend(m, appId(m.peek(APP_HEADER)!), order);
       }
       this.stack!.downBatch(batch);
       i = end;
@@ -747,7 +762,8 @@ export class Group extends EventEmitter implements StackTop {
 
   /** A send is handed to the stack: listeners and the history hear of it. */
   private noteSend(msg: Message, id: number, order: Order): void {
-    const kind = msg.peek(APP_HEADER)?.kind ?? AppKind.Plain;
+    const h = msg.peek(APP_HEADER);
+    const kind = h === undefined ? AppKind.Plain : appKind(h);
     // No event object per message unless someone listens.
     if (this.listenerCount('send') > 0) this.notify('send', { id, order, view: this.currentView.id, kind });
     // Replies are the query machinery's, not application messages: they stay out of histories.
@@ -825,6 +841,8 @@ export class Group extends EventEmitter implements StackTop {
     }
     const h = msg.pop(APP_HEADER);
     if (h === undefined) return; // control traffic that no layer claimed
+    const order = appOrder(h);
+    const kind = appKind(h);
     // GMS marked it: the ACL does not let its sender send (dropped here, at its place in the order).
     if (isRefusedSend(msg)) return;
     // Only members speak in a group: anything else is a stranger's forgery.
@@ -839,32 +857,33 @@ export class Group extends EventEmitter implements StackTop {
       return;
     }
     // An order this stack does not provide cannot have been kept: the label would be a lie.
-    if (this.providedOrders[h.order] !== true) {
-      this.guard?.drop(msg.src, `message claims ${ORDERS[h.order]} order, which this stack does not provide`, { group: this.name });
+    if (this.providedOrders[order] !== true) {
+      this.guard?.drop(msg.src, `message claims ${ORDERS[order]} order, which this stack does not provide`, { group: this.name });
       return;
     }
-    if (h.kind === AppKind.Merge) {
+    if (kind === AppKind.Merge) {
       this.onMergeControl(msg);
       return;
     }
-    if (h.kind === AppKind.Reply) {
+    if (typeof h !== 'number' && kind === AppKind.Reply) {
       if (h.to === this.localId)
-        this.queries.get(h.re ?? 0)?.reply(msg.src, new Delivery(this.name, msg.src, h.id, h.order, msg.payload, h.encoding, this.currentView.id));
+        this.queries.get(h.re ?? 0)?.reply(msg.src, new Delivery(this.name, msg.src, h.id, order, msg.payload, h.encoding, this.currentView.id));
       return;
     }
+    const id = appId(h);
     this.recorder?.record({
       k: 'deliver',
       at: this.now(),
       node: this.localId,
       group: this.name,
-      msg: messageName(msg.src, h.id),
+      msg: messageName(msg.src, id),
       sender: msg.src,
-      order: h.order,
+      order,
       view: this.currentView.id,
     });
     this.delivered++;
-    const d = new Delivery(this.name, msg.src, h.id, h.order, msg.payload, h.encoding, this.currentView.id);
-    if (h.kind === AppKind.Query) {
+    const d = new Delivery(this.name, msg.src, id, order, msg.payload, appEncoding(h), this.currentView.id);
+    if (kind === AppKind.Query) {
       this.answer(d);
       return;
     }
@@ -1194,7 +1213,7 @@ export class Group extends EventEmitter implements StackTop {
       this.pendingBytes -= p.msg.payload.length;
       this.admitWaiting();
       const h = p.msg.peek(APP_HEADER)!;
-      this.sendDown(p.msg, h.id, ORDERS[h.order] ?? 'fifo');
+      this.sendDown(p.msg, appId(h), ORDERS[appOrder(h)] ?? 'fifo');
       p.resolve();
     }
   }
