@@ -47,6 +47,9 @@ export interface ThroughputResult {
   remoteDeliveriesPerFrame?: number;
   readsPerThousandDeliveries?: number;
   writesPerThousandDeliveries?: number;
+  /** The collector's pauses in the measured phase over the member's CPU time, and its major collections (medians over members). Absent before session 10. */
+  gcShareOfCpu?: number;
+  gcMajorPerMember?: number;
   /** Deliveries out of a sender's order, or with a wrong payload: must be 0. */
   violations: number;
 }

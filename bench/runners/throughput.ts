@@ -82,6 +82,9 @@ export async function runThroughput(cluster: Cluster, c: ThroughputCase, ctx: Ru
     retransmissions: sum('horus_nak_retransmissions_total'),
     fcBlockedTotal: sum('horus_fc_blocked_total'),
     ...wireShape(sum, total, n),
+    // Collector pauses in the measured phase against the member's CPU time (median over members): the share of a delivery's CPU that is GC.
+    gcShareOfCpu: round(median(after.map((s, i) => (s.phase.stalls?.gcTotalMs ?? 0) / Math.max(1, cpu[i]! * 1000)))),
+    gcMajorPerMember: median(after.map((s) => s.phase.stalls?.gcMajor ?? 0)),
     violations: after.reduce((a, s) => a + s.violations, 0),
   };
 }
