@@ -370,6 +370,7 @@ function summary(): Summary {
     sysCpuUs: cpu.system,
     voluntarySwitches: usage.voluntaryContextSwitches,
     involuntarySwitches: usage.involuntaryContextSwitches,
+    minorPageFaults: usage.minorPageFault,
     counters: { ...(node?.metrics.snapshot().counters ?? {}), ...transportCounters() },
   };
 }

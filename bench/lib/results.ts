@@ -33,6 +33,8 @@ export interface ThroughputResult {
   sysCpuSecPerMillionDeliveries?: number;
   voluntarySwitchesPerThousandDeliveries?: number;
   involuntarySwitchesPerThousandDeliveries?: number;
+  /** Minor page faults (first touches of fresh memory) per thousand deliveries, median over members. Absent before session 10. */
+  minorPageFaultsPerThousandDeliveries?: number;
   peakRssMiB: number;
   retransmissions: number;
   fcBlockedTotal: number;

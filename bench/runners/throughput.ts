@@ -78,6 +78,7 @@ export async function runThroughput(cluster: Cluster, c: ThroughputCase, ctx: Ru
     involuntarySwitchesPerThousandDeliveries: round(
       median(after.map((s, i) => (((s.involuntarySwitches ?? 0) - (before[i]!.involuntarySwitches ?? 0)) / total) * 1e3)),
     ),
+    minorPageFaultsPerThousandDeliveries: round(median(after.map((s, i) => (((s.minorPageFaults ?? 0) - (before[i]!.minorPageFaults ?? 0)) / total) * 1e3))),
     peakRssMiB: Math.round(peakRss / MiB),
     retransmissions: sum('horus_nak_retransmissions_total'),
     fcBlockedTotal: sum('horus_fc_blocked_total'),
