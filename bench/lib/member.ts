@@ -331,6 +331,15 @@ function runQueueWaitSincePhase(): { runQueueWaitMs?: number } {
   return now !== null && phaseRunQueueWaitMs !== null ? { runQueueWaitMs: now - phaseRunQueueWaitMs } : {};
 }
 
+/** The TCP transport's own counts (frames, bytes, socket reads and writes), as `transport_NAME` counters. */
+function transportCounters(): Record<string, number> {
+  const t = node?.env.transport as { stats?: () => object } | undefined;
+  if (t?.stats === undefined) return {};
+  const out: Record<string, number> = {};
+  for (const [k, v] of Object.entries(t.stats())) if (typeof v === 'number') out[`transport_${k}`] = v;
+  return out;
+}
+
 function summary(): Summary {
   const cpu = process.cpuUsage();
   const usage = process.resourceUsage();
@@ -361,7 +370,8 @@ function summary(): Summary {
     sysCpuUs: cpu.system,
     voluntarySwitches: usage.voluntaryContextSwitches,
     involuntarySwitches: usage.involuntaryContextSwitches,
-    counters: node?.metrics.snapshot().counters ?? {},
+    minorPageFaults: usage.minorPageFault,
+    counters: { ...(node?.metrics.snapshot().counters ?? {}), ...transportCounters() },
   };
 }
 

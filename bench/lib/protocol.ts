@@ -77,6 +77,8 @@ export interface Summary {
   /** Context switches so far: the process gave up its core (waiting for input), or was made to. */
   voluntarySwitches?: number;
   involuntarySwitches?: number;
+  /** Minor page faults so far: first touches of fresh memory (costly on some VMs, see docs/performance.md). */
+  minorPageFaults?: number;
   counters: Record<string, number>;
 }
 

@@ -33,9 +33,25 @@ export interface ThroughputResult {
   sysCpuSecPerMillionDeliveries?: number;
   voluntarySwitchesPerThousandDeliveries?: number;
   involuntarySwitchesPerThousandDeliveries?: number;
+  /** Minor page faults (first touches of fresh memory) per thousand deliveries, median over members. Absent before session 10. */
+  minorPageFaultsPerThousandDeliveries?: number;
   peakRssMiB: number;
   retransmissions: number;
   fcBlockedTotal: number;
+  /**
+   * The shape of the traffic on the sockets, all members together (see wireShape): bytes per read
+   * and per corked write, frames per write, others' messages per frame received, reads and writes
+   * per thousand deliveries. Absent in runs before session 10.
+   */
+  bytesPerRead?: number;
+  bytesPerWrite?: number;
+  framesPerWrite?: number;
+  remoteDeliveriesPerFrame?: number;
+  readsPerThousandDeliveries?: number;
+  writesPerThousandDeliveries?: number;
+  /** The collector's pauses in the measured phase over the member's CPU time, and its major collections (medians over members). Absent before session 10. */
+  gcShareOfCpu?: number;
+  gcMajorPerMember?: number;
   /** Deliveries out of a sender's order, or with a wrong payload: must be 0. */
   violations: number;
 }

@@ -10,6 +10,27 @@ export const PHASE_TIMEOUT_MS = 120_000;
 
 export const counter = (s: Summary, name: string): number => s.counters[name] ?? 0;
 
+/**
+ * How the traffic went over the sockets, all members together: bytes per socket read and per
+ * corked write (one syscall each, about), frames per write, and deliveries (remote ones) per frame
+ * received (control frames too), i.e. how well sends were batched. Absent when the transport does not count them.
+ */
+export function wireShape(sum: (name: string) => number, perMember: number, members: number): Partial<ThroughputResult> {
+  const deliveries = perMember * members;
+  const reads = sum('transport_reads');
+  const writes = sum('transport_writes');
+  if (reads === 0 || writes === 0) return {};
+  const framesIn = sum('transport_framesIn');
+  return {
+    bytesPerRead: Math.round(sum('transport_bytesIn') / reads),
+    bytesPerWrite: Math.round(sum('transport_bytesOut') / writes),
+    framesPerWrite: round(sum('transport_framesOut') / writes),
+    remoteDeliveriesPerFrame: framesIn > 0 ? round((perMember * (members - 1)) / framesIn) : 0,
+    readsPerThousandDeliveries: round((reads / deliveries) * 1e3),
+    writesPerThousandDeliveries: round((writes / deliveries) * 1e3),
+  };
+}
+
 export async function runThroughput(cluster: Cluster, c: ThroughputCase, ctx: RunContext): Promise<ThroughputResult> {
   const count = scaled(c.count, ctx.scale);
   const warmup = scaled(c.warmup, ctx.scale);
@@ -57,9 +78,14 @@ export async function runThroughput(cluster: Cluster, c: ThroughputCase, ctx: Ru
     involuntarySwitchesPerThousandDeliveries: round(
       median(after.map((s, i) => (((s.involuntarySwitches ?? 0) - (before[i]!.involuntarySwitches ?? 0)) / total) * 1e3)),
     ),
+    minorPageFaultsPerThousandDeliveries: round(median(after.map((s, i) => (((s.minorPageFaults ?? 0) - (before[i]!.minorPageFaults ?? 0)) / total) * 1e3))),
     peakRssMiB: Math.round(peakRss / MiB),
     retransmissions: sum('horus_nak_retransmissions_total'),
     fcBlockedTotal: sum('horus_fc_blocked_total'),
+    ...wireShape(sum, total, n),
+    // Collector pauses in the measured phase against the member's CPU time (median over members): the share of a delivery's CPU that is GC.
+    gcShareOfCpu: round(median(after.map((s, i) => (s.phase.stalls?.gcTotalMs ?? 0) / Math.max(1, cpu[i]! * 1000)))),
+    gcMajorPerMember: median(after.map((s) => s.phase.stalls?.gcMajor ?? 0)),
     violations: after.reduce((a, s) => a + s.violations, 0),
   };
 }

@@ -8,9 +8,11 @@ import { ORDERS, type Order, type PayloadEncoding } from './app-header.js';
  * delivered (`viewId`), with which order (`order`), and what it says (`payload`, decoded on first
  * access; `raw` for the bytes as they travelled).
  */
+/** `Delivery.decoded` before the payload's first decoding (one field, not a value and a flag). */
+const NOT_DECODED: unique symbol = Symbol('not decoded');
+
 export class Delivery {
-  private decoded: unknown = undefined;
-  private isDecoded = false;
+  private decoded: unknown = NOT_DECODED;
   /** @internal Deliveries come from the group's 'message' event. */
   constructor(
     /** The group's name. */
@@ -39,7 +41,7 @@ export class Delivery {
   }
   /** The payload, decoded; throws ERR_MALFORMED if the sender's bytes do not decode. */
   get payload(): unknown {
-    if (!this.isDecoded) {
+    if (this.decoded === NOT_DECODED) {
       try {
         this.decoded = decodePayload(this.raw, this.encoding);
       } catch (cause) {
@@ -47,7 +49,6 @@ export class Delivery {
           cause,
         });
       }
-      this.isDecoded = true;
     }
     return this.decoded;
   }

@@ -13,7 +13,19 @@ import type { View } from '../core/view.js';
 import { decodePayload, encodePayload } from '../codec/payload.js';
 import { sourceOfBuffers, type StateSink, type StateSource } from '../core/state-stream.js';
 import type { Stack, StackTop } from '../stack/stack.js';
-import { APP_HEADER, AppKind, ORDERS, PayloadEncoding, type AppHeader, type Order } from './app-header.js';
+import {
+  APP_HEADER,
+  AppKind,
+  appEncoding,
+  appId,
+  appKind,
+  appOrder,
+  ORDERS,
+  PayloadEncoding,
+  plainAppHeader,
+  type AppHeader,
+  type Order,
+} from './app-header.js';
 import { PendingQuery, type QueryHandler, type QueryOptions, type QueryResult, type QueryTimers } from './query.js';
 import { Delivery } from './delivery.js';
 import { checkPayload } from './payload-check.js';
@@ -238,6 +250,8 @@ export class Group extends EventEmitter implements StackTop {
   /** 'view' listeners attached while a view was current, and that view: they hear it first (see oweView). */
   private owed: { listener: (...args: never[]) => void; view: View }[] = [];
   private owedTimer = false;
+  /** Changes whenever a 'message' listener is added or removed (see upBatch). */
+  private messageListenersGen = 0;
   private readonly queries = new Map<number, PendingQuery>();
   private callHandler: CallHandler | null = null;
   private clientHandler: RequestHandler | null = null;
@@ -320,6 +334,10 @@ export class Group extends EventEmitter implements StackTop {
     this.ready.catch(() => {});
     this.on('newListener', (event: string | symbol, listener: (...args: never[]) => void) => {
       if (event === 'view') this.oweView(listener);
+      else if (event === 'message') this.messageListenersGen++;
+    });
+    this.on('removeListener', (event: string | symbol) => {
+      if (event === 'message') this.messageListenersGen++;
     });
   }
 
@@ -567,14 +585,17 @@ export class Group extends EventEmitter implements StackTop {
     const msg = new Message(null, enc.bytes);
     msg.order = ORDERS.indexOf(order);
     msg.safe = opts?.safe === true;
-    // One object per send, built in place (spreads would make two more and take a slow path).
-    const header: AppHeader = { order: msg.order, encoding: enc.encoding, id };
-    if (kind !== AppKind.Plain) header.kind = kind;
-    if (re) {
-      header.re = re.id;
-      header.to = re.to;
+    if (kind === AppKind.Plain && !re) msg.push(APP_HEADER, plainAppHeader(msg.order, enc.encoding, id));
+    else {
+      // One object, built in place (spreads would make two more and take a slow path).
+      const header: AppHeader = { order: msg.order, encoding: enc.encoding, id };
+      if (kind !== AppKind.Plain) header.kind = kind;
+      if (re) {
+        header.re = re.id;
+        header.to = re.to;
+      }
+      msg.push(APP_HEADER, header);
     }
-    msg.push(APP_HEADER, header);
     if (this.flowBlocked || this.blockedBy.size > 0 || this.pending.length > 0 || this.waiting.length > 0) return this.hold(msg);
     this.sendDown(msg, id, order);
     return RESOLVED;
@@ -640,7 +661,7 @@ export class Group extends EventEmitter implements StackTop {
     const denied = this.sendDenied();
     if (denied !== null) return Promise.reject(denied);
     // Ids are taken only once the whole list is known to be sendable: a refused list leaves no gap.
-    for (let i = 0; i < msgs.length; i++) msgs[i]!.push(APP_HEADER, { order: code, encoding: encodings[i]!, id: this.nextId++ });
+    for (let i = 0; i < msgs.length; i++) msgs[i]!.push(APP_HEADER, plainAppHeader(code, encodings[i]!, this.nextId++));
     return this.sendMany(msgs, order);
   }
 
@@ -665,7 +686,7 @@ export class Group extends EventEmitter implements StackTop {
       const batch = i === 0 && end === n ? msgs : msgs.slice(i, end);
       for (let k = 0; k < batch.length; k++) {
         const m = batch[k]!;
-        this.noteSend(m, m.peek(APP_HEADER)!.id, order);
+        this.noteSend(m, appId(m.peek(APP_HEADER)!), order);
       }
       this.stack!.downBatch(batch);
       i = end;
@@ -741,7 +762,8 @@ export class Group extends EventEmitter implements StackTop {
 
   /** A send is handed to the stack: listeners and the history hear of it. */
   private noteSend(msg: Message, id: number, order: Order): void {
-    const kind = msg.peek(APP_HEADER)?.kind ?? AppKind.Plain;
+    const h = msg.peek(APP_HEADER);
+    const kind = h === undefined ? AppKind.Plain : appKind(h);
     // No event object per message unless someone listens.
     if (this.listenerCount('send') > 0) this.notify('send', { id, order, view: this.currentView.id, kind });
     // Replies are the query machinery's, not application messages: they stay out of histories.
@@ -759,56 +781,113 @@ export class Group extends EventEmitter implements StackTop {
     }
   }
 
-  /** @internal from the stack: a frame's worth of deliveries, handed to the application in one loop */
+  /**
+   * @internal from the stack: a frame's worth of deliveries, handed to the application in one loop.
+   * The 'message' listeners are called directly (as `emit` would: in order, `this` the group, the
+   * rest skipped for that message when one throws), looked up again only when a listener was added
+   * or removed meanwhile: no argument array or listener copy per delivery.
+   */
   upBatch(batch: Message[]): void {
-    for (let i = 0; i < batch.length; i++) this.up(batch[i]!);
+    let gen = -1;
+    let listeners: ((d: Delivery) => void)[] = [];
+    for (let i = 0; i < batch.length; i++) {
+      const d = this.accept(batch[i]!);
+      if (d === undefined) continue;
+      if (this.queued !== null || this.owed.length > 0) {
+        this.deliver(d);
+        continue;
+      }
+      if (gen !== this.messageListenersGen) {
+        gen = this.messageListenersGen;
+        listeners = this.rawListeners('message') as ((d: Delivery) => void)[];
+      }
+      for (let k = 0; k < listeners.length; k++) {
+        try {
+          listeners[k]!.call(this, d);
+        } catch (err) {
+          this.reportError(new HorusError('ERR_INVALID_ARGUMENT', `message listener threw: ${(err as Error)?.message ?? String(err)}`, { cause: err }));
+          break;
+        }
+      }
+    }
   }
 
   /** @internal from the stack */
   up(msg: Message): void {
-    if (this.leftAtMarker) return;
-    const dh = msg.pop(DIRECT_HEADER);
-    if (dh !== undefined) return this.upDirect(msg, dh);
-    const h = msg.pop(APP_HEADER);
-    if (h === undefined) return; // control traffic that no layer claimed
-    // GMS marked it: the ACL does not let its sender send (dropped here, at its place in the order).
-    if (isRefusedSend(msg)) return;
-    // Only members speak in a group: anything else is a stranger's forgery.
-    if (!this.memberSet.has(msg.src)) return this.guard?.drop(msg.src, 'application message from a non-member', { group: this.name });
-    // Every application message is a multicast: one addressed to some members only would be
-    // delivered by them alone, against virtual synchrony.
-    if (!msg.isMulticast) return this.guard?.drop(msg.src, 'application message sent to one member', { group: this.name });
-    // An order this stack does not provide cannot have been kept: the label would be a lie.
-    if (this.providedOrders[h.order] !== true)
-      return this.guard?.drop(msg.src, `message claims ${ORDERS[h.order]} order, which this stack does not provide`, { group: this.name });
-    if (h.kind === AppKind.Merge) return this.onMergeControl(msg);
-    if (h.kind === AppKind.Reply) {
-      if (h.to === this.localId)
-        this.queries.get(h.re ?? 0)?.reply(msg.src, new Delivery(this.name, msg.src, h.id, h.order, msg.payload, h.encoding, this.currentView.id));
-      return;
-    }
-    this.recorder?.record({
-      k: 'deliver',
-      at: this.now(),
-      node: this.localId,
-      group: this.name,
-      msg: messageName(msg.src, h.id),
-      sender: msg.src,
-      order: h.order,
-      view: this.currentView.id,
-    });
-    this.delivered++;
-    const d = new Delivery(this.name, msg.src, h.id, h.order, msg.payload, h.encoding, this.currentView.id);
-    if (h.kind === AppKind.Query) {
-      this.answer(d);
-      return;
-    }
+    const d = this.accept(msg);
+    if (d !== undefined) this.deliver(d);
+  }
+
+  /** Queued behind the first view, or handed to the listeners now. */
+  private deliver(d: Delivery): void {
     if (this.queued) {
       this.queued.push(['message', d]);
       return;
     }
     // An application handler that throws must not break the protocol.
     this.notify('message', d);
+  }
+
+  /**
+   * A message from the stack: handled here if it is control traffic, a reply or a query; else the
+   * delivery to hand to the application (recorded and counted).
+   */
+  private accept(msg: Message): Delivery | undefined {
+    if (this.leftAtMarker) return;
+    const dh = msg.pop(DIRECT_HEADER);
+    if (dh !== undefined) {
+      this.upDirect(msg, dh);
+      return;
+    }
+    const h = msg.pop(APP_HEADER);
+    if (h === undefined) return; // control traffic that no layer claimed
+    const order = appOrder(h);
+    const kind = appKind(h);
+    // GMS marked it: the ACL does not let its sender send (dropped here, at its place in the order).
+    if (isRefusedSend(msg)) return;
+    // Only members speak in a group: anything else is a stranger's forgery.
+    if (!this.memberSet.has(msg.src)) {
+      this.guard?.drop(msg.src, 'application message from a non-member', { group: this.name });
+      return;
+    }
+    // Every application message is a multicast: one addressed to some members only would be
+    // delivered by them alone, against virtual synchrony.
+    if (!msg.isMulticast) {
+      this.guard?.drop(msg.src, 'application message sent to one member', { group: this.name });
+      return;
+    }
+    // An order this stack does not provide cannot have been kept: the label would be a lie.
+    if (this.providedOrders[order] !== true) {
+      this.guard?.drop(msg.src, `message claims ${ORDERS[order]} order, which this stack does not provide`, { group: this.name });
+      return;
+    }
+    if (kind === AppKind.Merge) {
+      this.onMergeControl(msg);
+      return;
+    }
+    if (typeof h !== 'number' && kind === AppKind.Reply) {
+      if (h.to === this.localId)
+        this.queries.get(h.re ?? 0)?.reply(msg.src, new Delivery(this.name, msg.src, h.id, order, msg.payload, h.encoding, this.currentView.id));
+      return;
+    }
+    const id = appId(h);
+    this.recorder?.record({
+      k: 'deliver',
+      at: this.now(),
+      node: this.localId,
+      group: this.name,
+      msg: messageName(msg.src, id),
+      sender: msg.src,
+      order,
+      view: this.currentView.id,
+    });
+    this.delivered++;
+    const d = new Delivery(this.name, msg.src, id, order, msg.payload, appEncoding(h), this.currentView.id);
+    if (kind === AppKind.Query) {
+      this.answer(d);
+      return;
+    }
+    return d;
   }
 
   /** @internal from the stack */
@@ -1134,7 +1213,7 @@ export class Group extends EventEmitter implements StackTop {
       this.pendingBytes -= p.msg.payload.length;
       this.admitWaiting();
       const h = p.msg.peek(APP_HEADER)!;
-      this.sendDown(p.msg, h.id, ORDERS[h.order] ?? 'fifo');
+      this.sendDown(p.msg, appId(h), ORDERS[appOrder(h)] ?? 'fifo');
       p.resolve();
     }
   }

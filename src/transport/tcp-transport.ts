@@ -222,6 +222,9 @@ export interface TcpTransportStats {
   /** Wire bytes of those frames, length prefixes included (HELLOs excluded). */
   bytesIn: number;
   bytesOut: number;
+  /** Socket reads on inbound connections (data events) and batches handed to outbound sockets (one corked write each): bytes per syscall. */
+  reads: number;
+  writes: number;
   /** All frames this transport dropped on purpose (sum of the `dropped*` counts). */
   dropped: number;
   droppedQueueFull: number;
@@ -661,6 +664,8 @@ export class TcpTransport implements Transport {
     framesOut: 0,
     bytesIn: 0,
     bytesOut: 0,
+    reads: 0,
+    writes: 0,
     droppedQueueFull: 0,
     droppedStale: 0,
     droppedUnreachable: 0,
@@ -934,6 +939,7 @@ export class TcpTransport implements Transport {
   private writeQueued(p: OutboundPeer): void {
     const s = p.socket;
     if (s === null || p.head === p.chunks.length) return;
+    this.c.writes++;
     const sealer = this.sealers.get(s);
     const many = sealer !== undefined || p.chunks.length - p.head > 1;
     if (many) s.cork();
@@ -1528,6 +1534,7 @@ export class TcpTransport implements Transport {
     }, this.handshakeTimeoutMs);
     socket.on('data', (chunk: Buffer) => {
       conn.bytes += chunk.length;
+      this.c.reads++;
       const framesBefore = conn.frames;
       try {
         decoder.push(chunk);

@@ -7,7 +7,7 @@ import { messageFromBytes, messageToBytes } from '../../../src/codec/message-cod
 import { FrameBuilder, readFrameGroup, readFrameMembership, readFrameMessages } from '../../../src/codec/frame.js';
 import { NAK_HEADER } from '../../../src/layers/NAK.js';
 import { FRAG_HEADER } from '../../../src/layers/FRAG.js';
-import { APP_HEADER } from '../../../src/api/app-header.js';
+import { APP_HEADER, appEncoding, appId, appKind, appOrder, AppKind } from '../../../src/api/app-header.js';
 import '../../../src/layers/index.js';
 
 function sample(payload: Buffer, seq: number, dest: string | null): Message {
@@ -33,7 +33,8 @@ describe('message codec', () => {
           assert.deepEqual(Buffer.from(back.payload), Buffer.from(bytes));
           assert.deepEqual(back.pop(NAK_HEADER), { t: 1, view: 3, seq });
           assert.deepEqual(back.pop(FRAG_HEADER), { id: seq, index: 0, count: 1 });
-          assert.deepEqual(back.pop(APP_HEADER), { order: 0, encoding: 0, id: seq + 1 });
+          const app = back.pop(APP_HEADER)!;
+          assert.deepEqual([appOrder(app), appEncoding(app), appId(app), appKind(app)], [0, 0, seq + 1, AppKind.Plain]);
           assert.equal(back.headerCount, 0);
         },
       ),
