@@ -410,11 +410,19 @@ export class FD extends Layer {
     }
   }
 
-  /** As a relay: the next round of our table to the view (and to ourselves, first). */
+  /**
+   * As a relay: the next round of our table to the view (and to ourselves, first). A standby relay
+   * (not the first) whose table nobody would read, since it hears a relay before it, builds the
+   * round and keeps it (its beats and acks stay current) but does not multicast it: members read
+   * one relay's tables anyway, and a standby's were n − 1 frames an interval dropped unread. Once
+   * the relays before it are silent for two intervals (readRelay: the same rule members use to
+   * pick a table), its tables go out at the next interval.
+   */
   private relayDown(now: number): void {
     if (this.hub === null) return;
     const table = this.hub.next();
     this.applyTable(this.myIdx, table, now);
+    if (this.readRelay(now) !== this.myIdx) return;
     const msg = new Message(null, encodeRelayDown(table), MsgFlag.Multicast | MsgFlag.Unreliable);
     msg.push(FD_RELAY_HEADER, { viewId: this.viewId, kind: RELAY_DOWN });
     this.mRelayed.inc();
