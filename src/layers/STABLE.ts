@@ -116,6 +116,8 @@ export class STABLE extends Layer {
   /** What the last timer tick found: nothing changed for idleEvery intervals, and it sent what was due. */
   private tickQuiet = false;
   private stopped = false;
+  /** Where the timer's grid starts (see arm). */
+  private gridFrom = 0;
 
   constructor(
     ctx: LayerContext,
@@ -127,6 +129,7 @@ export class STABLE extends Layer {
 
   override start(): void {
     this.stopped = false;
+    this.gridFrom = this.env.now();
     this.arm();
   }
 
@@ -137,9 +140,20 @@ export class STABLE extends Layer {
     this.aggSoon?.cancel();
   }
 
+  /**
+   * Ticks stay on the grid of gossipIntervalMs from start, slow or not: a wake-up arms the next
+   * point of the grid rather than a full interval from now, so an active group ticks when it did
+   * before the timer learnt to slow down (every member's tick in step with the first message's
+   * arrival made the minimum lag a round behind the digests, and stability after a crash differ).
+   */
   private arm(): void {
     this.timer?.cancel();
-    this.timer = this.stopped ? null : this.env.setTimer(this.opts.gossipIntervalMs * (this.slow ? this.opts.idleEvery : 1), this.onTick);
+    this.timer = null;
+    if (this.stopped) return;
+    const every = this.opts.gossipIntervalMs;
+    const now = this.env.now();
+    const next = this.gridFrom + (Math.floor((now - this.gridFrom) / every) + (this.slow ? this.opts.idleEvery : 1)) * every;
+    this.timer = this.env.setTimer(next - now, this.onTick);
   }
 
   private readonly onTick = (): void => {
