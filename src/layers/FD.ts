@@ -204,6 +204,8 @@ export class FD extends Layer {
   private tableAt: number[] = [];
   /** The relay whose table we read last (-1: none yet in this view). */
   private readingFrom = -1;
+  /** Relayed beat rounds sent: standby relays get every other one. */
+  private beatRound = 0;
   /** Where relay tables are decoded (one pair of arrays per view: no allocation per table). */
   private scratch: RelayScratch = { ts: new Float64Array(0), acks: new Float64Array(0) };
   /** When we last received a relay's table: past fallbackAfter of silence we beat the view directly. */
@@ -294,7 +296,7 @@ export class FD extends Layer {
       this.strangerReported.clear();
       // New members need our t (and we theirs) before they can hold a lease: start the exchange now.
       if (fresh) {
-        if (this.relayed) this.relayUps();
+        if (this.relayed) this.relayUps(true);
         else this.heartbeat();
       }
       this.below.downEvent(ev);
@@ -396,11 +398,17 @@ export class FD extends Layer {
     return out;
   }
 
-  /** One beat to each relay: our clock, the last round of it we received, whom we no longer grant. */
-  private relayUps(): void {
+  /**
+   * One beat to each relay: our clock, the last round of it we received, whom we no longer grant.
+   * A standby relay (one whose tables we do not read) gets one every other interval unless `all`:
+   * its table only has to be current enough to take over (a member's t a little older there
+   * changes nothing: the leases it yields are only shorter, and suspicion takes 10 intervals).
+   */
+  private relayUps(all = false): void {
     const t = Math.floor(this.env.now());
     const revoked = this.revokedIndices();
-    for (let j = 0; j < this.relays.length; j++) this.relayUpTo(j, t, revoked);
+    const thin = !all && this.readingFrom >= 0 && ++this.beatRound % 2 === 1;
+    for (let j = 0; j < this.relays.length; j++) if (!thin || j === this.readingFrom || j === this.myIdx) this.relayUpTo(j, t, revoked);
   }
 
   private relayUpTo(j: number, t = Math.floor(this.env.now()), revoked = this.revokedIndices()): void {
