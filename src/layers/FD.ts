@@ -202,6 +202,10 @@ export class FD extends Layer {
   private knownT: number[] = [];
   /** Per relay: when its last table arrived (read or not): the first relay heard lately is the one we read. */
   private tableAt: number[] = [];
+  /** The relay whose table we read last (-1: none yet in this view). */
+  private readingFrom = -1;
+  /** Relayed beat rounds sent: standby relays get every other one. */
+  private beatRound = 0;
   /** Where relay tables are decoded (one pair of arrays per view: no allocation per table). */
   private scratch: RelayScratch = { ts: new Float64Array(0), acks: new Float64Array(0) };
   /** When we last received a relay's table: past fallbackAfter of silence we beat the view directly. */
@@ -292,7 +296,7 @@ export class FD extends Layer {
       this.strangerReported.clear();
       // New members need our t (and we theirs) before they can hold a lease: start the exchange now.
       if (fresh) {
-        if (this.relayed) this.relayUps();
+        if (this.relayed) this.relayUps(true);
         else this.heartbeat();
       }
       this.below.downEvent(ev);
@@ -379,6 +383,7 @@ export class FD extends Layer {
     this.knownT = this.relayed ? new Array<number>(n).fill(0) : [];
     if (this.relayed) this.scratch = { ts: new Float64Array(n), acks: new Float64Array(n) };
     this.tableAt = this.relays.map(() => -Infinity);
+    this.readingFrom = -1;
     // Give the relays an interval or three before falling back to direct beats.
     this.lastDownAt = now;
   }
@@ -393,28 +398,46 @@ export class FD extends Layer {
     return out;
   }
 
-  /** One beat to each relay: our clock, the last round of it we received, whom we no longer grant. */
-  private relayUps(): void {
+  /**
+   * One beat to each relay: our clock, the last round of it we received, whom we no longer grant.
+   * A standby relay (one whose tables we do not read) gets one every other interval unless `all`:
+   * its table only has to be current enough to take over (a member's t a little older there
+   * changes nothing: the leases it yields are only shorter, and suspicion takes 10 intervals).
+   */
+  private relayUps(all = false): void {
     const t = Math.floor(this.env.now());
     const revoked = this.revokedIndices();
-    for (let j = 0; j < this.relays.length; j++) {
-      const up = { t, ack: this.feeds[j]!.lastRound, revoked };
-      if (j === this.myIdx) {
-        this.hub?.onUp(this.myIdx, up);
-        continue;
-      }
-      const msg = new Message(this.relays[j]!, encodeRelayUp(up), MsgFlag.Unreliable);
-      msg.push(FD_RELAY_HEADER, { viewId: this.viewId, kind: RELAY_UP });
-      this.mRelayed.inc();
-      this.below.down(msg);
-    }
+    const thin = !all && this.readingFrom >= 0 && ++this.beatRound % 2 === 1;
+    for (let j = 0; j < this.relays.length; j++) if (!thin || j === this.readingFrom || j === this.myIdx) this.relayUpTo(j, t, revoked);
   }
 
-  /** As a relay: the next round of our table to the view (and to ourselves, first). */
+  private relayUpTo(j: number, t = Math.floor(this.env.now()), revoked = this.revokedIndices()): void {
+    const up = { t, ack: this.feeds[j]!.lastRound, revoked };
+    if (j === this.myIdx) {
+      this.hub?.onUp(this.myIdx, up);
+      return;
+    }
+    const msg = new Message(this.relays[j]!, encodeRelayUp(up), MsgFlag.Unreliable);
+    msg.push(FD_RELAY_HEADER, { viewId: this.viewId, kind: RELAY_UP });
+    this.mRelayed.inc();
+    this.below.down(msg);
+  }
+
+  /**
+   * As a relay: the next round of our table to the view (and to ourselves, first). A standby relay
+   * (not the first) whose table nobody would read, since it hears a relay before it, builds the
+   * round and keeps it (its beats and acks stay current) but does not multicast it: members read
+   * one relay's tables anyway, and a standby's were n − 1 frames an interval dropped unread. Once
+   * the relays before it are silent for two intervals (readRelay: the same rule members use to
+   * pick a table), its tables go out at the next interval; it starts after 1.5 intervals of their
+   * silence, half an interval before members look elsewhere, so its first table is there when they
+   * do (a late table from the first relay only costs a spare table).
+   */
   private relayDown(now: number): void {
     if (this.hub === null) return;
     const table = this.hub.next();
     this.applyTable(this.myIdx, table, now);
+    if (!this.standbyOnAir(now)) return;
     const msg = new Message(null, encodeRelayDown(table), MsgFlag.Multicast | MsgFlag.Unreliable);
     msg.push(FD_RELAY_HEADER, { viewId: this.viewId, kind: RELAY_DOWN });
     this.mRelayed.inc();
@@ -445,7 +468,13 @@ export class FD extends Layer {
         const table = decodeRelayDown(payload, n, this.scratch);
         if (table === 'too-many' || table.ts.some((t) => !Number.isSafeInteger(t)) || table.except.some(([a, b]) => a >= n || b >= n))
           return void this.guard.drop(src, 'relay table out of range');
+        const acked = this.feeds[j]!.lastRound;
         this.applyTable(j, table, now);
+        // The first table we read from this relay in a while (the one before it fell silent): our
+        // acks of its rounds are stale, and the leases the others hold through it wait on them.
+        // Acknowledge at once rather than at our next tick.
+        if (j !== this.readingFrom && this.feeds[j]!.lastRound !== acked) this.relayUpTo(j);
+        this.readingFrom = j;
       } else this.guard.drop(src, 'relay beat of an unknown kind', { kind: h.kind });
     } catch {
       this.guard.drop(src, 'unreadable relay beat');
@@ -607,9 +636,15 @@ export class FD extends Layer {
     }
   }
 
+  /** As relay `myIdx`: no relay before us multicast a table for 1.5 intervals, so ours go out. */
+  private standbyOnAir(now: number): boolean {
+    for (let j = 0; j < this.myIdx && j < this.relays.length; j++) if (now - this.tableAt[j]! <= 1.2 * this.opts.heartbeatIntervalMs) return false;
+    return true;
+  }
+
   /** The relay whose tables we read: the first one heard within two intervals (ourselves, as a relay, always count). */
   private readRelay(now: number): number {
-    for (let j = 0; j < this.relays.length; j++) if (j === this.myIdx || now - this.tableAt[j]! <= 2 * this.opts.heartbeatIntervalMs) return j;
+    for (let j = 0; j < this.relays.length; j++) if (j === this.myIdx || now - this.tableAt[j]! <= 1.5 * this.opts.heartbeatIntervalMs) return j;
     return -1;
   }
 

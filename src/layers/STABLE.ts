@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { every, type Timer } from '../core/env.js';
+import type { Timer } from '../core/env.js';
 import type { Digest, DownEvent } from '../core/events.js';
 import { Message, MsgFlag } from '../core/message.js';
 import type { NodeId } from '../core/node-id.js';
@@ -58,7 +58,8 @@ const options = z.object({
   /**
    * A digest (or aggregated minimum) that has not changed is sent only once per this many
    * intervals. Gossiped all-to-all, a digest that stopped changing still goes out at every interval
-   * this many times (so a lost one cannot hold stability back), then once per this many.
+   * this many times (so a lost one cannot hold stability back), then once per this many. The timer
+   * itself slows down likewise: a quiet member wakes once per this many intervals, not at each.
    */
   idleEvery: z.number().int().min(1).default(10),
 });
@@ -75,6 +76,11 @@ export type StableOptions = z.infer<typeof options>;
  * minimum of that and its own digest, so it still never calls stable what it does not hold. If
  * no minimum arrives for 2 × idleEvery intervals (the coordinator is gone, or cut off), members
  * gossip all-to-all as below aggregateFrom until the next view.
+ *
+ * Quiet: once nothing has changed for idleEvery intervals, the timer itself fires only once per
+ * idleEvery intervals (each such tick counts as idleEvery ticks, so the same digests go out as
+ * before, with a tenth of the wake-ups). The first reliable message to pass up, a digest that
+ * differs from the one we hold, a new view or a STABILIZE puts it back at every interval at once.
  */
 export class STABLE extends Layer {
   readonly name = 'STABLE';
@@ -103,6 +109,15 @@ export class STABLE extends Layer {
   /** Aggregator: a digest arrived (or ours changed) since the minimum was last computed (O(n²): not every tick). */
   private aggDirty = true;
   private lastOwnSeqs: number[] | null = null;
+  /** Aggregated: intervals our digest (or, as coordinator, the minimum) has stayed the same. */
+  private aggSame = 0;
+  /** The timer runs at idleEvery × gossipIntervalMs (nothing changed for idleEvery intervals). */
+  private slow = false;
+  /** What the last timer tick found: nothing changed for idleEvery intervals, and it sent what was due. */
+  private tickQuiet = false;
+  private stopped = false;
+  /** Where the timer's grid starts (see arm). */
+  private gridFrom = 0;
 
   constructor(
     ctx: LayerContext,
@@ -113,16 +128,61 @@ export class STABLE extends Layer {
   }
 
   override start(): void {
-    this.timer = every(this.env, this.opts.gossipIntervalMs, () => this.gossip(false, true));
+    this.stopped = false;
+    this.gridFrom = this.env.now();
+    this.arm();
   }
 
   override stop(): void {
+    this.stopped = true;
     this.timer?.cancel();
+    this.timer = null;
     this.aggSoon?.cancel();
+  }
+
+  /**
+   * Ticks stay on the grid of gossipIntervalMs from start, slow or not: a wake-up arms the next
+   * point of the grid rather than a full interval from now, so an active group ticks when it did
+   * before the timer learnt to slow down (every member's tick in step with the first message's
+   * arrival made the minimum lag a round behind the digests, and stability after a crash differ).
+   */
+  private arm(): void {
+    this.timer?.cancel();
+    this.timer = null;
+    if (this.stopped) return;
+    const every = this.opts.gossipIntervalMs;
+    const now = this.env.now();
+    const next = this.gridFrom + (Math.floor((now - this.gridFrom) / every) + (this.slow ? this.opts.idleEvery : 1)) * every;
+    this.timer = this.env.setTimer(next - now, this.onTick);
+  }
+
+  private readonly onTick = (): void => {
+    this.timer = null;
+    const step = this.slow ? this.opts.idleEvery : 1;
+    try {
+      this.gossip(false, step);
+    } finally {
+      // A tick that throws must not stop the timer for good.
+      this.slow = this.quiet();
+      if (this.timer === null) this.arm();
+    }
+  };
+
+  /** Nothing changed for idleEvery intervals, and the last timed round sent what was due: the timer may slow down. */
+  private quiet(): boolean {
+    return this.opts.idleEvery > 1 && this.tickQuiet;
+  }
+
+  /** Something moved: back to a tick at every interval (now, not at the slow timer's next tick). */
+  private wake(): void {
+    if (!this.slow) return;
+    this.slow = false;
+    this.arm();
   }
 
   override downEvent(ev: DownEvent): void {
     if (ev.type === 'STABILIZE') {
+      this.wake();
       if (this.aggregated) this.urgent = true;
       if (!this.gossipSoon) {
         this.gossipSoon = true;
@@ -148,7 +208,9 @@ export class STABLE extends Layer {
       this.lastOwnSeqs = null;
       this.aggDirty = true;
       this.idleTicks = 0;
+      this.aggSame = 0;
       this.lastAggAt = this.env.now();
+      this.wake();
     }
     this.below.downEvent(ev);
   }
@@ -161,6 +223,8 @@ export class STABLE extends Layer {
       return;
     }
     if (h === undefined) {
+      // A sequenced message changes some member's digest: gossip at every interval again.
+      if (this.slow && (msg.flags & MsgFlag.Unreliable) === 0) this.wake();
       this.bytesSinceGossip += msg.payload.length;
       if (this.bytesSinceGossip >= this.opts.maxBytes) this.gossip();
       this.above.up(msg);
@@ -175,6 +239,7 @@ export class STABLE extends Layer {
     }
     const digest = this.validDigest(h.entries, src);
     if (digest === null) return;
+    if (this.slow && !sameDigest(digest, this.digests.get(src) ?? EMPTY_DIGEST)) this.wake();
     // A report is the reporter's own holdings; the minimum over every member (us included) is
     // stable, so a report can never make stable what we do not hold ourselves.
     this.digests.set(src, digest);
@@ -214,7 +279,9 @@ export class STABLE extends Layer {
         this.guard.drop(src, 'aggregated digest to a member that does not aggregate');
         return;
       }
-      this.digests.set(src, this.digestOf(seqs));
+      const d = this.digestOf(seqs);
+      if (this.slow && !sameDigest(d, this.digests.get(src) ?? EMPTY_DIGEST)) this.wake();
+      this.digests.set(src, d);
       this.aggDirty = true;
       // SAFE is waiting somewhere: answer within a fifth of an interval, not at our next tick.
       if (kind === AGG_UP_URGENT && this.aggSoon === null)
@@ -259,7 +326,7 @@ export class STABLE extends Layer {
    * One aggregated round: a member sends its digest to the coordinator when it changed (or when
    * idle for idleEvery intervals, or SAFE waits); the coordinator multicasts the minimum likewise.
    */
-  private aggregateRound(force: boolean): void {
+  private aggregateRound(force: boolean, step: number): void {
     const own = this.digests.get(this.ctx.localId)!;
     const coordinator = this.members[0]!;
     const isCoordinator = coordinator === this.ctx.localId;
@@ -272,8 +339,11 @@ export class STABLE extends Layer {
     }
     const seqs = isCoordinator ? this.seqsOf(this.stable) : this.seqsOf(own);
     const same = sameSeqs(seqs, this.lastSent);
-    this.idleTicks++;
+    if (step > 0) this.aggSame = same ? this.aggSame + step : 0;
+    this.idleTicks += Math.max(step, 1);
     if (same && !force && !this.urgent && this.idleTicks < this.opts.idleEvery) return;
+    // Slowing down right after an idle send keeps sending once per idleEvery intervals, as before.
+    if (step > 0) this.tickQuiet = same && this.aggSame >= this.opts.idleEvery;
     this.idleTicks = 0;
     this.lastSent = seqs;
     const kind = isCoordinator ? AGG_DOWN : this.urgent ? AGG_UP_URGENT : AGG_UP;
@@ -283,22 +353,29 @@ export class STABLE extends Layer {
     this.below.down(m);
   }
 
-  /** `timed`: from the interval timer (an idle group's timed gossip thins out; asked-for gossip never does). */
-  private gossip(force = false, timed = false): void {
+  /**
+   * `step`: how many intervals this timer tick stands for (1, or idleEvery while slow); 0 when not
+   * from the timer (an idle group's timed gossip thins out; asked-for gossip never does).
+   */
+  private gossip(force = false, step = 0): void {
     this.bytesSinceGossip = 0;
+    if (step > 0) this.tickQuiet = false;
     const q: DownEvent = { type: 'GET_DIGEST', digest: null };
     this.below.downEvent(q);
     if (!q.digest) return;
     this.digests.set(this.ctx.localId, q.digest);
     const silent = this.env.now() - this.lastAggAt > 2 * this.opts.idleEvery * this.opts.gossipIntervalMs;
     if (this.aggregated && (this.members[0] === this.ctx.localId || !silent)) {
-      this.aggregateRound(force);
+      this.aggregateRound(force, step);
       return;
     }
-    if (timed && this.idleSkip(q.digest)) {
+    if (step > 0 && this.idleSkip(q.digest, step)) {
       this.recompute();
       return;
     }
+    const last = this.lastGossip;
+    // Sent at an idle step (idle a multiple of idleEvery): slow ticks from here land on the same steps.
+    if (step > 0) this.tickQuiet = last !== null && last.viewId === this.viewId && last.idle >= this.opts.idleEvery && last.idle % this.opts.idleEvery === 0;
     const m = new Message(null, Buffer.alloc(0), MsgFlag.Multicast | MsgFlag.Unreliable);
     m.push(STABLE_HEADER, { view: this.viewId, entries: [...q.digest] });
     this.below.down(m);
@@ -309,13 +386,13 @@ export class STABLE extends Layer {
    * An idle group's timer gossip: once our digest has stayed the same for idleEvery intervals, only
    * every idleEvery-th goes out (an idle 3-member group sent 40 of its 60 frames a second here).
    */
-  private idleSkip(digest: Digest): boolean {
+  private idleSkip(digest: Digest, step: number): boolean {
     const last = this.lastGossip;
     if (last === null || last.viewId !== this.viewId || !sameDigest(last.digest, digest)) {
       this.lastGossip = { viewId: this.viewId, digest: new Map(digest), idle: 0 };
       return false;
     }
-    last.idle++;
+    last.idle += step;
     return last.idle >= this.opts.idleEvery && last.idle % this.opts.idleEvery !== 0;
   }
 
@@ -348,6 +425,8 @@ export class STABLE extends Layer {
     this.above.upEvent({ type: 'STABLE', stable: next, viewId: this.viewId });
   }
 }
+
+const EMPTY_DIGEST: Digest = new Map();
 
 function sameDigest(a: Digest, b: Digest): boolean {
   if (a.size !== b.size) return false;

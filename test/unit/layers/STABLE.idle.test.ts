@@ -1,6 +1,25 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
+import { z } from 'zod';
+import type { UpEvent } from '../../../src/core/events.js';
+import { Layer } from '../../../src/stack/layer.js';
+import { registerLayer } from '../../../src/stack/registry.js';
 import { simGroup } from '../../helpers/sim-group.js';
+
+/** When each member last heard STABLE report progress (a probe right above STABLE). */
+const stableAt = new Map<string, number[]>();
+class STABLE_PROBE extends Layer {
+  readonly name = 'STABLE_PROBE';
+  override upEvent(ev: UpEvent): void {
+    if (ev.type === 'STABLE') {
+      const list = stableAt.get(this.ctx.localId) ?? [];
+      list.push(this.env.now());
+      stableAt.set(this.ctx.localId, list);
+    }
+    this.above.upEvent(ev);
+  }
+}
+registerLayer({ name: 'STABLE_PROBE', provides: [], requires: [], options: z.object({}), create: (ctx) => new STABLE_PROBE(ctx) });
 
 const stack = (idleEvery: number) => ['SAFE', { name: 'STABLE', options: { gossipIntervalMs: 50, idleEvery } }, 'NAK', 'COM'];
 
@@ -22,6 +41,29 @@ describe('STABLE gossip in an idle small group', () => {
     const full = framesIn(every, 5000);
     assert.ok(full >= 100 * n * (n - 1) * 0.9, `every interval: ${full}`);
     assert.ok(thin <= 10 * n * (n - 1) * 1.25, `thinned: ${thin}`);
+  });
+
+  it('wakes once per idleEvery intervals once nothing changes, not at every interval', () => {
+    const n = 3;
+    const s = simGroup(n, stack(10));
+    s.world.runFor(2000);
+    const events0 = s.world.scheduler.eventsRun;
+    const frames = framesIn(s, 5000); // 100 intervals
+    const events = s.world.scheduler.eventsRun - events0;
+    // Each member's timer: 10 ticks in 5 s (100 at every interval), each with its send's deferred flush; the rest are the frames' arrivals.
+    assert.ok(events - frames <= n * 10 * 2 * 1.5, `${events} events, ${frames} of them frames`);
+  });
+
+  it('after a long quiet, every member learns a plain message is stable within a few intervals', () => {
+    stableAt.clear();
+    const s = simGroup(3, ['SAFE', 'STABLE_PROBE', { name: 'STABLE', options: { gossipIntervalMs: 50, idleEvery: 10 } }, 'NAK', 'COM']);
+    s.world.runFor(3000); // quiet: the timers have slowed down
+    stableAt.clear();
+    const t0 = s.world.scheduler.now();
+    void s.groups[1]!.fbcast({ x: 1 });
+    s.world.runFor(1000);
+    assert.equal(stableAt.size, 3);
+    for (const [member, at] of stableAt) assert.ok(at[0]! - t0 <= 3 * 50, `${member}: stable after ${at[0]! - t0} ms (the slow tick is 500 ms)`);
   });
 
   it('gossips at every interval again as soon as messages arrive: safe delivery is not slowed', () => {
