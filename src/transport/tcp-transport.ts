@@ -925,6 +925,7 @@ export class TcpTransport implements Transport {
 
   /** Where `socket`'s bytes are written: the socket itself, or in secure modes its TLS stream. */
   private writerOf(socket: net.Socket): net.Socket {
+    if (this.security.mode === 'off') return socket;
     return this.streams.get(socket) ?? socket;
   }
 
