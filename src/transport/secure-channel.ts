@@ -320,7 +320,10 @@ export function sealDialer(socket: net.Socket, psk: Buffer): tls.TLSSocket {
     new tls.TLSSocket(socket, {
       isServer: true,
       ...TLS_OPTIONS,
+      // The socket's own write buffer limit (TLS sockets default to 16 KiB): backpressure as in clear.
+      highWaterMark: socket.writableHighWaterMark,
       pskCallback: (_socket: tls.TLSSocket, identity: string): Buffer | null => (identity === TLS_PSK_IDENTITY ? psk : null),
+      // Node takes both options here; @types/node 20 lists neither for a TLSSocket.
     } as tls.TLSSocketOptions),
   );
 }
