@@ -1281,7 +1281,7 @@ export class TcpTransport implements Transport {
     p.socket = old;
     p.state = 'open';
     p.lastHeard = performance.now();
-    p.blocked = old.writableNeedDrain;
+    p.blocked = this.writerOf(old).writableNeedDrain;
     for (const d of dials) d.destroy();
     this.c.stallsRecovered++;
     this.log.info('silent connection answered again: kept', { peer: p.knownId ?? p.lastTarget, silentMs: Math.round(p.lastHeard - p.suspectLastHeard) });
@@ -1758,7 +1758,7 @@ export class TcpTransport implements Transport {
       if (p.state === 'open' && !p.blocked) {
         p.seal();
         this.writeQueued(p);
-        s.end();
+        this.writerOf(s).end();
       } else {
         s.destroy();
       }
