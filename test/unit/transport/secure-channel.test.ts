@@ -296,6 +296,16 @@ describe('secure channel: authenticated and sealed TCP connections', () => {
     assert.equal(b.peerIdentity(victim.localId), null);
   });
 
+  it("the dialer's TLS stream keeps its socket's write buffer limit (not TLS's 16 KiB), so backpressure is as in clear", () => {
+    const socket = new net.Socket({ writableHighWaterMark: 1 << 20 });
+    const stream = sealDialer(socket, randomBytes(32));
+    try {
+      assert.equal(stream.writableHighWaterMark, 1 << 20);
+    } finally {
+      stream.destroy();
+    }
+  });
+
   it('pki: clear bytes sent right after a valid handshake, outside TLS, are refused and never delivered', async () => {
     const ca = testCa();
     const b = await start('b', ca.security('b'));
