@@ -297,7 +297,8 @@ describe('secure channel: authenticated and sealed TCP connections', () => {
   });
 
   it("the dialer's TLS stream keeps its socket's write buffer limit (not TLS's 16 KiB), so backpressure is as in clear", () => {
-    const socket = new net.Socket({ writableHighWaterMark: 1 << 20 });
+    // Node passes stream options through to the socket; @types/node 20 does not list this one.
+    const socket = new net.Socket({ writableHighWaterMark: 1 << 20 } as net.SocketConstructorOpts);
     const stream = sealDialer(socket, randomBytes(32));
     try {
       assert.equal(stream.writableHighWaterMark, 1 << 20);
