@@ -25,8 +25,8 @@
  * receiver holds at most one record (16 KiB) unauthenticated. It runs inside OpenSSL on its own
  * buffers, which is why it is used rather than sealing in JavaScript: node:crypto's per-call costs (a
  * cipher context per record, a fresh output buffer per update, a copy and a garbage-collected buffer
- * per record at each end) made security cost 1.27-1.44x the CPU per delivery of security off at
- * 1 KiB in a group of 3 (medians of A/B rounds), against 1.22-1.23x with TLS records
+ * per record at each end) made security cost 1.27-1.41x the CPU per delivery of security off at
+ * 1 KiB in a group of 3 (abcast, fbcast: medians of twelve A/B rounds), against 1.23-1.29x with TLS records
  * (docs/security.md, "What it costs"; bench/micro/secure-records.ts measures the channel alone).
  */
 import * as tls from 'node:tls';
