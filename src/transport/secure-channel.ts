@@ -12,21 +12,27 @@
  * old handshake replayed, or one relayed between two other connections, fails its proof. A claimed
  * id must be one the certificate allows, so a valid node cannot speak as another.
  *
- * Then both derive the dialer-to-acceptor key: HKDF-SHA256(X25519(eph_d, eph_a) [| secret in psk],
- * salt nonce_d | nonce_a, info 'horus-data-v1' | SHA-256(M1 | M2 | M3)). Data flows only that way on a
- * connection (the transport's rule); PING/PONG words stay clear (they carry no data).
+ * Then both derive the connection's key: HKDF-SHA256(X25519(eph_d, eph_a) [| secret in psk], salt
+ * nonce_d | nonce_a, info 'horus-tls-psk-v1' | SHA-256(M1 | M2 | M3)), fresh per connection and bound
+ * to the transcript that proved both identities.
  *
- * Records: the stream of length-prefixed frames, cut every RECORD_BYTES (inside a frame too) and
- * each piece sealed as one AES-256-GCM record,
- *   u32be length | ciphertext | tag (16)
- * with an implicit 96-bit counter nonce (0 | u64 record number): a record dropped, repeated,
- * reordered or altered fails its tag, and the transport closes the connection. The receiver reads
- * frames out of the opened records as it does out of socket reads (a frame that straddles records
- * is copied once), and never holds more than one record's bytes unauthenticated.
+ * Records: TLS 1.3 with that key as its external pre-shared key (RFC 8446 2.2, psk_dhe_ke: one more
+ * ephemeral exchange inside TLS), the acceptor as TLS client, the dialer as TLS server. Everything
+ * after M3 goes through it both ways: frames (dialer to acceptor only: the transport's rule) and the
+ * PING/PONG control words. TLS's record layer gives what the channel needs: each direction's records
+ * sealed with an AEAD under its own traffic key, the record number in the nonce, so a record dropped,
+ * repeated, reordered, altered or moved to another connection fails, and the connection closes; a
+ * receiver holds at most one record (16 KiB) unauthenticated. It runs inside OpenSSL on its own
+ * buffers, which is why it is used rather than sealing in JavaScript: node:crypto's per-call costs (a
+ * cipher context per record, a fresh output buffer per update, a copy and a garbage-collected buffer
+ * per record at each end) made security cost 1.27-1.41x the CPU per delivery of security off at
+ * 1 KiB in a group of 3 (abcast, fbcast: medians of twelve A/B rounds), against 1.23-1.29x with TLS records
+ * (docs/security.md, "What it costs"; bench/micro/secure-records.ts measures the channel alone).
  */
+import * as tls from 'node:tls';
+import type * as net from 'node:net';
 import {
-  createCipheriv,
-  createDecipheriv,
+  constants as cryptoConstants,
   createHash,
   createHmac,
   createPublicKey,
@@ -37,7 +43,6 @@ import {
   sign,
   timingSafeEqual,
   verify,
-  type CipherGCM,
   type KeyObject,
 } from 'node:crypto';
 import type { PeerIdentity } from '../core/env.js';
@@ -48,10 +53,9 @@ import { Writer } from '../codec/writer.js';
 import { decodeCertificate, MAX_CERT_BYTES } from '../security/certificate.js';
 import { publicKeyFromRaw, SIGNATURE_BYTES } from '../security/keys.js';
 import type { PkiCredentials } from '../security/trust.js';
-import { FRAME_HEADER_BYTES, FrameDecoder, type FrameCallback } from './frame-decoder.js';
 
-/** 4: records cut the frame stream anywhere (3 sealed whole frames only); a 3 and a 4 refuse each other at the handshake. */
-export const SECURE_VERSION = 4;
+/** 5: records by TLS 1.3 under the handshake's key (4 sealed its own records); versions refuse each other at the handshake. */
+export const SECURE_VERSION = 5;
 export const SEC_HELLO = 3;
 export const SEC_ACCEPT = 4;
 export const SEC_FINISH = 5;
@@ -59,14 +63,6 @@ const MAGIC = Uint8Array.of(0x48, 0x52, 0x55, 0x53); // 'HRUS'
 const NONCE_BYTES = 32;
 const X25519_BYTES = 32;
 const MAC_BYTES = 32;
-export const TAG_BYTES = 16;
-/**
- * Plaintext bytes of a full record: one transport batch (64 KiB). Setting up a cipher costs about as
- * much as sealing 8 KiB (node:crypto makes a context and schedules the key for each), so records much
- * smaller cost more per byte (measured: 16 KiB records cost 20-25% more CPU per frame than 64 KiB
- * ones, see bench/micro/secure-records.ts), and the receiver holds at most one record unauthenticated.
- */
-export const RECORD_BYTES = 64 * 1024;
 const MAX_ID_BYTES = 512;
 /** Frame limit before the handshake is done, in secure modes: M2 carries a certificate. */
 export const SECURE_HELLO_FRAME = 8 + MAX_ID_BYTES + 2 * 32 + 3 + MAX_CERT_BYTES + SIGNATURE_BYTES + 16;
@@ -74,7 +70,7 @@ export const SECURE_HELLO_FRAME = 8 + MAX_ID_BYTES + 2 * 32 + 3 + MAX_CERT_BYTES
 const MODE_CODE = { psk: 1, pki: 2 } as const;
 const LABEL_ACCEPTOR = Buffer.from('horus acceptor proof v1\0');
 const LABEL_DIALER = Buffer.from('horus dialer proof v1\0');
-const LABEL_DATA = Buffer.from('horus-data-v1');
+const LABEL_PSK = Buffer.from('horus-tls-psk-v1');
 
 /** How a connection is secured: 'off' is the plaintext HELLO of protocol version 2. */
 export type ChannelSecurity = { mode: 'off' } | { mode: 'psk'; secret: Buffer } | { mode: 'pki'; credentials: PkiCredentials; now?: () => number };
@@ -88,7 +84,7 @@ export function ownIdentity(security: ChannelSecurity, localId: NodeId): PeerIde
   return security.credentials.trust.identify(security.credentials.certificate, localId, security.now?.() ?? Date.now());
 }
 
-function authError(message: string, cause?: unknown): HorusError {
+export function authError(message: string, cause?: unknown): HorusError {
   return new HorusError('ERR_AUTH', message, { cause });
 }
 
@@ -207,13 +203,13 @@ abstract class Side {
     return identity;
   }
 
-  protected dataKey(shared: Buffer, dialerNonce: Buffer, acceptorNonce: Buffer, transcript: Buffer): Buffer {
+  protected channelKey(shared: Buffer, dialerNonce: Buffer, acceptorNonce: Buffer, transcript: Buffer): Buffer {
     const ikm = this.sec.mode === 'psk' ? Buffer.concat([shared, this.sec.secret]) : shared;
-    return Buffer.from(hkdfSync('sha256', ikm, Buffer.concat([dialerNonce, acceptorNonce]), Buffer.concat([LABEL_DATA, transcript]), 32));
+    return Buffer.from(hkdfSync('sha256', ikm, Buffer.concat([dialerNonce, acceptorNonce]), Buffer.concat([LABEL_PSK, transcript]), 32));
   }
 }
 
-/** The dialing side: sends M1, checks M2, answers M3, then seals. */
+/** The dialing side: sends M1, checks M2, answers M3, then writes through sealDialer. */
 export class DialerHandshake extends Side {
   private m1: Buffer | null = null;
 
@@ -228,8 +224,8 @@ export class DialerHandshake extends Side {
     return this.m1;
   }
 
-  /** M2 in: the acceptor's proven id and identity, the M3 to send, and the sealer for our data. */
-  accept(m2: Buffer): { peerId: NodeId; identity: PeerIdentity; finish: Buffer; sealer: RecordSealer } {
+  /** M2 in: the acceptor's proven id and identity, the M3 to send, and the connection's key (for sealDialer). */
+  accept(m2: Buffer): { peerId: NodeId; identity: PeerIdentity; finish: Buffer; key: Buffer } {
     const m1 = this.m1;
     if (m1 === null) throw new ProtocolError('ERR_PROTOCOL', 'handshake answer before our hello');
     const r = readHeader(m2, SEC_ACCEPT);
@@ -248,12 +244,12 @@ export class DialerHandshake extends Side {
     w.lbytes(this.certificate());
     const m3core = w.toBytes();
     const m3 = Buffer.concat([m3core, this.prove(LABEL_DIALER, sha256(m1, m2, m3core))]);
-    const key = this.dataKey(shared, this.eph.nonce, nonce, sha256(m1, m2, m3));
-    return { peerId, identity, finish: m3, sealer: new RecordSealer(key) };
+    const key = this.channelKey(shared, this.eph.nonce, nonce, sha256(m1, m2, m3));
+    return { peerId, identity, finish: m3, key };
   }
 }
 
-/** The accepting side: answers M1 with M2, checks M3, then opens records. */
+/** The accepting side: answers M1 with M2, checks M3, then reads through sealAcceptor. */
 export class AcceptorHandshake extends Side {
   private state: { m1: Buffer; m2: Buffer; claimed: NodeId; dialerNonce: Buffer; shared: Buffer } | null = null;
 
@@ -281,8 +277,8 @@ export class AcceptorHandshake extends Side {
     return { claimedId: claimed, reply: m2 };
   }
 
-  /** M3 in: the dialer's proven id and identity, and the opener for its records (which hands their frames to `onFrame`). */
-  finish(m3: Buffer, onFrame: FrameCallback, maxFrameSize: number): { peerId: NodeId; identity: PeerIdentity; opener: RecordOpener } {
+  /** M3 in: the dialer's proven id and identity, and the connection's key (for sealAcceptor). */
+  finish(m3: Buffer): { peerId: NodeId; identity: PeerIdentity; key: Buffer } {
     const s = this.state;
     if (s === null) throw new ProtocolError('ERR_PROTOCOL', 'handshake finish before hello');
     const r = readHeader(m3, SEC_FINISH);
@@ -291,106 +287,73 @@ export class AcceptorHandshake extends Side {
     const proof = r.bytes(this.proofBytes());
     if (r.remaining !== 0) throw new ProtocolError('ERR_MALFORMED', `${r.remaining} trailing bytes after the handshake finish`);
     const identity = this.checkProof(cert, proof, LABEL_DIALER, sha256(s.m1, s.m2, core), s.claimed);
-    const key = this.dataKey(s.shared, s.dialerNonce, this.eph.nonce, sha256(s.m1, s.m2, m3));
+    const key = this.channelKey(s.shared, s.dialerNonce, this.eph.nonce, sha256(s.m1, s.m2, m3));
     this.state = null;
-    return { peerId: s.claimed, identity, opener: new RecordOpener(key, onFrame, maxFrameSize) };
+    return { peerId: s.claimed, identity, key };
   }
 }
 
-function nonceFor(counter: number, iv: Buffer): Buffer {
-  iv.writeUInt32BE(Math.floor(counter / 2 ** 32), 4);
-  iv.writeUInt32BE(counter % 2 ** 32, 8);
-  return iv;
+/** The PSK identity both ends name in the TLS handshake (the key itself says which connection it is). */
+const TLS_PSK_IDENTITY = 'horus-channel-v5';
+/**
+ * TLS 1.3 only, with ChaCha20-Poly1305 (one of the two AEADs issue 11 names; AES-256-GCM is not on
+ * offer with an external PSK through node:tls, whose PSKs hash with SHA-256; AES-128-GCM measured
+ * 10-20% cheaper than ChaCha20 in sealing overhead here, and would be the one to add if that matters more).
+ * No session tickets: a PSK serves exactly one connection.
+ */
+const TLS_OPTIONS = {
+  minVersion: 'TLSv1.3',
+  maxVersion: 'TLSv1.3',
+  ciphers: 'TLS_CHACHA20_POLY1305_SHA256',
+  secureOptions: cryptoConstants.SSL_OP_NO_TICKET,
+} as const;
+
+/**
+ * After the handshake: the dialer's end of the connection's record layer. The dialer is the TLS
+ * *server* (it waits for the acceptor's ClientHello), so no TLS byte is ever in flight towards a side
+ * that is still reading the clear handshake: the acceptor starts TLS only once M3 is in, and sends
+ * nothing after M2 before that. Writes made before the TLS handshake is done are held by the socket
+ * and go out sealed once it is. All reads and writes go through the returned socket from now on;
+ * destroying either socket destroys both.
+ */
+export function sealDialer(socket: net.Socket, psk: Buffer): tls.TLSSocket {
+  return closeOnEnd(
+    new tls.TLSSocket(socket, {
+      isServer: true,
+      ...TLS_OPTIONS,
+      // The socket's own write buffer limit (TLS sockets default to 16 KiB): backpressure as in clear.
+      highWaterMark: socket.writableHighWaterMark,
+      pskCallback: (_socket: tls.TLSSocket, identity: string): Buffer | null => (identity === TLS_PSK_IDENTITY ? psk : null),
+      // Node takes both options here; @types/node 20 lists neither for a TLSSocket.
+    } as tls.TLSSocketOptions),
+  );
+}
+
+/** After the handshake: the acceptor's end of the record layer (the TLS client); see sealDialer. */
+export function sealAcceptor(socket: net.Socket, psk: Buffer): tls.TLSSocket {
+  return closeOnEnd(
+    tls.connect({
+      socket,
+      ...TLS_OPTIONS,
+      pskCallback: () => ({ psk, identity: TLS_PSK_IDENTITY }),
+      // No certificates: the PSK, derived from the handshake that proved both identities, is the authentication.
+      checkServerIdentity: () => undefined,
+    }),
+  );
 }
 
 /**
- * Seals a dialer's stream of length-prefixed frames into records, in order. Records cut the stream
- * wherever RECORD_BYTES falls, inside a frame too (the opener reassembles frames across records), so
- * the sealer never reads the frames: a batch may be handed over in any pieces (a frame's length word
- * in one, its body by reference in the next).
+ * The peer's end closed: close ours (and the socket under it). A TLS server socket made over an open
+ * socket stays half-open otherwise when the peer goes before the TLS handshake is done, and the
+ * transport, which never half-closes, would not hear of it.
  */
-export class RecordSealer {
-  private counter = 0;
-  private readonly iv = Buffer.alloc(12);
-  constructor(private readonly key: Buffer) {}
-
-  /**
-   * Seals `chunks` (consecutive bytes of the frame stream) as records of RECORD_BYTES each (the last
-   * one shorter), handing each record's pieces to `write` in order: its length word, the ciphertext
-   * of each piece of the chunks it covers, and its tag. The ciphertext is the one copy of the bytes;
-   * nothing else is copied. Returns the wire bytes.
-   */
-  seal(chunks: readonly Buffer[], write: (piece: Buffer) => void): number {
-    let left = 0;
-    for (const c of chunks) left += c.length;
-    const wire = left + Math.ceil(left / RECORD_BYTES) * (FRAME_HEADER_BYTES + TAG_BYTES);
-    let cipher: CipherGCM | null = null;
-    /** Plaintext bytes still to go into the record being sealed. */
-    let room = 0;
-    for (const chunk of chunks) {
-      let off = 0;
-      while (off < chunk.length) {
-        if (cipher === null) {
-          room = left < RECORD_BYTES ? left : RECORD_BYTES;
-          left -= room;
-          cipher = createCipheriv('aes-256-gcm', this.key, nonceFor(this.counter++, this.iv));
-          const head = Buffer.allocUnsafe(FRAME_HEADER_BYTES);
-          head.writeUInt32BE(room + TAG_BYTES, 0);
-          write(head);
-        }
-        const take = Math.min(room, chunk.length - off);
-        write(cipher.update(off === 0 && take === chunk.length ? chunk : chunk.subarray(off, off + take)));
-        off += take;
-        room -= take;
-        if (room === 0) {
-          cipher.final();
-          write(cipher.getAuthTag());
-          cipher = null;
-        }
-      }
-    }
-    return wire;
-  }
+function closeOnEnd(stream: tls.TLSSocket): tls.TLSSocket {
+  stream.once('end', () => stream.destroy());
+  return stream;
 }
 
-/**
- * Opens an acceptor's records, in order, and hands on the frames of the stream they carry; any
- * failure is final (the connection must close). A frame that straddles records is kept until its
- * last record arrives (bufferedBytes counts it), then copied once, as for socket reads.
- */
-export class RecordOpener {
-  private counter = 0;
-  private readonly iv = Buffer.alloc(12);
-  private readonly frames: FrameDecoder;
-
-  /** `onFrame` gets each frame of the stream (a view of a record's plaintext, or a copy if it straddled records). */
-  constructor(
-    private readonly key: Buffer,
-    onFrame: FrameCallback,
-    maxFrameSize: number,
-  ) {
-    this.frames = new FrameDecoder(onFrame, maxFrameSize);
-  }
-
-  /** Authenticated bytes of a frame not complete yet (records to come hold the rest). */
-  get bufferedBytes(): number {
-    return this.frames.bufferedBytes;
-  }
-
-  /** Opens one record (as the stream delivers it: length word stripped) and delivers the frames it completes. */
-  open(record: Buffer): void {
-    if (record.length < TAG_BYTES) throw new ProtocolError('ERR_MALFORMED', `sealed record of ${record.length} bytes is shorter than its tag`);
-    const decipher = createDecipheriv('aes-256-gcm', this.key, nonceFor(this.counter++, this.iv));
-    decipher.setAuthTag(record.subarray(record.length - TAG_BYTES));
-    const plain = decipher.update(record.subarray(0, record.length - TAG_BYTES));
-    try {
-      decipher.final();
-    } catch (cause) {
-      throw authError('sealed record does not authenticate: altered, replayed, reordered or not from the handshake peer', cause);
-    }
-    this.frames.push(plain);
-  }
+/** A TLS stream's error that says its peer's bytes did not authenticate or parse (not a reset or a close). */
+export function isRecordFailure(err: Error): boolean {
+  const code = (err as NodeJS.ErrnoException).code;
+  return typeof code === 'string' && code.startsWith('ERR_SSL');
 }
-
-/** The record limit a receiver accepts from a sealing peer (a length word and tag around RECORD_BYTES). */
-export const MAX_RECORD_BYTES = RECORD_BYTES + TAG_BYTES;

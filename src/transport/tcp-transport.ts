@@ -12,13 +12,13 @@ import { PeerIdentities } from './peer-identities.js';
 import {
   AcceptorHandshake,
   DialerHandshake,
-  MAX_RECORD_BYTES,
-  RECORD_BYTES,
   SECURE_HELLO_FRAME,
+  authError,
+  isRecordFailure,
   ownIdentity,
+  sealAcceptor,
+  sealDialer,
   type ChannelSecurity,
-  type RecordOpener,
-  type RecordSealer,
 } from './secure-channel.js';
 
 // ---------------------------------------------------------------------------------------------------
@@ -384,13 +384,6 @@ class OutboundPeer {
   curTarget: NodeId | null = null;
   queuedBytes = 0;
   queuedSince = 0;
-  /**
-   * Sealed connections only, where the sealer copies every byte into ciphertext as it writes: the
-   * slab filled before the current one, and one whose bytes were all written, to be filled again
-   * instead of allocating (see recycle).
-   */
-  private retired: Buffer | null = null;
-  private spare: Buffer | null = null;
 
   constructor(
     readonly endpoint: string,
@@ -472,23 +465,8 @@ class OutboundPeer {
   }
 
   private newSlab(size: number): void {
-    this.retired = this.slab;
-    const spare = this.spare;
-    this.spare = null;
-    this.slab = spare !== null && spare.length === size ? spare : Buffer.allocUnsafe(size);
+    this.slab = Buffer.allocUnsafe(size);
     this.start = this.pos = 0;
-  }
-
-  /**
-   * Every queued chunk was sealed and written (a sealed connection: the socket holds ciphertext, never
-   * a view of a slab): no chunk refers to the slabs any more, so the current one is filled again from
-   * its start and the one before it is kept for the next. Must not be called for a plaintext socket.
-   */
-  recycle(): void {
-    if (this.head !== this.chunks.length) return;
-    if (this.retired !== null && this.retired.length > 0) this.spare = this.retired;
-    this.retired = null;
-    if (this.pos === this.start) this.start = this.pos = 0;
   }
 
   seal(): void {
@@ -561,15 +539,17 @@ interface Inbound {
   /** Our outbound peer for the endpoint this connection's HELLO announced, and when it was looked up. */
   peer: OutboundPeer | null;
   peerLookupAt: number;
-  /** Secure modes: the handshake until it is done, then the opener of the peer's records. */
+  /** Secure modes: the handshake until it is done, then (until TLS starts) the connection's key. */
   acceptor: AcceptorHandshake | null;
   helloSeen: boolean;
-  opener: RecordOpener | null;
+  key: Buffer | null;
+  /** Where PONG words are written: the socket, or in secure modes once the handshake is done its TLS stream. */
+  out: net.Socket;
 }
 
-/** Bytes of frames in progress on an inbound connection: the stream's, and in secure modes the opened records' too. */
+/** Bytes of frames in progress on an inbound connection. */
 function bufferedOf(conn: Inbound): number {
-  return conn.decoder.bufferedBytes + (conn.opener?.bufferedBytes ?? 0);
+  return conn.decoder.bufferedBytes;
 }
 
 interface Route {
@@ -653,9 +633,9 @@ export class TcpTransport implements Transport {
   private readonly peerWatchers = new Set<(ev: PeerEvent) => void>();
   private closed = false;
   private closing: Promise<void> | null = null;
-  /** Secure modes: the handshake's settings, the sealer of each open outbound socket, peers' proven identities. */
+  /** Secure modes: the handshake's settings, the TLS stream over each open outbound socket, peers' proven identities. */
   private readonly security: ChannelSecurity;
-  private readonly sealers = new WeakMap<net.Socket, RecordSealer>();
+  private readonly streams = new WeakMap<net.Socket, net.Socket>();
   private readonly identities = new PeerIdentities();
   /** Frame limit before the handshake is done. */
   private readonly helloLimit: number;
@@ -803,6 +783,18 @@ export class TcpTransport implements Transport {
     this.badInput.warn(what, { ...errorFields(err), ...fields });
   }
 
+  /** A connection's TLS stream failed: a record or TLS handshake that does not authenticate is bad input, anything else a broken connection. */
+  private streamFailed(socket: net.Socket, err: Error, fields: Record<string, unknown>): void {
+    if (isRecordFailure(err))
+      this.rejected(
+        authError('sealed record or TLS handshake does not authenticate: altered, replayed or not from the handshake peer', err),
+        'closing connection: its TLS stream failed',
+        fields,
+      );
+    else this.log.debug('connection error', { ...errorFields(err), ...fields });
+    socket.destroy();
+  }
+
   watchPeers(handler: (ev: PeerEvent) => void): Unwatch {
     // A fresh wrapper each time: the same function watched twice is called twice, unwatched once each.
     const h = (ev: PeerEvent): void => handler(ev);
@@ -876,7 +868,7 @@ export class TcpTransport implements Transport {
     const route = this.routes.get(to);
     const peer = route !== undefined ? route.peer : this.peers.get(endpointOf(to));
     if (peer === undefined) return 0;
-    return peer.queuedBytes + (peer.socket?.writableLength ?? 0);
+    return peer.queuedBytes + (peer.socket === null ? 0 : this.writerOf(peer.socket).writableLength);
   }
 
   stats(): TcpTransportStats {
@@ -936,38 +928,25 @@ export class TcpTransport implements Transport {
     list.length = 0;
   };
 
+  /** Where `socket`'s bytes are written: the socket itself, or in secure modes its TLS stream. */
+  private writerOf(socket: net.Socket): net.Socket {
+    if (this.security.mode === 'off') return socket;
+    return this.streams.get(socket) ?? socket;
+  }
+
   private writeQueued(p: OutboundPeer): void {
-    const s = p.socket;
-    if (s === null || p.head === p.chunks.length) return;
+    if (p.socket === null || p.head === p.chunks.length) return;
     this.c.writes++;
-    const sealer = this.sealers.get(s);
-    const many = sealer !== undefined || p.chunks.length - p.head > 1;
+    const s = this.writerOf(p.socket);
+    const many = p.chunks.length - p.head > 1;
     if (many) s.cork();
     let ok = true;
-    // The sealer's callback, made only on a secure connection (no closure per flush otherwise).
-    const write =
-      sealer === undefined
-        ? null
-        : (piece: Buffer): void => {
-            ok = s.write(piece);
-          };
-    const group: Buffer[] = [];
-    let groupBytes = 0;
     while (p.head < p.chunks.length) {
       const chunk = p.chunks[p.head++]!;
       p.release(chunk.buf.length);
       this.c.framesOut += chunk.frames;
       this.c.bytesOut += chunk.buf.length;
-      if (sealer === undefined) ok = s.write(chunk.buf);
-      else {
-        // Consecutive batches (after a drain, or held while dialing) share records: fewer cipher set-ups.
-        group.push(chunk.buf);
-        groupBytes += chunk.buf.length;
-        if (groupBytes < RECORD_BYTES && p.head < p.chunks.length) continue;
-        sealer.seal(group, write!);
-        group.length = 0;
-        groupBytes = 0;
-      }
+      ok = s.write(chunk.buf);
       // Backpressure stops the loop only between frames: a body whose length word is written goes too.
       if (!ok && (p.head === p.chunks.length || !p.chunks[p.head]!.follows)) {
         p.blocked = true;
@@ -978,8 +957,6 @@ export class TcpTransport implements Transport {
     if (p.head === p.chunks.length) {
       p.chunks.length = 0;
       p.head = 0;
-      // Sealed: the slabs' bytes are in ciphertext now, the slabs free to fill again (fewer buffers for the GC).
-      if (sealer !== undefined) p.recycle();
     } else if (p.head >= 1024) {
       p.chunks.splice(0, p.head);
       p.head = 0;
@@ -1035,18 +1012,34 @@ export class TcpTransport implements Transport {
     p.socket = socket;
     const isDial = (): boolean => p.state === 'connecting' && (p.socket === socket || p.olderDials.includes(socket));
     const handshake = this.security.mode === 'off' ? null : new DialerHandshake(this.security, this.localId, { isValidId: isValidNodeId });
+    const onPong = (code: number): void => {
+      if (code !== CONTROL_PONG) throw new ProtocolError('ERR_PROTOCOL', `unexpected control word ${code} on an outbound connection`);
+      if (p.socket === socket) p.lastHeard = performance.now();
+      else if (p.suspect === socket) this.revive(p);
+    };
     // An outbound connection receives the peer's HELLO_ACCEPT, then only PONG control words.
-    const decoder = new FrameDecoder((frame) => {
+    let decoder = new FrameDecoder((frame) => {
       if (!isDial()) throw new ProtocolError('ERR_PROTOCOL', 'unexpected frame on an outbound connection');
       let id: NodeId;
       if (handshake === null) {
         id = decodeHello(frame, HELLO_ACCEPT);
+        decoder.onControl = onPong;
       } else {
         const done = handshake.accept(frame);
         id = done.peerId;
         socket.write(encodeFrames([done.finish]));
-        this.sealers.set(socket, done.sealer);
+        // From here on both ways go through TLS. A clear byte after the handshake (the rest of this
+        // read) meets the handshake's decoder, which takes no more frames nor control words: closed.
+        const stream = sealDialer(socket, done.key);
+        this.streams.set(socket, stream);
         this.identities.add(socket, id, done.identity);
+        decoder = new FrameDecoder(() => {
+          throw new ProtocolError('ERR_PROTOCOL', 'unexpected frame on an outbound connection');
+        }, 0);
+        decoder.onControl = onPong;
+        stream.on('data', onData);
+        stream.on('drain', onDrain);
+        stream.on('error', (err: Error) => this.streamFailed(socket, err, { peer: p.endpoint }));
       }
       clearTimeout(deadline);
       // The first dial to finish its HELLO wins; the others go.
@@ -1055,11 +1048,6 @@ export class TcpTransport implements Transport {
       p.olderDials = [];
       p.socket = socket;
       for (const s of losers) s.destroy();
-      decoder.onControl = (code) => {
-        if (code !== CONTROL_PONG) throw new ProtocolError('ERR_PROTOCOL', `unexpected control word ${code} on an outbound connection`);
-        if (p.socket === socket) p.lastHeard = performance.now();
-        else if (p.suspect === socket) this.revive(p);
-      };
       this.opened(p, id);
     }, this.helloLimit);
     // Two absolute deadlines: no SYN-ACK within connectTimeoutMs (a cut: SYNs hang for long), then no
@@ -1083,14 +1071,15 @@ export class TcpTransport implements Transport {
       socket.setKeepAlive(true, KEEPALIVE_MS);
       socket.write(handshake === null ? this.helloConnectFrame : encodeFrames([handshake.hello()]));
     });
-    socket.on('data', (chunk: Buffer) => {
+    const onData = (chunk: Buffer): void => {
       try {
         decoder.push(chunk);
       } catch (err) {
         this.rejected(err, 'closing outbound connection: bad input from peer', { peer: p.endpoint });
         socket.destroy();
       }
-    });
+    };
+    socket.on('data', onData);
     // Nothing listens on the port: no process holds it (a stopped one still would, and accept).
     let refused = false;
     // Our kernel gave up on it (a cut, not the peer's doing): not reported as closed by the peer.
@@ -1101,11 +1090,12 @@ export class TcpTransport implements Transport {
       else if (code === 'ETIMEDOUT') timedOut = true;
       this.log.debug('outbound connection error', { ...errorFields(err), peer: p.endpoint });
     });
-    socket.on('drain', () => {
+    const onDrain = (): void => {
       if (this.closed || p.socket !== socket || p.state !== 'open') return;
       p.blocked = false;
       this.writeQueued(p);
-    });
+    };
+    socket.on('drain', onDrain);
     socket.on('close', () => {
       clearTimeout(deadline);
       this.identities.remove(socket);
@@ -1252,7 +1242,7 @@ export class TcpTransport implements Transport {
       } else if (silent >= o.pingIntervalMs && now - p.lastPingAt >= o.pingIntervalMs) {
         p.lastPingAt = now;
         this.c.pingsOut++;
-        s.write(PING_WORD);
+        this.writerOf(s).write(PING_WORD);
       }
     }
   }
@@ -1297,7 +1287,7 @@ export class TcpTransport implements Transport {
     p.socket = old;
     p.state = 'open';
     p.lastHeard = performance.now();
-    p.blocked = old.writableNeedDrain;
+    p.blocked = this.writerOf(old).writableNeedDrain;
     for (const d of dials) d.destroy();
     this.c.stallsRecovered++;
     this.log.info('silent connection answered again: kept', { peer: p.knownId ?? p.lastTarget, silentMs: Math.round(p.lastHeard - p.suspectLastHeard) });
@@ -1448,35 +1438,46 @@ export class TcpTransport implements Transport {
     perAddress.open++;
     perAddress.pending++;
     socket.setNoDelay(true);
+    const onPing = (code: number): void => {
+      if (code !== CONTROL_PING) throw new ProtocolError('ERR_PROTOCOL', `unexpected control word ${code} on an inbound connection`);
+      // Many PINGs in one read get one PONG.
+      if (conn.pingPending) this.c.pingsIgnored++;
+      conn.pingPending = true;
+    };
+    const onFrame = (frame: Buffer): void => {
+      if (this.closed) {
+        conn.decoder.close();
+        return;
+      }
+      deliver(frame);
+    };
     const decoder = new FrameDecoder((frame) => {
-      const from = conn.from;
-      if (from !== null) {
-        if (this.closed) {
-          decoder.close();
-          return;
-        }
-        if (conn.opener !== null) {
-          conn.opener.open(frame);
-          return;
-        }
-        deliver(frame);
+      if (conn.from !== null) {
+        // Secure modes: the handshake's decoder takes nothing after it (a clear byte in the same read).
+        if (conn.decoder !== decoder) throw new ProtocolError('ERR_PROTOCOL', 'clear bytes after the secure handshake');
+        onFrame(frame);
         return;
       }
       if (conn.acceptor !== null) {
-        if (!this.inboundHandshake(conn, frame, deliver)) return;
+        if (!this.inboundHandshake(conn, frame)) return;
+        // Both ways go through TLS from here on, read by a decoder of its own.
+        const stream = sealAcceptor(socket, conn.key!);
+        conn.key = null;
+        conn.out = stream;
+        conn.decoder = new FrameDecoder(onFrame, o.maxFrameSize);
+        stream.on('data', onData);
+        stream.on('error', (err: Error) => {
+          this.forget(conn);
+          this.streamFailed(socket, err, { from: conn.from, remote });
+        });
       } else {
         conn.from = decodeHello(frame, HELLO_CONNECT);
+        decoder.maxFrameSize = o.maxFrameSize;
       }
       this.leaveHandshake(conn);
-      decoder.maxFrameSize = conn.opener !== null ? MAX_RECORD_BYTES : o.maxFrameSize;
-      decoder.onControl = (code) => {
-        if (code !== CONTROL_PING) throw new ProtocolError('ERR_PROTOCOL', `unexpected control word ${code} on an inbound connection`);
-        // Many PINGs in one read get one PONG.
-        if (conn.pingPending) this.c.pingsIgnored++;
-        conn.pingPending = true;
-      };
+      conn.decoder.onControl = onPing;
       socket.setKeepAlive(true, KEEPALIVE_MS);
-      if (conn.opener === null) socket.write(this.helloAcceptFrame);
+      if (this.security.mode === 'off') socket.write(this.helloAcceptFrame);
       this.c.connectionsIn++;
       this.log.debug('accepted', { from: conn.from });
       const peer = this.peerOf(conn, performance.now());
@@ -1520,7 +1521,8 @@ export class TcpTransport implements Transport {
       peerLookupAt: -Infinity,
       acceptor: this.security.mode === 'off' ? null : new AcceptorHandshake(this.security, this.localId, { isValidId: isValidNodeId }),
       helloSeen: false,
-      opener: null,
+      key: null,
+      out: socket,
     };
     this.inbound.set(socket, conn);
     this.unauthenticated.add(conn);
@@ -1532,12 +1534,12 @@ export class TcpTransport implements Transport {
       this.badInput.warn('closing inbound connection: no HELLO in time', { code: 'ERR_TIMEOUT', remote, timeoutMs: this.handshakeTimeoutMs });
       socket.destroy();
     }, this.handshakeTimeoutMs);
-    socket.on('data', (chunk: Buffer) => {
+    const onData = (chunk: Buffer): void => {
       conn.bytes += chunk.length;
       this.c.reads++;
       const framesBefore = conn.frames;
       try {
-        decoder.push(chunk);
+        conn.decoder.push(chunk);
       } catch (err) {
         this.rejected(err, 'closing inbound connection: bad input', { from: conn.from, remote });
         this.forget(conn);
@@ -1557,7 +1559,8 @@ export class TcpTransport implements Transport {
         conn.held = held;
         if (this.partialBytes > o.maxBufferedBytes) this.shedPartialFrames();
       }
-    });
+    };
+    socket.on('data', onData);
     socket.on('end', () => {
       if (bufferedOf(conn) > 0) {
         this.log.debug('inbound connection ended inside a frame', { from: conn.from, bytes: bufferedOf(conn) });
@@ -1565,6 +1568,7 @@ export class TcpTransport implements Transport {
     });
     socket.on('close', () => {
       decoder.close();
+      conn.decoder.close();
       this.identities.remove(socket);
       // Still listed: the peer's end closed it, not us (we forget a connection before we close it).
       const byPeer = this.inbound.has(socket) && !this.closed;
@@ -1576,18 +1580,18 @@ export class TcpTransport implements Transport {
 
   /**
    * One message of the secure handshake on an inbound connection: the hello is answered (false: not
-   * done); the finish proves the peer's id (true: done, conn.from and conn.opener set). Throws on a bad one.
+   * done); the finish proves the peer's id (true: done, conn.from and conn.key set). Throws on a bad one.
    */
-  private inboundHandshake(conn: Inbound, frame: Buffer, deliver: (frame: Buffer) => void): boolean {
+  private inboundHandshake(conn: Inbound, frame: Buffer): boolean {
     const hs = conn.acceptor!;
-    if (conn.opener === null && !conn.helloSeen) {
+    if (!conn.helloSeen) {
       conn.helloSeen = true;
       conn.socket.write(encodeFrames([hs.hello(frame).reply]));
       return false;
     }
-    const done = hs.finish(frame, deliver, this.opts.maxFrameSize);
+    const done = hs.finish(frame);
     conn.acceptor = null;
-    conn.opener = done.opener;
+    conn.key = done.key;
     conn.from = done.peerId;
     this.identities.add(conn.socket, done.peerId, done.identity);
     return true;
@@ -1612,13 +1616,13 @@ export class TcpTransport implements Transport {
   private answer(conn: Inbound, now: number): void {
     const wasPing = conn.pingPending;
     conn.pingPending = false;
-    if (now - conn.lastPongAt < this.opts.pingIntervalMs / 2 || conn.socket.writableLength > MAX_PONG_BACKLOG_BYTES) {
+    if (now - conn.lastPongAt < this.opts.pingIntervalMs / 2 || conn.out.writableLength > MAX_PONG_BACKLOG_BYTES) {
       if (wasPing) this.c.pingsIgnored++;
       return;
     }
     conn.lastPongAt = now;
     this.c.pongsOut++;
-    conn.socket.write(PONG_WORD);
+    conn.out.write(PONG_WORD);
   }
 
   /** The connection finished its handshake, or is going: it no longer counts as unauthenticated. */
@@ -1761,7 +1765,7 @@ export class TcpTransport implements Transport {
       if (p.state === 'open' && !p.blocked) {
         p.seal();
         this.writeQueued(p);
-        s.end();
+        this.writerOf(s).end();
       } else {
         s.destroy();
       }

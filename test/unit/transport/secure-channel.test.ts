@@ -5,7 +5,7 @@ import { afterEach, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { HorusError } from '../../../src/core/errors.js';
 import { FrameDecoder, encodeFrames } from '../../../src/transport/frame-decoder.js';
-import { DialerHandshake, type ChannelSecurity } from '../../../src/transport/secure-channel.js';
+import { DialerHandshake, sealDialer, type ChannelSecurity } from '../../../src/transport/secure-channel.js';
 import { TcpTransport, isValidNodeId } from '../../../src/transport/tcp-transport.js';
 import { TEST_PSK, testCa } from '../../helpers/pki.js';
 
@@ -190,17 +190,17 @@ describe('secure channel: authenticated and sealed TCP connections', () => {
       const [sa, sb] = pair();
       const a = await start('a', sa);
       const b = await start('b', sb);
-      let handshakeBytes = -1;
-      // Flip one bit in the first data record, after the two handshake frames.
+      // Flip one bit 20 bytes into what the dialer sends after its two handshake frames (M1, M3): its
+      // first TLS record, and every byte after the handshake is in one.
+      let frames = 0;
+      let next = 0;
       const p = await proxy(portOf(b), (chunk, offset) => {
-        if (handshakeBytes < 0 && offset === 0 && chunk.length >= 8) {
-          const m1 = 4 + chunk.readUInt32BE(0);
-          handshakeBytes = m1;
-        } else if (handshakeBytes > 0 && offset === handshakeBytes && chunk.length >= 4) {
-          handshakeBytes += 4 + chunk.readUInt32BE(0); // M3
+        while (frames < 2 && next >= offset && next + 4 <= offset + chunk.length) {
+          next += 4 + chunk.readUInt32BE(next - offset);
+          frames++;
         }
-        const at = handshakeBytes > 0 ? handshakeBytes + 20 - offset : -1;
-        if (at >= 0 && at < chunk.length && offset + chunk.length > handshakeBytes + 4) chunk[at] = chunk[at]! ^ 0x40;
+        const at = next + 20 - offset;
+        if (frames === 2 && at >= 0 && at < chunk.length) chunk[at] = chunk[at]! ^ 0x40;
         return chunk;
       });
       const got: string[] = [];
@@ -208,6 +208,30 @@ describe('secure channel: authenticated and sealed TCP connections', () => {
       a.send(`127.0.0.1:${p.port}`, Buffer.from(`${MARKER} first`));
       assert.ok(await until(() => b.stats().authFailures === 1), `authFailures ${b.stats().authFailures}`);
       assert.deepEqual(got, []);
+    });
+
+    it(`${mode}: a data record altered once the connection is up closes it; what came before is delivered, the altered one not`, async () => {
+      const [sa, sb] = pair();
+      const a = await start('a', sa);
+      const b = await start('b', sb);
+      let armed = false;
+      // Once armed, flip the last byte of the next piece the dialer sends (a record's tag or ciphertext).
+      const p = await proxy(portOf(b), (chunk) => {
+        if (armed && chunk.length > 0) {
+          armed = false;
+          chunk[chunk.length - 1] = chunk[chunk.length - 1]! ^ 0x01;
+        }
+        return chunk;
+      });
+      const got: string[] = [];
+      b.onFrame((_, f) => got.push(Buffer.from(f).toString()));
+      a.send(`127.0.0.1:${p.port}`, Buffer.from(`${MARKER} first`));
+      assert.ok(await until(() => got.length === 1));
+      armed = true;
+      a.send(`127.0.0.1:${p.port}`, Buffer.from(`${MARKER} second`));
+      assert.ok(await until(() => b.stats().authFailures === 1), `authFailures ${b.stats().authFailures}`);
+      await sleep(50);
+      assert.deepEqual(got, [`${MARKER} first`]);
     });
   }
 
@@ -263,11 +287,41 @@ describe('secure channel: authenticated and sealed TCP connections', () => {
     assert.ok(await until(() => c.frames.length === 1));
     const done = hs.accept(c.frames[0]!);
     c.socket.write(encodeFrames([done.finish]));
-    done.sealer.seal([encodeFrames([Buffer.from(MARKER)])], (piece) => c.socket.write(piece));
+    const stream = sealDialer(c.socket, done.key);
+    stream.on('error', () => {});
+    stream.write(encodeFrames([Buffer.from(MARKER)]));
     assert.ok(await until(() => c.closed()));
     assert.equal(b.stats().authFailures, 1);
     assert.equal(n, 0);
     assert.equal(b.peerIdentity(victim.localId), null);
+  });
+
+  it("the dialer's TLS stream keeps its socket's write buffer limit (not TLS's 16 KiB), so backpressure is as in clear", () => {
+    // Node passes stream options through to the socket; @types/node 20 does not list this one.
+    const socket = new net.Socket({ writableHighWaterMark: 1 << 20 } as net.SocketConstructorOpts);
+    const stream = sealDialer(socket, randomBytes(32));
+    try {
+      assert.equal(stream.writableHighWaterMark, 1 << 20);
+    } finally {
+      stream.destroy();
+    }
+  });
+
+  it('pki: clear bytes sent right after a valid handshake, outside TLS, are refused and never delivered', async () => {
+    const ca = testCa();
+    const b = await start('b', ca.security('b'));
+    const hs = new DialerHandshake(ca.security('a') as Exclude<ChannelSecurity, { mode: 'off' }>, '127.0.0.1:9/a', { isValidId: isValidNodeId });
+    const c = await raw(portOf(b));
+    let n = 0;
+    b.onFrame(() => n++);
+    c.socket.write(encodeFrames([hs.hello()]));
+    assert.ok(await until(() => c.frames.length === 1));
+    const done = hs.accept(c.frames[0]!);
+    // The finish and a clear frame in one write: the frame sits in the same read as the finish.
+    c.socket.write(Buffer.concat([encodeFrames([done.finish]), encodeFrames([Buffer.from(MARKER)])]));
+    assert.ok(await until(() => c.closed()));
+    assert.equal(n, 0);
+    assert.equal(b.stats().malformed, 1);
   });
 
   for (const mode of ['pki', 'psk'] as const) {
