@@ -4,6 +4,7 @@
 // `idleSeconds` of an idle group (aim: under 1% of a core each): FD relays its beats and STABLE
 // aggregates its digests from 16 members up, so an idle member's work does not grow with the group.
 // 64 processes on 2 cores is a lot: check it with --scale (16 processes at 0.25) while others work.
+import { loadavg } from 'node:os';
 import type { LargeCase } from '../cases.js';
 import { forkMember, type MemberHandle } from '../lib/member-handle.js';
 import type { LargeResult } from '../lib/results.js';
@@ -31,9 +32,12 @@ export async function runLarge(c: LargeCase, ctx: RunContext): Promise<LargeResu
     for (const [i, m] of procs.slice(1).entries()) {
       for (let attempt = 1; ; attempt++) {
         try {
+          const j0 = performance.now();
           await m.request<'djoin'>({ cmd: 'djoin', group: GROUP, state: 'none', create: false, timeoutMs: VIEW_TIMEOUT_MS });
+          ctx.log(`${c.id}: member ${i + 1} joined in ${Math.round(performance.now() - j0)} ms (load ${loadavg()[0]!.toFixed(1)})`);
           break;
         } catch (err) {
+          await logViews(procs, (line) => ctx.log(`${c.id}: ${line}`));
           if (attempt >= JOIN_TRIES) throw err;
           ctx.log(`${c.id}: member ${i + 1}: join attempt ${attempt} failed (${(err as Error).message}); again`);
         }
@@ -112,6 +116,18 @@ export async function runLarge(c: LargeCase, ctx: RunContext): Promise<LargeResu
       durationS: round((performance.now() - t0) / 1000),
     };
   } finally {
-    await Promise.all(procs.map((m) => m.close(0)));
+    // Traced (HORUS_BENCH_TRACE): a graceful close, so that each member writes its log.
+    await Promise.all(procs.map((m) => m.close(process.env.HORUS_BENCH_TRACE !== undefined ? 10_000 : 0)));
   }
+}
+
+/** After a refused join: how many members hold which view (id and size), to tell a slow group from a wedged one. */
+async function logViews(procs: readonly MemberHandle[], log: (line: string) => void): Promise<void> {
+  const st = await Promise.all(procs.map((m) => m.request<'status'>({ cmd: 'status' }).catch(() => null)));
+  const by = new Map<string, number>();
+  for (const s of st) {
+    const k = s === null ? 'no answer' : s.view.members.length === 0 ? 'no view' : `view ${s.view.id} of ${s.view.members.length}`;
+    by.set(k, (by.get(k) ?? 0) + 1);
+  }
+  log(`views now: ${[...by].map(([k, n]) => `${n} at ${k}`).join(', ')}`);
 }

@@ -12,9 +12,9 @@ import { Layer, type LayerContext, type LayerLink } from '../stack/layer.js';
 import { registerLayer } from '../stack/registry.js';
 import type { Counter, Gauge } from '../core/metrics.js';
 import { InputGuard, MAX_WIRE_INT } from '../core/input-guard.js';
-import { chooseProposal, silentParticipants, type CoordFlush } from './gms/flush.js';
+import { chooseProposal, resendDue, silentParticipants, stepOverdue, type CoordFlush } from './gms/flush.js';
 import { Gbcasts } from './gms/gbcast.js';
-import { endpointOfMember, JoinAdmission, membershipSeq, nonceFrom, staleJoin } from './gms/joins.js';
+import { endpointOfMember, JoinAdmission, joinRequestTargets, membershipSeq, nonceFrom, staleJoin } from './gms/joins.js';
 import {
   bodySchemas,
   cmpAttempt,
@@ -128,6 +128,8 @@ export class GMS extends Layer {
   private contacts: readonly string[] = [];
   private joinStarted = 0;
   private lastJoinReq = -Infinity;
+  /** How many rounds of join requests this join has sent (see joinRequestTargets). */
+  private joinReqRound = 0;
   private readonly suspects = new Set<NodeId>();
   private pendingJoins: NodeId[] = [];
   private readonly pendingLeaves = new Set<NodeId>();
@@ -351,6 +353,7 @@ export class GMS extends Layer {
         this.joinStarted = this.env.now();
         this.joinAnsweredAt = null;
         this.answeredTo = null;
+        this.joinReqRound = 0;
         this.above.upEvent({ type: 'BLOCKED', reason: 'joining' });
         this.sendJoinReq();
         return;
@@ -608,7 +611,7 @@ export class GMS extends Layer {
 
   private sendJoinReq(): void {
     this.lastJoinReq = this.env.now();
-    for (const c of this.contacts) this.send(c, G.JoinReq, { member: this.me });
+    for (const c of joinRequestTargets(this.contacts, this.joinReqRound++, this.answeredTo?.coord ?? null)) this.send(c, G.JoinReq, { member: this.me });
   }
 
   private sendLeaveReq(): void {
@@ -802,7 +805,18 @@ export class GMS extends Layer {
     const participants = v.members.filter((m) => !this.suspects.has(m));
     const now = this.env.now();
     if (!this.frozen) this.flushBeganAt = now;
-    this.flush = { a, participants, oks: new Map(), phase: 'start', startedAt: now, lastSend: now, proposal: null, dones: new Set() };
+    this.flush = {
+      a,
+      participants,
+      oks: new Map(),
+      phase: 'start',
+      startedAt: now,
+      lastSend: now,
+      resends: 0,
+      lastAnswerAt: now,
+      proposal: null,
+      dones: new Set(),
+    };
     this.mFlushes.inc();
     for (const p of participants) this.send(p, G.FlushStart, { view: v.id, a });
   }
@@ -908,6 +922,7 @@ export class GMS extends Layer {
       return;
     }
     if (!f || f.phase !== 'start' || body.view !== this.view?.id || body.a.n !== f.a.n || body.a.coord !== f.a.coord || !f.participants.includes(from)) return;
+    if (!f.oks.has(from)) f.lastAnswerAt = this.env.now();
     f.oks.set(from, body);
     if (f.participants.every((p) => f.oks.has(p))) this.proceed();
   }
@@ -935,6 +950,8 @@ export class GMS extends Layer {
     f.proposal = proposal;
     f.lastSend = this.env.now();
     f.startedAt = this.env.now();
+    f.lastAnswerAt = f.startedAt;
+    f.resends = 0;
     for (const r of responders) this.send(r, G.Cut, { view: v.id, a: f.a, p: proposal, frozen: responders });
   }
 
@@ -958,6 +975,7 @@ export class GMS extends Layer {
     this.log.trace('done', { from, a: JSON.stringify(a), f: f ? `${f.phase} ${f.a.n} ${[...f.dones]}` : 'none' });
     // Only participants that answered this attempt count toward its end.
     if (!f || f.phase !== 'cut' || a.n !== f.a.n || a.coord !== f.a.coord || !f.oks.has(from)) return;
+    if (!f.dones.has(from)) f.lastAnswerAt = this.env.now();
     f.dones.add(from);
     const v = this.view!;
     const needed = f.proposal!.members.filter((m) => memberSet(v.members).has(m) && f.oks.has(m));
@@ -1475,15 +1493,16 @@ export class GMS extends Layer {
       else if (this.hasWork() && this.workSince === null) this.noteWork();
       return;
     }
-    if (now - f.lastSend >= this.opts.retryMs) {
+    if (resendDue(f, now, this.opts.retryMs)) {
       f.lastSend = now;
+      f.resends++;
       if (f.phase === 'start') {
         for (const p of f.participants) if (!f.oks.has(p)) this.send(p, G.FlushStart, { view: this.view.id, a: f.a });
       } else {
         for (const p of f.oks.keys()) if (!f.dones.has(p)) this.send(p, G.Cut, { view: this.view.id, a: f.a, p: f.proposal, frozen: [...f.oks.keys()] });
       }
     }
-    if (now - f.startedAt > this.opts.flushTimeoutMs) {
+    if (stepOverdue(f, now, this.opts.flushTimeoutMs, (m) => this.fdSuspects.has(m))) {
       // Whoever did not answer in time is suspected; the flush starts over without them.
       const silent = silentParticipants(f);
       for (const s of silent) if (s !== this.me) this.suspects.add(s);

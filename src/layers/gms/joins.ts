@@ -151,3 +151,28 @@ export class JoinAdmission {
 export function nonceFrom(rng: { int(lo: number, hi: number): number }): () => number {
   return () => rng.int(0, MAX_NONCE);
 }
+
+/** A joiner asks every contact at its first request and every `fullEvery` rounds; between them, a few. */
+export const JOIN_REQ_FULL_EVERY = 16;
+/** How many contacts besides the most senior one (and the challenger) a joiner asks in a round between full ones. */
+export const JOIN_REQ_SPREAD = 2;
+
+/**
+ * Whom a joiner asks to let it in at request round `round`: every contact at round 0 and every
+ * JOIN_REQ_FULL_EVERY rounds (each member hears the joiner's own connection at least once: see
+ * GMS.onJoinReq), and otherwise the most senior contact (the coordinator when the list is a view),
+ * the coordinator whose challenge we answered, and JOIN_REQ_SPREAD others in turn. Any live member
+ * forwards to the coordinator, so a few suffice; asking all n every round made each of n members
+ * forward every request, 2n frames per round per joiner, which at 50 processes on 2 cores was much
+ * of what kept the coordinator from finishing the flush that admits the joiner.
+ */
+export function joinRequestTargets(contacts: readonly string[], round: number, challenger: string | null): string[] {
+  if (round % JOIN_REQ_FULL_EVERY === 0 || contacts.length <= JOIN_REQ_SPREAD + 1) return [...contacts];
+  const out = new Set<string>([contacts[0]!]);
+  if (challenger !== null) out.add(challenger);
+  const rest = contacts.length - 1;
+  // Rounds between full ones, counted without them: consecutive ones take consecutive contacts.
+  const partial = round - Math.floor(round / JOIN_REQ_FULL_EVERY) - 1;
+  for (let k = 0; k < JOIN_REQ_SPREAD; k++) out.add(contacts[1 + ((partial * JOIN_REQ_SPREAD + k) % rest)]!);
+  return [...out];
+}

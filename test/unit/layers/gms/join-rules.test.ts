@@ -216,7 +216,7 @@ describe('GMS join admission', () => {
     // rejoined as node~2 by the heal, so only their later memberships could ever tell us.
     const h: Hearing = {
       me: 'j:1/x~2',
-      view: { id: 6, members: ['a:1/x', 'b:1/x', 'j:1/x~2'] },
+      view: { group: 'g', id: 6, members: ['a:1/x', 'b:1/x', 'j:1/x~2'] },
       joining: false,
       flushParticipants: null,
       highestAttempt: 0,

@@ -1,6 +1,6 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { JoinAdmission } from '../../../../src/layers/gms/joins.js';
+import { JOIN_REQ_FULL_EVERY, JOIN_REQ_SPREAD, JoinAdmission, joinRequestTargets } from '../../../../src/layers/gms/joins.js';
 
 function admission(max = 2, timeout = 100): JoinAdmission {
   let n = 1000;
@@ -32,5 +32,31 @@ describe('JoinAdmission', () => {
     assert.notEqual(a.challenge('g3:1/1', 106), null, 'room again');
     assert.deepEqual(a.expire(1000), ['g2:1/1', 'g3:1/1']);
     assert.equal(a.size, 0);
+  });
+});
+
+describe('joinRequestTargets', () => {
+  const contacts = Array.from({ length: 40 }, (_, i) => `m${i}:1/x`);
+
+  it('asks every contact at the first round and every JOIN_REQ_FULL_EVERY rounds', () => {
+    assert.deepEqual(joinRequestTargets(contacts, 0, null), contacts);
+    assert.deepEqual(joinRequestTargets(contacts, JOIN_REQ_FULL_EVERY, 'm7:1/x'), contacts);
+  });
+
+  it('between them asks the most senior contact, the challenger and a few others, reaching every contact in turn', () => {
+    const seen = new Set<string>();
+    for (let r = 1; r < JOIN_REQ_FULL_EVERY; r++) {
+      const t = joinRequestTargets(contacts, r, 'm30:1/x');
+      assert.ok(t.length <= JOIN_REQ_SPREAD + 2, `round ${r}: ${t.length} targets`);
+      assert.ok(t.includes('m0:1/x') && t.includes('m30:1/x'), `round ${r}`);
+      for (const c of t) seen.add(c);
+    }
+    // 15 rounds of 2 others each cover 30 of the 39 non-senior contacts; over 2 full cycles all.
+    for (let r = JOIN_REQ_FULL_EVERY + 1; r < 2 * JOIN_REQ_FULL_EVERY; r++) for (const c of joinRequestTargets(contacts, r, null)) seen.add(c);
+    assert.equal(seen.size, contacts.length);
+  });
+
+  it('asks all of a short list every round', () => {
+    assert.deepEqual(joinRequestTargets(contacts.slice(0, 3), 5, null), contacts.slice(0, 3));
   });
 });
