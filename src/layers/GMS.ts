@@ -611,7 +611,10 @@ export class GMS extends Layer {
 
   private sendJoinReq(): void {
     this.lastJoinReq = this.env.now();
-    for (const c of joinRequestTargets(this.contacts, this.joinReqRound++, this.answeredTo?.coord ?? null)) this.send(c, G.JoinReq, { member: this.me });
+    // A challenger counts while we would answer no other coordinator (see onJoinChallenge).
+    const a = this.answeredTo;
+    const challenger = a !== null && this.env.now() - a.at < this.opts.flushTimeoutMs * 2 ? a.coord : null;
+    for (const c of joinRequestTargets(this.contacts, this.joinReqRound++, challenger)) this.send(c, G.JoinReq, { member: this.me });
   }
 
   private sendLeaveReq(): void {
@@ -649,7 +652,7 @@ export class GMS extends Layer {
     }
     const nonce = this.admission.challenge(member, this.env.now());
     if (nonce === null) return this.guard.drop(from, 'too many joins waiting for their answer', { member });
-    this.send(member, G.JoinChallenge, { nonce });
+    if (this.admission.sendDue(member, this.env.now(), this.opts.retryMs)) this.send(member, G.JoinChallenge, { nonce });
   }
 
   /** Joiner: a coordinator asks us to prove we are here. */

@@ -38,25 +38,41 @@ describe('JoinAdmission', () => {
 describe('joinRequestTargets', () => {
   const contacts = Array.from({ length: 40 }, (_, i) => `m${i}:1/x`);
 
-  it('asks every contact at the first round and every JOIN_REQ_FULL_EVERY rounds', () => {
+  it('asks every contact at the first round, and every JOIN_REQ_FULL_EVERY rounds while no coordinator challenged it', () => {
     assert.deepEqual(joinRequestTargets(contacts, 0, null), contacts);
-    assert.deepEqual(joinRequestTargets(contacts, JOIN_REQ_FULL_EVERY, 'm7:1/x'), contacts);
+    assert.deepEqual(joinRequestTargets(contacts, 0, 'm7:1/x'), contacts);
+    assert.deepEqual(joinRequestTargets(contacts, JOIN_REQ_FULL_EVERY, null), contacts);
   });
 
-  it('between them asks the most senior contact, the challenger and a few others, reaching every contact in turn', () => {
+  it('asks only the coordinator whose challenge it answered', () => {
+    assert.deepEqual(joinRequestTargets(contacts, 3, 'm7:1/x'), ['m7:1/x']);
+    assert.deepEqual(joinRequestTargets(contacts, JOIN_REQ_FULL_EVERY, 'm7:1/x'), ['m7:1/x']);
+  });
+
+  it('unchallenged, between full rounds asks the most senior contact and a few others, reaching every contact in turn', () => {
     const seen = new Set<string>();
-    for (let r = 1; r < JOIN_REQ_FULL_EVERY; r++) {
-      const t = joinRequestTargets(contacts, r, 'm30:1/x');
-      assert.ok(t.length <= JOIN_REQ_SPREAD + 2, `round ${r}: ${t.length} targets`);
-      assert.ok(t.includes('m0:1/x') && t.includes('m30:1/x'), `round ${r}`);
+    for (let r = 1; r < 3 * JOIN_REQ_FULL_EVERY; r++) {
+      if (r % JOIN_REQ_FULL_EVERY === 0) continue;
+      const t = joinRequestTargets(contacts, r, null);
+      assert.ok(t.length <= JOIN_REQ_SPREAD + 1, `round ${r}: ${t.length} targets`);
+      assert.ok(t.includes('m0:1/x'), `round ${r}`);
       for (const c of t) seen.add(c);
     }
-    // 15 rounds of 2 others each cover 30 of the 39 non-senior contacts; over 2 full cycles all.
-    for (let r = JOIN_REQ_FULL_EVERY + 1; r < 2 * JOIN_REQ_FULL_EVERY; r++) for (const c of joinRequestTargets(contacts, r, null)) seen.add(c);
     assert.equal(seen.size, contacts.length);
   });
 
-  it('asks all of a short list every round', () => {
+  it('asks all of a short list every round while unchallenged', () => {
     assert.deepEqual(joinRequestTargets(contacts.slice(0, 3), 5, null), contacts.slice(0, 3));
+  });
+});
+
+describe('JoinAdmission.sendDue', () => {
+  it('sends an open challenge at once, then not again within the gap', () => {
+    const a = admission();
+    a.challenge('j:1/1', 0);
+    assert.equal(a.sendDue('j:1/1', 0, 100), true);
+    assert.equal(a.sendDue('j:1/1', 99, 100), false, 'a forwarded copy of the request, too soon');
+    assert.equal(a.sendDue('j:1/1', 100, 100), true);
+    assert.equal(a.sendDue('k:1/1', 500, 100), false, 'no open challenge');
   });
 });
