@@ -32,6 +32,7 @@ import { refusal, STALE, type Hearing } from './gms/sender-rules.js';
 import { StateTransfer } from './gms/state-transfer.js';
 import type { StateSource } from '../core/state-stream.js';
 import { ViewKeys, type SealedKeys } from './gms/view-keys.js';
+import { VersionedSet } from './gms/versioned-set.js';
 import { partitionPolicySchema, Quorum } from './partition-policy.js';
 import { aclAdmits, aclSchema, ERR_ACCESS_DENIED, identityOf, type Acl } from '../security/acl.js';
 import { isApplicationMulticast, markRefusedSend, SendAcl } from '../security/send-acl.js';
@@ -130,7 +131,7 @@ export class GMS extends Layer {
   private lastJoinReq = -Infinity;
   /** How many rounds of join requests this join has sent (see joinRequestTargets). */
   private joinReqRound = 0;
-  private readonly suspects = new Set<NodeId>();
+  private readonly suspects = new VersionedSet<NodeId>();
   private pendingJoins: NodeId[] = [];
   private readonly pendingLeaves = new Set<NodeId>();
   private workSince: number | null = null;
@@ -162,8 +163,10 @@ export class GMS extends Layer {
    * part in another primary view. They count neither way in the partition rule (see mayChange): without this,
    * a view whose members mostly left to rejoin could never move on (each step needs a majority of it).
    */
-  private readonly replaced = new Set<NodeId>();
+  private readonly replaced = new VersionedSet<NodeId>();
   private readonly quorum: Quorum;
+  /** The last minority check at a tick, and what it was computed from (see holdsQuorum). */
+  private quorumCheck: { view: View; suspects: number; replaced: number; holds: boolean } | null = null;
   /** When each member of the view first appeared in a view of ours (our clock): see noteReplaced. */
   private readonly memberSeenAt = new Map<NodeId, number>();
   private minority = false;
@@ -1442,6 +1445,15 @@ export class GMS extends Layer {
 
   // ---- the clock ----
 
+  /** Whether the members we do not suspect hold the partition rule over `v` (cached until the view, suspects or replaced change). */
+  private holdsQuorum(v: View): boolean {
+    const c = this.quorumCheck;
+    if (c !== null && c.view === v && c.suspects === this.suspects.version && c.replaced === this.replaced.version) return c.holds;
+    const holds = this.quorum.holds(v.members, (m) => !this.suspects.has(m), this.replaced);
+    this.quorumCheck = { view: v, suspects: this.suspects.version, replaced: this.replaced.version, holds };
+    return holds;
+  }
+
   /** Keep resending a view this member installed as coordinator until its members acknowledge. */
   private retryInstall(now: number): void {
     const ins = this.installing;
@@ -1487,7 +1499,7 @@ export class GMS extends Layer {
         if (c) this.send(c, G.FlushReq, { view: this.view.id });
       }
       // A member cut off from most of its view stops and says so.
-      this.setMinority(!this.quorum.holds(this.view.members, (m) => !this.suspects.has(m), this.replaced));
+      this.setMinority(!this.holdsQuorum(this.view));
       return;
     }
     const f = this.flush;
