@@ -424,6 +424,7 @@ async function dynJoin(c: Extract<Command, { cmd: 'djoin' }>): Promise<DynJoinRe
       ...(c.encrypt === true ? { encrypt: true } : {}),
       ...(c.partitionable === true ? { partition: { kind: 'partitionable' } } : {}),
       ...(c.mergeProbeMs !== undefined ? { mergeProbeMs: c.mergeProbeMs } : {}),
+      ...(c.lookupTimeoutMs !== undefined ? { lookupTimeoutMs: c.lookupTimeoutMs } : {}),
     }),
     late,
   ]).finally(() => clearTimeout(timer));

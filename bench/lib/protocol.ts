@@ -46,6 +46,8 @@ export type Command =
       /** Every side of a split goes on and the sides merge on heal (policy 'partitionable'), probing every `mergeProbeMs`. */
       partitionable?: boolean;
       mergeProbeMs?: number;
+      /** How long the join's lookup waits for the seeds to answer (the node's default when absent). */
+      lookupTimeoutMs?: number;
     }
   /** Leave the dynamic group (answers once left; the node may djoin again). */
   | { cmd: 'dleave'; timeoutMs: number }

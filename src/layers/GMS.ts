@@ -12,9 +12,9 @@ import { Layer, type LayerContext, type LayerLink } from '../stack/layer.js';
 import { registerLayer } from '../stack/registry.js';
 import type { Counter, Gauge } from '../core/metrics.js';
 import { InputGuard, MAX_WIRE_INT } from '../core/input-guard.js';
-import { chooseProposal, silentParticipants, type CoordFlush } from './gms/flush.js';
+import { chooseProposal, resendDue, silentParticipants, stepOverdue, type CoordFlush } from './gms/flush.js';
 import { Gbcasts } from './gms/gbcast.js';
-import { endpointOfMember, JoinAdmission, membershipSeq, nonceFrom, staleJoin } from './gms/joins.js';
+import { endpointOfMember, JoinAdmission, joinRequestTargets, membershipSeq, nonceFrom, staleJoin } from './gms/joins.js';
 import {
   bodySchemas,
   cmpAttempt,
@@ -32,6 +32,7 @@ import { refusal, STALE, type Hearing } from './gms/sender-rules.js';
 import { StateTransfer } from './gms/state-transfer.js';
 import type { StateSource } from '../core/state-stream.js';
 import { ViewKeys, type SealedKeys } from './gms/view-keys.js';
+import { VersionedSet } from './gms/versioned-set.js';
 import { partitionPolicySchema, Quorum } from './partition-policy.js';
 import { aclAdmits, aclSchema, ERR_ACCESS_DENIED, identityOf, type Acl } from '../security/acl.js';
 import { isApplicationMulticast, markRefusedSend, SendAcl } from '../security/send-acl.js';
@@ -45,7 +46,7 @@ const options = z.object({
   flushTimeoutMs: z.number().positive().default(1500),
   /** Wait this long after the first membership event, to fold concurrent ones into one view. */
   foldMs: z.number().nonnegative().default(10),
-  /** Give up joining after this long with no view. */
+  /** Give up joining after this long with no view (up to 3 times as long while a coordinator keeps challenging us: see joinOverdue). */
   joinTimeoutMs: z.number().positive().default(10_000),
   /** Largest state chunk a provider sends: one message, a view of the snapshot (clamped to what the layers below carry whole). */
   stateChunkBytes: z
@@ -108,6 +109,9 @@ export type GmsOptions = z.infer<typeof options>;
 
 type Status = 'idle' | 'joining' | 'member' | 'leaving' | 'gone';
 
+/** A joiner that coordinators keep challenging waits up to this many joinTimeoutMs (see joinOverdue). */
+const JOIN_STRETCH = 3;
+
 /**
  * Group membership with virtual synchrony. The coordinator (most senior unsuspected member)
  * folds joins, leaves and suspicions into one view change and runs a flush:
@@ -128,8 +132,12 @@ export class GMS extends Layer {
   private contacts: readonly string[] = [];
   private joinStarted = 0;
   private lastJoinReq = -Infinity;
-  private readonly suspects = new Set<NodeId>();
+  /** How many rounds of join requests this join has sent (see joinRequestTargets). */
+  private joinReqRound = 0;
+  private readonly suspects = new VersionedSet<NodeId>();
   private pendingJoins: NodeId[] = [];
+  /** Coordinator: when we last told each pending joiner that its join goes on (see onJoinReq). */
+  private readonly pendingNudged = new Map<NodeId, number>();
   private readonly pendingLeaves = new Set<NodeId>();
   private workSince: number | null = null;
   private maxN = 0;
@@ -160,8 +168,10 @@ export class GMS extends Layer {
    * part in another primary view. They count neither way in the partition rule (see mayChange): without this,
    * a view whose members mostly left to rejoin could never move on (each step needs a majority of it).
    */
-  private readonly replaced = new Set<NodeId>();
+  private readonly replaced = new VersionedSet<NodeId>();
   private readonly quorum: Quorum;
+  /** The last minority check at a tick, and what it was computed from (see holdsQuorum). */
+  private quorumCheck: { view: View; suspects: number; replaced: number; holds: boolean } | null = null;
   /** When each member of the view first appeared in a view of ours (our clock): see noteReplaced. */
   private readonly memberSeenAt = new Map<NodeId, number>();
   private minority = false;
@@ -351,6 +361,7 @@ export class GMS extends Layer {
         this.joinStarted = this.env.now();
         this.joinAnsweredAt = null;
         this.answeredTo = null;
+        this.joinReqRound = 0;
         this.above.upEvent({ type: 'BLOCKED', reason: 'joining' });
         this.sendJoinReq();
         return;
@@ -608,7 +619,10 @@ export class GMS extends Layer {
 
   private sendJoinReq(): void {
     this.lastJoinReq = this.env.now();
-    for (const c of this.contacts) this.send(c, G.JoinReq, { member: this.me });
+    // A challenger counts while we would answer no other coordinator (see onJoinChallenge).
+    const a = this.answeredTo;
+    const challenger = a !== null && this.env.now() - a.at < this.opts.flushTimeoutMs * 2 ? a.coord : null;
+    for (const c of joinRequestTargets(this.contacts, this.joinReqRound++, challenger)) this.send(c, G.JoinReq, { member: this.me });
   }
 
   private sendLeaveReq(): void {
@@ -640,13 +654,18 @@ export class GMS extends Layer {
       if (coord) this.send(coord, G.JoinReq, { member });
       return;
     }
-    if (memberSet(this.view!.members).has(member) || this.pendingJoins.includes(member)) {
-      // Its INSTALL was lost: the install retry covers it.
-      return;
+    // Its INSTALL was lost: the install retry covers it.
+    if (memberSet(this.view!.members).has(member)) return;
+    if (this.pendingJoins.includes(member)) {
+      // Admitted to the next view, which is not installed yet: a challenge now and then (4 per
+      // joinTimeoutMs) tells it that its join goes on (see joinOverdue); its answer is dropped.
+      const now = this.env.now();
+      if (now - (this.pendingNudged.get(member) ?? -Infinity) < this.opts.joinTimeoutMs / 4) return;
+      this.pendingNudged.set(member, now);
     }
     const nonce = this.admission.challenge(member, this.env.now());
     if (nonce === null) return this.guard.drop(from, 'too many joins waiting for their answer', { member });
-    this.send(member, G.JoinChallenge, { nonce });
+    if (this.admission.sendDue(member, this.env.now(), this.opts.retryMs)) this.send(member, G.JoinChallenge, { nonce });
   }
 
   /** Joiner: a coordinator asks us to prove we are here. */
@@ -664,7 +683,11 @@ export class GMS extends Layer {
   /** Coordinator: the joiner answered from its own connection: now it may join. */
   private onJoinAnswer(from: NodeId, member: NodeId, nonce: number, kx: Uint8Array | undefined): void {
     if ((this.status !== 'member' && this.status !== 'leaving') || !this.isCoordinator) return;
-    if (memberSet(this.view!.members).has(member) || this.pendingJoins.includes(member)) return; // an answer to a resent challenge
+    if (memberSet(this.view!.members).has(member)) return; // an answer to a resent challenge
+    if (this.pendingJoins.includes(member)) {
+      this.admission.answer(from, member, nonce); // the challenge that told a pending joiner its join goes on: spent
+      return;
+    }
     if (this.staleJoinOf(from, member)) return;
     const challengedAt = this.admission.challengedAt(member);
     if (!this.admission.answer(from, member, nonce)) return this.guard.drop(from, 'join answer without its challenge', { member });
@@ -802,7 +825,18 @@ export class GMS extends Layer {
     const participants = v.members.filter((m) => !this.suspects.has(m));
     const now = this.env.now();
     if (!this.frozen) this.flushBeganAt = now;
-    this.flush = { a, participants, oks: new Map(), phase: 'start', startedAt: now, lastSend: now, proposal: null, dones: new Set() };
+    this.flush = {
+      a,
+      participants,
+      oks: new Map(),
+      phase: 'start',
+      startedAt: now,
+      lastSend: now,
+      resends: 0,
+      lastAnswerAt: now,
+      proposal: null,
+      dones: new Set(),
+    };
     this.mFlushes.inc();
     for (const p of participants) this.send(p, G.FlushStart, { view: v.id, a });
   }
@@ -908,6 +942,7 @@ export class GMS extends Layer {
       return;
     }
     if (!f || f.phase !== 'start' || body.view !== this.view?.id || body.a.n !== f.a.n || body.a.coord !== f.a.coord || !f.participants.includes(from)) return;
+    if (!f.oks.has(from)) f.lastAnswerAt = this.env.now();
     f.oks.set(from, body);
     if (f.participants.every((p) => f.oks.has(p))) this.proceed();
   }
@@ -935,6 +970,8 @@ export class GMS extends Layer {
     f.proposal = proposal;
     f.lastSend = this.env.now();
     f.startedAt = this.env.now();
+    f.lastAnswerAt = f.startedAt;
+    f.resends = 0;
     for (const r of responders) this.send(r, G.Cut, { view: v.id, a: f.a, p: proposal, frozen: responders });
   }
 
@@ -958,6 +995,7 @@ export class GMS extends Layer {
     this.log.trace('done', { from, a: JSON.stringify(a), f: f ? `${f.phase} ${f.a.n} ${[...f.dones]}` : 'none' });
     // Only participants that answered this attempt count toward its end.
     if (!f || f.phase !== 'cut' || a.n !== f.a.n || a.coord !== f.a.coord || !f.oks.has(from)) return;
+    if (!f.dones.has(from)) f.lastAnswerAt = this.env.now();
     f.dones.add(from);
     const v = this.view!;
     const needed = f.proposal!.members.filter((m) => memberSet(v.members).has(m) && f.oks.has(m));
@@ -989,6 +1027,7 @@ export class GMS extends Layer {
     targets.delete(this.me);
     this.installing = { body, unacked: new Set(next.members.filter((m) => m !== this.me)), lastSend: this.env.now(), tries: 0 };
     this.pendingJoins = this.pendingJoins.filter((j) => !memberSet(next.members).has(j));
+    this.pendingNudged.clear();
     for (const m of old.members) if (!memberSet(next.members).has(m)) this.pendingLeaves.delete(m);
     for (const t of targets) this.send(t, G.Install, body);
     this.onInstall(this.me, body);
@@ -1421,6 +1460,27 @@ export class GMS extends Layer {
 
   // ---- the clock ----
 
+  /**
+   * Joiner: whether to give up. After joinTimeoutMs from the start, unless a coordinator challenged
+   * us within joinTimeoutMs (it is still letting us in: a view change of tens of busy members can
+   * take longer than joinTimeoutMs), and never later than JOIN_STRETCH × joinTimeoutMs.
+   */
+  private joinOverdue(now: number): boolean {
+    const since = now - this.joinStarted;
+    if (since <= this.opts.joinTimeoutMs) return false;
+    if (since > this.opts.joinTimeoutMs * JOIN_STRETCH) return true;
+    return this.answeredTo === null || now - this.answeredTo.at > this.opts.joinTimeoutMs;
+  }
+
+  /** Whether the members we do not suspect hold the partition rule over `v` (cached until the view, suspects or replaced change). */
+  private holdsQuorum(v: View): boolean {
+    const c = this.quorumCheck;
+    if (c !== null && c.view === v && c.suspects === this.suspects.version && c.replaced === this.replaced.version) return c.holds;
+    const holds = this.quorum.holds(v.members, (m) => !this.suspects.has(m), this.replaced);
+    this.quorumCheck = { view: v, suspects: this.suspects.version, replaced: this.replaced.version, holds };
+    return holds;
+  }
+
   /** Keep resending a view this member installed as coordinator until its members acknowledge. */
   private retryInstall(now: number): void {
     const ins = this.installing;
@@ -1437,8 +1497,7 @@ export class GMS extends Layer {
     const now = this.env.now();
     for (const m of this.admission.expire(now)) this.guard.drop(m, 'join request never answered its challenge');
     if (this.status === 'joining') {
-      if (now - this.joinStarted > this.opts.joinTimeoutMs)
-        this.failJoin('ERR_JOIN_REJECTED', `no member of ${this.ctx.group} let us in within ${this.opts.joinTimeoutMs} ms`);
+      if (this.joinOverdue(now)) this.failJoin('ERR_JOIN_REJECTED', `no member of ${this.ctx.group} let us in within ${this.opts.joinTimeoutMs} ms`);
       else if (now - this.lastJoinReq >= this.opts.retryMs * 2) this.sendJoinReq();
       return;
     }
@@ -1466,7 +1525,7 @@ export class GMS extends Layer {
         if (c) this.send(c, G.FlushReq, { view: this.view.id });
       }
       // A member cut off from most of its view stops and says so.
-      this.setMinority(!this.quorum.holds(this.view.members, (m) => !this.suspects.has(m), this.replaced));
+      this.setMinority(!this.holdsQuorum(this.view));
       return;
     }
     const f = this.flush;
@@ -1475,15 +1534,16 @@ export class GMS extends Layer {
       else if (this.hasWork() && this.workSince === null) this.noteWork();
       return;
     }
-    if (now - f.lastSend >= this.opts.retryMs) {
+    if (resendDue(f, now, this.opts.retryMs)) {
       f.lastSend = now;
+      f.resends++;
       if (f.phase === 'start') {
         for (const p of f.participants) if (!f.oks.has(p)) this.send(p, G.FlushStart, { view: this.view.id, a: f.a });
       } else {
         for (const p of f.oks.keys()) if (!f.dones.has(p)) this.send(p, G.Cut, { view: this.view.id, a: f.a, p: f.proposal, frozen: [...f.oks.keys()] });
       }
     }
-    if (now - f.startedAt > this.opts.flushTimeoutMs) {
+    if (stepOverdue(f, now, this.opts.flushTimeoutMs, (m) => this.fdSuspects.has(m))) {
       // Whoever did not answer in time is suspected; the flush starts over without them.
       const silent = silentParticipants(f);
       for (const s of silent) if (s !== this.me) this.suspects.add(s);

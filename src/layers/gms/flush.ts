@@ -12,6 +12,10 @@ export interface CoordFlush {
   phase: 'start' | 'cut';
   startedAt: number;
   lastSend: number;
+  /** Resends of the current step so far (each waits twice as long as the one before: see resendDue). */
+  resends: number;
+  /** When the current step last heard a new answer (a FlushOk, or a Done): see stepOverdue. */
+  lastAnswerAt: number;
   proposal: Proposal | null;
   dones: Set<NodeId>;
 }
@@ -62,4 +66,36 @@ export function chooseProposal(v: View, f: CoordFlush, responders: readonly Node
 /** Whoever did not answer the current step in time. */
 export function silentParticipants(f: CoordFlush): NodeId[] {
   return f.phase === 'start' ? f.participants.filter((p) => !f.oks.has(p)) : [...f.oks.keys()].filter((p) => !f.dones.has(p));
+}
+
+/** The longest wait between two resends of a flush step, in multiples of retryMs. */
+export const MAX_RESEND_BACKOFF = 8;
+/** A step whose silent members keep answering may run this many flushTimeoutMs before they are suspected anyway. */
+export const MAX_STEP_STRETCH = 4;
+
+/**
+ * Whether the coordinator resends the current step to whoever has not answered: after retryMs,
+ * then twice as long each time (up to MAX_RESEND_BACKOFF × retryMs). Members receive the step over
+ * reliable channels; a resend is for a connection that broke. Each resent Cut carries the whole
+ * proposal (n members, an n-entry cut) to each of the members still busy, and each makes them redo
+ * the cut: resending every retryMs to 50 processes sharing 2 cores kept them busier than the step.
+ */
+export function resendDue(f: CoordFlush, now: number, retryMs: number): boolean {
+  return now - f.lastSend >= retryMs * Math.min(2 ** f.resends, MAX_RESEND_BACKOFF);
+}
+
+/**
+ * Whether the current step has waited long enough to suspect whoever has not answered. After
+ * flushTimeoutMs, a step is over at once if the failure detector suspects one of the silent members
+ * (`suspected`), or if no new answer came for flushTimeoutMs; while answers still come (members that
+ * are alive but slow: tens of processes sharing two cores) it waits, up to MAX_STEP_STRETCH ×
+ * flushTimeoutMs. Suspecting a slow member excludes a live one, which then rejoins: under load that
+ * turned every join into several view changes, and none finished.
+ */
+export function stepOverdue(f: CoordFlush, now: number, flushTimeoutMs: number, suspected: (m: NodeId) => boolean): boolean {
+  const waited = now - f.startedAt;
+  if (waited <= flushTimeoutMs) return false;
+  if (waited > flushTimeoutMs * MAX_STEP_STRETCH) return true;
+  if (now - f.lastAnswerAt > flushTimeoutMs) return true;
+  return silentParticipants(f).some(suspected);
 }

@@ -7,6 +7,8 @@ const MAX_NONCE = 0xffff_ffff;
 interface Challenge {
   nonce: number;
   at: number;
+  /** When we last sent it. */
+  sentAt: number;
 }
 
 export interface JoinAdmissionOptions {
@@ -91,8 +93,20 @@ export class JoinAdmission {
     if (c) return c.nonce;
     if (this.open.size >= this.opts.maxPendingChallenges) return null;
     const nonce = this.nextNonce();
-    this.open.set(member, { nonce, at: now });
+    this.open.set(member, { nonce, at: now, sentAt: -Infinity });
     return nonce;
+  }
+
+  /**
+   * Whether to send `member`'s open challenge now: not again within `gapMs` of the last send. Its
+   * join requests come directly and through every member that forwards one; each copy answered with
+   * a challenge is a challenge answered again, and a join answered n times over.
+   */
+  sendDue(member: NodeId, now: number, gapMs: number): boolean {
+    const c = this.open.get(member);
+    if (!c || now - c.sentAt < gapMs) return false;
+    c.sentAt = now;
+    return true;
   }
 
   /** When the open challenge to `member` was issued (our clock), if one is open. */
@@ -150,4 +164,32 @@ export class JoinAdmission {
 /** A nonce drawn from the environment's seeded random stream. */
 export function nonceFrom(rng: { int(lo: number, hi: number): number }): () => number {
   return () => rng.int(0, MAX_NONCE);
+}
+
+/** A joiner asks every contact at its first request and every `fullEvery` rounds; between them, a few. */
+export const JOIN_REQ_FULL_EVERY = 16;
+/** How many contacts besides the most senior one (and the challenger) a joiner asks in a round between full ones. */
+export const JOIN_REQ_SPREAD = 2;
+
+/**
+ * Whom a joiner asks to let it in at request round `round`. Round 0 goes to every contact (each
+ * member hears the joiner's own connection once: see GMS.onJoinReq). After that, a joiner that
+ * answered a coordinator's challenge recently (`challenger`) asks that coordinator alone: it
+ * challenges again if its answer was lost. One that has not asks the most senior contact (the
+ * coordinator when the list is a view) and JOIN_REQ_SPREAD others in turn, and every contact every
+ * JOIN_REQ_FULL_EVERY rounds. Any live member forwards to the coordinator, so a few suffice; asking
+ * all n every round made each of n members forward every request (and the coordinator challenge each
+ * copy, and the joiner answer each challenge), which at 50 processes on 2 cores was much of what kept
+ * the coordinator from finishing the flush that admits the joiner.
+ */
+export function joinRequestTargets(contacts: readonly string[], round: number, challenger: string | null): string[] {
+  if (round === 0) return [...contacts];
+  if (challenger !== null) return [challenger];
+  if (round % JOIN_REQ_FULL_EVERY === 0 || contacts.length <= JOIN_REQ_SPREAD + 1) return [...contacts];
+  const out = new Set<string>([contacts[0]!]);
+  const rest = contacts.length - 1;
+  // Rounds between full ones, counted without them: consecutive ones take consecutive contacts.
+  const partial = round - Math.floor(round / JOIN_REQ_FULL_EVERY) - 1;
+  for (let k = 0; k < JOIN_REQ_SPREAD; k++) out.add(contacts[1 + ((partial * JOIN_REQ_SPREAD + k) % rest)]!);
+  return [...out];
 }

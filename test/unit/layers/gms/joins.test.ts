@@ -1,6 +1,6 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { JoinAdmission } from '../../../../src/layers/gms/joins.js';
+import { JOIN_REQ_FULL_EVERY, JOIN_REQ_SPREAD, JoinAdmission, joinRequestTargets } from '../../../../src/layers/gms/joins.js';
 
 function admission(max = 2, timeout = 100): JoinAdmission {
   let n = 1000;
@@ -32,5 +32,47 @@ describe('JoinAdmission', () => {
     assert.notEqual(a.challenge('g3:1/1', 106), null, 'room again');
     assert.deepEqual(a.expire(1000), ['g2:1/1', 'g3:1/1']);
     assert.equal(a.size, 0);
+  });
+});
+
+describe('joinRequestTargets', () => {
+  const contacts = Array.from({ length: 40 }, (_, i) => `m${i}:1/x`);
+
+  it('asks every contact at the first round, and every JOIN_REQ_FULL_EVERY rounds while no coordinator challenged it', () => {
+    assert.deepEqual(joinRequestTargets(contacts, 0, null), contacts);
+    assert.deepEqual(joinRequestTargets(contacts, 0, 'm7:1/x'), contacts);
+    assert.deepEqual(joinRequestTargets(contacts, JOIN_REQ_FULL_EVERY, null), contacts);
+  });
+
+  it('asks only the coordinator whose challenge it answered', () => {
+    assert.deepEqual(joinRequestTargets(contacts, 3, 'm7:1/x'), ['m7:1/x']);
+    assert.deepEqual(joinRequestTargets(contacts, JOIN_REQ_FULL_EVERY, 'm7:1/x'), ['m7:1/x']);
+  });
+
+  it('unchallenged, between full rounds asks the most senior contact and a few others, reaching every contact in turn', () => {
+    const seen = new Set<string>();
+    for (let r = 1; r < 3 * JOIN_REQ_FULL_EVERY; r++) {
+      if (r % JOIN_REQ_FULL_EVERY === 0) continue;
+      const t = joinRequestTargets(contacts, r, null);
+      assert.ok(t.length <= JOIN_REQ_SPREAD + 1, `round ${r}: ${t.length} targets`);
+      assert.ok(t.includes('m0:1/x'), `round ${r}`);
+      for (const c of t) seen.add(c);
+    }
+    assert.equal(seen.size, contacts.length);
+  });
+
+  it('asks all of a short list every round while unchallenged', () => {
+    assert.deepEqual(joinRequestTargets(contacts.slice(0, 3), 5, null), contacts.slice(0, 3));
+  });
+});
+
+describe('JoinAdmission.sendDue', () => {
+  it('sends an open challenge at once, then not again within the gap', () => {
+    const a = admission();
+    a.challenge('j:1/1', 0);
+    assert.equal(a.sendDue('j:1/1', 0, 100), true);
+    assert.equal(a.sendDue('j:1/1', 99, 100), false, 'a forwarded copy of the request, too soon');
+    assert.equal(a.sendDue('j:1/1', 100, 100), true);
+    assert.equal(a.sendDue('k:1/1', 500, 100), false, 'no open challenge');
   });
 });
