@@ -46,7 +46,7 @@ const options = z.object({
   flushTimeoutMs: z.number().positive().default(1500),
   /** Wait this long after the first membership event, to fold concurrent ones into one view. */
   foldMs: z.number().nonnegative().default(10),
-  /** Give up joining after this long with no view (up to 3 times as long while a coordinator keeps challenging us: see joinOverdue). */
+  /** Give up joining after this long with no view. */
   joinTimeoutMs: z.number().positive().default(10_000),
   /** Largest state chunk a provider sends: one message, a view of the snapshot (clamped to what the layers below carry whole). */
   stateChunkBytes: z
@@ -109,9 +109,6 @@ export type GmsOptions = z.infer<typeof options>;
 
 type Status = 'idle' | 'joining' | 'member' | 'leaving' | 'gone';
 
-/** A joiner that coordinators keep challenging waits up to this many joinTimeoutMs (see joinOverdue). */
-const JOIN_STRETCH = 3;
-
 /**
  * Group membership with virtual synchrony. The coordinator (most senior unsuspected member)
  * folds joins, leaves and suspicions into one view change and runs a flush:
@@ -136,8 +133,6 @@ export class GMS extends Layer {
   private joinReqRound = 0;
   private readonly suspects = new VersionedSet<NodeId>();
   private pendingJoins: NodeId[] = [];
-  /** Coordinator: when we last told each pending joiner that its join goes on (see onJoinReq). */
-  private readonly pendingNudged = new Map<NodeId, number>();
   private readonly pendingLeaves = new Set<NodeId>();
   private workSince: number | null = null;
   private maxN = 0;
@@ -654,14 +649,9 @@ export class GMS extends Layer {
       if (coord) this.send(coord, G.JoinReq, { member });
       return;
     }
-    // Its INSTALL was lost: the install retry covers it.
-    if (memberSet(this.view!.members).has(member)) return;
-    if (this.pendingJoins.includes(member)) {
-      // Admitted to the next view, which is not installed yet: a challenge now and then (4 per
-      // joinTimeoutMs) tells it that its join goes on (see joinOverdue); its answer is dropped.
-      const now = this.env.now();
-      if (now - (this.pendingNudged.get(member) ?? -Infinity) < this.opts.joinTimeoutMs / 4) return;
-      this.pendingNudged.set(member, now);
+    if (memberSet(this.view!.members).has(member) || this.pendingJoins.includes(member)) {
+      // Its INSTALL was lost: the install retry covers it.
+      return;
     }
     const nonce = this.admission.challenge(member, this.env.now());
     if (nonce === null) return this.guard.drop(from, 'too many joins waiting for their answer', { member });
@@ -683,11 +673,7 @@ export class GMS extends Layer {
   /** Coordinator: the joiner answered from its own connection: now it may join. */
   private onJoinAnswer(from: NodeId, member: NodeId, nonce: number, kx: Uint8Array | undefined): void {
     if ((this.status !== 'member' && this.status !== 'leaving') || !this.isCoordinator) return;
-    if (memberSet(this.view!.members).has(member)) return; // an answer to a resent challenge
-    if (this.pendingJoins.includes(member)) {
-      this.admission.answer(from, member, nonce); // the challenge that told a pending joiner its join goes on: spent
-      return;
-    }
+    if (memberSet(this.view!.members).has(member) || this.pendingJoins.includes(member)) return; // an answer to a resent challenge
     if (this.staleJoinOf(from, member)) return;
     const challengedAt = this.admission.challengedAt(member);
     if (!this.admission.answer(from, member, nonce)) return this.guard.drop(from, 'join answer without its challenge', { member });
@@ -1027,7 +1013,6 @@ export class GMS extends Layer {
     targets.delete(this.me);
     this.installing = { body, unacked: new Set(next.members.filter((m) => m !== this.me)), lastSend: this.env.now(), tries: 0 };
     this.pendingJoins = this.pendingJoins.filter((j) => !memberSet(next.members).has(j));
-    this.pendingNudged.clear();
     for (const m of old.members) if (!memberSet(next.members).has(m)) this.pendingLeaves.delete(m);
     for (const t of targets) this.send(t, G.Install, body);
     this.onInstall(this.me, body);
@@ -1460,18 +1445,6 @@ export class GMS extends Layer {
 
   // ---- the clock ----
 
-  /**
-   * Joiner: whether to give up. After joinTimeoutMs from the start, unless a coordinator challenged
-   * us within joinTimeoutMs (it is still letting us in: a view change of tens of busy members can
-   * take longer than joinTimeoutMs), and never later than JOIN_STRETCH × joinTimeoutMs.
-   */
-  private joinOverdue(now: number): boolean {
-    const since = now - this.joinStarted;
-    if (since <= this.opts.joinTimeoutMs) return false;
-    if (since > this.opts.joinTimeoutMs * JOIN_STRETCH) return true;
-    return this.answeredTo === null || now - this.answeredTo.at > this.opts.joinTimeoutMs;
-  }
-
   /** Whether the members we do not suspect hold the partition rule over `v` (cached until the view, suspects or replaced change). */
   private holdsQuorum(v: View): boolean {
     const c = this.quorumCheck;
@@ -1497,7 +1470,8 @@ export class GMS extends Layer {
     const now = this.env.now();
     for (const m of this.admission.expire(now)) this.guard.drop(m, 'join request never answered its challenge');
     if (this.status === 'joining') {
-      if (this.joinOverdue(now)) this.failJoin('ERR_JOIN_REJECTED', `no member of ${this.ctx.group} let us in within ${this.opts.joinTimeoutMs} ms`);
+      if (now - this.joinStarted > this.opts.joinTimeoutMs)
+        this.failJoin('ERR_JOIN_REJECTED', `no member of ${this.ctx.group} let us in within ${this.opts.joinTimeoutMs} ms`);
       else if (now - this.lastJoinReq >= this.opts.retryMs * 2) this.sendJoinReq();
       return;
     }
