@@ -10,6 +10,24 @@ import { replacedMemberOf } from '../../../../src/core/member-id.js';
 import { checkOneMemberPerNode } from '../../../../src/sim/checkers/one-member.js';
 import { ViolationList } from '../../../../src/sim/checkers/violation.js';
 
+/** A member's hearing with no view, no join, no flush: tests set what they need. */
+function plainHearing(me: string): Hearing {
+  return {
+    me,
+    view: null,
+    joining: false,
+    flushParticipants: null,
+    highestAttempt: 0,
+    challengers: new Set(),
+    contacts: [],
+    stateProvider: null,
+    joinerPromise: null,
+    awaitsState: () => false,
+    maxMembers: 64,
+    maxAttemptStep: 1 << 20,
+  };
+}
+
 describe('join admission rules (pure)', () => {
   it('reads the membership number of a member id', () => {
     assert.equal(membershipSeq('a:1/x'), 1);
@@ -189,20 +207,7 @@ describe('GMS join admission', () => {
   });
 
   it('a joiner hears "not a member" (its id is spent) only from a member that challenged it or runs on one of its contacts', () => {
-    const h: Hearing = {
-      me: 'j:1/x~2',
-      view: null,
-      joining: true,
-      flushParticipants: null,
-      highestAttempt: 0,
-      challengers: new Set(['c:1/x']),
-      contacts: ['s:1', 't:1/y'],
-      stateProvider: null,
-      joinerPromise: null,
-      awaitsState: () => false,
-      maxMembers: 64,
-      maxAttemptStep: 1 << 20,
-    };
+    const h: Hearing = { ...plainHearing('j:1/x~2'), joining: true, challengers: new Set(['c:1/x']), contacts: ['s:1', 't:1/y'] };
     assert.equal(refusal(h, G.NotMember, 'c:1/x', { view: 9 }), null, 'the coordinator that challenged us');
     assert.equal(refusal(h, G.NotMember, 's:1/z~3', { view: 9 }), null, 'a member running at a contact endpoint');
     assert.equal(refusal(h, G.NotMember, 't:1/y', { view: 9 }), null, 'a contact named by node id');
@@ -214,20 +219,7 @@ describe('GMS join admission', () => {
   it('a member hears "a later view left you out" from a member of its view, or from that process under a later membership', () => {
     // From --faults all seed 382: every other member of our old view had
     // rejoined as node~2 by the heal, so only their later memberships could ever tell us.
-    const h: Hearing = {
-      me: 'j:1/x~2',
-      view: { group: 'g', id: 6, members: ['a:1/x', 'b:1/x', 'j:1/x~2'] },
-      joining: false,
-      flushParticipants: null,
-      highestAttempt: 0,
-      challengers: new Set(),
-      contacts: [],
-      stateProvider: null,
-      joinerPromise: null,
-      awaitsState: () => false,
-      maxMembers: 64,
-      maxAttemptStep: 1 << 20,
-    };
+    const h: Hearing = { ...plainHearing('j:1/x~2'), view: { group: 'g', id: 6, members: ['a:1/x', 'b:1/x', 'j:1/x~2'] } };
     assert.equal(refusal(h, G.NotMember, 'a:1/x', { view: 9 }), null, 'a member of the view');
     assert.equal(refusal(h, G.NotMember, 'a:1/x~2', { view: 9 }), null, 'that member, rejoined');
     assert.notEqual(refusal(h, G.NotMember, 'a:1/y~2', { view: 9 }), null, 'another incarnation of its node');
