@@ -42,49 +42,26 @@ export function replayPrefix(env: NodeJS.ProcessEnv = process.env): string {
   return env.npm_lifecycle_event === 'sim' ? 'npm run sim --' : 'npx horus sim';
 }
 
-/** What `flags` ask to run for each seed. */
-export function simSpecOf(flags: SimFlags): SimSpec {
-  if (flags.scenario === 'jobs' || flags.scenario === 'monitor') {
-    const jobs: SimSpec = { scenario: flags.scenario };
-    if (flags.loss !== undefined) jobs.loss = flags.loss;
-    if (flags.nodes !== undefined) jobs.nodes = flags.nodes;
-    if (flags.duration !== undefined) jobs.durationMs = flags.duration;
-    return jobs;
-  }
-  if (flags.scenario === 'large') {
-    const large: SimSpec = { scenario: 'large' };
-    if (flags.loss !== undefined) large.loss = flags.loss;
-    if (flags.nodes !== undefined) large.nodes = flags.nodes;
-    return large;
-  }
-  if (flags.scenario === 'tools') {
-    const tools: SimSpec = { scenario: 'tools' };
-    if (flags.loss !== undefined) tools.loss = flags.loss;
-    if (flags.nodes !== undefined) tools.nodes = flags.nodes;
-    if (flags.duration !== undefined) tools.durationMs = flags.duration;
-    return tools;
-  }
-  if (flags.scenario === 'news') {
-    const news: SimSpec = { scenario: 'news' };
-    if (flags.loss !== undefined) news.loss = flags.loss;
-    if (flags.nodes !== undefined) news.nodes = flags.nodes;
-    if (flags.duration !== undefined) news.durationMs = flags.duration;
-    return news;
-  }
-  if (flags.lwg === true) {
-    const lwg: SimSpec = { scenario: 'lwg' };
-    if (flags.loss !== undefined) lwg.loss = flags.loss;
-    if (flags.nodes !== undefined) lwg.nodes = flags.nodes;
-    if (flags.duration !== undefined) lwg.durationMs = flags.duration;
-    return lwg;
-  }
-  const vsync = flags.faults === 'all';
-  const spec: SimSpec = { scenario: vsync ? 'vsync' : 'fbcast' };
+/** A scenario's spec with the flags every scenario shares: loss, nodes and (where it has one) duration. */
+function scenarioSpec(scenario: SimSpec['scenario'], flags: SimFlags, withDuration: boolean): SimSpec {
+  const spec: SimSpec = { scenario };
   if (flags.loss !== undefined) spec.loss = flags.loss;
   if (flags.nodes !== undefined) spec.nodes = flags.nodes;
+  if (withDuration && flags.duration !== undefined) spec.durationMs = flags.duration;
+  return spec;
+}
+
+/** What `flags` ask to run for each seed. */
+export function simSpecOf(flags: SimFlags): SimSpec {
+  const scenario = flags.scenario;
+  if (scenario === 'jobs' || scenario === 'monitor' || scenario === 'tools' || scenario === 'news') return scenarioSpec(scenario, flags, true);
+  // The large scenario runs its own fixed script: no duration.
+  if (scenario === 'large') return scenarioSpec('large', flags, false);
+  if (flags.lwg === true) return scenarioSpec('lwg', flags, true);
+  const vsync = flags.faults === 'all';
+  const spec = scenarioSpec(vsync ? 'vsync' : 'fbcast', flags, vsync);
   if (!vsync && flags.messages !== undefined) spec.messages = flags.messages;
   if (!vsync && flags.faults === false) spec.faults = false;
-  if (vsync && flags.duration !== undefined) spec.durationMs = flags.duration;
   if (vsync && flags.adversary !== undefined) spec.adversary = flags.adversary;
   if (vsync && flags.startTogether === false) spec.startTogether = false;
   if (vsync && flags.security === 'pki') spec.security = 'pki';
