@@ -412,8 +412,11 @@ export class LightweightGroups {
           // for that view; whether its sender may provide it is checked then. A few per group at most.
           const early = (g.early ??= []);
           if (early.length < 8 && !early.some((x) => x.from === d.sender && x.view === s.view)) early.push({ from: d.sender, view: s.view, state: s.state });
-        } else if (!e.members.includes(d.sender)) bad = new LwgRefused('unexpected-state', `${d.sender} sent the state of ${e.name}, which it is not in`);
-        // Otherwise: another provider's copy came first, or the view is over. Not an offence.
+        } else if (s.view >= e.viewId && !e.members.includes(d.sender)) {
+          bad = new LwgRefused('unexpected-state', `${d.sender} sent the state of ${e.name}, which it is not in`);
+        }
+        // Otherwise: another provider's copy came first, or the view is over (its provider may have
+        // left since: a copy delayed past its leave is late, not forged). Not an offence; unused.
       }
       if (bad) throw bad;
     } catch (err) {

@@ -17,4 +17,14 @@ describe('light-weight group simulator: found seeds', () => {
     const o = await runSeed(spec, 745);
     assert.ok(!failed(o), `seed 745: ${o.violations[0]?.property}: ${o.violations[0]?.detail} — ${replayCommand('npm run sim --', spec, 745)}`);
   });
+
+  // Session 11. 427: a rejoined member took its state from the first provider of its view; a second
+  // provider's copy, delayed by loss, reached it after that provider had left the light-weight group,
+  // and was counted as a forged state ("sent the state of a group it is not in"). A copy for a view
+  // that is over is late, not forged: it is ignored without counting.
+  it('seed 427: a state copy that arrives after its provider left is not counted as an offence', async () => {
+    const spec: SimSpec = { scenario: 'lwg' };
+    const o = await runSeed(spec, 427);
+    assert.ok(!failed(o), `seed 427: ${o.violations[0]?.property}: ${o.violations[0]?.detail} — ${replayCommand('npm run sim --', spec, 427)}`);
+  });
 });
