@@ -1,5 +1,6 @@
 import { ProtocolError } from '../core/errors.js';
 import type { Message } from '../core/message.js';
+import { PieceCursor, frameRange, type FrameBytes, type FramePieces } from './frame-pieces.js';
 import { decodeMessage, encodeMessage } from './message-codec.js';
 import { Reader } from './reader.js';
 import { Writer } from './writer.js';
@@ -74,9 +75,12 @@ export class FrameBuilder {
   }
 }
 
-/** Read the group name of a frame; returns the offset of what follows it. */
-export function readFrameGroup(frame: Buffer): { group: string; offset: number } {
-  const r = new Reader(frame);
+/** Bytes a frame's head takes at most: kind, a group name of MAX_GROUP_NAME_BYTES with its length. */
+const MAX_FRAME_HEAD_BYTES = 1 + 2 + MAX_GROUP_NAME_BYTES;
+
+/** Read the group name of a frame (one buffer or its pieces); returns the offset of what follows it. */
+export function readFrameGroup(frame: FrameBytes): { group: string; offset: number } {
+  const r = new Reader(Buffer.isBuffer(frame) ? frame : frameRange(frame, 0, MAX_FRAME_HEAD_BYTES));
   const kind = r.u8();
   if (kind !== FRAME_KIND_BATCH) throw new ProtocolError('ERR_MALFORMED', `unknown frame kind 0x${kind.toString(16)}`);
   const group = r.str(MAX_GROUP_NAME_BYTES);
@@ -84,11 +88,12 @@ export function readFrameGroup(frame: Buffer): { group: string; offset: number }
 }
 
 /** Read the sender's membership number, just past the group name; returns the offset of the messages. */
-export function readFrameMembership(frame: Buffer, offset: number): { membership: number; offset: number } {
-  const r = new Reader(frame, offset);
+export function readFrameMembership(frame: FrameBytes, offset: number): { membership: number; offset: number } {
+  // A varint takes at most 8 bytes: a frame in pieces is read from a view (or copy) of those.
+  const r = Buffer.isBuffer(frame) ? new Reader(frame, offset) : new Reader(frameRange(frame, offset, offset + 8));
   const membership = r.uvar();
   if (membership < 1 || membership > MAX_MEMBERSHIP) throw new ProtocolError('ERR_MALFORMED', `frame claims membership ${membership}`);
-  return { membership, offset: r.pos };
+  return { membership, offset: Buffer.isBuffer(frame) ? r.pos : offset + r.pos };
 }
 
 /**
@@ -98,7 +103,8 @@ export function readFrameMembership(frame: Buffer, offset: number): { membership
  * layout is reported there and skipped (its length prefix says where the next one starts), so it
  * does not cost the good ones; without it, it throws too.
  */
-export function readFrameMessages(frame: Buffer, offset: number, each: (msg: Message) => void, onBad?: (err: ProtocolError, index: number) => void): void {
+export function readFrameMessages(frame: FrameBytes, offset: number, each: (msg: Message) => void, onBad?: (err: ProtocolError, index: number) => void): void {
+  if (!Buffer.isBuffer(frame)) return readPiecesMessages(frame, offset, each, onBad);
   const r = new Reader(frame, offset);
   const count = r.u32();
   if (count > MAX_MESSAGES_PER_FRAME) throw new ProtocolError('ERR_MALFORMED', `frame claims ${count} messages`);
@@ -118,4 +124,44 @@ export function readFrameMessages(frame: Buffer, offset: number, each: (msg: Mes
     each(msg);
   }
   if (r.remaining !== 0) throw new ProtocolError('ERR_MALFORMED', `${r.remaining} trailing bytes after ${count} messages`);
+}
+
+/**
+ * readFrameMessages over a frame in pieces, with the same checks in the same order: a message that
+ * lies in one piece is decoded in place (a view, as in a contiguous frame); only one that spans a
+ * cut, and a length word cut in two, are copied.
+ */
+function readPiecesMessages(pieces: FramePieces, offset: number, each: (msg: Message) => void, onBad?: (err: ProtocolError, index: number) => void): void {
+  const c = new PieceCursor(pieces, offset);
+  const count = c.u32();
+  if (count > MAX_MESSAGES_PER_FRAME) throw new ProtocolError('ERR_MALFORMED', `frame claims ${count} messages`);
+  let r: Reader | null = null;
+  for (let i = 0; i < count; i++) {
+    const len = c.u32();
+    if (len > c.remaining) throw new ProtocolError('ERR_MALFORMED', `message ${i} length ${len} overruns the frame`);
+    let end: number;
+    let mr: Reader;
+    if (c.inPiece >= len) {
+      const piece = c.piece;
+      if (r === null || r.buf !== piece) r = new Reader(piece);
+      r.pos = c.pos;
+      end = c.pos + len;
+      c.advance(len);
+      mr = r;
+    } else {
+      const bytes = c.take(len);
+      mr = new Reader(bytes);
+      end = len;
+    }
+    let msg: Message;
+    try {
+      msg = decodeMessage(mr, end);
+    } catch (err) {
+      if (onBad === undefined || !(err instanceof ProtocolError)) throw err;
+      onBad(err, i);
+      continue;
+    }
+    each(msg);
+  }
+  if (c.remaining !== 0) throw new ProtocolError('ERR_MALFORMED', `${c.remaining} trailing bytes after ${count} messages`);
 }
