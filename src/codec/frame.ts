@@ -108,59 +108,80 @@ export function readFrameMessages(frame: FrameBytes, offset: number, each: (msg:
   const r = new Reader(frame, offset);
   const count = r.u32();
   if (count > MAX_MESSAGES_PER_FRAME) throw new ProtocolError('ERR_MALFORMED', `frame claims ${count} messages`);
-  for (let i = 0; i < count; i++) {
+  const i = decodeWithin(r, r.end, 0, count, each, onBad);
+  if (i < count) {
+    // Message i does not fit: its length word is cut short (u32 throws) or its body overruns.
     const len = r.u32();
-    const end = r.pos + len;
-    if (end > r.end) throw new ProtocolError('ERR_MALFORMED', `message ${i} length ${len} overruns the frame`);
-    let msg: Message;
-    try {
-      msg = decodeMessage(r, end);
-    } catch (err) {
-      if (onBad === undefined || !(err instanceof ProtocolError)) throw err;
-      onBad(err, i);
-      r.pos = end;
-      continue;
-    }
-    each(msg);
+    throw new ProtocolError('ERR_MALFORMED', `message ${i} length ${len} overruns the frame`);
   }
   if (r.remaining !== 0) throw new ProtocolError('ERR_MALFORMED', `${r.remaining} trailing bytes after ${count} messages`);
 }
 
 /**
- * readFrameMessages over a frame in pieces, with the same checks in the same order: a message that
- * lies in one piece is decoded in place (a view, as in a contiguous frame); only one that spans a
- * cut, and a length word cut in two, are copied.
+ * Decodes messages `i`, `i + 1` ... (of `count`) from `r.pos` on, as long as each one's length word
+ * and body end by `end`; returns the index of the first that does not (`count` when all did), with
+ * `r.pos` at its length word. A malformed message goes to `onBad` (without it, it throws).
+ */
+function decodeWithin(
+  r: Reader,
+  end: number,
+  i: number,
+  count: number,
+  each: (msg: Message) => void,
+  onBad: ((err: ProtocolError, index: number) => void) | undefined,
+): number {
+  const buf = r.buf;
+  for (; i < count; i++) {
+    const at = r.pos;
+    if (at + 4 > end) break;
+    const len = ((buf[at]! << 24) | (buf[at + 1]! << 16) | (buf[at + 2]! << 8) | buf[at + 3]!) >>> 0;
+    const stop = at + 4 + len;
+    if (stop > end) break;
+    r.pos = at + 4;
+    let msg: Message;
+    try {
+      msg = decodeMessage(r, stop);
+    } catch (err) {
+      if (onBad === undefined || !(err instanceof ProtocolError)) throw err;
+      onBad(err, i);
+      r.pos = stop;
+      continue;
+    }
+    each(msg);
+  }
+  return i;
+}
+
+/**
+ * readFrameMessages over a frame in pieces, with the same checks in the same order: the messages
+ * that lie in one piece are decoded in place (views, as in a contiguous frame) by the same loop; only
+ * one that spans a cut, or whose length word is cut in two, is copied.
  */
 function readPiecesMessages(pieces: FramePieces, offset: number, each: (msg: Message) => void, onBad?: (err: ProtocolError, index: number) => void): void {
   const c = new PieceCursor(pieces, offset);
   const count = c.u32();
   if (count > MAX_MESSAGES_PER_FRAME) throw new ProtocolError('ERR_MALFORMED', `frame claims ${count} messages`);
-  let r: Reader | null = null;
-  for (let i = 0; i < count; i++) {
+  let i = 0;
+  for (;;) {
+    const piece = c.piece;
+    const from = c.pos;
+    const r = new Reader(piece, from);
+    i = decodeWithin(r, piece.length, i, count, each, onBad);
+    c.advance(r.pos - from);
+    if (i >= count) break;
+    // Message i crosses the end of this piece.
     const len = c.u32();
     if (len > c.remaining) throw new ProtocolError('ERR_MALFORMED', `message ${i} length ${len} overruns the frame`);
-    let end: number;
-    let mr: Reader;
-    if (c.inPiece >= len) {
-      const piece = c.piece;
-      if (r === null || r.buf !== piece) r = new Reader(piece);
-      r.pos = c.pos;
-      end = c.pos + len;
-      c.advance(len);
-      mr = r;
-    } else {
-      const bytes = c.take(len);
-      mr = new Reader(bytes);
-      end = len;
-    }
+    const bytes = c.take(len);
     let msg: Message;
     try {
-      msg = decodeMessage(mr, end);
+      msg = decodeMessage(new Reader(bytes), len);
     } catch (err) {
       if (onBad === undefined || !(err instanceof ProtocolError)) throw err;
-      onBad(err, i);
+      onBad(err, i++);
       continue;
     }
+    i++;
     each(msg);
   }
   if (c.remaining !== 0) throw new ProtocolError('ERR_MALFORMED', `${c.remaining} trailing bytes after ${count} messages`);
