@@ -42,6 +42,9 @@ export function frameToBuffer(frame: FrameBytes): Buffer {
  */
 export function frameRange(frame: FrameBytes, start: number, end: number): Buffer {
   if (Buffer.isBuffer(frame)) return frame.subarray(start, end);
+  // Nearly always the first piece holds the range (a frame's head): no cursor then.
+  const first = frame[0];
+  if (first !== undefined && end <= first.length) return first.subarray(start, end);
   const c = new PieceCursor(frame, start);
   const n = Math.max(0, Math.min(end - start, c.remaining));
   return c.take(n);
