@@ -1,10 +1,10 @@
-// The receive path below the stack, in one process: COM frames (batches of one sender's messages,
-// --frame KiB, 192 by default as COM's batchBytes) as a socket delivers them — reads of at most 64 KiB, each in fresh memory, so most frames
+// The receive path below the stack, in one process: COM frames (60 KiB batches of one sender's
+// messages) as a socket delivers them — reads of at most 64 KiB, each in fresh memory, so most frames
 // straddle two reads — through FrameDecoder and the frame reader down to decoded messages. Compares
 // a straddling frame joined into one buffer (`joined`, what the transport did before session 11)
 // with one read in place as its pieces (`pieces`), alternating, in CPU µs per message.
 //
-//   npx tsx bench/micro/frame-receive.ts [--size 1024] [--frame 192] [--mb 200] [--rounds 6] [--read 65536]
+//   npx tsx bench/micro/frame-receive.ts [--size 1024] [--mb 200] [--rounds 6] [--read 65536]
 import { Message } from '../../src/core/message.js';
 import { FrameBuilder, readFrameGroup, readFrameMembership, readFrameMessages } from '../../src/codec/frame.js';
 import type { FrameBytes } from '../../src/codec/frame-pieces.js';
@@ -21,19 +21,19 @@ const size = arg('--size', 1024);
 const totalBytes = arg('--mb', 200) * 1024 * 1024;
 const rounds = arg('--rounds', 6);
 const readBytes = arg('--read', 64 * 1024);
-const BATCH_BYTES = arg('--frame', 192) * 1024;
+const BATCH_BYTES = 60 * 1024; // COM's default batchBytes
 
 // One stream of frames as COM builds them: payloads of `size`, NAK and APP headers.
 const frames: Buffer[] = [];
 let seq = 0;
 const payload = Buffer.alloc(size, 7);
 const b = new FrameBuilder('bench', 1);
-while (frames.length < 64) {
+while (frames.length === 0 || frames.length * BATCH_BYTES < 8 * 1024 * 1024) {
   const m = new Message(null, payload);
   m.push(APP_HEADER, { order: 0, encoding: 0, id: seq + 1 });
   m.push(NAK_HEADER, { t: 1, view: 3, seq: seq++ });
   b.add(m);
-  if (b.bytes >= BATCH_BYTES || b.count >= 512) {
+  if (b.bytes >= BATCH_BYTES) {
     frames.push(Buffer.from(b.finish()));
     b.reset();
   }

@@ -29,16 +29,13 @@ const MAX_MEMBERSHIP_BYTES = 5;
  * replaced (rejoined) is not taken for one of the new member's.
  */
 export class FrameBuilder {
-  readonly w: Writer;
+  readonly w = new Writer(64 * 1024);
   count = 0;
   private countAt = 0;
-  /** `initialBytes`: the buffer a frame starts in (and each frame handed over by finishOwned gets anew); it grows for larger ones. */
   constructor(
     private readonly group: string,
     private readonly membership = 1,
-    initialBytes = 64 * 1024,
   ) {
-    this.w = new Writer(initialBytes);
     if (!Number.isSafeInteger(membership) || membership < 1 || membership > MAX_MEMBERSHIP) throw new RangeError(`membership ${membership} out of range`);
     this.reset();
   }

@@ -15,23 +15,13 @@ import type { FrameReceiver } from '../stack/stack.js';
 import type { Counter } from '../core/metrics.js';
 
 const options = z.object({
-  /**
-   * Flush a batch once it holds this many bytes, even before the end of the current burst. Large
-   * frames cost no copy on receipt (a frame that straddles socket reads is read in its pieces), and
-   * each frame's work through the stack is shared by more messages (session 11: 1 KiB fbcast ~20%
-   * less CPU per delivery at 192 KiB than at 60 KiB).
-   */
+  /** Flush a batch once it holds this many bytes, even before the end of the current burst. */
   batchBytes: z
     .number()
     .int()
     .min(1024)
     .max(16 * 1024 * 1024)
-    .default(192 * 1024),
-  /**
-   * Flush a multicast batch once it holds this many messages, even below batchBytes: small messages
-   * keep frames at 100 B near their former ~60 KB (512 messages: ~59 KB); larger ones looked no better there.
-   */
-  batchMessages: z.number().int().min(1).max(65536).default(512),
+    .default(60 * 1024),
 });
 export type ComOptions = z.infer<typeof options>;
 
@@ -44,9 +34,6 @@ export const HEADER_ALLOWANCE_BYTES = 16 * 1024;
 
 /** A unicast frame this large is handed to the transport as bytes of its own rather than copied there. */
 const UNICAST_HANDOVER_BYTES = 32 * 1024;
-
-/** Beyond batchBytes, the room a multicast frame's buffer starts with (the message that fills the batch). */
-const MCAST_FRAME_SLACK_BYTES = 8 * 1024;
 
 /** Flush rounds in one turn: sends that local deliveries cause go out at once, this deep (then a turn later). */
 const SAME_TURN_ROUNDS = 3;
@@ -88,8 +75,7 @@ export class COM extends Layer implements FrameReceiver {
   ) {
     super(ctx);
     this.membership = membershipSeq(ctx.localId);
-    // Room for a full batch and the message that fills it, so a frame is not copied as it grows.
-    this.mcast = new FrameBuilder(ctx.group, this.membership, Math.max(64 * 1024, opts.batchBytes + MCAST_FRAME_SLACK_BYTES));
+    this.mcast = new FrameBuilder(ctx.group, this.membership);
     this.guard = new InputGuard(ctx, 'COM');
     this.framesIn = ctx.metrics.counter('horus_com_frames_in_total', 'frames received');
     this.framesOut = ctx.metrics.counter('horus_com_frames_out_total', 'frames sent');
@@ -126,7 +112,7 @@ export class COM extends Layer implements FrameReceiver {
         msg.wireEnd = this.mcast.bytes;
         this.encoded.push(msg);
       }
-      if (this.mcast.bytes >= this.opts.batchBytes || this.mcast.count >= this.opts.batchMessages) this.flushMulticast();
+      if (this.mcast.bytes >= this.opts.batchBytes) this.flushMulticast();
     } else if (msg.dest === this.ctx.localId) {
       this.loopback.push(msg.clone());
     } else {

@@ -5,14 +5,14 @@ import { silentLogger } from '../../../src/core/logger.js';
 import { Message, MsgFlag } from '../../../src/core/message.js';
 import type { Metrics } from '../../../src/core/metrics.js';
 import { SeededRng } from '../../../src/core/rng.js';
-import { COM, type ComOptions } from '../../../src/layers/COM.js';
+import { COM } from '../../../src/layers/COM.js';
 import type { LayerLink } from '../../../src/stack/layer.js';
 import type { DownEvent, UpEvent } from '../../../src/core/events.js';
 
 const metrics: Metrics = { counter: () => ({ inc: () => {} }), gauge: () => ({ set: () => {} }) };
 
 /** A COM between a recording transport (whose sends say whether the bytes were given away) and a scripted layer above. */
-function rig(opts: ComOptions = { batchBytes: 60 * 1024, batchMessages: 65536 }) {
+function rig() {
   const sends: { to: string; bytes: number; owned: boolean; frame: Uint8Array }[] = [];
   const deferred: (() => void)[] = [];
   const transport: Transport = {
@@ -32,7 +32,7 @@ function rig(opts: ComOptions = { batchBytes: 60 * 1024, batchMessages: 65536 })
     defer: (fn) => deferred.push(fn),
     watchPeers: () => () => {},
   } as Env;
-  const com = new COM({ env, group: 'g', localId: 'a:1', log: silentLogger, metrics }, opts);
+  const com = new COM({ env, group: 'g', localId: 'a:1', log: silentLogger, metrics }, { batchBytes: 60 * 1024 });
   const upcalls: Message[][] = [];
   let onUp: (batch: Message[]) => void = () => {};
   const above: LayerLink = {
@@ -120,21 +120,5 @@ describe('COM flush', () => {
     const small = r.sends.find((s) => s.to === 'c:1')!;
     assert.ok(big.owned && big.bytes > 1024 * 1024);
     assert.ok(!small.owned);
-  });
-
-  it('closes a multicast frame at batchMessages messages or batchBytes bytes, whichever comes first', () => {
-    const r = rig({ batchBytes: 8 * 1024, batchMessages: 10 });
-    for (let i = 0; i < 25; i++) r.com.down(new Message(null, Buffer.alloc(10)));
-    // Two frames of 10 went at once, each to both others; the last 5 wait for the end of the turn.
-    assert.equal(r.sends.length, 4);
-    r.runDeferred();
-    assert.equal(r.sends.length, 6);
-    const counts = r.upcalls.flat().length;
-    assert.equal(counts, 25, 'every own copy came up');
-    const big = rig({ batchBytes: 8 * 1024, batchMessages: 10 });
-    for (let i = 0; i < 5; i++) big.com.down(new Message(null, Buffer.alloc(3000)));
-    // 3 KB each: the bytes close a frame at 2 (a third would pass 8 KiB), long before the count could.
-    assert.equal(big.sends.length, 4);
-    assert.ok(big.sends.every((x) => x.bytes > 6000 && x.bytes < 8 * 1024));
   });
 });
