@@ -10,7 +10,6 @@ import { nodeOfMember, rejoinMemberId } from '../core/member-id.js';
 import { endpointOf, type NodeId } from '../core/node-id.js';
 import type { View } from '../core/view.js';
 import { MAX_GROUP_NAME_BYTES, readFrameGroup } from '../codec/frame.js';
-import { asBuffer, frameKind, frameToBuffer, type FrameBytes } from '../codec/frame-pieces.js';
 import { DEFAULT_STACK, DYNAMIC_STACK, withGroupSecurity } from '../layers/index.js';
 import { withPartitionPolicy, type PartitionPolicy } from '../layers/partition-policy.js';
 import { MergedKeys, type MergeHandler } from './merge.js';
@@ -279,8 +278,9 @@ export class HorusNode {
     );
     this.nodeFaults = this.metrics.counter('horus_node_faults_total', 'errors thrown while the node routed a frame, contained');
     this.clientEndpoint = new ClientEndpoint({ env, metrics: this.metrics, group: (n) => this.group(n), lookup: (n, ms) => this.lookup(n, ms) });
-    env.transport.onFrame((from, frame) => this.onFrameContained(from, asBuffer(frame)));
-    env.transport.onFramePieces?.((from, pieces) => this.onFrameContained(from, pieces.map(asBuffer)));
+    env.transport.onFrame((from, frame) =>
+      this.onFrameContained(from, Buffer.isBuffer(frame) ? frame : Buffer.from(frame.buffer, frame.byteOffset, frame.byteLength)),
+    );
   }
 
   /** Nodes asked about groups: the static seeds plus what the discovery source says now. */
@@ -306,7 +306,7 @@ export class HorusNode {
   }
 
   /** Nothing a frame does may kill the node: a group's stack contains its own faults, this the rest. */
-  private onFrameContained(from: string, frame: FrameBytes): void {
+  private onFrameContained(from: string, frame: Buffer): void {
     try {
       this.onFrame(from, frame);
     } catch (err) {
@@ -317,12 +317,10 @@ export class HorusNode {
     }
   }
 
-  private onFrame(from: string, frame: FrameBytes): void {
-    // A frame in pieces is read in place only by a group's stack; the node's own kinds are joined.
-    const kind = frameKind(frame);
-    if (kind === FRAME_KIND_CLIENT) return this.clientEndpoint.onFrame(from, frameToBuffer(frame));
-    if (kind === FRAME_KIND_DIRECTORY) {
-      const raw = unpackDirectory(frameToBuffer(frame), this.directoryLimits.maxFrameBytes);
+  private onFrame(from: string, frame: Buffer): void {
+    if (frame.length > 0 && frame[0] === FRAME_KIND_CLIENT) return this.clientEndpoint.onFrame(from, frame);
+    if (frame.length > 0 && frame[0] === FRAME_KIND_DIRECTORY) {
+      const raw = unpackDirectory(frame, this.directoryLimits.maxFrameBytes);
       if ('error' in raw) {
         this.directoryGuard.drop(from, raw.error);
         return;

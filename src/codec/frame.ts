@@ -1,6 +1,5 @@
 import { ProtocolError } from '../core/errors.js';
 import type { Message } from '../core/message.js';
-import { PieceCursor, frameRange, type FrameBytes, type FramePieces } from './frame-pieces.js';
 import { decodeMessage, encodeMessage } from './message-codec.js';
 import { Reader } from './reader.js';
 import { Writer } from './writer.js';
@@ -75,12 +74,9 @@ export class FrameBuilder {
   }
 }
 
-/** Bytes a frame's head takes at most: kind, a group name of MAX_GROUP_NAME_BYTES with its length. */
-const MAX_FRAME_HEAD_BYTES = 1 + 2 + MAX_GROUP_NAME_BYTES;
-
-/** Read the group name of a frame (one buffer or its pieces); returns the offset of what follows it. */
-export function readFrameGroup(frame: FrameBytes): { group: string; offset: number } {
-  const r = new Reader(Buffer.isBuffer(frame) ? frame : frameRange(frame, 0, MAX_FRAME_HEAD_BYTES));
+/** Read the group name of a frame; returns the offset of what follows it. */
+export function readFrameGroup(frame: Buffer): { group: string; offset: number } {
+  const r = new Reader(frame);
   const kind = r.u8();
   if (kind !== FRAME_KIND_BATCH) throw new ProtocolError('ERR_MALFORMED', `unknown frame kind 0x${kind.toString(16)}`);
   const group = r.str(MAX_GROUP_NAME_BYTES);
@@ -88,12 +84,11 @@ export function readFrameGroup(frame: FrameBytes): { group: string; offset: numb
 }
 
 /** Read the sender's membership number, just past the group name; returns the offset of the messages. */
-export function readFrameMembership(frame: FrameBytes, offset: number): { membership: number; offset: number } {
-  // A varint takes at most 8 bytes: a frame in pieces is read from a view (or copy) of those.
-  const r = Buffer.isBuffer(frame) ? new Reader(frame, offset) : new Reader(frameRange(frame, offset, offset + 8));
+export function readFrameMembership(frame: Buffer, offset: number): { membership: number; offset: number } {
+  const r = new Reader(frame, offset);
   const membership = r.uvar();
   if (membership < 1 || membership > MAX_MEMBERSHIP) throw new ProtocolError('ERR_MALFORMED', `frame claims membership ${membership}`);
-  return { membership, offset: Buffer.isBuffer(frame) ? r.pos : offset + r.pos };
+  return { membership, offset: r.pos };
 }
 
 /**
@@ -103,86 +98,24 @@ export function readFrameMembership(frame: FrameBytes, offset: number): { member
  * layout is reported there and skipped (its length prefix says where the next one starts), so it
  * does not cost the good ones; without it, it throws too.
  */
-export function readFrameMessages(frame: FrameBytes, offset: number, each: (msg: Message) => void, onBad?: (err: ProtocolError, index: number) => void): void {
-  if (!Buffer.isBuffer(frame)) return readPiecesMessages(frame, offset, each, onBad);
+export function readFrameMessages(frame: Buffer, offset: number, each: (msg: Message) => void, onBad?: (err: ProtocolError, index: number) => void): void {
   const r = new Reader(frame, offset);
   const count = r.u32();
   if (count > MAX_MESSAGES_PER_FRAME) throw new ProtocolError('ERR_MALFORMED', `frame claims ${count} messages`);
-  const i = decodeWithin(r, r.end, 0, count, each, onBad);
-  if (i < count) {
-    // Message i does not fit: its length word is cut short (u32 throws) or its body overruns.
+  for (let i = 0; i < count; i++) {
     const len = r.u32();
-    throw new ProtocolError('ERR_MALFORMED', `message ${i} length ${len} overruns the frame`);
-  }
-  if (r.remaining !== 0) throw new ProtocolError('ERR_MALFORMED', `${r.remaining} trailing bytes after ${count} messages`);
-}
-
-/**
- * Decodes messages `i`, `i + 1` ... (of `count`) from `r.pos` on, as long as each one's length word
- * and body end by `end`; returns the index of the first that does not (`count` when all did), with
- * `r.pos` at its length word. A malformed message goes to `onBad` (without it, it throws).
- */
-function decodeWithin(
-  r: Reader,
-  end: number,
-  i: number,
-  count: number,
-  each: (msg: Message) => void,
-  onBad: ((err: ProtocolError, index: number) => void) | undefined,
-): number {
-  const buf = r.buf;
-  for (; i < count; i++) {
-    const at = r.pos;
-    if (at + 4 > end) break;
-    const len = ((buf[at]! << 24) | (buf[at + 1]! << 16) | (buf[at + 2]! << 8) | buf[at + 3]!) >>> 0;
-    const stop = at + 4 + len;
-    if (stop > end) break;
-    r.pos = at + 4;
+    const end = r.pos + len;
+    if (end > r.end) throw new ProtocolError('ERR_MALFORMED', `message ${i} length ${len} overruns the frame`);
     let msg: Message;
     try {
-      msg = decodeMessage(r, stop);
+      msg = decodeMessage(r, end);
     } catch (err) {
       if (onBad === undefined || !(err instanceof ProtocolError)) throw err;
       onBad(err, i);
-      r.pos = stop;
+      r.pos = end;
       continue;
     }
     each(msg);
   }
-  return i;
-}
-
-/**
- * readFrameMessages over a frame in pieces, with the same checks in the same order: the messages
- * that lie in one piece are decoded in place (views, as in a contiguous frame) by the same loop; only
- * one that spans a cut, or whose length word is cut in two, is copied.
- */
-function readPiecesMessages(pieces: FramePieces, offset: number, each: (msg: Message) => void, onBad?: (err: ProtocolError, index: number) => void): void {
-  const c = new PieceCursor(pieces, offset);
-  const count = c.u32();
-  if (count > MAX_MESSAGES_PER_FRAME) throw new ProtocolError('ERR_MALFORMED', `frame claims ${count} messages`);
-  let i = 0;
-  for (;;) {
-    const piece = c.piece;
-    const from = c.pos;
-    const r = new Reader(piece, from);
-    i = decodeWithin(r, piece.length, i, count, each, onBad);
-    c.advance(r.pos - from);
-    if (i >= count) break;
-    // Message i crosses the end of this piece.
-    const len = c.u32();
-    if (len > c.remaining) throw new ProtocolError('ERR_MALFORMED', `message ${i} length ${len} overruns the frame`);
-    const bytes = c.take(len);
-    let msg: Message;
-    try {
-      msg = decodeMessage(new Reader(bytes), len);
-    } catch (err) {
-      if (onBad === undefined || !(err instanceof ProtocolError)) throw err;
-      onBad(err, i++);
-      continue;
-    }
-    i++;
-    each(msg);
-  }
-  if (c.remaining !== 0) throw new ProtocolError('ERR_MALFORMED', `${c.remaining} trailing bytes after ${count} messages`);
+  if (r.remaining !== 0) throw new ProtocolError('ERR_MALFORMED', `${r.remaining} trailing bytes after ${count} messages`);
 }

@@ -11,11 +11,6 @@ export interface FrameHandler {
   (from: NodeId, frame: Uint8Array): void;
 }
 
-/** Receives a frame that straddled socket reads as the views of its pieces, in order (two or more). */
-export interface FramePiecesHandler {
-  (from: NodeId, pieces: readonly Uint8Array[]): void;
-}
-
 /**
  * Peer connectivity as a transport sees it. `connected`/`disconnected` are advisory. `closed` and
  * `gone` feed fast crash detection (the FD layer decides what they mean):
@@ -66,11 +61,6 @@ export interface Transport {
    */
   send(to: string, frame: Uint8Array, owned?: boolean): void;
   onFrame(handler: FrameHandler): void;
-  /**
-   * Frames that arrive in pieces go to `handler` as those pieces (read in place, never joined).
-   * Optional: without it, or until it is set, the transport joins them and calls `onFrame`'s handler.
-   */
-  onFramePieces?(handler: FramePiecesHandler): void;
   onPeer(handler: (ev: PeerEvent) => void): void;
   /**
    * Any number of further subscribers to the peer events (the node's `onPeer` handler stays its

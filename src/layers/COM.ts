@@ -8,7 +8,6 @@ import { membershipSeq, nodeOfMember, rejoinMemberId } from '../core/member-id.j
 import { endpointOf } from '../core/node-id.js';
 import type { View } from '../core/view.js';
 import { FrameBuilder, frameOverheadBytes, readFrameMembership, readFrameMessages } from '../codec/frame.js';
-import type { FrameBytes } from '../codec/frame-pieces.js';
 import { Layer, type LayerContext } from '../stack/layer.js';
 import { registerLayer } from '../stack/registry.js';
 import type { FrameReceiver } from '../stack/stack.js';
@@ -248,7 +247,7 @@ export class COM extends Layer implements FrameReceiver {
    * alone; a frame whose layout is broken is dropped from the break on (the messages before it were
    * well-formed and are delivered).
    */
-  receiveFrame(from: string, frame: FrameBytes, offset: number): void {
+  receiveFrame(from: string, frame: Buffer, offset: number): void {
     if (this.stopped) return;
     this.framesIn.inc();
     let src: string | null;

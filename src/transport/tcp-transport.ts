@@ -1,7 +1,7 @@
 import net from 'node:net';
 import { performance } from 'node:perf_hooks';
 import { z } from 'zod';
-import type { FrameHandler, FramePiecesHandler, PeerEvent, PeerIdentity, Transport, Unwatch } from '../core/env.js';
+import type { FrameHandler, PeerEvent, PeerIdentity, Transport, Unwatch } from '../core/env.js';
 import { ConfigError, HorusError, ProtocolError } from '../core/errors.js';
 import { RateLimitedLog, silentLogger, type Logger } from '../core/logger.js';
 import { endpointOf, makeNodeId, parseEndpoint, type NodeId } from '../core/node-id.js';
@@ -629,7 +629,6 @@ export class TcpTransport implements Transport {
    */
   private flushQueued = false;
   private frameHandler: FrameHandler | null = null;
-  private piecesHandler: FramePiecesHandler | null = null;
   private peerHandler: ((ev: PeerEvent) => void) | null = null;
   private readonly peerWatchers = new Set<(ev: PeerEvent) => void>();
   private closed = false;
@@ -767,10 +766,6 @@ export class TcpTransport implements Transport {
 
   onFrame(handler: FrameHandler): void {
     this.frameHandler = handler;
-  }
-
-  onFramePieces(handler: FramePiecesHandler): void {
-    this.piecesHandler = handler;
   }
 
   onPeer(handler: (ev: PeerEvent) => void): void {
@@ -1454,7 +1449,7 @@ export class TcpTransport implements Transport {
         conn.decoder.close();
         return;
       }
-      deliver(frame, frame.length);
+      deliver(frame);
     };
     const decoder = new FrameDecoder((frame) => {
       if (conn.from !== null) {
@@ -1481,7 +1476,6 @@ export class TcpTransport implements Transport {
       }
       this.leaveHandshake(conn);
       conn.decoder.onControl = onPing;
-      conn.decoder.onPieces = onPieces;
       socket.setKeepAlive(true, KEEPALIVE_MS);
       if (this.security.mode === 'off') socket.write(this.helloAcceptFrame);
       this.c.connectionsIn++;
@@ -1489,28 +1483,18 @@ export class TcpTransport implements Transport {
       const peer = this.peerOf(conn, performance.now());
       if (peer !== null) this.contact(peer, true);
     }, this.helloLimit);
-    // A frame that straddled reads goes up as its pieces: the group's reader copies only what spans a cut.
-    const onPieces = (pieces: Buffer[], length: number): void => {
-      if (this.closed) {
-        conn.decoder.close();
-        return;
-      }
-      deliver(pieces, length);
-    };
-    const deliver = (frame: Buffer | Buffer[], length: number): void => {
+    const deliver = (frame: Buffer): void => {
       const from = conn.from!;
       conn.frames++;
       this.c.framesIn++;
-      this.c.bytesIn += FRAME_HEADER_BYTES + length;
+      this.c.bytesIn += FRAME_HEADER_BYTES + frame.length;
       const h = this.frameHandler;
       if (h === null) {
         this.c.droppedNoHandler++;
         return;
       }
       try {
-        if (Buffer.isBuffer(frame)) h(from, frame);
-        else if (this.piecesHandler !== null) this.piecesHandler(from, frame);
-        else h(from, Buffer.concat(frame, length));
+        h(from, frame);
       } catch (err) {
         // The handler's bug, not the peer's: keep the connection.
         this.c.handlerErrors++;

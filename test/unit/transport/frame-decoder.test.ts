@@ -164,44 +164,6 @@ describe('FrameDecoder', () => {
     assert.throws(() => d.push(encodeFrames(sample)), ProtocolError);
   });
 
-  it('with onPieces, hands a straddling frame up as views of its pieces (no copy), at every split point', () => {
-    const stream = encodeFrames(sample);
-    for (let i = 0; i <= stream.length; i++) {
-      for (const j of [i, i + 1, i + 3, i + 150]) {
-        const chunks = [stream.subarray(0, i), stream.subarray(i, j), stream.subarray(j)].map((c) => Buffer.from(c));
-        const got: Buffer[] = [];
-        const d = new FrameDecoder((f) => got.push(Buffer.from(f)));
-        d.onPieces = (pieces, length) => {
-          assert.ok(pieces.length >= 2, 'only frames that straddle come in pieces');
-          assert.equal(
-            pieces.reduce((n, p) => n + p.length, 0),
-            length,
-          );
-          for (const p of pieces)
-            assert.ok(
-              chunks.some((c) => c.buffer === p.buffer),
-              'each piece is a view of a pushed chunk',
-            );
-          got.push(Buffer.concat(pieces));
-        };
-        for (const c of chunks) d.push(c);
-        assert.equal(d.bufferedBytes, 0);
-        assert.deepEqual(hex(got), hex(sample), `split at ${i},${j}`);
-      }
-    }
-  });
-
-  it('with onPieces, still checks the length of a frame whose header is cut before it keeps a piece', () => {
-    const d = new FrameDecoder(() => assert.fail('no frame'), 100);
-    d.onPieces = () => assert.fail('no pieces');
-    const stream = encodeFrames([Buffer.alloc(101)]);
-    d.push(stream.subarray(0, 2));
-    assert.throws(
-      () => d.push(stream.subarray(2, 50)),
-      (err: unknown) => err instanceof ProtocolError && err.code === 'ERR_FRAME_TOO_LARGE',
-    );
-  });
-
   it('property: random frames chunked at random points decode to the same frames', () => {
     fc.assert(
       fc.property(fc.array(fc.uint8Array({ maxLength: 300 }), { maxLength: 40 }), fc.array(fc.nat(), { maxLength: 30 }), (frames, points) => {

@@ -205,46 +205,6 @@ describe('TcpTransport', () => {
     assert.deepEqual(sizes, [0, big.length, 0]);
   });
 
-  it('hands frames that straddle socket reads to the pieces handler as views, in order with whole ones', async () => {
-    const a = await start('a');
-    const b = await start('b');
-    const got: { seq: number; bytes: Buffer; pieces: number }[] = [];
-    const bytesOf = (f: Uint8Array): Buffer => Buffer.from(f.buffer, f.byteOffset, f.byteLength);
-    b.onFrame((_from, f) => got.push({ seq: seqOf(f), bytes: Buffer.from(f), pieces: 1 }));
-    b.onFramePieces((_from, pieces) => {
-      const whole = Buffer.concat(pieces.map(bytesOf));
-      got.push({ seq: whole.readUInt32BE(0), bytes: whole, pieces: pieces.length });
-    });
-    // Frames of 40-200 KB: a read returns at most 64 KiB, so most of them straddle reads.
-    const sent = range(40).map((i) => {
-      const f = frame(i, 40_000 + ((i * 7919) % 160_000));
-      for (let k = 4; k < f.length; k += 997) f[k] = (i + k) & 0xff;
-      return f;
-    });
-    for (const f of sent) a.send(b.localId, f);
-    await waitFor(() => got.length === sent.length, 'frames');
-    assert.deepEqual(
-      got.map((g) => g.seq),
-      range(40),
-    );
-    got.forEach((g, i) => assert.ok(g.bytes.equals(sent[i]!), `frame ${i} intact`));
-    assert.ok(
-      got.some((g) => g.pieces > 1),
-      'some came in pieces',
-    );
-  });
-
-  it('joins straddling frames for onFrame when no pieces handler is set', async () => {
-    const a = await start('a');
-    const b = await start('b');
-    const sizes: number[] = [];
-    b.onFrame((_from, f) => sizes.push(f.length));
-    const sent = range(10).map((i) => 70_000 + i * 10_000);
-    for (const n of sent) a.send(b.localId, Buffer.alloc(n, 1));
-    await waitFor(() => sizes.length === sent.length, 'frames');
-    assert.deepEqual(sizes, sent);
-  });
-
   it('copies the frame at send time, so the caller may reuse its buffer', async () => {
     const a = await start('a');
     const b = await start('b');
