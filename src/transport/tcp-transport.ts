@@ -141,6 +141,13 @@ const optionsSchema = z
     pingIntervalMs: int(10).default(200),
     /** An open outbound connection that has heard nothing back for this long is replaced (0: never). */
     stallTimeoutMs: int(0).default(600),
+    /**
+     * An open outbound connection to which nothing was written for this long is quiet: it sends no
+     * PINGs, and its silence counts again from the next write (0: always PING). A large group's
+     * members each hold a connection to most others but write to few of them; PINGs and PONGs on
+     * the rest were most of an idle member's socket work (63 connections each at 64 members).
+     */
+    quietAfterMs: int(0).default(2000),
     /** Frame limit until the HELLO is done: a stranger cannot make us buffer more than this. */
     maxHelloFrameSize: int(MIN_HELLO_FRAME, 64 * 1024).default(MAX_HELLO_FRAME),
     /** Inbound connections open at once (handshake done or not); more are refused. */
@@ -171,6 +178,7 @@ const optionsSchema = z
   .refine((o) => o.stallTimeoutMs === 0 || o.stallTimeoutMs >= 2 * o.pingIntervalMs, {
     message: 'stallTimeoutMs must be 0 or at least twice pingIntervalMs',
   })
+  .refine((o) => o.quietAfterMs === 0 || o.quietAfterMs > o.stallTimeoutMs, { message: 'quietAfterMs must be 0 or more than stallTimeoutMs' })
   .refine((o) => o.maxQueuedBytes >= o.maxFrameSize + FRAME_HEADER_BYTES, { message: 'maxQueuedBytes must hold one frame of maxFrameSize' })
   .refine((o) => o.maxTotalQueuedBytes >= o.maxQueuedBytes, { message: 'maxTotalQueuedBytes must be >= maxQueuedBytes' })
   .refine((o) => o.maxBufferedBytes >= o.maxFrameSize + FRAME_HEADER_BYTES, { message: 'maxBufferedBytes must hold one frame of maxFrameSize' })
@@ -355,6 +363,8 @@ class OutboundPeer {
   openedAt = 0;
   lastHeard = 0;
   lastPingAt = 0;
+  /** When frames were last handed to the open connection (see quietAfterMs). */
+  lastWriteAt = 0;
   /**
    * The open connection that stopped answering, kept (writes held back) while a new dial proves the
    * path: whichever answers first wins. Its last answer before the silence began.
@@ -937,6 +947,10 @@ export class TcpTransport implements Transport {
   private writeQueued(p: OutboundPeer): void {
     if (p.socket === null || p.head === p.chunks.length) return;
     this.c.writes++;
+    const now = performance.now();
+    // A quiet connection was not watched: its silence counts from this write, as on a fresh one.
+    if (this.opts.quietAfterMs > 0 && now - p.lastWriteAt >= this.opts.quietAfterMs) p.lastHeard = Math.max(p.lastHeard, now);
+    p.lastWriteAt = now;
     const s = this.writerOf(p.socket);
     const many = p.chunks.length - p.head > 1;
     if (many) s.cork();
@@ -1110,7 +1124,7 @@ export class TcpTransport implements Transport {
     p.closedByPeer = false;
     p.blocked = false;
     const now = performance.now();
-    p.openedAt = p.lastHeard = p.lastPingAt = now;
+    p.openedAt = p.lastHeard = p.lastPingAt = p.lastWriteAt = now;
     this.c.connectionsOut++;
     const announced = endpointOf(id);
     const aliasKey = announced === p.endpoint ? null : announced;
@@ -1210,7 +1224,7 @@ export class TcpTransport implements Transport {
 
   /**
    * Every half ping interval: PING open connections that have been silent for a ping interval, and
-   * replace those silent for stallTimeoutMs. After a pause of this process (SIGSTOP, a long GC) the
+   * replace those silent for stallTimeoutMs (quiet ones, with nothing written for quietAfterMs, neither). After a pause of this process (SIGSTOP, a long GC) the
    * silence is ours, not the peers': only start counting afresh.
    */
   private checkLiveness(): void {
@@ -1236,6 +1250,8 @@ export class TcpTransport implements Transport {
         p.lastHeard = now;
         continue;
       }
+      // Nothing written for quietAfterMs: no PING (an unanswered write was suspected before this).
+      if (o.quietAfterMs > 0 && now - p.lastWriteAt >= o.quietAfterMs) continue;
       const silent = now - p.lastHeard;
       if (silent >= o.stallTimeoutMs) {
         this.suspectConnection(p, 'stalled');

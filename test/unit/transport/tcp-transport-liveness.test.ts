@@ -297,6 +297,54 @@ describe('TcpTransport liveness', () => {
     }
   });
 
+  it('a quiet connection (nothing written for quietAfterMs) sends no PINGs and is never replaced for its silence', async () => {
+    const a = await start('a', { quietAfterMs: 800 });
+    const b = await start('b');
+    let got = 0;
+    b.onFrame(() => got++);
+    a.send(b.localId, frame(1));
+    await waitFor(() => got === 1, 'first frame');
+    await sleep(1000);
+    const pings = a.stats().pingsOut;
+    assert.ok(pings >= 2, `${pings} pings while watched`);
+    await sleep(1500);
+    assert.equal(a.stats().pingsOut, pings, 'no PING once quiet');
+    assert.equal(a.stats().stallsDetected, 0);
+    a.send(b.localId, frame(2));
+    await waitFor(() => got === 2, 'a frame on the quiet connection');
+    await sleep(500);
+    assert.ok(a.stats().pingsOut > pings, 'watched again after a write');
+    assert.equal(a.stats().connectionsOut, 1);
+    assert.equal(a.stats().stallsDetected, 0);
+  });
+
+  it('a write to a quiet connection whose peer stopped answering is watched from that write: the connection is replaced', async () => {
+    let mute = false;
+    const { port, conns } = await rawAcceptor((s) => {
+      if (conns.length > 1) return;
+      // The first connection answers PINGs until `mute`, then reads on but answers nothing.
+      s.removeAllListeners('data');
+      const d: FrameDecoder = new FrameDecoder(() => {});
+      d.onControl = (code) => {
+        if (code === CONTROL_PING && !mute) s.write(encodeControlWord(CONTROL_PONG));
+      };
+      s.on('data', (c: Buffer) => d.push(c));
+    });
+    const a = await start('a', { quietAfterMs: 800 });
+    const to = `127.0.0.1:${port}`;
+    a.send(to, frame(0));
+    await waitFor(() => a.stats().openOutbound === 1, 'connected');
+    await sleep(1000); // quiet now
+    mute = true;
+    await sleep(1200);
+    assert.equal(a.stats().stallsDetected, 0, 'the silence of a quiet connection is not a stall');
+    const t0 = performance.now();
+    a.send(to, frame(1));
+    await waitFor(() => a.stats().stallsDetected === 1, 'the stall found after the write', 3000);
+    const ms = performance.now() - t0;
+    assert.ok(ms >= 450 && ms < 1100, `stall found ${ms.toFixed(0)} ms after the write`);
+  });
+
   it('rejects stallTimeoutMs under twice pingIntervalMs, and 0 turns stall detection off', async () => {
     await assert.rejects(TcpTransport.listen({ listen: '127.0.0.1:0', incarnation: 'x', pingIntervalMs: 300, stallTimeoutMs: 500 }), { code: 'ERR_CONFIG' });
     const a = await start('a', { stallTimeoutMs: 0 });
