@@ -98,6 +98,14 @@ const PONG_WORD = encodeControlWord(CONTROL_PONG);
 const MAX_PONG_BACKLOG_BYTES = 64;
 /** A connection that heard from its peer for this long after opening was healthy: back-off starts afresh. */
 const HEALTHY_CONNECTION_MS = 1000;
+/**
+ * A connection whose silence was a slow peer (it answered again before the replacement dial did)
+ * waits twice as long before the next stall, up to this many stallTimeoutMs, until the peer has
+ * not been slow for SLOW_PEER_MEMORY_MS. Tens of processes starved of CPU went silent for 1-18 s;
+ * each silence dialled a replacement the slow peer also had to accept, 400 dials a second in all.
+ */
+const MAX_STALL_STRETCH = 8;
+const SLOW_PEER_MEMORY_MS = 10_000;
 /** A peer's contact restarts a dial no sooner than this after the last one began (a HELLO needs a round trip). */
 const CONTACT_REDIAL_MIN_MS = 250;
 /** Dials to one peer at once (see redialIntervalMs). */
@@ -371,6 +379,9 @@ class OutboundPeer {
    */
   suspect: net.Socket | null = null;
   suspectLastHeard = 0;
+  /** The stall timeout for this peer (0: stallTimeoutMs), stretched while it is slow, and when it last was. */
+  stallMs = 0;
+  lastSlowAt = -Infinity;
   /** Key under which `aliases` maps the endpoint the peer announced to this peer, if not `endpoint`. */
   aliasKey: string | null = null;
   /** The last incarnation reported `gone`: each is reported once. */
@@ -1148,6 +1159,7 @@ export class TcpTransport implements Transport {
       // The new connection works and the old one is still silent: it is stuck (TCP back-off after a
       // cut). Reset it, so the kernel does not deliver what it holds as a stale burst later.
       p.suspect = null;
+      p.stallMs = 0; // a cut, not a slow peer: the next stall is found at stallTimeoutMs again
       this.c.stalledReplaced++;
       this.peerLog.warn('stalled connection replaced', { code: 'ERR_TIMEOUT', peer: id, silentMs: Math.round(now - p.suspectLastHeard) });
       old.resetAndDestroy();
@@ -1253,7 +1265,8 @@ export class TcpTransport implements Transport {
       // Nothing written for quietAfterMs: no PING (an unanswered write was suspected before this).
       if (o.quietAfterMs > 0 && now - p.lastWriteAt >= o.quietAfterMs) continue;
       const silent = now - p.lastHeard;
-      if (silent >= o.stallTimeoutMs) {
+      if (p.stallMs > 0 && now - p.lastSlowAt > SLOW_PEER_MEMORY_MS) p.stallMs = 0;
+      if (silent >= (p.stallMs || o.stallTimeoutMs)) {
         this.suspectConnection(p, 'stalled');
       } else if (silent >= o.pingIntervalMs && now - p.lastPingAt >= o.pingIntervalMs) {
         p.lastPingAt = now;
@@ -1306,6 +1319,9 @@ export class TcpTransport implements Transport {
     p.blocked = this.writerOf(old).writableNeedDrain;
     for (const d of dials) d.destroy();
     this.c.stallsRecovered++;
+    // A slow peer, not a cut: wait longer before the next replacement dial (see MAX_STALL_STRETCH).
+    p.stallMs = Math.min((p.stallMs || this.opts.stallTimeoutMs) * 2, this.opts.stallTimeoutMs * MAX_STALL_STRETCH);
+    p.lastSlowAt = p.lastHeard;
     this.log.info('silent connection answered again: kept', { peer: p.knownId ?? p.lastTarget, silentMs: Math.round(p.lastHeard - p.suspectLastHeard) });
     if (p.up !== true && p.knownId !== null) {
       p.up = true;

@@ -228,6 +228,50 @@ describe('TcpTransport liveness', () => {
     assert.ok(await closedWithin(conns[1]!.socket, 1000), 'the replacement dial is closed');
   });
 
+  it('a peer that was slow once (its silent connection answered again) gets a longer stall timeout: no replacement dial at the next short silence', async () => {
+    // The peer reads nothing on its first connection for 1 s, then (when told) for 0.9 s more; it never answers a second one.
+    const conns: { socket: net.Socket; frames: number[] }[] = [];
+    const server = net.createServer((s) => {
+      sockets.push(s);
+      s.on('error', () => {});
+      const index = conns.push({ socket: s, frames: [] }) - 1;
+      if (index > 0) {
+        s.resume();
+        return;
+      }
+      let hello = true;
+      const d: FrameDecoder = new FrameDecoder(() => {
+        if (!hello) return;
+        hello = false;
+        s.write(encodeFrames([encodeHello(HELLO_ACCEPT, `127.0.0.1:${port}/slow`)]));
+        d.onControl = (code) => {
+          if (code === CONTROL_PING) s.write(encodeControlWord(CONTROL_PONG));
+        };
+        s.pause();
+        setTimeout(() => s.resume(), 1000);
+      });
+      s.on('data', (c: Buffer) => d.push(c));
+    });
+    servers.push(server);
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const port = (server.address() as net.AddressInfo).port;
+    const a = await start('a');
+    const to = `127.0.0.1:${port}`;
+    a.send(to, frame(0));
+    await waitFor(() => a.stats().stallsRecovered === 1, 'the slow connection answered again', 3000);
+    assert.equal(a.stats().stallsDetected, 1);
+    a.send(to, frame(1));
+    await sleep(300);
+    // Slow again, for 0.9 s: more than stallTimeoutMs (600 ms), less than twice it.
+    conns[0]!.socket.pause();
+    await sleep(900);
+    conns[0]!.socket.resume();
+    await sleep(400);
+    assert.equal(a.stats().stallsDetected, 1, 'no second stall');
+    assert.equal(conns.length, 2, 'no second replacement dial');
+    assert.equal(a.stats().stalledReplaced, 0);
+  });
+
   it('after a pause of the whole process, the silence is its own: no connection is replaced', async () => {
     const a = await start('a');
     const b = await start('b');
