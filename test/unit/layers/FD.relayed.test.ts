@@ -30,8 +30,8 @@ describe('FD relayed heartbeats (large views)', () => {
     const perIntervalRelayed = framesIn(relayed, 1000) / 40;
     const perIntervalDirect = framesIn(direct, 1000) / 40;
     assert.ok(perIntervalDirect >= n * (n - 1) * 0.9, `all-to-all: ${perIntervalDirect} per interval`);
-    // Each member beats the first relay every interval and the two standbys every other, and the
-    // first relay multicasts to n − 1: about 3n (the standbys' tables, 2n more that nobody reads,
+    // Each member beats the first relay every interval and the two standbys every fourth, and the
+    // first relay multicasts to n − 1: about 2.5n (the standbys' tables, 2n more that nobody reads,
     // go out only while the first is silent; 6n in all before).
     assert.ok(perIntervalRelayed <= 3.5 * n, `relayed: ${perIntervalRelayed} per interval`);
     for (const g of relayed.groups) {
