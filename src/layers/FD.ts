@@ -619,6 +619,10 @@ export class FD extends Layer {
   private tick(): void {
     const now = this.env.now();
     const late = now - this.lastTick > this.opts.suspectTimeoutMs / 2;
+    // This tick ran two intervals late (the process starved of CPU, or paused): the relay tables
+    // that keep us off direct beats may be waiting unread behind it. Under load, falling back on
+    // such a tick sent n − 1 beats from every starved member at each wake-up, more load still.
+    const starved = now - this.lastTick > 2 * this.opts.heartbeatIntervalMs;
     this.lastTick = now;
     if (this.viewId === 0) return;
     if (late) {
@@ -631,7 +635,7 @@ export class FD extends Layer {
       this.relayUps();
       this.relayDown(now);
       // No relay heard for a while (they crashed, or we are cut from them): beat the view directly.
-      if (this.fallingBack(now)) this.heartbeat();
+      if (this.fallingBack(now) && !starved) this.heartbeat();
     } else this.heartbeat();
     for (const [m, t] of this.lastHeard) {
       if (m === this.ctx.localId || this.suspected.has(m)) continue;
