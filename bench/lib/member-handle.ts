@@ -11,8 +11,8 @@ import type { ChildEvent, Command, CommandResults, LogLevel, StatsEvent, ViewEve
 
 const MEMBER_SCRIPT = fileURLToPath(new URL('./member.ts', import.meta.url));
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
-/** Where builtMemberScript() compiles member.ts and what it imports (.horus/ is not tracked). */
-const BUILD_DIR = join(ROOT, '.horus', 'bench-member');
+/** Where builtMemberScript() compiles member.ts and what it imports (untracked, and neither linted nor packed). */
+const BUILD_DIR = join(ROOT, 'test-results', 'bench-member');
 
 let built: Promise<string> | null = null;
 
