@@ -37,16 +37,19 @@ function installExitHook(): void {
 }
 
 /**
- * Forks a TypeScript worker script with an IPC channel. With `prefix` (a command that enters a
+ * Forks a TypeScript worker script (or, `compiled`, its JavaScript build) with an IPC channel. With `prefix` (a command that enters a
  * network namespace, e.g. `ip netns exec NS`), the script runs under it and keeps the channel (the
  * fd survives the exec). Its stdout and stderr go to `outFd` (default: our stderr, since a bench
  * prints its JSON on stdout and the test runner its report).
  */
-export function forkWorker(script: string, opts: { execArgv?: readonly string[]; prefix?: readonly string[]; outFd?: number } = {}): ChildProcess {
+export function forkWorker(
+  script: string,
+  opts: { execArgv?: readonly string[]; prefix?: readonly string[]; outFd?: number; /** `script` is JavaScript: no tsx loader. */ compiled?: boolean } = {},
+): ChildProcess {
   installExitHook();
   const out = opts.outFd ?? 2;
   const stdio: ['ignore', number, number, 'ipc'] = ['ignore', out, out, 'ipc'];
-  const execArgv = ['--import', TSX, ...(opts.execArgv ?? [])];
+  const execArgv = [...(opts.compiled === true ? [] : ['--import', TSX]), ...(opts.execArgv ?? [])];
   if (opts.prefix === undefined) return fork(script, [], { execArgv, stdio });
   const [cmd, ...args] = opts.prefix;
   return fork(script, [], { execPath: cmd!, execArgv: [...args, process.execPath, ...execArgv], stdio });

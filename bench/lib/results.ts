@@ -226,6 +226,8 @@ export interface LargeResult {
   idleCpuPctMax: number;
   idleCpuPctMedian: number;
   idleCpuPct: number[];
+  /** What each member's transport did while idle, per second (median over members; open connections as counts). */
+  idleTraffic?: Record<string, number>;
   aimCpuPct: number;
   /** Processes started to one view of all of them (joins one at a time). */
   formedS: number;

@@ -6,11 +6,12 @@
 // 64 processes on 2 cores is a lot: check it with --scale (16 processes at 0.25) while others work.
 import { loadavg } from 'node:os';
 import type { LargeCase } from '../cases.js';
-import { forkMember, type MemberHandle } from '../lib/member-handle.js';
+import { builtMemberScript, forkMember, type MemberHandle } from '../lib/member-handle.js';
+import type { Summary } from '../lib/protocol.js';
 import type { LargeResult } from '../lib/results.js';
 import { median, round } from '../lib/stats.js';
 import { sleep, waitUntil, wallNow } from '../lib/wait.js';
-import type { RunContext } from './context.js';
+import { profileStart, profileStop, type RunContext } from './context.js';
 
 const GROUP = 'large';
 const VIEW_TIMEOUT_MS = 60_000;
@@ -25,21 +26,32 @@ const LOOKUP_TIMEOUT_MS = 10_000;
 const JOIN_BATCH = 8;
 /** Processes the others name as seeds. */
 const SEEDS = 3;
+/** The members' stats events (unused here): rarely, so 64 processes do not post 256 IPC messages a second. */
+const STATS_INTERVAL_MS = 60_000;
+/** How often the bench asks every member for its view while the group forms (each ask is an IPC round trip to each of 64). */
+const FORM_POLL_MS = 500;
 
 export async function runLarge(c: LargeCase, ctx: RunContext): Promise<LargeResult> {
   const members = Math.max(16, Math.round(c.members * Math.min(1, ctx.scale)));
   const kills = Math.min(c.kills, Math.floor((members - 1) / 2));
+  // Members run the compiled package, as users do (HORUS_BENCH_LARGE_TSX=1: member.ts under tsx, to compare).
+  const tsx = process.env.HORUS_BENCH_LARGE_TSX === '1';
+  const b0 = performance.now();
+  const script = tsx ? undefined : await builtMemberScript();
+  if (script !== undefined) ctx.log(`${c.id}: member compiled in ${Math.round(performance.now() - b0)} ms`);
   const t0 = performance.now();
-  const procs: MemberHandle[] = Array.from({ length: members }, (_, i) => forkMember(i, ctx.execArgv));
+  const procs: MemberHandle[] = Array.from({ length: members }, (_, i) => forkMember(i, ctx.execArgv, undefined, script));
   try {
-    ctx.log(`${c.id}: ${members} member processes`);
-    await procs[0]!.listen();
+    ctx.log(`${c.id}: ${members} member processes (${tsx ? 'member.ts under tsx' : 'compiled'}, load ${loadavg()[0]!.toFixed(1)})`);
+    const listenOpts = { statsIntervalMs: STATS_INTERVAL_MS };
+    await procs[0]!.listen(listenOpts);
     await procs[0]!.request<'djoin'>({ cmd: 'djoin', group: GROUP, state: 'none', create: true, timeoutMs: VIEW_TIMEOUT_MS });
     // Seeds: the first SEEDS processes (any member that knows the group answers a joiner's lookup;
     // with one seed, a join fails while that one is busy rejoining).
-    await Promise.all(procs.slice(1, SEEDS).map((m) => m.listen({ seeds: [procs[0]!.endpoint] })));
+    await Promise.all(procs.slice(1, SEEDS).map((m) => m.listen({ ...listenOpts, seeds: [procs[0]!.endpoint] })));
     const seeds = procs.slice(0, SEEDS).map((m) => m.endpoint);
-    await Promise.all(procs.slice(SEEDS).map((m) => m.listen({ seeds })));
+    await Promise.all(procs.slice(SEEDS).map((m) => m.listen({ ...listenOpts, seeds })));
+    ctx.log(`${c.id}: ${members} processes listening after ${Math.round(performance.now() - t0)} ms (load ${loadavg()[0]!.toFixed(1)})`);
     // Joins come in batches of JOIN_BATCH, as when an application starts many processes at once:
     // the coordinator admits those that ask during one view change together in the next one.
     // A join refused after GMS's joinTimeoutMs (10 s: tens of processes sharing 2 cores make view
@@ -80,7 +92,7 @@ export async function runLarge(c: LargeCase, ctx: RunContext): Promise<LargeResu
         const v = st[0]!.view;
         return st.every((s) => s.view.id === v.id && s.view.members.length === members);
       },
-      { timeoutMs: VIEW_TIMEOUT_MS, what: `${members} members in one view`, pollMs: 50 },
+      { timeoutMs: VIEW_TIMEOUT_MS, what: `${members} members in one view`, pollMs: FORM_POLL_MS },
     );
     const formedS = (performance.now() - t0) / 1000;
     ctx.log(`${c.id}: ${members} members in one view after ${formedS.toFixed(1)} s`);
@@ -89,11 +101,22 @@ export async function runLarge(c: LargeCase, ctx: RunContext): Promise<LargeResu
     await sleep(1000);
     const idleSeconds = c.idleSeconds * Math.min(1, Math.max(ctx.scale, 0.5));
     const before = await Promise.all(procs.map((m) => m.request<'status'>({ cmd: 'status' })));
+    const netBefore = await Promise.all(procs.map((m) => m.request<'summary'>({ cmd: 'summary' })));
+    // --profile large-64: the members' CPU over the idle window only (the profile's own sampling costs CPU too).
+    await profileStart(procs, ctx);
     const w0 = performance.now();
     await sleep(idleSeconds * 1000);
     const after = await Promise.all(procs.map((m) => m.request<'status'>({ cmd: 'status' })));
     const wallMs = performance.now() - w0;
+    await profileStop(procs, ctx, c.id);
+    const netAfter = await Promise.all(procs.map((m) => m.request<'summary'>({ cmd: 'summary' })));
     const cpuPct = after.map((s, i) => round(((s.cpuMs - before[i]!.cpuMs) / wallMs) * 100));
+    const idle = idleTraffic(netBefore, netAfter, wallMs);
+    ctx.log(
+      `${c.id}: idle, per member and second (median): ${Object.entries(idle)
+        .map(([k, v]) => `${k} ${v}`)
+        .join(', ')}; CPU median ${round(median(cpuPct))}% (load ${loadavg()[0]!.toFixed(1)})`,
+    );
 
     // kill -9 of `kills` members at once: the view's last ones (not the coordinator nor the relays).
     const view = after[0]!.view.members;
@@ -140,6 +163,7 @@ export async function runLarge(c: LargeCase, ctx: RunContext): Promise<LargeResu
       idleCpuPctMax: Math.max(...cpuPct),
       idleCpuPctMedian: round(median(cpuPct)),
       idleCpuPct: cpuPct,
+      idleTraffic: idle,
       aimCpuPct: 1,
       formedS: round(formedS),
       durationS: round((performance.now() - t0) / 1000),
@@ -148,6 +172,25 @@ export async function runLarge(c: LargeCase, ctx: RunContext): Promise<LargeResu
     // Traced (HORUS_BENCH_TRACE): a graceful close, so that each member writes its log.
     await Promise.all(procs.map((m) => m.close(process.env.HORUS_BENCH_TRACE !== undefined ? 10_000 : 0)));
   }
+}
+
+/**
+ * What each member's transport did over the idle window, per second (median over members): data
+ * frames out and in, socket reads, PING and PONG words written, and open connections (counts, not rates).
+ */
+function idleTraffic(before: readonly Summary[], after: readonly Summary[], wallMs: number): Record<string, number> {
+  const rate = (k: string): number =>
+    round(median(after.map((s, i) => (((s.counters[`transport_${k}`] ?? 0) - (before[i]!.counters[`transport_${k}`] ?? 0)) * 1000) / wallMs)));
+  const level = (k: string): number => median(after.map((s) => s.counters[`transport_${k}`] ?? 0));
+  return {
+    framesOut: rate('framesOut'),
+    framesIn: rate('framesIn'),
+    reads: rate('reads'),
+    pingsOut: rate('pingsOut'),
+    pongsOut: rate('pongsOut'),
+    openOutbound: level('openOutbound'),
+    openInbound: level('openInbound'),
+  };
 }
 
 /** After a refused join: how many members hold which view (id and size), to tell a slow group from a wedged one. */

@@ -1088,7 +1088,10 @@ export class GMS extends Layer {
     const old = this.view;
     this.view = v;
     // Remember who this view left out, so a late join in their name is refused at any coordinator.
-    this.admission.noteView(v.members);
+    // Joins still pending (answered while this view's flush ran, after its proposal) are not left
+    // out: taken for gone, each was refused its next request and rejoined under a new id, two more
+    // view changes (large-64: a batch of joiners, each costing seconds at 40 members).
+    this.admission.noteView([...v.members, ...this.pendingJoins.filter((j) => !memberSet(v.members).has(j))]);
     this.promised = null;
     this.accepted = null;
     this.joinerFlush = null;
@@ -1177,16 +1180,29 @@ export class GMS extends Layer {
   private admitAndKey(v: View, f: CoordFlush, p: Proposal): Proposal {
     const acl = this.aclAfter(p);
     let members = acl === undefined ? p.members : p.members.filter((m) => m === this.me || this.refusedByAcl(m, acl) === null);
-    if (members.length !== p.members.length)
+    if (members.length !== p.members.length) {
       this.log.info('view change leaves out members the access-control list refuses', { out: p.members.filter((m) => !memberSet(members).has(m)).join(' ') });
+      this.forgetRefusedJoins(p.members, members);
+    }
     if (!this.keys) return members === p.members ? p : { ...p, members };
     const keys = this.keys;
     const sealed = keys.seal(v.id + 1, members, (m) => f.oks.get(m)?.kx ?? keys.joinerKey(m));
     if (sealed.unknown.length > 0) {
       this.log.warn('view change leaves out members with no key-agreement key', { out: sealed.unknown.join(' ') });
       members = members.filter((m) => !sealed.unknown.includes(m));
+      this.forgetRefusedJoins(p.members, members);
     }
     return { ...p, members, keys: sealed.keys };
+  }
+
+  /**
+   * Joins the proposal leaves out (`proposed` less `kept`: refused) are no longer pending, so the
+   * view's install counts them gone, as before pending joins were kept out of that count.
+   */
+  private forgetRefusedJoins(proposed: readonly NodeId[], kept: readonly NodeId[]): void {
+    const keep = memberSet(kept);
+    const out = new Set(proposed.filter((m) => !keep.has(m)));
+    this.pendingJoins = this.pendingJoins.filter((j) => !out.has(j));
   }
 
   /** A gbcast ACL change, delivered here at the same point as at every member. */

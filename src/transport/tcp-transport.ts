@@ -98,6 +98,14 @@ const PONG_WORD = encodeControlWord(CONTROL_PONG);
 const MAX_PONG_BACKLOG_BYTES = 64;
 /** A connection that heard from its peer for this long after opening was healthy: back-off starts afresh. */
 const HEALTHY_CONNECTION_MS = 1000;
+/**
+ * A connection whose silence was a slow peer (it answered again before the replacement dial did)
+ * waits twice as long before the next stall, up to this many stallTimeoutMs, until the peer has
+ * not been slow for SLOW_PEER_MEMORY_MS. Tens of processes starved of CPU went silent for 1-18 s;
+ * each silence dialled a replacement the slow peer also had to accept, 400 dials a second in all.
+ */
+const MAX_STALL_STRETCH = 8;
+const SLOW_PEER_MEMORY_MS = 10_000;
 /** A peer's contact restarts a dial no sooner than this after the last one began (a HELLO needs a round trip). */
 const CONTACT_REDIAL_MIN_MS = 250;
 /** Dials to one peer at once (see redialIntervalMs). */
@@ -141,6 +149,13 @@ const optionsSchema = z
     pingIntervalMs: int(10).default(200),
     /** An open outbound connection that has heard nothing back for this long is replaced (0: never). */
     stallTimeoutMs: int(0).default(600),
+    /**
+     * An open outbound connection to which nothing was written for this long is quiet: it sends no
+     * PINGs, and its silence counts again from the next write (0: always PING). A large group's
+     * members each hold a connection to most others but write to few of them; PINGs and PONGs on
+     * the rest were most of an idle member's socket work (63 connections each at 64 members).
+     */
+    quietAfterMs: int(0).default(2000),
     /** Frame limit until the HELLO is done: a stranger cannot make us buffer more than this. */
     maxHelloFrameSize: int(MIN_HELLO_FRAME, 64 * 1024).default(MAX_HELLO_FRAME),
     /** Inbound connections open at once (handshake done or not); more are refused. */
@@ -171,6 +186,7 @@ const optionsSchema = z
   .refine((o) => o.stallTimeoutMs === 0 || o.stallTimeoutMs >= 2 * o.pingIntervalMs, {
     message: 'stallTimeoutMs must be 0 or at least twice pingIntervalMs',
   })
+  .refine((o) => o.quietAfterMs === 0 || o.quietAfterMs > o.stallTimeoutMs, { message: 'quietAfterMs must be 0 or more than stallTimeoutMs' })
   .refine((o) => o.maxQueuedBytes >= o.maxFrameSize + FRAME_HEADER_BYTES, { message: 'maxQueuedBytes must hold one frame of maxFrameSize' })
   .refine((o) => o.maxTotalQueuedBytes >= o.maxQueuedBytes, { message: 'maxTotalQueuedBytes must be >= maxQueuedBytes' })
   .refine((o) => o.maxBufferedBytes >= o.maxFrameSize + FRAME_HEADER_BYTES, { message: 'maxBufferedBytes must hold one frame of maxFrameSize' })
@@ -355,12 +371,17 @@ class OutboundPeer {
   openedAt = 0;
   lastHeard = 0;
   lastPingAt = 0;
+  /** When frames were last handed to the open connection (see quietAfterMs). */
+  lastWriteAt = 0;
   /**
    * The open connection that stopped answering, kept (writes held back) while a new dial proves the
    * path: whichever answers first wins. Its last answer before the silence began.
    */
   suspect: net.Socket | null = null;
   suspectLastHeard = 0;
+  /** The stall timeout for this peer (0: stallTimeoutMs), stretched while it is slow, and when it last was. */
+  stallMs = 0;
+  lastSlowAt = -Infinity;
   /** Key under which `aliases` maps the endpoint the peer announced to this peer, if not `endpoint`. */
   aliasKey: string | null = null;
   /** The last incarnation reported `gone`: each is reported once. */
@@ -937,6 +958,10 @@ export class TcpTransport implements Transport {
   private writeQueued(p: OutboundPeer): void {
     if (p.socket === null || p.head === p.chunks.length) return;
     this.c.writes++;
+    const now = performance.now();
+    // A quiet connection was not watched: its silence counts from this write, as on a fresh one.
+    if (this.opts.quietAfterMs > 0 && now - p.lastWriteAt >= this.opts.quietAfterMs) p.lastHeard = Math.max(p.lastHeard, now);
+    p.lastWriteAt = now;
     const s = this.writerOf(p.socket);
     const many = p.chunks.length - p.head > 1;
     if (many) s.cork();
@@ -1110,7 +1135,7 @@ export class TcpTransport implements Transport {
     p.closedByPeer = false;
     p.blocked = false;
     const now = performance.now();
-    p.openedAt = p.lastHeard = p.lastPingAt = now;
+    p.openedAt = p.lastHeard = p.lastPingAt = p.lastWriteAt = now;
     this.c.connectionsOut++;
     const announced = endpointOf(id);
     const aliasKey = announced === p.endpoint ? null : announced;
@@ -1134,6 +1159,7 @@ export class TcpTransport implements Transport {
       // The new connection works and the old one is still silent: it is stuck (TCP back-off after a
       // cut). Reset it, so the kernel does not deliver what it holds as a stale burst later.
       p.suspect = null;
+      p.stallMs = 0; // a cut, not a slow peer: the next stall is found at stallTimeoutMs again
       this.c.stalledReplaced++;
       this.peerLog.warn('stalled connection replaced', { code: 'ERR_TIMEOUT', peer: id, silentMs: Math.round(now - p.suspectLastHeard) });
       old.resetAndDestroy();
@@ -1210,7 +1236,7 @@ export class TcpTransport implements Transport {
 
   /**
    * Every half ping interval: PING open connections that have been silent for a ping interval, and
-   * replace those silent for stallTimeoutMs. After a pause of this process (SIGSTOP, a long GC) the
+   * replace those silent for stallTimeoutMs (quiet ones, with nothing written for quietAfterMs, neither). After a pause of this process (SIGSTOP, a long GC) the
    * silence is ours, not the peers': only start counting afresh.
    */
   private checkLiveness(): void {
@@ -1236,8 +1262,11 @@ export class TcpTransport implements Transport {
         p.lastHeard = now;
         continue;
       }
+      // Nothing written for quietAfterMs: no PING (an unanswered write was suspected before this).
+      if (o.quietAfterMs > 0 && now - p.lastWriteAt >= o.quietAfterMs) continue;
       const silent = now - p.lastHeard;
-      if (silent >= o.stallTimeoutMs) {
+      if (p.stallMs > 0 && now - p.lastSlowAt > SLOW_PEER_MEMORY_MS) p.stallMs = 0;
+      if (silent >= (p.stallMs || o.stallTimeoutMs)) {
         this.suspectConnection(p, 'stalled');
       } else if (silent >= o.pingIntervalMs && now - p.lastPingAt >= o.pingIntervalMs) {
         p.lastPingAt = now;
@@ -1290,6 +1319,9 @@ export class TcpTransport implements Transport {
     p.blocked = this.writerOf(old).writableNeedDrain;
     for (const d of dials) d.destroy();
     this.c.stallsRecovered++;
+    // A slow peer, not a cut: wait longer before the next replacement dial (see MAX_STALL_STRETCH).
+    p.stallMs = Math.min((p.stallMs || this.opts.stallTimeoutMs) * 2, this.opts.stallTimeoutMs * MAX_STALL_STRETCH);
+    p.lastSlowAt = p.lastHeard;
     this.log.info('silent connection answered again: kept', { peer: p.knownId ?? p.lastTarget, silentMs: Math.round(p.lastHeard - p.suspectLastHeard) });
     if (p.up !== true && p.knownId !== null) {
       p.up = true;

@@ -30,8 +30,8 @@ describe('FD relayed heartbeats (large views)', () => {
     const perIntervalRelayed = framesIn(relayed, 1000) / 40;
     const perIntervalDirect = framesIn(direct, 1000) / 40;
     assert.ok(perIntervalDirect >= n * (n - 1) * 0.9, `all-to-all: ${perIntervalDirect} per interval`);
-    // Each member beats the first relay every interval and the two standbys every other, and the
-    // first relay multicasts to n − 1: about 3n (the standbys' tables, 2n more that nobody reads,
+    // Each member beats the first relay every interval and the two standbys every fourth, and the
+    // first relay multicasts to n − 1: about 2.5n (the standbys' tables, 2n more that nobody reads,
     // go out only while the first is silent; 6n in all before).
     assert.ok(perIntervalRelayed <= 3.5 * n, `relayed: ${perIntervalRelayed} per interval`);
     for (const g of relayed.groups) {
@@ -48,6 +48,30 @@ describe('FD relayed heartbeats (large views)', () => {
     off.world.runFor(1000);
     for (const g of s.groups) assert.equal(layerOf(g, FD).isRelayed, false);
     assert.deepEqual(s.world.stats, off.world.stats);
+  });
+
+  it('a tick that runs two intervals late does not fall back to direct beats; an on-time tick with no table for three intervals does', () => {
+    const s = simGroup(20, fdStack(16));
+    s.world.runFor(500);
+    type Inside = { lastTick: number; lastDownAt: number; tick(): void; heartbeat(to?: string | null): void; env: { now(): number } };
+    const fd = layerOf(s.groups[10]!, FD) as unknown as Inside;
+    // Count the beats to the whole view (direct beats) this member sends.
+    let direct = 0;
+    const heartbeat = fd.heartbeat.bind(fd);
+    fd.heartbeat = (to: string | null = null): void => {
+      if (to === null) direct++;
+      heartbeat(to);
+    };
+    const now = fd.env.now();
+    // Starved: this tick is 5 intervals late, and no table was read meanwhile (they wait behind it).
+    fd.lastTick = now - 5 * 25;
+    fd.lastDownAt = now - 5 * 25;
+    fd.tick();
+    assert.equal(direct, 0, 'a late tick beats the relays only');
+    // On time, and still no table for 5 intervals: the relays are gone for us, beat the view directly.
+    fd.lastTick = now - 25;
+    fd.tick();
+    assert.equal(direct, 1, 'an on-time tick falls back');
   });
 
   it('a crashed member is suspected by every other one, through the relays, within the suspect timeout', () => {

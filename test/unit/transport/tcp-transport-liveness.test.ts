@@ -228,6 +228,50 @@ describe('TcpTransport liveness', () => {
     assert.ok(await closedWithin(conns[1]!.socket, 1000), 'the replacement dial is closed');
   });
 
+  it('a peer that was slow once (its silent connection answered again) gets a longer stall timeout: no replacement dial at the next short silence', async () => {
+    // The peer reads nothing on its first connection for 1 s, then (when told) for 0.9 s more; it never answers a second one.
+    const conns: { socket: net.Socket; frames: number[] }[] = [];
+    const server = net.createServer((s) => {
+      sockets.push(s);
+      s.on('error', () => {});
+      const index = conns.push({ socket: s, frames: [] }) - 1;
+      if (index > 0) {
+        s.resume();
+        return;
+      }
+      let hello = true;
+      const d: FrameDecoder = new FrameDecoder(() => {
+        if (!hello) return;
+        hello = false;
+        s.write(encodeFrames([encodeHello(HELLO_ACCEPT, `127.0.0.1:${port}/slow`)]));
+        d.onControl = (code) => {
+          if (code === CONTROL_PING) s.write(encodeControlWord(CONTROL_PONG));
+        };
+        s.pause();
+        setTimeout(() => s.resume(), 1000);
+      });
+      s.on('data', (c: Buffer) => d.push(c));
+    });
+    servers.push(server);
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const port = (server.address() as net.AddressInfo).port;
+    const a = await start('a');
+    const to = `127.0.0.1:${port}`;
+    a.send(to, frame(0));
+    await waitFor(() => a.stats().stallsRecovered === 1, 'the slow connection answered again', 3000);
+    assert.equal(a.stats().stallsDetected, 1);
+    a.send(to, frame(1));
+    await sleep(300);
+    // Slow again, for 0.9 s: more than stallTimeoutMs (600 ms), less than twice it.
+    conns[0]!.socket.pause();
+    await sleep(900);
+    conns[0]!.socket.resume();
+    await sleep(400);
+    assert.equal(a.stats().stallsDetected, 1, 'no second stall');
+    assert.equal(conns.length, 2, 'no second replacement dial');
+    assert.equal(a.stats().stalledReplaced, 0);
+  });
+
   it('after a pause of the whole process, the silence is its own: no connection is replaced', async () => {
     const a = await start('a');
     const b = await start('b');
@@ -295,6 +339,54 @@ describe('TcpTransport liveness', () => {
     } finally {
       clearInterval(sender);
     }
+  });
+
+  it('a quiet connection (nothing written for quietAfterMs) sends no PINGs and is never replaced for its silence', async () => {
+    const a = await start('a', { quietAfterMs: 800 });
+    const b = await start('b');
+    let got = 0;
+    b.onFrame(() => got++);
+    a.send(b.localId, frame(1));
+    await waitFor(() => got === 1, 'first frame');
+    await sleep(1000);
+    const pings = a.stats().pingsOut;
+    assert.ok(pings >= 2, `${pings} pings while watched`);
+    await sleep(1500);
+    assert.equal(a.stats().pingsOut, pings, 'no PING once quiet');
+    assert.equal(a.stats().stallsDetected, 0);
+    a.send(b.localId, frame(2));
+    await waitFor(() => got === 2, 'a frame on the quiet connection');
+    await sleep(500);
+    assert.ok(a.stats().pingsOut > pings, 'watched again after a write');
+    assert.equal(a.stats().connectionsOut, 1);
+    assert.equal(a.stats().stallsDetected, 0);
+  });
+
+  it('a write to a quiet connection whose peer stopped answering is watched from that write: the connection is replaced', async () => {
+    let mute = false;
+    const { port, conns } = await rawAcceptor((s) => {
+      if (conns.length > 1) return;
+      // The first connection answers PINGs until `mute`, then reads on but answers nothing.
+      s.removeAllListeners('data');
+      const d: FrameDecoder = new FrameDecoder(() => {});
+      d.onControl = (code) => {
+        if (code === CONTROL_PING && !mute) s.write(encodeControlWord(CONTROL_PONG));
+      };
+      s.on('data', (c: Buffer) => d.push(c));
+    });
+    const a = await start('a', { quietAfterMs: 800 });
+    const to = `127.0.0.1:${port}`;
+    a.send(to, frame(0));
+    await waitFor(() => a.stats().openOutbound === 1, 'connected');
+    await sleep(1000); // quiet now
+    mute = true;
+    await sleep(1200);
+    assert.equal(a.stats().stallsDetected, 0, 'the silence of a quiet connection is not a stall');
+    const t0 = performance.now();
+    a.send(to, frame(1));
+    await waitFor(() => a.stats().stallsDetected === 1, 'the stall found after the write', 3000);
+    const ms = performance.now() - t0;
+    assert.ok(ms >= 450 && ms < 1100, `stall found ${ms.toFixed(0)} ms after the write`);
   });
 
   it('rejects stallTimeoutMs under twice pingIntervalMs, and 0 turns stall detection off', async () => {

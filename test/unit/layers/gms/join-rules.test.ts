@@ -160,6 +160,38 @@ describe('GMS join admission', () => {
     onePerNodeInHistory(c);
   });
 
+  it('joins answered while a flush runs wait for the next view: none is taken for a member that left', () => {
+    const { c, eps, groups, nodes } = cluster(3);
+    const drops = gmsDrops(nodes[0]!);
+    c.start('j0:1');
+    const joiners = [c.join('j0:1', 'g', [eps[0]!])];
+    // The flush admitting j0 is in its cut step when n3 stops for 200 ms: the others' answers reach
+    // the coordinator after its proposal, and wait as pending joins.
+    c.run(16);
+    c.world.pause(eps[2]!);
+    for (let i = 1; i < 6; i++) {
+      c.start(`j${i}:1`);
+      joiners.push(c.join(`j${i}:1`, 'g', [eps[0]!]));
+      c.run(3);
+    }
+    c.run(200);
+    c.world.resume(eps[2]!);
+    // The next flush is slow too (n2 stops): the pending joiners ask again meanwhile.
+    c.run(2);
+    c.world.pause(eps[1]!);
+    c.run(200);
+    c.world.resume(eps[1]!);
+    c.run(4000);
+    const v = groups[0]!.view;
+    assert.equal(v.members.length, 9);
+    for (const j of joiners) {
+      assert.doesNotMatch(j.localId, /~/, `${j.localId} joined under its first id`);
+      assert.ok(v.members.includes(j.localId), `${j.localId} is in the view`);
+    }
+    assert.equal(gmsDrops(nodes[0]!) - drops, 0, 'no join request dropped as stale');
+    onePerNodeInHistory(c);
+  });
+
   it('a late join request for a membership that already left is dropped and counted; the group is untouched', () => {
     const { c, eps, groups, nodes } = cluster(3);
     const leaver = groups[2]!;
