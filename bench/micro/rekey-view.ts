@@ -8,7 +8,13 @@
 // the wall time: on a loaded machine the wall time is mostly waiting for a core, the CPU is not.
 // Ensemble re-keys a 20-member group in about 100 ms. Quote the load beside the figures.
 //
-//   npx tsx bench/micro/rekey-view.ts [--members 5,9,20] [--changes 5] [--modes encrypt,plain]
+//   npx tsx bench/micro/rekey-view.ts [--members 5,9,20] [--changes 5] [--modes encrypt,plain] [--profile DIR]
+//
+// --profile DIR: a V8 CPU profile of the changes alone (not the group's assembly), one file per size
+// and mode (DIR/rekey-view-MODE-N.cpuprofile), for `npx tsx bench/flamegraph.ts` or Chrome's DevTools.
+import { writeFileSync } from 'node:fs';
+import { Session } from 'node:inspector/promises';
+import { join } from 'node:path';
 import { createNode } from '../../src/api/create-node.js';
 import type { Group } from '../../src/api/group.js';
 import type { HorusNode } from '../../src/api/node.js';
@@ -26,6 +32,7 @@ function arg(name: string, dflt: string): string {
 const sizes = arg('members', '5,9,20').split(',').map(Number);
 const changes = Number(arg('changes', '5'));
 const modes = arg('modes', 'encrypt,plain').split(',') as ('encrypt' | 'plain')[];
+const profileDir = arg('profile', '');
 const GROUP = 'rekey';
 
 const caKeys = generateEd25519();
@@ -80,6 +87,13 @@ async function once(
     const leaveMs: number[] = [];
     const joinCpuMs: number[] = [];
     const leaveCpuMs: number[] = [];
+    const session = profileDir === '' ? null : new Session();
+    if (session !== null) {
+      session.connect();
+      await session.post('Profiler.enable');
+      await session.post('Profiler.setSamplingInterval', { interval: 100 });
+      await session.post('Profiler.start');
+    }
     for (let k = 0; k < changes; k++) {
       await new Promise((r) => setTimeout(r, 200));
       const t0 = performance.now();
@@ -95,6 +109,11 @@ async function once(
       await g.leave();
       leaveMs.push((await left) - t1);
       leaveCpuMs.push(cpuMs(process.cpuUsage(c1)));
+    }
+    if (session !== null) {
+      const { profile } = await session.post('Profiler.stop');
+      writeFileSync(join(profileDir, `rekey-view-${encrypt ? 'encrypt' : 'plain'}-${n}.cpuprofile`), JSON.stringify(profile));
+      session.disconnect();
     }
     return { joinMs, leaveMs, joinCpuMs, leaveCpuMs, idleCpuMsPerS };
   } finally {

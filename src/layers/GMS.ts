@@ -504,8 +504,10 @@ export class GMS extends Layer {
 
   private dispatch<T extends G>(t: T, from: NodeId, body: Body<T>): void {
     switch (t) {
-      case G.JoinReq:
-        return this.onJoinReq(from, (body as Body<G.JoinReq>).member);
+      case G.JoinReq: {
+        const x = body as Body<G.JoinReq>;
+        return this.onJoinReq(from, x.member, x.kx);
+      }
       case G.JoinChallenge:
         return this.onJoinChallenge(from, (body as Body<G.JoinChallenge>).nonce);
       case G.JoinAnswer: {
@@ -617,7 +619,12 @@ export class GMS extends Layer {
     // A challenger counts while we would answer no other coordinator (see onJoinChallenge).
     const a = this.answeredTo;
     const challenger = a !== null && this.env.now() - a.at < this.opts.flushTimeoutMs * 2 ? a.coord : null;
-    for (const c of joinRequestTargets(this.contacts, this.joinReqRound++, challenger)) this.send(c, G.JoinReq, { member: this.me });
+    // Our key-agreement key rides along: a coordinator that hears this request on our own
+    // authenticated connection admits us without a challenge (see onJoinReq). A request sent is
+    // before any view that admits us, as an answer to a challenge is: our lease may count from it.
+    this.joinAnsweredAt ??= this.env.now();
+    const kx = this.keys ? { kx: this.keys.publicKey } : {};
+    for (const c of joinRequestTargets(this.contacts, this.joinReqRound++, challenger)) this.send(c, G.JoinReq, { member: this.me, ...kx });
   }
 
   private sendLeaveReq(): void {
@@ -625,8 +632,13 @@ export class GMS extends Layer {
     if (c && c !== this.me) this.send(c, G.LeaveReq, { member: this.me });
   }
 
-  /** Anyone may ask for a process to join (a joiner knows only its seeds): the coordinator challenges the joiner itself. */
-  private onJoinReq(from: NodeId, member: NodeId): void {
+  /**
+   * Anyone may ask for a process to join (a joiner knows only its seeds). The coordinator admits the
+   * joiner at once when the request came on the joiner's own authenticated connection (the transport
+   * proved who sent it, and with group keys it carries the joiner's key-agreement key); otherwise
+   * (forwarded by a member, or no authenticated identities) it challenges the joiner itself.
+   */
+  private onJoinReq(from: NodeId, member: NodeId, kx?: Uint8Array): void {
     if (this.status !== 'member' && this.status !== 'leaving') return;
     // A late copy (queued across a cut) for a membership that is over, or already replaced: drop it.
     if (this.staleJoinOf(from, member)) {
@@ -653,6 +665,11 @@ export class GMS extends Layer {
       // Its INSTALL was lost: the install retry covers it.
       return;
     }
+    if (this.spokeForItself(from, member) && (!this.keys || kx !== undefined)) {
+      // A challenge sent before this copy arrived (for a forwarded one) is answered by this request.
+      this.admission.withdraw(member);
+      return this.admit(from, member, kx);
+    }
     const nonce = this.admission.challenge(member, this.env.now());
     if (nonce === null) return this.guard.drop(from, 'too many joins waiting for their answer', { member });
     if (this.admission.sendDue(member, this.env.now(), this.opts.retryMs)) this.send(member, G.JoinChallenge, { nonce });
@@ -677,8 +694,24 @@ export class GMS extends Layer {
     if (this.staleJoinOf(from, member)) return;
     const challengedAt = this.admission.challengedAt(member);
     if (!this.admission.answer(from, member, nonce)) return this.guard.drop(from, 'join answer without its challenge', { member });
+    this.admit(from, member, kx, challengedAt);
+  }
+
+  /** Whether `from` is `member`'s own node and the transport proved it (a claimed id is not enough to skip the challenge). */
+  private spokeForItself(from: NodeId, member: NodeId): boolean {
+    if (nodeOfMember(from) !== nodeOfMember(member)) return false;
+    const t = this.env.transport;
+    return typeof t.peerIdentity === 'function' && t.peerIdentity(nodeOfMember(from)) !== null;
+  }
+
+  /**
+   * Coordinator: `member` proved, from its own (authenticated) connection, that it is there and
+   * wants in (its answer to our challenge, or its own request). `challengedAt`: when the challenge
+   * it answered was issued.
+   */
+  private admit(from: NodeId, member: NodeId, kx: Uint8Array | undefined, challengedAt?: number): void {
     this.admission.answeredAs(member);
-    // The joiner proved it is there, from its own (authenticated) connection: is it let in?
+    // Is it let in?
     const refused = this.refusedByAcl(member);
     if (refused !== null) {
       this.guard.drop(from, 'join refused by the access-control list', { member });

@@ -196,7 +196,8 @@ export function bodySchemas(lim: BodyLimits) {
   });
   const viewBody = z.object({ id: int, members, keys: sealed.optional() });
   return {
-    [G.JoinReq]: z.object({ member: id }),
+    /** `kx`: the joiner's key-agreement key, when it sends the request itself (see GMS.onJoinReq). */
+    [G.JoinReq]: z.object({ member: id, kx }),
     [G.LeaveReq]: z.object({ member: id }),
     [G.FlushStart]: z.object({ view: int, a: attempt }),
     [G.FlushOk]: z.object({
