@@ -16,7 +16,7 @@ import { chooseProposal, resendDue, silentParticipants, stepOverdue, type CoordF
 import { Gbcasts } from './gms/gbcast.js';
 import { endpointOfMember, JoinAdmission, joinRequestTargets, membershipSeq, nonceFrom, staleJoin } from './gms/joins.js';
 import {
-  bodySchemas,
+  sharedBodySchemas,
   cmpAttempt,
   G,
   GMS_HEADER,
@@ -251,7 +251,7 @@ export class GMS extends Layer {
     this.mFlushes = ctx.metrics.counter('horus_gms_flushes_total', 'flush attempts started as coordinator');
     this.mFlushMs = ctx.metrics.gauge('horus_gms_last_flush_ms', 'duration of the last view change seen by this member');
     this.guard = new InputGuard(ctx, 'GMS');
-    this.schemas = bodySchemas(opts);
+    this.schemas = sharedBodySchemas(opts);
     this.keys = opts.groupKeys ? new ViewKeys(ctx.env, ctx.group, ctx.localId) : null;
     this.acl = opts.acl;
     this.quorum = new Quorum(opts.partition);
