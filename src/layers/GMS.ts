@@ -634,9 +634,9 @@ export class GMS extends Layer {
 
   /**
    * Anyone may ask for a process to join (a joiner knows only its seeds). The coordinator admits the
-   * joiner at once when the request came on the joiner's own authenticated connection (the transport
-   * proved who sent it, and with group keys it carries the joiner's key-agreement key); otherwise
-   * (forwarded by a member, or no authenticated identities) it challenges the joiner itself.
+   * joiner at once when the request came on the joiner's own connection and the transport proved by
+   * certificate who sent it (pki; with group keys it carries the joiner's key-agreement key);
+   * otherwise (forwarded by a member, psk, or security off) it challenges the joiner itself.
    */
   private onJoinReq(from: NodeId, member: NodeId, kx?: Uint8Array): void {
     if (this.status !== 'member' && this.status !== 'leaving') return;
@@ -697,11 +697,16 @@ export class GMS extends Layer {
     this.admit(from, member, kx, challengedAt);
   }
 
-  /** Whether `from` is `member`'s own node and the transport proved it (a claimed id is not enough to skip the challenge). */
+  /**
+   * Whether `from` is `member`'s own node and the transport proved it: a certificate that allows
+   * that node id (pki). A claimed id is not enough to skip the challenge, nor is psk, where every
+   * holder of the secret may claim any id: the challenge goes to the id's own endpoint.
+   */
   private spokeForItself(from: NodeId, member: NodeId): boolean {
     if (nodeOfMember(from) !== nodeOfMember(member)) return false;
     const t = this.env.transport;
-    return typeof t.peerIdentity === 'function' && t.peerIdentity(nodeOfMember(from)) !== null;
+    const proved = typeof t.peerIdentity === 'function' ? t.peerIdentity(nodeOfMember(from)) : null;
+    return proved !== null && proved.mode !== 'psk';
   }
 
   /**
