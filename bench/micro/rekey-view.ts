@@ -8,7 +8,13 @@
 // the wall time: on a loaded machine the wall time is mostly waiting for a core, the CPU is not.
 // Ensemble re-keys a 20-member group in about 100 ms. Quote the load beside the figures.
 //
-//   npx tsx bench/micro/rekey-view.ts [--members 5,9,20] [--changes 5] [--modes encrypt,plain]
+//   npx tsx bench/micro/rekey-view.ts [--members 5,9,20] [--changes 5] [--modes encrypt,plain] [--profile DIR] [--gap 200]
+//
+// --profile DIR: a V8 CPU profile of the changes alone (not the group's assembly), one file per size
+// and mode (DIR/rekey-view-MODE-N.cpuprofile), for `npx tsx bench/flamegraph.ts` or Chrome's DevTools.
+import { writeFileSync } from 'node:fs';
+import { Session } from 'node:inspector/promises';
+import { join } from 'node:path';
 import { createNode } from '../../src/api/create-node.js';
 import type { Group } from '../../src/api/group.js';
 import type { HorusNode } from '../../src/api/node.js';
@@ -26,6 +32,9 @@ function arg(name: string, dflt: string): string {
 const sizes = arg('members', '5,9,20').split(',').map(Number);
 const changes = Number(arg('changes', '5'));
 const modes = arg('modes', 'encrypt,plain').split(',') as ('encrypt' | 'plain')[];
+const profileDir = arg('profile', '');
+/** Pause before each join and each leave (ms): the group's idle work (heartbeats, gossip) runs in it. */
+const gapMs = Number(arg('gap', '200'));
 const GROUP = 'rekey';
 
 const caKeys = generateEd25519();
@@ -80,21 +89,33 @@ async function once(
     const leaveMs: number[] = [];
     const joinCpuMs: number[] = [];
     const leaveCpuMs: number[] = [];
+    const session = profileDir === '' ? null : new Session();
+    if (session !== null) {
+      session.connect();
+      await session.post('Profiler.enable');
+      await session.post('Profiler.setSamplingInterval', { interval: 100 });
+      await session.post('Profiler.start');
+    }
     for (let k = 0; k < changes; k++) {
-      await new Promise((r) => setTimeout(r, 200));
+      await new Promise((r) => setTimeout(r, gapMs));
       const t0 = performance.now();
       const c0 = process.cpuUsage();
       const g = await mover.join(GROUP, encrypt ? { encrypt: true } : {});
       const id = g.localId;
       joinMs.push((await allInstall([...groups, g], (ms) => ms.includes(id) && ms.length === n + 1)) - t0);
       joinCpuMs.push(cpuMs(process.cpuUsage(c0)));
-      await new Promise((r) => setTimeout(r, 200));
+      await new Promise((r) => setTimeout(r, gapMs));
       const t1 = performance.now();
       const c1 = process.cpuUsage();
       const left = allInstall(groups, (ms) => !ms.includes(id) && ms.length === n);
       await g.leave();
       leaveMs.push((await left) - t1);
       leaveCpuMs.push(cpuMs(process.cpuUsage(c1)));
+    }
+    if (session !== null) {
+      const { profile } = await session.post('Profiler.stop');
+      writeFileSync(join(profileDir, `rekey-view-${encrypt ? 'encrypt' : 'plain'}-${n}.cpuprofile`), JSON.stringify(profile));
+      session.disconnect();
     }
     return { joinMs, leaveMs, joinCpuMs, leaveCpuMs, idleCpuMsPerS };
   } finally {

@@ -16,7 +16,7 @@ import { chooseProposal, resendDue, silentParticipants, stepOverdue, type CoordF
 import { Gbcasts } from './gms/gbcast.js';
 import { endpointOfMember, JoinAdmission, joinRequestTargets, membershipSeq, nonceFrom, staleJoin } from './gms/joins.js';
 import {
-  bodySchemas,
+  sharedBodySchemas,
   cmpAttempt,
   G,
   GMS_HEADER,
@@ -251,7 +251,7 @@ export class GMS extends Layer {
     this.mFlushes = ctx.metrics.counter('horus_gms_flushes_total', 'flush attempts started as coordinator');
     this.mFlushMs = ctx.metrics.gauge('horus_gms_last_flush_ms', 'duration of the last view change seen by this member');
     this.guard = new InputGuard(ctx, 'GMS');
-    this.schemas = bodySchemas(opts);
+    this.schemas = sharedBodySchemas(opts);
     this.keys = opts.groupKeys ? new ViewKeys(ctx.env, ctx.group, ctx.localId) : null;
     this.acl = opts.acl;
     this.quorum = new Quorum(opts.partition);
@@ -504,8 +504,10 @@ export class GMS extends Layer {
 
   private dispatch<T extends G>(t: T, from: NodeId, body: Body<T>): void {
     switch (t) {
-      case G.JoinReq:
-        return this.onJoinReq(from, (body as Body<G.JoinReq>).member);
+      case G.JoinReq: {
+        const x = body as Body<G.JoinReq>;
+        return this.onJoinReq(from, x.member, x.kx);
+      }
       case G.JoinChallenge:
         return this.onJoinChallenge(from, (body as Body<G.JoinChallenge>).nonce);
       case G.JoinAnswer: {
@@ -617,7 +619,12 @@ export class GMS extends Layer {
     // A challenger counts while we would answer no other coordinator (see onJoinChallenge).
     const a = this.answeredTo;
     const challenger = a !== null && this.env.now() - a.at < this.opts.flushTimeoutMs * 2 ? a.coord : null;
-    for (const c of joinRequestTargets(this.contacts, this.joinReqRound++, challenger)) this.send(c, G.JoinReq, { member: this.me });
+    // Our key-agreement key rides along: a coordinator that hears this request on our own
+    // authenticated connection admits us without a challenge (see onJoinReq). A request sent is
+    // before any view that admits us, as an answer to a challenge is: our lease may count from it.
+    this.joinAnsweredAt ??= this.env.now();
+    const kx = this.keys ? { kx: this.keys.publicKey } : {};
+    for (const c of joinRequestTargets(this.contacts, this.joinReqRound++, challenger)) this.send(c, G.JoinReq, { member: this.me, ...kx });
   }
 
   private sendLeaveReq(): void {
@@ -625,8 +632,13 @@ export class GMS extends Layer {
     if (c && c !== this.me) this.send(c, G.LeaveReq, { member: this.me });
   }
 
-  /** Anyone may ask for a process to join (a joiner knows only its seeds): the coordinator challenges the joiner itself. */
-  private onJoinReq(from: NodeId, member: NodeId): void {
+  /**
+   * Anyone may ask for a process to join (a joiner knows only its seeds). The coordinator admits the
+   * joiner at once when the request came on the joiner's own connection and the transport proved by
+   * certificate who sent it (pki; with group keys it carries the joiner's key-agreement key);
+   * otherwise (forwarded by a member, psk, or security off) it challenges the joiner itself.
+   */
+  private onJoinReq(from: NodeId, member: NodeId, kx?: Uint8Array): void {
     if (this.status !== 'member' && this.status !== 'leaving') return;
     // A late copy (queued across a cut) for a membership that is over, or already replaced: drop it.
     if (this.staleJoinOf(from, member)) {
@@ -653,6 +665,11 @@ export class GMS extends Layer {
       // Its INSTALL was lost: the install retry covers it.
       return;
     }
+    if (this.spokeForItself(from, member) && (!this.keys || kx !== undefined)) {
+      // A challenge sent before this copy arrived (for a forwarded one) is answered by this request.
+      this.admission.withdraw(member);
+      return this.admit(from, member, kx);
+    }
     const nonce = this.admission.challenge(member, this.env.now());
     if (nonce === null) return this.guard.drop(from, 'too many joins waiting for their answer', { member });
     if (this.admission.sendDue(member, this.env.now(), this.opts.retryMs)) this.send(member, G.JoinChallenge, { nonce });
@@ -677,8 +694,29 @@ export class GMS extends Layer {
     if (this.staleJoinOf(from, member)) return;
     const challengedAt = this.admission.challengedAt(member);
     if (!this.admission.answer(from, member, nonce)) return this.guard.drop(from, 'join answer without its challenge', { member });
+    this.admit(from, member, kx, challengedAt);
+  }
+
+  /**
+   * Whether `from` is `member`'s own node and the transport proved it: a certificate that allows
+   * that node id (pki). A claimed id is not enough to skip the challenge, nor is psk, where every
+   * holder of the secret may claim any id: the challenge goes to the id's own endpoint.
+   */
+  private spokeForItself(from: NodeId, member: NodeId): boolean {
+    if (nodeOfMember(from) !== nodeOfMember(member)) return false;
+    const t = this.env.transport;
+    const proved = typeof t.peerIdentity === 'function' ? t.peerIdentity(nodeOfMember(from)) : null;
+    return proved !== null && proved.mode !== 'psk';
+  }
+
+  /**
+   * Coordinator: `member` proved, from its own (authenticated) connection, that it is there and
+   * wants in (its answer to our challenge, or its own request). `challengedAt`: when the challenge
+   * it answered was issued.
+   */
+  private admit(from: NodeId, member: NodeId, kx: Uint8Array | undefined, challengedAt?: number): void {
     this.admission.answeredAs(member);
-    // The joiner proved it is there, from its own (authenticated) connection: is it let in?
+    // Is it let in?
     const refused = this.refusedByAcl(member);
     if (refused !== null) {
       this.guard.drop(from, 'join refused by the access-control list', { member });
@@ -773,7 +811,7 @@ export class GMS extends Layer {
    * A coordinator starts the flush once foldMs has gathered what comes with the first event, rather
    * than at its next tick (up to retryMs, 100 ms: the most of a join's or leave's time before).
    */
-  private flushSoon(delay = this.opts.foldMs): void {
+  private flushSoon(delay = this.foldDelay()): void {
     if (this.flushSoonTimer !== null) return;
     this.flushSoonTimer = this.env.setTimer(delay, () => {
       this.flushSoonTimer = null;
@@ -782,10 +820,23 @@ export class GMS extends Layer {
       // Early for this work (the timer was set for earlier work, or a real timer fired a little
       // before env.now() says foldMs passed: libuv counts from the loop's cached time): wait out
       // the rest rather than leave it to the next tick (up to retryMs later).
-      const rest = this.opts.foldMs - (this.env.now() - this.workSince);
+      const rest = this.foldDelay() - (this.env.now() - this.workSince);
       if (rest > 0) this.flushSoon(Math.max(rest, 1));
       else this.startFlush();
     });
+  }
+
+  /**
+   * How long to gather work before a flush: foldMs when it includes a suspicion or a member's
+   * request for a flush (members that fail together are suspected some ms apart, and a flush whose
+   * participants include one not yet suspected waits for its answer until it times out); none for
+   * joins, leaves and gbcasts alone: those that arrive while the flush collects its replies are
+   * still taken into its proposal (chooseProposal reads them then), so waiting only delays the change.
+   */
+  private foldDelay(): number {
+    if (this.needFlush || this.frozen) return this.opts.foldMs;
+    for (const m of this.view?.members ?? []) if (this.suspects.has(m)) return this.opts.foldMs;
+    return 0;
   }
 
   private hasWork(): boolean {
@@ -1520,7 +1571,7 @@ export class GMS extends Layer {
     }
     const f = this.flush;
     if (!f) {
-      if (this.hasWork() && this.workSince !== null && now - this.workSince >= this.opts.foldMs) this.startFlush();
+      if (this.hasWork() && this.workSince !== null && now - this.workSince >= this.foldDelay()) this.startFlush();
       else if (this.hasWork() && this.workSince === null) this.noteWork();
       return;
     }

@@ -122,6 +122,11 @@ export class JoinAdmission {
     return true;
   }
 
+  /** `member` was admitted without answering its open challenge (its own request came on its own authenticated connection): forget the challenge. */
+  withdraw(member: NodeId): void {
+    this.open.delete(member);
+  }
+
   /**
    * A joiner proved it is there as `member`: open challenges to other members of its endpoint are
    * for memberships or processes that no longer exist there. Only an answer may do this (a request

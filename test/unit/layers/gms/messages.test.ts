@@ -1,6 +1,6 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { bodySchemas, G, saneMembers } from '../../../../src/layers/gms/messages.js';
+import { bodySchemas, G, saneMembers, sharedBodySchemas } from '../../../../src/layers/gms/messages.js';
 
 const schemas = bodySchemas({ maxMembers: 4, maxPendingGbcasts: 2 });
 const ok = (t: G, body: unknown): boolean => schemas[t].safeParse(body).success;
@@ -35,5 +35,17 @@ describe('GMS body schemas', () => {
     assert.equal(saneMembers(['a:1/1', 'a:1/1~2'], 4), false);
     assert.equal(saneMembers([], 4), false);
     assert.equal(saneMembers(['a', 'b', 'c', 'd', 'e'], 4), false);
+  });
+});
+
+describe('sharedBodySchemas', () => {
+  it('gives every GMS with the same limits one schema set (compiled once), and other limits their own, which enforce them', () => {
+    const a = sharedBodySchemas({ maxMembers: 4, maxPendingGbcasts: 2 });
+    assert.equal(sharedBodySchemas({ maxMembers: 4, maxPendingGbcasts: 2 }), a);
+    const b = sharedBodySchemas({ maxMembers: 2, maxPendingGbcasts: 2 });
+    assert.notEqual(b, a);
+    const three = { id: 3, members: ['a:1/1', 'b:1/1', 'c:1/1'] };
+    assert.ok(a[G.Install].safeParse({ view: three, stateFrom: null }).success);
+    assert.ok(!b[G.Install].safeParse({ view: three, stateFrom: null }).success, 'the smaller limit holds');
   });
 });
