@@ -7,7 +7,7 @@ import { messageName } from '../core/history.js';
 import type { InputGuard } from '../core/input-guard.js';
 import type { Counter } from '../core/metrics.js';
 import { silentLogger, type Logger } from '../core/logger.js';
-import { Message } from '../core/message.js';
+import { Message, type HeaderType } from '../core/message.js';
 import type { NodeId } from '../core/node-id.js';
 import type { View } from '../core/view.js';
 import { decodePayload, encodePayload } from '../codec/payload.js';
@@ -250,6 +250,8 @@ export class Group extends EventEmitter implements StackTop {
   /** 'view' listeners attached while a view was current, and that view: they hear it first (see oweView). */
   private owed: { listener: (...args: never[]) => void; view: View }[] = [];
   private owedTimer = false;
+  /** The header types of the last multicast sent (shared, never written): the next send's start (see newSend). */
+  private sendTypes: HeaderType<unknown>[] | null = null;
   /** Changes whenever a 'message' listener is added or removed (see upBatch). */
   private messageListenersGen = 0;
   private readonly queries = new Map<number, PendingQuery>();
@@ -582,7 +584,7 @@ export class Group extends EventEmitter implements StackTop {
     const denied = this.sendDenied();
     if (denied !== null) return Promise.reject(denied);
     const id = this.nextId++;
-    const msg = new Message(null, enc.bytes);
+    const msg = this.newSend(enc.bytes);
     msg.order = ORDERS.indexOf(order);
     msg.safe = opts?.safe === true;
     if (kind === AppKind.Plain && !re) msg.push(APP_HEADER, plainAppHeader(msg.order, enc.encoding, id));
@@ -652,7 +654,7 @@ export class Group extends EventEmitter implements StackTop {
           new HorusError('ERR_TOO_LARGE', `payload ${i} of ${enc.bytes.length} bytes is over the ${limit}-byte limit of group ${this.name}'s stack`),
         );
       }
-      const msg = new Message(null, enc.bytes);
+      const msg = this.newSend(enc.bytes);
       msg.order = code;
       msg.safe = safe;
       msgs[i] = msg;
@@ -688,7 +690,9 @@ export class Group extends EventEmitter implements StackTop {
         const m = batch[k]!;
         this.noteSend(m, appId(m.peek(APP_HEADER)!), order);
       }
+      const last = batch[batch.length - 1]!; // read first: the stack may overwrite the array
       this.stack!.downBatch(batch);
+      this.shareTypesOf(last);
       i = end;
     }
     return i === n ? RESOLVED : this.holdMany(msgs, i);
@@ -758,6 +762,22 @@ export class Group extends EventEmitter implements StackTop {
   private sendDown(msg: Message, id: number, order: Order): void {
     this.noteSend(msg, id, order);
     this.stack!.down(msg);
+    this.shareTypesOf(msg);
+  }
+
+  /** A multicast to send: its header types start as the last sent one's (see Message.sharingTypes). */
+  private newSend(payload: Buffer): Message {
+    const types = this.sendTypes;
+    return types === null ? new Message(null, payload) : Message.sharingTypes(null, payload, types);
+  }
+
+  /**
+   * `msg` went down the stack: its header types are those of the next send too, most likely. From
+   * here on they are shared (a layer that pushes onto it later copies them first).
+   */
+  private shareTypesOf(msg: Message): void {
+    msg.typesShared = true;
+    this.sendTypes = msg.htypes;
   }
 
   /** A send is handed to the stack: listeners and the history hear of it. */

@@ -90,11 +90,29 @@ export class Message {
   push<T>(type: HeaderType<T>, value: T): void {
     const i = this.htop++;
     if (this.typesShared) {
+      // The shared array already names this type here (a message that went through the same layers): nothing to write.
+      if (this.htypes[i] === type) {
+        this.hvalues[i] = value;
+        return;
+      }
       this.htypes = this.htypes.slice(0, i);
       this.typesShared = false;
     }
     this.htypes[i] = type as HeaderType<unknown>;
     this.hvalues[i] = value;
+  }
+
+  /**
+   * A message to send whose header types start out as `types`, another message's (shared, never
+   * written: see typesShared), with no header yet. Sends that go through the same layers push the
+   * same types in the same order: each push that matches writes only its value, so such a send makes
+   * one header array instead of two.
+   */
+  static sharingTypes(dest: NodeId | null, payload: Buffer, types: HeaderType<unknown>[]): Message {
+    const m = new Message(dest, payload, dest === null ? MsgFlag.Multicast : 0, types, new Array<unknown>(HEADER_SLOTS));
+    m.htop = 0;
+    m.typesShared = true;
+    return m;
   }
 
   /** The top header if it is of this type, else undefined. */
