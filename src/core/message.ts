@@ -7,8 +7,14 @@ import { invariant } from './errors.js';
 export interface HeaderType<T> {
   readonly id: number;
   readonly name: string;
-  encode(w: Writer, h: T): void;
-  decode(r: Reader): T;
+  /** `msg`: the message the header is on (absent when a layer encodes headers apart from their message). */
+  encode(w: Writer, h: T, msg?: Message): void;
+  /**
+   * `msg`: the message being decoded (its payload and headers are not set yet), where a header may
+   * put what every message has a field for (NAK's sequence number: `Message.seq`) instead of a
+   * record of its own; absent when a layer decodes headers apart from their message.
+   */
+  decode(r: Reader, msg?: Message): T;
 }
 
 /** Message flags carried on the wire. */

@@ -111,7 +111,11 @@ describe('batch fast paths hand up what one-by-one handling would', () => {
             const enc = Buffer.from(`hdr:${i}`);
             const m = new Message(null, enc.subarray(4), flags);
             m.src = s.src;
-            if (s.kind === 'data') m.push(NAK_HEADER, { t: 1, view: s.view, seq: s.seq });
+            // A data header as a sender makes it or the decoder gives it (the view's record, the number in `seq`), or by hand with its number.
+            if (s.kind === 'data' && i % 2 === 0) {
+              m.seq = s.seq;
+              m.push(NAK_HEADER, { t: 1, view: s.view });
+            } else if (s.kind === 'data') m.push(NAK_HEADER, { t: 1, view: s.view, seq: s.seq });
             else if (s.kind === 'high') m.push(NAK_HEADER, { t: 4, view: s.view, seq: s.seq });
             m.wire = enc;
             m.wireStart = 0;
