@@ -37,6 +37,11 @@ export const enum OrderCode {
   Group = 3,
 }
 
+const BIT_SAFE = 1;
+const BIT_TYPES_SHARED = 2;
+/** `order` is kept as it was given (even a code no layer knows): the bits from here up, signed. */
+const ORDER_SHIFT = 2;
+
 /** Header slots a new message starts with (APP, TOTAL, CAUSAL, SAFE, NAK and one more); more grow the arrays. */
 const HEADER_SLOTS = 6;
 
@@ -51,16 +56,12 @@ export class Message {
   hvalues: unknown[];
   htop: number;
   /**
-   * `htypes` is shared with other messages (messages decoded from the wire with the same header
-   * types share one array): `push` copies it before writing. Nothing else writes into `htypes`.
+   * `safe` (bit 0), `typesShared` (bit 1) and `order` (from bit 2 on) in one small integer: a message
+   * is made at the message rate on both sides, and each field is 8 bytes of it.
    */
-  typesShared = false;
+  private bits = 0;
   /** The top a keeping layer saw when it kept this message (see cloneAt); -1 when not kept. */
   keptTop = -1;
-  /** Set by the sender's group for the ordering layers; never sent (those layers push their own headers). */
-  order: OrderCode = OrderCode.Fifo;
-  /** Deliver only once every member holds it (the SAFE layer holds it until STABLE says so). */
-  safe = false;
   /** The reliability layer's sequence number for this message in its view (set on delivery). */
   seq = 0;
   /**
@@ -83,6 +84,33 @@ export class Message {
     this.htypes = htypes ?? new Array<HeaderType<unknown>>(HEADER_SLOTS);
     this.hvalues = hvalues ?? new Array<unknown>(HEADER_SLOTS);
     this.htop = htypes?.length ?? 0;
+  }
+
+  /**
+   * `htypes` is shared with other messages (messages decoded from the wire with the same header
+   * types share one array): `push` copies it before writing. Nothing else writes into `htypes`.
+   */
+  get typesShared(): boolean {
+    return (this.bits & BIT_TYPES_SHARED) !== 0;
+  }
+  set typesShared(v: boolean) {
+    this.bits = v ? this.bits | BIT_TYPES_SHARED : this.bits & ~BIT_TYPES_SHARED;
+  }
+
+  /** Set by the sender's group for the ordering layers; never sent (those layers push their own headers). */
+  get order(): OrderCode {
+    return (this.bits >> ORDER_SHIFT) as OrderCode;
+  }
+  set order(v: OrderCode) {
+    this.bits = (this.bits & BIT_SAFE) | (this.bits & BIT_TYPES_SHARED) | (v << ORDER_SHIFT);
+  }
+
+  /** Deliver only once every member holds it (the SAFE layer holds it until STABLE says so). */
+  get safe(): boolean {
+    return (this.bits & BIT_SAFE) !== 0;
+  }
+  set safe(v: boolean) {
+    this.bits = v ? this.bits | BIT_SAFE : this.bits & ~BIT_SAFE;
   }
 
   get isMulticast(): boolean {
@@ -156,8 +184,7 @@ export class Message {
   cloneAt(top: number): Message {
     const m = new Message(this.dest, this.payload, this.flags, this.htypes.slice(0, top), this.hvalues.slice(0, top));
     m.src = this.src;
-    m.order = this.order;
-    m.safe = this.safe;
+    m.bits = this.bits & ~BIT_TYPES_SHARED; // its types are its own
     m.seq = this.seq;
     return m;
   }
