@@ -413,54 +413,82 @@ export class NAK extends Layer {
       this.eachUp(batch);
       return;
     }
-    let n = 0;
-    for (let i = 0; i < batch.length; i++) {
-      const msg = batch[i]!;
-      if (!this.upInOrder(msg)) {
-        this.eachUpFrom(batch, i, n);
+    const len = batch.length;
+    for (let i = 0; i < len;) {
+      const end = this.upRun(batch, i);
+      if (end === i) {
+        // Everything before it is handled and stays where it is, at the front.
+        this.eachUpFrom(batch, i, i);
         return;
       }
-      batch[n++] = msg;
+      i = end;
     }
-    if (n > 0) {
-      batch.length = n;
-      this.above.upBatch(batch);
-    }
+    if (len > 0) this.above.upBatch(batch);
   }
 
   /**
-   * `up` for a data message that can be delivered at once and needs nothing else (see upBatch):
-   * true when it was (it is to go up), false, with nothing changed, when it is for `up`.
+   * `up` for the run of messages from `batch[i]` on that can be delivered at once and need nothing
+   * else (see upBatch): data messages of one sender in this view, each the next of its sender, while
+   * nothing of that sender is held out of order. A frame carries such a run, its messages sharing one
+   * header record: the checks and the window's bookkeeping are made once per run, not per message.
+   * Returns where the run ends (`i` itself, with nothing changed, when `batch[i]` is for `up`).
    */
-  private upInOrder(msg: Message): boolean {
-    const h = msg.peek(NAK_HEADER);
-    if (h === undefined || h.t !== NakType.Data || h.view !== this.viewId) return false;
-    const seq = dataSeq(h, msg);
-    const src = msg.src;
+  private upRun(batch: Message[], i: number): number {
+    const first = batch[i]!;
+    const h = first.peek(NAK_HEADER);
+    if (h === undefined || h.t !== NakType.Data || h.view !== this.viewId) return i;
+    const src = first.src;
+    const len = batch.length;
+    let j = i;
     if (src === this.ctx.localId) {
+      // Our own, looped back: already in order.
+      let own = this.ownDelivered;
+      for (; j < len; j++) {
+        const m = batch[j]!;
+        const top = m.htop - 1;
+        if (m.src !== src || top < 0 || m.htypes[top] !== NAK_HEADER) break;
+        const mh = m.hvalues[top] as NakHeader;
+        if (mh !== h && (mh.t !== NakType.Data || mh.view !== this.viewId)) break;
+        const seq = dataSeq(mh, m);
+        m.htop = top;
+        m.seq = seq;
+        if (seq > own) own = seq;
+      }
+      this.ownDelivered = own;
       if (this.timer === null) this.wake();
-      msg.dropTop();
-      msg.seq = seq;
-      if (seq > this.ownDelivered) this.ownDelivered = seq;
-      return true;
+      return j;
     }
     // A frame's run of one sender's messages: its window looked up once.
     let w = this.lastWindow;
     if (w === null || w.origin !== src) {
       w = this.windows.get(src) ?? null;
-      if (w === null) return false;
+      if (w === null) return i;
       this.lastWindow = w;
     }
-    if (seq !== w.next || seq > w.limit || w.early.size > 0) return false;
-    if (this.timer === null) this.wake();
-    msg.dropTop();
-    if (seq > w.high) w.high = seq;
-    if (pinsTooMuch(msg)) ownWire(msg);
-    msg.seq = seq;
-    w.store.append(seq, msg.wire!, msg.wireStart, msg.wireEnd, msg.htop);
-    w.next++;
+    if (w.early.size > 0) return i;
+    const limit = w.limit;
+    const store = w.store;
+    let next = w.next;
+    for (; j < len; j++) {
+      const m = batch[j]!;
+      const top = m.htop - 1;
+      if (m.src !== src || top < 0 || m.htypes[top] !== NAK_HEADER) break;
+      const mh = m.hvalues[top] as NakHeader;
+      if (mh !== h && (mh.t !== NakType.Data || mh.view !== this.viewId)) break;
+      const seq = dataSeq(mh, m);
+      if (seq !== next || seq > limit) break;
+      m.htop = top;
+      if (pinsTooMuch(m)) ownWire(m);
+      m.seq = seq;
+      store.append(seq, m.wire!, m.wireStart, m.wireEnd, top);
+      next++;
+    }
+    if (j === i) return i;
+    w.next = next;
+    if (next - 1 > w.high) w.high = next - 1;
     if (!w.missing) w.reqTries = 0;
-    return true;
+    if (this.timer === null) this.wake();
+    return j;
   }
 
   /** Keep a message of a view not installed yet, within the per-peer and total byte caps. */
