@@ -243,6 +243,8 @@ export class Group extends EventEmitter implements StackTop {
   private flowBlocked = false;
   private queryHandler: QueryHandler | null = null;
   private memberSet: Set<NodeId>;
+  /** The sender of the last application message found in `memberSet` (null after a view change). */
+  private lastMemberSrc: NodeId | null = null;
   /** Application events held for one turn after the first view (see installView). */
   private queued: ['message' | 'view', unknown][] | null = null;
   /** True once a first view is installed. */
@@ -866,9 +868,13 @@ export class Group extends EventEmitter implements StackTop {
     // GMS marked it: the ACL does not let its sender send (dropped here, at its place in the order).
     if (isRefusedSend(msg)) return;
     // Only members speak in a group: anything else is a stranger's forgery.
-    if (!this.memberSet.has(msg.src)) {
-      this.guard?.drop(msg.src, 'application message from a non-member', { group: this.name });
-      return;
+    // (A frame's messages come from one sender: the set is asked once per run of it.)
+    if (msg.src !== this.lastMemberSrc) {
+      if (!this.memberSet.has(msg.src)) {
+        this.guard?.drop(msg.src, 'application message from a non-member', { group: this.name });
+        return;
+      }
+      this.lastMemberSrc = msg.src;
     }
     // Every application message is a multicast: one addressed to some members only would be
     // delivered by them alone, against virtual synchrony.
@@ -1161,6 +1167,7 @@ export class Group extends EventEmitter implements StackTop {
     this.leftAtMarker = false;
     this.markerSent = false; // a marker is delivered by the next view change at the latest: lost if not, so the next probe may send one
     this.memberSet = new Set(view.members);
+    this.lastMemberSrc = null;
     for (const q of this.queries.values()) q.viewChanged(view);
     this.direct.viewChanged(view.members);
     this.recorder?.record({ k: 'view', at: this.now(), node: this.localId, group: this.name, view: view.id, members: view.members });
