@@ -416,12 +416,20 @@ export class NAK extends Layer {
     const len = batch.length;
     for (let i = 0; i < len;) {
       const end = this.upRun(batch, i);
-      if (end === i) {
-        // Everything before it is handled and stays where it is, at the front.
-        this.eachUpFrom(batch, i, i);
-        return;
+      if (end !== i) {
+        i = end;
+        continue;
       }
-      i = end;
+      // Not ours and not sequenced (a digest, a credit, a unicast that COM bundled in): `up` passes it
+      // on as it is, so it stays in its place.
+      const msg = batch[i]!;
+      if (msg.peek(NAK_HEADER) === undefined && (!msg.isMulticast || msg.flags & MsgFlag.Unreliable)) {
+        i++;
+        continue;
+      }
+      // Everything before it is handled and stays where it is, at the front.
+      this.eachUpFrom(batch, i, i);
+      return;
     }
     if (len > 0) this.above.upBatch(batch);
   }

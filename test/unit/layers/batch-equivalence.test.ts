@@ -96,7 +96,8 @@ describe('batch fast paths hand up what one-by-one handling would', () => {
     const msgArb = fc.record(
       {
         src: fc.constantFrom('a', 'b', 'c', 'z'),
-        kind: fc.constantFrom('data', 'data', 'data', 'data', 'high', 'none'),
+        // none: unsequenced (passed on); bare: a reliable multicast without a NAK header (dropped); unicast: passed on.
+        kind: fc.constantFrom('data', 'data', 'data', 'data', 'high', 'none', 'bare', 'unicast'),
         seq: fc.integer({ min: 0, max: 8 }),
         view: fc.constantFrom(1, 1, 1, 1, 0, 2),
       },
@@ -106,7 +107,7 @@ describe('batch fast paths hand up what one-by-one handling would', () => {
       fc.property(fc.array(msgArb, { maxLength: 60 }), chunksArb, (specs, chunks) => {
         const make = (): Message[] =>
           specs.map((s, i) => {
-            const flags = s.kind === 'data' ? MsgFlag.Multicast : MsgFlag.Multicast | MsgFlag.Unreliable;
+            const flags = s.kind === 'data' || s.kind === 'bare' ? MsgFlag.Multicast : s.kind === 'unicast' ? 0 : MsgFlag.Multicast | MsgFlag.Unreliable;
             // The payload is a view into the message's encoding, as when it arrives in a frame (NAK copies that encoding when it holds a message early).
             const enc = Buffer.from(`hdr:${i}`);
             const m = new Message(null, enc.subarray(4), flags);
