@@ -9,7 +9,8 @@
 // --against DIR: another checkout of Horus (a worktree of main, say) runs in this same process, its
 // runs alternating with this one's after `--warmup` runs of each that are not counted: on a machine
 // that other work shares, contention then falls on both builds alike (separate invocations a
-// minute apart differed by 20% with no change). Prints each build's runs and the ratio of medians.
+// minute apart differed by 20% with no change). Prints each build's runs, the ratio of their medians
+// and the median of the ratios of each round's pair.
 import { HorusNode } from '../../src/api/node.js';
 import type { Group } from '../../src/api/group.js';
 import { SimWorld } from '../../src/sim/sim-world.js';
@@ -108,6 +109,8 @@ if (against !== '') {
       cpuUsPerDeliveryMedian: Number(median(mine).toFixed(3)),
       againstCpuUsPerDeliveryMedian: Number(median(theirs).toFixed(3)),
       ratioOfMedians: Number((median(mine) / median(theirs)).toFixed(3)),
+      // Each round's two runs ran next to each other: the median of their ratios follows the load's drift less.
+      pairedRatioMedian: Number(median(mine.map((x, k) => x / theirs[k]!)).toFixed(3)),
       cpuUsPerDelivery: fixed(mine),
       againstCpuUsPerDelivery: fixed(theirs),
     }),
