@@ -453,12 +453,9 @@ export class NAK extends Layer {
       let own = this.ownDelivered;
       for (; j < len; j++) {
         const m = batch[j]!;
-        const top = m.htop - 1;
-        if (m.src !== src || top < 0 || m.htypes[top] !== NAK_HEADER) break;
-        const mh = m.hvalues[top] as NakHeader;
-        if (mh !== h && (mh.t !== NakType.Data || mh.view !== this.viewId)) break;
-        const seq = dataSeq(mh, m);
-        m.htop = top;
+        const seq = this.runSeq(m, src, h);
+        if (seq < 0) break;
+        m.htop--;
         m.seq = seq;
         if (seq > own) own = seq;
       }
@@ -479,13 +476,9 @@ export class NAK extends Layer {
     let next = w.next;
     for (; j < len; j++) {
       const m = batch[j]!;
-      const top = m.htop - 1;
-      if (m.src !== src || top < 0 || m.htypes[top] !== NAK_HEADER) break;
-      const mh = m.hvalues[top] as NakHeader;
-      if (mh !== h && (mh.t !== NakType.Data || mh.view !== this.viewId)) break;
-      const seq = dataSeq(mh, m);
+      const seq = this.runSeq(m, src, h);
       if (seq !== next || seq > limit) break;
-      m.htop = top;
+      const top = --m.htop;
       if (pinsTooMuch(m)) ownWire(m);
       m.seq = seq;
       store.append(seq, m.wire!, m.wireStart, m.wireEnd, top);
@@ -497,6 +490,18 @@ export class NAK extends Layer {
     if (!w.missing) w.reqTries = 0;
     if (this.timer === null) this.wake();
     return j;
+  }
+
+  /**
+   * The sequence number of `m` if it goes on a run of `src`'s data messages in this view whose first
+   * header is `h` (its header on top, `h` itself or one like it), else -1.
+   */
+  private runSeq(m: Message, src: NodeId, h: Extract<NakHeader, { t: NakType.Data }>): number {
+    const top = m.htop - 1;
+    if (m.src !== src || top < 0 || m.htypes[top] !== NAK_HEADER) return -1;
+    const mh = m.hvalues[top] as NakHeader;
+    if (mh !== h && (mh.t !== NakType.Data || mh.view !== this.viewId)) return -1;
+    return dataSeq(mh, m);
   }
 
   /** Keep a message of a view not installed yet, within the per-peer and total byte caps. */
