@@ -78,6 +78,8 @@ async function once(seed: number, build: Build = { HorusNode, SimWorld }): Promi
   return { cpuUsPerDelivery: (c.user + c.system) / delivered, delivered, simMs: world.now() - t0 };
 }
 
+/** What every printout starts with: the case measured. */
+const setting = { order, members, count, size, safe };
 const against = arg('against', '');
 if (against !== '') {
   const other: Build = {
@@ -100,11 +102,7 @@ if (against !== '') {
   const fixed = (xs: number[]): number[] => xs.map((x) => Number(x.toFixed(3)));
   console.log(
     JSON.stringify({
-      order,
-      members,
-      count,
-      size,
-      safe,
+      ...setting,
       against,
       cpuUsPerDeliveryMedian: Number(median(mine).toFixed(3)),
       againstCpuUsPerDeliveryMedian: Number(median(theirs).toFixed(3)),
@@ -121,11 +119,7 @@ if (against !== '') {
   const cpu = results.map((r) => r.cpuUsPerDelivery).sort((a, b) => a - b);
   console.log(
     JSON.stringify({
-      order,
-      members,
-      count,
-      size,
-      safe,
+      ...setting,
       cpuUsPerDeliveryMedian: Number(cpu[Math.floor(cpu.length / 2)]!.toFixed(3)),
       cpuUsPerDelivery: cpu.map((x) => Number(x.toFixed(3))),
       simMs: results.map((r) => r.simMs),
