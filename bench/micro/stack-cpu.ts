@@ -4,9 +4,22 @@
 // (event queue, traffic hash) are included, so ratios between versions are what to read.
 //
 //   npx tsx bench/micro/stack-cpu.ts [--order total|fifo|causal] [--members 3] [--count 20000] [--size 100] [--burst 500] [--safe] [--runs 3] [--jitter 0]
+//                                    [--against DIR [--warmup 4]]
+//
+// --against DIR: another checkout of Horus (a worktree of main, say) runs in this same process, its
+// runs alternating with this one's after `--warmup` runs of each that are not counted: on a machine
+// that other work shares, contention then falls on both builds alike (separate invocations a
+// minute apart differed by 20% with no change). Prints each build's runs, the ratio of their medians
+// and the median of the ratios of each round's pair.
 import { HorusNode } from '../../src/api/node.js';
 import type { Group } from '../../src/api/group.js';
 import { SimWorld } from '../../src/sim/sim-world.js';
+
+/** What a run needs of a build: its node and its simulator. */
+interface Build {
+  HorusNode: typeof HorusNode;
+  SimWorld: typeof SimWorld;
+}
 
 function arg(name: string, dflt: string): string {
   const i = process.argv.indexOf(`--${name}`);
@@ -26,10 +39,15 @@ const safe = process.argv.includes('--safe');
 // still on another link.
 const jitter = Number(arg('jitter', '0'));
 
-function once(seed: number): { cpuUsPerDelivery: number; delivered: number; simMs: number } {
-  const world = new SimWorld(seed, { delayMs: 0.05, jitterMs: jitter });
+/** A send that fails fails the run (one handler for all, as the real bench's members have). */
+const fail = (e: unknown): never => {
+  throw e;
+};
+
+async function once(seed: number, build: Build = { HorusNode, SimWorld }): Promise<{ cpuUsPerDelivery: number; delivered: number; simMs: number }> {
+  const world = new build.SimWorld(seed, { delayMs: 0.05, jitterMs: jitter });
   const endpoints = Array.from({ length: members }, (_, i) => `m${i + 1}:1`);
-  const nodes = endpoints.map((e) => new HorusNode(world.addNode(e, '1').env));
+  const nodes = endpoints.map((e) => new build.HorusNode(world.addNode(e, '1').env));
   const groups = nodes.map((n) => n.joinNow('g', { members: endpoints }));
   let delivered = 0;
   for (const g of groups) g.on('message', () => delivered++);
@@ -45,12 +63,14 @@ function once(seed: number): { cpuUsPerDelivery: number; delivered: number; simM
       // Closed loop: a member sends while flow control lets it (as the bench's members do).
       for (let i = 0; i < burst && sent[k]! < count && !g.blocked; i++) {
         sent[k]!++;
-        g.cast(order, payload, safe ? { safe: true } : undefined).catch((e: unknown) => {
-          throw e;
-        });
+        g.cast(order, payload, safe ? { safe: true } : undefined).catch(fail);
       }
     }
     world.runFor(1);
+    // Let the promise jobs of this round's sends run, as a process's event loop does between its
+    // turns: run without a pause, every send's job waited to the end, and the collector copied and
+    // promoted them all (a third of its time in this bench went to that).
+    await null;
     if (world.now() - t0 > 600_000) throw new Error(`stuck: ${delivered} of ${want} delivered`);
   }
   const c = process.cpuUsage(c0);
@@ -58,18 +78,51 @@ function once(seed: number): { cpuUsPerDelivery: number; delivered: number; simM
   return { cpuUsPerDelivery: (c.user + c.system) / delivered, delivered, simMs: world.now() - t0 };
 }
 
-const results = [];
-for (let r = 0; r < runs; r++) results.push(once(r + 1));
-const cpu = results.map((r) => r.cpuUsPerDelivery).sort((a, b) => a - b);
-console.log(
-  JSON.stringify({
-    order,
-    members,
-    count,
-    size,
-    safe,
-    cpuUsPerDeliveryMedian: Number(cpu[Math.floor(cpu.length / 2)]!.toFixed(3)),
-    cpuUsPerDelivery: cpu.map((x) => Number(x.toFixed(3))),
-    simMs: results.map((r) => r.simMs),
-  }),
-);
+/** What every printout starts with: the case measured. */
+const setting = { order, members, count, size, safe };
+const against = arg('against', '');
+if (against !== '') {
+  const other: Build = {
+    HorusNode: ((await import(`${against}/src/api/node.ts`)) as { HorusNode: typeof HorusNode }).HorusNode,
+    SimWorld: ((await import(`${against}/src/sim/sim-world.ts`)) as { SimWorld: typeof SimWorld }).SimWorld,
+  };
+  const warmup = Number(arg('warmup', '4'));
+  const mine: number[] = [];
+  const theirs: number[] = [];
+  for (let r = 0; r < warmup + runs; r++) {
+    // Each build goes first in every other round.
+    const a = r % 2 === 0 ? await once(r + 1) : null;
+    const b = await once(r + 1, other);
+    const c = a ?? (await once(r + 1));
+    if (r < warmup) continue;
+    mine.push(c.cpuUsPerDelivery);
+    theirs.push(b.cpuUsPerDelivery);
+  }
+  const median = (xs: number[]): number => [...xs].sort((x, y) => x - y)[Math.floor(xs.length / 2)]!;
+  const fixed = (xs: number[]): number[] => xs.map((x) => Number(x.toFixed(3)));
+  console.log(
+    JSON.stringify({
+      ...setting,
+      against,
+      cpuUsPerDeliveryMedian: Number(median(mine).toFixed(3)),
+      againstCpuUsPerDeliveryMedian: Number(median(theirs).toFixed(3)),
+      ratioOfMedians: Number((median(mine) / median(theirs)).toFixed(3)),
+      // Each round's two runs ran next to each other: the median of their ratios follows the load's drift less.
+      pairedRatioMedian: Number(median(mine.map((x, k) => x / theirs[k]!)).toFixed(3)),
+      cpuUsPerDelivery: fixed(mine),
+      againstCpuUsPerDelivery: fixed(theirs),
+    }),
+  );
+} else {
+  const results = [];
+  for (let r = 0; r < runs; r++) results.push(await once(r + 1));
+  const cpu = results.map((r) => r.cpuUsPerDelivery).sort((a, b) => a - b);
+  console.log(
+    JSON.stringify({
+      ...setting,
+      cpuUsPerDeliveryMedian: Number(cpu[Math.floor(cpu.length / 2)]!.toFixed(3)),
+      cpuUsPerDelivery: cpu.map((x) => Number(x.toFixed(3))),
+      simMs: results.map((r) => r.simMs),
+    }),
+  );
+}

@@ -7,7 +7,7 @@ import { messageName } from '../core/history.js';
 import type { InputGuard } from '../core/input-guard.js';
 import type { Counter } from '../core/metrics.js';
 import { silentLogger, type Logger } from '../core/logger.js';
-import { Message } from '../core/message.js';
+import { Message, type HeaderType } from '../core/message.js';
 import type { NodeId } from '../core/node-id.js';
 import type { View } from '../core/view.js';
 import { decodePayload, encodePayload } from '../codec/payload.js';
@@ -243,6 +243,8 @@ export class Group extends EventEmitter implements StackTop {
   private flowBlocked = false;
   private queryHandler: QueryHandler | null = null;
   private memberSet: Set<NodeId>;
+  /** The sender of the last application message found in `memberSet` (null after a view change). */
+  private lastMemberSrc: NodeId | null = null;
   /** Application events held for one turn after the first view (see installView). */
   private queued: ['message' | 'view', unknown][] | null = null;
   /** True once a first view is installed. */
@@ -250,6 +252,8 @@ export class Group extends EventEmitter implements StackTop {
   /** 'view' listeners attached while a view was current, and that view: they hear it first (see oweView). */
   private owed: { listener: (...args: never[]) => void; view: View }[] = [];
   private owedTimer = false;
+  /** The header types of the last multicast sent (shared, never written): the next send's start (see newSend). */
+  private sendTypes: HeaderType<unknown>[] | null = null;
   /** Changes whenever a 'message' listener is added or removed (see upBatch). */
   private messageListenersGen = 0;
   private readonly queries = new Map<number, PendingQuery>();
@@ -582,7 +586,7 @@ export class Group extends EventEmitter implements StackTop {
     const denied = this.sendDenied();
     if (denied !== null) return Promise.reject(denied);
     const id = this.nextId++;
-    const msg = new Message(null, enc.bytes);
+    const msg = this.newSend(enc.bytes);
     msg.order = ORDERS.indexOf(order);
     msg.safe = opts?.safe === true;
     if (kind === AppKind.Plain && !re) msg.push(APP_HEADER, plainAppHeader(msg.order, enc.encoding, id));
@@ -652,7 +656,7 @@ export class Group extends EventEmitter implements StackTop {
           new HorusError('ERR_TOO_LARGE', `payload ${i} of ${enc.bytes.length} bytes is over the ${limit}-byte limit of group ${this.name}'s stack`),
         );
       }
-      const msg = new Message(null, enc.bytes);
+      const msg = this.newSend(enc.bytes);
       msg.order = code;
       msg.safe = safe;
       msgs[i] = msg;
@@ -688,7 +692,9 @@ export class Group extends EventEmitter implements StackTop {
         const m = batch[k]!;
         this.noteSend(m, appId(m.peek(APP_HEADER)!), order);
       }
+      const last = batch[batch.length - 1]!; // read first: the stack may overwrite the array
       this.stack!.downBatch(batch);
+      this.shareTypesOf(last);
       i = end;
     }
     return i === n ? RESOLVED : this.holdMany(msgs, i);
@@ -758,6 +764,22 @@ export class Group extends EventEmitter implements StackTop {
   private sendDown(msg: Message, id: number, order: Order): void {
     this.noteSend(msg, id, order);
     this.stack!.down(msg);
+    this.shareTypesOf(msg);
+  }
+
+  /** A multicast to send: its header types start as the last sent one's (see Message.sharingTypes). */
+  private newSend(payload: Buffer): Message {
+    const types = this.sendTypes;
+    return types === null ? new Message(null, payload) : Message.sharingTypes(null, payload, types);
+  }
+
+  /**
+   * `msg` went down the stack: its header types are those of the next send too, most likely. From
+   * here on they are shared (a layer that pushes onto it later copies them first).
+   */
+  private shareTypesOf(msg: Message): void {
+    msg.typesShared = true;
+    this.sendTypes = msg.htypes;
   }
 
   /** A send is handed to the stack: listeners and the history hear of it. */
@@ -846,9 +868,13 @@ export class Group extends EventEmitter implements StackTop {
     // GMS marked it: the ACL does not let its sender send (dropped here, at its place in the order).
     if (isRefusedSend(msg)) return;
     // Only members speak in a group: anything else is a stranger's forgery.
-    if (!this.memberSet.has(msg.src)) {
-      this.guard?.drop(msg.src, 'application message from a non-member', { group: this.name });
-      return;
+    // (A frame's messages come from one sender: the set is asked once per run of it.)
+    if (msg.src !== this.lastMemberSrc) {
+      if (!this.memberSet.has(msg.src)) {
+        this.guard?.drop(msg.src, 'application message from a non-member', { group: this.name });
+        return;
+      }
+      this.lastMemberSrc = msg.src;
     }
     // Every application message is a multicast: one addressed to some members only would be
     // delivered by them alone, against virtual synchrony.
@@ -1141,6 +1167,7 @@ export class Group extends EventEmitter implements StackTop {
     this.leftAtMarker = false;
     this.markerSent = false; // a marker is delivered by the next view change at the latest: lost if not, so the next probe may send one
     this.memberSet = new Set(view.members);
+    this.lastMemberSrc = null;
     for (const q of this.queries.values()) q.viewChanged(view);
     this.direct.viewChanged(view.members);
     this.recorder?.record({ k: 'view', at: this.now(), node: this.localId, group: this.name, view: view.id, members: view.members });

@@ -1,5 +1,5 @@
 import { HorusError, ProtocolError } from '../core/errors.js';
-import type { HeaderType } from '../core/message.js';
+import type { HeaderType, Message } from '../core/message.js';
 import type { Reader } from './reader.js';
 import type { Writer } from './writer.js';
 
@@ -11,7 +11,12 @@ const table = new Array<HeaderType<unknown> | undefined>(256).fill(undefined);
  * Declare a header type. Ids are global and stable (they are on the wire): keep the table in
  * header-ids.ts so two layers never collide.
  */
-export function defineHeader<T>(id: number, name: string, encode: (w: Writer, h: T) => void, decode: (r: Reader) => T): HeaderType<T> {
+export function defineHeader<T>(
+  id: number,
+  name: string,
+  encode: (w: Writer, h: T, msg?: Message) => void,
+  decode: (r: Reader, msg?: Message) => T,
+): HeaderType<T> {
   if (!Number.isInteger(id) || id < 1 || id > 255) throw new HorusError('ERR_STACK', `header id ${id} out of range 1..255`);
   const existing = byId.get(id);
   if (existing) throw new HorusError('ERR_STACK', `header id ${id} used by both ${existing.name} and ${name}`);

@@ -22,7 +22,7 @@ export function encodeMessage(w: Writer, msg: Message): void {
   for (let i = 0; i < top; i++) {
     const t = types[i]!;
     w.u8(t.id);
-    t.encode(w, values[i]);
+    t.encode(w, values[i], msg);
   }
   w.bytes(msg.payload);
 }
@@ -44,6 +44,10 @@ export function decodeMessage(r: Reader, end: number): Message {
 
 /** By header count: the types of the last message decoded with that many headers (shared, never written: see Message.typesShared). */
 const lastTypes: (HeaderType<unknown>[] | undefined)[] = new Array<HeaderType<unknown>[] | undefined>(MAX_HEADERS + 1).fill(undefined);
+
+const EMPTY = Buffer.alloc(0);
+/** A decoded message's types until they are known (never written: its top is 0). */
+const NO_TYPES: HeaderType<unknown>[] = [];
 
 function decodeBounded(r: Reader, end: number): Message {
   const buf = r.buf;
@@ -68,6 +72,8 @@ function decodeBounded(r: Reader, end: number): Message {
   const last = lastTypes[n];
   let types: HeaderType<unknown>[] | undefined = undefined;
   const values = new Array<unknown>(n);
+  // Made first: a header decoder may set one of its fields (see HeaderType.decode).
+  const msg = new Message(dest, EMPTY, flags, NO_TYPES, values);
   for (let i = 0; i < n; i++) {
     const type = headerTypeOf(r.u8());
     if (types !== undefined) types[i] = type;
@@ -76,16 +82,17 @@ function decodeBounded(r: Reader, end: number): Message {
       for (let j = 0; j < i; j++) types[j] = last![j]!;
       types[i] = type;
     }
-    values[i] = type.decode(r);
+    values[i] = type.decode(r, msg);
   }
   if (types === undefined)
     types = last ?? (lastTypes[n] = []); // no header at all, the first time
   else lastTypes[n] = types;
   const at = r.pos;
   if (at > end) throw new ProtocolError('ERR_MALFORMED', 'headers overrun the message');
-  const payload = buf.subarray(at, end);
+  msg.payload = buf.subarray(at, end);
   r.pos = end;
-  const msg = new Message(dest, payload, flags, types, values);
+  msg.htypes = types;
+  msg.htop = n;
   msg.typesShared = true;
   msg.wire = buf;
   msg.wireStart = start;

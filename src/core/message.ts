@@ -7,8 +7,14 @@ import { invariant } from './errors.js';
 export interface HeaderType<T> {
   readonly id: number;
   readonly name: string;
-  encode(w: Writer, h: T): void;
-  decode(r: Reader): T;
+  /** `msg`: the message the header is on (absent when a layer encodes headers apart from their message). */
+  encode(w: Writer, h: T, msg?: Message): void;
+  /**
+   * `msg`: the message being decoded (its payload and headers are not set yet), where a header may
+   * put what every message has a field for (NAK's sequence number: `Message.seq`) instead of a
+   * record of its own; absent when a layer decodes headers apart from their message.
+   */
+  decode(r: Reader, msg?: Message): T;
 }
 
 /** Message flags carried on the wire. */
@@ -31,6 +37,11 @@ export const enum OrderCode {
   Group = 3,
 }
 
+const BIT_SAFE = 1;
+const BIT_TYPES_SHARED = 2;
+/** `order` is kept as it was given (even a code no layer knows): the bits from here up, signed. */
+const ORDER_SHIFT = 2;
+
 /** Header slots a new message starts with (APP, TOTAL, CAUSAL, SAFE, NAK and one more); more grow the arrays. */
 const HEADER_SLOTS = 6;
 
@@ -45,16 +56,12 @@ export class Message {
   hvalues: unknown[];
   htop: number;
   /**
-   * `htypes` is shared with other messages (messages decoded from the wire with the same header
-   * types share one array): `push` copies it before writing. Nothing else writes into `htypes`.
+   * `safe` (bit 0), `typesShared` (bit 1) and `order` (from bit 2 on) in one small integer: a message
+   * is made at the message rate on both sides, and each field is 8 bytes of it.
    */
-  typesShared = false;
+  private bits = 0;
   /** The top a keeping layer saw when it kept this message (see cloneAt); -1 when not kept. */
   keptTop = -1;
-  /** Set by the sender's group for the ordering layers; never sent (those layers push their own headers). */
-  order: OrderCode = OrderCode.Fifo;
-  /** Deliver only once every member holds it (the SAFE layer holds it until STABLE says so). */
-  safe = false;
   /** The reliability layer's sequence number for this message in its view (set on delivery). */
   seq = 0;
   /**
@@ -79,6 +86,33 @@ export class Message {
     this.htop = htypes?.length ?? 0;
   }
 
+  /**
+   * `htypes` is shared with other messages (messages decoded from the wire with the same header
+   * types share one array): `push` copies it before writing. Nothing else writes into `htypes`.
+   */
+  get typesShared(): boolean {
+    return (this.bits & BIT_TYPES_SHARED) !== 0;
+  }
+  set typesShared(v: boolean) {
+    this.bits = v ? this.bits | BIT_TYPES_SHARED : this.bits & ~BIT_TYPES_SHARED;
+  }
+
+  /** Set by the sender's group for the ordering layers; never sent (those layers push their own headers). */
+  get order(): OrderCode {
+    return (this.bits >> ORDER_SHIFT) as OrderCode;
+  }
+  set order(v: OrderCode) {
+    this.bits = (this.bits & BIT_SAFE) | (this.bits & BIT_TYPES_SHARED) | (v << ORDER_SHIFT);
+  }
+
+  /** Deliver only once every member holds it (the SAFE layer holds it until STABLE says so). */
+  get safe(): boolean {
+    return (this.bits & BIT_SAFE) !== 0;
+  }
+  set safe(v: boolean) {
+    this.bits = v ? this.bits | BIT_SAFE : this.bits & ~BIT_SAFE;
+  }
+
   get isMulticast(): boolean {
     return (this.flags & MsgFlag.Multicast) !== 0;
   }
@@ -90,11 +124,29 @@ export class Message {
   push<T>(type: HeaderType<T>, value: T): void {
     const i = this.htop++;
     if (this.typesShared) {
+      // The shared array already names this type here (a message that went through the same layers): nothing to write.
+      if (this.htypes[i] === type) {
+        this.hvalues[i] = value;
+        return;
+      }
       this.htypes = this.htypes.slice(0, i);
       this.typesShared = false;
     }
     this.htypes[i] = type as HeaderType<unknown>;
     this.hvalues[i] = value;
+  }
+
+  /**
+   * A message to send whose header types start out as `types`, another message's (shared, never
+   * written: see typesShared), with no header yet. Sends that go through the same layers push the
+   * same types in the same order: each push that matches writes only its value, so such a send makes
+   * one header array instead of two.
+   */
+  static sharingTypes(dest: NodeId | null, payload: Buffer, types: HeaderType<unknown>[]): Message {
+    const m = new Message(dest, payload, dest === null ? MsgFlag.Multicast : 0, types, new Array<unknown>(HEADER_SLOTS));
+    m.htop = 0;
+    m.typesShared = true;
+    return m;
   }
 
   /** The top header if it is of this type, else undefined. */
@@ -132,8 +184,7 @@ export class Message {
   cloneAt(top: number): Message {
     const m = new Message(this.dest, this.payload, this.flags, this.htypes.slice(0, top), this.hvalues.slice(0, top));
     m.src = this.src;
-    m.order = this.order;
-    m.safe = this.safe;
+    m.bits = this.bits & ~BIT_TYPES_SHARED; // its types are its own
     m.seq = this.seq;
     return m;
   }

@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import type { Timer } from '../core/env.js';
 import type { Digest, DownEvent } from '../core/events.js';
-import { ProtocolError } from '../core/errors.js';
+import { invariant, ProtocolError } from '../core/errors.js';
 import { Message, MsgFlag } from '../core/message.js';
 import type { NodeId } from '../core/node-id.js';
 import { SeqBuffer } from '../core/seq-buffer.js';
@@ -24,21 +24,43 @@ const enum NakType {
   High = 4,
 }
 
-/** Every NAK header names the view its sequence numbers belong to: numbering restarts per view. */
+/**
+ * Every NAK header names the view its sequence numbers belong to: numbering restarts per view. A
+ * data message's sequence number is its `Message.seq` (set by the sender's NAK, and by the decoder
+ * on receipt), so its header is one record per view shared by all its data messages, not one per
+ * message; a record made by hand may carry the number itself (`seq`), which then goes first.
+ */
 type NakHeader =
-  | { t: NakType.Data; view: number; seq: number }
+  | { t: NakType.Data; view: number; seq?: number }
   | { t: NakType.Xmit; view: number; origin: NodeId; seq: number }
   | { t: NakType.Req; view: number; origin: NodeId; from: number; to: number }
   | { t: NakType.High; view: number; seq: number };
 
+/** The shared data header of the view last decoded (frames carry runs of one view's messages). */
+let lastData: { t: NakType.Data; view: number } = Object.freeze({ t: NakType.Data, view: 0 });
+function dataHeaderOf(view: number): { t: NakType.Data; view: number } {
+  if (lastData.view !== view) lastData = Object.freeze({ t: NakType.Data, view });
+  return lastData;
+}
+
+/** A data message's sequence number: its header's own, if it has one, else the message's. */
+function dataSeq(h: { t: NakType.Data; seq?: number }, msg: Message): number {
+  return h.seq ?? msg.seq;
+}
+
 export const NAK_HEADER = defineHeader<NakHeader>(
   HeaderIds.NAK,
   'NAK',
-  (w, h) => {
+  (w, h, msg) => {
     w.u8(h.t);
     w.uvar(h.view);
     switch (h.t) {
-      case NakType.Data:
+      case NakType.Data: {
+        const seq = h.seq ?? msg?.seq;
+        invariant(seq !== undefined, 'a NAK data header encoded apart from its message');
+        w.uvar(seq);
+        break;
+      }
       case NakType.High:
         w.uvar(h.seq);
         break;
@@ -53,12 +75,16 @@ export const NAK_HEADER = defineHeader<NakHeader>(
         break;
     }
   },
-  (r) => {
+  (r, msg) => {
     const t = r.u8();
     const view = r.uvar();
     switch (t) {
-      case NakType.Data:
-        return { t, view, seq: r.uvar() };
+      case NakType.Data: {
+        const seq = r.uvar();
+        if (msg === undefined) return { t, view, seq };
+        msg.seq = seq;
+        return dataHeaderOf(view);
+      }
       case NakType.High:
         return { t, view, seq: r.uvar() };
       case NakType.Xmit:
@@ -210,6 +236,10 @@ export class NAK extends Layer {
   private ownDelivered = 0;
   private stableSelf = 0;
   private windows = new Map<NodeId, SenderWindow>();
+  /** The window upInOrder used last (a frame's messages come from one sender): reset with `windows`. */
+  private lastWindow: SenderWindow | null = null;
+  /** The data header of this view, shared by all our data messages (their numbers are their `seq`). */
+  private dataHeader: { t: NakType.Data; view: number } = { t: NakType.Data, view: 0 };
   /** Messages stamped with a view this member has not installed yet: kept for when it does, within caps. */
   private future: Message[] = [];
   private futureBytes = 0;
@@ -287,7 +317,8 @@ export class NAK extends Layer {
     if (this.sent.length >= 64) this.sliceSent();
     if (this.timer === null) this.wake();
     const seq = ++this.lastSent;
-    msg.push(NAK_HEADER, { t: NakType.Data, view: this.viewId, seq });
+    msg.seq = seq;
+    msg.push(NAK_HEADER, this.dataHeader);
     msg.keptTop = msg.htop; // the same object also goes up as our own copy: remember its headers' top
     this.sent.append(seq, msg);
     this.below.down(msg);
@@ -314,16 +345,17 @@ export class NAK extends Layer {
     const src = msg.src;
     switch (h.t) {
       case NakType.Data: {
+        const seq = dataSeq(h, msg);
         if (src === this.ctx.localId) {
-          msg.seq = h.seq;
-          if (h.seq > this.ownDelivered) this.ownDelivered = h.seq;
+          msg.seq = seq;
+          if (seq > this.ownDelivered) this.ownDelivered = seq;
           this.above.up(msg); // own loopback: already in order
           if (this.cut !== null) this.checkCut();
           return;
         }
         const w = this.windows.get(src);
         if (w === undefined) this.guard.drop(src, 'data from a non-member');
-        else this.receive(w, h.seq, msg, src);
+        else this.receive(w, seq, msg, src);
         return;
       }
       case NakType.Xmit: {
@@ -381,47 +413,95 @@ export class NAK extends Layer {
       this.eachUp(batch);
       return;
     }
-    let n = 0;
-    for (let i = 0; i < batch.length; i++) {
-      const msg = batch[i]!;
-      if (!this.upInOrder(msg)) {
-        this.eachUpFrom(batch, i, n);
-        return;
+    const len = batch.length;
+    for (let i = 0; i < len;) {
+      const end = this.upRun(batch, i);
+      if (end !== i) {
+        i = end;
+        continue;
       }
-      batch[n++] = msg;
+      // Not ours and not sequenced (a digest, a credit, a unicast that COM bundled in): `up` passes it
+      // on as it is, so it stays in its place.
+      const msg = batch[i]!;
+      if (msg.peek(NAK_HEADER) === undefined && (!msg.isMulticast || msg.flags & MsgFlag.Unreliable)) {
+        i++;
+        continue;
+      }
+      // Everything before it is handled and stays where it is, at the front.
+      this.eachUpFrom(batch, i, i);
+      return;
     }
-    if (n > 0) {
-      batch.length = n;
-      this.above.upBatch(batch);
-    }
+    if (len > 0) this.above.upBatch(batch);
   }
 
   /**
-   * `up` for a data message that can be delivered at once and needs nothing else (see upBatch):
-   * true when it was (it is to go up), false, with nothing changed, when it is for `up`.
+   * `up` for the run of messages from `batch[i]` on that can be delivered at once and need nothing
+   * else (see upBatch): data messages of one sender in this view, each the next of its sender, while
+   * nothing of that sender is held out of order. A frame carries such a run, its messages sharing one
+   * header record: the checks and the window's bookkeeping are made once per run, not per message.
+   * Returns where the run ends (`i` itself, with nothing changed, when `batch[i]` is for `up`).
    */
-  private upInOrder(msg: Message): boolean {
-    const h = msg.peek(NAK_HEADER);
-    if (h === undefined || h.t !== NakType.Data || h.view !== this.viewId) return false;
-    const src = msg.src;
+  private upRun(batch: Message[], i: number): number {
+    const first = batch[i]!;
+    const h = first.peek(NAK_HEADER);
+    if (h === undefined || h.t !== NakType.Data || h.view !== this.viewId) return i;
+    const src = first.src;
+    const len = batch.length;
+    let j = i;
     if (src === this.ctx.localId) {
+      // Our own, looped back: already in order.
+      let own = this.ownDelivered;
+      for (; j < len; j++) {
+        const m = batch[j]!;
+        const seq = this.runSeq(m, src, h);
+        if (seq < 0) break;
+        m.htop--;
+        m.seq = seq;
+        if (seq > own) own = seq;
+      }
+      this.ownDelivered = own;
       if (this.timer === null) this.wake();
-      msg.dropTop();
-      msg.seq = h.seq;
-      if (h.seq > this.ownDelivered) this.ownDelivered = h.seq;
-      return true;
+      return j;
     }
-    const w = this.windows.get(src);
-    if (w === undefined || h.seq !== w.next || h.seq > w.limit || w.early.size > 0) return false;
-    if (this.timer === null) this.wake();
-    msg.dropTop();
-    if (h.seq > w.high) w.high = h.seq;
-    if (pinsTooMuch(msg)) ownWire(msg);
-    msg.seq = h.seq;
-    w.store.append(h.seq, msg.wire!, msg.wireStart, msg.wireEnd, msg.htop);
-    w.next++;
+    // A frame's run of one sender's messages: its window looked up once.
+    let w = this.lastWindow;
+    if (w === null || w.origin !== src) {
+      w = this.windows.get(src) ?? null;
+      if (w === null) return i;
+      this.lastWindow = w;
+    }
+    if (w.early.size > 0) return i;
+    const limit = w.limit;
+    const store = w.store;
+    let next = w.next;
+    for (; j < len; j++) {
+      const m = batch[j]!;
+      const seq = this.runSeq(m, src, h);
+      if (seq !== next || seq > limit) break;
+      const top = --m.htop;
+      if (pinsTooMuch(m)) ownWire(m);
+      m.seq = seq;
+      store.append(seq, m.wire!, m.wireStart, m.wireEnd, top);
+      next++;
+    }
+    if (j === i) return i;
+    w.next = next;
+    if (next - 1 > w.high) w.high = next - 1;
     if (!w.missing) w.reqTries = 0;
-    return true;
+    if (this.timer === null) this.wake();
+    return j;
+  }
+
+  /**
+   * The sequence number of `m` if it goes on a run of `src`'s data messages in this view whose first
+   * header is `h` (its header on top, `h` itself or one like it), else -1.
+   */
+  private runSeq(m: Message, src: NodeId, h: Extract<NakHeader, { t: NakType.Data }>): number {
+    const top = m.htop - 1;
+    if (m.src !== src || top < 0 || m.htypes[top] !== NAK_HEADER) return -1;
+    const mh = m.hvalues[top] as NakHeader;
+    if (mh !== h && (mh.t !== NakType.Data || mh.view !== this.viewId)) return -1;
+    return dataSeq(mh, m);
   }
 
   /** Keep a message of a view not installed yet, within the per-peer and total byte caps. */
@@ -496,6 +576,8 @@ export class NAK extends Layer {
       this.ownDelivered = 0;
       this.stableSelf = 0;
       this.windows = new Map();
+      this.lastWindow = null;
+      this.dataHeader = { t: NakType.Data, view: id };
       this.cut = null;
       this.cutReported = false;
     }

@@ -215,6 +215,31 @@ export class STABLE extends Layer {
     this.below.downEvent(ev);
   }
 
+  /**
+   * A frame's messages: those without our headers (nearly all) are counted in one loop and the
+   * batch goes up in place, in one call (through `up` each went through a collector). From the first
+   * digest, or the message whose bytes call for a gossip (which may raise an event: what came
+   * before goes up ahead of it), on, each goes through `up`, behind them.
+   */
+  override upBatch(batch: Message[]): void {
+    if (this.gatheringUp) {
+      this.eachUp(batch);
+      return;
+    }
+    const maxBytes = this.opts.maxBytes;
+    for (let i = 0; i < batch.length; i++) {
+      const msg = batch[i]!;
+      const bytes = msg.payload.length;
+      if (msg.peek(STABLE_HEADER) !== undefined || msg.peek(STABLE_AGG_HEADER) !== undefined || this.bytesSinceGossip + bytes >= maxBytes) {
+        this.eachUpFrom(batch, i, i);
+        return;
+      }
+      if (this.slow && (msg.flags & MsgFlag.Unreliable) === 0) this.wake();
+      this.bytesSinceGossip += bytes;
+    }
+    if (batch.length > 0) this.above.upBatch(batch);
+  }
+
   override up(msg: Message): void {
     const h = msg.pop(STABLE_HEADER);
     const agg = h === undefined ? msg.pop(STABLE_AGG_HEADER) : undefined;

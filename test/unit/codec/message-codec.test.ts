@@ -31,7 +31,9 @@ describe('message codec', () => {
           assert.equal(back.dest, dest);
           assert.equal(back.flags, dest === null ? MsgFlag.Multicast : 0);
           assert.deepEqual(Buffer.from(back.payload), Buffer.from(bytes));
-          assert.deepEqual(back.pop(NAK_HEADER), { t: 1, view: 3, seq });
+          // A data header decodes to its view's shared record; its number goes to the message.
+          assert.deepEqual(back.pop(NAK_HEADER), { t: 1, view: 3 });
+          assert.equal(back.seq, seq);
           assert.deepEqual(back.pop(FRAG_HEADER), { id: seq, index: 0, count: 1 });
           const app = back.pop(APP_HEADER)!;
           assert.deepEqual([appOrder(app), appEncoding(app), appId(app), appKind(app)], [0, 0, seq + 1, AppKind.Plain]);
@@ -138,6 +140,25 @@ describe('message codec', () => {
       { numRuns: 3000 },
     );
   });
+  it("decodes a view's data headers to one shared record, each message's number in its seq", () => {
+    const b = new FrameBuilder('g');
+    for (const seq of [7, 8, 9]) b.add(sample(Buffer.from(`m${seq}`), seq, null));
+    const frame = b.finish();
+    const got: Message[] = [];
+    readFrameMessages(frame, readFrameMembership(frame, readFrameGroup(frame).offset).offset, (m) => got.push(m));
+    assert.deepEqual(
+      got.map((m) => m.seq),
+      [7, 8, 9],
+    );
+    const headers = got.map((m) => m.peek(NAK_HEADER));
+    assert.equal(headers[0], headers[1], 'one record for the view');
+    assert.equal(headers[1], headers[2]);
+    // Encoded again (NAK keeps a message's bytes, or re-encodes one that came in no frame), the number comes from seq.
+    const again = messageFromBytes(messageToBytes(got[1]!));
+    assert.equal(again.seq, 8);
+    assert.deepEqual(again.peek(NAK_HEADER), { t: 1, view: 3 });
+  });
+
   it('shares one array of header types among decoded messages with the same types, and copies it before a push writes', () => {
     const a = messageFromBytes(messageToBytes(sample(Buffer.from('a'), 1, null)));
     const b = messageFromBytes(messageToBytes(sample(Buffer.from('b'), 2, null)));
@@ -157,7 +178,8 @@ describe('message codec', () => {
       ['APP', 'FRAG', 'NAK', 'APP'],
     );
     const c = messageFromBytes(messageToBytes(sample(Buffer.from('c'), 3, null)));
-    assert.deepEqual(c.peek(NAK_HEADER), { t: 1, view: 3, seq: 3 });
+    assert.deepEqual(c.peek(NAK_HEADER), { t: 1, view: 3 });
+    assert.equal(c.seq, 3);
     assert.deepEqual(
       c.htypes.map((t) => t.name),
       ['APP', 'FRAG', 'NAK'],

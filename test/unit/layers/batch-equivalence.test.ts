@@ -3,6 +3,7 @@ import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import { CAUSAL, CAUSAL_HEADER } from '../../../src/layers/CAUSAL.js';
 import { NAK, NAK_HEADER } from '../../../src/layers/NAK.js';
+import { STABLE, STABLE_HEADER } from '../../../src/layers/STABLE.js';
 import { Message, MsgFlag, OrderCode } from '../../../src/core/message.js';
 import type { Env } from '../../../src/core/env.js';
 import type { DownEvent } from '../../../src/core/events.js';
@@ -22,7 +23,12 @@ function wire<L extends Layer>(layer: L): { layer: L; delivered: Message[]; sent
   const sent: Message[] = [];
   const nop = (): void => {};
   layer.above = { up: (m) => delivered.push(m), upBatch: (b) => delivered.push(...b), upEvent: nop, down: nop, downBatch: nop, downEvent: nop };
-  layer.below = { up: nop, upBatch: nop, upEvent: nop, down: (m) => sent.push(m), downBatch: (b) => sent.push(...b), downEvent: nop };
+  // A digest asked of the layer below (STABLE's gossip) says how many were asked before it: gossips are told apart by it.
+  let asked = 0;
+  const downEvent = (ev: DownEvent): void => {
+    if (ev.type === 'GET_DIGEST') ev.digest = new Map([['a', ++asked]]);
+  };
+  layer.below = { up: nop, upBatch: nop, upEvent: nop, down: (m) => sent.push(m), downBatch: (b) => sent.push(...b), downEvent };
   layer.downEvent({ type: 'VIEW', view: { group: 'g', id: 1, members: MEMBERS } });
   return { layer, delivered, sent };
 }
@@ -90,7 +96,8 @@ describe('batch fast paths hand up what one-by-one handling would', () => {
     const msgArb = fc.record(
       {
         src: fc.constantFrom('a', 'b', 'c', 'z'),
-        kind: fc.constantFrom('data', 'data', 'data', 'data', 'high', 'none'),
+        // none: unsequenced (passed on); bare: a reliable multicast without a NAK header (dropped); unicast: passed on.
+        kind: fc.constantFrom('data', 'data', 'data', 'data', 'high', 'none', 'bare', 'unicast'),
         seq: fc.integer({ min: 0, max: 8 }),
         view: fc.constantFrom(1, 1, 1, 1, 0, 2),
       },
@@ -100,12 +107,16 @@ describe('batch fast paths hand up what one-by-one handling would', () => {
       fc.property(fc.array(msgArb, { maxLength: 60 }), chunksArb, (specs, chunks) => {
         const make = (): Message[] =>
           specs.map((s, i) => {
-            const flags = s.kind === 'data' ? MsgFlag.Multicast : MsgFlag.Multicast | MsgFlag.Unreliable;
+            const flags = s.kind === 'data' || s.kind === 'bare' ? MsgFlag.Multicast : s.kind === 'unicast' ? 0 : MsgFlag.Multicast | MsgFlag.Unreliable;
             // The payload is a view into the message's encoding, as when it arrives in a frame (NAK copies that encoding when it holds a message early).
             const enc = Buffer.from(`hdr:${i}`);
             const m = new Message(null, enc.subarray(4), flags);
             m.src = s.src;
-            if (s.kind === 'data') m.push(NAK_HEADER, { t: 1, view: s.view, seq: s.seq });
+            // A data header as a sender makes it or the decoder gives it (the view's record, the number in `seq`), or by hand with its number.
+            if (s.kind === 'data' && i % 2 === 0) {
+              m.seq = s.seq;
+              m.push(NAK_HEADER, { t: 1, view: s.view });
+            } else if (s.kind === 'data') m.push(NAK_HEADER, { t: 1, view: s.view, seq: s.seq });
             else if (s.kind === 'high') m.push(NAK_HEADER, { t: 4, view: s.view, seq: s.seq });
             m.wire = enc;
             m.wireStart = 0;
@@ -134,6 +145,41 @@ describe('batch fast paths hand up what one-by-one handling would', () => {
         };
         assert.deepEqual(digest(many), digest(one));
         assert.equal(many.sent.length, one.sent.length, 'the same retransmission requests');
+      }),
+      { numRuns: 300 },
+    );
+  });
+  it('STABLE: data messages (gossip by bytes among them), digests and unreliable ones in any batching', () => {
+    const msgArb = fc.record(
+      {
+        src: fc.constantFrom('a', 'b', 'c', 'z'),
+        kind: fc.constantFrom('data', 'data', 'data', 'data', 'unreliable', 'digest'),
+        bytes: fc.integer({ min: 0, max: 40 }),
+        seq: fc.integer({ min: 0, max: 8 }),
+      },
+      { noNullPrototype: true },
+    );
+    fc.assert(
+      fc.property(fc.array(msgArb, { maxLength: 60 }), chunksArb, (specs, chunks) => {
+        const make = (): Message[] =>
+          specs.map((s, i) => {
+            const m = new Message(null, Buffer.alloc(s.bytes, i), s.kind === 'unreliable' ? MsgFlag.Multicast | MsgFlag.Unreliable : MsgFlag.Multicast);
+            m.src = s.src;
+            if (s.kind === 'digest')
+              m.push(STABLE_HEADER, {
+                view: 1,
+                entries: MEMBERS.map((id): [string, number] => [id, s.seq]),
+              });
+            return m;
+          });
+        // Gossip by bytes every 64 bytes: several times in most sequences.
+        const mk = (): STABLE => new STABLE(ctx('a'), { gossipIntervalMs: 50, maxBytes: 64, aggregateFrom: 16, idleEvery: 10 });
+        const [one, many] = feedBoth(mk, make, chunks);
+        const seen = (side: typeof one): string[] => side.delivered.map((m) => `${m.src}:${m.payload.length}:${m.payload[0] ?? -1}`);
+        assert.deepEqual(seen(many), seen(one));
+        // The same gossips, with the same digests, in the same order.
+        const gossips = (side: typeof one): unknown[] => side.sent.map((m) => m.peek(STABLE_HEADER));
+        assert.deepEqual(gossips(many), gossips(one));
       }),
       { numRuns: 300 },
     );
