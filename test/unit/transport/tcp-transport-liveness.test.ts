@@ -100,6 +100,44 @@ async function rawAcceptor(after: (s: net.Socket, frames: number[]) => void): Pr
   return { port, conns };
 }
 
+/**
+ * A slow raw peer: it answers the HELLO of the first connection, then reads nothing on it for 1 s
+ * (busy) before reading again; a second connection (a replacement dial) connects, and its HELLO is
+ * read and never answered.
+ */
+async function slowPeer(): Promise<{ port: number; conns: { socket: net.Socket; frames: number[] }[] }> {
+  const conns: { socket: net.Socket; frames: number[] }[] = [];
+  const server = net.createServer((s) => {
+    sockets.push(s);
+    s.on('error', () => {});
+    const frames: number[] = [];
+    const index = conns.push({ socket: s, frames }) - 1;
+    if (index > 0) {
+      s.resume();
+      return;
+    }
+    let hello = true;
+    const d: FrameDecoder = new FrameDecoder((f) => {
+      if (hello) {
+        hello = false;
+        s.write(encodeFrames([encodeHello(HELLO_ACCEPT, `127.0.0.1:${port}/slow`)]));
+        d.onControl = (code) => {
+          if (code === CONTROL_PING) s.write(encodeControlWord(CONTROL_PONG));
+        };
+        s.pause();
+        setTimeout(() => s.resume(), 1000);
+        return;
+      }
+      frames.push(seqOf(f));
+    });
+    s.on('data', (c: Buffer) => d.push(c));
+  });
+  servers.push(server);
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const port = (server.address() as net.AddressInfo).port;
+  return { port, conns };
+}
+
 /** A raw client that has sent its HELLO to `port`; collects the control words it receives after the reply. */
 async function rawClient(port: number, id = '127.0.0.1:1/raw'): Promise<{ socket: net.Socket; controls: number[] }> {
   const s = net.connect({ host: '127.0.0.1', port });
@@ -183,35 +221,7 @@ describe('TcpTransport liveness', () => {
 
   it('keeps a silent connection that answers again before its replacement does: a slow peer loses nothing', async () => {
     // The peer reads nothing on its first connection for 1 s (busy), and never answers a second one.
-    const conns: { socket: net.Socket; frames: number[] }[] = [];
-    const server = net.createServer((s) => {
-      sockets.push(s);
-      s.on('error', () => {});
-      const frames: number[] = [];
-      const index = conns.push({ socket: s, frames }) - 1;
-      if (index > 0) {
-        s.resume(); // the replacement dial: TCP connects, its HELLO is read and never answered
-        return;
-      }
-      let hello = true;
-      const d: FrameDecoder = new FrameDecoder((f) => {
-        if (hello) {
-          hello = false;
-          s.write(encodeFrames([encodeHello(HELLO_ACCEPT, `127.0.0.1:${port}/slow`)]));
-          d.onControl = (code) => {
-            if (code === CONTROL_PING) s.write(encodeControlWord(CONTROL_PONG));
-          };
-          s.pause();
-          setTimeout(() => s.resume(), 1000);
-          return;
-        }
-        frames.push(seqOf(f));
-      });
-      s.on('data', (c: Buffer) => d.push(c));
-    });
-    servers.push(server);
-    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-    const port = (server.address() as net.AddressInfo).port;
+    const { conns, port } = await slowPeer();
     const a = await start('a');
     const to = `127.0.0.1:${port}`;
     a.send(to, frame(0));
@@ -230,31 +240,7 @@ describe('TcpTransport liveness', () => {
 
   it('a peer that was slow once (its silent connection answered again) gets a longer stall timeout: no replacement dial at the next short silence', async () => {
     // The peer reads nothing on its first connection for 1 s, then (when told) for 0.9 s more; it never answers a second one.
-    const conns: { socket: net.Socket; frames: number[] }[] = [];
-    const server = net.createServer((s) => {
-      sockets.push(s);
-      s.on('error', () => {});
-      const index = conns.push({ socket: s, frames: [] }) - 1;
-      if (index > 0) {
-        s.resume();
-        return;
-      }
-      let hello = true;
-      const d: FrameDecoder = new FrameDecoder(() => {
-        if (!hello) return;
-        hello = false;
-        s.write(encodeFrames([encodeHello(HELLO_ACCEPT, `127.0.0.1:${port}/slow`)]));
-        d.onControl = (code) => {
-          if (code === CONTROL_PING) s.write(encodeControlWord(CONTROL_PONG));
-        };
-        s.pause();
-        setTimeout(() => s.resume(), 1000);
-      });
-      s.on('data', (c: Buffer) => d.push(c));
-    });
-    servers.push(server);
-    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-    const port = (server.address() as net.AddressInfo).port;
+    const { conns, port } = await slowPeer();
     const a = await start('a');
     const to = `127.0.0.1:${port}`;
     a.send(to, frame(0));
