@@ -665,7 +665,7 @@ export class GMS extends Layer {
       // Its INSTALL was lost: the install retry covers it.
       return;
     }
-    if (this.spokeForItself(from, member) && (!this.keys || kx !== undefined)) {
+    if (this.spokeForItself(from, member) && (!this.keys || kx !== undefined) && !this.otherProcessAt(member)) {
       // A challenge sent before this copy arrived (for a forwarded one) is answered by this request.
       this.admission.withdraw(member);
       return this.admit(from, member, kx);
@@ -695,6 +695,17 @@ export class GMS extends Layer {
     const challengedAt = this.admission.challengedAt(member);
     if (!this.admission.answer(from, member, nonce)) return this.guard.drop(from, 'join answer without its challenge', { member });
     this.admit(from, member, kx, challengedAt);
+  }
+
+  /**
+   * Whether our view holds a member of another process (another node id) at `member`'s endpoint: a
+   * restart. Only a challenge answered after we issued it orders the two processes (see
+   * noteReplaced); a request alone may be a late copy, so such a joiner is challenged.
+   */
+  private otherProcessAt(member: NodeId): boolean {
+    const ep = endpointOfMember(member);
+    const node = nodeOfMember(member);
+    return this.view!.members.some((m) => endpointOfMember(m) === ep && nodeOfMember(m) !== node);
   }
 
   /**
