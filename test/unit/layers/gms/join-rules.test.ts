@@ -64,20 +64,7 @@ describe('join admission rules (pure)', () => {
   });
 
   it('a cut or install naming two members of one endpoint is refused as impossible', () => {
-    const h: Hearing = {
-      me: 'a:1/x',
-      view: { group: 'g', id: 3, members: ['a:1/x', 'b:1/x'] },
-      joining: false,
-      flushParticipants: null,
-      highestAttempt: 1,
-      challengers: new Set(),
-      contacts: [],
-      stateProvider: null,
-      joinerPromise: null,
-      awaitsState: () => false,
-      maxMembers: 64,
-      maxAttemptStep: 1 << 20,
-    };
+    const h: Hearing = { ...plainHearing('a:1/x'), view: { group: 'g', id: 3, members: ['a:1/x', 'b:1/x'] }, highestAttempt: 1 };
     const p = { members: ['a:1/x', 'b:1/x', 'b:1/y'], cut: [], holders: [] };
     assert.equal(saneProposal(h, p), false);
     assert.equal(saneProposal(h, { ...p, members: ['a:1/x', 'b:1/y'] }), true);
