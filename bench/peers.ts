@@ -2,30 +2,45 @@
 // cores halve each other), then issue 10's table of ratios:
 //
 //   npx tsx bench/peers.ts [--peers DIR] [--out DIR] [--only mesh,jgroups,corosync,horus] [--horus FILE] [--scale F]
+//                          [--members 5,9]
 //
 // --peers: the peer benchmarks (default ../shared/peers beside this repository); --out: where each
 // one's output goes (default test-results/peers-TIME); --horus FILE: a saved Horus run instead of
-// running the bench; --scale: Horus's --scale. Corosync needs root; JGroups a JDK and libjgroups-java.
+// running the bench; --scale: Horus's --scale; --members: also the raw mesh, JGroups FIFO and Horus
+// fbcast at these group sizes (100 B), and the table of how each scales from 3 members. Corosync needs root; JGroups a JDK and libjgroups-java.
 import { spawn } from 'node:child_process';
-import { createWriteStream, existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { createWriteStream, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { CASES } from './cases.js';
 import { loadRun } from './lib/compare.js';
-import { formatRatioTable, parsePeerOutput, ratioTable, type PeerFigure } from './lib/peers.js';
+import { jgroupsScriptForMembers } from './lib/jgroups-members.js';
+import { formatRatioTable, formatScaleTable, parsePeerOutput, ratioTable, scaleTable, withMembers, type PeerFigure } from './lib/peers.js';
 
 const ROOT = fileURLToPath(new URL('../', import.meta.url));
 const HORUS_CASES = 'fbcast-3-100B,fbcast-3-1KiB,abcast-3-100B,abcast-3-1KiB,rtt';
 const STEPS = ['mesh', 'jgroups', 'corosync', 'horus'] as const;
 type Step = (typeof STEPS)[number];
 
-function parse(argv: readonly string[]): { peers: string; out: string; only: Set<Step>; horus: string | null; scale: string } {
+interface Args {
+  peers: string;
+  out: string;
+  only: Set<Step>;
+  horus: string | null;
+  scale: string;
+  /** Group sizes besides 3 for the scaling table (fbcast 100 B). */
+  members: number[];
+}
+
+function parse(argv: readonly string[]): Args {
   const a = {
     peers: resolve(ROOT, '..', 'shared', 'peers'),
     out: join(ROOT, 'test-results', `peers-${new Date().toISOString().replace(/[:.]/g, '-')}`),
     only: new Set<Step>(STEPS),
     horus: null as string | null,
     scale: '1',
+    members: [] as number[],
   };
   for (let i = 0; i < argv.length; i++) {
     const f = argv[i];
@@ -35,7 +50,14 @@ function parse(argv: readonly string[]): { peers: string; out: string; only: Set
     else if (f === '--out') a.out = resolve(v);
     else if (f === '--horus') a.horus = resolve(v);
     else if (f === '--scale') a.scale = v;
-    else if (f === '--only') {
+    else if (f === '--members') {
+      a.members = v.split(',').map((x) => {
+        const n = Number(x);
+        const sizes = CASES.filter((c) => c.kind === 'throughput' && c.op === 'fbcast' && c.size === 100 && c.members !== 3).map((c) => c.members);
+        if (!sizes.includes(n)) throw new Error(`--members: no fbcast-${x}-100B case in bench/cases.ts (sizes: ${sizes.join(', ')})`);
+        return n;
+      });
+    } else if (f === '--only') {
       const steps = v.split(',');
       for (const s of steps) if (!(STEPS as readonly string[]).includes(s)) throw new Error(`--only: unknown step ${s} (${STEPS.join(', ')})`);
       a.only = new Set(steps as Step[]);
@@ -45,10 +67,16 @@ function parse(argv: readonly string[]): { peers: string; out: string; only: Set
 }
 
 /** Runs one command to its end, its output to `log` and our stderr; resolves with its stdout. */
-function runLogged(cmd: string, args: readonly string[], log: string, cwd: string): Promise<{ code: number; stdout: string }> {
+function runLogged(
+  cmd: string,
+  args: readonly string[],
+  log: string,
+  cwd: string,
+  env: NodeJS.ProcessEnv = process.env,
+): Promise<{ code: number; stdout: string }> {
   process.stderr.write(`peers: ${cmd} ${args.join(' ')} (load ${os.loadavg()[0]!.toFixed(2)}) -> ${log}\n`);
   const file = createWriteStream(log);
-  const child = spawn(cmd, args, { cwd, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(cmd, args, { cwd, env, stdio: ['ignore', 'pipe', 'pipe'] });
   let stdout = '';
   child.stdout.on('data', (b: Buffer) => {
     stdout += b.toString();
@@ -86,6 +114,17 @@ async function main(): Promise<void> {
     for (const size of ['100', '1000']) take((await runLogged(process.execPath, [mesh, '3', size, '5'], join(a.out, `mesh-${size}.log`), a.peers)).stdout);
   }
   if (a.only.has('jgroups')) take((await runLogged('bash', [join(a.peers, 'jgroups', 'run.sh')], join(a.out, 'jgroups.log'), a.peers)).stdout);
+  for (const n of a.members) {
+    if (a.only.has('mesh'))
+      take((await runLogged(process.execPath, [join(a.peers, 'limit', 'mesh.mjs'), String(n), '100', '5'], join(a.out, `mesh-${n}x100.log`), a.peers)).stdout);
+    if (a.only.has('jgroups')) {
+      const script = join(a.out, 'jgroups-members.sh');
+      writeFileSync(script, jgroupsScriptForMembers(readFileSync(join(a.peers, 'jgroups', 'run.sh'), 'utf8')));
+      // More JVMs start and warm up more slowly on 2 cores: a longer hard deadline (it only ends a hung run).
+      const env = { BENCH_DEADLINE_MS: '120000', ...process.env, MEMBERS: String(n), MODES: 'fifo', JGROUPS_PEER_DIR: join(a.peers, 'jgroups') };
+      figures.push(...withMembers(n, parsePeerOutput((await runLogged('bash', [script], join(a.out, `jgroups-${n}.log`), a.peers, env)).stdout)));
+    }
+  }
   if (a.only.has('corosync')) {
     if (process.getuid?.() !== 0) process.stderr.write('peers: corosync skipped (needs root)\n');
     else take((await runLogged('bash', [join(a.peers, 'corosync', 'run.sh')], join(a.out, 'corosync.log'), a.peers)).stdout);
@@ -95,7 +134,17 @@ async function main(): Promise<void> {
     horusFile = join(a.out, 'horus.json');
     const r = await runLogged(
       process.execPath,
-      ['--import', 'tsx', join(ROOT, 'bench', 'run.ts'), '--filter', HORUS_CASES, '--scale', a.scale, '--out', horusFile],
+      [
+        '--import',
+        'tsx',
+        join(ROOT, 'bench', 'run.ts'),
+        '--filter',
+        [HORUS_CASES, ...a.members.map((n) => `fbcast-${n}-100B`)].join(','),
+        '--scale',
+        a.scale,
+        '--out',
+        horusFile,
+      ],
       join(a.out, 'horus.log'),
       ROOT,
     );
@@ -103,12 +152,14 @@ async function main(): Promise<void> {
   }
   const horus = horusFile !== null && existsSync(horusFile) ? loadRun(horusFile).results : [];
   const rows = ratioTable(horus, figures);
-  writeFileSync(join(a.out, 'peers.json'), JSON.stringify({ figures, ratios: rows, horus: horusFile }, null, 2) + '\n');
+  const scaling = a.members.length > 0 ? scaleTable(horus, figures, a.members) : [];
+  writeFileSync(join(a.out, 'peers.json'), JSON.stringify({ figures, ratios: rows, scaling, horus: horusFile }, null, 2) + '\n');
   const rtt = horus.filter((r) => r.kind === 'round-trip').map((r) => (r.kind === 'round-trip' ? `${r.id} p50 ${r.p50Ms} ms` : ''));
   process.stdout.write(
     [
       formatRatioTable(rows),
       '',
+      ...(scaling.length > 0 ? [formatScaleTable(scaling), ''] : []),
       'peer figures:',
       ...figures.map((f) => `  ${f.peer} ${f.what}: ${f.value} ${f.unit}`),
       'Horus round trips:',

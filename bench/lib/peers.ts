@@ -109,3 +109,49 @@ export function formatRatioTable(rows: readonly RatioRow[]): string {
     ...rows.map((r) => `| ${r.what} | ${fmt(r.horus)} | ${fmt(r.peer)} | ${r.ratio === null ? '_' : `${r.ratio}×`} | ${r.aim} |`),
   ].join('\n');
 }
+
+/** A peer's figures from a run at `n` members, told apart from the 3-member ones ("n9 fifo 100B"). */
+export function withMembers(n: number, figures: readonly PeerFigure[]): PeerFigure[] {
+  return figures.map((f) => ({ ...f, what: `n${n} ${f.what}` }));
+}
+
+/** One group size of the scaling table: fbcast 100 B against JGroups FIFO, and each against itself at 3. */
+export interface ScaleRow {
+  members: number;
+  horus: number | null;
+  jgroups: number | null;
+  /** Horus / JGroups at this size. */
+  ratio: number | null;
+  /** rate(n) / rate(3): issue 10 item 5 asks ≥ 1/3 at 9 members for Horus. */
+  horusOfThree: number | null;
+  jgroupsOfThree: number | null;
+}
+
+export function scaleTable(horus: readonly BenchResult[], peers: readonly PeerFigure[], sizes: readonly number[]): ScaleRow[] {
+  const rate = (n: number): number | null => {
+    const r = horus.find((x) => x.id === `fbcast-${n}-100B`);
+    return r?.kind === 'throughput' ? r.msgsPerSecPerMember : null;
+  };
+  const jg = (n: number): number | null => peers.find((f) => f.peer === 'jgroups' && f.what === (n === 3 ? 'fifo 100B' : `n${n} fifo 100B`))?.value ?? null;
+  const div = (a: number | null, b: number | null): number | null => (a !== null && b !== null && b > 0 ? Number((a / b).toFixed(3)) : null);
+  return [3, ...sizes].map((n) => ({
+    members: n,
+    horus: rate(n),
+    jgroups: jg(n),
+    ratio: div(rate(n), jg(n)),
+    horusOfThree: div(rate(n), rate(3)),
+    jgroupsOfThree: div(jg(n), jg(3)),
+  }));
+}
+
+export function formatScaleTable(rows: readonly ScaleRow[]): string {
+  const fmt = (x: number | null): string => (x === null ? '_' : String(x));
+  return [
+    '| members, fbcast 100 B per-member delivered msgs/s | Horus | JGroups FIFO | Horus / JGroups | Horus n / 3 | JGroups n / 3 |',
+    '|---|---|---|---|---|---|',
+    ...rows.map(
+      (r) =>
+        `| ${r.members} | ${fmt(r.horus)} | ${fmt(r.jgroups)} | ${r.ratio === null ? '_' : `${r.ratio}×`} | ${fmt(r.horusOfThree)} | ${fmt(r.jgroupsOfThree)} |`,
+    ),
+  ].join('\n');
+}

@@ -1,7 +1,7 @@
 // Reading the peer benchmarks' summary lines and setting Horus against them.
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { formatRatioTable, parsePeerOutput, ratioTable } from '../../bench/lib/peers.js';
+import { formatRatioTable, formatScaleTable, parsePeerOutput, ratioTable, scaleTable, withMembers } from '../../bench/lib/peers.js';
 import type { ThroughputResult } from '../../bench/lib/results.js';
 
 const OUTPUT = `
@@ -82,5 +82,19 @@ describe('peer benchmark figures', () => {
         .join('\n'),
       /\| _ \|/,
     );
+  });
+  it('sets each group size against 3 members, for Horus and for JGroups run at that size', () => {
+    const nine = withMembers(9, parsePeerOutput('jgroups fifo 100B: 100000 msgs/s per member (members min 1 max 2; 9 members; ...)'));
+    assert.deepEqual(nine, [{ peer: 'jgroups', what: 'n9 fifo 100B', value: 100_000, unit: 'msgs/s' }]);
+    const rows = scaleTable([tp('fbcast-3-100B', 900_000, 0), tp('fbcast-9-100B', 180_000, 0)], [...parsePeerOutput(OUTPUT), ...nine], [5, 9]);
+    assert.deepEqual(
+      rows.map((r) => [r.members, r.horus, r.jgroups, r.ratio, r.horusOfThree, r.jgroupsOfThree]),
+      [
+        [3, 900_000, 448_000, 2.009, 1, 1],
+        [5, null, null, null, null, null],
+        [9, 180_000, 100_000, 1.8, 0.2, 0.223],
+      ],
+    );
+    assert.match(formatScaleTable(rows), /^\| 9 \| 180000 \| 100000 \| 1\.8× \| 0\.2 \| 0\.223 \|$/m);
   });
 });
