@@ -6,7 +6,7 @@ import { matches } from '../services/jobs/placement.js';
 import { checkJobs, type JobsEvent } from './checkers/jobs.js';
 import { ViolationList, type Violation } from './checkers/violation.js';
 import { SimWorld } from './sim-world.js';
-import { drawWorkloadNetwork, historyHashOf, stepperOf, workloadSeed, type WorkloadSeedOutcome } from './workload-kit.js';
+import { CrashOrIsolate, drawWorkloadNetwork, historyHashOf, stepperOf, workloadSeed, type WorkloadSeedOutcome } from './workload-kit.js';
 
 export interface JobsScenarioOptions {
   seed: number;
@@ -124,13 +124,13 @@ export async function runJobsScenarioAsync(opts: JobsScenarioOptions): Promise<J
 
   const t0 = world.now();
   const nemesis = world.forkRng('nemesis');
-  let isolated: string | null = null;
+  const strike = new CrashOrIsolate(world, nemesis, faults, { restartMs: [500, 1500], healMs: [500, 2000] });
   let nextFault = t0 + 300 + nemesis.int(0, 1000);
   while (world.now() - t0 < duration) {
     if (world.now() >= nextFault) {
       nextFault = world.now() + 800 + nemesis.int(0, 2000);
       const live = [...members.values()].filter((m) => m.alive);
-      const down = n - live.length + (isolated ? 1 : 0);
+      const down = n - live.length + (strike.isolated ? 1 : 0);
       // Only while the group is whole (restarted members have joined): a fault then never takes a
       // majority of the current view, which would leave the primary partition blocked for good.
       const whole = live.every((m) => !m.svc.group.blocked && m.svc.group.view.members.length === live.length);
@@ -138,25 +138,18 @@ export async function runJobsScenarioAsync(opts: JobsScenarioOptions): Promise<J
         // Mostly a member that runs jobs.
         const busy = live.filter((m) => m.svc.runningHere().length > 0);
         const victim = busy.length > 0 && nemesis.float() < 0.7 ? busy[nemesis.int(0, busy.length - 1)]! : live[nemesis.int(0, live.length - 1)]!;
-        if (nemesis.float() < 0.6 || isolated !== null) {
-          faults.push(`${world.now().toFixed(0)} crash ${victim.endpoint}`);
-          events.push({ k: 'crash', at: world.now(), node: victim.endpoint, members: [victim.svc.group.localId] });
-          victim.alive = false;
-          world.crash(victim.endpoint);
+        if (nemesis.float() < 0.6 || strike.isolated !== null) {
           const ep = victim.endpoint;
-          world.scheduler.schedule(500 + nemesis.int(0, 1500), () => {
-            faults.push(`${world.now().toFixed(0)} restart ${ep}`);
-            start(ep, endpoints.indexOf(ep));
-          });
+          strike.crash(
+            ep,
+            () => start(ep, endpoints.indexOf(ep)),
+            () => {
+              events.push({ k: 'crash', at: world.now(), node: ep, members: [victim.svc.group.localId] });
+              victim.alive = false;
+            },
+          );
         } else {
-          faults.push(`${world.now().toFixed(0)} isolate ${victim.endpoint}`);
-          isolated = victim.endpoint;
-          world.isolate(victim.endpoint);
-          world.scheduler.schedule(500 + nemesis.int(0, 2000), () => {
-            faults.push(`${world.now().toFixed(0)} heal`);
-            isolated = null;
-            world.heal();
-          });
+          strike.isolate(victim.endpoint);
         }
       }
     }

@@ -8,7 +8,7 @@ import { ViolationList, type Violation } from './checkers/violation.js';
 import { SimWorld } from './sim-world.js';
 // The tools scenario's stack (fast timeouts, leases that do not lapse between heartbeats) and its settling step.
 import { TOOLS_SIM_STACK as STACK } from './scenario-tools.js';
-import { drawWorkloadNetwork, historyHashOf, settleWith, stepperOf, workloadSeed, type WorkloadSeedOutcome } from './workload-kit.js';
+import { CrashOrIsolate, drawWorkloadNetwork, historyHashOf, settleWith, stepperOf, workloadSeed, type WorkloadSeedOutcome } from './workload-kit.js';
 
 export interface NewsScenarioOptions {
   seed: number;
@@ -160,7 +160,7 @@ export async function runNewsScenarioAsync(opts: NewsScenarioOptions): Promise<N
   const t0 = world.now();
   const wl = world.forkRng('workload');
   const nemesis = world.forkRng('nemesis');
-  let isolated: string | null = null;
+  const strike = new CrashOrIsolate(world, nemesis, faults, { restartMs: [400, 1200], healMs: [400, 1600] });
   let nextFault = t0 + 300 + nemesis.int(0, 1200);
   let lateDone = false;
   let resumeDone = false;
@@ -168,28 +168,21 @@ export async function runNewsScenarioAsync(opts: NewsScenarioOptions): Promise<N
     if (world.now() >= nextFault) {
       nextFault = world.now() + 700 + nemesis.int(0, 1800);
       const live = [...members.values()].filter((m) => m.alive);
-      const down = n - live.length + (isolated ? 1 : 0);
+      const down = n - live.length + (strike.isolated ? 1 : 0);
       if (down < Math.max(1, Math.floor((n - 1) / 2))) {
         const victim = live[nemesis.int(0, live.length - 1)]!;
-        if (nemesis.float() < 0.6 || isolated !== null) {
-          faults.push(`${world.now().toFixed(0)} crash ${victim.endpoint}`);
-          victim.alive = false;
-          if (victim.subscribed) log({ k: 'sub-end', at: world.now(), sub: victim.sub });
-          world.crash(victim.endpoint);
+        if (nemesis.float() < 0.6 || strike.isolated !== null) {
           const ep = victim.endpoint;
-          world.scheduler.schedule(400 + nemesis.int(0, 1200), () => {
-            faults.push(`${world.now().toFixed(0)} restart ${ep}`);
-            start(ep);
-          });
+          strike.crash(
+            ep,
+            () => start(ep),
+            () => {
+              victim.alive = false;
+              if (victim.subscribed) log({ k: 'sub-end', at: world.now(), sub: victim.sub });
+            },
+          );
         } else {
-          faults.push(`${world.now().toFixed(0)} isolate ${victim.endpoint}`);
-          isolated = victim.endpoint;
-          world.isolate(victim.endpoint);
-          world.scheduler.schedule(400 + nemesis.int(0, 1600), () => {
-            faults.push(`${world.now().toFixed(0)} heal`);
-            isolated = null;
-            world.heal();
-          });
+          strike.isolate(victim.endpoint);
         }
       }
     }

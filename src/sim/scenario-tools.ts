@@ -14,7 +14,7 @@ import { ReplicatedMap } from '../tools/replicated-map.js';
 import { checkTools, type ToolEvent } from './checkers/tools.js';
 import { ViolationList, type Violation } from './checkers/violation.js';
 import { SimWorld } from './sim-world.js';
-import { drawWorkloadNetwork, historyHashOf, settleWith, stepperOf, workloadSeed, type WorkloadSeedOutcome } from './workload-kit.js';
+import { CrashOrIsolate, drawWorkloadNetwork, historyHashOf, settleWith, stepperOf, workloadSeed, type WorkloadSeedOutcome } from './workload-kit.js';
 
 export interface ToolsScenarioOptions {
   seed: number;
@@ -186,7 +186,7 @@ export async function runToolsScenarioAsync(opts: ToolsScenarioOptions): Promise
    * group's primary partition for good: nothing may then promise liveness, so the nemesis never does it.
    */
   const leavesMajority = (victim: ToolsMember): boolean => {
-    const up = [...members.values()].filter((m) => m.alive && m !== victim && m.endpoint !== isolated);
+    const up = [...members.values()].filter((m) => m.alive && m !== victim && m.endpoint !== strike.isolated);
     for (const groupOf of [(m: ToolsMember) => m.tools, (m: ToolsMember) => m.pb.group, (m: ToolsMember) => m.cc.group]) {
       let view: View | null = null;
       for (const m of members.values()) {
@@ -225,41 +225,34 @@ export async function runToolsScenarioAsync(opts: ToolsScenarioOptions): Promise
   const t0 = world.now();
   const wl = world.forkRng('workload');
   const nemesis = world.forkRng('nemesis');
-  let isolated: string | null = null;
+  const strike = new CrashOrIsolate(world, nemesis, faults, { restartMs: [500, 1500], healMs: [500, 2000] });
   let nextFault = t0 + 500 + nemesis.int(0, 1500);
   while (world.now() - t0 < duration) {
     // Faults: a crash (restarted 0.5-2 s later) or an isolation (healed 0.5-2.5 s later), a minority at a time.
     if (world.now() >= nextFault) {
       nextFault = world.now() + 800 + nemesis.int(0, 2000);
       const live = [...members.values()].filter((m) => m.alive);
-      const down = n - live.length + (isolated ? 1 : 0);
+      const down = n - live.length + (strike.isolated ? 1 : 0);
       if (down < Math.max(1, Math.floor((n - 1) / 2))) {
         // Half the time the victim is a lock holder: cut off or killed while it holds.
         const holders = live.filter((m) => heldBy.has(m.tools.localId));
         const victim = holders.length > 0 && nemesis.float() < 0.5 ? holders[0]! : live[nemesis.int(0, live.length - 1)]!;
-        const crash = nemesis.float() < 0.6 || isolated !== null;
+        const crash = nemesis.float() < 0.6 || strike.isolated !== null;
         if (!leavesMajority(victim)) {
           // Primary partition cannot outlive the loss of a majority of its view: skip this fault.
           faults.push(`${world.now().toFixed(0)} spare ${victim.endpoint}`);
         } else if (crash) {
-          faults.push(`${world.now().toFixed(0)} crash ${victim.endpoint}`);
-          log({ k: 'crash', at: world.now(), node: victim.endpoint, members: victim.memberIds });
-          victim.alive = false;
-          world.crash(`${victim.endpoint}`);
           const ep = victim.endpoint;
-          world.scheduler.schedule(500 + nemesis.int(0, 1500), () => {
-            faults.push(`${world.now().toFixed(0)} restart ${ep}`);
-            start(ep);
-          });
+          strike.crash(
+            ep,
+            () => start(ep),
+            () => {
+              log({ k: 'crash', at: world.now(), node: ep, members: victim.memberIds });
+              victim.alive = false;
+            },
+          );
         } else {
-          faults.push(`${world.now().toFixed(0)} isolate ${victim.endpoint}`);
-          isolated = victim.endpoint;
-          world.isolate(victim.endpoint);
-          world.scheduler.schedule(500 + nemesis.int(0, 2000), () => {
-            faults.push(`${world.now().toFixed(0)} heal`);
-            isolated = null;
-            world.heal();
-          });
+          strike.isolate(victim.endpoint);
         }
       }
     }

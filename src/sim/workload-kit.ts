@@ -1,6 +1,6 @@
 // What the workload scenarios (jobs, monitor, news, tools) share: the lossy network they draw per seed,
 // stepping virtual time with real turns between steps (promises settle only when the thread yields),
-// a history hash, and one seed's run as the seed runner reports it.
+// the nemesis's crash-or-isolate strike, a history hash, and one seed's run as the seed runner reports it.
 import { createHash } from 'node:crypto';
 import type { Rng } from '../core/rng.js';
 import type { Violation } from './checkers/violation.js';
@@ -28,6 +28,47 @@ export async function settleWith<T>(step: (ms: number) => Promise<void>, p: Prom
   tracked.catch(() => {});
   for (let t = 0; t < 10_000 && !done; t += 10) await step(10);
   return tracked;
+}
+
+/**
+ * The workloads' nemesis: crashes a node (restarted as a new incarnation a while later) or cuts one
+ * off (healed a while later), one isolation at a time, each written to the seed's fault list. The
+ * delays are drawn from the nemesis's own stream in the order the scenarios always drew them, so a
+ * seed replays as before.
+ */
+export class CrashOrIsolate {
+  /** The node cut off now, if any: counted as down, and no second isolation until it heals. */
+  isolated: string | null = null;
+
+  constructor(
+    private readonly world: SimWorld,
+    private readonly rng: Rng,
+    private readonly faults: string[],
+    /** Restart after `restartMs[0]` + up to `restartMs[1]` ms; heal after `healMs[0]` + up to `healMs[1]`. */
+    private readonly delays: { restartMs: readonly [number, number]; healMs: readonly [number, number] },
+  ) {}
+
+  /** Crash: the crash is said first (the caller's own records of it go before or after), the restart is drawn now. */
+  crash(endpoint: string, restart: () => void, recordCrash: () => void = () => {}): void {
+    this.faults.push(`${this.world.now().toFixed(0)} crash ${endpoint}`);
+    recordCrash();
+    this.world.crash(endpoint);
+    this.world.scheduler.schedule(this.delays.restartMs[0] + this.rng.int(0, this.delays.restartMs[1]), () => {
+      this.faults.push(`${this.world.now().toFixed(0)} restart ${endpoint}`);
+      restart();
+    });
+  }
+
+  isolate(endpoint: string): void {
+    this.faults.push(`${this.world.now().toFixed(0)} isolate ${endpoint}`);
+    this.isolated = endpoint;
+    this.world.isolate(endpoint);
+    this.world.scheduler.schedule(this.delays.healMs[0] + this.rng.int(0, this.delays.healMs[1]), () => {
+      this.faults.push(`${this.world.now().toFixed(0)} heal`);
+      this.isolated = null;
+      this.world.heal();
+    });
+  }
 }
 
 export function historyHashOf(events: readonly unknown[]): string {
