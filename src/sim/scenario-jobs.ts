@@ -6,7 +6,7 @@ import { matches } from '../services/jobs/placement.js';
 import { checkJobs, type JobsEvent } from './checkers/jobs.js';
 import { ViolationList, type Violation } from './checkers/violation.js';
 import { SimWorld } from './sim-world.js';
-import { CrashOrIsolate, drawWorkloadNetwork, historyHashOf, stepperOf, workloadSeed, type WorkloadSeedOutcome } from './workload-kit.js';
+import { CrashOrIsolate, drawWorkloadNetwork, stepperOf, workloadSeed, workloadReport, type WorkloadSeedOutcome } from './workload-kit.js';
 
 export interface JobsScenarioOptions {
   seed: number;
@@ -181,14 +181,7 @@ export async function runJobsScenarioAsync(opts: JobsScenarioOptions): Promise<J
   if (live.length === 0) v.add('jobs-liveness', 'no live member at the end');
   checkJobs(events, v);
   return {
-    seed: opts.seed,
-    nodes: n,
-    faults,
-    events: events.length,
-    violations: v.items,
-    violationCount: v.total,
-    historyHash: historyHashOf(events),
-    virtualMs: world.now(),
+    ...workloadReport(opts.seed, n, faults, events, v, world),
   };
 }
 

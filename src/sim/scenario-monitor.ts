@@ -7,7 +7,7 @@ import { checkMonitor, type MonitorEvent } from './checkers/monitor.js';
 import { ViolationList, type Violation } from './checkers/violation.js';
 import { TOOLS_SIM_STACK as STACK } from './scenario-tools.js';
 import { SimWorld } from './sim-world.js';
-import { drawWorkloadNetwork, historyHashOf, settleWith, stepperOf, workloadSeed, type WorkloadSeedOutcome } from './workload-kit.js';
+import { drawWorkloadNetwork, settleWith, stepperOf, workloadSeed, workloadReport, type WorkloadSeedOutcome } from './workload-kit.js';
 
 /** A monitor with a bug on purpose, to show that the checker finds it. */
 export type BrokenMonitor = 'no-rerun' | 'rerun-every-view';
@@ -273,16 +273,9 @@ export async function runMonitorScenarioAsync(opts: MonitorScenarioOptions): Pro
   checkMonitor(events, v);
   const history = live[0]?.svc.history() ?? [];
   return {
-    seed: opts.seed,
-    nodes: n,
-    faults,
-    events: events.length,
+    ...workloadReport(opts.seed, n, faults, events, v, world),
     firings: history.length,
     takenOver: history.filter((f) => f.attempt > 1).length,
-    violations: v.items,
-    violationCount: v.total,
-    historyHash: historyHashOf(events),
-    virtualMs: world.now(),
   };
 }
 

@@ -8,7 +8,7 @@ import { ViolationList, type Violation } from './checkers/violation.js';
 import { SimWorld } from './sim-world.js';
 // The tools scenario's stack (fast timeouts, leases that do not lapse between heartbeats) and its settling step.
 import { TOOLS_SIM_STACK as STACK } from './scenario-tools.js';
-import { CrashOrIsolate, drawWorkloadNetwork, historyHashOf, settleWith, stepperOf, workloadSeed, type WorkloadSeedOutcome } from './workload-kit.js';
+import { CrashOrIsolate, drawWorkloadNetwork, settleWith, stepperOf, workloadSeed, workloadReport, type WorkloadSeedOutcome } from './workload-kit.js';
 
 export interface NewsScenarioOptions {
   seed: number;
@@ -234,15 +234,8 @@ export async function runNewsScenarioAsync(opts: NewsScenarioOptions): Promise<N
   for (const c of clients) c?.close();
   checkNews(events, v);
   return {
-    seed: opts.seed,
-    nodes: n,
-    faults,
-    events: events.length,
+    ...workloadReport(opts.seed, n, faults, events, v, world),
     postings: head(),
-    violations: v.items,
-    violationCount: v.total,
-    historyHash: historyHashOf(events),
-    virtualMs: world.now(),
   };
 }
 

@@ -14,7 +14,7 @@ import { ReplicatedMap } from '../tools/replicated-map.js';
 import { checkTools, type ToolEvent } from './checkers/tools.js';
 import { ViolationList, type Violation } from './checkers/violation.js';
 import { SimWorld } from './sim-world.js';
-import { CrashOrIsolate, drawWorkloadNetwork, historyHashOf, settleWith, stepperOf, workloadSeed, type WorkloadSeedOutcome } from './workload-kit.js';
+import { CrashOrIsolate, drawWorkloadNetwork, settleWith, stepperOf, workloadSeed, workloadReport, type WorkloadSeedOutcome } from './workload-kit.js';
 
 export interface ToolsScenarioOptions {
   seed: number;
@@ -342,14 +342,7 @@ export async function runToolsScenarioAsync(opts: ToolsScenarioOptions): Promise
   if (!settled) v.add('tools-liveness', `${left} tool calls of live members and the client did not settle within 60 s after the faults stopped`);
   checkTools(events, v);
   return {
-    seed: opts.seed,
-    nodes: n,
-    faults,
-    events: events.length,
-    violations: v.items,
-    violationCount: v.total,
-    historyHash: historyHashOf(events),
-    virtualMs: world.now(),
+    ...workloadReport(opts.seed, n, faults, events, v, world),
     ...(opts.verbose ? { logLines: world.logLines() } : {}),
   };
 }

@@ -3,7 +3,7 @@
 // the nemesis's crash-or-isolate strike, a history hash, and one seed's run as the seed runner reports it.
 import { createHash } from 'node:crypto';
 import type { Rng } from '../core/rng.js';
-import type { Violation } from './checkers/violation.js';
+import type { Violation, ViolationList } from './checkers/violation.js';
 import type { SimWorld } from './sim-world.js';
 
 /** A lossy network with jitter, drawn from the seed (`loss` given: that loss instead). */
@@ -73,6 +73,27 @@ export class CrashOrIsolate {
 
 export function historyHashOf(events: readonly unknown[]): string {
   return createHash('sha256').update(JSON.stringify(events)).digest('hex');
+}
+
+/** What every workload scenario reports of a seed: its size, faults, history and the checkers' findings. */
+export function workloadReport(
+  seed: number,
+  nodes: number,
+  faults: string[],
+  events: readonly unknown[],
+  v: ViolationList,
+  world: SimWorld,
+): { seed: number; nodes: number; faults: string[]; events: number; violations: Violation[]; violationCount: number; historyHash: string; virtualMs: number } {
+  return {
+    seed,
+    nodes,
+    faults,
+    events: events.length,
+    violations: v.items,
+    violationCount: v.total,
+    historyHash: historyHashOf(events),
+    virtualMs: world.now(),
+  };
 }
 
 /** One seed of a workload as the seed runner reports it (plain data; a throw is a crashed seed). */
