@@ -69,6 +69,24 @@ export function simSpecOf(flags: SimFlags): SimSpec {
   return spec;
 }
 
+/**
+ * The scenarios that bring their own faults (the services' and tools' workloads: crashes, restarts,
+ * isolation, loss; large: 10 members crash at once) take none of the vsync scenario's fault flags.
+ * Returns the usage error for a flag given to one that does not take it, or null.
+ */
+function workloadFlagsRefused(scenario: NonNullable<SimFlags['scenario']>, flags: SimFlags): string | null {
+  const timed = scenario !== 'large';
+  const wrong =
+    (flags.faults !== undefined && (!timed || flags.faults !== 'all')) ||
+    flags.adversary !== undefined ||
+    flags.security !== undefined ||
+    flags.messages !== undefined ||
+    flags.policy !== undefined ||
+    (!timed && flags.duration !== undefined);
+  if (!wrong) return null;
+  return `--scenario ${scenario} takes only --seeds/--seed/--first, ${timed ? '--faults all, --loss, --nodes, --duration' : '--loss, --nodes'} and --workers`;
+}
+
 /** Runs the seeded scenarios; the last line is `sim: N seeds, V violations`. Resolves to the exit code. */
 export async function simCommand(
   flags: SimFlags,
@@ -92,41 +110,9 @@ export async function simCommand(
       flags.policy !== undefined
     )
       return usage('--lwg needs --faults all and takes only --seeds/--seed/--first, --loss, --nodes, --duration and --workers');
-  } else if (flags.scenario === 'jobs' || flags.scenario === 'monitor') {
-    // The services' workloads bring their own faults (crashes, restarts, isolation, loss).
-    if ((flags.faults !== undefined && flags.faults !== 'all') || flags.adversary !== undefined || flags.security !== undefined || flags.messages !== undefined)
-      return usage(`--scenario ${flags.scenario} takes only --seeds/--seed/--first, --faults all, --loss, --nodes, --duration and --workers`);
-  } else if (flags.scenario === 'large') {
-    // The large scenario brings its own fault (10 members crash at once).
-    if (
-      flags.faults !== undefined ||
-      flags.adversary !== undefined ||
-      flags.security !== undefined ||
-      flags.messages !== undefined ||
-      flags.policy !== undefined ||
-      flags.duration !== undefined
-    )
-      return usage('--scenario large takes only --seeds/--seed/--first, --loss, --nodes and --workers');
-  } else if (flags.scenario === 'tools') {
-    // The tools workload brings its own faults (crashes, restarts, isolation, loss).
-    if (
-      (flags.faults !== undefined && flags.faults !== 'all') ||
-      flags.adversary !== undefined ||
-      flags.security !== undefined ||
-      flags.messages !== undefined ||
-      flags.policy !== undefined
-    )
-      return usage('--scenario tools takes only --seeds/--seed/--first, --faults all, --loss, --nodes, --duration and --workers');
-  } else if (flags.scenario === 'news') {
-    // The News workload brings its own faults, as the tools one does.
-    if (
-      (flags.faults !== undefined && flags.faults !== 'all') ||
-      flags.adversary !== undefined ||
-      flags.security !== undefined ||
-      flags.messages !== undefined ||
-      flags.policy !== undefined
-    )
-      return usage('--scenario news takes only --seeds/--seed/--first, --faults all, --loss, --nodes, --duration and --workers');
+  } else if (flags.scenario !== undefined) {
+    const refused = workloadFlagsRefused(flags.scenario, flags);
+    if (refused !== null) return usage(refused);
   } else if (flags.faults !== 'all') {
     if (flags.adversary !== undefined) return usage('--adversary needs --faults all');
     if (flags.duration !== undefined) return usage('--duration needs --faults all');

@@ -84,6 +84,23 @@ describe('horus sim', { concurrency: true }, () => {
     assert.equal(await simCommand({ seeds: 1, first: 1, scenario: 'tools', adversary: 'member' }, sink(out), tty(err)), 2);
     assert.match(err.join(''), /--scenario tools takes only/);
   });
+
+  it('refuses, for every scenario that brings its own faults, the fault flags it does not take', async () => {
+    const err: string[] = [];
+    const sink = { write: (s: string) => err.push(s) > 0 } as unknown as NodeJS.WritableStream;
+    for (const scenario of ['jobs', 'monitor', 'tools', 'news', 'large'] as const) {
+      for (const extra of [{ policy: 'quorum' }, { security: 'pki' }, { messages: 5 }, { adversary: 'member' }] as const) {
+        err.length = 0;
+        assert.equal(await simCommand({ seeds: 1, first: 1, scenario, ...extra }, sink, sink), 2, `${scenario} ${JSON.stringify(extra)}`);
+        assert.match(err.join(''), new RegExp(`--scenario ${scenario} takes only`));
+      }
+    }
+    err.length = 0;
+    assert.equal(await simCommand({ seeds: 1, first: 1, scenario: 'large', duration: 5000 }, sink, sink), 2);
+    assert.equal(err.join(''), 'horus sim: --scenario large takes only --seeds/--seed/--first, --loss, --nodes and --workers\n');
+    err.length = 0;
+    assert.equal(await simCommand({ seeds: 1, first: 1, scenario: 'large', faults: 'all' }, sink, sink), 2, 'large brings its own one fault');
+  });
 });
 
 // One at a time: each case starts several processes, and the machine may be a loaded 2-core one.
