@@ -1595,7 +1595,7 @@ export class TcpTransport implements Transport {
         if (same && gotFrames && peer.state === 'open' && peer.socket !== null) peer.lastHeard = Math.max(peer.lastHeard, now);
         // Data is life too: the sender hears of it even when its PING waits behind a backlog (and
         // needs no PONG for it while our own frames reach it).
-        if (conn.pingPending || (gotFrames && !(same && peer.state === 'open' && now - peer.lastWriteAt < o.pingIntervalMs / 2))) this.answer(conn, now);
+        if (conn.pingPending || (gotFrames && !(same && peer.state === 'open' && now - peer.lastWriteAt < o.pingIntervalMs))) this.answer(conn, now);
         if (peer !== null && (peer.state === 'backoff' || peer.state === 'connecting')) this.contact(peer, false);
       }
       const held = bufferedOf(conn);
