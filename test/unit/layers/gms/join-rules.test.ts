@@ -4,6 +4,7 @@ import { FAST_STACK, SimCluster } from '../../../helpers/sim-cluster.js';
 import { forgeGms, gmsDrops, G } from '../../../helpers/gms-forge.js';
 import type { Group } from '../../../../src/api/group.js';
 import type { HorusNode } from '../../../../src/api/node.js';
+import type { LayerSpec } from '../../../../src/stack/stack.js';
 import { membershipSeq, oneMemberPerNode, staleJoin, withJoiners } from '../../../../src/layers/gms/joins.js';
 import { refusal, saneProposal, type Hearing } from '../../../../src/layers/gms/sender-rules.js';
 import { replacedMemberOf } from '../../../../src/core/member-id.js';
@@ -230,7 +231,8 @@ describe('GMS join admission', () => {
     const before = groups[0]!.view;
     // A join timeout shorter than the view change that admits it (large-64: 10 s against view changes
     // of 5-20 s among tens of starved processes): n3 stops for 260 ms just as the flush starts.
-    const stack = FAST_STACK.map((l) => (typeof l === 'object' && l.name === 'GMS' ? { ...l, options: { ...l.options, joinTimeoutMs: 150 } } : l));
+    const layers = FAST_STACK as readonly (string | LayerSpec)[];
+    const stack = layers.map((l) => (typeof l === 'object' && l.name === 'GMS' ? { ...l, options: { ...l.options, joinTimeoutMs: 150 } } : l));
     c.start('j0:1');
     const j = c.nodes.get('j0:1')!.joinNow('g', { contacts: [eps[0]!], stack });
     let failed: unknown = null;
