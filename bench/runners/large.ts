@@ -17,6 +17,12 @@ const GROUP = 'large';
 const VIEW_TIMEOUT_MS = 60_000;
 const JOIN_TRIES = 3;
 /**
+ * How long the bench waits for one join attempt (a function: TIMEOUTS is defined below): past the most a join may take (3 × joinTimeoutMs,
+ * while its coordinator says the view change admitting it is under way). A shorter wait retried a
+ * join the member was still running ("already a member of group large").
+ */
+const joinAttemptMs = (): number => Math.max(VIEW_TIMEOUT_MS, 3 * (TIMEOUTS?.joinTimeoutMs ?? 10_000) + 10_000);
+/**
  * How long a joiner's lookup waits for its seeds (the node's default, 1.5 s, is for a machine whose
  * processes get scheduled: with 64 of them and others' work on 2 cores, the seeds answered later and
  * joins failed with "no reachable node knows a group").
@@ -78,7 +84,7 @@ export async function runLarge(c: LargeCase, ctx: RunContext): Promise<LargeResu
             group: GROUP,
             state: 'none',
             create: false,
-            timeoutMs: VIEW_TIMEOUT_MS,
+            timeoutMs: joinAttemptMs(),
             lookupTimeoutMs: LOOKUP_TIMEOUT_MS,
             ...timeouts,
           });
