@@ -15,13 +15,24 @@ import { Session } from 'node:inspector/promises';
 import { constants as perfConstants, monitorEventLoopDelay, performance, PerformanceObserver } from 'node:perf_hooks';
 import { setImmediate as yieldToIo, setTimeout as sleep } from 'node:timers/promises';
 import { benchSecurity } from './security.js';
-import { createNode, type Delivery, type Group, type HorusNode, type Logger, type LogFields, type StateHandlers, type View } from '../../src/index.js';
+import {
+  createNode,
+  type Delivery,
+  type Group,
+  type HorusNode,
+  type Logger,
+  type LogFields,
+  type StackSpec,
+  type StateHandlers,
+  type View,
+} from '../../src/index.js';
 import type {
   ChildMessage,
   Command,
   CommandResults,
   DynJoinResult,
   DynStatus,
+  GroupTimeouts,
   ExpectResult,
   LogLevel,
   PingPongResult,
@@ -395,6 +406,18 @@ function viewInfo(v: View): { id: number; members: string[] } {
   return { id: v.id, members: [...v.members] };
 }
 
+/** The node's default dynamic stack (DYNAMIC_STACK in src/layers/index.ts), with other timeouts for FD and GMS. */
+const DYNAMIC_LAYERS = 'TOTAL:CAUSAL:SAFE:GMS:STABLE:FC:FRAG:NAK:FD:COM';
+
+function stackWith(t: GroupTimeouts): StackSpec {
+  const gms = {
+    ...(t.flushTimeoutMs !== undefined ? { flushTimeoutMs: t.flushTimeoutMs } : {}),
+    ...(t.joinTimeoutMs !== undefined ? { joinTimeoutMs: t.joinTimeoutMs } : {}),
+  };
+  const fd = t.suspectTimeoutMs !== undefined ? { suspectTimeoutMs: t.suspectTimeoutMs } : {};
+  return DYNAMIC_LAYERS.split(':').map((name) => (name === 'GMS' ? { name, options: gms } : name === 'FD' ? { name, options: fd } : name));
+}
+
 async function dynJoin(c: Extract<Command, { cmd: 'djoin' }>): Promise<DynJoinResult> {
   const n = node!;
   if (group !== null) throw new Error('already in a group');
@@ -425,6 +448,7 @@ async function dynJoin(c: Extract<Command, { cmd: 'djoin' }>): Promise<DynJoinRe
       ...(c.partitionable === true ? { partition: { kind: 'partitionable' } } : {}),
       ...(c.mergeProbeMs !== undefined ? { mergeProbeMs: c.mergeProbeMs } : {}),
       ...(c.lookupTimeoutMs !== undefined ? { lookupTimeoutMs: c.lookupTimeoutMs } : {}),
+      ...(c.timeouts !== undefined ? { stack: stackWith(c.timeouts) } : {}),
     }),
     late,
   ]).finally(() => clearTimeout(timer));

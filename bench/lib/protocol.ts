@@ -48,6 +48,8 @@ export type Command =
       mergeProbeMs?: number;
       /** How long the join's lookup waits for the seeds to answer (the node's default when absent). */
       lookupTimeoutMs?: number;
+      /** Timeouts of the group's stack (the defaults when absent): a starved machine needs longer ones. */
+      timeouts?: GroupTimeouts;
     }
   /** Leave the dynamic group (answers once left; the node may djoin again). */
   | { cmd: 'dleave'; timeoutMs: number }
@@ -61,6 +63,13 @@ export type Command =
   /** Stop sampling and write the profile (.cpuprofile JSON) to `file`. */
   | { cmd: 'profile-stop'; file: string }
   | { cmd: 'close' };
+
+/** FD's suspicion timeout, GMS's flush step and join timeouts, for the default dynamic stack. */
+export interface GroupTimeouts {
+  suspectTimeoutMs?: number;
+  flushTimeoutMs?: number;
+  joinTimeoutMs?: number;
+}
 
 export interface Summary {
   memberId: string;

@@ -7,7 +7,7 @@
 import { loadavg } from 'node:os';
 import type { LargeCase } from '../cases.js';
 import { builtMemberScript, forkMember, type MemberHandle } from '../lib/member-handle.js';
-import type { Summary } from '../lib/protocol.js';
+import type { GroupTimeouts, Summary } from '../lib/protocol.js';
 import type { LargeResult } from '../lib/results.js';
 import { median, round } from '../lib/stats.js';
 import { sleep, waitUntil, wallNow } from '../lib/wait.js';
@@ -17,11 +17,28 @@ const GROUP = 'large';
 const VIEW_TIMEOUT_MS = 60_000;
 const JOIN_TRIES = 3;
 /**
+ * How long the bench waits for one join attempt (a function: TIMEOUTS is defined below): past the most a join may take (3 × joinTimeoutMs,
+ * while its coordinator says the view change admitting it is under way). A shorter wait retried a
+ * join the member was still running ("already a member of group large").
+ */
+const joinAttemptMs = (): number => Math.max(VIEW_TIMEOUT_MS, 3 * (TIMEOUTS?.joinTimeoutMs ?? 10_000) + 10_000);
+/**
  * How long a joiner's lookup waits for its seeds (the node's default, 1.5 s, is for a machine whose
  * processes get scheduled: with 64 of them and others' work on 2 cores, the seeds answered later and
  * joins failed with "no reachable node knows a group").
  */
 const LOOKUP_TIMEOUT_MS = 10_000;
+/**
+ * The group's timeouts: FD suspects after 3 s (default 1 s), a flush step is overdue after 4 s
+ * (1.5 s), a join gives up after 30 s (10 s). 64 processes on 2 cores beside others' CPU-bound work
+ * go unscheduled for seconds (session 12: load 60-75 with three simulator processes beside them):
+ * with the defaults, members suspected a coordinator that was only starved, several ran flushes
+ * at once, and each flush step timed out on some slow member and started over, for minutes.
+ * A kill -9 is still found at once (the dead process's port refuses the dial: FD's fast path).
+ * HORUS_BENCH_LARGE_TIMEOUTS=default: the stack's defaults, to compare.
+ */
+const TIMEOUTS: GroupTimeouts | undefined =
+  process.env.HORUS_BENCH_LARGE_TIMEOUTS === 'default' ? undefined : { suspectTimeoutMs: 3000, flushTimeoutMs: 4000, joinTimeoutMs: 30_000 };
 /** Processes that join at once. */
 const JOIN_BATCH = 8;
 /** Processes the others name as seeds. */
@@ -42,10 +59,13 @@ export async function runLarge(c: LargeCase, ctx: RunContext): Promise<LargeResu
   const t0 = performance.now();
   const procs: MemberHandle[] = Array.from({ length: members }, (_, i) => forkMember(i, ctx.execArgv, undefined, script));
   try {
-    ctx.log(`${c.id}: ${members} member processes (${tsx ? 'member.ts under tsx' : 'compiled'}, load ${loadavg()[0]!.toFixed(1)})`);
+    ctx.log(
+      `${c.id}: ${members} member processes (${tsx ? 'member.ts under tsx' : 'compiled'}, timeouts ${JSON.stringify(TIMEOUTS ?? 'default')}, load ${loadavg()[0]!.toFixed(1)})`,
+    );
     const listenOpts = { statsIntervalMs: STATS_INTERVAL_MS };
     await procs[0]!.listen(listenOpts);
-    await procs[0]!.request<'djoin'>({ cmd: 'djoin', group: GROUP, state: 'none', create: true, timeoutMs: VIEW_TIMEOUT_MS });
+    const timeouts = TIMEOUTS !== undefined ? { timeouts: TIMEOUTS } : {};
+    await procs[0]!.request<'djoin'>({ cmd: 'djoin', group: GROUP, state: 'none', create: true, timeoutMs: VIEW_TIMEOUT_MS, ...timeouts });
     // Seeds: the first SEEDS processes (any member that knows the group answers a joiner's lookup;
     // with one seed, a join fails while that one is busy rejoining).
     await Promise.all(procs.slice(1, SEEDS).map((m) => m.listen({ ...listenOpts, seeds: [procs[0]!.endpoint] })));
@@ -64,8 +84,9 @@ export async function runLarge(c: LargeCase, ctx: RunContext): Promise<LargeResu
             group: GROUP,
             state: 'none',
             create: false,
-            timeoutMs: VIEW_TIMEOUT_MS,
+            timeoutMs: joinAttemptMs(),
             lookupTimeoutMs: LOOKUP_TIMEOUT_MS,
+            ...timeouts,
           });
           return;
         } catch (err) {

@@ -46,7 +46,11 @@ const options = z.object({
   flushTimeoutMs: z.number().positive().default(1500),
   /** Wait this long after the first membership event, to fold concurrent ones into one view. */
   foldMs: z.number().nonnegative().default(10),
-  /** Give up joining after this long with no view. */
+  /**
+   * Give up joining after this long with no view, unless the coordinator that admitted us says the
+   * view change taking us in is still under way (then within 2 × flushTimeoutMs of its last word,
+   * and never after 3 × joinTimeoutMs).
+   */
   joinTimeoutMs: z.number().positive().default(10_000),
   /** Largest state chunk a provider sends: one message, a view of the snapshot (clamped to what the layers below carry whole). */
   stateChunkBytes: z
@@ -128,6 +132,10 @@ export class GMS extends Layer {
   private view: View | null = null;
   private contacts: readonly string[] = [];
   private joinStarted = 0;
+  /** Joiner: the coordinator that admitted us said its view change is under way: we wait until then (see onJoinWait). */
+  private joinWaitUntil = -Infinity;
+  /** Coordinator: when we last told the joiners of a running flush to wait on. */
+  private lastJoinWait = -Infinity;
   private lastJoinReq = -Infinity;
   /** How many rounds of join requests this join has sent (see joinRequestTargets). */
   private joinReqRound = 0;
@@ -354,6 +362,7 @@ export class GMS extends Layer {
         this.status = 'joining';
         this.contacts = ev.contacts;
         this.joinStarted = this.env.now();
+        this.joinWaitUntil = -Infinity;
         this.joinAnsweredAt = null;
         this.answeredTo = null;
         this.joinReqRound = 0;
@@ -522,6 +531,10 @@ export class GMS extends Layer {
       }
       case G.AclSet:
         return; // only inside a gbcast (refused before)
+      case G.JoinWait:
+        if (this.status === 'joining' && !this.view && (body as Body<G.JoinWait>).member === this.me)
+          this.joinWaitUntil = this.env.now() + this.opts.flushTimeoutMs * 2;
+        return;
       case G.LeaveReq:
         return this.onLeaveReq((body as Body<G.LeaveReq>).member);
       case G.FlushStart: {
@@ -874,6 +887,24 @@ export class GMS extends Layer {
     };
     this.mFlushes.inc();
     for (const p of participants) this.send(p, G.FlushStart, { view: v.id, a });
+    this.tellJoinersToWait(now);
+  }
+
+  /**
+   * Coordinator, while a flush runs: the joiners it may take in (pending, or named in its proposal)
+   * hear that it is under way, so that a slow view change (tens of members sharing a few cores: 5-20 s)
+   * does not outlast their joinTimeoutMs. A joiner that gives up just before its install is named
+   * by a view it never installs: one more view change to remove it, and its retry under a new id
+   * another, each as slow (large-64, session 11 and 12).
+   */
+  private tellJoinersToWait(now: number): void {
+    const f = this.flush;
+    if (f === null) return;
+    this.lastJoinWait = now;
+    const inView = memberSet(this.view!.members);
+    const joiners = new Set(this.pendingJoins);
+    for (const m of f.proposal?.members ?? []) if (!inView.has(m) || f.proposal!.fresh?.includes(m) === true) joiners.add(m);
+    for (const j of joiners) this.send(j, G.JoinWait, { member: j });
   }
 
   private restartFlush(): void {
@@ -1535,7 +1566,8 @@ export class GMS extends Layer {
     const now = this.env.now();
     for (const m of this.admission.expire(now)) this.guard.drop(m, 'join request never answered its challenge');
     if (this.status === 'joining') {
-      if (now - this.joinStarted > this.opts.joinTimeoutMs)
+      const waited = now - this.joinStarted;
+      if (waited > this.opts.joinTimeoutMs && (now >= this.joinWaitUntil || waited > this.opts.joinTimeoutMs * 3))
         this.failJoin('ERR_JOIN_REJECTED', `no member of ${this.ctx.group} let us in within ${this.opts.joinTimeoutMs} ms`);
       else if (now - this.lastJoinReq >= this.opts.retryMs * 2) this.sendJoinReq();
       return;
@@ -1573,6 +1605,7 @@ export class GMS extends Layer {
       else if (this.hasWork() && this.workSince === null) this.noteWork();
       return;
     }
+    if (now - this.lastJoinWait >= this.opts.flushTimeoutMs / 2) this.tellJoinersToWait(now);
     if (resendDue(f, now, this.opts.retryMs)) {
       f.lastSend = now;
       f.resends++;

@@ -156,6 +156,14 @@ const optionsSchema = z
      * the rest were most of an idle member's socket work (63 connections each at 64 members).
      */
     quietAfterMs: int(0).default(2000),
+    /**
+     * Frames a peer sends us (on its own connection) count as hearing from it on ours: while they
+     * arrive we send it no PING, and we answer its data with no PONG while we write to it ourselves
+     * (it hears our frames). A peer's PINGs are always answered. In a large group every member
+     * writes FD beats to the relays and reads their tables: those were pinged and ponged besides,
+     * about half of an idle member's socket writes at 64 members. False: PONGs alone prove a path.
+     */
+    framesProveLife: z.boolean().default(true),
     /** Frame limit until the HELLO is done: a stranger cannot make us buffer more than this. */
     maxHelloFrameSize: int(MIN_HELLO_FRAME, 64 * 1024).default(MAX_HELLO_FRAME),
     /** Inbound connections open at once (handshake done or not); more are refused. */
@@ -1580,9 +1588,14 @@ export class TcpTransport implements Transport {
       }
       if (conn.from !== null && !this.closed && !socket.destroyed) {
         const now = performance.now();
-        // Data is life too: the sender hears of it even when its PING waits behind a backlog.
-        if (conn.pingPending || conn.frames !== framesBefore) this.answer(conn, now);
+        const gotFrames = conn.frames !== framesBefore;
         const peer = this.peerOf(conn, now);
+        const same = peer !== null && o.framesProveLife && peer.knownId === conn.from;
+        // Its frames prove it runs and talks to us: our connection to it needs no PING meanwhile.
+        if (same && gotFrames && peer.state === 'open' && peer.socket !== null) peer.lastHeard = Math.max(peer.lastHeard, now);
+        // Data is life too: the sender hears of it even when its PING waits behind a backlog (and
+        // needs no PONG for it while our own frames reach it).
+        if (conn.pingPending || (gotFrames && !(same && peer.state === 'open' && now - peer.lastWriteAt < o.pingIntervalMs))) this.answer(conn, now);
         if (peer !== null && (peer.state === 'backoff' || peer.state === 'connecting')) this.contact(peer, false);
       }
       const held = bufferedOf(conn);

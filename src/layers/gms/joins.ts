@@ -9,6 +9,8 @@ interface Challenge {
   at: number;
   /** When we last sent it. */
   sentAt: number;
+  /** When it was last reopened after expiring (its timeout counts from then). */
+  reopenedAt?: number;
 }
 
 export interface JoinAdmissionOptions {
@@ -74,6 +76,13 @@ export function oneMemberPerNode(members: readonly NodeId[]): boolean {
  */
 export class JoinAdmission {
   private readonly open = new Map<NodeId, Challenge>();
+  /**
+   * Challenges that expired unanswered, oldest first (bounded by maxPendingChallenges): an answer
+   * to one still admits, and a new request is challenged with the same nonce. A starved joiner's
+   * answer came later than challengeTimeoutMs, again and again: each expiry drew a new nonce, so
+   * every answer was to a spent one (large-64, session 12: 7 joiners kept out for 20 s).
+   */
+  private readonly expired = new Map<NodeId, Challenge>();
   /** Members that left views we saw, oldest first (bounded by maxRememberedGone). */
   private readonly gone = new Set<NodeId>();
   private lastMembers: readonly NodeId[] = [];
@@ -92,8 +101,11 @@ export class JoinAdmission {
     const c = this.open.get(member);
     if (c) return c.nonce;
     if (this.open.size >= this.opts.maxPendingChallenges) return null;
-    const nonce = this.nextNonce();
-    this.open.set(member, { nonce, at: now, sentAt: -Infinity });
+    // Reopened with its nonce and its first issue time (an answer proves the joiner held its endpoint since then only).
+    const old = this.expired.get(member);
+    this.expired.delete(member);
+    const nonce = old?.nonce ?? this.nextNonce();
+    this.open.set(member, { nonce, at: old?.at ?? now, sentAt: -Infinity, ...(old ? { reopenedAt: now } : {}) });
     return nonce;
   }
 
@@ -111,20 +123,22 @@ export class JoinAdmission {
 
   /** When the open challenge to `member` was issued (our clock), if one is open. */
   challengedAt(member: NodeId): number | undefined {
-    return this.open.get(member)?.at;
+    return (this.open.get(member) ?? this.expired.get(member))?.at;
   }
 
   /** True if `from` answered `member`'s open challenge correctly: the joiner is there; the challenge is spent. */
   answer(from: NodeId, member: NodeId, nonce: number): boolean {
-    const c = this.open.get(member);
+    const c = this.open.get(member) ?? this.expired.get(member);
     if (!c || c.nonce !== nonce || nodeOfMember(from) !== nodeOfMember(member)) return false;
     this.open.delete(member);
+    this.expired.delete(member);
     return true;
   }
 
   /** `member` was admitted without answering its open challenge (its own request came on its own authenticated connection): forget the challenge. */
   withdraw(member: NodeId): void {
     this.open.delete(member);
+    this.expired.delete(member);
   }
 
   /**
@@ -135,6 +149,7 @@ export class JoinAdmission {
   answeredAs(member: NodeId): void {
     const ep = endpointOfMember(member);
     for (const m of [...this.open.keys()]) if (m !== member && endpointOfMember(m) === ep) this.open.delete(m);
+    for (const m of [...this.expired.keys()]) if (m !== member && endpointOfMember(m) === ep) this.expired.delete(m);
   }
 
   /** Tell it the current view's members (and pending joins): whoever left since the last call is remembered as gone. */
@@ -157,8 +172,12 @@ export class JoinAdmission {
   expire(now: number): NodeId[] {
     const gone: NodeId[] = [];
     for (const [m, c] of this.open) {
-      if (now - c.at > this.opts.challengeTimeoutMs) {
+      // Counted from the last (re)issue: a reopened challenge keeps its first issue time in `at`.
+      if (now - Math.max(c.at, c.reopenedAt ?? -Infinity) > this.opts.challengeTimeoutMs) {
         this.open.delete(m);
+        this.expired.delete(m);
+        this.expired.set(m, c);
+        if (this.expired.size > this.opts.maxPendingChallenges) this.expired.delete(this.expired.keys().next().value!);
         gone.push(m);
       }
     }

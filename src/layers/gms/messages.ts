@@ -35,6 +35,8 @@ export enum G {
   Denied = 19,
   /** Only inside a gbcast: the group's new access-control list, applied at the same point at every member. */
   AclSet = 20,
+  /** Coordinator to a joiner it admitted: the view change that takes it in is under way (the joiner waits on). */
+  JoinWait = 21,
 }
 
 export const GMS_HEADER = defineHeader<number>(
@@ -43,7 +45,7 @@ export const GMS_HEADER = defineHeader<number>(
   (w, t) => w.u8(t),
   (r) => {
     const t = r.u8();
-    if (t < G.JoinReq || t > G.AclSet) throw new ProtocolError('ERR_MALFORMED', `unknown GMS message ${t}`);
+    if (t < G.JoinReq || t > G.JoinWait) throw new ProtocolError('ERR_MALFORMED', `unknown GMS message ${t}`);
     return t;
   },
 );
@@ -62,6 +64,7 @@ const CLEAR_KINDS: ReadonlySet<G> = new Set([
   G.JoinChallenge,
   G.JoinAnswer,
   G.Denied,
+  G.JoinWait,
   G.NotMember,
   G.LeaveReq,
   G.FlushStart,
@@ -229,6 +232,7 @@ export function bodySchemas(lim: BodyLimits) {
     [G.JoinAnswer]: z.object({ member: id, nonce: int, kx }),
     [G.Denied]: z.object({ member: id, reason: z.string().max(512) }),
     [G.AclSet]: z.never(),
+    [G.JoinWait]: z.object({ member: id }),
   } satisfies Record<G, z.ZodType>;
 }
 export type BodySchemas = ReturnType<typeof bodySchemas>;

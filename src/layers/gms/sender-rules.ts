@@ -46,7 +46,7 @@ export function refusal<T extends G>(h: Hearing, t: T, from: NodeId, body: Body<
     t !== G.JoinChallenge &&
     t !== G.Install &&
     t !== G.StateFail &&
-    !(h.joining && (t === G.NotMember || t === G.Denied || t === G.FlushStart || t === G.Cut))
+    !(h.joining && (t === G.NotMember || t === G.Denied || t === G.JoinWait || t === G.FlushStart || t === G.Cut))
   )
     return STALE;
   switch (t) {
@@ -109,6 +109,11 @@ export function refusal<T extends G>(h: Hearing, t: T, from: NodeId, body: Body<
       // Like "not a member": only a coordinator that challenged the joiner, or a contact, may refuse it.
       if (!h.joining) return STALE;
       return h.challengers.has(from) || isContact(h, from) ? null : 'access refusal for a joiner from neither a challenger nor a contact';
+    case G.JoinWait:
+      // Like "not a member": only a coordinator that challenged the joiner, or a contact (the
+      // coordinator of a pki join admitted without a challenge), may tell it to wait on.
+      if (!h.joining) return STALE;
+      return h.challengers.has(from) || isContact(h, from) ? null : 'join wait for a joiner from neither a challenger nor a contact';
     case G.AclSet:
       return 'access-control change outside a gbcast';
     case G.FlushReq:

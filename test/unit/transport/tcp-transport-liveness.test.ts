@@ -197,6 +197,31 @@ describe('TcpTransport liveness', () => {
     assert.equal(a.stats().stalledReplaced, 0);
   });
 
+  it('two peers writing to each other send no PINGs and answer no data with PONGs: the frames each receives prove the other', async () => {
+    const exchange = async (framesProveLife: boolean): Promise<{ pings: number; pongs: number }> => {
+      const a = await start('a', { framesProveLife });
+      const b = await start('b', { framesProveLife });
+      let got = 0;
+      a.onFrame(() => got++);
+      b.onFrame(() => got++);
+      // Each writes one frame every 50 ms, as FD beats and relay tables go both ways between a member and its relay.
+      for (let i = 0; i < 30; i++) {
+        a.send(b.localId, frame(i));
+        b.send(a.localId, frame(i));
+        await sleep(50);
+      }
+      await waitFor(() => got === 60, 'all frames');
+      const [sa, sb] = [a.stats(), b.stats()];
+      assert.equal(sa.stalledReplaced + sb.stalledReplaced, 0);
+      return { pings: sa.pingsOut + sb.pingsOut, pongs: sa.pongsOut + sb.pongsOut };
+    };
+    const on = await exchange(true);
+    assert.ok(on.pings <= 2, `${on.pings} PINGs in 1.5 s of two-way traffic`);
+    assert.ok(on.pongs <= 4, `${on.pongs} PONGs in 1.5 s of two-way traffic`);
+    const off = await exchange(false);
+    assert.ok(off.pongs >= 10, `PONGs alone prove a path when frames do not: ${off.pongs}`);
+  });
+
   it('replaces a connection whose peer stops answering, and the queued frames go on the new one', async () => {
     let mute = true;
     const { port, conns } = await rawAcceptor((s) => {

@@ -1,9 +1,10 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { SimCluster } from '../../../helpers/sim-cluster.js';
+import { FAST_STACK, SimCluster } from '../../../helpers/sim-cluster.js';
 import { forgeGms, gmsDrops, G } from '../../../helpers/gms-forge.js';
 import type { Group } from '../../../../src/api/group.js';
 import type { HorusNode } from '../../../../src/api/node.js';
+import type { LayerSpec } from '../../../../src/stack/stack.js';
 import { membershipSeq, oneMemberPerNode, staleJoin, withJoiners } from '../../../../src/layers/gms/joins.js';
 import { refusal, saneProposal, type Hearing } from '../../../../src/layers/gms/sender-rules.js';
 import { replacedMemberOf } from '../../../../src/core/member-id.js';
@@ -223,6 +224,42 @@ describe('GMS join admission', () => {
     assert.equal(gmsDrops(nodes[0]!) - drops, 1, 'never reached GMS');
     assert.deepEqual(groups[0]!.view, v);
     onePerNodeInHistory(c);
+  });
+
+  it('a joiner named in a view change slower than its joinTimeoutMs waits for it, told by the coordinator, and joins under its first id', async () => {
+    const { c, eps, groups } = cluster(3);
+    const before = groups[0]!.view;
+    // A join timeout shorter than the view change that admits it (large-64: 10 s against view changes
+    // of 5-20 s among tens of starved processes): n3 stops for 260 ms just as the flush starts.
+    const layers = FAST_STACK as readonly (string | LayerSpec)[];
+    const stack = layers.map((l) => (typeof l === 'object' && l.name === 'GMS' ? { ...l, options: { ...l.options, joinTimeoutMs: 150 } } : l));
+    c.start('j0:1');
+    const j = c.nodes.get('j0:1')!.joinNow('g', { contacts: [eps[0]!], stack });
+    let failed: unknown = null;
+    j.ready.catch((e: unknown) => (failed = e));
+    c.run(2);
+    c.world.pause(eps[2]!);
+    c.run(260);
+    c.world.resume(eps[2]!);
+    for (let t = 0; t < 2000; t += 50) {
+      c.run(50);
+      await new Promise((r) => setImmediate(r));
+    }
+    assert.equal(failed, null, 'the join did not give up');
+    const v = groups[0]!.view;
+    assert.deepEqual(v.members, [...before.members, j.localId]);
+    assert.doesNotMatch(j.localId, /~/, 'under its first id');
+    assert.equal(v.id, before.id + 1, 'one view change');
+    assert.deepEqual(j.view, v);
+    onePerNodeInHistory(c);
+  });
+
+  it('a joiner is told to wait on only by a coordinator that challenged it or a contact', () => {
+    const h: Hearing = { ...plainHearing('j:1/x'), joining: true, challengers: new Set(['c:1/x']), contacts: ['s:1'] };
+    assert.equal(refusal(h, G.JoinWait, 'c:1/x', { member: 'j:1/x' }), null, 'the coordinator that challenged us');
+    assert.equal(refusal(h, G.JoinWait, 's:1/z', { member: 'j:1/x' }), null, 'a member at a contact (a pki join needs no challenge)');
+    assert.notEqual(refusal(h, G.JoinWait, 'evil:1/x', { member: 'j:1/x' }), null, 'anyone else');
+    assert.equal(refusal({ ...h, joining: false }, G.JoinWait, 'c:1/x', { member: 'j:1/x' }), '', 'a member or a process that gave up ignores it');
   });
 
   it('a joiner hears "not a member" (its id is spent) only from a member that challenged it or runs on one of its contacts', () => {

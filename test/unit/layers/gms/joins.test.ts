@@ -23,6 +23,25 @@ describe('JoinAdmission', () => {
     assert.equal(a.size, 1);
   });
 
+  it('an answer to a challenge that expired still admits, and a new request reopens it with the same nonce and first issue time', () => {
+    const a = admission(2, 100);
+    const nonce = a.challenge('j:1/1', 0)!;
+    assert.deepEqual(a.expire(150), ['j:1/1']);
+    assert.equal(a.size, 0);
+    assert.equal(a.challengedAt('j:1/1'), 0);
+    // The starved joiner's answer arrives after the expiry: it is the joiner, from its own node.
+    assert.equal(a.answer('evil:1/1', 'j:1/1', nonce), false, 'still only from its own node');
+    assert.equal(a.answer('j:1/1', 'j:1/1', nonce), true);
+    assert.equal(a.answer('j:1/1', 'j:1/1', nonce), false, 'spent once answered');
+    // Another joiner asks again after its challenge expired: the same nonce, timed out afresh from the reopening.
+    const n2 = a.challenge('k:1/1', 200)!;
+    a.expire(400);
+    assert.equal(a.challenge('k:1/1', 450), n2);
+    assert.equal(a.challengedAt('k:1/1'), 200, 'the first issue time');
+    assert.deepEqual(a.expire(500), [], 'its timeout counts from the reopening');
+    assert.deepEqual(a.expire(551), ['k:1/1']);
+  });
+
   it('holds at most the cap of open challenges, and forgets them after the timeout, naming them', () => {
     const a = admission(2, 100);
     assert.notEqual(a.challenge('g1:1/1', 0), null);
