@@ -199,10 +199,13 @@ const tp = (op: CastOp, members: number, size: number, count: number, more: Part
 });
 
 export const CASES: BenchCase[] = [
-  // 3 members: every order at 100 B and 1 KiB.
+  // 3 members: every order at 100 B and 1 KiB. cbcast 100 B sends as many as fbcast: issue 10 sets
+  // the two against each other, and with a third of fbcast's count its measured phase lasted 0.4 s,
+  // where the processes' warm-up still counted (0.91 against 0.63 µs of CPU per delivery; equal at
+  // equal counts).
   tp('fbcast', 3, 100, 300_000),
   tp('fbcast', 3, 1024, 200_000),
-  tp('cbcast', 3, 100, 100_000),
+  tp('cbcast', 3, 100, 300_000),
   tp('cbcast', 3, 1024, 50_000),
   tp('abcast', 3, 100, 100_000),
   tp('abcast', 3, 1024, 50_000),
@@ -210,7 +213,7 @@ export const CASES: BenchCase[] = [
   tp('safe abcast', 3, 1024, 25_000),
   // The same through the batch API (group.castMany, lists of 256): one promise a list, not a message.
   tp('fbcast', 3, 100, 300_000, { batch: 256 }),
-  tp('cbcast', 3, 100, 100_000, { batch: 256 }),
+  tp('cbcast', 3, 100, 300_000, { batch: 256 }),
   tp('abcast', 3, 100, 100_000, { batch: 256 }),
   // Unloaded round trips.
   { id: 'fbcast-3-rtt', kind: 'round-trip', op: 'fbcast', members: 3, size: 100, rounds: 3_000 },
