@@ -1289,11 +1289,17 @@ export class GMS extends Layer {
     for (const [key, bytes] of this.gb.own) this.send(c, G.Gbcast, { key, bytes });
   }
 
+  /**
+   * The gbcasts of a view change, delivered at its install like the rest of the old view: held with
+   * it while a joiner waits for its state, and none to an application that sees nothing of this
+   * membership (leaving only to rejoin), as for `up`. Handed up regardless, they reached a joiner
+   * whose state never came in the view of its previous membership (seed 1723).
+   */
   private deliverGbcasts(list: readonly [string, Buffer | Uint8Array][]): void {
     this.gb.deliver(list, (msg) => {
       if (msg.peek(GMS_HEADER) === G.AclSet) return this.applyAcl(msg);
       if (this.heldUp) this.holdUp(msg);
-      else this.above.up(msg);
+      else if (!this.rejoinAfterLeave) this.above.up(msg);
     });
   }
 
