@@ -93,11 +93,8 @@ describe('SAFE', () => {
     const m = new Message(null, Buffer.from('x'));
     m.src = 'a:1/1';
     m.seq = 3;
-    // a had received b's first 5 messages when it sent this one; a non-member's entry is ignored.
-    m.push(SAFE_HEADER, [
-      ['b:1/1', 5],
-      ['gone:1/1', 9],
-    ]);
+    // a had received b's (place 2 in the view) first 5 messages; a place past the view's end is ignored.
+    m.push(SAFE_HEADER, [2, 5, 9, 9]);
     safe.up(m);
     up('a:1/1', 4, false);
     safe.upEvent({
@@ -152,7 +149,7 @@ describe('SAFE', () => {
     const m = new Message(null, Buffer.from('s'));
     m.safe = true;
     safe.down(m);
-    assert.deepEqual(sent[0]!.peek(SAFE_HEADER), [['b:1/1', 6]], "a's 3 are stable already; our own are the message's own number");
+    assert.deepEqual(sent[0]!.peek(SAFE_HEADER), [2, 6], "b (place 2): a's 3 are stable already; our own are the message's own number");
   });
 
   it('refuses safe sends on a stack without SAFE, with a typed error', async () => {
