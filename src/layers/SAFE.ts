@@ -1,33 +1,89 @@
 import { z } from 'zod';
 import type { Digest, DownEvent, UpEvent } from '../core/events.js';
 import type { Message } from '../core/message.js';
+import type { NodeId } from '../core/node-id.js';
+import type { View } from '../core/view.js';
+import { ProtocolError } from '../core/errors.js';
+import { MAX_WIRE_INT } from '../core/input-guard.js';
 import { defineHeader, HeaderIds } from '../codec/header-registry.js';
 import { Layer, type LayerContext, type LayerLink } from '../stack/layer.js';
 import { registerLayer } from '../stack/registry.js';
 import { TaggedRing } from '../core/tagged-ring.js';
 import type { Counter } from '../core/metrics.js';
 
-/** A marker: this message is to be delivered only once every member holds it. */
-export const SAFE_HEADER = defineHeader<true>(
+/** Most dependencies a safe message may name: one per member of its view, and no view is this large. */
+export const MAX_SAFE_DEPS = 4096;
+
+const NO_DEPS: readonly number[] = [];
+
+/**
+ * What a safe message's sender had received of other members' messages when it sent it and did not
+ * know to be stable yet, flat (member, sequence number) pairs of the view it is sent in, each member
+ * by its place in that view's member list (both ends are in that view: see SAFE.enter). Flat and by
+ * place: a safe abcast's header named members by id first, and its strings cost 60% more CPU per
+ * delivery (bench/micro/stack-cpu.ts --safe).
+ */
+export type SafeDeps = readonly number[];
+
+/** This message is to be delivered only once every member holds it, and what it depends on (see SAFE). */
+export const SAFE_HEADER = defineHeader<SafeDeps>(
   HeaderIds.SAFE,
   'SAFE',
-  () => {},
-  () => true as const,
+  (w, deps) => {
+    w.uvar(deps.length >> 1);
+    for (let i = 0; i + 1 < deps.length; i += 2) {
+      w.uvar(deps[i]!);
+      w.uvar(deps[i + 1]!);
+    }
+  },
+  (r) => {
+    const n = r.uvar();
+    if (n > MAX_SAFE_DEPS) throw new ProtocolError('ERR_MALFORMED', `SAFE header with ${n} dependencies`);
+    if (n === 0) return NO_DEPS;
+    const deps = new Array<number>(2 * n);
+    for (let i = 0; i < 2 * n; i++) {
+      const v = r.uvar();
+      if (v > MAX_WIRE_INT) throw new ProtocolError('ERR_MALFORMED', 'SAFE dependency out of range');
+      deps[i] = v;
+    }
+    return deps;
+  },
 );
 
 const options = z.object({});
 
 /**
  * Safe (uniform) delivery: a message sent with `{ safe: true }` is held at every member until
- * STABLE reports that every member of the view holds it. While one is held, everything that
- * arrives after it waits behind it, so holding never reorders deliveries (causal order above stays
- * intact). At a view change the flush has given every survivor the same messages, so what is still
- * held is held by all of them and is delivered before the view.
+ * STABLE reports that every member of the view holds it, and holds what it depends on: whatever its
+ * sender had received from other members when it sent it (its header names what of that the sender
+ * did not know to be stable). While one is held, everything that arrives after it waits behind it,
+ * so holding never reorders deliveries (causal order above stays intact). At a view change the flush
+ * has given every survivor the same messages, so what is still held is held by all of them and is
+ * delivered before the view.
+ *
+ * Why the dependencies: a member that delivers a safe message and then fails must not have
+ * delivered what the survivors drop. CAUSAL drops a message whose causal past no survivor holds, and
+ * TOTAL one that depends on more of the order than the survivors have; a safe cbcast or abcast held
+ * by everyone, whose past only members that failed held, was delivered by one of those and dropped
+ * by the survivors. Once its sender's past is stable too, every survivor's flush answer holds it, so
+ * the cut gives it to every survivor and nothing of it is dropped.
  */
 export class SAFE extends Layer {
   readonly name = 'SAFE';
-  /** In arrival order, tagged 1 for a safe message, 0 for a plain one queued behind a safe one (a ring: no record per message). */
+  /**
+   * In arrival order, tagged 1 for a safe message, 2 for a safe message with dependencies (in
+   * `heldDeps`, in the same order), 0 for a plain one queued behind a safe one (a ring: no record per message).
+   */
   private held = new TaggedRing<Message>();
+  private heldDeps = new TaggedRing<SafeDeps>();
+  /** The members of the view we deliver in, and each one's place in it (dependencies name members by place). */
+  private members: readonly NodeId[] = [];
+  private placeOf = new Map<NodeId, number>();
+  /**
+   * What unstablePast last found, until a message passes up through us or stability moves: nothing
+   * else reaches the layers above, so a burst of safe sends asks the layers below once.
+   */
+  private past: SafeDeps | null = null;
   /** The view we deliver in, and what every member of it holds. */
   private view = -1;
   private stable: Digest = new Map();
@@ -45,18 +101,48 @@ export class SAFE extends Layer {
   }
 
   override down(msg: Message): void {
-    if (msg.safe && msg.dest === null) msg.push(SAFE_HEADER, true);
+    if (msg.safe && msg.dest === null) msg.push(SAFE_HEADER, this.unstablePast());
     this.below.down(msg);
   }
 
+  /** What we have received from other members and do not know to be stable: a safe message we send now depends on it. */
+  private unstablePast(): SafeDeps {
+    if (this.past !== null) return this.past;
+    const q: DownEvent = { type: 'GET_DIGEST', digest: null };
+    this.below.downEvent(q);
+    if (q.digest === null) return NO_DEPS;
+    let deps: number[] | null = null;
+    for (const [member, seq] of q.digest) {
+      if (member === this.ctx.localId || seq <= (this.stable.get(member) ?? 0)) continue;
+      const place = this.placeOf.get(member);
+      if (place !== undefined) (deps ??= []).push(place, seq);
+    }
+    this.past = deps ?? NO_DEPS;
+    return this.past;
+  }
+
+  /** Queue a message behind what is held: a safe one with its dependencies (places past our view's end are ignored). */
+  private hold(msg: Message, deps: SafeDeps | undefined): void {
+    if (deps === undefined) {
+      this.held.push(msg, 0);
+      return;
+    }
+    this.mHeld.inc();
+    if (deps.length === 0) this.held.push(msg, 1);
+    else {
+      this.held.push(msg, 2);
+      this.heldDeps.push(deps, 0);
+    }
+  }
+
   override up(msg: Message): void {
-    const safe = msg.pop(SAFE_HEADER) !== undefined;
-    if (!safe && this.held.length === 0) {
+    this.past = null;
+    const deps = msg.pop(SAFE_HEADER);
+    if (deps === undefined && this.held.length === 0) {
       this.above.up(msg);
       return;
     }
-    this.held.push(msg, safe ? 1 : 0);
-    if (safe) this.mHeld.inc();
+    this.hold(msg, deps);
     this.release();
     if (this.held.length > 0) this.below.downEvent({ type: 'STABILIZE' });
   }
@@ -66,6 +152,7 @@ export class SAFE extends Layer {
    * stability covers the whole batch (not one per safe message).
    */
   override upBatch(batch: Message[]): void {
+    this.past = null;
     let n = 0;
     let i = 0;
     for (; i < batch.length; i++) {
@@ -94,13 +181,12 @@ export class SAFE extends Layer {
     try {
       for (; i < batch.length; i++) {
         const msg = batch[i]!;
-        const safe = msg.pop(SAFE_HEADER) !== undefined;
-        if (!safe && this.held.length === 0) {
+        const deps = msg.pop(SAFE_HEADER);
+        if (deps === undefined && this.held.length === 0) {
           out.push(msg);
           continue;
         }
-        this.held.push(msg, safe ? 1 : 0);
-        if (safe) this.mHeld.inc();
+        this.hold(msg, deps);
         this.release();
       }
     } finally {
@@ -117,12 +203,21 @@ export class SAFE extends Layer {
     let stable = 0;
     let m: Message | undefined;
     while ((m = held.peek()) !== undefined) {
-      if (held.peekTag() === 1) {
+      const tag = held.peekTag();
+      if (tag !== 0) {
         if (m.src !== src) {
           src = m.src;
           stable = this.stable.get(src) ?? 0;
         }
         if (m.seq > stable) return;
+        if (tag === 2) {
+          const deps = this.heldDeps.peek()!;
+          for (let i = 0; i + 1 < deps.length; i += 2) {
+            const member = this.members[deps[i]!];
+            if (member !== undefined && deps[i + 1]! > (this.stable.get(member) ?? 0)) return;
+          }
+          this.heldDeps.shift();
+        }
       }
       held.shift();
       this.above.up(m);
@@ -130,6 +225,7 @@ export class SAFE extends Layer {
   }
 
   override upEvent(ev: UpEvent): void {
+    this.past = null;
     if (ev.type === 'STABLE') {
       // Sequence numbers restart with each view: another view's stability says nothing of this one's messages.
       if (ev.viewId === this.view) {
@@ -142,21 +238,31 @@ export class SAFE extends Layer {
       // Every survivor holds what is still here (the flush saw to it): deliver it in this view.
       const rest = this.held;
       this.held = new TaggedRing();
+      this.heldDeps = new TaggedRing();
       rest.forEach((msg) => this.above.up(msg));
-      this.enter(ev.view.id);
+      this.enter(ev.view);
     }
     this.above.upEvent(ev);
   }
 
   override downEvent(ev: DownEvent): void {
     // A fixed membership (no GMS) names its one view on the way down.
-    if (ev.type === 'VIEW') this.enter(ev.view.id);
+    if (ev.type === 'VIEW') this.enter(ev.view);
+    this.past = null;
     this.below.downEvent(ev);
   }
 
-  /** Deliver in view `id` from now on, with its stability if it was reported already. */
-  private enter(id: number): void {
+  /**
+   * Deliver in view `v` from now on, with its stability if it was reported already. A safe message's
+   * sender sends it in the view SAFE is in (GMS hands a view down and up in one go, the application
+   * blocked meanwhile), and each receiver handles it in that view (GMS holds a view's messages until
+   * the view went up): a dependency's place names the same member at both ends.
+   */
+  private enter(v: View): void {
+    const id = v.id;
     this.view = id;
+    this.members = v.members;
+    this.placeOf = new Map(v.members.map((m, i) => [m, i]));
     const ahead = this.ahead;
     this.stable = ahead !== null && ahead.view === id ? ahead.stable : new Map();
     if (ahead !== null && ahead.view <= id) this.ahead = null;

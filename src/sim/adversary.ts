@@ -448,7 +448,9 @@ function writeHeader(w: Writer, h: HeaderT, s: Scope): void {
       for (const x of h.deps.slice(0, (h.deps.length >> 1) * 2)) n(x);
       return;
     case 'SAFE':
+      // No dependencies (uvar count 0): see SAFE_HEADER.
       w.u8(HeaderIds.SAFE);
+      uvar(w, 0);
       return;
     case 'FRAG':
       w.u8(HeaderIds.FRAG);

@@ -21,7 +21,7 @@ function safeAlone(): { safe: SAFE; delivered: string[]; up: (src: string, seq: 
     const m = new Message(null, Buffer.from('x'));
     m.src = src;
     m.seq = seq;
-    if (isSafe) m.push(SAFE_HEADER, true);
+    if (isSafe) m.push(SAFE_HEADER, []);
     safe.up(m);
   };
   return { safe, delivered, up };
@@ -87,6 +87,71 @@ describe('SAFE', () => {
     assert.deepEqual(delivered, ['a:1/1#3']);
   });
 
+  it('holds a safe message until what its sender had received from others is stable too (not its own stability alone)', () => {
+    const { safe, delivered, up } = safeAlone();
+    safe.upEvent({ type: 'VIEW', view: { group: 'g', id: 4, members: ['me:1/1', 'a:1/1', 'b:1/1'] } });
+    const m = new Message(null, Buffer.from('x'));
+    m.src = 'a:1/1';
+    m.seq = 3;
+    // a had received b's (place 2 in the view) first 5 messages; a place past the view's end is ignored.
+    m.push(SAFE_HEADER, [2, 5, 9, 9]);
+    safe.up(m);
+    up('a:1/1', 4, false);
+    safe.upEvent({
+      type: 'STABLE',
+      stable: new Map([
+        ['a:1/1', 4],
+        ['b:1/1', 4],
+      ]),
+      viewId: 4,
+    });
+    assert.deepEqual(delivered, [], "its own number is stable, b's 5th message is not: held, and what follows it");
+    safe.upEvent({
+      type: 'STABLE',
+      stable: new Map([
+        ['a:1/1', 4],
+        ['b:1/1', 5],
+      ]),
+      viewId: 4,
+    });
+    assert.deepEqual(delivered, ['a:1/1#3', 'a:1/1#4']);
+  });
+
+  it('names in a safe send what it received from others and does not know to be stable, never itself', () => {
+    const ctx = { env: {} as Env, group: 'g', localId: 'me:1/1', log: silentLogger, metrics: new MemoryMetrics() };
+    const safe = new SAFE(ctx, {});
+    const sent: Message[] = [];
+    const digest = new Map([
+      ['me:1/1', 7],
+      ['a:1/1', 3],
+      ['b:1/1', 6],
+    ]);
+    safe.above = { up: () => {}, upBatch: () => {}, upEvent: () => {}, down: () => {}, downBatch: () => {}, downEvent: () => {} };
+    safe.below = {
+      up: () => {},
+      upBatch: () => {},
+      upEvent: () => {},
+      down: (m) => void sent.push(m),
+      downBatch: () => {},
+      downEvent: (ev: DownEvent) => {
+        if (ev.type === 'GET_DIGEST') ev.digest = digest;
+      },
+    };
+    safe.upEvent({ type: 'VIEW', view: { group: 'g', id: 2, members: ['me:1/1', 'a:1/1', 'b:1/1'] } });
+    safe.upEvent({
+      type: 'STABLE',
+      stable: new Map([
+        ['a:1/1', 3],
+        ['b:1/1', 2],
+      ]),
+      viewId: 2,
+    });
+    const m = new Message(null, Buffer.from('s'));
+    m.safe = true;
+    safe.down(m);
+    assert.deepEqual(sent[0]!.peek(SAFE_HEADER), [2, 6], "b (place 2): a's 3 are stable already; our own are the message's own number");
+  });
+
   it('refuses safe sends on a stack without SAFE, with a typed error', async () => {
     const s = simGroup(2, 'NAK:COM');
     await assert.rejects(s.groups[0]!.fbcast('x', { safe: true }), { code: 'ERR_INVALID_ARGUMENT' });
@@ -125,7 +190,7 @@ describe('SAFE with batches', () => {
       const m = new Message(null, Buffer.from(tag));
       m.src = 'a:1/1';
       m.seq = seq;
-      if (isSafe) m.push(SAFE_HEADER, true);
+      if (isSafe) m.push(SAFE_HEADER, []);
       return m;
     };
     safe.upBatch([msg('p1', 1, false), msg('p2', 2, false)]);

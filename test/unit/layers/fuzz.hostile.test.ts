@@ -31,7 +31,7 @@ const nak = fc.oneof(
 );
 const headers: fc.Arbitrary<H>[] = [
   fc.record({ order: fc.nat({ max: 3 }), encoding: fc.constant(0), id: int }).map((v) => h(APP_HEADER, v)),
-  fc.constant(h(SAFE_HEADER, true)),
+  fc.array(int, { maxLength: 10 }).map((v) => h(SAFE_HEADER, v.length % 2 === 0 ? v : v.slice(1))),
   fc.oneof(int, fc.record({ view, runs: fc.array(int, { maxLength: 10 }) })).map((v) => h(TOTAL_HEADER, v)),
   fc.record({ deps: fc.array(int, { maxLength: 10 }) }).map((v) => h(CAUSAL_HEADER, v)),
   fc.record({ view, entries: fc.array(fc.tuple(id, int), { maxLength: 5 }) }).map((v) => h(STABLE_HEADER, v)),
