@@ -15,6 +15,7 @@ import { Session } from 'node:inspector/promises';
 import { constants as perfConstants, monitorEventLoopDelay, performance, PerformanceObserver } from 'node:perf_hooks';
 import { setImmediate as yieldToIo, setTimeout as sleep } from 'node:timers/promises';
 import { benchSecurity } from './security.js';
+import { DYNAMIC_STACK } from '../../src/layers/index.js';
 import {
   createNode,
   type Delivery,
@@ -406,8 +407,7 @@ function viewInfo(v: View): { id: number; members: string[] } {
   return { id: v.id, members: [...v.members] };
 }
 
-/** The node's default dynamic stack (DYNAMIC_STACK in src/layers/index.ts), with other timeouts for FD and GMS. */
-const DYNAMIC_LAYERS = 'TOTAL:CAUSAL:SAFE:GMS:STABLE:FC:FRAG:NAK:FD:COM';
+/** The node's default dynamic stack, with other timeouts for FD and GMS. */
 
 function stackWith(t: GroupTimeouts): StackSpec {
   const gms = {
@@ -415,7 +415,7 @@ function stackWith(t: GroupTimeouts): StackSpec {
     ...(t.joinTimeoutMs !== undefined ? { joinTimeoutMs: t.joinTimeoutMs } : {}),
   };
   const fd = t.suspectTimeoutMs !== undefined ? { suspectTimeoutMs: t.suspectTimeoutMs } : {};
-  return DYNAMIC_LAYERS.split(':').map((name) => (name === 'GMS' ? { name, options: gms } : name === 'FD' ? { name, options: fd } : name));
+  return DYNAMIC_STACK.split(':').map((name) => (name === 'GMS' ? { name, options: gms } : name === 'FD' ? { name, options: fd } : name));
 }
 
 async function dynJoin(c: Extract<Command, { cmd: 'djoin' }>): Promise<DynJoinResult> {
