@@ -961,10 +961,15 @@ export class GMS extends Layer {
     this.send(from, G.FlushOk, { view: viewId, a, digest: [], accepted, hasState: false, fresh: true });
   }
 
-  /** Joiner: the cut of the attempt we answered (see onJoinerFlushStart); we hold nothing to deliver, so we are done at once. */
+  /**
+   * Joiner: the cut of the attempt we answered (see onJoinerFlushStart); we hold nothing to deliver, so
+   * we are done at once. Also when the cut leaves us out (its coordinator suspects us): our answer may
+   * be what made its majority, and without our DONE that cut could never be installed, yet every later
+   * attempt must propose it again (it was accepted). Left out, we rejoin under a new id (told so).
+   */
   private onJoinerCut(from: NodeId, viewId: number, a: Attempt, p: Proposal): void {
     const jf = this.joinerFlush;
-    if (!jf || viewId !== jf.view || a.n !== jf.promised.n || a.coord !== jf.promised.coord || !p.members.includes(this.me)) return;
+    if (!jf || viewId !== jf.view || a.n !== jf.promised.n || a.coord !== jf.promised.coord) return;
     jf.accepted = { a, p };
     this.send(from, G.Done, { view: viewId, a });
   }

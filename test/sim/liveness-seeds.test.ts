@@ -28,4 +28,8 @@ describe('--faults all: found liveness seeds stay live', () => {
   it('seed 382: a member whose old view mates all rejoined under new memberships hears from them that it was left out, and rejoins', async () => {
     assert.deepEqual(await violationsOf(382), []);
   });
+
+  it('seed 331: a fresh joiner whose vote made a cut that leaves it out says done, so that its view is installed and it rejoins', async () => {
+    assert.deepEqual(await violationsOf(331), []);
+  });
 });

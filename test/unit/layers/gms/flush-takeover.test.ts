@@ -76,4 +76,43 @@ describe('GMS flush takeover', () => {
     assert.ok(g3.view.members.includes(g3.localId), `the joiner got in (its view: ${g3.view.id} ${g3.view.members.join(' ')})`);
     settledTogether(c, [groups[1]!, g3]);
   });
+  it('a fresh joiner whose flush cut leaves it out still says done, so that the majority it made can install that view', () => {
+    // n1 admits n3 into {n1, n2, n3}, but every INSTALL it sends is lost. n3 is cut off; n1 leaves,
+    // its flush (n1 and n2: a majority) cuts the view to {n2}, n2 accepts, and n1 crashes. n2 alone
+    // is no majority of the view; once n3 is back it answers n2's flush as a fresh member, and n2
+    // must propose the cut it accepted, which leaves n3 out. Without n3's DONE that cut never had a
+    // majority, and n2 proposed it again for ever (seed 331).
+    const { c, eps, groups } = cluster(2, 7);
+    const coord = c.nodes.get(eps[0]!)!;
+    const send = coord.env.transport.send.bind(coord.env.transport);
+    let dropAll = false;
+    let joinerId = '';
+    let installsLost = 0;
+    coord.env.transport.send = (to, frame) => {
+      if ((dropAll || to === joinerId) && carriesInstall(frame)) {
+        if (dropAll && to === groups[1]!.localId) installsLost++;
+        return;
+      }
+      send(to, frame);
+    };
+    const ep3 = 'n3:1';
+    const n3 = c.start(ep3);
+    joinerId = n3.id;
+    const g3 = c.join(ep3, 'g', [eps[0]!, eps[1]!]);
+    for (let t = 0; t < 3000 && groups[0]!.view.members.length < 3; t++) c.run(1);
+    assert.equal(groups[0]!.view.members.length, 3, 'the coordinator installed the view with the joiner');
+    const admitted = groups[0]!.view.id;
+    c.world.isolate(ep3);
+    dropAll = true;
+    groups[0]!.leave().catch(() => {});
+    for (let t = 0; t < 5000 && installsLost === 0; t++) c.run(1);
+    assert.ok(installsLost > 0, 'the leaver installed the next view, which reached no one');
+    c.world.crash(eps[0]!);
+    c.run(2000);
+    assert.equal(groups[1]!.view.id, admitted, 'n2 alone is no majority of the view it was left in');
+    c.world.heal();
+    c.run(20000);
+    assert.ok(g3.view.members.includes(g3.localId), `the joiner got in (its view: ${g3.view.id} ${g3.view.members.join(' ')})`);
+    settledTogether(c, [groups[1]!, g3]);
+  });
 });
