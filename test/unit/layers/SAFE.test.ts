@@ -9,14 +9,58 @@ import type { View } from '../../../src/core/view.js';
 import { SAFE, SAFE_HEADER } from '../../../src/layers/SAFE.js';
 import { MemoryMetrics } from '../../../src/obs/metrics.js';
 
-/** SAFE alone, between a stub bottom and a top that records what it delivers. */
-function safeAlone(): { safe: SAFE; delivered: string[]; up: (src: string, seq: number, safe: boolean) => void } {
-  const ctx = { env: {} as Env, group: 'g', localId: 'me:1/1', log: silentLogger, metrics: new MemoryMetrics() };
-  const safe = new SAFE(ctx, {});
+/** An Env whose timers fire only when the test says so. */
+function manualEnv(): { env: Env; fire: () => number } {
+  let due: (() => void)[] = [];
+  const env = {
+    now: () => 0,
+    setTimer: (_ms: number, fn: () => void) => {
+      due.push(fn);
+      return { cancel: () => void (due = due.filter((f) => f !== fn)) };
+    },
+  } as unknown as Env;
+  const fire = (): number => {
+    const now = due;
+    due = [];
+    now.forEach((f) => f());
+    return now.length;
+  };
+  return { env, fire };
+}
+
+interface Alone {
+  safe: SAFE;
+  delivered: string[];
+  /** What SAFE sent down (its probes). */
+  sent: Message[];
+  metrics: MemoryMetrics;
+  /** What the layers below hold of each member (GET_DIGEST's answer). */
+  digest: Map<string, number>;
+  fire: () => number;
+  up: (src: string, seq: number, safe: boolean) => void;
+}
+
+/** SAFE alone as `me`, between a stub bottom that records what it sends and a top that records what it delivers. */
+function safeAlone(me = 'me:1/1'): Alone {
+  const { env, fire } = manualEnv();
+  const metrics = new MemoryMetrics();
+  const ctx = { env, group: 'g', localId: me, log: silentLogger, metrics };
+  const safe = new SAFE(ctx, { probeAfterMs: 50 });
   const delivered: string[] = [];
+  const sent: Message[] = [];
+  const digest = new Map<string, number>();
   const record = (m: Message): number => delivered.push(`${m.src}#${m.seq}`);
   safe.above = { up: record, upBatch: (b) => b.forEach(record), upEvent: (_ev: UpEvent) => {}, down: () => {}, downBatch: () => {}, downEvent: () => {} };
-  safe.below = { up: () => {}, upBatch: () => {}, upEvent: () => {}, down: () => {}, downBatch: () => {}, downEvent: (_ev: DownEvent) => {} };
+  safe.below = {
+    up: () => {},
+    upBatch: () => {},
+    upEvent: () => {},
+    down: (m) => void sent.push(m),
+    downBatch: () => {},
+    downEvent: (ev: DownEvent) => {
+      if (ev.type === 'GET_DIGEST') ev.digest = new Map(digest);
+    },
+  };
   const up = (src: string, seq: number, isSafe: boolean): void => {
     const m = new Message(null, Buffer.from('x'));
     m.src = src;
@@ -24,7 +68,7 @@ function safeAlone(): { safe: SAFE; delivered: string[]; up: (src: string, seq: 
     if (isSafe) m.push(SAFE_HEADER, []);
     safe.up(m);
   };
-  return { safe, delivered, up };
+  return { safe, delivered, sent, metrics, digest, fire, up };
 }
 const view = (id: number): View => ({ group: 'g', id, members: ['me:1/1', 'a:1/1'] });
 
@@ -119,7 +163,7 @@ describe('SAFE', () => {
 
   it('names in a safe send what it received from others and does not know to be stable, never itself', () => {
     const ctx = { env: {} as Env, group: 'g', localId: 'me:1/1', log: silentLogger, metrics: new MemoryMetrics() };
-    const safe = new SAFE(ctx, {});
+    const safe = new SAFE(ctx, { probeAfterMs: 50 });
     const sent: Message[] = [];
     const digest = new Map([
       ['me:1/1', 7],
@@ -161,7 +205,7 @@ describe('SAFE', () => {
 describe('SAFE with batches', () => {
   it('keeps arrival order across a batch that mixes plain and safe messages, and asks for stability once per batch', () => {
     const ctx = { env: {} as Env, group: 'g', localId: 'me:1/1', log: silentLogger, metrics: new MemoryMetrics() };
-    const safe = new SAFE(ctx, {});
+    const safe = new SAFE(ctx, { probeAfterMs: 50 });
     const delivered: string[] = [];
     const batches: number[] = [];
     let stabilize = 0;
