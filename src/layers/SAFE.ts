@@ -281,7 +281,8 @@ export class SAFE extends Layer {
               seq = bound;
             }
             if (seq > (this.stable.get(member) ?? 0)) {
-              this.awaitProbe();
+              // Bounded by an answer already: what it waits on exists, and stability will come.
+              if (bound === Infinity) this.awaitProbe();
               return;
             }
           }
