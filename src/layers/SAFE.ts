@@ -312,7 +312,8 @@ export class SAFE extends Layer {
    */
   private readonly onProbeTimer = (): void => {
     this.probeTimer = null;
-    if (this.held.peekTag() !== 2) return;
+    // The layers below are in a later view (a joiner's state still on its way): their numbers are not this view's.
+    if (this.held.peekTag() !== 2 || this.ahead !== null) return;
     const m = this.held.peek()!;
     const deps = this.heldDeps.peek()!;
     const arrival = this.heldDeps.peekTag();
