@@ -67,6 +67,9 @@ const INSIDER_STACK: StackSpec = [...TOP, 'FORGE_SAFE', ...FAST_STACK];
 const LOSSY_STACK: StackSpec = [...TOP, ...FAST_STACK.slice(0, 5), 'LOSE', ...FAST_STACK.slice(5)];
 const EPS = ['n1:1', 'n2:1', 'n3:1', 'n4:1'];
 
+/** Dependencies a node's SAFE did not wait for, as forged (all its groups). */
+const forgedAt = (c: SimCluster, e: string): number => c.nodes.get(e)!.metrics.snapshot().counters['horus_safe_forged_dependencies_total'] ?? 0;
+
 /** Four members: n1 (place 0 in the view) and n2 honest, n3 the insider, n4 with the LOSE layer. */
 function members(): { c: SimCluster; groups: Group[]; got: Map<string, string[]> } {
   forge = null;
@@ -92,10 +95,11 @@ function members(): { c: SimCluster; groups: Group[]; got: Map<string, string[]>
 
 /**
  * n1 sends three plain messages; the insider n3 sends a safe message whose header names `forged`
- * for n1 (place 0), then n2 and n1 send safe ones behind it. Within 600 ms (a few probe rounds; a
- * view change takes longer and none may happen) every member delivers all of them.
+ * for n1 (place 0), then n2 sends a safe one behind it, and n1 (with `n1Sends`) a safe abcast.
+ * Within 600 ms (a few probe rounds; a view change takes longer and none may happen) every member
+ * delivers all of them. Returns how many dependencies each member counted as forged.
  */
-function forgedRun(forged: (sentByN1: number) => number): void {
+function forgedRun(forged: (sentByN1: number) => number, n1Sends: boolean): number[] {
   const { c, groups, got } = members();
   for (const x of ['a', 'b', 'c']) void groups[0]!.fbcast(x);
   c.run(200);
@@ -105,7 +109,7 @@ function forgedRun(forged: (sentByN1: number) => number): void {
   void groups[2]!.fbcast('forged', { safe: true });
   c.run(5);
   void groups[1]!.fbcast('behind', { safe: true });
-  void groups[0]!.abcast('ordered', { safe: true });
+  if (n1Sends) void groups[0]!.abcast('ordered', { safe: true });
   c.run(600);
   assert.deepEqual(
     groups.map((g) => g.view.id),
@@ -118,19 +122,35 @@ function forgedRun(forged: (sentByN1: number) => number): void {
         .get(e)!
         .filter((x) => x !== 'a' && x !== 'b' && x !== 'c')
         .sort(),
-      ['behind', 'forged', 'ordered'],
+      n1Sends ? ['behind', 'forged', 'ordered'] : ['behind', 'forged'],
       `${e} delivered every safe message, the forged one's too`,
     );
   assert.deepEqual(checkVirtualSynchrony(c.history.events, 'g').items, []);
+  return EPS.map((e) => forgedAt(c, e));
 }
 
 describe('a safe message whose sender forged a dependency on another member', () => {
   it('far beyond anything that member sent: capped at what it says it sent, and nobody waits for a view change', () => {
-    forgedRun(() => 4_000_000_000);
+    const forged = forgedRun(() => 4_000_000_000, true);
+    assert.ok(
+      forged.every((n) => n > 0),
+      `every member counted it (n1 and the insider know their own streams): ${forged}`,
+    );
   });
 
   it('one past what that member sent, which it never sends: capped likewise', () => {
-    forgedRun((sent) => sent + 1);
+    const forged = forgedRun((sent) => sent + 1, false);
+    assert.ok(
+      forged.every((n) => n > 0),
+      `${forged}`,
+    );
+  });
+
+  it('one past what that member sent, which it sends next: then a real dependency, waited for (not counted)', () => {
+    assert.deepEqual(
+      forgedRun((sent) => sent + 1, true),
+      [0, 0, 0, 0],
+    );
   });
 
   it('on the sender itself: ignored (its own number says all of its own past)', () => {
@@ -159,5 +179,10 @@ describe('an honest dependency the receiver does not hold yet', () => {
     c.run(500);
     for (const e of EPS) assert.deepEqual(got.get(e)!, ['x', 'm'], e);
     assert.deepEqual(checkVirtualSynchrony(c.history.events, 'g').items, []);
+    assert.deepEqual(
+      EPS.map((e) => forgedAt(c, e)),
+      [0, 0, 0, 0],
+      'nothing honest was called forged',
+    );
   });
 });
