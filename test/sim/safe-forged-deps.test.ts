@@ -153,6 +153,23 @@ describe('a safe message whose sender forged a dependency on another member', ()
     );
   });
 
+  it('a stream of them is delayed by a few probe rounds, not held: each question covers everything that arrived before it', () => {
+    const { c, groups, got } = members();
+    forge = () => [0, 4_000_000_000];
+    const viewBefore = groups.map((g) => g.view.id);
+    for (let i = 0; i < 20; i++) {
+      void groups[2]!.fbcast(`f${i}`, { safe: true });
+      void groups[1]!.fbcast(`h${i}`, { safe: true });
+      c.run(10);
+    }
+    c.run(250);
+    assert.deepEqual(
+      groups.map((g) => g.view.id),
+      viewBefore,
+    );
+    for (const e of EPS) assert.equal(got.get(e)!.length, 40, `${e} delivered all 40 within 250 ms of the last`);
+  });
+
   it('on the sender itself: ignored (its own number says all of its own past)', () => {
     const { c, groups, got } = members();
     forge = () => [2, 4_000_000_000];
