@@ -341,7 +341,7 @@ export class SAFE extends Layer {
         continue;
       }
       const ask = new Message(member, Buffer.alloc(0), MsgFlag.Unreliable);
-      ask.push(SAFE_PROBE_HEADER, { t: PROBE_ASK, view: this.view, nonce: this.probes.ask(place, this.arrivals) });
+      ask.push(SAFE_PROBE_HEADER, { t: PROBE_ASK, view: this.view, nonce: this.probes.question(place, arrival, this.arrivals) });
       this.below.down(ask);
       asked = true;
     }

@@ -1,6 +1,3 @@
-/** Questions kept per member: a later answer to an earlier one still counts (round trips may outlast the retry interval). */
-const ASKS_KEPT = 4;
-
 interface Ask {
   nonce: number;
   /** Safe messages with dependencies that had arrived when it was asked. */
@@ -26,17 +23,21 @@ interface Told {
  */
 export class SentProbes {
   private nextNonce = 1;
-  /** By the member's place in the view. */
-  private readonly asks = new Map<number, Ask[]>();
+  /** By the member's place in the view: the one question we wait on from each. */
+  private readonly asks = new Map<number, Ask>();
   private readonly told = new Map<number, Told>();
 
-  /** A question to the member at `place`, covering the first `at` arrivals: its nonce. */
-  ask(place: number, at: number): number {
+  /**
+   * The question to send the member at `place` about arrival `arrival` (the held head), now that
+   * `arrivals` have arrived: the one we wait on if it covers that arrival (sent again, under the
+   * same nonce, so an answer slower than the retry interval still counts), else a new one covering
+   * all arrivals so far (the old one covered only messages no longer held).
+   */
+  question(place: number, arrival: number, arrivals: number): number {
+    const waiting = this.asks.get(place);
+    if (waiting !== undefined && arrival <= waiting.at) return waiting.nonce;
     const nonce = this.nextNonce++;
-    let list = this.asks.get(place);
-    if (list === undefined) this.asks.set(place, (list = []));
-    if (list.length >= ASKS_KEPT) list.shift();
-    list.push({ nonce, at });
+    this.asks.set(place, { nonce, at: arrivals });
     return nonce;
   }
 
@@ -45,23 +46,18 @@ export class SentProbes {
     return nonce > 0 && nonce < this.nextNonce;
   }
 
-  /**
-   * The member at `place` answers question `nonce`: true if that question is one we still wait on
-   * (it and any earlier ones to that member are done), false for anything else.
-   */
+  /** The member at `place` answers question `nonce`: true if it is the one we wait on from it, false for anything else. */
   answer(place: number, nonce: number, sent: number): boolean {
-    const list = this.asks.get(place);
-    const i = list === undefined ? -1 : list.findIndex((a) => a.nonce === nonce);
-    if (i < 0) return false;
-    const { at } = list![i]!;
-    list!.splice(0, i + 1);
-    // The latest question's answer covers the most arrivals, and (q's stream only grows) bounds them all.
-    this.know(place, sent, at);
+    const waiting = this.asks.get(place);
+    if (waiting === undefined || waiting.nonce !== nonce) return false;
+    this.asks.delete(place);
+    this.know(place, sent, waiting.at);
     return true;
   }
 
   /** What we know ourselves, as if the member at `place` (we) had answered a question asked after the first `at` arrivals. */
   know(place: number, sent: number, at: number): void {
+    // The answer that covers the most arrivals bounds them all (a member's stream only grows).
     const before = this.told.get(place);
     if (before === undefined || at >= before.at) this.told.set(place, { sent, at });
   }

@@ -339,15 +339,16 @@ describe('SAFE and dependencies on other members (a member speaks only for itsel
     assert.equal(forgedCount(s), 1);
   });
 
-  it('asks again while unanswered, and takes a late answer to an earlier question', () => {
+  it('asks again while unanswered (the same question: an answer slower than the retry interval still counts)', () => {
     const s = setup();
     s.fromA(1, [2, 7]);
     stable(s, 1, 2);
     s.fire();
     s.fire();
+    s.fire();
     assert.deepEqual(
       probes(s).map((x) => x.p.nonce),
-      [1, 2],
+      [1, 1, 1],
     );
     s.tell('b:1/1', 1, 2);
     assert.deepEqual(s.delivered, ['a:1/1#1']);
