@@ -351,14 +351,15 @@ export class SAFE extends Layer {
 
   /** A member asks how far we have sent, or answers our question. */
   private onProbe(msg: Message, p: SafeProbe): void {
+    // Another view's: its numbers are not this view's (a member a view ahead of or behind us, who
+    // may not be in ours: not an offence).
+    if (p.view !== this.view) return;
     const src = msg.src;
     const place = this.placeOf.get(src);
     if (place === undefined || src === this.ctx.localId) {
       this.guard.drop(src, 'SAFE probe from a non-member');
       return;
     }
-    // Another view's: its numbers are not this view's (a member a view ahead of or behind us).
-    if (p.view !== this.view) return;
     if (p.t === PROBE_ASK) {
       // The layers below are in a later view already (a joiner): our digest is not this view's.
       if (this.ahead !== null) return;
