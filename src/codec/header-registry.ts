@@ -51,6 +51,8 @@ export const HeaderIds = {
   FD_RELAY: 14,
   /** STABLE's aggregated digests in large views (layers/stable/aggregate-header.ts). */
   STABLE_AGG: 15,
+  /** SAFE's questions to a member about what it has sent, and its answers (layers/safe/probe-header.ts). */
+  SAFE_PROBE: 16,
   /** A state-transfer chunk's place in the stream (GMS state transfer). */
   STATE: 24,
   /** Point-to-point messages and calls between members (api/direct.ts). */

@@ -1,15 +1,18 @@
 import { z } from 'zod';
+import type { Timer } from '../core/env.js';
 import type { Digest, DownEvent, UpEvent } from '../core/events.js';
-import type { Message } from '../core/message.js';
+import { Message, MsgFlag } from '../core/message.js';
 import type { NodeId } from '../core/node-id.js';
 import type { View } from '../core/view.js';
 import { ProtocolError } from '../core/errors.js';
-import { MAX_WIRE_INT } from '../core/input-guard.js';
+import { InputGuard, MAX_WIRE_INT } from '../core/input-guard.js';
 import { defineHeader, HeaderIds } from '../codec/header-registry.js';
 import { Layer, type LayerContext, type LayerLink } from '../stack/layer.js';
 import { registerLayer } from '../stack/registry.js';
 import { TaggedRing } from '../core/tagged-ring.js';
 import type { Counter } from '../core/metrics.js';
+import { PROBE_ASK, PROBE_TELL, SAFE_PROBE_HEADER, type SafeProbe } from './safe/probe-header.js';
+import { SentProbes } from './safe/sent-probes.js';
 
 /** Most dependencies a safe message may name: one per member of its view, and no view is this large. */
 export const MAX_SAFE_DEPS = 4096;
@@ -50,7 +53,16 @@ export const SAFE_HEADER = defineHeader<SafeDeps>(
   },
 );
 
-const options = z.object({});
+const options = z.object({
+  /**
+   * A safe message held this long by a dependency on a member's message we have not received asks
+   * that member how far it has sent (and asks again at this interval while unanswered): a
+   * dependency above its answer is forged and no longer waited for. 0: never ask (a forged
+   * dependency then holds safe delivery until the next view change).
+   */
+  probeAfterMs: z.number().min(0).default(50),
+});
+export type SafeOptions = z.infer<typeof options>;
 
 /**
  * Safe (uniform) delivery: a message sent with `{ safe: true }` is held at every member until
@@ -67,6 +79,16 @@ const options = z.object({});
  * by everyone, whose past only members that failed held, was delivered by one of those and dropped
  * by the survivors. Once its sender's past is stable too, every survivor's flush answer holds it, so
  * the cut gives it to every survivor and nothing of it is dropped.
+ *
+ * A member speaks only for itself: a dependency names another member's progress, so a member with
+ * valid keys could name one that never comes (a number its member never sent) and hold every
+ * member's safe delivery, its own message and all behind it, until the next view change. So a
+ * dependency is believed only as far as the member it names says it has sent: when a safe message
+ * has waited `probeAfterMs` on a dependency we have not received, we ask that member (SentProbes
+ * says why an answer to a question asked after the message arrived bounds every honest dependency),
+ * and what lies above its answer is forged: counted, logged with the sender, and not waited for.
+ * What lies below it is real, in flight or being fetched, and is waited for as before. A
+ * dependency on the sender itself is never honest (its own number covers its own past): ignored.
  */
 export class SAFE extends Layer {
   readonly name = 'SAFE';
@@ -75,7 +97,12 @@ export class SAFE extends Layer {
    * `heldDeps`, in the same order), 0 for a plain one queued behind a safe one (a ring: no record per message).
    */
   private held = new TaggedRing<Message>();
+  /** Tagged with their arrival number (1, 2, ... per layer): what a probe's answer covers. */
   private heldDeps = new TaggedRing<SafeDeps>();
+  private arrivals = 0;
+  private probes = new SentProbes();
+  private probeTimer: Timer | null = null;
+  private stopped = false;
   /** The members of the view we deliver in, and each one's place in it (dependencies name members by place). */
   private members: readonly NodeId[] = [];
   private placeOf = new Map<NodeId, number>();
@@ -94,10 +121,26 @@ export class SAFE extends Layer {
    */
   private ahead: { view: number; stable: Digest } | null = null;
   private readonly mHeld: Counter;
+  private readonly mForged: Counter;
+  private readonly guard: InputGuard;
 
-  constructor(ctx: LayerContext, _opts: z.infer<typeof options>) {
+  constructor(
+    ctx: LayerContext,
+    private readonly opts: SafeOptions,
+  ) {
     super(ctx);
     this.mHeld = ctx.metrics.counter('horus_safe_held_total', 'safe messages held until stable');
+    this.mForged = ctx.metrics.counter(
+      'horus_safe_forged_dependencies_total',
+      "safe messages' dependencies not waited for: above what the member named says it sent, or on the sender itself",
+    );
+    this.guard = new InputGuard(ctx, 'SAFE');
+  }
+
+  override stop(): void {
+    this.stopped = true;
+    this.probeTimer?.cancel();
+    this.probeTimer = null;
   }
 
   override down(msg: Message): void {
@@ -131,12 +174,17 @@ export class SAFE extends Layer {
     if (deps.length === 0) this.held.push(msg, 1);
     else {
       this.held.push(msg, 2);
-      this.heldDeps.push(deps, 0);
+      this.heldDeps.push(deps, ++this.arrivals);
     }
   }
 
   override up(msg: Message): void {
     this.past = null;
+    const probe = msg.pop(SAFE_PROBE_HEADER);
+    if (probe !== undefined) {
+      this.onProbe(msg, probe);
+      return;
+    }
     const deps = msg.pop(SAFE_HEADER);
     if (deps === undefined && this.held.length === 0) {
       this.above.up(msg);
@@ -157,7 +205,7 @@ export class SAFE extends Layer {
     let i = 0;
     for (; i < batch.length; i++) {
       const msg = batch[i]!;
-      if (this.held.length > 0 || msg.peek(SAFE_HEADER) !== undefined) break;
+      if (this.held.length > 0 || msg.peek(SAFE_HEADER) !== undefined || msg.peek(SAFE_PROBE_HEADER) !== undefined) break;
       batch[n++] = msg;
     }
     if (i === batch.length) {
@@ -181,6 +229,11 @@ export class SAFE extends Layer {
     try {
       for (; i < batch.length; i++) {
         const msg = batch[i]!;
+        const probe = msg.pop(SAFE_PROBE_HEADER);
+        if (probe !== undefined) {
+          this.onProbe(msg, probe);
+          continue;
+        }
         const deps = msg.pop(SAFE_HEADER);
         if (deps === undefined && this.held.length === 0) {
           out.push(msg);
@@ -212,9 +265,30 @@ export class SAFE extends Layer {
         if (m.seq > stable) return;
         if (tag === 2) {
           const deps = this.heldDeps.peek()!;
+          const arrival = this.heldDeps.peekTag();
+          let forged = 0;
           for (let i = 0; i + 1 < deps.length; i += 2) {
             const member = this.members[deps[i]!];
-            if (member !== undefined && deps[i + 1]! > (this.stable.get(member) ?? 0)) return;
+            let seq = deps[i + 1]!;
+            if (member === undefined || seq <= (this.stable.get(member) ?? 0)) continue;
+            if (member === m.src) {
+              forged++;
+              continue;
+            }
+            const bound = this.probes.boundOf(deps[i]!, arrival);
+            if (seq > bound) {
+              forged++;
+              seq = bound;
+            }
+            if (seq > (this.stable.get(member) ?? 0)) {
+              // Bounded by an answer already: what it waits on exists, and stability will come.
+              if (bound === Infinity) this.awaitProbe();
+              return;
+            }
+          }
+          if (forged > 0) {
+            this.mForged.inc(forged);
+            this.guard.drop(m.src, 'safe dependency above what the member named says it sent, or on the sender itself', { forged });
           }
           this.heldDeps.shift();
         }
@@ -222,6 +296,87 @@ export class SAFE extends Layer {
       held.shift();
       this.above.up(m);
     }
+  }
+
+  /** The held head waits on a dependency: in probeAfterMs, ask the members it names that we have not heard from. */
+  private awaitProbe(): void {
+    if (this.probeTimer !== null || this.opts.probeAfterMs === 0 || this.stopped) return;
+    this.probeTimer = this.env.setTimer(this.opts.probeAfterMs, this.onProbeTimer);
+  }
+
+  /**
+   * The held head still waits on dependencies: ask each member it names beyond what we have
+   * received of it and beyond any answer that covers it (one whose answer covers it and lies above
+   * the dependency is in flight or being fetched: waited for, not asked again). Each question
+   * covers every message that has arrived so far.
+   */
+  private readonly onProbeTimer = (): void => {
+    this.probeTimer = null;
+    // The layers below are in a later view (a joiner's state still on its way): their numbers are not this view's.
+    if (this.held.peekTag() !== 2 || this.ahead !== null) return;
+    const m = this.held.peek()!;
+    const deps = this.heldDeps.peek()!;
+    const arrival = this.heldDeps.peekTag();
+    let received: Digest | null = null;
+    let asked = false;
+    let own = false;
+    for (let i = 0; i + 1 < deps.length; i += 2) {
+      const place = deps[i]!;
+      const member = this.members[place];
+      const seq = deps[i + 1]!;
+      if (member === undefined || member === m.src || seq <= (this.stable.get(member) ?? 0)) continue;
+      if (this.probes.boundOf(place, arrival) !== Infinity) continue;
+      if (received === null) {
+        const q: DownEvent = { type: 'GET_DIGEST', digest: null };
+        this.below.downEvent(q);
+        received = q.digest ?? new Map();
+      }
+      // Held here already (or, ours, sent): it exists, and stability will come.
+      const have = received.get(member) ?? 0;
+      if (seq <= have) continue;
+      if (member === this.ctx.localId) {
+        // Our own stream: we are the member to ask, and we answer now (after the message arrived).
+        this.probes.know(place, have, this.arrivals);
+        own = true;
+        continue;
+      }
+      const ask = new Message(member, Buffer.alloc(0), MsgFlag.Unreliable);
+      ask.push(SAFE_PROBE_HEADER, { t: PROBE_ASK, view: this.view, nonce: this.probes.question(place, arrival, this.arrivals) });
+      this.below.down(ask);
+      asked = true;
+    }
+    if (own) this.release();
+    if (asked) this.awaitProbe();
+  };
+
+  /** A member asks how far we have sent, or answers our question. */
+  private onProbe(msg: Message, p: SafeProbe): void {
+    // Another view's: its numbers are not this view's (a member a view ahead of or behind us, who
+    // may not be in ours: not an offence).
+    if (p.view !== this.view) return;
+    const src = msg.src;
+    const place = this.placeOf.get(src);
+    if (place === undefined || src === this.ctx.localId) {
+      this.guard.drop(src, 'SAFE probe from a non-member');
+      return;
+    }
+    if (p.t === PROBE_ASK) {
+      // The layers below are in a later view already (a joiner): our digest is not this view's.
+      if (this.ahead !== null) return;
+      const q: DownEvent = { type: 'GET_DIGEST', digest: null };
+      this.below.downEvent(q);
+      if (q.digest === null) return;
+      const tell = new Message(src, Buffer.alloc(0), MsgFlag.Unreliable);
+      tell.push(SAFE_PROBE_HEADER, { t: PROBE_TELL, view: this.view, nonce: p.nonce, sent: q.digest.get(this.ctx.localId) ?? 0 });
+      this.below.down(tell);
+      return;
+    }
+    if (!this.probes.answer(place, p.nonce, p.sent)) {
+      // A late answer to a question we gave up on is no offence; one to no question is.
+      if (!this.probes.wasAsked(p.nonce)) this.guard.drop(src, 'SAFE probe answer to no question', { nonce: p.nonce });
+      return;
+    }
+    this.release();
   }
 
   override upEvent(ev: UpEvent): void {
@@ -263,6 +418,7 @@ export class SAFE extends Layer {
     this.view = id;
     this.members = v.members;
     this.placeOf = new Map(v.members.map((m, i) => [m, i]));
+    this.probes.clear();
     const ahead = this.ahead;
     this.stable = ahead !== null && ahead.view === id ? ahead.stable : new Map();
     if (ahead !== null && ahead.view <= id) this.ahead = null;

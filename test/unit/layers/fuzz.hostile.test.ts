@@ -1,5 +1,5 @@
 // Random instances of every header of COM's, NAK's, FRAG's, FC's, STABLE's, FD's, CAUSAL's, TOTAL's and
-// SAFE's, stacked in random subsets on random payloads and flags, from a stranger and from a member,
+// SAFE's (its probes too), stacked in random subsets on random payloads and flags, from a stranger and from a member,
 // interleaved with real traffic: nothing is thrown, and the honest members keep delivering each other's messages.
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
@@ -13,6 +13,7 @@ import { FD_HEADER } from '../../../src/layers/FD.js';
 import { CAUSAL_HEADER } from '../../../src/layers/CAUSAL.js';
 import { TOTAL_HEADER } from '../../../src/layers/TOTAL.js';
 import { SAFE_HEADER } from '../../../src/layers/SAFE.js';
+import { SAFE_PROBE_HEADER } from '../../../src/layers/safe/probe-header.js';
 import { APP_HEADER } from '../../../src/api/app-header.js';
 import { DEFAULT_STACK } from '../../../src/layers/index.js';
 import { MsgFlag, type HeaderType, type Message } from '../../../src/core/message.js';
@@ -32,6 +33,7 @@ const nak = fc.oneof(
 const headers: fc.Arbitrary<H>[] = [
   fc.record({ order: fc.nat({ max: 3 }), encoding: fc.constant(0), id: int }).map((v) => h(APP_HEADER, v)),
   fc.array(int, { maxLength: 10 }).map((v) => h(SAFE_HEADER, v.length % 2 === 0 ? v : v.slice(1))),
+  fc.record({ t: fc.constantFrom(1, 2, 3), view, nonce: int, sent: int }).map((v) => h(SAFE_PROBE_HEADER, v)),
   fc.oneof(int, fc.record({ view, runs: fc.array(int, { maxLength: 10 }) })).map((v) => h(TOTAL_HEADER, v)),
   fc.record({ deps: fc.array(int, { maxLength: 10 }) }).map((v) => h(CAUSAL_HEADER, v)),
   fc.record({ view, entries: fc.array(fc.tuple(id, int), { maxLength: 5 }) }).map((v) => h(STABLE_HEADER, v)),
