@@ -536,6 +536,7 @@ function setUpVsyncScenario(opts: VsyncScenarioOptions): ScenarioRun {
           m.alive = false;
           void m.group.leave().then(() => {});
           world.scheduler.schedule(1500, () => {
+            history.record({ k: 'crash', at: world.now(), node: m.memberId });
             world.crash(victim);
             start(victim, contactsFor(victim));
           });
