@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { FD } from '../../../src/layers/FD.js';
+import { FD, relayRoundsOf } from '../../../src/layers/FD.js';
 import { simGroup } from '../../helpers/sim-group.js';
 import { layerOf } from './hostile-peer.js';
 
@@ -17,6 +17,9 @@ function framesIn(s: ReturnType<typeof simGroup>, ms: number): number {
   s.world.runFor(ms);
   return s.world.stats.sent - before;
 }
+
+/** The view index of the active relay (the first relay). */
+const RELAY_0 = 0;
 
 describe('FD relayed heartbeats (large views)', () => {
   it('beats through relays from relayFrom members up: O(n) frames per interval where all-to-all costs n²', () => {
@@ -151,5 +154,54 @@ describe('FD relayed heartbeats (large views)', () => {
     s.world.runFor(Math.max(0, latest - s.world.now()));
     assert.equal(layerOf(s.groups[15]!, FD).holdsLease, false, 'no lease once the revokers’ grants ran out');
     assert.equal(layerOf(s.groups[16]!, FD).holdsLease, true, 'the others keep theirs');
+  });
+  it('a relay round spans as many intervals as the lease allows: 3 with a 3 s suspicion, 1 at the default timing', () => {
+    assert.equal(relayRoundsOf({ heartbeatIntervalMs: 100, suspectTimeoutMs: 1000 }), 1);
+    assert.equal(relayRoundsOf({ heartbeatIntervalMs: 100, suspectTimeoutMs: 3000 }), 3);
+    assert.equal(relayRoundsOf({ heartbeatIntervalMs: 100, suspectTimeoutMs: 3000, relayRounds: 1 }), 1);
+    // 7 rounds must fit in the lease (relay failover), 4 in the suspicion timeout.
+    assert.equal(relayRoundsOf({ heartbeatIntervalMs: 10, suspectTimeoutMs: 3000, leaseMs: 700 }), 10);
+    assert.equal(relayRoundsOf({ heartbeatIntervalMs: 10, suspectTimeoutMs: 200, leaseMs: 80 }), 1);
+  });
+
+  it('with longer rounds the active relay sends and receives that many times fewer frames, and every lease holds', () => {
+    const n = 24;
+    // leaseMs = 3000 − 200 − 100 = 2700: rounds of 3 intervals.
+    const stack = (relayRounds?: number) => [
+      { name: 'FD', options: { heartbeatIntervalMs: 100, suspectTimeoutMs: 3000, fastDetection: false, relayFrom: 16, relayRounds } },
+      'NAK',
+      'COM',
+    ];
+    const long = simGroup(n, stack());
+    const short = simGroup(n, stack(1));
+    long.world.runFor(2000);
+    short.world.runFor(2000);
+    const perIntervalLong = framesIn(long, 6000) / 60;
+    const perIntervalShort = framesIn(short, 6000) / 60;
+    assert.ok(perIntervalShort >= 2 * n, `rounds of one interval: ${perIntervalShort} per interval`);
+    assert.ok(perIntervalLong <= perIntervalShort / 2.5, `rounds of three: ${perIntervalLong} per interval (one: ${perIntervalShort})`);
+    for (let t = 0; t < 3000; t += 5) {
+      long.world.runFor(5);
+      for (let i = 0; i < n; i++) assert.equal(layerOf(long.groups[i]!, FD).holdsLease, true, `member ${i} at +${t + 5} ms`);
+    }
+    for (const g of long.groups) assert.deepEqual(layerOf(g, FD).suspectedMembers, []);
+    // A crash is still suspected by all within the suspect timeout (and a round).
+    long.world.crash(long.endpoints[20]!);
+    long.world.runFor(3000 + 300);
+    for (let i = 0; i < n; i++) if (i !== 20) assert.deepEqual(layerOf(long.groups[i]!, FD).suspectedMembers, [long.groups[20]!.localId], `member ${i}`);
+  });
+
+  it('with rounds of 3 intervals, when the active relay crashes the next one takes over: no lease lost, nobody else suspected', () => {
+    const n = 20;
+    const s = simGroup(n, [{ name: 'FD', options: { heartbeatIntervalMs: 100, suspectTimeoutMs: 3000, fastDetection: false, relayFrom: 16 } }, 'NAK', 'COM']);
+    s.world.runFor(3000);
+    const relay = RELAY_0;
+    s.world.crash(s.endpoints[relay]!);
+    const victim = s.groups[relay]!.localId;
+    for (let t = 0; t < 4000; t += 5) {
+      s.world.runFor(5);
+      for (let i = 0; i < n; i++) if (i !== relay) assert.equal(layerOf(s.groups[i]!, FD).holdsLease, true, `member ${i} at +${t + 5} ms`);
+    }
+    for (let i = 0; i < n; i++) if (i !== relay) assert.deepEqual(layerOf(s.groups[i]!, FD).suspectedMembers, [victim], `member ${i}`);
   });
 });
