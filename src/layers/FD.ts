@@ -219,6 +219,9 @@ export class FD extends Layer {
   private relayed = false;
   private relays: NodeId[] = [];
   private myIdx = -1;
+  /** The view index of the first relay (1: the coordinator is no relay), and our own relay index (-1: none). */
+  private relayBase = 0;
+  private myRelay = -1;
   /** Our relay table when we are one of the relays. */
   private hub: RelayHub | null = null;
   /** Per relay: the rounds we received from it. */
@@ -408,8 +411,14 @@ export class FD extends Layer {
     this.index = new Map(this.members.map((m, i) => [m, i]));
     this.myIdx = this.index.get(this.ctx.localId) ?? -1;
     this.relayed = n >= this.opts.relayFrom && this.myIdx >= 0;
-    this.relays = this.relayed ? this.members.slice(0, Math.min(this.opts.relayCount, n)) : [];
-    this.hub = this.relayed && this.myIdx < this.relays.length ? new RelayHub(n) : null;
+    // The coordinator is no relay when the view has a member to spare: its view changes and joins
+    // are work enough, and a relay's beats and tables slowed them (session 12: joiners' dials to the
+    // coordinator and relay of 64 went unanswered for 5-40 s).
+    this.relayBase = this.relayed && n > this.opts.relayCount ? 1 : 0;
+    this.relays = this.relayed ? this.members.slice(this.relayBase, this.relayBase + Math.min(this.opts.relayCount, n)) : [];
+    const mine = this.myIdx - this.relayBase;
+    this.myRelay = this.relayed && mine >= 0 && mine < this.relays.length ? mine : -1;
+    this.hub = this.myRelay >= 0 ? new RelayHub(n) : null;
     this.feeds = this.relays.map(() => new RelayFeed());
     this.knownT = this.relayed ? new Array<number>(n).fill(0) : [];
     if (this.relayed) this.scratch = { ts: new Float64Array(n), acks: new Float64Array(n) };
@@ -445,7 +454,7 @@ export class FD extends Layer {
     const revoked = this.revokedIndices();
     const half = this.opts.heartbeatIntervalMs / 2;
     for (let j = 0; j < this.relays.length; j++) {
-      if (j === this.myIdx) continue;
+      if (j === this.myRelay) continue;
       const every = this.readingFrom < 0 ? this.roundMs - half : j === this.readingFrom ? 1.5 * this.roundMs : STANDBY_BEAT_EVERY * this.roundMs - half;
       if (all || now - this.upAt[j]! >= every) this.relayUpTo(j, t, revoked);
     }
@@ -453,7 +462,7 @@ export class FD extends Layer {
 
   private relayUpTo(j: number, t = Math.floor(this.env.now()), revoked = this.revokedIndices()): void {
     const up = { t, ack: this.feeds[j]!.lastRound, revoked };
-    if (j === this.myIdx) {
+    if (j === this.myRelay) {
       this.hub?.onUp(this.myIdx, up);
       return;
     }
@@ -479,9 +488,9 @@ export class FD extends Layer {
     if (!due && !(onAir && !this.onAir)) return;
     this.onAir = onAir;
     this.roundAt = now;
-    this.relayUpTo(this.myIdx, Math.floor(now));
+    this.relayUpTo(this.myRelay, Math.floor(now));
     const table = this.hub.next();
-    this.applyTable(this.myIdx, table, now);
+    this.applyTable(this.myRelay, table, now);
     if (!onAir) return;
     const msg = new Message(null, encodeRelayDown(table), MsgFlag.Multicast | MsgFlag.Unreliable);
     msg.push(FD_RELAY_HEADER, { viewId: this.viewId, kind: RELAY_DOWN });
@@ -501,10 +510,10 @@ export class FD extends Layer {
         if (up === 'too-many' || !Number.isSafeInteger(up.t) || up.revoked.some((i) => i >= n)) return void this.guard.drop(src, 'relay beat out of range');
         this.hub.onUp(from, up);
       } else if (h.kind === RELAY_DOWN) {
-        const j = from < this.relays.length ? from : -1;
+        const j = from - this.relayBase < this.relays.length ? from - this.relayBase : -1;
         if (j < 0) return void this.guard.drop(src, 'relay table from a member that is not a relay');
         // Our own table comes back to us on a multicast: applied already when it was built.
-        if (j === this.myIdx) return;
+        if (j === this.myRelay) return;
         // One relay's table a round is enough (each carries every member): read the first relay
         // heard within two intervals, and the next ones only while it is silent. Reading all of
         // them was n tables of n entries per interval, three times over.
@@ -685,15 +694,15 @@ export class FD extends Layer {
     }
   }
 
-  /** As relay `myIdx`: no relay before us multicast a table for 1.2 rounds, so ours go out. */
+  /** As relay `myRelay`: no relay before us multicast a table for 1.2 rounds, so ours go out. */
   private standbyOnAir(now: number): boolean {
-    for (let j = 0; j < this.myIdx && j < this.relays.length; j++) if (now - this.tableAt[j]! <= 1.2 * this.roundMs) return false;
+    for (let j = 0; j < this.myRelay && j < this.relays.length; j++) if (now - this.tableAt[j]! <= 1.2 * this.roundMs) return false;
     return true;
   }
 
   /** The relay whose tables we read: the first one heard within 1.5 rounds (ourselves, as a relay, always count). */
   private readRelay(now: number): number {
-    for (let j = 0; j < this.relays.length; j++) if (j === this.myIdx || now - this.tableAt[j]! <= 1.5 * this.roundMs) return j;
+    for (let j = 0; j < this.relays.length; j++) if (j === this.myRelay || now - this.tableAt[j]! <= 1.5 * this.roundMs) return j;
     return -1;
   }
 

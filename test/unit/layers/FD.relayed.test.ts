@@ -18,8 +18,8 @@ function framesIn(s: ReturnType<typeof simGroup>, ms: number): number {
   return s.world.stats.sent - before;
 }
 
-/** The view index of the active relay (the first relay). */
-const RELAY_0 = 0;
+/** The view index of the active relay (the first relay): the coordinator (index 0) is none. */
+const RELAY_0 = 1;
 
 describe('FD relayed heartbeats (large views)', () => {
   it('beats through relays from relayFrom members up: O(n) frames per interval where all-to-all costs n²', () => {
@@ -97,14 +97,14 @@ describe('FD relayed heartbeats (large views)', () => {
     const n = 20;
     const s = simGroup(n, [{ name: 'FD', options: { heartbeatIntervalMs: 100, suspectTimeoutMs: 1000, fastDetection: false, relayFrom: 16 } }, 'NAK', 'COM']);
     s.world.runFor(2000);
-    s.world.crash(s.endpoints[0]!);
-    const victim = s.groups[0]!.localId;
+    s.world.crash(s.endpoints[RELAY_0]!);
+    const victim = s.groups[RELAY_0]!.localId;
     // Sampled every 5 ms: a lease lost even for a moment would show.
     for (let t = 0; t < 1500; t += 5) {
       s.world.runFor(5);
-      for (let i = 1; i < n; i++) assert.equal(layerOf(s.groups[i]!, FD).holdsLease, true, `member ${i} at +${t + 5} ms`);
+      for (let i = 0; i < n; i++) if (i !== RELAY_0) assert.equal(layerOf(s.groups[i]!, FD).holdsLease, true, `member ${i} at +${t + 5} ms`);
     }
-    for (let i = 1; i < n; i++) assert.deepEqual(layerOf(s.groups[i]!, FD).suspectedMembers, [victim], `member ${i}`);
+    for (let i = 0; i < n; i++) if (i !== RELAY_0) assert.deepEqual(layerOf(s.groups[i]!, FD).suspectedMembers, [victim], `member ${i}`);
     // Relay 1's tables now (n − 2 frames), the survivors' beats to the three relays: about 4n, not the fallback's n².
     const perInterval = framesIn(s, 2000) / 20;
     assert.ok(perInterval <= 4.5 * n, `after the crash: ${perInterval} per interval`);
@@ -126,7 +126,7 @@ describe('FD relayed heartbeats (large views)', () => {
   it('a minority that holds the relays blocks, and the majority keeps its lease by beating directly', () => {
     const s = simGroup(20, fdStack(16));
     s.world.runFor(500);
-    const minority = s.endpoints.slice(0, 5); // the three relays and two more
+    const minority = s.endpoints.slice(0, 5); // the coordinator, the three relays (view indices 1-3) and one more
     s.world.partition([minority, s.endpoints.slice(5)]);
     s.world.runFor(600);
     for (let i = 0; i < 5; i++) assert.equal(layerOf(s.groups[i]!, FD).holdsLease, false, `minority member ${i}`);
@@ -189,6 +189,22 @@ describe('FD relayed heartbeats (large views)', () => {
     long.world.crash(long.endpoints[20]!);
     long.world.runFor(3000 + 300);
     for (let i = 0; i < n; i++) if (i !== 20) assert.deepEqual(layerOf(long.groups[i]!, FD).suspectedMembers, [long.groups[20]!.localId], `member ${i}`);
+  });
+
+  it('the coordinator is no relay: the next three members relay, and its crash changes no relay', () => {
+    const s = simGroup(20, fdStack(16));
+    s.world.runFor(500);
+    type Inside = { relays: string[]; hub: unknown };
+    const ids = s.groups.map((g) => g.localId);
+    for (const g of s.groups) assert.deepEqual((layerOf(g, FD) as unknown as Inside).relays, ids.slice(1, 4));
+    assert.equal((layerOf(s.groups[0]!, FD) as unknown as Inside).hub, null, 'the coordinator keeps no relay table');
+    s.world.crash(s.endpoints[0]!);
+    s.world.runFor(400 + 100);
+    for (let i = 1; i < 20; i++) {
+      const fd = layerOf(s.groups[i]!, FD);
+      assert.deepEqual(fd.suspectedMembers, [ids[0]], `member ${i}`);
+      assert.equal(fd.holdsLease, true, `member ${i}`);
+    }
   });
 
   it('with rounds of 3 intervals, when the active relay crashes the next one takes over: no lease lost, nobody else suspected', () => {
