@@ -31,13 +31,6 @@ type Counter = ReturnType<LayerContext['metrics']['counter']>;
 
 /** Strangers whose last report is remembered; bounded so a flood of forged sources cannot grow it. */
 const MAX_STRANGERS_REMEMBERED = 1024;
-/**
- * In a relayed view a member beats each standby relay every this many intervals (the relay whose
- * tables it reads, every interval). Every other interval before 2026-12-03: standby beats were 10 of
- * an idle member's 22 frames a second at 16-32 members; now 5.
- */
-const STANDBY_BEAT_EVERY = 4;
-
 interface FdHeader {
   /** The sender's view id: lets members spot a node that was excluded without knowing it. */
   viewId: number;
@@ -444,19 +437,24 @@ export class FD extends Layer {
   /**
    * Beats to the relays that are due: our clock, the last round of it we received, whom we no longer
    * grant. We answer each table of the relay we read as it arrives (onRelayBeat), so the tick beats
-   * that relay only when no table came for 1.5 rounds. A standby relay (one whose tables we do not
-   * read) gets a beat every STANDBY_BEAT_EVERY rounds unless `all`: its table only has to be current
-   * enough to take over (a member's t a little older there changes nothing: the leases it yields are
-   * only shorter, and we answer its first table at once when we switch to it).
+   * that relay only when no table came for 1.5 rounds; before the first table of the view, every
+   * relay once a round. Standby relays (those whose tables we do not read) get no beat: we answer
+   * a standby's first table at once when we switch to it, and its second round carries our fresh
+   * clock (unit test: no lease lost when the active relay crashes). A beat every 4th interval before
+   * 2026-12-03: it kept our connection to each standby from going quiet, so the transport pinged
+   * it 5 times a second, and each standby answered ~5n PINGs a second.
    */
   private relayUps(now: number, all = false): void {
     const t = Math.floor(now);
     const revoked = this.revokedIndices();
-    const half = this.opts.heartbeatIntervalMs / 2;
     for (let j = 0; j < this.relays.length; j++) {
       if (j === this.myRelay) continue;
-      const every = this.readingFrom < 0 ? this.roundMs - half : j === this.readingFrom ? 1.5 * this.roundMs : STANDBY_BEAT_EVERY * this.roundMs - half;
-      if (all || now - this.upAt[j]! >= every) this.relayUpTo(j, t, revoked);
+      const due =
+        all ||
+        (this.readingFrom < 0
+          ? now - this.upAt[j]! >= this.roundMs - this.opts.heartbeatIntervalMs / 2
+          : j === this.readingFrom && now - this.upAt[j]! >= 1.5 * this.roundMs);
+      if (due) this.relayUpTo(j, t, revoked);
     }
   }
 
