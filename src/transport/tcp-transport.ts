@@ -1306,6 +1306,16 @@ export class TcpTransport implements Transport {
    * at most quietAfterMs − stallTimeoutMs (a peer that talks that rarely is nearly quiet); a busy
    * peer's gap is small and its pings and stall are as before.
    */
+  /**
+   * Data from a peer we wrote to within this long gets no PONG: its connection to us hears our frames
+   * and waits for them as long as our pace (pacedMs, on its side). Before, within pingIntervalMs only:
+   * a member that answered each 300 ms relay table with its beat PONGed the table first.
+   */
+  private get writesProveLifeMs(): number {
+    const o = this.opts;
+    return o.quietAfterMs > 0 ? Math.max(o.pingIntervalMs, o.quietAfterMs - o.stallTimeoutMs) : o.pingIntervalMs;
+  }
+
   private pacedMs(p: OutboundPeer): number {
     const o = this.opts;
     if (!o.framesProveLife || p.frameGap === 0) return 0;
@@ -1627,8 +1637,9 @@ export class TcpTransport implements Transport {
           peer.frameAt = now;
         }
         // Data is life too: the sender hears of it even when its PING waits behind a backlog (and
-        // needs no PONG for it while our own frames reach it).
-        if (conn.pingPending || (gotFrames && !(same && peer.state === 'open' && now - peer.lastWriteAt < o.pingIntervalMs))) this.answer(conn, now);
+        // needs no PONG for it while our own frames reach it: we wrote to it lately, and it waits
+        // for our frames as long as our pace, up to quietAfterMs − stallTimeoutMs; see pacedMs).
+        if (conn.pingPending || (gotFrames && !(same && peer.state === 'open' && now - peer.lastWriteAt < this.writesProveLifeMs))) this.answer(conn, now);
         if (peer !== null && (peer.state === 'backoff' || peer.state === 'connecting')) this.contact(peer, false);
       }
       const held = bufferedOf(conn);

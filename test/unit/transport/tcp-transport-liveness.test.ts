@@ -228,24 +228,29 @@ describe('TcpTransport liveness', () => {
     let got = 0;
     a.onFrame(() => got++);
     b.onFrame(() => got++);
-    // As a member and its FD relay with rounds of 300 ms (3 intervals): each writes to the other once a round.
+    // As an FD relay (a) and a member (b) with rounds of 300 ms (3 intervals): the relay's table,
+    // and the member's beat in answer a little later.
     const round = async (i: number): Promise<void> => {
       a.send(b.localId, frame(i));
+      await sleep(50);
       b.send(a.localId, frame(i));
-      await sleep(300);
+      await sleep(250);
     };
     for (let i = 0; i < 3; i++) await round(i);
-    const [pa, pb] = [a.stats().pingsOut, b.stats().pingsOut];
+    const [pa, pb, qa, qb] = [a.stats().pingsOut, b.stats().pingsOut, a.stats().pongsOut, b.stats().pongsOut];
     for (let i = 3; i < 10; i++) await round(i);
     await waitFor(() => got === 20, 'all frames');
     const pings = a.stats().pingsOut - pa + (b.stats().pingsOut - pb);
-    // Before: each side pinged once a round (silent for 200 ms of every 300): about 14.
-    assert.ok(pings <= 2, `${pings} PINGs in 7 rounds of 300 ms`);
+    const pongs = a.stats().pongsOut - qa + (b.stats().pongsOut - qb);
+    // Before: each side pinged once a round (silent for 200 ms of every 300), and each answered the
+    // other's frame with a PONG (its own last write was 250 ms old): about 14 of each.
+    assert.ok(pings <= 4, `${pings} PINGs in 7 rounds of 300 ms`);
+    assert.ok(pongs <= 5, `${pongs} PONGs in 7 rounds of 300 ms`);
     // Both fall silent (their last writes less than quietAfterMs ago): past a round and a half of
     // silence each pings the other again.
-    const [qa, qb] = [a.stats().pingsOut, b.stats().pingsOut];
+    const [sa, sb] = [a.stats().pingsOut, b.stats().pingsOut];
     await sleep(1200);
-    assert.ok(a.stats().pingsOut > qa && b.stats().pingsOut > qb, 'PINGs once silent for longer than the pace of the peer');
+    assert.ok(a.stats().pingsOut > sa && b.stats().pingsOut > sb, 'PINGs once silent for longer than the pace of the peer');
     assert.equal(a.stats().stallsDetected + b.stats().stallsDetected, 0);
   });
 
