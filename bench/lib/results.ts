@@ -207,6 +207,12 @@ export type BenchResult =
   | LwgResult
   | MergeHealResult
   | LargeResult;
+/** One member's idle CPU and transport frames per second (LargeResult.idleByRole). */
+export interface RoleIdle {
+  cpuPct: number;
+  framesOut: number;
+  framesIn: number;
+}
 /** One large group of real processes (bench/runners/large.ts). */
 export interface LargeResult {
   kind: 'large';
@@ -228,6 +234,16 @@ export interface LargeResult {
   idleCpuPct: number[];
   /** What each member's transport did while idle, per second (median over members; open connections as counts). */
   idleTraffic?: Record<string, number>;
+  /**
+   * The idle window by role in the view: the coordinator (view index 0), the FD relays (indices
+   * 1-3: the first is the active one), and the others' median and max. CPU % of one core, frames/s.
+   */
+  idleByRole?: {
+    coordinator: RoleIdle;
+    relays: RoleIdle[];
+    othersCpuPctMedian: number;
+    othersCpuPctMax: number;
+  };
   aimCpuPct: number;
   /** Processes started to one view of all of them (joins one at a time). */
   formedS: number;

@@ -8,7 +8,7 @@ import { loadavg } from 'node:os';
 import type { LargeCase } from '../cases.js';
 import { builtMemberScript, forkMember, type MemberHandle } from '../lib/member-handle.js';
 import type { GroupTimeouts, Summary } from '../lib/protocol.js';
-import type { LargeResult } from '../lib/results.js';
+import type { LargeResult, RoleIdle } from '../lib/results.js';
 import { median, round } from '../lib/stats.js';
 import { sleep, waitUntil, wallNow } from '../lib/wait.js';
 import { profileStart, profileStop, type RunContext } from './context.js';
@@ -133,6 +133,17 @@ export async function runLarge(c: LargeCase, ctx: RunContext): Promise<LargeResu
     const netAfter = await Promise.all(procs.map((m) => m.request<'summary'>({ cmd: 'summary' })));
     const cpuPct = after.map((s, i) => round(((s.cpuMs - before[i]!.cpuMs) / wallMs) * 100));
     const idle = idleTraffic(netBefore, netAfter, wallMs);
+    const byRole = idleByRole(
+      after[0]!.view.members,
+      after.map((st) => st.memberId),
+      cpuPct,
+      netBefore,
+      netAfter,
+      wallMs,
+    );
+    ctx.log(
+      `${c.id}: idle by role: coordinator ${JSON.stringify(byRole.coordinator)}, relays ${JSON.stringify(byRole.relays)}, others ${byRole.othersCpuPctMedian}% median, ${byRole.othersCpuPctMax}% max`,
+    );
     ctx.log(
       `${c.id}: idle, per member and second (median): ${Object.entries(idle)
         .map(([k, v]) => `${k} ${v}`)
@@ -185,6 +196,7 @@ export async function runLarge(c: LargeCase, ctx: RunContext): Promise<LargeResu
       idleCpuPctMedian: round(median(cpuPct)),
       idleCpuPct: cpuPct,
       idleTraffic: idle,
+      idleByRole: byRole,
       aimCpuPct: 1,
       formedS: round(formedS),
       durationS: round((performance.now() - t0) / 1000),
@@ -211,6 +223,34 @@ function idleTraffic(before: readonly Summary[], after: readonly Summary[], wall
     pongsOut: rate('pongsOut'),
     openOutbound: level('openOutbound'),
     openInbound: level('openInbound'),
+  };
+}
+
+/** FD's relays in a relayed view: view indices 1-3 (the coordinator, index 0, is none; src/layers/FD.ts). */
+const RELAYS = 3;
+
+/** The idle window by role: the coordinator, the relays, and the others (median and max CPU). */
+function idleByRole(
+  view: readonly string[],
+  memberIds: readonly string[],
+  cpuPct: readonly number[],
+  before: readonly Summary[],
+  after: readonly Summary[],
+  wallMs: number,
+): NonNullable<LargeResult['idleByRole']> {
+  const rate = (i: number, k: string): number =>
+    round((((after[i]!.counters[`transport_${k}`] ?? 0) - (before[i]!.counters[`transport_${k}`] ?? 0)) * 1000) / wallMs);
+  const of = (id: string | undefined): RoleIdle => {
+    const i = id === undefined ? -1 : memberIds.indexOf(id);
+    return i < 0 ? { cpuPct: NaN, framesOut: NaN, framesIn: NaN } : { cpuPct: cpuPct[i]!, framesOut: rate(i, 'framesOut'), framesIn: rate(i, 'framesIn') };
+  };
+  const roles = new Set(view.slice(0, 1 + RELAYS));
+  const others = memberIds.flatMap((id, i) => (roles.has(id) ? [] : [cpuPct[i]!]));
+  return {
+    coordinator: of(view[0]),
+    relays: view.slice(1, 1 + RELAYS).map(of),
+    othersCpuPctMedian: round(median(others)),
+    othersCpuPctMax: others.length > 0 ? Math.max(...others) : NaN,
   };
 }
 

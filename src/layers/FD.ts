@@ -31,13 +31,6 @@ type Counter = ReturnType<LayerContext['metrics']['counter']>;
 
 /** Strangers whose last report is remembered; bounded so a flood of forged sources cannot grow it. */
 const MAX_STRANGERS_REMEMBERED = 1024;
-/**
- * In a relayed view a member beats each standby relay every this many intervals (the relay whose
- * tables it reads, every interval). Every other interval before 2026-12-03: standby beats were 10 of
- * an idle member's 22 frames a second at 16-32 members; now 5.
- */
-const STANDBY_BEAT_EVERY = 4;
-
 interface FdHeader {
   /** The sender's view id: lets members spot a node that was excluded without knowing it. */
   viewId: number;
@@ -113,6 +106,12 @@ const options = z.object({
   relayFrom: z.number().int().min(2).default(16),
   /** How many members (the view's first) relay beats in a relayed view. */
   relayCount: z.number().int().min(1).max(16).default(3),
+  /**
+   * Heartbeat intervals per relay round in a relayed view: the active relay multicasts its table,
+   * and each member beats it, once a round. Default: the most the lease allows (relayRoundsOf):
+   * 1 at the default timing, 3 with suspectTimeoutMs 3000.
+   */
+  relayRounds: z.number().int().min(1).max(64).optional(),
   /** Which sets of the view's members a lease must come from (GMS must be given the same; see partition-policy.ts; default majority). */
   partition: partitionPolicySchema.optional(),
 });
@@ -128,6 +127,19 @@ export function leaseMsOf(o: Pick<FdOptions, 'heartbeatIntervalMs' | 'suspectTim
     );
   }
   return lease;
+}
+
+/**
+ * Heartbeat intervals per relay round (option relayRounds, or the most the lease allows). A lease held
+ * through relay tables is renewed once a round, by tables 2 rounds after the beat whose t it counts
+ * from; when the active relay fails, the next one's renewals come 4.3 rounds after its last table, so
+ * a round of R ms keeps every lease held while leaseMs > 7R (unit test: "when the active relay crashes
+ * ..."). Suspicion needs a member's t to move at least 4 times per suspectTimeoutMs.
+ */
+export function relayRoundsOf(o: Pick<FdOptions, 'heartbeatIntervalMs' | 'suspectTimeoutMs' | 'leaseMs' | 'relayRounds'>): number {
+  if (o.relayRounds !== undefined) return o.relayRounds;
+  const lease = leaseMsOf(o);
+  return Math.max(1, Math.min(Math.floor(lease / (7 * o.heartbeatIntervalMs)), Math.floor(o.suspectTimeoutMs / (4 * o.heartbeatIntervalMs))));
 }
 
 /**
@@ -200,6 +212,9 @@ export class FD extends Layer {
   private relayed = false;
   private relays: NodeId[] = [];
   private myIdx = -1;
+  /** The view index of the first relay (1: the coordinator is no relay), and our own relay index (-1: none). */
+  private relayBase = 0;
+  private myRelay = -1;
   /** Our relay table when we are one of the relays. */
   private hub: RelayHub | null = null;
   /** Per relay: the rounds we received from it. */
@@ -210,8 +225,13 @@ export class FD extends Layer {
   private tableAt: number[] = [];
   /** The relay whose table we read last (-1: none yet in this view). */
   private readingFrom = -1;
-  /** Relayed beat rounds sent: standby relays get every other one. */
-  private beatRound = 0;
+  /** A relay round (ms): heartbeatIntervalMs × relayRoundsOf(options). */
+  private readonly roundMs: number;
+  /** Per relay: when we last beat it. */
+  private upAt: number[] = [];
+  /** As a relay: when we last built a round of our table, and whether it went out. */
+  private roundAt = -Infinity;
+  private onAir = false;
   /** Where relay tables are decoded (one pair of arrays per view: no allocation per table). */
   private scratch: RelayScratch = { ts: new Float64Array(0), acks: new Float64Array(0) };
   /** When we last received a relay's table: past fallbackAfter of silence we beat the view directly. */
@@ -229,6 +249,7 @@ export class FD extends Layer {
     super(ctx);
     this.guard = new InputGuard(ctx, 'FD');
     this.leaseMs = leaseMsOf(opts);
+    this.roundMs = opts.heartbeatIntervalMs * relayRoundsOf(opts);
     this.quorum = new Quorum(opts.partition);
     this.mClosed = ctx.metrics.counter('horus_fd_peer_closed_total', "members' connections closed from their end (a hint, pinged)");
     this.mGone = ctx.metrics.counter('horus_fd_gone_total', 'members known gone from the transport (refused, or replaced): suspected at once');
@@ -302,7 +323,7 @@ export class FD extends Layer {
       this.strangerReported.clear();
       // New members need our t (and we theirs) before they can hold a lease: start the exchange now.
       if (fresh) {
-        if (this.relayed) this.relayUps(true);
+        if (this.relayed) this.relayUps(this.env.now(), true);
         else this.heartbeat();
       }
       this.below.downEvent(ev);
@@ -383,12 +404,21 @@ export class FD extends Layer {
     this.index = new Map(this.members.map((m, i) => [m, i]));
     this.myIdx = this.index.get(this.ctx.localId) ?? -1;
     this.relayed = n >= this.opts.relayFrom && this.myIdx >= 0;
-    this.relays = this.relayed ? this.members.slice(0, Math.min(this.opts.relayCount, n)) : [];
-    this.hub = this.relayed && this.myIdx < this.relays.length ? new RelayHub(n) : null;
+    // The coordinator is no relay when the view has a member to spare: its view changes and joins
+    // are work enough, and a relay's beats and tables slowed them (session 12: joiners' dials to the
+    // coordinator and relay of 64 went unanswered for 5-40 s).
+    this.relayBase = this.relayed && n > this.opts.relayCount ? 1 : 0;
+    this.relays = this.relayed ? this.members.slice(this.relayBase, this.relayBase + Math.min(this.opts.relayCount, n)) : [];
+    const mine = this.myIdx - this.relayBase;
+    this.myRelay = this.relayed && mine >= 0 && mine < this.relays.length ? mine : -1;
+    this.hub = this.myRelay >= 0 ? new RelayHub(n) : null;
     this.feeds = this.relays.map(() => new RelayFeed());
     this.knownT = this.relayed ? new Array<number>(n).fill(0) : [];
     if (this.relayed) this.scratch = { ts: new Float64Array(n), acks: new Float64Array(n) };
     this.tableAt = this.relays.map(() => -Infinity);
+    this.upAt = this.relays.map(() => -Infinity);
+    this.roundAt = -Infinity;
+    this.onAir = false;
     this.readingFrom = -1;
     // Give the relays an interval or three before falling back to direct beats.
     this.lastDownAt = now;
@@ -405,24 +435,36 @@ export class FD extends Layer {
   }
 
   /**
-   * One beat to each relay: our clock, the last round of it we received, whom we no longer grant.
-   * A standby relay (one whose tables we do not read) gets one every STANDBY_BEAT_EVERY intervals
-   * unless `all`: its table only has to be current enough to take over (a member's t a little older
-   * there changes nothing: the leases it yields are only shorter, and suspicion takes 10 intervals).
+   * Beats to the relays that are due: our clock, the last round of it we received, whom we no longer
+   * grant. We answer each table of the relay we read as it arrives (onRelayBeat), so the tick beats
+   * that relay only when no table came for 1.5 rounds; before the first table of the view, every
+   * relay once a round. Standby relays (those whose tables we do not read) get no beat: we answer
+   * a standby's first table at once when we switch to it, and its second round carries our fresh
+   * clock (unit test: no lease lost when the active relay crashes). A beat every 4th interval before
+   * 2026-12-03: it kept our connection to each standby from going quiet, so the transport pinged
+   * it 5 times a second, and each standby answered ~5n PINGs a second.
    */
-  private relayUps(all = false): void {
-    const t = Math.floor(this.env.now());
+  private relayUps(now: number, all = false): void {
+    const t = Math.floor(now);
     const revoked = this.revokedIndices();
-    const thin = !all && this.readingFrom >= 0 && ++this.beatRound % STANDBY_BEAT_EVERY !== 0;
-    for (let j = 0; j < this.relays.length; j++) if (!thin || j === this.readingFrom || j === this.myIdx) this.relayUpTo(j, t, revoked);
+    for (let j = 0; j < this.relays.length; j++) {
+      if (j === this.myRelay) continue;
+      const due =
+        all ||
+        (this.readingFrom < 0
+          ? now - this.upAt[j]! >= this.roundMs - this.opts.heartbeatIntervalMs / 2
+          : j === this.readingFrom && now - this.upAt[j]! >= 1.5 * this.roundMs);
+      if (due) this.relayUpTo(j, t, revoked);
+    }
   }
 
   private relayUpTo(j: number, t = Math.floor(this.env.now()), revoked = this.revokedIndices()): void {
     const up = { t, ack: this.feeds[j]!.lastRound, revoked };
-    if (j === this.myIdx) {
+    if (j === this.myRelay) {
       this.hub?.onUp(this.myIdx, up);
       return;
     }
+    this.upAt[j] = t;
     const msg = new Message(this.relays[j]!, encodeRelayUp(up), MsgFlag.Unreliable);
     msg.push(FD_RELAY_HEADER, { viewId: this.viewId, kind: RELAY_UP });
     this.mRelayed.inc();
@@ -430,20 +472,24 @@ export class FD extends Layer {
   }
 
   /**
-   * As a relay: the next round of our table to the view (and to ourselves, first). A standby relay
-   * (not the first) whose table nobody would read, since it hears a relay before it, builds the
-   * round and keeps it (its beats and acks stay current) but does not multicast it: members read
-   * one relay's tables anyway, and a standby's were n − 1 frames an interval dropped unread. Once
-   * the relays before it are silent for two intervals (readRelay: the same rule members use to
-   * pick a table), its tables go out at the next interval; it starts after 1.5 intervals of their
-   * silence, half an interval before members look elsewhere, so its first table is there when they
-   * do (a late table from the first relay only costs a spare table).
+   * As a relay, once a round: the next round of our table to the view (and to ourselves, first). A
+   * standby relay (not the first) whose table nobody would read, since it hears a relay before it,
+   * builds the round and keeps it (its acks stay current) but does not multicast it: members read one
+   * relay's tables anyway, and a standby's were n − 1 frames a round dropped unread. Once the relays
+   * before it are silent for 1.2 rounds (members look elsewhere after 1.5: readRelay), its tables
+   * go out, the first one at once (not at its next round), so it is there when members look.
    */
   private relayDown(now: number): void {
     if (this.hub === null) return;
+    const onAir = this.standbyOnAir(now);
+    const due = now - this.roundAt >= this.roundMs - this.opts.heartbeatIntervalMs / 2;
+    if (!due && !(onAir && !this.onAir)) return;
+    this.onAir = onAir;
+    this.roundAt = now;
+    this.relayUpTo(this.myRelay, Math.floor(now));
     const table = this.hub.next();
-    this.applyTable(this.myIdx, table, now);
-    if (!this.standbyOnAir(now)) return;
+    this.applyTable(this.myRelay, table, now);
+    if (!onAir) return;
     const msg = new Message(null, encodeRelayDown(table), MsgFlag.Multicast | MsgFlag.Unreliable);
     msg.push(FD_RELAY_HEADER, { viewId: this.viewId, kind: RELAY_DOWN });
     this.mRelayed.inc();
@@ -462,10 +508,10 @@ export class FD extends Layer {
         if (up === 'too-many' || !Number.isSafeInteger(up.t) || up.revoked.some((i) => i >= n)) return void this.guard.drop(src, 'relay beat out of range');
         this.hub.onUp(from, up);
       } else if (h.kind === RELAY_DOWN) {
-        const j = from < this.relays.length ? from : -1;
+        const j = from - this.relayBase < this.relays.length ? from - this.relayBase : -1;
         if (j < 0) return void this.guard.drop(src, 'relay table from a member that is not a relay');
         // Our own table comes back to us on a multicast: applied already when it was built.
-        if (j === this.myIdx) return;
+        if (j === this.myRelay) return;
         // One relay's table a round is enough (each carries every member): read the first relay
         // heard within two intervals, and the next ones only while it is silent. Reading all of
         // them was n tables of n entries per interval, three times over.
@@ -476,11 +522,11 @@ export class FD extends Layer {
           return void this.guard.drop(src, 'relay table out of range');
         const acked = this.feeds[j]!.lastRound;
         this.applyTable(j, table, now);
-        // The first table we read from this relay in a while (the one before it fell silent): our
-        // acks of its rounds are stale, and the leases the others hold through it wait on them.
-        // Acknowledge at once rather than at our next tick.
-        if (j !== this.readingFrom && this.feeds[j]!.lastRound !== acked) this.relayUpTo(j);
         this.readingFrom = j;
+        // Acknowledge a new round at once (our beat of this round, with our clock): the others'
+        // leases through us are renewed by the next round, not the one after; and the first table
+        // of a relay taking over (the one before it fell silent) finds our acks stale.
+        if (this.feeds[j]!.lastRound !== acked) this.relayUpTo(j);
       } else this.guard.drop(src, 'relay beat of an unknown kind', { kind: h.kind });
     } catch {
       this.guard.drop(src, 'unreadable relay beat');
@@ -632,7 +678,7 @@ export class FD extends Layer {
     }
     this.checkLease();
     if (this.relayed) {
-      this.relayUps();
+      this.relayUps(now);
       this.relayDown(now);
       // No relay heard for a while (they crashed, or we are cut from them): beat the view directly.
       if (this.fallingBack(now) && !starved) this.heartbeat();
@@ -646,21 +692,21 @@ export class FD extends Layer {
     }
   }
 
-  /** As relay `myIdx`: no relay before us multicast a table for 1.5 intervals, so ours go out. */
+  /** As relay `myRelay`: no relay before us multicast a table for 1.2 rounds, so ours go out. */
   private standbyOnAir(now: number): boolean {
-    for (let j = 0; j < this.myIdx && j < this.relays.length; j++) if (now - this.tableAt[j]! <= 1.2 * this.opts.heartbeatIntervalMs) return false;
+    for (let j = 0; j < this.myRelay && j < this.relays.length; j++) if (now - this.tableAt[j]! <= 1.2 * this.roundMs) return false;
     return true;
   }
 
-  /** The relay whose tables we read: the first one heard within two intervals (ourselves, as a relay, always count). */
+  /** The relay whose tables we read: the first one heard within 1.5 rounds (ourselves, as a relay, always count). */
   private readRelay(now: number): number {
-    for (let j = 0; j < this.relays.length; j++) if (j === this.myIdx || now - this.tableAt[j]! <= 1.5 * this.opts.heartbeatIntervalMs) return j;
+    for (let j = 0; j < this.relays.length; j++) if (j === this.myRelay || now - this.tableAt[j]! <= 1.5 * this.roundMs) return j;
     return -1;
   }
 
-  /** In a relayed view: no relay table for three intervals, so direct beats carry our lease. */
+  /** In a relayed view: no relay table for three rounds, so direct beats carry our lease. */
   private fallingBack(now: number): boolean {
-    return now - this.lastDownAt > 3 * this.opts.heartbeatIntervalMs;
+    return now - this.lastDownAt > 3 * this.roundMs;
   }
 
   /** Send a heartbeat to one node (GMS uses it to reach members of an older view). */

@@ -106,6 +106,11 @@ const HEALTHY_CONNECTION_MS = 1000;
  */
 const MAX_STALL_STRETCH = 8;
 const SLOW_PEER_MEMORY_MS = 10_000;
+/**
+ * Per frame-bearing read, a peer's longest recent gap between frames shrinks by this factor (so a
+ * burst after one long pause forgets it in a few dozen reads; see OutboundPeer.frameGap).
+ */
+const FRAME_GAP_DECAY = 0.9;
 /** A peer's contact restarts a dial no sooner than this after the last one began (a HELLO needs a round trip). */
 const CONTACT_REDIAL_MIN_MS = 250;
 /** Dials to one peer at once (see redialIntervalMs). */
@@ -381,6 +386,12 @@ class OutboundPeer {
   lastPingAt = 0;
   /** When frames were last handed to the open connection (see quietAfterMs). */
   lastWriteAt = 0;
+  /**
+   * When the peer's frames last arrived (framesProveLife), and the longest gap between them lately
+   * (a decaying max): a peer that talks every `frameGap` ms is not pinged for silences that short.
+   */
+  frameAt = 0;
+  frameGap = 0;
   /**
    * The open connection that stopped answering, kept (writes held back) while a new dial proves the
    * path: whichever answers first wins. Its last answer before the silence began.
@@ -1144,6 +1155,7 @@ export class TcpTransport implements Transport {
     p.blocked = false;
     const now = performance.now();
     p.openedAt = p.lastHeard = p.lastPingAt = p.lastWriteAt = now;
+    p.frameAt = p.frameGap = 0;
     this.c.connectionsOut++;
     const announced = endpointOf(id);
     const aliasKey = announced === p.endpoint ? null : announced;
@@ -1274,14 +1286,41 @@ export class TcpTransport implements Transport {
       if (o.quietAfterMs > 0 && now - p.lastWriteAt >= o.quietAfterMs) continue;
       const silent = now - p.lastHeard;
       if (p.stallMs > 0 && now - p.lastSlowAt > SLOW_PEER_MEMORY_MS) p.stallMs = 0;
-      if (silent >= (p.stallMs || o.stallTimeoutMs)) {
+      const paced = this.pacedMs(p);
+      if (silent >= (p.stallMs || o.stallTimeoutMs) + paced) {
         this.suspectConnection(p, 'stalled');
-      } else if (silent >= o.pingIntervalMs && now - p.lastPingAt >= o.pingIntervalMs) {
+      } else if (silent >= o.pingIntervalMs + paced && now - p.lastPingAt >= o.pingIntervalMs) {
         p.lastPingAt = now;
         this.c.pingsOut++;
         this.writerOf(s).write(PING_WORD);
       }
     }
+  }
+
+  /**
+   * How much longer than pingIntervalMs `p` may stay silent before a PING (and stallTimeoutMs before
+   * it is replaced): a peer whose frames come every `frameGap` ms (FD beats and relay tables every
+   * round, STABLE digests every second) is silent that long between them, and pinging it every
+   * pingIntervalMs was most of an idle member's socket work once FD rounds grew past 200 ms (each
+   * member pinged its relay and the coordinator 9 times a second at 16 members). Up to 1.5 gaps,
+   * at most quietAfterMs − stallTimeoutMs (a peer that talks that rarely is nearly quiet); a busy
+   * peer's gap is small and its pings and stall are as before.
+   */
+  /**
+   * Data from a peer we wrote to within this long gets no PONG: its connection to us hears our frames
+   * and waits for them as long as our pace (pacedMs, on its side). Before, within pingIntervalMs only:
+   * a member that answered each 300 ms relay table with its beat PONGed the table first.
+   */
+  private get writesProveLifeMs(): number {
+    const o = this.opts;
+    return o.quietAfterMs > 0 ? Math.max(o.pingIntervalMs, o.quietAfterMs - o.stallTimeoutMs) : o.pingIntervalMs;
+  }
+
+  private pacedMs(p: OutboundPeer): number {
+    const o = this.opts;
+    if (!o.framesProveLife || p.frameGap === 0) return 0;
+    const cap = o.quietAfterMs > 0 ? o.quietAfterMs - o.stallTimeoutMs : o.stallTimeoutMs;
+    return Math.max(0, Math.min(1.5 * p.frameGap, cap) - o.pingIntervalMs);
   }
 
   /**
@@ -1592,10 +1631,15 @@ export class TcpTransport implements Transport {
         const peer = this.peerOf(conn, now);
         const same = peer !== null && o.framesProveLife && peer.knownId === conn.from;
         // Its frames prove it runs and talks to us: our connection to it needs no PING meanwhile.
-        if (same && gotFrames && peer.state === 'open' && peer.socket !== null) peer.lastHeard = Math.max(peer.lastHeard, now);
+        if (same && gotFrames && peer.state === 'open' && peer.socket !== null) {
+          peer.lastHeard = Math.max(peer.lastHeard, now);
+          if (peer.frameAt > 0) peer.frameGap = Math.max(now - peer.frameAt, peer.frameGap * FRAME_GAP_DECAY);
+          peer.frameAt = now;
+        }
         // Data is life too: the sender hears of it even when its PING waits behind a backlog (and
-        // needs no PONG for it while our own frames reach it).
-        if (conn.pingPending || (gotFrames && !(same && peer.state === 'open' && now - peer.lastWriteAt < o.pingIntervalMs))) this.answer(conn, now);
+        // needs no PONG for it while our own frames reach it: we wrote to it lately, and it waits
+        // for our frames as long as our pace, up to quietAfterMs − stallTimeoutMs; see pacedMs).
+        if (conn.pingPending || (gotFrames && !(same && peer.state === 'open' && now - peer.lastWriteAt < this.writesProveLifeMs))) this.answer(conn, now);
         if (peer !== null && (peer.state === 'backoff' || peer.state === 'connecting')) this.contact(peer, false);
       }
       const held = bufferedOf(conn);

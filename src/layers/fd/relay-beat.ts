@@ -4,12 +4,13 @@ import { Writer } from '../../codec/writer.js';
 
 /**
  * Relayed heartbeats for large views (FD option `relayFrom`). Below that size every member
- * heartbeats every other (n² beats per interval). From it up, the first `relayCount` members of the
- * view are relays: each member sends one small beat to each relay (`RelayUp`: its clock `t`, the
- * last round of that relay it received, the members it no longer grants), and each relay sends one
- * multicast per interval (`RelayDown`: its round number, the latest `t` it heard from every member,
- * and the round each member last acknowledged). So an interval costs about 2 × relayCount × n
- * messages, not n².
+ * heartbeats every other (n² beats per interval). From it up, `relayCount` members of the view (the
+ * ones after the coordinator) are relays; the first one is active: once a round (`relayRounds`
+ * heartbeat intervals) it multicasts its table (`RelayDown`: its round number, the latest `t` it
+ * heard from every member, and the round each member last acknowledged), and each member answers
+ * with one small beat (`RelayUp`: its clock `t`, the last round of that relay it received, the
+ * members it no longer grants). The others stand by and go on air when it falls silent. So a round
+ * costs about 2n messages, not n² (FD.ts).
  *
  * Why this still renews leases soundly: member q acknowledging round r of relay j means q received
  * that round's table, built after relay j heard t_p from p: q heard p "at or after t_p", exactly

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { FD } from '../../../src/layers/FD.js';
+import { FD, relayRoundsOf } from '../../../src/layers/FD.js';
 import { simGroup } from '../../helpers/sim-group.js';
 import { layerOf } from './hostile-peer.js';
 
@@ -18,6 +18,9 @@ function framesIn(s: ReturnType<typeof simGroup>, ms: number): number {
   return s.world.stats.sent - before;
 }
 
+/** The view index of the active relay (the first relay): the coordinator (index 0) is none. */
+const RELAY_0 = 1;
+
 describe('FD relayed heartbeats (large views)', () => {
   it('beats through relays from relayFrom members up: O(n) frames per interval where all-to-all costs n²', () => {
     const n = 24;
@@ -30,10 +33,10 @@ describe('FD relayed heartbeats (large views)', () => {
     const perIntervalRelayed = framesIn(relayed, 1000) / 40;
     const perIntervalDirect = framesIn(direct, 1000) / 40;
     assert.ok(perIntervalDirect >= n * (n - 1) * 0.9, `all-to-all: ${perIntervalDirect} per interval`);
-    // Each member beats the first relay every interval and the two standbys every fourth, and the
-    // first relay multicasts to n − 1: about 2.5n (the standbys' tables, 2n more that nobody reads,
-    // go out only while the first is silent; 6n in all before).
-    assert.ok(perIntervalRelayed <= 3.5 * n, `relayed: ${perIntervalRelayed} per interval`);
+    // Each member answers each table of the first relay with its beat, and the first relay
+    // multicasts to n − 1: about 2n (the standby relays get no beats, and their tables go out only
+    // while the first is silent; 2.5n with a standby beat every 4th interval, 6n in all before).
+    assert.ok(perIntervalRelayed <= 2.3 * n, `relayed: ${perIntervalRelayed} per interval`);
     for (const g of relayed.groups) {
       const fd = layerOf(g, FD);
       assert.equal(fd.holdsLease, true, 'every member renews its lease through the relays');
@@ -94,14 +97,14 @@ describe('FD relayed heartbeats (large views)', () => {
     const n = 20;
     const s = simGroup(n, [{ name: 'FD', options: { heartbeatIntervalMs: 100, suspectTimeoutMs: 1000, fastDetection: false, relayFrom: 16 } }, 'NAK', 'COM']);
     s.world.runFor(2000);
-    s.world.crash(s.endpoints[0]!);
-    const victim = s.groups[0]!.localId;
+    s.world.crash(s.endpoints[RELAY_0]!);
+    const victim = s.groups[RELAY_0]!.localId;
     // Sampled every 5 ms: a lease lost even for a moment would show.
     for (let t = 0; t < 1500; t += 5) {
       s.world.runFor(5);
-      for (let i = 1; i < n; i++) assert.equal(layerOf(s.groups[i]!, FD).holdsLease, true, `member ${i} at +${t + 5} ms`);
+      for (let i = 0; i < n; i++) if (i !== RELAY_0) assert.equal(layerOf(s.groups[i]!, FD).holdsLease, true, `member ${i} at +${t + 5} ms`);
     }
-    for (let i = 1; i < n; i++) assert.deepEqual(layerOf(s.groups[i]!, FD).suspectedMembers, [victim], `member ${i}`);
+    for (let i = 0; i < n; i++) if (i !== RELAY_0) assert.deepEqual(layerOf(s.groups[i]!, FD).suspectedMembers, [victim], `member ${i}`);
     // Relay 1's tables now (n − 2 frames), the survivors' beats to the three relays: about 4n, not the fallback's n².
     const perInterval = framesIn(s, 2000) / 20;
     assert.ok(perInterval <= 4.5 * n, `after the crash: ${perInterval} per interval`);
@@ -123,7 +126,7 @@ describe('FD relayed heartbeats (large views)', () => {
   it('a minority that holds the relays blocks, and the majority keeps its lease by beating directly', () => {
     const s = simGroup(20, fdStack(16));
     s.world.runFor(500);
-    const minority = s.endpoints.slice(0, 5); // the three relays and two more
+    const minority = s.endpoints.slice(0, 5); // the coordinator, the three relays (view indices 1-3) and one more
     s.world.partition([minority, s.endpoints.slice(5)]);
     s.world.runFor(600);
     for (let i = 0; i < 5; i++) assert.equal(layerOf(s.groups[i]!, FD).holdsLease, false, `minority member ${i}`);
@@ -151,5 +154,70 @@ describe('FD relayed heartbeats (large views)', () => {
     s.world.runFor(Math.max(0, latest - s.world.now()));
     assert.equal(layerOf(s.groups[15]!, FD).holdsLease, false, 'no lease once the revokers’ grants ran out');
     assert.equal(layerOf(s.groups[16]!, FD).holdsLease, true, 'the others keep theirs');
+  });
+  it('a relay round spans as many intervals as the lease allows: 3 with a 3 s suspicion, 1 at the default timing', () => {
+    assert.equal(relayRoundsOf({ heartbeatIntervalMs: 100, suspectTimeoutMs: 1000 }), 1);
+    assert.equal(relayRoundsOf({ heartbeatIntervalMs: 100, suspectTimeoutMs: 3000 }), 3);
+    assert.equal(relayRoundsOf({ heartbeatIntervalMs: 100, suspectTimeoutMs: 3000, relayRounds: 1 }), 1);
+    // 7 rounds must fit in the lease (relay failover), 4 in the suspicion timeout.
+    assert.equal(relayRoundsOf({ heartbeatIntervalMs: 10, suspectTimeoutMs: 3000, leaseMs: 700 }), 10);
+    assert.equal(relayRoundsOf({ heartbeatIntervalMs: 10, suspectTimeoutMs: 200, leaseMs: 80 }), 1);
+  });
+
+  it('with longer rounds the active relay sends and receives that many times fewer frames, and every lease holds', () => {
+    const n = 24;
+    // leaseMs = 3000 − 200 − 100 = 2700: rounds of 3 intervals.
+    const stack = (relayRounds?: number) => [
+      { name: 'FD', options: { heartbeatIntervalMs: 100, suspectTimeoutMs: 3000, fastDetection: false, relayFrom: 16, relayRounds } },
+      'NAK',
+      'COM',
+    ];
+    const long = simGroup(n, stack());
+    const short = simGroup(n, stack(1));
+    long.world.runFor(2000);
+    short.world.runFor(2000);
+    const perIntervalLong = framesIn(long, 6000) / 60;
+    const perIntervalShort = framesIn(short, 6000) / 60;
+    assert.ok(perIntervalShort >= 2 * n, `rounds of one interval: ${perIntervalShort} per interval`);
+    assert.ok(perIntervalLong <= perIntervalShort / 2.5, `rounds of three: ${perIntervalLong} per interval (one: ${perIntervalShort})`);
+    for (let t = 0; t < 3000; t += 5) {
+      long.world.runFor(5);
+      for (let i = 0; i < n; i++) assert.equal(layerOf(long.groups[i]!, FD).holdsLease, true, `member ${i} at +${t + 5} ms`);
+    }
+    for (const g of long.groups) assert.deepEqual(layerOf(g, FD).suspectedMembers, []);
+    // A crash is still suspected by all within the suspect timeout (and a round).
+    long.world.crash(long.endpoints[20]!);
+    long.world.runFor(3000 + 300);
+    for (let i = 0; i < n; i++) if (i !== 20) assert.deepEqual(layerOf(long.groups[i]!, FD).suspectedMembers, [long.groups[20]!.localId], `member ${i}`);
+  });
+
+  it('the coordinator is no relay: the next three members relay, and its crash changes no relay', () => {
+    const s = simGroup(20, fdStack(16));
+    s.world.runFor(500);
+    type Inside = { relays: string[]; hub: unknown };
+    const ids = s.groups.map((g) => g.localId);
+    for (const g of s.groups) assert.deepEqual((layerOf(g, FD) as unknown as Inside).relays, ids.slice(1, 4));
+    assert.equal((layerOf(s.groups[0]!, FD) as unknown as Inside).hub, null, 'the coordinator keeps no relay table');
+    s.world.crash(s.endpoints[0]!);
+    s.world.runFor(400 + 100);
+    for (let i = 1; i < 20; i++) {
+      const fd = layerOf(s.groups[i]!, FD);
+      assert.deepEqual(fd.suspectedMembers, [ids[0]], `member ${i}`);
+      assert.equal(fd.holdsLease, true, `member ${i}`);
+    }
+  });
+
+  it('with rounds of 3 intervals, when the active relay crashes the next one takes over: no lease lost, nobody else suspected', () => {
+    const n = 20;
+    const s = simGroup(n, [{ name: 'FD', options: { heartbeatIntervalMs: 100, suspectTimeoutMs: 3000, fastDetection: false, relayFrom: 16 } }, 'NAK', 'COM']);
+    s.world.runFor(3000);
+    const relay = RELAY_0;
+    s.world.crash(s.endpoints[relay]!);
+    const victim = s.groups[relay]!.localId;
+    for (let t = 0; t < 4000; t += 5) {
+      s.world.runFor(5);
+      for (let i = 0; i < n; i++) if (i !== relay) assert.equal(layerOf(s.groups[i]!, FD).holdsLease, true, `member ${i} at +${t + 5} ms`);
+    }
+    for (let i = 0; i < n; i++) if (i !== relay) assert.deepEqual(layerOf(s.groups[i]!, FD).suspectedMembers, [victim], `member ${i}`);
   });
 });

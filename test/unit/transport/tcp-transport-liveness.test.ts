@@ -222,6 +222,38 @@ describe('TcpTransport liveness', () => {
     assert.ok(off.pongs >= 10, `PONGs alone prove a path when frames do not: ${off.pongs}`);
   });
 
+  it('a peer whose frames come every 300 ms is not pinged between them; once it falls silent, PINGs resume', async () => {
+    const a = await start('a');
+    const b = await start('b');
+    let got = 0;
+    a.onFrame(() => got++);
+    b.onFrame(() => got++);
+    // As an FD relay (a) and a member (b) with rounds of 300 ms (3 intervals): the relay's table,
+    // and the member's beat in answer a little later.
+    const round = async (i: number): Promise<void> => {
+      a.send(b.localId, frame(i));
+      await sleep(50);
+      b.send(a.localId, frame(i));
+      await sleep(250);
+    };
+    for (let i = 0; i < 3; i++) await round(i);
+    const [pa, pb, qa, qb] = [a.stats().pingsOut, b.stats().pingsOut, a.stats().pongsOut, b.stats().pongsOut];
+    for (let i = 3; i < 10; i++) await round(i);
+    await waitFor(() => got === 20, 'all frames');
+    const pings = a.stats().pingsOut - pa + (b.stats().pingsOut - pb);
+    const pongs = a.stats().pongsOut - qa + (b.stats().pongsOut - qb);
+    // Before: each side pinged once a round (silent for 200 ms of every 300), and each answered the
+    // other's frame with a PONG (its own last write was 250 ms old): about 14 of each.
+    assert.ok(pings <= 4, `${pings} PINGs in 7 rounds of 300 ms`);
+    assert.ok(pongs <= 5, `${pongs} PONGs in 7 rounds of 300 ms`);
+    // Both fall silent (their last writes less than quietAfterMs ago): past a round and a half of
+    // silence each pings the other again.
+    const [sa, sb] = [a.stats().pingsOut, b.stats().pingsOut];
+    await sleep(1200);
+    assert.ok(a.stats().pingsOut > sa && b.stats().pingsOut > sb, 'PINGs once silent for longer than the pace of the peer');
+    assert.equal(a.stats().stallsDetected + b.stats().stallsDetected, 0);
+  });
+
   it('replaces a connection whose peer stops answering, and the queued frames go on the new one', async () => {
     let mute = true;
     const { port, conns } = await rawAcceptor((s) => {
