@@ -37,7 +37,6 @@ interface ProfileNode {
 }
 interface SamplingProfile {
   head: ProfileNode;
-  samples: { size: number; nodeId: number }[];
 }
 
 const fail = (e: unknown): never => {
@@ -82,7 +81,7 @@ async function profile(build: Build, session: Session): Promise<{ delivered: num
     await null;
     if (world.now() - t0 > 600_000) throw new Error(`stuck: ${delivered} of ${want} delivered`);
   }
-  const { profile: p } = (await session.post('HeapProfiler.stopSampling')) as { profile: SamplingProfile };
+  const { profile: p } = (await session.post('HeapProfiler.stopSampling')) as unknown as { profile: SamplingProfile };
   for (const n of nodes) void n.close();
   return { delivered: delivered - from, head: p.head };
 }

@@ -140,10 +140,10 @@ export class Message {
    * A message to send whose header types start out as `types`, another message's (shared, never
    * written: see typesShared), with no header yet. Sends that go through the same layers push the
    * same types in the same order: each push that matches writes only its value, so such a send makes
-   * one header array instead of two.
+   * one header array instead of two. `slots`: the room for header values (the count such a send pushes; more grow the array).
    */
-  static sharingTypes(dest: NodeId | null, payload: Buffer, types: HeaderType<unknown>[]): Message {
-    const m = new Message(dest, payload, dest === null ? MsgFlag.Multicast : 0, types, new Array<unknown>(HEADER_SLOTS));
+  static sharingTypes(dest: NodeId | null, payload: Buffer, types: HeaderType<unknown>[], slots = HEADER_SLOTS): Message {
+    const m = new Message(dest, payload, dest === null ? MsgFlag.Multicast : 0, types, new Array<unknown>(slots));
     m.htop = 0;
     m.typesShared = true;
     return m;
