@@ -86,18 +86,19 @@ async function profile(build: Build, session: Session): Promise<{ delivered: num
   return { delivered: delivered - from, head: p.head };
 }
 
-/** Self bytes by function (file:line name), summed over the call tree. */
+/** Self bytes by function (file name), summed over the call tree; a builtin (`push`) is named with its caller. */
 function sites(head: ProfileNode): Map<string, number> {
   const out = new Map<string, number>();
-  const walk = (n: ProfileNode): void => {
+  const name = (n: ProfileNode): string => `${n.callFrame.url.replace(/^.*?\/(src|bench|node_modules)\//, '$1/')} ${n.callFrame.functionName || '(anonymous)'}`;
+  const walk = (n: ProfileNode, parent: string): void => {
+    const own = name(n);
     if (n.selfSize > 0) {
-      const file = n.callFrame.url.replace(/^.*?\/(src|bench|node_modules)\//, '$1/');
-      const key = `${file}:${n.callFrame.lineNumber + 1} ${n.callFrame.functionName || '(anonymous)'}`;
+      const key = n.callFrame.url === '' ? `${n.callFrame.functionName} in ${parent}` : own;
       out.set(key, (out.get(key) ?? 0) + n.selfSize);
     }
-    for (const c of n.children) walk(c);
+    for (const c of n.children) walk(c, own);
   };
-  walk(head);
+  walk(head, '(root)');
   return out;
 }
 
