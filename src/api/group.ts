@@ -566,25 +566,17 @@ export class Group extends EventEmitter implements StackTop {
     }
     if (opts?.safe && !this.stack?.provides.has('safe'))
       return Promise.reject(new HorusError('ERR_INVALID_ARGUMENT', 'safe delivery needs the SAFE layer in this stack'));
-    let bytes: Buffer;
-    let encoding: PayloadEncoding;
-    if (Buffer.isBuffer(payload)) {
-      // The common case without the encoder's result object (one per send): bytes go as they are.
-      bytes = payload;
-      encoding = PayloadEncoding.Bytes;
-    } else {
-      try {
-        // A structured value is walked first, since the packer silently drops what it cannot carry.
-        if (!(payload instanceof Uint8Array)) checkPayload(payload);
-        const enc = encodePayload(payload);
-        bytes = enc.bytes;
-        encoding = enc.encoding;
-      } catch (err) {
-        return Promise.reject(
-          err instanceof HorusError ? err : new HorusError('ERR_INVALID_ARGUMENT', `payload cannot be encoded: ${(err as Error).message}`, { cause: err }),
-        );
-      }
+    let enc;
+    try {
+      // Bytes go as they are; a structured value is walked first, since the packer silently drops what it cannot carry.
+      if (!(payload instanceof Uint8Array)) checkPayload(payload);
+      enc = encodePayload(payload);
+    } catch (err) {
+      return Promise.reject(
+        err instanceof HorusError ? err : new HorusError('ERR_INVALID_ARGUMENT', `payload cannot be encoded: ${(err as Error).message}`, { cause: err }),
+      );
     }
+    const { bytes, encoding } = enc;
     const limit = this.maxPayloadBytes;
     if (bytes.length > limit) {
       return Promise.reject(
