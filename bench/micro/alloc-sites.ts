@@ -7,19 +7,8 @@
 //
 // --against DIR: run another checkout (a copy of main, say) first, the same way, and print both.
 import { Session } from 'node:inspector/promises';
-import { HorusNode } from '../../src/api/node.js';
 import type { Group } from '../../src/api/group.js';
-import { SimWorld } from '../../src/sim/sim-world.js';
-
-interface Build {
-  HorusNode: typeof HorusNode;
-  SimWorld: typeof SimWorld;
-}
-
-function arg(name: string, dflt: string): string {
-  const i = process.argv.indexOf(`--${name}`);
-  return i >= 0 && i + 1 < process.argv.length ? process.argv[i + 1]! : dflt;
-}
+import { arg, loadBuild, thisBuild, type Build } from './build.js';
 
 type Order = Parameters<Group['cast']>[0];
 const order = arg('order', 'fifo') as Order;
@@ -120,11 +109,8 @@ const session = new Session();
 session.connect();
 const against = arg('against', '');
 if (against !== '') {
-  const other: Build = {
-    HorusNode: ((await import(`${against}/src/api/node.ts`)) as { HorusNode: typeof HorusNode }).HorusNode,
-    SimWorld: ((await import(`${against}/src/sim/sim-world.ts`)) as { SimWorld: typeof SimWorld }).SimWorld,
-  };
+  const other = await loadBuild(against);
   report(against, await profile(other, session));
 }
-report('this checkout', await profile({ HorusNode, SimWorld }, session));
+report('this checkout', await profile(thisBuild, session));
 session.disconnect();
