@@ -11,20 +11,8 @@
 // that other work shares, contention then falls on both builds alike (separate invocations a
 // minute apart differed by 20% with no change). Prints each build's runs, the ratio of their medians
 // and the median of the ratios of each round's pair.
-import { HorusNode } from '../../src/api/node.js';
 import type { Group } from '../../src/api/group.js';
-import { SimWorld } from '../../src/sim/sim-world.js';
-
-/** What a run needs of a build: its node and its simulator. */
-interface Build {
-  HorusNode: typeof HorusNode;
-  SimWorld: typeof SimWorld;
-}
-
-function arg(name: string, dflt: string): string {
-  const i = process.argv.indexOf(`--${name}`);
-  return i >= 0 && i + 1 < process.argv.length ? process.argv[i + 1]! : dflt;
-}
+import { arg, loadBuild, thisBuild, type Build } from './build.js';
 
 type Order = Parameters<Group['cast']>[0];
 const order = arg('order', 'total') as Order;
@@ -44,7 +32,7 @@ const fail = (e: unknown): never => {
   throw e;
 };
 
-async function once(seed: number, build: Build = { HorusNode, SimWorld }): Promise<{ cpuUsPerDelivery: number; delivered: number; simMs: number }> {
+async function once(seed: number, build: Build = thisBuild): Promise<{ cpuUsPerDelivery: number; delivered: number; simMs: number }> {
   const world = new build.SimWorld(seed, { delayMs: 0.05, jitterMs: jitter });
   const endpoints = Array.from({ length: members }, (_, i) => `m${i + 1}:1`);
   const nodes = endpoints.map((e) => new build.HorusNode(world.addNode(e, '1').env));
@@ -82,10 +70,7 @@ async function once(seed: number, build: Build = { HorusNode, SimWorld }): Promi
 const setting = { order, members, count, size, safe };
 const against = arg('against', '');
 if (against !== '') {
-  const other: Build = {
-    HorusNode: ((await import(`${against}/src/api/node.ts`)) as { HorusNode: typeof HorusNode }).HorusNode,
-    SimWorld: ((await import(`${against}/src/sim/sim-world.ts`)) as { SimWorld: typeof SimWorld }).SimWorld,
-  };
+  const other = await loadBuild(against);
   const warmup = Number(arg('warmup', '4'));
   const mine: number[] = [];
   const theirs: number[] = [];

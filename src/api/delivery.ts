@@ -11,8 +11,14 @@ import { ORDERS, type Order, type PayloadEncoding } from './app-header.js';
 /** `Delivery.decoded` before the payload's first decoding (one field, not a value and a flag). */
 const NOT_DECODED: unique symbol = Symbol('not decoded');
 
+/** `Delivery.codes`: the payload encoding in the low byte, the order code from bit 8 up (signed). */
+const ORDER_SHIFT = 8;
+const ENCODING_MASK = 0xff;
+
 export class Delivery {
   private decoded: unknown = NOT_DECODED;
+  /** The order code and the payload encoding in one small integer (one field fewer, 8 B a delivery). */
+  private readonly codes: number;
   /** @internal Deliveries come from the group's 'message' event. */
   constructor(
     /** The group's name. */
@@ -21,13 +27,15 @@ export class Delivery {
     readonly sender: NodeId,
     /** The sender's number for this message (unique per sender and group). */
     readonly id: number,
-    private readonly orderCode: number,
+    orderCode: number,
     /** The payload as it travelled. */
     readonly raw: Buffer,
-    private readonly encoding: PayloadEncoding,
+    encoding: PayloadEncoding,
     /** The id of the view this message was delivered in (the view it was sent in: virtual synchrony). */
     readonly viewId: number,
-  ) {}
+  ) {
+    this.codes = (orderCode << ORDER_SHIFT) | (encoding & ENCODING_MASK);
+  }
   /**
    * The sending member.
    * @deprecated Use `sender`; `src` stays so that code written against 0.1 keeps working.
@@ -37,13 +45,13 @@ export class Delivery {
   }
   /** The order the sender asked for: 'fifo' (fbcast), 'causal' (cbcast), 'total' (abcast) or 'group' (gbcast). */
   get order(): Order {
-    return ORDERS[this.orderCode] ?? 'fifo';
+    return ORDERS[this.codes >> ORDER_SHIFT] ?? 'fifo';
   }
   /** The payload, decoded; throws ERR_MALFORMED if the sender's bytes do not decode. */
   get payload(): unknown {
     if (this.decoded === NOT_DECODED) {
       try {
-        this.decoded = decodePayload(this.raw, this.encoding);
+        this.decoded = decodePayload(this.raw, (this.codes & ENCODING_MASK) as PayloadEncoding);
       } catch (cause) {
         throw new ProtocolError('ERR_MALFORMED', `payload of message ${this.id} from ${this.sender} does not decode: ${(cause as Error).message}`, {
           cause,

@@ -254,6 +254,8 @@ export class Group extends EventEmitter implements StackTop {
   private owedTimer = false;
   /** The header types of the last multicast sent (shared, never written): the next send's start (see newSend). */
   private sendTypes: HeaderType<unknown>[] | null = null;
+  /** How many header values the sends that share `sendTypes` push (see shareTypesOf). */
+  private sendSlots = 1;
   /** Changes whenever a 'message' listener is added or removed (see upBatch). */
   private messageListenersGen = 0;
   private readonly queries = new Map<number, PendingQuery>();
@@ -574,25 +576,26 @@ export class Group extends EventEmitter implements StackTop {
         err instanceof HorusError ? err : new HorusError('ERR_INVALID_ARGUMENT', `payload cannot be encoded: ${(err as Error).message}`, { cause: err }),
       );
     }
+    const { bytes, encoding } = enc;
     const limit = this.maxPayloadBytes;
-    if (enc.bytes.length > limit) {
+    if (bytes.length > limit) {
       return Promise.reject(
         new HorusError(
           'ERR_TOO_LARGE',
-          `payload of ${enc.bytes.length} bytes is over the ${limit}-byte limit of group ${this.name}'s stack${this.stack?.layers.some((l) => l.name === 'FRAG') ? '' : ' (add FRAG to carry larger messages)'}`,
+          `payload of ${bytes.length} bytes is over the ${limit}-byte limit of group ${this.name}'s stack${this.stack?.layers.some((l) => l.name === 'FRAG') ? '' : ' (add FRAG to carry larger messages)'}`,
         ),
       );
     }
     const denied = this.sendDenied();
     if (denied !== null) return Promise.reject(denied);
     const id = this.nextId++;
-    const msg = this.newSend(enc.bytes);
+    const msg = this.newSend(bytes);
     msg.order = ORDERS.indexOf(order);
     msg.safe = opts?.safe === true;
-    if (kind === AppKind.Plain && !re) msg.push(APP_HEADER, plainAppHeader(msg.order, enc.encoding, id));
+    if (kind === AppKind.Plain && !re) msg.push(APP_HEADER, plainAppHeader(msg.order, encoding, id));
     else {
       // One object, built in place (spreads would make two more and take a slow path).
-      const header: AppHeader = { order: msg.order, encoding: enc.encoding, id };
+      const header: AppHeader = { order: msg.order, encoding, id };
       if (kind !== AppKind.Plain) header.kind = kind;
       if (re) {
         header.re = re.id;
@@ -770,7 +773,7 @@ export class Group extends EventEmitter implements StackTop {
   /** A multicast to send: its header types start as the last sent one's (see Message.sharingTypes). */
   private newSend(payload: Buffer): Message {
     const types = this.sendTypes;
-    return types === null ? new Message(null, payload) : Message.sharingTypes(null, payload, types);
+    return types === null ? new Message(null, payload) : Message.sharingTypes(null, payload, types, this.sendSlots);
   }
 
   /**
@@ -779,7 +782,14 @@ export class Group extends EventEmitter implements StackTop {
    */
   private shareTypesOf(msg: Message): void {
     msg.typesShared = true;
-    this.sendTypes = msg.htypes;
+    const types = msg.htypes;
+    if (types === this.sendTypes) return;
+    this.sendTypes = types;
+    // As many value slots as that send had headers (its types up to the first hole): a send through
+    // the same layers fills them exactly, where the default leaves room for a full stack.
+    let n = 0;
+    while (n < types.length && types[n] !== undefined) n++;
+    this.sendSlots = Math.max(1, n);
   }
 
   /** A send is handed to the stack: listeners and the history hear of it. */

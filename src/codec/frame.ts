@@ -98,6 +98,16 @@ export function readFrameMembership(frame: Buffer, offset: number): { membership
  * layout is reported there and skipped (its length prefix says where the next one starts), so it
  * does not cost the good ones; without it, it throws too.
  */
+/**
+ * How many messages the frame at `offset` (its message section) can hold: the count it claims, but
+ * no more than its bytes have room for (a message takes at least 6), so a hostile count sizes
+ * nothing. For sizing the array that receives them; readFrameMessages checks the count itself.
+ */
+export function frameMessageRoom(frame: Buffer, offset: number): number {
+  if (offset + 4 > frame.length) throw new ProtocolError('ERR_MALFORMED', 'truncated frame: no message count');
+  return Math.min(frame.readUInt32BE(offset), Math.floor((frame.length - offset - 4) / 6));
+}
+
 export function readFrameMessages(frame: Buffer, offset: number, each: (msg: Message) => void, onBad?: (err: ProtocolError, index: number) => void): void {
   const r = new Reader(frame, offset);
   const count = r.u32();

@@ -39,11 +39,27 @@ export const enum OrderCode {
 
 const BIT_SAFE = 1;
 const BIT_TYPES_SHARED = 2;
+/** The wire flags (MsgFlag: two bits). */
+const FLAGS_SHIFT = 2;
+const FLAGS_MASK = 3;
+/** `keptTop + 1` (0 = not kept; a top is at most MAX_HEADERS, 32). */
+const KEPT_SHIFT = 4;
+const KEPT_MASK = 63;
 /** `order` is kept as it was given (even a code no layer knows): the bits from here up, signed. */
-const ORDER_SHIFT = 2;
+const ORDER_SHIFT = 10;
+/** Every field of `bits` below `order`. */
+const LOW_BITS = (1 << ORDER_SHIFT) - 1;
 
 /** Header slots a new message starts with (APP, TOTAL, CAUSAL, SAFE, NAK and one more); more grow the arrays. */
 const HEADER_SLOTS = 6;
+
+/**
+ * A packed field's value that does not fit its bits (an invariant). Apart from the setters: a closure
+ * there that names the value would make a context object on every call, even when nothing fails.
+ */
+function outOfRange(what: string, v: number): void {
+  invariant(false, () => `${what} ${v} out of range`);
+}
 
 export class Message {
   src: NodeId = '';
@@ -56,12 +72,11 @@ export class Message {
   hvalues: unknown[];
   htop: number;
   /**
-   * `safe` (bit 0), `typesShared` (bit 1) and `order` (from bit 2 on) in one small integer: a message
-   * is made at the message rate on both sides, and each field is 8 bytes of it.
+   * `safe` (bit 0), `typesShared` (bit 1), `flags` (bits 2–3), `keptTop + 1` (bits 4–9) and `order`
+   * (from bit 10 on) in one small integer: a message is made at the message rate on both sides, and
+   * each field is 8 bytes of it.
    */
   private bits = 0;
-  /** The top a keeping layer saw when it kept this message (see cloneAt); -1 when not kept. */
-  keptTop = -1;
   /** The reliability layer's sequence number for this message in its view (set on delivery). */
   seq = 0;
   /**
@@ -75,10 +90,11 @@ export class Message {
     /** null means the whole current view. */
     public dest: NodeId | null,
     public payload: Buffer,
-    public flags = dest === null ? MsgFlag.Multicast : 0,
+    flags = dest === null ? MsgFlag.Multicast : 0,
     htypes?: HeaderType<unknown>[],
     hvalues?: unknown[],
   ) {
+    this.flags = flags;
     // Room for the headers of a full stack up front: an empty array's first push reserves 16 slots
     // each, and messages are made at the message rate.
     this.htypes = htypes ?? new Array<HeaderType<unknown>>(HEADER_SLOTS);
@@ -102,7 +118,25 @@ export class Message {
     return (this.bits >> ORDER_SHIFT) as OrderCode;
   }
   set order(v: OrderCode) {
-    this.bits = (this.bits & BIT_SAFE) | (this.bits & BIT_TYPES_SHARED) | (v << ORDER_SHIFT);
+    this.bits = (this.bits & LOW_BITS) | (v << ORDER_SHIFT);
+  }
+
+  /** Wire flags (MsgFlag). */
+  get flags(): number {
+    return (this.bits >> FLAGS_SHIFT) & FLAGS_MASK;
+  }
+  set flags(v: number) {
+    if ((v & ~FLAGS_MASK) !== 0) outOfRange('message flags', v);
+    this.bits = (this.bits & ~(FLAGS_MASK << FLAGS_SHIFT)) | (v << FLAGS_SHIFT);
+  }
+
+  /** The top a keeping layer saw when it kept this message (see cloneAt); -1 when not kept. */
+  get keptTop(): number {
+    return ((this.bits >> KEPT_SHIFT) & KEPT_MASK) - 1;
+  }
+  set keptTop(v: number) {
+    if (v < -1 || v >= KEPT_MASK) outOfRange('kept top', v);
+    this.bits = (this.bits & ~(KEPT_MASK << KEPT_SHIFT)) | ((v + 1) << KEPT_SHIFT);
   }
 
   /** Deliver only once every member holds it (the SAFE layer holds it until STABLE says so). */
@@ -140,10 +174,10 @@ export class Message {
    * A message to send whose header types start out as `types`, another message's (shared, never
    * written: see typesShared), with no header yet. Sends that go through the same layers push the
    * same types in the same order: each push that matches writes only its value, so such a send makes
-   * one header array instead of two.
+   * one header array instead of two. `slots`: the room for header values (the count such a send pushes; more grow the array).
    */
-  static sharingTypes(dest: NodeId | null, payload: Buffer, types: HeaderType<unknown>[]): Message {
-    const m = new Message(dest, payload, dest === null ? MsgFlag.Multicast : 0, types, new Array<unknown>(HEADER_SLOTS));
+  static sharingTypes(dest: NodeId | null, payload: Buffer, types: HeaderType<unknown>[], slots = HEADER_SLOTS): Message {
+    const m = new Message(dest, payload, dest === null ? MsgFlag.Multicast : 0, types, new Array<unknown>(slots));
     m.htop = 0;
     m.typesShared = true;
     return m;
@@ -184,7 +218,7 @@ export class Message {
   cloneAt(top: number): Message {
     const m = new Message(this.dest, this.payload, this.flags, this.htypes.slice(0, top), this.hvalues.slice(0, top));
     m.src = this.src;
-    m.bits = this.bits & ~BIT_TYPES_SHARED; // its types are its own
+    m.bits = this.bits & ~BIT_TYPES_SHARED & ~(KEPT_MASK << KEPT_SHIFT); // its types are its own; not kept
     m.seq = this.seq;
     return m;
   }

@@ -7,7 +7,7 @@ import type { NodeId } from '../core/node-id.js';
 import { membershipSeq, nodeOfMember, rejoinMemberId } from '../core/member-id.js';
 import { endpointOf } from '../core/node-id.js';
 import type { View } from '../core/view.js';
-import { FrameBuilder, frameOverheadBytes, readFrameMembership, readFrameMessages } from '../codec/frame.js';
+import { FrameBuilder, frameMessageRoom, frameOverheadBytes, readFrameMembership, readFrameMessages } from '../codec/frame.js';
 import { Layer, type LayerContext } from '../stack/layer.js';
 import { registerLayer } from '../stack/registry.js';
 import type { FrameReceiver } from '../stack/stack.js';
@@ -267,8 +267,11 @@ export class COM extends Layer implements FrameReceiver {
     }
     const sender = src;
     // The frame's messages go up as one batch; what was decoded before a broken layout still goes.
-    const batch: Message[] = [];
+    // The array is made at the frame's size (pushes from empty grew it three or four times a frame).
+    let batch: Message[] = NO_MESSAGES;
+    let n = 0;
     try {
+      batch = new Array<Message>(frameMessageRoom(frame, offset));
       readFrameMessages(
         frame,
         offset,
@@ -278,7 +281,7 @@ export class COM extends Layer implements FrameReceiver {
             this.guard.drop(from, 'message for another member', { dest: msg.dest.slice(0, 64) });
             return;
           }
-          batch.push(msg);
+          batch[n++] = msg;
         },
         (err) => {
           this.malformed.inc();
@@ -290,9 +293,14 @@ export class COM extends Layer implements FrameReceiver {
       this.malformed.inc();
       this.guard.drop(from, 'malformed frame', { code: err.code, error: err.message });
     }
-    if (batch.length > 0) this.above.upBatch(batch);
+    if (n === 0) return;
+    batch.length = n;
+    this.above.upBatch(batch);
   }
 }
+
+/** A batch before its frame's count is read (never written: a frame without messages goes nowhere). */
+const NO_MESSAGES: Message[] = [];
 
 registerLayer({
   name: 'COM',

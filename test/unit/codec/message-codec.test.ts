@@ -4,7 +4,7 @@ import fc from 'fast-check';
 import { Message, MsgFlag } from '../../../src/core/message.js';
 import { ProtocolError } from '../../../src/core/errors.js';
 import { messageFromBytes, messageToBytes } from '../../../src/codec/message-codec.js';
-import { FrameBuilder, readFrameGroup, readFrameMembership, readFrameMessages } from '../../../src/codec/frame.js';
+import { FrameBuilder, frameMessageRoom, readFrameGroup, readFrameMembership, readFrameMessages } from '../../../src/codec/frame.js';
 import { NAK_HEADER } from '../../../src/layers/NAK.js';
 import { FRAG_HEADER } from '../../../src/layers/FRAG.js';
 import { APP_HEADER, appEncoding, appId, appKind, appOrder, AppKind } from '../../../src/api/app-header.js';
@@ -202,5 +202,17 @@ describe('message codec', () => {
     assert.equal(none.htop, 0);
     none.push(APP_HEADER, { order: 0, encoding: 0, id: 2 });
     assert.equal(messageFromBytes(messageToBytes(new Message(null, Buffer.from('f')))).htypes.length, 0, 'the shared empty array stays empty');
+  });
+  it("a frame's room for messages is the count it claims, but never more than its bytes can hold", () => {
+    const b = new FrameBuilder('g');
+    for (const seq of [1, 2, 3]) b.add(sample(Buffer.from(`m${seq}`), seq, null));
+    const frame = b.finish();
+    const at = readFrameMembership(frame, readFrameGroup(frame).offset).offset;
+    assert.equal(frameMessageRoom(frame, at), 3);
+    // A hostile count over a short frame sizes nothing large.
+    const forged = Buffer.from(frame);
+    forged.writeUInt32BE(65536, at);
+    assert.ok(frameMessageRoom(forged, at) <= Math.floor((forged.length - at - 4) / 6));
+    assert.throws(() => frameMessageRoom(frame, frame.length - 2), ProtocolError);
   });
 });

@@ -1,8 +1,8 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { Message } from '../../../src/core/message.js';
+import { Message, MsgFlag } from '../../../src/core/message.js';
 
-// order, safe and typesShared share one integer field: each keeps its value whatever the others do.
+// order, safe, typesShared, flags and keptTop share one integer field: each keeps its value whatever the others do.
 describe('a message order, safe and typesShared', () => {
   it('each keeps its own value while the others change', () => {
     const m = new Message(null, Buffer.alloc(1));
@@ -29,5 +29,33 @@ describe('a message order, safe and typesShared', () => {
     m.typesShared = true;
     const c = m.clone();
     assert.deepEqual([c.order, c.safe, c.typesShared], [2, true, false]);
+  });
+  it('flags and keptTop keep their values beside the others, and a clone is not kept', () => {
+    const m = new Message('a:1', Buffer.alloc(1));
+    assert.deepEqual([m.flags, m.keptTop], [0, -1], 'a unicast, not kept');
+    assert.equal(new Message(null, Buffer.alloc(1)).flags, MsgFlag.Multicast);
+    for (const flags of [0, 1, 2, 3])
+      for (const kept of [-1, 0, 5, 32])
+        for (const order of [0, 3, -1]) {
+          m.order = order;
+          m.flags = flags;
+          m.keptTop = kept;
+          m.safe = true;
+          m.typesShared = true;
+          assert.deepEqual([m.flags, m.keptTop, m.order, m.safe, m.typesShared], [flags, kept, order, true, true]);
+          m.order = 1;
+          m.safe = false;
+          assert.deepEqual([m.flags, m.keptTop], [flags, kept]);
+          const c = m.clone();
+          assert.deepEqual([c.flags, c.keptTop, c.order], [flags, -1, 1]);
+        }
+  });
+
+  it('a flag or a top beyond its bits is an invariant failure, not a silent change', () => {
+    const m = new Message(null, Buffer.alloc(1));
+    assert.throws(() => (m.flags = 4), /out of range/);
+    assert.throws(() => (m.keptTop = 63), /out of range/);
+    assert.throws(() => (m.keptTop = -2), /out of range/);
+    assert.deepEqual([m.flags, m.keptTop], [MsgFlag.Multicast, -1]);
   });
 });

@@ -82,4 +82,18 @@ describe('a send that starts from another message header types', () => {
     }
     assert.deepEqual(messageToBytes(shared), messageToBytes(fresh));
   });
+  it('sized for as many headers as the send before: the values fill it exactly, and one more grows it', () => {
+    const first = sent(A, B);
+    const next = Message.sharingTypes(null, Buffer.from('y'), first.htypes, 2);
+    assert.equal(next.hvalues.length, 2);
+    next.push(A, 10);
+    next.push(B, 11);
+    assert.equal(next.hvalues.length, 2);
+    next.push(C, 12);
+    assert.deepEqual(next.hvalues.slice(0, 3), [10, 11, 12]);
+    assert.equal(next.htypes[2], C);
+    assert.equal(next.pop(C), 12);
+    assert.equal(next.pop(B), 11);
+    assert.equal(next.pop(A), 10);
+  });
 });

@@ -1,0 +1,27 @@
+// What the in-process micro-benchmarks share: the build a run uses (this checkout's or another's,
+// loaded into the same process so that contention falls on both alike) and their command-line options.
+import { HorusNode } from '../../src/api/node.js';
+import { SimWorld } from '../../src/sim/sim-world.js';
+
+/** What a run needs of a build: its node and its simulator. */
+export interface Build {
+  HorusNode: typeof HorusNode;
+  SimWorld: typeof SimWorld;
+}
+
+/** This checkout. */
+export const thisBuild: Build = { HorusNode, SimWorld };
+
+/** Another checkout of Horus (a worktree of main, say), its TypeScript sources loaded into this process. */
+export async function loadBuild(dir: string): Promise<Build> {
+  return {
+    HorusNode: ((await import(`${dir}/src/api/node.ts`)) as { HorusNode: typeof HorusNode }).HorusNode,
+    SimWorld: ((await import(`${dir}/src/sim/sim-world.ts`)) as { SimWorld: typeof SimWorld }).SimWorld,
+  };
+}
+
+/** The value after `--name` on the command line, else `dflt`. */
+export function arg(name: string, dflt: string): string {
+  const i = process.argv.indexOf(`--${name}`);
+  return i >= 0 && i + 1 < process.argv.length ? process.argv[i + 1]! : dflt;
+}
