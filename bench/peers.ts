@@ -33,6 +33,20 @@ interface Args {
   members: number[];
 }
 
+const USAGE = `usage: npx tsx bench/peers.ts [options]   (npm run bench:peers -- [options])
+  --peers DIR        the peer benchmarks (default ../shared/peers beside this repository)
+  --out DIR          where each step's output goes (default test-results/peers-TIME)
+  --only STEPS       some of mesh,jgroups,corosync,horus (default all, one after the other)
+  --horus FILE       a saved Horus run instead of running the bench
+  --scale F          Horus's --scale
+  --members N,M      also the raw mesh, JGroups FIFO and Horus fbcast at these group sizes (100 B)
+  --help             this text`;
+
+/** A bad command line: said in one line with the usage, not as a stack trace. */
+class UsageError extends Error {
+  readonly code = 'ERR_INVALID_ARGUMENT';
+}
+
 function parse(argv: readonly string[]): Args {
   const a = {
     peers: resolve(ROOT, '..', 'shared', 'peers'),
@@ -44,8 +58,12 @@ function parse(argv: readonly string[]): Args {
   };
   for (let i = 0; i < argv.length; i++) {
     const f = argv[i];
+    if (f === '--help') {
+      process.stdout.write(`${USAGE}\n`);
+      process.exit(0);
+    }
     const v = argv[++i];
-    if (v === undefined) throw new Error(`${f} needs a value`);
+    if (v === undefined) throw new UsageError(`${f} needs a value`);
     if (f === '--peers') a.peers = resolve(v);
     else if (f === '--out') a.out = resolve(v);
     else if (f === '--horus') a.horus = resolve(v);
@@ -54,14 +72,14 @@ function parse(argv: readonly string[]): Args {
       a.members = v.split(',').map((x) => {
         const n = Number(x);
         const sizes = CASES.filter((c) => c.kind === 'throughput' && c.op === 'fbcast' && c.size === 100 && c.members !== 3).map((c) => c.members);
-        if (!sizes.includes(n)) throw new Error(`--members: no fbcast-${x}-100B case in bench/cases.ts (sizes: ${sizes.join(', ')})`);
+        if (!sizes.includes(n)) throw new UsageError(`--members: no fbcast-${x}-100B case in bench/cases.ts (sizes: ${sizes.join(', ')})`);
         return n;
       });
     } else if (f === '--only') {
       const steps = v.split(',');
-      for (const s of steps) if (!(STEPS as readonly string[]).includes(s)) throw new Error(`--only: unknown step ${s} (${STEPS.join(', ')})`);
+      for (const s of steps) if (!(STEPS as readonly string[]).includes(s)) throw new UsageError(`--only: unknown step ${s} (${STEPS.join(', ')})`);
       a.only = new Set(steps as Step[]);
-    } else throw new Error(`unknown argument ${f}`);
+    } else throw new UsageError(`unknown argument ${f}`);
   }
   return a;
 }
@@ -171,6 +189,11 @@ async function main(): Promise<void> {
 }
 
 main().catch((err: unknown) => {
+  if (err instanceof UsageError) {
+    process.stderr.write(`peers: ${err.message}\n${USAGE}\n`);
+    process.exitCode = 2;
+    return;
+  }
   process.stderr.write(`peers failed: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
   process.exitCode = 1;
 });

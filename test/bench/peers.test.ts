@@ -1,5 +1,8 @@
 // Reading the peer benchmarks' summary lines and setting Horus against them.
 import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { describe, it } from 'node:test';
 import { formatRatioTable, formatScaleTable, parsePeerOutput, ratioTable, scaleTable, withMembers } from '../../bench/lib/peers.js';
 import type { ThroughputResult } from '../../bench/lib/results.js';
@@ -96,5 +99,30 @@ describe('peer benchmark figures', () => {
       ],
     );
     assert.match(formatScaleTable(rows), /^\| 9 \| 180000 \| 100000 \| 1\.8× \| 0\.2 \| 0\.223 \|$/m);
+  });
+});
+
+describe('bench/peers.ts command line', () => {
+  const ROOT = fileURLToPath(new URL('../../', import.meta.url));
+  const peers = (args: string[]): Promise<{ code: number; stdout: string; stderr: string }> =>
+    new Promise((res) => {
+      execFile(process.execPath, ['--import', 'tsx', join(ROOT, 'bench', 'peers.ts'), ...args], { cwd: ROOT, timeout: 60_000 }, (err, stdout, stderr) =>
+        res({ code: err === null ? 0 : typeof err.code === 'number' ? err.code : 1, stdout, stderr }),
+      );
+    });
+
+  it('--help prints the options and runs nothing', async () => {
+    const r = await peers(['--help']);
+    assert.equal(r.code, 0, r.stderr);
+    for (const opt of ['--peers', '--out', '--only', '--horus', '--scale', '--members']) assert.ok(r.stdout.includes(opt), `${opt} in ${r.stdout}`);
+  });
+
+  it('a bad argument is one clear line and the usage, exit 2, no stack trace', async () => {
+    for (const args of [['--bogus', 'x'], ['--only', 'foo'], ['--out']]) {
+      const r = await peers(args);
+      assert.equal(r.code, 2, `${args.join(' ')}: ${r.stderr}`);
+      assert.match(r.stderr, /^peers: .+\nusage: /, r.stderr);
+      assert.doesNotMatch(r.stderr, /\n\s+at /, 'no stack trace');
+    }
   });
 });
