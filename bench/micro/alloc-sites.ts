@@ -8,7 +8,7 @@
 // --against DIR: run another checkout (a copy of main, say) first, the same way, and print both.
 import { Session } from 'node:inspector/promises';
 import type { Group } from '../../src/api/group.js';
-import { arg, loadBuild, thisBuild, type Build } from './build.js';
+import { arg, fixedGroup, loadBuild, thisBuild, type Build } from './build.js';
 
 type Order = Parameters<Group['cast']>[0];
 const order = arg('order', 'fifo') as Order;
@@ -34,13 +34,7 @@ const fail = (e: unknown): never => {
 
 /** Runs the workload with the profiler on; returns the deliveries and the profile. */
 async function profile(build: Build, session: Session): Promise<{ delivered: number; head: ProfileNode }> {
-  const world = new build.SimWorld(1, { delayMs: 0.05, jitterMs: 0 });
-  const endpoints = Array.from({ length: members }, (_, i) => `m${i + 1}:1`);
-  const nodes = endpoints.map((e) => new build.HorusNode(world.addNode(e, '1').env));
-  const groups = nodes.map((n) => n.joinNow('g', { members: endpoints }));
-  let delivered = 0;
-  for (const g of groups) g.on('message', () => delivered++);
-  world.runFor(10);
+  const { world, nodes, groups, counter } = fixedGroup(build, 1, members, 0);
   const payload = Buffer.alloc(size, 7);
   const want = count * members * members;
   const sent = new Array<number>(members).fill(0);
@@ -49,10 +43,10 @@ async function profile(build: Build, session: Session): Promise<{ delivered: num
   let counting = false;
   let from = 0;
   const t0 = world.now();
-  while (delivered < want) {
-    if (!counting && delivered >= warm) {
+  while (counter.delivered < want) {
+    if (!counting && counter.delivered >= warm) {
       counting = true;
-      from = delivered;
+      from = counter.delivered;
       await session.post('HeapProfiler.startSampling', {
         samplingInterval: 256,
         includeObjectsCollectedByMajorGC: true,
@@ -68,11 +62,11 @@ async function profile(build: Build, session: Session): Promise<{ delivered: num
     }
     world.runFor(1);
     await null;
-    if (world.now() - t0 > 600_000) throw new Error(`stuck: ${delivered} of ${want} delivered`);
+    if (world.now() - t0 > 600_000) throw new Error(`stuck: ${counter.delivered} of ${want} delivered`);
   }
   const { profile: p } = (await session.post('HeapProfiler.stopSampling')) as unknown as { profile: SamplingProfile };
   for (const n of nodes) void n.close();
-  return { delivered: delivered - from, head: p.head };
+  return { delivered: counter.delivered - from, head: p.head };
 }
 
 /** Self bytes by function (file name), summed over the call tree; a builtin (`push`) is named with its caller. */

@@ -20,6 +20,21 @@ export async function loadBuild(dir: string): Promise<Build> {
   };
 }
 
+/**
+ * A fixed group of `members` on the simulator's network (every frame delayed 0.05 ms, up to
+ * `jitterMs` more), formed, with one counter of what all its members delivered.
+ */
+export function fixedGroup(build: Build, seed: number, members: number, jitterMs: number) {
+  const world = new build.SimWorld(seed, { delayMs: 0.05, jitterMs });
+  const endpoints = Array.from({ length: members }, (_, i) => `m${i + 1}:1`);
+  const nodes = endpoints.map((e) => new build.HorusNode(world.addNode(e, '1').env));
+  const groups = nodes.map((n) => n.joinNow('g', { members: endpoints }));
+  const counter = { delivered: 0 };
+  for (const g of groups) g.on('message', () => counter.delivered++);
+  world.runFor(10);
+  return { world, nodes, groups, counter };
+}
+
 /** The value after `--name` on the command line, else `dflt`. */
 export function arg(name: string, dflt: string): string {
   const i = process.argv.indexOf(`--${name}`);

@@ -12,7 +12,7 @@
 // minute apart differed by 20% with no change). Prints each build's runs, the ratio of their medians
 // and the median of the ratios of each round's pair.
 import type { Group } from '../../src/api/group.js';
-import { arg, loadBuild, thisBuild, type Build } from './build.js';
+import { arg, fixedGroup, loadBuild, thisBuild, type Build } from './build.js';
 
 type Order = Parameters<Group['cast']>[0];
 const order = arg('order', 'total') as Order;
@@ -33,19 +33,13 @@ const fail = (e: unknown): never => {
 };
 
 async function once(seed: number, build: Build = thisBuild): Promise<{ cpuUsPerDelivery: number; delivered: number; simMs: number }> {
-  const world = new build.SimWorld(seed, { delayMs: 0.05, jitterMs: jitter });
-  const endpoints = Array.from({ length: members }, (_, i) => `m${i + 1}:1`);
-  const nodes = endpoints.map((e) => new build.HorusNode(world.addNode(e, '1').env));
-  const groups = nodes.map((n) => n.joinNow('g', { members: endpoints }));
-  let delivered = 0;
-  for (const g of groups) g.on('message', () => delivered++);
-  world.runFor(10);
+  const { world, nodes, groups, counter } = fixedGroup(build, seed, members, jitter);
   const payload = Buffer.alloc(size, 7);
   const want = count * members * members;
   const sent = new Array<number>(members).fill(0);
   const c0 = process.cpuUsage();
   const t0 = world.now();
-  while (delivered < want) {
+  while (counter.delivered < want) {
     for (let k = 0; k < members; k++) {
       const g = groups[k]!;
       // Closed loop: a member sends while flow control lets it (as the bench's members do).
@@ -59,11 +53,11 @@ async function once(seed: number, build: Build = thisBuild): Promise<{ cpuUsPerD
     // turns: run without a pause, every send's job waited to the end, and the collector copied and
     // promoted them all (a third of its time in this bench went to that).
     await null;
-    if (world.now() - t0 > 600_000) throw new Error(`stuck: ${delivered} of ${want} delivered`);
+    if (world.now() - t0 > 600_000) throw new Error(`stuck: ${counter.delivered} of ${want} delivered`);
   }
   const c = process.cpuUsage(c0);
   for (const n of nodes) void n.close();
-  return { cpuUsPerDelivery: (c.user + c.system) / delivered, delivered, simMs: world.now() - t0 };
+  return { cpuUsPerDelivery: (c.user + c.system) / counter.delivered, delivered: counter.delivered, simMs: world.now() - t0 };
 }
 
 /** What every printout starts with: the case measured. */
