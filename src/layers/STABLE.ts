@@ -62,6 +62,15 @@ const options = z.object({
    * itself slows down likewise: a quiet member wakes once per this many intervals, not at each.
    */
   idleEvery: z.number().int().min(1).default(10),
+  /**
+   * Aggregated views only: an unchanged digest (or minimum) goes out after idleEvery intervals,
+   * then after twice as many, and so on up to idleEvery × idleBackoff intervals. Over TCP nothing
+   * is lost, and each resend at 64 members costs the coordinator 2 × 63 frames: the resends only
+   * guard against a lost report, which an idle group can afford to repair slowly (any change, or
+   * SAFE waiting, sends at once). Members wait 2 × that long for a minimum before gossiping
+   * all-to-all.
+   */
+  idleBackoff: z.number().int().min(1).default(8),
 });
 export type StableOptions = z.infer<typeof options>;
 
@@ -71,11 +80,11 @@ export type StableOptions = z.infer<typeof options>;
  * down (NAK frees its buffers) and up (safe delivery, flush).
  *
  * Aggregated (views of `aggregateFrom` members or more): members send their digest to the
- * coordinator only (when it changed, or once per `idleEvery` intervals when idle), and the
- * coordinator multicasts the minimum over every member's latest digest. A member takes the
- * minimum of that and its own digest, so it still never calls stable what it does not hold. If
- * no minimum arrives for 2 × idleEvery intervals (the coordinator is gone, or cut off), members
- * gossip all-to-all as below aggregateFrom until the next view.
+ * coordinator only (when it changed; unchanged, after idleEvery intervals, then ever more rarely,
+ * see idleBackoff), and the coordinator multicasts the minimum over every member's latest digest
+ * likewise. A member takes the minimum of that and its own digest, so it still never calls stable
+ * what it does not hold. If no minimum arrives for 2 × idleEvery × idleBackoff intervals (the
+ * coordinator is gone, or cut off), members gossip all-to-all as below aggregateFrom until one does.
  *
  * Quiet: once nothing has changed for idleEvery intervals, the timer itself fires only once per
  * idleEvery intervals (each such tick counts as idleEvery ticks, so the same digests go out as
@@ -99,6 +108,8 @@ export class STABLE extends Layer {
   /** What we last sent as aggregator or member (index form), and how many intervals ago. */
   private lastSent: number[] | null = null;
   private idleTicks = 0;
+  /** Aggregated: unchanged reports sent in a row since the last change (each waits twice as long, see idleBackoff). */
+  private idleResends = 0;
   /** When the coordinator's minimum last arrived: long silence makes us gossip all-to-all. */
   private lastAggAt = 0;
   /** SAFE waits on stability: our next digest asks the aggregator to answer early. */
@@ -208,6 +219,7 @@ export class STABLE extends Layer {
       this.lastOwnSeqs = null;
       this.aggDirty = true;
       this.idleTicks = 0;
+      this.idleResends = 0;
       this.aggSame = 0;
       this.lastAggAt = this.env.now();
       this.wake();
@@ -366,9 +378,10 @@ export class STABLE extends Layer {
     const same = sameSeqs(seqs, this.lastSent);
     if (step > 0) this.aggSame = same ? this.aggSame + step : 0;
     this.idleTicks += Math.max(step, 1);
-    if (same && !force && !this.urgent && this.idleTicks < this.opts.idleEvery) return;
+    if (same && !force && !this.urgent && this.idleTicks < this.idleResendTicks()) return;
     // Slowing down right after an idle send keeps sending once per idleEvery intervals, as before.
     if (step > 0) this.tickQuiet = same && this.aggSame >= this.opts.idleEvery;
+    this.idleResends = same && !force && !this.urgent ? this.idleResends + 1 : 0;
     this.idleTicks = 0;
     this.lastSent = seqs;
     const kind = isCoordinator ? AGG_DOWN : this.urgent ? AGG_UP_URGENT : AGG_UP;
@@ -376,6 +389,11 @@ export class STABLE extends Layer {
     const m = new Message(isCoordinator ? null : coordinator, Buffer.alloc(0), isCoordinator ? MsgFlag.Multicast | MsgFlag.Unreliable : MsgFlag.Unreliable);
     m.push(STABLE_AGG_HEADER, { view: this.viewId, kind, seqs });
     this.below.down(m);
+  }
+
+  /** Intervals before an unchanged aggregated report goes out again: idleEvery, doubling per unchanged resend, up to idleEvery × idleBackoff. */
+  private idleResendTicks(): number {
+    return this.opts.idleEvery * Math.min(2 ** Math.min(this.idleResends, 30), this.opts.idleBackoff);
   }
 
   /**
@@ -389,7 +407,7 @@ export class STABLE extends Layer {
     this.below.downEvent(q);
     if (!q.digest) return;
     this.digests.set(this.ctx.localId, q.digest);
-    const silent = this.env.now() - this.lastAggAt > 2 * this.opts.idleEvery * this.opts.gossipIntervalMs;
+    const silent = this.env.now() - this.lastAggAt > 2 * this.opts.idleEvery * this.opts.idleBackoff * this.opts.gossipIntervalMs;
     if (this.aggregated && (this.members[0] === this.ctx.localId || !silent)) {
       this.aggregateRound(force, step);
       return;

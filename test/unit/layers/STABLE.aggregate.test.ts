@@ -56,6 +56,25 @@ describe('STABLE aggregated digests (large views)', () => {
     assert.ok(aggFrames <= 4 * 2 * n * 1.25, `aggregated: ${aggFrames}`);
   });
 
+  it('idle for long, resends unchanged reports ever more rarely (idleBackoff), falls back to nobody, and a safe message after the quiet is delivered at once', () => {
+    const n = 20;
+    const s = simGroup(n, stack(16));
+    s.world.runFor(1000);
+    // 20 s = 400 intervals: once per idleEvery (10) intervals this was 40 rounds of 2n frames;
+    // backing off to once per 80 intervals it is the rounds at 10, 20, 40 and then every 80.
+    const frames = framesIn(s, 20_000);
+    assert.ok(frames <= 2 * n * 9, `idle frames in 20 s: ${frames}`);
+    assert.ok(frames >= 2 * n * 3, `the unchanged reports still go out now and then: ${frames}`);
+    const t0 = s.world.now();
+    void s.groups[7]!.fbcast({ late: 1 }, { safe: true });
+    s.world.runFor(300);
+    assert.deepEqual(
+      s.delivered.map((d) => d.length),
+      Array<number>(n).fill(1),
+      `safe delivery within ${s.world.now() - t0} ms after a long quiet`,
+    );
+  });
+
   it('leaves a view below aggregateFrom exactly as before: the same frames as with aggregation off', () => {
     const a = simGroup(5, stack(16));
     const b = simGroup(5, stack(1000));

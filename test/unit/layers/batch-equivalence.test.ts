@@ -173,7 +173,7 @@ describe('batch fast paths hand up what one-by-one handling would', () => {
             return m;
           });
         // Gossip by bytes every 64 bytes: several times in most sequences.
-        const mk = (): STABLE => new STABLE(ctx('a'), { gossipIntervalMs: 50, maxBytes: 64, aggregateFrom: 16, idleEvery: 10 });
+        const mk = (): STABLE => new STABLE(ctx('a'), { gossipIntervalMs: 50, maxBytes: 64, aggregateFrom: 16, idleEvery: 10, idleBackoff: 8 });
         const [one, many] = feedBoth(mk, make, chunks);
         const seen = (side: typeof one): string[] => side.delivered.map((m) => `${m.src}:${m.payload.length}:${m.payload[0] ?? -1}`);
         assert.deepEqual(seen(many), seen(one));
