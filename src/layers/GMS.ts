@@ -678,7 +678,11 @@ export class GMS extends Layer {
       // Its INSTALL was lost: the install retry covers it.
       return;
     }
-    if (this.spokeForItself(from, member) && (!this.keys || kx !== undefined) && !this.otherProcessAt(member)) {
+    // Not in a partitionable group: there each side's coordinator could admit the same joiner from its
+    // request alone (or from a copy the cut held back until it healed, after the joiner got in on the
+    // other side), and the joiner would be a member of two views of one number at once. The challenge
+    // is answered only while joining, and to one coordinator at a time (see answeredTo).
+    if (this.quorum.kind !== 'partitionable' && this.spokeForItself(from, member) && (!this.keys || kx !== undefined) && !this.otherProcessAt(member)) {
       // A challenge sent before this copy arrived (for a forwarded one) is answered by this request.
       this.admission.withdraw(member);
       return this.admit(from, member, kx);

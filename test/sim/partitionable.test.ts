@@ -166,6 +166,37 @@ describe('partitionable groups', () => {
     assert.deepEqual(checkVirtualSynchrony(c.history.events, 'g', undefined, { extended: true }).items, []);
   });
 
+  it('a join request the cut held back is not admitted on the far side after the joiner got in on its own side', async () => {
+    const { c, eps, group } = partitionable(4, 26);
+    c.world.partition([eps.slice(0, 2), eps.slice(2)]);
+    await runAsync(c, 3000);
+    assert.equal(group(eps[0]!).view.members.length, 2);
+    // A new node beside the first side asks a member of each side: its request to the far side waits
+    // in the cut link (as in TCP) while it joins the near side.
+    c.world.partition([[...eps.slice(0, 2), 'n5:1'], eps.slice(2)]);
+    c.start('n5:1');
+    const g5 = c.join('n5:1', 'g', [eps[0]!, eps[2]!], new SetReplica().state, { partition: { kind: 'partitionable' }, merge: union, mergeProbeMs: PROBE_MS });
+    await runAsync(c, 2000);
+    assert.equal(g5.view.members.length, 3, 'it joined the near side');
+    // The heal delivers the old request to the far side's coordinator.
+    c.world.heal();
+    await runAsync(c, 6000);
+    // Every view naming it is one it installed itself (a far-side view naming it would be a second
+    // view of the same number with it as a member, and its messages would count in both).
+    const installed = new Set(
+      c.history.events.flatMap((e) => (e.k === 'view' && e.node.startsWith('n5:1/') ? [`${e.view}|${e.members.join(' ')}`] : [])),
+    );
+    for (const e of c.history.events)
+      if (e.k === 'view' && e.members.some((m) => m.startsWith('n5:1/')))
+        assert.ok(installed.has(`${e.view}|${e.members.join(' ')}`), `${e.node} installed view ${e.view} [${e.members.join(' ')}], which the joiner never did`);
+    const all = [...eps, 'n5:1'].map((e) => c.nodes.get(e)!.group('g')!);
+    assert.ok(
+      all.every((g) => g.view.members.length === 5 && g.view.id === all[0]!.view.id),
+      `one view of five: ${all.map((g) => g.view.members.length)}`,
+    );
+    assert.deepEqual(checkVirtualSynchrony(c.history.events, 'g', undefined, { extended: true }).items, []);
+  });
+
   it('a member told by another that a later view left it out goes on without the teller (another side), not rejoining', async () => {
     const { c, eps, group } = partitionable(4, 25);
     const ids = eps.map((e) => group(e).localId);
