@@ -110,15 +110,27 @@ function median(xs: number[]): number | null {
   return Math.round(s[Math.floor(s.length / 2)]! * 10) / 10;
 }
 
-/** Median gap between consecutive steps (only the changes where both were seen). */
+/**
+ * Median gap between consecutive steps, per change from the last earlier step seen in it (a join
+ * admitted without a challenge has no joinAnswer: its flush start counts from the join request).
+ */
 function gaps(rows: readonly Phases[]): Record<string, number | null> {
   const steps = Object.keys(rows[0] ?? {}).filter((k) => k !== 'flushAttempts');
-  const out: Record<string, number | null> = {};
-  for (let i = 0; i + 1 < steps.length; i++) {
-    const a = steps[i]!;
-    const b = steps[i + 1]!;
-    out[`${a}->${b}`] = median(rows.flatMap((r) => (r[a] != null && r[b] != null ? [r[b] - r[a]] : [])));
+  const byPair = new Map<string, number[]>();
+  for (const r of rows) {
+    let prev: string | null = null;
+    for (const b of steps) {
+      if (r[b] == null) continue;
+      if (prev !== null) {
+        const key = `${prev}->${b}`;
+        if (!byPair.has(key)) byPair.set(key, []);
+        byPair.get(key)!.push(r[b] - r[prev]!);
+      }
+      prev = b;
+    }
   }
+  const out: Record<string, number | null> = {};
+  for (const [k, xs] of byPair) out[k] = median(xs);
   return out;
 }
 

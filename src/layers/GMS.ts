@@ -839,7 +839,7 @@ export class GMS extends Layer {
    * A coordinator starts the flush once foldMs has gathered what comes with the first event, rather
    * than at its next tick (up to retryMs, 100 ms: the most of a join's or leave's time before).
    */
-  private flushSoon(delay = this.opts.foldMs): void {
+  private flushSoon(delay = this.foldDelay()): void {
     if (this.flushSoonTimer !== null) return;
     this.flushSoonTimer = this.env.setTimer(delay, () => {
       this.flushSoonTimer = null;
@@ -848,10 +848,23 @@ export class GMS extends Layer {
       // Early for this work (the timer was set for earlier work, or a real timer fired a little
       // before env.now() says foldMs passed: libuv counts from the loop's cached time): wait out
       // the rest rather than leave it to the next tick (up to retryMs later).
-      const rest = this.opts.foldMs - (this.env.now() - this.workSince);
+      const rest = this.foldDelay() - (this.env.now() - this.workSince);
       if (rest > 0) this.flushSoon(Math.max(rest, 1));
       else this.startFlush();
     });
+  }
+
+  /**
+   * How long to gather work before a flush: foldMs when it includes a suspicion or a member's
+   * request for a flush (members that fail together are suspected some ms apart, and a flush whose
+   * participants include one not yet suspected waits for its answer until it times out); none for
+   * joins, leaves and gbcasts alone: those that arrive while the flush collects its replies are
+   * still taken into its proposal (chooseProposal reads them then), so waiting only delays the change.
+   */
+  private foldDelay(): number {
+    if (this.needFlush || this.frozen) return this.opts.foldMs;
+    for (const m of this.view?.members ?? []) if (this.suspects.has(m)) return this.opts.foldMs;
+    return 0;
   }
 
   private hasWork(): boolean {
@@ -1616,7 +1629,7 @@ export class GMS extends Layer {
     }
     const f = this.flush;
     if (!f) {
-      if (this.hasWork() && this.workSince !== null && now - this.workSince >= this.opts.foldMs) this.startFlush();
+      if (this.hasWork() && this.workSince !== null && now - this.workSince >= this.foldDelay()) this.startFlush();
       else if (this.hasWork() && this.workSince === null) this.noteWork();
       return;
     }
