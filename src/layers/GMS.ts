@@ -393,6 +393,7 @@ export class GMS extends Layer {
           this.noteWork();
           this.flushSoon();
           this.shortenLeaseWait();
+          this.restartIfWaitingOn(ev.member);
         }
         return;
       case 'UNSUSPECT':
@@ -922,6 +923,26 @@ export class GMS extends Layer {
     const joiners = new Set(this.pendingJoins);
     for (const m of f.proposal?.members ?? []) if (!inView.has(m) || f.proposal!.fresh?.includes(m) === true) joiners.add(m);
     for (const j of joiners) this.send(j, G.JoinWait, { member: j });
+  }
+
+  /**
+   * Coordinator: FD suspects `m` while our flush's first step still waits for its answer. That step
+   * would wait out flushTimeoutMs and then start over without it; start over now instead (after
+   * foldMs, so that members failing together are dropped in one restart). Members killed together
+   * are proven gone some ms apart (the first refused dial starts the flush, the others' come ~100 ms
+   * later): the flush that began for the first waited 4 s (large-64's flushTimeoutMs) for the rest.
+   * Once per suspicion (FD reports each once), and only in the first step: a member that answered
+   * it has accepted nothing yet, and one suspected before the attempt is no participant of it.
+   */
+  private restartIfWaitingOn(m: NodeId): void {
+    const f = this.flush;
+    if (f === null || f.phase !== 'start' || !this.isCoordinator || !f.participants.includes(m) || f.oks.has(m)) return;
+    this.env.setTimer(this.opts.foldMs, () => {
+      if (this.flush !== f || f.phase !== 'start' || this.status === 'gone') return;
+      if (!silentParticipants(f).some((p) => this.fdSuspects.has(p))) return;
+      this.log.debug('flush restarted: a member it waits for is suspected', { viewId: this.view?.id ?? 0, suspected: m });
+      this.restartFlush();
+    });
   }
 
   private restartFlush(): void {

@@ -115,4 +115,19 @@ describe('GMS flush takeover', () => {
     assert.ok(g3.view.members.includes(g3.localId), `the joiner got in (its view: ${g3.view.id} ${g3.view.members.join(' ')})`);
     settledTogether(c, [groups[1]!, g3]);
   });
+  it('a flush whose first step waits on a member the failure detector then suspects starts over at once, not after flushTimeoutMs', () => {
+    // n4 is killed (its refused dial proves it gone at once: the flush starts for it) and n5 pauses
+    // at the same moment (suspected ~300 ms later). The first step waited for n5's answer until
+    // flushTimeoutMs (600 ms here) before starting over: 656 ms to the survivors' view.
+    const { c, eps, groups } = cluster(5, 3);
+    const before = groups[0]!.view.id;
+    c.world.crash(eps[3]!);
+    c.world.pause(eps[4]!);
+    let t = 0;
+    for (; t < 5000 && groups[0]!.view.members.length !== 3; t++) c.run(1);
+    assert.equal(groups[0]!.view.id, before + 1, 'one view change');
+    assert.ok(t < 450, `the survivors' view came ${t} ms after the kill`);
+    c.run(2000);
+    settledTogether(c, groups.slice(0, 3));
+  });
 });
