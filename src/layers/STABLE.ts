@@ -378,7 +378,11 @@ export class STABLE extends Layer {
     const same = sameSeqs(seqs, this.lastSent);
     if (step > 0) this.aggSame = same ? this.aggSame + step : 0;
     this.idleTicks += Math.max(step, 1);
-    if (same && !force && !this.urgent && this.idleTicks < this.idleResendTicks()) return;
+    if (same && !force && !this.urgent && this.idleTicks < this.idleResendTicks()) {
+      // Nothing due yet (backing off): a quiet timer stays slow, the resends land on its ticks.
+      if (step > 0) this.tickQuiet = this.aggSame >= this.opts.idleEvery;
+      return;
+    }
     // Slowing down right after an idle send keeps sending once per idleEvery intervals, as before.
     if (step > 0) this.tickQuiet = same && this.aggSame >= this.opts.idleEvery;
     this.idleResends = same && !force && !this.urgent ? this.idleResends + 1 : 0;

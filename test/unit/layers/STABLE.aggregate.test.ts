@@ -75,6 +75,17 @@ describe('STABLE aggregated digests (large views)', () => {
     );
   });
 
+  it('idle for long, each member wakes once per idleEvery intervals, not at every interval, while its resends back off', () => {
+    const n = 20;
+    const s = simGroup(n, stack(16));
+    s.world.runFor(8000); // past the first backed-off resends
+    const events0 = s.world.scheduler.eventsRun;
+    const frames = framesIn(s, 20_000); // 400 intervals
+    const events = s.world.scheduler.eventsRun - events0;
+    // Each member's timer: 40 ticks in 20 s (400 at every interval), and a deferred flush per send; the rest are the frames' arrivals.
+    assert.ok(events - 2 * frames <= n * 40 * 1.5, `${events} events, ${frames} of them frames`);
+  });
+
   it('leaves a view below aggregateFrom exactly as before: the same frames as with aggregation off', () => {
     const a = simGroup(5, stack(16));
     const b = simGroup(5, stack(1000));
