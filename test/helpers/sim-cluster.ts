@@ -1,5 +1,6 @@
 import { HorusNode, type JoinOptions } from '../../src/api/node.js';
 import type { Group, StateHandlers } from '../../src/api/group.js';
+import type { Delivery } from '../../src/api/delivery.js';
 import { MemoryHistory } from '../../src/core/history.js';
 import type { StackSpec } from '../../src/stack/stack.js';
 import { SimWorld, type SimWorldOptions } from '../../src/sim/sim-world.js';
@@ -66,4 +67,22 @@ export function simGroup(n: number, seed: number, more: JoinOptions = {}): { c: 
   });
   c.run(3000);
   return { c, eps, groups };
+}
+
+/**
+ * `eps` started one after another, each joining `group` through the first with `stackOf(i)`, and
+ * what each delivered (payloads as strings), by endpoint. The caller lets them settle.
+ */
+export function joinRecording(c: SimCluster, eps: readonly string[], stackOf: (i: number) => StackSpec, group = 'g'): { groups: Group[]; got: Map<string, string[]> } {
+  const got = new Map<string, string[]>();
+  const groups = eps.map((e, i) => {
+    c.start(e);
+    const g = c.nodes.get(e)!.joinNow(group, { contacts: i === 0 ? [] : [eps[0]!], stack: stackOf(i) });
+    const list: string[] = [];
+    got.set(e, list);
+    g.on('message', (d: Delivery) => list.push(String(d.payload)));
+    c.run(i === 0 ? 50 : 5);
+    return g;
+  });
+  return { groups, got };
 }

@@ -6,9 +6,8 @@
 // (everyone held it) and crashed, and the survivors dropped it.
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { FAST_STACK, SimCluster } from '../helpers/sim-cluster.js';
+import { FAST_STACK, joinRecording, SimCluster } from '../helpers/sim-cluster.js';
 import { checkVirtualSynchrony } from '../../src/sim/checkers/vsync.js';
-import type { Delivery } from '../../src/api/delivery.js';
 import type { Group } from '../../src/api/group.js';
 import type { StackSpec } from '../../src/stack/stack.js';
 
@@ -18,15 +17,7 @@ const EPS = ['n1:1', 'n2:1', 'n3:1', 'n4:1', 'n5:1', 'n6:1', 'n7:1'];
 /** `n` members (n1 the most senior: TOTAL's sequencer), and what each delivered. */
 function members(n: number): { c: SimCluster; groups: Group[]; got: Map<string, string[]> } {
   const c = new SimCluster(3);
-  const got = new Map<string, string[]>();
-  const groups = EPS.slice(0, n).map((e, i) => {
-    c.start(e);
-    const g = c.nodes.get(e)!.joinNow('g', { contacts: i === 0 ? [] : [EPS[0]!], stack: STACK });
-    got.set(e, []);
-    g.on('message', (d: Delivery) => got.get(e)!.push(String(d.payload)));
-    c.run(i === 0 ? 50 : 5);
-    return g;
-  });
+  const { groups, got } = joinRecording(c, EPS.slice(0, n), () => STACK);
   c.run(3000);
   assert.ok(
     groups.every((g) => g.view.members.length === n),

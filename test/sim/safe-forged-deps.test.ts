@@ -8,9 +8,8 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { z } from 'zod';
-import { FAST_STACK, SimCluster } from '../helpers/sim-cluster.js';
+import { FAST_STACK, joinRecording, SimCluster } from '../helpers/sim-cluster.js';
 import { checkVirtualSynchrony } from '../../src/sim/checkers/vsync.js';
-import type { Delivery } from '../../src/api/delivery.js';
 import type { Group } from '../../src/api/group.js';
 import type { DownEvent } from '../../src/core/events.js';
 import type { Message } from '../../src/core/message.js';
@@ -75,16 +74,8 @@ function members(): { c: SimCluster; groups: Group[]; got: Map<string, string[]>
   forge = null;
   losing = null;
   const c = new SimCluster(7);
-  const got = new Map<string, string[]>();
   const stacks = [STACK, STACK, INSIDER_STACK, LOSSY_STACK];
-  const groups = EPS.map((e, i) => {
-    c.start(e);
-    const g = c.nodes.get(e)!.joinNow('g', { contacts: i === 0 ? [] : [EPS[0]!], stack: stacks[i]! });
-    got.set(e, []);
-    g.on('message', (d: Delivery) => got.get(e)!.push(String(d.payload)));
-    c.run(i === 0 ? 50 : 5);
-    return g;
-  });
+  const { groups, got } = joinRecording(c, EPS, (i) => stacks[i]!);
   c.run(3000);
   assert.ok(
     groups.every((g) => g.view.members.length === 4 && g.view.members[0] === groups[0]!.view.members[0]),
