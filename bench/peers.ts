@@ -122,6 +122,9 @@ function runLogged(
 
 async function main(): Promise<void> {
   const a = parse(process.argv.slice(2));
+  // Without this a missing folder surfaced as "spawn node ENOENT" (the steps run in it).
+  if ((a.only.has('mesh') || a.only.has('jgroups') || a.only.has('corosync')) && !existsSync(join(a.peers, 'limit', 'mesh.mjs')))
+    throw new UsageError(`--peers: no peer benchmarks in ${a.peers} (limit/mesh.mjs is missing): give their folder with --peers DIR`);
   mkdirSync(a.out, { recursive: true });
   const figures: PeerFigure[] = [];
   const take = (text: string): void => {

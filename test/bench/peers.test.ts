@@ -118,7 +118,7 @@ describe('bench/peers.ts command line', () => {
   });
 
   it('a bad argument is one clear line and the usage, exit 2, no stack trace', async () => {
-    for (const args of [['--bogus', 'x'], ['--only', 'foo'], ['--out']]) {
+    for (const args of [['--bogus', 'x'], ['--only', 'foo'], ['--out'], ['--peers', '/nonexistent/peers', '--only', 'mesh']]) {
       const r = await peers(args);
       assert.equal(r.code, 2, `${args.join(' ')}: ${r.stderr}`);
       assert.match(r.stderr, /^peers: .+\nusage: /, r.stderr);
