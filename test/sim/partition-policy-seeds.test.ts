@@ -48,4 +48,16 @@ describe('simulator seeds under the other partition policies', () => {
       assert.ok(!failed(o), `seed ${seed}: ${o.violations[0]?.property}: ${o.violations[0]?.detail} — ${replayCommand('npm run sim --', spec, seed)}`);
     }
   });
+  // Found seeds (session 14), with the fold-free flush and the flush restart on a new suspicion: 72
+  // (causal), 99, 397 and 1000 (liveness, total order). A partitionable group admitted a joiner with a
+  // proven identity on its request alone; a request the cut held back reached the far side at the
+  // heal, after the joiner got in on its own side, and the joiner was a member of two views of one
+  // number. A partitionable group now always challenges (GMS.onJoinReq).
+  it('--policy partitionable, found seeds 72, 99, 397 and 1000: a join request held in a cut admits nobody on the far side', async () => {
+    const spec: SimSpec = { scenario: 'vsync', policy: 'partitionable' };
+    for (const seed of [72, 99, 397, 1000]) {
+      const o = await runSeed(spec, seed);
+      assert.ok(!failed(o), `seed ${seed}: ${o.violations[0]?.property}: ${o.violations[0]?.detail} — ${replayCommand('npm run sim --', spec, seed)}`);
+    }
+  });
 });
