@@ -40,6 +40,8 @@ const USAGE = `usage: npm run bench -- [options]
   --load-rate N         load-latency cases offer each member N msgs/s (all senders) instead of half the saturated rate
   --profile CASE        run one case with its members' CPU sampled during the measurement; write SVG flame graphs
   --profile-dir DIR     where the profiles go (default test-results/profiles/CASE-TIME)
+  --profile-members L   with --profile: only these members (indices, e.g. 0,1,10): 64 sampled processes slow each other
+  --profile-interval US with --profile: the sampling interval in µs (default 250)
   --security MODE       members secure their connections: pki, psk or off (default); compare with a run saved with off
   --list                list the cases
   --help                this text`;
@@ -55,6 +57,9 @@ interface Args {
   loadRate: number | null;
   profile: string | null;
   profileDir: string | null;
+  /** --profile-members: the member indices to sample (null: all). */
+  profileMembers: number[] | null;
+  profileIntervalUs: number;
   security: BenchSecurity;
   list: boolean;
   help: boolean;
@@ -72,6 +77,8 @@ function parseArgs(argv: readonly string[]): Args {
     loadRate: null,
     profile: null,
     profileDir: null,
+    profileMembers: null,
+    profileIntervalUs: 250,
     security: 'off',
     list: false,
     help: false,
@@ -114,6 +121,18 @@ function parseArgs(argv: readonly string[]): Args {
       case '--profile-dir':
         a.profileDir = value(++i, f);
         break;
+      case '--profile-members': {
+        const list = value(++i, f).split(',').map(Number);
+        if (list.some((x) => !Number.isInteger(x) || x < 0)) throw new Error('--profile-members takes member indices, e.g. 0,1,10');
+        a.profileMembers = list;
+        break;
+      }
+      case '--profile-interval': {
+        const us = Number(value(++i, f));
+        if (!Number.isInteger(us) || us < 50) throw new Error('--profile-interval takes whole µs, at least 50');
+        a.profileIntervalUs = us;
+        break;
+      }
       case '--security': {
         const m = value(++i, f);
         if (m !== 'off' && m !== 'psk' && m !== 'pki') throw new Error('--security must be off, psk or pki');
@@ -284,7 +303,7 @@ async function main(): Promise<number> {
     scale: args.scale,
     execArgv: [],
     loadRate: args.loadRate,
-    profile: profileDir !== null ? { dir: profileDir, intervalUs: 250 } : null,
+    profile: profileDir !== null ? { dir: profileDir, intervalUs: args.profileIntervalUs, members: args.profileMembers } : null,
     log,
   };
   const started = new Date();

@@ -10,7 +10,7 @@ export interface RunContext {
   /** --load-rate: the per-member delivered rate load-latency cases offer, instead of their fraction of the saturated rate. */
   loadRate: number | null;
   /** --profile: the members sample their CPU during the measured part of the case only (profileStart/Stop). */
-  profile: { dir: string; intervalUs: number } | null;
+  profile: { dir: string; intervalUs: number; members?: readonly number[] | null } | null;
   /** Progress, to stderr. */
   log(msg: string): void;
 }
@@ -22,12 +22,17 @@ export const scaled = (n: number, scale: number, min = 1): number => Math.max(mi
 export async function profileStart(members: readonly MemberHandle[], ctx: RunContext): Promise<void> {
   const p = ctx.profile;
   if (p === null) return;
-  await Promise.all(members.map((m) => m.request<'profile-start'>({ cmd: 'profile-start', intervalUs: p.intervalUs })));
+  await Promise.all(profiled(members, p.members).map((m) => m.request<'profile-start'>({ cmd: 'profile-start', intervalUs: p.intervalUs })));
 }
 
 /** Stops them and writes one .cpuprofile per member into the profile directory. */
 export async function profileStop(members: readonly MemberHandle[], ctx: RunContext, caseId: string): Promise<void> {
   const p = ctx.profile;
   if (p === null) return;
-  await Promise.all(members.map((m) => m.request<'profile-stop'>({ cmd: 'profile-stop', file: join(p.dir, `${caseId}-member${m.index}.cpuprofile`) })));
+  await Promise.all(profiled(members, p.members).map((m) => m.request<'profile-stop'>({ cmd: 'profile-stop', file: join(p.dir, `${caseId}-member${m.index}.cpuprofile`) })));
+}
+
+/** The members --profile-members names (all without it). */
+function profiled(members: readonly MemberHandle[], only: readonly number[] | null | undefined): readonly MemberHandle[] {
+  return only === null || only === undefined ? members : members.filter((m) => only.includes(m.index));
 }

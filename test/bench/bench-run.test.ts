@@ -23,7 +23,7 @@ describe('npm run bench', () => {
   it('runs a case at a tiny scale, prints and saves its JSON, profiles it as a flame graph, and --compare prints ratios', async () => {
     const out = join(dir, 'run.json');
     const prof = join(dir, 'prof');
-    const r = await bench(['--profile', 'fbcast-3-rtt', '--profile-dir', prof, '--scale', '0.05', '--out', out]);
+    const r = await bench(['--profile', 'fbcast-3-rtt', '--profile-dir', prof, '--profile-members', '0,2', '--profile-interval', '500', '--scale', '0.05', '--out', out]);
     const doc = JSON.parse(r.stdout) as BenchRun & { profile: { svg: string; top: { frame: string }[] } };
     assert.deepEqual(JSON.parse(readFileSync(out, 'utf8')), doc, '--out saves what stdout shows');
     assert.equal(doc.results.length, 1);
@@ -40,6 +40,11 @@ describe('npm run bench', () => {
     assert.ok(existsSync(doc.profile.svg), doc.profile.svg);
     assert.match(readFileSync(doc.profile.svg, 'utf8'), /<svg[^>]*>[\s\S]*<rect[\s\S]*<\/svg>/);
     assert.ok(doc.profile.top.length > 0);
+    // --profile-members: only those members sampled.
+    assert.deepEqual(
+      [0, 1, 2].map((i) => existsSync(join(prof, `fbcast-3-rtt-member${i}.cpuprofile`))),
+      [true, false, true],
+    );
 
     // A saved "earlier" run where the round trip took twice as long: now is 2x better, no regression;
     // and the other way round, a regression.
