@@ -110,6 +110,14 @@ export class STABLE extends Layer {
   private idleTicks = 0;
   /** Aggregated: unchanged reports sent in a row since the last change (each waits twice as long, see idleBackoff). */
   private idleResends = 0;
+  /** Aggregator: which minimum of this view it last multicast (a new round each time it changed). */
+  private downRound = 0;
+  /** Aggregator: every member's latest digest is the minimum (nothing left to make stable): no idle resends. */
+  private settled = false;
+  /** Member: the latest round of the aggregator's minimum we took (our digests say it, see onAggregate). */
+  private downSeen = 0;
+  /** Member: since when we hold what is not yet stable (null: nothing), for the aggregator's silence. */
+  private unstableSince: number | null = null;
   /** When the coordinator's minimum last arrived: long silence makes us gossip all-to-all. */
   private lastAggAt = 0;
   /** SAFE waits on stability: our next digest asks the aggregator to answer early. */
@@ -220,6 +228,10 @@ export class STABLE extends Layer {
       this.aggDirty = true;
       this.idleTicks = 0;
       this.idleResends = 0;
+      this.downRound = 0;
+      this.downSeen = 0;
+      this.unstableSince = null;
+      this.settled = false;
       this.aggSame = 0;
       this.lastAggAt = this.env.now();
       this.wake();
@@ -256,7 +268,7 @@ export class STABLE extends Layer {
     const h = msg.pop(STABLE_HEADER);
     const agg = h === undefined ? msg.pop(STABLE_AGG_HEADER) : undefined;
     if (agg !== undefined) {
-      if (agg.view === this.viewId) this.onAggregate(msg.src, agg.kind, agg.seqs);
+      if (agg.view === this.viewId) this.onAggregate(msg.src, agg.kind, agg.round, agg.seqs);
       return;
     }
     if (h === undefined) {
@@ -301,7 +313,7 @@ export class STABLE extends Layer {
   }
 
   /** Aggregated digests: a member's to us (the coordinator), or the coordinator's minimum. */
-  private onAggregate(src: NodeId, kind: number, seqs: number[]): void {
+  private onAggregate(src: NodeId, kind: number, round: number, seqs: number[]): void {
     if (!this.aggregated || !this.memberSet.has(src) || src === this.ctx.localId) {
       this.guard.drop(src, 'aggregated digest from a non-member, or in a view that does not aggregate');
       return;
@@ -320,6 +332,9 @@ export class STABLE extends Layer {
       if (this.slow && !sameDigest(d, this.digests.get(src) ?? EMPTY_DIGEST)) this.wake();
       this.digests.set(src, d);
       this.aggDirty = true;
+      // Settled, we resend no minimum: one that missed the latest gets it alone, at once. (Not while
+      // minima still change: then reports crossing the next one are the rule, and it follows anyway.)
+      if (this.settled && round < this.downRound && this.lastSent !== null) this.sendAggregate(src, AGG_DOWN, this.lastSent);
       // SAFE is waiting somewhere: answer within a fifth of an interval, not at our next tick.
       if (kind === AGG_UP_URGENT && this.aggSoon === null)
         this.aggSoon = this.env.setTimer(this.opts.gossipIntervalMs / 5, () => {
@@ -333,6 +348,7 @@ export class STABLE extends Layer {
       return;
     }
     this.lastAggAt = this.env.now();
+    if (round > this.downSeen) this.downSeen = round;
     // The coordinator's minimum, capped by what we hold ourselves.
     const own = this.digests.get(this.ctx.localId);
     const next: Digest = new Map();
@@ -371,14 +387,20 @@ export class STABLE extends Layer {
       const ownSeqs = this.seqsOf(own);
       if (!sameSeqs(ownSeqs, this.lastOwnSeqs)) this.aggDirty = true;
       this.lastOwnSeqs = ownSeqs;
-      if (this.aggDirty) this.recompute();
+      if (this.aggDirty) {
+        this.recompute();
+        this.settled = this.allHoldStable();
+      }
       this.aggDirty = false;
     }
     const seqs = isCoordinator ? this.seqsOf(this.stable) : this.seqsOf(own);
     const same = sameSeqs(seqs, this.lastSent);
     if (step > 0) this.aggSame = same ? this.aggSame + step : 0;
     this.idleTicks += Math.max(step, 1);
-    if (same && !force && !this.urgent && this.idleTicks < this.idleResendTicks()) {
+    // Settled (every member's digest is the minimum): an unchanged minimum goes to nobody; a member
+    // that missed it says so in its next digest (onAggregate answers it alone).
+    const resendDue = this.idleTicks >= this.idleResendTicks() && !(isCoordinator && this.settled);
+    if (same && !force && !this.urgent && !resendDue) {
       // Nothing due yet (backing off): a quiet timer stays slow, the resends land on its ticks.
       if (step > 0) this.tickQuiet = this.aggSame >= this.opts.idleEvery;
       return;
@@ -388,11 +410,33 @@ export class STABLE extends Layer {
     this.idleResends = same && !force && !this.urgent ? this.idleResends + 1 : 0;
     this.idleTicks = 0;
     this.lastSent = seqs;
+    if (isCoordinator && !same) this.downRound++;
     const kind = isCoordinator ? AGG_DOWN : this.urgent ? AGG_UP_URGENT : AGG_UP;
     this.urgent = false;
-    const m = new Message(isCoordinator ? null : coordinator, Buffer.alloc(0), isCoordinator ? MsgFlag.Multicast | MsgFlag.Unreliable : MsgFlag.Unreliable);
-    m.push(STABLE_AGG_HEADER, { view: this.viewId, kind, seqs });
+    this.sendAggregate(isCoordinator ? null : coordinator, kind, seqs);
+  }
+
+  /** An aggregated digest (ours, with the last minimum we took) or minimum (with its round): to `to`, or (null) the view. */
+  private sendAggregate(to: NodeId | null, kind: number, seqs: number[]): void {
+    const m = new Message(to, Buffer.alloc(0), to === null ? MsgFlag.Multicast | MsgFlag.Unreliable : MsgFlag.Unreliable);
+    m.push(STABLE_AGG_HEADER, { view: this.viewId, kind, round: kind === AGG_DOWN ? this.downRound : this.downSeen, seqs });
     this.below.down(m);
+  }
+
+  /** Aggregator: whether every member's latest digest is the minimum (absent entries count as 0). */
+  private allHoldStable(): boolean {
+    for (const member of this.members) {
+      const d = this.digests.get(member);
+      if (d === undefined) return false;
+      for (const sender of this.members) if ((d.get(sender) ?? 0) !== (this.stable.get(sender) ?? 0)) return false;
+    }
+    return true;
+  }
+
+  /** Member: whether we hold messages not yet known stable (only then does a silent aggregator matter). */
+  private holdsUnstable(own: Digest): boolean {
+    for (const [sender, seq] of own) if (seq > (this.stable.get(sender) ?? 0)) return true;
+    return false;
   }
 
   /** Intervals before an unchanged aggregated report goes out again: idleEvery, doubling per unchanged resend, up to idleEvery × idleBackoff. */
@@ -411,7 +455,13 @@ export class STABLE extends Layer {
     this.below.downEvent(q);
     if (!q.digest) return;
     this.digests.set(this.ctx.localId, q.digest);
-    const silent = this.env.now() - this.lastAggAt > 2 * this.opts.idleEvery * this.opts.idleBackoff * this.opts.gossipIntervalMs;
+    // Silent: no minimum for long while we hold what is not yet stable, counted from the later of the
+    // last minimum and the moment we first held it (a settled group hears no minimum at all).
+    const now = this.env.now();
+    if (!this.holdsUnstable(q.digest)) this.unstableSince = null;
+    else this.unstableSince ??= now;
+    const silent =
+      this.unstableSince !== null && now - Math.max(this.lastAggAt, this.unstableSince) > 2 * this.opts.idleEvery * this.opts.idleBackoff * this.opts.gossipIntervalMs;
     if (this.aggregated && (this.members[0] === this.ctx.localId || !silent)) {
       this.aggregateRound(force, step);
       return;

@@ -19,6 +19,11 @@ export const AGG_UP_URGENT = 2;
 export interface AggregateHeader {
   view: number;
   kind: number;
+  /**
+   * AGG_DOWN: which minimum of this view it is (1, 2, ...: a new one each time it changes). AGG_UP:
+   * the last one the member took (0: none), so the aggregator answers a member that missed one.
+   */
+  round: number;
   seqs: number[];
 }
 
@@ -28,16 +33,18 @@ export const STABLE_AGG_HEADER = defineHeader<AggregateHeader>(
   (w, h) => {
     w.uvar(h.view);
     w.u8(h.kind);
+    w.uvar(h.round);
     w.uvar(h.seqs.length);
     for (const s of h.seqs) w.uvar(s);
   },
   (r) => {
     const view = r.uvar();
     const kind = r.u8();
+    const round = r.uvar();
     const n = r.uvar();
     if (n > MAX_AGGREGATE_ENTRIES) throw new ProtocolError('ERR_MALFORMED', `STABLE aggregate with ${n} entries`);
     const seqs = new Array<number>(n);
     for (let i = 0; i < n; i++) seqs[i] = r.uvar();
-    return { view, kind, seqs };
+    return { view, kind, round, seqs };
   },
 );
