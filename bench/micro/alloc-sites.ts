@@ -7,15 +7,9 @@
 //
 // --against DIR: run another checkout (a copy of main, say) first, the same way, and print both.
 import { Session } from 'node:inspector/promises';
-import type { Group } from '../../src/api/group.js';
-import { arg, fixedGroup, loadBuild, thisBuild, type Build } from './build.js';
+import { arg, fixedGroup, loadBuild, thisBuild, workloadArgs, type Build } from './build.js';
 
-type Order = Parameters<Group['cast']>[0];
-const order = arg('order', 'fifo') as Order;
-const members = Number(arg('members', '3'));
-const count = Number(arg('count', '30000'));
-const size = Number(arg('size', '100'));
-const burst = Number(arg('burst', '500'));
+const { order, members, count, size, burst } = workloadArgs({ order: 'fifo', count: 30000 });
 const top = Number(arg('top', '25'));
 
 /** The part of the sampling profile the script reads. */

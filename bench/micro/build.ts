@@ -1,5 +1,6 @@
 // What the in-process micro-benchmarks share: the build a run uses (this checkout's or another's,
 // loaded into the same process so that contention falls on both alike) and their command-line options.
+import type { Group } from '../../src/api/group.js';
 import { HorusNode } from '../../src/api/node.js';
 import { SimWorld } from '../../src/sim/sim-world.js';
 
@@ -39,4 +40,21 @@ export function fixedGroup(build: Build, seed: number, members: number, jitterMs
 export function arg(name: string, dflt: string): string {
   const i = process.argv.indexOf(`--${name}`);
   return i >= 0 && i + 1 < process.argv.length ? process.argv[i + 1]! : dflt;
+}
+
+/** The workload options both micro benches take: --order, --members, --count, --size, --burst (defaults per bench). */
+export function workloadArgs(defaults: { order: string; count: number }): {
+  order: Parameters<Group['cast']>[0];
+  members: number;
+  count: number;
+  size: number;
+  burst: number;
+} {
+  return {
+    order: arg('order', defaults.order) as Parameters<Group['cast']>[0],
+    members: Number(arg('members', '3')),
+    count: Number(arg('count', String(defaults.count))),
+    size: Number(arg('size', '100')),
+    burst: Number(arg('burst', '500')),
+  };
 }

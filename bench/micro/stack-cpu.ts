@@ -11,15 +11,9 @@
 // that other work shares, contention then falls on both builds alike (separate invocations a
 // minute apart differed by 20% with no change). Prints each build's runs, the ratio of their medians
 // and the median of the ratios of each round's pair.
-import type { Group } from '../../src/api/group.js';
-import { arg, fixedGroup, loadBuild, thisBuild, type Build } from './build.js';
+import { arg, fixedGroup, loadBuild, thisBuild, workloadArgs, type Build } from './build.js';
 
-type Order = Parameters<Group['cast']>[0];
-const order = arg('order', 'total') as Order;
-const members = Number(arg('members', '3'));
-const count = Number(arg('count', '20000'));
-const size = Number(arg('size', '100'));
-const burst = Number(arg('burst', '500'));
+const { order, members, count, size, burst } = workloadArgs({ order: 'total', count: 20000 });
 const runs = Number(arg('runs', '3'));
 const safe = process.argv.includes('--safe');
 // Links' extra delay, uniform in [0, jitter) ms per frame, FIFO per link: frames of different senders
