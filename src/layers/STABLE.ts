@@ -318,8 +318,8 @@ export class STABLE extends Layer {
       this.guard.drop(src, 'aggregated digest from a non-member, or in a view that does not aggregate');
       return;
     }
-    if (seqs.length !== this.members.length || seqs.some((v) => v > MAX_WIRE_INT + 1)) {
-      this.guard.drop(src, 'aggregated digest of the wrong size, or out of range', { entries: seqs.length });
+    if (seqs.length !== this.members.length || seqs.some((v) => v > MAX_WIRE_INT + 1) || round > MAX_WIRE_INT) {
+      this.guard.drop(src, 'aggregated digest of the wrong size, or out of range', { entries: seqs.length, round });
       return;
     }
     const coordinator = this.members[0]!;
@@ -433,6 +433,17 @@ export class STABLE extends Layer {
     return true;
   }
 
+  /**
+   * Member of an aggregated view: no minimum for long while we hold what is not yet stable, counted
+   * from the later of the last minimum and the moment we first held it (a settled group hears none).
+   */
+  private aggregatorSilent(own: Digest): boolean {
+    const now = this.env.now();
+    if (!this.holdsUnstable(own)) this.unstableSince = null;
+    else this.unstableSince ??= now;
+    return this.unstableSince !== null && now - Math.max(this.lastAggAt, this.unstableSince) > 2 * this.opts.idleEvery * this.opts.idleBackoff * this.opts.gossipIntervalMs;
+  }
+
   /** Member: whether we hold messages not yet known stable (only then does a silent aggregator matter). */
   private holdsUnstable(own: Digest): boolean {
     for (const [sender, seq] of own) if (seq > (this.stable.get(sender) ?? 0)) return true;
@@ -455,14 +466,8 @@ export class STABLE extends Layer {
     this.below.downEvent(q);
     if (!q.digest) return;
     this.digests.set(this.ctx.localId, q.digest);
-    // Silent: no minimum for long while we hold what is not yet stable, counted from the later of the
-    // last minimum and the moment we first held it (a settled group hears no minimum at all).
-    const now = this.env.now();
-    if (!this.holdsUnstable(q.digest)) this.unstableSince = null;
-    else this.unstableSince ??= now;
-    const silent =
-      this.unstableSince !== null && now - Math.max(this.lastAggAt, this.unstableSince) > 2 * this.opts.idleEvery * this.opts.idleBackoff * this.opts.gossipIntervalMs;
-    if (this.aggregated && (this.members[0] === this.ctx.localId || !silent)) {
+    // Aggregated, unless the aggregator is silent while we wait on it (then all-to-all, as below).
+    if (this.aggregated && (this.members[0] === this.ctx.localId || !this.aggregatorSilent(q.digest))) {
       this.aggregateRound(force, step);
       return;
     }
