@@ -20,6 +20,7 @@ import {
   FD_RELAY_HEADER,
   RELAY_DOWN,
   RELAY_UP,
+  producerOf,
   RelayFeed,
   RelayHub,
   type RelayDown,
@@ -99,16 +100,17 @@ const options = z.object({
    */
   fastDetection: z.boolean().default(true),
   /**
-   * From this view size up, beats go through relays (fd/relay-beat.ts): each member beats the
-   * first `relayCount` members, which multicast what they heard once per interval: about
-   * 2 × relayCount × n messages per interval instead of n². Smaller views beat all-to-all.
+   * From this view size up, beats go through relays (fd/relay-beat.ts): `relayCount` members take
+   * turns multicasting a table of what they heard once a round, and each member beats the relay
+   * whose turn is next: about 2n messages per round instead of n² per interval. Smaller views beat
+   * all-to-all.
    */
   relayFrom: z.number().int().min(2).default(16),
-  /** How many members (the view's first) relay beats in a relayed view. */
+  /** How many members (the view's first after the coordinator) take turns relaying beats in a relayed view. */
   relayCount: z.number().int().min(1).max(16).default(3),
   /**
-   * Heartbeat intervals per relay round in a relayed view: the active relay multicasts its table,
-   * and each member beats it, once a round. Default: the most the lease allows (relayRoundsOf):
+   * Heartbeat intervals per relay round in a relayed view: the relay whose turn it is multicasts its
+   * table, and each member beats the next one, once a round. Default: the most the lease allows (relayRoundsOf):
    * 1 at the default timing, 3 with suspectTimeoutMs 3000.
    */
   relayRounds: z.number().int().min(1).max(64).optional(),
@@ -217,21 +219,18 @@ export class FD extends Layer {
   private myRelay = -1;
   /** Our relay table when we are one of the relays. */
   private hub: RelayHub | null = null;
-  /** Per relay: the rounds we received from it. */
-  private feeds: RelayFeed[] = [];
+  /** The rounds we received (from whichever relay's turn it was). */
+  private feed = new RelayFeed();
+  /** Per relay: its turn passed without its round (we received a later one): skipped, not waited for, until a round of its own arrives. */
+  private presumedDead: boolean[] = [];
   /** Per view index: the latest clock of that member any relay reported (a rise is a sign of life). */
   private knownT: number[] = [];
-  /** Per relay: when its last table arrived (read or not): the first relay heard lately is the one we read. */
-  private tableAt: number[] = [];
-  /** The relay whose table we read last (-1: none yet in this view). */
-  private readingFrom = -1;
   /** A relay round (ms): heartbeatIntervalMs × relayRoundsOf(options). */
   private readonly roundMs: number;
+  /** How long past its turn a relay's round is waited for before the next relay takes the turn. */
+  private readonly turnGraceMs: number;
   /** Per relay: when we last beat it. */
   private upAt: number[] = [];
-  /** As a relay: when we last built a round of our table, and whether it went out. */
-  private roundAt = -Infinity;
-  private onAir = false;
   /** Where relay tables are decoded (one pair of arrays per view: no allocation per table). */
   private scratch: RelayScratch = { ts: new Float64Array(0), acks: new Float64Array(0) };
   /** When we last received a relay's table: past fallbackAfter of silence we beat the view directly. */
@@ -250,6 +249,9 @@ export class FD extends Layer {
     this.guard = new InputGuard(ctx, 'FD');
     this.leaseMs = leaseMsOf(opts);
     this.roundMs = opts.heartbeatIntervalMs * relayRoundsOf(opts);
+    // A relay acts on its timer, so a live one's round comes up to an interval after its due time
+    // (and a few ms of network later): only past that is its turn taken.
+    this.turnGraceMs = opts.heartbeatIntervalMs + 0.2 * this.roundMs;
     this.quorum = new Quorum(opts.partition);
     this.mClosed = ctx.metrics.counter('horus_fd_peer_closed_total', "members' connections closed from their end (a hint, pinged)");
     this.mGone = ctx.metrics.counter('horus_fd_gone_total', 'members known gone from the transport (refused, or replaced): suspected at once');
@@ -411,15 +413,12 @@ export class FD extends Layer {
     this.relays = this.relayed ? this.members.slice(this.relayBase, this.relayBase + Math.min(this.opts.relayCount, n)) : [];
     const mine = this.myIdx - this.relayBase;
     this.myRelay = this.relayed && mine >= 0 && mine < this.relays.length ? mine : -1;
-    this.hub = this.myRelay >= 0 ? new RelayHub(n) : null;
-    this.feeds = this.relays.map(() => new RelayFeed());
+    this.hub = this.myRelay >= 0 ? new RelayHub(n, this.relays.length) : null;
+    this.feed = new RelayFeed();
+    this.presumedDead = this.relays.map(() => false);
     this.knownT = this.relayed ? new Array<number>(n).fill(0) : [];
     if (this.relayed) this.scratch = { ts: new Float64Array(n), acks: new Float64Array(n) };
-    this.tableAt = this.relays.map(() => -Infinity);
     this.upAt = this.relays.map(() => -Infinity);
-    this.roundAt = -Infinity;
-    this.onAir = false;
-    this.readingFrom = -1;
     // Give the relays an interval or three before falling back to direct beats.
     this.lastDownAt = now;
   }
@@ -435,31 +434,23 @@ export class FD extends Layer {
   }
 
   /**
-   * Beats to the relays that are due: our clock, the last round of it we received, whom we no longer
-   * grant. We answer each table of the relay we read as it arrives (onRelayBeat), so the tick beats
-   * that relay only when no table came for 1.5 rounds; before the first table of the view, every
-   * relay once a round. Standby relays (those whose tables we do not read) get no beat: we answer
-   * a standby's first table at once when we switch to it, and its second round carries our fresh
-   * clock (unit test: no lease lost when the active relay crashes). A beat every 4th interval before
-   * 2026-12-03: it kept our connection to each standby from going quiet, so the transport pinged
-   * it 5 times a second, and each standby answered ~5n PINGs a second.
+   * Beats from the timer, to every relay, once a round, while no round arrives: before the first
+   * round of the view, and after 1.5 rounds without one (the relay whose turn it is may have
+   * failed: whichever relay takes its turn then carries our fresh clock). Otherwise we beat only
+   * in answer to a round (onRelayBeat), to the relay whose turn is next.
    */
   private relayUps(now: number, all = false): void {
     const t = Math.floor(now);
     const revoked = this.revokedIndices();
+    const waiting = this.feed.lastRound === 0 || now - this.lastDownAt >= 1.5 * this.roundMs;
     for (let j = 0; j < this.relays.length; j++) {
       if (j === this.myRelay) continue;
-      const due =
-        all ||
-        (this.readingFrom < 0
-          ? now - this.upAt[j]! >= this.roundMs - this.opts.heartbeatIntervalMs / 2
-          : j === this.readingFrom && now - this.upAt[j]! >= 1.5 * this.roundMs);
-      if (due) this.relayUpTo(j, t, revoked);
+      if (all || (waiting && now - this.upAt[j]! >= this.roundMs - this.opts.heartbeatIntervalMs / 2)) this.relayUpTo(j, t, revoked);
     }
   }
 
   private relayUpTo(j: number, t = Math.floor(this.env.now()), revoked = this.revokedIndices()): void {
-    const up = { t, ack: this.feeds[j]!.lastRound, revoked };
+    const up = { t, ack: this.feed.lastRound, revoked };
     if (j === this.myRelay) {
       this.hub?.onUp(this.myIdx, up);
       return;
@@ -472,28 +463,39 @@ export class FD extends Layer {
   }
 
   /**
-   * As a relay, once a round: the next round of our table to the view (and to ourselves, first). A
-   * standby relay (not the first) whose table nobody would read, since it hears a relay before it,
-   * builds the round and keeps it (its acks stay current) but does not multicast it: members read one
-   * relay's tables anyway, and a standby's were n − 1 frames a round dropped unread. Once the relays
-   * before it are silent for 1.2 rounds (members look elsewhere after 1.5: readRelay), its tables
-   * go out, the first one at once (not at its next round), so it is there when members look.
+   * As a relay, on our turn: the next round of our table to the view (and to ourselves, first). Our
+   * turn is the first round after the last one received that is ours; each live relay's turn before
+   * it is waited for `turnGraceMs` past its due time (a round after the last one), and a relay
+   * presumed dead (its last turn passed without its round) is not waited for. So a relay's failure
+   * costs one turn's grace, and the rounds go on at their pace between the live relays after it.
    */
   private relayDown(now: number): void {
     if (this.hub === null) return;
-    const onAir = this.standbyOnAir(now);
-    const due = now - this.roundAt >= this.roundMs - this.opts.heartbeatIntervalMs / 2;
-    if (!due && !(onAir && !this.onAir)) return;
-    this.onAir = onAir;
-    this.roundAt = now;
+    const k = this.relays.length;
+    const last = this.feed.lastRound;
+    let round = last + 1;
+    let waits = 0;
+    for (; producerOf(round, k) !== this.myRelay; round++) if (!this.presumedDead[producerOf(round, k)]) waits++;
+    // The view's first round goes at once (members beat every relay until it comes).
+    const due = (last === 0 ? 0 : this.roundMs - this.opts.heartbeatIntervalMs / 2) + waits * this.turnGraceMs;
+    if (now - this.lastDownAt < due) return;
     this.relayUpTo(this.myRelay, Math.floor(now));
-    const table = this.hub.next();
+    const table = this.hub.next(round);
     this.applyTable(this.myRelay, table, now);
-    if (!onAir) return;
     const msg = new Message(null, encodeRelayDown(table), MsgFlag.Multicast | MsgFlag.Unreliable);
     msg.push(FD_RELAY_HEADER, { viewId: this.viewId, kind: RELAY_DOWN });
     this.mRelayed.inc();
     this.below.down(msg);
+  }
+
+  /** The relay whose turn follows round `round`: the next one not presumed dead (ourselves, as a relay, never are). */
+  private nextRelay(round: number): number {
+    const k = this.relays.length;
+    for (let r = round + 1; r <= round + k; r++) {
+      const j = producerOf(r, k);
+      if (j === this.myRelay || !this.presumedDead[j]) return j;
+    }
+    return producerOf(round, k);
   }
 
   private onRelayBeat(src: NodeId, h: RelayHeader, payload: Buffer, now: number): void {
@@ -512,21 +514,20 @@ export class FD extends Layer {
         if (j < 0) return void this.guard.drop(src, 'relay table from a member that is not a relay');
         // Our own table comes back to us on a multicast: applied already when it was built.
         if (j === this.myRelay) return;
-        // One relay's table a round is enough (each carries every member): read the first relay
-        // heard within two intervals, and the next ones only while it is silent. Reading all of
-        // them was n tables of n entries per interval, three times over.
-        this.tableAt[j] = now;
-        if (j !== this.readRelay(now)) return;
         const table = decodeRelayDown(payload, n, this.scratch);
         if (table === 'too-many' || table.ts.some((t) => !Number.isSafeInteger(t)) || table.except.some(([a, b]) => a >= n || b >= n))
           return void this.guard.drop(src, 'relay table out of range');
-        const acked = this.feeds[j]!.lastRound;
+        if (table.round < 1 || producerOf(table.round, this.relays.length) !== j)
+          return void this.guard.drop(src, 'relay table out of turn', { round: table.round });
+        const before = this.feed.lastRound;
         this.applyTable(j, table, now);
-        this.readingFrom = j;
-        // Acknowledge a new round at once (our beat of this round, with our clock): the others'
-        // leases through us are renewed by the next round, not the one after; and the first table
-        // of a relay taking over (the one before it fell silent) finds our acks stale.
-        if (this.feeds[j]!.lastRound !== acked) this.relayUpTo(j);
+        // A late turn (a later round came first) is not read: what it says, the later round says too.
+        if (this.feed.lastRound === before) return;
+        this.hub?.absorb(table);
+        // Acknowledge it at once, to the relay whose turn is next (our beat, with our clock): its
+        // round carries our ack and clock, so the others' leases through us are renewed by the
+        // next round, not the one after.
+        this.relayUpTo(this.nextRelay(table.round));
       } else this.guard.drop(src, 'relay beat of an unknown kind', { kind: h.kind });
     } catch {
       this.guard.drop(src, 'unreadable relay beat');
@@ -542,11 +543,16 @@ export class FD extends Layer {
     const myT = d.ts[me]!;
     // Nobody can report a time we have not reached yet.
     if (myT > Math.floor(now)) return void this.guard.drop(this.relays[j]!, 'relay table with a time we never sent', { t: myT });
-    if (!this.feeds[j]!.accept(d.round, myT)) return;
+    const before = this.feed.lastRound;
+    if (!this.feed.accept(d.round, myT)) return;
     this.lastDownAt = now;
+    // Turns that passed without their round: those relays are skipped until they are heard again.
+    // (Not before the view's first round: members install a view some ms apart, and miss its first.)
+    if (before > 0) for (let r = before + 1; r < d.round; r++) this.presumedDead[producerOf(r, this.relays.length)] = true;
+    this.presumedDead[j] = false;
     let excepted: Set<number> | null = null;
     for (const [q, x] of d.except) if (x === me) (excepted ??= new Set()).add(q);
-    const feed = this.feeds[j]!;
+    const feed = this.feed;
     for (let i = 0; i < d.ts.length; i++) {
       if (i === me) continue;
       const m = this.members[i]!;
@@ -690,18 +696,6 @@ export class FD extends Layer {
         this.above.upEvent({ type: 'SUSPECT', member: m });
       }
     }
-  }
-
-  /** As relay `myRelay`: no relay before us multicast a table for 1.2 rounds, so ours go out. */
-  private standbyOnAir(now: number): boolean {
-    for (let j = 0; j < this.myRelay && j < this.relays.length; j++) if (now - this.tableAt[j]! <= 1.2 * this.roundMs) return false;
-    return true;
-  }
-
-  /** The relay whose tables we read: the first one heard within 1.5 rounds (ourselves, as a relay, always count). */
-  private readRelay(now: number): number {
-    for (let j = 0; j < this.relays.length; j++) if (j === this.myRelay || now - this.tableAt[j]! <= 1.5 * this.roundMs) return j;
-    return -1;
   }
 
   /** In a relayed view: no relay table for three rounds, so direct beats carry our lease. */

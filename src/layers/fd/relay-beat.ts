@@ -5,20 +5,27 @@ import { Writer } from '../../codec/writer.js';
 /**
  * Relayed heartbeats for large views (FD option `relayFrom`). Below that size every member
  * heartbeats every other (n² beats per interval). From it up, `relayCount` members of the view (the
- * ones after the coordinator) are relays; the first one is active: once a round (`relayRounds`
- * heartbeat intervals) it multicasts its table (`RelayDown`: its round number, the latest `t` it
- * heard from every member, and the round each member last acknowledged), and each member answers
- * with one small beat (`RelayUp`: its clock `t`, the last round of that relay it received, the
- * members it no longer grants). The others stand by and go on air when it falls silent. So a round
- * costs about 2n messages, not n² (FD.ts).
+ * ones after the coordinator) are relays, and they take turns: rounds are numbered for the whole
+ * view, and round r is multicast by relay (r − 1) mod relayCount (`RelayDown`: the round number,
+ * the latest `t` known of every member, and the last round each member acknowledged). Each member
+ * answers a round at once with one small beat (`RelayUp`: its clock `t`, the last round it received,
+ * the members it no longer grants) to the relay whose turn is next, which merges the table it
+ * received with the beats into the next round. So a round costs about 2n messages, not n², and each
+ * relay carries a third of them (before 2026-12-04 the first relay sent every round and took every
+ * beat, and the others stood by). A relay whose turn passes without its round is presumed dead
+ * until a round of its own arrives: the next relay takes its turn after a short wait, later ones at
+ * once (FD.ts).
  *
- * Why this still renews leases soundly: member q acknowledging round r of relay j means q received
- * that round's table, built after relay j heard t_p from p: q heard p "at or after t_p", exactly
- * what a direct echo of t_p proves. So p, seeing in a later round that q acknowledged round r, and
- * remembering its own entry t_p in round r, holds a lease from q until t_p + leaseMs (its clock). q,
- * asked to revoke p, waits until the last round it received plus leaseMs (with drift) and names p in
- * its `revoked` list from then on, which the relay passes on as an exception (q's acks no longer
- * count for p). Indices are positions in the view the FD header names; any other view is ignored.
+ * Why this still renews leases soundly: member q acknowledging round r means q received that
+ * round's table, built after some relay heard t_p from p (directly, or through an earlier round it
+ * merged): q heard p "at or after t_p", exactly what a direct echo of t_p proves. So p, seeing in a
+ * later round that q acknowledged round r, and remembering its own entry t_p in round r, holds a
+ * lease from q until t_p + leaseMs (its clock). q, asked to revoke p, waits until the last round it
+ * received plus leaseMs (with drift) and names p in its `revoked` list from then on, which the relays
+ * pass on as an exception (q's acks no longer count for p). Exceptions only accumulate within a view
+ * (a revoke is never taken back before the next view), so a merged round that carries q's later ack
+ * carries the exception too. Indices are positions in the view the FD header names; any other view
+ * is ignored.
  */
 
 /** 0: a member's beat to a relay; 1: a relay's table to the view. */
@@ -45,18 +52,18 @@ export const FD_RELAY_HEADER = defineHeader<RelayHeader>(
 export interface RelayUp {
   /** The sender's clock (whole ms). */
   t: number;
-  /** The last round of this relay the sender received (0: none yet). */
+  /** The last round the sender received (0: none yet). */
   ack: number;
   /** View indices of the members the sender no longer grants a lease to (a view change leaves them out). */
   revoked: number[];
 }
 
-/** A relay's table, multicast once per interval. */
+/** A relay's table for one round, multicast to the view. */
 export interface RelayDown {
   round: number;
   /** Per view index: the latest clock heard from that member (0: none). */
   ts: number[] | Float64Array;
-  /** Per view index: the last round of this relay that member acknowledged (0: none). */
+  /** Per view index: the last round that member acknowledged (0: none). */
   acks: number[] | Float64Array;
   /** [member, revoked member] view-index pairs: that member's acks do not count for that one. */
   except: [number, number][];
@@ -127,14 +134,25 @@ export function decodeRelayDown(bytes: Buffer, n: number, into?: RelayScratch): 
   return { round, ts, acks, except };
 }
 
-/** A relay's side: what it heard from each member in the current view. */
+/** The relay (index among the view's relays) whose turn round `round` is (rounds count from 1). */
+export function producerOf(round: number, relays: number): number {
+  return (round - 1) % relays;
+}
+
+/** A relay's side: what it heard from each member in the current view, directly or through the rounds of the others. */
 export class RelayHub {
-  private round = 0;
+  /** The highest round this relay knows was sent (its own, or one it received). */
+  private known = 0;
   private readonly ts: number[];
   private readonly acks: number[];
-  private readonly except = new Map<number, number[]>();
+  /** Per member: the members its acks do not count for (only grows within a view). */
+  private readonly except = new Map<number, Set<number>>();
 
-  constructor(n: number) {
+  constructor(
+    n: number,
+    /** How many relays take turns: an ack may name a round up to one turn of each past what we know of. */
+    private readonly relays: number,
+  ) {
     this.ts = new Array<number>(n).fill(0);
     this.acks = new Array<number>(n).fill(0);
   }
@@ -142,30 +160,46 @@ export class RelayHub {
   /** A member's beat (already checked: `from` and every revoked index are in the view). */
   onUp(from: number, u: RelayUp): void {
     if (u.t > this.ts[from]!) this.ts[from] = u.t;
-    // An ack of a round not sent yet proves nothing.
-    if (u.ack > this.acks[from]! && u.ack <= this.round) this.acks[from] = u.ack;
-    if (u.revoked.length > 0) this.except.set(from, u.revoked.slice());
-    else this.except.delete(from);
+    // An ack of a round far past any sent proves nothing (one we missed is fine: it came from another relay).
+    if (u.ack > this.acks[from]! && u.ack <= this.known + this.relays) this.acks[from] = u.ack;
+    this.addExcept(from, u.revoked);
   }
 
-  /** The next round's table. */
-  next(): RelayDown {
-    this.round++;
+  /** Another relay's round, received: the next round of ours carries what it knew too. */
+  absorb(d: RelayDown): void {
+    if (d.round > this.known) this.known = d.round;
+    for (let i = 0; i < this.ts.length; i++) {
+      if (d.ts[i]! > this.ts[i]!) this.ts[i] = d.ts[i]!;
+      if (d.acks[i]! > this.acks[i]!) this.acks[i] = d.acks[i]!;
+    }
+    for (const [q, x] of d.except) this.addExcept(q, [x]);
+  }
+
+  /** Our table for round `round` (our turn). */
+  next(round: number): RelayDown {
+    if (round > this.known) this.known = round;
     const except: [number, number][] = [];
-    for (const [q, list] of this.except) for (const x of list) except.push([q, x]);
-    return { round: this.round, ts: this.ts.slice(), acks: this.acks.slice(), except };
+    for (const [q, set] of this.except) for (const x of set) except.push([q, x]);
+    return { round, ts: this.ts.slice(), acks: this.acks.slice(), except };
+  }
+
+  private addExcept(q: number, list: readonly number[]): void {
+    if (list.length === 0) return;
+    let set = this.except.get(q);
+    if (set === undefined) this.except.set(q, (set = new Set()));
+    for (const x of list) set.add(x);
   }
 }
 
-/** How many past rounds of each relay a member remembers its own entry of (older acks renew nothing). */
+/** How many past rounds a member remembers its own entry of (older acks renew nothing). */
 export const ROUNDS_REMEMBERED = 64;
 
-/** A member's side, per relay: the last round received, and its own clock in recent rounds. */
+/** A member's side: the last round received (from any relay), and its own clock in recent rounds. */
 export class RelayFeed {
   lastRound = 0;
   private readonly mine = new Map<number, number>();
 
-  /** Record a round received; false if it is older than one already seen (a duplicate or reordered table). */
+  /** Record a round received; false if it is older than one already seen (a duplicate, or a late turn). */
   accept(round: number, myT: number): boolean {
     if (round <= this.lastRound) return false;
     this.lastRound = round;
@@ -179,7 +213,7 @@ export class RelayFeed {
     return true;
   }
 
-  /** Our clock as that round of this relay carried it (undefined: not remembered, or 0: not heard). */
+  /** Our clock as that round carried it (undefined: not remembered, or 0: not heard). */
   mineAt(round: number): number | undefined {
     const t = this.mine.get(round);
     return t === 0 ? undefined : t;

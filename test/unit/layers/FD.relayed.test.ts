@@ -1,8 +1,10 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
+import { Message, MsgFlag, type HeaderType } from '../../../src/core/message.js';
 import { FD, relayRoundsOf } from '../../../src/layers/FD.js';
+import { encodeRelayDown, FD_RELAY_HEADER, RELAY_DOWN } from '../../../src/layers/fd/relay-beat.js';
 import { simGroup } from '../../helpers/sim-group.js';
-import { layerOf } from './hostile-peer.js';
+import { dropped, forged, layerOf } from './hostile-peer.js';
 
 // leaseMs = 400 − 2 × 25 − 100 = 250; fastDetection off, so only beats (direct or relayed) tell life from death.
 const fdStack = (relayFrom: number) => [
@@ -33,9 +35,8 @@ describe('FD relayed heartbeats (large views)', () => {
     const perIntervalRelayed = framesIn(relayed, 1000) / 40;
     const perIntervalDirect = framesIn(direct, 1000) / 40;
     assert.ok(perIntervalDirect >= n * (n - 1) * 0.9, `all-to-all: ${perIntervalDirect} per interval`);
-    // Each member answers each table of the first relay with its beat, and the first relay
-    // multicasts to n − 1: about 2n (the standby relays get no beats, and their tables go out only
-    // while the first is silent; 2.5n with a standby beat every 4th interval, 6n in all before).
+    // Each member answers each round with its beat to the relay whose turn is next, and that relay
+    // multicasts to n − 1: about 2n (2.5n with a standby beat every 4th interval, 6n in all before).
     assert.ok(perIntervalRelayed <= 2.3 * n, `relayed: ${perIntervalRelayed} per interval`);
     for (const g of relayed.groups) {
       const fd = layerOf(g, FD);
@@ -89,7 +90,7 @@ describe('FD relayed heartbeats (large views)', () => {
     }
   });
 
-  it('when the first relay crashes, the next one takes over its tables: nobody else suspected, no lease lost, no fallback to direct beats', () => {
+  it('when a relay crashes, the others take its turns: nobody else suspected, no lease lost, no fallback to direct beats', () => {
     // The default timing (leaseMs 700: 7 intervals): the leases held through the first relay's last
     // tables run out about 4 intervals after its crash; the next relay's acknowledged tables must
     // be there before that (they came ~50 ms late before standby relays went quiet, ~5 ms late
@@ -105,9 +106,9 @@ describe('FD relayed heartbeats (large views)', () => {
       for (let i = 0; i < n; i++) if (i !== RELAY_0) assert.equal(layerOf(s.groups[i]!, FD).holdsLease, true, `member ${i} at +${t + 5} ms`);
     }
     for (let i = 0; i < n; i++) if (i !== RELAY_0) assert.deepEqual(layerOf(s.groups[i]!, FD).suspectedMembers, [victim], `member ${i}`);
-    // Relay 1's tables now (n − 2 frames), the survivors' beats to the three relays: about 4n, not the fallback's n².
+    // The two live relays' rounds (n − 2 frames each) and the survivors' beats: about 2n, not the fallback's n².
     const perInterval = framesIn(s, 2000) / 20;
-    assert.ok(perInterval <= 4.5 * n, `after the crash: ${perInterval} per interval`);
+    assert.ok(perInterval <= 2.5 * n, `after the crash: ${perInterval} per interval`);
   });
 
   it('a member cut off from the majority loses its lease within leaseMs; the majority keeps its own', () => {
@@ -178,7 +179,8 @@ describe('FD relayed heartbeats (large views)', () => {
     short.world.runFor(2000);
     const perIntervalLong = framesIn(long, 6000) / 60;
     const perIntervalShort = framesIn(short, 6000) / 60;
-    assert.ok(perIntervalShort >= 2 * n, `rounds of one interval: ${perIntervalShort} per interval`);
+    // About one round an interval: each relay's turn comes on its own timer, within an interval of its due time.
+    assert.ok(perIntervalShort >= 1.8 * n, `rounds of one interval: ${perIntervalShort} per interval`);
     assert.ok(perIntervalLong <= perIntervalShort / 2.5, `rounds of three: ${perIntervalLong} per interval (one: ${perIntervalShort})`);
     for (let t = 0; t < 3000; t += 5) {
       long.world.runFor(5);
@@ -219,5 +221,88 @@ describe('FD relayed heartbeats (large views)', () => {
       for (let i = 0; i < n; i++) if (i !== relay) assert.equal(layerOf(s.groups[i]!, FD).holdsLease, true, `member ${i} at +${t + 5} ms`);
     }
     for (let i = 0; i < n; i++) if (i !== relay) assert.deepEqual(layerOf(s.groups[i]!, FD).suspectedMembers, [victim], `member ${i}`);
+  });
+
+  it('the relays take turns: each multicasts about a third of the rounds and takes a third of the beats', () => {
+    const n = 24;
+    const s = simGroup(n, fdStack(16));
+    s.world.runFor(500);
+    // Count, per relay, the tables it multicasts and the beats it receives.
+    type Inside = { below: { down(m: { dest: string | null }): void }; up(m: { src: string; payload: Buffer }): void };
+    const tables = [0, 0, 0];
+    const beats = [0, 0, 0];
+    for (let j = 0; j < 3; j++) {
+      const fd = layerOf(s.groups[RELAY_0 + j]!, FD) as unknown as Inside;
+      const below = fd.below;
+      const down = below.down.bind(below);
+      below.down = (m) => {
+        if (m.dest === null) tables[j]!++;
+        down(m);
+      };
+      const up = fd.up.bind(fd);
+      fd.up = (m) => {
+        beats[j]!++;
+        up(m);
+      };
+    }
+    s.world.runFor(2000); // about 80 rounds of 25 ms
+    const rounds = tables.reduce((a, b) => a + b, 0);
+    assert.ok(rounds >= 60, `${rounds} rounds in 80 intervals`);
+    for (let j = 0; j < 3; j++) {
+      assert.ok(tables[j]! >= rounds / 4 && tables[j]! <= rounds / 2.5, `relay ${j}: ${tables[j]} of ${rounds} rounds`);
+      // Its own turns' beats (n − 1 each) and the other relays' tables: well under the n − 1 a round one relay took alone.
+      assert.ok(beats[j]! <= 0.5 * (n - 1) * rounds, `relay ${j}: ${beats[j]} frames received in ${rounds} rounds`);
+    }
+    for (const g of s.groups) {
+      assert.equal(layerOf(g, FD).holdsLease, true);
+      assert.deepEqual(layerOf(g, FD).suspectedMembers, []);
+    }
+  });
+
+  it('when two of the three relays crash at once, the last one takes every turn: no lease lost, no fallback to direct beats', () => {
+    const n = 20;
+    const s = simGroup(n, [{ name: 'FD', options: { heartbeatIntervalMs: 100, suspectTimeoutMs: 1000, fastDetection: false, relayFrom: 16 } }, 'NAK', 'COM']);
+    s.world.runFor(2000);
+    const dead = [RELAY_0, RELAY_0 + 1];
+    for (const i of dead) s.world.crash(s.endpoints[i]!);
+    const victims = dead.map((i) => s.groups[i]!.localId).sort();
+    for (let t = 0; t < 1500; t += 5) {
+      s.world.runFor(5);
+      for (let i = 0; i < n; i++) if (!dead.includes(i)) assert.equal(layerOf(s.groups[i]!, FD).holdsLease, true, `member ${i} at +${t + 5} ms`);
+    }
+    for (let i = 0; i < n; i++) if (!dead.includes(i)) assert.deepEqual([...layerOf(s.groups[i]!, FD).suspectedMembers].sort(), victims, `member ${i}`);
+    const perInterval = framesIn(s, 2000) / 20;
+    assert.ok(perInterval <= 2.5 * n, `after the crash: ${perInterval} per interval`);
+  });
+
+  it('drops (and counts) a relay table out of turn or from a member that is no relay; a late turn renews nothing', () => {
+    const s = simGroup(20, fdStack(16));
+    s.world.runFor(500);
+    const target = s.groups[10]!;
+    const fd = layerOf(target, FD) as unknown as { up(m: Message): void; viewId: number; feed: { lastRound: number } };
+    const before = dropped(s.nodes[10]!, 'FD');
+    const table = (round: number) => encodeRelayDown({ round, ts: new Array<number>(20).fill(1), acks: new Array<number>(20).fill(0), except: [] });
+    const send = (fromIdx: number, round: number) => {
+      const m = forged(
+        null,
+        table(round),
+        [[FD_RELAY_HEADER as HeaderType<never>, { viewId: fd.viewId, kind: RELAY_DOWN }]],
+        MsgFlag.Multicast | MsgFlag.Unreliable,
+      );
+      m.src = s.groups[fromIdx]!.localId;
+      fd.up(m);
+    };
+    const last = fd.feed.lastRound;
+    // Round last + 3 is the turn of the relay that sent round last; relay 1 (view index 1) sends rounds 1, 4, 7, ...
+    const notTurn = [1, 2, 3].map((i) => last + i).find((r) => (r - 1) % 3 !== 0)!;
+    send(RELAY_0, notTurn);
+    send(7, last + 1); // not a relay
+    assert.equal(dropped(s.nodes[10]!, 'FD') - before, 2);
+    assert.equal(fd.feed.lastRound, last, 'neither was read');
+    // A turn that comes after a later round was read: ignored, not an error.
+    const old = Math.max(1, last - 3);
+    send(RELAY_0 + ((old - 1) % 3), old);
+    assert.equal(dropped(s.nodes[10]!, 'FD') - before, 2);
+    assert.equal(fd.feed.lastRound, last);
   });
 });
