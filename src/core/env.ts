@@ -85,6 +85,12 @@ export interface Env {
   /** Milliseconds, monotonic. */
   now(): number;
   setTimer(ms: number, fn: () => void): Timer;
+  /**
+   * Run `fn` every `ms` ms (use `every` below, which falls back on setTimer). Optional: the real Env
+   * runs all periodic timers of one period in one wake-up (src/transport/aligned-ticks.ts); the
+   * simulator has none, so its timers keep their phases and a seed replays as before.
+   */
+  every?(ms: number, fn: () => void): Timer;
   /** Run `fn` soon, after the current burst of work (used to batch outgoing frames). */
   defer(fn: () => void): void;
   readonly rng: Rng;
@@ -106,6 +112,7 @@ export interface Env {
 
 /** A repeating timer built on one-shot timers, so both envs only need `setTimer`. */
 export function every(env: Env, ms: number, fn: () => void): Timer {
+  if (env.every) return env.every(ms, fn);
   let current: Timer | null = null;
   let stopped = false;
   const tick = (): void => {

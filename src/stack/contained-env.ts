@@ -12,6 +12,8 @@ export class ContainedEnv implements Env {
   readonly transport: Transport;
   /** Peer-event subscriptions of this stack's layers: dropped when the stack dies. */
   private readonly unwatches = new Set<Unwatch>();
+  /** Periodic timers of this stack on the inner Env's `every`: cancelled when the stack dies (they would run forever). */
+  private readonly periodic = new Set<Timer>();
 
   constructor(
     private readonly inner: Env,
@@ -39,9 +41,23 @@ export class ContainedEnv implements Env {
     };
     // Key material for the group (CRYPT's view keys): the node's source, never a seeded fallback.
     if (inner.randomBytes) this.randomBytes = (n: number) => inner.randomBytes!(n);
+    if (inner.every) this.every = (ms, fn) => this.everyOnInner(ms, fn);
   }
 
   readonly randomBytes?: (n: number) => Uint8Array;
+  readonly every?: (ms: number, fn: () => void) => Timer;
+
+  private everyOnInner(ms: number, fn: () => void): Timer {
+    if (this.dead) return { cancel: () => {} };
+    const t = this.inner.every!(ms, () => this.run(fn));
+    this.periodic.add(t);
+    return {
+      cancel: () => {
+        this.periodic.delete(t);
+        t.cancel();
+      },
+    };
+  }
 
   get rng(): Env['rng'] {
     return this.inner.rng;
@@ -60,6 +76,8 @@ export class ContainedEnv implements Env {
     this.dead = true;
     for (const u of this.unwatches) u();
     this.unwatches.clear();
+    for (const t of this.periodic) t.cancel();
+    this.periodic.clear();
   }
 
   /** The node's peer events, run (and contained) as this stack's timers are; none once it is dead. */

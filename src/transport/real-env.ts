@@ -3,6 +3,7 @@ import { performance } from 'node:perf_hooks';
 import type { Env, PeerEvent, Timer, Transport, Unwatch } from '../core/env.js';
 import type { Logger } from '../core/logger.js';
 import { SeededRng, type Rng } from '../core/rng.js';
+import { alignedEvery } from './aligned-ticks.js';
 
 /** A Node timeout as a Timer: an object with a method, not a closure per timer (timers are set per message). */
 class NodeTimer implements Timer {
@@ -24,6 +25,9 @@ export class RealEnv implements Env {
   }
   setTimer(ms: number, fn: () => void): Timer {
     return new NodeTimer(setTimeout(fn, ms));
+  }
+  every(ms: number, fn: () => void): Timer {
+    return alignedEvery(ms, fn);
   }
   defer(fn: () => void): void {
     setImmediate(fn);

@@ -1,7 +1,7 @@
 import net from 'node:net';
 import { performance } from 'node:perf_hooks';
 import { z } from 'zod';
-import type { FrameHandler, PeerEvent, PeerIdentity, Transport, Unwatch } from '../core/env.js';
+import type { FrameHandler, PeerEvent, PeerIdentity, Timer, Transport, Unwatch } from '../core/env.js';
 import { ConfigError, HorusError, ProtocolError } from '../core/errors.js';
 import { RateLimitedLog, silentLogger, type Logger } from '../core/logger.js';
 import { endpointOf, makeNodeId, parseEndpoint, type NodeId } from '../core/node-id.js';
@@ -9,6 +9,7 @@ import { Reader } from '../codec/reader.js';
 import { Writer } from '../codec/writer.js';
 import { DEFAULT_MAX_FRAME_SIZE, FRAME_HEADER_BYTES, FrameDecoder, MAX_ENCODABLE_FRAME_SIZE, encodeControlWord, encodeFrames } from './frame-decoder.js';
 import { PeerIdentities } from './peer-identities.js';
+import { alignedEvery } from './aligned-ticks.js';
 import {
   AcceptorHandshake,
   DialerHandshake,
@@ -657,7 +658,7 @@ export class TcpTransport implements Transport {
   private readonly handshakeTimeoutMs: number;
   private readonly limitLog: RateLimitedLog;
   private readonly progressTimer: NodeJS.Timeout | null = null;
-  private readonly livenessTimer: NodeJS.Timeout | null = null;
+  private readonly livenessTimer: Timer | null = null;
   private readonly livenessTickMs: number;
   private readonly maxParallelDials: number;
   private lastLivenessCheck = performance.now();
@@ -749,8 +750,8 @@ export class TcpTransport implements Transport {
     this.maxParallelDials =
       opts.redialIntervalMs === 0 ? 1 : Math.max(1, Math.min(MAX_PARALLEL_DIALS, Math.ceil(opts.connectTimeoutMs / opts.redialIntervalMs)));
     if (opts.stallTimeoutMs > 0 || this.maxParallelDials > 1) {
-      this.livenessTimer = setInterval(() => this.checkLiveness(), this.livenessTickMs);
-      this.livenessTimer.unref();
+      // In the wake-up of the stacks' own ticks of that period (FD, GMS: 100 ms by default).
+      this.livenessTimer = alignedEvery(this.livenessTickMs, () => this.checkLiveness(), { ref: false });
     }
     this.helloConnectFrame = encodeFrames([encodeHello(HELLO_CONNECT, localId)]);
     this.helloAcceptFrame = encodeFrames([encodeHello(HELLO_ACCEPT, localId)]);
@@ -1861,7 +1862,7 @@ export class TcpTransport implements Transport {
     }
     this.dirty.length = 0;
     if (this.progressTimer !== null) clearInterval(this.progressTimer);
-    if (this.livenessTimer !== null) clearInterval(this.livenessTimer);
+    this.livenessTimer?.cancel();
     for (const s of this.inbound.keys()) s.destroy();
     pending.push(new Promise<void>((resolve) => this.server.close(() => resolve())));
     const grace = setTimeout(() => {
