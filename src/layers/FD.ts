@@ -519,6 +519,9 @@ export class FD extends Layer {
           return void this.guard.drop(src, 'relay table out of range');
         if (table.round < 1 || producerOf(table.round, this.relays.length) !== j)
           return void this.guard.drop(src, 'relay table out of turn', { round: table.round });
+        // Alive, late or not: its turns are waited for again. (Cleared only by rounds we read, a relay
+        // that had taken a live one's turn kept taking it, each of its rounds beating the other's.)
+        this.presumedDead[j] = false;
         const before = this.feed.lastRound;
         this.applyTable(j, table, now);
         // A late turn (a later round came first) is not read: what it says, the later round says too.

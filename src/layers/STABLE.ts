@@ -81,8 +81,8 @@ export type StableOptions = z.infer<typeof options>;
  *
  * Aggregated (views of `aggregateFrom` members or more): members send their digest to the
  * coordinator only (when it changed; unchanged, after idleEvery intervals, then ever more rarely,
- * see idleBackoff), and the coordinator multicasts the minimum over every member's latest digest
- * likewise. A member takes the minimum of that and its own digest, so it still never calls stable
+ * see idleBackoff, and only while it holds more than the minimum it took), and the coordinator
+ * multicasts the minimum over every member's latest digest likewise (not at all once settled). A member takes the minimum of that and its own digest, so it still never calls stable
  * what it does not hold. If no minimum arrives for 2 × idleEvery × idleBackoff intervals (the
  * coordinator is gone, or cut off), members gossip all-to-all as below aggregateFrom until one does.
  *
@@ -398,8 +398,12 @@ export class STABLE extends Layer {
     if (step > 0) this.aggSame = same ? this.aggSame + step : 0;
     this.idleTicks += Math.max(step, 1);
     // Settled (every member's digest is the minimum): an unchanged minimum goes to nobody; a member
-    // that missed it says so in its next digest (onAggregate answers it alone).
-    const resendDue = this.idleTicks >= this.idleResendTicks() && !(isCoordinator && this.settled);
+    // that missed it says so in its next digest (onAggregate answers it alone). A member that holds
+    // nothing beyond the minimum it took resends nothing either: that minimum was computed from its
+    // digest as it is, so the coordinator has it, and nothing waits on it (64 members' resends were
+    // most of an idle coordinator's frames). One that holds more (it missed a minimum, or its new
+    // digest was lost) goes on resending, backing off as before.
+    const resendDue = this.idleTicks >= this.idleResendTicks() && (isCoordinator ? !this.settled : this.holdsUnstable(own));
     if (same && !force && !this.urgent && !resendDue) {
       // Nothing due yet (backing off): a quiet timer stays slow, the resends land on its ticks.
       if (step > 0) this.tickQuiet = this.aggSame >= this.opts.idleEvery;
@@ -441,7 +445,10 @@ export class STABLE extends Layer {
     const now = this.env.now();
     if (!this.holdsUnstable(own)) this.unstableSince = null;
     else this.unstableSince ??= now;
-    return this.unstableSince !== null && now - Math.max(this.lastAggAt, this.unstableSince) > 2 * this.opts.idleEvery * this.opts.idleBackoff * this.opts.gossipIntervalMs;
+    return (
+      this.unstableSince !== null &&
+      now - Math.max(this.lastAggAt, this.unstableSince) > 2 * this.opts.idleEvery * this.opts.idleBackoff * this.opts.gossipIntervalMs
+    );
   }
 
   /** Member: whether we hold messages not yet known stable (only then does a silent aggregator matter). */

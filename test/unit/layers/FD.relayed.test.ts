@@ -305,4 +305,34 @@ describe('FD relayed heartbeats (large views)', () => {
     assert.equal(dropped(s.nodes[10]!, 'FD') - before, 2);
     assert.equal(fd.feed.lastRound, last);
   });
+
+  it('a relay that missed another’s rounds takes its turns only until one of its rounds arrives, late or not: no lasting double rounds', () => {
+    const n = 24;
+    const s = simGroup(n, fdStack(16));
+    s.world.runFor(500);
+    const [b, c] = [s.endpoints[RELAY_0 + 1]!, s.endpoints[RELAY_0 + 2]!];
+    const net = (s.world as unknown as { network: { send(from: { endpoint: string }, to: string, frame: Uint8Array): void } }).network;
+    const send = net.send.bind(net);
+    let dropUntil = s.world.now() + 80;
+    net.send = (from, to, frame) => {
+      // The second relay's frames to the third are lost for three rounds: the third takes its turns.
+      if (from.endpoint === b && (to === c || to.startsWith(`${c}/`)) && s.world.now() < dropUntil) return;
+      send(from, to, frame);
+    };
+    s.world.runFor(500);
+    dropUntil = -1;
+    let tables = 0;
+    for (let j = 0; j < 3; j++) {
+      const fd = layerOf(s.groups[RELAY_0 + j]!, FD) as unknown as { below: { down(m: { dest: string | null }): void } };
+      const below = fd.below;
+      const down = below.down.bind(below);
+      below.down = (m) => {
+        if (m.dest === null) tables++;
+        down(m);
+      };
+    }
+    s.world.runFor(1000); // 40 intervals: about 40 rounds
+    assert.ok(tables <= 44, `${tables} rounds in 40 intervals`);
+    for (const g of s.groups) assert.equal(layerOf(g, FD).holdsLease, true);
+  });
 });
