@@ -30,3 +30,22 @@ export function simGroup(n: number, stack: StackSpec, opts: SimWorldOptions & { 
   });
   return { world, endpoints, nodes, groups, history, delivered };
 }
+
+/**
+ * Lose frames on the simulated network as a broken connection would: every frame for which
+ * `lose(fromEndpoint, toEndpoint)` is true is dropped before it is sent. Returns the count of
+ * frames lost so far.
+ */
+export function loseFrames(world: SimWorld, lose: (from: string, to: string) => boolean): { readonly lost: number } {
+  const net = (world as unknown as { network: { send(from: { endpoint: string }, to: string, frame: Uint8Array): void } }).network;
+  const send = net.send.bind(net);
+  const counts = { lost: 0 };
+  net.send = (from, to, frame) => {
+    if (lose(from.endpoint, to.split('/')[0]!)) {
+      counts.lost++;
+      return;
+    }
+    send(from, to, frame);
+  };
+  return counts;
+}

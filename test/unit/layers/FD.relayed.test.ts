@@ -3,7 +3,7 @@ import { describe, it } from 'node:test';
 import { Message, MsgFlag, type HeaderType } from '../../../src/core/message.js';
 import { FD, relayRoundsOf } from '../../../src/layers/FD.js';
 import { encodeRelayDown, FD_RELAY_HEADER, RELAY_DOWN } from '../../../src/layers/fd/relay-beat.js';
-import { simGroup } from '../../helpers/sim-group.js';
+import { loseFrames, simGroup } from '../../helpers/sim-group.js';
 import { dropped, forged, layerOf } from './hostile-peer.js';
 
 // leaseMs = 400 − 2 × 25 − 100 = 250; fastDetection off, so only beats (direct or relayed) tell life from death.
@@ -20,8 +20,25 @@ function framesIn(s: ReturnType<typeof simGroup>, ms: number): number {
   return s.world.stats.sent - before;
 }
 
-/** The view index of the active relay (the first relay): the coordinator (index 0) is none. */
+/** The view index of the first relay: the coordinator (index 0) is none. */
 const RELAY_0 = 1;
+
+/**
+ * After `dead` crashed: for `ms`, sampled every 5 ms, every survivor holds its lease (one lost even
+ * for a moment would show); then each suspects exactly the dead, and the group idles at about 2n
+ * frames an interval of 100 ms (not the n² of direct beats).
+ */
+function survivorsCarryOn(s: ReturnType<typeof simGroup>, dead: readonly number[], ms: number): void {
+  const n = s.groups.length;
+  const victims = dead.map((i) => s.groups[i]!.localId).sort();
+  for (let t = 0; t < ms; t += 5) {
+    s.world.runFor(5);
+    for (let i = 0; i < n; i++) if (!dead.includes(i)) assert.equal(layerOf(s.groups[i]!, FD).holdsLease, true, `member ${i} at +${t + 5} ms`);
+  }
+  for (let i = 0; i < n; i++) if (!dead.includes(i)) assert.deepEqual([...layerOf(s.groups[i]!, FD).suspectedMembers].sort(), victims, `member ${i}`);
+  const perInterval = framesIn(s, 2000) / 20;
+  assert.ok(perInterval <= 2.5 * n, `after the crash: ${perInterval} per interval`);
+}
 
 describe('FD relayed heartbeats (large views)', () => {
   it('beats through relays from relayFrom members up: O(n) frames per interval where all-to-all costs n²', () => {
@@ -99,16 +116,8 @@ describe('FD relayed heartbeats (large views)', () => {
     const s = simGroup(n, [{ name: 'FD', options: { heartbeatIntervalMs: 100, suspectTimeoutMs: 1000, fastDetection: false, relayFrom: 16 } }, 'NAK', 'COM']);
     s.world.runFor(2000);
     s.world.crash(s.endpoints[RELAY_0]!);
-    const victim = s.groups[RELAY_0]!.localId;
-    // Sampled every 5 ms: a lease lost even for a moment would show.
-    for (let t = 0; t < 1500; t += 5) {
-      s.world.runFor(5);
-      for (let i = 0; i < n; i++) if (i !== RELAY_0) assert.equal(layerOf(s.groups[i]!, FD).holdsLease, true, `member ${i} at +${t + 5} ms`);
-    }
-    for (let i = 0; i < n; i++) if (i !== RELAY_0) assert.deepEqual(layerOf(s.groups[i]!, FD).suspectedMembers, [victim], `member ${i}`);
     // The two live relays' rounds (n − 2 frames each) and the survivors' beats: about 2n, not the fallback's n².
-    const perInterval = framesIn(s, 2000) / 20;
-    assert.ok(perInterval <= 2.5 * n, `after the crash: ${perInterval} per interval`);
+    survivorsCarryOn(s, [RELAY_0], 1500);
   });
 
   it('a member cut off from the majority loses its lease within leaseMs; the majority keeps its own', () => {
@@ -265,14 +274,7 @@ describe('FD relayed heartbeats (large views)', () => {
     s.world.runFor(2000);
     const dead = [RELAY_0, RELAY_0 + 1];
     for (const i of dead) s.world.crash(s.endpoints[i]!);
-    const victims = dead.map((i) => s.groups[i]!.localId).sort();
-    for (let t = 0; t < 1500; t += 5) {
-      s.world.runFor(5);
-      for (let i = 0; i < n; i++) if (!dead.includes(i)) assert.equal(layerOf(s.groups[i]!, FD).holdsLease, true, `member ${i} at +${t + 5} ms`);
-    }
-    for (let i = 0; i < n; i++) if (!dead.includes(i)) assert.deepEqual([...layerOf(s.groups[i]!, FD).suspectedMembers].sort(), victims, `member ${i}`);
-    const perInterval = framesIn(s, 2000) / 20;
-    assert.ok(perInterval <= 2.5 * n, `after the crash: ${perInterval} per interval`);
+    survivorsCarryOn(s, dead, 1500);
   });
 
   it('drops (and counts) a relay table out of turn or from a member that is no relay; a late turn renews nothing', () => {
@@ -311,14 +313,9 @@ describe('FD relayed heartbeats (large views)', () => {
     const s = simGroup(n, fdStack(16));
     s.world.runFor(500);
     const [b, c] = [s.endpoints[RELAY_0 + 1]!, s.endpoints[RELAY_0 + 2]!];
-    const net = (s.world as unknown as { network: { send(from: { endpoint: string }, to: string, frame: Uint8Array): void } }).network;
-    const send = net.send.bind(net);
+    // The second relay's frames to the third are lost for three rounds: the third takes its turns.
     let dropUntil = s.world.now() + 80;
-    net.send = (from, to, frame) => {
-      // The second relay's frames to the third are lost for three rounds: the third takes its turns.
-      if (from.endpoint === b && (to === c || to.startsWith(`${c}/`)) && s.world.now() < dropUntil) return;
-      send(from, to, frame);
-    };
+    loseFrames(s.world, (from, to) => from === b && to === c && s.world.now() < dropUntil);
     s.world.runFor(500);
     dropUntil = -1;
     let tables = 0;

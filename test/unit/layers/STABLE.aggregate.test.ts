@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { simGroup } from '../../helpers/sim-group.js';
+import { loseFrames, simGroup } from '../../helpers/sim-group.js';
 
 const stack = (aggregateFrom: number, idleEvery = 10) => [
   'SAFE',
@@ -82,22 +82,13 @@ describe('STABLE aggregated digests (large views)', () => {
     s.world.runFor(2000);
     const coordinator = s.endpoints[0]!;
     const lossy = s.endpoints[7]!;
-    const net = (s.world as unknown as { network: { send(from: { endpoint: string }, to: string, frame: Uint8Array): void } }).network;
-    const send = net.send.bind(net);
     let dropUntil = -1;
-    let lost = 0;
-    net.send = (from, to, frame) => {
-      if (from.endpoint === lossy && s.world.now() < dropUntil && (to === coordinator || to.startsWith(`${coordinator}/`))) {
-        lost++;
-        return; // lost, as on a broken connection
-      }
-      send(from, to, frame);
-    };
+    const frames = loseFrames(s.world, (from, to) => from === lossy && to === coordinator && s.world.now() < dropUntil);
     // A safe message everyone holds at once; member 7's digest saying so does not reach the coordinator.
     dropUntil = s.world.now() + 1200;
     void s.groups[3]!.fbcast({ x: 1 }, { safe: true });
     s.world.runFor(1200);
-    assert.ok(lost >= 2, `member 7's digest and at least one resend were lost (${lost})`);
+    assert.ok(frames.lost >= 2, `member 7's digest and at least one resend were lost (${frames.lost})`);
     assert.ok(
       s.delivered.every((d) => d.length === 0),
       'not stable without member 7',
@@ -128,17 +119,14 @@ describe('STABLE aggregated digests (large views)', () => {
     s.world.runFor(2000);
     const coordinator = s.endpoints[0]!;
     const deaf = s.endpoints[7]!;
-    const net = (s.world as unknown as { network: { send(from: { endpoint: string }, to: string, frame: Uint8Array): void } }).network;
-    const send = net.send.bind(net);
     let fromCoordinator = 0;
     let dropUntil = -1;
-    net.send = (from, to, frame) => {
-      if (from.endpoint === coordinator) {
-        fromCoordinator++;
-        if (s.world.now() < dropUntil && (to === deaf || to.startsWith(`${deaf}/`))) return; // lost, as on a broken connection
-      }
-      send(from, to, frame);
-    };
+    // Count the coordinator's frames; lose those to `deaf` while dropUntil lasts, as on a broken connection.
+    loseFrames(s.world, (from, to) => {
+      if (from !== coordinator) return false;
+      fromCoordinator++;
+      return s.world.now() < dropUntil && to === deaf;
+    });
     s.world.runFor(20_000);
     assert.equal(fromCoordinator, 0, 'an idle, settled group: nothing from the coordinator');
     // A safe message: everyone holds it at once, but the minima saying so do not reach one member.
