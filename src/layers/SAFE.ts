@@ -170,6 +170,13 @@ export class SAFE extends Layer {
       this.held.push(msg, 0);
       return;
     }
+    // Only a reliable multicast of a member of our view ever becomes stable: anything else under our
+    // header (a stranger's forged frame put it above NAK's, where NAK lets unsequenced messages by)
+    // would be held forever, and every message behind it.
+    if (!msg.isMulticast || (msg.flags & MsgFlag.Unreliable) !== 0 || !this.placeOf.has(msg.src)) {
+      this.guard.drop(msg.src, 'safe message that can never be stable (unicast, unreliable, or from a non-member)');
+      return;
+    }
     this.mHeld.inc();
     if (deps.length === 0) this.held.push(msg, 1);
     else {

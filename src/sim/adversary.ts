@@ -19,7 +19,8 @@ import type { AdversaryKind } from './seed-runner.js';
  * coordinator", "another member"); each is resolved against the live run when it is sent, so that
  * wrong values are wrong in interesting ways (a foreign view, another member's id) rather than
  * merely random. Every kind of frame a node reads is covered: each GMS control message, the headers
- * of NAK, FRAG, FC, STABLE, FD, CAUSAL, TOTAL, SAFE and APP in the shapes the real stack sends them,
+ * of NAK, FRAG, FC, STABLE (and its aggregated digests), FD (and its relayed beats and tables),
+ * CAUSAL, TOTAL, SAFE and APP in the shapes the real stack sends them,
  * COM framing, the node's directory (name service) frames, replays of real frames with bytes
  * flipped, and raw garbage. Encoders here are written by hand from the wire layouts, so that shapes
  * can also be wrong.
@@ -161,6 +162,10 @@ type HeaderT =
   | { h: 'FC'; t: number; view: NumRef; total: NumRef }
   | { h: 'STABLE'; view: NumRef; entries: [IdRef, NumRef][] }
   | { h: 'FD'; view: NumRef }
+  /** Relayed heartbeats of large views (fd/relay-beat.ts): kind 0 a beat to a relay, 1 a relay's table; the body is in the payload. */
+  | { h: 'FD_RELAY'; view: NumRef; kind: number }
+  /** Aggregated stability of large views (stable/aggregate-header.ts): kind 0 a digest, 1 the minimum, 2 an urgent digest. */
+  | { h: 'STABLE_AGG'; view: NumRef; kind: number; round: NumRef; seqs: NumRef[] }
   | { h: 'GMS'; t: number }
   /** A state chunk's place in the stream (GMS StateChunk: its payload is the raw bytes). */
   | { h: 'STATE'; view: NumRef; offset: NumRef; size: NumRef; ackNow: boolean }
@@ -212,11 +217,25 @@ const headerAny: fc.Arbitrary<HeaderT> = fc.oneof(
   fc.record({ h: fc.constant('FC' as const), t: fc.oneof(fc.integer({ min: 1, max: 2 }), fc.nat(255)), view: numRef, total: numRef }),
   fc.record({ h: fc.constant('STABLE' as const), view: numRef, entries: fc.array(fc.tuple(idRef, numRef), { maxLength: 8 }) }),
   fc.record({ h: fc.constant('FD' as const), view: numRef }),
+  fc.record({ h: fc.constant('FD_RELAY' as const), view: numRef, kind: fc.oneof(fc.nat(1), fc.nat(255)) }),
+  fc.record({
+    h: fc.constant('STABLE_AGG' as const),
+    view: numRef,
+    kind: fc.oneof(fc.nat(2), fc.nat(255)),
+    round: numRef,
+    seqs: fc.array(numRef, { maxLength: 24 }),
+  }),
   fc.record({ h: fc.constant('GMS' as const), t: fc.oneof(fc.integer({ min: 1, max: 16 }), fc.nat(255)) }),
   fc.record({ h: fc.constant('RAW' as const), id: fc.nat(255), bytes: fc.uint8Array({ maxLength: 24 }) }),
 );
 
 const bytesP = fc.uint8Array({ maxLength: 200 }).map<PayloadT>((b) => ({ p: 'bytes', b }));
+/** A run of unsigned varints, as relay beats and tables are made of (small counts and indices, some huge). */
+const uvarsP = fc.array(fc.oneof({ weight: 4, arbitrary: fc.nat(70) }, { weight: 1, arbitrary: fc.nat() }), { maxLength: 48 }).map<PayloadT>((list) => {
+  const w = new Writer(list.length * 5 + 1);
+  for (const v of list) w.uvar(v);
+  return { p: 'bytes', b: w.toBytes() };
+});
 const uni = fc.constant(2);
 const mcastReliable = fc.constant(1);
 const mcastUnreliable = fc.constant(3);
@@ -294,6 +313,32 @@ const shapedMsg: fc.Arbitrary<MsgT> = fc.oneof(
   msg(
     mcastUnreliable,
     fc.record({ h: fc.constant('STABLE' as const), view: numRef, entries: fc.array(fc.tuple(idRef, numRef), { maxLength: 8 }) }).map((h) => [h]),
+  ),
+  // A beat to a relay (unicast) or a relay's table (multicast), each with a body of varints.
+  msg(
+    uni,
+    fc.record({ h: fc.constant('FD_RELAY' as const), view: numRef, kind: fc.constant(0) }).map((h) => [h]),
+    uvarsP,
+  ),
+  msg(
+    mcastUnreliable,
+    fc.record({ h: fc.constant('FD_RELAY' as const), view: numRef, kind: fc.constant(1) }).map((h) => [h]),
+    uvarsP,
+  ),
+  // An aggregated digest to the coordinator, or a minimum to the view.
+  msg(
+    uni,
+    fc
+      .record({ h: fc.constant('STABLE_AGG' as const), view: numRef, kind: fc.constantFrom(0, 2), round: numRef, seqs: fc.array(numRef, { maxLength: 24 }) })
+      .map((h) => [h]),
+    fc.constant<PayloadT>({ p: 'bytes', b: new Uint8Array(0) }),
+  ),
+  msg(
+    mcastUnreliable,
+    fc
+      .record({ h: fc.constant('STABLE_AGG' as const), view: numRef, kind: fc.constant(1), round: numRef, seqs: fc.array(numRef, { maxLength: 24 }) })
+      .map((h) => [h]),
+    fc.constant<PayloadT>({ p: 'bytes', b: new Uint8Array(0) }),
   ),
 );
 
@@ -495,6 +540,19 @@ function writeHeader(w: Writer, h: HeaderT, s: Scope): void {
     case 'FD':
       w.u8(HeaderIds.FD);
       n(h.view);
+      return;
+    case 'FD_RELAY':
+      w.u8(HeaderIds.FD_RELAY);
+      n(h.view);
+      w.u8(h.kind & 255);
+      return;
+    case 'STABLE_AGG':
+      w.u8(HeaderIds.STABLE_AGG);
+      n(h.view);
+      w.u8(h.kind & 255);
+      n(h.round);
+      uvar(w, h.seqs.length);
+      for (const q of h.seqs) n(q);
       return;
     case 'GMS':
       w.u8(HeaderIds.GMS);

@@ -74,6 +74,26 @@ function safeAlone(me = 'me:1/1'): Alone {
 const view = (id: number): View => ({ group: 'g', id, members: ['me:1/1', 'a:1/1'] });
 
 describe('SAFE', () => {
+  it('drops (and counts) a safe header on what can never become stable: a non-member’s, an unreliable or a unicast message; what follows is not held behind it', () => {
+    const { safe, delivered, metrics, up } = safeAlone();
+    safe.upEvent({ type: 'VIEW', view: view(1) });
+    const forged = (src: string, dest: string | null, flags: number): void => {
+      const m = new Message(dest, Buffer.from('x'), flags);
+      m.src = src;
+      m.seq = 1;
+      m.push(SAFE_HEADER, []);
+      safe.up(m);
+    };
+    // A stranger's frame whose message had our header above NAK's: NAK lets an unsequenced message by.
+    forged('stranger:1/1', null, MsgFlag.Multicast | MsgFlag.Unreliable);
+    forged('stranger:1/1', null, MsgFlag.Multicast);
+    forged('a:1/1', null, MsgFlag.Multicast | MsgFlag.Unreliable);
+    forged('a:1/1', 'me:1/1', 0);
+    up('a:1/1', 1, false);
+    assert.deepEqual(delivered, ['a:1/1#1'], 'delivered at once: nothing held');
+    assert.equal(metrics.snapshot().counters['horus_safe_dropped_total'], 4);
+  });
+
   it('delivers a safe message nowhere until every member holds it', () => {
     const s = simGroup(3, 'TOTAL:CAUSAL:SAFE:STABLE:FC:FRAG:NAK:COM');
     s.world.partition([['m1:1', 'm2:1'], ['m3:1']]);
