@@ -49,3 +49,10 @@ export function loseFrames(world: SimWorld, lose: (from: string, to: string) => 
   };
   return counts;
 }
+
+/** Frames the simulated network carried while it ran `ms` more (the idle cost of a group). */
+export function framesIn(s: { world: SimWorld }, ms: number): number {
+  const before = s.world.stats.sent;
+  s.world.runFor(ms);
+  return s.world.stats.sent - before;
+}

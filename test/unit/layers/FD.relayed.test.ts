@@ -3,7 +3,7 @@ import { describe, it } from 'node:test';
 import { Message, MsgFlag, type HeaderType } from '../../../src/core/message.js';
 import { FD, relayRoundsOf } from '../../../src/layers/FD.js';
 import { encodeRelayDown, FD_RELAY_HEADER, RELAY_DOWN } from '../../../src/layers/fd/relay-beat.js';
-import { loseFrames, simGroup } from '../../helpers/sim-group.js';
+import { framesIn, loseFrames, simGroup } from '../../helpers/sim-group.js';
 import { dropped, forged, layerOf } from './hostile-peer.js';
 
 // leaseMs = 400 − 2 × 25 − 100 = 250; fastDetection off, so only beats (direct or relayed) tell life from death.
@@ -12,13 +12,6 @@ const fdStack = (relayFrom: number) => [
   'NAK',
   'COM',
 ];
-
-/** Frames the network carried in `ms` of an idle group. */
-function framesIn(s: ReturnType<typeof simGroup>, ms: number): number {
-  const before = s.world.stats.sent;
-  s.world.runFor(ms);
-  return s.world.stats.sent - before;
-}
 
 /** The view index of the first relay: the coordinator (index 0) is none. */
 const RELAY_0 = 1;

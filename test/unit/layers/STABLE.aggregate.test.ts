@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { loseFrames, simGroup } from '../../helpers/sim-group.js';
+import { framesIn, loseFrames, simGroup } from '../../helpers/sim-group.js';
 
 const stack = (aggregateFrom: number, idleEvery = 10) => [
   'SAFE',
@@ -8,13 +8,6 @@ const stack = (aggregateFrom: number, idleEvery = 10) => [
   'NAK',
   'COM',
 ];
-
-/** Frames the network carried in `ms`. */
-function framesIn(s: ReturnType<typeof simGroup>, ms: number): number {
-  const before = s.world.stats.sent;
-  s.world.runFor(ms);
-  return s.world.stats.sent - before;
-}
 
 describe('STABLE aggregated digests (large views)', () => {
   it('makes safe messages stable through the coordinator in a 20-member view', () => {

@@ -4,7 +4,7 @@ import { z } from 'zod';
 import type { UpEvent } from '../../../src/core/events.js';
 import { Layer } from '../../../src/stack/layer.js';
 import { registerLayer } from '../../../src/stack/registry.js';
-import { simGroup } from '../../helpers/sim-group.js';
+import { framesIn, simGroup } from '../../helpers/sim-group.js';
 
 /** When each member last heard STABLE report progress (a probe right above STABLE). */
 const stableAt = new Map<string, number[]>();
@@ -22,13 +22,6 @@ class STABLE_PROBE extends Layer {
 registerLayer({ name: 'STABLE_PROBE', provides: [], requires: [], options: z.object({}), create: (ctx) => new STABLE_PROBE(ctx) });
 
 const stack = (idleEvery: number) => ['SAFE', { name: 'STABLE', options: { gossipIntervalMs: 50, idleEvery } }, 'NAK', 'COM'];
-
-/** Frames the network carried in `ms`. */
-function framesIn(s: ReturnType<typeof simGroup>, ms: number): number {
-  const before = s.world.stats.sent;
-  s.world.runFor(ms);
-  return s.world.stats.sent - before;
-}
 
 describe('STABLE gossip in an idle small group', () => {
   it('thins out to one digest per idleEvery intervals once nothing changes', () => {
