@@ -325,4 +325,35 @@ describe('FD relayed heartbeats (large views)', () => {
     assert.ok(tables <= 44, `${tables} rounds in 40 intervals`);
     for (const g of s.groups) assert.equal(layerOf(g, FD).holdsLease, true);
   });
+
+  it('a relay paused for a while and resumed: the others keep their leases meanwhile, and after it the rounds go on one at a time', () => {
+    const n = 24;
+    const s = simGroup(n, [{ name: 'FD', options: { heartbeatIntervalMs: 100, suspectTimeoutMs: 1000, fastDetection: false, relayFrom: 16 } }, 'NAK', 'COM']);
+    s.world.runFor(2000);
+    const paused = RELAY_0 + 1;
+    s.world.pause(s.endpoints[paused]!);
+    // 500 ms: under the suspicion timeout, so it stays in the view; its turns are taken meanwhile.
+    for (let t = 0; t < 500; t += 5) {
+      s.world.runFor(5);
+      for (let i = 0; i < n; i++) if (i !== paused) assert.equal(layerOf(s.groups[i]!, FD).holdsLease, true, `member ${i} at +${t + 5} ms`);
+    }
+    s.world.resume(s.endpoints[paused]!);
+    s.world.runFor(1000);
+    let tables = 0;
+    for (let j = 0; j < 3; j++) {
+      const fd = layerOf(s.groups[RELAY_0 + j]!, FD) as unknown as { below: { down(m: { dest: string | null }): void } };
+      const below = fd.below;
+      const down = below.down.bind(below);
+      below.down = (m) => {
+        if (m.dest === null) tables++;
+        down(m);
+      };
+    }
+    s.world.runFor(2000); // 20 intervals of 100 ms: about 20 rounds
+    assert.ok(tables >= 17 && tables <= 22, `${tables} rounds in 20 intervals`);
+    for (const g of s.groups) {
+      assert.equal(layerOf(g, FD).holdsLease, true);
+      assert.deepEqual(layerOf(g, FD).suspectedMembers, []);
+    }
+  });
 });
