@@ -16,6 +16,23 @@ const fdStack = (relayFrom: number) => [
 /** The view index of the first relay: the coordinator (index 0) is none. */
 const RELAY_0 = 1;
 
+/** From now on, per relay (view indices 1-3), how many tables it multicasts (the array fills as they go). */
+function tablesSent(s: ReturnType<typeof simGroup>): number[] {
+  const tables = [0, 0, 0];
+  for (let j = 0; j < 3; j++) {
+    const fd = layerOf(s.groups[RELAY_0 + j]!, FD) as unknown as { below: { down(m: { dest: string | null }): void } };
+    const below = fd.below;
+    const down = below.down.bind(below);
+    below.down = (m) => {
+      if (m.dest === null) tables[j]!++;
+      down(m);
+    };
+  }
+  return tables;
+}
+
+const total = (xs: readonly number[]): number => xs.reduce((a, b) => a + b, 0);
+
 /**
  * After `dead` crashed: for `ms`, sampled every 5 ms, every survivor holds its lease (one lost even
  * for a moment would show); then each suspects exactly the dead, and the group idles at about 2n
@@ -230,17 +247,10 @@ describe('FD relayed heartbeats (large views)', () => {
     const s = simGroup(n, fdStack(16));
     s.world.runFor(500);
     // Count, per relay, the tables it multicasts and the beats it receives.
-    type Inside = { below: { down(m: { dest: string | null }): void }; up(m: { src: string; payload: Buffer }): void };
-    const tables = [0, 0, 0];
+    const tables = tablesSent(s);
     const beats = [0, 0, 0];
     for (let j = 0; j < 3; j++) {
-      const fd = layerOf(s.groups[RELAY_0 + j]!, FD) as unknown as Inside;
-      const below = fd.below;
-      const down = below.down.bind(below);
-      below.down = (m) => {
-        if (m.dest === null) tables[j]!++;
-        down(m);
-      };
+      const fd = layerOf(s.groups[RELAY_0 + j]!, FD) as unknown as { up(m: { src: string; payload: Buffer }): void };
       const up = fd.up.bind(fd);
       fd.up = (m) => {
         beats[j]!++;
@@ -248,7 +258,7 @@ describe('FD relayed heartbeats (large views)', () => {
       };
     }
     s.world.runFor(2000); // about 80 rounds of 25 ms
-    const rounds = tables.reduce((a, b) => a + b, 0);
+    const rounds = total(tables);
     assert.ok(rounds >= 60, `${rounds} rounds in 80 intervals`);
     for (let j = 0; j < 3; j++) {
       assert.ok(tables[j]! >= rounds / 4 && tables[j]! <= rounds / 2.5, `relay ${j}: ${tables[j]} of ${rounds} rounds`);
@@ -311,17 +321,9 @@ describe('FD relayed heartbeats (large views)', () => {
     loseFrames(s.world, (from, to) => from === b && to === c && s.world.now() < dropUntil);
     s.world.runFor(500);
     dropUntil = -1;
-    let tables = 0;
-    for (let j = 0; j < 3; j++) {
-      const fd = layerOf(s.groups[RELAY_0 + j]!, FD) as unknown as { below: { down(m: { dest: string | null }): void } };
-      const below = fd.below;
-      const down = below.down.bind(below);
-      below.down = (m) => {
-        if (m.dest === null) tables++;
-        down(m);
-      };
-    }
+    const counted = tablesSent(s);
     s.world.runFor(1000); // 40 intervals: about 40 rounds
+    const tables = total(counted);
     assert.ok(tables <= 44, `${tables} rounds in 40 intervals`);
     for (const g of s.groups) assert.equal(layerOf(g, FD).holdsLease, true);
   });
@@ -339,17 +341,9 @@ describe('FD relayed heartbeats (large views)', () => {
     }
     s.world.resume(s.endpoints[paused]!);
     s.world.runFor(1000);
-    let tables = 0;
-    for (let j = 0; j < 3; j++) {
-      const fd = layerOf(s.groups[RELAY_0 + j]!, FD) as unknown as { below: { down(m: { dest: string | null }): void } };
-      const below = fd.below;
-      const down = below.down.bind(below);
-      below.down = (m) => {
-        if (m.dest === null) tables++;
-        down(m);
-      };
-    }
+    const counted = tablesSent(s);
     s.world.runFor(2000); // 20 intervals of 100 ms: about 20 rounds
+    const tables = total(counted);
     assert.ok(tables >= 17 && tables <= 22, `${tables} rounds in 20 intervals`);
     for (const g of s.groups) {
       assert.equal(layerOf(g, FD).holdsLease, true);
