@@ -517,7 +517,7 @@ export class FD extends Layer {
         const table = decodeRelayDown(payload, n, this.scratch);
         if (table === 'too-many' || table.ts.some((t) => !Number.isSafeInteger(t)) || table.except.some(([a, b]) => a >= n || b >= n))
           return void this.guard.drop(src, 'relay table out of range');
-        if (table.round < 1 || producerOf(table.round, this.relays.length) !== j)
+        if (table.round < 1 || table.round > MAX_WIRE_INT || producerOf(table.round, this.relays.length) !== j)
           return void this.guard.drop(src, 'relay table out of turn', { round: table.round });
         // Alive, late or not: its turns are waited for again. (Cleared only by rounds we read, a relay
         // that had taken a live one's turn kept taking it, each of its rounds beating the other's.)
@@ -551,7 +551,8 @@ export class FD extends Layer {
     this.lastDownAt = now;
     // Turns that passed without their round: those relays are skipped until they are heard again.
     // (Not before the view's first round: members install a view some ms apart, and miss its first.)
-    if (before > 0) for (let r = before + 1; r < d.round; r++) this.presumedDead[producerOf(r, this.relays.length)] = true;
+    // (Whatever the jump, one turn of each relay is all it can skip: a far round costs no loop.)
+    if (before > 0) for (let r = before + 1; r < d.round && r <= before + this.relays.length; r++) this.presumedDead[producerOf(r, this.relays.length)] = true;
     this.presumedDead[j] = false;
     let excepted: Set<number> | null = null;
     for (const [q, x] of d.except) if (x === me) (excepted ??= new Set()).add(q);
