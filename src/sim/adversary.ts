@@ -38,6 +38,10 @@ import type { AdversaryKind } from './seed-runner.js';
  *   stream, under numbers it also uses. A member replays its own frames instead.
  * - Replays with changed bytes: a changed byte in its own data frame is other data under a live
  *   number of its own. A member's replays are sent as they were.
+ * - GMS notices only the views' members can know (inRoleLie): telling a member of its own view
+ *   that a later view left it out, and installing a view that lists the liar's node at a joiner
+ *   (any member of a view may install it there) or at a member as its next view. Such frames are
+ *   not sent; with another view id, or from outside the view, they are.
  */
 
 // ---- symbolic values ----
@@ -396,7 +400,7 @@ const attackT: fc.Arbitrary<AttackT> = fc.record({
 
 // ---- resolving and encoding ----
 
-interface Scope {
+export interface Scope {
   self: NodeId;
   target: NodeId;
   targetView: number;
@@ -405,6 +409,10 @@ interface Scope {
   group: string;
   /** The adversary is a member: `self` is a real member id, with a real stream of its own. */
   insider: boolean;
+  /** The members of the target's view (empty: it is joining). */
+  targetMembers: readonly NodeId[];
+  /** Set while encoding when the frame turned out to be a lie in a role the member holds (see the top): not sent. */
+  inRole?: string;
 }
 
 /** Own-stream sequence numbers are moved up to here (out of any receiver's window): see the top. */
@@ -602,13 +610,44 @@ function writeMessage(w: Writer, m: MsgT, s: Scope): void {
     case 'bytes':
       w.bytes(p.b);
       return;
-    case 'gms':
-      w.bytes(packOrRaw(resolveBody(p.body, s, () => appMessageBytes(s, 1 + (w.pos % 97)))));
+    case 'gms': {
+      const body = resolveBody(p.body, s, () => appMessageBytes(s, 1 + (w.pos % 97)));
+      const gms = m.headers.find((h): h is Extract<HeaderT, { h: 'GMS' }> => h.h === 'GMS');
+      if (s.insider && gms !== undefined) s.inRole ??= inRoleLie(gms.t, body, s) ?? undefined;
+      w.bytes(packOrRaw(body));
       return;
+    }
     case 'app-message':
       w.bytes(appMessageBytes(s, 7));
       return;
   }
+}
+
+/**
+ * A GMS notice the member adversary would send as a lie in a role it really holds (see the top),
+ * which no receiver can check: why, or null. Two: telling a fellow member of its view that a
+ * later view left it out (only the views' members know; with two members the liar is half of the
+ * view), and a view install sent to a joiner by the coordinator or a member the view lists (a
+ * joiner takes its first view from either), or to a member as the next view of its own by a member
+ * of its view that the new view lists.
+ */
+export function inRoleLie(t: number, body: unknown, s: Scope): string | null {
+  if (body === null || typeof body !== 'object') return null;
+  const b = body as Record<string, unknown>;
+  const mine = (m: unknown): boolean => typeof m === 'string' && nodeOfMember(m) === nodeOfMember(s.self);
+  const inTargetView = s.targetMembers.some(mine);
+  if (t === 10 && inTargetView && typeof b['view'] === 'number' && b['view'] > s.targetView)
+    return 'a later view left the target out';
+  const v = b['view'];
+  if (t === 8 && v !== null && typeof v === 'object') {
+    const view = v as Record<string, unknown>;
+    const members = Array.isArray(view['members']) ? (view['members'] as unknown[]) : [];
+    // A joiner takes its first view from the coordinator that challenged it, or a member the view lists.
+    if (s.targetMembers.length === 0 && (members.some(mine) || mine(s.members[0]))) return 'a first view for a joiner';
+    if (!members.some(mine)) return null;
+    if (view['id'] === s.targetView + 1 && inTargetView) return "the target's next view";
+  }
+  return null;
 }
 
 function encodeFrame(f: FrameT, s: Scope, seen: readonly Uint8Array[]): Uint8Array {
@@ -765,7 +804,7 @@ class Fuzzer implements Adversary {
       const ids = members.map((m) => m.id);
       const viewed = members.find((m) => m.view.id > 0)?.view;
       const self = inside?.id ?? sender.id;
-      const pick = resolveId(a.to, { self, target: others[0]!.id, targetView: 0, members: ids, endpoints: ctx.endpoints, group: ctx.group, insider: false });
+      const pick = resolveId(a.to, { self, target: others[0]!.id, targetView: 0, members: ids, endpoints: ctx.endpoints, group: ctx.group, insider: false, targetMembers: [] });
       const target = others.find((m) => m.id === pick) ?? others[(pick.length + i) % others.length]!;
       const scope: Scope = {
         self,
@@ -775,8 +814,10 @@ class Fuzzer implements Adversary {
         endpoints: ctx.endpoints,
         group: ctx.group,
         insider: inside !== undefined,
+        targetMembers: target.view.id > 0 ? target.view.members : [],
       };
       const bytes = encodeFrame(a.frame, scope, this.seen);
+      if (scope.inRole !== undefined) return;
       this.inFlight.set(fingerprint(bytes), { what: describe(a, bytes, scope), kinds: kindsOf(a.frame) });
       if (this.inFlight.size > 256) this.inFlight.delete(this.inFlight.keys().next().value!);
       sender.env.transport.send(target.node.id, bytes);
