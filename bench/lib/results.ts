@@ -227,6 +227,8 @@ export interface LargeResult {
   oneView: boolean;
   /** Views the survivors installed up to that one (most of any survivor). */
   viewChanges: number;
+  /** How long after forming the idle window started (HORUS_BENCH_LARGE_SETTLE_MS). */
+  idleAfterMs: number;
   /** Each member's CPU over the idle window, % of one core; max and median. Aim: under 1. */
   idleSeconds: number;
   idleCpuPctMax: number;

@@ -39,6 +39,20 @@ const LOOKUP_TIMEOUT_MS = 10_000;
  */
 const TIMEOUTS: GroupTimeouts | undefined =
   process.env.HORUS_BENCH_LARGE_TIMEOUTS === 'default' ? undefined : { suspectTimeoutMs: 3000, flushTimeoutMs: 4000, joinTimeoutMs: 30_000 };
+/**
+ * How long the formed group idles before its CPU is measured. A freshly formed group's relays are
+ * still compiling code they run once a turn (session 16: most of a relay's page faults in that
+ * window were V8's optimizing compiler), so HORUS_BENCH_LARGE_SETTLE_MS=40000 measures a settled one.
+ */
+const SETTLE_MS = settleMs(process.env.HORUS_BENCH_LARGE_SETTLE_MS);
+
+export function settleMs(v: string | undefined): number {
+  if (v === undefined || v === '') return 1000;
+  const ms = Number(v);
+  if (!Number.isInteger(ms) || ms < 0 || ms > 600_000) throw new Error(`HORUS_BENCH_LARGE_SETTLE_MS must be whole ms in [0, 600000], not ${JSON.stringify(v)}`);
+  return ms;
+}
+
 /** Processes that join at once. */
 const JOIN_BATCH = 8;
 /** Processes the others name as seeds. */
@@ -118,8 +132,8 @@ export async function runLarge(c: LargeCase, ctx: RunContext): Promise<LargeResu
     const formedS = (performance.now() - t0) / 1000;
     ctx.log(`${c.id}: ${members} members in one view after ${formedS.toFixed(1)} s`);
 
-    // Idle CPU: settle a moment, then each member's CPU time over idleSeconds.
-    await sleep(1000);
+    // Idle CPU: settle (SETTLE_MS), then each member's CPU time over idleSeconds.
+    await sleep(SETTLE_MS);
     const idleSeconds = c.idleSeconds * Math.min(1, Math.max(ctx.scale, 0.5));
     const before = await Promise.all(procs.map((m) => m.request<'status'>({ cmd: 'status' })));
     const netBefore = await Promise.all(procs.map((m) => m.request<'summary'>({ cmd: 'summary' })));
@@ -192,6 +206,7 @@ export async function runLarge(c: LargeCase, ctx: RunContext): Promise<LargeResu
       oneView: one && viewIds.size === 1,
       viewChanges,
       idleSeconds: round(wallMs / 1000),
+      idleAfterMs: SETTLE_MS,
       idleCpuPctMax: Math.max(...cpuPct),
       idleCpuPctMedian: round(median(cpuPct)),
       idleCpuPct: cpuPct,
