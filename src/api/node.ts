@@ -9,7 +9,8 @@ import { RateLimitedLog } from '../core/logger.js';
 import { nodeOfMember, rejoinMemberId } from '../core/member-id.js';
 import { endpointOf, type NodeId } from '../core/node-id.js';
 import type { View } from '../core/view.js';
-import { MAX_GROUP_NAME_BYTES, readFrameGroup } from '../codec/frame.js';
+import { FRAME_KIND_BATCH, MAX_GROUP_NAME_BYTES, readFrameGroup } from '../codec/frame.js';
+import { type FrameBytes, PiecedFrame, canReadPieced } from '../codec/pieced-frame.js';
 import { DEFAULT_STACK, DYNAMIC_STACK, withGroupSecurity } from '../layers/index.js';
 import { withPartitionPolicy, type PartitionPolicy } from '../layers/partition-policy.js';
 import { MergedKeys, type MergeHandler } from './merge.js';
@@ -281,6 +282,10 @@ export class HorusNode {
     env.transport.onFrame((from, frame) =>
       this.onFrameContained(from, Buffer.isBuffer(frame) ? frame : Buffer.from(frame.buffer, frame.byteOffset, frame.byteLength)),
     );
+    env.transport.onPiecedFrame?.((from, pieces, length) =>
+      // A group frame is read in its pieces; anything else (or a head cut short) is gathered first.
+      this.onFrameContained(from, canReadPieced(pieces, length) && pieces[0]![0] === FRAME_KIND_BATCH ? new PiecedFrame(pieces, length) : Buffer.concat(pieces, length)),
+    );
   }
 
   /** Nodes asked about groups: the static seeds plus what the discovery source says now. */
@@ -306,7 +311,7 @@ export class HorusNode {
   }
 
   /** Nothing a frame does may kill the node: a group's stack contains its own faults, this the rest. */
-  private onFrameContained(from: string, frame: Buffer): void {
+  private onFrameContained(from: string, frame: FrameBytes): void {
     try {
       this.onFrame(from, frame);
     } catch (err) {
@@ -317,7 +322,9 @@ export class HorusNode {
     }
   }
 
-  private onFrame(from: string, frame: Buffer): void {
+  /** `frame` in pieces is a group frame whose head lies in its first piece. */
+  private onFrame(from: string, frame: FrameBytes): void {
+    if (frame instanceof PiecedFrame) return this.onGroupFrame(from, frame.head, frame);
     if (frame.length > 0 && frame[0] === FRAME_KIND_CLIENT) return this.clientEndpoint.onFrame(from, frame);
     if (frame.length > 0 && frame[0] === FRAME_KIND_DIRECTORY) {
       const raw = unpackDirectory(frame, this.directoryLimits.maxFrameBytes);
@@ -329,9 +336,14 @@ export class HorusNode {
       if (m) this.onDirectory(from, m);
       return;
     }
+    this.onGroupFrame(from, frame, frame);
+  }
+
+  /** A frame for a group: `head` holds its kind and group name (the whole frame, or its first piece). */
+  private onGroupFrame(from: string, head: Buffer, frame: FrameBytes): void {
     let parsed;
     try {
-      parsed = readFrameGroup(frame);
+      parsed = readFrameGroup(head);
     } catch (err) {
       if (!(err instanceof ProtocolError)) throw err;
       this.metrics.counter('horus_node_malformed_frames_total', 'frames with no readable group').inc();

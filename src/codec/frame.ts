@@ -19,6 +19,8 @@ export const MAX_MESSAGES_PER_FRAME = 65536;
 export const MAX_MEMBERSHIP = 0xffff_ffff;
 /** Bytes the membership number takes at most (a varint of MAX_MEMBERSHIP). */
 const MAX_MEMBERSHIP_BYTES = 5;
+/** Bytes a frame's head takes at most: kind, group name (its length is at most 2 bytes), membership, count. */
+export const MAX_FRAME_HEAD_BYTES = 1 + 2 + MAX_GROUP_NAME_BYTES + MAX_MEMBERSHIP_BYTES + 4;
 
 /**
  * Group frame: kind u8 | group name | membership | count | (length, message)*. COM batches messages

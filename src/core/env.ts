@@ -12,6 +12,14 @@ export interface FrameHandler {
 }
 
 /**
+ * Receives a frame that arrived in pieces (it straddled the transport's reads), the pieces in order
+ * and `length` bytes together, so the receiver can read it without gathering it into one buffer.
+ */
+export interface PiecedFrameHandler {
+  (from: NodeId, pieces: readonly Buffer[], length: number): void;
+}
+
+/**
  * Peer connectivity as a transport sees it. `connected`/`disconnected` are advisory. `closed` and
  * `gone` feed fast crash detection (the FD layer decides what they mean):
  * - `closed`: the peer's end closed or reset an open connection with it. A process that dies does
@@ -61,6 +69,11 @@ export interface Transport {
    */
   send(to: string, frame: Uint8Array, owned?: boolean): void;
   onFrame(handler: FrameHandler): void;
+  /**
+   * Frames that arrived in pieces go to `handler` as their pieces instead of gathered and given to
+   * the frame handler. Optional: a transport without it (or with no handler set) gathers them.
+   */
+  onPiecedFrame?(handler: PiecedFrameHandler): void;
   onPeer(handler: (ev: PeerEvent) => void): void;
   /**
    * Any number of further subscribers to the peer events (the node's `onPeer` handler stays its

@@ -7,7 +7,8 @@ import type { NodeId } from '../core/node-id.js';
 import { membershipSeq, nodeOfMember, rejoinMemberId } from '../core/member-id.js';
 import { endpointOf } from '../core/node-id.js';
 import type { View } from '../core/view.js';
-import { FrameBuilder, frameMessageRoom, frameOverheadBytes, readFrameMembership, readFrameMessages } from '../codec/frame.js';
+import { FrameBuilder, frameOverheadBytes, readFrameMembership } from '../codec/frame.js';
+import { type FrameBytes, headOf, messageRoomOf, readMessagesOf } from '../codec/pieced-frame.js';
 import { Layer, type LayerContext } from '../stack/layer.js';
 import { registerLayer } from '../stack/registry.js';
 import type { FrameReceiver } from '../stack/stack.js';
@@ -247,12 +248,12 @@ export class COM extends Layer implements FrameReceiver {
    * alone; a frame whose layout is broken is dropped from the break on (the messages before it were
    * well-formed and are delivered).
    */
-  receiveFrame(from: string, frame: Buffer, offset: number): void {
+  receiveFrame(from: string, frame: FrameBytes, offset: number): void {
     if (this.stopped) return;
     this.framesIn.inc();
     let src: string | null;
     try {
-      const m = readFrameMembership(frame, offset);
+      const m = readFrameMembership(headOf(frame), offset);
       offset = m.offset;
       src = this.sourceOf(from, m.membership);
     } catch (err) {
@@ -271,8 +272,8 @@ export class COM extends Layer implements FrameReceiver {
     let batch: Message[] = NO_MESSAGES;
     let n = 0;
     try {
-      batch = new Array<Message>(frameMessageRoom(frame, offset));
-      readFrameMessages(
+      batch = new Array<Message>(messageRoomOf(frame, offset));
+      readMessagesOf(
         frame,
         offset,
         (msg) => {

@@ -1,4 +1,4 @@
-import type { FrameHandler, PeerEvent, PeerIdentity, Timer } from '../core/env.js';
+import type { FrameHandler, PeerEvent, PeerIdentity, PiecedFrameHandler, Timer } from '../core/env.js';
 import { HorusError } from '../core/errors.js';
 import { endpointOf, type NodeId } from '../core/node-id.js';
 import type { Rng } from '../core/rng.js';
@@ -99,6 +99,8 @@ export interface NetEndpoint {
   readonly open: boolean;
   /** The frame handler, or null if none is set or the transport is closed. */
   receiver(): FrameHandler | null;
+  /** The handler of frames in pieces, or null (none set, or closed): then frames arrive whole. */
+  piecedReceiver?(): PiecedFrameHandler | null;
   /** Keep `fn` until the node resumes (it is paused). */
   hold(fn: () => void): void;
   /** Report a peer event to the node's onPeer handler, asynchronously. */
@@ -123,6 +125,8 @@ class Link {
   reconnecting: Timer | null = null;
   /** Draws the reconnect delays (its own stream: the link's stream stays as it was). */
   backoffRng: Rng | null = null;
+  /** Draws where frames are cut into pieces on arrival (its own stream, as backoffRng). */
+  piecesRng: Rng | null = null;
   constructor(
     readonly from: NetEndpoint,
     readonly to: NetEndpoint,
@@ -546,8 +550,32 @@ export class SimNetwork {
     this.stats.delivered++;
     this.trace('deliver', `${f.link.from.id}>${node.id} ${f.bytes.length} ${f.sum}`);
     this.landing(f.link.from.id, node.id, f.bytes);
-    handler(f.link.from.id, f.bytes);
+    const pieces = this.cut(f);
+    if (pieces === null) handler(f.link.from.id, f.bytes);
+    else node.piecedReceiver!()!(f.link.from.id, pieces, f.bytes.length);
     this.landing(null, node.id, f.bytes);
+  }
+
+  /**
+   * Like a socket read that ends inside a frame, a quarter of the frames reach a node that takes
+   * pieces cut in two or three at places drawn from the link's own stream; null: the frame goes whole.
+   */
+  private cut(f: InFlight): Buffer[] | null {
+    const n = f.bytes.length;
+    if (n < 2 || (f.link.to.piecedReceiver?.() ?? null) === null) return null;
+    const rng = (f.link.piecesRng ??= this.forkRng(`pieces:${f.link.from.id}>${f.link.to.id}`));
+    if (rng.float() >= 0.25) return null;
+    const cuts = [1 + Math.floor(rng.float() * (n - 1))];
+    if (n >= 3 && rng.float() < 0.5) cuts.push(1 + Math.floor(rng.float() * (n - 1)));
+    cuts.sort((a, b) => a - b);
+    const b = f.bytes;
+    const pieces: Buffer[] = [];
+    let at = 0;
+    for (const c of [...cuts, n]) {
+      if (c > at) pieces.push(Buffer.from(b.buffer, b.byteOffset + at, c - at));
+      at = c;
+    }
+    return pieces;
   }
 
   private dropInFlight(reason: DropReason, f: InFlight): void {

@@ -1,5 +1,5 @@
 import { createHash, type Hash } from 'node:crypto';
-import type { Env, FrameHandler, PeerEvent, PeerIdentity, Timer, Transport, Unwatch } from '../core/env.js';
+import type { Env, FrameHandler, PeerEvent, PeerIdentity, PiecedFrameHandler, Timer, Transport, Unwatch } from '../core/env.js';
 import { HorusError } from '../core/errors.js';
 import { silentLogger, type LogFields, type Logger, type LogLevel } from '../core/logger.js';
 import { endpointOf, makeNodeId, type NodeId } from '../core/node-id.js';
@@ -118,6 +118,10 @@ class SimTransport implements Transport {
     this.node.frameHandler = handler;
   }
   /** Replaces any earlier handler. */
+  onPiecedFrame(handler: PiecedFrameHandler): void {
+    this.node.piecedHandler = handler;
+  }
+  /** Replaces any earlier handler. */
   onPeer(handler: (ev: PeerEvent) => void): void {
     this.node.peerHandler = handler;
   }
@@ -138,6 +142,8 @@ export class SimNode implements NetEndpoint {
   private held: (() => void)[] = [];
   /** @internal set by the transport */
   frameHandler: FrameHandler | null = null;
+  /** @internal set by the transport */
+  piecedHandler: PiecedFrameHandler | null = null;
   /** @internal set by the transport */
   peerHandler: ((ev: PeerEvent) => void) | null = null;
   /** Protocol code's subscribers to peer events (Env.watchPeers), in subscription order. */
@@ -201,6 +207,10 @@ export class SimNode implements NetEndpoint {
     return this.open ? this.frameHandler : null;
   }
 
+  piecedReceiver(): PiecedFrameHandler | null {
+    return this.open ? this.piecedHandler : null;
+  }
+
   hold(fn: () => void): void {
     this.held.push(fn);
   }
@@ -245,6 +255,7 @@ export class SimNode implements NetEndpoint {
     this.state = 'crashed';
     this.held = [];
     this.frameHandler = null;
+    this.piecedHandler = null;
     this.peerHandler = null;
     this.peerWatchers.clear();
   }

@@ -2,6 +2,7 @@ import { z } from 'zod';
 import { ConfigError, HorusError } from '../core/errors.js';
 import type { DownEvent, UpEvent } from '../core/events.js';
 import type { Message } from '../core/message.js';
+import type { FrameBytes } from '../codec/pieced-frame.js';
 import type { Layer, LayerContext, LayerLink } from './layer.js';
 import { layerDefinition } from './registry.js';
 
@@ -49,7 +50,7 @@ export interface StackTop {
 
 /** Receives frames for this group from the node's transport. */
 export interface FrameReceiver {
-  receiveFrame(from: string, frame: Buffer, offset: number): void;
+  receiveFrame(from: string, frame: FrameBytes, offset: number): void;
 }
 
 /** Where a stack was entered when it threw. */
@@ -211,7 +212,7 @@ export class Stack {
   }
 
   /** A frame for this group from the node; `offset` is just past the group name. */
-  receiveFrame(from: string, frame: Buffer, offset: number): void {
+  receiveFrame(from: string, frame: FrameBytes, offset: number): void {
     if (this.env.isDead) return;
     try {
       this.bottom.receiveFrame(from, frame, offset);

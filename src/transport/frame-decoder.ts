@@ -12,6 +12,8 @@ export const CONTROL_WORD_BASE = 0xffff_ff00;
 export const MAX_ENCODABLE_FRAME_SIZE = CONTROL_WORD_BASE - 1;
 
 export type FrameCallback = (frame: Buffer) => void;
+/** Receives a frame that straddled chunks as its pieces (views of the chunks, in order; `length` bytes together). */
+export type PiecesCallback = (pieces: Buffer[], length: number) => void;
 /** Receives the code of a control word; may throw a `ProtocolError` for one it does not expect. */
 export type ControlCallback = (code: number) => void;
 
@@ -26,9 +28,10 @@ export function encodeControlWord(code: number): Buffer {
  * Incremental decoder for a stream of `u32be length | bytes` frames.
  *
  * Frames that lie wholly inside one pushed chunk are delivered as zero-copy views of that chunk (the
- * chunk must not be reused by the caller, which holds for socket reads). Only a frame that straddles
- * chunks is copied, once, when its last byte arrives: the pieces are kept as views until then, so a
- * peer that announces a large length without sending it costs no allocation.
+ * chunk must not be reused by the caller, which holds for socket reads). A frame that straddles
+ * chunks is kept as views of its pieces until its last byte arrives (a peer that announces a large
+ * length without sending it costs no allocation); then it goes to `onPieces` as those views, if set,
+ * else it is copied, once, into one buffer for `onFrame`.
  *
  * A length word of `CONTROL_WORD_BASE` or more is a bodiless control word, handed to `onControl` once
  * that is set; until then it is just an oversized length.
@@ -41,6 +44,8 @@ export class FrameDecoder {
   maxFrameSize: number;
   /** Control words are accepted only once this is set (after the handshake); before, they are oversized lengths. */
   onControl: ControlCallback | null = null;
+  /** Takes frames that straddled chunks, as their pieces; when null they are gathered for `onFrame`. */
+  onPieces: PiecesCallback | null = null;
   private readonly header = Buffer.alloc(FRAME_HEADER_BYTES);
   private headerFill = 0;
   /** Body length of the frame being assembled, or -1 while reading a header. */
@@ -112,11 +117,13 @@ export class FrameDecoder {
         if (take > 0) this.parts.push(chunk.subarray(off, off + take));
         this.partsBytes += take;
         if (this.partsBytes < this.need) return;
-        const frame = Buffer.concat(this.parts, this.need);
+        const parts = this.parts;
+        const need = this.need;
         this.parts = [];
         this.partsBytes = 0;
         this.need = -1;
-        this.onFrame(frame);
+        if (this.onPieces !== null) this.onPieces(parts, need);
+        else this.onFrame(Buffer.concat(parts, need));
       }
       off += take;
     }

@@ -1,7 +1,7 @@
 import net from 'node:net';
 import { performance } from 'node:perf_hooks';
 import { z } from 'zod';
-import type { FrameHandler, PeerEvent, PeerIdentity, Timer, Transport, Unwatch } from '../core/env.js';
+import type { FrameHandler, PeerEvent, PiecedFrameHandler, PeerIdentity, Timer, Transport, Unwatch } from '../core/env.js';
 import { ConfigError, HorusError, ProtocolError } from '../core/errors.js';
 import { RateLimitedLog, silentLogger, type Logger } from '../core/logger.js';
 import { endpointOf, makeNodeId, parseEndpoint, type NodeId } from '../core/node-id.js';
@@ -670,6 +670,7 @@ export class TcpTransport implements Transport {
    */
   private flushQueued = false;
   private frameHandler: FrameHandler | null = null;
+  private piecedHandler: PiecedFrameHandler | null = null;
   private peerHandler: ((ev: PeerEvent) => void) | null = null;
   private readonly peerWatchers = new Set<(ev: PeerEvent) => void>();
   private closed = false;
@@ -807,6 +808,10 @@ export class TcpTransport implements Transport {
 
   onFrame(handler: FrameHandler): void {
     this.frameHandler = handler;
+  }
+
+  onPiecedFrame(handler: PiecedFrameHandler): void {
+    this.piecedHandler = handler;
   }
 
   onPeer(handler: (ev: PeerEvent) => void): void {
@@ -1529,7 +1534,14 @@ export class TcpTransport implements Transport {
         conn.decoder.close();
         return;
       }
-      deliver(frame);
+      deliver(frame, null, frame.length);
+    };
+    const onPieces = (pieces: Buffer[], length: number): void => {
+      if (this.closed) {
+        conn.decoder.close();
+        return;
+      }
+      deliver(null, pieces, length);
     };
     const decoder = new FrameDecoder((frame) => {
       if (conn.from !== null) {
@@ -1556,6 +1568,7 @@ export class TcpTransport implements Transport {
       }
       this.leaveHandshake(conn);
       conn.decoder.onControl = onPing;
+      conn.decoder.onPieces = onPieces;
       socket.setKeepAlive(true, KEEPALIVE_MS);
       if (this.security.mode === 'off') socket.write(this.helloAcceptFrame);
       this.c.connectionsIn++;
@@ -1563,18 +1576,21 @@ export class TcpTransport implements Transport {
       const peer = this.peerOf(conn, performance.now());
       if (peer !== null) this.contact(peer, true);
     }, this.helloLimit);
-    const deliver = (frame: Buffer): void => {
+    /** A frame, whole or (`frame` null) in pieces. */
+    const deliver = (frame: Buffer | null, pieces: Buffer[] | null, length: number): void => {
       const from = conn.from!;
       conn.frames++;
       this.c.framesIn++;
-      this.c.bytesIn += FRAME_HEADER_BYTES + frame.length;
+      this.c.bytesIn += FRAME_HEADER_BYTES + length;
       const h = this.frameHandler;
       if (h === null) {
         this.c.droppedNoHandler++;
         return;
       }
       try {
-        h(from, frame);
+        if (frame !== null) h(from, frame);
+        else if (this.piecedHandler !== null) this.piecedHandler(from, pieces!, length);
+        else h(from, Buffer.concat(pieces!, length));
       } catch (err) {
         // The handler's bug, not the peer's: keep the connection.
         this.c.handlerErrors++;

@@ -174,6 +174,34 @@ describe('FrameDecoder', () => {
     );
   });
 
+  it('with onPieces, hands a frame that straddles chunks up as views of its pieces, and whole frames as before', () => {
+    fc.assert(
+      fc.property(fc.array(fc.uint8Array({ maxLength: 300 }), { maxLength: 40 }), fc.array(fc.nat(), { maxLength: 30 }), (frames, points) => {
+        // Each chunk in memory of its own, as socket reads are.
+        const chunks = splitAt(encodeFrames(frames), points).map((c) => {
+          const own = Buffer.allocUnsafeSlow(c.length);
+          c.copy(own);
+          return own;
+        });
+        const out: Buffer[] = [];
+        const d = new FrameDecoder((f) => out.push(Buffer.from(f)), 1 << 20);
+        d.onPieces = (pieces, length) => {
+          assert.ok(pieces.length >= 2, 'only a frame in two or more pieces');
+          assert.equal(
+            pieces.reduce((n, p) => n + p.length, 0),
+            length,
+          );
+          for (const p of pieces) assert.ok(chunks.some((c) => c.buffer === p.buffer), 'a piece is a view of a chunk, not a copy');
+          out.push(Buffer.concat(pieces));
+        };
+        for (const c of chunks) d.push(c);
+        assert.equal(d.bufferedBytes, 0);
+        assert.deepEqual(hex(out), hex(frames));
+      }),
+      { numRuns: 500 },
+    );
+  });
+
   it('property: random garbage throws nothing but ProtocolError', () => {
     fc.assert(
       fc.property(fc.array(fc.uint8Array({ maxLength: 200 }), { maxLength: 20 }), fc.integer({ min: 0, max: 4096 }), (chunks, max) => {

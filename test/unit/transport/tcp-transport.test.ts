@@ -205,6 +205,36 @@ describe('TcpTransport', () => {
     assert.deepEqual(sizes, [0, big.length, 0]);
   });
 
+  it('hands a frame that straddles reads to the pieced-frame handler as its pieces, and gathers it without one', async () => {
+    const a = await start('a');
+    const b = await start('b');
+    const c = await start('c');
+    // 200 KB frames span socket reads (at most 64 KiB each); small ones mostly do not.
+    const frames = range(40).map((i) => Buffer.alloc(i % 4 === 0 ? 200_000 + i : 16 + i, i + 1));
+    const whole: Buffer[] = [];
+    const pieced: number[] = [];
+    b.onFrame((_from, f) => whole.push(Buffer.from(f)));
+    b.onPiecedFrame((_from, pieces, length) => {
+      assert.ok(pieces.length >= 2);
+      assert.equal(
+        pieces.reduce((n, p) => n + p.length, 0),
+        length,
+      );
+      pieced.push(whole.length);
+      whole.push(Buffer.concat(pieces));
+    });
+    const gathered: Buffer[] = [];
+    c.onFrame((_from, f) => gathered.push(Buffer.from(f)));
+    for (const f of frames) {
+      a.send(b.localId, f);
+      a.send(c.localId, f);
+    }
+    await waitFor(() => whole.length === frames.length && gathered.length === frames.length, 'frames');
+    assert.deepEqual(whole, frames, 'in order, the same bytes');
+    assert.deepEqual(gathered, frames);
+    assert.ok(pieced.length >= 10, `every large frame came in pieces (${pieced.length})`);
+  });
+
   it('copies the frame at send time, so the caller may reuse its buffer', async () => {
     const a = await start('a');
     const b = await start('b');
