@@ -29,7 +29,9 @@ export async function profileStart(members: readonly MemberHandle[], ctx: RunCon
 export async function profileStop(members: readonly MemberHandle[], ctx: RunContext, caseId: string): Promise<void> {
   const p = ctx.profile;
   if (p === null) return;
-  await Promise.all(profiled(members, p.members).map((m) => m.request<'profile-stop'>({ cmd: 'profile-stop', file: join(p.dir, `${caseId}-member${m.index}.cpuprofile`) })));
+  await Promise.all(
+    profiled(members, p.members).map((m) => m.request<'profile-stop'>({ cmd: 'profile-stop', file: join(p.dir, `${caseId}-member${m.index}.cpuprofile`) })),
+  );
 }
 
 /** The members --profile-members names (all without it). */

@@ -284,7 +284,10 @@ export class HorusNode {
     );
     env.transport.onPiecedFrame?.((from, pieces, length) =>
       // A group frame is read in its pieces; anything else (or a head cut short) is gathered first.
-      this.onFrameContained(from, canReadPieced(pieces, length) && pieces[0]![0] === FRAME_KIND_BATCH ? new PiecedFrame(pieces, length) : Buffer.concat(pieces, length)),
+      this.onFrameContained(
+        from,
+        canReadPieced(pieces, length) && pieces[0]![0] === FRAME_KIND_BATCH ? new PiecedFrame(pieces, length) : Buffer.concat(pieces, length),
+      ),
     );
   }
 

@@ -114,7 +114,12 @@ class PieceCursor {
  * readFrameMessages for a PiecedFrame: the same checks (the count, a length that overruns the frame,
  * trailing bytes: thrown; one malformed message: `onBad`, skipped) and the same messages.
  */
-export function readPiecedFrameMessages(frame: PiecedFrame, offset: number, each: (msg: Message) => void, onBad?: (err: ProtocolError, index: number) => void): void {
+export function readPiecedFrameMessages(
+  frame: PiecedFrame,
+  offset: number,
+  each: (msg: Message) => void,
+  onBad?: (err: ProtocolError, index: number) => void,
+): void {
   const c = new PieceCursor(frame.pieces, offset, frame.length);
   if (c.left < 4) throw new ProtocolError('ERR_MALFORMED', 'truncated frame: no message count');
   const count = c.u32();

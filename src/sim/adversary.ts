@@ -637,8 +637,7 @@ export function inRoleLie(t: number, body: unknown, s: Scope): string | null {
   if (body === null || typeof body !== 'object') return null;
   const b = body as Record<string, unknown>;
   const mine = (m: unknown): boolean => typeof m === 'string' && nodeOfMember(m) === nodeOfMember(s.self);
-  if (t === 10 && s.targetMembers.some(mine) && typeof b['view'] === 'number' && b['view'] > s.targetView)
-    return 'a later view left the target out';
+  if (t === 10 && s.targetMembers.some(mine) && typeof b['view'] === 'number' && b['view'] > s.targetView) return 'a later view left the target out';
   const v = b['view'];
   if (t === 8 && s.targetMembers.length === 0 && v !== null && typeof v === 'object') {
     const members = (v as Record<string, unknown>)['members'];
@@ -801,7 +800,16 @@ class Fuzzer implements Adversary {
       const ids = members.map((m) => m.id);
       const viewed = members.find((m) => m.view.id > 0)?.view;
       const self = inside?.id ?? sender.id;
-      const pick = resolveId(a.to, { self, target: others[0]!.id, targetView: 0, members: ids, endpoints: ctx.endpoints, group: ctx.group, insider: false, targetMembers: [] });
+      const pick = resolveId(a.to, {
+        self,
+        target: others[0]!.id,
+        targetView: 0,
+        members: ids,
+        endpoints: ctx.endpoints,
+        group: ctx.group,
+        insider: false,
+        targetMembers: [],
+      });
       const target = others.find((m) => m.id === pick) ?? others[(pick.length + i) % others.length]!;
       const scope: Scope = {
         self,

@@ -23,7 +23,20 @@ describe('npm run bench', () => {
   it('runs a case at a tiny scale, prints and saves its JSON, profiles it as a flame graph, and --compare prints ratios', async () => {
     const out = join(dir, 'run.json');
     const prof = join(dir, 'prof');
-    const r = await bench(['--profile', 'fbcast-3-rtt', '--profile-dir', prof, '--profile-members', '0,2', '--profile-interval', '500', '--scale', '0.05', '--out', out]);
+    const r = await bench([
+      '--profile',
+      'fbcast-3-rtt',
+      '--profile-dir',
+      prof,
+      '--profile-members',
+      '0,2',
+      '--profile-interval',
+      '500',
+      '--scale',
+      '0.05',
+      '--out',
+      out,
+    ]);
     const doc = JSON.parse(r.stdout) as BenchRun & { profile: { svg: string; top: { frame: string }[] } };
     assert.deepEqual(JSON.parse(readFileSync(out, 'utf8')), doc, '--out saves what stdout shows');
     assert.equal(doc.results.length, 1);

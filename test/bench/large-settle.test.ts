@@ -11,7 +11,6 @@ describe('large-64 idle window start (HORUS_BENCH_LARGE_SETTLE_MS)', () => {
   });
 
   it('refuses anything else with a message naming the variable', () => {
-    for (const bad of ['40s', '-1', '1.5', '600001', 'NaN'])
-      assert.throws(() => settleMs(bad), /HORUS_BENCH_LARGE_SETTLE_MS must be whole ms/);
+    for (const bad of ['40s', '-1', '1.5', '600001', 'NaN']) assert.throws(() => settleMs(bad), /HORUS_BENCH_LARGE_SETTLE_MS must be whole ms/);
   });
 });

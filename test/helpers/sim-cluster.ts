@@ -73,7 +73,12 @@ export function simGroup(n: number, seed: number, more: JoinOptions = {}): { c: 
  * `eps` started one after another, each joining `group` through the first with `stackOf(i)`, and
  * what each delivered (payloads as strings), by endpoint. The caller lets them settle.
  */
-export function joinRecording(c: SimCluster, eps: readonly string[], stackOf: (i: number) => StackSpec, group = 'g'): { groups: Group[]; got: Map<string, string[]> } {
+export function joinRecording(
+  c: SimCluster,
+  eps: readonly string[],
+  stackOf: (i: number) => StackSpec,
+  group = 'g',
+): { groups: Group[]; got: Map<string, string[]> } {
   const got = new Map<string, string[]>();
   const groups = eps.map((e, i) => {
     c.start(e);

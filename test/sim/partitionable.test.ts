@@ -183,9 +183,7 @@ describe('partitionable groups', () => {
     await runAsync(c, 6000);
     // Every view naming it is one it installed itself (a far-side view naming it would be a second
     // view of the same number with it as a member, and its messages would count in both).
-    const installed = new Set(
-      c.history.events.flatMap((e) => (e.k === 'view' && e.node.startsWith('n5:1/') ? [`${e.view}|${e.members.join(' ')}`] : [])),
-    );
+    const installed = new Set(c.history.events.flatMap((e) => (e.k === 'view' && e.node.startsWith('n5:1/') ? [`${e.view}|${e.members.join(' ')}`] : [])));
     for (const e of c.history.events)
       if (e.k === 'view' && e.members.some((m) => m.startsWith('n5:1/')))
         assert.ok(installed.has(`${e.view}|${e.members.join(' ')}`), `${e.node} installed view ${e.view} [${e.members.join(' ')}], which the joiner never did`);

@@ -59,26 +59,22 @@ function readAll(read: (each: (m: Message) => void, onBad: (e: ProtocolError, i:
 describe('a frame read in its pieces', () => {
   it('gives the same messages as the whole frame, wherever it is cut', () => {
     fc.assert(
-      fc.property(
-        fc.array(fc.nat({ max: 3000 }), { minLength: 1, maxLength: 12 }),
-        fc.array(fc.nat(), { minLength: 1, maxLength: 4 }),
-        (sizes, rawCuts) => {
-          const frame = frameOf(sizes);
-          const cuts = rawCuts.map((c) => MAX_FRAME_HEAD_BYTES + (c % Math.max(1, frame.length - MAX_FRAME_HEAD_BYTES)));
-          const pieces = cutAt(frame, cuts);
-          const offset = offsetOf(frame);
-          const whole = readAll((each, onBad) => readFrameMessages(frame, offset, each, onBad));
-          const pieced = new PiecedFrame(pieces, frame.length);
-          assert.ok(canReadPieced(pieces, frame.length));
-          assert.equal(offsetOf(pieced.head), offset);
-          assert.deepEqual(
-            readAll((each, onBad) => readPiecedFrameMessages(pieced, offset, each, onBad)),
-            whole,
-          );
-          assert.equal(piecedMessageRoom(pieced, offset), frameMessageRoom(frame, offset));
-          assert.equal(whole.length, sizes.length);
-        },
-      ),
+      fc.property(fc.array(fc.nat({ max: 3000 }), { minLength: 1, maxLength: 12 }), fc.array(fc.nat(), { minLength: 1, maxLength: 4 }), (sizes, rawCuts) => {
+        const frame = frameOf(sizes);
+        const cuts = rawCuts.map((c) => MAX_FRAME_HEAD_BYTES + (c % Math.max(1, frame.length - MAX_FRAME_HEAD_BYTES)));
+        const pieces = cutAt(frame, cuts);
+        const offset = offsetOf(frame);
+        const whole = readAll((each, onBad) => readFrameMessages(frame, offset, each, onBad));
+        const pieced = new PiecedFrame(pieces, frame.length);
+        assert.ok(canReadPieced(pieces, frame.length));
+        assert.equal(offsetOf(pieced.head), offset);
+        assert.deepEqual(
+          readAll((each, onBad) => readPiecedFrameMessages(pieced, offset, each, onBad)),
+          whole,
+        );
+        assert.equal(piecedMessageRoom(pieced, offset), frameMessageRoom(frame, offset));
+        assert.equal(whole.length, sizes.length);
+      }),
       { numRuns: 400 },
     );
   });

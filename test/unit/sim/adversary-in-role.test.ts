@@ -33,14 +33,14 @@ describe('the member adversary leaves out lies in roles it holds', () => {
     assert.notEqual(inRoleLie(NOT_MEMBER, { view: 9 }, scope({ self: 'n1:7000~2' })), null);
   });
 
-  it("a first view for a joiner from the coordinator or a member it lists is not sent; from anyone else, it is", () => {
+  it('a first view for a joiner from the coordinator or a member it lists is not sent; from anyone else, it is', () => {
     const joiner = scope({ targetMembers: [] });
     assert.notEqual(inRoleLie(INSTALL, { view: { id: 2 ** 32 - 1, members: [other, target] } }, joiner), null, 'the liar coordinates');
     assert.notEqual(inRoleLie(INSTALL, { view: { id: 3, members: [target, liar] } }, scope({ targetMembers: [], members: [other, liar] })), null);
     assert.equal(inRoleLie(INSTALL, { view: { id: 3, members: [other, target] } }, scope({ targetMembers: [], members: [other, liar] })), null);
   });
 
-  it("a forged next view for a member is still sent (members recover from it)", () => {
+  it('a forged next view for a member is still sent (members recover from it)', () => {
     assert.equal(inRoleLie(INSTALL, { view: { id: 6, members: [liar, target] } }, scope()), null);
     assert.equal(inRoleLie(INSTALL, { view: { id: 7, members: [liar, target] } }, scope()), null);
   });

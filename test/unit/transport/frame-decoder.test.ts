@@ -191,7 +191,11 @@ describe('FrameDecoder', () => {
             pieces.reduce((n, p) => n + p.length, 0),
             length,
           );
-          for (const p of pieces) assert.ok(chunks.some((c) => c.buffer === p.buffer), 'a piece is a view of a chunk, not a copy');
+          for (const p of pieces)
+            assert.ok(
+              chunks.some((c) => c.buffer === p.buffer),
+              'a piece is a view of a chunk, not a copy',
+            );
           out.push(Buffer.concat(pieces));
         };
         for (const c of chunks) d.push(c);
