@@ -12,6 +12,7 @@ import type { LargeResult, RoleIdle } from '../lib/results.js';
 import { median, round } from '../lib/stats.js';
 import { sleep, waitUntil, wallNow } from '../lib/wait.js';
 import { profileStart, profileStop, type RunContext } from './context.js';
+import { relaysOf } from '../../src/layers/FD.js';
 
 const GROUP = 'large';
 const VIEW_TIMEOUT_MS = 60_000;
@@ -241,9 +242,6 @@ function idleTraffic(before: readonly Summary[], after: readonly Summary[], wall
   };
 }
 
-/** FD's relays in a relayed view: view indices 1-3 (the coordinator, index 0, is none; src/layers/FD.ts). */
-const RELAYS = 3;
-
 /** The idle window by role: the coordinator, the relays, and the others (median and max CPU). */
 function idleByRole(
   view: readonly string[],
@@ -259,11 +257,13 @@ function idleByRole(
     const i = id === undefined ? -1 : memberIds.indexOf(id);
     return i < 0 ? { cpuPct: NaN, framesOut: NaN, framesIn: NaN } : { cpuPct: cpuPct[i]!, framesOut: rate(i, 'framesOut'), framesIn: rate(i, 'framesIn') };
   };
-  const roles = new Set(view.slice(0, 1 + RELAYS));
+  // The members run FD with its default options (the bench sets only timeouts).
+  const relays = relaysOf(view);
+  const roles = new Set([view[0], ...relays]);
   const others = memberIds.flatMap((id, i) => (roles.has(id) ? [] : [cpuPct[i]!]));
   return {
     coordinator: of(view[0]),
-    relays: view.slice(1, 1 + RELAYS).map(of),
+    relays: relays.map(of),
     othersCpuPctMedian: round(median(others)),
     othersCpuPctMax: others.length > 0 ? Math.max(...others) : NaN,
   };

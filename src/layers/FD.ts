@@ -170,6 +170,25 @@ export function relayRoundsOf(o: Pick<FdOptions, 'heartbeatIntervalMs' | 'suspec
  * before it died), and its lease is not waited out (LEASE_REVOKE): a process that does not run
  * cannot be live in any view. Anything less certain (a stall, a cut, a pause) takes the timeout.
  */
+/**
+ * FD's relays in a view of `members` (none below `relayFrom`): the `relayCount` members after the
+ * coordinator, or from the coordinator on in a view with no member to spare. The coordinator is no
+ * relay when it can be spared: its view changes and joins are work enough, and a relay's beats and
+ * tables slowed them (session 12: joiners' dials to the coordinator and relay of 64 went unanswered
+ * for 5-40 s). Tools that tell roles apart (the large-group bench) ask this rather than repeat it.
+ */
+export function relaysOf(members: readonly NodeId[], o: Pick<FdOptions, 'relayFrom' | 'relayCount'> = options.parse({})): NodeId[] {
+  const n = members.length;
+  if (n < o.relayFrom) return [];
+  const base = relayBaseOf(n, o.relayCount);
+  return members.slice(base, base + Math.min(o.relayCount, n));
+}
+
+/** The view index of the first relay in a relayed view of `n` members: 1, or 0 with no member to spare. */
+function relayBaseOf(n: number, relayCount: number): number {
+  return n > relayCount ? 1 : 0;
+}
+
 export class FD extends Layer {
   readonly name = 'FD';
   private members: readonly NodeId[] = [];
@@ -406,11 +425,8 @@ export class FD extends Layer {
     this.index = new Map(this.members.map((m, i) => [m, i]));
     this.myIdx = this.index.get(this.ctx.localId) ?? -1;
     this.relayed = n >= this.opts.relayFrom && this.myIdx >= 0;
-    // The coordinator is no relay when the view has a member to spare: its view changes and joins
-    // are work enough, and a relay's beats and tables slowed them (session 12: joiners' dials to the
-    // coordinator and relay of 64 went unanswered for 5-40 s).
-    this.relayBase = this.relayed && n > this.opts.relayCount ? 1 : 0;
-    this.relays = this.relayed ? this.members.slice(this.relayBase, this.relayBase + Math.min(this.opts.relayCount, n)) : [];
+    this.relayBase = this.relayed ? relayBaseOf(n, this.opts.relayCount) : 0;
+    this.relays = this.relayed ? relaysOf(this.members, this.opts) : [];
     const mine = this.myIdx - this.relayBase;
     this.myRelay = this.relayed && mine >= 0 && mine < this.relays.length ? mine : -1;
     this.hub = this.myRelay >= 0 ? new RelayHub(n, this.relays.length) : null;

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { Message, MsgFlag, type HeaderType } from '../../../src/core/message.js';
-import { FD, relayRoundsOf } from '../../../src/layers/FD.js';
+import { FD, relayRoundsOf, relaysOf } from '../../../src/layers/FD.js';
 import { encodeRelayDown, FD_RELAY_HEADER, RELAY_DOWN } from '../../../src/layers/fd/relay-beat.js';
 import { framesIn, loseFrames, simGroup } from '../../helpers/sim-group.js';
 import { dropped, forged, layerOf } from './hostile-peer.js';
@@ -182,6 +182,21 @@ describe('FD relayed heartbeats (large views)', () => {
     // 7 rounds must fit in the lease (relay failover), 4 in the suspicion timeout.
     assert.equal(relayRoundsOf({ heartbeatIntervalMs: 10, suspectTimeoutMs: 3000, leaseMs: 700 }), 10);
     assert.equal(relayRoundsOf({ heartbeatIntervalMs: 10, suspectTimeoutMs: 200, leaseMs: 80 }), 1);
+  });
+
+  it('names the relays of a view: none below relayFrom, the members after the coordinator, or from it on with none to spare', () => {
+    const view = (n: number): string[] => Array.from({ length: n }, (_, i) => `h:${i}/x`);
+    assert.deepEqual(relaysOf(view(15)), [], 'the default relayFrom is 16');
+    assert.deepEqual(relaysOf(view(64)), view(4).slice(1));
+    assert.deepEqual(relaysOf(view(20), { relayFrom: 16, relayCount: 8 }), view(9).slice(1));
+    assert.deepEqual(relaysOf(view(3), { relayFrom: 2, relayCount: 3 }), view(3), 'no member to spare: the coordinator relays too');
+    // FD itself relays through exactly these members.
+    const s = simGroup(20, fdStack(16));
+    for (const g of s.groups) {
+      const fd = layerOf(g, FD) as unknown as { relays: string[] };
+      assert.deepEqual(fd.relays, relaysOf(g.view.members));
+      assert.equal(fd.relays.length, 3);
+    }
   });
 
   it('with longer rounds the active relay sends and receives that many times fewer frames, and every lease holds', () => {
