@@ -94,13 +94,6 @@ export function readFrameMembership(frame: Buffer, offset: number): { membership
 }
 
 /**
- * Decode the messages of a frame body; calls `each` per message. A frame whose layout is broken
- * (count, a length that overruns it, trailing bytes) throws ProtocolError: nothing after the break
- * can be trusted to start where it claims. With `onBad`, one malformed message inside an intact
- * layout is reported there and skipped (its length prefix says where the next one starts), so it
- * does not cost the good ones; without it, it throws too.
- */
-/**
  * How many messages the frame at `offset` (its message section) can hold: the count it claims, but
  * no more than its bytes have room for (a message takes at least 6), so a hostile count sizes
  * nothing. For sizing the array that receives them; readFrameMessages checks the count itself.
@@ -110,6 +103,27 @@ export function frameMessageRoom(frame: Buffer, offset: number): number {
   return Math.min(frame.readUInt32BE(offset), Math.floor((frame.length - offset - 4) / 6));
 }
 
+/**
+ * Message `index` of a frame, from `r` up to `end`; with `onBad`, a malformed one is reported there and
+ * null returned (without it, it throws). Anything but a ProtocolError is a bug: it always throws.
+ */
+export function decodeOrReport(r: Reader, end: number, index: number, onBad?: (err: ProtocolError, index: number) => void): Message | null {
+  try {
+    return decodeMessage(r, end);
+  } catch (err) {
+    if (onBad === undefined || !(err instanceof ProtocolError)) throw err;
+    onBad(err, index);
+    return null;
+  }
+}
+
+/**
+ * Decode the messages of a frame body; calls `each` per message. A frame whose layout is broken
+ * (count, a length that overruns it, trailing bytes) throws ProtocolError: nothing after the break
+ * can be trusted to start where it claims. With `onBad`, one malformed message inside an intact
+ * layout is reported there and skipped (its length prefix says where the next one starts), so it
+ * does not cost the good ones; without it, it throws too.
+ */
 export function readFrameMessages(frame: Buffer, offset: number, each: (msg: Message) => void, onBad?: (err: ProtocolError, index: number) => void): void {
   const r = new Reader(frame, offset);
   const count = r.u32();
@@ -118,16 +132,9 @@ export function readFrameMessages(frame: Buffer, offset: number, each: (msg: Mes
     const len = r.u32();
     const end = r.pos + len;
     if (end > r.end) throw new ProtocolError('ERR_MALFORMED', `message ${i} length ${len} overruns the frame`);
-    let msg: Message;
-    try {
-      msg = decodeMessage(r, end);
-    } catch (err) {
-      if (onBad === undefined || !(err instanceof ProtocolError)) throw err;
-      onBad(err, i);
-      r.pos = end;
-      continue;
-    }
-    each(msg);
+    const msg = decodeOrReport(r, end, i, onBad);
+    if (msg === null) r.pos = end;
+    else each(msg);
   }
   if (r.remaining !== 0) throw new ProtocolError('ERR_MALFORMED', `${r.remaining} trailing bytes after ${count} messages`);
 }

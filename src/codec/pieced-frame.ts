@@ -1,7 +1,6 @@
 import { ProtocolError } from '../core/errors.js';
 import type { Message } from '../core/message.js';
-import { MAX_FRAME_HEAD_BYTES, MAX_MESSAGES_PER_FRAME, frameMessageRoom, readFrameMessages } from './frame.js';
-import { decodeMessage } from './message-codec.js';
+import { MAX_FRAME_HEAD_BYTES, MAX_MESSAGES_PER_FRAME, decodeOrReport, frameMessageRoom, readFrameMessages } from './frame.js';
 import { Reader } from './reader.js';
 
 /**
@@ -138,15 +137,8 @@ export function readPiecedFrameMessages(
       r = new Reader(c.gather(len));
       end = len;
     }
-    let msg: Message;
-    try {
-      msg = decodeMessage(r, end);
-    } catch (err) {
-      if (onBad === undefined || !(err instanceof ProtocolError)) throw err;
-      onBad(err, i);
-      continue;
-    }
-    each(msg);
+    const msg = decodeOrReport(r, end, i, onBad);
+    if (msg !== null) each(msg);
   }
   if (c.left !== 0) throw new ProtocolError('ERR_MALFORMED', `${c.left} trailing bytes after ${count} messages`);
 }
