@@ -22,11 +22,6 @@ export class PiecedFrame {
   get head(): Buffer {
     return this.pieces[0]!;
   }
-
-  /** One buffer of the whole frame (a copy): for paths that read frames whole. */
-  gather(): Buffer {
-    return Buffer.concat(this.pieces, this.length);
-  }
 }
 
 /** Whether a frame that came in `pieces` can be read as a PiecedFrame (else gather it). */

@@ -145,6 +145,25 @@ export function relayRoundsOf(o: Pick<FdOptions, 'heartbeatIntervalMs' | 'suspec
 }
 
 /**
+ * FD's relays in a view of `members` (none below `relayFrom`): the `relayCount` members after the
+ * coordinator, or from the coordinator on in a view with no member to spare. The coordinator is no
+ * relay when it can be spared: its view changes and joins are work enough, and a relay's beats and
+ * tables slowed them (session 12: joiners' dials to the coordinator and relay of 64 went unanswered
+ * for 5-40 s). Tools that tell roles apart (the large-group bench) ask this rather than repeat it.
+ */
+export function relaysOf(members: readonly NodeId[], o: Pick<FdOptions, 'relayFrom' | 'relayCount'> = options.parse({})): NodeId[] {
+  const n = members.length;
+  if (n < o.relayFrom) return [];
+  const base = relayBaseOf(n, o.relayCount);
+  return members.slice(base, base + Math.min(o.relayCount, n));
+}
+
+/** The view index of the first relay in a relayed view of `n` members: 1, or 0 with no member to spare. */
+function relayBaseOf(n: number, relayCount: number): number {
+  return n > relayCount ? 1 : 0;
+}
+
+/**
  * Heartbeat failure detector and lease keeper. Any message from a member counts as a sign of life;
  * heartbeats fill the silence. A member silent for `suspectTimeoutMs` is suspected (SUSPECT goes
  * up to GMS) and unsuspected if heard again before a new view excludes it. When this process itself
@@ -170,25 +189,6 @@ export function relayRoundsOf(o: Pick<FdOptions, 'heartbeatIntervalMs' | 'suspec
  * before it died), and its lease is not waited out (LEASE_REVOKE): a process that does not run
  * cannot be live in any view. Anything less certain (a stall, a cut, a pause) takes the timeout.
  */
-/**
- * FD's relays in a view of `members` (none below `relayFrom`): the `relayCount` members after the
- * coordinator, or from the coordinator on in a view with no member to spare. The coordinator is no
- * relay when it can be spared: its view changes and joins are work enough, and a relay's beats and
- * tables slowed them (session 12: joiners' dials to the coordinator and relay of 64 went unanswered
- * for 5-40 s). Tools that tell roles apart (the large-group bench) ask this rather than repeat it.
- */
-export function relaysOf(members: readonly NodeId[], o: Pick<FdOptions, 'relayFrom' | 'relayCount'> = options.parse({})): NodeId[] {
-  const n = members.length;
-  if (n < o.relayFrom) return [];
-  const base = relayBaseOf(n, o.relayCount);
-  return members.slice(base, base + Math.min(o.relayCount, n));
-}
-
-/** The view index of the first relay in a relayed view of `n` members: 1, or 0 with no member to spare. */
-function relayBaseOf(n: number, relayCount: number): number {
-  return n > relayCount ? 1 : 0;
-}
-
 export class FD extends Layer {
   readonly name = 'FD';
   private members: readonly NodeId[] = [];
