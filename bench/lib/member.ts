@@ -142,9 +142,18 @@ const loopDelay = monitorEventLoopDelay({ resolution: 1 });
  * second field, ns), or null where the kernel does not keep it.
  */
 function runQueueWaitMs(): number | null {
+  return schedstatMs(1);
+}
+
+/** Time the JavaScript thread ran on a core (ms; schedstat's first field), or null where the kernel does not keep it. */
+function mainThreadCpuMs(): number | null {
+  return schedstatMs(0);
+}
+
+function schedstatMs(field: number): number | null {
   try {
     const f = readFileSync('/proc/thread-self/schedstat', 'utf8').split(' ');
-    const ns = Number(f[1]);
+    const ns = Number(f[field]);
     return Number.isFinite(ns) ? ns / 1e6 : null;
   } catch {
     return null;
@@ -472,6 +481,7 @@ async function dynJoin(c: Extract<Command, { cmd: 'djoin' }>): Promise<DynJoinRe
         : undefined;
   const rssBefore = process.memoryUsage.rss();
   const cpu0 = process.cpuUsage();
+  const main0 = mainThreadCpuMs();
   const faults0 = process.resourceUsage().minorPageFault;
   const t0 = performance.now();
   let timer: NodeJS.Timeout | undefined;
@@ -492,6 +502,7 @@ async function dynJoin(c: Extract<Command, { cmd: 'djoin' }>): Promise<DynJoinRe
   ]).finally(() => clearTimeout(timer));
   const elapsedMs = performance.now() - t0;
   const cpu = process.cpuUsage(cpu0);
+  const main1 = mainThreadCpuMs();
   group = g;
   selfId = g.localId;
   g.on('message', () => {
@@ -508,6 +519,8 @@ async function dynJoin(c: Extract<Command, { cmd: 'djoin' }>): Promise<DynJoinRe
     rssBefore,
     maxRss: process.resourceUsage().maxRSS * 1024,
     cpuMs: (cpu.user + cpu.system) / 1000,
+    sysCpuMs: cpu.system / 1000,
+    mainThreadCpuMs: main0 !== null && main1 !== null ? Math.round(main1 - main0) : null,
     minorFaults: process.resourceUsage().minorPageFault - faults0,
   };
 }
@@ -624,6 +637,12 @@ async function profileStart(intervalUs: number): Promise<Record<string, never>> 
   await s.post('Profiler.enable');
   await s.post('Profiler.setSamplingInterval', { interval: intervalUs });
   await s.post('Profiler.start');
+  // HORUS_BENCH_HEAP_SAMPLING=BYTES: also sample allocations (collected ones too), every BYTES on average.
+  const heapEvery = Number(process.env.HORUS_BENCH_HEAP_SAMPLING ?? 0);
+  if (heapEvery > 0) {
+    await s.post('HeapProfiler.enable');
+    await s.post('HeapProfiler.startSampling', { samplingInterval: heapEvery, includeObjectsCollectedByMajorGC: true, includeObjectsCollectedByMinorGC: true });
+  }
   profiler = s;
   return {};
 }
@@ -633,6 +652,10 @@ async function profileStop(file: string): Promise<{ file: string; samples: numbe
   if (s === null) throw new Error('not profiling');
   profiler = null;
   const { profile } = await s.post('Profiler.stop');
+  if (Number(process.env.HORUS_BENCH_HEAP_SAMPLING ?? 0) > 0) {
+    const { profile: heap } = await s.post('HeapProfiler.stopSampling');
+    writeFileSync(file.replace(/\.cpuprofile$/, '') + '.heapprofile', JSON.stringify(heap));
+  }
   s.disconnect();
   writeFileSync(file, JSON.stringify(profile));
   return { file, samples: profile.samples?.length ?? 0 };

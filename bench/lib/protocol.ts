@@ -146,6 +146,10 @@ export interface DynJoinResult {
   maxRss: number;
   /** CPU time (user and system) this process spent in the join call, ms. */
   cpuMs: number;
+  /** Of cpuMs: the kernel's part (system time), ms. */
+  sysCpuMs: number;
+  /** Of cpuMs: the JavaScript thread's part (Linux: /proc/self/task; null elsewhere), ms. The rest is V8's helper threads (compiler, collector). */
+  mainThreadCpuMs: number | null;
   /** Minor page faults this process took in the join call (fresh memory touched: costly in a VM). */
   minorFaults: number;
 }

@@ -155,6 +155,9 @@ export interface StateTransferResult {
   joinerPeakRssMiB: number;
   /** CPU ms per 10^6 state bytes (median join): the joiner's whole join call, and the provider's (the busiest old member) over it. */
   joinerCpuMsPerMB: number;
+  /** Of joinerCpuMsPerMB: the kernel's part (socket reads, page faults), and the JavaScript thread's (null off Linux); optional: older saved runs lack them. */
+  joinerSysCpuMsPerMB?: number;
+  joinerMainThreadCpuMsPerMB?: number | null;
   providerCpuMsPerMB: number;
   /** The old members' deliveries per second while the transfers ran (median member): the group kept delivering. */
   deliveredPerSecDuringTransfer: number;

@@ -42,6 +42,8 @@ export async function runStateTransfer(c: StateTransferCase, ctx: RunContext): P
     const rssBefore: number[] = [];
     const rssPeak: number[] = [];
     const joinerCpu: number[] = [];
+    const joinerSys: number[] = [];
+    const joinerMain: number[] = [];
     const providerCpu: number[] = [];
     let verified = true;
     let transferMs = 0;
@@ -60,6 +62,8 @@ export async function runStateTransfer(c: StateTransferCase, ctx: RunContext): P
       transferMs += dt;
       deliveredDuring += median(after.map((s, i) => s.delivered - before[i]!.delivered));
       joinerCpu.push(r.cpuMs);
+      joinerSys.push(r.sysCpuMs);
+      if (r.mainThreadCpuMs !== null) joinerMain.push(r.mainThreadCpuMs);
       // The provider is the old member that worked most during the join (it also keeps up the traffic, as the others do).
       providerCpu.push(Math.max(...after.map((s, i) => s.cpuMs - before[i]!.cpuMs)));
       const good = r.stateSize === bytes && r.stateSha256 === sha;
@@ -69,7 +73,7 @@ export async function runStateTransfer(c: StateTransferCase, ctx: RunContext): P
       rssBefore.push(r.rssBefore);
       rssPeak.push(r.maxRss);
       ctx.log(
-        `${c.id}: join ${j + 1}/${c.joins}: ${Math.round(r.elapsedMs)} ms, peak RSS ${Math.round(r.maxRss / MiB)} MiB, CPU joiner ${Math.round(r.cpuMs)} ms (${r.minorFaults} page faults), provider ${Math.round(providerCpu[j]!)} ms, ${good ? 'state verified' : 'STATE MISMATCH'}`,
+        `${c.id}: join ${j + 1}/${c.joins}: ${Math.round(r.elapsedMs)} ms, peak RSS ${Math.round(r.maxRss / MiB)} MiB, CPU joiner ${Math.round(r.cpuMs)} ms (kernel ${Math.round(r.sysCpuMs)}, JavaScript thread ${r.mainThreadCpuMs ?? '?'}; ${r.minorFaults} page faults), provider ${Math.round(providerCpu[j]!)} ms, ${good ? 'state verified' : 'STATE MISMATCH'}`,
       );
       // The joiner leaves again, so every join is from the same group size.
       await joiner.close();
@@ -95,6 +99,8 @@ export async function runStateTransfer(c: StateTransferCase, ctx: RunContext): P
       joinerRssBeforeMiB: Math.round(Math.max(...rssBefore) / MiB),
       joinerPeakRssMiB: Math.round(Math.max(...rssPeak) / MiB),
       joinerCpuMsPerMB: round(median(joinerCpu) / (bytes / 1e6), 2),
+      joinerSysCpuMsPerMB: round(median(joinerSys) / (bytes / 1e6), 2),
+      joinerMainThreadCpuMsPerMB: joinerMain.length === joinerCpu.length ? round(median(joinerMain) / (bytes / 1e6), 2) : null,
       providerCpuMsPerMB: round(median(providerCpu) / (bytes / 1e6), 2),
       deliveredPerSecDuringTransfer: Math.round(deliveredDuring / (transferMs / 1000)),
       durationS: round((performance.now() - t0) / 1000),
