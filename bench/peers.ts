@@ -2,12 +2,15 @@
 // cores halve each other), then issue 10's table of ratios:
 //
 //   npx tsx bench/peers.ts [--peers DIR] [--out DIR] [--only mesh,jgroups,corosync,horus] [--horus FILE] [--scale F]
-//                          [--members 5,9]
+//                          [--members 5,9] [--horus-timing peers|counts]
 //
 // --peers: the peer benchmarks (default ../shared/peers beside this repository); --out: where each
 // one's output goes (default test-results/peers-TIME); --horus FILE: a saved Horus run instead of
 // running the bench; --scale: Horus's --scale; --members: also the raw mesh, JGroups FIFO and Horus
 // fbcast at these group sizes (100 B), and the table of how each scales from 3 members. Corosync needs root; JGroups a JDK and libjgroups-java.
+// Horus's throughput cases get what JGroups' bench gets (--horus-timing peers, the default): the
+// machine idle first, then WARM_MS of warm-up and DUR_MS measured (the JGroups script's knobs, 20 s and
+// 8 s unless set); --horus-timing counts runs the cases' own counts instead (a second or two each).
 import { spawn } from 'node:child_process';
 import { createWriteStream, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
@@ -31,6 +34,8 @@ interface Args {
   scale: string;
   /** Group sizes besides 3 for the scaling table (fbcast 100 B). */
   members: number[];
+  /** peers: Horus's throughput phases last what JGroups' do; counts: the cases' own counts. */
+  horusTiming: 'peers' | 'counts';
 }
 
 const USAGE = `usage: npx tsx bench/peers.ts [options]   (npm run bench:peers -- [options])
@@ -40,6 +45,7 @@ const USAGE = `usage: npx tsx bench/peers.ts [options]   (npm run bench:peers --
   --horus FILE       a saved Horus run instead of running the bench
   --scale F          Horus's --scale
   --members N,M      also the raw mesh, JGroups FIFO and Horus fbcast at these group sizes (100 B)
+  --horus-timing T   peers (default): Horus warms up WARM_MS and measures DUR_MS, as JGroups does; counts: the cases' counts
   --help             this text`;
 
 /** A bad command line: said in one line with the usage, not as a stack trace. */
@@ -55,6 +61,7 @@ function parse(argv: readonly string[]): Args {
     horus: null as string | null,
     scale: '1',
     members: [] as number[],
+    horusTiming: 'peers' as 'peers' | 'counts',
   };
   for (let i = 0; i < argv.length; i++) {
     const f = argv[i];
@@ -68,7 +75,10 @@ function parse(argv: readonly string[]): Args {
     else if (f === '--out') a.out = resolve(v);
     else if (f === '--horus') a.horus = resolve(v);
     else if (f === '--scale') a.scale = v;
-    else if (f === '--members') {
+    else if (f === '--horus-timing') {
+      if (v !== 'peers' && v !== 'counts') throw new UsageError(`--horus-timing: peers or counts, not ${v}`);
+      a.horusTiming = v;
+    } else if (f === '--members') {
       a.members = v.split(',').map((x) => {
         const n = Number(x);
         const sizes = CASES.filter((c) => c.kind === 'throughput' && c.op === 'fbcast' && c.size === 100 && c.members !== 3).map((c) => c.members);
@@ -120,6 +130,51 @@ function runLogged(
   });
 }
 
+/** One of the JGroups script's time knobs (ms), from the environment as that script reads it. */
+function peerMs(name: string, fallback: number): number {
+  const v = process.env[name];
+  if (v === undefined || v === '') return fallback;
+  const ms = Number(v);
+  if (!Number.isInteger(ms) || ms < 0 || ms > 600_000) throw new UsageError(`${name} must be whole ms in [0, 600000], not ${v}`);
+  return ms;
+}
+
+/** The whole machine's busy share of its cores over `ms` (from /proc/stat; 0 where there is none). */
+async function machineBusy(ms: number): Promise<number> {
+  const read = (): number[] | null => {
+    try {
+      return readFileSync('/proc/stat', 'utf8').split('\n')[0]!.trim().split(/\s+/).slice(1).map(Number);
+    } catch {
+      return null;
+    }
+  };
+  const a = read();
+  await new Promise((r) => setTimeout(r, ms));
+  const b = read();
+  if (a === null || b === null) return 0;
+  const d = b.map((x, i) => x - (a[i] ?? 0));
+  const total = d.reduce((x, y) => x + y, 0);
+  const idle = (d[3] ?? 0) + (d[4] ?? 0);
+  return total > 0 ? (total - idle) / total : 0;
+}
+
+/** As the JGroups script does before each run: wait (up to 240 s) until the machine is idle (under 0.15 busy over 2 s). */
+async function waitIdle(): Promise<void> {
+  const t0 = performance.now();
+  for (;;) {
+    const busy = await machineBusy(2000);
+    if (busy < 0.15) {
+      process.stderr.write(`peers: machine idle check: busy=${busy.toFixed(2)} OK\n`);
+      return;
+    }
+    if (performance.now() - t0 > 240_000) {
+      process.stderr.write(`peers: WARNING: machine still busy (${busy.toFixed(2)}) after 240 s; running anyway (results contended)\n`);
+      return;
+    }
+    await new Promise((r) => setTimeout(r, 1000));
+  }
+}
+
 async function main(): Promise<void> {
   const a = parse(process.argv.slice(2));
   // Without this a missing folder surfaced as "spawn node ENOENT" (the steps run in it).
@@ -153,6 +208,7 @@ async function main(): Promise<void> {
   let horusFile = a.horus;
   if (horusFile === null && a.only.has('horus')) {
     horusFile = join(a.out, 'horus.json');
+    await waitIdle();
     const r = await runLogged(
       process.execPath,
       [
@@ -163,6 +219,9 @@ async function main(): Promise<void> {
         [HORUS_CASES, ...a.members.map((n) => `fbcast-${n}-100B`)].join(','),
         '--scale',
         a.scale,
+        ...(a.horusTiming === 'peers'
+          ? ['--warmup-seconds', String(peerMs('WARM_MS', 20_000) / 1000), '--measure-seconds', String(peerMs('DUR_MS', 8000) / 1000)]
+          : []),
         '--out',
         horusFile,
       ],

@@ -43,6 +43,8 @@ const USAGE = `usage: npm run bench -- [options]
   --profile-members L   with --profile: only these members (indices, e.g. 0,1,10): 64 sampled processes slow each other
   --profile-interval US with --profile: the sampling interval in µs (default 250)
   --security MODE       members secure their connections: pki, psk or off (default); compare with a run saved with off
+  --warmup-seconds S    throughput cases: after the case's own warm-up, warm up about S seconds more (sized from the rate seen)
+  --measure-seconds T   throughput cases: measure about T seconds (sized from the warm-up's rate) instead of the case's count
   --list                list the cases
   --help                this text`;
 
@@ -55,6 +57,8 @@ interface Args {
   threshold: number;
   failOnRegression: boolean;
   loadRate: number | null;
+  warmupSeconds: number | null;
+  measureSeconds: number | null;
   profile: string | null;
   profileDir: string | null;
   /** --profile-members: the member indices to sample (null: all). */
@@ -75,6 +79,8 @@ function parseArgs(argv: readonly string[]): Args {
     threshold: 0.1,
     failOnRegression: false,
     loadRate: null,
+    warmupSeconds: null,
+    measureSeconds: null,
     profile: null,
     profileDir: null,
     profileMembers: null,
@@ -115,6 +121,12 @@ function parseArgs(argv: readonly string[]): Args {
       case '--load-rate':
         a.loadRate = Number(value(++i, f));
         break;
+      case '--warmup-seconds':
+        a.warmupSeconds = Number(value(++i, f));
+        break;
+      case '--measure-seconds':
+        a.measureSeconds = Number(value(++i, f));
+        break;
       case '--profile':
         a.profile = value(++i, f);
         break;
@@ -153,6 +165,10 @@ function parseArgs(argv: readonly string[]): Args {
   if (!(a.scale > 0)) throw new Error('--scale must be a positive number');
   if (!(a.threshold >= 0 && a.threshold < 1)) throw new Error('--threshold must be in [0, 1)');
   if (a.loadRate !== null && !(a.loadRate > 0)) throw new Error('--load-rate must be a positive number');
+  if (a.warmupSeconds !== null && !(a.warmupSeconds >= 0 && a.warmupSeconds <= 600))
+    throw new Error('--warmup-seconds must be a number of seconds in [0, 600]');
+  if (a.measureSeconds !== null && !(a.measureSeconds > 0 && a.measureSeconds <= 60))
+    throw new Error('--measure-seconds must be a number of seconds in (0, 60]');
   if (a.with !== null && a.compare === null) throw new Error('--with needs --compare');
   return a;
 }
@@ -303,6 +319,7 @@ async function main(): Promise<number> {
     scale: args.scale,
     execArgv: [],
     loadRate: args.loadRate,
+    timed: args.warmupSeconds !== null || args.measureSeconds !== null ? { warmupSeconds: args.warmupSeconds ?? 0, measureSeconds: args.measureSeconds } : null,
     profile: profileDir !== null ? { dir: profileDir, intervalUs: args.profileIntervalUs, members: args.profileMembers } : null,
     log,
   };

@@ -10,6 +10,8 @@ export interface ThroughputResult {
   /** How the members sent: one `cast` per message, or lists through `castMany` (a case asks for it; an API without it falls back). */
   api: 'cast' | 'castMany';
   messagesPerSender: number;
+  /** With --warmup-seconds / --measure-seconds: how long the extra warm-up ran before the measured phase, s. */
+  timedWarmupS?: number;
   /** Deliveries per second at one member, all senders (own loopback included): median of members. */
   msgsPerSecPerMember: number;
   /** The same, counting only messages from other members (comparable to a raw socket mesh). */

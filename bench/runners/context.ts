@@ -9,6 +9,11 @@ export interface RunContext {
   execArgv: readonly string[];
   /** --load-rate: the per-member delivered rate load-latency cases offer, instead of their fraction of the saturated rate. */
   loadRate: number | null;
+  /**
+   * --warmup-seconds / --measure-seconds: throughput cases warm up and measure for about these times
+   * (phases sized from the rate just seen), as the peers' benches do, instead of their counts. null: counts.
+   */
+  timed?: { warmupSeconds: number; measureSeconds: number | null } | null;
   /** --profile: the members sample their CPU during the measured part of the case only (profileStart/Stop). */
   profile: { dir: string; intervalUs: number; members?: readonly number[] | null } | null;
   /** Progress, to stderr. */

@@ -1,6 +1,6 @@
 // Closed-loop throughput: every member multicasts as fast as flow control allows.
 import { orderOf, type ThroughputCase } from '../cases.js';
-import type { Cluster } from '../lib/cluster.js';
+import type { Cluster, PhaseResult } from '../lib/cluster.js';
 import type { Summary } from '../lib/protocol.js';
 import type { ThroughputResult } from '../lib/results.js';
 import { median, MiB, percentile, round } from '../lib/stats.js';
@@ -31,14 +31,36 @@ export function wireShape(sum: (name: string) => number, perMember: number, memb
   };
 }
 
+/** Messages per second each sender got through in a phase (each member delivers every sender's). */
+function senderRate(p: PhaseResult, senders: number): number {
+  return median(p.reached.map((r) => (r.delivered / r.elapsedMs) * 1000)) / senders;
+}
+
 export async function runThroughput(cluster: Cluster, c: ThroughputCase, ctx: RunContext): Promise<ThroughputResult> {
-  const count = scaled(c.count, ctx.scale);
   const warmup = scaled(c.warmup, ctx.scale);
   const { order, safe } = orderOf(c.op);
-  const sampleEvery = Math.max(1, Math.min(100, Math.floor(count / 200)));
+  const sampleEvery = Math.max(1, Math.min(100, Math.floor(scaled(c.count, ctx.scale) / 200)));
   ctx.log(`${c.id}: warm-up ${warmup} per member`);
   const batch = c.batch !== undefined ? { batch: c.batch } : {};
-  await cluster.phase({ count: warmup, size: c.size, order, safe, timeoutMs: PHASE_TIMEOUT_MS, sampleEvery, ...batch });
+  const warm = await cluster.phase({ count: warmup, size: c.size, order, safe, timeoutMs: PHASE_TIMEOUT_MS, sampleEvery, ...batch });
+  const timed = ctx.timed ?? null;
+  let count = scaled(c.count, ctx.scale);
+  let warmupS: number | undefined;
+  if (timed !== null) {
+    // Phases sized from the rate just seen: a long run's steady state, as JGroups' bench measures it
+    // (a fresh process's first seconds pay for compiling, heap growth and first touches of memory).
+    // Phases of about a second each until the time is up: the rate climbs as the processes warm.
+    let rate = senderRate(warm, c.members);
+    const t = performance.now();
+    const until = t + timed.warmupSeconds * 1000;
+    if (timed.warmupSeconds > 0) ctx.log(`${c.id}: warm-up for ${timed.warmupSeconds} s more`);
+    while (performance.now() < until) {
+      const more = Math.max(1, Math.round(rate * Math.min(1, (until - performance.now()) / 1000)));
+      rate = senderRate(await cluster.phase({ count: more, size: c.size, order, safe, timeoutMs: PHASE_TIMEOUT_MS, sampleEvery, ...batch }), c.members);
+    }
+    warmupS = round((performance.now() - t) / 1000);
+    if (timed.measureSeconds !== null) count = Math.max(1, Math.round(rate * timed.measureSeconds));
+  }
   const before = await cluster.summaries();
   const statsFrom = cluster.members.map((m) => m.stats.length);
   ctx.log(`${c.id}: ${count} per member`);
@@ -62,6 +84,7 @@ export async function runThroughput(cluster: Cluster, c: ThroughputCase, ctx: Ru
     size: c.size,
     api: run.sends.every((x) => x.usedCastMany) ? 'castMany' : 'cast',
     messagesPerSender: count,
+    ...(warmupS !== undefined ? { timedWarmupS: warmupS } : {}),
     msgsPerSecPerMember: Math.round(median(rates)),
     remoteMsgsPerSecPerMember: Math.round((median(rates) * (n - 1)) / n),
     payloadMiBPerSecPerMember: round((median(rates) * c.size) / MiB),

@@ -112,4 +112,23 @@ describe('npm run bench', () => {
     // No collector time, no pause; a pause, some collector time.
     assert.equal(gcPauseMsPerSec === 0, gcMaxPauseMs === 0, `pauses ${gcPauseMsPerSec} ms/s, longest ${gcMaxPauseMs} ms`);
   });
+
+  it('--warmup-seconds and --measure-seconds size a throughput case by time, from the rate seen, not by its count', async () => {
+    const r = await bench(['--filter', 'fbcast-3-100B', '--scale', '0.01', '--warmup-seconds', '1', '--measure-seconds', '1']);
+    const [tp] = (JSON.parse(r.stdout) as BenchRun).results;
+    assert.equal(tp?.kind, 'throughput');
+    if (tp?.kind !== 'throughput') return;
+    // The case's own count at this scale is 3000 a sender: a second at the rate seen is far more.
+    assert.ok(tp.messagesPerSender > 3000, `${tp.messagesPerSender} per sender`);
+    assert.ok(tp.timedWarmupS! >= 1 && tp.timedWarmupS! < 30, `warm-up ${tp.timedWarmupS} s`);
+    assert.ok(tp.durationS > 0.2 && tp.durationS < 10, `measured ${tp.durationS} s`);
+    assert.match(r.stderr, /fbcast-3-100B: warm-up for 1 s more/);
+    for (const bad of [
+      ['--warmup-seconds', '-1'],
+      ['--measure-seconds', '0'],
+      ['--measure-seconds', 'x'],
+    ]) {
+      await assert.rejects(bench(['--filter', 'fbcast-3-100B', ...bad]), (e: { stderr?: string }) => /seconds/.test(e.stderr ?? ''), bad.join(' '));
+    }
+  });
 });
