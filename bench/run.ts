@@ -43,7 +43,7 @@ const USAGE = `usage: npm run bench -- [options]
   --profile-members L   with --profile: only these members (indices, e.g. 0,1,10): 64 sampled processes slow each other
   --profile-interval US with --profile: the sampling interval in µs (default 250)
   --security MODE       members secure their connections: pki, psk or off (default); compare with a run saved with off
-  --warmup-seconds S    throughput cases: after the case's own warm-up, warm up about S seconds more (sized from the rate seen)
+  --warmup-seconds S    throughput and load-latency cases: after the case's own warm-up, warm up about S seconds more (sized from the rate seen)
   --measure-seconds T   throughput cases: measure about T seconds (sized from the warm-up's rate) instead of the case's count
   --list                list the cases
   --help                this text`;

@@ -4,7 +4,7 @@ import type { Cluster } from '../lib/cluster.js';
 import type { LoadLatencyResult } from '../lib/results.js';
 import { median, percentile, round } from '../lib/stats.js';
 import { profileStart, profileStop, scaled, type RunContext } from './context.js';
-import { counter, PHASE_TIMEOUT_MS } from './throughput.js';
+import { counter, PHASE_TIMEOUT_MS, senderRate, warmUpFor } from './throughput.js';
 import type { PhaseStalls } from '../lib/protocol.js';
 
 export async function runLoadLatency(cluster: Cluster, c: LoadLatencyCase, ctx: RunContext): Promise<LoadLatencyResult> {
@@ -13,7 +13,13 @@ export async function runLoadLatency(cluster: Cluster, c: LoadLatencyCase, ctx: 
   const satCount = scaled(c.saturationCount, ctx.scale);
   ctx.log(`${c.id}: saturating, ${satCount} per member`);
   // Twice: the first warms up (JIT, connection buffers), the second is the rate.
-  await cluster.phase({ count: scaled(satCount / 5, 1), size: c.size, order, safe, timeoutMs: PHASE_TIMEOUT_MS, sampleEvery: 100 });
+  const warm = await cluster.phase({ count: scaled(satCount / 5, 1), size: c.size, order, safe, timeoutMs: PHASE_TIMEOUT_MS, sampleEvery: 100 });
+  // --warmup-seconds: warm processes, as the throughput cases get them (the saturated rate of fresh ones is lower).
+  const warmupS = ctx.timed?.warmupSeconds ?? 0;
+  if (warmupS > 0) {
+    ctx.log(`${c.id}: warm-up for ${warmupS} s more`);
+    await warmUpFor(cluster, { size: c.size, order, safe, timeoutMs: PHASE_TIMEOUT_MS, sampleEvery: 100 }, warmupS, senderRate(warm, n));
+  }
   const sat = await cluster.phase({ count: satCount, size: c.size, order, safe, timeoutMs: PHASE_TIMEOUT_MS, sampleEvery: 100 });
   const saturated = median(sat.reached.map((r) => (r.delivered / r.elapsedMs) * 1000));
   // Each member delivers every sender's messages: a member sends 1/n of what a member delivers.

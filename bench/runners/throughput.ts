@@ -1,6 +1,6 @@
 // Closed-loop throughput: every member multicasts as fast as flow control allows.
 import { orderOf, type ThroughputCase } from '../cases.js';
-import type { Cluster, PhaseResult } from '../lib/cluster.js';
+import type { Cluster, PhaseOptions, PhaseResult } from '../lib/cluster.js';
 import type { Summary } from '../lib/protocol.js';
 import type { ThroughputResult } from '../lib/results.js';
 import { median, MiB, percentile, round } from '../lib/stats.js';
@@ -32,8 +32,21 @@ export function wireShape(sum: (name: string) => number, perMember: number, memb
 }
 
 /** Messages per second each sender got through in a phase (each member delivers every sender's). */
-function senderRate(p: PhaseResult, senders: number): number {
+export function senderRate(p: PhaseResult, senders: number): number {
   return median(p.reached.map((r) => (r.delivered / r.elapsedMs) * 1000)) / senders;
+}
+
+/**
+ * Closed-loop phases of about a second each (sized from the last rate, starting at `rate` per
+ * sender) until `seconds` are up, the rate climbing as the processes warm; the last rate per sender.
+ */
+export async function warmUpFor(cluster: Cluster, p: Omit<PhaseOptions, 'count'>, seconds: number, rate: number): Promise<number> {
+  const until = performance.now() + seconds * 1000;
+  while (performance.now() < until) {
+    const count = Math.max(1, Math.round(rate * Math.min(1, (until - performance.now()) / 1000)));
+    rate = senderRate(await cluster.phase({ ...p, count }), cluster.members.length);
+  }
+  return rate;
 }
 
 export async function runThroughput(cluster: Cluster, c: ThroughputCase, ctx: RunContext): Promise<ThroughputResult> {
@@ -49,15 +62,14 @@ export async function runThroughput(cluster: Cluster, c: ThroughputCase, ctx: Ru
   if (timed !== null) {
     // Phases sized from the rate just seen: a long run's steady state, as JGroups' bench measures it
     // (a fresh process's first seconds pay for compiling, heap growth and first touches of memory).
-    // Phases of about a second each until the time is up: the rate climbs as the processes warm.
-    let rate = senderRate(warm, c.members);
     const t = performance.now();
-    const until = t + timed.warmupSeconds * 1000;
     if (timed.warmupSeconds > 0) ctx.log(`${c.id}: warm-up for ${timed.warmupSeconds} s more`);
-    while (performance.now() < until) {
-      const more = Math.max(1, Math.round(rate * Math.min(1, (until - performance.now()) / 1000)));
-      rate = senderRate(await cluster.phase({ count: more, size: c.size, order, safe, timeoutMs: PHASE_TIMEOUT_MS, sampleEvery, ...batch }), c.members);
-    }
+    const rate = await warmUpFor(
+      cluster,
+      { size: c.size, order, safe, timeoutMs: PHASE_TIMEOUT_MS, sampleEvery, ...batch },
+      timed.warmupSeconds,
+      senderRate(warm, c.members),
+    );
     warmupS = round((performance.now() - t) / 1000);
     if (timed.measureSeconds !== null) count = Math.max(1, Math.round(rate * timed.measureSeconds));
   }
