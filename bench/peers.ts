@@ -1,7 +1,7 @@
 // Horus and its peers side by side, one after the other (never overlapping: two benchmarks on two
 // cores halve each other), then issue 10's table of ratios:
 //
-//   npx tsx bench/peers.ts [--peers DIR] [--out DIR] [--only mesh,jgroups,corosync,horus] [--horus FILE] [--scale F]
+//   npx tsx bench/peers.ts [--peers DIR] [--out DIR] [--only floor,mesh,jgroups,corosync,horus] [--horus FILE] [--scale F]
 //                          [--members 5,9] [--horus-timing peers|counts]
 //
 // --peers: the peer benchmarks (default ../shared/peers beside this repository); --out: where each
@@ -11,19 +11,23 @@
 // Horus's throughput cases get what JGroups' bench gets (--horus-timing peers, the default): the
 // machine idle first, then WARM_MS of warm-up and DUR_MS measured (the JGroups script's knobs, 20 s and
 // 8 s unless set); --horus-timing counts runs the cases' own counts instead (a second or two each).
+// The floor step runs first: the host's own floors (bench/micro/host-floor.ts: latency at half load,
+// a 100 MiB state kept in fresh memory, first-touch cost), printed beside the ratios.
 import { spawn } from 'node:child_process';
 import { createWriteStream, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { CASES } from './cases.js';
+import { formatHostFloor } from './lib/floor-summary.js';
 import { loadRun } from './lib/compare.js';
+import type { HostFloor } from './micro/host-floor.js';
 import { jgroupsScriptForMembers } from './lib/jgroups-members.js';
 import { formatRatioTable, formatScaleTable, parsePeerOutput, ratioTable, scaleTable, withMembers, type PeerFigure } from './lib/peers.js';
 
 const ROOT = fileURLToPath(new URL('../', import.meta.url));
 const HORUS_CASES = 'fbcast-3-100B,fbcast-3-1KiB,abcast-3-100B,abcast-3-1KiB,rtt';
-const STEPS = ['mesh', 'jgroups', 'corosync', 'horus'] as const;
+const STEPS = ['floor', 'mesh', 'jgroups', 'corosync', 'horus'] as const;
 type Step = (typeof STEPS)[number];
 
 interface Args {
@@ -41,7 +45,7 @@ interface Args {
 const USAGE = `usage: npx tsx bench/peers.ts [options]   (npm run bench:peers -- [options])
   --peers DIR        the peer benchmarks (default ../shared/peers beside this repository)
   --out DIR          where each step's output goes (default test-results/peers-TIME)
-  --only STEPS       some of mesh,jgroups,corosync,horus (default all, one after the other)
+  --only STEPS       some of floor,mesh,jgroups,corosync,horus (default all, one after the other)
   --horus FILE       a saved Horus run instead of running the bench
   --scale F          Horus's --scale
   --members N,M      also the raw mesh, JGroups FIFO and Horus fbcast at these group sizes (100 B)
@@ -185,6 +189,20 @@ async function main(): Promise<void> {
   const take = (text: string): void => {
     figures.push(...parsePeerOutput(text));
   };
+  let floor: string[] = [];
+  if (a.only.has('floor')) {
+    await waitIdle();
+    const r = await runLogged(
+      process.execPath,
+      ['--import', 'tsx', join(ROOT, 'bench', 'micro', 'host-floor.ts'), '--size', '100', '--fractions', '0.5'],
+      join(a.out, 'floor.log'),
+      ROOT,
+    );
+    if (r.code === 0) {
+      writeFileSync(join(a.out, 'floor.json'), r.stdout);
+      floor = formatHostFloor(JSON.parse(r.stdout) as HostFloor);
+    } else process.stderr.write(`peers: the host-floor probe exited with ${r.code}\n`);
+  }
   if (a.only.has('mesh')) {
     const mesh = join(a.peers, 'limit', 'mesh.mjs');
     for (const size of ['100', '1000']) take((await runLogged(process.execPath, [mesh, '3', size, '5'], join(a.out, `mesh-${size}.log`), a.peers)).stdout);
@@ -244,6 +262,7 @@ async function main(): Promise<void> {
       ...figures.map((f) => `  ${f.peer} ${f.what}: ${f.value} ${f.unit}`),
       'Horus round trips:',
       ...rtt.map((x) => `  ${x}`),
+      ...(floor.length > 0 ? ['host floors (plain Node, no protocol):', ...floor.map((x) => `  ${x}`)] : []),
       `(outputs in ${a.out}; 1-minute load now ${os.loadavg()[0]!.toFixed(2)})`,
       '',
     ].join('\n'),
