@@ -120,7 +120,11 @@ async function receiveOnce(port: number, bytes: number, keep: boolean): Promise<
   const dest = keep ? null : Buffer.allocUnsafe(bytes);
   const kept: Buffer[] = [];
   let got = 0;
-  await new Promise<void>((resolve) => {
+  await new Promise<void>((resolve, reject) => {
+    // The server gone mid-transfer: say so rather than wait for ever.
+    sock.once('close', () => {
+      if (got < bytes) reject(new Error(`state stream closed after ${got} of ${bytes} bytes`));
+    });
     sock.on('data', (d: Buffer) => {
       if (dest) d.copy(dest, got);
       else kept.push(d);
