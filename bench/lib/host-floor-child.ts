@@ -6,6 +6,9 @@
 //   their send time at a fixed rate, a write per peer each 1 ms tick, and the receivers sample the
 //   send-to-receive latency (all processes read one clock: performance.timeOrigin + now()).
 // - state: serve `bytes` bytes (warm, as a provider's state is) to whoever connects.
+// - idle: a large group's idle traffic as FD relays it: a tick each `tickMs`; each round (`roundTicks`
+//   ticks) every member beats the relay whose turn is next, and the relay whose turn it is sends a
+//   table (16 bytes per member) to all others. Members 1..relays are the relays (0 coordinates).
 import { readFileSync } from 'node:fs';
 import net from 'node:net';
 
@@ -14,7 +17,8 @@ export type FloorCommand =
   | { cmd: 'dial'; ports: number[] }
   | { cmd: 'saturate'; seconds: number }
   | { cmd: 'load'; seconds: number; perPeerPerSec: number }
-  | { cmd: 'serve-state'; bytes: number; chunk: number };
+  | { cmd: 'serve-state'; bytes: number; chunk: number }
+  | { cmd: 'idle'; index: number; members: number; relays: number; tickMs: number; roundTicks: number };
 
 export type FloorReply =
   | { ok: false; error: string }
@@ -169,6 +173,29 @@ function serveState(bytes: number, chunk: number): Promise<FloorReply> {
   return new Promise((resolve) => server.listen(0, '127.0.0.1', () => resolve({ ok: true, port: (server.address() as net.AddressInfo).port })));
 }
 
+/** Idle traffic until the process is killed (see the head of this file); peers are in view order without us. */
+function idle(c: Extract<FloorCommand, { cmd: 'idle' }>): FloorReply {
+  const framed = (bodyBytes: number): Buffer => {
+    const b = Buffer.alloc(HEAD + bodyBytes); // a zero send time: not sampled by the receivers
+    b.writeUInt32BE(bodyBytes, 0);
+    return b;
+  };
+  const beat = framed(60);
+  const table = framed(16 * c.members + 40);
+  const peerOf = (j: number): net.Socket | undefined => (j === c.index ? undefined : peers[j < c.index ? j : j - 1]);
+  let tick = 0;
+  setInterval(() => {
+    tick++;
+    if (tick % c.roundTicks !== 0) return;
+    const round = tick / c.roundTicks;
+    const turn = 1 + (round % c.relays);
+    const next = 1 + ((round + 1) % c.relays);
+    if (c.index === turn) for (const p of peers) p.write(table);
+    peerOf(next)?.write(beat);
+  }, c.tickMs);
+  return { ok: true };
+}
+
 async function handle(c: FloorCommand): Promise<FloorReply> {
   switch (c.cmd) {
     case 'listen': {
@@ -197,6 +224,8 @@ async function handle(c: FloorCommand): Promise<FloorReply> {
       return load(c.seconds, c.perPeerPerSec);
     case 'serve-state':
       return serveState(c.bytes, c.chunk);
+    case 'idle':
+      return idle(c);
   }
 }
 

@@ -13,10 +13,15 @@
 //   200 MB/s".
 // - memory: the cost of touching fresh memory for the first time against the second (page faults;
 //   on a guest whose faults are costly, the largest term in (a)).
+// - idle: `idleMembers` processes in a full mesh with a large group's idle traffic as FD relays it
+//   (a 100 ms tick; each 300 ms round every member beats the next relay and the relay whose turn it
+//   is sends its table to all), and each one's CPU by role. The floor under "each member's idle CPU
+//   under 1% at 64 processes". Not in the default set (64 processes for about 40 s).
 //
-//   npx tsx bench/micro/host-floor.ts [--only mesh,state,memory] [--members 3] [--size 1024]
-//     [--fractions 0.25,0.5] [--seconds 5] [--state-mib 100] [--runs 3]
+//   npx tsx bench/micro/host-floor.ts [--only mesh,state,memory,idle] [--members 3] [--size 1024]
+//     [--fractions 0.25,0.5] [--seconds 5] [--state-mib 100] [--runs 3] [--idle-members 64] [--relays 3]
 import type { ChildProcess } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import { fileURLToPath } from 'node:url';
@@ -26,14 +31,19 @@ import { MiB, median, percentile, round } from '../lib/stats.js';
 
 const CHILD = fileURLToPath(new URL('../lib/host-floor-child.ts', import.meta.url));
 
+export type FloorKind = 'mesh' | 'state' | 'memory' | 'idle';
+
 export interface HostFloorOptions {
-  only: ReadonlySet<'mesh' | 'state' | 'memory'>;
+  only: ReadonlySet<FloorKind>;
   members: number;
   size: number;
   fractions: readonly number[];
   seconds: number;
   stateMiB: number;
   runs: number;
+  /** idle: processes, and how many of them relay. */
+  idleMembers: number;
+  relays: number;
 }
 
 export interface MeshLoad {
@@ -55,6 +65,7 @@ export interface HostFloor {
   mesh?: { members: number; size: number; saturatedPerMember: number; loads: MeshLoad[] };
   state?: { bytes: number; copyIntoFreshMBps: number[]; keepReadsMBps: number[]; copyCpuMsPerMB: number[]; keepCpuMsPerMB: number[] };
   memory?: { bytes: number; firstTouchMsPerMB: number; secondTouchMsPerMB: number };
+  idle?: { members: number; relays: number; seconds: number; coordinatorPct: number; relaysPct: number[]; othersMedianPct: number; othersMaxPct: number };
 }
 
 /** One command to a child, its one reply (a failed reply throws). */
@@ -175,6 +186,46 @@ function memoryFloor(o: HostFloorOptions): NonNullable<HostFloor['memory']> {
   return { bytes, firstTouchMsPerMB: round(first / mb, 3), secondTouchMsPerMB: round(second / mb, 3) };
 }
 
+/** utime + stime of a process in clock ticks (100 a second on Linux), or NaN where /proc has none. */
+function cpuTicks(pid: number): number {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return Number(f[11]) + Number(f[12]);
+  } catch {
+    return NaN;
+  }
+}
+
+async function idleFloor(o: HostFloorOptions): Promise<NonNullable<HostFloor['idle']>> {
+  const n = o.idleMembers;
+  const kids = Array.from({ length: n }, () => forkWorker(CHILD));
+  try {
+    const ports = await Promise.all(kids.map(async (k) => (await ask<{ ok: true; port: number }>(k, { cmd: 'listen', frameBytes: 64 })).port));
+    // One process at a time dials its peers: 64 processes dialling 63 each at once overflow the accept queues.
+    for (const [i, k] of kids.entries()) await ask(k, { cmd: 'dial', ports: ports.filter((_, j) => j !== i) });
+    await Promise.all(kids.map((k, index) => ask(k, { cmd: 'idle', index, members: n, relays: o.relays, tickMs: 100, roundTicks: 3 })));
+    const settle = o.seconds * 2;
+    const window = o.seconds * 4;
+    await new Promise((r) => setTimeout(r, settle * 1000));
+    const before = kids.map((k) => cpuTicks(k.pid!));
+    await new Promise((r) => setTimeout(r, window * 1000));
+    const pct = kids.map((k, i) => (cpuTicks(k.pid!) - before[i]!) / window); // ticks a second = % of a core
+    const others = pct.slice(1 + o.relays);
+    return {
+      members: n,
+      relays: o.relays,
+      seconds: window,
+      coordinatorPct: round(pct[0]!),
+      relaysPct: pct.slice(1, 1 + o.relays).map((x) => round(x)),
+      othersMedianPct: round(median(others)),
+      othersMaxPct: round(others.reduce((a, b) => Math.max(a, b), 0)),
+    };
+  } finally {
+    for (const k of kids) k.kill();
+  }
+}
+
 export async function runHostFloor(o: HostFloorOptions): Promise<HostFloor> {
   if (o.members < 2) throw new Error('--members must be at least 2');
   if (o.size < 8) throw new Error('--size must be at least 8 (a frame carries its send time)');
@@ -182,6 +233,10 @@ export async function runHostFloor(o: HostFloorOptions): Promise<HostFloor> {
   if (o.only.has('memory')) out.memory = memoryFloor(o);
   if (o.only.has('state')) out.state = await stateFloor(o);
   if (o.only.has('mesh')) out.mesh = await meshFloor(o);
+  if (o.only.has('idle')) {
+    if (o.relays < 1 || o.relays + 1 >= o.idleMembers) throw new Error('--relays must be at least 1 and leave members that are not relays');
+    out.idle = await idleFloor(o);
+  }
   return out;
 }
 
@@ -198,17 +253,20 @@ export function parseHostFloorArgs(argv: readonly string[]): HostFloorOptions {
     return n;
   };
   const only = new Set((get('only') ?? 'mesh,state,memory').split(','));
-  for (const s of only) if (s !== 'mesh' && s !== 'state' && s !== 'memory') throw new Error(`--only takes mesh, state, memory; not ${s}`);
+  for (const s of only)
+    if (s !== 'mesh' && s !== 'state' && s !== 'memory' && s !== 'idle') throw new Error(`--only takes mesh, state, memory, idle; not ${s}`);
   const fractions = (get('fractions') ?? '0.25,0.5').split(',').map(Number);
   if (fractions.some((f) => !(f > 0 && f <= 1))) throw new Error('--fractions are between 0 and 1');
   return {
-    only: only as Set<'mesh' | 'state' | 'memory'>,
+    only: only as Set<FloorKind>,
     members: Math.round(num('members', 3)),
     size: Math.round(num('size', 1024)),
     fractions,
     seconds: num('seconds', 5),
     stateMiB: num('state-mib', 100),
     runs: Math.round(num('runs', 3)),
+    idleMembers: Math.round(num('idle-members', 64)),
+    relays: Math.round(num('relays', 3)),
   };
 }
 

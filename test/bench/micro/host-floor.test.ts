@@ -4,7 +4,17 @@ import { parseHostFloorArgs, runHostFloor } from '../../../bench/micro/host-floo
 
 describe('host-floor probe (bench/micro/host-floor.ts)', () => {
   it('measures the mesh, a state stream and fresh memory with real processes and sockets', async () => {
-    const r = await runHostFloor({ only: new Set(['mesh', 'state', 'memory']), members: 3, size: 64, fractions: [0.25], seconds: 0.5, stateMiB: 4, runs: 1 });
+    const r = await runHostFloor({
+      only: new Set(['mesh', 'state', 'memory']),
+      members: 3,
+      size: 64,
+      fractions: [0.25],
+      seconds: 0.5,
+      stateMiB: 4,
+      runs: 1,
+      idleMembers: 8,
+      relays: 2,
+    });
     assert.ok(r.machine.cpus >= 1);
 
     const mesh = r.mesh!;
@@ -32,14 +42,38 @@ describe('host-floor probe (bench/micro/host-floor.ts)', () => {
     assert.deepEqual([...d.only].sort(), ['memory', 'mesh', 'state']);
     assert.equal(d.members, 3);
     assert.deepEqual(d.fractions, [0.25, 0.5]);
-    assert.throws(() => parseHostFloorArgs(['--only', 'mesh,disk']), /--only takes mesh, state, memory; not disk/);
+    assert.throws(() => parseHostFloorArgs(['--only', 'mesh,disk']), /--only takes mesh, state, memory, idle; not disk/);
+    assert.equal(d.idleMembers, 64);
+    assert.equal(d.relays, 3);
     assert.throws(() => parseHostFloorArgs(['--seconds', '-1']), /--seconds must be a positive number/);
     assert.throws(() => parseHostFloorArgs(['--fractions', '0.5,2']), /--fractions are between 0 and 1/);
   });
 
   it('refuses a mesh of one and frames too small to carry a send time', async () => {
-    const base = { only: new Set(['mesh'] as const), members: 3, size: 64, fractions: [0.25], seconds: 0.2, stateMiB: 1, runs: 1 };
+    const base = { only: new Set(['mesh'] as const), members: 3, size: 64, fractions: [0.25], seconds: 0.2, stateMiB: 1, runs: 1, idleMembers: 8, relays: 2 };
     await assert.rejects(runHostFloor({ ...base, members: 1 }), /--members must be at least 2/);
     await assert.rejects(runHostFloor({ ...base, size: 4 }), /--size must be at least 8/);
+    await assert.rejects(runHostFloor({ ...base, only: new Set(['idle'] as const), relays: 7 }), /--relays must be at least 1 and leave members/);
+  });
+
+  it("runs a group's idle relay traffic in a full mesh and reports each role's CPU", async () => {
+    const r = await runHostFloor({
+      only: new Set(['idle']),
+      members: 3,
+      size: 64,
+      fractions: [0.5],
+      seconds: 0.5,
+      stateMiB: 1,
+      runs: 1,
+      idleMembers: 8,
+      relays: 2,
+    });
+    const idle = r.idle!;
+    assert.equal(idle.members, 8);
+    assert.equal(idle.relays, 2);
+    assert.equal(idle.relaysPct.length, 2);
+    for (const x of [idle.coordinatorPct, ...idle.relaysPct, idle.othersMedianPct, idle.othersMaxPct]) assert.ok(Number.isFinite(x) && x >= 0, `${x}`);
+    assert.ok(idle.othersMedianPct <= idle.othersMaxPct);
+    assert.equal(r.mesh, undefined);
   });
 });
