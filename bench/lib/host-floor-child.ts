@@ -9,8 +9,8 @@
 // - idle: a large group's idle traffic as FD relays it: a tick each `tickMs`; each round (`roundTicks`
 //   ticks) every member beats the relay whose turn is next, and the relay whose turn it is sends a
 //   table (16 bytes per member) to all others. Members 1..relays are the relays (0 coordinates).
-import { readFileSync } from 'node:fs';
 import net from 'node:net';
+import { schedstatMs } from './proc-cpu.js';
 
 export type FloorCommand =
   | { cmd: 'listen'; frameBytes: number }
@@ -30,14 +30,11 @@ export type FloorReply =
 const HEAD = 4;
 const now = (): number => performance.timeOrigin + performance.now();
 
-/** CPU time run and waited for (ms) from /proc/self/schedstat; null where there is none. */
+/** CPU time run and waited for (ms) by this process's main thread; null where the kernel keeps none. */
 function schedstat(): [number, number] | null {
-  try {
-    const [run, wait] = readFileSync('/proc/self/schedstat', 'utf8').split(' ').map(Number);
-    return run !== undefined && wait !== undefined ? [run / 1e6, wait / 1e6] : null;
-  } catch {
-    return null;
-  }
+  const run = schedstatMs(0, '/proc/self/schedstat');
+  const wait = schedstatMs(1, '/proc/self/schedstat');
+  return run !== null && wait !== null ? [run, wait] : null;
 }
 
 let frameSize = 0;

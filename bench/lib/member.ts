@@ -9,11 +9,12 @@
 //   5..13  f64le  send time, ms since the epoch (timeOrigin + now: comparable across local processes)
 //   13..   ping: u8 mode (order code, +4 when safe); pong: u32le the ping's number; data: filler
 import { createHash } from 'node:crypto';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Session } from 'node:inspector/promises';
 import { constants as perfConstants, monitorEventLoopDelay, performance, PerformanceObserver } from 'node:perf_hooks';
 import { setImmediate as yieldToIo, setTimeout as sleep } from 'node:timers/promises';
+import { schedstatMs } from './proc-cpu.js';
 import { benchSecurity } from './security.js';
 import { DYNAMIC_STACK } from '../../src/layers/index.js';
 import {
@@ -150,15 +151,6 @@ function mainThreadCpuMs(): number | null {
   return schedstatMs(0);
 }
 
-function schedstatMs(field: number): number | null {
-  try {
-    const f = readFileSync('/proc/thread-self/schedstat', 'utf8').split(' ');
-    const ns = Number(f[field]);
-    return Number.isFinite(ns) ? ns / 1e6 : null;
-  } catch {
-    return null;
-  }
-}
 let phaseRunQueueWaitMs: number | null = null;
 
 let pinger: { round: number; pongs: number; need: number; sentAt: number; selfMs: number; done: () => void } | null = null;

@@ -21,12 +21,12 @@
 //   npx tsx bench/micro/host-floor.ts [--only mesh,state,memory,idle] [--members 3] [--size 1024]
 //     [--fractions 0.25,0.5] [--seconds 5] [--state-mib 100] [--runs 3] [--idle-members 64] [--relays 3]
 import type { ChildProcess } from 'node:child_process';
-import { readFileSync } from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { forkWorker } from '../lib/ipc.js';
 import type { FloorCommand, FloorReply } from '../lib/host-floor-child.js';
+import { cpuSecondsOf } from '../lib/proc-cpu.js';
 import { MiB, median, percentile, round } from '../lib/stats.js';
 
 const CHILD = fileURLToPath(new URL('../lib/host-floor-child.ts', import.meta.url));
@@ -186,17 +186,6 @@ function memoryFloor(o: HostFloorOptions): NonNullable<HostFloor['memory']> {
   return { bytes, firstTouchMsPerMB: round(first / mb, 3), secondTouchMsPerMB: round(second / mb, 3) };
 }
 
-/** utime + stime of a process in clock ticks (100 a second on Linux), or NaN where /proc has none. */
-function cpuTicks(pid: number): number {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    return Number(f[11]) + Number(f[12]);
-  } catch {
-    return NaN;
-  }
-}
-
 async function idleFloor(o: HostFloorOptions): Promise<NonNullable<HostFloor['idle']>> {
   const n = o.idleMembers;
   const kids = Array.from({ length: n }, () => forkWorker(CHILD));
@@ -208,9 +197,9 @@ async function idleFloor(o: HostFloorOptions): Promise<NonNullable<HostFloor['id
     const settle = o.seconds * 2;
     const window = o.seconds * 4;
     await new Promise((r) => setTimeout(r, settle * 1000));
-    const before = kids.map((k) => cpuTicks(k.pid!));
+    const before = kids.map((k) => cpuSecondsOf(k.pid) ?? NaN);
     await new Promise((r) => setTimeout(r, window * 1000));
-    const pct = kids.map((k, i) => (cpuTicks(k.pid!) - before[i]!) / window); // ticks a second = % of a core
+    const pct = kids.map((k, i) => (100 * ((cpuSecondsOf(k.pid) ?? NaN) - before[i]!)) / window); // % of a core
     const others = pct.slice(1 + o.relays);
     return {
       members: n,

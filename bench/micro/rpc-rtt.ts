@@ -24,6 +24,7 @@ import { fileURLToPath } from 'node:url';
 import { pickFreePorts, scriptCommand } from '../../src/cli/spawn.js';
 import { createNode, type Group } from '../../src/index.js';
 import { pinoLogger } from '../../src/obs/pino-logger.js';
+import { cpuTimesOf } from '../lib/proc-cpu.js';
 import { percentile, round } from '../lib/stats.js';
 import { sleep, waitUntil } from '../lib/wait.js';
 
@@ -51,11 +52,11 @@ function cpuSecondsOf(pid: number): number {
   return t.user + t.system;
 }
 
-/** User and system CPU seconds of a process, from /proc (Linux). */
+/** User and system CPU seconds of a process, from /proc (Linux); throws where there is none. */
 function ticksOf(pid: number): { user: number; system: number } {
-  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-  const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  return { user: Number(f[11]) / 100, system: Number(f[12]) / 100 };
+  const t = cpuTimesOf(pid);
+  if (t === null) throw new Error(`no CPU times for process ${pid} (/proc/${pid}/stat)`);
+  return t;
 }
 
 /** Context switches of a process so far (voluntary: it slept; involuntary: it was preempted). */

@@ -5,11 +5,12 @@
 // joined. Aims: 10,000 groups x 3 nodes joined in under 10 s, under 2 KiB per idle group, idle CPU
 // under 2% of a core. `npm run bench -- --filter lwg` runs it; alone: `npx tsx bench/runners/lwg.ts [--scale F]`.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+
 import { createInterface, type Interface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { pickFreePorts, scriptCommand } from '../../src/cli/spawn.js';
 import { CASES, type LwgCase } from '../cases.js';
+import { cpuSecondsOf } from '../lib/proc-cpu.js';
 import type { LwgResult } from '../lib/results.js';
 import { round } from '../lib/stats.js';
 import { sleep } from '../lib/wait.js';
@@ -54,18 +55,6 @@ function startChild(endpoint: string, seeds: string[]): Child {
       });
     },
   };
-}
-
-/** CPU seconds (user + system) of a process so far, from /proc (Linux); null elsewhere. */
-function cpuSecondsOf(pid: number | undefined): number | null {
-  if (pid === undefined) return null;
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    return (Number(f[11]) + Number(f[12])) / 100;
-  } catch {
-    return null;
-  }
 }
 
 /** Each process's CPU over `ms` of idling, % of one core (null where /proc is missing). */

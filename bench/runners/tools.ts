@@ -5,13 +5,14 @@
 // `npm run bench -- --filter tools-3` runs it as a case; alone it prints one JSON object:
 //   npx tsx bench/runners/tools.ts [--scale 0.2]
 import { spawn, type ChildProcess } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { pickFreePorts, scriptCommand } from '../../src/cli/spawn.js';
 import { createNode, LockService, ReplicatedMap, ReplicatedService, type HorusNode } from '../../src/index.js';
 import { pinoLogger } from '../../src/obs/pino-logger.js';
 import { CASES, type ToolsCase } from '../cases.js';
+import { cpuSecondsOf } from '../lib/proc-cpu.js';
 import type { ToolsResult } from '../lib/results.js';
 import { median, percentile, round } from '../lib/stats.js';
 import { sleep, waitUntil, withTimeout } from '../lib/wait.js';
@@ -64,18 +65,6 @@ function startChild(endpoint: string, seeds: string[]): Promise<Child> {
       }
     });
   });
-}
-
-/** CPU seconds (user + system) a process used so far, from /proc (Linux); null elsewhere. */
-function cpuSecondsOf(pid: number | undefined): number | null {
-  if (pid === undefined) return null;
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    return (Number(f[11]) + Number(f[12])) / 100; // utime, stime in clock ticks (USER_HZ 100)
-  } catch {
-    return null;
-  }
 }
 
 /** CPU seconds per wall second this process and `pid` use while idle, over `ms`. */
