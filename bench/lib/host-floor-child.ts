@@ -4,12 +4,13 @@
 // - mesh: listen, dial the others; `saturate` multicasts one pre-built batch of frames as fast as
 //   the sockets take it (as ../shared/peers/limit/mesh.mjs does), `load` sends frames stamped with
 //   their send time at a fixed rate, a write per peer each 1 ms tick, and the receivers sample the
-//   send-to-receive latency (all processes read one clock: performance.timeOrigin + now()).
+//   send-to-receive latency (all processes read one clock: src/obs/wall-clock.ts).
 // - state: serve `bytes` bytes (warm, as a provider's state is) to whoever connects.
 // - idle: a large group's idle traffic as FD relays it: a tick each `tickMs`; each round (`roundTicks`
 //   ticks) every member beats the relay whose turn is next, and the relay whose turn it is sends a
 //   table (16 bytes per member) to all others. Members 1..relays are the relays (0 coordinates).
 import net from 'node:net';
+import { wallNow } from '../../src/obs/wall-clock.js';
 import { schedstatMs } from './proc-cpu.js';
 
 export type FloorCommand =
@@ -28,7 +29,7 @@ export type FloorReply =
   | { ok: true; deliveredPerSec: number; latencyMs: number[]; runMsPerSec: number | null; waitMsPerSec: number | null };
 
 const HEAD = 4;
-const now = (): number => performance.timeOrigin + performance.now();
+const now = wallNow;
 
 /** CPU time run and waited for (ms) by this process's main thread; null where the kernel keeps none. */
 function schedstat(): [number, number] | null {

@@ -6,7 +6,7 @@
 // Payload layout:
 //   0      u8     kind (data, ping, pong)
 //   1..5   u32le  the sender's message number: must equal Delivery.id
-//   5..13  f64le  send time, ms since the epoch (timeOrigin + now: comparable across local processes)
+//   5..13  f64le  send time, ms since the epoch (src/obs/wall-clock.ts: comparable across local processes)
 //   13..   ping: u8 mode (order code, +4 when safe); pong: u32le the ping's number; data: filler
 import { createHash } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
@@ -44,6 +44,7 @@ import type {
   Summary,
 } from './protocol.js';
 import { postToParent, reportFatal as fatal, serveIpc } from './ipc.js';
+import { wallNow } from '../../src/obs/wall-clock.js';
 
 const KIND_DATA = 0;
 const KIND_PING = 1;
@@ -51,8 +52,6 @@ const KIND_PONG = 2;
 const HEADER_BYTES = 13;
 export const MIN_PAYLOAD_BYTES = 17;
 const ORDERS: readonly SendOrder[] = ['fifo', 'causal', 'total'];
-
-const wallNow = (): number => performance.timeOrigin + performance.now();
 
 // --- a logger for the node: JSON lines on stderr at or above a level ------------------------------------
 

@@ -27,4 +27,4 @@ export function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise
 export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 /** Wall clock in ms since the epoch, sub-millisecond: comparable with the members' `t` stamps. */
-export const wallNow = (): number => performance.timeOrigin + performance.now();
+export { wallNow } from '../../src/obs/wall-clock.js';

@@ -1,4 +1,3 @@
-import { performance } from 'node:perf_hooks';
 import type { Delivery } from '../api/delivery.js';
 import type { Group } from '../api/group.js';
 import type { HorusNode } from '../api/node.js';
@@ -6,11 +5,7 @@ import { ORDERS, type Order } from '../api/app-header.js';
 import type { HistoryEvent, HistoryRecorder } from '../core/history.js';
 import { messageName } from '../core/history.js';
 import type { View } from '../core/view.js';
-
-/** Wall-clock milliseconds with sub-ms precision: comparable across processes on one machine. */
-export function wallNow(): number {
-  return performance.timeOrigin + performance.now();
-}
+import { wallNow } from './wall-clock.js';
 
 /** What the dashboard and the admin API see of a node, one event at a time. */
 export type ObservedEvent =

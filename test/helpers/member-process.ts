@@ -19,6 +19,7 @@ import { nameHash } from '../../src/sim/checkers/vsync.js';
 import { pinoLogger } from '../../src/obs/pino-logger.js';
 import { TcpTransport, type TcpTransportStats } from '../../src/transport/tcp-transport.js';
 import { postToParent, reportFatal as fatal, serveIpc } from '../../bench/lib/ipc.js';
+import { wallNow, wallOffset } from '../../src/obs/wall-clock.js';
 
 // --- protocol (shared with cluster.ts through type-only imports) --------------------------------------
 
@@ -205,15 +206,13 @@ export type ChildMessage = Reply | ChildEvent;
 // --- payload layout --------------------------------------------------------------------------------
 //   0      u8     kind (data, ping, pong)
 //   1..5   u32le  the sender's message number: must equal Delivery.id
-//   5..13  f64le  send time, ms since the epoch (timeOrigin + now: comparable across local processes)
+//   5..13  f64le  send time, ms since the epoch (src/obs/wall-clock.ts: comparable across local processes)
 //   13..   pong: u32le ping number; otherwise filler from a template
 export const KIND_DATA = 0;
 export const KIND_PING = 1;
 export const KIND_PONG = 2;
 export const PAYLOAD_HEADER_BYTES = 13;
 export const MIN_PAYLOAD_BYTES = 17;
-
-const wallNow = (): number => performance.timeOrigin + performance.now();
 
 const FNV_OFFSET = 0x811c9dc5;
 function fnv1a(h: number, b: Buffer): number {
@@ -451,7 +450,7 @@ class FileHistory implements HistoryRecorder {
   }
   record(ev: HistoryEvent): void {
     this.count++;
-    this.buf.push(JSON.stringify({ ...ev, at: performance.timeOrigin + ev.at }));
+    this.buf.push(JSON.stringify({ ...ev, at: wallOffset() + ev.at }));
     if (ev.k !== 'deliver') this.flush();
   }
   flush(): void {

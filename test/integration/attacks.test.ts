@@ -30,6 +30,7 @@ import {
 } from '../helpers/attacker.js';
 import { forkMember, waitUntil, type Member } from '../helpers/cluster.js';
 import type { DynStatus, Summary } from '../helpers/member-process.js';
+import { wallNow } from '../../src/obs/wall-clock.js';
 
 const GROUP = 'atk';
 const SIZE = 3;
@@ -43,7 +44,6 @@ const VIEW_TIMEOUT_MS = 15_000;
 /** An id the attacker announces: nothing listens on port 7, so replies the node sends it fail fast. */
 const ATTACKER_ID = '127.0.0.2:7/attacker';
 
-const wallNow = (): number => performance.timeOrigin + performance.now();
 const mib = (n: number): string => `${(n / MiB).toFixed(0)} MiB`;
 const portOf = (m: Member): number => parseEndpoint(m.endpoint).port;
 

@@ -11,6 +11,7 @@ import { forkMember, median, waitUntil, type Member } from '../helpers/cluster.j
 import type { DynStatus } from '../helpers/member-process.js';
 import type { LogLevel } from '../../src/core/logger.js';
 import { ContainedEnv } from '../../src/stack/contained-env.js';
+import { wallNow } from '../../src/obs/wall-clock.js';
 
 const GROUP = 'fd';
 const TIMEOUT_MS = 20_000;
@@ -19,7 +20,6 @@ const SUSPECT_TIMEOUT_MS = 1000;
 const ROUNDS = Number(process.env.HORUS_FD_ROUNDS ?? 10);
 /** The members' log level (HORUS_FD_LOG=debug shows when each learnt what). */
 const LOG = (process.env.HORUS_FD_LOG ?? 'error') as LogLevel;
-const wallNow = (): number => performance.timeOrigin + performance.now();
 
 async function statuses(ms: readonly Member[]): Promise<DynStatus[]> {
   return Promise.all(ms.map((m) => m.request<'status'>({ cmd: 'status' })));

@@ -17,6 +17,7 @@ import { checkOrder } from '../../src/sim/checkers/order.js';
 import { checkVirtualSynchrony } from '../../src/sim/checkers/vsync.js';
 import { forkMember, waitUntil, type Member } from '../helpers/cluster.js';
 import type { DynStatus } from '../helpers/member-process.js';
+import { wallNow } from '../../src/obs/wall-clock.js';
 
 const GROUP = 'vs';
 const INITIAL = 5;
@@ -25,8 +26,6 @@ const PAUSE_MS = 2500;
 /** Waits are on conditions; these only bound them (a loaded 2-core machine is slow, not stuck). */
 const VIEW_TIMEOUT_MS = 15_000;
 const TRAFFIC = { intervalMs: 20, size: 64, bigEvery: 50, bigSize: 40_000 };
-
-const wallNow = (): number => performance.timeOrigin + performance.now();
 
 /** Every process's events as one history (see test/partition/history.ts). */
 function mergeHistoryFiles(files: string[]): HistoryEvent[] {

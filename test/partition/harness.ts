@@ -15,10 +15,11 @@ import { checkVirtualSynchrony } from '../../src/sim/checkers/vsync.js';
 import { forkMemberIn, withTimeout, type Member } from '../helpers/cluster.js';
 import type { DynStatus } from '../helpers/member-process.js';
 import { NetLab, type CutMode } from '../../bench/lib/netns.js';
-import { mergeHistories, readHistory } from './history.js';
+import { checkClockAgreement, mergeHistories, readHistory } from './history.js';
+import { wallNow } from '../../src/obs/wall-clock.js';
 
 export const PORT = 7000;
-export const wallNow = (): number => performance.timeOrigin + performance.now();
+export { wallNow };
 export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 export interface LabOptions {
@@ -265,13 +266,19 @@ export class PartitionLab {
 
   /** Every process's history and the harness's events, merged. */
   merged(): HistoryEvent[] {
-    return mergeHistories([...this.files.map((f) => readHistory(f)), readHistory(this.harnessFile)]);
+    return mergeHistories(this.histories());
   }
 
-  /** vsync (with state transfer), order and two-primaries checkers over the merged history. */
+  private histories(): HistoryEvent[][] {
+    return [...this.files.map((f) => readHistory(f)), readHistory(this.harnessFile)];
+  }
+
+  /** Clock agreement, then vsync (with state transfer), order and two-primaries checkers over the merged history. */
   check(): { violations: ViolationList; events: HistoryEvent[] } {
-    const events = this.merged();
+    const queues = this.histories();
+    const events = mergeHistories(queues);
     const violations = checkVirtualSynchrony(events, this.group);
+    checkClockAgreement(queues, violations);
     checkOrder(events, this.group, violations);
     checkNoTwoPrimaries(events, this.group, violations);
     return { violations, events };

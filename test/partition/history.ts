@@ -2,6 +2,7 @@
 // since the epoch); test/integration/vsync-real-processes.test.ts uses them too.
 import { readFileSync } from 'node:fs';
 import type { HistoryEvent } from '../../src/core/history.js';
+import type { ViolationList } from '../../src/sim/checkers/violation.js';
 
 /** One process's events in file order; a torn last line (a SIGKILL mid-write) is skipped. */
 export function readHistory(file: string): HistoryEvent[] {
@@ -50,4 +51,31 @@ export function mergeHistories(queues: HistoryEvent[][]): HistoryEvent[] {
   const left = queues.reduce((n, q, i) => n + q.length - heads[i]!, 0);
   if (left > 0) throw new Error(`${left} events could not be merged (a delivery before its send in every order)`);
   return merged;
+}
+
+/**
+ * The two-primaries checker compares instants stamped by different processes: it is only as sound as
+ * their clocks' agreement. A message cannot be delivered before it was sent, so a delivery stamped
+ * more than `toleranceMs` before its send (in another process's file) shows two clocks apart by at
+ * least that much; reported, with the largest gap for each pair of files, as 'clock-skew'.
+ */
+export function checkClockAgreement(queues: HistoryEvent[][], out: ViolationList, toleranceMs = 0.5): void {
+  const sentAt = new Map<string, { file: number; at: number }>();
+  queues.forEach((q, file) => {
+    for (const e of q) if (e.k === 'send') sentAt.set(e.msg, { file, at: e.at });
+  });
+  const worst = new Map<string, number>();
+  queues.forEach((q, file) => {
+    for (const e of q) {
+      if (e.k !== 'deliver') continue;
+      const s = sentAt.get(e.msg);
+      if (s === undefined || s.file === file) continue;
+      const ahead = s.at - e.at;
+      const pair = `file ${s.file} -> file ${file}`;
+      if (ahead > toleranceMs && ahead > (worst.get(pair) ?? 0)) worst.set(pair, ahead);
+    }
+  });
+  for (const [pair, ms] of worst) {
+    out.add('clock-skew', `${pair}: a delivery stamped ${ms.toFixed(2)} ms before its send (the clocks disagree; timing checks cannot be trusted)`);
+  }
 }

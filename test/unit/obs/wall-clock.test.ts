@@ -1,0 +1,43 @@
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { createInterface } from 'node:readline';
+import { describe, it } from 'node:test';
+import { wallNow, wallOffset } from '../../../src/obs/wall-clock.js';
+
+describe('wall clock', () => {
+  it('reads the same millisecond as Date.now(), with sub-ms precision', () => {
+    for (let i = 0; i < 200; i++) {
+      const before = Date.now();
+      const w = wallNow();
+      const after = Date.now();
+      assert.ok(w >= before && w < after + 1, `wallNow ${w} outside Date.now() [${before}, ${after + 1})`);
+    }
+    // Sub-ms: the offset is not whole milliseconds (a chance of about 1 in 10^6 of a false failure).
+    const frac = Math.abs(wallOffset() % 1);
+    assert.ok(frac > 1e-6 && frac < 1 - 1e-6);
+  });
+
+  it('agrees across processes to within a pipe round trip', async () => {
+    // A child answers each line with its wall clock; the answer of the quickest round trip must fall
+    // inside that round trip as our clock saw it.
+    const code = `import { wallNow } from './src/obs/wall-clock.ts'; process.stdin.on('data', () => process.stdout.write(wallNow() + '\\n'));`;
+    const child = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', code], { stdio: ['pipe', 'pipe', 'inherit'] });
+    const lines = createInterface({ input: child.stdout });
+    const answers = lines[Symbol.asyncIterator]();
+    let best = { rtt: Infinity, before: 0, after: 0, child: 0 };
+    try {
+      for (let i = 0; i < 200; i++) {
+        const before = wallNow();
+        child.stdin.write('?\n');
+        const next = await answers.next();
+        const after = wallNow();
+        if (next.done === true) throw new Error('the child closed its output');
+        if (after - before < best.rtt) best = { rtt: after - before, before, after, child: Number(next.value) };
+      }
+    } finally {
+      child.kill();
+    }
+    assert.ok(best.rtt < 5, `no round trip under 5 ms (best ${best.rtt})`);
+    assert.ok(best.child >= best.before && best.child <= best.after, `child read ${best.child}, outside [${best.before}, ${best.after}]`);
+  });
+});
