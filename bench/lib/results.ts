@@ -54,6 +54,8 @@ export interface ThroughputResult {
   /** The collector's pauses in the measured phase over the member's CPU time, and its major collections (medians over members). Absent before session 10. */
   gcShareOfCpu?: number;
   gcMajorPerMember?: number;
+  /** cbcast: messages CAUSAL held back (they arrived before something they depend on), per thousand deliveries. */
+  causalHeldPerThousandDeliveries?: number;
   /** Deliveries out of a sender's order, or with a wrong payload: must be 0. */
   violations: number;
 }

@@ -8,6 +8,7 @@ import { registerLayer } from '../stack/registry.js';
 import { FifoQueue } from '../core/fifo-queue.js';
 import { ProtocolError } from '../core/errors.js';
 import { InputGuard, MAX_WIRE_INT } from '../core/input-guard.js';
+import type { Counter } from '../core/metrics.js';
 
 /** Most entries a vector timestamp may have: one per member, and no view is this large. */
 export const MAX_VT_ENTRIES = 4096;
@@ -57,12 +58,6 @@ export type CausalOptions = z.infer<typeof options>;
 /** What a held message costs: its payload and its dependencies. */
 const heldCost = (msg: Message, deps: readonly number[]): number => msg.payload.length + 8 * deps.length + 64;
 
-interface Held {
-  msg: Message;
-  from: number;
-  deps: readonly number[];
-}
-
 /**
  * Causal delivery (cbcast) with compressed vector timestamps. The vector has one entry per current
  * member, indexed by seniority, reset at every view change (the flush has delivered everything of
@@ -91,12 +86,18 @@ export class CAUSAL extends ViewAwareLayer {
    */
   private dirty: number[] = [];
   private isDirty = new Uint8Array(0);
-  /** Per sender, in arrival (= that sender's FIFO) order: only each queue's head can be next. */
-  private held = new Map<number, FifoQueue<Held>>();
+  /**
+   * Per member index, its messages that wait, in arrival (= that sender's FIFO) order, each with our
+   * header still on top (it holds the dependencies): only each queue's head can be next.
+   */
+  private held: (FifoQueue<Message> | undefined)[] = [];
+  /** Member indexes whose queue is not empty. */
+  private holding: number[] = [];
   private heldCount = 0;
   /** Per member index: bytes held. */
   private heldBytes: number[] = [];
   private readonly guard: InputGuard;
+  private readonly mHeld: Counter;
 
   constructor(
     ctx: LayerContext,
@@ -104,6 +105,7 @@ export class CAUSAL extends ViewAwareLayer {
   ) {
     super(ctx);
     this.guard = new InputGuard(ctx, 'CAUSAL');
+    this.mHeld = ctx.metrics.counter('horus_causal_held_total', 'causal messages that arrived before something they depend on, and waited');
   }
 
   override down(msg: Message): void {
@@ -130,13 +132,18 @@ export class CAUSAL extends ViewAwareLayer {
   }
 
   /**
-   * A frame's messages: while nothing is held, those without our header and causal ones that are
-   * ready (their dependencies delivered) go up in place, in one call; from the first that must wait
-   * (or is broken) on, each goes through `up`, behind them.
+   * A frame's messages. While nothing is held, those without our header and causal ones that are
+   * ready (their dependencies delivered) go up in place, in one call. From the first that must wait
+   * on, each is delivered or held in turn (see accept), and what is delivered, with what it made
+   * ready among the held, goes up in one batch.
    */
   override upBatch(batch: Message[]): void {
-    if (this.gatheringUp || this.heldCount > 0) {
+    if (this.gatheringUp) {
       this.eachUp(batch);
+      return;
+    }
+    if (this.heldCount > 0) {
+      this.acceptFrom(batch, 0, 0);
       return;
     }
     let n = 0;
@@ -146,7 +153,7 @@ export class CAUSAL extends ViewAwareLayer {
       if (h !== undefined) {
         const from = msg.isMulticast && !(msg.flags & MsgFlag.Unreliable) ? (this.indexOf.get(msg.src) ?? -1) : -1;
         if (from < 0 || (from !== this.me && !this.ready(h.deps))) {
-          this.eachUpFrom(batch, i, n);
+          this.acceptFrom(batch, i, n);
           return;
         }
         msg.dropTop();
@@ -163,10 +170,26 @@ export class CAUSAL extends ViewAwareLayer {
     }
   }
 
+  /** `accept` for `batch[start..]`, after the first `gathered` of the batch, which are ready: all that is delivered goes up as one batch. */
+  private acceptFrom(batch: Message[], start: number, gathered: number): void {
+    const out = batch.slice(0, gathered);
+    for (let i = start; i < batch.length; i++) this.accept(batch[i]!, out);
+    if (out.length > 0) this.above.upBatch(out);
+  }
+
   override up(msg: Message): void {
-    const h = msg.pop(CAUSAL_HEADER);
+    this.accept(msg, null);
+  }
+
+  /**
+   * One message from below: delivered (into `out`, or up at once when `out` is null) if it is not
+   * causal, is ours, or its sender has nothing held and its dependencies are delivered; else held.
+   * A delivery may make held messages ready: they follow it.
+   */
+  private accept(msg: Message, out: Message[] | null): void {
+    const h = msg.peek(CAUSAL_HEADER);
     if (h === undefined) {
-      this.above.up(msg);
+      this.pass(msg, out);
       return;
     }
     if (!msg.isMulticast || msg.flags & MsgFlag.Unreliable) {
@@ -179,26 +202,36 @@ export class CAUSAL extends ViewAwareLayer {
       return;
     }
     if (from === this.me) {
-      this.above.up(msg); // our own: counted when sent
+      msg.dropTop();
+      this.pass(msg, out); // our own: counted when sent
       return;
     }
     const deps = h.deps;
     if (!this.validDeps(from, deps, msg.src)) return;
-    const q = this.held.get(from);
+    const q = this.held[from];
     if ((q === undefined || q.length === 0) && this.ready(deps)) {
-      this.deliver(from, msg);
-      if (this.heldCount > 0) this.drain();
-    } else {
-      const bytes = heldCost(msg, deps);
-      if ((this.heldBytes[from] ?? 0) + bytes > this.opts.maxHeldBytesPerSender) {
-        this.guard.drop(msg.src, 'over the cap for messages waiting on causal dependencies', { held: this.heldBytes[from] });
-        return;
-      }
-      this.heldBytes[from] = (this.heldBytes[from] ?? 0) + bytes;
-      if (q) q.push({ msg, from, deps });
-      else this.held.set(from, FifoQueue.of({ msg, from, deps }));
-      this.heldCount++;
+      msg.dropTop();
+      this.bump(from);
+      this.pass(msg, out);
+      if (this.heldCount > 0) this.drain(out);
+      return;
     }
+    const bytes = heldCost(msg, deps);
+    if ((this.heldBytes[from] ?? 0) + bytes > this.opts.maxHeldBytesPerSender) {
+      this.guard.drop(msg.src, 'over the cap for messages waiting on causal dependencies', { held: this.heldBytes[from] });
+      return;
+    }
+    this.heldBytes[from] = (this.heldBytes[from] ?? 0) + bytes;
+    if (q === undefined) this.held[from] = FifoQueue.of(msg);
+    else q.push(msg);
+    if (q === undefined || q.length === 1) this.holding.push(from);
+    this.heldCount++;
+    this.mHeld.inc();
+  }
+
+  private pass(msg: Message, out: Message[] | null): void {
+    if (out === null) this.above.up(msg);
+    else out.push(msg);
   }
 
   /**
@@ -235,11 +268,6 @@ export class CAUSAL extends ViewAwareLayer {
     return true;
   }
 
-  private deliver(from: number, msg: Message): void {
-    this.bump(from);
-    this.above.up(msg);
-  }
-
   /** One more causal message of member `from` delivered. */
   private bump(from: number): void {
     this.vt[from]!++;
@@ -249,19 +277,32 @@ export class CAUSAL extends ViewAwareLayer {
     }
   }
 
-  /** Deliver queue heads that became ready, until none is: O(senders) per delivery. */
-  private drain(): void {
+  /** Deliver queue heads that became ready, until none is: O(senders holding) per delivery. */
+  private drain(out: Message[] | null): void {
     let progress = true;
     while (progress && this.heldCount > 0) {
       progress = false;
-      for (const q of this.held.values()) {
-        let h: Held | undefined;
-        while ((h = q.peek()) !== undefined && this.ready(h.deps)) {
+      const holding = this.holding;
+      for (let j = 0; j < holding.length; j++) {
+        const from = holding[j]!;
+        const q = this.held[from]!;
+        let m: Message | undefined;
+        while ((m = q.peek()) !== undefined) {
+          const deps = m.peek(CAUSAL_HEADER)!.deps;
+          if (!this.ready(deps)) break;
           q.shift();
           this.heldCount--;
-          this.heldBytes[h.from] = (this.heldBytes[h.from] ?? 0) - heldCost(h.msg, h.deps);
-          this.deliver(h.from, h.msg);
+          this.heldBytes[from] = (this.heldBytes[from] ?? 0) - heldCost(m, deps);
+          m.dropTop();
+          this.bump(from);
+          this.pass(m, out);
           progress = true;
+        }
+        // Emptied (here, or by a drain this one's delivery re-entered): no longer holding.
+        if (q.length === 0 && holding[j] === from) {
+          holding[j] = holding[holding.length - 1]!;
+          holding.pop();
+          j--;
         }
       }
     }
@@ -272,7 +313,8 @@ export class CAUSAL extends ViewAwareLayer {
     // Whatever is still held waits for a message no survivor has (the flush delivered the same set
     // everywhere), so every survivor drops the same ones.
     if (this.heldCount > 0) this.log.debug('dropping causally orphaned messages at view change', { count: this.heldCount });
-    this.held = new Map();
+    this.held = [];
+    this.holding = [];
     this.heldCount = 0;
     this.heldBytes = [];
     this.viewId = v.id;

@@ -113,6 +113,8 @@ describe('CAUSAL', () => {
       ['m', "m'"],
     );
     assert.deepEqual(checkOrder(s.history.events, 'g').items, []);
+    assert.equal(s.nodes[2]!.metrics.snapshot().counters['horus_causal_held_total'], 1, "C counted m' as held");
+    assert.equal(s.nodes[1]!.metrics.snapshot().counters['horus_causal_held_total'] ?? 0, 0);
     assert.ok(c);
   });
 
