@@ -76,6 +76,9 @@ export class CAUSAL extends ViewAwareLayer {
   readonly name = 'CAUSAL';
   private members: readonly NodeId[] = [];
   private indexOf = new Map<NodeId, number>();
+  /** The last sender looked up and its index: a frame's messages mostly come from one sender. */
+  private lastSrc: NodeId | null = null;
+  private lastFrom = -1;
   private viewId = -1;
   private me = -1;
   /** Per member: its causal messages we delivered (ours: sent). */
@@ -93,6 +96,12 @@ export class CAUSAL extends ViewAwareLayer {
   private held: (FifoQueue<Message> | undefined)[] = [];
   /** Member indexes whose queue is not empty. */
   private holding: number[] = [];
+  /**
+   * Per member index k: the least count of k's messages that some queue head waits for (Infinity:
+   * none). A delivery from k can free a head only once k's count reaches it; before, nothing is
+   * checked (a drain after every delivery was 1.4% of a 5-member cbcast run's CPU).
+   */
+  private minNeed = new Float64Array(0);
   private heldCount = 0;
   /** Per member index: bytes held. */
   private heldBytes: number[] = [];
@@ -151,7 +160,7 @@ export class CAUSAL extends ViewAwareLayer {
       const msg = batch[i]!;
       const h = msg.peek(CAUSAL_HEADER);
       if (h !== undefined) {
-        const from = msg.isMulticast && !(msg.flags & MsgFlag.Unreliable) ? (this.indexOf.get(msg.src) ?? -1) : -1;
+        const from = msg.isMulticast && !(msg.flags & MsgFlag.Unreliable) ? this.senderIndex(msg.src) : -1;
         if (from < 0 || (from !== this.me && !this.ready(h.deps))) {
           this.acceptFrom(batch, i, n);
           return;
@@ -196,7 +205,7 @@ export class CAUSAL extends ViewAwareLayer {
       this.guard.drop(msg.src, 'causal header on a message that is not a reliable multicast');
       return;
     }
-    const from = this.indexOf.get(msg.src) ?? -1;
+    const from = this.senderIndex(msg.src);
     if (from < 0) {
       this.guard.drop(msg.src, 'causal message from a non-member');
       return;
@@ -213,7 +222,7 @@ export class CAUSAL extends ViewAwareLayer {
       msg.dropTop();
       this.bump(from);
       this.pass(msg, out);
-      if (this.heldCount > 0) this.drain(out);
+      if (this.heldCount > 0 && this.vt[from]! >= this.minNeed[from]!) this.drain(out);
       return;
     }
     const bytes = heldCost(msg, deps);
@@ -224,9 +233,22 @@ export class CAUSAL extends ViewAwareLayer {
     this.heldBytes[from] = (this.heldBytes[from] ?? 0) + bytes;
     if (q === undefined) this.held[from] = FifoQueue.of(msg);
     else q.push(msg);
-    if (q === undefined || q.length === 1) this.holding.push(from);
+    if (q === undefined || q.length === 1) {
+      // A new head: it waits for its first entry not yet delivered.
+      this.holding.push(from);
+      this.noteWait(deps);
+    }
     this.heldCount++;
     this.mHeld.inc();
+  }
+
+  /** The member index of `src` in this view, -1 if it is none. */
+  private senderIndex(src: NodeId): number {
+    if (src !== this.lastSrc) {
+      this.lastSrc = src;
+      this.lastFrom = this.indexOf.get(src) ?? -1;
+    }
+    return this.lastFrom;
   }
 
   private pass(msg: Message, out: Message[] | null): void {
@@ -277,7 +299,20 @@ export class CAUSAL extends ViewAwareLayer {
     }
   }
 
-  /** Deliver queue heads that became ready, until none is: O(senders holding) per delivery. */
+  /** Records what a queue head with these dependencies waits for (see minNeed). */
+  private noteWait(deps: readonly number[]): void {
+    const vt = this.vt;
+    for (let i = 0; i < deps.length; i += 2) {
+      const k = deps[i]!;
+      const need = deps[i + 1]!;
+      if (need > vt[k]!) {
+        if (need < this.minNeed[k]!) this.minNeed[k] = need;
+        return;
+      }
+    }
+  }
+
+  /** Deliver queue heads that became ready, until none is; then note what the remaining heads wait for. */
   private drain(out: Message[] | null): void {
     let progress = true;
     while (progress && this.heldCount > 0) {
@@ -306,6 +341,8 @@ export class CAUSAL extends ViewAwareLayer {
         }
       }
     }
+    this.minNeed.fill(Infinity);
+    for (const from of this.holding) this.noteWait(this.held[from]!.peek()!.peek(CAUSAL_HEADER)!.deps);
   }
 
   protected newView(v: View): void {
@@ -320,6 +357,9 @@ export class CAUSAL extends ViewAwareLayer {
     this.viewId = v.id;
     this.members = v.members;
     this.indexOf = new Map(v.members.map((m, i) => [m, i]));
+    this.lastSrc = null;
+    this.lastFrom = -1;
+    this.minNeed = new Float64Array(v.members.length).fill(Infinity);
     this.me = v.members.indexOf(this.ctx.localId);
     this.vt = new Array<number>(v.members.length).fill(0);
     this.dirty = [];
