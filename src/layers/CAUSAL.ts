@@ -19,18 +19,16 @@ export const MAX_VT_ENTRIES = 4096;
  * its previous causal message's), and an entry that did not change is implied by that previous
  * message, which every member delivers first (FIFO from below). A sender streaming alone sends none.
  */
-interface CausalHeader {
-  deps: readonly number[];
-}
+type CausalHeader = readonly number[];
 
 /** No dependency changed: shared, never written. */
-const NO_DEPS: CausalHeader = Object.freeze({ deps: Object.freeze([]) as readonly number[] });
+const NO_DEPS: CausalHeader = Object.freeze([]);
 
 export const CAUSAL_HEADER = defineHeader<CausalHeader>(
   HeaderIds.CAUSAL,
   'CAUSAL',
   (w, h) => {
-    const d = h.deps;
+    const d = h;
     const pairs = d.length >> 1;
     w.uvar(pairs);
     for (let i = 0; i < pairs * 2; i++) w.uvar(d[i]!);
@@ -41,7 +39,7 @@ export const CAUSAL_HEADER = defineHeader<CausalHeader>(
     if (pairs === 0) return NO_DEPS;
     const deps = new Array<number>(pairs * 2);
     for (let i = 0; i < pairs * 2; i++) deps[i] = r.uvar();
-    return { deps };
+    return deps;
   },
 );
 
@@ -134,7 +132,7 @@ export class CAUSAL extends ViewAwareLayer {
           isDirty[k] = 0;
         }
         dirty.length = 0;
-        msg.push(CAUSAL_HEADER, { deps });
+        msg.push(CAUSAL_HEADER, deps);
       }
     }
     this.below.down(msg);
@@ -161,13 +159,13 @@ export class CAUSAL extends ViewAwareLayer {
       const h = msg.peek(CAUSAL_HEADER);
       if (h !== undefined) {
         const from = msg.isMulticast && !(msg.flags & MsgFlag.Unreliable) ? this.senderIndex(msg.src) : -1;
-        if (from < 0 || (from !== this.me && !this.ready(h.deps))) {
+        if (from < 0 || (from !== this.me && !this.ready(h))) {
           this.acceptFrom(batch, i, n);
           return;
         }
         msg.dropTop();
         if (from !== this.me) {
-          if (!this.validDeps(from, h.deps, msg.src)) continue; // dropped
+          if (!this.validDeps(from, h, msg.src)) continue; // dropped
           this.bump(from);
         }
       }
@@ -215,7 +213,7 @@ export class CAUSAL extends ViewAwareLayer {
       this.pass(msg, out); // our own: counted when sent
       return;
     }
-    const deps = h.deps;
+    const deps = h;
     if (!this.validDeps(from, deps, msg.src)) return;
     const q = this.held[from];
     if ((q === undefined || q.length === 0) && this.ready(deps)) {
@@ -323,7 +321,7 @@ export class CAUSAL extends ViewAwareLayer {
         const q = this.held[from]!;
         let m: Message | undefined;
         while ((m = q.peek()) !== undefined) {
-          const deps = m.peek(CAUSAL_HEADER)!.deps;
+          const deps = m.peek(CAUSAL_HEADER)!;
           if (!this.ready(deps)) break;
           q.shift();
           this.heldCount--;
@@ -342,7 +340,7 @@ export class CAUSAL extends ViewAwareLayer {
       }
     }
     this.minNeed.fill(Infinity);
-    for (const from of this.holding) this.noteWait(this.held[from]!.peek()!.peek(CAUSAL_HEADER)!.deps);
+    for (const from of this.holding) this.noteWait(this.held[from]!.peek()!.peek(CAUSAL_HEADER)!);
   }
 
   protected newView(v: View): void {

@@ -66,7 +66,7 @@ describe('batch fast paths hand up what one-by-one handling would', () => {
           specs.map((s, i) => {
             const m = new Message(null, Buffer.from(`${i}`));
             m.src = s.src;
-            if (!s.plain) m.push(CAUSAL_HEADER, { deps: s.deps.flat() });
+            if (!s.plain) m.push(CAUSAL_HEADER, s.deps.flat());
             return m;
           });
         const [one, many] = feedBoth(() => new CAUSAL(ctx('a'), { maxHeldBytesPerSender: 1 << 20 }), make, chunks);
@@ -81,7 +81,7 @@ describe('batch fast paths hand up what one-by-one handling would', () => {
           side.layer.down(m);
         }
         const deps = (m: Message): number[][] => {
-          const d = [...m.peek(CAUSAL_HEADER)!.deps];
+          const d = [...m.peek(CAUSAL_HEADER)!];
           const pairs: number[][] = [];
           for (let i = 0; i < d.length; i += 2) pairs.push([d[i]!, d[i + 1]!]);
           return pairs.sort((x, y) => x[0]! - y[0]!);

@@ -124,7 +124,7 @@ describe('CAUSAL with hostile input', () => {
     const s = simGroup(3, 'CAUSAL:NAK:COM');
     const [m1, m2] = s.nodes as [(typeof s.nodes)[0], (typeof s.nodes)[0]];
     // (member index, count) pairs; m1 is index 0, m2 (the sender here) index 1, m3 index 2.
-    const deps = (d: number[]) => [h(CAUSAL_HEADER), { deps: d }] as [HeaderType<never>, unknown];
+    const deps = (d: number[]) => [h(CAUSAL_HEADER), d] as [HeaderType<never>, unknown];
     sendAs(
       m2,
       m1,

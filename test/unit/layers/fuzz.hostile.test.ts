@@ -35,7 +35,7 @@ const headers: fc.Arbitrary<H>[] = [
   fc.array(int, { maxLength: 10 }).map((v) => h(SAFE_HEADER, v.length % 2 === 0 ? v : v.slice(1))),
   fc.record({ t: fc.constantFrom(1, 2, 3), view, nonce: int, sent: int }).map((v) => h(SAFE_PROBE_HEADER, v)),
   fc.oneof(int, fc.record({ view, runs: fc.array(int, { maxLength: 10 }) })).map((v) => h(TOTAL_HEADER, v)),
-  fc.record({ deps: fc.array(int, { maxLength: 10 }) }).map((v) => h(CAUSAL_HEADER, v)),
+  fc.array(int, { maxLength: 10 }).map((v) => h(CAUSAL_HEADER, v)),
   fc.record({ view, entries: fc.array(fc.tuple(id, int), { maxLength: 5 }) }).map((v) => h(STABLE_HEADER, v)),
   fc.record({ t: fc.constantFrom(1, 2), view, total: int }).map((v) => h(FC_HEADER, v)),
   fc.record({ id: int, index: int, count: int }).map((v) => h(FRAG_HEADER, v)),
