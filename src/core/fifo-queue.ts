@@ -20,7 +20,11 @@ export class FifoQueue<T> {
     if (this.head >= this.items.length) return undefined;
     const x = this.items[this.head];
     this.items[this.head++] = undefined;
-    if (this.head > 1024 && this.head * 2 > this.items.length) {
+    if (this.head === this.items.length) {
+      // Emptied: start over at the front (a queue that fills and drains never grows a tail of holes).
+      this.items.length = 0;
+      this.head = 0;
+    } else if (this.head > 1024 && this.head * 2 > this.items.length) {
       this.items = this.items.slice(this.head);
       this.head = 0;
     }
