@@ -118,8 +118,9 @@ describe('npm run bench', () => {
     const [tp] = (JSON.parse(r.stdout) as BenchRun).results;
     assert.equal(tp?.kind, 'throughput');
     if (tp?.kind !== 'throughput') return;
-    // The case's own count at this scale is 3000 a sender: a second at the rate seen is far more.
-    assert.ok(tp.messagesPerSender > 3000, `${tp.messagesPerSender} per sender`);
+    // The case's own count at this scale is 3000 a sender; sized by time, it is a second at the rate
+    // seen (usually far more, but less on a machine loaded enough: CI once saw 1239 a second).
+    assert.notEqual(tp.messagesPerSender, 3000, 'sized by the case count, not by time');
     assert.ok(tp.timedWarmupS! >= 1 && tp.timedWarmupS! < 30, `warm-up ${tp.timedWarmupS} s`);
     assert.ok(tp.durationS > 0.2 && tp.durationS < 10, `measured ${tp.durationS} s`);
     assert.match(r.stderr, /fbcast-3-100B: warm-up for 1 s more/);

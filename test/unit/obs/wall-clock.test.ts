@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
+import { once } from 'node:events';
 import { createInterface } from 'node:readline';
 import { describe, it } from 'node:test';
 import { wallNow, wallOffset } from '../../../src/obs/wall-clock.js';
@@ -17,11 +18,14 @@ describe('wall clock', () => {
     assert.ok(frac > 1e-6 && frac < 1 - 1e-6);
   });
 
-  it('agrees across processes to within a pipe round trip', async () => {
+  it('agrees across processes to within a pipe round trip', { timeout: 60_000 }, async () => {
     // A child answers each line with its wall clock; the answer of the quickest round trip must fall
-    // inside that round trip as our clock saw it.
-    const code = `import { wallNow } from './src/obs/wall-clock.ts'; process.stdin.on('data', () => process.stdout.write(wallNow() + '\\n'));`;
-    const child = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', code], { stdio: ['pipe', 'pipe', 'inherit'] });
+    // inside that round trip as our clock saw it. The child ends when its input does (never killed mid-work).
+    const code = `import { wallNow } from './src/obs/wall-clock.ts'; process.stdin.on('data', () => process.stdout.write(wallNow() + '\\n')); process.stdin.on('end', () => process.exit(0));`;
+    const child = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', code], { stdio: ['pipe', 'pipe', 'pipe'] });
+    const exited = once(child, 'exit');
+    let stderr = '';
+    child.stderr.on('data', (b: Buffer) => (stderr += b.toString()));
     const lines = createInterface({ input: child.stdout });
     const answers = lines[Symbol.asyncIterator]();
     let best = { rtt: Infinity, before: 0, after: 0, child: 0 };
@@ -31,11 +35,15 @@ describe('wall clock', () => {
         child.stdin.write('?\n');
         const next = await answers.next();
         const after = wallNow();
-        if (next.done === true) throw new Error('the child closed its output');
+        if (next.done === true) throw new Error(`the child closed its output: ${stderr}`);
         if (after - before < best.rtt) best = { rtt: after - before, before, after, child: Number(next.value) };
       }
     } finally {
-      child.kill();
+      child.stdin.end();
+      const timer = setTimeout(() => child.kill('SIGKILL'), 10_000);
+      await exited;
+      clearTimeout(timer);
+      lines.close();
     }
     assert.ok(best.rtt < 5, `no round trip under 5 ms (best ${best.rtt})`);
     assert.ok(best.child >= best.before && best.child <= best.after, `child read ${best.child}, outside [${best.before}, ${best.after}]`);
