@@ -5,7 +5,6 @@
 // joined. Aims: 10,000 groups x 3 nodes joined in under 10 s, under 2 KiB per idle group, idle CPU
 // under 2% of a core. `npm run bench -- --filter lwg` runs it; alone: `npx tsx bench/runners/lwg.ts [--scale F]`.
 import { spawn, type ChildProcess } from 'node:child_process';
-
 import { createInterface, type Interface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { pickFreePorts, scriptCommand } from '../../src/cli/spawn.js';

@@ -5,7 +5,6 @@
 // `npm run bench -- --filter tools-3` runs it as a case; alone it prints one JSON object:
 //   npx tsx bench/runners/tools.ts [--scale 0.2]
 import { spawn, type ChildProcess } from 'node:child_process';
-
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { pickFreePorts, scriptCommand } from '../../src/cli/spawn.js';

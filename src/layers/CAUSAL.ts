@@ -27,11 +27,10 @@ const NO_DEPS: CausalHeader = Object.freeze([]);
 export const CAUSAL_HEADER = defineHeader<CausalHeader>(
   HeaderIds.CAUSAL,
   'CAUSAL',
-  (w, h) => {
-    const d = h;
-    const pairs = d.length >> 1;
+  (w, deps) => {
+    const pairs = deps.length >> 1;
     w.uvar(pairs);
-    for (let i = 0; i < pairs * 2; i++) w.uvar(d[i]!);
+    for (let i = 0; i < pairs * 2; i++) w.uvar(deps[i]!);
   },
   (r) => {
     const pairs = r.uvar();
@@ -156,16 +155,16 @@ export class CAUSAL extends ViewAwareLayer {
     let n = 0;
     for (let i = 0; i < batch.length; i++) {
       const msg = batch[i]!;
-      const h = msg.peek(CAUSAL_HEADER);
-      if (h !== undefined) {
+      const deps = msg.peek(CAUSAL_HEADER);
+      if (deps !== undefined) {
         const from = msg.isMulticast && !(msg.flags & MsgFlag.Unreliable) ? this.senderIndex(msg.src) : -1;
-        if (from < 0 || (from !== this.me && !this.ready(h))) {
+        if (from < 0 || (from !== this.me && !this.ready(deps))) {
           this.acceptFrom(batch, i, n);
           return;
         }
         msg.dropTop();
         if (from !== this.me) {
-          if (!this.validDeps(from, h, msg.src)) continue; // dropped
+          if (!this.validDeps(from, deps, msg.src)) continue; // dropped
           this.bump(from);
         }
       }
@@ -194,8 +193,8 @@ export class CAUSAL extends ViewAwareLayer {
    * A delivery may make held messages ready: they follow it.
    */
   private accept(msg: Message, out: Message[] | null): void {
-    const h = msg.peek(CAUSAL_HEADER);
-    if (h === undefined) {
+    const deps = msg.peek(CAUSAL_HEADER);
+    if (deps === undefined) {
       this.pass(msg, out);
       return;
     }
@@ -213,7 +212,6 @@ export class CAUSAL extends ViewAwareLayer {
       this.pass(msg, out); // our own: counted when sent
       return;
     }
-    const deps = h;
     if (!this.validDeps(from, deps, msg.src)) return;
     const q = this.held[from];
     if ((q === undefined || q.length === 0) && this.ready(deps)) {
