@@ -37,6 +37,13 @@ export type DownEvent =
    * grants what was consumed once it is off.
    */
   | { type: 'HOLD_CREDIT'; hold: boolean }
+  /**
+   * `layer` now holds this many of `member`'s multicasts, taken and not yet delivered because they
+   * wait on something else (CAUSAL: a dependency that came by another connection). Flow control
+   * counts them as not consumed: a sender runs at most its window ahead of what a member delivered,
+   * not of what it merely received, however long the wait (and a waiting queue never nears its cap).
+   */
+  | { type: 'HELD_ABOVE'; layer: string; member: NodeId; messages: number; payloadBytes: number }
   | { type: 'STOP' };
 
 /** Control events travelling up the stack. */

@@ -39,11 +39,18 @@ export const FC_HEADER = defineHeader<FcHeader>(
   },
 );
 
+/** What a message counts for besides its payload (headers, framing), roughly. */
+const PER_MESSAGE_BYTES = 16;
+
 /** What this member consumed of one sender's multicasts, and what it last told it. */
 interface Consumed {
   readonly src: NodeId;
   consumed: number;
   told: number;
+  /** Of `consumed`, what layers above hold (HELD_ABOVE), in bytes: not granted until delivered. */
+  held: number;
+  /** Per holding layer, its part of `held` (null until one reports). */
+  heldBy: Map<string, number> | null;
 }
 
 const options = z.object({
@@ -62,7 +69,8 @@ export type FcOptions = z.infer<typeof options>;
 
 /**
  * Credit-based flow control for multicast: a sender may run at most `maxCredits` bytes ahead of
- * the member that has consumed least. It never holds a message itself (so nothing it took can slip
+ * the member that has consumed least. What a layer above holds undelivered (HELD_ABOVE: CAUSAL's
+ * messages waiting on a dependency) is not consumed yet, so the window bounds that wait as well. It never holds a message itself (so nothing it took can slip
  * into the next view): when credit runs out it raises BLOCK_SEND and the application waits until
  * UNBLOCK_SEND, so a slow member cannot make the sender's memory grow without bound.
  */
@@ -102,7 +110,7 @@ export class FC extends Layer {
   }
 
   private static sizeOf(msg: Message): number {
-    return msg.payload.length + 16;
+    return msg.payload.length + PER_MESSAGE_BYTES;
   }
 
   private creditOf(m: NodeId): number {
@@ -221,18 +229,36 @@ export class FC extends Layer {
 
   private consumedFrom(src: NodeId): Consumed {
     let acc = this.fromSender.get(src);
-    if (!acc) this.fromSender.set(src, (acc = { src, consumed: 0, told: 0 }));
+    if (!acc) this.fromSender.set(src, (acc = { src, consumed: 0, told: 0, held: 0, heldBy: null }));
     return acc;
   }
 
   private maybeGrant(acc: Consumed): void {
     if (this.holding) return;
-    if (acc.consumed - acc.told >= this.opts.maxCredits * this.opts.replenishFraction) this.grant(acc);
+    if (FC.delivered(acc) - acc.told >= this.opts.maxCredits * this.opts.replenishFraction) this.grant(acc);
+  }
+
+  /** What of a sender's messages went past the layers above: credit is granted for this only. */
+  private static delivered(acc: Consumed): number {
+    return acc.consumed - acc.held;
   }
 
   private grant(acc: Consumed): void {
-    acc.told = acc.consumed;
-    this.sendFc(acc.src, FcType.Credit, acc.consumed);
+    acc.told = FC.delivered(acc);
+    this.sendFc(acc.src, FcType.Credit, acc.told);
+  }
+
+  /** A layer above says how much of a sender's it holds now (see HELD_ABOVE). */
+  private heldAbove(ev: Extract<DownEvent, { type: 'HELD_ABOVE' }>): void {
+    if (ev.member === this.ctx.localId || !this.members.includes(ev.member)) return;
+    const acc = this.consumedFrom(ev.member);
+    const by = (acc.heldBy ??= new Map());
+    by.set(ev.layer, ev.payloadBytes + PER_MESSAGE_BYTES * ev.messages);
+    let held = 0;
+    for (const b of by.values()) held += b;
+    // Never more than was consumed: a report that crossed a view change cannot make credit run backwards.
+    acc.held = Math.min(held, acc.consumed);
+    this.maybeGrant(acc);
   }
 
   /** A credit or a request for one (never passed up). */
@@ -258,7 +284,7 @@ export class FC extends Layer {
       } else {
         // While holding, only what was granted already: a blocked sender must stay blocked.
         const acc = this.fromSender.get(msg.src);
-        this.sendFc(msg.src, FcType.Credit, acc === undefined ? 0 : this.holding ? acc.told : acc.consumed);
+        this.sendFc(msg.src, FcType.Credit, acc === undefined ? 0 : this.holding ? acc.told : Math.max(acc.told, FC.delivered(acc)));
       }
     }
   }
@@ -268,7 +294,11 @@ export class FC extends Layer {
       if (ev.hold === this.holding) return;
       this.holding = ev.hold;
       // Released: everything consumed meanwhile is granted at once (its senders may be blocked on it).
-      if (!ev.hold) for (const acc of this.fromSender.values()) if (acc.consumed > acc.told) this.grant(acc);
+      if (!ev.hold) for (const acc of this.fromSender.values()) if (FC.delivered(acc) > acc.told) this.grant(acc);
+      return;
+    }
+    if (ev.type === 'HELD_ABOVE') {
+      this.heldAbove(ev);
       return;
     }
     if (ev.type === 'VIEW') {

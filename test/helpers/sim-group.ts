@@ -56,3 +56,27 @@ export function framesIn(s: { world: SimWorld }, ms: number): number {
   s.world.runFor(ms);
   return s.world.stats.sent - before;
 }
+
+/**
+ * Stall frames on the simulated network as a congested connection would: every frame for which
+ * `stall(fromEndpoint, toEndpoint)` is true waits, in order, until `release()` sends them on.
+ */
+export function stallFrames(world: SimWorld, stall: (from: string, to: string) => boolean): { readonly waiting: number; release(): void } {
+  const net = (world as unknown as { network: { send(from: { endpoint: string }, to: string, frame: Uint8Array): void } }).network;
+  const send = net.send.bind(net);
+  const waiting: [{ endpoint: string }, string, Uint8Array][] = [];
+  let stalled = true;
+  net.send = (from, to, frame) => {
+    if (stalled && stall(from.endpoint, to.split('/')[0]!)) waiting.push([from, to, frame]);
+    else send(from, to, frame);
+  };
+  return {
+    get waiting() {
+      return waiting.length;
+    },
+    release() {
+      stalled = false;
+      for (const [from, to, frame] of waiting.splice(0)) send(from, to, frame);
+    },
+  };
+}

@@ -74,4 +74,41 @@ describe('FC with batches', () => {
     // 116 bytes each: a's 1160 pass the 250-byte replenish mark once per batch, b's 116 do not.
     assert.deepEqual(calls, ['upBatch 11', 'credit to a:1/1 1160']);
   });
+
+  it('grants no credit for what a layer above still holds (HELD_ABOVE), and grants it once that layer lets it go', () => {
+    const ctx = { env: {} as Env, group: 'g', localId: 'me:1/1', log: silentLogger, metrics: new MemoryMetrics() };
+    const fc = new FC(ctx, { maxCredits: 1000, replenishFraction: 0.25, askIntervalMs: 50 });
+    const credits: string[] = [];
+    const nop = (): void => {};
+    const held = (layer: string, messages: number): void =>
+      fc.downEvent({ type: 'HELD_ABOVE', layer, member: 'a:1/1', messages, payloadBytes: 100 * messages });
+    // CAUSAL above holds 8 of a's 10 messages as they go up (they wait on another member's).
+    fc.above = { up: nop, upBatch: () => held('CAUSAL', 8), upEvent: nop, down: nop, downBatch: nop, downEvent: nop };
+    fc.below = {
+      up: nop,
+      upBatch: nop,
+      upEvent: nop,
+      down: (m: Message) => credits.push(`${m.dest} ${m.peek(FC_HEADER)!.total}`),
+      downBatch: nop,
+      downEvent: nop,
+    };
+    fc.downEvent({ type: 'VIEW', view: { group: 'g', id: 1, members: ['me:1/1', 'a:1/1', 'b:1/1'] } });
+    const from = (src: string): Message => {
+      const m = new Message(null, Buffer.alloc(100));
+      m.src = src;
+      return m;
+    };
+    fc.upBatch(Array.from({ length: 10 }, () => from('a:1/1')));
+    assert.deepEqual(credits, [], 'two delivered (232 bytes) are under the 250-byte replenish mark');
+    // Another layer's hold adds to CAUSAL's; CAUSAL letting 5 go is not yet enough.
+    held('TOTAL', 1);
+    held('CAUSAL', 3);
+    assert.deepEqual(credits, ['a:1/1 696'], 'six delivered: 10 consumed less the 4 still held');
+    held('TOTAL', 0);
+    held('CAUSAL', 0);
+    assert.deepEqual(credits, ['a:1/1 696', 'a:1/1 1160']);
+    // A report for a non-member, or about ourselves, changes nothing.
+    fc.downEvent({ type: 'HELD_ABOVE', layer: 'CAUSAL', member: 'x:1/1', messages: 1, payloadBytes: 1 });
+    assert.equal(credits.length, 2);
+  });
 });
