@@ -9,6 +9,7 @@ import { FifoQueue } from '../core/fifo-queue.js';
 import { ProtocolError } from '../core/errors.js';
 import { InputGuard, MAX_WIRE_INT } from '../core/input-guard.js';
 import type { Counter } from '../core/metrics.js';
+import { HeldAbove } from '../stack/held-above.js';
 
 /** Most entries a vector timestamp may have: one per member, and no view is this large. */
 export const MAX_VT_ENTRIES = 4096;
@@ -105,11 +106,8 @@ export class CAUSAL extends ViewAwareLayer {
   private heldCount = 0;
   /** Per member index: bytes held. */
   private heldBytes: number[] = [];
-  /** Per member index: payload bytes held (what flow control is told: HELD_ABOVE). */
-  private heldPayload: number[] = [];
-  /** Member indexes whose held messages changed since flow control was last told, and a flag each. */
-  private heldChanged: number[] = [];
-  private isHeldChanged = new Uint8Array(0);
+  /** What flow control is told we hold (HELD_ABOVE): credit for a held message waits for its delivery. */
+  private readonly heldAbove = new HeldAbove('CAUSAL', (ev) => this.below.downEvent(ev));
   private readonly guard: InputGuard;
   private readonly mHeld: Counter;
 
@@ -188,43 +186,15 @@ export class CAUSAL extends ViewAwareLayer {
   private acceptFrom(batch: Message[], start: number, gathered: number): void {
     const out = batch.slice(0, gathered);
     for (let i = start; i < batch.length; i++) this.accept(batch[i]!, out);
-    if (this.heldChanged.length > 0) this.tellHeld();
+    // Once per frame: a sender whose messages wait here on another's (a congested connection) is
+    // blocked by its window long before its queue nears maxHeldBytesPerSender, where they would be dropped.
+    this.heldAbove.tell(this.members);
     if (out.length > 0) this.above.upBatch(out);
   }
 
   override up(msg: Message): void {
     this.accept(msg, null);
-    if (this.heldChanged.length > 0) this.tellHeld();
-  }
-
-  private markHeldChanged(from: number): void {
-    if (this.isHeldChanged[from] === 0) {
-      this.isHeldChanged[from] = 1;
-      this.heldChanged.push(from);
-    }
-  }
-
-  /**
-   * Flow control learns what we hold now of each sender whose held messages changed (HELD_ABOVE),
-   * once per frame: credit for a held message waits for its delivery, so a sender whose messages
-   * wait here on another's (a congested connection) is blocked by its window long before its queue
-   * nears maxHeldBytesPerSender, where messages would be dropped.
-   */
-  private tellHeld(): void {
-    const changed = this.heldChanged;
-    this.heldChanged = [];
-    for (const from of changed) {
-      this.isHeldChanged[from] = 0;
-      const member = this.members[from];
-      if (member !== undefined)
-        this.below.downEvent({
-          type: 'HELD_ABOVE',
-          layer: this.name,
-          member,
-          messages: this.held[from]?.length ?? 0,
-          payloadBytes: this.heldPayload[from] ?? 0,
-        });
-    }
+    this.heldAbove.tell(this.members);
   }
 
   /**
@@ -267,8 +237,7 @@ export class CAUSAL extends ViewAwareLayer {
       return;
     }
     this.heldBytes[from] = (this.heldBytes[from] ?? 0) + bytes;
-    this.heldPayload[from] = (this.heldPayload[from] ?? 0) + msg.payload.length;
-    this.markHeldChanged(from);
+    this.heldAbove.hold(from, msg.payload.length);
     if (q === undefined) this.held[from] = FifoQueue.of(msg);
     else q.push(msg);
     if (q === undefined || q.length === 1) {
@@ -366,8 +335,7 @@ export class CAUSAL extends ViewAwareLayer {
           q.shift();
           this.heldCount--;
           this.heldBytes[from] = (this.heldBytes[from] ?? 0) - heldCost(m, deps);
-          this.heldPayload[from] = (this.heldPayload[from] ?? 0) - m.payload.length;
-          this.markHeldChanged(from);
+          this.heldAbove.release(from, m.payload.length);
           m.dropTop();
           this.bump(from);
           this.pass(m, out);
@@ -394,9 +362,7 @@ export class CAUSAL extends ViewAwareLayer {
     this.holding = [];
     this.heldCount = 0;
     this.heldBytes = [];
-    this.heldPayload = [];
-    this.heldChanged = [];
-    this.isHeldChanged = new Uint8Array(v.members.length);
+    this.heldAbove.reset(v.members.length);
     this.viewId = v.id;
     this.members = v.members;
     this.indexOf = new Map(v.members.map((m, i) => [m, i]));

@@ -9,6 +9,7 @@ import { registerLayer } from '../stack/registry.js';
 import type { Counter } from '../core/metrics.js';
 import { InputGuard, MAX_WIRE_INT } from '../core/input-guard.js';
 import { TaggedRing } from '../core/tagged-ring.js';
+import { HeldAbove } from '../stack/held-above.js';
 
 /** Most runs one order announcement carries (the sequencer splits longer ones): bounds what a header makes us allocate. */
 export const MAX_RUNS_PER_ORDER = 65_536;
@@ -132,6 +133,12 @@ export class TOTAL extends ViewAwareLayer {
   private viewId = -1;
   /** Per member index: its messages waiting for their place, each with its `d` (a ring: no object per message). */
   private waiting: TaggedRing<Message>[] = [];
+  /**
+   * What flow control is told waits here (HELD_ABOVE): credit for an abcast waits for its place, so
+   * however long the sequencer's order takes to come (its connection congested, say), each sender
+   * stays within its window of what was delivered, and `waiting` within the windows.
+   */
+  private readonly heldAbove = new HeldAbove('TOTAL', (ev) => this.below.downEvent(ev));
   /** Abcasts delivered in this view's order so far: the `d` of what we send. */
   private delivered = 0;
   /** Per member index: the largest `d` taken from it in this view. */
@@ -174,6 +181,7 @@ export class TOTAL extends ViewAwareLayer {
 
   override up(msg: Message): void {
     this.upOne(msg);
+    this.heldAbove.tell(this.members);
   }
 
   /** A frame's messages: deliveries go up as one batch, and the sequencer announces once, at the end. */
@@ -200,6 +208,7 @@ export class TOTAL extends ViewAwareLayer {
       this.out = null;
     }
     if (this.toAnnounce.length > 0) this.announce();
+    this.heldAbove.tell(this.members);
     const n = this.outN;
     this.outN = 0;
     if (n === 0) return;
@@ -266,6 +275,7 @@ export class TOTAL extends ViewAwareLayer {
     const seen = h > last ? h : last;
     this.lastSeen[from] = seen;
     this.waiting[from]!.push(msg, seen);
+    this.heldAbove.hold(from, msg.payload.length);
     if (this.isSequencer) this.noteForOrder(from);
     if (!this.runs.empty && this.runs.index === from) this.deliverOrdered();
   }
@@ -318,13 +328,16 @@ export class TOTAL extends ViewAwareLayer {
   private deliverOrdered(): void {
     const runs = this.runs;
     while (!runs.empty) {
-      const q = this.waiting[runs.index];
+      const from = runs.index;
+      const q = this.waiting[from];
       let left = runs.count;
       while (left > 0 && q !== undefined && q.length > 0) {
         left--;
         this.delivered++;
         this.mOrdered.inc();
-        this.pass(q.shift()!);
+        const msg = q.shift()!;
+        this.heldAbove.release(from, msg.payload.length);
+        this.pass(msg);
       }
       if (left > 0) {
         runs.count = left;
@@ -373,6 +386,7 @@ export class TOTAL extends ViewAwareLayer {
     this.lastSrc = null;
     this.me = this.indexOf.get(this.ctx.localId) ?? -1;
     this.waiting = v.members.map(() => new TaggedRing<Message>());
+    this.heldAbove.reset(v.members.length);
     this.lastSeen = new Array<number>(v.members.length).fill(0);
     this.delivered = 0;
     this.runs = new RunQueue();
