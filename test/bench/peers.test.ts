@@ -114,7 +114,8 @@ describe('bench/peers.ts command line', () => {
   it('--help prints the options and runs nothing', async () => {
     const r = await peers(['--help']);
     assert.equal(r.code, 0, r.stderr);
-    for (const opt of ['--peers', '--out', '--only', '--horus', '--scale', '--members', '--horus-timing']) assert.ok(r.stdout.includes(opt), `${opt} in ${r.stdout}`);
+    for (const opt of ['--peers', '--out', '--only', '--horus', '--scale', '--members', '--horus-timing'])
+      assert.ok(r.stdout.includes(opt), `${opt} in ${r.stdout}`);
   });
 
   it('a bad argument is one clear line and the usage, exit 2, no stack trace', async () => {
