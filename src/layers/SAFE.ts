@@ -10,6 +10,7 @@ import { defineHeader, HeaderIds } from '../codec/header-registry.js';
 import { Layer, type LayerContext, type LayerLink } from '../stack/layer.js';
 import { registerLayer } from '../stack/registry.js';
 import { TaggedRing } from '../core/tagged-ring.js';
+import { HeldAbove } from '../stack/held-above.js';
 import type { Counter } from '../core/metrics.js';
 import { PROBE_ASK, PROBE_TELL, SAFE_PROBE_HEADER, type SafeProbe } from './safe/probe-header.js';
 import { SentProbes } from './safe/sent-probes.js';
@@ -99,6 +100,12 @@ export class SAFE extends Layer {
   private held = new TaggedRing<Message>();
   /** Tagged with their arrival number (1, 2, ... per layer): what a probe's answer covers. */
   private heldDeps = new TaggedRing<SafeDeps>();
+  /**
+   * What flow control is told is held here (HELD_ABOVE): credit for a message waits for its
+   * delivery, so while stability is slow to come (a member's connection congested, say) each sender
+   * stays within its window of what was delivered, and `held` within the windows.
+   */
+  private readonly heldAbove = new HeldAbove('SAFE', (ev) => this.below.downEvent(ev));
   private arrivals = 0;
   private probes = new SentProbes();
   private probeTimer: Timer | null = null;
@@ -168,6 +175,7 @@ export class SAFE extends Layer {
   private hold(msg: Message, deps: SafeDeps | undefined): void {
     if (deps === undefined) {
       this.held.push(msg, 0);
+      this.countHeld(msg, 1);
       return;
     }
     // Only a reliable multicast of a member of our view ever becomes stable: anything else under our
@@ -183,6 +191,16 @@ export class SAFE extends Layer {
       this.held.push(msg, 2);
       this.heldDeps.push(deps, ++this.arrivals);
     }
+    this.countHeld(msg, 1);
+  }
+
+  /** A message joins (+1) or leaves (-1) `held`: counted for flow control if flow control counts it (a member's reliable multicast). */
+  private countHeld(msg: Message, sign: 1 | -1): void {
+    if (!msg.isMulticast || msg.flags & MsgFlag.Unreliable) return;
+    const place = this.placeOf.get(msg.src);
+    if (place === undefined) return;
+    if (sign > 0) this.heldAbove.hold(place, msg.payload.length);
+    else this.heldAbove.release(place, msg.payload.length);
   }
 
   override up(msg: Message): void {
@@ -199,6 +217,7 @@ export class SAFE extends Layer {
     }
     this.hold(msg, deps);
     this.release();
+    this.heldAbove.tell(this.members);
     if (this.held.length > 0) this.below.downEvent({ type: 'STABILIZE' });
   }
 
@@ -252,6 +271,7 @@ export class SAFE extends Layer {
     } finally {
       this.above = real;
     }
+    this.heldAbove.tell(this.members);
     if (out.length > 0) real.upBatch(out);
     if (this.held.length > 0) this.below.downEvent({ type: 'STABILIZE' });
   }
@@ -301,6 +321,7 @@ export class SAFE extends Layer {
         }
       }
       held.shift();
+      this.countHeld(m, -1);
       this.above.up(m);
     }
   }
@@ -352,7 +373,10 @@ export class SAFE extends Layer {
       this.below.down(ask);
       asked = true;
     }
-    if (own) this.release();
+    if (own) {
+      this.release();
+      this.heldAbove.tell(this.members);
+    }
     if (asked) this.awaitProbe();
   };
 
@@ -393,6 +417,7 @@ export class SAFE extends Layer {
       if (ev.viewId === this.view) {
         this.stable = ev.stable;
         this.release();
+        this.heldAbove.tell(this.members);
       } else if (ev.viewId > this.view) {
         this.ahead = { view: ev.viewId, stable: ev.stable };
       }
@@ -426,6 +451,7 @@ export class SAFE extends Layer {
     this.members = v.members;
     this.placeOf = new Map(v.members.map((m, i) => [m, i]));
     this.probes.clear();
+    this.heldAbove.reset(v.members.length);
     const ahead = this.ahead;
     this.stable = ahead !== null && ahead.view === id ? ahead.stable : new Map();
     if (ahead !== null && ahead.view <= id) this.ahead = null;
