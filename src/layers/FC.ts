@@ -47,8 +47,8 @@ interface Consumed {
   readonly src: NodeId;
   consumed: number;
   told: number;
-  /** Of `consumed`, what layers above hold (HELD_ABOVE), in bytes: not granted until delivered. */
-  held: number;
+  /** Of `consumed`, what layers above hold (HELD_ABOVE) beyond `maxHeldAbove`: not granted until delivered. */
+  withheld: number;
   /** Per holding layer, its part of `held` (null until one reports). */
   heldBy: Map<string, number> | null;
 }
@@ -64,13 +64,22 @@ const options = z.object({
   replenishFraction: z.number().gt(0).lte(1).default(0.25),
   /** How often a blocked sender asks again. */
   askIntervalMs: z.number().positive().default(50),
+  /**
+   * Bytes of a sender's messages the layers above may hold undelivered (HELD_ABOVE: waiting for a
+   * causal dependency, an order, stability) before holding more costs that sender credit. A wait
+   * that short is part of the normal pipeline and should not slow the sender; a longer one (a
+   * congested connection) blocks it, so a member holds at most this plus a window of a sender's.
+   * Default: maxCredits.
+   */
+  maxHeldAbove: z.number().int().nonnegative().optional(),
 });
 export type FcOptions = z.infer<typeof options>;
 
 /**
  * Credit-based flow control for multicast: a sender may run at most `maxCredits` bytes ahead of
- * the member that has consumed least. What a layer above holds undelivered (HELD_ABOVE: CAUSAL's
- * messages waiting on a dependency) is not consumed yet, so the window bounds that wait as well. It never holds a message itself (so nothing it took can slip
+ * the member that has consumed least. Past `maxHeldAbove`, what layers above hold undelivered
+ * (HELD_ABOVE: messages waiting on a causal dependency, an order, stability) counts as not consumed,
+ * so a long wait blocks the sender too. It never holds a message itself (so nothing it took can slip
  * into the next view): when credit runs out it raises BLOCK_SEND and the application waits until
  * UNBLOCK_SEND, so a slow member cannot make the sender's memory grow without bound.
  */
@@ -93,6 +102,7 @@ export class FC extends Layer {
   private holding = false;
   private readonly mBlocked: Counter;
   private readonly guard: InputGuard;
+  private readonly maxHeldAbove: number;
 
   constructor(
     ctx: LayerContext,
@@ -101,6 +111,7 @@ export class FC extends Layer {
     super(ctx);
     this.mBlocked = ctx.metrics.counter('horus_fc_blocked_total', 'times a sender ran out of credit');
     this.guard = new InputGuard(ctx, 'FC');
+    this.maxHeldAbove = opts.maxHeldAbove ?? 4 * opts.maxCredits;
   }
 
   override stop(): void {
@@ -229,7 +240,7 @@ export class FC extends Layer {
 
   private consumedFrom(src: NodeId): Consumed {
     let acc = this.fromSender.get(src);
-    if (!acc) this.fromSender.set(src, (acc = { src, consumed: 0, told: 0, held: 0, heldBy: null }));
+    if (!acc) this.fromSender.set(src, (acc = { src, consumed: 0, told: 0, withheld: 0, heldBy: null }));
     return acc;
   }
 
@@ -240,7 +251,7 @@ export class FC extends Layer {
 
   /** What of a sender's messages went past the layers above: credit is granted for this only. */
   private static delivered(acc: Consumed): number {
-    return acc.consumed - acc.held;
+    return acc.consumed - acc.withheld;
   }
 
   private grant(acc: Consumed): void {
@@ -257,7 +268,7 @@ export class FC extends Layer {
     let held = 0;
     for (const b of by.values()) held += b;
     // Never more than was consumed: a report that crossed a view change cannot make credit run backwards.
-    acc.held = Math.min(held, acc.consumed);
+    acc.withheld = Math.min(Math.max(0, held - this.maxHeldAbove), acc.consumed);
     this.maybeGrant(acc);
   }
 

@@ -435,7 +435,9 @@ export class SAFE extends Layer {
   override downEvent(ev: DownEvent): void {
     // A fixed membership (no GMS) names its one view on the way down.
     if (ev.type === 'VIEW') this.enter(ev.view);
-    this.past = null;
+    // A layer above telling flow control what it holds (once per frame) changes nothing we hold or
+    // know of stability: forgetting `past` for it made every safe send ask the layers below again.
+    if (ev.type !== 'HELD_ABOVE') this.past = null;
     this.below.downEvent(ev);
   }
 

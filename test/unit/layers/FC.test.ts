@@ -77,7 +77,7 @@ describe('FC with batches', () => {
 
   it('grants no credit for what a layer above still holds (HELD_ABOVE), and grants it once that layer lets it go', () => {
     const ctx = { env: {} as Env, group: 'g', localId: 'me:1/1', log: silentLogger, metrics: new MemoryMetrics() };
-    const fc = new FC(ctx, { maxCredits: 1000, replenishFraction: 0.25, askIntervalMs: 50 });
+    const fc = new FC(ctx, { maxCredits: 1000, replenishFraction: 0.25, askIntervalMs: 50, maxHeldAbove: 0 });
     const credits: string[] = [];
     const nop = (): void => {};
     const held = (layer: string, messages: number): void =>
@@ -110,5 +110,35 @@ describe('FC with batches', () => {
     // A report for a non-member, or about ourselves, changes nothing.
     fc.downEvent({ type: 'HELD_ABOVE', layer: 'CAUSAL', member: 'x:1/1', messages: 1, payloadBytes: 1 });
     assert.equal(credits.length, 2);
+  });
+
+  it('lets the layers above hold up to maxHeldAbove at no cost in credit; only what they hold beyond it waits', () => {
+    const ctx = { env: {} as Env, group: 'g', localId: 'me:1/1', log: silentLogger, metrics: new MemoryMetrics() };
+    const fc = new FC(ctx, { maxCredits: 1000, replenishFraction: 0.25, askIntervalMs: 50, maxHeldAbove: 500 });
+    const credits: number[] = [];
+    const nop = (): void => {};
+    let holding = 0;
+    fc.above = {
+      up: nop,
+      upBatch: () => fc.downEvent({ type: 'HELD_ABOVE', layer: 'SAFE', member: 'a:1/1', messages: holding, payloadBytes: 100 * holding }),
+      upEvent: nop,
+      down: nop,
+      downBatch: nop,
+      downEvent: nop,
+    };
+    fc.below = { up: nop, upBatch: nop, upEvent: nop, down: (m: Message) => credits.push(m.peek(FC_HEADER)!.total), downBatch: nop, downEvent: nop };
+    fc.downEvent({ type: 'VIEW', view: { group: 'g', id: 1, members: ['me:1/1', 'a:1/1'] } });
+    const batch = (): Message[] =>
+      Array.from({ length: 10 }, () => {
+        const m = new Message(null, Buffer.alloc(100));
+        m.src = 'a:1/1';
+        return m;
+      });
+    holding = 4; // 464 bytes: within the allowance
+    fc.upBatch(batch());
+    assert.deepEqual(credits, [1160], 'all of it granted, held or not');
+    holding = 9; // 1044 bytes: 544 beyond the allowance
+    fc.upBatch(batch());
+    assert.deepEqual(credits, [1160, 2320 - 544]);
   });
 });
