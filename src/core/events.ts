@@ -39,9 +39,10 @@ export type DownEvent =
   | { type: 'HOLD_CREDIT'; hold: boolean }
   /**
    * `layer` now holds this many of `member`'s multicasts, taken and not yet delivered because they
-   * wait on something else (CAUSAL: a dependency that came by another connection). Flow control
-   * counts them as not consumed: a sender runs at most its window ahead of what a member delivered,
-   * not of what it merely received, however long the wait (and a waiting queue never nears its cap).
+   * wait on something else (CAUSAL: a dependency that came by another connection; TOTAL: an order;
+   * SAFE: stability). Flow control counts what the layers hold beyond its allowance (`maxHeldAbove`)
+   * as not consumed, so however long the wait, a member holds at most that allowance and a window of
+   * a sender's (and a waiting queue never nears its cap).
    */
   | { type: 'HELD_ABOVE'; layer: string; member: NodeId; messages: number; payloadBytes: number }
   | { type: 'STOP' };

@@ -106,7 +106,7 @@ export class CAUSAL extends ViewAwareLayer {
   private heldCount = 0;
   /** Per member index: bytes held. */
   private heldBytes: number[] = [];
-  /** What flow control is told we hold (HELD_ABOVE): credit for a held message waits for its delivery. */
+  /** What flow control is told we hold (HELD_ABOVE): beyond its allowance, credit for a held message waits for its delivery. */
   private readonly heldAbove = new HeldAbove('CAUSAL', (ev) => this.below.downEvent(ev));
   private readonly guard: InputGuard;
   private readonly mHeld: Counter;

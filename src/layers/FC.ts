@@ -49,7 +49,7 @@ interface Consumed {
   told: number;
   /** Of `consumed`, what layers above hold (HELD_ABOVE) beyond `maxHeldAbove`: not granted until delivered. */
   withheld: number;
-  /** Per holding layer, its part of `held` (null until one reports). */
+  /** Per holding layer, the bytes it last said it holds (null until one reports); `withheld` is from their sum. */
   heldBy: Map<string, number> | null;
 }
 
@@ -69,7 +69,7 @@ const options = z.object({
    * causal dependency, an order, stability) before holding more costs that sender credit. A wait
    * that short is part of the normal pipeline and should not slow the sender; a longer one (a
    * congested connection) blocks it, so a member holds at most this plus a window of a sender's.
-   * Default: maxCredits.
+   * Default: 4 x maxCredits (under CAUSAL's maxHeldBytesPerSender with the defaults: keep it so).
    */
   maxHeldAbove: z.number().int().nonnegative().optional(),
 });

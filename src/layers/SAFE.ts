@@ -101,9 +101,9 @@ export class SAFE extends Layer {
   /** Tagged with their arrival number (1, 2, ... per layer): what a probe's answer covers. */
   private heldDeps = new TaggedRing<SafeDeps>();
   /**
-   * What flow control is told is held here (HELD_ABOVE): credit for a message waits for its
-   * delivery, so while stability is slow to come (a member's connection congested, say) each sender
-   * stays within its window of what was delivered, and `held` within the windows.
+   * What flow control is told is held here (HELD_ABOVE): beyond FC's allowance, credit for a
+   * message waits for its delivery, so while stability is slow to come (a member's connection
+   * congested, say) `held` stays within that allowance and a window per sender.
    */
   private readonly heldAbove = new HeldAbove('SAFE', (ev) => this.below.downEvent(ev));
   private arrivals = 0;

@@ -134,9 +134,9 @@ export class TOTAL extends ViewAwareLayer {
   /** Per member index: its messages waiting for their place, each with its `d` (a ring: no object per message). */
   private waiting: TaggedRing<Message>[] = [];
   /**
-   * What flow control is told waits here (HELD_ABOVE): credit for an abcast waits for its place, so
-   * however long the sequencer's order takes to come (its connection congested, say), each sender
-   * stays within its window of what was delivered, and `waiting` within the windows.
+   * What flow control is told waits here (HELD_ABOVE): beyond FC's allowance, credit for an abcast
+   * waits for its place, so however long the sequencer's order takes to come (its connection
+   * congested, say), `waiting` stays within that allowance and a window per sender.
    */
   private readonly heldAbove = new HeldAbove('TOTAL', (ev) => this.below.downEvent(ev));
   /** Abcasts delivered in this view's order so far: the `d` of what we send. */
