@@ -85,6 +85,15 @@ export interface Transport {
    * or not authenticated (security 'off'). Optional: a transport without it authenticates no one.
    */
   peerIdentity?(node: NodeId): PeerIdentity | null;
+  /**
+   * `holder` asks (`hold` true) that no more be read from `peer` for now, or withdraws that (false):
+   * a layer that holds a sender's messages until what they depend on comes from others (CAUSAL)
+   * gets those others' frames first, and the held sender's wait in its socket, not in the heap.
+   * Advice only: frames already read are still delivered, and a transport may read the peer anyway
+   * (the TCP one pauses it at most `maxReadHoldMs` at a stretch, so nothing waits on a hold for
+   * ever). Optional: a transport without it reads every peer as it comes.
+   */
+  holdReads?(peer: NodeId, holder: object, hold: boolean): void;
   /** The largest frame this transport carries. */
   readonly maxFrameSize: number;
   close(): Promise<void>;

@@ -53,6 +53,13 @@ const options = z.object({
     .int()
     .positive()
     .default(32 * 1024 * 1024),
+  /**
+   * While a sender's messages wait here, ask the transport to read no more from it
+   * (Transport.holdReads): the connections that carry what they wait for are read first, and the
+   * rest of that sender's traffic waits in its socket instead of here. False: read every sender as
+   * its frames come (a sender's whole window may then wait here behind another's).
+   */
+  holdReads: z.boolean().default(true),
 });
 export type CausalOptions = z.infer<typeof options>;
 
@@ -106,6 +113,9 @@ export class CAUSAL extends ViewAwareLayer {
   private heldCount = 0;
   /** Per member index: bytes held. */
   private heldBytes: number[] = [];
+  /** Per member index: 1 while the transport was asked to read no more from it (its messages wait here; see holdReads). */
+  private readsHeld = new Uint8Array(0);
+  private readsHeldCount = 0;
   /** What flow control is told we hold (HELD_ABOVE): beyond its allowance, credit for a held message waits for its delivery. */
   private readonly heldAbove = new HeldAbove('CAUSAL', (ev) => this.below.downEvent(ev));
   private readonly guard: InputGuard;
@@ -189,12 +199,45 @@ export class CAUSAL extends ViewAwareLayer {
     // Once per frame: a sender whose messages wait here on another's (a congested connection) is
     // blocked by its window long before its queue nears maxHeldBytesPerSender, where they would be dropped.
     this.heldAbove.tell(this.members);
+    this.holdReads();
     if (out.length > 0) this.above.upBatch(out);
   }
 
   override up(msg: Message): void {
     this.accept(msg, null);
     this.heldAbove.tell(this.members);
+    this.holdReads();
+  }
+
+  override stop(): void {
+    this.releaseReads();
+  }
+
+  /** Asks the transport to read no more from the senders whose messages wait here, and again from those whose no longer do. */
+  private holdReads(): void {
+    if (this.heldCount === 0 && this.readsHeldCount === 0) return;
+    const transport = this.ctx.env.transport;
+    if (!this.opts.holdReads || transport.holdReads === undefined) return;
+    const held = this.held;
+    const readsHeld = this.readsHeld;
+    for (let k = 0; k < readsHeld.length; k++) {
+      const want = held[k] !== undefined && held[k]!.length > 0 ? 1 : 0;
+      if (want === readsHeld[k]) continue;
+      readsHeld[k] = want;
+      this.readsHeldCount += want === 1 ? 1 : -1;
+      transport.holdReads(this.members[k]!, this, want === 1);
+    }
+  }
+
+  /** Withdraws every request to read no more (a view change, or the stack's end). */
+  private releaseReads(): void {
+    if (this.readsHeldCount === 0) return;
+    const transport = this.ctx.env.transport;
+    for (let k = 0; k < this.readsHeld.length; k++) {
+      if (this.readsHeld[k] === 1) transport.holdReads?.(this.members[k]!, this, false);
+    }
+    this.readsHeld.fill(0);
+    this.readsHeldCount = 0;
   }
 
   /**
@@ -358,6 +401,7 @@ export class CAUSAL extends ViewAwareLayer {
     // Whatever is still held waits for a message no survivor has (the flush delivered the same set
     // everywhere), so every survivor drops the same ones.
     if (this.heldCount > 0) this.log.debug('dropping causally orphaned messages at view change', { count: this.heldCount });
+    this.releaseReads();
     this.held = [];
     this.holding = [];
     this.heldCount = 0;
@@ -373,6 +417,7 @@ export class CAUSAL extends ViewAwareLayer {
     this.vt = new Array<number>(v.members.length).fill(0);
     this.dirty = [];
     this.isDirty = new Uint8Array(v.members.length);
+    this.readsHeld = new Uint8Array(v.members.length);
   }
 }
 

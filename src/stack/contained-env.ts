@@ -14,6 +14,8 @@ export class ContainedEnv implements Env {
   private readonly unwatches = new Set<Unwatch>();
   /** Periodic timers of this stack on the inner Env's `every`: cancelled when the stack dies (they would run forever). */
   private readonly periodic = new Set<Timer>();
+  /** Per holder, the peers this stack asked the transport not to read (holdReads): withdrawn when the stack dies. */
+  private readonly readHolds = new Map<object, Set<NodeId>>();
 
   constructor(
     private readonly inner: Env,
@@ -38,6 +40,7 @@ export class ContainedEnv implements Env {
       close: () => Promise.resolve(),
       // The authenticated identity of a peer (ACLs): the node's transport knows it.
       ...(t.peerIdentity ? { peerIdentity: (node: NodeId) => t.peerIdentity!(node) } : {}),
+      ...(t.holdReads ? { holdReads: (peer: NodeId, holder: object, hold: boolean) => self.holdReads(peer, holder, hold) } : {}),
     };
     // Key material for the group (CRYPT's view keys): the node's source, never a seeded fallback.
     if (inner.randomBytes) this.randomBytes = (n: number) => inner.randomBytes!(n);
@@ -59,6 +62,18 @@ export class ContainedEnv implements Env {
     };
   }
 
+  /** Passes a read hold on to the node's transport, remembering it so that a dead stack holds nothing. */
+  private holdReads(peer: NodeId, holder: object, hold: boolean): void {
+    if (this.dead && hold) return;
+    let peers = this.readHolds.get(holder);
+    if (hold) {
+      if (peers === undefined) this.readHolds.set(holder, (peers = new Set()));
+      peers.add(peer);
+    } else if (peers === undefined || !peers.delete(peer)) return;
+    else if (peers.size === 0) this.readHolds.delete(holder);
+    this.inner.transport.holdReads!(peer, holder, hold);
+  }
+
   get rng(): Env['rng'] {
     return this.inner.rng;
   }
@@ -78,6 +93,8 @@ export class ContainedEnv implements Env {
     this.unwatches.clear();
     for (const t of this.periodic) t.cancel();
     this.periodic.clear();
+    for (const [holder, peers] of this.readHolds) for (const peer of peers) this.inner.transport.holdReads?.(peer, holder, false);
+    this.readHolds.clear();
   }
 
   /** The node's peer events, run (and contained) as this stack's timers are; none once it is dead. */

@@ -10,6 +10,7 @@ import { Writer } from '../codec/writer.js';
 import { DEFAULT_MAX_FRAME_SIZE, FRAME_HEADER_BYTES, FrameDecoder, MAX_ENCODABLE_FRAME_SIZE, encodeControlWord, encodeFrames } from './frame-decoder.js';
 import { PeerIdentities } from './peer-identities.js';
 import { alignedEvery } from './aligned-ticks.js';
+import { ReadHolds } from './read-holds.js';
 import {
   AcceptorHandshake,
   DialerHandshake,
@@ -195,6 +196,11 @@ const optionsSchema = z
     dropQueuedAfterMs: int(0).default(30_000),
     /** How long `close()` lets open connections flush queued frames before destroying them. */
     closeGraceMs: int(0).default(200),
+    /**
+     * The longest a peer's connections stay unread at a stretch on request (`holdReads`); then they
+     * are read again for as long before a request still standing pauses them again (read-holds.ts).
+     */
+    maxReadHoldMs: int(1, 1000).default(20),
   })
   .refine((o) => o.reconnectMinMs <= o.reconnectMaxMs, { message: 'reconnectMinMs must be <= reconnectMaxMs' })
   .refine((o) => o.stallTimeoutMs === 0 || o.stallTimeoutMs >= 2 * o.pingIntervalMs, {
@@ -313,6 +319,10 @@ export interface TcpTransportStats {
   pongsOut: number;
   /** PINGs not answered: over the rate (one PONG per half ping interval) or the peer is not reading. */
   pingsIgnored: number;
+  /** Times a peer's connections were left unread on request (`holdReads`). */
+  readHolds: number;
+  /** Of those, pauses ended after maxReadHoldMs, whatever was asked. */
+  readHoldsCut: number;
   openInbound: number;
   /** Inbound connections still in their handshake. */
   openUnauthenticated: number;
@@ -721,7 +731,10 @@ export class TcpTransport implements Transport {
     pingsOut: 0,
     pongsOut: 0,
     pingsIgnored: 0,
+    readHolds: 0,
+    readHoldsCut: 0,
   };
+  private readonly readHolds: ReadHolds;
 
   private constructor(
     private readonly server: net.Server,
@@ -756,6 +769,7 @@ export class TcpTransport implements Transport {
     }
     this.helloConnectFrame = encodeFrames([encodeHello(HELLO_CONNECT, localId)]);
     this.helloAcceptFrame = encodeFrames([encodeHello(HELLO_ACCEPT, localId)]);
+    this.readHolds = new ReadHolds(opts.maxReadHoldMs, (endpoint) => this.framesFrom(endpoint), this.c);
     server.on('connection', (socket: net.Socket) => this.onConnection(socket));
     server.on('error', (err: Error) => this.log.error('tcp server error', errorFields(err)));
   }
@@ -1842,6 +1856,21 @@ export class TcpTransport implements Transport {
   // Shutdown
   // -------------------------------------------------------------------------------------------------
 
+  /** See Transport.holdReads: `peer`'s inbound connections, by its endpoint, are paused at most maxReadHoldMs at a stretch. */
+  holdReads(peer: string, holder: object, hold: boolean): void {
+    if (this.closed) return;
+    this.readHolds.set(endpointOf(peer), holder, hold);
+  }
+
+  /** The streams its frames reach us on: each open inbound connection from `endpoint` (its TLS stream in secure modes). */
+  private framesFrom(endpoint: string): net.Socket[] {
+    const out: net.Socket[] = [];
+    for (const conn of this.inbound.values()) {
+      if (conn.from !== null && !conn.inHandshake && endpointOf(conn.from) === endpoint) out.push(conn.out);
+    }
+    return out;
+  }
+
   close(): Promise<void> {
     if (this.closing === null) {
       this.closed = true;
@@ -1879,6 +1908,7 @@ export class TcpTransport implements Transport {
     this.dirty.length = 0;
     if (this.progressTimer !== null) clearInterval(this.progressTimer);
     this.livenessTimer?.cancel();
+    this.readHolds.clear();
     for (const s of this.inbound.keys()) s.destroy();
     pending.push(new Promise<void>((resolve) => this.server.close(() => resolve())));
     const grace = setTimeout(() => {

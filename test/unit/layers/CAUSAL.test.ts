@@ -9,15 +9,23 @@ import { silentLogger } from '../../../src/core/logger.js';
 import { MemoryMetrics } from '../../../src/obs/metrics.js';
 
 /** CAUSAL alone as member `me` of a fixed view, between a bottom that records sends and a top that records deliveries. */
-function causalAlone(me: string, members: string[]): { layer: CAUSAL; sent: Message[]; delivered: Message[] } {
-  const layer = new CAUSAL({ env: {} as Env, group: 'g', localId: me, log: silentLogger, metrics: new MemoryMetrics() }, { maxHeldBytesPerSender: 1 << 20 });
+function causalAlone(
+  me: string,
+  members: string[],
+  holdReads = true,
+): { layer: CAUSAL; sent: Message[]; delivered: Message[]; readHolds: [string, boolean][] } {
+  // The transport's read holds as asked, in order.
+  const readHolds: [string, boolean][] = [];
+  const transport = { holdReads: (peer: string, _holder: object, hold: boolean) => readHolds.push([peer, hold]) };
+  const env = { transport } as unknown as Env;
+  const layer = new CAUSAL({ env, group: 'g', localId: me, log: silentLogger, metrics: new MemoryMetrics() }, { maxHeldBytesPerSender: 1 << 20, holdReads });
   const sent: Message[] = [];
   const delivered: Message[] = [];
   const nop = (): void => {};
   layer.above = { up: (m) => delivered.push(m), upBatch: (b) => delivered.push(...b), upEvent: nop, down: nop, downBatch: nop, downEvent: nop };
   layer.below = { up: nop, upBatch: nop, upEvent: nop, down: (m) => sent.push(m), downBatch: (b) => sent.push(...b), downEvent: nop };
   layer.downEvent({ type: 'VIEW', view: { group: 'g', id: 1, members } });
-  return { layer, sent, delivered };
+  return { layer, sent, delivered, readHolds };
 }
 const causal = (): Message => {
   const m = new Message(null, Buffer.from('x'));
@@ -87,6 +95,57 @@ describe('CAUSAL', () => {
       c.delivered.map((m) => m.payload.toString()),
       ['a', 'b01', 'b'],
     );
+  });
+
+  it('asks the transport to read no more from a sender while its messages wait, and to read it again once they are delivered', () => {
+    const c = causalAlone('c', ['a', 'b', 'c']);
+    const from = (src: string, deps: number[]): Message => {
+      const m = new Message(null, Buffer.from(`${src}${deps.join('')}`));
+      m.src = src;
+      m.push(CAUSAL_HEADER, deps);
+      return m;
+    };
+    c.layer.upBatch([from('a', [])]); // ready at once: no hold
+    assert.deepEqual(c.readHolds, []);
+    c.layer.upBatch([from('b', [0, 2]), from('b', [])]); // waits for a's second
+    assert.deepEqual(c.readHolds, [['b', true]]);
+    c.layer.upBatch([from('b', [])]); // b's third waits behind: asked once only
+    assert.deepEqual(c.readHolds, [['b', true]]);
+    c.layer.upBatch([from('a', [])]);
+    assert.deepEqual(
+      c.delivered.map((m) => m.payload.toString()),
+      ['a', 'a', 'b02', 'b', 'b'],
+    );
+    assert.deepEqual(c.readHolds, [
+      ['b', true],
+      ['b', false],
+    ]);
+  });
+
+  it('withdraws what it asked of the transport at a view change and when the stack stops, and asks nothing when told not to', () => {
+    const from = (src: string, deps: number[]): Message => {
+      const m = new Message(null, Buffer.from(src));
+      m.src = src;
+      m.push(CAUSAL_HEADER, deps);
+      return m;
+    };
+    const c = causalAlone('c', ['a', 'b', 'c']);
+    c.layer.up(from('b', [0, 1]));
+    c.layer.downEvent({ type: 'VIEW', view: { group: 'g', id: 2, members: ['a', 'b', 'c'] } });
+    assert.deepEqual(c.readHolds, [
+      ['b', true],
+      ['b', false],
+    ]);
+    c.layer.up(from('a', [1, 1])); // waits on b's first of the new view
+    c.layer.stop();
+    assert.deepEqual(c.readHolds.slice(2), [
+      ['a', true],
+      ['a', false],
+    ]);
+    const quiet = causalAlone('c', ['a', 'b', 'c'], false);
+    quiet.layer.up(from('b', [0, 1]));
+    assert.deepEqual(quiet.readHolds, []);
+    assert.equal(quiet.delivered.length, 0, 'held all the same');
   });
 
   it("the seed's case: A sends m; B delivers m and sends m'; C delivers m before m' although the network hands it m' first", () => {

@@ -15,7 +15,7 @@ import { MemoryMetrics } from '../../../src/obs/metrics.js';
 // message at a time, would: the same messages in the same order, the same state afterwards.
 
 const MEMBERS = ['a', 'b', 'c'];
-const env = { now: () => 0, setTimer: () => ({ cancel: () => {} }), defer: () => {} } as unknown as Env;
+const env = { now: () => 0, setTimer: () => ({ cancel: () => {} }), defer: () => {}, transport: {} } as unknown as Env;
 const ctx = (me: string) => ({ env, group: 'g', localId: me, log: silentLogger, metrics: new MemoryMetrics() });
 
 function wire<L extends Layer>(layer: L): { layer: L; delivered: Message[]; sent: Message[] } {
@@ -69,7 +69,7 @@ describe('batch fast paths hand up what one-by-one handling would', () => {
             if (!s.plain) m.push(CAUSAL_HEADER, s.deps.flat());
             return m;
           });
-        const [one, many] = feedBoth(() => new CAUSAL(ctx('a'), { maxHeldBytesPerSender: 1 << 20 }), make, chunks);
+        const [one, many] = feedBoth(() => new CAUSAL(ctx('a'), { maxHeldBytesPerSender: 1 << 20, holdReads: true }), make, chunks);
         assert.deepEqual(
           many.delivered.map((m) => m.payload.toString()),
           one.delivered.map((m) => m.payload.toString()),
