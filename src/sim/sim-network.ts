@@ -31,7 +31,15 @@ export interface NetworkOptions {
    * This is TCP back-off: after a heal one direction may stay silent for seconds. 0: at once.
    */
   reconnectBackoffMaxMs: number;
+  /**
+   * A receiver's read hold (Transport.holdReads) keeps a link's frames unread at most this long at a
+   * stretch, then lets them through for as long, as the TCP transport's maxReadHoldMs (default 20).
+   */
+  maxReadHoldMs?: number;
 }
+
+/** The TCP transport's default maxReadHoldMs. */
+const DEFAULT_MAX_READ_HOLD_MS = 20;
 
 export const DEFAULT_NETWORK_OPTIONS: Readonly<NetworkOptions> = Object.freeze({
   delayMs: 1,
@@ -81,6 +89,8 @@ export interface NetworkStats {
   duplicated: number;
   /** Frames that arrived while the receiver was paused (delivered later, or dropped if it crashes). */
   held: number;
+  /** Frames that reached their receiver while it held reads from their sender, and waited unread. */
+  readHeld: number;
   /** Frames a cut link held (sent into it, or in flight when it was cut). */
   heldAcrossCut: number;
   /** Held frames delivered in a burst when their link healed. */
@@ -127,6 +137,13 @@ class Link {
   backoffRng: Rng | null = null;
   /** Draws where frames are cut into pieces on arrival (its own stream, as backoffRng). */
   piecesRng: Rng | null = null;
+  /** Who at the receiver asked not to read this link now (Transport.holdReads). */
+  readonly readHolders = new Set<object>();
+  /** Reading this link: as frames land, paused on request, or free again after a pause of maxReadHoldMs. */
+  readState: 'reading' | 'paused' | 'free' = 'reading';
+  readTimer: Timer | null = null;
+  /** Landed while reads were held, in order: the receiving socket's buffer. */
+  unread: InFlight[] = [];
   constructor(
     readonly from: NetEndpoint,
     readonly to: NetEndpoint,
@@ -182,6 +199,7 @@ export class SimNetwork {
     dropped: 0,
     duplicated: 0,
     held: 0,
+    readHeld: 0,
     heldAcrossCut: 0,
     releasedAfterCut: 0,
     maxHeldBytes: 0,
@@ -536,7 +554,65 @@ export class SimNetwork {
     this.land(f);
   }
 
-  /** The frame reached the receiving host: deliver it, or hold it while the process is stopped. */
+  /**
+   * `node` asks (`hold`) or stops asking, as `holder`, that no more be read from `peer` for now
+   * (Transport.holdReads). Frames from it that land meanwhile wait unread, in order, until the last
+   * holder stops asking, or for maxReadHoldMs at most; then they are read for as long before a hold
+   * still standing pauses the link again, as the TCP transport does.
+   */
+  holdReads(node: NetEndpoint, peer: string, holder: object, hold: boolean): void {
+    const from = this.byEndpoint.get(endpointOf(peer));
+    if (from === undefined || from === node) return;
+    const link = this.linkFor(from, node);
+    if (hold) {
+      link.readHolders.add(holder);
+      if (link.readState === 'reading') this.pauseReads(link);
+      return;
+    }
+    if (!link.readHolders.delete(holder) || link.readHolders.size > 0) return;
+    link.readTimer?.cancel();
+    link.readTimer = null;
+    link.readState = 'reading';
+    this.readLater(link);
+  }
+
+  private pauseReads(link: Link): void {
+    const maxMs = this.options.maxReadHoldMs ?? DEFAULT_MAX_READ_HOLD_MS;
+    link.readState = 'paused';
+    link.readTimer = this.scheduler.schedule(maxMs, () => {
+      link.readState = 'free';
+      this.readLater(link);
+      link.readTimer = this.scheduler.schedule(maxMs, () => {
+        link.readTimer = null;
+        link.readState = 'reading';
+        // Holds of a receiver that crashed, or on a link forgotten since, are never withdrawn: they end here.
+        const live = link.to.status !== 'crashed' && this.links.get(`${link.from.id}>${link.to.id}`) === link;
+        if (live && link.readHolders.size > 0) this.pauseReads(link);
+      });
+    });
+  }
+
+  /** The receiver reads what waited unread: soon, not inside the call that lifted the hold (a socket resumes on a later tick). */
+  private readLater(link: Link): void {
+    if (link.unread.length > 0) this.scheduler.schedule(0, () => this.readUnread(link));
+  }
+
+  private readUnread(link: Link): void {
+    const node = link.to;
+    while (link.readState !== 'paused' && link.unread.length > 0) {
+      if (node.status === 'paused') {
+        node.hold(() => this.readUnread(link));
+        return;
+      }
+      const f = link.unread.shift()!;
+      // A connection that reset since lost what its receiver had not read.
+      if (node.status === 'crashed') this.dropInFlight('dead', f);
+      else if (f.epoch !== link.epoch) this.dropInFlight('reset', f);
+      else this.handOver(f);
+    }
+  }
+
+  /** The frame reached the receiving host: deliver it, or hold it while the process is stopped or holds reads from its sender. */
   private land(f: InFlight): void {
     const node = f.link.to;
     if (node.status === 'crashed') return this.dropInFlight('dead', f);
@@ -545,6 +621,17 @@ export class SimNetwork {
       node.hold(() => this.land(f));
       return;
     }
+    const link = f.link;
+    if (link.readState === 'paused' || link.unread.length > 0) {
+      this.stats.readHeld++;
+      link.unread.push(f);
+      return;
+    }
+    this.handOver(f);
+  }
+
+  private handOver(f: InFlight): void {
+    const node = f.link.to;
     const handler = node.receiver();
     if (handler === null) return this.dropInFlight('no-handler', f);
     this.stats.delivered++;

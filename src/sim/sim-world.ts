@@ -113,6 +113,10 @@ class SimTransport implements Transport {
     }
     this.net.send(this.node, to, frame);
   }
+  /** Frames from `peer` that land meanwhile wait unread (SimNetwork.holdReads). */
+  holdReads(peer: NodeId, holder: object, hold: boolean): void {
+    this.net.holdReads(this.node, peer, holder, hold);
+  }
   /** Replaces any earlier handler. */
   onFrame(handler: FrameHandler): void {
     this.node.frameHandler = handler;

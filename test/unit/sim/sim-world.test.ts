@@ -212,6 +212,46 @@ describe('SimWorld faults', () => {
     assert.equal(world.stats.dropped, 0);
   });
 
+  it("a read hold leaves a sender's frames unread, in order, while another's arrive, and they are read soon after it is lifted", () => {
+    const world = new SimWorld(1, { jitterMs: 0, delayMs: 1, maxReadHoldMs: 1000 });
+    const a = world.addNode('a:1', 'x');
+    const b = world.addNode('b:1', 'x');
+    const c = world.addNode('c:1', 'x');
+    const got = recorder(c);
+    const holder = {};
+    c.env.transport.holdReads!(a.id, holder, true);
+    for (let i = 0; i < 3; i++) a.env.transport.send(c.id, enc(`a${i}`));
+    b.env.transport.send(c.id, enc('b0'));
+    world.runUntil(50);
+    assert.deepEqual(got, ['b:1/x: b0']);
+    assert.equal(world.stats.readHeld, 3);
+    c.env.transport.holdReads!(a.id, holder, false);
+    assert.deepEqual(got, ['b:1/x: b0'], 'not read inside the call that lifted the hold');
+    world.runUntil(51);
+    assert.deepEqual(got, ['b:1/x: b0', 'a:1/x: a0', 'a:1/x: a1', 'a:1/x: a2']);
+  });
+
+  it('a read hold keeps frames unread at most maxReadHoldMs at a stretch, and ends with the receiver', () => {
+    const world = new SimWorld(1, { jitterMs: 0, delayMs: 1, maxReadHoldMs: 20 });
+    const a = world.addNode('a:1', 'x');
+    const c = world.addNode('c:1', 'x');
+    const got = recorder(c);
+    c.env.transport.holdReads!(a.id, {}, true); // never lifted
+    a.env.transport.send(c.id, enc('first')); // lands at 1, unread until the pause ends at 20
+    world.scheduler.schedule(30, () => a.env.transport.send(c.id, enc('free'))); // lands at 31: read at once
+    world.scheduler.schedule(45, () => a.env.transport.send(c.id, enc('again'))); // lands at 46: paused again (40-60)
+    world.runUntil(19);
+    assert.deepEqual(got, []);
+    world.runUntil(21);
+    assert.deepEqual(got, ['a:1/x: first']);
+    world.runUntil(59);
+    assert.deepEqual(got, ['a:1/x: first', 'a:1/x: free']);
+    world.runUntil(61);
+    assert.deepEqual(got, ['a:1/x: first', 'a:1/x: free', 'a:1/x: again']);
+    world.crash(c.id);
+    world.runUntilIdle(); // a standing hold of a crashed receiver schedules nothing for ever
+  });
+
   it('work held by a pause is discarded if the node crashes', () => {
     const world = new SimWorld(1);
     const a = world.addNode('a:1', 'x');
