@@ -27,6 +27,13 @@ function causalAlone(
   layer.downEvent({ type: 'VIEW', view: { group: 'g', id: 1, members } });
   return { layer, sent, delivered, readHolds };
 }
+/** A causal message from `src` naming `deps`, its payload `src` followed by the deps (to tell them apart on delivery). */
+const from = (src: string, deps: number[]): Message => {
+  const m = new Message(null, Buffer.from(`${src}${deps.join('')}`));
+  m.src = src;
+  m.push(CAUSAL_HEADER, deps);
+  return m;
+};
 const causal = (): Message => {
   const m = new Message(null, Buffer.from('x'));
   m.order = OrderCode.Causal;
@@ -81,12 +88,6 @@ describe('CAUSAL', () => {
 
   it("holds a message until the entries it names are delivered, then delivers it and the sender's later ones", () => {
     const c = causalAlone('c', ['a', 'b', 'c']);
-    const from = (src: string, deps: number[]): Message => {
-      const m = new Message(null, Buffer.from(`${src}${deps.join('')}`));
-      m.src = src;
-      m.push(CAUSAL_HEADER, deps);
-      return m;
-    };
     c.layer.up(from('b', [0, 1])); // b delivered a's first before sending: wait for it
     c.layer.up(from('b', [])); // b's second: behind its first
     assert.equal(c.delivered.length, 0);
@@ -99,12 +100,6 @@ describe('CAUSAL', () => {
 
   it('asks the transport to read no more from a sender while its messages wait, and to read it again once they are delivered', () => {
     const c = causalAlone('c', ['a', 'b', 'c']);
-    const from = (src: string, deps: number[]): Message => {
-      const m = new Message(null, Buffer.from(`${src}${deps.join('')}`));
-      m.src = src;
-      m.push(CAUSAL_HEADER, deps);
-      return m;
-    };
     c.layer.upBatch([from('a', [])]); // ready at once: no hold
     assert.deepEqual(c.readHolds, []);
     c.layer.upBatch([from('b', [0, 2]), from('b', [])]); // waits for a's second
@@ -123,12 +118,6 @@ describe('CAUSAL', () => {
   });
 
   it('withdraws what it asked of the transport at a view change and when the stack stops, and asks nothing when told not to', () => {
-    const from = (src: string, deps: number[]): Message => {
-      const m = new Message(null, Buffer.from(src));
-      m.src = src;
-      m.push(CAUSAL_HEADER, deps);
-      return m;
-    };
     const c = causalAlone('c', ['a', 'b', 'c']);
     c.layer.up(from('b', [0, 1]));
     c.layer.downEvent({ type: 'VIEW', view: { group: 'g', id: 2, members: ['a', 'b', 'c'] } });
