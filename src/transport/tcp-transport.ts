@@ -1853,7 +1853,7 @@ export class TcpTransport implements Transport {
   }
 
   // -------------------------------------------------------------------------------------------------
-  // Shutdown
+  // Read holds
   // -------------------------------------------------------------------------------------------------
 
   /** See Transport.holdReads: `peer`'s inbound connections, by its endpoint, are paused at most maxReadHoldMs at a stretch. */
@@ -1870,6 +1870,10 @@ export class TcpTransport implements Transport {
     }
     return out;
   }
+
+  // -------------------------------------------------------------------------------------------------
+  // Shutdown
+  // -------------------------------------------------------------------------------------------------
 
   close(): Promise<void> {
     if (this.closing === null) {
