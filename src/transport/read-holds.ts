@@ -68,11 +68,6 @@ export class ReadHolds {
     this.peers.delete(endpoint);
   }
 
-  /** True while `endpoint`'s connections are paused. */
-  isPaused(endpoint: string): boolean {
-    return this.peers.get(endpoint)?.state === 'paused';
-  }
-
   /** Resumes everything and forgets every hold (the transport is closing). */
   clear(): void {
     for (const p of this.peers.values()) {
