@@ -39,13 +39,13 @@ export function senderRate(p: PhaseResult, senders: number): number {
 /**
  * Closed-loop phases of about a second each (sized from the last rate, starting at `rate` per
  * sender) until `seconds` are up, the rate climbing as the processes warm; the last rate per sender.
+ * Every phase is a whole second's worth, even the last (which may run past `seconds`): a phase cut
+ * to the few milliseconds left measures its ramp and drain, not the rate, and once sized a window
+ * meant to be 8 s at 0.3 s.
  */
-export async function warmUpFor(cluster: Cluster, p: Omit<PhaseOptions, 'count'>, seconds: number, rate: number): Promise<number> {
+export async function warmUpFor(cluster: Pick<Cluster, 'phase' | 'members'>, p: Omit<PhaseOptions, 'count'>, seconds: number, rate: number): Promise<number> {
   const until = performance.now() + seconds * 1000;
-  while (performance.now() < until) {
-    const count = Math.max(1, Math.round(rate * Math.min(1, (until - performance.now()) / 1000)));
-    rate = senderRate(await cluster.phase({ ...p, count }), cluster.members.length);
-  }
+  while (performance.now() < until) rate = senderRate(await cluster.phase({ ...p, count: Math.max(1, Math.round(rate)) }), cluster.members.length);
   return rate;
 }
 
