@@ -13,7 +13,7 @@ function causalAlone(
   me: string,
   members: string[],
   holdReads = true,
-): { layer: CAUSAL; sent: Message[]; delivered: Message[]; readHolds: [string, boolean][] } {
+): { layer: CAUSAL; sent: Message[]; delivered: Message[]; batches: string[][]; readHolds: [string, boolean][] } {
   // The transport's read holds as asked, in order.
   const readHolds: [string, boolean][] = [];
   const transport = { holdReads: (peer: string, _holder: object, hold: boolean) => readHolds.push([peer, hold]) };
@@ -21,11 +21,23 @@ function causalAlone(
   const layer = new CAUSAL({ env, group: 'g', localId: me, log: silentLogger, metrics: new MemoryMetrics() }, { maxHeldBytesPerSender: 1 << 20, holdReads });
   const sent: Message[] = [];
   const delivered: Message[] = [];
+  // The payloads of each batch passed up, in order.
+  const batches: string[][] = [];
   const nop = (): void => {};
-  layer.above = { up: (m) => delivered.push(m), upBatch: (b) => delivered.push(...b), upEvent: nop, down: nop, downBatch: nop, downEvent: nop };
+  layer.above = {
+    up: (m) => delivered.push(m),
+    upBatch: (b) => {
+      delivered.push(...b);
+      batches.push(b.map((m) => m.payload.toString()));
+    },
+    upEvent: nop,
+    down: nop,
+    downBatch: nop,
+    downEvent: nop,
+  };
   layer.below = { up: nop, upBatch: nop, upEvent: nop, down: (m) => sent.push(m), downBatch: (b) => sent.push(...b), downEvent: nop };
   layer.downEvent({ type: 'VIEW', view: { group: 'g', id: 1, members } });
-  return { layer, sent, delivered, readHolds };
+  return { layer, sent, delivered, batches, readHolds };
 }
 /** A causal message from `src` naming `deps`, its payload `src` followed by the deps (to tell them apart on delivery). */
 const from = (src: string, deps: number[]): Message => {
@@ -96,6 +108,16 @@ describe('CAUSAL', () => {
       c.delivered.map((m) => m.payload.toString()),
       ['a', 'b01', 'b'],
     );
+  });
+
+  it("while a sender's messages wait, passes other senders' frames up whole, and what a message frees right after it", () => {
+    const d = causalAlone('d', ['a', 'b', 'c', 'd']);
+    d.layer.upBatch([from('b', [0, 1]), from('b', [])]); // wait for a's first
+    d.layer.upBatch([from('c', []), from('c', [])]); // c has nothing held and needs nothing: one batch as it came
+    d.layer.upBatch([from('a', []), from('a', [2, 3]), from('a', [])]); // a's first frees b's; a's second waits for c's third
+    d.layer.upBatch([from('b', [])]); // behind b's held ones? none left: delivered
+    d.layer.upBatch([from('c', [])]); // c's third frees a's second, then a's third
+    assert.deepEqual(d.batches, [['c', 'c'], ['a', 'b01', 'b'], ['b'], ['c', 'a23', 'a']]);
   });
 
   it('asks the transport to read no more from a sender while its messages wait, and to read it again once they are delivered', () => {
