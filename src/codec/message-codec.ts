@@ -54,7 +54,8 @@ function decodeBounded(r: Reader, end: number): Message {
   const start = r.pos;
   if (start + 2 > end) throw new ProtocolError('ERR_MALFORMED', `truncated: a message of ${end - start} bytes`);
   const flags = buf[start]!;
-  if (flags & ~(MsgFlag.Multicast | MsgFlag.Unreliable)) throw new ProtocolError('ERR_MALFORMED', `unknown message flags 0x${flags.toString(16)}`);
+  if (flags & ~(MsgFlag.Multicast | MsgFlag.Unreliable | MsgFlag.Causal))
+    throw new ProtocolError('ERR_MALFORMED', `unknown message flags 0x${flags.toString(16)}`);
   let dest: string | null = null;
   let n: number;
   if (flags & MsgFlag.Multicast) {

@@ -23,6 +23,12 @@ export const enum MsgFlag {
   Multicast = 1,
   /** Not sequenced by NAK: may be lost (gossip, credits, heartbeats). */
   Unreliable = 2,
+  /**
+   * A causal multicast whose sender delivered nothing new since its previous causal one: no
+   * dependency to name, so it carries this bit instead of a CAUSAL header (nearly every cbcast under
+   * load; the header's encoding, decoding and two bytes a message were 3-5% of a cbcast's CPU).
+   */
+  Causal = 4,
 }
 
 /**
@@ -39,14 +45,14 @@ export const enum OrderCode {
 
 const BIT_SAFE = 1;
 const BIT_TYPES_SHARED = 2;
-/** The wire flags (MsgFlag: two bits). */
+/** The wire flags (MsgFlag: three bits). */
 const FLAGS_SHIFT = 2;
-const FLAGS_MASK = 3;
+const FLAGS_MASK = 7;
 /** `keptTop + 1` (0 = not kept; a top is at most MAX_HEADERS, 32). */
-const KEPT_SHIFT = 4;
+const KEPT_SHIFT = 5;
 const KEPT_MASK = 63;
 /** `order` is kept as it was given (even a code no layer knows): the bits from here up, signed. */
-const ORDER_SHIFT = 10;
+const ORDER_SHIFT = 11;
 /** Every field of `bits` below `order`. */
 const LOW_BITS = (1 << ORDER_SHIFT) - 1;
 

@@ -73,6 +73,8 @@ const options = z.object({
 export type CryptOptions = z.infer<typeof options>;
 
 const TAG_BYTES = 16;
+/** In a bundle, the top bit of a message's header count: the message is flagged MsgFlag.Causal (counts are at most MAX_HEADERS, 32). */
+const CAUSAL_BIT = 0x80;
 
 /** One view's key and what was derived from it. */
 class ViewKey {
@@ -245,7 +247,8 @@ export class CRYPT extends Layer {
     const w = new Writer(size);
     w.uvar(msgs.length);
     for (const m of msgs) {
-      w.u8(m.htop);
+      // The header count (at most MAX_HEADERS), and CAUSAL's flag in the top bit: the one wire flag of a bundled message's own.
+      w.u8(m.htop | (m.flags & MsgFlag.Causal ? CAUSAL_BIT : 0));
       for (let i = 0; i < m.htop; i++) {
         const t = m.htypes[i]!;
         w.u8(t.id);
@@ -361,7 +364,8 @@ export class CRYPT extends Layer {
       if (count < 1 || (count > 1 && h.s !== Space.Ordered) || count > plain.length) throw new Error(`${count} messages`);
       const out: Message[] = [];
       for (let j = 0; j < count; j++) {
-        const n = r.u8();
+        const top = r.u8();
+        const n = top & ~CAUSAL_BIT;
         if (n > MAX_HEADERS) throw new Error(`${n} headers`);
         const types = new Array<HeaderType<unknown>>(n);
         const values = new Array<unknown>(n);
@@ -370,7 +374,7 @@ export class CRYPT extends Layer {
           types[i] = t;
           values[i] = t.decode(r);
         }
-        const m = new Message(msg.dest, r.lbytes(), msg.flags, types, values);
+        const m = new Message(msg.dest, r.lbytes(), msg.flags | (top & CAUSAL_BIT ? MsgFlag.Causal : 0), types, values);
         m.src = msg.src;
         m.seq = msg.seq;
         out.push(m);

@@ -373,7 +373,7 @@ export class NAK extends Layer {
         }
         msg.src = h.origin;
         msg.dest = null;
-        msg.flags = MsgFlag.Multicast;
+        msg.flags = MsgFlag.Multicast | (msg.flags & MsgFlag.Causal); // the original's, as sent (see answer)
         this.receive(w, h.seq, msg, src);
         return;
       }
@@ -757,7 +757,8 @@ export class NAK extends Layer {
         copy.wire = null;
       }
       copy.dest = requester;
-      copy.flags = MsgFlag.Unreliable;
+      // Sent to one member outside the sequence; CAUSAL's bit is part of the message and goes with it.
+      copy.flags = MsgFlag.Unreliable | (copy.flags & MsgFlag.Causal);
       copy.push(NAK_HEADER, { t: NakType.Xmit, view: this.viewId, origin, seq });
       this.mRetransmitted.inc();
       this.below.down(copy);

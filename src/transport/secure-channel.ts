@@ -54,8 +54,14 @@ import { decodeCertificate, MAX_CERT_BYTES } from '../security/certificate.js';
 import { publicKeyFromRaw, SIGNATURE_BYTES } from '../security/keys.js';
 import type { PkiCredentials } from '../security/trust.js';
 
-/** 5: records by TLS 1.3 under the handshake's key (4 sealed its own records); versions refuse each other at the handshake. */
-export const SECURE_VERSION = 5;
+/**
+ * 6: a cbcast that names no dependency carries MsgFlag.Causal instead of a CAUSAL header (5 would
+ * drop its frames as malformed); 5: records by TLS 1.3 under the handshake's key (4 sealed its own
+ * records). Versions refuse each other at the handshake.
+ */
+export const SECURE_VERSION = 6;
+/** The plaintext HELLO's version (tcp-transport's PROTOCOL_VERSION; not imported, which would be a cycle): a peer with security off. */
+const PLAIN_VERSION = 3;
 export const SEC_HELLO = 3;
 export const SEC_ACCEPT = 4;
 export const SEC_FINISH = 5;
@@ -72,7 +78,7 @@ const LABEL_ACCEPTOR = Buffer.from('horus acceptor proof v1\0');
 const LABEL_DIALER = Buffer.from('horus dialer proof v1\0');
 const LABEL_PSK = Buffer.from('horus-tls-psk-v1');
 
-/** How a connection is secured: 'off' is the plaintext HELLO of protocol version 2. */
+/** How a connection is secured: 'off' is the plaintext HELLO (tcp-transport's PROTOCOL_VERSION). */
 export type ChannelSecurity = { mode: 'off' } | { mode: 'psk'; secret: Buffer } | { mode: 'pki'; credentials: PkiCredentials; now?: () => number };
 export type SecureMode = 'psk' | 'pki';
 type Secured = Exclude<ChannelSecurity, { mode: 'off' }>;
@@ -101,7 +107,9 @@ function readHeader(frame: Buffer, kind: number): Reader {
   if (version !== SECURE_VERSION) {
     throw new HorusError(
       'ERR_AUTH',
-      version === 2 ? 'the peer runs security off (plaintext HELLO); this node requires an authenticated handshake' : `unsupported protocol version ${version}`,
+      version === PLAIN_VERSION
+        ? 'the peer runs security off (plaintext HELLO); this node requires an authenticated handshake'
+        : `unsupported protocol version ${version}`,
     );
   }
   const k = r.u8();

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { simGroup } from '../../helpers/sim-group.js';
 import { checkOrder } from '../../../src/sim/checkers/order.js';
 import { CAUSAL, CAUSAL_HEADER } from '../../../src/layers/CAUSAL.js';
-import { Message, OrderCode } from '../../../src/core/message.js';
+import { Message, MsgFlag, OrderCode } from '../../../src/core/message.js';
 import type { Env } from '../../../src/core/env.js';
 import { silentLogger } from '../../../src/core/logger.js';
 import { MemoryMetrics } from '../../../src/obs/metrics.js';
@@ -17,7 +17,7 @@ function causalAlone(
   // The transport's read holds as asked, in order.
   const readHolds: [string, boolean][] = [];
   const transport = { holdReads: (peer: string, _holder: object, hold: boolean) => readHolds.push([peer, hold]) };
-  const env = { transport } as unknown as Env;
+  const env = { transport, now: () => 0 } as unknown as Env;
   const layer = new CAUSAL({ env, group: 'g', localId: me, log: silentLogger, metrics: new MemoryMetrics() }, { maxHeldBytesPerSender: 1 << 20, holdReads });
   const sent: Message[] = [];
   const delivered: Message[] = [];
@@ -46,6 +46,15 @@ const from = (src: string, deps: number[]): Message => {
   m.push(CAUSAL_HEADER, deps);
   return m;
 };
+/** What a sent message names: its header's entries, none when it is flagged causal instead, undefined when it is not causal. */
+const named = (m: Message): readonly number[] | undefined => m.peek(CAUSAL_HEADER) ?? (m.flags & MsgFlag.Causal ? [] : undefined);
+/** A causal message from `src` that names nothing, as senders send it: flagged, without a header. */
+const flagged = (src: string): Message => {
+  const m = new Message(null, Buffer.from(src));
+  m.src = src;
+  m.flags |= MsgFlag.Causal;
+  return m;
+};
 const causal = (): Message => {
   const m = new Message(null, Buffer.from('x'));
   m.order = OrderCode.Causal;
@@ -56,9 +65,10 @@ describe('CAUSAL', () => {
   it('sends only the entries that changed since its previous causal message: none for a sender streaming alone', () => {
     const a = causalAlone('a', ['a', 'b', 'c']);
     for (let i = 0; i < 3; i++) a.layer.down(causal());
-    assert.deepEqual(
-      a.sent.map((m) => m.peek(CAUSAL_HEADER)!),
-      [[], [], []],
+    assert.deepEqual(a.sent.map(named), [[], [], []]);
+    assert.ok(
+      a.sent.every((m) => m.peek(CAUSAL_HEADER) === undefined),
+      'a message that names nothing carries the flag, not a header',
     );
     // b's first causal message (no dependencies) arrives and is delivered: a's next message names it, once.
     const fromB = new Message(null, Buffer.from('y'));
@@ -68,10 +78,7 @@ describe('CAUSAL', () => {
     assert.equal(a.delivered.length, 1);
     a.layer.down(causal());
     a.layer.down(causal());
-    assert.deepEqual(
-      a.sent.slice(3).map((m) => m.peek(CAUSAL_HEADER)!),
-      [[1, 1], []],
-    );
+    assert.deepEqual(a.sent.slice(3).map(named), [[1, 1], []]);
   });
 
   it('lets abcasts pass without a header: they neither wait on causal dependencies nor count in the vector', () => {
@@ -79,7 +86,7 @@ describe('CAUSAL', () => {
     const abcast = new Message(null, Buffer.from('t'));
     abcast.order = OrderCode.Total;
     a.layer.down(abcast);
-    assert.equal(a.sent[0]!.peek(CAUSAL_HEADER), undefined, 'no causal header on an abcast');
+    assert.equal(named(a.sent[0]!), undefined, 'no causal header or flag on an abcast');
     // b's cbcast that depends on b's 1st causal message from c is held; c's abcast passes it by.
     const fromB = new Message(null, Buffer.from('b'));
     fromB.src = 'b';
@@ -95,7 +102,7 @@ describe('CAUSAL', () => {
     );
     // Our next cbcast names nothing: abcasts are not counted in the vector.
     a.layer.down(causal());
-    assert.deepEqual(a.sent[1]!.peek(CAUSAL_HEADER)!, []);
+    assert.deepEqual(named(a.sent[1]!), []);
   });
 
   it("holds a message until the entries it names are delivered, then delivers it and the sender's later ones", () => {
@@ -108,6 +115,25 @@ describe('CAUSAL', () => {
       c.delivered.map((m) => m.payload.toString()),
       ['a', 'b01', 'b'],
     );
+  });
+
+  it('counts a message flagged causal as one that names nothing, and drops the flag on what is not a reliable multicast', () => {
+    const c = causalAlone('c', ['a', 'b', 'c']);
+    c.layer.up(from('b', [0, 2])); // waits for a's second causal message
+    c.layer.upBatch([flagged('a'), flagged('a')]);
+    assert.deepEqual(
+      c.delivered.map((m) => m.payload.toString()),
+      ['a', 'a', 'b02'],
+    );
+    const unicast = flagged('a');
+    unicast.dest = 'c';
+    unicast.flags = MsgFlag.Causal;
+    const unreliable = flagged('a');
+    unreliable.flags |= MsgFlag.Unreliable;
+    c.layer.upBatch([unicast, unreliable]);
+    assert.equal(c.delivered.length, 3, 'neither is delivered');
+    c.layer.up(from('b', [0, 3])); // a's third: the dropped ones did not count
+    assert.equal(c.delivered.length, 3);
   });
 
   it("while a sender's messages wait, passes other senders' frames up whole, and what a message frees right after it", () => {

@@ -303,6 +303,24 @@ describe('CRYPT', () => {
     assert.equal(a.metrics.snapshot().counters['horus_crypt_sealed_total'], 6);
   });
 
+  it('keeps the causal flag of each message of a bundle, under a header count that still has its limit', () => {
+    const [a, b] = [member('a'), member('b')];
+    install([a, b], 1, ab, randomBytes(32));
+    a.layer.down(app('causal', null, MsgFlag.Multicast | MsgFlag.Causal));
+    a.layer.down(app('fifo'));
+    const bundle = wire(a, app('causal too', null, MsgFlag.Multicast | MsgFlag.Causal), 1);
+    assert.equal(bundle.flags, MsgFlag.Multicast, 'the bundle itself is a plain reliable multicast');
+    b.layer.up(bundle);
+    assert.deepEqual(
+      b.top.up.map((m) => [m.payload.toString(), m.flags]),
+      [
+        ['causal', MsgFlag.Multicast | MsgFlag.Causal],
+        ['fifo', MsgFlag.Multicast],
+        ['causal too', MsgFlag.Multicast | MsgFlag.Causal],
+      ],
+    );
+  });
+
   it('seals what is gathered before an event goes down: a flush digest counts it', () => {
     const a = member('a');
     install([a], 1, ['a'], randomBytes(32));

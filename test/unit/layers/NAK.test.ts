@@ -113,6 +113,28 @@ describe('NAK', () => {
     assert.ok((s.nodes[1]!.metrics.snapshot().counters['horus_nak_retransmissions_total'] ?? 0) > 0, 'm2 retransmitted for m1');
   });
 
+  it('retransmits a cbcast that names no dependency as causal (its wire flag goes with it): what depends on it waits for it and no longer', () => {
+    // m3 gets m1's cbcasts only from m2's store; m2's reply depends on them. Were the flag lost on
+    // the way, m3 would count them as FIFO messages and hold the reply forever.
+    const s = simGroup(3, 'TOTAL:CAUSAL:SAFE:STABLE:FC:FRAG:NAK:COM', { seed: 3, cutResetMs: 5, reconnectBackoffMaxMs: 0 });
+    s.groups[1]!.on('message', (d) => {
+      if (d.payload === 'two') void s.groups[1]!.cbcast('reply');
+    });
+    s.world.partition([['m1:1', 'm2:1'], ['m3:1']]);
+    void s.groups[0]!.cbcast('one');
+    void s.groups[0]!.cbcast('two');
+    s.world.runFor(20); // the cut outlasts cutResetMs: what m1 sent m3 is lost, and m2's reply
+    s.world.heal();
+    void s.groups[0]!.cbcast('three'); // m3 learns that m1 sent more than it has
+    s.world.runFor(1.5);
+    s.world.partition([['m1:1'], ['m2:1', 'm3:1']]);
+    s.world.runFor(3000);
+    const got = s.delivered[2]!.map((d) => d.payload);
+    assert.deepEqual(got.slice(0, 2), ['one', 'two']);
+    assert.deepEqual([...got.slice(2)].sort(), ['reply', 'three']);
+    assert.ok((s.nodes[1]!.metrics.snapshot().counters['horus_nak_retransmissions_total'] ?? 0) > 0, 'm2 retransmitted for m1');
+  });
+
   it('fetches a flush cut from every other member in turn when the named holder and others have died (not from one member over and over)', () => {
     const s = simGroup(5, 'NAK:COM', { seed: 5 });
     // m5 misses m1's two messages; only m2, m3 and m4 get them.

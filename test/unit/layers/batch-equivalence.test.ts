@@ -51,11 +51,13 @@ function feedBoth<L extends Layer>(mk: () => L, make: () => Message[], chunks: n
 const chunksArb = fc.array(fc.integer({ min: 1, max: 12 }), { minLength: 1, maxLength: 8 });
 
 describe('batch fast paths hand up what one-by-one handling would', () => {
-  it('CAUSAL: ready, waiting, own, plain and broken messages in any batching', () => {
+  it('CAUSAL: ready, waiting, own, plain, flagged and broken messages in any batching', () => {
     const msgArb = fc.record(
       {
         src: fc.constantFrom('a', 'b', 'c', 'z'),
         plain: fc.boolean(),
+        /** With no deps: sent as senders send it, flagged causal without a header. */
+        flagged: fc.boolean(),
         deps: fc.array(fc.tuple(fc.integer({ min: 0, max: 3 }), fc.integer({ min: 0, max: 4 })), { maxLength: 3 }),
       },
       { noNullPrototype: true },
@@ -66,7 +68,8 @@ describe('batch fast paths hand up what one-by-one handling would', () => {
           specs.map((s, i) => {
             const m = new Message(null, Buffer.from(`${i}`));
             m.src = s.src;
-            if (!s.plain) m.push(CAUSAL_HEADER, s.deps.flat());
+            if (!s.plain && s.flagged && s.deps.length === 0) m.flags |= MsgFlag.Causal;
+            else if (!s.plain) m.push(CAUSAL_HEADER, s.deps.flat());
             return m;
           });
         const [one, many] = feedBoth(() => new CAUSAL(ctx('a'), { maxHeldBytesPerSender: 1 << 20, holdReads: true }), make, chunks);
@@ -81,7 +84,7 @@ describe('batch fast paths hand up what one-by-one handling would', () => {
           side.layer.down(m);
         }
         const deps = (m: Message): number[][] => {
-          const d = [...m.peek(CAUSAL_HEADER)!];
+          const d = [...(m.peek(CAUSAL_HEADER) ?? [])]; // none: flagged instead
           const pairs: number[][] = [];
           for (let i = 0; i < d.length; i += 2) pairs.push([d[i]!, d[i + 1]!]);
           return pairs.sort((x, y) => x[0]! - y[0]!);
