@@ -735,7 +735,7 @@ export class HorusNode {
         group: name,
         localId,
         log: this.env.log.child({ group: name, member: localId }),
-        metrics: this.metrics,
+        metrics: this.metrics.forGroup(name),
       },
       entry.group,
       (err, site) => this.onStackFault(entry, stack, localId, err, site),
@@ -771,6 +771,7 @@ export class HorusNode {
     }
     if (entry.fixed) {
       this.groupsByName.delete(name);
+      this.forgetMetrics(name);
       entry.group.reportError(error);
       entry.group.fail(error);
       return;
@@ -836,6 +837,7 @@ export class HorusNode {
             if (this.zombies.get(g.name) === entry) {
               this.teardown(entry);
               this.zombies.delete(g.name);
+              this.forgetMetrics(g.name);
             }
           });
           if (denied && entry.lastView) {
@@ -1091,7 +1093,13 @@ export class HorusNode {
       });
     }
     this.groupsByName.delete(g.name);
+    this.forgetMetrics(g.name);
     g.markLeft();
+  }
+
+  /** A group this node is no longer in (nor leaving): its gauges no longer count in the node's. */
+  private forgetMetrics(name: string): void {
+    if (!this.groupsByName.has(name) && !this.zombies.has(name)) this.metrics.forgetGroup(name);
   }
 
   async close(): Promise<void> {

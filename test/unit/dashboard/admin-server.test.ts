@@ -160,7 +160,7 @@ describe('admin server on a one-member group', () => {
     assert.match(r.text, /^horus_group_view_members\{group="g"\} 1$/m);
     assert.match(r.text, /^horus_group_blocked\{group="g"\} 0$/m);
     assert.match(r.text, /^horus_nak_retransmissions_total\{node="127\.0\.0\.1:\d+"\} \d+$/m);
-    assert.match(r.text, /^horus_nak_buffered_bytes\{node="127\.0\.0\.1:\d+"\} \d+$/m);
+    assert.match(r.text, /^horus_nak_buffered_bytes\{node="127\.0\.0\.1:\d+",group="g"\} \d+$/m); // a level per group
     assert.match(r.text, /^process_cpu_user_seconds_total \d/m);
     // The transport's limits count what they refused (see docs/security.md).
     assert.match(r.text, /^horus_tcp_refused_total\{node="127\.0\.0\.1:\d+"\} \d+$/m);
