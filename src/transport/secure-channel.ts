@@ -60,8 +60,13 @@ import type { PkiCredentials } from '../security/trust.js';
  * records). Versions refuse each other at the handshake.
  */
 export const SECURE_VERSION = 6;
-/** The plaintext HELLO's version (tcp-transport's PROTOCOL_VERSION; not imported, which would be a cycle): a peer with security off. */
-const PLAIN_VERSION = 3;
+/**
+ * The plaintext HELLO's version (security off; tcp-transport writes and checks it, and a secure
+ * handshake that finds it knows the peer runs security off). 3: a cbcast that names no dependency
+ * carries MsgFlag.Causal instead of a CAUSAL header, which version 2 would drop as malformed;
+ * 2: control words (ping, pong) after the HELLO, which version 1 would read as oversized frames.
+ */
+export const PROTOCOL_VERSION = 3;
 export const SEC_HELLO = 3;
 export const SEC_ACCEPT = 4;
 export const SEC_FINISH = 5;
@@ -78,7 +83,7 @@ const LABEL_ACCEPTOR = Buffer.from('horus acceptor proof v1\0');
 const LABEL_DIALER = Buffer.from('horus dialer proof v1\0');
 const LABEL_PSK = Buffer.from('horus-tls-psk-v1');
 
-/** How a connection is secured: 'off' is the plaintext HELLO (tcp-transport's PROTOCOL_VERSION). */
+/** How a connection is secured: 'off' is the plaintext HELLO (PROTOCOL_VERSION). */
 export type ChannelSecurity = { mode: 'off' } | { mode: 'psk'; secret: Buffer } | { mode: 'pki'; credentials: PkiCredentials; now?: () => number };
 export type SecureMode = 'psk' | 'pki';
 type Secured = Exclude<ChannelSecurity, { mode: 'off' }>;
@@ -107,7 +112,7 @@ function readHeader(frame: Buffer, kind: number): Reader {
   if (version !== SECURE_VERSION) {
     throw new HorusError(
       'ERR_AUTH',
-      version === PLAIN_VERSION
+      version === PROTOCOL_VERSION
         ? 'the peer runs security off (plaintext HELLO); this node requires an authenticated handshake'
         : `unsupported protocol version ${version}`,
     );

@@ -20,6 +20,7 @@ import {
   ownIdentity,
   sealAcceptor,
   sealDialer,
+  PROTOCOL_VERSION,
   type ChannelSecurity,
 } from './secure-channel.js';
 
@@ -31,12 +32,8 @@ import {
 // ---------------------------------------------------------------------------------------------------
 
 export const HELLO_MAGIC: Uint8Array = Uint8Array.of(0x48, 0x52, 0x55, 0x53); // 'HRUS'
-/**
- * 3: a cbcast that names no dependency carries MsgFlag.Causal instead of a CAUSAL header, which
- * version 2 would drop as malformed; 2: control words (ping, pong) after the HELLO, which version 1
- * would read as oversized frames. (secure-channel.ts names this number as a security-off peer's.)
- */
-export const PROTOCOL_VERSION = 3;
+/** The plaintext HELLO's version: defined beside the secure channel's, which tells a security-off peer by it. */
+export { PROTOCOL_VERSION };
 export const HELLO_CONNECT = 1;
 export const HELLO_ACCEPT = 2;
 export type HelloKind = typeof HELLO_CONNECT | typeof HELLO_ACCEPT;
