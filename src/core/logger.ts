@@ -11,6 +11,36 @@ export interface Logger {
   child(bindings: LogFields): Logger;
 }
 
+/**
+ * A JSON.stringify replacer for log fields: bytes as their length (a Buffer is caught before its
+ * toJSON turns it into an array of numbers), bigints, errors, maps and sets in a form JSON can say.
+ */
+export function logFieldValue(this: unknown, key: string, value: unknown): unknown {
+  const raw = (this as Record<string, unknown>)[key];
+  if (raw instanceof Uint8Array) return `<${raw.length} bytes>`;
+  if (typeof value === 'bigint') return `${value}n`;
+  if (value instanceof Error) return { name: value.name, message: value.message };
+  if (value instanceof Map) return [...value.entries()];
+  if (value instanceof Set) return [...value.values()];
+  return value;
+}
+
+/**
+ * A log field written as `value`'s JSON, cut to `max` characters, made only when the line is
+ * written: a trace line on a hot path costs an object, not a serialisation, while trace is off.
+ */
+export function lazyJson(value: unknown, max = 200): { toJSON(): string } {
+  return {
+    toJSON(): string {
+      try {
+        return (JSON.stringify(value, logFieldValue) ?? 'undefined').slice(0, max);
+      } catch {
+        return '<unserializable>';
+      }
+    },
+  };
+}
+
 const noop = (): void => {};
 export const silentLogger: Logger = {
   trace: noop,

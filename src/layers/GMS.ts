@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { memberSet } from '../core/member-set.js';
+import { lazyJson } from '../core/logger.js';
 import { every, type Timer } from '../core/env.js';
 import type { Digest, DownEvent, UpEvent } from '../core/events.js';
 import { Message, MsgFlag, OrderCode } from '../core/message.js';
@@ -408,7 +409,7 @@ export class GMS extends Layer {
         if (this.view && this.status === 'member' && ev.viewId < this.view.id) this.send(ev.member, G.NotMember, { view: this.view.id });
         return;
       case 'FLUSH_REACHED':
-        this.log.trace('reached', { awaiting: JSON.stringify(this.awaitingCut) });
+        this.log.trace('reached', { awaiting: lazyJson(this.awaitingCut) });
         if (this.awaitingCut) {
           const a = this.awaitingCut;
           this.awaitingCut = null;
@@ -499,7 +500,7 @@ export class GMS extends Layer {
    * (`local`) were built here and skip the checks.
    */
   private onControl(t: G, from: NodeId, b: unknown, local: boolean): void {
-    this.log.trace('gms in', { t, from, body: JSON.stringify(b)?.slice(0, 200) });
+    this.log.trace('gms in', { t, from, body: lazyJson(b) });
     if (t === G.StateChunk) return; // binary: handled before unpacking
     if (local) return this.dispatch(t, from, b as never);
     const body = this.checked(t, b, from);
@@ -1101,7 +1102,7 @@ export class GMS extends Layer {
 
   private onDone(from: NodeId, a: Attempt): void {
     const f = this.flush;
-    this.log.trace('done', { from, a: JSON.stringify(a), f: f ? `${f.phase} ${f.a.n} ${[...f.dones]}` : 'none' });
+    this.log.trace('done', { from, a: lazyJson(a), f: lazyJson(f ? { phase: f.phase, n: f.a.n, dones: f.dones } : 'none') });
     // Only participants that answered this attempt count toward its end.
     if (!f || f.phase !== 'cut' || a.n !== f.a.n || a.coord !== f.a.coord || !f.oks.has(from)) return;
     if (!f.dones.has(from)) f.lastAnswerAt = this.env.now();

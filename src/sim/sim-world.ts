@@ -1,7 +1,7 @@
 import { createHash, type Hash } from 'node:crypto';
 import type { Env, FrameHandler, PeerEvent, PeerIdentity, PiecedFrameHandler, Timer, Transport, Unwatch } from '../core/env.js';
 import { HorusError } from '../core/errors.js';
-import { silentLogger, type LogFields, type Logger, type LogLevel } from '../core/logger.js';
+import { logFieldValue, silentLogger, type LogFields, type Logger, type LogLevel } from '../core/logger.js';
 import { endpointOf, makeNodeId, type NodeId } from '../core/node-id.js';
 import { SeededRng, type Rng } from '../core/rng.js';
 import { bytesFromRng } from '../security/group-key.js';
@@ -51,14 +51,7 @@ class NodeTimer implements Timer {
 /** JSON for log fields that never throws (bigint, bytes, errors, cycles). */
 function fieldsToJson(fields: LogFields): string {
   try {
-    return JSON.stringify(fields, (_key, value: unknown) => {
-      if (typeof value === 'bigint') return `${value}n`;
-      if (value instanceof Uint8Array) return `<${value.length} bytes>`;
-      if (value instanceof Error) return { name: value.name, message: value.message };
-      if (value instanceof Map) return [...value.entries()];
-      if (value instanceof Set) return [...value.values()];
-      return value;
-    });
+    return JSON.stringify(fields, logFieldValue);
   } catch {
     return '"<unserializable fields>"';
   }
