@@ -98,6 +98,15 @@ export class STABLE extends Layer {
   private viewId = 0;
   private readonly guard: InputGuard;
   private readonly digests = new Map<NodeId, Digest>();
+  /**
+   * The same digests as a matrix by member index (row: the reporter, column: the sender; absent
+   * entries 0, as the minimum counts them), and which rows have a digest: the minimum is a loop over
+   * numbers, not n² map lookups per digest received (all-to-all, each member's digest reaches every
+   * member: n³ lookups a round).
+   */
+  private seen = new Float64Array(0);
+  private hasRow = new Uint8Array(0);
+  private minimum = new Float64Array(0);
   private stable: Digest = new Map();
   private bytesSinceGossip = 0;
   private gossipSoon = false;
@@ -222,6 +231,7 @@ export class STABLE extends Layer {
         this.stable = new Map();
       }
       this.index = new Map(this.members.map((m, i) => [m, i]));
+      this.rebuildSeen();
       this.aggregated = this.members.length >= this.opts.aggregateFrom;
       this.lastSent = null;
       this.lastOwnSeqs = null;
@@ -291,7 +301,7 @@ export class STABLE extends Layer {
     if (this.slow && !sameDigest(digest, this.digests.get(src) ?? EMPTY_DIGEST)) this.wake();
     // A report is the reporter's own holdings; the minimum over every member (us included) is
     // stable, so a report can never make stable what we do not hold ourselves.
-    this.digests.set(src, digest);
+    this.setDigest(src, digest);
     this.recompute();
   }
 
@@ -330,7 +340,7 @@ export class STABLE extends Layer {
       }
       const d = this.digestOf(seqs);
       if (this.slow && !sameDigest(d, this.digests.get(src) ?? EMPTY_DIGEST)) this.wake();
-      this.digests.set(src, d);
+      this.setDigest(src, d);
       this.aggDirty = true;
       // Settled, we resend no minimum: one that missed the latest gets it alone, at once. (Not while
       // minima still change: then reports crossing the next one are the rule, and it follows anyway.)
@@ -472,7 +482,7 @@ export class STABLE extends Layer {
     const q: DownEvent = { type: 'GET_DIGEST', digest: null };
     this.below.downEvent(q);
     if (!q.digest) return;
-    this.digests.set(this.ctx.localId, q.digest);
+    this.setDigest(this.ctx.localId, q.digest);
     // Aggregated, unless the aggregator is silent while we wait on it (then all-to-all, as below).
     if (this.aggregated && (this.members[0] === this.ctx.localId || !this.aggregatorSilent(q.digest))) {
       this.aggregateRound(force, step);
@@ -505,22 +515,56 @@ export class STABLE extends Layer {
     return last.idle >= this.opts.idleEvery && last.idle % this.opts.idleEvery !== 0;
   }
 
-  private recompute(): void {
-    if (this.members.length === 0) return;
-    const next: Digest = new Map();
-    for (const sender of this.members) {
-      let min = Infinity;
-      for (const member of this.members) {
-        const d = this.digests.get(member);
-        const v = d?.get(sender);
-        if (v === undefined) {
-          min = 0;
-          break;
-        }
-        if (v < min) min = v;
-      }
-      next.set(sender, min);
+  /** `member`'s latest digest, in both forms. */
+  private setDigest(member: NodeId, d: Digest): void {
+    this.digests.set(member, d);
+    const row = this.index.get(member);
+    if (row !== undefined) this.fillRow(row, d);
+  }
+
+  private fillRow(row: number, d: Digest): void {
+    const n = this.members.length;
+    const seen = this.seen;
+    const base = row * n;
+    seen.fill(0, base, base + n);
+    for (const [sender, seq] of d) {
+      const col = this.index.get(sender);
+      if (col !== undefined) seen[base + col] = seq;
     }
+    this.hasRow[row] = 1;
+  }
+
+  /** The matrix anew from the digests (the members or their order changed). */
+  private rebuildSeen(): void {
+    const n = this.members.length;
+    this.seen = new Float64Array(n * n);
+    this.hasRow = new Uint8Array(n);
+    this.minimum = new Float64Array(n);
+    for (const [member, d] of this.digests) {
+      const row = this.index.get(member);
+      if (row !== undefined) this.fillRow(row, d);
+    }
+  }
+
+  private recompute(): void {
+    const n = this.members.length;
+    if (n === 0) return;
+    const seen = this.seen;
+    const min = this.minimum;
+    // A member with no digest yet holds nothing as far as we know: nothing is stable.
+    if (this.hasRow.includes(0)) min.fill(0);
+    else {
+      for (let col = 0; col < n; col++) {
+        let m = seen[col]!;
+        for (let at = n + col; at < n * n && m > 0; at += n) if (seen[at]! < m) m = seen[at]!;
+        min[col] = m;
+      }
+    }
+    let changed = false;
+    for (let col = 0; col < n; col++) if ((this.stable.get(this.members[col]!) ?? 0) < min[col]!) changed = true;
+    if (!changed) return;
+    const next: Digest = new Map();
+    for (let col = 0; col < n; col++) next.set(this.members[col]!, min[col]!);
     this.applyStable(next);
   }
 
