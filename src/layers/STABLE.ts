@@ -439,11 +439,11 @@ export class STABLE extends Layer {
 
   /** Aggregator: whether every member's latest digest is the minimum (absent entries count as 0). */
   private allHoldStable(): boolean {
-    for (const member of this.members) {
-      const d = this.digests.get(member);
-      if (d === undefined) return false;
-      for (const sender of this.members) if ((d.get(sender) ?? 0) !== (this.stable.get(sender) ?? 0)) return false;
-    }
+    const n = this.members.length;
+    if (this.hasRow.includes(0)) return false;
+    const stable = this.members.map((sender) => this.stable.get(sender) ?? 0);
+    const seen = this.seen;
+    for (let at = 0; at < n * n; at++) if (seen[at] !== stable[at % n]) return false;
     return true;
   }
 
