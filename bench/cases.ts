@@ -265,7 +265,7 @@ export const CASES: BenchCase[] = [
   // Light-weight groups: 10,000 groups on each of 3 processes over one heavy-weight group.
   { id: 'lwg-10000x3', kind: 'lwg', op: 'join light-weight groups', members: 3, groups: 10_000, idleSeconds: 5 },
   { id: 'merge-heal-4', kind: 'merge-heal', op: 'merge after heal', members: 4, splits: 3, splitMs: 1000, mergeProbeMs: 1000 },
-  { id: 'large-64', kind: 'large', op: 'kill -9 in a large group', members: 64, kills: 5, idleSeconds: 10, freshCluster: true },
+  { id: 'large-64', kind: 'large', op: 'kill -9 in a large group', members: 64, kills: 5, idleSeconds: 30, freshCluster: true },
 ];
 
 /**

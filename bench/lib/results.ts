@@ -220,6 +220,17 @@ export interface RoleIdle {
   framesOut: number;
   framesIn: number;
 }
+/** An ordinary member (the busiest, or one at the median) over the idle window (LargeResult.idleByRole): its index among the processes, and per second its PINGs and PONGs, collections, page faults and context switches; `gcMajor` is a count. */
+export interface IdleDetail extends RoleIdle {
+  index: number;
+  pingsOut: number;
+  pongsOut: number;
+  gcPerS: number;
+  gcMajor: number;
+  gcMsPerS: number;
+  pageFaultsPerS: number;
+  switchesPerS: number;
+}
 /** One large group of real processes (bench/runners/large.ts). */
 export interface LargeResult {
   kind: 'large';
@@ -252,6 +263,8 @@ export interface LargeResult {
     relays: RoleIdle[];
     othersCpuPctMedian: number;
     othersCpuPctMax: number;
+    busiestOther?: IdleDetail;
+    typicalOther?: IdleDetail;
   };
   aimCpuPct: number;
   /** Processes started to one view of all of them (joins one at a time). */

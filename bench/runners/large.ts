@@ -8,7 +8,7 @@ import { loadavg } from 'node:os';
 import type { LargeCase } from '../cases.js';
 import { builtMemberScript, forkMember, type MemberHandle } from '../lib/member-handle.js';
 import type { GroupTimeouts, Summary } from '../lib/protocol.js';
-import type { LargeResult, RoleIdle } from '../lib/results.js';
+import type { IdleDetail, LargeResult, RoleIdle } from '../lib/results.js';
 import { median, round } from '../lib/stats.js';
 import { sleep, waitUntil, wallNow } from '../lib/wait.js';
 import { profileStart, profileStop, type RunContext } from './context.js';
@@ -41,14 +41,16 @@ const LOOKUP_TIMEOUT_MS = 10_000;
 const TIMEOUTS: GroupTimeouts | undefined =
   process.env.HORUS_BENCH_LARGE_TIMEOUTS === 'default' ? undefined : { suspectTimeoutMs: 3000, flushTimeoutMs: 4000, joinTimeoutMs: 30_000 };
 /**
- * How long the formed group idles before its CPU is measured. A freshly formed group's relays are
- * still compiling code they run once a turn (session 16: most of a relay's page faults in that
- * window were V8's optimizing compiler), so HORUS_BENCH_LARGE_SETTLE_MS=40000 measures a settled one.
+ * How long the formed group idles before its CPU is measured: 30 s, so that the window sees the
+ * group as it idles for good. For the first half minute after forming a member is still tiering up
+ * code it runs once a turn (session 16: most of a relay's page faults then were V8's optimizing
+ * compiler; session 25: relays 1.1-1.2% over 30 s from 1 s after forming, 0.7-0.8% from 30 s).
+ * HORUS_BENCH_LARGE_SETTLE_MS=1000 measures the freshly formed group (the default before session 25).
  */
 const SETTLE_MS = settleMs(process.env.HORUS_BENCH_LARGE_SETTLE_MS);
 
 export function settleMs(v: string | undefined): number {
-  if (v === undefined || v === '') return 1000;
+  if (v === undefined || v === '') return 30_000;
   const ms = Number(v);
   if (!Number.isInteger(ms) || ms < 0 || ms > 600_000) throw new Error(`HORUS_BENCH_LARGE_SETTLE_MS must be whole ms in [0, 600000], not ${JSON.stringify(v)}`);
   return ms;
@@ -157,7 +159,7 @@ export async function runLarge(c: LargeCase, ctx: RunContext): Promise<LargeResu
       wallMs,
     );
     ctx.log(
-      `${c.id}: idle by role: coordinator ${JSON.stringify(byRole.coordinator)}, relays ${JSON.stringify(byRole.relays)}, others ${byRole.othersCpuPctMedian}% median, ${byRole.othersCpuPctMax}% max`,
+      `${c.id}: idle by role: coordinator ${JSON.stringify(byRole.coordinator)}, relays ${JSON.stringify(byRole.relays)}, others ${byRole.othersCpuPctMedian}% median, ${byRole.othersCpuPctMax}% max (the busiest ${JSON.stringify(byRole.busiestOther)}, one at the median ${JSON.stringify(byRole.typicalOther)})`,
     );
     ctx.log(
       `${c.id}: idle, per member and second (median): ${Object.entries(idle)
@@ -261,11 +263,38 @@ function idleByRole(
   const relays = relaysOf(view);
   const roles = new Set([view[0], ...relays]);
   const others = memberIds.flatMap((id, i) => (roles.has(id) ? [] : [cpuPct[i]!]));
+  const byCpu = memberIds.flatMap((id, i) => (roles.has(id) ? [] : [i])).sort((a, b) => cpuPct[a]! - cpuPct[b]!);
+  const busiest = byCpu.at(-1) ?? -1;
+  const typical = byCpu[Math.floor(byCpu.length / 2)] ?? -1;
   return {
     coordinator: of(view[0]),
     relays: relays.map(of),
     othersCpuPctMedian: round(median(others)),
     othersCpuPctMax: others.length > 0 ? Math.max(...others) : NaN,
+    ...(busiest >= 0 ? { busiestOther: idleDetail(busiest, of(memberIds[busiest]), before[busiest]!, after[busiest]!, wallMs) } : {}),
+    ...(typical >= 0 ? { typicalOther: idleDetail(typical, of(memberIds[typical]), before[typical]!, after[typical]!, wallMs) } : {}),
+  };
+}
+
+/**
+ * What one ordinary member (the busiest, or one at the median) did over the idle window, per second: its frames, PINGs and PONGs,
+ * collections, page faults and context switches, to tell an outlier's traffic from its heap or host.
+ */
+function idleDetail(index: number, role: RoleIdle, before: Summary, after: Summary, wallMs: number): IdleDetail {
+  const perS = (a: number | undefined, b: number | undefined): number => round((((a ?? 0) - (b ?? 0)) * 1000) / wallMs);
+  const counter = (k: string): number => perS(after.counters[`transport_${k}`], before.counters[`transport_${k}`]);
+  const sa = after.phase.stalls;
+  const sb = before.phase.stalls;
+  return {
+    index,
+    ...role,
+    pingsOut: counter('pingsOut'),
+    pongsOut: counter('pongsOut'),
+    gcPerS: perS(sa?.gcCount, sb?.gcCount),
+    gcMajor: (sa?.gcMajor ?? 0) - (sb?.gcMajor ?? 0),
+    gcMsPerS: perS(sa?.gcTotalMs, sb?.gcTotalMs),
+    pageFaultsPerS: perS(after.minorPageFaults, before.minorPageFaults),
+    switchesPerS: perS((after.voluntarySwitches ?? 0) + (after.involuntarySwitches ?? 0), (before.voluntarySwitches ?? 0) + (before.involuntarySwitches ?? 0)),
   };
 }
 

@@ -3,9 +3,9 @@ import { describe, it } from 'node:test';
 import { settleMs } from '../../bench/runners/large.js';
 
 describe('large-64 idle window start (HORUS_BENCH_LARGE_SETTLE_MS)', () => {
-  it('is 1 s after forming unless set, and takes whole ms', () => {
-    assert.equal(settleMs(undefined), 1000);
-    assert.equal(settleMs(''), 1000);
+  it('is 30 s after forming unless set, and takes whole ms', () => {
+    assert.equal(settleMs(undefined), 30_000);
+    assert.equal(settleMs(''), 30_000);
     assert.equal(settleMs('40000'), 40_000);
     assert.equal(settleMs('0'), 0);
   });
