@@ -136,6 +136,24 @@ describe('CAUSAL', () => {
     assert.equal(c.delivered.length, 3);
   });
 
+  it('counts flagged messages it passes in place while nothing waits, and drops one from a non-member there', () => {
+    const c = causalAlone('c', ['a', 'b', 'c']);
+    c.layer.upBatch([flagged('a'), flagged('z'), flagged('a')]);
+    assert.deepEqual(c.batches, [['a', 'a']], "the stranger's is dropped, the rest go up in one batch");
+    c.layer.upBatch([from('b', [0, 2])]); // a's second: delivered in place, no wait
+    assert.deepEqual(
+      c.delivered.map((m) => m.payload.toString()),
+      ['a', 'a', 'b02'],
+    );
+    c.layer.upBatch([from('b', [0, 3])]); // a's third has not come: waits
+    assert.equal(c.delivered.length, 3);
+    c.layer.upBatch([flagged('a')]);
+    assert.deepEqual(
+      c.delivered.map((m) => m.payload.toString()),
+      ['a', 'a', 'b02', 'a', 'b03'],
+    );
+  });
+
   it("while a sender's messages wait, passes other senders' frames up whole, and what a message frees right after it", () => {
     const d = causalAlone('d', ['a', 'b', 'c', 'd']);
     d.layer.upBatch([from('b', [0, 1]), from('b', [])]); // wait for a's first
