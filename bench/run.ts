@@ -2,7 +2,7 @@
 // on loopback (TCP), through the public API only. Prints ONE JSON document on stdout; progress goes to stderr.
 //
 //   tsx bench/run.ts [--filter TERMS] [--scale F] [--out FILE] [--compare FILE [--with FILE]]
-//                    [--threshold F] [--fail-on-regression] [--profile CASE [--profile-dir DIR]] [--list]
+//                    [--threshold F] [--fail-on-regression] [--profile CASE [--profile-dir DIR]] [--rounds N] [--list]
 //
 // The cases are the table in cases.ts; docs/performance.md says what each measures.
 import { mkdirSync, writeFileSync } from 'node:fs';
@@ -12,6 +12,7 @@ import { CASES, ownProcesses, selectCases, type BenchCase, type OwnProcessesCase
 import { Cluster } from './lib/cluster.js';
 import { compareRuns, formatComparison, loadRun, type BenchRun } from './lib/compare.js';
 import { renderProfiles, type ProfileOutput } from './lib/profile.js';
+import { combineRounds, type Round, type RoundSummary } from './lib/rounds.js';
 import { deriveFigures, type BenchResult } from './lib/results.js';
 import { round } from './lib/stats.js';
 import type { RunContext } from './runners/context.js';
@@ -45,6 +46,8 @@ const USAGE = `usage: npm run bench -- [options]
   --security MODE       members secure their connections: pki, psk or off (default); compare with a run saved with off
   --warmup-seconds S    throughput and load-latency cases: after the case's own warm-up, warm up about S seconds more (sized from the rate seen)
   --measure-seconds T   throughput cases: measure about T seconds (sized from the warm-up's rate) instead of the case's count
+  --rounds N            run the cases N times, one round after another: each case's result is the round at its median,
+                        each ratio the median of its per-round values (both sides from one round); all rounds in "rounds"
   --list                list the cases
   --help                this text`;
 
@@ -59,6 +62,7 @@ interface Args {
   loadRate: number | null;
   warmupSeconds: number | null;
   measureSeconds: number | null;
+  rounds: number;
   profile: string | null;
   profileDir: string | null;
   /** --profile-members: the member indices to sample (null: all). */
@@ -81,6 +85,7 @@ function parseArgs(argv: readonly string[]): Args {
     loadRate: null,
     warmupSeconds: null,
     measureSeconds: null,
+    rounds: 1,
     profile: null,
     profileDir: null,
     profileMembers: null,
@@ -127,6 +132,9 @@ function parseArgs(argv: readonly string[]): Args {
       case '--measure-seconds':
         a.measureSeconds = Number(value(++i, f));
         break;
+      case '--rounds':
+        a.rounds = Number(value(++i, f));
+        break;
       case '--profile':
         a.profile = value(++i, f);
         break;
@@ -170,6 +178,8 @@ function parseArgs(argv: readonly string[]): Args {
   if (a.measureSeconds !== null && !(a.measureSeconds > 0 && a.measureSeconds <= 60))
     throw new Error('--measure-seconds must be a number of seconds in (0, 60]');
   if (a.with !== null && a.compare === null) throw new Error('--with needs --compare');
+  if (!(Number.isInteger(a.rounds) && a.rounds >= 1 && a.rounds <= 50)) throw new Error('--rounds must be a whole number in [1, 50]');
+  if (a.rounds > 1 && a.profile !== null) throw new Error('--rounds and --profile do not go together: a profile is of one run');
   return a;
 }
 
@@ -328,15 +338,27 @@ async function main(): Promise<number> {
   const t0 = performance.now();
   if (args.security !== 'off') log(`members run security ${args.security}`);
   const cleanUp = await prepareBenchSecurity(args.security);
-  const { results, failures } = await runCases(cases, ctx).finally(cleanUp);
-  const doc: BenchRun & { failures: CaseFailure[]; profile?: ProfileOutput; security?: BenchSecurity } = {
+  const rounds: Round[] = [];
+  try {
+    for (let r = 1; r <= args.rounds; r++) {
+      if (args.rounds > 1) log(`round ${r} of ${args.rounds}`);
+      rounds.push(await runCases(cases, ctx));
+    }
+  } finally {
+    await cleanUp();
+  }
+  const combined = args.rounds > 1 ? combineRounds(rounds) : null;
+  const results = combined?.results ?? rounds[0]!.results;
+  const failures = rounds.flatMap((r) => r.failures);
+  const doc: BenchRun & { failures: CaseFailure[]; profile?: ProfileOutput; security?: BenchSecurity; rounds?: RoundSummary[] } = {
     machine: machine(loadAtStart),
     startedAt: started.toISOString(),
     totalS: round((performance.now() - t0) / 1000, 1),
     scale: args.scale,
     results,
     failures,
-    derived: deriveFigures(results),
+    derived: combined?.derived ?? deriveFigures(results),
+    ...(combined !== null ? { rounds: combined.rounds } : {}),
     ...(args.security !== 'off' ? { security: args.security } : {}),
   };
   if (profileDir !== null && failures.length === 0) {

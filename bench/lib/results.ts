@@ -372,6 +372,8 @@ export interface DerivedFigure {
   /** The least value issue 10 asks for; null where it sets none. */
   aim: number | null;
   meetsAim: boolean | null;
+  /** With --rounds: the figure in each round; `value` is their median. */
+  samples?: number[];
 }
 
 /** The one figure a case is compared by, and which way is better. */

@@ -113,6 +113,29 @@ describe('npm run bench', () => {
     assert.equal(gcPauseMsPerSec === 0, gcMaxPauseMs === 0, `pauses ${gcPauseMsPerSec} ms/s, longest ${gcMaxPauseMs} ms`);
   });
 
+  it('--rounds runs the cases again, keeps every round in the document and the median round as each result', async () => {
+    const r = await bench(['--filter', 'fbcast-3-rtt,abcast-3-rtt', '--scale', '0.05', '--rounds', '3']);
+    const doc = JSON.parse(r.stdout) as BenchRun & { rounds: { headlines: Record<string, number> }[] };
+    assert.equal(doc.rounds.length, 3);
+    assert.deepEqual(
+      doc.results.map((x) => x.id),
+      ['fbcast-3-rtt', 'abcast-3-rtt'],
+    );
+    for (const res of doc.results) {
+      if (res.kind !== 'round-trip') return assert.fail(res.kind);
+      const per = doc.rounds.map((x) => x.headlines[res.id]!).sort((a, b) => a - b);
+      assert.equal(res.p50Ms, per[1], `${res.id}: the middle of ${per.join(', ')}`);
+    }
+    assert.equal((r.stderr.match(/bench: round \d of 3/g) ?? []).length, 3);
+    for (const bad of [
+      ['--rounds', '0'],
+      ['--rounds', '1.5'],
+      ['--rounds', '2', '--profile', 'fbcast-3-rtt'],
+    ]) {
+      await assert.rejects(bench(['--filter', 'fbcast-3-rtt', ...bad]), (e: { stderr?: string }) => /--rounds/.test(e.stderr ?? ''), bad.join(' '));
+    }
+  });
+
   it('--warmup-seconds and --measure-seconds size a throughput case by time, from the rate seen, not by its count', async () => {
     const r = await bench(['--filter', 'fbcast-3-100B', '--scale', '0.01', '--warmup-seconds', '1', '--measure-seconds', '1']);
     const [tp] = (JSON.parse(r.stdout) as BenchRun).results;
