@@ -29,28 +29,12 @@ export interface CombinedRounds {
 }
 
 export function combineRounds(rounds: readonly Round[]): CombinedRounds {
-  const byCase = new Map<string, BenchResult[]>();
-  for (const round of rounds) {
-    for (const r of round.results) {
-      const list = byCase.get(r.id);
-      if (list === undefined) byCase.set(r.id, [r]);
-      else list.push(r);
-    }
-  }
-  const results = [...byCase.values()].map((list) => {
+  const results = [...byId(rounds.flatMap((r) => r.results)).values()].map((list) => {
     const sorted = [...list].sort((a, b) => headline(a).value - headline(b).value);
     return sorted[Math.floor((sorted.length - 1) / 2)]!;
   });
   const perRound = rounds.map((round) => deriveFigures(round.results));
-  const byFigure = new Map<string, DerivedFigure[]>();
-  for (const figures of perRound) {
-    for (const f of figures) {
-      const list = byFigure.get(f.id);
-      if (list === undefined) byFigure.set(f.id, [f]);
-      else list.push(f);
-    }
-  }
-  const derived = [...byFigure.values()].map((list) => {
+  const derived = [...byId(perRound.flat()).values()].map((list) => {
     const samples = list.map((f) => f.value);
     const value = roundTo(median(samples), 3);
     const first = list[0]!;
@@ -65,4 +49,15 @@ export function combineRounds(rounds: readonly Round[]): CombinedRounds {
       failures: round.failures,
     })),
   };
+}
+
+/** Items grouped by id, in the order each id first appears (node 20 has no Map.groupBy). */
+function byId<T extends { id: string }>(items: readonly T[]): Map<string, T[]> {
+  const out = new Map<string, T[]>();
+  for (const x of items) {
+    const list = out.get(x.id);
+    if (list === undefined) out.set(x.id, [x]);
+    else list.push(x);
+  }
+  return out;
 }

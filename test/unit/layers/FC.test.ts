@@ -1,6 +1,7 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { simGroup } from '../../helpers/sim-group.js';
+import { stubLink } from '../../helpers/layer-link.js';
 import type { Env } from '../../../src/core/env.js';
 import { silentLogger } from '../../../src/core/logger.js';
 import { Message } from '../../../src/core/message.js';
@@ -48,22 +49,8 @@ describe('FC with batches', () => {
     const ctx = { env: {} as Env, group: 'g', localId: 'me:1/1', log: silentLogger, metrics: new MemoryMetrics() };
     const fc = new FC(ctx, { maxCredits: 1000, replenishFraction: 0.25, askIntervalMs: 50 });
     const calls: string[] = [];
-    fc.above = {
-      up: () => calls.push('up'),
-      upBatch: (b) => calls.push(`upBatch ${b.length}`),
-      upEvent: () => {},
-      down: () => {},
-      downBatch: () => {},
-      downEvent: () => {},
-    };
-    fc.below = {
-      up: () => {},
-      upBatch: () => {},
-      upEvent: () => {},
-      down: (m: Message) => calls.push(`credit to ${m.dest} ${m.peek(FC_HEADER)!.total}`),
-      downBatch: () => {},
-      downEvent: () => {},
-    };
+    fc.above = stubLink({ up: () => void calls.push('up'), upBatch: (b) => void calls.push(`upBatch ${b.length}`) });
+    fc.below = stubLink({ down: (m: Message) => void calls.push(`credit to ${m.dest} ${m.peek(FC_HEADER)!.total}`) });
     fc.downEvent({ type: 'VIEW', view: { group: 'g', id: 1, members: ['me:1/1', 'a:1/1', 'b:1/1'] } });
     const from = (src: string): Message => {
       const m = new Message(null, Buffer.alloc(100));

@@ -1,6 +1,7 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { simGroup } from '../../helpers/sim-group.js';
+import { stubLink } from '../../helpers/layer-link.js';
 import type { Env } from '../../../src/core/env.js';
 import type { DownEvent, UpEvent } from '../../../src/core/events.js';
 import { silentLogger } from '../../../src/core/logger.js';
@@ -231,25 +232,14 @@ describe('SAFE with batches', () => {
     const batches: number[] = [];
     let stabilize = 0;
     const record = (m: Message): number => delivered.push(m.payload.toString());
-    safe.above = {
+    safe.above = stubLink({
       up: record,
       upBatch: (b) => {
         batches.push(b.length);
         b.forEach(record);
       },
-      upEvent: () => {},
-      down: () => {},
-      downBatch: () => {},
-      downEvent: () => {},
-    };
-    safe.below = {
-      up: () => {},
-      upBatch: () => {},
-      upEvent: () => {},
-      down: () => {},
-      downBatch: () => {},
-      downEvent: (ev: DownEvent) => void (ev.type === 'STABILIZE' && stabilize++),
-    };
+    });
+    safe.below = stubLink({ downEvent: (ev: DownEvent) => void (ev.type === 'STABILIZE' && stabilize++) });
     safe.downEvent({ type: 'VIEW', view: view(1) });
     const msg = (tag: string, seq: number, isSafe: boolean): Message => {
       const m = new Message(null, Buffer.from(tag));

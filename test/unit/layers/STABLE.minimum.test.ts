@@ -7,6 +7,7 @@ import { silentLogger } from '../../../src/core/logger.js';
 import { Message, MsgFlag } from '../../../src/core/message.js';
 import { STABLE, STABLE_HEADER } from '../../../src/layers/STABLE.js';
 import { MemoryMetrics } from '../../../src/obs/metrics.js';
+import { stubLink } from '../../helpers/layer-link.js';
 
 const ME = 'me:1/1';
 
@@ -16,26 +17,16 @@ function harness() {
   const layer = new STABLE({ env, group: 'g', localId: ME, log: silentLogger, metrics: new MemoryMetrics() }, STABLE_OPTIONS);
   const stable: Digest[] = [];
   const h = { own: new Map() as Digest, stable, layer };
-  layer.above = {
-    up: () => {},
-    upBatch: () => {},
+  layer.above = stubLink({
     upEvent: (ev: UpEvent) => {
       if (ev.type === 'STABLE') stable.push(new Map(ev.stable));
     },
-    down: () => {},
-    downBatch: () => {},
-    downEvent: () => {},
-  };
-  layer.below = {
-    up: () => {},
-    upBatch: () => {},
-    upEvent: () => {},
-    down: () => {},
-    downBatch: () => {},
+  });
+  layer.below = stubLink({
     downEvent: (ev: DownEvent) => {
       if (ev.type === 'GET_DIGEST') ev.digest = new Map(h.own);
     },
-  };
+  });
   return h;
 }
 const STABLE_OPTIONS = { gossipIntervalMs: 50, maxBytes: 1 << 30, idleEvery: 1, idleBackoff: 1, aggregateFrom: 1000 } as ConstructorParameters<
