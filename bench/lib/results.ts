@@ -56,6 +56,8 @@ export interface ThroughputResult {
   gcMajorPerMember?: number;
   /** cbcast: messages CAUSAL held back (they arrived before something they depend on), per thousand deliveries. */
   causalHeldPerThousandDeliveries?: number;
+  /** cbcast: times a sender's connections were left unread while its messages waited in CAUSAL, per thousand deliveries. Absent before session 26. */
+  readHoldsPerThousandDeliveries?: number;
   /** Deliveries out of a sender's order, or with a wrong payload: must be 0. */
   violations: number;
 }

@@ -121,7 +121,13 @@ export async function runThroughput(cluster: Cluster, c: ThroughputCase, ctx: Ru
     // Collector pauses in the measured phase against the member's CPU time (median over members): the share of a delivery's CPU that is GC.
     gcShareOfCpu: round(median(after.map((s, i) => (s.phase.stalls?.gcTotalMs ?? 0) / Math.max(1, cpu[i]! * 1000)))),
     gcMajorPerMember: median(after.map((s) => s.phase.stalls?.gcMajor ?? 0)),
-    ...(c.op === 'cbcast' ? { causalHeldPerThousandDeliveries: round((sum('horus_causal_held_total') / (total * n)) * 1e3) } : {}),
+    ...(c.op === 'cbcast'
+      ? {
+          causalHeldPerThousandDeliveries: round((sum('horus_causal_held_total') / (total * n)) * 1e3),
+          // Times a sender's connections were left unread while its messages waited in CAUSAL (Transport.holdReads).
+          readHoldsPerThousandDeliveries: round((sum('transport_readHolds') / (total * n)) * 1e3),
+        }
+      : {}),
     violations: after.reduce((a, s) => a + s.violations, 0),
   };
 }

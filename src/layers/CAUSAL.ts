@@ -156,59 +156,113 @@ export class CAUSAL extends ViewAwareLayer {
   }
 
   /**
-   * A frame's messages. While nothing is held, those without our header and causal ones that are
-   * ready (their dependencies delivered) go up in place, in one call. From the first that must wait
-   * on, each is delivered or held in turn (see accept), and what is delivered, with what it made
-   * ready among the held, goes up in one batch.
+   * A frame's messages, in one pass, compacted in place and passed up in one call. A message that is
+   * not causal, or is ours, goes up. A causal one goes up if its sender has nothing waiting here and
+   * what it names is delivered; else it waits in its sender's queue (see accept). A frame's messages
+   * come from one sender and nearly all name nothing (flagged): such a run raises its sender's entry
+   * once, at its end. A delivery that makes waiting messages ready is followed by them, as one by one
+   * (see acceptRest): the batch goes up as handling each message in turn would have.
    */
   override upBatch(batch: Message[]): void {
     if (this.gatheringUp) {
       this.eachUp(batch);
       return;
     }
-    if (this.heldCount > 0) {
-      this.acceptFrom(batch, 0, 0);
-      return;
-    }
+    const me = this.me;
     let n = 0;
+    // The run of flagged messages from one other member being counted, and the run's length at which
+    // its entry reaches what a waiting queue head needs (Infinity: none waits on it).
+    let runFrom = -1;
+    let run = 0;
+    let runLimit = Infinity;
     for (let i = 0; i < batch.length; i++) {
       const msg = batch[i]!;
-      const deps = this.depsOf(msg);
-      if (deps !== undefined) {
-        const from = msg.isMulticast && !(msg.flags & MsgFlag.Unreliable) ? this.senderIndex(msg.src) : -1;
-        if (from < 0 || (from !== this.me && !this.ready(deps))) {
-          this.acceptFrom(batch, i, n);
-          return;
-        }
-        this.untag(msg);
-        if (from !== this.me) {
-          if (!this.validDeps(from, deps, msg.src)) continue; // dropped
-          this.bump(from);
-        }
+      const top = msg.htop;
+      const flags = msg.flags;
+      // A sender sends a message that names nothing flagged, without a header; an empty header means the same.
+      const tagged = top > 0 && msg.htypes[top - 1] === CAUSAL_HEADER;
+      let deps: CausalHeader;
+      if (tagged) deps = msg.hvalues[top - 1] as CausalHeader;
+      else if (flags & MsgFlag.Causal) deps = NO_DEPS;
+      else {
+        batch[n++] = msg; // not causal
+        continue;
       }
+      const from = (flags & (MsgFlag.Multicast | MsgFlag.Unreliable)) === MsgFlag.Multicast ? this.senderIndex(msg.src) : -1;
+      if (from < 0) {
+        this.refuse(msg);
+        continue;
+      }
+      if (from === me) {
+        if (tagged) msg.dropTop();
+        batch[n++] = msg; // our own: counted when sent
+        continue;
+      }
+      if (deps.length === 0 && from === runFrom) {
+        // The run goes on: ready, since FIFO below delivered its sender's earlier messages first.
+        if (tagged) msg.dropTop();
+        batch[n++] = msg;
+        if (++run < runLimit) continue;
+        this.bumpBy(runFrom, run);
+        this.acceptRest(batch, i + 1, n);
+        return;
+      }
+      if (run > 0) {
+        this.bumpBy(runFrom, run);
+        run = 0;
+        runFrom = -1;
+      }
+      if (deps.length > 0 && !this.validDeps(from, deps, msg.src)) continue; // dropped
+      const q = this.held[from];
+      if ((q !== undefined && q.length > 0) || (deps.length > 0 && !this.ready(deps))) {
+        this.hold(msg, from, deps, q);
+        continue;
+      }
+      if (tagged) msg.dropTop();
       batch[n++] = msg;
+      if (deps.length === 0) {
+        // A run starts.
+        runFrom = from;
+        run = 1;
+        runLimit = this.heldCount > 0 ? this.minNeed[from]! - this.vt[from]! : Infinity;
+        if (run < runLimit) continue;
+        this.bumpBy(from, run);
+      } else if (!this.bumpBy(from, 1)) continue;
+      // This delivery makes waiting messages ready: they follow it.
+      this.acceptRest(batch, i + 1, n);
+      return;
     }
-    if (n > 0) {
-      batch.length = n;
-      this.above.upBatch(batch);
-    }
+    if (run > 0) this.bumpBy(runFrom, run);
+    batch.length = n;
+    this.heldChanged();
+    if (n > 0) this.above.upBatch(batch);
   }
 
-  /** `accept` for `batch[start..]`, after the first `gathered` of the batch, which are ready: all that is delivered goes up as one batch. */
-  private acceptFrom(batch: Message[], start: number, gathered: number): void {
+  /**
+   * The first `gathered` of the batch are delivered and the last of them may have made waiting
+   * messages ready: those follow, then `batch[start..]` one by one (accept), and all goes up as one batch.
+   */
+  private acceptRest(batch: Message[], start: number, gathered: number): void {
     const out = batch.slice(0, gathered);
+    this.drain(out);
     for (let i = start; i < batch.length; i++) this.accept(batch[i]!, out);
-    // Once per frame: a sender whose messages wait here on another's (a congested connection) is
-    // blocked by its window long before its queue nears maxHeldBytesPerSender, where they would be dropped.
+    this.heldChanged();
+    if (out.length > 0) this.above.upBatch(out);
+  }
+
+  /**
+   * Once per frame: tells flow control what waits here (a sender whose messages wait on another's is
+   * then blocked by its window long before its queue nears maxHeldBytesPerSender, where they would be
+   * dropped), and asks the transport to read no more from it.
+   */
+  private heldChanged(): void {
     this.heldAbove.tell(this.members);
     this.holdReads();
-    if (out.length > 0) this.above.upBatch(out);
   }
 
   override up(msg: Message): void {
     this.accept(msg, null);
-    this.heldAbove.tell(this.members);
-    this.holdReads();
+    this.heldChanged();
   }
 
   override stop(): void {
@@ -253,13 +307,9 @@ export class CAUSAL extends ViewAwareLayer {
       this.pass(msg, out);
       return;
     }
-    if (!msg.isMulticast || msg.flags & MsgFlag.Unreliable) {
-      this.guard.drop(msg.src, 'causal header on a message that is not a reliable multicast');
-      return;
-    }
-    const from = this.senderIndex(msg.src);
+    const from = msg.isMulticast && !(msg.flags & MsgFlag.Unreliable) ? this.senderIndex(msg.src) : -1;
     if (from < 0) {
-      this.guard.drop(msg.src, 'causal message from a non-member');
+      this.refuse(msg);
       return;
     }
     if (from === this.me) {
@@ -276,6 +326,17 @@ export class CAUSAL extends ViewAwareLayer {
       if (this.heldCount > 0 && this.vt[from]! >= this.minNeed[from]!) this.drain(out);
       return;
     }
+    this.hold(msg, from, deps, q);
+  }
+
+  /** Drops a causal message that is not a reliable multicast from a member, saying which. */
+  private refuse(msg: Message): void {
+    if (!msg.isMulticast || msg.flags & MsgFlag.Unreliable) this.guard.drop(msg.src, 'causal header on a message that is not a reliable multicast');
+    else this.guard.drop(msg.src, 'causal message from a non-member');
+  }
+
+  /** Keeps a message of member `from` (`q`: its queue) until what it names, and its sender's earlier ones, are delivered; dropped over the cap. */
+  private hold(msg: Message, from: number, deps: CausalHeader, q: FifoQueue<Message> | undefined): void {
     const bytes = heldCost(msg, deps);
     if ((this.heldBytes[from] ?? 0) + bytes > this.opts.maxHeldBytesPerSender) {
       this.guard.drop(msg.src, 'over the cap for messages waiting on causal dependencies', { held: this.heldBytes[from] });
@@ -354,11 +415,17 @@ export class CAUSAL extends ViewAwareLayer {
 
   /** One more causal message of member `from` delivered. */
   private bump(from: number): void {
-    this.vt[from]!++;
+    this.bumpBy(from, 1);
+  }
+
+  /** `count` more causal messages of member `from` delivered. True if that reaches what a waiting queue head needs. */
+  private bumpBy(from: number, count: number): boolean {
+    const v = (this.vt[from]! += count);
     if (from !== this.me && this.isDirty[from] === 0) {
       this.isDirty[from] = 1;
       this.dirty.push(from);
     }
+    return this.heldCount > 0 && v >= this.minNeed[from]!;
   }
 
   /** Records what a queue head with these dependencies waits for (see minNeed). */
