@@ -1,5 +1,5 @@
-// CPU per message of the CAUSAL layer alone, on frames shaped like a saturated cbcast group's: each
-// frame a batch of `--frame` messages from one of the other members, all flagged causal (no changed
+// Time per message of the CAUSAL layer alone (its upBatch, by the monotonic clock: run it on a quiet
+// core), on frames shaped like a saturated cbcast group's: each frame a batch of `--frame` messages from one of the other members, all flagged causal (no changed
 // dependency) but the first of a sender's frame every `--deps-every` frames, which names the last
 // message of the member before it in the rotation. With `--late N`, every Nth frame arrives before
 // the frame it depends on (the two swap places), so its messages wait in CAUSAL and go up with the
@@ -9,6 +9,8 @@
 //   npx tsx bench/micro/causal-cpu.ts [--members 5] [--frame 450] [--frames 20000] [--deps-every 8] [--late 0] [--runs 5] [--against DIR]
 //
 // --against DIR: another checkout's CAUSAL, its runs alternating with this one's (see stack-cpu.ts).
+// Two builds in one process disturb each other's compiled code here: separate invocations, a few
+// each, read steadier.
 // Prints JSON: ns per message for each build's runs, their medians and the median of the paired ratios.
 import { arg } from './build.js';
 import type { Env } from '../../src/core/env.js';
@@ -39,7 +41,7 @@ const median = (xs: number[]): number => {
   return s[s.length >> 1]!;
 };
 
-/** One run: `frames` frames through a fresh CAUSAL as member 0; ns of CPU per message. */
+/** One run: `frames` frames through a fresh CAUSAL as member 0; ns per message spent in its upBatch. */
 function once(build: Build): number {
   const { CAUSAL, CAUSAL_HEADER } = build.causal;
   const { Message, MsgFlag } = build.message;
