@@ -19,6 +19,7 @@ import type { RunContext } from './runners/context.js';
 import { runCrashToView } from './runners/crash-to-view.js';
 import { runJobsFailover } from './runners/jobs.js';
 import { runRekey } from './runners/rekey.js';
+import { runInterleaved } from './runners/interleaved.js';
 import { runLoadLatency } from './runners/load-latency.js';
 import { runRoundTrip } from './runners/round-trip.js';
 import { runStateTransfer } from './runners/state-transfer.js';
@@ -200,6 +201,8 @@ function runShared(cluster: Cluster, c: Exclude<BenchCase, OwnProcessesCase>, ct
       return runRoundTrip(cluster, c, ctx);
     case 'load-latency':
       return runLoadLatency(cluster, c, ctx);
+    case 'interleaved':
+      return runInterleaved(cluster, c, ctx);
   }
 }
 

@@ -203,7 +203,42 @@ export interface JobsFailoverResult {
   durationS: number;
 }
 
+/** Two orders' throughput in alternating phases on one cluster (bench/runners/interleaved.ts). */
+export interface InterleavedResult {
+  kind: 'interleaved';
+  id: string;
+  op: string;
+  members: number;
+  size: number;
+  /** Median of `pairRatios`: num's rate ÷ den's, each pair's two phases one after the other. */
+  ratio: number;
+  aim: number | null;
+  meetsAim: boolean | null;
+  /** Each pair's ratio, in the order run (pairs alternate which order goes first). */
+  pairRatios: number[];
+  /** Deliveries per second at one member (median of members), per phase, and their medians. */
+  num: InterleavedSide;
+  den: InterleavedSide;
+  phaseSeconds: number;
+  durationS: number;
+  violations: number;
+}
+
+export interface InterleavedSide {
+  op: string;
+  msgsPerSecPerMember: number;
+  phaseRates: number[];
+  /** CPU seconds per member per million deliveries over this order's measured phases (median of members). */
+  cpuSecPerMillionDeliveries: number;
+  /** The collector's pauses over the member's CPU time in those phases (median of members). */
+  gcShareOfCpu: number;
+  p50Ms: number;
+  /** cbcast: messages CAUSAL held back per thousand deliveries. */
+  causalHeldPerThousandDeliveries?: number;
+}
+
 export type BenchResult =
+  | InterleavedResult
   | ThroughputResult
   | RoundTripResult
   | LoadLatencyResult
@@ -389,6 +424,8 @@ export function headline(r: BenchResult): Headline {
   switch (r.kind) {
     case 'throughput':
       return { metric: 'msgsPerSecPerMember', value: r.msgsPerSecPerMember, better: 'higher' };
+    case 'interleaved':
+      return { metric: 'ratio', value: r.ratio, better: 'higher' };
     case 'round-trip':
       return { metric: 'p50Ms', value: r.p50Ms, better: 'lower' };
     case 'load-latency':
@@ -439,5 +476,9 @@ export function deriveFigures(results: readonly BenchResult[]): DerivedFigure[] 
   for (const op of ['fbcast', 'cbcast', 'abcast'])
     ratio(`${op}-many-vs-single-3`, `${op} 100 B through castMany / one cast each`, `${op}-many-3-100B`, `${op}-3-100B`, null);
   ratio('cbcast-vs-fbcast-3-1KiB', 'cbcast / fbcast at 3 members, 1 KiB', 'cbcast-3-1KiB', 'fbcast-3-1KiB', 0.9);
+  for (const r of results) {
+    if (r.kind !== 'interleaved') continue;
+    out.push({ id: r.id, what: `${r.op} at ${r.members} members, ${r.size} B, in alternating phases on one cluster`, value: r.ratio, aim: r.aim, meetsAim: r.meetsAim });
+  }
   return out;
 }

@@ -155,4 +155,20 @@ describe('npm run bench', () => {
       await assert.rejects(bench(['--filter', 'fbcast-3-100B', ...bad]), (e: { stderr?: string }) => /seconds/.test(e.stderr ?? ''), bad.join(' '));
     }
   });
+
+  it('runs two orders in alternating phases on one cluster and derives their ratio from the pairs', async () => {
+    const r = await bench(['--filter', 'cbcast-vs-fbcast-interleaved-3', '--scale', '0.05']);
+    const doc = JSON.parse(r.stdout) as BenchRun;
+    const [il] = doc.results;
+    assert.equal(il?.kind, 'interleaved');
+    if (il?.kind !== 'interleaved') return;
+    assert.equal(il.pairRatios.length, 2);
+    assert.deepEqual([il.num.op, il.den.op], ['cbcast', 'fbcast']);
+    assert.equal(il.num.phaseRates.length, 2);
+    assert.ok(il.num.msgsPerSecPerMember > 0 && il.den.msgsPerSecPerMember > 0);
+    assert.equal(il.violations, 0);
+    const derived = doc.derived.find((d) => d.id === 'cbcast-vs-fbcast-interleaved-3');
+    assert.equal(derived?.value, il.ratio);
+    assert.equal(derived?.aim, 0.9);
+  });
 });
