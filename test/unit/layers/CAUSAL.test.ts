@@ -1,6 +1,7 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { simGroup } from '../../helpers/sim-group.js';
+import { stubLink } from '../../helpers/layer-link.js';
 import { checkOrder } from '../../../src/sim/checkers/order.js';
 import { CAUSAL, CAUSAL_HEADER } from '../../../src/layers/CAUSAL.js';
 import { Message, MsgFlag, OrderCode } from '../../../src/core/message.js';
@@ -23,19 +24,14 @@ function causalAlone(
   const delivered: Message[] = [];
   // The payloads of each batch passed up, in order.
   const batches: string[][] = [];
-  const nop = (): void => {};
-  layer.above = {
+  layer.above = stubLink({
     up: (m) => delivered.push(m),
     upBatch: (b) => {
       delivered.push(...b);
       batches.push(b.map((m) => m.payload.toString()));
     },
-    upEvent: nop,
-    down: nop,
-    downBatch: nop,
-    downEvent: nop,
-  };
-  layer.below = { up: nop, upBatch: nop, upEvent: nop, down: (m) => sent.push(m), downBatch: (b) => sent.push(...b), downEvent: nop };
+  });
+  layer.below = stubLink({ down: (m) => sent.push(m), downBatch: (b) => sent.push(...b) });
   layer.downEvent({ type: 'VIEW', view: { group: 'g', id: 1, members } });
   return { layer, sent, delivered, batches, readHolds };
 }

@@ -66,19 +66,11 @@ describe('FC with batches', () => {
     const ctx = { env: {} as Env, group: 'g', localId: 'me:1/1', log: silentLogger, metrics: new MemoryMetrics() };
     const fc = new FC(ctx, { maxCredits: 1000, replenishFraction: 0.25, askIntervalMs: 50, maxHeldAbove: 0 });
     const credits: string[] = [];
-    const nop = (): void => {};
     const held = (layer: string, messages: number): void =>
       fc.downEvent({ type: 'HELD_ABOVE', layer, member: 'a:1/1', messages, payloadBytes: 100 * messages });
     // CAUSAL above holds 8 of a's 10 messages as they go up (they wait on another member's).
-    fc.above = { up: nop, upBatch: () => held('CAUSAL', 8), upEvent: nop, down: nop, downBatch: nop, downEvent: nop };
-    fc.below = {
-      up: nop,
-      upBatch: nop,
-      upEvent: nop,
-      down: (m: Message) => credits.push(`${m.dest} ${m.peek(FC_HEADER)!.total}`),
-      downBatch: nop,
-      downEvent: nop,
-    };
+    fc.above = stubLink({ upBatch: () => held('CAUSAL', 8) });
+    fc.below = stubLink({ down: (m: Message) => credits.push(`${m.dest} ${m.peek(FC_HEADER)!.total}`) });
     fc.downEvent({ type: 'VIEW', view: { group: 'g', id: 1, members: ['me:1/1', 'a:1/1', 'b:1/1'] } });
     const from = (src: string): Message => {
       const m = new Message(null, Buffer.alloc(100));
@@ -103,17 +95,11 @@ describe('FC with batches', () => {
     const ctx = { env: {} as Env, group: 'g', localId: 'me:1/1', log: silentLogger, metrics: new MemoryMetrics() };
     const fc = new FC(ctx, { maxCredits: 1000, replenishFraction: 0.25, askIntervalMs: 50, maxHeldAbove: 500 });
     const credits: number[] = [];
-    const nop = (): void => {};
     let holding = 0;
-    fc.above = {
-      up: nop,
+    fc.above = stubLink({
       upBatch: () => fc.downEvent({ type: 'HELD_ABOVE', layer: 'SAFE', member: 'a:1/1', messages: holding, payloadBytes: 100 * holding }),
-      upEvent: nop,
-      down: nop,
-      downBatch: nop,
-      downEvent: nop,
-    };
-    fc.below = { up: nop, upBatch: nop, upEvent: nop, down: (m: Message) => credits.push(m.peek(FC_HEADER)!.total), downBatch: nop, downEvent: nop };
+    });
+    fc.below = stubLink({ down: (m: Message) => credits.push(m.peek(FC_HEADER)!.total) });
     fc.downEvent({ type: 'VIEW', view: { group: 'g', id: 1, members: ['me:1/1', 'a:1/1'] } });
     const batch = (): Message[] =>
       Array.from({ length: 10 }, () => {

@@ -7,6 +7,7 @@ import { Message } from '../../../src/core/message.js';
 import { encodeLeaseBeat, FD, FD_HEADER, type FdOptions } from '../../../src/layers/FD.js';
 import { MemoryMetrics } from '../../../src/obs/metrics.js';
 import { SimWorld } from '../../../src/sim/sim-world.js';
+import { stubLink } from '../../helpers/layer-link.js';
 
 const ME = 'a:1/1';
 const B = 'b:1/1';
@@ -31,7 +32,7 @@ function harness(opts: Partial<FdOptions> = {}) {
   const ups: UpEvent[] = [];
   const sent: Message[] = [];
   fd.above = { up: () => {}, upBatch: () => {}, down: () => {}, downBatch: () => {}, upEvent: (e) => ups.push(e), downEvent: () => {} };
-  fd.below = { up: () => {}, upBatch: () => {}, down: (m) => sent.push(m), downBatch: (b) => sent.push(...b), upEvent: () => {}, downEvent: () => {} };
+  fd.below = stubLink({ down: (m) => sent.push(m), downBatch: (b) => sent.push(...b) });
   fd.start();
   fd.downEvent({ type: 'VIEW', view: { group: 'g', id: 1, members: [ME, B, C] } });
   const peer = (ev: PeerEvent): void => node.peerEvent(ev);

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { simGroup } from '../../helpers/sim-group.js';
 import { stubLink } from '../../helpers/layer-link.js';
 import type { Env } from '../../../src/core/env.js';
-import type { DownEvent, UpEvent } from '../../../src/core/events.js';
+import type { DownEvent } from '../../../src/core/events.js';
 import { silentLogger } from '../../../src/core/logger.js';
 import { Message, MsgFlag } from '../../../src/core/message.js';
 import type { View } from '../../../src/core/view.js';
@@ -52,17 +52,13 @@ function safeAlone(me = 'me:1/1'): Alone {
   const sent: Message[] = [];
   const digest = new Map<string, number>();
   const record = (m: Message): number => delivered.push(`${m.src}#${m.seq}`);
-  safe.above = { up: record, upBatch: (b) => b.forEach(record), upEvent: (_ev: UpEvent) => {}, down: () => {}, downBatch: () => {}, downEvent: () => {} };
-  safe.below = {
-    up: () => {},
-    upBatch: () => {},
-    upEvent: () => {},
+  safe.above = stubLink({ up: record, upBatch: (b) => b.forEach(record) });
+  safe.below = stubLink({
     down: (m) => void sent.push(m),
-    downBatch: () => {},
     downEvent: (ev: DownEvent) => {
       if (ev.type === 'GET_DIGEST') ev.digest = new Map(digest);
     },
-  };
+  });
   const up = (src: string, seq: number, isSafe: boolean): void => {
     const m = new Message(null, Buffer.from('x'));
     m.src = src;
@@ -192,17 +188,13 @@ describe('SAFE', () => {
       ['a:1/1', 3],
       ['b:1/1', 6],
     ]);
-    safe.above = { up: () => {}, upBatch: () => {}, upEvent: () => {}, down: () => {}, downBatch: () => {}, downEvent: () => {} };
-    safe.below = {
-      up: () => {},
-      upBatch: () => {},
-      upEvent: () => {},
+    safe.above = stubLink();
+    safe.below = stubLink({
       down: (m) => void sent.push(m),
-      downBatch: () => {},
       downEvent: (ev: DownEvent) => {
         if (ev.type === 'GET_DIGEST') ev.digest = digest;
       },
-    };
+    });
     safe.upEvent({ type: 'VIEW', view: { group: 'g', id: 2, members: ['me:1/1', 'a:1/1', 'b:1/1'] } });
     safe.upEvent({
       type: 'STABLE',

@@ -2,6 +2,7 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { simGroup } from '../../helpers/sim-group.js';
 import { SimCluster, FAST_STACK } from '../../helpers/sim-cluster.js';
+import { stubLink } from '../../helpers/layer-link.js';
 import { checkOrder } from '../../../src/sim/checkers/order.js';
 import { checkVirtualSynchrony } from '../../../src/sim/checkers/vsync.js';
 import type { Group } from '../../../src/api/group.js';
@@ -90,8 +91,8 @@ function totalAlone(): { total: TOTAL; delivered: string[]; up: (src: string, se
   const total = new TOTAL(ctx, {});
   const delivered: string[] = [];
   const record = (m: Message): void => void delivered.push(m.payload.toString());
-  total.above = { up: record, upBatch: (b) => b.forEach(record), upEvent: () => {}, down: () => {}, downBatch: () => {}, downEvent: () => {} };
-  total.below = { up: () => {}, upBatch: () => {}, upEvent: () => {}, down: () => {}, downBatch: () => {}, downEvent: () => {} };
+  total.above = stubLink({ up: record, upBatch: (b) => b.forEach(record) });
+  total.below = stubLink();
   total.upEvent({ type: 'VIEW', view: { group: 'g', id: 1, members: ['seq:1/1', 'a:1/1', 'me:1/1'] } });
   const up = (src: string, seen: number, tag: string): void => {
     const m = new Message(null, Buffer.from(tag));

@@ -10,6 +10,7 @@ import type { DownEvent } from '../../../src/core/events.js';
 import type { Layer } from '../../../src/stack/layer.js';
 import { silentLogger } from '../../../src/core/logger.js';
 import { MemoryMetrics } from '../../../src/obs/metrics.js';
+import { stubLink } from '../../helpers/layer-link.js';
 
 // A layer's own upBatch (the in-place fast path) must hand the layers above exactly what `up`, one
 // message at a time, would: the same messages in the same order, the same state afterwards.
@@ -21,14 +22,13 @@ const ctx = (me: string) => ({ env, group: 'g', localId: me, log: silentLogger, 
 function wire<L extends Layer>(layer: L): { layer: L; delivered: Message[]; sent: Message[] } {
   const delivered: Message[] = [];
   const sent: Message[] = [];
-  const nop = (): void => {};
-  layer.above = { up: (m) => delivered.push(m), upBatch: (b) => delivered.push(...b), upEvent: nop, down: nop, downBatch: nop, downEvent: nop };
+  layer.above = stubLink({ up: (m) => delivered.push(m), upBatch: (b) => delivered.push(...b) });
   // A digest asked of the layer below (STABLE's gossip) says how many were asked before it: gossips are told apart by it.
   let asked = 0;
   const downEvent = (ev: DownEvent): void => {
     if (ev.type === 'GET_DIGEST') ev.digest = new Map([['a', ++asked]]);
   };
-  layer.below = { up: nop, upBatch: nop, upEvent: nop, down: (m) => sent.push(m), downBatch: (b) => sent.push(...b), downEvent };
+  layer.below = stubLink({ down: (m) => sent.push(m), downBatch: (b) => sent.push(...b), downEvent });
   layer.downEvent({ type: 'VIEW', view: { group: 'g', id: 1, members: MEMBERS } });
   return { layer, delivered, sent };
 }
