@@ -158,6 +158,8 @@ describe('CAUSAL', () => {
     d.layer.upBatch([from('b', [])]); // behind b's held ones? none left: delivered
     d.layer.upBatch([from('c', [])]); // c's third frees a's second, then a's third
     assert.deepEqual(d.batches, [['c', 'c'], ['a', 'b01', 'b'], ['b'], ['c', 'a23', 'a']]);
+    // Each went up without our header, an empty one (naming nothing, like the flag) included.
+    assert.ok(d.delivered.every((m) => m.peek(CAUSAL_HEADER) === undefined && m.headerCount === 0));
   });
 
   it('asks the transport to read no more from a sender while its messages wait, and to read it again once they are delivered', () => {
