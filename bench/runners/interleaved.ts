@@ -2,11 +2,10 @@
 // taken on the same warm processes in the same minutes (see InterleavedCase).
 import { orderOf, type CastOp, type InterleavedCase } from '../cases.js';
 import type { Cluster } from '../lib/cluster.js';
-import type { Summary } from '../lib/protocol.js';
 import type { InterleavedResult, InterleavedSide } from '../lib/results.js';
 import { median, percentile, round } from '../lib/stats.js';
 import type { RunContext } from './context.js';
-import { counter, PHASE_TIMEOUT_MS, senderRate, warmUpFor } from './throughput.js';
+import { counterGrowth, PHASE_TIMEOUT_MS, senderRate, warmUpFor } from './throughput.js';
 
 /** What one order's measured phases add up to. */
 interface SideTally {
@@ -29,13 +28,26 @@ export function phaseOrder(pairs: number): (0 | 1)[] {
   return out;
 }
 
-export async function runInterleaved(cluster: Pick<Cluster, 'phase' | 'summaries' | 'members'>, c: InterleavedCase, ctx: RunContext): Promise<InterleavedResult> {
+export async function runInterleaved(
+  cluster: Pick<Cluster, 'phase' | 'summaries' | 'members'>,
+  c: InterleavedCase,
+  ctx: RunContext,
+): Promise<InterleavedResult> {
   const n = c.members;
   const phaseSeconds = Math.max(0.1, c.phaseSeconds * Math.min(1, ctx.scale));
   const pairs = Math.max(2, Math.round(c.pairs * Math.min(1, ctx.scale)));
   const sampleEvery = 100;
   const base = { size: c.size, timeoutMs: PHASE_TIMEOUT_MS, sampleEvery };
-  const tally = (op: CastOp): SideTally => ({ op, senderRate: 0, phaseRates: [], cpuS: new Array<number>(n).fill(0), gcMs: new Array<number>(n).fill(0), deliveries: 0, latencyMs: [], held: 0 });
+  const tally = (op: CastOp): SideTally => ({
+    op,
+    senderRate: 0,
+    phaseRates: [],
+    cpuS: new Array<number>(n).fill(0),
+    gcMs: new Array<number>(n).fill(0),
+    deliveries: 0,
+    latencyMs: [],
+    held: 0,
+  });
   const sides: [SideTally, SideTally] = [tally(c.num), tally(c.den)];
 
   // Warm-up: each order in turn, so both find the processes as warm as the other will.
@@ -71,7 +83,7 @@ export async function runInterleaved(cluster: Pick<Cluster, 'phase' | 'summaries
     });
     side.deliveries += count * n;
     side.latencyMs.push(...after.flatMap((s) => s.phase.latencyMs));
-    side.held += sumOf(after, before, 'horus_causal_held_total');
+    side.held += counterGrowth(after, before, 'horus_causal_held_total');
     violations = after.reduce((a, s) => a + s.violations, 0);
   }
   const pairRatios = Array.from({ length: pairs }, (_, k) => round(sides[0].phaseRates[k]! / sides[1].phaseRates[k]!, 3));
@@ -92,10 +104,6 @@ export async function runInterleaved(cluster: Pick<Cluster, 'phase' | 'summaries
     durationS: round((performance.now() - t0) / 1000),
     violations,
   };
-}
-
-function sumOf(after: readonly Summary[], before: readonly Summary[], name: string): number {
-  return after.reduce((a, s, i) => a + counter(s, name) - counter(before[i]!, name), 0);
 }
 
 function sideResult(t: SideTally, members: number): InterleavedSide {

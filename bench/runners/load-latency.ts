@@ -4,7 +4,7 @@ import type { Cluster } from '../lib/cluster.js';
 import type { LoadLatencyResult } from '../lib/results.js';
 import { median, percentile, round } from '../lib/stats.js';
 import { profileStart, profileStop, scaled, type RunContext } from './context.js';
-import { counter, PHASE_TIMEOUT_MS, senderRate, warmUpFor } from './throughput.js';
+import { counterGrowth, PHASE_TIMEOUT_MS, senderRate, warmUpFor } from './throughput.js';
 import type { PhaseStalls } from '../lib/protocol.js';
 
 export async function runLoadLatency(cluster: Cluster, c: LoadLatencyCase, ctx: RunContext): Promise<LoadLatencyResult> {
@@ -43,7 +43,7 @@ export async function runLoadLatency(cluster: Cluster, c: LoadLatencyCase, ctx: 
     round(Math.max(0, ...after.map((s) => (s.phase.stalls !== undefined ? f(s.phase.stalls, s.phase.elapsedMs / 1000) : 0))), 3);
   const phaseS = run.wallMs / 1000;
   const cpuS = after.reduce((a, s, i) => a + (s.cpuUs - before[i]!.cpuUs) / 1e6, 0);
-  const sum = (name: string): number => after.reduce((a, s, i) => a + counter(s, name) - counter(before[i]!, name), 0);
+  const sum = (name: string): number => counterGrowth(after, before, name);
   return {
     kind: 'load-latency',
     id: c.id,

@@ -10,6 +10,10 @@ export const PHASE_TIMEOUT_MS = 120_000;
 
 export const counter = (s: Summary, name: string): number => s.counters[name] ?? 0;
 
+/** A counter's growth between two snapshots of the members, all members together. */
+export const counterGrowth = (after: readonly Summary[], before: readonly Summary[], name: string): number =>
+  after.reduce((a, s, i) => a + counter(s, name) - counter(before[i]!, name), 0);
+
 /**
  * How the traffic went over the sockets, all members together: bytes per socket read and per
  * corked write (one syscall each, about), frames per write, and deliveries (remote ones) per frame
@@ -87,7 +91,7 @@ export async function runThroughput(cluster: Cluster, c: ThroughputCase, ctx: Ru
   const cpu = after.map((s, i) => (s.cpuUs - before[i]!.cpuUs) / 1e6);
   const lat = after.flatMap((s) => s.phase.latencyMs);
   const peakRss = Math.max(...cluster.members.flatMap((m, i) => m.stats.slice(statsFrom[i]).map((s) => s.rss)), ...after.map((s) => s.rss));
-  const sum = (name: string): number => after.reduce((a, s, i) => a + counter(s, name) - counter(before[i]!, name), 0);
+  const sum = (name: string): number => counterGrowth(after, before, name);
   return {
     kind: 'throughput',
     id: c.id,

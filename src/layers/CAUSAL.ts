@@ -321,9 +321,9 @@ export class CAUSAL extends ViewAwareLayer {
     const q = this.held[from];
     if ((q === undefined || q.length === 0) && this.ready(deps)) {
       this.untag(msg);
-      this.bump(from);
+      const freed = this.bumpBy(from, 1);
       this.pass(msg, out);
-      if (this.heldCount > 0 && this.vt[from]! >= this.minNeed[from]!) this.drain(out);
+      if (freed) this.drain(out);
       return;
     }
     this.hold(msg, from, deps, q);
@@ -413,11 +413,6 @@ export class CAUSAL extends ViewAwareLayer {
     return true;
   }
 
-  /** One more causal message of member `from` delivered. */
-  private bump(from: number): void {
-    this.bumpBy(from, 1);
-  }
-
   /** `count` more causal messages of member `from` delivered. True if that reaches what a waiting queue head needs. */
   private bumpBy(from: number, count: number): boolean {
     const v = (this.vt[from]! += count);
@@ -459,7 +454,7 @@ export class CAUSAL extends ViewAwareLayer {
           this.heldBytes[from] = (this.heldBytes[from] ?? 0) - heldCost(m, deps);
           this.heldAbove.release(from, m.payload.length);
           this.untag(m);
-          this.bump(from);
+          this.bumpBy(from, 1);
           this.pass(m, out);
           progress = true;
         }
